@@ -1,0 +1,494 @@
+"""Outpost's domain types: small, frozen, timezone-aware.
+
+Transitions return new objects (``delivery.mark_published(...)``); stores save
+them. The state tables live in `core.lifecycle`.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any, Mapping
+
+from core.errors import Problem, ValidationError
+from core.lifecycle import (DeliveryState, PostState, PostStatus, check_delivery_move, check_post_move,
+                            derive_post_status)
+from core.platforms.catalog import Platform
+from core.timeutil import require_aware, to_utc, zone
+
+
+def new_id(prefix: str) -> str:
+    """A short, unique, URL-safe id such as ``post_3f9c...``."""
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+    APPROVER = "approver"
+    VIEWER = "viewer"
+
+    @property
+    def can_edit(self) -> bool:
+        return self in (Role.OWNER, Role.EDITOR)
+
+    @property
+    def can_approve(self) -> bool:
+        return self in (Role.OWNER, Role.APPROVER)
+
+    @property
+    def can_connect_accounts(self) -> bool:
+        return self == Role.OWNER
+
+    @property
+    def can_manage_workspace(self) -> bool:
+        return self == Role.OWNER
+
+
+# ---------------------------------------------------------------- workspace & people
+
+def _default_slots() -> dict[int, tuple[time, ...]]:
+    from core.scheduling import DEFAULT_QUEUE_SLOTS
+    return {int(k): tuple(v) for k, v in DEFAULT_QUEUE_SLOTS.items()}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    name: str
+    timezone_name: str = "UTC"
+    preferred_time: time = time(9, 0)
+    queue_slots: Mapping[int, tuple[time, ...]] = field(default_factory=_default_slots)
+    requires_approval: bool = False
+    id: str = field(default_factory=lambda: new_id("ws"))
+    created_at: datetime | None = None
+
+    def __post_init__(self):
+        if not (self.name or "").strip():
+            raise ValidationError(Problem("workspace_name", "A workspace needs a name.", field="name"))
+        zone(self.timezone_name)
+        from core.scheduling import validate_queue_slots
+        object.__setattr__(self, "queue_slots", validate_queue_slots(self.queue_slots))
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    display_name: str = ""
+    password_hash: str | None = field(default=None, repr=False)
+    id: str = field(default_factory=lambda: new_id("user"))
+    created_at: datetime | None = None
+
+    def __post_init__(self):
+        email = (self.email or "").strip().lower()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise ValidationError(Problem("email", f"'{self.email}' does not look like an email address.", field="email"))
+        object.__setattr__(self, "email", email)
+
+
+@dataclass(frozen=True)
+class Membership:
+    user_id: str
+    workspace_id: str
+    role: Role = Role.VIEWER
+
+    def __post_init__(self):
+        object.__setattr__(self, "role", Role(self.role))
+
+
+# ---------------------------------------------------------------- accounts
+
+class AccountStatus(StrEnum):
+    CONNECTED = "connected"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    RECONNECT_NEEDED = "reconnect_needed"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A connected social account. Tokens never appear in repr, logs or pages."""
+
+    platform: Platform
+    handle: str
+    display_name: str = ""
+    oauth_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    token_expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    scopes: tuple[str, ...] = ()
+    external_id: str | None = None        # the platform's id for this account (IG user id, page id, person URN...)
+    id: str = field(default_factory=lambda: new_id("acct"))
+    workspace_id: str | None = None
+    daily_cap: int | None = None          # None: the platform's default
+    min_gap_minutes: int | None = None    # None: the default gap
+    status: AccountStatus = AccountStatus.CONNECTED
+    connected_at: datetime | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)  # platform extras (e.g. TikTok privacy options)
+
+    def __post_init__(self):
+        object.__setattr__(self, "platform", Platform.parse(self.platform))
+        handle = (self.handle or "").strip()
+        if not handle:
+            raise ValidationError(Problem("handle", "An account needs a handle, such as @creator.", field="handle"))
+        object.__setattr__(self, "handle", handle)
+        object.__setattr__(self, "status", AccountStatus(self.status))
+        object.__setattr__(self, "scopes", tuple(self.scopes or ()))
+        for name in ("token_expires_at", "refresh_expires_at", "connected_at"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, to_utc(value, name.replace("_", " ")))
+        if self.daily_cap is not None and int(self.daily_cap) < 1:
+            raise ValidationError(Problem("daily_cap", "A daily limit must be at least 1 post.", field="daily_cap"))
+
+    @property
+    def label(self) -> str:
+        return f"{self.handle} on {self.platform.label}"
+
+    @property
+    def effective_daily_cap(self) -> int:
+        if self.daily_cap is not None:
+            return int(self.daily_cap)
+        from core.platforms.limits import limits_for
+        return limits_for(self.platform).daily_cap
+
+    @property
+    def min_gap(self) -> timedelta:
+        from core.scheduling import DEFAULT_MIN_GAP
+        return DEFAULT_MIN_GAP if self.min_gap_minutes is None else timedelta(minutes=int(self.min_gap_minutes))
+
+
+# ---------------------------------------------------------------- schedule
+
+@dataclass(frozen=True)
+class Schedule:
+    """An exact moment, stored in UTC, with the IANA zone it was chosen in."""
+
+    scheduled_at: datetime
+    timezone_name: str = "UTC"
+    # Set when daylight saving moved or disambiguated the wall time the user asked for.
+    notice: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "scheduled_at", to_utc(self.scheduled_at, "scheduled time"))
+        zone(self.timezone_name)
+
+    @property
+    def local(self) -> datetime:
+        return self.scheduled_at.astimezone(zone(self.timezone_name))
+
+    @classmethod
+    def at_local(cls, day: date, wall: time | None, timezone_name: str,
+                 preferred: time = time(9, 0)) -> "Schedule":
+        """A day and a wall-clock time in a zone (the workspace's preferred time when `wall` is None)."""
+        from core.scheduling import resolve_local_time
+        res = resolve_local_time(day, wall or preferred, timezone_name)
+        return cls(scheduled_at=res.at, timezone_name=timezone_name, notice=res.notice)
+
+    def describe(self) -> str:
+        return self.local.strftime("%a %d %b %Y %H:%M %Z")
+
+
+# ---------------------------------------------------------------- content
+
+@dataclass(frozen=True)
+class PostVariant:
+    """Per-platform overrides; None means "use the post's own"."""
+
+    caption: str | None = None
+    hashtags: tuple[str, ...] | None = None
+    media_urls: tuple[str, ...] | None = None
+    title: str | None = None  # YouTube video title, TikTok photo title
+    link: str | None = None
+
+    def __post_init__(self):
+        if self.hashtags is not None:
+            object.__setattr__(self, "hashtags", normalize_hashtags(self.hashtags))
+        if self.media_urls is not None:
+            object.__setattr__(self, "media_urls", tuple(self.media_urls))
+
+
+def normalize_hashtags(tags) -> tuple[str, ...]:
+    """'launch', '#Launch ' -> '#launch'-style tags (case kept), deduplicated case-insensitively."""
+    if isinstance(tags, str):
+        tags = re.split(r"[\s,]+", tags)
+    out: list[str] = []
+    seen: set[str] = set()
+    for raw in tags or ():
+        tag = str(raw).strip()
+        if not tag:
+            continue
+        tag = "#" + tag.lstrip("#")
+        if tag == "#" or not re.fullmatch(r"#[\w]+", tag):
+            raise ValidationError(Problem("hashtag", f"'{raw}' is not a hashtag: use letters, digits and underscores only, like #launch.",
+                                          field="hashtags"))
+        if tag.lower() not in seen:
+            seen.add(tag.lower())
+            out.append(tag)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class RenderedContent:
+    """What is actually sent to one platform: the post with its variant applied."""
+
+    platform: Platform
+    text: str
+    caption: str
+    hashtags: tuple[str, ...]
+    media_urls: tuple[str, ...]
+    link: str
+    title: str | None
+
+
+@dataclass(frozen=True)
+class Post:
+    """One piece of content aimed at one or more accounts.
+
+    ``account=`` is shorthand for a single target; ``accounts`` holds them all.
+    """
+
+    caption: str = ""
+    account: Account | None = None
+    accounts: tuple[Account, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    call_to_action: str = ""
+    link: str = ""
+    media_urls: tuple[str, ...] = ()
+    variants: Mapping[Platform, PostVariant] = field(default_factory=dict)
+    schedule: Schedule | None = None
+    recurrence: str | None = None         # RFC 5545 RRULE text, anchored to the schedule
+    is_ai_generated: bool = False
+    batch_id: str | None = None
+    workspace_id: str | None = None
+    id: str | None = None
+    state: PostState = PostState.DRAFT
+    created_by: str | None = None
+    rejection_reason: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+    series_id: str | None = None          # recurring posts: every occurrence shares it
+
+    def __post_init__(self):
+        targets: list[Account] = []
+        for acc in ((self.account,) if self.account is not None else ()) + tuple(self.accounts or ()):
+            if not isinstance(acc, Account):
+                raise ValidationError(Problem("account", "Each target must be an Account.", field="accounts"))
+            if all(a.id != acc.id for a in targets):
+                targets.append(acc)
+        object.__setattr__(self, "accounts", tuple(targets))
+        object.__setattr__(self, "account", targets[0] if targets else None)
+        object.__setattr__(self, "hashtags", normalize_hashtags(self.hashtags))
+        object.__setattr__(self, "media_urls", tuple(u.strip() for u in (self.media_urls or ()) if u and u.strip()))
+        object.__setattr__(self, "caption", self.caption or "")
+        object.__setattr__(self, "state", PostState(self.state))
+        object.__setattr__(self, "variants", {Platform.parse(k): v for k, v in (self.variants or {}).items()})
+        if self.schedule is not None and not isinstance(self.schedule, Schedule):
+            raise ValidationError(Problem("schedule", "schedule must be a Schedule(scheduled_at=..., timezone_name=...).",
+                                          field="schedule"))
+
+    # -- content
+    def render(self, platform: Platform | str) -> RenderedContent:
+        """The text and media this post sends to `platform` (variant applied)."""
+        platform = Platform.parse(platform)
+        v = self.variants.get(platform) or PostVariant()
+        caption = v.caption if v.caption is not None else self.caption
+        hashtags = v.hashtags if v.hashtags is not None else self.hashtags
+        link = v.link if v.link is not None else self.link
+        media = v.media_urls if v.media_urls is not None else self.media_urls
+        parts = [caption.strip()]
+        if self.call_to_action.strip():
+            parts.append(self.call_to_action.strip())
+        if link.strip() and link.strip() not in caption:
+            parts.append(link.strip())
+        # Hashtags the caption already contains are not added twice.
+        extra = [t for t in hashtags if t.lower() not in caption.lower()]
+        if extra:
+            parts.append(" ".join(extra))
+        text = "\n\n".join(p for p in parts if p)
+        return RenderedContent(platform=platform, text=text, caption=caption, hashtags=tuple(hashtags),
+                               media_urls=tuple(media), link=link.strip(), title=v.title)
+
+    @property
+    def platforms(self) -> tuple[Platform, ...]:
+        return tuple(dict.fromkeys(a.platform for a in self.accounts))
+
+    @property
+    def due_at(self) -> datetime | None:
+        return self.schedule.scheduled_at if self.schedule else None
+
+    # -- editorial transitions (checked against the derived status)
+    def _move(self, action: str, current: PostStatus, **changes) -> "Post":
+        move = check_post_move(action, current, self.id)
+        if move.target is not None:
+            changes.setdefault("state", move.target)
+        return replace(self, **changes)
+
+    def submit(self, current: PostStatus) -> "Post":
+        return self._move("submit", current, rejection_reason=None)
+
+    def approve(self, current: PostStatus) -> "Post":
+        if self.schedule is None:
+            check_post_move("approve", current, self.id)
+            raise ValidationError(Problem("no_schedule", "Give the post a date and time before approving it.", field="schedule"))
+        return self._move("approve", current)
+
+    def reject(self, current: PostStatus, reason: str = "") -> "Post":
+        return self._move("reject", current, rejection_reason=(reason or "").strip() or None)
+
+    def revise(self, current: PostStatus) -> "Post":
+        return self._move("revise", current)
+
+    def cancel(self, current: PostStatus) -> "Post":
+        return self._move("cancel", current)
+
+    def edit(self, current: PostStatus, **changes) -> "Post":
+        return self._move("edit", current, **changes)
+
+    def reschedule(self, current: PostStatus, schedule: Schedule) -> "Post":
+        return self._move("reschedule", current, schedule=schedule)
+
+
+# ---------------------------------------------------------------- deliveries
+
+@dataclass(frozen=True)
+class Delivery:
+    """One post going to one account, with its own state and attempts."""
+
+    post_id: str
+    account_id: str
+    platform: Platform
+    due_at: datetime
+    id: str = field(default_factory=lambda: new_id("dlv"))
+    state: DeliveryState = DeliveryState.QUEUED
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    external_id: str | None = None
+    external_url: str | None = None
+    last_error: str | None = None
+    last_error_code: str | None = None
+    claimed_by: str | None = None
+    lease_expires_at: datetime | None = None
+    # Written before the platform call so a lost response can be reconciled.
+    marker: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "platform", Platform.parse(self.platform))
+        object.__setattr__(self, "state", DeliveryState(self.state))
+        for name in ("due_at", "next_attempt_at", "lease_expires_at", "published_at", "updated_at"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, to_utc(value, name.replace("_", " ")))
+        if self.next_attempt_at is None and self.state == DeliveryState.QUEUED:
+            object.__setattr__(self, "next_attempt_at", self.due_at)
+
+    def _move(self, action: str, **changes) -> "Delivery":
+        move = check_delivery_move(action, self.state, self.id)
+        return replace(self, state=move.target, **changes)
+
+    def start_publishing(self, *, runner_id: str, lease_until: datetime, marker: str | None = None) -> "Delivery":
+        return self._move("start_publishing", claimed_by=runner_id, lease_expires_at=lease_until,
+                          attempts=self.attempts + 1, marker=marker or self.marker)
+
+    def mark_published(self, *, external_id: str | None, external_url: str | None, at: datetime) -> "Delivery":
+        return self._move("mark_published", external_id=external_id, external_url=external_url,
+                          published_at=to_utc(at), last_error=None, last_error_code=None,
+                          claimed_by=None, lease_expires_at=None, next_attempt_at=None)
+
+    def retry_later(self, *, at: datetime, error: str, code: str | None = None) -> "Delivery":
+        return self._move("retry_later", next_attempt_at=to_utc(at), last_error=error, last_error_code=code,
+                          claimed_by=None, lease_expires_at=None)
+
+    def mark_failed(self, *, error: str, code: str | None = None) -> "Delivery":
+        return self._move("mark_failed", last_error=error, last_error_code=code, claimed_by=None,
+                          lease_expires_at=None, next_attempt_at=None)
+
+    def needs_review(self, *, evidence: str, code: str | None = None) -> "Delivery":
+        return self._move("needs_review", last_error=evidence, last_error_code=code, claimed_by=None,
+                          lease_expires_at=None, next_attempt_at=None)
+
+    def release(self) -> "Delivery":
+        # The platform was never called: give the attempt back.
+        return self._move("release", claimed_by=None, lease_expires_at=None,
+                          attempts=max(0, self.attempts - 1), next_attempt_at=self.next_attempt_at or self.due_at)
+
+    def requeue(self, *, at: datetime) -> "Delivery":
+        return self._move("requeue", next_attempt_at=to_utc(at), last_error=None, last_error_code=None)
+
+    def cancel(self) -> "Delivery":
+        return self._move("cancel", next_attempt_at=None, claimed_by=None, lease_expires_at=None)
+
+    def reschedule(self, *, due_at: datetime) -> "Delivery":
+        due = to_utc(due_at)
+        return self._move("reschedule", due_at=due, next_attempt_at=due)
+
+
+def post_status(post: Post, deliveries: list[Delivery] | tuple[Delivery, ...]) -> PostStatus:
+    return derive_post_status(post.state, (d.state for d in deliveries))
+
+
+# ---------------------------------------------------------------- batches, activity, notifications
+
+class BatchState(StrEnum):
+    GENERATING = "generating"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    PARTIALLY_APPROVED = "partially_approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A generated week of posts awaiting approval."""
+
+    workspace_id: str
+    week_start: date
+    id: str = field(default_factory=lambda: new_id("batch"))
+    state: BatchState = BatchState.PENDING_APPROVAL
+    prompt: str = ""
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "state", BatchState(self.state))
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """Who or what did what, when, and why. Never holds a token."""
+
+    action: str
+    subject_type: str
+    subject_id: str
+    at: datetime
+    actor: str = "system"            # "user:<id>", "runner:<id>", "system"
+    workspace_id: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: new_id("evt"))
+
+    def __post_init__(self):
+        object.__setattr__(self, "at", to_utc(self.at, "event time"))
+
+
+@dataclass(frozen=True)
+class Notification:
+    workspace_id: str
+    kind: str                         # "approval_needed", "publish_failed", "reconnect_needed", ...
+    title: str
+    body: str = ""
+    created_at: datetime | None = None
+    user_id: str | None = None        # None: everyone in the workspace who should know
+    subject_id: str | None = None
+    read_at: datetime | None = None
+    sent_at: datetime | None = None
+    id: str = field(default_factory=lambda: new_id("ntf"))

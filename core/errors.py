@@ -1,0 +1,125 @@
+"""Every error Outpost raises on purpose, rooted at one base.
+
+Messages are written for the person who will read them: a marketer in the
+dashboard or a developer at a prompt. They say what was attempted and why it
+is not allowed, never a token or other secret.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class OutpostError(Exception):
+    """Root of every error Outpost raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with some input, in plain words.
+
+    `code` is stable for programs (``caption_too_long``); `message` is for people;
+    `field` names the input that is wrong; `platform` is set when the problem
+    only applies to one platform.
+    """
+
+    code: str
+    message: str
+    field: str | None = None
+    platform: str | None = None
+    # Warnings do not block scheduling; errors do.
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(OutpostError, ValueError):
+    """Input was refused; `problems` lists every reason at once."""
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, code: str = "invalid"):
+        if isinstance(problems, str):
+            problems = [Problem(code=code, message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("; ".join(p.message for p in self.problems) or "invalid input")
+
+
+class NaiveDatetimeError(ValidationError):
+    """A datetime without a timezone was given where an exact instant is needed."""
+
+
+class UnknownPlatformError(ValidationError):
+    """A platform name that Outpost does not know."""
+
+
+class PastTimeError(ValidationError):
+    """A time that has already passed was given for something that must happen later."""
+
+
+class UnknownTimezoneError(ValidationError):
+    """A timezone name that is not in the IANA database."""
+
+
+class IllegalTransitionError(OutpostError):
+    """A post or delivery was asked to move to a state it cannot reach from where it is."""
+
+    def __init__(self, *, entity: str, entity_id: str | None, action: str, current: str,
+                 allowed_from: tuple[str, ...] = (), reason: str | None = None):
+        self.entity = entity
+        self.entity_id = entity_id
+        self.action = action
+        self.current = current
+        self.allowed_from = allowed_from
+        label = f"{entity} {entity_id}" if entity_id else f"this {entity}"
+        if reason is None:
+            if allowed_from:
+                reason = "only a " + entity + " that is " + _or_list(allowed_from) + " can be"
+                reason += f" {_past(action)}"
+            else:
+                reason = "that is not allowed"
+        super().__init__(f"Cannot {action.replace('_', ' ')} {label}: it is {current.replace('_', ' ')}, and {reason}.")
+
+
+class NotFoundError(OutpostError, KeyError):
+    """Something looked up by id does not exist (or is not visible to the caller)."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class DuplicateError(OutpostError):
+    """Something with that id or name already exists."""
+
+
+class ConflictError(OutpostError):
+    """The record changed underneath us (another process moved it first)."""
+
+
+class ConfigurationError(OutpostError):
+    """Settings are missing or inconsistent; the message says which and how to fix it."""
+
+
+class SchemaOutOfDateError(ConfigurationError):
+    """The database schema is behind the code and could not be upgraded automatically."""
+
+
+def _or_list(items: tuple[str, ...]) -> str:
+    words = [i.replace("_", " ") for i in items]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+_PAST = {
+    "submit": "submitted for approval", "approve": "approved", "reject": "rejected",
+    "revise": "sent back to draft", "cancel": "cancelled", "reschedule": "rescheduled",
+    "start_publishing": "published", "mark_published": "marked published",
+    "mark_failed": "marked failed", "retry_later": "retried later", "needs_review": "sent to review",
+    "release": "released", "requeue": "queued again", "claim": "claimed", "edit": "edited",
+    "schedule": "scheduled", "unschedule": "unscheduled",
+}
+
+
+def _past(action: str) -> str:
+    return _PAST.get(action, action.replace("_", " ") + "d")

@@ -1,0 +1,185 @@
+"""The post and delivery lifecycles, as explicit tables.
+
+A **post** carries an editorial state that people change (draft, waiting for
+approval, rejected, approved, cancelled). Once approved, what happens next is
+told by its **deliveries**, one per (post, account): a post can succeed on
+LinkedIn and fail on Instagram. The post's overall status is *derived* from both
+and never stored on its own authority::
+
+    post:      draft -> pending_approval -> scheduled -> publishing -> published | partially_published | failed
+                             \\-> rejected             \\-> cancelled              \\-> needs_review
+    delivery:  queued -> publishing -> published
+                             |-> retry_wait -> publishing ...   (transient: 5xx, timeout, 429, not ready)
+                             |-> failed                         (rejected for good, or retries exhausted)
+                             \\-> needs_review                   (outcome unknown and not reconciled)
+
+Every legal move is one row of a table below; anything else raises
+IllegalTransitionError saying what was attempted and why it is not allowed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Iterable
+
+from core.errors import IllegalTransitionError
+
+
+class PostState(StrEnum):
+    """What people decided about a post (stored)."""
+
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    REJECTED = "rejected"
+    APPROVED = "approved"
+    CANCELLED = "cancelled"
+
+
+class PostStatus(StrEnum):
+    """What a person sees: the editorial state combined with the deliveries (derived)."""
+
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    REJECTED = "rejected"
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    PUBLISHING = "publishing"
+    NEEDS_REVIEW = "needs_review"
+    PUBLISHED = "published"
+    PARTIALLY_PUBLISHED = "partially_published"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    PUBLISHING = "publishing"
+    RETRY_WAIT = "retry_wait"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    NEEDS_REVIEW = "needs_review"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_DELIVERY_STATES
+
+
+TERMINAL_DELIVERY_STATES = frozenset({DeliveryState.PUBLISHED, DeliveryState.FAILED, DeliveryState.CANCELLED})
+# States in which a delivery still waits for the runner.
+WAITING_DELIVERY_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.RETRY_WAIT})
+
+
+@dataclass(frozen=True)
+class Move:
+    """One legal transition: from any of `sources`, `action` leads to `target`."""
+
+    sources: frozenset
+    target: object
+    reason: str  # why other sources are refused, finishing "only a post that is ... can be ..."
+
+
+def _m(sources: Iterable, target, reason: str = "") -> Move:
+    return Move(frozenset(sources), target, reason)
+
+
+S = PostStatus
+# Editorial actions, checked against the *derived* status, so that a post whose
+# deliveries have started can no longer be edited, rejected or cancelled.
+POST_MOVES: dict[str, Move] = {
+    "submit": _m({S.DRAFT, S.REJECTED}, PostState.PENDING_APPROVAL),
+    "approve": _m({S.DRAFT, S.PENDING_APPROVAL}, PostState.APPROVED),
+    "reject": _m({S.PENDING_APPROVAL}, PostState.REJECTED),
+    "revise": _m({S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, PostState.DRAFT),
+    "cancel": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, PostState.CANCELLED),
+    # Content and time changes keep the editorial state but are only allowed before publishing starts.
+    "edit": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, None),
+    "reschedule": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, None),
+}
+
+D = DeliveryState
+DELIVERY_MOVES: dict[str, Move] = {
+    # The runner claims a waiting delivery just before calling the platform.
+    "start_publishing": _m({D.QUEUED, D.RETRY_WAIT}, D.PUBLISHING),
+    "mark_published": _m({D.PUBLISHING, D.NEEDS_REVIEW}, D.PUBLISHED),
+    "retry_later": _m({D.PUBLISHING}, D.RETRY_WAIT),
+    "mark_failed": _m({D.PUBLISHING, D.RETRY_WAIT, D.NEEDS_REVIEW}, D.FAILED),
+    "needs_review": _m({D.PUBLISHING}, D.NEEDS_REVIEW),
+    # Hand a claimed delivery back untouched (shutdown before the platform call was made).
+    "release": _m({D.PUBLISHING}, D.QUEUED),
+    # A person asks for another try after a failure or a review.
+    "requeue": _m({D.FAILED, D.NEEDS_REVIEW}, D.QUEUED),
+    "cancel": _m({D.QUEUED, D.RETRY_WAIT}, D.CANCELLED),
+    "reschedule": _m({D.QUEUED, D.RETRY_WAIT}, D.QUEUED),
+}
+
+
+def check_post_move(action: str, current: PostStatus, post_id: str | None = None) -> Move:
+    """The move for `action` from `current`, or IllegalTransitionError."""
+    move = POST_MOVES.get(action)
+    if move is None:
+        raise IllegalTransitionError(entity="post", entity_id=post_id, action=action, current=str(current),
+                                     reason="Outpost has no such action for posts")
+    if current not in move.sources:
+        raise IllegalTransitionError(entity="post", entity_id=post_id, action=action, current=str(current),
+                                     allowed_from=tuple(sorted(s.value for s in move.sources)),
+                                     reason=_post_reason(action, current))
+    return move
+
+
+def check_delivery_move(action: str, current: DeliveryState, delivery_id: str | None = None) -> Move:
+    move = DELIVERY_MOVES.get(action)
+    if move is None:
+        raise IllegalTransitionError(entity="delivery", entity_id=delivery_id, action=action, current=str(current),
+                                     reason="Outpost has no such action for deliveries")
+    if current not in move.sources:
+        raise IllegalTransitionError(entity="delivery", entity_id=delivery_id, action=action, current=str(current),
+                                     allowed_from=tuple(sorted(s.value for s in move.sources)))
+    return move
+
+
+def _post_reason(action: str, current: PostStatus) -> str | None:
+    if current in (S.PUBLISHING, S.PUBLISHED, S.PARTIALLY_PUBLISHED, S.FAILED, S.NEEDS_REVIEW):
+        return "publishing has already started, so it can no longer be changed"
+    if current == S.CANCELLED:
+        return "a cancelled post stays cancelled; duplicate it to use it again"
+    return None
+
+
+def derive_post_status(state: PostState, deliveries: Iterable[DeliveryState]) -> PostStatus:
+    """A post's overall status from its editorial state and its deliveries' states.
+
+    Partially published is a real state: some accounts have it, others failed.
+    """
+    states = list(deliveries)
+    if state == PostState.DRAFT:
+        return S.DRAFT
+    if state == PostState.PENDING_APPROVAL:
+        return S.PENDING_APPROVAL
+    if state == PostState.REJECTED:
+        return S.REJECTED
+    if state == PostState.CANCELLED:
+        # Cancelling stops what had not started; if something already went out it stays visible.
+        if any(d == D.PUBLISHED for d in states):
+            return S.PARTIALLY_PUBLISHED
+        return S.CANCELLED
+    # Approved.
+    live = [d for d in states if d != D.CANCELLED]
+    if not live:
+        return S.CANCELLED if states else S.SCHEDULED
+    if all(d == D.QUEUED for d in live):
+        return S.SCHEDULED
+    if any(d in (D.PUBLISHING, D.RETRY_WAIT) for d in live) or (
+            any(d == D.QUEUED for d in live) and any(d != D.QUEUED for d in live)):
+        return S.PUBLISHING
+    if any(d == D.NEEDS_REVIEW for d in live):
+        return S.NEEDS_REVIEW
+    published = sum(1 for d in live if d == D.PUBLISHED)
+    if published == len(live):
+        return S.PUBLISHED
+    if published:
+        return S.PARTIALLY_PUBLISHED
+    return S.FAILED

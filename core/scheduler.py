@@ -1,0 +1,343 @@
+"""The Scheduler: what scripts and the dashboard call to plan posts.
+
+    store = InMemoryPostStore()            # or SqlPostStore(engine, cipher)
+    scheduler = Scheduler(store)
+    result = scheduler.schedule_post("post-001", post)
+
+Every change goes through the lifecycle tables (`core.lifecycle`), is validated
+against the platform declarations (`core.validation`) and the scheduling rules
+(`core.scheduling`), and lands in the activity log in the same write.
+
+Times in the past: the dashboard refuses them (``refuse_past=True``). Scripts
+may schedule a time that has passed (imports, backfills, examples written
+earlier); the post is stored with a ``past_time`` warning, and the runner will
+not publish a delivery that is far overdue without a person's review.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from typing import Callable, Iterable, Sequence
+
+from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, post_status
+from core.errors import NotFoundError, Problem, ValidationError
+from core.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
+from core import scheduling
+from core.store import PostStore
+from core.timeutil import to_utc, utcnow
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """What happened to a post, with what a person should know about it."""
+
+    post_id: str
+    status: PostStatus
+    scheduled_at: datetime | None
+    timezone_name: str | None
+    warnings: tuple[Problem, ...] = ()
+    notices: tuple[str, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    post_id: str
+    status: PostStatus
+    scheduled_at: datetime | None
+    deliveries: tuple[Delivery, ...]
+    last_error: str | None = None
+
+
+class Scheduler:
+    def __init__(self, store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "api",
+                 refuse_past: bool = False):
+        self.store = store
+        self.clock = clock
+        self.actor = actor
+        self.refuse_past = refuse_past
+
+    # ------------------------------------------------------------ creating
+    def schedule_post(self, post_id: str, post: Post, *, submit_for_approval: bool | None = None) -> ScheduleResult:
+        """Store `post` under `post_id` and schedule it at ``post.schedule``.
+
+        The post is approved straight away unless its workspace requires approval
+        (or ``submit_for_approval=True``), in which case it waits for an approver.
+        Raises ValidationError listing every problem (content limits, caps, gaps).
+        """
+        if post.schedule is None:
+            raise ValidationError(Problem("no_schedule", "This post has no date and time. Give it a Schedule, "
+                                          "or use add_to_queue to take the next free slot.", field="schedule"))
+        workspace = self._workspace(post.workspace_id)
+        approval = submit_for_approval if submit_for_approval is not None else bool(workspace and workspace.requires_approval)
+        post = replace(post, id=post_id, state=PostState.PENDING_APPROVAL if approval else PostState.APPROVED,
+                       series_id=post.series_id or (post_id if post.recurrence else None))
+        return self._create(post)
+
+    def save_draft(self, post_id: str, post: Post) -> ScheduleResult:
+        """Keep a post as a draft (a time is optional); nothing will be published."""
+        post = replace(post, id=post_id, state=PostState.DRAFT)
+        return self._create(post, check_slots=False)
+
+    def add_to_queue(self, post_id: str, post: Post, *, after: datetime | None = None,
+                     submit_for_approval: bool | None = None) -> ScheduleResult:
+        """Schedule `post` in the next queue slot that is free on every target account."""
+        workspace = self._workspace(post.workspace_id)
+        tz = workspace.timezone_name if workspace else (post.schedule.timezone_name if post.schedule else "UTC")
+        slots = workspace.queue_slots if workspace else scheduling.DEFAULT_QUEUE_SLOTS
+        start = to_utc(after, "after") if after is not None else self.clock()
+        self._check_targets(post)
+        candidate = start
+        for _ in range(200):
+            taken: list[datetime] = []
+            caps = []
+            for acc in post.accounts:
+                known = self._known_account(acc)
+                taken += [i.at for i in self.store.account_schedule(acc.id, candidate - timedelta(days=1),
+                                                                    candidate + timedelta(days=120))]
+                caps.append(known.effective_daily_cap)
+            res = scheduling.next_free_slot(slots, tz, after=candidate, taken=taken,
+                                            min_gap=min(a.min_gap for a in post.accounts),
+                                            daily_cap=min(caps) if caps else None)
+            problems = self._slot_problems(post, res.at, tz)
+            if not any(p.severity == "error" for p in problems):
+                sched = Schedule(scheduled_at=res.at, timezone_name=tz, notice=res.notice)
+                return self.schedule_post(post_id, replace(post, schedule=sched), submit_for_approval=submit_for_approval)
+            candidate = res.at
+        raise ValidationError(Problem("no_free_slot", "No free queue slot was found for all of these accounts.",
+                                      field="schedule"))
+
+    def _create(self, post: Post, *, check_slots: bool = True) -> ScheduleResult:
+        self._check_targets(post)
+        from core.validation import validate_post
+        problems = [p for p in validate_post(post)]
+        warnings: list[Problem] = [p for p in problems if p.severity != "error"]
+        errors = [p for p in problems if p.severity == "error"]
+        notices: list[str] = []
+        if post.recurrence:
+            post = replace(post, recurrence=scheduling.validate_rule(post.recurrence))
+        if post.schedule is not None:
+            if post.schedule.notice:
+                notices.append(post.schedule.notice)
+            warnings += self._past_check(post.schedule.scheduled_at)
+            if check_slots:
+                slot = self._slot_problems(post, post.schedule.scheduled_at, post.schedule.timezone_name)
+                errors += [p for p in slot if p.severity == "error"]
+                warnings += [p for p in slot if p.severity != "error"]
+        if errors:
+            raise ValidationError(errors)
+        for acc in post.accounts:
+            if not self._has_account(acc.id):
+                self.store.save_account(acc if acc.workspace_id or not post.workspace_id
+                                        else replace(acc, workspace_id=post.workspace_id))
+        deliveries = self._deliveries_for(post, [])
+        status = post_status(post, deliveries)
+        event = self._event(post, "post.created" if post.state == PostState.DRAFT else
+                            ("post.submitted" if post.state == PostState.PENDING_APPROVAL else "post.scheduled"),
+                            None, status)
+        stored = self.store.add_post(post, deliveries, events=[event])
+        return self._result(stored, warnings, notices)
+
+    # ------------------------------------------------------------ changing
+    def reschedule(self, post_id: str, when: datetime | Schedule, timezone_name: str | None = None) -> ScheduleResult:
+        post, deliveries, status = self._load(post_id)
+        if isinstance(when, Schedule):
+            schedule = when
+        else:
+            tz = timezone_name or (post.schedule.timezone_name if post.schedule else "UTC")
+            schedule = Schedule(scheduled_at=when, timezone_name=tz)
+        changed = post.reschedule(status, schedule)
+        warnings = self._past_check(schedule.scheduled_at)
+        slot = self._slot_problems(changed, schedule.scheduled_at, schedule.timezone_name)
+        if any(p.severity == "error" for p in slot):
+            raise ValidationError([p for p in slot if p.severity == "error"])
+        warnings += [p for p in slot if p.severity != "error"]
+        new_deliveries = self._deliveries_for(changed, deliveries)
+        event = self._event(changed, "post.rescheduled", status, post_status(changed, self._merge(deliveries, new_deliveries)),
+                            details={"from": post.due_at.isoformat() if post.due_at else None,
+                                     "to": schedule.scheduled_at.isoformat()})
+        stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
+        return self._result(stored, warnings, [schedule.notice] if schedule.notice else [])
+
+    def edit(self, post_id: str, **changes) -> ScheduleResult:
+        """Change a post's content (caption, hashtags, media, accounts...) before it is published."""
+        post, deliveries, status = self._load(post_id)
+        changed = post.edit(status, **changes)
+        from core.validation import validate_post
+        problems = validate_post(changed)
+        if any(p.severity == "error" for p in problems):
+            raise ValidationError([p for p in problems if p.severity == "error"])
+        new_deliveries = self._deliveries_for(changed, deliveries)
+        event = self._event(changed, "post.edited", status, status, details={"fields": sorted(changes)})
+        stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
+        return self._result(stored, [p for p in problems if p.severity != "error"], [])
+
+    def submit(self, post_id: str) -> ScheduleResult:
+        return self._editorial(post_id, "submit", lambda p, s: p.submit(s), "post.submitted")
+
+    def approve(self, post_id: str) -> ScheduleResult:
+        return self._editorial(post_id, "approve", lambda p, s: p.approve(s), "post.approved")
+
+    def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
+        return self._editorial(post_id, "reject", lambda p, s: p.reject(s, reason), "post.rejected", reason=reason)
+
+    def revise(self, post_id: str) -> ScheduleResult:
+        return self._editorial(post_id, "revise", lambda p, s: p.revise(s), "post.returned_to_draft")
+
+    def cancel(self, post_id: str, reason: str = "") -> ScheduleResult:
+        return self._editorial(post_id, "cancel", lambda p, s: p.cancel(s), "post.cancelled", reason=reason)
+
+    def _editorial(self, post_id: str, action: str, move, event_name: str, reason: str | None = None) -> ScheduleResult:
+        post, deliveries, status = self._load(post_id)
+        changed = move(post, status)
+        warnings: list[Problem] = []
+        if changed.state in (PostState.APPROVED, PostState.PENDING_APPROVAL) and changed.due_at is not None:
+            warnings += self._past_check(changed.due_at, refuse=False)
+        new_deliveries = self._deliveries_for(changed, deliveries)
+        new_status = post_status(changed, self._merge(deliveries, new_deliveries))
+        event = self._event(changed, event_name, status, new_status, reason=reason or None)
+        stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
+        return self._result(stored, warnings, [])
+
+    # ------------------------------------------------------------ reading
+    def get(self, post_id: str) -> Post:
+        return self.store.get_post(post_id)
+
+    def status(self, post_id: str) -> StatusReport:
+        post = self.store.get_post(post_id)
+        deliveries = self.store.get_deliveries(post_id)
+        errors = [d.last_error for d in deliveries if d.last_error]
+        return StatusReport(post_id=post_id, status=post_status(post, deliveries), scheduled_at=post.due_at,
+                            deliveries=tuple(deliveries), last_error=errors[-1] if errors else None)
+
+    def due(self, now: datetime | None = None, *, limit: int = 100) -> list[Delivery]:
+        """Deliveries whose time has come (approved posts only), oldest first."""
+        return self.store.due_deliveries(to_utc(now, "now") if now is not None else self.clock(), limit=limit)
+
+    def list_posts(self, **filters) -> list[Post]:
+        return self.store.list_posts(**filters)
+
+    def upcoming(self, *, days: int = 7, workspace_id: str | None = None) -> list[Post]:
+        now = self.clock()
+        return self.store.list_posts(workspace_id=workspace_id, start=now, end=now + timedelta(days=days),
+                                     statuses=[PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL])
+
+    # ------------------------------------------------------------ helpers
+    def _load(self, post_id: str):
+        post = self.store.get_post(post_id)
+        deliveries = self.store.get_deliveries(post_id)
+        return post, deliveries, post_status(post, deliveries)
+
+    def _workspace(self, workspace_id: str | None) -> Workspace | None:
+        if workspace_id is None:
+            return None
+        return self.store.get_workspace(workspace_id)
+
+    def _has_account(self, account_id: str) -> bool:
+        try:
+            self.store.get_account(account_id)
+            return True
+        except NotFoundError:
+            return False
+
+    def _known_account(self, acc: Account) -> Account:
+        try:
+            return self.store.get_account(acc.id)
+        except NotFoundError:
+            return acc
+
+    def _check_targets(self, post: Post) -> None:
+        if not post.accounts:
+            raise ValidationError(Problem("no_accounts", "Choose at least one account to post to.", field="accounts"))
+        if post.workspace_id is not None:
+            for acc in post.accounts:
+                known = self._known_account(acc)
+                if known.workspace_id not in (None, post.workspace_id):
+                    raise ValidationError(Problem("account_workspace", f"{acc.label} belongs to another workspace.",
+                                                  field="accounts"))
+
+    def _past_check(self, when: datetime, *, refuse: bool | None = None) -> list[Problem]:
+        now = self.clock()
+        if when >= now:
+            return []
+        if self.refuse_past if refuse is None else refuse:
+            scheduling.check_not_past(when, now)
+        return [Problem("past_time", f"{when:%a %d %b %Y %H:%M} UTC has already passed, so this post is due now. "
+                        "The runner publishes it on its next pass unless it is long overdue, in which case it waits "
+                        "for your review.", field="schedule", severity="warning")]
+
+    def _slot_problems(self, post: Post, at: datetime, tz_name: str) -> list[Problem]:
+        """Caps and gaps (errors) and same-hour / repeated-caption warnings, for every target account."""
+        problems: list[Problem] = []
+        workspace = self._workspace(post.workspace_id)
+        tz = workspace.timezone_name if workspace else tz_name
+        for acc in post.accounts:
+            known = self._known_account(acc)
+            existing = (self.store.account_schedule(acc.id, at - timedelta(days=4), at + timedelta(days=4),
+                                                    exclude_post_id=post.id) if self._has_account(acc.id) else [])
+            times = [i.at for i in existing]
+            for problem in (scheduling.check_daily_cap(cap=known.effective_daily_cap, tz_name=tz, candidate=at,
+                                                       existing=times, account_label=known.label),
+                            scheduling.check_min_gap(min_gap=known.min_gap, candidate=at, existing=times,
+                                                     account_label=known.label)):
+                if problem is not None:
+                    problems.append(replace(problem, platform=acc.platform.value))
+            problems += scheduling.scheduling_warnings(
+                account_id=acc.id, account_label=known.label, candidate_at=at,
+                caption=post.render(acc.platform).caption, existing=existing, tz_name=tz, exclude_post_id=post.id)
+        return _dedupe(problems)
+
+    def _deliveries_for(self, post: Post, existing: Sequence[Delivery]) -> list[Delivery]:
+        """The deliveries to write so that each target has one, due at the post's time.
+
+        Drafts without deliveries get none; waiting deliveries follow a new time;
+        cancelled posts cancel their waiting deliveries; removed targets are cancelled.
+        """
+        by_account = {d.account_id: d for d in existing}
+        out: list[Delivery] = []
+        targets = {a.id for a in post.accounts}
+        if post.state == PostState.CANCELLED:
+            return [d.cancel() for d in existing if d.state in WAITING_DELIVERY_STATES]
+        if post.due_at is None or (post.state in (PostState.DRAFT, PostState.REJECTED) and not existing):
+            return []
+        for acc in post.accounts:
+            d = by_account.get(acc.id)
+            if d is None:
+                out.append(Delivery(post_id=post.id, account_id=acc.id, platform=acc.platform, due_at=post.due_at))
+            elif d.state in WAITING_DELIVERY_STATES and d.due_at != post.due_at:
+                out.append(d.reschedule(due_at=post.due_at))
+            elif d.state == DeliveryState.CANCELLED:
+                continue
+        for d in existing:
+            if d.account_id not in targets and d.state in WAITING_DELIVERY_STATES:
+                out.append(d.cancel())
+        return out
+
+    @staticmethod
+    def _merge(old: Iterable[Delivery], new: Iterable[Delivery]) -> list[Delivery]:
+        merged = {d.id: d for d in old}
+        merged.update({d.id: d for d in new})
+        return list(merged.values())
+
+    def _event(self, post: Post, action: str, before: PostStatus | None, after: PostStatus, *,
+               reason: str | None = None, details: dict | None = None) -> ActivityEvent:
+        return ActivityEvent(action=action, subject_type="post", subject_id=post.id, at=self.clock(), actor=self.actor,
+                             workspace_id=post.workspace_id, from_state=before.value if before else None,
+                             to_state=after.value, reason=reason, details=details or {})
+
+    def _result(self, post: Post, warnings: list[Problem], notices: list[str]) -> ScheduleResult:
+        deliveries = self.store.get_deliveries(post.id)
+        return ScheduleResult(post_id=post.id, status=post_status(post, deliveries), scheduled_at=post.due_at,
+                              timezone_name=post.schedule.timezone_name if post.schedule else None,
+                              warnings=tuple(_dedupe(warnings)), notices=tuple(dict.fromkeys(notices)),
+                              deliveries=tuple(deliveries))
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        key = (p.code, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

@@ -1,0 +1,81 @@
+"""Settings, read once at the edge (app.py, the runner, the CLIs) and passed down.
+
+Nothing below this module reads the environment. Every setting has an embedded
+default so a fresh clone starts with SQLite, sandbox platforms and offline AI.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from core.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"'{value}' is not a yes/no value; use true or false.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""
+    # Sandbox mode: platforms are served by the local emulator (python -m jobs.sandbox).
+    sandbox: bool = True
+    sandbox_url: str = "http://127.0.0.1:8765"
+    public_media_url: str = ""
+    secret_keys: str | None = field(default=None, repr=False)
+    key_file: Path | None = None
+    auto_migrate: bool = True
+    gemini_api_key: str | None = field(default=None, repr=False)
+    gemini_model: str = "gemini-2.5-flash"
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "outpost@localhost"
+    log_level: str = "INFO"
+    log_json: bool = False
+    dashboard_url: str = "http://127.0.0.1:8501"
+
+    def __post_init__(self):
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'outpost.sqlite'}")
+        if self.key_file is None:
+            object.__setattr__(self, "key_file", Path(self.data_dir) / "secret.key")
+        if not self.public_media_url:
+            object.__setattr__(self, "public_media_url", self.dashboard_url.rstrip("/") + "/app/static/media")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("OUTPOST_DATA_DIR") or PROJECT_ROOT / "data")
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL", ""),
+            sandbox=_bool(env.get("OUTPOST_SANDBOX"), True),
+            sandbox_url=env.get("OUTPOST_SANDBOX_URL", "http://127.0.0.1:8765"),
+            public_media_url=env.get("OUTPOST_PUBLIC_MEDIA_URL", ""),
+            secret_keys=env.get("OUTPOST_SECRET_KEYS") or None,
+            key_file=Path(env["OUTPOST_KEY_FILE"]) if env.get("OUTPOST_KEY_FILE") else None,
+            auto_migrate=_bool(env.get("OUTPOST_AUTO_MIGRATE"), True),
+            gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
+            gemini_model=env.get("OUTPOST_GEMINI_MODEL", "gemini-2.5-flash"),
+            smtp_url=env.get("OUTPOST_SMTP_URL") or None,
+            mail_from=env.get("OUTPOST_MAIL_FROM", "outpost@localhost"),
+            log_level=env.get("OUTPOST_LOG_LEVEL", "INFO").upper(),
+            log_json=_bool(env.get("OUTPOST_LOG_JSON"), False),
+            dashboard_url=env.get("OUTPOST_DASHBOARD_URL", "http://127.0.0.1:8501"),
+        )

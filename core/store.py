@@ -1,0 +1,389 @@
+"""The storage interface every store implements, and the in-memory store.
+
+`InMemoryPostStore` is a real implementation of the same interface as the SQL
+store (`core.db.sql_store.SqlPostStore`), not a mock: the same contract test
+suite runs against both. It is meant for scripts, tests and demos; it keeps
+nothing after the process ends.
+
+Contract (both stores):
+- Every write that changes a post, its deliveries and the activity log is atomic.
+- ``update_post`` / ``update_delivery`` take the version the caller read and raise
+  ConflictError when someone else changed the record first (optimistic locking).
+- A post's derived status is recomputed on every write that touches it.
+- Returned objects are frozen; change them with their transition methods.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime
+from typing import Iterable, Protocol, Sequence
+
+from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, Post, User, Workspace,
+                         post_status)
+from core.errors import ConflictError, DuplicateError, NotFoundError
+from core.lifecycle import DeliveryState, PostState, PostStatus
+from core.scheduling import ScheduledItem
+from core.timeutil import to_utc, utcnow
+
+# Deliveries that still occupy a slot on the account's calendar (for caps, gaps and warnings).
+_INACTIVE_DELIVERY = {DeliveryState.CANCELLED, DeliveryState.FAILED}
+_INACTIVE_POST = {PostState.CANCELLED, PostState.REJECTED}
+
+
+class PostStore(Protocol):
+    """What the Scheduler, the dashboard and the runner need from storage."""
+
+    # workspaces and people
+    def add_workspace(self, workspace: Workspace) -> Workspace: ...
+    def update_workspace(self, workspace: Workspace) -> Workspace: ...
+    def get_workspace(self, workspace_id: str) -> Workspace: ...
+    def list_workspaces(self, *, user_id: str | None = None) -> list[Workspace]: ...
+    def add_user(self, user: User) -> User: ...
+    def update_user(self, user: User) -> User: ...
+    def get_user(self, user_id: str) -> User: ...
+    def get_user_by_email(self, email: str) -> User | None: ...
+    def set_membership(self, membership: Membership) -> Membership: ...
+    def get_membership(self, user_id: str, workspace_id: str) -> Membership | None: ...
+    def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]: ...
+
+    # accounts
+    def save_account(self, account: Account) -> Account: ...
+    def get_account(self, account_id: str) -> Account: ...
+    def list_accounts(self, *, workspace_id: str | None = None) -> list[Account]: ...
+
+    # posts and deliveries
+    def add_post(self, post: Post, deliveries: Sequence[Delivery] = (), *,
+                 events: Sequence[ActivityEvent] = ()) -> Post: ...
+    def update_post(self, post: Post, *, expected_version: int, deliveries: Sequence[Delivery] = (),
+                    events: Sequence[ActivityEvent] = ()) -> Post: ...
+    def get_post(self, post_id: str) -> Post: ...
+    def get_post_status(self, post_id: str) -> PostStatus: ...
+    def list_posts(self, *, workspace_id: str | None = None, statuses: Iterable[PostStatus] | None = None,
+                   start: datetime | None = None, end: datetime | None = None, account_id: str | None = None,
+                   batch_id: str | None = None, limit: int = 500, offset: int = 0) -> list[Post]: ...
+    def get_deliveries(self, post_id: str) -> list[Delivery]: ...
+    def get_delivery(self, delivery_id: str) -> Delivery: ...
+    def update_delivery(self, delivery: Delivery, *, expected_version: int,
+                        events: Sequence[ActivityEvent] = ()) -> Delivery: ...
+    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]: ...
+    def account_schedule(self, account_id: str, start: datetime, end: datetime, *,
+                         exclude_post_id: str | None = None) -> list[ScheduledItem]: ...
+
+    # activity, notifications, batches
+    def record_event(self, event: ActivityEvent) -> None: ...
+    def list_events(self, *, workspace_id: str | None = None, subject_id: str | None = None,
+                    limit: int = 100) -> list[ActivityEvent]: ...
+    def add_notification(self, notification: Notification) -> Notification: ...
+    def list_notifications(self, *, workspace_id: str, user_id: str | None = None,
+                           unread_only: bool = False, limit: int = 100) -> list[Notification]: ...
+    def mark_notification_read(self, notification_id: str, at: datetime) -> None: ...
+    def save_batch(self, batch: Batch) -> Batch: ...
+    def get_batch(self, batch_id: str) -> Batch: ...
+    def list_batches(self, *, workspace_id: str) -> list[Batch]: ...
+
+
+def post_matches(post: Post, status: PostStatus, *, workspace_id, statuses, start, end, account_id, batch_id) -> bool:
+    """The list_posts filter, in Python (the SQL store does the same in SQL)."""
+    if workspace_id is not None and post.workspace_id != workspace_id:
+        return False
+    if statuses is not None and status not in statuses:
+        return False
+    due = post.due_at
+    if start is not None and (due is None or due < start):
+        return False
+    if end is not None and (due is None or due >= end):
+        return False
+    if account_id is not None and all(a.id != account_id for a in post.accounts):
+        return False
+    if batch_id is not None and post.batch_id != batch_id:
+        return False
+    return True
+
+
+class InMemoryPostStore:
+    """A complete store that lives in memory (see the module docstring)."""
+
+    def __init__(self, *, clock=utcnow):
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._workspaces: dict[str, Workspace] = {}
+        self._users: dict[str, User] = {}
+        self._memberships: dict[tuple[str, str], Membership] = {}
+        self._accounts: dict[str, Account] = {}
+        self._posts: dict[str, Post] = {}
+        self._deliveries: dict[str, Delivery] = {}
+        self._post_deliveries: dict[str, list[str]] = {}
+        self._events: list[ActivityEvent] = []
+        self._notifications: dict[str, Notification] = {}
+        self._batches: dict[str, Batch] = {}
+
+    # ------------------------------------------------------------ workspaces & people
+    def add_workspace(self, workspace: Workspace) -> Workspace:
+        with self._lock:
+            if workspace.id in self._workspaces:
+                raise DuplicateError(f"A workspace with id {workspace.id} already exists.")
+            workspace = replace(workspace, created_at=workspace.created_at or self._clock())
+            self._workspaces[workspace.id] = workspace
+            return workspace
+
+    def update_workspace(self, workspace: Workspace) -> Workspace:
+        with self._lock:
+            self.get_workspace(workspace.id)
+            self._workspaces[workspace.id] = workspace
+            return workspace
+
+    def get_workspace(self, workspace_id: str) -> Workspace:
+        try:
+            return self._workspaces[workspace_id]
+        except KeyError:
+            raise NotFoundError(f"No workspace with id {workspace_id}.") from None
+
+    def list_workspaces(self, *, user_id: str | None = None) -> list[Workspace]:
+        with self._lock:
+            if user_id is None:
+                items = list(self._workspaces.values())
+            else:
+                ids = {m.workspace_id for m in self._memberships.values() if m.user_id == user_id}
+                items = [w for w in self._workspaces.values() if w.id in ids]
+            return sorted(items, key=lambda w: w.name.lower())
+
+    def add_user(self, user: User) -> User:
+        with self._lock:
+            if user.id in self._users or self.get_user_by_email(user.email):
+                raise DuplicateError(f"A user with the email {user.email} already exists.")
+            user = replace(user, created_at=user.created_at or self._clock())
+            self._users[user.id] = user
+            return user
+
+    def update_user(self, user: User) -> User:
+        with self._lock:
+            self.get_user(user.id)
+            self._users[user.id] = user
+            return user
+
+    def get_user(self, user_id: str) -> User:
+        try:
+            return self._users[user_id]
+        except KeyError:
+            raise NotFoundError(f"No user with id {user_id}.") from None
+
+    def get_user_by_email(self, email: str) -> User | None:
+        email = (email or "").strip().lower()
+        return next((u for u in self._users.values() if u.email == email), None)
+
+    def set_membership(self, membership: Membership) -> Membership:
+        with self._lock:
+            self.get_user(membership.user_id)
+            self.get_workspace(membership.workspace_id)
+            self._memberships[(membership.user_id, membership.workspace_id)] = membership
+            return membership
+
+    def get_membership(self, user_id: str, workspace_id: str) -> Membership | None:
+        return self._memberships.get((user_id, workspace_id))
+
+    def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]:
+        return [m for m in self._memberships.values()
+                if (user_id is None or m.user_id == user_id) and (workspace_id is None or m.workspace_id == workspace_id)]
+
+    # ------------------------------------------------------------ accounts
+    def save_account(self, account: Account) -> Account:
+        with self._lock:
+            if account.workspace_id is not None:
+                self.get_workspace(account.workspace_id)
+            if account.connected_at is None:
+                account = replace(account, connected_at=self._clock())
+            self._accounts[account.id] = account
+            return account
+
+    def get_account(self, account_id: str) -> Account:
+        try:
+            return self._accounts[account_id]
+        except KeyError:
+            raise NotFoundError(f"No connected account with id {account_id}.") from None
+
+    def list_accounts(self, *, workspace_id: str | None = None) -> list[Account]:
+        with self._lock:
+            return sorted((a for a in self._accounts.values() if workspace_id is None or a.workspace_id == workspace_id),
+                          key=lambda a: (a.platform.value, a.handle.lower()))
+
+    # ------------------------------------------------------------ posts & deliveries
+    def _hydrate(self, post: Post) -> Post:
+        accounts = tuple(self._accounts.get(a.id, a) for a in post.accounts)
+        return replace(post, account=None, accounts=accounts)
+
+    def _check_post(self, post: Post, deliveries: Sequence[Delivery]) -> None:
+        if not post.id:
+            raise ValueError("A post needs an id before it is stored.")
+        for acc in post.accounts:
+            if acc.id not in self._accounts:
+                raise NotFoundError(f"Account {acc.label} is not connected in this store; save it first.")
+        if post.workspace_id is not None:
+            self.get_workspace(post.workspace_id)
+        for d in deliveries:
+            if d.post_id != post.id:
+                raise ValueError(f"Delivery {d.id} belongs to post {d.post_id}, not {post.id}.")
+
+    def add_post(self, post: Post, deliveries: Sequence[Delivery] = (), *,
+                 events: Sequence[ActivityEvent] = ()) -> Post:
+        with self._lock:
+            if post.id in self._posts:
+                raise DuplicateError(f"A post with id {post.id} already exists.")
+            self._check_post(post, deliveries)
+            now = self._clock()
+            post = replace(post, created_at=post.created_at or now, updated_at=now, version=1)
+            self._posts[post.id] = post
+            self._post_deliveries[post.id] = []
+            for d in deliveries:
+                self._put_delivery(replace(d, version=1, updated_at=now))
+            self._events.extend(events)
+            return self._hydrate(post)
+
+    def _put_delivery(self, d: Delivery) -> None:
+        ids = self._post_deliveries.setdefault(d.post_id, [])
+        if d.id not in ids:
+            ids.append(d.id)
+        self._deliveries[d.id] = d
+
+    def update_post(self, post: Post, *, expected_version: int, deliveries: Sequence[Delivery] = (),
+                    events: Sequence[ActivityEvent] = ()) -> Post:
+        with self._lock:
+            current = self._posts.get(post.id)
+            if current is None:
+                raise NotFoundError(f"No post with id {post.id}.")
+            if current.version != expected_version:
+                raise ConflictError(f"Post {post.id} was changed by someone else; reload it and try again.")
+            self._check_post(post, deliveries)
+            for d in deliveries:
+                old = self._deliveries.get(d.id)
+                if old is not None and old.version != d.version:
+                    raise ConflictError(f"Delivery {d.id} was changed by someone else; reload it and try again.")
+            now = self._clock()
+            post = replace(post, updated_at=now, version=current.version + 1)
+            self._posts[post.id] = post
+            for d in deliveries:
+                self._put_delivery(replace(d, version=d.version + 1, updated_at=now))
+            self._events.extend(events)
+            return self._hydrate(post)
+
+    def get_post(self, post_id: str) -> Post:
+        with self._lock:
+            post = self._posts.get(post_id)
+            if post is None:
+                raise NotFoundError(f"No post with id {post_id}.")
+            return self._hydrate(post)
+
+    def get_post_status(self, post_id: str) -> PostStatus:
+        with self._lock:
+            return post_status(self.get_post(post_id), self.get_deliveries(post_id))
+
+    def list_posts(self, *, workspace_id=None, statuses=None, start=None, end=None, account_id=None,
+                   batch_id=None, limit: int = 500, offset: int = 0) -> list[Post]:
+        statuses = None if statuses is None else {PostStatus(s) for s in statuses}
+        start = to_utc(start, "start") if start is not None else None
+        end = to_utc(end, "end") if end is not None else None
+        with self._lock:
+            hits = []
+            for post in self._posts.values():
+                status = post_status(post, self.get_deliveries(post.id))
+                if post_matches(post, status, workspace_id=workspace_id, statuses=statuses, start=start, end=end,
+                                account_id=account_id, batch_id=batch_id):
+                    hits.append(post)
+            far = datetime.max.replace(tzinfo=utcnow().tzinfo)
+            hits.sort(key=lambda p: (p.due_at or far, p.id))
+            return [self._hydrate(p) for p in hits[offset:offset + limit]]
+
+    def get_deliveries(self, post_id: str) -> list[Delivery]:
+        with self._lock:
+            return [self._deliveries[i] for i in self._post_deliveries.get(post_id, [])]
+
+    def get_delivery(self, delivery_id: str) -> Delivery:
+        try:
+            return self._deliveries[delivery_id]
+        except KeyError:
+            raise NotFoundError(f"No delivery with id {delivery_id}.") from None
+
+    def update_delivery(self, delivery: Delivery, *, expected_version: int,
+                        events: Sequence[ActivityEvent] = ()) -> Delivery:
+        with self._lock:
+            current = self.get_delivery(delivery.id)
+            if current.version != expected_version:
+                raise ConflictError(f"Delivery {delivery.id} was changed by someone else; reload it and try again.")
+            delivery = replace(delivery, version=current.version + 1, updated_at=self._clock())
+            self._put_delivery(delivery)
+            self._events.extend(events)
+            return delivery
+
+    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        now = to_utc(now, "now")
+        with self._lock:
+            due = [d for d in self._deliveries.values()
+                   if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT)
+                   and d.next_attempt_at is not None and d.next_attempt_at <= now
+                   and self._posts[d.post_id].state == PostState.APPROVED]
+            due.sort(key=lambda d: (d.next_attempt_at, d.id))
+            return due[:limit]
+
+    def account_schedule(self, account_id: str, start: datetime, end: datetime, *,
+                         exclude_post_id: str | None = None) -> list[ScheduledItem]:
+        start, end = to_utc(start, "start"), to_utc(end, "end")
+        with self._lock:
+            items = []
+            for d in self._deliveries.values():
+                if d.account_id != account_id or d.post_id == exclude_post_id or d.state in _INACTIVE_DELIVERY:
+                    continue
+                when = d.published_at or d.due_at
+                post = self._posts[d.post_id]
+                if post.state in _INACTIVE_POST or not (start <= when < end):
+                    continue
+                items.append(ScheduledItem(account_id=account_id, at=when, caption=post.caption, post_id=post.id))
+            return sorted(items, key=lambda i: i.at)
+
+    # ------------------------------------------------------------ activity, notifications, batches
+    def record_event(self, event: ActivityEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def list_events(self, *, workspace_id=None, subject_id=None, limit: int = 100) -> list[ActivityEvent]:
+        with self._lock:
+            hits = [e for e in self._events if (workspace_id is None or e.workspace_id == workspace_id)
+                    and (subject_id is None or e.subject_id == subject_id)]
+            # Newest first; events written in the same instant come back in reverse order of writing.
+            return sorted(reversed(hits), key=lambda e: e.at, reverse=True)[:limit]
+
+    def add_notification(self, notification: Notification) -> Notification:
+        with self._lock:
+            notification = replace(notification, created_at=notification.created_at or self._clock())
+            self._notifications[notification.id] = notification
+            return notification
+
+    def list_notifications(self, *, workspace_id: str, user_id=None, unread_only=False, limit=100) -> list[Notification]:
+        with self._lock:
+            hits = [n for n in self._notifications.values() if n.workspace_id == workspace_id
+                    and (user_id is None or n.user_id in (None, user_id)) and (not unread_only or n.read_at is None)]
+            return sorted(hits, key=lambda n: n.created_at, reverse=True)[:limit]
+
+    def mark_notification_read(self, notification_id: str, at: datetime) -> None:
+        with self._lock:
+            n = self._notifications.get(notification_id)
+            if n is None:
+                raise NotFoundError(f"No notification with id {notification_id}.")
+            self._notifications[notification_id] = replace(n, read_at=to_utc(at))
+
+    def save_batch(self, batch: Batch) -> Batch:
+        with self._lock:
+            self.get_workspace(batch.workspace_id)
+            batch = replace(batch, created_at=batch.created_at or self._clock())
+            self._batches[batch.id] = batch
+            return batch
+
+    def get_batch(self, batch_id: str) -> Batch:
+        try:
+            return self._batches[batch_id]
+        except KeyError:
+            raise NotFoundError(f"No batch with id {batch_id}.") from None
+
+    def list_batches(self, *, workspace_id: str) -> list[Batch]:
+        with self._lock:
+            return sorted((b for b in self._batches.values() if b.workspace_id == workspace_id),
+                          key=lambda b: b.week_start, reverse=True)

@@ -1,0 +1,34 @@
+"""The queries that feed the dashboard's pages, in one place (pages hold no SQL and no rules)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.domain import Post, post_status
+from core.store import PostStore
+from core.timeutil import zone
+
+
+def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datetime | None = None,
+              end: datetime | None = None, limit: int = 500) -> list[dict]:
+    """One row per post for tables: when (local), where, what, and its status with the latest error."""
+    tz = zone(tz_name)
+    rows = []
+    for post in store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=limit):
+        deliveries = store.get_deliveries(post.id)
+        status = post_status(post, deliveries)
+        errors = [d.last_error for d in deliveries if d.last_error]
+        rows.append({
+            "id": post.id,
+            "when": post.due_at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if post.due_at else "—",
+            "accounts": ", ".join(a.label for a in post.accounts),
+            "caption": _preview(post),
+            "status": status.label,
+            "problem": errors[-1] if errors else "",
+            "ai": "AI" if post.is_ai_generated else "",
+        })
+    return rows
+
+
+def _preview(post: Post, width: int = 80) -> str:
+    text = " ".join(post.caption.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

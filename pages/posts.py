@@ -1,0 +1,112 @@
+"""Posts: what is planned and what happened, and a composer to add one."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from core.domain import Account, Post, Schedule, new_id
+from core.errors import OutpostError
+from core.platforms.catalog import PRIMARY_PLATFORMS, Platform
+from core.scheduler import Scheduler
+from core.timeutil import zone
+from core.validation import text_count
+from core.views import post_rows
+from pages.shared import context, settings, show_problems, store
+
+ctx = context()
+db = store()
+ws = ctx.workspace
+role = ctx.membership.role
+
+st.title("Posts")
+st.caption(f"Times are shown in {ws.timezone_name}.")
+
+accounts = db.list_accounts(workspace_id=ws.id)
+
+# ---------------------------------------------------------------- composer
+if role.can_edit:
+    with st.expander("✍️ New post", expanded=not accounts or st.session_state.get("composer_open", False)):
+        if not accounts:
+            st.info("Connect an account first. In sandbox mode you can add a practice account here; "
+                    "real connections arrive with the Accounts page.")
+        if settings().sandbox and role.can_connect_accounts:
+            with st.popover("Add a sandbox account"):
+                plat = st.selectbox("Platform", PRIMARY_PLATFORMS, format_func=lambda p: p.label, key="new_acc_platform")
+                handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
+                if st.button("Add account", key="new_acc_add"):
+                    try:
+                        db.save_account(Account(platform=plat, handle=handle, display_name=handle, workspace_id=ws.id))
+                    except OutpostError as exc:
+                        show_problems(exc)
+                    else:
+                        st.session_state["composer_open"] = True
+                        st.rerun()
+        if accounts:
+            by_id = {a.id: a for a in accounts}
+            chosen = st.multiselect("Post to", list(by_id), format_func=lambda i: by_id[i].label, key="compose_accounts")
+            caption = st.text_area("Caption", height=140, key="compose_caption")
+            c1, c2 = st.columns(2)
+            hashtags = c1.text_input("Hashtags", placeholder="#launch #creator", key="compose_hashtags")
+            cta = c2.text_input("Call to action", placeholder="Link in bio", key="compose_cta")
+            link = c1.text_input("Link", placeholder="https://…", key="compose_link")
+            media = c2.text_area("Image or video links (one per line)", height=68, key="compose_media")
+
+            draft = Post(caption=caption, hashtags=(), call_to_action=cta, link=link)
+            platforms = list(dict.fromkeys(by_id[i].platform for i in chosen))
+            if platforms:
+                cols = st.columns(len(platforms))
+                for col, platform in zip(cols, platforms):
+                    text = draft.render(platform).text + ((" " + hashtags) if hashtags.strip() else "")
+                    count = text_count(platform, text)
+                    label = f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}"
+                    (col.error if count.over else col.caption)(label)
+
+            mode = st.radio("When", ["At a date and time", "Next free queue slot", "Save as draft"], horizontal=True,
+                            key="compose_mode")
+            local_now = datetime.now(zone(ws.timezone_name))
+            if mode == "At a date and time":
+                d1, d2 = st.columns(2)
+                day = d1.date_input("Date", value=(local_now + timedelta(days=1)).date(), key="compose_date")
+                wall = d2.time_input("Time", value=ws.preferred_time, step=300, key="compose_time")
+            if st.button("Schedule post" if mode != "Save as draft" else "Save draft", type="primary",
+                         key="compose_submit"):
+                scheduler = Scheduler(db, actor=f"user:{ctx.user.id}", refuse_past=True)
+                try:
+                    post = Post(accounts=[by_id[i] for i in chosen], caption=caption, hashtags=hashtags,
+                                call_to_action=cta, link=link, media_urls=media.splitlines(), workspace_id=ws.id,
+                                created_by=ctx.user.id)
+                    pid = new_id("post")
+                    if mode == "At a date and time":
+                        sched = Schedule.at_local(day, wall, ws.timezone_name)
+                        result = scheduler.schedule_post(pid, replace(post, schedule=sched))
+                    elif mode == "Next free queue slot":
+                        result = scheduler.add_to_queue(pid, post)
+                    else:
+                        result = scheduler.save_draft(pid, post)
+                except OutpostError as exc:
+                    show_problems(exc)
+                else:
+                    when = (Schedule(scheduled_at=result.scheduled_at, timezone_name=ws.timezone_name).describe()
+                            if result.scheduled_at else "no time yet")
+                    st.success(f"Saved: {result.status.label.lower()} for {when}.")
+                    for notice in result.notices:
+                        st.info(notice)
+                    for warning in result.warnings:
+                        st.warning(warning.message)
+
+# ---------------------------------------------------------------- list
+rows = post_rows(db, ws.id, tz_name=ws.timezone_name)
+if not rows:
+    st.info("No posts yet. Write one above.")
+else:
+    frame = pd.DataFrame(rows).drop(columns=["id"])
+    status_filter = st.multiselect("Status", sorted(frame["status"].unique()), key="posts_status_filter")
+    if status_filter:
+        frame = frame[frame["status"].isin(status_filter)]
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={"when": "When", "accounts": "Accounts", "caption": "Caption", "status": "Status",
+                                "problem": "Last problem", "ai": ""})
+    st.caption(f"{len(frame)} post(s).")

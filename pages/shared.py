@@ -1,0 +1,45 @@
+"""What every page needs: settings, the store, the signed-in user and workspace. Streamlit glue only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.domain import Membership, User, Workspace
+from core.errors import OutpostError, Problem, ValidationError
+from core.settings import Settings
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@st.cache_resource
+def store():
+    from core.runtime import open_store
+    return open_store(settings())
+
+
+@dataclass(frozen=True)
+class Context:
+    user: User
+    workspace: Workspace
+    membership: Membership
+
+
+def context() -> Context:
+    """The signed-in user's current workspace; stops the page if there is none (app.py signs people in)."""
+    ctx = st.session_state.get("ctx")
+    if ctx is None:
+        st.stop()
+    return ctx
+
+
+def show_problems(error: OutpostError) -> None:
+    """Every problem with the input, in plain words."""
+    problems: list[Problem] = error.problems if isinstance(error, ValidationError) else []
+    if len(problems) > 1:
+        st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {p.message}" for p in problems))
+    else:
+        st.error(str(error))

@@ -1,0 +1,164 @@
+"""Every legal and every illegal transition of posts and deliveries, as tables."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core import Account, Delivery, IllegalTransitionError, Platform, Post, Schedule
+from core.lifecycle import (DELIVERY_MOVES, POST_MOVES, DeliveryState as D, PostState, PostStatus as S,
+                            derive_post_status)
+
+T0 = datetime(2030, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+# (action, status the post is in, resulting editorial state)
+LEGAL_POST = [
+    ("submit", S.DRAFT, PostState.PENDING_APPROVAL),            # writer asks for approval
+    ("submit", S.REJECTED, PostState.PENDING_APPROVAL),         # resubmitted after changes
+    ("approve", S.DRAFT, PostState.APPROVED),                   # solo creator schedules directly
+    ("approve", S.PENDING_APPROVAL, PostState.APPROVED),        # approver says yes
+    ("reject", S.PENDING_APPROVAL, PostState.REJECTED),         # approver says no
+    ("revise", S.PENDING_APPROVAL, PostState.DRAFT),            # writer withdraws it
+    ("revise", S.REJECTED, PostState.DRAFT),                    # back to work
+    ("revise", S.SCHEDULED, PostState.DRAFT),                   # unschedule before it goes out
+    ("cancel", S.DRAFT, PostState.CANCELLED),
+    ("cancel", S.PENDING_APPROVAL, PostState.CANCELLED),
+    ("cancel", S.REJECTED, PostState.CANCELLED),
+    ("cancel", S.SCHEDULED, PostState.CANCELLED),
+]
+
+
+def _post(state=PostState.DRAFT):
+    acc = Account(platform=Platform.X, handle="@a")
+    return Post(account=acc, caption="hi", schedule=Schedule(scheduled_at=T0), id="p1", state=state)
+
+
+@pytest.mark.parametrize("action,status,target", LEGAL_POST)
+def test_legal_post_moves(action, status, target):
+    post = _post()
+    moved = {"submit": post.submit, "approve": post.approve, "revise": post.revise, "cancel": post.cancel,
+             "reject": lambda s: post.reject(s, "off-brand")}[action](status)
+    assert moved.state == target
+
+
+def test_every_other_post_move_is_refused_with_a_reason():
+    legal = {(a, s) for a, s, _ in LEGAL_POST}
+    legal |= {(a, s) for a in ("edit", "reschedule") for s in POST_MOVES[a].sources}
+    refused = 0
+    for action in POST_MOVES:
+        for status in S:
+            if (action, status) in legal:
+                continue
+            post = _post()
+            with pytest.raises(IllegalTransitionError) as err:
+                if action == "reject":
+                    post.reject(status, "x")
+                elif action == "reschedule":
+                    post.reschedule(status, Schedule(scheduled_at=T0))
+                elif action == "edit":
+                    post.edit(status, caption="new")
+                else:
+                    getattr(post, action)(status)
+            message = str(err.value)
+            assert "Cannot" in message and status.value.replace("_", " ") in message
+            refused += 1
+    assert refused == len(POST_MOVES) * len(S) - len(legal)
+
+
+def test_refusal_after_publishing_started_says_why():
+    with pytest.raises(IllegalTransitionError, match="publishing has already started"):
+        _post().cancel(S.PUBLISHING)
+
+
+def test_approving_without_a_time_is_refused():
+    post = Post(account=Account(platform=Platform.X, handle="@a"), caption="hi", id="p1")
+    with pytest.raises(Exception, match="date and time"):
+        post.approve(S.DRAFT)
+
+
+def _delivery(state):
+    return Delivery(post_id="p1", account_id="a1", platform=Platform.X, due_at=T0, state=state, id="d1")
+
+
+LEASE = T0 + timedelta(minutes=2)
+# (action, from, to)
+LEGAL_DELIVERY = [
+    ("start_publishing", D.QUEUED, D.PUBLISHING),
+    ("start_publishing", D.RETRY_WAIT, D.PUBLISHING),
+    ("mark_published", D.PUBLISHING, D.PUBLISHED),
+    ("mark_published", D.NEEDS_REVIEW, D.PUBLISHED),      # a person confirms it is live
+    ("retry_later", D.PUBLISHING, D.RETRY_WAIT),
+    ("mark_failed", D.PUBLISHING, D.FAILED),
+    ("mark_failed", D.RETRY_WAIT, D.FAILED),              # retries exhausted while waiting
+    ("mark_failed", D.NEEDS_REVIEW, D.FAILED),            # a person confirms it is not live
+    ("needs_review", D.PUBLISHING, D.NEEDS_REVIEW),
+    ("release", D.PUBLISHING, D.QUEUED),                  # shutdown before the platform call
+    ("requeue", D.FAILED, D.QUEUED),
+    ("requeue", D.NEEDS_REVIEW, D.QUEUED),
+    ("cancel", D.QUEUED, D.CANCELLED),
+    ("cancel", D.RETRY_WAIT, D.CANCELLED),
+    ("reschedule", D.QUEUED, D.QUEUED),
+    ("reschedule", D.RETRY_WAIT, D.QUEUED),
+]
+
+
+def _apply(d: Delivery, action: str) -> Delivery:
+    return {
+        "start_publishing": lambda: d.start_publishing(runner_id="r1", lease_until=LEASE),
+        "mark_published": lambda: d.mark_published(external_id="123", external_url="https://x.com/a/status/123", at=T0),
+        "retry_later": lambda: d.retry_later(at=T0 + timedelta(minutes=1), error="X is busy (503)", code="503"),
+        "mark_failed": lambda: d.mark_failed(error="Duplicate content", code="duplicate"),
+        "needs_review": lambda: d.needs_review(evidence="response lost"),
+        "release": lambda: d.release(),
+        "requeue": lambda: d.requeue(at=T0),
+        "cancel": lambda: d.cancel(),
+        "reschedule": lambda: d.reschedule(due_at=T0 + timedelta(hours=1)),
+    }[action]()
+
+
+@pytest.mark.parametrize("action,source,target", LEGAL_DELIVERY)
+def test_legal_delivery_moves(action, source, target):
+    assert _apply(_delivery(source), action).state == target
+
+
+def test_every_other_delivery_move_is_refused():
+    legal = {(a, s) for a, s, _ in LEGAL_DELIVERY}
+    assert legal == {(a, s) for a, m in DELIVERY_MOVES.items() for s in m.sources}
+    for action in DELIVERY_MOVES:
+        for state in D:
+            if (action, state) in legal:
+                continue
+            with pytest.raises(IllegalTransitionError, match=f"it is {state.value.replace('_', ' ')}"):
+                _apply(_delivery(state), action)
+
+
+def test_publishing_counts_attempts_and_release_gives_it_back():
+    d = _delivery(D.QUEUED).start_publishing(runner_id="r1", lease_until=LEASE)
+    assert (d.attempts, d.claimed_by, d.lease_expires_at) == (1, "r1", LEASE)
+    assert d.release().attempts == 0
+    published = d.mark_published(external_id="9", external_url="u", at=T0)
+    assert (published.external_id, published.claimed_by, published.lease_expires_at) == ("9", None, None)
+
+
+# (editorial state, delivery states, derived status)
+DERIVED = [
+    (PostState.DRAFT, [], S.DRAFT),
+    (PostState.PENDING_APPROVAL, [D.QUEUED], S.PENDING_APPROVAL),
+    (PostState.REJECTED, [D.QUEUED], S.REJECTED),
+    (PostState.APPROVED, [D.QUEUED, D.QUEUED], S.SCHEDULED),
+    (PostState.APPROVED, [D.PUBLISHING, D.QUEUED], S.PUBLISHING),
+    (PostState.APPROVED, [D.RETRY_WAIT, D.PUBLISHED], S.PUBLISHING),
+    (PostState.APPROVED, [D.PUBLISHED, D.QUEUED], S.PUBLISHING),        # one account done, one still to go
+    (PostState.APPROVED, [D.PUBLISHED, D.PUBLISHED], S.PUBLISHED),
+    (PostState.APPROVED, [D.PUBLISHED, D.FAILED], S.PARTIALLY_PUBLISHED),  # LinkedIn ok, Instagram failed
+    (PostState.APPROVED, [D.FAILED, D.FAILED], S.FAILED),
+    (PostState.APPROVED, [D.NEEDS_REVIEW, D.PUBLISHED], S.NEEDS_REVIEW),
+    (PostState.APPROVED, [D.PUBLISHED, D.CANCELLED], S.PUBLISHED),      # a removed target does not count
+    (PostState.CANCELLED, [D.CANCELLED], S.CANCELLED),
+    (PostState.CANCELLED, [D.PUBLISHED, D.CANCELLED], S.PARTIALLY_PUBLISHED),
+]
+
+
+@pytest.mark.parametrize("state,deliveries,expected", DERIVED)
+def test_post_status_is_derived_from_deliveries(state, deliveries, expected):
+    assert derive_post_status(state, deliveries) == expected
