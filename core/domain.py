@@ -143,6 +143,9 @@ class Account:
         if self.daily_cap is not None and int(self.daily_cap) < 1:
             raise ValidationError(Problem("daily_cap", "A daily limit must be at least 1 post.", field="daily_cap"))
 
+    def __hash__(self) -> int:  # dict fields make the generated hash fail; an account is its id
+        return hash(("account", self.id))
+
     @property
     def label(self) -> str:
         return f"{self.handle} on {self.platform.label}"
@@ -207,7 +210,19 @@ class PostVariant:
         if self.hashtags is not None:
             object.__setattr__(self, "hashtags", normalize_hashtags(self.hashtags))
         if self.media_urls is not None:
-            object.__setattr__(self, "media_urls", tuple(self.media_urls))
+            object.__setattr__(self, "media_urls", clean_urls(self.media_urls))
+
+
+def clean_urls(urls) -> tuple[str, ...]:
+    """A list of links with blanks removed; a single string is one link, not a list of characters."""
+    if isinstance(urls, str):
+        urls = urls.splitlines()
+    return tuple(u.strip() for u in (urls or ()) if isinstance(u, str) and u.strip())
+
+
+def _contains_token(text: str, token: str) -> bool:
+    """`token` appears in `text` on its own (``#launch`` is not inside ``#launchday``)."""
+    return re.search(r"(?<![\w#/])" + re.escape(token) + r"(?![\w/.-]*\w)", text, re.IGNORECASE) is not None
 
 
 def normalize_hashtags(tags) -> tuple[str, ...]:
@@ -257,6 +272,7 @@ class Post:
     call_to_action: str = ""
     link: str = ""
     media_urls: tuple[str, ...] = ()
+    title: str = ""                       # YouTube video title, TikTok photo title (variants may override)
     variants: Mapping[Platform, PostVariant] = field(default_factory=dict)
     schedule: Schedule | None = None
     recurrence: str | None = None         # RFC 5545 RRULE text, anchored to the schedule
@@ -282,13 +298,17 @@ class Post:
         object.__setattr__(self, "accounts", tuple(targets))
         object.__setattr__(self, "account", targets[0] if targets else None)
         object.__setattr__(self, "hashtags", normalize_hashtags(self.hashtags))
-        object.__setattr__(self, "media_urls", tuple(u.strip() for u in (self.media_urls or ()) if u and u.strip()))
+        object.__setattr__(self, "media_urls", clean_urls(self.media_urls))
         object.__setattr__(self, "caption", self.caption or "")
+        object.__setattr__(self, "title", (self.title or "").strip())
         object.__setattr__(self, "state", PostState(self.state))
         object.__setattr__(self, "variants", {Platform.parse(k): v for k, v in (self.variants or {}).items()})
         if self.schedule is not None and not isinstance(self.schedule, Schedule):
             raise ValidationError(Problem("schedule", "schedule must be a Schedule(scheduled_at=..., timezone_name=...).",
                                           field="schedule"))
+
+    def __hash__(self) -> int:
+        return hash(("post", self.id, self.version))
 
     # -- content
     def render(self, platform: Platform | str) -> RenderedContent:
@@ -302,15 +322,16 @@ class Post:
         parts = [caption.strip()]
         if self.call_to_action.strip():
             parts.append(self.call_to_action.strip())
-        if link.strip() and link.strip() not in caption:
+        if link.strip() and not _contains_token(caption, link.strip()):
             parts.append(link.strip())
         # Hashtags the caption already contains are not added twice.
-        extra = [t for t in hashtags if t.lower() not in caption.lower()]
+        extra = [t for t in hashtags if not _contains_token(caption, t)]
         if extra:
             parts.append(" ".join(extra))
         text = "\n\n".join(p for p in parts if p)
-        return RenderedContent(platform=platform, text=text, caption=caption, hashtags=tuple(hashtags),
-                               media_urls=tuple(media), link=link.strip(), title=v.title)
+        return RenderedContent(platform=platform, text=text, caption=caption.strip(), hashtags=tuple(hashtags),
+                               media_urls=tuple(media), link=link.strip(),
+                               title=v.title if v.title is not None else (self.title or None))
 
     @property
     def platforms(self) -> tuple[Platform, ...]:

@@ -123,3 +123,55 @@ _PAST = {
 
 def _past(action: str) -> str:
     return _PAST.get(action, action.replace("_", " ") + "d")
+
+
+# ---------------------------------------------------------------- platform calls
+# The runner acts on four classes of publishing failure; every adapter maps the
+# platform's own error bodies onto them (see core/platforms/base.py).
+
+class PlatformError(OutpostError):
+    """A platform call did not succeed. `message` is in plain words; `code` is the platform's own."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, platform: str | None = None, code: str | None = None,
+                 http_status: int | None = None, account_id: str | None = None):
+        self.platform = platform
+        self.code = code
+        self.http_status = http_status
+        self.account_id = account_id
+        super().__init__(message)
+
+
+class RetryLater(PlatformError):
+    """Transient: rate limited, 5xx, timeout before sending, media not ready. Try again at `retry_at` (if known)."""
+
+    kind = "retry"
+
+    def __init__(self, message: str, *, retry_at=None, **kw):
+        self.retry_at = retry_at  # aware UTC datetime from Retry-After / x-rate-limit-reset / the platform's rules
+        super().__init__(message, **kw)
+
+
+class TokenExpired(PlatformError):
+    """The access token is expired or invalid: refresh it once and try again."""
+
+    kind = "refresh"
+
+
+class ReconnectNeeded(PlatformError):
+    """The account must be connected again by a person (refresh failed, access revoked, scope missing)."""
+
+    kind = "reconnect"
+
+
+class Rejected(PlatformError):
+    """Refused for good (duplicate, invalid content, policy): retrying the same request cannot succeed."""
+
+    kind = "rejected"
+
+
+class OutcomeUnknown(PlatformError):
+    """The request may have taken effect (the response was lost): reconcile before doing anything else."""
+
+    kind = "unknown"

@@ -1,0 +1,370 @@
+"""The platform adapter base: the policy lives here, platforms implement small hooks.
+
+An adapter translates Outpost's content into one platform's requests and the
+platform's answers back. Everything else is decided once, here:
+
+- **One HTTP chokepoint** (`PlatformAdapter.request`) on an injected `httpx.Client`:
+  timeouts, a User-Agent, host rewriting (sandbox or test servers), and transport
+  errors turned into domain errors. No adapter calls the client around it.
+- **Error classes** the runner acts on (`core.errors`): `RetryLater` (with when),
+  `TokenExpired` (refresh once, then retry), `ReconnectNeeded`, `Rejected` (for good,
+  in plain words), `OutcomeUnknown` (reconcile before anything else). Adapters map
+  their platform's bodies in `classify`.
+- **OAuth 2 authorization code** (+ PKCE S256 where the platform takes it), token
+  parsing and refresh; platforms override only what differs.
+- **Idempotency contract**: `publish` may be retried only after `RetryLater`; after
+  `OutcomeUnknown` the runner calls `find_published` first and re-posts only when it
+  returns None *and* the platform's listing is trustworthy.
+
+Nothing here reads the environment: `PlatformConfig` carries every setting.
+"""
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import secrets
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from core.domain import RenderedContent
+from core.errors import (OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
+from core.platforms.catalog import Platform
+from core.timeutil import UTC, utcnow
+
+USER_AGENT = "Outpost/0.1 (+self-hosted social scheduler)"
+
+# Normalised metric names; adapters keep the platform's own names in `raw`.
+METRIC_KEYS = ("views", "reach", "likes", "comments", "shares", "saves", "clicks", "video_views")
+
+
+@dataclass(frozen=True)
+class OAuthSpec:
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    scope_separator: str = " "
+    pkce: bool = False
+    client_id_param: str = "client_id"          # TikTok calls it client_key
+    extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
+    refresh_url: str | None = None              # defaults to token_url
+    rotates_refresh_token: bool = False         # each refresh returns a new refresh token; the old one dies
+    basic_auth: bool = False                    # send client credentials as HTTP Basic (X confidential clients)
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """Per-platform settings, built from Settings at the edge."""
+
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    redirect_uri: str = ""
+    # Real base URL -> replacement, e.g. {"https://graph.instagram.com": "http://127.0.0.1:8765/graph.instagram.com"}.
+    host_overrides: Mapping[str, str] = field(default_factory=dict)
+    api_version: str | None = None
+    timeout_s: float = 30.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    scopes: tuple[str, ...] = ()
+    issued_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)   # ids the platform returns with the token (open_id, user_id)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the connected account is on the platform."""
+
+    external_id: str
+    handle: str
+    display_name: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What an adapter needs to act for one account (decrypted in memory only)."""
+
+    access_token: str = field(repr=False)
+    external_id: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
+    issued_at: datetime | None = None
+    account_id: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    url: str
+    kind: str = "image"          # "image" | "video"
+    mime: str | None = None
+    size: int | None = None
+    data: bytes | None = field(default=None, repr=False)   # when the platform needs an upload, not a URL
+    alt_text: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    content: RenderedContent
+    media: tuple[MediaItem, ...] = ()
+    # Unique per delivery; kept with the delivery so a lost response can be reconciled.
+    marker: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    # Progress saved by an earlier attempt (e.g. an Instagram container id), and a hook to save more.
+    progress: Mapping[str, str] = field(default_factory=dict)
+    checkpoint: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
+
+    def save(self, key: str, value: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(key, value)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    external_id: str
+    url: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PostMetrics:
+    external_id: str
+    values: Mapping[str, int]            # normalised keys from METRIC_KEYS
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountMetrics:
+    followers: int | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge) per RFC 7636."""
+    verifier = secrets.token_urlsafe(64)[:96]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
+    return verifier, challenge
+
+
+def normalize_text(text: str) -> str:
+    """Text as platforms compare it: NFC, whitespace collapsed. Used to match a post after a lost response."""
+    return " ".join(unicodedata.normalize("NFC", text or "").split())
+
+
+class PlatformAdapter:
+    """Base of every platform adapter. Subclasses set the class constants and implement the hooks."""
+
+    platform: ClassVar[Platform]
+    oauth: ClassVar[OAuthSpec]
+    # Whether find_published can be trusted to say "not there" (so a re-post after a lost response is safe).
+    reliable_listing: ClassVar[bool] = True
+
+    def __init__(self, client: httpx.Client, config: PlatformConfig, *, clock: Callable[[], datetime] = utcnow,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client = client
+        self.config = config
+        self.clock = clock
+        self.sleep = sleep
+
+    @property
+    def limits(self):
+        from core.platforms.limits import limits_for
+        return limits_for(self.platform)
+
+    # ------------------------------------------------------------ the chokepoint
+    def resolve(self, url: str) -> str:
+        """Rewrite a real platform URL to its configured replacement (sandbox emulator, test server)."""
+        for real, replacement in self.config.host_overrides.items():
+            if url == real or url.startswith(real.rstrip("/") + "/"):
+                return replacement.rstrip("/") + url[len(real.rstrip("/")):]
+        return url
+
+    def default_headers(self) -> dict[str, str]:
+        return {}
+
+    def request(self, method: str, url: str, *, token: str | None = None, idempotent: bool | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None, **kwargs) -> httpx.Response:
+        """Send one request; return the response if it succeeded, else raise a classified PlatformError.
+
+        A transport failure on a request that may have changed something (a POST
+        that reached the server) becomes OutcomeUnknown; one that certainly did not
+        (connection refused, or an idempotent request) becomes RetryLater.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "OPTIONS")
+        all_headers = {"User-Agent": USER_AGENT, **self.default_headers(), **(headers or {})}
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        target = self.resolve(url)
+        try:
+            response = self.client.request(method, target, headers=all_headers,
+                                           timeout=timeout or self.config.timeout_s, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise RetryLater(f"{self.platform.label} could not be reached ({type(exc).__name__}).",
+                             platform=self.platform.value, code="unreachable") from None
+        except httpx.TransportError as exc:
+            if idempotent:
+                raise RetryLater(f"{self.platform.label} did not answer ({type(exc).__name__}).",
+                                 platform=self.platform.value, code="transport") from None
+            raise OutcomeUnknown(f"{self.platform.label} may have received the request but its answer was lost "
+                                 f"({type(exc).__name__}).", platform=self.platform.value, code="lost_response") from None
+        if response.status_code >= 400 or self.is_error(response):
+            raise self._with_context(self.classify(response), response)
+        return response
+
+    def is_error(self, response: httpx.Response) -> bool:
+        """Hook: some platforms report errors inside a 200 (TikTok's error.code)."""
+        return False
+
+    def _with_context(self, error: PlatformError, response: httpx.Response) -> PlatformError:
+        error.platform = error.platform or self.platform.value
+        error.http_status = error.http_status or response.status_code
+        return error
+
+    # ------------------------------------------------------------ classification
+    def classify(self, response: httpx.Response) -> PlatformError:
+        """Map an error response to an error class. Platforms override with their own bodies."""
+        status = response.status_code
+        message = self.error_message(response)
+        if status == 401:
+            return TokenExpired(message or f"{self.platform.label} says the access token is not valid.", code="401")
+        if status == 429:
+            return RetryLater(message or f"{self.platform.label} is rate limiting this account.", code="429",
+                              retry_at=self.retry_at(response))
+        if status >= 500:
+            return RetryLater(message or f"{self.platform.label} had a temporary problem ({status}).", code=str(status),
+                              retry_at=self.retry_at(response))
+        return Rejected(message or f"{self.platform.label} refused the request ({status}).", code=str(status))
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            return ""
+        if isinstance(data, dict):
+            for key in ("message", "detail", "error_description", "error"):
+                if isinstance(data.get(key), str):
+                    return data[key]
+        return ""
+
+    def retry_at(self, response: httpx.Response) -> datetime | None:
+        """When to try again, from Retry-After (seconds or HTTP date)."""
+        value = response.headers.get("retry-after")
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return self.clock() + timedelta(seconds=int(value))
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    # ------------------------------------------------------------ OAuth
+    def authorization_url(self, *, state: str, code_challenge: str | None = None) -> str:
+        spec = self.oauth
+        params = {spec.client_id_param: self.config.client_id, "redirect_uri": self.config.redirect_uri,
+                  "response_type": "code", "scope": spec.scope_separator.join(spec.scopes), "state": state,
+                  **spec.extra_authorize_params}
+        if spec.pkce and code_challenge:
+            params.update(code_challenge=code_challenge, code_challenge_method="S256")
+        return self.resolve(spec.authorize_url) + "?" + urlencode(params)
+
+    def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenSet:
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.config.redirect_uri,
+                self.oauth.client_id_param: self.config.client_id}
+        if self.oauth.pkce and code_verifier:
+            data["code_verifier"] = code_verifier
+        return self.parse_token(self._token_call(self.oauth.token_url, data))
+
+    def refresh(self, creds: Credentials) -> TokenSet:
+        """A new token for `creds`; ReconnectNeeded when the platform will not give one."""
+        if not creds.refresh_token:
+            raise ReconnectNeeded(f"{self.platform.label} gave no refresh token; connect the account again.",
+                                  platform=self.platform.value, code="no_refresh_token")
+        data = {"grant_type": "refresh_token", "refresh_token": creds.refresh_token,
+                self.oauth.client_id_param: self.config.client_id}
+        token = self.parse_token(self._token_call(self.oauth.refresh_url or self.oauth.token_url, data))
+        if token.refresh_token is None and not self.oauth.rotates_refresh_token:
+            # Platforms that do not send a new refresh token keep the old one valid.
+            token = TokenSet(access_token=token.access_token, refresh_token=creds.refresh_token,
+                             expires_at=token.expires_at, refresh_expires_at=token.refresh_expires_at,
+                             scopes=token.scopes, issued_at=token.issued_at, extra=token.extra)
+        return token
+
+    def _token_call(self, url: str, data: dict) -> dict:
+        auth = None
+        if self.oauth.basic_auth:
+            auth = (self.config.client_id, self.config.client_secret)
+        else:
+            secret_key = "client_secret"
+            data = {**data, secret_key: self.config.client_secret}
+        try:
+            response = self.request("POST", url, data=data, auth=auth, idempotent=True)
+        except (TokenExpired, Rejected) as exc:
+            raise ReconnectNeeded(f"{self.platform.label} refused the authorization: {exc}",
+                                  platform=self.platform.value, code=exc.code) from None
+        return response.json()
+
+    def parse_token(self, data: Mapping[str, Any]) -> TokenSet:
+        """Read a token response; platforms override the field names that differ."""
+        now = self.clock()
+        expires_in = data.get("expires_in")
+        refresh_in = data.get("refresh_token_expires_in") or data.get("refresh_expires_in")
+        scope = data.get("scope") or ""
+        scopes = tuple(s for s in (scope.replace(",", " ").split() if isinstance(scope, str) else scope) if s)
+        return TokenSet(access_token=data["access_token"], refresh_token=data.get("refresh_token"),
+                        expires_at=now + timedelta(seconds=int(expires_in)) if expires_in else None,
+                        refresh_expires_at=now + timedelta(seconds=int(refresh_in)) if refresh_in else None,
+                        scopes=scopes, issued_at=now,
+                        extra={k: v for k, v in data.items() if k not in
+                               ("access_token", "refresh_token", "expires_in", "refresh_token_expires_in",
+                                "refresh_expires_in", "scope", "token_type")})
+
+    def missing_scopes(self, token: TokenSet) -> tuple[str, ...]:
+        """Scopes we asked for that the person did not grant (empty if the platform does not say)."""
+        if not token.scopes:
+            return ()
+        return tuple(s for s in self.oauth.scopes if s not in token.scopes)
+
+    # ------------------------------------------------------------ hooks
+    def fetch_profile(self, token: TokenSet) -> Profile:
+        raise NotImplementedError
+
+    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        raise NotImplementedError
+
+    def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
+        """The post `request` made on or after `since`, if the platform has it (reconciliation)."""
+        raise NotImplementedError
+
+    def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        raise NotImplementedError
+
+    def account_metrics(self, creds: Credentials) -> AccountMetrics:
+        raise NotImplementedError
+
+
+def host_overrides_for_sandbox(sandbox_url: str, hosts: Sequence[str]) -> dict[str, str]:
+    """Map each real https host to the emulator's mount of the same name (http://emu/graph.instagram.com)."""
+    base = sandbox_url.rstrip("/")
+    return {f"https://{h}": f"{base}/{h}" for h in hosts}
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc
