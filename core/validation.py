@@ -1,0 +1,374 @@
+"""Is this post within every target platform's limits? One validator, every problem at once.
+
+Reads only the declarations in `core.platforms.limits`. Counts the text that is
+actually sent (`Post.render(platform).text`), in each platform's own unit: X's
+weighted count (https://github.com/twitter/twitter-text/blob/master/config/v3.json),
+Bluesky's graphemes, TikTok's UTF-16 runes, YouTube's bytes. Media types are judged
+from the URL's file extension; the fetched bytes (size, duration, aspect ratio) are
+checked later by `core.media`.
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+from twitter_text import parse_tweet
+
+from core.domain import Post, RenderedContent
+from core.errors import Problem, ValidationError
+from core.platforms.catalog import Platform
+from core.platforms.limits import GIF, JPEG, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
+
+# ---------------------------------------------------------------- counting text
+
+_UNITS = {
+    "chars": "characters", "x_weighted": "weighted characters", "graphemes": "characters",
+    "utf16": "characters", "bytes": "bytes", "chars_emoji_bytes": "characters",
+}
+# Said after the count when the platform's unit differs from what a person would count.
+_HINTS = {
+    "x_weighted": "each link counts as 23, and each emoji or Chinese, Japanese or Korean character as 2",
+    "utf16": "each emoji counts as 2",
+    "bytes": "accented letters take 2 bytes and emoji 4",
+    "chars_emoji_bytes": "each emoji counts as 4 or more",
+}
+
+
+@dataclass(frozen=True)
+class TextCount:
+    """How much of a platform's text allowance some text uses, for the composer's counters."""
+
+    used: int
+    limit: int
+    unit: str  # plain words: "characters", "weighted characters", "bytes"
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.used
+
+    @property
+    def over(self) -> bool:
+        return self.used > self.limit
+
+
+def count_text(text: str, counting: str) -> int:
+    """Length of `text` in one of the units `PlatformLimits.text_counting` names (after NFC)."""
+    text = unicodedata.normalize("NFC", text or "")
+    if counting == "chars":
+        return len(text)
+    if counting == "x_weighted":
+        return parse_tweet(text).weightedLength if text else 0
+    if counting == "graphemes":
+        return _grapheme_count(text)
+    if counting == "utf16":
+        return len(text.encode("utf-16-le")) // 2
+    if counting == "bytes":
+        return len(text.encode("utf-8"))
+    if counting == "chars_emoji_bytes":
+        return sum(len(ch.encode("utf-8")) if _is_emoji_part(ord(ch)) else 1 for ch in text)
+    raise ValueError(f"unknown text counting {counting!r}")
+
+
+def text_count(platform: Platform | str, text: str) -> TextCount:
+    """The live counter for `text` on `platform`: used, limit and unit."""
+    limits = limits_for(platform)
+    return TextCount(used=count_text(text, limits.text_counting), limit=limits.text_max,
+                     unit=_UNITS[limits.text_counting])
+
+
+def _is_extender(cp: int, ch: str) -> bool:
+    """Code points that never start a grapheme cluster of their own (an approximation of UAX #29)."""
+    return (unicodedata.category(ch) in ("Mn", "Me", "Mc")
+            or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF   # variation selectors
+            or 0x1F3FB <= cp <= 0x1F3FF                              # skin-tone modifiers
+            or 0xE0020 <= cp <= 0xE007F                              # tag characters (subdivision flags)
+            or 0x1160 <= cp <= 0x11FF                                # Hangul medial vowels and final consonants
+            or cp == 0x200D)                                         # zero-width joiner
+
+
+def _grapheme_count(text: str) -> int:
+    """User-perceived characters, close enough for a 300-grapheme limit without a new dependency.
+
+    Joins combining marks, variation selectors, skin tones, ZWJ sequences (a family emoji is 1),
+    regional-indicator pairs (a flag is 1) and CR LF.
+    """
+    count = 0
+    prev = ""
+    open_flag = False  # the previous cluster is a single regional indicator
+    for ch in text:
+        cp = ord(ch)
+        is_ri = 0x1F1E6 <= cp <= 0x1F1FF
+        if not prev:
+            count, joined = 1, False
+        elif prev == "\u200d" or (prev == "\r" and ch == "\n") or _is_extender(cp, ch):
+            joined = True
+        elif is_ri and open_flag:
+            joined = True
+        else:
+            count += 1
+            joined = False
+        open_flag = is_ri and not (joined and open_flag)
+        prev = ch
+    return count
+
+
+def _is_emoji_part(cp: int) -> bool:
+    """Code points in the emoji blocks (and the joiners and selectors that build emoji sequences)."""
+    return (0x1F000 <= cp <= 0x1FAFF or 0x2600 <= cp <= 0x27BF or 0x2300 <= cp <= 0x23FF
+            or 0x2B00 <= cp <= 0x2BFF or 0xFE00 <= cp <= 0xFE0F or cp in (0x200D, 0x20E3)
+            or 0xE0020 <= cp <= 0xE007F)
+
+
+# ---------------------------------------------------------------- media, hashtags, links
+
+_TYPES_BY_EXTENSION = {".jpg": JPEG, ".jpeg": JPEG, ".png": PNG, ".gif": GIF, ".webp": WEBP,
+                       ".mp4": MP4, ".mov": MOV, ".webm": WEBM}
+# How people name each type, in the order lists are written.
+_TYPE_NAMES = {JPEG: "JPEG", PNG: "PNG", GIF: "GIF", WEBP: "WebP", MP4: "MP4", MOV: "MOV", WEBM: "WebM"}
+_ARTICLES = {MP4: "an"}
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# A hashtag needs one non-digit ("#1" is not a tag on any platform we know).
+_HASHTAG = re.compile(r"(?<![\w&#])#(\w*[^\W\d]\w*)")
+_MENTION = re.compile(r"(?<![\w@])@(\w+)")
+
+
+@dataclass(frozen=True)
+class _Media:
+    position: int        # 1-based, in the order the user attached them
+    name: str            # the file name, for messages
+    mime: str | None     # None: unknown extension, left to core.media
+    kind: str | None     # "image", "video" or None
+
+
+def _classify(url: str, position: int) -> _Media:
+    path = urlparse(url).path or url
+    name = unquote(posixpath.basename(path.rstrip("/"))) or url
+    mime = _TYPES_BY_EXTENSION.get(posixpath.splitext(path)[1].lower())
+    kind = None if mime is None else mime.split("/")[0]
+    return _Media(position, name, mime, kind)
+
+
+def _without_urls(text: str) -> str:
+    # A "#section" or "@user" inside a link is not a tag or a mention.
+    return _URL.sub(" ", text)
+
+
+def _hashtags_in(text: str) -> set[str]:
+    return {m.lower() for m in _HASHTAG.findall(_without_urls(text))}
+
+
+def _mentions_in(text: str) -> set[str]:
+    return {m.lower() for m in _MENTION.findall(_without_urls(text))}
+
+
+def _is_web_address(link: str) -> bool:
+    parts = urlparse(link)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not re.search(r"\s", link)
+
+
+def _is_empty(content: RenderedContent) -> bool:
+    return not content.text.strip() and not content.media_urls
+
+
+# ---------------------------------------------------------------- messages
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count:,} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def _and_list(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _type_list(mimes: frozenset[str]) -> str:
+    return _and_list([name for mime, name in _TYPE_NAMES.items() if mime in mimes])
+
+
+def _additions(content: RenderedContent) -> list[str]:
+    """What render() added to the caption (link, hashtags, call to action), in plain words."""
+    caption = content.caption.strip()
+    rest = content.text.replace(caption, "", 1) if caption else content.text
+    added: list[str] = []
+    if content.link and content.link not in content.caption and content.link in rest:
+        added.append("link")
+        rest = rest.replace(content.link, "", 1)
+    tags = [t for t in content.hashtags if t.lower() not in content.caption.lower() and t in rest]
+    if tags:
+        added.append("hashtags")
+        for t in tags:
+            rest = rest.replace(t, "", 1)
+    if rest.strip():
+        added.insert(0, "call to action")
+    return added
+
+
+def _empty_message(label: str | None = None) -> str:
+    where = f" on {label}" if label else ""
+    return f"This post is empty{where}: add a caption or at least one image or video."
+
+
+def _link_problem(link: str, platform: str | None) -> Problem:
+    if not re.match(r"https?://", link, re.IGNORECASE):
+        message = f"The link '{link}' is not a web address; it should start with https://"
+    else:
+        message = f"The link '{link}' is not a web address; check it for spaces or typing mistakes."
+    return Problem("bad_link", message, field="link", platform=platform)
+
+
+# ---------------------------------------------------------------- validating
+
+def validate_content(content: RenderedContent, limits: PlatformLimits) -> list[Problem]:
+    """Every way `content` breaks `limits`, in plain words (empty list: it fits)."""
+    return _shared_problems(content, limits) + _platform_problems(content, limits)
+
+
+def _shared_problems(content: RenderedContent, limits: PlatformLimits) -> list[Problem]:
+    """The checks that do not depend on the platform's limits (emptiness, the link)."""
+    slug = limits.platform.value
+    problems = []
+    if _is_empty(content):
+        problems.append(Problem("empty_post", _empty_message(), field="caption", platform=slug))
+    if content.link and not _is_web_address(content.link):
+        problems.append(_link_problem(content.link, slug))
+    return problems
+
+
+def _platform_problems(content: RenderedContent, limits: PlatformLimits) -> list[Problem]:
+    label, slug = limits.platform.label, limits.platform.value
+    problems: list[Problem] = []
+
+    def add(code: str, message: str, field: str) -> None:
+        problems.append(Problem(code, message, field=field, platform=slug))
+
+    # -- text
+    text = content.text
+    used = count_text(text, limits.text_counting)
+    added = _additions(content)
+    plural = len(added) > 1 or added == ["hashtags"]
+    after = f" once its {_and_list(added)} {'are' if plural else 'is'} added" if added else ""
+    if used > limits.text_max:
+        verb = "counts as" if limits.text_counting == "x_weighted" else "has"
+        hint = _HINTS.get(limits.text_counting) if used != count_text(text, "chars") else None
+        add("caption_too_long",
+            f"{label} allows {limits.text_max:,} {_UNITS[limits.text_counting].replace('weighted ', '')}; "
+            f"this caption {verb} {used:,}{after}" + (f" ({hint})." if hint else "."), "caption")
+    elif limits.text_max_bytes is not None and (size := count_text(text, "bytes")) > limits.text_max_bytes:
+        add("caption_too_long",
+            f"{label} allows {limits.text_max_bytes:,} bytes of text; this caption has {size:,}{after} "
+            f"({_HINTS['bytes']}).", "caption")
+    if limits.hashtags_max is not None and (tags := len(_hashtags_in(text))) > limits.hashtags_max:
+        add("too_many_hashtags", f"{label} allows {_n(limits.hashtags_max, 'hashtag')}; this post has {tags:,}.",
+            "hashtags")
+    if limits.mentions_max is not None and (mentions := len(_mentions_in(text))) > limits.mentions_max:
+        add("too_many_mentions",
+            f"{label} allows {_n(limits.mentions_max, '@mention')}; this post has {mentions:,}.", "caption")
+
+    # -- title (only where the platform has one)
+    title = content.title or ""
+    if limits.title_max is not None and title:
+        if (length := count_text(title, "chars")) > limits.title_max:
+            add("title_too_long",
+                f"{label} allows {_n(limits.title_max, 'character')} in a title; this title has {length:,}.", "title")
+        bad = sorted({ch for ch in title if ch in limits.title_forbidden_chars})
+        if bad:
+            add("bad_title", f"{label} titles cannot contain {' or '.join(bad)}.", "title")
+
+    # -- media
+    media = [_classify(url, i) for i, url in enumerate(content.media_urls, start=1)]
+    images = [m for m in media if m.kind == "image"]
+    videos = [m for m in media if m.kind == "video"]
+    unknown = [m for m in media if m.kind is None]
+    counted = False
+    if len(images) > limits.images_max:
+        counted = True
+        if limits.images_max == 0:
+            add("too_many_images", f"{label} does not accept images; this post has {_n(len(images), 'image')}.",
+                "media")
+        else:
+            add("too_many_images", f"{label} allows {_n(limits.images_max, 'image')} in one post; "
+                                   f"this post has {len(images):,}.", "media")
+    if len(videos) > limits.videos_max:
+        counted = True
+        if limits.videos_max == 0:
+            add("too_many_videos", f"{label} does not accept videos; this post has {_n(len(videos), 'video')}.",
+                "media")
+        else:
+            add("too_many_videos", f"{label} allows {_n(limits.videos_max, 'video')} in one post; "
+                                   f"this post has {len(videos):,}.", "media")
+    if images and videos and not limits.allows_mixed_media and limits.images_max and limits.videos_max:
+        counted = True
+        add("mixed_media", f"{label} cannot mix photos and a video in one post.", "media")
+    if not counted and len(media) > limits.media_max:
+        if limits.images_max == 0:
+            noun = ("video", "videos")
+        elif limits.videos_max == 0:
+            noun = ("image", "images")
+        elif limits.allows_mixed_media:
+            noun = ("image or video", "images or videos")
+        else:
+            noun = ("media file", "media files")
+        add("too_many_media", f"{label} allows {_n(limits.media_max, *noun)} in one post; "
+                              f"this post has {len(media):,}.", "media")
+    for kind, items, accepted, allowed in (("image", images, limits.image_types, limits.images_max),
+                                           ("video", videos, limits.video_types, limits.videos_max)):
+        if not accepted or not allowed:
+            continue
+        for m in items:
+            if m.mime not in accepted:
+                add("media_type",
+                    f"{label} accepts {_type_list(accepted)} {kind}s only; {kind} {m.position} ({m.name}) is "
+                    f"{_ARTICLES.get(m.mime, 'a')} {_TYPE_NAMES[m.mime]}.", "media")
+    if limits.requires_video and not videos and not unknown:
+        add("video_required", f"{label} needs exactly one video.", "media")
+    elif limits.requires_media and not media:
+        add("media_required", f"{label} needs at least one image or video.", "media")
+    return problems
+
+
+def validate_post(post: Post) -> list[Problem]:
+    """Every problem with `post` on every platform it targets, at once (empty list: it can be scheduled)."""
+    problems: list[Problem] = []
+    if not post.accounts:
+        problems.append(Problem("no_accounts", "Choose at least one account to post to.", field="accounts"))
+    platforms = post.platforms  # two accounts on one platform are checked once
+    rendered = {p: post.render(p) for p in platforms}
+
+    # Emptiness and links are reported once for the whole post, not once per platform.
+    if not platforms:
+        base = RenderedContent(platform=Platform.X, text="\n\n".join(
+            s for s in (post.caption.strip(), post.call_to_action.strip(), post.link.strip(), " ".join(post.hashtags))
+            if s), caption=post.caption, hashtags=post.hashtags, media_urls=post.media_urls,
+            link=post.link.strip(), title=None)
+        if _is_empty(base):
+            problems.append(Problem("empty_post", _empty_message(), field="caption"))
+        if base.link and not _is_web_address(base.link):
+            problems.append(_link_problem(base.link, None))
+    else:
+        empty = [p for p in platforms if _is_empty(rendered[p])]
+        if empty and len(empty) == len(platforms):
+            problems.append(Problem("empty_post", _empty_message(), field="caption"))
+        else:
+            problems += [Problem("empty_post", _empty_message(p.label), field="caption", platform=p.value)
+                         for p in empty]
+        bad_links: dict[str, list[Platform]] = {}
+        for p in platforms:
+            link = rendered[p].link
+            if link and not _is_web_address(link):
+                bad_links.setdefault(link, []).append(p)
+        for link, where in bad_links.items():
+            problems.append(_link_problem(link, where[0].value if len(where) == 1 and len(platforms) > 1 else None))
+
+    for p in platforms:
+        problems += _platform_problems(rendered[p], limits_for(p))
+    return problems
+
+
+def ensure_valid(post: Post) -> None:
+    """Raise ValidationError listing every problem if any of them is an error; warnings alone pass."""
+    problems = validate_post(post)
+    if any(p.severity == "error" for p in problems):
+        raise ValidationError(problems)
