@@ -55,6 +55,9 @@ def sign_in(db) -> None:
 
 def main() -> None:
     db = _open_store()
+    # A platform sent the person back from its consent page; keep the answer through sign-in.
+    if st.query_params.get("state") and "pending_connect" not in st.session_state:
+        st.session_state["pending_connect"] = dict(st.query_params)
     user_id = st.session_state.get("user_id")
     if not user_id:
         st.session_state.pop("ctx", None)
@@ -81,8 +84,12 @@ def main() -> None:
     workspace = db.get_workspace(chosen)
     membership = db.get_membership(user.id, workspace.id)
     st.session_state["ctx"] = Context(user=user, workspace=workspace, membership=membership)
-    pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=True)]
-    st.navigation(pages).run()
+    connecting = "pending_connect" in st.session_state
+    pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
+             st.Page("pages/accounts.py", title="Accounts", icon="🔗")]
+    if connecting:  # the OAuth callback page exists only while a platform is sending someone back
+        pages.append(st.Page("pages/connect.py", title="Connecting", icon="🔄", url_path="connect", default=True))
+    st.navigation(pages, position="sidebar").run()
 
 
 main()

@@ -191,7 +191,8 @@ class Schedule:
         return cls(scheduled_at=res.at, timezone_name=timezone_name, notice=res.notice)
 
     def describe(self) -> str:
-        return self.local.strftime("%a %d %b %Y %H:%M %Z")
+        local = self.local
+        return f"{local:%a} {local.day} {local:%b %Y %H:%M %Z}"
 
 
 # ---------------------------------------------------------------- content
@@ -452,6 +453,28 @@ class Delivery:
 
 def post_status(post: Post, deliveries: list[Delivery] | tuple[Delivery, ...]) -> PostStatus:
     return derive_post_status(post.state, (d.state for d in deliveries))
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    """One "Connect account" attempt: single-use, short-lived, bound to a user and a workspace.
+
+    Only a hash of the state value is stored; the PKCE verifier is a secret (encrypted by the SQL store).
+    """
+
+    state_hash: str
+    user_id: str
+    workspace_id: str
+    platform: Platform
+    expires_at: datetime
+    code_verifier: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+    used_at: datetime | None = None
+    account_id: str | None = None        # set when reconnecting a known account
+
+    def __post_init__(self):
+        object.__setattr__(self, "platform", Platform.parse(self.platform))
+        object.__setattr__(self, "expires_at", to_utc(self.expires_at, "expiry"))
 
 
 # ---------------------------------------------------------------- batches, activity, notifications

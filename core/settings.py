@@ -44,6 +44,10 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     dashboard_url: str = "http://127.0.0.1:8501"
+    # Platform app credentials: {"x": ("client id", "client secret")}. In sandbox mode the emulator's are used.
+    oauth_clients: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    # Graph / API versions by platform slug, e.g. {"linkedin": "202607"}.
+    api_versions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -53,6 +57,21 @@ class Settings:
             object.__setattr__(self, "key_file", Path(self.data_dir) / "secret.key")
         if not self.public_media_url:
             object.__setattr__(self, "public_media_url", self.dashboard_url.rstrip("/") + "/app/static/media")
+
+    def oauth_client(self, platform: str) -> tuple[str, str]:
+        """(client id, client secret) for a platform, or a clear error saying which variables to set."""
+        slug = str(platform)
+        if slug in self.oauth_clients:
+            return self.oauth_clients[slug]
+        if self.sandbox:
+            return (f"outpost-sandbox-{slug}", f"sandbox-secret-{slug}")
+        upper = slug.upper()
+        raise ConfigurationError(f"No app credentials for {slug}: set OUTPOST_{upper}_CLIENT_ID and "
+                                 f"OUTPOST_{upper}_CLIENT_SECRET (from the platform's developer console).")
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        return self.dashboard_url.rstrip("/") + "/connect"
 
     @property
     def media_dir(self) -> Path:
@@ -78,4 +97,11 @@ class Settings:
             log_level=env.get("OUTPOST_LOG_LEVEL", "INFO").upper(),
             log_json=_bool(env.get("OUTPOST_LOG_JSON"), False),
             dashboard_url=env.get("OUTPOST_DASHBOARD_URL", "http://127.0.0.1:8501"),
+            oauth_clients={slug: (env[f"OUTPOST_{slug.upper()}_CLIENT_ID"], env.get(f"OUTPOST_{slug.upper()}_CLIENT_SECRET", ""))
+                           for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_CLIENT_ID")},
+            api_versions={slug: env[f"OUTPOST_{slug.upper()}_API_VERSION"]
+                          for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_API_VERSION")},
         )
+
+
+_SLUGS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube", "threads", "bluesky", "mastodon")

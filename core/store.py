@@ -19,8 +19,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Iterable, Protocol, Sequence
 
-from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, Post, User, Workspace,
-                         post_status)
+from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post, User,
+                         Workspace, post_status)
 from core.errors import ConflictError, DuplicateError, NotFoundError
 from core.lifecycle import DeliveryState, PostState, PostStatus
 from core.scheduling import ScheduledItem
@@ -51,6 +51,11 @@ class PostStore(Protocol):
     def save_account(self, account: Account) -> Account: ...
     def get_account(self, account_id: str) -> Account: ...
     def list_accounts(self, *, workspace_id: str | None = None) -> list[Account]: ...
+    def find_account(self, workspace_id: str, platform: str, external_id: str) -> Account | None: ...
+
+    # "Connect account" attempts (single use)
+    def add_oauth_state(self, state: OAuthState) -> None: ...
+    def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None: ...
 
     # posts and deliveries
     def add_post(self, post: Post, deliveries: Sequence[Delivery] = (), *,
@@ -117,6 +122,7 @@ class InMemoryPostStore:
         self._events: list[ActivityEvent] = []
         self._notifications: dict[str, Notification] = {}
         self._batches: dict[str, Batch] = {}
+        self._oauth_states: dict[str, OAuthState] = {}
 
     # ------------------------------------------------------------ workspaces & people
     def add_workspace(self, workspace: Workspace) -> Workspace:
@@ -206,6 +212,28 @@ class InMemoryPostStore:
         with self._lock:
             return sorted((a for a in self._accounts.values() if workspace_id is None or a.workspace_id == workspace_id),
                           key=lambda a: (a.platform.value, a.handle.lower()))
+
+    def find_account(self, workspace_id: str, platform: str, external_id: str) -> Account | None:
+        with self._lock:
+            return next((a for a in self._accounts.values() if a.workspace_id == workspace_id
+                         and a.platform.value == str(platform) and a.external_id == external_id), None)
+
+    # ------------------------------------------------------------ connect attempts
+    def add_oauth_state(self, state: OAuthState) -> None:
+        with self._lock:
+            if state.state_hash in self._oauth_states:
+                raise DuplicateError("That connect attempt already exists.")
+            self._oauth_states[state.state_hash] = replace(state, created_at=state.created_at or self._clock())
+
+    def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None:
+        """The attempt, marked used, if it exists and was never used before; None otherwise (replays get None)."""
+        with self._lock:
+            found = self._oauth_states.get(state_hash)
+            if found is None or found.used_at is not None:
+                return None
+            used = replace(found, used_at=to_utc(now))
+            self._oauth_states[state_hash] = used
+            return used
 
     # ------------------------------------------------------------ posts & deliveries
     def _hydrate(self, post: Post) -> Post:

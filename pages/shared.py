@@ -21,6 +21,18 @@ def store():
     return open_store(settings())
 
 
+@st.cache_resource
+def _http_client():
+    import httpx
+    return httpx.Client(timeout=30.0, follow_redirects=False, trust_env=False)
+
+
+def adapter_for(platform):
+    """A platform adapter configured from settings (sandbox emulator or the real platform)."""
+    from core.platforms.registry import build_adapter
+    return build_adapter(platform, settings(), _http_client())
+
+
 @dataclass(frozen=True)
 class Context:
     user: User
