@@ -19,7 +19,7 @@ def _open_store():
 
 
 def sign_in(db) -> None:
-    st.title("📮 Outpost")
+    st.title("Outpost")
     if not auth.has_users(db):
         st.subheader("Welcome! Create the owner account")
         st.caption("This is a fresh Outpost. The first account owns the first workspace; you can invite others later.")

@@ -123,8 +123,9 @@ def credentials(account: Account) -> Credentials:
     issued = account.meta.get("token_issued_at") if account.meta else None
     return Credentials(access_token=account.oauth_token or "", external_id=account.external_id,
                        refresh_token=account.refresh_token, expires_at=account.token_expires_at,
+                       refresh_expires_at=account.refresh_expires_at,
                        issued_at=datetime.fromisoformat(issued) if isinstance(issued, str) else None,
-                       account_id=account.id, meta=dict(account.meta or {}))
+                       account_id=account.id, meta={"username": account.handle.lstrip("@"), **dict(account.meta or {})})
 
 
 def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account, *,

@@ -101,6 +101,7 @@ class Credentials:
     external_id: str | None = None
     refresh_token: str | None = field(default=None, repr=False)
     expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
     issued_at: datetime | None = None
     account_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -281,7 +282,9 @@ class PlatformAdapter:
         params = {spec.client_id_param: self.config.client_id, "redirect_uri": self.config.redirect_uri,
                   "response_type": "code", "scope": spec.scope_separator.join(spec.scopes), "state": state,
                   **spec.extra_authorize_params}
-        if spec.pkce and code_challenge:
+        if spec.pkce:
+            if not code_challenge:
+                raise ValueError(f"{self.platform.label} requires PKCE: pass the S256 code_challenge.")
             params.update(code_challenge=code_challenge, code_challenge_method="S256")
         return self.resolve(spec.authorize_url) + "?" + urlencode(params)
 
@@ -309,11 +312,10 @@ class PlatformAdapter:
 
     def _token_call(self, url: str, data: dict) -> dict:
         auth = None
-        if self.oauth.basic_auth:
+        if self.oauth.basic_auth and self.config.client_secret:
             auth = (self.config.client_id, self.config.client_secret)
-        else:
-            secret_key = "client_secret"
-            data = {**data, secret_key: self.config.client_secret}
+        elif self.config.client_secret:
+            data = {**data, "client_secret": self.config.client_secret}
         try:
             response = self.request("POST", url, data=data, auth=auth, idempotent=True)
         except (TokenExpired, Rejected) as exc:

@@ -1,0 +1,126 @@
+"""Engines for the system of record: a SQLite file by default, PostgreSQL for teams.
+
+SQLite is tuned for one dashboard and one or more runners on one machine: WAL
+(readers never block the writer), a busy timeout instead of instant "database is
+locked" errors, foreign keys on, and write transactions that take the write lock
+up front (``BEGIN IMMEDIATE``) so two writers never deadlock upgrading a read
+lock. See https://www.sqlite.org/wal.html and https://www.sqlite.org/lang_transaction.html
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime, time
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# Execution option that marks a connection's next transaction as a writer.
+WRITE_OPTION = "outpost_write"
+
+
+def normalize_url(url: str) -> str:
+    """`postgres://` and `postgresql://` become `postgresql+psycopg://` (the driver Outpost ships)."""
+    url = (url or "").strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str, **engine_kwargs: Any) -> Engine:
+    """An engine for `url` with Outpost's connection settings (extra kwargs go to create_engine)."""
+    parsed = sa.make_url(normalize_url(url))
+    engine_kwargs.setdefault("pool_pre_ping", True)
+    engine_kwargs.setdefault("json_serializer", json_dumps)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, **engine_kwargs)
+        _tune_sqlite(engine)
+        return engine
+    return sa.create_engine(parsed, **engine_kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own handling
+        # never begins before a SELECT, so reads would get no consistent snapshot).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection):
+        write = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on any error."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+def is_postgres(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, tuple):
+        return list(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"A value of type {type(value).__name__} cannot be stored as JSON.")
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for the database: enums as their values, datetimes as ISO 8601."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+# The schema entry points live with the migrations (core.db.migrate); they are offered here
+# too because opening an engine and checking its schema go together at start-up.
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (default: newest) in one transaction."""
+    from core.db.migrate import upgrade as _upgrade
+    _upgrade(engine, revision)
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaOutOfDateError (naming `python -m core.db upgrade`) unless the schema is current."""
+    from core.db.migrate import check_schema as _check
+    _check(engine)
+
+
+def ensure_schema(engine: Engine, auto_upgrade: bool = True) -> None:
+    """Upgrade the schema to the newest revision, or (auto_upgrade=False) only check it is there."""
+    from core.db.migrate import ensure_schema as _ensure
+    _ensure(engine, auto_upgrade)

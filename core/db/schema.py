@@ -1,0 +1,254 @@
+"""The tables of the system of record (SQLAlchemy Core, portable types only).
+
+Every datetime is stored in UTC and read back aware (`UtcDateTime`). A post's
+``status`` is derived (`core.lifecycle.derive_post_status`) and rewritten by the
+store on every write that touches the post or its deliveries, so calendar and
+approval queries can filter on it. Tokens live only encrypted
+(``oauth_token_enc``, ``refresh_token_enc``, and the PKCE verifier of a connect
+attempt, ``oauth_states.code_verifier_enc``; see `core.secrets`).
+
+A schema change here needs a migration in ``core/db/migrations/versions``;
+``tests/test_migrations.py`` fails when the two disagree.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+from core.timeutil import from_db, to_utc
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# Delivery states the runner still has to act on; the due index covers only these.
+WAITING_STATES = ("queued", "retry_wait")
+
+
+class UtcDateTime(TypeDecorator):
+    """An aware datetime stored as UTC; naive values are refused, results come back aware UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        value = to_utc(value, "stored time")
+        # SQLite keeps the wall time as text and drops the offset: store UTC wall time.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return from_db(value)
+
+
+ID = sa.String(64)
+
+workspaces = sa.Table(
+    "workspaces", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone_name", sa.String(64), nullable=False),
+    sa.Column("preferred_time", sa.String(16), nullable=False),   # "09:00:00"
+    sa.Column("queue_slots", sa.JSON, nullable=False),             # {"0": ["09:00:00", ...]} weekday -> times
+    sa.Column("requires_approval", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.Text),
+    sa.Column("created_at", UtcDateTime),
+    sa.UniqueConstraint("email"),
+)
+
+memberships = sa.Table(
+    "memberships", metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Index("ix_memberships_workspace_id", "workspace_id"),
+)
+
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id")),
+    sa.Column("platform", sa.String(32), nullable=False),          # Platform slug; never changes once stored
+    sa.Column("handle", sa.String(255), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("oauth_token_enc", sa.Text),                          # core.secrets blob, bound to the account id
+    sa.Column("refresh_token_enc", sa.Text),
+    sa.Column("token_expires_at", UtcDateTime),
+    sa.Column("refresh_expires_at", UtcDateTime),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("daily_cap", sa.Integer),
+    sa.Column("min_gap_minutes", sa.Integer),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("connected_at", UtcDateTime),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Index("ix_accounts_workspace_id", "workspace_id"),
+    # The runner's token refresher looks for tokens about to expire.
+    sa.Index("ix_accounts_token_expires_at", "token_expires_at"),
+    # One row per platform account and workspace: reconnecting finds and updates it (0002).
+    sa.Index("uq_accounts_workspace_id_platform_external_id", "workspace_id", "platform", "external_id", unique=True,
+             sqlite_where=sa.text("external_id IS NOT NULL"), postgresql_where=sa.text("external_id IS NOT NULL")),
+)
+
+# "Connect account" attempts (0002): single use, short lived. Only a hash of the state is kept.
+oauth_states = sa.Table(
+    "oauth_states", metadata,
+    sa.Column("state_hash", sa.String(128), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("code_verifier_enc", sa.Text),                        # core.secrets blob, bound to "oauth:<state_hash>"
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),                               # NULL: not used yet
+    sa.Column("account_id", ID),                                     # reconnecting this account; no FK (as the memory store)
+    sa.Index("ix_oauth_states_expires_at", "expires_at"),
+)
+
+batches = sa.Table(
+    "batches", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("week_start", sa.Date, nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime),
+    sa.Column("decided_at", UtcDateTime),
+    sa.Column("decided_by", ID),
+    sa.Index("ix_batches_workspace_id_week_start", "workspace_id", "week_start"),
+)
+
+posts = sa.Table(
+    "posts", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id")),
+    sa.Column("caption", sa.Text, nullable=False),
+    sa.Column("hashtags", sa.JSON, nullable=False),
+    sa.Column("call_to_action", sa.Text, nullable=False),
+    sa.Column("link", sa.Text, nullable=False),
+    sa.Column("media_urls", sa.JSON, nullable=False),
+    sa.Column("variants", sa.JSON, nullable=False),                 # {platform slug: {caption, hashtags, ...}}
+    sa.Column("due_at", UtcDateTime),                               # the schedule, UTC; NULL: unscheduled
+    sa.Column("timezone_name", sa.String(64)),                      # the zone the schedule was chosen in
+    sa.Column("schedule_notice", sa.Text),
+    sa.Column("recurrence", sa.Text),
+    sa.Column("series_id", ID),
+    sa.Column("is_ai_generated", sa.Boolean, nullable=False),
+    sa.Column("batch_id", ID),                                      # no FK: the memory store does not require it
+    sa.Column("state", sa.String(32), nullable=False),              # PostState: what people decided
+    sa.Column("status", sa.String(32), nullable=False),             # PostStatus: derived, rewritten on every write
+    sa.Column("created_by", ID),
+    sa.Column("rejection_reason", sa.Text),
+    sa.Column("created_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime),
+    sa.Column("version", sa.Integer, nullable=False),
+    # The month calendar and the approval queue.
+    sa.Index("ix_posts_workspace_id_due_at", "workspace_id", "due_at"),
+    sa.Index("ix_posts_workspace_id_status", "workspace_id", "status"),
+    sa.Index("ix_posts_batch_id", "batch_id"),
+    sa.Index("ix_posts_series_id", "series_id"),
+)
+
+post_accounts = sa.Table(
+    "post_accounts", metadata,
+    sa.Column("post_id", ID, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),              # target order, as the post lists them
+    sa.Index("ix_post_accounts_account_id", "account_id"),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("post_id", ID, sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),              # order within the post
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("external_url", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_code", sa.String(100)),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("marker", sa.String(200)),
+    sa.Column("published_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_deliveries_post_id_position", "post_id", "position"),
+    # "What is due now": only waiting rows are indexed, so the index stays small however much history piles up.
+    sa.Index("ix_deliveries_due", "state", "next_attempt_at",
+             sqlite_where=sa.text("state IN ('queued', 'retry_wait')"),
+             postgresql_where=sa.text("state IN ('queued', 'retry_wait')")),
+    # An account's calendar (daily caps, minimum gaps).
+    sa.Index("ix_deliveries_account_id_due_at", "account_id", "due_at"),
+    # Sweeping expired leases (a later task) reads publishing rows by lease.
+    sa.Index("ix_deliveries_state_lease_expires_at", "state", "lease_expires_at"),
+)
+
+# An integer primary key that SQLite makes its rowid (autoincrementing); BIGSERIAL on PostgreSQL.
+SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+activity_events = sa.Table(
+    "activity_events", metadata,
+    # Write order (0002): events of the same instant are listed by it. Assigned by the database.
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject_type", sa.String(32), nullable=False),
+    sa.Column("subject_id", ID, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("workspace_id", ID),                                   # no FK: the log outlives what it describes
+    sa.Column("from_state", sa.String(32)),
+    sa.Column("to_state", sa.String(32)),
+    sa.Column("reason", sa.Text),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.UniqueConstraint("id"),
+    sa.Index("ix_activity_events_subject_id_at", "subject_id", "at"),
+    sa.Index("ix_activity_events_workspace_id_at", "workspace_id", "at"),
+)
+
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("workspace_id", ID, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("user_id", ID),                                        # NULL: everyone in the workspace
+    sa.Column("subject_id", ID),
+    sa.Column("read_at", UtcDateTime),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Index("ix_notifications_workspace_id_created_at", "workspace_id", "created_at"),
+)
+
+runner_heartbeats = sa.Table(
+    "runner_heartbeats", metadata,
+    sa.Column("runner_id", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("beat_at", UtcDateTime, nullable=False),
+    sa.Column("info", sa.JSON, nullable=False),
+)

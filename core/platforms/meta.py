@@ -1,0 +1,173 @@
+"""Graph API helpers shared by the Instagram and Facebook Page adapters.
+
+Both speak Meta's Graph error envelope
+(https://developers.facebook.com/docs/graph-api/guides/error-handling)::
+
+    {"error": {"message", "type", "code", "error_subcode", "error_user_msg", "is_transient", "fbtrace_id"}}
+
+and report call budgets in ``X-Business-Use-Case-Usage`` / ``X-App-Usage``
+(https://developers.facebook.com/docs/graph-api/overview/rate-limiting/). Meta sends
+rate-limit errors as HTTP 400/403, not 429, so the envelope's code decides, not the status.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import httpx
+
+from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms.base import MediaItem, PublishRequest
+
+DEFAULT_VERSION = "v25.0"
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
+
+# 190's subcodes that a refresh cannot cure: app removed, checkpoint, password changed,
+# unconfirmed user, invalid session / no Page role (§1.6, §2.4).
+RECONNECT_SUBCODES = {458, 459, 460, 464, 492}
+RECONNECT_CODES = {1404078}                                  # Page Publishing Authorization required
+THROTTLE_CODES = {4, 17, 32, 341, 613, 80001, 80002}
+TRANSIENT_CODES = {1, 2, 9, 368, 9007}                       # 9: IG publish quota; 368: posting too fast
+# 506 duplicate; 1366051 photos already posted; 1346003/1404102 flagged; 1609008 facebook.com links.
+TRANSIENT_SUBCODES = {2207027, 2207042, 2207003, 2207052, 1390008}   # not ready, quota, fetch failures
+PERMANENT_CODES = {100, 506, 1366051, 1346003, 1404102, 1609008}
+
+
+class SecretStr(str):
+    """A token kept in a plain mapping (Profile.meta): equal to the string, but its repr hides it from logs."""
+
+    def __repr__(self) -> str:
+        return "'[redacted]'"
+
+
+def graph_error(response: httpx.Response) -> dict[str, Any]:
+    """The ``error`` object of a Graph error body, or {} when the body is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def usage_retry_at(headers: httpx.Headers, now: datetime) -> datetime | None:
+    """When Meta says calls will be accepted again (``estimated_time_to_regain_access``, in minutes).
+
+    X-Business-Use-Case-Usage is ``{"<object-id>": [{"type", "call_count", "total_cputime",
+    "total_time", "estimated_time_to_regain_access"}]}``; the longest wait wins. X-App-Usage
+    carries percentages only, so it gives no time.
+    """
+    raw = headers.get("x-business-use-case-usage")
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    minutes = [_as_int(entry.get("estimated_time_to_regain_access"))
+               for entries in (data.values() if isinstance(data, dict) else ())
+               for entry in (entries if isinstance(entries, list) else ()) if isinstance(entry, dict)]
+    minutes = [m for m in minutes if m]
+    return now + timedelta(minutes=max(minutes)) if minutes else None
+
+
+def usage_percent(headers: httpx.Headers) -> int | None:
+    """The highest budget use (0-100+) either header reports, to slow down before Meta says stop."""
+    values: list[int] = []
+    for name in ("x-business-use-case-usage", "x-app-usage"):
+        try:
+            data = json.loads(headers.get(name) or "null")
+        except ValueError:
+            continue
+        entries = [data] if name == "x-app-usage" else [e for v in (data or {}).values() for e in v]
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict):
+                values += [v for k in ("call_count", "total_cputime", "total_time") if (v := _as_int(entry.get(k)))]
+    return max(values) if values else None
+
+
+def classify_graph(response: httpx.Response, *, label: str,
+                   fallback: Callable[[httpx.Response], PlatformError], now: datetime) -> PlatformError:
+    """Map a Graph error body (§1.6 / §2.4) onto Outpost's error classes.
+
+    ``code`` is ``"<code>"`` or ``"<code>/<subcode>"`` (``"190/460"``); the message is the
+    platform's own words (``error_user_msg`` when Meta wrote one for people).
+    """
+    error = graph_error(response)
+    code, sub = _as_int(error.get("code")), _as_int(error.get("error_subcode"))
+    if code is None:
+        return fallback(response)
+    tag = f"{code}/{sub}" if sub else str(code)
+    message = f"{label} says: {error.get('error_user_msg') or error.get('message') or 'the request was refused'}"
+    if code == 190 and sub in RECONNECT_SUBCODES or code in RECONNECT_CODES or sub in RECONNECT_CODES:
+        return ReconnectNeeded(message, code=tag)
+    if code in (190, 102):
+        return TokenExpired(message, code=tag)
+    if code == 10 or 200 <= code <= 299:
+        # A permission the person did not grant (or took back): only a new consent adds it.
+        return ReconnectNeeded(message, code=tag)
+    # The subcode is the more specific word: 368 is "going too fast" but 368/1346003 is flagged content.
+    if sub in PERMANENT_CODES:
+        return Rejected(message, code=tag)
+    if code in THROTTLE_CODES or code in TRANSIENT_CODES or sub in TRANSIENT_SUBCODES:
+        return RetryLater(message, code=tag, retry_at=usage_retry_at(response.headers, now))
+    if code in PERMANENT_CODES:
+        return Rejected(message, code=tag)
+    if error.get("is_transient") is True or response.status_code >= 500:
+        return RetryLater(message, code=tag, retry_at=usage_retry_at(response.headers, now))
+    if "REVOKED_ACCESS_TOKEN" in message or "Error validating access token" in message:
+        return ReconnectNeeded(message, code=tag)
+    return Rejected(message, code=tag)
+
+
+def parse_graph_time(value: str | None) -> datetime | None:
+    """Graph timestamps look like ``2026-05-01T10:00:00+0000``."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def insight_values(data: dict[str, Any]) -> dict[str, Any]:
+    """``{"data": [{"name", "values": [{"value"}]}]}`` (or ``total_value``) -> {name: value}; empty = no data yet."""
+    out: dict[str, Any] = {}
+    for item in data.get("data") or ():
+        if not isinstance(item, dict) or "name" not in item:
+            continue
+        values = item.get("values") or []
+        if values and isinstance(values[-1], dict) and "value" in values[-1]:
+            out[item["name"]] = values[-1]["value"]
+        elif isinstance(item.get("total_value"), dict) and "value" in item["total_value"]:
+            out[item["name"]] = item["total_value"]["value"]
+    return out
+
+
+def number(value: Any) -> int:
+    """A metric as one integer: breakdown objects ({"like": 3, "love": 1}) are summed."""
+    if isinstance(value, dict):
+        return sum(number(v) for v in value.values())
+    return _as_int(value) or 0
+
+
+def media_items(request: PublishRequest) -> tuple[MediaItem, ...]:
+    """The request's media; bare `content.media_urls` become items, videos told apart by extension."""
+    if request.media:
+        return request.media
+    return tuple(MediaItem(url=u, kind="video" if u.lower().split("?")[0].endswith(VIDEO_SUFFIXES) else "image")
+                 for u in request.content.media_urls)

@@ -1,0 +1,232 @@
+"""X (formerly Twitter): API v2 posts, chunked media upload, threads, metrics.
+
+API reference: https://docs.x.com/x-api/posts/create-post , https://docs.x.com/x-api/media/quickstart/media-upload-chunked ,
+https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code and
+https://docs.x.com/x-api/fundamentals/rate-limits . Facts sheet §4.
+"""
+from __future__ import annotations
+
+import html
+import mimetypes
+import re
+from datetime import datetime, timedelta
+from typing import Any, Callable, ClassVar, Sequence
+
+import httpx
+
+from core.errors import PlatformError, Rejected, RetryLater, TokenExpired
+from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
+                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+from core.platforms.catalog import Platform
+from core.timeutil import UTC
+
+API = "https://api.x.com/2"
+SEGMENT_BYTES = 5_000_000          # X takes up to 8 MB per append; its docs advise staying at or under 5 MB
+SNOWFLAKE_EPOCH_MS = 1288834974657  # post ids carry their creation time (ms since this epoch) in the high bits
+_URL = re.compile(r"https?://\S+")
+
+
+def _comparable(text: str) -> str:
+    """Text as X gives it back: entities unescaped, and every URL (X wraps them in t.co) made the same."""
+    return normalize_text(_URL.sub("<url>", html.unescape(text or "")))
+
+
+def created_at(post_id: str) -> datetime | None:
+    """When a post was made, read from its snowflake id (None if the id is not one)."""
+    if not post_id.isdigit():
+        return None
+    return datetime.fromtimestamp(((int(post_id) >> 22) + SNOWFLAKE_EPOCH_MS) / 1000, UTC)
+
+
+class XAdapter(PlatformAdapter):
+    platform: ClassVar[Platform] = Platform.X
+    oauth: ClassVar[OAuthSpec] = OAuthSpec(
+        authorize_url="https://x.com/i/oauth2/authorize",
+        token_url="https://api.x.com/2/oauth2/token",
+        scopes=("tweet.read", "tweet.write", "users.read", "media.write", "offline.access"),
+        pkce=True, rotates_refresh_token=True, basic_auth=True)
+    HOSTS: ClassVar[tuple[str, ...]] = ("api.x.com", "x.com")
+    MEDIA_POLLS: ClassVar[int] = 30
+    NON_PUBLIC_DAYS: ClassVar[int] = 30     # non_public_metrics exist only for posts at most 30 days old
+
+    # ------------------------------------------------------------ errors
+    def classify(self, response: httpx.Response) -> PlatformError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        legacy = (body.get("errors") or [{}])[0] if isinstance(body.get("errors"), list) else {}
+        detail = body.get("detail") or legacy.get("message") or body.get("title") or ""
+        problem = str(body.get("type") or "")
+        code = problem.rsplit("/", 1)[-1] if "/problems/" in problem else str(legacy.get("code") or status)
+        if status == 401:
+            return TokenExpired("X did not accept the access token (expired or revoked).", code=code)
+        if status == 429:
+            return RetryLater(f"X is rate limiting this account ({detail or 'too many requests'}).", code=code,
+                              retry_at=self.retry_at(response))
+        if status >= 500:
+            return RetryLater(f"X had a temporary problem ({status}).", code=code)
+        if status == 403 and "duplicate" in detail.lower():
+            return Rejected("X refuses duplicate posts: this exact text was already posted.", code="duplicate")
+        if status == 403:
+            return Rejected(f"X does not allow this: {detail or 'forbidden'}", code=code)
+        return Rejected(f"X refused the request ({status}{': ' + detail if detail else ''}).", code=code)
+
+    def retry_at(self, response: httpx.Response) -> datetime | None:
+        """X sends no Retry-After; the window that is used up says when it resets (unix seconds)."""
+        resets = []
+        for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
+            reset = response.headers.get(f"{prefix}-reset", "")
+            if reset.isdigit() and response.headers.get(f"{prefix}-remaining", "0") == "0":
+                resets.append(datetime.fromtimestamp(int(reset), UTC))
+        return max(resets) if resets else super().retry_at(response)
+
+    # ------------------------------------------------------------ OAuth and profile
+    def authorization_url(self, *, state: str, code_challenge: str | None = None) -> str:
+        if not code_challenge:
+            raise ValueError("X requires PKCE: pass the S256 code_challenge from pkce_pair().")
+        return super().authorization_url(state=state, code_challenge=code_challenge)
+
+    def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenSet:
+        if not code_verifier:
+            raise ValueError("X requires PKCE: pass the code_verifier that matches the code_challenge.")
+        return super().exchange_code(code, code_verifier=code_verifier)
+
+    def fetch_profile(self, token: TokenSet) -> Profile:
+        data = self.request("GET", f"{API}/users/me?user.fields=public_metrics", token=token.access_token).json()
+        user = data["data"]
+        return Profile(external_id=user["id"], handle="@" + user["username"], display_name=user.get("name", ""),
+                       meta={"username": user["username"]})
+
+    # ------------------------------------------------------------ publishing
+    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        """Post the text (with media), then each `options["thread"]` text as a reply to the one before.
+
+        Every posted id is saved at once, so a retry resumes the chain where it stopped instead of
+        re-posting (which X would refuse as a duplicate anyway).
+        """
+        progress = dict(request.progress)
+
+        def save(key: str, value: str) -> None:
+            progress[key] = value
+            request.save(key, value)
+
+        media_ids = [self._upload(creds, item, i, progress, save) for i, item in enumerate(request.media)]
+        texts = [request.content.text, *(request.options.get("thread") or ())]
+        ids: list[str] = []
+        for i, text in enumerate(texts):
+            key = f"tweet:{i}"
+            if key not in progress:
+                body: dict[str, Any] = {"text": text}
+                if i == 0 and media_ids:
+                    body["media"] = {"media_ids": media_ids}
+                if ids:
+                    body["reply"] = {"in_reply_to_tweet_id": ids[-1]}
+                save(key, self.request("POST", f"{API}/tweets", token=creds.access_token, json=body).json()["data"]["id"])
+            ids.append(progress[key])
+        return PublishResult(external_id=ids[0], url=self._url(creds, ids[0]), extra={"thread_ids": ids})
+
+    def _url(self, creds: Credentials, post_id: str) -> str:
+        # Without the username, X's /i/status/ form opens the same post; no extra call after posting.
+        return f"https://x.com/{creds.meta.get('username') or 'i'}/status/{post_id}"
+
+    def _upload(self, creds: Credentials, item: MediaItem, index: int, progress: dict, save: Callable) -> str:
+        """Upload one media item (initialize, append, finalize, wait) and return its id as a string."""
+        done, pending = f"media:{index}", f"media_pending:{index}"
+        if done in progress:
+            return progress[done]
+        if pending not in progress:
+            data = item.data if item.data is not None else self.request("GET", item.url).content
+            mime = item.mime or mimetypes.guess_type(item.url)[0] or ("video/mp4" if item.kind == "video" else "image/jpeg")
+            category = "tweet_video" if item.kind == "video" else "tweet_gif" if mime == "image/gif" else "tweet_image"
+            # Uploads publish nothing, so a lost answer is safe to retry: idempotent=True.
+            media_id = str(self.request("POST", f"{API}/media/upload/initialize", token=creds.access_token,
+                                        idempotent=True, json={"media_type": mime, "total_bytes": len(data),
+                                                               "media_category": category}).json()["data"]["id"])
+            for segment, start in enumerate(range(0, len(data), SEGMENT_BYTES)):
+                self.request("POST", f"{API}/media/upload/{media_id}/append", token=creds.access_token,
+                             idempotent=True, data={"segment_index": str(segment)},
+                             files={"media": ("media", data[start:start + SEGMENT_BYTES], "application/octet-stream")})
+            final = self.request("POST", f"{API}/media/upload/{media_id}/finalize", token=creds.access_token,
+                                 idempotent=True).json()["data"]
+            if not final.get("processing_info"):
+                save(done, media_id)
+                return media_id
+            save(pending, media_id)
+            info = final["processing_info"]
+        else:   # an earlier attempt finalized it: only the wait is left
+            media_id = progress[pending]
+            info = self._processing(creds, media_id)
+        for _ in range(self.MEDIA_POLLS):
+            if info.get("state") == "succeeded":
+                save(done, media_id)
+                return media_id
+            if info.get("state") == "failed":
+                error = info.get("error") or {}
+                raise Rejected(f"X could not process the media: {error.get('message') or 'processing failed'}.",
+                               platform=self.platform.value, code=str(error.get("code") or "media_failed"))
+            self.sleep(float(info.get("check_after_secs") or 1))
+            info = self._processing(creds, media_id)
+        raise RetryLater("X is still processing the media.", platform=self.platform.value, code="media_in_progress",
+                         retry_at=self.clock() + timedelta(seconds=float(info.get("check_after_secs") or 30)))
+
+    def _processing(self, creds: Credentials, media_id: str) -> dict:
+        data = self.request("GET", f"{API}/media/upload?command=STATUS&media_id={media_id}",
+                            token=creds.access_token).json()["data"]
+        return data.get("processing_info") or {"state": "succeeded"}
+
+    # ------------------------------------------------------------ reconciliation
+    def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
+        """The account's post with this text made at or after `since` (its recent posts, newest first)."""
+        if request.progress.get("tweet:0"):
+            return PublishResult(request.progress["tweet:0"], self._url(creds, request.progress["tweet:0"]))
+        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data = self.request("GET", f"{API}/users/{creds.external_id}/tweets?max_results=20&start_time={start}"
+                                   "&tweet.fields=created_at,text", token=creds.access_token).json()
+        wanted = _comparable(request.content.text)
+        for post in data.get("data") or []:
+            made = post.get("created_at")
+            # A post with media comes back with one more t.co link at the end.
+            if _comparable(post.get("text", "")) in (wanted, wanted + " <url>") and (
+                    not made or datetime.fromisoformat(made.replace("Z", "+00:00")) >= since):
+                return PublishResult(post["id"], self._url(creds, post["id"]))
+        return None
+
+    # ------------------------------------------------------------ metrics
+    def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """Metrics per post, 100 ids a call; private metrics only asked for posts young enough to have them."""
+        cutoff = self.clock() - timedelta(days=self.NON_PUBLIC_DAYS)
+        recent = [i for i in external_ids if (created_at(i) or cutoff) > cutoff]
+        old = [i for i in external_ids if i not in recent]
+        out: dict[str, PostMetrics] = {}
+        for ids, fields in ((recent, "public_metrics,non_public_metrics,attachments"),
+                            (old, "public_metrics,attachments")):
+            for start in range(0, len(ids), 100):
+                data = self.request("GET", f"{API}/tweets?ids={','.join(ids[start:start + 100])}"
+                                           f"&tweet.fields={fields}&expansions=attachments.media_keys"
+                                           "&media.fields=public_metrics", token=creds.access_token).json()
+                views = {m["media_key"]: (m.get("public_metrics") or {}).get("view_count", 0)
+                         for m in (data.get("includes") or {}).get("media", [])}
+                for post in data.get("data") or []:
+                    out[post["id"]] = self._metrics(post, views)
+        return out
+
+    @staticmethod
+    def _metrics(post: dict, media_views: dict) -> PostMetrics:
+        public, private = post.get("public_metrics") or {}, post.get("non_public_metrics") or {}
+        keys = (post.get("attachments") or {}).get("media_keys", [])
+        values = {"views": int(private.get("impression_count", public.get("impression_count", 0))),
+                  "likes": int(public.get("like_count", 0)), "comments": int(public.get("reply_count", 0)),
+                  "shares": int(public.get("retweet_count", 0)) + int(public.get("quote_count", 0)),
+                  "saves": int(public.get("bookmark_count", 0)), "clicks": int(private.get("url_link_clicks", 0))}
+        if any(k in media_views for k in keys):
+            values["video_views"] = sum(int(media_views.get(k, 0)) for k in keys)
+        raw = {"public_metrics": public, **({"non_public_metrics": private} if private else {})}
+        return PostMetrics(post["id"], values, raw)
+
+    def account_metrics(self, creds: Credentials) -> AccountMetrics:
+        data = self.request("GET", f"{API}/users/me?user.fields=public_metrics", token=creds.access_token).json()
+        metrics = (data.get("data") or {}).get("public_metrics") or {}
+        return AccountMetrics(followers=metrics.get("followers_count"), raw=metrics)

@@ -1,0 +1,163 @@
+"""The Instagram adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from core.domain import RenderedContent
+from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected
+from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox
+from core.platforms.catalog import Platform
+from core.platforms.instagram import InstagramAdapter
+
+sandbox = pytest.importorskip("jobs.sandbox")
+REDIRECT = "http://localhost:8501/oauth/callback"
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with sandbox.Emulator.start(port=0, seed=7) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def adapter(emu):
+    client = httpx.Client(timeout=10)
+    config = PlatformConfig(client_id="outpost-sandbox-instagram", client_secret="sandbox-secret-instagram",
+                            redirect_uri=REDIRECT,
+                            host_overrides=host_overrides_for_sandbox(emu.url, InstagramAdapter.HOSTS))
+    # The emulator's clock is the adapter's clock, and waiting moves it: polling costs no real time.
+    yield InstagramAdapter(client, config, clock=lambda: datetime.fromtimestamp(emu.now(), timezone.utc),
+                           sleep=emu.advance)
+    client.close()
+
+
+def consent(emu, adapter, handle: str) -> dict[str, str]:
+    """Open the authorize URL, press Allow on the sandbox consent form, read the redirect's query."""
+    page = httpx.get(adapter.authorization_url(state=f"state-{handle}"))
+    assert page.status_code == 200
+    fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", page.text))
+    action = re.search(r'action="([^"]+)"', page.text).group(1)
+    answer = httpx.post(emu.url + action, data={**fields, "handle": handle, "decision": "allow"})
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["location"])
+    assert location.geturl().startswith(REDIRECT)
+    return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+@pytest.fixture(scope="module")
+def account(emu, adapter):
+    query = consent(emu, adapter, "outpost_bakery")
+    assert query["state"] == "state-outpost_bakery"
+    token = adapter.exchange_code(query["code"])
+    profile = adapter.fetch_profile(token)
+    creds = Credentials(access_token=token.access_token, external_id=profile.external_id,
+                        issued_at=token.issued_at, expires_at=token.expires_at)
+    return token, profile, creds
+
+
+def media(emu, name: str) -> str:
+    return f"{emu.url}/_media/{name}"
+
+
+def post(text: str, items, **options) -> tuple[PublishRequest, dict]:
+    saved: dict[str, str] = {}
+    content = RenderedContent(platform=Platform.INSTAGRAM, text=text, caption=text, hashtags=(), media_urls=(),
+                              link="", title=None)
+    return PublishRequest(content=content, media=tuple(items), options=options, checkpoint=saved.__setitem__), saved
+
+
+def test_connect(account, adapter):
+    token, profile, _ = account
+    assert token.access_token and token.refresh_token is None
+    assert token.expires_at - token.issued_at == timedelta(days=60)          # the long-lived token
+    assert adapter.missing_scopes(token) == ()
+    assert profile.handle == "outpost_bakery" and profile.external_id == token.extra["user_id"]
+
+
+def test_publish_every_kind_then_read_metrics(emu, adapter, account):
+    _, profile, creds = account
+    jpg = media(emu, "sample.jpg?w=1080&h=1350")
+    cases = [
+        post("Morning loaves #bread", [MediaItem(jpg, alt_text="Loaves")]),                      # image
+        post("Three ways to eat a croissant",                                                    # carousel
+             [MediaItem(jpg), MediaItem(media(emu, "sample.jpg?w=1080&h=1080")),
+              MediaItem(media(emu, "sample.mp4?seconds=5"), kind="video")]),
+        post("Shaping the dough", [MediaItem(media(emu, "sample.mp4?seconds=8&w=720&h=1280"), kind="video")]),  # reel
+        post("", [MediaItem(media(emu, "sample.jpg?w=1080&h=1920"))], ig_media_type="STORIES"),   # story
+    ]
+    results = [adapter.publish(creds, request) for request, _ in cases]
+    ids = [r.external_id for r in results]
+    assert len(set(ids)) == 4 and all(r.url and r.url.startswith("https://www.instagram.com/") for r in results)
+    published = emu.posts("instagram", profile.external_id)
+    assert [p["external_id"] for p in published][-4:] == ids
+    assert all(saved["ig_media"] == r.external_id for (_, saved), r in zip(cases, results))
+
+    emu.advance(6 * 3600)                                                    # let the insights grow
+    metrics = adapter.post_metrics(creds, ids)
+    assert set(metrics) == set(ids)
+    assert metrics[ids[0]].values.keys() == {"views", "reach", "saves", "likes", "comments", "shares"}
+    assert metrics[ids[3]].values.keys() == {"views", "reach", "shares"}    # a story has the smaller set
+    assert adapter.account_metrics(creds).followers >= 0
+
+
+def test_a_lost_publish_answer_is_reconciled_not_reposted(emu, adapter, account):
+    _, profile, creds = account
+    since = adapter.clock() - timedelta(seconds=1)
+    request, saved = post("Lost answer, one post", [MediaItem(media(emu, "sample.jpg?w=1080&h=1350"))])
+    before = len(emu.posts("instagram", profile.external_id))
+    emu.add_fault(kind="lost_response", platform="instagram", path="/media_publish", count=1)
+    try:
+        with pytest.raises(OutcomeUnknown):
+            adapter.publish(creds, request)
+    finally:
+        emu.clear_faults()
+    retry = PublishRequest(content=request.content, media=request.media, progress=dict(saved),
+                           checkpoint=saved.__setitem__)
+    with pytest.raises(OutcomeUnknown):                                      # the container says PUBLISHED
+        adapter.publish(creds, retry)
+    found = adapter.find_published(creds, retry, since=since)
+    published = emu.posts("instagram", profile.external_id)
+    assert len(published) == before + 1 and found.external_id == published[-1]["external_id"]
+
+
+def test_a_text_only_post_is_refused_before_any_call(adapter, account):
+    with pytest.raises(Exception, match="no text-only posts"):
+        adapter.publish(account[2], post("Just words", [])[0])
+
+
+def test_refresh_waits_for_the_24_hour_rule(emu, adapter):
+    query = consent(emu, adapter, "outpost_refresh")
+    token = adapter.exchange_code(query["code"])
+    creds = Credentials(access_token=token.access_token, issued_at=token.issued_at, expires_at=token.expires_at)
+    assert not adapter.can_refresh(creds)
+    with pytest.raises(ReconnectNeeded):
+        adapter.refresh(creds)
+    emu.advance(25 * 3600)
+    assert adapter.can_refresh(creds)
+    fresh = adapter.refresh(creds)
+    assert fresh.access_token != token.access_token
+    assert abs(fresh.expires_at - adapter.clock() - timedelta(days=60)) < timedelta(seconds=5)
+    assert adapter.fetch_profile(fresh).handle == "outpost_refresh"
+
+
+@pytest.mark.xfail(reason="emulator gap: no GET /{ig-user-id}/stories edge (the real API lists stories there, "
+                          "not under /media)", raises=Rejected, strict=False)
+def test_a_lost_story_answer_is_reconciled(emu, adapter, account):
+    _, profile, creds = account
+    since = adapter.clock() - timedelta(seconds=1)
+    request, saved = post("", [MediaItem(media(emu, "sample.jpg?w=1080&h=1920"))], ig_media_type="STORIES")
+    emu.add_fault(kind="lost_response", platform="instagram", path="/media_publish", count=1)
+    try:
+        with pytest.raises(OutcomeUnknown):
+            adapter.publish(creds, request)
+    finally:
+        emu.clear_faults()
+    retry = PublishRequest(content=request.content, media=request.media, options=request.options,
+                           progress=dict(saved))
+    found = adapter.find_published(creds, retry, since=since)
+    assert found.external_id == emu.posts("instagram", profile.external_id)[-1]["external_id"]

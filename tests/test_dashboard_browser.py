@@ -1,0 +1,64 @@
+"""The dashboard as a person uses it, in Chromium: sign up, add an account, schedule a post, see it listed."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SHOTS = os.environ.get("OUTPOST_SCREENSHOTS")
+
+
+def shot(page, name):
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def fill(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Tab")
+
+
+def test_first_visit_to_a_scheduled_post(dashboard, page):
+    page.goto(dashboard)
+    page.get_by_text("Create the owner account").wait_for()
+    shot(page, "01-signup")
+    fill(page, "Your name", "Casey")
+    fill(page, "Email", "casey@example.com")
+    fill(page, "Password (at least 10 characters)", "short")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_text("at least 10 characters").wait_for()          # weak password refused in words
+
+    fill(page, "Password (at least 10 characters)", "correct horse battery")
+    fill(page, "Workspace timezone", "Europe/Berlin")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Posts").wait_for()
+    page.get_by_text("Connect an account first").wait_for()
+
+    page.get_by_role("button", name="Add a sandbox account").click()
+    fill(page, "Handle", "@casey")
+    page.get_by_role("button", name="Add account").click()
+    page.get_by_text("Post to").wait_for()
+
+    page.get_by_label("Post to").click()
+    page.get_by_role("option", name=re.compile("@casey on Instagram")).click()
+    page.keyboard.press("Escape")
+    fill(page, "Caption", "x" * 2300)
+    page.get_by_text(re.compile(r"Instagram: 2,300 / 2,200")).wait_for()  # live counter turns red
+    page.get_by_role("button", name="Schedule post").click()
+    page.get_by_text(re.compile("Instagram allows 2,200 characters")).wait_for()
+    page.get_by_text(re.compile("Instagram needs at least one image or video")).wait_for()
+    shot(page, "02-refused")
+
+    fill(page, "Caption", "Launching something new today.")
+    fill(page, "Image or video links (one per line)", "https://example.com/asset.jpg")
+    page.get_by_role("button", name="Schedule post").click()
+    page.get_by_text(re.compile("Saved: scheduled for")).wait_for()
+    table = page.locator("[data-testid='stDataFrame']")
+    table.wait_for()
+    shot(page, "03-scheduled")
+    assert "1 post(s)." in page.content()
