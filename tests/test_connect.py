@@ -1,0 +1,175 @@
+"""Connecting accounts through the real OAuth flow against the emulator, with the SQL store.
+
+For each of the six platforms: start from ConnectService, press Allow on the emulator's consent
+page over HTTP, come back with code and state, finish, publish with the stored (encrypted) token,
+and refresh it. Forged, replayed, expired and someone else's states are refused.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from core.auth import create_owner
+from core.connect import ConnectService, ConnectError, account_health, credentials, refresh_account
+from core.db.engine import make_engine, upgrade
+from core.db.sql_store import SqlPostStore
+from core.domain import AccountStatus, Membership, Role, User
+from core.platforms.base import MediaItem, PublishRequest
+from core.platforms.catalog import Platform
+from core.platforms.registry import build_adapter
+from core.secrets import load_keyring
+from core.settings import Settings
+
+sandbox = pytest.importorskip("jobs.sandbox")
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with sandbox.Emulator.start(seed=3) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def world(emu, tmp_path):
+    emu.reset(clock=True)
+    settings = Settings(data_dir=tmp_path, sandbox=True, sandbox_url=emu.url)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    store = SqlPostStore(engine, load_keyring(env_value=None, key_file=settings.key_file))
+    owner, ws = create_owner(store, email="owner@example.com", password="a long password", workspace_name="Brand")
+    client = httpx.Client(timeout=15, trust_env=False)
+
+    def adapter_for(platform):
+        return build_adapter(platform, settings, client, clock=emu.state.clock.dt, sleep=emu.advance)
+
+    service = ConnectService(store, adapter_for, clock=emu.state.clock.dt)
+    yield store, service, owner, ws, adapter_for, settings
+    client.close()
+    engine.dispose()
+
+
+def consent(url: str, *, handle: str = "sandbox_creator", decision: str = "allow") -> dict:
+    """What a person's browser does on the consent page: load it, press the button, follow the redirect."""
+    with httpx.Client(timeout=10, trust_env=False) as browser:
+        page = browser.get(url)
+        assert page.status_code == 200 and "Allow" in page.text
+        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        answer = browser.post(url.split("?")[0], data={**params, "handle": handle, "decision": decision})
+    assert answer.status_code in (302, 303), answer.text
+    location = answer.headers["location"]
+    assert location.startswith("http://127.0.0.1:8501/connect")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+SAMPLE = {"image": "/_media/sample.jpg?w=1080&h=1080", "video": "/_media/sample.mp4"}
+# What each platform is asked to publish with the freshly stored token.
+CONTENT = {
+    Platform.INSTAGRAM: ("image", "First sandbox post"),
+    Platform.FACEBOOK: (None, "First sandbox post"),
+    Platform.LINKEDIN: (None, "First sandbox post (with reserved characters: #launch @team)"),
+    Platform.X: (None, "First sandbox post"),
+    Platform.TIKTOK: ("video", "First sandbox post"),
+    Platform.YOUTUBE: ("video", "First sandbox post"),
+}
+
+
+@pytest.mark.parametrize("platform", list(CONTENT))
+def test_connect_publish_and_refresh(world, emu, platform):
+    store, service, owner, ws, adapter_for, _ = world
+    url = service.start(user_id=owner.id, workspace_id=ws.id, platform=platform)
+    back = consent(url, handle=f"{platform.value}_brand")
+    account = service.finish(user_id=owner.id, state=back["state"], code=back["code"])
+    assert account.platform == platform and account.external_id and account.status == AccountStatus.CONNECTED
+    stored = store.get_account(account.id)
+    assert stored.oauth_token == account.oauth_token and stored.oauth_token  # decrypted round trip
+    assert [e.action for e in store.list_events(subject_id=account.id)] == ["account.connected"]
+
+    adapter = adapter_for(platform)
+    kind, text = CONTENT[platform]
+    from core.domain import RenderedContent
+    media = (MediaItem(url=emu.url + SAMPLE[kind], kind=kind),) if kind else ()
+    content = RenderedContent(platform=platform, text=text, caption=text, hashtags=(),
+                              media_urls=tuple(m.url for m in media), link="", title="Sandbox video" if kind == "video" else None)
+    result = adapter.publish(credentials(stored), PublishRequest(content=content, media=media, marker="m1"))
+    assert result.external_id
+
+    emu.advance(25 * 3600)  # Instagram only refreshes tokens at least 24 h old
+    refreshed = refresh_account(store, adapter, stored, clock=emu.state.clock.dt)
+    assert refreshed.oauth_token != stored.oauth_token
+    assert store.get_account(account.id).oauth_token == refreshed.oauth_token
+    assert "account.token_refreshed" in [e.action for e in store.list_events(subject_id=account.id)]
+
+
+def test_reconnecting_updates_the_same_account_and_keeps_the_refresh_token(world):
+    store, service, owner, ws, *_ = world
+    first = service.finish(user_id=owner.id, **_params(consent(service.start(user_id=owner.id, workspace_id=ws.id,
+                                                                               platform=Platform.YOUTUBE))))
+    second = service.finish(user_id=owner.id, **_params(consent(service.start(user_id=owner.id, workspace_id=ws.id,
+                                                                                platform=Platform.YOUTUBE))))
+    assert second.id == first.id and len(store.list_accounts(workspace_id=ws.id)) == 1
+    assert store.get_account(first.id).refresh_token  # Google may omit it on reconnect; the stored one stays
+
+
+def _params(back: dict) -> dict:
+    return {"state": back.get("state"), "code": back.get("code"), "error": back.get("error")}
+
+
+def test_forged_state_refused(world):
+    store, service, owner, ws, *_ = world
+    with pytest.raises(ConnectError, match="not valid or was already used"):
+        service.finish(user_id=owner.id, state="made-up", code="abc")
+    assert store.list_accounts(workspace_id=ws.id) == []
+
+
+def test_replayed_state_refused(world):
+    store, service, owner, ws, *_ = world
+    back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.X))
+    service.finish(user_id=owner.id, **_params(back))
+    with pytest.raises(ConnectError, match="already used"):
+        service.finish(user_id=owner.id, **_params(back))
+
+
+def test_expired_state_refused(world, emu):
+    store, service, owner, ws, *_ = world
+    back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.LINKEDIN))
+    emu.advance(11 * 60)
+    with pytest.raises(ConnectError, match="expired"):
+        service.finish(user_id=owner.id, **_params(back))
+    assert store.list_accounts(workspace_id=ws.id) == []
+
+
+def test_someone_elses_state_refused(world):
+    store, service, owner, ws, *_ = world
+    other = store.add_user(User(email="mallory@example.com"))
+    store.set_membership(Membership(user_id=other.id, workspace_id=ws.id, role=Role.EDITOR))
+    back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.TIKTOK))
+    with pytest.raises(ConnectError, match="started by someone else"):
+        service.finish(user_id=other.id, **_params(back))
+
+
+def test_only_owners_connect(world):
+    store, service, owner, ws, *_ = world
+    editor = store.add_user(User(email="ed@example.com"))
+    store.set_membership(Membership(user_id=editor.id, workspace_id=ws.id, role=Role.EDITOR))
+    with pytest.raises(ConnectError, match="Only a workspace owner"):
+        service.start(user_id=editor.id, workspace_id=ws.id, platform=Platform.X)
+
+
+def test_declined_consent_is_explained(world):
+    store, service, owner, ws, *_ = world
+    back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.FACEBOOK), decision="deny")
+    with pytest.raises(ConnectError, match="you declined access"):
+        service.finish(user_id=owner.id, **_params(back))
+
+
+def test_health_reports_expiry(world, emu):
+    store, service, owner, ws, *_ = world
+    account = service.finish(user_id=owner.id, **_params(consent(service.start(
+        user_id=owner.id, workspace_id=ws.id, platform=Platform.INSTAGRAM))))
+    now = emu.state.clock.dt()
+    assert account_health(account, now).status == AccountStatus.CONNECTED
+    assert account_health(account, now + timedelta(days=55)).status == AccountStatus.EXPIRING
+    assert account_health(account, now + timedelta(days=61)).status == AccountStatus.EXPIRED
