@@ -56,11 +56,13 @@ def sign_in(db) -> None:
 def main() -> None:
     db = _open_store()
     # A platform sent the person back from its consent page; keep the answer through sign-in.
-    if st.query_params.get("state") and "pending_connect" not in st.session_state:
+    if st.query_params.get("state") and ("code" in st.query_params or "error" in st.query_params) \
+            and "pending_connect" not in st.session_state:
         st.session_state["pending_connect"] = dict(st.query_params)
     user_id = st.session_state.get("user_id")
     if not user_id:
         st.session_state.pop("ctx", None)
+        # Coming back from a platform's consent page: sign in right here, then the connection completes.
         st.navigation([st.Page(lambda: sign_in(db), title="Sign in", url_path="signin")], position="hidden").run()
         return
     user = db.get_user(user_id)

@@ -71,7 +71,9 @@ class Settings:
 
     @property
     def oauth_redirect_uri(self) -> str:
-        return self.dashboard_url.rstrip("/") + "/connect"
+        # The dashboard's root: Streamlit shows a "page not found" dialog for unknown paths on a fresh
+        # session, and a person coming back from a consent page always has a fresh session.
+        return self.dashboard_url.rstrip("/") + "/"
 
     @property
     def media_dir(self) -> Path:

@@ -11,6 +11,12 @@ Contract (both stores):
   ConflictError when someone else changed the record first (optimistic locking).
 - A post's derived status is recomputed on every write that touches it.
 - Returned objects are frozen; change them with their transition methods.
+- A delivery belongs to one post for good: its id is never reused by, or moved to, another post.
+- A workspace holds one account per platform account: saving a second account with the same
+  (workspace, platform, external_id) is a DuplicateError; ``find_account`` finds the one.
+- A connect attempt (`OAuthState`) is consumed once: of any number of concurrent
+  ``consume_oauth_state`` calls exactly one gets it.
+- Activity events come back newest first; events of the same instant in reverse order of writing.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, No
                          Workspace, post_status)
 from core.errors import ConflictError, DuplicateError, NotFoundError
 from core.lifecycle import DeliveryState, PostState, PostStatus
+from core.platforms.catalog import Platform
 from core.scheduling import ScheduledItem
 from core.timeutil import to_utc, utcnow
 
@@ -56,6 +63,7 @@ class PostStore(Protocol):
     # "Connect account" attempts (single use)
     def add_oauth_state(self, state: OAuthState) -> None: ...
     def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None: ...
+    def purge_oauth_states(self, before: datetime) -> int: ...
 
     # posts and deliveries
     def add_post(self, post: Post, deliveries: Sequence[Delivery] = (), *,
@@ -86,6 +94,12 @@ class PostStore(Protocol):
     def save_batch(self, batch: Batch) -> Batch: ...
     def get_batch(self, batch_id: str) -> Batch: ...
     def list_batches(self, *, workspace_id: str) -> list[Batch]: ...
+
+
+def same_platform_account(account: Account, other_id: str) -> str:
+    """The DuplicateError message for a second row of one platform account in a workspace."""
+    return (f"{account.platform.label} account {account.external_id} is already connected in workspace "
+            f"{account.workspace_id} (as {other_id}); update that account instead.")
 
 
 def post_matches(post: Post, status: PostStatus, *, workspace_id, statuses, start, end, account_id, batch_id) -> bool:
@@ -165,6 +179,9 @@ class InMemoryPostStore:
     def update_user(self, user: User) -> User:
         with self._lock:
             self.get_user(user.id)
+            holder = self.get_user_by_email(user.email)
+            if holder is not None and holder.id != user.id:
+                raise DuplicateError(f"A user with the email {user.email} already exists.")
             self._users[user.id] = user
             return user
 
@@ -197,6 +214,10 @@ class InMemoryPostStore:
         with self._lock:
             if account.workspace_id is not None:
                 self.get_workspace(account.workspace_id)
+            if account.external_id is not None and account.workspace_id is not None:
+                other = self.find_account(account.workspace_id, account.platform, account.external_id)
+                if other is not None and other.id != account.id:
+                    raise DuplicateError(same_platform_account(account, other.id))
             if account.connected_at is None:
                 account = replace(account, connected_at=self._clock())
             self._accounts[account.id] = account
@@ -214,26 +235,42 @@ class InMemoryPostStore:
                           key=lambda a: (a.platform.value, a.handle.lower()))
 
     def find_account(self, workspace_id: str, platform: str, external_id: str) -> Account | None:
+        if external_id is None:
+            return None
+        platform = Platform.parse(platform)
         with self._lock:
             return next((a for a in self._accounts.values() if a.workspace_id == workspace_id
-                         and a.platform.value == str(platform) and a.external_id == external_id), None)
+                         and a.platform == platform and a.external_id == external_id), None)
 
     # ------------------------------------------------------------ connect attempts
     def add_oauth_state(self, state: OAuthState) -> None:
         with self._lock:
             if state.state_hash in self._oauth_states:
                 raise DuplicateError("That connect attempt already exists.")
+            self.get_user(state.user_id)
+            self.get_workspace(state.workspace_id)
             self._oauth_states[state.state_hash] = replace(state, created_at=state.created_at or self._clock())
 
     def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None:
         """The attempt, marked used, if it exists and was never used before; None otherwise (replays get None)."""
+        now = to_utc(now, "now")
         with self._lock:
             found = self._oauth_states.get(state_hash)
             if found is None or found.used_at is not None:
                 return None
-            used = replace(found, used_at=to_utc(now))
+            used = replace(found, used_at=now)
             self._oauth_states[state_hash] = used
             return used
+
+    def purge_oauth_states(self, before: datetime) -> int:
+        """Delete the attempts that expired, or were used, before `before`; returns how many."""
+        before = to_utc(before, "before")
+        with self._lock:
+            old = [h for h, s in self._oauth_states.items()
+                   if s.expires_at < before or (s.used_at is not None and s.used_at < before)]
+            for h in old:
+                del self._oauth_states[h]
+            return len(old)
 
     # ------------------------------------------------------------ posts & deliveries
     def _hydrate(self, post: Post) -> Post:
@@ -251,6 +288,10 @@ class InMemoryPostStore:
         for d in deliveries:
             if d.post_id != post.id:
                 raise ValueError(f"Delivery {d.id} belongs to post {d.post_id}, not {post.id}.")
+        for d in deliveries:
+            if d.account_id not in self._accounts:
+                raise NotFoundError(f"Delivery {d.id} goes to account {d.account_id}, which is not connected in "
+                                    "this store; save the account first.")
 
     def add_post(self, post: Post, deliveries: Sequence[Delivery] = (), *,
                  events: Sequence[ActivityEvent] = ()) -> Post:
@@ -258,6 +299,9 @@ class InMemoryPostStore:
             if post.id in self._posts:
                 raise DuplicateError(f"A post with id {post.id} already exists.")
             self._check_post(post, deliveries)
+            taken = sorted(d.id for d in deliveries if d.id in self._deliveries)
+            if taken:
+                raise DuplicateError(f"A delivery with id {taken[0]} already exists.")
             now = self._clock()
             post = replace(post, created_at=post.created_at or now, updated_at=now, version=1)
             self._posts[post.id] = post
@@ -268,6 +312,9 @@ class InMemoryPostStore:
             return self._hydrate(post)
 
     def _put_delivery(self, d: Delivery) -> None:
+        old = self._deliveries.get(d.id)
+        if old is not None and old.post_id != d.post_id:  # the callers check first; this is the last guard
+            raise DuplicateError(f"Delivery {d.id} already belongs to post {old.post_id}.")
         ids = self._post_deliveries.setdefault(d.post_id, [])
         if d.id not in ids:
             ids.append(d.id)
@@ -284,6 +331,9 @@ class InMemoryPostStore:
             self._check_post(post, deliveries)
             for d in deliveries:
                 old = self._deliveries.get(d.id)
+                if old is not None and old.post_id != post.id:
+                    raise DuplicateError(f"Delivery {d.id} already belongs to post {old.post_id}; "
+                                         "a delivery never moves to another post.")
                 if old is not None and old.version != d.version:
                     raise ConflictError(f"Delivery {d.id} was changed by someone else; reload it and try again.")
             now = self._clock()
@@ -335,6 +385,9 @@ class InMemoryPostStore:
                         events: Sequence[ActivityEvent] = ()) -> Delivery:
         with self._lock:
             current = self.get_delivery(delivery.id)
+            if current.post_id != delivery.post_id:
+                raise ValueError(f"Delivery {delivery.id} belongs to post {current.post_id}, not {delivery.post_id}; "
+                                 "a delivery never moves to another post.")
             if current.version != expected_version:
                 raise ConflictError(f"Delivery {delivery.id} was changed by someone else; reload it and try again.")
             delivery = replace(delivery, version=current.version + 1, updated_at=self._clock())

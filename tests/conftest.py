@@ -35,11 +35,20 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
+def sandbox_emulator():
+    """The platform emulator, in this process, on a free port."""
+    from jobs.sandbox import Emulator
+    with Emulator.start(seed=5) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory, sandbox_emulator):
     """A real `streamlit run app.py` on a free port with its own data directory; yields its URL."""
     data = tmp_path_factory.mktemp("dashboard-data")
     port = free_port()
-    env = {**os.environ, "OUTPOST_DATA_DIR": str(data), "OUTPOST_SANDBOX": "true"}
+    env = {**os.environ, "OUTPOST_DATA_DIR": str(data), "OUTPOST_SANDBOX": "true",
+           "OUTPOST_SANDBOX_URL": sandbox_emulator.url, "OUTPOST_DASHBOARD_URL": f"http://127.0.0.1:{port}"}
     env.pop("DATABASE_URL", None)
     log = open(data / "streamlit.log", "w")
     proc = subprocess.Popen(

@@ -60,7 +60,7 @@ def consent(url: str, *, handle: str = "sandbox_creator", decision: str = "allow
         answer = browser.post(url.split("?")[0], data={**params, "handle": handle, "decision": decision})
     assert answer.status_code in (302, 303), answer.text
     location = answer.headers["location"]
-    assert location.startswith("http://127.0.0.1:8501/connect")
+    assert location.startswith("http://127.0.0.1:8501/?")  # the dashboard root
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 

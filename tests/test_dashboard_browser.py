@@ -31,7 +31,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, page):
     fill(page, "Email", "casey@example.com")
     fill(page, "Password (at least 10 characters)", "short")
     page.get_by_role("button", name="Create account").click()
-    page.get_by_text("at least 10 characters").wait_for()          # weak password refused in words
+    page.get_by_text("Use a password of at least 10 characters.").wait_for()  # weak password refused in words
 
     fill(page, "Password (at least 10 characters)", "correct horse battery")
     fill(page, "Workspace timezone", "Europe/Berlin")
@@ -62,3 +62,35 @@ def test_first_visit_to_a_scheduled_post(dashboard, page):
     table.wait_for()
     shot(page, "03-scheduled")
     assert "1 post(s)." in page.content()
+
+
+def sign_in(page, email="casey@example.com", password="correct horse battery"):
+    page.get_by_role("heading", name="Sign in").wait_for()
+    fill(page, "Email", email)
+    fill(page, "Password", password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_connect_an_account_through_the_consent_page(dashboard, page):
+    # Runs after the sign-up test above (same dashboard, same owner).
+    page.goto(dashboard)
+    sign_in(page)
+    page.get_by_role("link", name="Accounts").click()
+    page.get_by_role("heading", name="Accounts").wait_for()
+    page.get_by_role("button", name="Connect X").click()
+    with page.expect_popup() as popup_info:
+        page.get_by_role("link", name=re.compile("Continue to X")).click()
+    consent = popup_info.value
+    consent.get_by_text(re.compile("Allow")).first.wait_for()
+    shot(consent, "04-consent")
+    consent.locator("input[name=handle]").fill("casey_on_x")
+    consent.get_by_role("button", name=re.compile("Allow")).click()
+    # The platform sends the person back to the dashboard in that tab: sign in, and the connection completes.
+    sign_in(consent)
+    consent.get_by_text(re.compile("Connected .*casey_on_x.* on X")).wait_for()
+    shot(consent, "05-connected")
+    consent.get_by_role("link", name="Back to Accounts").click()
+    consent.get_by_role("heading", name="Accounts").wait_for()
+    consent.locator("[data-testid='stDataFrame']").wait_for()
+    consent.wait_for_function("() => document.body.innerHTML.includes('@casey_on_x')")
+    shot(consent, "06-accounts")

@@ -117,7 +117,7 @@ oauth_states = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("used_at", UtcDateTime),                               # NULL: not used yet
-    sa.Column("account_id", ID),                                     # reconnecting this account; no FK (as the memory store)
+    sa.Column("account_id", ID),                                     # reconnecting this account (no FK)
     sa.Index("ix_oauth_states_expires_at", "expires_at"),
 )
 

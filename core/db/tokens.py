@@ -20,8 +20,9 @@ def rotate_keys(engine: Engine, cipher: TokenCipher) -> int:
     """Re-encrypt every stored token with `cipher`'s current key, in one transaction; returns how many changed.
 
     Connect attempts' PKCE verifiers are re-encrypted too (and counted). `cipher` must still hold the
-    old keys. If any token cannot be decrypted, nothing is changed (TokenDecryptError names the account). Running dashboards and runners must be restarted
-    with the new keyring afterwards, or they cannot read the re-encrypted tokens.
+    old keys. If any token cannot be decrypted, nothing is changed (TokenDecryptError names the account).
+    Running dashboards and runners must be restarted with the new keyring afterwards, or they cannot read
+    the re-encrypted tokens.
     """
     current = cipher.current_key_id
     changed = 0

@@ -1,0 +1,120 @@
+"""Every limit, lifetime and delay the emulator enforces, in one mutable settings object.
+
+Values follow ../shared/platform-api-facts.md; where the platforms' own docs disagree
+(Instagram quota 100 or 50, hashtags 30 or 5, TikTok access token 2 h or 24 h, the two
+YouTube quota models) the default is the newer figure and the other is one setting away.
+The settings can be changed while the emulator runs (`PATCH /_control/config`), so a test
+can tighten a limit without restarting it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+PLATFORMS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube")
+DAY = 86400.0
+
+
+def _sandbox_clients() -> dict[str, dict[str, str]]:
+    return {p: {"client_id": f"outpost-sandbox-{p}", "client_secret": f"sandbox-secret-{p}"} for p in PLATFORMS}
+
+
+@dataclass
+class SandboxConfig:
+    """The emulator's knobs. Times in seconds unless the name says otherwise."""
+
+    clients: dict = field(default_factory=_sandbox_clients)   # platform -> {client_id, client_secret}
+    code_ttl_s: float = 600.0                # authorization codes: single use, 10 minutes
+    # None: any http(s) redirect_uri is accepted at authorize (it must still match at the token exchange).
+    redirect_uri_prefixes: list | None = None
+
+    # Instagram (Instagram Login) and the shared Meta Graph
+    ig_short_token_s: float = 3600.0
+    ig_long_token_s: float = 60 * DAY
+    ig_refresh_min_age_s: float = DAY        # ig_refresh_token only for tokens at least 24 h old
+    ig_publish_quota: int = 100              # per 24 h rolling; the content_publishing_limit doc says 50
+    ig_hashtag_max: int = 30                 # 5 since the Dec 2025 announcement (API enforcement unverified)
+    ig_caption_max: int = 2200
+    ig_carousel_max: int = 10
+    ig_image_delay_s: float = 0.2            # container IN_PROGRESS -> FINISHED
+    ig_video_delay_s: float = 1.5
+    ig_container_ttl_s: float = DAY          # then EXPIRED
+    ig_jpeg_only: bool = True                # feed images must be JPEG (third-party sources)
+    # Facebook Pages
+    fb_short_token_s: float = 3600.0
+    fb_long_token_s: float = 5183944.0       # the expires_in Meta returns for a long-lived user token
+    fb_reject_duplicates: bool = True        # (#506) Duplicate status message
+
+    # LinkedIn
+    li_access_s: float = 60 * DAY
+    li_refresh_s: float = 365 * DAY          # fixed from the first grant; refreshing does not extend it
+    li_issue_refresh_tokens: bool = True     # only approved (MDP) apps get them on the real platform
+    li_member_daily_posts: int = 150         # undisclosed on the real platform; 429 until midnight UTC
+    li_video_delay_s: float = 1.0            # video PROCESSING -> AVAILABLE after finalizeUpload
+    li_reject_duplicates: bool = True        # 422 DUPLICATE_POST (unverified)
+    li_commentary_max: int = 3000
+
+    # X
+    x_access_s: float = 7200.0
+    x_tweet_limit: int = 100                 # POST /2/tweets per user per window
+    x_window_s: float = 900.0
+    x_app_daily_tweets: int = 10000          # per app per 24 h
+    x_read_limit: int = 900                  # tweet lookups and timelines per user per window
+    x_users_me_limit: int = 75
+    x_media_limit: int = 500
+    x_max_weighted: int = 280
+    x_reject_duplicates: bool = True
+    x_media_delay_s: float = 1.5             # video/GIF processing: pending -> in_progress -> succeeded
+    x_non_public_days: float = 30.0          # non_public_metrics only for posts this young
+
+    # TikTok
+    tt_access_s: float = 7200.0              # 86400 in the older doc
+    tt_refresh_s: float = 180 * DAY          # 365 days in the older doc
+    tt_init_per_min: int = 6                 # per token per init endpoint
+    tt_status_per_min: int = 30
+    tt_process_delay_s: float = 1.5          # PROCESSING_* -> PUBLISH_COMPLETE
+    tt_post_id_delay_s: float = 3.0          # then publicaly_available_post_id appears (moderation)
+    tt_unaudited: bool = False               # True: only SELF_ONLY posts are allowed
+    tt_privacy_options: list = field(default_factory=lambda: [
+        "PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"])
+    tt_max_duration_s: int = 600
+    tt_daily_posts: int = 15                 # spam_risk_too_many_posts (size unverified)
+    tt_verified_url_prefixes: list | None = None   # None: every PULL_FROM_URL domain counts as verified
+
+    # YouTube / Google
+    yt_access_s: float = 3599.0
+    yt_quota_model: str = "units"            # "units": insert costs 1600 of 10,000; "buckets": own bucket of 100
+    yt_daily_units: int = 10000
+    yt_insert_cost: int = 1600
+    yt_daily_inserts: int = 100              # the "buckets" model
+    yt_channel_daily_uploads: int | None = None   # uploadLimitExceeded (per channel); None: no cap
+    yt_testing_mode: bool = False            # consent screen in "Testing": refresh tokens die after 7 days
+    yt_unverified_project: bool = False      # uploads locked to private until the project is audited
+    yt_processing_delay_s: float = 2.0
+
+    # Emulator behaviour
+    latency_ms: float = 0.0                  # added to every platform request
+    fault_timeout_s: float = 30.0            # how long a `timeout` fault holds the response
+    media_fetch_timeout_s: float = 5.0
+
+    def update(self, changes: dict) -> dict:
+        """Apply known settings from `changes`; unknown names raise KeyError."""
+        known = {f.name: f for f in fields(self)}
+        unknown = [k for k in changes if k not in known]
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        for name, value in changes.items():
+            current = getattr(self, name)
+            if isinstance(current, bool) and not isinstance(value, bool):
+                value = str(value).lower() in ("1", "true", "yes", "on")
+            elif isinstance(current, int) and not isinstance(current, bool) and value is not None:
+                value = int(value)
+            elif isinstance(current, float) and value is not None:
+                value = float(value)
+            setattr(self, name, value)
+        return {k: getattr(self, k) for k in changes}
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def client(self, platform: str) -> dict[str, str]:
+        return self.clients.get(platform) or {}

@@ -1,0 +1,190 @@
+"""HTTP plumbing the platform modules share: the per-request `Call`, `Reply`, route tables.
+
+A platform handler is `async def handler(call: Call) -> Response`. It raises
+`Reply(response)` to answer early (almost always with the platform's own error body).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jobs.sandbox.server import Core
+    from jobs.sandbox.state import State
+
+Handler = Callable[["Call"], Awaitable[Response]]
+
+
+class Reply(Exception):
+    """Answer the current request at once with `response`."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def json_response(data: Any, status: int = 200, headers: dict | None = None) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def empty_response(status: int, headers: dict | None = None) -> Response:
+    return Response(b"", status_code=status, headers=headers)
+
+
+@dataclass
+class Call:
+    """One request to a platform host, parsed once."""
+
+    request: Request
+    core: "Core"
+    platform: str
+    host: str
+    request_id: str
+    body: bytes
+    params: dict            # query string, then form fields, then top-level JSON keys (later wins)
+    json: Any               # the parsed JSON body, or None
+    files: dict             # multipart files: name -> (filename, content_type, bytes)
+    token: str | None       # Bearer/OAuth header, else an access_token parameter
+
+    @property
+    def st(self) -> "State":
+        return self.core.state
+
+    @property
+    def cfg(self):
+        return self.core.state.config
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    def now(self) -> float:
+        return self.core.state.clock.now()
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.request.headers.get(name, default)
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, default)
+
+    @property
+    def query(self):
+        return self.request.query_params
+
+    @property
+    def origin(self) -> str:
+        """Scheme and host the client used to reach us; absolute URLs we hand out start with it."""
+        host = self.request.headers.get("host")
+        if not host:
+            server = self.request.scope.get("server") or ("127.0.0.1", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{self.request.url.scheme}://{host}"
+
+    def url(self, host: str, path: str) -> str:
+        """The emulator URL standing for https://{host}{path}."""
+        return f"{self.origin}/{host}{path}"
+
+    def path_param(self, name: str) -> str:
+        return self.request.path_params[name]
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and value.strip():
+        return value.strip()
+    return None
+
+
+async def build_call(request: Request, core: "Core", platform: str, host: str, request_id: str) -> Call:
+    body = await request.body()
+    params: dict = dict(request.query_params)
+    ctype = (request.headers.get("content-type") or "").lower()
+    parsed = None
+    files: dict = {}
+    if body:
+        if "multipart/form-data" in ctype:
+            fields, files = parse_multipart(body, request.headers.get("content-type") or "")
+            params.update(fields)
+        elif "application/x-www-form-urlencoded" in ctype:
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        elif "json" in ctype or (not ctype and body[:1] in (b"{", b"[")):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                params.update(parsed)
+    token = bearer(request.headers.get("authorization"))
+    if token is None and isinstance(params.get("access_token"), str):
+        token = params["access_token"]
+    return Call(request=request, core=core, platform=platform, host=host, request_id=request_id, body=body,
+                params=params, json=parsed, files=files, token=token)
+
+
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.I)
+_NAME = re.compile(r'\bname="([^"]*)"')
+_FILENAME = re.compile(r'\bfilename="([^"]*)"')
+
+
+def parse_multipart(body: bytes, content_type: str) -> tuple[dict, dict]:
+    """Fields and files of a multipart/form-data body, kept in memory (no temporary files)."""
+    match = _BOUNDARY.search(content_type)
+    if not match:
+        return {}, {}
+    delimiter = b"--" + match.group(1).encode()
+    fields: dict = {}
+    files: dict = {}
+    for part in body.split(delimiter)[1:]:
+        if part.startswith(b"--"):
+            break
+        if part.startswith(b"\r\n"):
+            part = part[2:]
+        head, _, data = part.partition(b"\r\n\r\n")
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        name = _NAME.search(disposition)
+        if not name:
+            continue
+        filename = _FILENAME.search(disposition)
+        if filename is not None:
+            files[name.group(1)] = (filename.group(1), headers.get("content-type", ""), data)
+        else:
+            fields[name.group(1)] = data.decode("utf-8", "replace")
+    return fields, files
+
+
+class RouteTable:
+    """The routes one platform module serves: (host, path, methods, handler)."""
+
+    def __init__(self, platform: str):
+        self.platform = platform
+        self.entries: list[tuple[str, str, tuple[str, ...], Handler]] = []
+
+    def route(self, host: str, path: str, methods: tuple[str, ...] = ("GET",)):
+        def register(fn: Handler) -> Handler:
+            self.entries.append((host, path, tuple(methods), fn))
+            return fn
+        return register
+
+    def get(self, host: str, path: str):
+        return self.route(host, path, ("GET",))
+
+    def post(self, host: str, path: str):
+        return self.route(host, path, ("POST",))
+
+    def put(self, host: str, path: str):
+        return self.route(host, path, ("PUT",))
