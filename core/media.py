@@ -900,3 +900,57 @@ class MediaLibrary:
             return open(path, "rb")
         except FileNotFoundError:
             raise NotFoundError(f"The media file {name} is not in the library (it may have been deleted).") from None
+
+
+class MediaChecker:
+    """Checks every media link of a post against every target platform, before it can be scheduled.
+
+    Each link is fetched once (safely, see fetch_media) and inspected; each item is then checked
+    against each platform's declared limits, naming the item that fails ("image 2 is 16:9...").
+    Passed to ``Scheduler(media_checker=...)`` by the dashboard; scripts may leave it out.
+    """
+
+    def __init__(self, *, allow_hosts: Iterable[str] = (), client: httpx.Client | None = None,
+                 max_bytes: int = 300 * MB, timeout_s: float = 20.0):
+        self.allow_hosts = tuple(allow_hosts)
+        self.client = client
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self._cache: dict[str, MediaInfo | ValidationError] = {}
+
+    def info(self, url: str) -> MediaInfo:
+        cached = self._cache.get(url)
+        if cached is None:
+            try:
+                fetched = fetch_media(url, client=self.client, max_bytes=self.max_bytes, timeout_s=self.timeout_s,
+                                      allow_hosts=self.allow_hosts)
+                cached = inspect_media(fetched.data, fetched.content_type, name=url)
+            except ValidationError as exc:
+                cached = exc
+            self._cache[url] = cached
+        if isinstance(cached, ValidationError):
+            raise cached
+        return cached
+
+    def __call__(self, post) -> list[Problem]:
+        from core.platforms.limits import limits_for
+        problems: list[Problem] = []
+        for platform in post.platforms:
+            media = post.render(platform).media_urls
+            images = videos = 0
+            for url in media:
+                try:
+                    info = self.info(url)
+                except ValidationError as exc:
+                    for p in exc.problems:
+                        if all(p.message != q.message for q in problems):
+                            problems.append(p)
+                    continue
+                if info.kind == "video":
+                    videos += 1
+                    label = f"video {videos}"
+                else:
+                    images += 1
+                    label = f"image {images}"
+                problems += check_media(info, limits_for(platform), label=label)
+        return problems

@@ -51,8 +51,10 @@ class StatusReport:
 
 class Scheduler:
     def __init__(self, store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "api",
-                 refuse_past: bool = False):
+                 refuse_past: bool = False, media_checker: Callable[[Post], list[Problem]] | None = None):
         self.store = store
+        # Fetches and checks each media item against each platform (core.media.MediaChecker); None skips it.
+        self.media_checker = media_checker
         self.clock = clock
         self.actor = actor
         self.refuse_past = refuse_past
@@ -111,6 +113,8 @@ class Scheduler:
         self._check_targets(post)
         from core.validation import validate_post
         problems = [p for p in validate_post(post)]
+        if self.media_checker is not None and post.media_urls and not any(p.field == "media" for p in problems):
+            problems += self.media_checker(post)
         warnings: list[Problem] = [p for p in problems if p.severity != "error"]
         errors = [p for p in problems if p.severity == "error"]
         notices: list[str] = []
@@ -165,6 +169,8 @@ class Scheduler:
         changed = post.edit(status, **changes)
         from core.validation import validate_post
         problems = validate_post(changed)
+        if self.media_checker is not None and changed.media_urls and not any(p.field == "media" for p in problems):
+            problems += self.media_checker(changed)
         if any(p.severity == "error" for p in problems):
             raise ValidationError([p for p in problems if p.severity == "error"])
         new_deliveries = self._deliveries_for(changed, deliveries)

@@ -14,7 +14,7 @@ from core.scheduler import Scheduler
 from core.timeutil import zone
 from core.validation import text_count
 from core.views import post_rows
-from pages.shared import context, settings, show_problems, store
+from pages.shared import context, media_checker, settings, show_problems, store
 
 ctx = context()
 db = store()
@@ -52,7 +52,11 @@ if role.can_edit:
             hashtags = c1.text_input("Hashtags", placeholder="#launch #creator", key="compose_hashtags")
             cta = c2.text_input("Call to action", placeholder="Link in bio", key="compose_cta")
             link = c1.text_input("Link", placeholder="https://…", key="compose_link")
-            media = c2.text_area("Image or video links (one per line)", height=68, key="compose_media")
+            media = c2.text_area("Image or video links (one per line)", height=68, key="compose_media",
+                                 help="Public links to JPEG/PNG images or MP4 videos. Outpost downloads each one "
+                                      "and checks its format, size and shape against every platform you chose.")
+            if settings().sandbox:
+                c2.caption(f"Sandbox sample: {settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350")
 
             draft = Post(caption=caption, hashtags=(), call_to_action=cta, link=link)
             platforms = list(dict.fromkeys(by_id[i].platform for i in chosen))
@@ -73,7 +77,7 @@ if role.can_edit:
                 wall = d2.time_input("Time", value=ws.preferred_time, step=300, key="compose_time")
             if st.button("Schedule post" if mode != "Save as draft" else "Save draft", type="primary",
                          key="compose_submit"):
-                scheduler = Scheduler(db, actor=f"user:{ctx.user.id}", refuse_past=True)
+                scheduler = Scheduler(db, actor=f"user:{ctx.user.id}", refuse_past=True, media_checker=media_checker())
                 try:
                     post = Post(accounts=[by_id[i] for i in chosen], caption=caption, hashtags=hashtags,
                                 call_to_action=cta, link=link, media_urls=media.splitlines(), workspace_id=ws.id,

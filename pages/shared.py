@@ -33,6 +33,14 @@ def adapter_for(platform):
     return build_adapter(platform, settings(), _http_client())
 
 
+def media_checker():
+    """Fetches and checks media links; in sandbox mode the local emulator's sample media is allowed."""
+    from urllib.parse import urlsplit
+    from core.media import MediaChecker
+    allow = [urlsplit(settings().sandbox_url).netloc] if settings().sandbox else []
+    return MediaChecker(allow_hosts=allow)
+
+
 @dataclass(frozen=True)
 class Context:
     user: User

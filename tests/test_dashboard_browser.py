@@ -23,7 +23,7 @@ def fill(page, label, value):
     box.press("Tab")
 
 
-def test_first_visit_to_a_scheduled_post(dashboard, page):
+def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page):
     page.goto(dashboard)
     page.get_by_text("Create the owner account").wait_for()
     shot(page, "01-signup")
@@ -55,7 +55,11 @@ def test_first_visit_to_a_scheduled_post(dashboard, page):
     shot(page, "02-refused")
 
     fill(page, "Caption", "Launching something new today.")
-    fill(page, "Image or video links (one per line)", "https://example.com/asset.jpg")
+    # A landscape 16:7 image is outside Instagram's 4:5 to 1.91:1: the downloaded file is checked and named.
+    fill(page, "Image or video links (one per line)", f"{sandbox_emulator.url}/_media/sample.jpg?w=1600&h=700")
+    page.get_by_role("button", name="Schedule post").click()
+    page.get_by_text(re.compile("image 1 is .*Instagram allows 4:5 to 1.91:1")).wait_for()
+    fill(page, "Image or video links (one per line)", f"{sandbox_emulator.url}/_media/sample.jpg?w=1080&h=1350")
     page.get_by_role("button", name="Schedule post").click()
     page.get_by_text(re.compile("Saved: scheduled for")).wait_for()
     table = page.locator("[data-testid='stDataFrame']")
