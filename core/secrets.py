@@ -252,8 +252,8 @@ def _read_private(path: Path) -> str:
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
 _SECRET_PARAMS = re.compile(
-    r"(?i)\b(access_token|refresh_token|id_token|oauth_token|oauth_token_secret|client_secret|api_key|apikey"
-    r"|x-goog-api-key)(\"?'?\s*[=:]\s*\"?'?)([^&\s\"',;}]+)")
+    r"(?i)(?<![A-Za-z0-9])((?:[a-z]+_)?(?:access_token|refresh_token|id_token|oauth_token|oauth_token_secret|client_secret|api_key|apikey"
+    r"|x-goog-api-key))(\"?'?\s*[=:]\s*\"?'?)([^&\s\"',;}]+)")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

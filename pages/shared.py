@@ -17,7 +17,9 @@ def settings() -> Settings:
 
 @st.cache_resource
 def store():
+    from core.logs import configure_logging
     from core.runtime import open_store
+    configure_logging(settings().log_level, json_lines=settings().log_json)
     return open_store(settings())
 
 
