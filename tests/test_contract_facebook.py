@@ -121,8 +121,6 @@ def test_refresh_re_exchanges_the_user_token(emu, adapter, account):
     assert adapter.fetch_profile(fresh).external_id == profile.external_id
 
 
-@pytest.mark.xfail(reason="emulator gap: no GET /{page-id}/videos edge (the real API lists a Page's videos there)",
-                   raises=Rejected, strict=False)
 def test_a_lost_video_answer_is_reconciled(emu, adapter, account):
     _, profile, creds = account
     since = adapter.clock() - timedelta(seconds=1)

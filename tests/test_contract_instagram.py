@@ -145,8 +145,6 @@ def test_refresh_waits_for_the_24_hour_rule(emu, adapter):
     assert adapter.fetch_profile(fresh).handle == "outpost_refresh"
 
 
-@pytest.mark.xfail(reason="emulator gap: no GET /{ig-user-id}/stories edge (the real API lists stories there, "
-                          "not under /media)", raises=Rejected, strict=False)
 def test_a_lost_story_answer_is_reconciled(emu, adapter, account):
     _, profile, creds = account
     since = adapter.clock() - timedelta(seconds=1)
