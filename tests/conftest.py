@@ -68,8 +68,10 @@ def dashboard(tmp_path_factory, sandbox_emulator):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+    # which would break later tests that call asyncio.run().
     if not os.path.exists(CHROMIUM):
         pytest.skip("Chromium is not installed at /usr/bin/chromium (./outpost test installs it with apt-get as root)")
     from playwright.sync_api import sync_playwright
