@@ -160,6 +160,15 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+def json_object(response: httpx.Response) -> dict:
+    """The response body as a JSON object, or {} when it is empty, not JSON, or not an object."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def normalize_text(text: str) -> str:
     """Text as platforms compare it: NFC, whitespace collapsed. Used to match a post after a lost response."""
     return " ".join(unicodedata.normalize("NFC", text or "").split())
@@ -252,14 +261,10 @@ class PlatformAdapter:
         return Rejected(message or f"{self.platform.label} refused the request ({status}).", code=str(status))
 
     def error_message(self, response: httpx.Response) -> str:
-        try:
-            data = response.json()
-        except ValueError:
-            return ""
-        if isinstance(data, dict):
-            for key in ("message", "detail", "error_description", "error"):
-                if isinstance(data.get(key), str):
-                    return data[key]
+        data = json_object(response)
+        for key in ("message", "detail", "error_description", "error"):
+            if isinstance(data.get(key), str):
+                return data[key]
         return ""
 
     def retry_at(self, response: httpx.Response) -> datetime | None:

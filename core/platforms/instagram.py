@@ -18,7 +18,7 @@ import httpx
 
 from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
 from core.platforms.meta import (DEFAULT_VERSION, classify_graph, insight_values, media_items, number,
                                  parse_graph_time)
@@ -55,11 +55,8 @@ class InstagramAdapter(PlatformAdapter):
 
     def error_message(self, response: httpx.Response) -> str:
         # api.instagram.com's OAuth errors are {"error_type", "code", "error_message"}.
-        try:
-            data = response.json()
-        except ValueError:
-            return ""
-        if isinstance(data, dict) and isinstance(data.get("error_message"), str):
+        data = json_object(response)
+        if isinstance(data.get("error_message"), str):
             return data["error_message"]
         return super().error_message(response)
 

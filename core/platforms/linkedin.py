@@ -16,7 +16,7 @@ import httpx
 
 from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
 from core.timeutil import UTC
 
@@ -73,11 +73,7 @@ class LinkedInAdapter(PlatformAdapter):
 
     def classify(self, response: httpx.Response) -> PlatformError:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
+        body = json_object(response)
         service_code = body.get("serviceErrorCode")
         inputs = (body.get("errorDetails") or {}).get("inputErrors") or [{}]   # e.g. DUPLICATE_POST on a 422
         code = str(body.get("code") or inputs[0].get("code") or service_code or status)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import httpx
 
 from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import MediaItem, PublishRequest
+from core.platforms.base import json_object, MediaItem, PublishRequest
 
 DEFAULT_VERSION = "v25.0"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
@@ -43,11 +43,7 @@ class SecretStr(str):
 
 def graph_error(response: httpx.Response) -> dict[str, Any]:
     """The ``error`` object of a Graph error body, or {} when the body is not one."""
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    error = data.get("error") if isinstance(data, dict) else None
+    error = json_object(response).get("error")
     return error if isinstance(error, dict) else {}
 
 

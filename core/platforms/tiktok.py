@@ -14,7 +14,7 @@ import httpx
 
 from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
 
 API = "https://open.tiktokapis.com/v2"
@@ -77,13 +77,13 @@ class TikTokAdapter(PlatformAdapter):
 
     # ------------------------------------------------------------ errors
     def is_error(self, response: httpx.Response) -> bool:
-        error = _json(response).get("error")
+        error = json_object(response).get("error")
         if isinstance(error, dict):
             return error.get("code", "ok") != "ok"
         return isinstance(error, str) and bool(error)      # OAuth errors: {"error": "invalid_grant", ...}
 
     def classify(self, response: httpx.Response) -> PlatformError:
-        body = _json(response)
+        body = json_object(response)
         error = body.get("error")
         if isinstance(error, str) and response.status_code < 500:     # the token endpoint's shape
             return ReconnectNeeded(f"TikTok refused the authorization ({body.get('error_description') or error}); "
@@ -106,7 +106,7 @@ class TikTokAdapter(PlatformAdapter):
         return cls(message, code=code)
 
     def error_message(self, response: httpx.Response) -> str:
-        error = _json(response).get("error")
+        error = json_object(response).get("error")
         return (error.get("message") or "") if isinstance(error, dict) else super().error_message(response)
 
     # ------------------------------------------------------------ account
@@ -287,16 +287,8 @@ class TikTokAdapter(PlatformAdapter):
         # to them means "try again", not "reconcile".
         response = self.request(method, API + path, token=token, params=params, idempotent=not path.endswith("/init/"),
                                 **({"json": body, "headers": JSON} if body is not None else {}))
-        return _json(response).get("data") or {}
+        return json_object(response).get("data") or {}
 
 
 def _kind(request: PublishRequest) -> str:
     return "video" if any(m.kind == "video" for m in request.media) else "photo"
-
-
-def _json(response: httpx.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -16,7 +16,7 @@ import httpx
 
 from core.errors import PlatformError, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
 from core.timeutil import UTC
 
@@ -52,11 +52,7 @@ class XAdapter(PlatformAdapter):
     # ------------------------------------------------------------ errors
     def classify(self, response: httpx.Response) -> PlatformError:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
+        body = json_object(response)
         legacy = (body.get("errors") or [{}])[0] if isinstance(body.get("errors"), list) else {}
         detail = body.get("detail") or legacy.get("message") or body.get("title") or ""
         problem = str(body.get("type") or "")

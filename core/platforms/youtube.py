@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 import httpx
 
 from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import (AccountMetrics, Credentials, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+from core.platforms.base import (AccountMetrics, Credentials, OAuthSpec, PlatformAdapter, PostMetrics, Profile,
+                                 PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
 from core.timeutil import UTC, zone
 
@@ -54,7 +54,7 @@ class YouTubeAdapter(PlatformAdapter):
 
     # ------------------------------------------------------------ errors
     def classify(self, response: httpx.Response) -> PlatformError:
-        body = _json(response)
+        body = json_object(response)
         error, status = body.get("error"), response.status_code
         if isinstance(error, str):                        # the OAuth token endpoint's shape
             words = body.get("error_description") or error
@@ -274,11 +274,3 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _json(response: httpx.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
