@@ -48,6 +48,8 @@ class Settings:
     oauth_clients: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     # Graph / API versions by platform slug, e.g. {"linkedin": "202607"}.
     api_versions: Mapping[str, str] = field(default_factory=dict)
+    # Adapter options by platform slug, e.g. {"youtube": {"unaudited": True}} (OUTPOST_YOUTUBE_OPTIONS='{"unaudited": true}').
+    platform_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -103,7 +105,20 @@ class Settings:
                            for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_CLIENT_ID")},
             api_versions={slug: env[f"OUTPOST_{slug.upper()}_API_VERSION"]
                           for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_API_VERSION")},
+            platform_options={slug: _json_object(env[f"OUTPOST_{slug.upper()}_OPTIONS"], f"OUTPOST_{slug.upper()}_OPTIONS")
+                              for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_OPTIONS")},
         )
+
+
+def _json_object(text: str, name: str) -> dict:
+    import json
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{name} must be a JSON object, such as {{\"unaudited\": true}}.")
+    return value
 
 
 _SLUGS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube", "threads", "bluesky", "mastodon")

@@ -48,7 +48,8 @@ def platform_config(platform: Platform | str, settings: Settings) -> PlatformCon
     client_id, secret = settings.oauth_client(platform.value)
     overrides = host_overrides_for_sandbox(settings.sandbox_url, getattr(cls, "HOSTS", ())) if settings.sandbox else {}
     return PlatformConfig(client_id=client_id, client_secret=secret, redirect_uri=settings.oauth_redirect_uri,
-                          host_overrides=overrides, api_version=settings.api_versions.get(platform.value))
+                          host_overrides=overrides, api_version=settings.api_versions.get(platform.value),
+                          options=dict(settings.platform_options.get(platform.value, {})))
 
 
 def build_adapter(platform: Platform | str, settings: Settings, client: httpx.Client | None = None,
