@@ -893,6 +893,14 @@ class MediaLibrary:
         self.path_for(name)
         return f"{self.public_base_url}/{name}"
 
+    def name_of(self, url: str) -> str | None:
+        """The library name behind one of our public URLs, or None for any other URL."""
+        prefix = self.public_base_url + "/"
+        if not url.startswith(prefix):
+            return None
+        name = url[len(prefix):].split("?", 1)[0]
+        return name if _NAME_RE.fullmatch(name) else None
+
     def open(self, name: str) -> BinaryIO:
         """The stored bytes of `name`, for platforms that take uploads; NotFoundError when missing."""
         path = self.path_for(name)
@@ -911,8 +919,10 @@ class MediaChecker:
     """
 
     def __init__(self, *, allow_hosts: Iterable[str] = (), client: httpx.Client | None = None,
-                 max_bytes: int = 300 * MB, timeout_s: float = 20.0):
+                 max_bytes: int = 300 * MB, timeout_s: float = 20.0, library: "MediaLibrary | None" = None):
         self.allow_hosts = tuple(allow_hosts)
+        # Our own uploads are read from disk, not fetched back over the network.
+        self.library = library
         self.client = client
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
@@ -922,15 +932,25 @@ class MediaChecker:
         cached = self._cache.get(url)
         if cached is None:
             try:
-                fetched = fetch_media(url, client=self.client, max_bytes=self.max_bytes, timeout_s=self.timeout_s,
-                                      allow_hosts=self.allow_hosts)
-                cached = inspect_media(fetched.data, fetched.content_type, name=url)
+                cached = self._inspect(url)
             except ValidationError as exc:
                 cached = exc
             self._cache[url] = cached
         if isinstance(cached, ValidationError):
             raise cached
         return cached
+
+    def _inspect(self, url: str) -> MediaInfo:
+        local = self.library.name_of(url) if self.library is not None else None
+        if local is not None:
+            try:
+                with self.library.open(local) as handle:
+                    return inspect_media(handle.read(), None, name=local)
+            except NotFoundError as exc:
+                raise MediaFetchError(Problem("media_missing", str(exc), field="media")) from None
+        fetched = fetch_media(url, client=self.client, max_bytes=self.max_bytes, timeout_s=self.timeout_s,
+                              allow_hosts=self.allow_hosts)
+        return inspect_media(fetched.data, fetched.content_type, name=url)
 
     def __call__(self, post) -> list[Problem]:
         from core.platforms.limits import limits_for

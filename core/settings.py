@@ -58,7 +58,8 @@ class Settings:
         if self.key_file is None:
             object.__setattr__(self, "key_file", Path(self.data_dir) / "secret.key")
         if not self.public_media_url:
-            object.__setattr__(self, "public_media_url", self.dashboard_url.rstrip("/") + "/app/static/media")
+            # Where `python -m jobs.media_server` (started by ./outpost start) serves the media library.
+            object.__setattr__(self, "public_media_url", "http://127.0.0.1:8767/media")
 
     def oauth_client(self, platform: str) -> tuple[str, str]:
         """(client id, client secret) for a platform, or a clear error saying which variables to set."""

@@ -14,7 +14,7 @@ from core.scheduler import Scheduler
 from core.timeutil import zone
 from core.validation import text_count
 from core.views import post_rows
-from pages.shared import context, media_checker, settings, show_problems, store
+from pages.shared import context, media_checker, media_library, settings, show_problems, store
 
 ctx = context()
 db = store()
@@ -57,6 +57,9 @@ if role.can_edit:
                                       "and checks its format, size and shape against every platform you chose.")
             if settings().sandbox:
                 c2.caption(f"Sandbox sample: {settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350")
+            uploads = st.file_uploader("…or upload photos and videos", accept_multiple_files=True,
+                                       type=["jpg", "jpeg", "png", "gif", "webp", "mp4", "mov", "webm"],
+                                       key="compose_uploads")
 
             draft = Post(caption=caption, hashtags=(), call_to_action=cta, link=link)
             platforms = list(dict.fromkeys(by_id[i].platform for i in chosen))
@@ -79,9 +82,11 @@ if role.can_edit:
                          key="compose_submit"):
                 scheduler = Scheduler(db, actor=f"user:{ctx.user.id}", refuse_past=True, media_checker=media_checker())
                 try:
+                    uploaded = [media_library().save(f.getvalue(), filename=f.name, content_type=f.type).public_url
+                                for f in uploads or ()]
                     post = Post(accounts=[by_id[i] for i in chosen], caption=caption, hashtags=hashtags,
-                                call_to_action=cta, link=link, media_urls=media.splitlines(), workspace_id=ws.id,
-                                created_by=ctx.user.id)
+                                call_to_action=cta, link=link, media_urls=media.splitlines() + uploaded,
+                                workspace_id=ws.id, created_by=ctx.user.id)
                     pid = new_id("post")
                     if mode == "At a date and time":
                         sched = Schedule.at_local(day, wall, ws.timezone_name)

@@ -35,12 +35,19 @@ def adapter_for(platform):
     return build_adapter(platform, settings(), _http_client())
 
 
+@st.cache_resource
+def media_library():
+    from core.media import MediaLibrary
+    return MediaLibrary(settings().media_dir, settings().public_media_url)
+
+
 def media_checker():
-    """Fetches and checks media links; in sandbox mode the local emulator's sample media is allowed."""
+    """Fetches and checks media links (uploads are read from disk); in sandbox mode the local emulator's
+    sample media is allowed."""
     from urllib.parse import urlsplit
     from core.media import MediaChecker
     allow = [urlsplit(settings().sandbox_url).netloc] if settings().sandbox else []
-    return MediaChecker(allow_hosts=allow)
+    return MediaChecker(allow_hosts=allow, library=media_library())
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def fill(page, label, value):
     box.press("Tab")
 
 
-def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page):
+def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_path):
     page.goto(dashboard)
     page.get_by_text("Create the owner account").wait_for()
     shot(page, "01-signup")
@@ -66,6 +66,19 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page):
     table.wait_for()
     shot(page, "03-scheduled")
     assert "1 post(s)." in page.content()
+
+    # A second post from an uploaded photo, into the next free queue slot.
+    from PIL import Image
+    photo = tmp_path / "launch.jpg"
+    Image.new("RGB", (1080, 1350), (30, 90, 200)).save(photo, "JPEG")
+    fill(page, "Caption", "Behind the scenes of the launch.")
+    fill(page, "Image or video links (one per line)", "")
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(photo))
+    page.get_by_text("launch.jpg").wait_for()
+    page.get_by_text("Next free queue slot").click()
+    page.get_by_role("button", name="Schedule post").click()
+    page.get_by_text(re.compile("Saved: scheduled for")).wait_for()
+    page.wait_for_function("() => document.body.innerText.includes('2 post(s).')")
 
 
 def sign_in(page, email="casey@example.com", password="correct horse battery"):
