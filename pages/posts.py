@@ -56,7 +56,7 @@ if role.can_edit:
                                  help="Public links to JPEG/PNG images or MP4 videos. Outpost downloads each one "
                                       "and checks its format, size and shape against every platform you chose.")
             if settings().sandbox:
-                c2.caption(f"Sandbox sample: {settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350")
+                c2.caption(f"Sandbox sample: `{settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350`")
             uploads = st.file_uploader("…or upload photos and videos", accept_multiple_files=True,
                                        type=["jpg", "jpeg", "png", "gif", "webp", "mp4", "mov", "webm"],
                                        key="compose_uploads")

@@ -48,6 +48,68 @@ def test_lost_response_on_instagram_publish_is_recoverable_from_the_media_list(s
     assert listing["data"][0]["caption"] == "lost"
 
 
+LOST = (httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def test_lost_response_with_an_empty_body_youtube_session_start(sandbox, http):
+    """200 + Location and no body: the session exists, but the client never learns its URL."""
+    token = sandbox.accounts("youtube", handle="lost_yt")[0]["access_token"]
+    sandbox.add_fault(kind="lost_response", platform="youtube", path="/upload/youtube/v3/videos", method="POST",
+                      count=1)
+    start = {"url": sandbox.base_url("www.googleapis.com") + "/upload/youtube/v3/videos",
+             "params": {"uploadType": "resumable", "part": "snippet,status"},
+             "headers": {**bearer(token), "X-Upload-Content-Length": "1000", "X-Upload-Content-Type": "video/mp4"},
+             "json": {"snippet": {"title": "lost session"}, "status": {"privacyStatus": "private"}}}
+    with pytest.raises(LOST):
+        http.post(**start)
+    assert len(sandbox.state.yt.sessions) == 1                          # it took effect
+    again = http.post(**start)                                          # the same connection pool still works
+    assert again.status_code == 200 and again.headers["location"] and again.content == b""
+    assert len(sandbox.state.yt.sessions) == 2
+    [lost] = [r for r in sandbox.state.requests if "lost_response" in r["faults"]]
+    assert lost["status"] == 200
+
+
+def test_lost_response_with_an_empty_body_tiktok_chunk_puts(sandbox, http):
+    """206 for a middle chunk and 201 for the last one, both empty: each is lost on its own request."""
+    token = sandbox.accounts("tiktok", handle="lost_tt")[0]["access_token"]
+    base = sandbox.base_url("open.tiktokapis.com")
+    video = http.get(f"{sandbox.url}/_media/sample.mp4").content
+    chunk = 5 * 2**20
+    blob = video + b"\0" * (2 * chunk - len(video))
+    init = http.post(f"{base}/v2/post/publish/video/init/", headers=bearer(token), json={
+        "post_info": {"title": "lost chunks", "privacy_level": "SELF_ONLY"},
+        "source_info": {"source": "FILE_UPLOAD", "video_size": len(blob), "chunk_size": chunk,
+                        "total_chunk_count": 2}}).json()["data"]
+    item = sandbox.state.tt.publishes[init["publish_id"]]
+    sandbox.add_fault(kind="lost_response", platform="tiktok", method="PUT", count=2)
+    for first, status in ((0, 206), (chunk, 201)):
+        with pytest.raises(LOST):
+            http.put(init["upload_url"], content=blob[first:first + chunk], headers={
+                "Content-Type": "video/mp4", "Content-Range": f"bytes {first}-{first + chunk - 1}/{len(blob)}"})
+        assert item["received"] == first + chunk                        # the chunk was stored
+    assert [r["status"] for r in sandbox.state.requests if "lost_response" in r["faults"]] == [206, 201]
+    fetched = http.post(f"{base}/v2/post/publish/status/fetch/", json={"publish_id": init["publish_id"]},
+                        headers=bearer(token)).json()["data"]
+    assert fetched["uploaded_bytes"] == len(blob)
+
+
+def test_lost_response_with_an_empty_body_linkedin_create_post(sandbox, http):
+    """201, an empty body and the URN in x-restli-id: the post exists, the client never sees the URN."""
+    creds = sandbox.accounts("linkedin", handle="lost_li")[0]
+    sandbox.add_fault(kind="lost_response", platform="linkedin", path="/rest/posts", method="POST", count=1)
+    body = {"author": creds["person_urn"], "commentary": "lost post", "visibility": "PUBLIC",
+            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [],
+                             "thirdPartyDistributionChannels": []}, "lifecycleState": "PUBLISHED"}
+    with pytest.raises(LOST):
+        http.post(sandbox.base_url("api.linkedin.com") + "/rest/posts", json=body,
+                  headers=li_headers(sandbox, creds["access_token"]))
+    [post] = sandbox.posts("linkedin")
+    assert post["text"] == "lost post"
+    after = http.get(sandbox.base_url("api.linkedin.com") + "/v2/userinfo", headers=bearer(creds["access_token"]))
+    assert after.status_code == 200                                     # the next request is unaffected
+
+
 @pytest.mark.parametrize("effect, posted", [("applied", True), ("dropped", False)])
 def test_timeout_makes_a_short_timeout_client_give_up(sandbox, x_token, effect, posted):
     sandbox.add_fault(kind="timeout", platform="x", timeout_s=3, effect=effect, count=1)

@@ -66,9 +66,34 @@ def test_text_post_is_201_with_an_empty_body_and_the_urn_in_a_header(li, http):
     assert urn.startswith("urn:li:share:")
     [post] = emu.posts("linkedin")
     assert (post["external_id"], post["text"], post["account"]) == (urn, "Plain words only", creds["person_urn"])
+    reader = emu.accounts("linkedin", handle="li_member", scopes=["openid", "profile", "r_member_social"])[0]
     listed = http.get(f"{base}/rest/posts", params={"q": "author", "author": creds["person_urn"]},
-                      headers=li_headers(emu, creds["access_token"])).json()
+                      headers=li_headers(emu, reader["access_token"])).json()
     assert [e["id"] for e in listed["elements"]] == [urn]
+
+
+def test_listing_posts_by_author_needs_the_read_scope_for_that_author(li, http):
+    emu, base, creds = li
+    headers = li_headers(emu, creds["access_token"])     # w_member_social, w/r_organization_social, no r_member_social
+    for author in (creds["person_urn"], creds["organization_urn"]):
+        assert http.post(f"{base}/rest/posts", json=post_body(author, f"by {author[-3:]}"),
+                         headers=headers).status_code == 201
+
+    def find(author, token):
+        return http.get(f"{base}/rest/posts", params={"q": "author", "author": author},
+                        headers=li_headers(emu, token))
+
+    member = find(creds["person_urn"], creds["access_token"])
+    assert member.status_code == 403 and member.json()["code"] == "ACCESS_DENIED"     # r_member_social is restricted
+    org = find(creds["organization_urn"], creds["access_token"])
+    assert org.status_code == 200 and len(org.json()["elements"]) == 1
+    writer = emu.accounts("linkedin", handle="li_member", scopes=["w_member_social", "w_organization_social"])[0]
+    assert find(creds["organization_urn"], writer["access_token"]).status_code == 403   # writing is not reading
+    partner = emu.accounts("linkedin", handle="li_member", scopes=["r_member_social"])[0]
+    assert len(find(creds["person_urn"], partner["access_token"]).json()["elements"]) == 1
+    assert find(creds["organization_urn"], partner["access_token"]).status_code == 403
+    stranger = emu.accounts("linkedin", handle="li_other", scopes=["r_member_social"])[0]
+    assert find(creds["person_urn"], stranger["access_token"]).status_code == 403    # only one's own posts
 
 
 @pytest.mark.parametrize("commentary, stored", [

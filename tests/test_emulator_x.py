@@ -152,3 +152,96 @@ def test_users_me_and_recent_posts_for_reconciliation(x, http):
                       headers=auth).json()
     assert [t["id"] for t in recent["data"]] == list(reversed(ids))
     assert recent["meta"]["result_count"] == 3 and recent["meta"]["newest_id"] == ids[-1]
+
+
+def video_tweet(http, emu, base, auth, text):
+    blob = http.get(f"{emu.url}/_media/sample.mp4", params={"seconds": 8}).content
+    media_id, final = upload(http, base, auth, blob, "video/mp4", "tweet_video", chunk=200_000)
+    assert final.status_code == 200
+    emu.advance(2)                                                        # processing done
+    answer = tweet(http, base, auth, text=text, media={"media_ids": [media_id]})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["data"]["id"], final.json()["data"]["media_key"]
+
+
+def test_video_views_come_in_includes_media_and_grow_with_the_clock(x, http):
+    emu, base, creds, auth = x
+    video_id, media_key = video_tweet(http, emu, base, auth, "watch this")
+    image = http.get(f"{emu.url}/_media/sample.jpg").content
+    image_id, _ = upload(http, base, auth, image, "image/jpeg", "tweet_image")
+    photo_id = tweet(http, base, auth, text="look", media={"media_ids": [image_id]}).json()["data"]["id"]
+    text_id = tweet(http, base, auth, text="just words").json()["data"]["id"]
+    params = {"ids": f"{video_id},{photo_id},{text_id}", "tweet.fields": "public_metrics,non_public_metrics",
+              "expansions": "attachments.media_keys", "media.fields": "public_metrics,non_public_metrics"}
+
+    def lookup(token_auth):
+        answer = http.get(f"{base}/2/tweets", params=params, headers=token_auth)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    emu.advance(3600)
+    early = lookup(auth)
+    tweets = {t["id"]: t for t in early["data"]}
+    assert tweets[video_id]["attachments"]["media_keys"] == [media_key]   # no tweet.fields=attachments needed
+    assert len(tweets[photo_id]["attachments"]["media_keys"]) == 1 and "attachments" not in tweets[text_id]
+    media = {m["media_key"]: m for m in early["includes"]["media"]}
+    assert media[media_key]["type"] == "video" and media[tweets[photo_id]["attachments"]["media_keys"][0]]["type"] \
+        == "photo"
+    views = media[media_key]["public_metrics"]["view_count"]
+    assert views > 0 and media[media_key]["non_public_metrics"]["playback_0_count"] == views
+    assert media[media_key]["non_public_metrics"]["playback_100_count"] <= views
+    assert "errors" not in early
+    emu.advance(2 * 86400)
+    later = lookup(bearer(emu.accounts("x", handle="x_poster")[0]["access_token"]))   # the 2-hour token expired
+    later_views = {m["media_key"]: m for m in later["includes"]["media"]}[media_key]["public_metrics"]["view_count"]
+    assert later_views > views
+    plain = http.get(f"{base}/2/tweets", params={"ids": video_id}, headers=bearer(
+        emu.accounts("x", handle="x_poster")[0]["access_token"])).json()
+    assert "includes" not in plain and "attachments" not in plain["data"][0]   # nothing unasked
+
+
+def test_others_cannot_see_private_media_metrics(x, http):
+    emu, base, creds, auth = x
+    video_id, media_key = video_tweet(http, emu, base, auth, "mine")
+    other = bearer(emu.accounts("x", handle="x_stranger")[0]["access_token"])
+    body = http.get(f"{base}/2/tweets/{video_id}", params={
+        "expansions": "attachments.media_keys", "media.fields": "public_metrics,non_public_metrics"},
+        headers=other).json()
+    [item] = body["includes"]["media"]
+    assert "view_count" in item["public_metrics"] and "non_public_metrics" not in item
+    assert [(e["resource_type"], e["parameter"]) for e in body["errors"]] == [("media", "non_public_metrics")]
+
+
+def test_user_timeline_start_time_max_results_newest_first(x, http):
+    emu, base, creds, auth = x
+    old = [tweet(http, base, auth, text=f"old {i}").json()["data"]["id"] for i in range(3)]
+    emu.advance(3600)
+    since = emu.state.clock.dt().strftime("%Y-%m-%dT%H:%M:%SZ")
+    new = [tweet(http, base, auth, text=f"new {i}").json()["data"]["id"] for i in range(12)]
+    url = f"{base}/2/users/{creds['user_id']}/tweets"
+    default = http.get(url, params={"start_time": since}, headers=auth).json()
+    assert [t["id"] for t in default["data"]] == list(reversed(new))[:10]      # default max_results is 10
+    assert default["meta"]["result_count"] == 10 and "next_token" in default["meta"]
+    rest = http.get(url, params={"start_time": since, "pagination_token": default["meta"]["next_token"]},
+                    headers=auth).json()
+    assert [t["id"] for t in rest["data"]] == list(reversed(new))[10:] and rest["meta"]["result_count"] == 2
+    everything = http.get(url, params={"max_results": 100, "tweet.fields": "created_at"}, headers=auth).json()
+    assert [t["id"] for t in everything["data"]] == list(reversed(old + new))
+    assert everything["meta"]["result_count"] == 15
+    later = emu.state.clock.dt(emu.now() + 60).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    none = http.get(url, params={"start_time": later}, headers=auth).json()
+    assert none["meta"] == {"result_count": 0} and "data" not in none
+    for bad in ({"max_results": 4}, {"max_results": 101}, {"start_time": "yesterday"}):
+        answer = http.get(url, params=bad, headers=auth)
+        assert answer.status_code == 400, bad
+        assert answer.json()["title"] == "Invalid Request"
+
+
+def test_user_timeline_expands_media(x, http):
+    emu, base, creds, auth = x
+    video_id, media_key = video_tweet(http, emu, base, auth, "timeline video")
+    emu.advance(600)
+    body = http.get(f"{base}/2/users/{creds['user_id']}/tweets", params={
+        "expansions": "attachments.media_keys", "media.fields": "public_metrics"}, headers=auth).json()
+    assert body["data"][0]["attachments"]["media_keys"] == [media_key]
+    assert body["includes"]["media"][0]["public_metrics"]["view_count"] > 0

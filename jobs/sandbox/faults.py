@@ -8,8 +8,9 @@ rate_limit, timeout, lost_response) the first that fires wins. `expire_token` ex
 the token the request carries, then lets the request run, so the platform answers with
 its own expired-token error.
 
-- lost_response: the request takes full effect, then the connection is closed after the
-  status line and headers, so the client gets a transport error instead of the answer.
+- lost_response: the request takes full effect, then the connection is closed after a
+  status line and headers that promise a body (at least one byte, even for an empty answer),
+  so the client gets a transport error on that very request instead of the answer.
 - timeout: with effect "applied" (default) the request takes effect and the answer is held
   back for `timeout_s`; with effect "dropped" nothing happens and, after the wait, the
   platform's 5xx comes back (to whoever is still listening).

@@ -515,11 +515,19 @@ async def delete_post(call: Call) -> Response:
 
 @routes.get(API, "/rest/posts")
 async def find_posts(call: Call) -> Response:
-    """Find Posts by Author (q=author&author=urn), newest first: what an adapter reconciles with."""
-    token = rest(call, ("r_member_social", "r_organization_social", "w_member_social", "w_organization_social"))
+    """Find Posts by Author (q=author&author=urn), newest first: what an adapter reconciles with.
+
+    A member's posts need r_member_social (restricted: LinkedIn grants it to approved partners only), and
+    only for the member's own URN; an organization's need r_organization_social and a role on the Page.
+    The write scopes do not grant reading.
+    """
+    token = rest(call)
     if call.query.get("q") != "author":
         return error(400, "Unsupported finder: only q=author is available", "ILLEGAL_ARGUMENT")
     author = _restli(call, "author")
+    if not _can_act_as(call.st, token, author, "r_member_social", "r_organization_social"):
+        return error(403, "Not enough permissions to access: partnerApiPostsExternal.FINDER-author.NO_VERSION",
+                     "ACCESS_DENIED", 100)
     posts = sorted(call.st.live_posts("linkedin", author), key=lambda p: p.published_at, reverse=True)
     start, count = int(call.query.get("start", 0)), min(int(call.query.get("count", 10)), 100)
     chunk = posts[start:start + count]

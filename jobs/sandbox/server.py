@@ -65,19 +65,33 @@ def platform_error(platform: str, kind: str, status: int, call: Call) -> Respons
 
 
 class LostResponse:
-    """Sends the status line and headers, then drops the connection before the body.
+    """Sends the status line and headers promising a body, then drops the connection before it.
 
-    The request already took effect; the client sees a transport error (httpx raises
-    RemoteProtocolError), exactly the "did it post or not?" case adapters must reconcile.
+    The request already took effect; the client sees a transport error on THIS request (httpx
+    raises RemoteProtocolError: "peer closed connection without sending complete message
+    body"), exactly the "did it post or not?" case adapters must reconcile. An empty answer
+    (201 + x-restli-id, 200 + Location, TikTok's 206/201) would be complete as soon as its
+    headers arrive, so the head always declares at least one body byte; statuses that can
+    carry no body at all (1xx, 204, 304) go out as 200 for the same reason.
     """
 
     def __init__(self, response: Response):
         self.response = response
 
+    def head(self) -> tuple[int, list[tuple[bytes, bytes]]]:
+        status = self.response.status_code
+        if status < 200 or status in (204, 304):
+            status = 200
+        declared = max(len(self.response.body or b""), 1)
+        headers = [(k, v) for k, v in self.response.raw_headers
+                   if k.lower() not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"content-length", str(declared).encode()))
+        return status, headers
+
     async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": self.response.status_code,
-                    "headers": self.response.raw_headers})
-        # Returning now, with the body unsent, makes uvicorn close the connection.
+        status, headers = self.head()
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        # Returning now, with the promised body unsent, makes uvicorn close the connection.
 
 
 class QuietLostResponses(logging.Filter):

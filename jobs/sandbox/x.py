@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import datetime, timezone
 
 from starlette.responses import Response
 from twitter_text import parse_tweet
@@ -25,6 +26,11 @@ MEDIA_TYPES = {"image/jpeg": "tweet_image", "image/png": "tweet_image", "image/w
                "image/gif": "tweet_gif", "video/mp4": "tweet_video", "video/quicktime": "tweet_video"}
 MEDIA_KEY_PREFIX = {"tweet_image": "3", "tweet_gif": "16", "tweet_video": "7", "amplify_video": "13",
                     "dm_image": "3", "dm_gif": "16", "dm_video": "7", "subtitles": "3"}
+MEDIA_KIND = {"tweet_image": "photo", "dm_image": "photo", "subtitles": "photo", "tweet_gif": "animated_gif",
+              "dm_gif": "animated_gif", "tweet_video": "video", "amplify_video": "video", "dm_video": "video"}
+# Share of a video's views that reached 0/25/50/75/100% of it (media non_public/organic metrics).
+PLAYBACK = (("playback_0_count", 1.0), ("playback_25_count", 0.62), ("playback_50_count", 0.41),
+            ("playback_75_count", 0.27), ("playback_100_count", 0.16))
 MAX_BYTES = {"tweet_image": 5 * 2**20, "dm_image": 5 * 2**20, "tweet_gif": 15 * 2**20, "dm_gif": 15 * 2**20,
              "tweet_video": 8 * 2**30, "amplify_video": 8 * 2**30, "dm_video": 512 * 2**20, "subtitles": 2**20}
 
@@ -290,7 +296,7 @@ def _tweet_json(call: Call, tok: Token, post: Post, fields: set[str]) -> tuple[d
         data["author_id"] = post.account
     if "conversation_id" in fields:
         data["conversation_id"] = post.extra.get("in_reply_to") or post.external_id
-    if "attachments" in fields and post.media:
+    if ("attachments" in fields or "attachments.media_keys" in _fields(call, "expansions")) and post.media:
         data["attachments"] = {"media_keys": [st.x.media[i]["media_key"] for i in post.media if i in st.x.media]}
     if "public_metrics" in fields:
         data["public_metrics"] = {"retweet_count": m["shares"], "reply_count": m["comments"], "like_count": m["likes"],
@@ -298,8 +304,7 @@ def _tweet_json(call: Call, tok: Token, post: Post, fields: set[str]) -> tuple[d
                                   "impression_count": m["impressions"]}
     private = fields & {"non_public_metrics", "organic_metrics"}
     if private:
-        young = call.now() - post.published_at <= call.cfg.x_non_public_days * 86400
-        if post.account == tok.account_id and young:
+        if _private_allowed(call, tok, post):
             if "non_public_metrics" in fields:
                 data["non_public_metrics"] = {"impression_count": m["impressions"], "url_link_clicks": m["clicks"],
                                               "user_profile_clicks": m["profile_visits"],
@@ -319,7 +324,7 @@ def _tweet_json(call: Call, tok: Token, post: Post, fields: set[str]) -> tuple[d
 
 def _lookup(call: Call, tok: Token, ids: list[str]) -> dict:
     fields = _fields(call, "tweet.fields")
-    data, errors = [], []
+    data, errors, posts = [], [], []
     for tweet_id in ids:
         post = call.st.find_post("x", tweet_id)
         if post is None:
@@ -329,13 +334,83 @@ def _lookup(call: Call, tok: Token, ids: list[str]) -> dict:
             continue
         item, errs = _tweet_json(call, tok, post, fields)
         data.append(item)
+        posts.append(post)
         errors.extend(errs)
     body: dict = {}
     if data:
         body["data"] = data
+    _add_includes(call, tok, posts, body, errors)
     if errors:
         body["errors"] = errors
     return body
+
+
+def _private_allowed(call: Call, tok: Token, post: Post) -> bool:
+    """non_public/organic metrics: the user's own posts, and only while they are young enough."""
+    return post.account == tok.account_id and call.now() - post.published_at <= call.cfg.x_non_public_days * 86400
+
+
+def _media_json(call: Call, tok: Token, post: Post, item: dict, fields: set[str], m: dict) -> tuple[dict, list]:
+    """One `includes.media[]` object; the metrics are the post's video views, growing with the clock."""
+    kind = MEDIA_KIND.get(item["category"], "photo")
+    data: dict = {"media_key": item["media_key"], "type": kind}
+    errors: list[dict] = []
+    if fields & {"width", "height", "duration_ms"}:
+        info = media.probe(item["head"])
+        if "width" in fields and info.width:
+            data["width"] = info.width
+        if "height" in fields and info.height:
+            data["height"] = info.height
+        if "duration_ms" in fields and kind == "video":
+            data["duration_ms"] = int(info.duration_s * 1000)
+    if "url" in fields and kind == "photo":
+        data["url"] = f"https://pbs.twimg.com/media/{item['id']}.jpg"
+    if "preview_image_url" in fields and kind != "photo":
+        data["preview_image_url"] = f"https://pbs.twimg.com/ext_tw_video_thumb/{item['id']}/pu/img/preview.jpg"
+    if kind != "video":
+        return data, errors
+    views = m.get("video_views", 0)
+    if "public_metrics" in fields:
+        data["public_metrics"] = {"view_count": views}
+    private = fields & {"non_public_metrics", "organic_metrics"}
+    if private and _private_allowed(call, tok, post):
+        playback = {name: int(views * share) for name, share in PLAYBACK}
+        if "non_public_metrics" in fields:
+            data["non_public_metrics"] = dict(playback)
+        if "organic_metrics" in fields:
+            data["organic_metrics"] = {**playback, "view_count": views}
+    else:
+        for field in sorted(private):
+            errors.append({"value": item["media_key"], "detail": f"Sorry, you are not authorized to access "
+                           f"'{field}' on the Media with media_keys: {item['media_key']}.",
+                           "title": "Field Authorization Error", "resource_type": "media", "parameter": field,
+                           "resource_id": item["media_key"], "section": "includes",
+                           "type": "https://api.twitter.com/2/problems/not-authorized-for-field"})
+    return data, errors
+
+
+def _add_includes(call: Call, tok: Token, posts: list[Post], body: dict, errors: list) -> None:
+    """`expansions=attachments.media_keys`: the posts' media objects in `includes.media`."""
+    if "attachments.media_keys" not in _fields(call, "expansions"):
+        return
+    fields = _fields(call, "media.fields")
+    out, seen = [], set()
+    for post in posts:
+        items = [call.st.x.media[i] for i in post.media if i in call.st.x.media]
+        if not items:
+            continue
+        needs_metrics = any(MEDIA_KIND.get(i["category"]) == "video" for i in items) and \
+            fields & {"public_metrics", "non_public_metrics", "organic_metrics"}
+        m = insights.post_metrics(call.st, post) if needs_metrics else {}
+        for item in items:
+            if item["media_key"] in seen:
+                continue
+            seen.add(item["media_key"])
+            data, errs = _media_json(call, tok, post, item, fields, m)
+            out.append(data)
+            errors.extend(errs)
+    if out:
+        body.setdefault("includes", {})["media"] = out
 
 
 @routes.get(API, "/2/tweets")
@@ -392,8 +467,34 @@ async def users_me(call: Call) -> Response:
         {"data": _user_json(call, call.st.account("x", tok.account_id), _fields(call, "user.fields"))}))
 
 
+def _timestamp(call: Call, name: str) -> float | None:
+    """An ISO 8601 / RFC 3339 query parameter (`2026-11-20T10:00:00Z`) as unix seconds; 400 when malformed."""
+    raw = call.query.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise invalid_request(f"Invalid '{name}':'{raw}'. '{name}' must be a valid RFC 3339 timestamp, e.g. "
+                              "YYYY-MM-DDTHH:mm:ssZ.", {name: [raw]}) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _id_param(call: Call, name: str) -> int | None:
+    raw = call.query.get(name)
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise invalid_request(f"The `{name}` query parameter value [{raw}] is not valid.", {name: [raw]})
+    return int(raw)
+
+
 @routes.get(API, "/2/users/{user_id}/tweets")
 async def user_tweets(call: Call) -> Response:
+    """The user's timeline, newest first: max_results 5..100 (default 10), start_time (inclusive, to the
+    second), end_time (exclusive), since_id/until_id, exclude=replies, pagination_token, expansions."""
     tok = _auth(call, "tweet.read")
 
     def run() -> Response:
@@ -403,28 +504,50 @@ async def user_tweets(call: Call) -> Response:
                                                    f"[{user_id}].", "title": "Not Found Error", "resource_type": "user",
                                                    "parameter": "id", "resource_id": user_id,
                                                    "type": "https://api.twitter.com/2/problems/resource-not-found"}]}))
-        try:
-            max_results = int(call.query.get("max_results") or 10)
-        except ValueError:
-            max_results = 0
+        raw_max = call.query.get("max_results") or "10"
+        max_results = int(raw_max) if raw_max.isdigit() else 0
         if not 5 <= max_results <= 100:
-            raise invalid_request("The `max_results` query parameter value must be between 5 and 100.",
-                                  {"max_results": [str(max_results)]})
-        posts = sorted(call.st.live_posts("x", user_id), key=lambda p: int(p.external_id), reverse=True)
-        if call.query.get("since_id"):
-            posts = [p for p in posts if int(p.external_id) > int(call.query["since_id"])]
-        start = int(call.query.get("pagination_token") or 0)
+            raise invalid_request(f"The `max_results` query parameter value [{raw_max}] is not between 5 and 100",
+                                  {"max_results": [raw_max]})
+        start_time, end_time = _timestamp(call, "start_time"), _timestamp(call, "end_time")
+        if start_time is not None and end_time is not None and start_time >= end_time:
+            raise invalid_request("The `start_time` query parameter value must be before the `end_time` query "
+                                  "parameter value.", {"start_time": [call.query["start_time"]]})
+        since_id, until_id = _id_param(call, "since_id"), _id_param(call, "until_id")
+        excluded = _fields(call, "exclude")
+        posts = []
+        for post in call.st.live_posts("x", user_id):
+            number = int(post.external_id)
+            if start_time is not None and post.published_at < int(start_time):
+                continue
+            if end_time is not None and post.published_at >= end_time:
+                continue
+            if (since_id is not None and number <= since_id) or (until_id is not None and number >= until_id):
+                continue
+            if "replies" in excluded and post.kind == "reply":
+                continue
+            posts.append(post)
+        posts.sort(key=lambda p: int(p.external_id), reverse=True)
+        raw_token = call.query.get("pagination_token") or "0"
+        start = int(raw_token) if raw_token.isdigit() else 0
         chunk = posts[start:start + max_results]
         fields = _fields(call, "tweet.fields")
-        meta = {"result_count": len(chunk)}
+        meta: dict = {"result_count": len(chunk)}
         if chunk:
             meta.update(newest_id=chunk[0].external_id, oldest_id=chunk[-1].external_id)
         if start + max_results < len(posts):
             meta["next_token"] = str(start + max_results)
-        body: dict = {"meta": meta}
+        if start:
+            meta["previous_token"] = str(max(0, start - max_results))
+        body: dict = {}
+        errors: list = []
         if chunk:
             body["data"] = [_tweet_json(call, tok, p, fields - {"non_public_metrics", "organic_metrics"})[0]
                             for p in chunk]
+            _add_includes(call, tok, chunk, body, errors)
+        if errors:
+            body["errors"] = errors
+        body["meta"] = meta
         return json_response(body)
 
     return _answer(call, tok, "tweets_read", run)
