@@ -91,7 +91,6 @@ class ConnectService:
             raise ConnectError(Problem("scopes_missing", f"{platform.label} was connected without the permissions "
                                        f"Outpost needs ({', '.join(missing)}). Connect again and allow them all."))
         profile = adapter.fetch_profile(token)
-        token = adapter.account_token(token, profile) if hasattr(adapter, "account_token") else token
         existing = self.store.find_account(attempt.workspace_id, platform.value, profile.external_id)
         refresh_token = token.refresh_token or (existing.refresh_token if existing else None)
         fields = dict(oauth_token=token.access_token, refresh_token=refresh_token, token_expires_at=token.expires_at,

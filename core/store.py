@@ -76,6 +76,7 @@ class PostStore(Protocol):
                    start: datetime | None = None, end: datetime | None = None, account_id: str | None = None,
                    batch_id: str | None = None, limit: int = 500, offset: int = 0) -> list[Post]: ...
     def get_deliveries(self, post_id: str) -> list[Delivery]: ...
+    def deliveries_for(self, post_ids: Iterable[str]) -> dict[str, list[Delivery]]: ...
     def get_delivery(self, delivery_id: str) -> Delivery: ...
     def update_delivery(self, delivery: Delivery, *, expected_version: int,
                         events: Sequence[ActivityEvent] = ()) -> Delivery: ...
@@ -374,6 +375,11 @@ class InMemoryPostStore:
     def get_deliveries(self, post_id: str) -> list[Delivery]:
         with self._lock:
             return [self._deliveries[i] for i in self._post_deliveries.get(post_id, [])]
+
+    def deliveries_for(self, post_ids: Iterable[str]) -> dict[str, list[Delivery]]:
+        """The deliveries of many posts at once (a page of posts), by post id."""
+        with self._lock:
+            return {pid: self.get_deliveries(pid) for pid in post_ids}
 
     def get_delivery(self, delivery_id: str) -> Delivery:
         try:

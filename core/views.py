@@ -13,8 +13,10 @@ def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datet
     """One row per post for tables: when (local), where, what, and its status with the latest error."""
     tz = zone(tz_name)
     rows = []
-    for post in store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=limit):
-        deliveries = store.get_deliveries(post.id)
+    posts = store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=limit)
+    by_post = store.deliveries_for(p.id for p in posts)
+    for post in posts:
+        deliveries = by_post[post.id]
         status = post_status(post, deliveries)
         errors = [d.last_error for d in deliveries if d.last_error]
         rows.append({

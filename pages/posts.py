@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.domain import Account, Post, Schedule, new_id
 from core.errors import OutpostError
-from core.platforms.catalog import PRIMARY_PLATFORMS, Platform
+from core.platforms.catalog import PRIMARY_PLATFORMS
 from core.scheduler import Scheduler
 from core.timeutil import zone
 from core.validation import text_count
@@ -61,13 +61,16 @@ if role.can_edit:
                                        type=["jpg", "jpeg", "png", "gif", "webp", "mp4", "mov", "webm"],
                                        key="compose_uploads")
 
-            draft = Post(caption=caption, hashtags=(), call_to_action=cta, link=link)
+            try:
+                draft = Post(caption=caption, hashtags=hashtags, call_to_action=cta, link=link)
+            except OutpostError as exc:  # a half-typed hashtag: count without the tags, say what is wrong
+                draft = Post(caption=caption, call_to_action=cta, link=link)
+                st.caption(str(exc))
             platforms = list(dict.fromkeys(by_id[i].platform for i in chosen))
             if platforms:
                 cols = st.columns(len(platforms))
                 for col, platform in zip(cols, platforms):
-                    text = draft.render(platform).text + ((" " + hashtags) if hashtags.strip() else "")
-                    count = text_count(platform, text)
+                    count = text_count(platform, draft.render(platform).text)
                     label = f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}"
                     (col.error if count.over else col.caption)(label)
 

@@ -7,7 +7,6 @@ and refresh it. Forged, replayed, expired and someone else's states are refused.
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from core.platforms.catalog import Platform
 from core.platforms.registry import build_adapter
 from core.secrets import load_keyring
 from core.settings import Settings
+from tests.sandbox_helpers import press_on_consent_page, query_of
 
 sandbox = pytest.importorskip("jobs.sandbox")
 
@@ -53,15 +53,9 @@ def world(emu, tmp_path):
 
 def consent(url: str, *, handle: str = "sandbox_creator", decision: str = "allow") -> dict:
     """What a person's browser does on the consent page: load it, press the button, follow the redirect."""
-    with httpx.Client(timeout=10, trust_env=False) as browser:
-        page = browser.get(url)
-        assert page.status_code == 200 and "Allow" in page.text
-        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-        answer = browser.post(url.split("?")[0], data={**params, "handle": handle, "decision": decision})
-    assert answer.status_code in (302, 303), answer.text
-    location = answer.headers["location"]
+    location = press_on_consent_page(url, handle=handle, decision=decision)
     assert location.startswith("http://127.0.0.1:8501/?")  # the dashboard root
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    return query_of(location)
 
 
 SAMPLE = {"image": "/_media/sample.jpg?w=1080&h=1080", "video": "/_media/sample.mp4"}

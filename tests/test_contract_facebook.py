@@ -1,18 +1,17 @@
 """The Facebook Page adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from core.domain import RenderedContent
 from core.errors import OutcomeUnknown, Rejected
-from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox
+from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.facebook import FacebookAdapter
+from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 sandbox = pytest.importorskip("jobs.sandbox")
 REDIRECT = "http://localhost:8501/oauth/callback"
@@ -27,9 +26,7 @@ def emu():
 @pytest.fixture(scope="module")
 def adapter(emu):
     client = httpx.Client(timeout=10)
-    config = PlatformConfig(client_id="outpost-sandbox-facebook", client_secret="sandbox-secret-facebook",
-                            redirect_uri=REDIRECT,
-                            host_overrides=host_overrides_for_sandbox(emu.url, FacebookAdapter.HOSTS))
+    config = sandbox_config(FacebookAdapter, emu.url, REDIRECT)
     yield FacebookAdapter(client, config, clock=lambda: datetime.fromtimestamp(emu.now(), timezone.utc),
                           sleep=emu.advance)
     client.close()
@@ -38,13 +35,7 @@ def adapter(emu):
 @pytest.fixture(scope="module")
 def account(emu, adapter):
     """Connect through the consent page: authorize URL -> Allow -> redirect with code and state -> tokens."""
-    page = httpx.get(adapter.authorization_url(state="fb-state-1"))
-    assert page.status_code == 200
-    fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", page.text))
-    action = re.search(r'action="([^"]+)"', page.text).group(1)
-    answer = httpx.post(emu.url + action, data={**fields, "handle": "outpost_bakery", "decision": "allow"})
-    assert answer.status_code == 302
-    query = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+    query = query_of(press_on_consent_page(adapter.authorization_url(state="fb-state-1"), handle="outpost_bakery"))
     assert query["state"] == "fb-state-1"
     token = adapter.exchange_code(query["code"])
     profile = adapter.fetch_profile(token)

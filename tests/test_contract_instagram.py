@@ -1,18 +1,17 @@
 """The Instagram adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected
-from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox
+from core.errors import OutcomeUnknown, ReconnectNeeded
+from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.instagram import InstagramAdapter
+from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 sandbox = pytest.importorskip("jobs.sandbox")
 REDIRECT = "http://localhost:8501/oauth/callback"
@@ -27,9 +26,7 @@ def emu():
 @pytest.fixture(scope="module")
 def adapter(emu):
     client = httpx.Client(timeout=10)
-    config = PlatformConfig(client_id="outpost-sandbox-instagram", client_secret="sandbox-secret-instagram",
-                            redirect_uri=REDIRECT,
-                            host_overrides=host_overrides_for_sandbox(emu.url, InstagramAdapter.HOSTS))
+    config = sandbox_config(InstagramAdapter, emu.url, REDIRECT)
     # The emulator's clock is the adapter's clock, and waiting moves it: polling costs no real time.
     yield InstagramAdapter(client, config, clock=lambda: datetime.fromtimestamp(emu.now(), timezone.utc),
                            sleep=emu.advance)
@@ -38,15 +35,9 @@ def adapter(emu):
 
 def consent(emu, adapter, handle: str) -> dict[str, str]:
     """Open the authorize URL, press Allow on the sandbox consent form, read the redirect's query."""
-    page = httpx.get(adapter.authorization_url(state=f"state-{handle}"))
-    assert page.status_code == 200
-    fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", page.text))
-    action = re.search(r'action="([^"]+)"', page.text).group(1)
-    answer = httpx.post(emu.url + action, data={**fields, "handle": handle, "decision": "allow"})
-    assert answer.status_code == 302
-    location = urlsplit(answer.headers["location"])
-    assert location.geturl().startswith(REDIRECT)
-    return {k: v[0] for k, v in parse_qs(location.query).items()}
+    location = press_on_consent_page(adapter.authorization_url(state=f"state-{handle}"), handle=handle)
+    assert location.startswith(REDIRECT)
+    return query_of(location)
 
 
 @pytest.fixture(scope="module")

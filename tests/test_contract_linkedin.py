@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from core.domain import RenderedContent
 from core.errors import ReconnectNeeded, Rejected, TokenExpired
-from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox
+from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.linkedin import LinkedInAdapter
+from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 sandbox = pytest.importorskip("jobs.sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
@@ -33,9 +33,7 @@ def li(emu):
     def make(**options) -> LinkedInAdapter:
         client = httpx.Client(timeout=10, trust_env=False)
         clients.append(client)
-        config = PlatformConfig(client_id="outpost-sandbox-linkedin", client_secret="sandbox-secret-linkedin",
-                                redirect_uri=REDIRECT, options=options,
-                                host_overrides=host_overrides_for_sandbox(emu.url, LinkedInAdapter.HOSTS))
+        config = sandbox_config(LinkedInAdapter, emu.url, REDIRECT, options=options)
         return LinkedInAdapter(client, config, clock=emu.state.clock.dt, sleep=emu.advance)
 
     yield emu, make
@@ -46,14 +44,7 @@ def li(emu):
 
 def connect(adapter: LinkedInAdapter, handle: str):
     """The whole consent flow over HTTP: open the authorize URL, press Allow, exchange the code."""
-    url = adapter.authorization_url(state="state-42")
-    with httpx.Client(timeout=10, trust_env=False) as browser:
-        page = browser.get(url)
-        assert page.status_code == 200 and "Allow" in page.text
-        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-        answer = browser.post(url.split("?")[0], data={**params, "handle": handle, "decision": "allow"})
-    assert answer.status_code == 302, answer.text
-    back = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+    back = query_of(press_on_consent_page(adapter.authorization_url(state="state-42"), handle=handle))
     assert back["state"] == "state-42"
     token = adapter.exchange_code(back["code"])
     profile = adapter.fetch_profile(token)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from core.domain import RenderedContent
 from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox
+from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.tiktok import TikTokAdapter
+from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 jobs_sandbox = pytest.importorskip("jobs.sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
@@ -37,22 +37,14 @@ def adapter(emu):
         emu.advance(seconds)
         time.sleep(0.02)          # media pulls run in the emulator's background, in real time
 
-    config = PlatformConfig(client_id="outpost-sandbox-tiktok", client_secret="sandbox-secret-tiktok",
-                            redirect_uri=REDIRECT,
-                            host_overrides=host_overrides_for_sandbox(emu.url, TikTokAdapter.HOSTS))
+    config = sandbox_config(TikTokAdapter, emu.url, REDIRECT)
     with httpx.Client(timeout=10) as client:
         yield TikTokAdapter(client, config, clock=emu.state.clock.dt, sleep=sleep)
 
 
 def connect(adapter: TikTokAdapter, handle: str = "tt_creator"):
     """The consent flow a person goes through, over HTTP: authorize page, Allow, redirect, code exchange."""
-    url = adapter.authorization_url(state="state-123")
-    page = adapter.client.get(url)
-    assert page.status_code == 200 and "Allow" in page.text
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    answer = adapter.client.post(url.split("?")[0], data={**params, "handle": handle, "decision": "allow"})
-    assert answer.status_code == 302
-    query = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+    query = query_of(press_on_consent_page(adapter.authorization_url(state="state-123"), handle=handle))
     assert query["state"] == "state-123"
     token = adapter.exchange_code(query["code"])
     creds = Credentials(access_token=token.access_token, refresh_token=token.refresh_token,

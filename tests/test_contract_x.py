@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from core.domain import RenderedContent
 from core.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import (Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox,
-                                 pkce_pair)
+from core.platforms.base import Credentials, MediaItem, PublishRequest, pkce_pair
 from core.platforms.catalog import Platform
 from core.platforms.x import XAdapter
+from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 sandbox = pytest.importorskip("jobs.sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
@@ -31,8 +30,7 @@ def x(emu):
     emu.reset(clock=True)
     saved = sandbox.SandboxConfig().as_dict()
     client = httpx.Client(timeout=10, trust_env=False)
-    config = PlatformConfig(client_id="outpost-sandbox-x", client_secret="sandbox-secret-x", redirect_uri=REDIRECT,
-                            host_overrides=host_overrides_for_sandbox(emu.url, XAdapter.HOSTS))
+    config = sandbox_config(XAdapter, emu.url, REDIRECT)
     yield emu, XAdapter(client, config, clock=emu.state.clock.dt, sleep=emu.advance)
     client.close()
     emu.clear_faults()
@@ -43,13 +41,7 @@ def connect(adapter: XAdapter, handle: str):
     """The whole consent flow over HTTP with PKCE: authorize URL, press Allow, exchange code + verifier."""
     verifier, challenge = pkce_pair()
     url = adapter.authorization_url(state="state-7", code_challenge=challenge)
-    with httpx.Client(timeout=10, trust_env=False) as browser:
-        page = browser.get(url)
-        assert page.status_code == 200 and "Allow" in page.text
-        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-        answer = browser.post(url.split("?")[0], data={**params, "handle": handle, "decision": "allow"})
-    assert answer.status_code == 302, answer.text
-    back = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+    back = query_of(press_on_consent_page(url, handle=handle))
     assert back["state"] == "state-7"
     token = adapter.exchange_code(back["code"], code_verifier=verifier)
     profile = adapter.fetch_profile(token)

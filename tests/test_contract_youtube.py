@@ -6,16 +6,15 @@ through the uploads playlist, refresh the token, and see the quota error.
 """
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import httpx
 import pytest
 
 from core.domain import RenderedContent
 from core.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, host_overrides_for_sandbox
+from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.youtube import QUANTUM, YouTubeAdapter
+from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 jobs_sandbox = pytest.importorskip("jobs.sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
@@ -28,9 +27,7 @@ def emu():
 
 
 def make(emu, client, timeout_s: float = 10.0, **options) -> YouTubeAdapter:
-    config = PlatformConfig(client_id="outpost-sandbox-youtube", client_secret="sandbox-secret-youtube",
-                            redirect_uri=REDIRECT, options=options, timeout_s=timeout_s,
-                            host_overrides=host_overrides_for_sandbox(emu.url, YouTubeAdapter.HOSTS))
+    config = sandbox_config(YouTubeAdapter, emu.url, REDIRECT, options=options, timeout_s=timeout_s)
     return YouTubeAdapter(client, config, clock=emu.state.clock.dt, sleep=emu.advance)
 
 
@@ -55,13 +52,7 @@ def sample(emu, client) -> bytes:
 
 
 def connect(adapter: YouTubeAdapter, handle: str = "yt_creator"):
-    url = adapter.authorization_url(state="state-456")
-    page = adapter.client.get(url)
-    assert page.status_code == 200 and "Allow" in page.text
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    answer = adapter.client.post(url.split("?")[0], data={**params, "handle": handle, "decision": "allow"})
-    assert answer.status_code == 302
-    query = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+    query = query_of(press_on_consent_page(adapter.authorization_url(state="state-456"), handle=handle))
     assert query["state"] == "state-456"
     token = adapter.exchange_code(query["code"])
     return token, Credentials(access_token=token.access_token, refresh_token=token.refresh_token)

@@ -689,6 +689,18 @@ def test_posts_carry_the_current_account(world):
     assert store.get_post("post_1").account == listed.account
 
 
+def test_deliveries_of_a_page_of_posts_at_once(world):
+    store = world.store
+    add(world, "post_1")                                # two accounts
+    add(world, "post_2", accounts=(world.ig,))
+    add(world, "post_3", at=None)                       # a draft without a time has none
+    found = store.deliveries_for(["post_1", "post_2", "post_3"])
+    assert {pid: [d.id for d in ds] for pid, ds in found.items()} == {
+        pid: [d.id for d in store.get_deliveries(pid)] for pid in ("post_1", "post_2", "post_3")}
+    assert [len(found[p]) for p in ("post_1", "post_2", "post_3")] == [2, 1, 0]
+    assert store.deliveries_for([]) == {}
+
+
 def test_due_deliveries(world, clock):
     store = world.store
     now = T0 + timedelta(days=2)

@@ -485,6 +485,19 @@ class SqlPostStore:
                                 .order_by(_deliveries_t.c.position, _deliveries_t.c.id))
             return [_delivery(r) for r in rows]
 
+    def deliveries_for(self, post_ids: Iterable[str]) -> dict[str, list[Delivery]]:
+        """The deliveries of many posts in one query, by post id."""
+        ids = list(dict.fromkeys(post_ids))
+        found: dict[str, list[Delivery]] = {pid: [] for pid in ids}
+        if not ids:
+            return found
+        with self._read() as conn:
+            rows = conn.execute(sa.select(_deliveries_t).where(_deliveries_t.c.post_id.in_(ids))
+                                .order_by(_deliveries_t.c.post_id, _deliveries_t.c.position, _deliveries_t.c.id))
+            for row in rows:
+                found[row.post_id].append(_delivery(row))
+        return found
+
     def get_delivery(self, delivery_id: str) -> Delivery:
         with self._read() as conn:
             row = conn.execute(sa.select(_deliveries_t).where(_deliveries_t.c.id == delivery_id)).first()
