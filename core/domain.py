@@ -399,10 +399,13 @@ class Delivery:
     published_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 0
+    # What an attempt got done before it stopped ({"sent": ..., "ig_container": ...}); see PublishRequest.progress.
+    progress: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "platform", Platform.parse(self.platform))
         object.__setattr__(self, "state", DeliveryState(self.state))
+        object.__setattr__(self, "progress", dict(self.progress or {}))
         for name in ("due_at", "next_attempt_at", "lease_expires_at", "published_at", "updated_at"):
             value = getattr(self, name)
             if value is not None:
@@ -434,6 +437,14 @@ class Delivery:
     def needs_review(self, *, evidence: str, code: str | None = None) -> "Delivery":
         return self._move("needs_review", last_error=evidence, last_error_code=code, claimed_by=None,
                           lease_expires_at=None, next_attempt_at=None)
+
+    def __hash__(self) -> int:  # the progress dict makes the generated hash fail; a delivery is its id and version
+        return hash(("delivery", self.id, self.version))
+
+    def defer(self, *, until: datetime, reason: str, code: str | None = None) -> "Delivery":
+        """Not now, and not the platform's fault (daily cap, burst limit): back in the queue, the attempt given back."""
+        return self._move("defer", claimed_by=None, lease_expires_at=None, attempts=max(0, self.attempts - 1),
+                          next_attempt_at=to_utc(until), last_error=reason, last_error_code=code)
 
     def release(self) -> "Delivery":
         # The platform was never called: give the attempt back.

@@ -116,7 +116,7 @@ _PAST = {
     "revise": "sent back to draft", "cancel": "cancelled", "reschedule": "rescheduled",
     "start_publishing": "published", "mark_published": "marked published",
     "mark_failed": "marked failed", "retry_later": "retried later", "needs_review": "sent to review",
-    "release": "released", "requeue": "queued again", "claim": "claimed", "edit": "edited",
+    "release": "released", "defer": "held back", "requeue": "queued again", "claim": "claimed", "edit": "edited",
     "schedule": "scheduled", "unschedule": "unscheduled",
 }
 

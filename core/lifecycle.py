@@ -108,6 +108,8 @@ DELIVERY_MOVES: dict[str, Move] = {
     "retry_later": _m({D.PUBLISHING}, D.RETRY_WAIT),
     "mark_failed": _m({D.PUBLISHING, D.RETRY_WAIT, D.NEEDS_REVIEW}, D.FAILED),
     "needs_review": _m({D.PUBLISHING}, D.NEEDS_REVIEW),
+    # Claimed, but the runner holds it back (daily cap, burst limit) without calling the platform.
+    "defer": _m({D.PUBLISHING}, D.QUEUED),
     # Hand a claimed delivery back untouched (shutdown before the platform call was made).
     "release": _m({D.PUBLISHING}, D.QUEUED),
     # A person asks for another try after a failure or a review.

@@ -21,9 +21,9 @@ Contract (both stores):
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
-from datetime import datetime
-from typing import Iterable, Protocol, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post, User,
                          Workspace, post_status)
@@ -36,6 +36,43 @@ from core.timeutil import to_utc, utcnow
 # Deliveries that still occupy a slot on the account's calendar (for caps, gaps and warnings).
 _INACTIVE_DELIVERY = {DeliveryState.CANCELLED, DeliveryState.FAILED}
 _INACTIVE_POST = {PostState.CANCELLED, PostState.REJECTED}
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A runner saying it is alive (runner_heartbeats)."""
+
+    runner_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    beat_at: datetime
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSnapshot:
+    """One published delivery's metrics at one moment (normalised keys, the platform's own in `raw`)."""
+
+    delivery_id: str
+    post_id: str
+    account_id: str
+    workspace_id: str | None
+    platform: str
+    external_id: str
+    taken_at: datetime
+    metrics: Mapping[str, int]
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    account_id: str
+    workspace_id: str | None
+    platform: str
+    taken_at: datetime
+    followers: int | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 class PostStore(Protocol):
@@ -84,6 +121,29 @@ class PostStore(Protocol):
     def account_schedule(self, account_id: str, start: datetime, end: datetime, *,
                          exclude_post_id: str | None = None) -> list[ScheduledItem]: ...
 
+    # the runner (core.db.sql_runner has the notes on claiming)
+    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]: ...
+    def next_due_at(self) -> datetime | None: ...
+    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime,
+                      limit: int = 50) -> list[Delivery]: ...
+    def renew_leases(self, runner_id: str, lease_until: datetime, ids: Iterable[str] | None = None) -> int: ...
+    def save_progress(self, delivery_id: str, runner_id: str, key: str, value: str) -> bool: ...
+    def finish_delivery(self, delivery: Delivery, *, runner_id: str,
+                        events: Sequence[ActivityEvent] = ()) -> Delivery | None: ...
+    def release_claims(self, runner_id: str) -> int: ...
+    def hold_account(self, account_id: str, until: datetime, reason: str) -> None: ...
+    def account_holds(self, now: datetime) -> dict[str, tuple[datetime, str]]: ...
+    def published_count(self, account_id: str, since: datetime) -> int: ...
+    def save_heartbeat(self, beat: Heartbeat) -> None: ...
+    def list_heartbeats(self) -> list[Heartbeat]: ...
+    def delete_heartbeat(self, runner_id: str) -> None: ...
+    def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]: ...
+    def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
+                             account_snapshots: Sequence[AccountSnapshot] = ()) -> None: ...
+    def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
+                              limit: int = 1000) -> list[MetricSnapshot]: ...
+    def list_account_snapshots(self, *, account_id: str, limit: int = 1000) -> list[AccountSnapshot]: ...
+
     # activity, notifications, batches
     def record_event(self, event: ActivityEvent) -> None: ...
     def list_events(self, *, workspace_id: str | None = None, subject_id: str | None = None,
@@ -121,7 +181,182 @@ def post_matches(post: Post, status: PostStatus, *, workspace_id, statuses, star
     return True
 
 
-class InMemoryPostStore:
+_PUBLISHABLE_ACCOUNT = {"connected", "expiring", "expired"}
+
+
+class RunnerMemory:
+    """The runner's methods of InMemoryPostStore: the same contract as core.db.sql_runner, under one lock."""
+
+    def _due(self, now: datetime) -> list[Delivery]:
+        held = {a for a, (until, _) in self.account_holds(now).items()}
+        busy = {d.account_id for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHING}
+        due = [d for d in self._deliveries.values()
+               if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT) and d.next_attempt_at is not None
+               and d.next_attempt_at <= now and self._posts[d.post_id].state == PostState.APPROVED
+               and d.account_id not in held and d.account_id not in busy
+               and self._accounts[d.account_id].status.value in _PUBLISHABLE_ACCOUNT]
+        due.sort(key=lambda d: (d.next_attempt_at, d.id))
+        return due
+
+    def _claimed_events(self, claimed, runner_id: str, action: str, reason: str | None = None) -> None:
+        at = self._clock()
+        for d in claimed:
+            self._events.append(ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=at,
+                                              actor=f"runner:{runner_id}",
+                                              workspace_id=self._posts[d.post_id].workspace_id,
+                                              to_state=DeliveryState.PUBLISHING.value, reason=reason,
+                                              details={"post_id": d.post_id, "attempt": d.attempts,
+                                                       "platform": d.platform.value}))
+
+    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+        now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        with self._lock:
+            seen: set[str] = set()
+            claimed = []
+            for d in self._due(now):
+                if d.account_id in seen:
+                    continue
+                seen.add(d.account_id)
+                new = replace(d.start_publishing(runner_id=runner_id, lease_until=lease_until, marker=d.marker or d.id),
+                              version=d.version + 1, updated_at=self._clock())
+                self._put_delivery(new)
+                claimed.append(new)
+                if len(claimed) >= limit:
+                    break
+            self._claimed_events(claimed, runner_id, "delivery.publishing")
+            return claimed
+
+    def next_due_at(self) -> datetime | None:
+        with self._lock:
+            times = [d.next_attempt_at for d in self._deliveries.values()
+                     if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT) and d.next_attempt_at is not None
+                     and self._posts[d.post_id].state == PostState.APPROVED]
+            return min(times) if times else None
+
+    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+        now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        with self._lock:
+            expired = sorted((d for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHING
+                              and d.lease_expires_at is not None and d.lease_expires_at < now),
+                             key=lambda d: d.lease_expires_at)[:limit]
+            taken = []
+            for d in expired:
+                new = replace(d, claimed_by=runner_id, lease_expires_at=lease_until, version=d.version + 1,
+                              updated_at=self._clock())
+                self._put_delivery(new)
+                taken.append(new)
+            self._claimed_events(taken, runner_id, "delivery.lease_expired",
+                                 "The runner publishing this stopped before it finished; checking with the "
+                                 "platform before anything else.")
+            return taken
+
+    def _held_by(self, delivery_id: str, runner_id: str) -> Delivery | None:
+        d = self._deliveries.get(delivery_id)
+        if d is None or d.claimed_by != runner_id or d.state != DeliveryState.PUBLISHING:
+            return None
+        return d
+
+    def renew_leases(self, runner_id: str, lease_until: datetime, ids: Iterable[str] | None = None) -> int:
+        lease_until = to_utc(lease_until, "lease")
+        with self._lock:
+            wanted = None if ids is None else set(ids)
+            n = 0
+            for d in list(self._deliveries.values()):
+                if d.claimed_by == runner_id and d.state == DeliveryState.PUBLISHING and (wanted is None or d.id in wanted):
+                    self._put_delivery(replace(d, lease_expires_at=lease_until))
+                    n += 1
+            return n
+
+    def save_progress(self, delivery_id: str, runner_id: str, key: str, value: str) -> bool:
+        with self._lock:
+            d = self._held_by(delivery_id, runner_id)
+            if d is None:
+                return False
+            self._put_delivery(replace(d, progress={**d.progress, key: value}, version=d.version + 1))
+            return True
+
+    def finish_delivery(self, delivery: Delivery, *, runner_id: str,
+                        events: Sequence[ActivityEvent] = ()) -> Delivery | None:
+        with self._lock:
+            current = self._held_by(delivery.id, runner_id)
+            if current is None:
+                return None
+            final = replace(delivery, version=current.version + 1, updated_at=self._clock(),
+                            progress={**current.progress, **dict(delivery.progress or {})})
+            self._put_delivery(final)
+            self._events.extend(events)
+            return final
+
+    def release_claims(self, runner_id: str) -> int:
+        with self._lock:
+            mine = [d for d in self._deliveries.values() if d.claimed_by == runner_id
+                    and d.state == DeliveryState.PUBLISHING and not d.progress.get("sent")]
+            for d in mine:
+                self.finish_delivery(d.release(), runner_id=runner_id, events=[ActivityEvent(
+                    action="delivery.released", subject_type="delivery", subject_id=d.id, at=self._clock(),
+                    actor=f"runner:{runner_id}", from_state=DeliveryState.PUBLISHING.value,
+                    to_state=DeliveryState.QUEUED.value, reason="The runner stopped before calling the platform.",
+                    details={"post_id": d.post_id})])
+            return len(mine)
+
+    def hold_account(self, account_id: str, until: datetime, reason: str) -> None:
+        until = to_utc(until, "until")
+        with self._lock:
+            current = self._holds.get(account_id)
+            if current is None or current[0] < until:
+                self._holds[account_id] = (until, reason)
+
+    def account_holds(self, now: datetime) -> dict[str, tuple[datetime, str]]:
+        now = to_utc(now, "now")
+        with self._lock:
+            return {a: h for a, h in self._holds.items() if h[0] > now}
+
+    def published_count(self, account_id: str, since: datetime) -> int:
+        since = to_utc(since, "since")
+        with self._lock:
+            return sum(1 for d in self._deliveries.values() if d.account_id == account_id and (
+                d.state == DeliveryState.PUBLISHING or
+                (d.state == DeliveryState.PUBLISHED and d.published_at is not None and d.published_at >= since)))
+
+    def save_heartbeat(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self._heartbeats[beat.runner_id] = beat
+
+    def list_heartbeats(self) -> list[Heartbeat]:
+        with self._lock:
+            return sorted(self._heartbeats.values(), key=lambda b: b.beat_at, reverse=True)
+
+    def delete_heartbeat(self, runner_id: str) -> None:
+        with self._lock:
+            self._heartbeats.pop(runner_id, None)
+
+    def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]:
+        since = to_utc(since, "since")
+        with self._lock:
+            hits = [d for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHED and d.external_id
+                    and d.published_at is not None and d.published_at >= since]
+            return sorted(hits, key=lambda d: (d.account_id, d.published_at))[:limit]
+
+    def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
+                             account_snapshots: Sequence[AccountSnapshot] = ()) -> None:
+        with self._lock:
+            self._snapshots.extend(snapshots)
+            self._account_snapshots.extend(account_snapshots)
+
+    def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
+                              limit: int = 1000) -> list[MetricSnapshot]:
+        with self._lock:
+            hits = [s for s in reversed(self._snapshots) if (delivery_id is None or s.delivery_id == delivery_id)
+                    and (workspace_id is None or s.workspace_id == workspace_id)]
+            return sorted(hits, key=lambda s: s.taken_at, reverse=True)[:limit]
+
+    def list_account_snapshots(self, *, account_id: str, limit: int = 1000) -> list[AccountSnapshot]:
+        with self._lock:
+            hits = [s for s in reversed(self._account_snapshots) if s.account_id == account_id]
+            return sorted(hits, key=lambda s: s.taken_at, reverse=True)[:limit]
+
+
+class InMemoryPostStore(RunnerMemory):
     """A complete store that lives in memory (see the module docstring)."""
 
     def __init__(self, *, clock=utcnow):
@@ -138,6 +373,10 @@ class InMemoryPostStore:
         self._notifications: dict[str, Notification] = {}
         self._batches: dict[str, Batch] = {}
         self._oauth_states: dict[str, OAuthState] = {}
+        self._holds: dict[str, tuple[datetime, str]] = {}
+        self._heartbeats: dict[str, Heartbeat] = {}
+        self._snapshots: list[MetricSnapshot] = []
+        self._account_snapshots: list[AccountSnapshot] = []
 
     # ------------------------------------------------------------ workspaces & people
     def add_workspace(self, workspace: Workspace) -> Workspace:

@@ -93,6 +93,7 @@ LEGAL_DELIVERY = [
     ("mark_failed", D.NEEDS_REVIEW, D.FAILED),            # a person confirms it is not live
     ("needs_review", D.PUBLISHING, D.NEEDS_REVIEW),
     ("release", D.PUBLISHING, D.QUEUED),                  # shutdown before the platform call
+    ("defer", D.PUBLISHING, D.QUEUED),                    # held back by a daily cap or burst limit
     ("requeue", D.FAILED, D.QUEUED),
     ("requeue", D.NEEDS_REVIEW, D.QUEUED),
     ("cancel", D.QUEUED, D.CANCELLED),
@@ -110,6 +111,7 @@ def _apply(d: Delivery, action: str) -> Delivery:
         "mark_failed": lambda: d.mark_failed(error="Duplicate content", code="duplicate"),
         "needs_review": lambda: d.needs_review(evidence="response lost"),
         "release": lambda: d.release(),
+        "defer": lambda: d.defer(until=T0 + timedelta(hours=1), reason="Daily limit reached", code="daily_cap"),
         "requeue": lambda: d.requeue(at=T0),
         "cancel": lambda: d.cancel(),
         "reschedule": lambda: d.reschedule(due_at=T0 + timedelta(hours=1)),

@@ -194,6 +194,9 @@ deliveries = sa.Table(
     sa.Column("published_at", UtcDateTime),
     sa.Column("updated_at", UtcDateTime),
     sa.Column("version", sa.Integer, nullable=False),
+    # What a publish attempt got done before it was interrupted (an Instagram container id, an
+    # upload session, "sent": the platform was called), so a retry resumes instead of repeating (0003).
+    sa.Column("progress", sa.JSON),
     sa.Index("ix_deliveries_post_id_position", "post_id", "position"),
     # "What is due now": only waiting rows are indexed, so the index stays small however much history piles up.
     sa.Index("ix_deliveries_due", "state", "next_attempt_at",
@@ -201,8 +204,20 @@ deliveries = sa.Table(
              postgresql_where=sa.text("state IN ('queued', 'retry_wait')")),
     # An account's calendar (daily caps, minimum gaps).
     sa.Index("ix_deliveries_account_id_due_at", "account_id", "due_at"),
-    # Sweeping expired leases (a later task) reads publishing rows by lease.
+    # Sweeping expired leases reads publishing rows by lease.
     sa.Index("ix_deliveries_state_lease_expires_at", "state", "lease_expires_at"),
+    # At most one delivery in flight per account, whatever number of runners share the database (0003).
+    sa.Index("uq_deliveries_account_id_in_flight", "account_id", unique=True,
+             sqlite_where=sa.text("state = 'publishing'"), postgresql_where=sa.text("state = 'publishing'")),
+)
+
+# An account the runner must leave alone until `until` (the platform's rate-limit reset, a quota day) (0003).
+account_holds = sa.Table(
+    "account_holds", metadata,
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("until", UtcDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("set_at", UtcDateTime, nullable=False),
 )
 
 # An integer primary key that SQLite makes its rowid (autoincrementing); BIGSERIAL on PostgreSQL.
@@ -241,6 +256,35 @@ notifications = sa.Table(
     sa.Column("read_at", UtcDateTime),
     sa.Column("sent_at", UtcDateTime),
     sa.Index("ix_notifications_workspace_id_created_at", "workspace_id", "created_at"),
+)
+
+# Insights over time (0003): one row per published delivery per pull, normalised keys with the platform's own kept.
+post_metric_snapshots = sa.Table(
+    "post_metric_snapshots", metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", ID, nullable=False),                    # no FK: history outlives what it measured
+    sa.Column("post_id", ID, nullable=False),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("workspace_id", ID),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("taken_at", UtcDateTime, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),                   # {"views": 120, "likes": 8, ...}
+    sa.Column("raw", sa.JSON, nullable=False),
+    sa.Index("ix_post_metric_snapshots_delivery_id_taken_at", "delivery_id", "taken_at"),
+    sa.Index("ix_post_metric_snapshots_workspace_id_taken_at", "workspace_id", "taken_at"),
+)
+
+account_metric_snapshots = sa.Table(
+    "account_metric_snapshots", metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("workspace_id", ID),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("taken_at", UtcDateTime, nullable=False),
+    sa.Column("followers", sa.BigInteger),
+    sa.Column("raw", sa.JSON, nullable=False),
+    sa.Index("ix_account_metric_snapshots_account_id_taken_at", "account_id", "taken_at"),
 )
 
 runner_heartbeats = sa.Table(

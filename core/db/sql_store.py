@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core.db.engine import write_transaction
+from core.db.sql_runner import SqlRunnerQueries
 from core.db.schema import (WAITING_STATES, accounts, activity_events, batches, deliveries, memberships, notifications,
                             oauth_states, post_accounts, posts, users, workspaces)
 from core.db.tokens import oauth_binding
@@ -53,7 +54,7 @@ def _waiting_states():
                                                literal_execute=True))
 
 
-class SqlPostStore:
+class SqlPostStore(SqlRunnerQueries):
     """`PostStore` on a SQLAlchemy engine, tokens encrypted with `cipher`."""
 
     def __init__(self, engine: Engine, cipher: TokenCipher, *, clock=utcnow):
@@ -731,7 +732,7 @@ def _post(row, targets: Sequence[Account]) -> Post:
         version=row.version, series_id=row.series_id)
 
 
-_DELIVERY_FIELDS = ("id", "post_id", "account_id", "due_at", "attempts", "next_attempt_at", "external_id",
+_DELIVERY_FIELDS = ("id", "post_id", "account_id", "due_at", "attempts", "next_attempt_at", "external_id", "progress",
                     "external_url", "last_error", "last_error_code", "claimed_by", "lease_expires_at", "marker",
                     "published_at", "updated_at", "version")
 

@@ -181,6 +181,10 @@ class PlatformAdapter:
     oauth: ClassVar[OAuthSpec]
     # Whether find_published can be trusted to say "not there" (so a re-post after a lost response is safe).
     reliable_listing: ClassVar[bool] = True
+    # How long before expiry the runner's token job refreshes (platforms with long tokens refresh earlier).
+    refresh_ahead: ClassVar[timedelta] = timedelta(minutes=30)
+    # How many publishes to this platform one runner makes at once (uploads are heavy on some).
+    max_concurrency: ClassVar[int] = 16
 
     def __init__(self, client: httpx.Client, config: PlatformConfig, *, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], None] = time.sleep):
@@ -342,6 +346,16 @@ class PlatformAdapter:
                         extra={k: v for k, v in data.items() if k not in
                                ("access_token", "refresh_token", "expires_in", "refresh_token_expires_in",
                                 "refresh_expires_in", "scope", "token_type")})
+
+    def can_refresh(self, creds: Credentials) -> bool:
+        """Whether the platform would give a new token now (platforms with rules of their own override)."""
+        return bool(creds.refresh_token)
+
+    def refresh_due(self, creds: Credentials, now: datetime) -> bool:
+        """Whether the runner should refresh this token now: it expires within `refresh_ahead` and can be renewed."""
+        if creds.expires_at is None or creds.expires_at - now > self.refresh_ahead:
+            return False
+        return self.can_refresh(creds)
 
     def missing_scopes(self, token: TokenSet) -> tuple[str, ...]:
         """Scopes we asked for that the person did not grant (empty if the platform does not say)."""

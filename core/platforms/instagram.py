@@ -39,6 +39,8 @@ class InstagramAdapter(PlatformAdapter):
                       scope_separator=",")
     HOSTS: tuple[str, ...] = ("graph.instagram.com", "api.instagram.com", "www.instagram.com")
     REFRESH_MIN_AGE = timedelta(hours=24)     # ig_refresh_token refuses younger tokens
+    # A 60-day token that can only be renewed once a day old: renew it well before the end.
+    refresh_ahead = timedelta(days=7)
     POLL_ATTEMPTS = 10
     POLL_INTERVAL_S = 3.0
     NOT_READY_RETRY = timedelta(minutes=1)

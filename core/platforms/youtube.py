@@ -49,6 +49,7 @@ class YouTubeAdapter(PlatformAdapter):
         # Google sends a refresh token only with offline access, and again only when consent is shown.
         extra_authorize_params={"access_type": "offline", "prompt": "consent"})
     HOSTS: ClassVar[tuple[str, ...]] = ("www.googleapis.com", "accounts.google.com", "oauth2.googleapis.com")
+    max_concurrency: ClassVar[int] = 4        # resumable uploads move whole videos
     CHUNK_SIZE: ClassVar[int] = 32 * QUANTUM   # 8 MiB; config option "chunk_size" overrides
     MAX_CHUNKS: ClassVar[int] = 10_000         # a bound on the upload loop, far above any real file
 

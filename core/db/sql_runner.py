@@ -1,0 +1,330 @@
+"""The runner's side of the SQL store: claiming with leases, progress, outcomes, holds, heartbeats, insights.
+
+Mixed into `core.db.sql_store.SqlPostStore`; the same contract as `core.store.RunnerMemory`
+(tests/test_store_contract.py and tests/test_claiming.py run against both).
+
+Claiming (see ../shared/DESIGN.md, "Claiming"):
+- **SQLite**: one ``UPDATE deliveries ... WHERE id IN (<due, one per account>) RETURNING`` inside a
+  ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time, so what the subquery saw is what
+  the update changes.
+- **PostgreSQL**: the due rows are locked with ``FOR UPDATE OF deliveries, posts SKIP LOCKED`` (another
+  runner's rows are skipped, not waited for), then their accounts with ``FOR NO KEY UPDATE SKIP LOCKED``
+  (two runners never claim for one account at once), then a fresh statement re-checks that none of those
+  accounts has a delivery in flight, and one UPDATE ... RETURNING moves the chosen rows.
+- Either way the partial unique index ``uq_deliveries_account_id_in_flight`` is the last word: one
+  delivery in flight per account, whatever happens above.
+- The post's derived status becomes ``publishing`` and a ``delivery.publishing`` event is written in
+  the same transaction.
+
+A runner writes to a delivery it claimed only while it still holds it (``claimed_by`` is its id and
+the state is ``publishing``): after its lease expired and another runner took the delivery over, its
+late writes are refused (``save_progress`` / ``finish_delivery`` return False / None) instead of
+overwriting what the other runner decided.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from core.db.engine import is_postgres
+from core.db.schema import (WAITING_STATES, account_holds, account_metric_snapshots, accounts, activity_events,
+                            deliveries, post_metric_snapshots, posts, runner_heartbeats)
+from core.domain import ActivityEvent, Delivery
+from core.lifecycle import DeliveryState, PostState, PostStatus
+from core.store import AccountSnapshot, Heartbeat, MetricSnapshot
+from core.timeutil import to_utc
+
+_d = deliveries
+PUBLISHING = DeliveryState.PUBLISHING.value
+# Accounts the runner may publish for (a refresh is attempted for expired ones).
+_PUBLISHABLE_ACCOUNT = ("connected", "expiring", "expired")
+
+
+class SqlRunnerQueries:
+    """Runner methods of SqlPostStore (needs self._engine, self._write(), self._read(), self._clock)."""
+
+    # ------------------------------------------------------------ claiming
+    def _due_filter(self, now: datetime):
+        held = sa.select(sa.literal(1)).select_from(account_holds).where(
+            account_holds.c.account_id == _d.c.account_id, account_holds.c.until > now)
+        return sa.and_(_d.c.state.in_(sa.bindparam("waiting_states", list(WAITING_STATES), expanding=True,
+                                                   literal_execute=True)),
+                       _d.c.next_attempt_at <= now, posts.c.state == PostState.APPROVED.value,
+                       accounts.c.status.in_(_PUBLISHABLE_ACCOUNT), ~sa.exists(held))
+
+    def _in_flight_elsewhere(self):
+        other = _d.alias("in_flight")
+        return sa.exists(sa.select(sa.literal(1)).select_from(other).where(
+            other.c.account_id == _d.c.account_id, other.c.state == PUBLISHING))
+
+    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+        """Claim up to `limit` due deliveries, at most one per account and none for an account already in flight."""
+        now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
+        with self._write() as conn:
+            if is_postgres(conn):
+                candidates = conn.execute(
+                    sa.select(_d.c.id, _d.c.account_id).select_from(joined)
+                    .where(self._due_filter(now))
+                    .order_by(_d.c.next_attempt_at, _d.c.id).limit(limit * 4)
+                    .with_for_update(of=[_d, posts], skip_locked=True)).all()
+                first: dict[str, str] = {}
+                for row in candidates:
+                    first.setdefault(row.account_id, row.id)
+                if not first:
+                    return []
+                locked = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(list(first)))
+                                          .with_for_update(skip_locked=True, key_share=True)).scalars())
+                busy = set(conn.execute(sa.select(_d.c.account_id).where(
+                    _d.c.account_id.in_(list(locked)), _d.c.state == PUBLISHING)).scalars()) if locked else set()
+                ids = [first[a] for a in first if a in locked and a not in busy][:limit]
+            else:
+                ranked = (sa.select(_d.c.id.label("id"), _d.c.next_attempt_at.label("at"),
+                                    sa.func.row_number().over(partition_by=_d.c.account_id,
+                                                              order_by=(_d.c.next_attempt_at, _d.c.id)).label("rn"))
+                          .select_from(joined)
+                          .where(self._due_filter(now), ~self._in_flight_elsewhere())).subquery()
+                ids = list(conn.execute(sa.select(ranked.c.id).where(ranked.c.rn == 1)
+                                        .order_by(ranked.c.at, ranked.c.id).limit(limit)).scalars())
+            if not ids:
+                return []
+            rows = conn.execute(
+                _d.update().where(_d.c.id.in_(ids), _d.c.state.in_(list(WAITING_STATES)))
+                .values(state=PUBLISHING, claimed_by=runner_id, lease_expires_at=lease_until,
+                        attempts=_d.c.attempts + 1, marker=sa.func.coalesce(_d.c.marker, _d.c.id),
+                        version=_d.c.version + 1, updated_at=self._clock())
+                .returning(*_d.c)).all()
+            claimed = [_row_delivery(r) for r in rows]
+            self._after_claim(conn, claimed, runner_id, "delivery.publishing")
+            claimed.sort(key=lambda d: (d.next_attempt_at or d.due_at, d.id))
+            return claimed
+
+    def _after_claim(self, conn: Connection, claimed: Sequence[Delivery], runner_id: str, action: str,
+                     reason: str | None = None) -> None:
+        if not claimed:
+            return
+        post_ids = sorted({d.post_id for d in claimed})
+        conn.execute(posts.update().where(posts.c.id.in_(post_ids), posts.c.state == PostState.APPROVED.value)
+                     .values(status=PostStatus.PUBLISHING.value))
+        spaces = dict(conn.execute(sa.select(posts.c.id, posts.c.workspace_id).where(posts.c.id.in_(post_ids))).all())
+        at = self._clock()
+        conn.execute(activity_events.insert(), [
+            _event_row(ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=at,
+                                     actor=f"runner:{runner_id}", workspace_id=spaces.get(d.post_id),
+                                     to_state=PUBLISHING, reason=reason,
+                                     details={"post_id": d.post_id, "attempt": d.attempts,
+                                              "platform": d.platform.value}))
+            for d in claimed])
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest waiting delivery of an approved post becomes due (for the publish loop's sleep)."""
+        query = (sa.select(sa.func.min(_d.c.next_attempt_at)).select_from(_d.join(posts, posts.c.id == _d.c.post_id))
+                 .where(_d.c.state.in_(sa.bindparam("waiting_states", list(WAITING_STATES), expanding=True,
+                                                    literal_execute=True)),
+                        posts.c.state == PostState.APPROVED.value))
+        with self._read() as conn:
+            value = conn.execute(query).scalar()
+        return _aware(value)
+
+    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+        """Take over deliveries whose runner's lease ran out (it died or hung): they must be reconciled."""
+        now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        with self._write() as conn:
+            query = (sa.select(_d.c.id).where(_d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
+                     .order_by(_d.c.lease_expires_at).limit(limit))
+            if is_postgres(conn):
+                query = query.with_for_update(skip_locked=True)
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            rows = conn.execute(
+                _d.update().where(_d.c.id.in_(ids), _d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
+                .values(claimed_by=runner_id, lease_expires_at=lease_until, version=_d.c.version + 1,
+                        updated_at=self._clock())
+                .returning(*_d.c)).all()
+            taken = [_row_delivery(r) for r in rows]
+            self._after_claim(conn, taken, runner_id, "delivery.lease_expired",
+                              reason="The runner publishing this stopped before it finished; checking with the "
+                                     "platform before anything else.")
+            return taken
+
+    def renew_leases(self, runner_id: str, lease_until: datetime, ids: Iterable[str] | None = None) -> int:
+        """Extend this runner's leases (all of them, or `ids`); returns how many it still holds."""
+        query = _d.update().where(_d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)
+        if ids is not None:
+            ids = list(ids)
+            if not ids:
+                return 0
+            query = query.where(_d.c.id.in_(ids))
+        with self._write() as conn:
+            return conn.execute(query.values(lease_expires_at=to_utc(lease_until, "lease"))).rowcount
+
+    def save_progress(self, delivery_id: str, runner_id: str, key: str, value: str) -> bool:
+        """Record a step of an attempt; False when this runner no longer holds the delivery (stop work)."""
+        with self._write() as conn:
+            held = _d.c.id == delivery_id, _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING
+            query = sa.select(_d.c.progress).where(*held)
+            if is_postgres(conn):
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None:
+                return False
+            progress = {**(row.progress or {}), key: value}
+            conn.execute(_d.update().where(*held).values(progress=progress, version=_d.c.version + 1))
+            return True
+
+    def finish_delivery(self, delivery: Delivery, *, runner_id: str,
+                        events: Sequence[ActivityEvent] = ()) -> Delivery | None:
+        """Write the outcome of an attempt if this runner still holds the delivery; None when it does not."""
+        from core.db.sql_store import _delivery_values, _refresh_status
+        with self._write() as conn:
+            conn.execute(sa.select(posts.c.id).where(posts.c.id == delivery.post_id).with_for_update())
+            row = conn.execute(sa.select(_d.c.version, _d.c.progress).where(
+                _d.c.id == delivery.id, _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)
+                .with_for_update()).first()
+            if row is None:
+                return None
+            final = replace(delivery, version=row.version + 1, updated_at=self._clock(),
+                            progress={**(row.progress or {}), **dict(delivery.progress or {})})
+            values = _delivery_values(final)
+            values.pop("position", None)
+            conn.execute(_d.update().where(_d.c.id == delivery.id).values(values))
+            _refresh_status(conn, delivery.post_id)
+            if events:
+                conn.execute(activity_events.insert(), [_event_row(e) for e in events])
+            return final
+
+    def release_claims(self, runner_id: str) -> int:
+        """Give back what this runner claimed and never sent (shutdown): queued again, attempt returned."""
+        released = 0
+        with self._read() as conn:
+            rows = conn.execute(sa.select(_d).where(_d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)).all()
+        for row in rows:
+            d = _row_delivery(row)
+            if d.progress.get("sent"):
+                continue
+            if self.finish_delivery(d.release(), runner_id=runner_id, events=[ActivityEvent(
+                    action="delivery.released", subject_type="delivery", subject_id=d.id, at=self._clock(),
+                    actor=f"runner:{runner_id}", from_state=PUBLISHING, to_state=DeliveryState.QUEUED.value,
+                    reason="The runner stopped before calling the platform.", details={"post_id": d.post_id})]):
+                released += 1
+        return released
+
+    # ------------------------------------------------------------ pacing
+    def hold_account(self, account_id: str, until: datetime, reason: str) -> None:
+        """Leave the account alone until `until` (a later hold wins; an earlier one does not shorten it)."""
+        until = to_utc(until, "until")
+        with self._write() as conn:
+            current = conn.execute(sa.select(account_holds.c.until).where(
+                account_holds.c.account_id == account_id)).scalar()
+            values = {"until": until, "reason": reason, "set_at": self._clock()}
+            if current is None:
+                conn.execute(account_holds.insert().values(account_id=account_id, **values))
+            elif _aware(current) < until:
+                conn.execute(account_holds.update().where(account_holds.c.account_id == account_id).values(values))
+
+    def account_holds(self, now: datetime) -> dict[str, tuple[datetime, str]]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(account_holds).where(account_holds.c.until > to_utc(now, "now"))).all()
+        return {r.account_id: (_aware(r.until), r.reason) for r in rows}
+
+    def published_count(self, account_id: str, since: datetime) -> int:
+        """Deliveries of the account published at or after `since`, plus the one in flight (pacing)."""
+        since = to_utc(since, "since")
+        query = sa.select(sa.func.count()).select_from(_d).where(
+            _d.c.account_id == account_id,
+            sa.or_(sa.and_(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.published_at >= since),
+                   _d.c.state == PUBLISHING),
+            _d.c.due_at >= since - _PACING_LOOKBACK)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # ------------------------------------------------------------ heartbeats
+    def save_heartbeat(self, beat: Heartbeat) -> None:
+        values = {"host": beat.host, "pid": beat.pid, "started_at": beat.started_at, "beat_at": beat.beat_at,
+                  "info": dict(beat.info or {})}
+        with self._write() as conn:
+            if conn.execute(runner_heartbeats.update().where(runner_heartbeats.c.runner_id == beat.runner_id)
+                            .values(values)).rowcount == 0:
+                conn.execute(runner_heartbeats.insert().values(runner_id=beat.runner_id, **values))
+
+    def list_heartbeats(self) -> list[Heartbeat]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(runner_heartbeats).order_by(runner_heartbeats.c.beat_at.desc())).all()
+        return [Heartbeat(runner_id=r.runner_id, host=r.host, pid=r.pid, started_at=_aware(r.started_at),
+                          beat_at=_aware(r.beat_at), info=dict(r.info or {})) for r in rows]
+
+    def delete_heartbeat(self, runner_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(runner_heartbeats.delete().where(runner_heartbeats.c.runner_id == runner_id))
+
+    # ------------------------------------------------------------ insights
+    def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]:
+        """Published deliveries with an external id, published at or after `since` (what insights are pulled for)."""
+        query = (sa.select(_d).where(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.external_id.is_not(None),
+                                     _d.c.published_at >= to_utc(since, "since"))
+                 .order_by(_d.c.account_id, _d.c.published_at).limit(limit))
+        with self._read() as conn:
+            return [_row_delivery(r) for r in conn.execute(query)]
+
+    def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
+                             account_snapshots: Sequence[AccountSnapshot] = ()) -> None:
+        with self._write() as conn:
+            if snapshots:
+                conn.execute(post_metric_snapshots.insert(), [
+                    {"delivery_id": s.delivery_id, "post_id": s.post_id, "account_id": s.account_id,
+                     "workspace_id": s.workspace_id, "platform": str(s.platform), "external_id": s.external_id,
+                     "taken_at": s.taken_at, "metrics": dict(s.metrics), "raw": dict(s.raw or {})} for s in snapshots])
+            if account_snapshots:
+                conn.execute(account_metric_snapshots.insert(), [
+                    {"account_id": s.account_id, "workspace_id": s.workspace_id, "platform": str(s.platform),
+                     "taken_at": s.taken_at, "followers": s.followers, "raw": dict(s.raw or {})}
+                    for s in account_snapshots])
+
+    def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
+                              limit: int = 1000) -> list[MetricSnapshot]:
+        query = sa.select(post_metric_snapshots).order_by(post_metric_snapshots.c.taken_at.desc(),
+                                                          post_metric_snapshots.c.seq.desc())
+        if delivery_id is not None:
+            query = query.where(post_metric_snapshots.c.delivery_id == delivery_id)
+        if workspace_id is not None:
+            query = query.where(post_metric_snapshots.c.workspace_id == workspace_id)
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [MetricSnapshot(delivery_id=r.delivery_id, post_id=r.post_id, account_id=r.account_id,
+                               workspace_id=r.workspace_id, platform=r.platform, external_id=r.external_id,
+                               taken_at=_aware(r.taken_at), metrics=dict(r.metrics or {}), raw=dict(r.raw or {}))
+                for r in rows]
+
+    def list_account_snapshots(self, *, account_id: str, limit: int = 1000) -> list[AccountSnapshot]:
+        query = (sa.select(account_metric_snapshots).where(account_metric_snapshots.c.account_id == account_id)
+                 .order_by(account_metric_snapshots.c.taken_at.desc(), account_metric_snapshots.c.seq.desc())
+                 .limit(limit))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [AccountSnapshot(account_id=r.account_id, workspace_id=r.workspace_id, platform=r.platform,
+                                taken_at=_aware(r.taken_at), followers=r.followers, raw=dict(r.raw or {}))
+                for r in rows]
+
+
+# published_count looks at deliveries due up to this long before `since` (a retry can publish late).
+_PACING_LOOKBACK = timedelta(days=2)
+
+
+def _aware(value: Any) -> datetime | None:
+    from core.timeutil import from_db
+    return from_db(value) if value is not None else None
+
+
+def _row_delivery(row) -> Delivery:
+    from core.db.sql_store import _delivery
+    return _delivery(row)
+
+
+def _event_row(e: ActivityEvent) -> Mapping[str, Any]:
+    from core.db.sql_store import _event_values
+    return _event_values(e)

@@ -1,0 +1,328 @@
+"""One attempt at one claimed delivery: pace, reconcile, publish, record. The runner calls `Publisher.run`.
+
+The order of things is what keeps "never twice" true:
+
+1. Too late? A delivery found more than an hour after it was meant to go out (the runner was down,
+   the account waited for a reconnect) is not published blindly: it goes to ``needs_review``.
+2. Paced? The account's daily cap (in the workspace's time zone) and burst limit are checked; a
+   delivery over either is held back (``defer``: back in the queue, the attempt given back).
+3. An earlier attempt may have posted (``progress["sent"]`` is set: its answer was lost, or its runner
+   died mid-call)? Ask the platform first. Found: published. Not found: publish again only when the
+   platform's listing can be trusted; otherwise ``needs_review`` with the evidence.
+4. Write ``progress["sent"]`` (the platform is about to be called), then call it. A token the platform
+   calls expired is refreshed once and the call made again.
+5. Record the outcome (core.publishing.decide) if this runner still holds the delivery.
+
+Every write goes through the store's fenced methods (``save_progress`` / ``finish_delivery``): a runner
+whose lease was taken over stops, and its late answer never overwrites the new holder's.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from core.connect import credentials, refresh_account
+from core.domain import (Account, AccountStatus, ActivityEvent, Delivery, Notification, Post, Schedule)
+from core.errors import NotFoundError, PlatformError, ReconnectNeeded, TokenExpired
+from core.lifecycle import DeliveryState, PostState
+from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult
+from core.publishing import DEFAULT_MAX_LATENESS, Decision, RetryPolicy, decide, lateness
+from core.store import PostStore
+from core.timeutil import utcnow
+
+log = logging.getLogger("outpost.publisher")
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
+# Reconciliation looks for the post from a little before the delivery was due.
+RECONCILE_SLACK = timedelta(minutes=5)
+
+
+class LeaseLost(Exception):
+    """Another runner holds this delivery now (our lease ran out): stop touching it."""
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Per-account pacing the runner enforces on top of the platforms' own limits."""
+
+    burst_limit: int = 3                         # at most this many publishes per account ...
+    burst_window: timedelta = timedelta(minutes=10)   # ... in any window this long
+    enforce_daily_cap: bool = True
+
+
+class Publisher:
+    def __init__(self, store: PostStore, adapter_for: Callable[[object], PlatformAdapter], *, runner_id: str,
+                 clock: Callable[[], datetime] = utcnow, policy: RetryPolicy = RetryPolicy(),
+                 pacing: Pacing = Pacing(), max_lateness: timedelta = DEFAULT_MAX_LATENESS,
+                 media_library=None, rng: random.Random | None = None,
+                 on_published: Callable[[Post, Delivery], None] | None = None):
+        self.store = store
+        self.adapter_for = adapter_for
+        self.runner_id = runner_id
+        self.clock = clock
+        self.policy = policy
+        self.pacing = pacing
+        self.max_lateness = max_lateness
+        self.media_library = media_library
+        self.rng = rng or random.Random()
+        self.on_published = on_published
+        # One refresh at a time per account (two deliveries of one account never run at once, but the
+        # token job may refresh while a publish does).
+        self._refresh_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ------------------------------------------------------------ the attempt
+    def run(self, delivery: Delivery) -> Delivery | None:
+        """Take one claimed delivery as far as it goes now; returns what was recorded (None: not ours any more)."""
+        try:
+            return self._run(delivery)
+        except LeaseLost:
+            log.warning("delivery %s: another runner holds it now; leaving it alone", delivery.id)
+            return None
+
+    def _run(self, d: Delivery) -> Delivery | None:
+        now = self.clock()
+        try:
+            post = self.store.get_post(d.post_id)
+            account = self.store.get_account(d.account_id)
+        except NotFoundError as exc:
+            return self._finish(d.mark_failed(error=f"Nothing to publish: {exc}", code="missing"), "delivery.failed")
+        meant_for = d.next_attempt_at or d.due_at
+        if not d.progress.get("sent") and lateness(now, meant_for) > self.max_lateness:
+            late = lateness(now, meant_for)
+            return self._finish(d.needs_review(
+                evidence=(f"This was due {_ago(late)} ago ({meant_for:%d %b %H:%M} UTC) and was not sent then "
+                          "(Outpost was not running, or the account was waiting to be reconnected). Publishing it "
+                          "this late could surprise your audience: publish it now or cancel it."),
+                code="too_late"), "delivery.needs_review", post=post, notify=True)
+        if account.status in (AccountStatus.RECONNECT_NEEDED, AccountStatus.REVOKED):
+            return self._wait_for_reconnect(d, post, account, announce=False)
+        held = self._pace(d, post, account, now)
+        if held is not None:
+            return held
+
+        adapter = self.adapter_for(d.platform)
+        request = self._request(d, post, account)
+        if d.progress.get("sent"):
+            checked = self._reconcile(d, post, account, adapter, request)
+            if checked is not None:
+                return checked
+        return self._publish(d, post, account, adapter, request)
+
+    def _publish(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
+                 request: PublishRequest) -> Delivery | None:
+        self._save(d, "sent", self.clock().isoformat())
+        refreshed = False
+        if adapter.refresh_due(credentials(account), self.clock()) and account.token_expires_at \
+                and account.token_expires_at <= self.clock():
+            account, refreshed = self._refresh(account, adapter), True
+        while True:
+            try:
+                result = adapter.publish(credentials(account), request)
+            except TokenExpired as exc:
+                if refreshed:
+                    return self._apply(d, post, account, decide(exc, attempts_made=d.attempts, now=self.clock(),
+                                                                 policy=self.policy, refreshed=True, rng=self.rng))
+                try:
+                    account, refreshed = self._refresh(account, adapter), True
+                except ReconnectNeeded as again:
+                    return self._apply(d, post, account, decide(again, attempts_made=d.attempts, now=self.clock(),
+                                                                 policy=self.policy, rng=self.rng))
+                continue
+            except PlatformError as exc:
+                return self._apply(d, post, account, decide(exc, attempts_made=d.attempts, now=self.clock(),
+                                                             policy=self.policy, rng=self.rng))
+            return self._published(d, post, result, reconciled=False)
+
+    def _reconcile(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
+                   request: PublishRequest) -> Delivery | None:
+        """An earlier attempt may have posted: ask the platform. None means "not there, safe to publish"."""
+        since = min(d.due_at, _parse(d.progress.get("sent")) or d.due_at) - RECONCILE_SLACK
+        try:
+            found = adapter.find_published(credentials(account), request, since=since)
+        except PlatformError as exc:
+            at = self.policy.next_attempt(d.attempts, self.clock(), rng=self.rng,
+                                          retry_at=getattr(exc, "retry_at", None))
+            if at is None:
+                return self._finish(d.needs_review(
+                    evidence=f"An earlier attempt may have posted this, and {d.platform.label} could not be asked "
+                             f"whether it did ({exc}). Check the account, then mark it published or try again.",
+                    code="unverified"), "delivery.needs_review", post=post, notify=True)
+            return self._finish(d.retry_later(at=at, error=f"Checking whether an earlier attempt posted this: {exc}",
+                                              code="reconcile_retry"), "delivery.retry_wait")
+        if found is not None:
+            return self._published(d, post, found, reconciled=True)
+        if not adapter.reliable_listing:
+            return self._finish(d.needs_review(
+                evidence=(f"An earlier attempt reached {d.platform.label} but its answer was lost, and "
+                          f"{d.platform.label} cannot reliably list this account's posts, so Outpost cannot tell "
+                          "whether it went out. Look at the account: mark it published if it is there, or try again."),
+                code="unverifiable"), "delivery.needs_review", post=post, notify=True)
+        log.info("delivery %s: not on %s after a lost answer; publishing again", d.id, d.platform.label)
+        return None
+
+    # ------------------------------------------------------------ outcomes
+    def _published(self, d: Delivery, post: Post, result: PublishResult, *, reconciled: bool) -> Delivery | None:
+        done = d.mark_published(external_id=result.external_id, external_url=result.url, at=self.clock())
+        progress = {}
+        if result.extra.get("pending_id"):
+            progress["pending_id"] = "1"      # the platform's public id comes later (TikTok moderation)
+        if reconciled:
+            progress["reconciled"] = "1"
+        done = replace(done, progress=progress)
+        final = self._finish(done, "delivery.published", post=post,
+                             details={"external_id": result.external_id, "url": result.url, "reconciled": reconciled,
+                                      "attempt": d.attempts})
+        if final is not None and self.on_published is not None:
+            try:
+                self.on_published(post, final)
+            except Exception:  # the series or the hook failing must not undo a publish
+                log.exception("after publishing delivery %s", d.id)
+        return final
+
+    def _apply(self, d: Delivery, post: Post, account: Account, decision: Decision) -> Delivery | None:
+        kind = decision.kind
+        if kind == "retry":
+            return self._finish(replace(d.retry_later(at=decision.at, error=decision.reason, code=decision.code),
+                                        progress={"sent": ""}), "delivery.retry_wait",
+                                details={"retry_at": decision.at.isoformat()})
+        if kind == "check_later":
+            return self._finish(d.retry_later(at=decision.at, code=decision.code,
+                                              error=f"{decision.reason} Outpost will check whether it went out before "
+                                                    "doing anything else."), "delivery.retry_wait")
+        if kind == "reconnect":
+            return self._wait_for_reconnect(d, post, account, announce=True, reason=decision.reason)
+        if kind == "failed":
+            return self._finish(d.mark_failed(error=decision.reason, code=decision.code), "delivery.failed",
+                                post=post, notify=True)
+        return self._finish(d.needs_review(evidence=decision.reason, code=decision.code), "delivery.needs_review",
+                            post=post, notify=True)
+
+    def _wait_for_reconnect(self, d: Delivery, post: Post, account: Account, *, announce: bool,
+                            reason: str = "") -> Delivery | None:
+        if announce and account.status not in (AccountStatus.RECONNECT_NEEDED, AccountStatus.REVOKED):
+            now = self.clock()
+            self.store.save_account(replace(self.store.get_account(account.id), status=AccountStatus.RECONNECT_NEEDED))
+            self.store.record_event(ActivityEvent(
+                action="account.reconnect_needed", subject_type="account", subject_id=account.id, at=now,
+                actor=f"runner:{self.runner_id}", workspace_id=account.workspace_id, from_state=account.status.value,
+                to_state=AccountStatus.RECONNECT_NEEDED.value, reason=reason))
+            self.store.add_notification(Notification(
+                workspace_id=account.workspace_id or post.workspace_id or "", kind="reconnect_needed",
+                title=f"Reconnect {account.label}",
+                body=(f"{account.platform.label} no longer accepts Outpost's access for {account.handle} ({reason}). "
+                      "Posts for it wait until you connect it again from Accounts."),
+                subject_id=account.id))
+        waiting = d.defer(until=self.clock() + timedelta(minutes=10), code="reconnect_needed",
+                          reason=f"Waiting for you to reconnect {account.label}.")
+        return self._finish(replace(waiting, progress={"sent": ""}), "delivery.waiting", post=post)
+
+    def _pace(self, d: Delivery, post: Post, account: Account, now: datetime) -> Delivery | None:
+        p = self.pacing
+        recent = self.store.published_count(account.id, now - p.burst_window) - 1   # minus this one, in flight
+        if recent >= p.burst_limit:
+            until = now + p.burst_window / max(p.burst_limit, 1)
+            return self._finish(d.defer(until=until, code="burst_limit",
+                                        reason=f"Spacing posts out: {account.label} already had {recent} in the last "
+                                               f"{_ago(p.burst_window)}; this one goes out at {until:%H:%M} UTC."),
+                                "delivery.deferred")
+        if p.enforce_daily_cap:
+            tz = ZoneInfo(post.schedule.timezone_name if post.schedule else "UTC")
+            local = now.astimezone(tz)
+            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            today = self.store.published_count(account.id, midnight.astimezone(now.tzinfo)) - 1
+            cap = account.effective_daily_cap
+            if today >= cap:
+                tomorrow = (midnight + timedelta(days=1, minutes=1)).astimezone(now.tzinfo)
+                return self._finish(d.defer(until=tomorrow, code="daily_cap",
+                                            reason=f"{account.label} reached its limit of {cap} posts today; "
+                                                   "this one goes out just after midnight."), "delivery.deferred")
+        return None
+
+    # ------------------------------------------------------------ plumbing
+    def _request(self, d: Delivery, post: Post, account: Account) -> PublishRequest:
+        content = post.render(d.platform)
+        media = tuple(self._media_item(u) for u in content.media_urls)
+        progress = {k: v for k, v in d.progress.items() if k not in ("sent",)}
+
+        def checkpoint(key: str, value: str) -> None:
+            self._save(d, key, value)
+
+        return PublishRequest(content=content, media=media, marker=d.marker or d.id, progress=progress,
+                              checkpoint=checkpoint, options=dict(account.meta.get("publish_options") or {}))
+
+    def _media_item(self, url: str) -> MediaItem:
+        kind = "video" if url.lower().split("?")[0].endswith(VIDEO_SUFFIXES) else "image"
+        data = None
+        if self.media_library is not None:
+            name = self.media_library.name_of(url)
+            if name is not None:
+                with self.media_library.open(name) as fh:
+                    data = fh.read()
+        return MediaItem(url=url, kind=kind, data=data)
+
+    def _save(self, d: Delivery, key: str, value: str) -> None:
+        if not self.store.save_progress(d.id, self.runner_id, key, value):
+            raise LeaseLost(d.id)
+
+    def _refresh(self, account: Account, adapter: PlatformAdapter) -> Account:
+        with self._locks_guard:
+            lock = self._refresh_locks.setdefault(account.id, threading.Lock())
+        with lock:
+            current = self.store.get_account(account.id)
+            if current.oauth_token != account.oauth_token:      # someone refreshed it meanwhile
+                return current
+            return refresh_account(self.store, adapter, current, clock=self.clock, actor=f"runner:{self.runner_id}")
+
+    def _finish(self, d: Delivery, action: str, *, post: Post | None = None, notify: bool = False,
+                details: dict | None = None) -> Delivery | None:
+        now = self.clock()
+        workspace_id = post.workspace_id if post is not None else None
+        event = ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=now,
+                              actor=f"runner:{self.runner_id}", workspace_id=workspace_id,
+                              from_state=DeliveryState.PUBLISHING.value, to_state=d.state.value, reason=d.last_error,
+                              details={"post_id": d.post_id, "platform": d.platform.value, **(details or {})})
+        final = self.store.finish_delivery(d, runner_id=self.runner_id, events=[event])
+        if final is None:
+            raise LeaseLost(d.id)
+        log.info("delivery %s (%s) -> %s%s", d.id, d.platform.value, final.state.value,
+                 f": {final.last_error}" if final.last_error and final.state != DeliveryState.PUBLISHED else "")
+        if notify and post is not None and post.workspace_id:
+            title = {DeliveryState.FAILED: "A post could not be published",
+                     DeliveryState.NEEDS_REVIEW: "A post needs your review"}.get(final.state, "Publishing update")
+            self.store.add_notification(Notification(
+                workspace_id=post.workspace_id, kind=f"delivery_{final.state.value}", title=title,
+                body=f"{summary(post)} on {d.platform.label}: {final.last_error}", subject_id=post.id))
+        return final
+
+
+def summary(post: Post) -> str:
+    """A post as people recognise it in a notification: its title, or the start of its caption."""
+    text = post.title or " ".join(post.caption.split())
+    if len(text) > 60:
+        text = text[:59] + "\u2026"
+    return "\u201c" + text + "\u201d"
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{hours // 24} days"

@@ -1,0 +1,592 @@
+"""The runner: publishes due posts on time, exactly once, and keeps accounts and insights fresh.
+
+    python -m jobs.runner              run until SIGTERM / Ctrl-C
+    python -m jobs.runner --once       one pass of everything (for cron), then exit
+    python -m jobs.runner --sandbox    use the platform emulator (started here if it is not running)
+    python -m jobs.runner --health     exit 1 unless this runner's heartbeat is fresh (for monitors)
+
+How it is built:
+- **Publishing** is its own loop (a thread): it sleeps until the next delivery is due (never more
+  than `poll_s`, so a post approved a moment ago is seen within it), claims due deliveries with a
+  lease (core.db.sql_runner), and hands them to a pool of worker threads, serially per account
+  (the claim guarantees it) and within per-platform caps. Each worker runs one attempt
+  (core.publisher.Publisher).
+- **Everything else** is driven by the `schedule` package: a heartbeat that also renews the leases
+  of work in flight (every few seconds), sweeping expired leases into reconciliation, refreshing
+  tokens, pulling insights hourly, approval reminders, housekeeping, and the batch-generation hook.
+  Every job is wrapped: a failure is logged and counted, never re-raised (a job that raises inside
+  `schedule` is not rescheduled and starves the rest). Slow jobs run on their own thread so the
+  heartbeat never waits for them, and a job still running is not started twice.
+- **SIGTERM**: stop claiming, let in-flight attempts finish for up to `shutdown_timeout_s`, give back
+  claimed work that never reached the platform, exit 0. Anything still mid-call keeps its lease and
+  is reconciled by whichever runner sweeps it.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import random
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Callable
+
+import httpx
+import schedule
+
+from core.connect import credentials, refresh_account
+from core.domain import Delivery, Notification
+from core.errors import OutpostError, PlatformError, ReconnectNeeded
+from core.lifecycle import PostStatus
+from core.platforms.base import PlatformAdapter
+from core.publisher import LeaseLost, Pacing, Publisher, summary
+from core.publishing import DEFAULT_MAX_LATENESS, RetryPolicy
+from core.recurring import SETTLED, continue_series
+from core.settings import Settings
+from core.store import AccountSnapshot, Heartbeat, MetricSnapshot, PostStore
+from core.timeutil import utcnow
+
+log = logging.getLogger("outpost.runner")
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    name: str = field(default_factory=socket.gethostname)    # the heartbeat's name (what --health checks)
+    concurrency: int = 32                 # publishes in flight at once (worker threads)
+    lease: timedelta = timedelta(minutes=2)
+    heartbeat_s: float = 5.0
+    sweep_s: float = 15.0
+    poll_s: float = 1.0                   # the longest the publish loop sleeps without looking
+    shutdown_timeout_s: float = 30.0
+    token_job_s: float = 600.0
+    insights_s: float = 3600.0
+    reminders_s: float = 3600.0
+    housekeeping_s: float = 3600.0
+    insights_days: int = 30               # pull metrics for posts published this recently
+    stale_after_s: float = 30.0           # --health: a heartbeat older than this is stale
+    policy: RetryPolicy = RetryPolicy()
+    pacing: Pacing = Pacing()
+    max_lateness: timedelta = DEFAULT_MAX_LATENESS
+
+
+class Runner:
+    def __init__(self, store: PostStore, settings: Settings, config: RunnerConfig = RunnerConfig(), *,
+                 adapter_for: Callable[[object], PlatformAdapter] | None = None,
+                 clock: Callable[[], datetime] = utcnow, generate_batches: Callable[[], None] | None = None):
+        self.store = store
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        # Unique per process: what claims carry. Two processes never share it, even with one name.
+        self.claim_id = f"{config.name}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.started_at = clock()
+        self._client: httpx.Client | None = None
+        self._adapters: dict[str, PlatformAdapter] = {}
+        self._adapter_lock = threading.RLock()
+        self.adapter_for = adapter_for or self._adapter
+        library = None
+        try:
+            from core.media import MediaLibrary
+            library = MediaLibrary(settings.media_dir, settings.public_media_url)
+        except Exception:  # no media directory yet is fine: nothing was uploaded
+            library = None
+        self.publisher = Publisher(store, self.adapter_for, runner_id=self.claim_id, clock=clock,
+                                   policy=config.policy, pacing=config.pacing, max_lateness=config.max_lateness,
+                                   media_library=library, on_published=self._after_publish)
+        self.generate_batches = generate_batches
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
+        self._in_flight: dict[str, Delivery] = {}
+        self._in_flight_lock = threading.Lock()
+        self._platform_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._workers: list[threading.Thread] = []
+        self._loop: threading.Thread | None = None
+        self._scheduler = schedule.Scheduler()
+        self._busy_jobs: set[str] = set()
+        self._jobs_queue: queue.Queue = queue.Queue()
+        self.stats = {"claimed": 0, "published": 0, "failed": 0, "needs_review": 0, "retry_wait": 0, "queued": 0,
+                      "swept": 0, "job_errors": 0}
+        self._stats_lock = threading.Lock()
+
+    # ------------------------------------------------------------ adapters
+    def _adapter(self, platform) -> PlatformAdapter:
+        from core.platforms.registry import build_adapter
+        key = str(getattr(platform, "value", platform))
+        with self._adapter_lock:
+            if key not in self._adapters:
+                if self._client is None:
+                    n = max(self.config.concurrency * 2, 20)
+                    self._client = httpx.Client(timeout=30.0, follow_redirects=False, trust_env=False,
+                                                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+                self._adapters[key] = build_adapter(platform, self.settings, self._client)
+            return self._adapters[key]
+
+    def _slot(self, platform) -> threading.BoundedSemaphore:
+        key = str(getattr(platform, "value", platform))
+        with self._adapter_lock:
+            if key not in self._platform_slots:
+                try:
+                    cap = self.adapter_for(platform).max_concurrency
+                except Exception:
+                    cap = self.config.concurrency
+                self._platform_slots[key] = threading.BoundedSemaphore(max(1, min(cap, self.config.concurrency)))
+            return self._platform_slots[key]
+
+    # ------------------------------------------------------------ publishing
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[key] = self.stats.get(key, 0) + n
+
+    def _work(self) -> None:
+        while True:
+            d = self._queue.get()
+            if d is None:
+                return
+            try:
+                with self._slot(d.platform):
+                    result = self.publisher.run(d)
+                if result is not None:
+                    self._count(result.state.value)
+            except Exception:
+                # A bug or a database outage: the delivery keeps its lease and is reconciled after it expires.
+                log.exception("delivery %s: the attempt stopped unexpectedly", d.id)
+                self._count("job_errors")
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight.pop(d.id, None)
+                self._wake.set()
+
+    def _submit(self, deliveries: list[Delivery]) -> None:
+        with self._in_flight_lock:
+            for d in deliveries:
+                self._in_flight[d.id] = d
+        for d in deliveries:
+            self._queue.put(d)
+
+    def free_slots(self) -> int:
+        with self._in_flight_lock:
+            return self.config.concurrency - len(self._in_flight)
+
+    def claim_and_dispatch(self) -> int:
+        """Claim what is due (as much as there are free workers) and hand it out; returns how many."""
+        free = self.free_slots()
+        if free <= 0 or self.stopping.is_set():
+            return 0
+        now = self.clock()
+        claimed = self.store.claim_due(now, runner_id=self.claim_id, lease_until=now + self.config.lease, limit=free)
+        if claimed:
+            self._count("claimed", len(claimed))
+            self._submit(claimed)
+        return len(claimed)
+
+    def _publish_loop(self) -> None:
+        cfg = self.config
+        while not self.stopping.is_set():
+            self._wake.clear()
+            try:
+                claimed = self.claim_and_dispatch()
+                if claimed and self.free_slots() > 0:
+                    continue                       # there may be more due right now
+                nxt = self.store.next_due_at()
+            except Exception:
+                log.exception("claiming failed; trying again shortly")
+                self._count("job_errors")
+                self.stopping.wait(min(cfg.poll_s, 1.0))
+                continue
+            now = self.clock()
+            if self.free_slots() <= 0:
+                wait = cfg.poll_s                  # woken when a worker finishes
+            elif nxt is None:
+                wait = cfg.poll_s
+            else:
+                ahead = (nxt - now).total_seconds()
+                # Due now but nothing claimable (the account is busy or held): look again soon, not in a spin.
+                wait = min(cfg.poll_s, ahead) if ahead > 0 else min(cfg.poll_s, 0.2)
+            if wait > 0:
+                self._wake.wait(wait)
+
+    # ------------------------------------------------------------ the schedule-driven jobs
+    def heartbeat(self) -> None:
+        now = self.clock()
+        with self._in_flight_lock:
+            in_flight = len(self._in_flight)
+        if in_flight:
+            self.store.renew_leases(self.claim_id, now + self.config.lease)
+        with self._stats_lock:
+            info = {"claim_id": self.claim_id, "in_flight": in_flight, **self.stats}
+        self.store.save_heartbeat(Heartbeat(runner_id=self.config.name, host=socket.gethostname(), pid=os.getpid(),
+                                            started_at=self.started_at, beat_at=now, info=info))
+
+    def sweep(self) -> int:
+        """Take over deliveries whose lease expired (their runner died or hung) and reconcile them."""
+        if self.stopping.is_set():
+            return 0
+        free = self.free_slots()
+        if free <= 0:
+            return 0
+        now = self.clock()
+        taken = self.store.claim_expired(now, runner_id=self.claim_id, lease_until=now + self.config.lease,
+                                         limit=free)
+        if taken:
+            log.warning("took over %d deliveries whose runner stopped mid-way; reconciling them", len(taken))
+            self._count("swept", len(taken))
+            self._submit(taken)
+        return len(taken)
+
+    def refresh_tokens(self) -> int:
+        """Refresh tokens that expire soon (each platform says how soon), before a publish needs them."""
+        now, done = self.clock(), 0
+        for account in self.store.list_accounts():
+            try:
+                adapter = self.adapter_for(account.platform)
+                if not adapter.refresh_due(credentials(account), now):
+                    continue
+                refresh_account(self.store, adapter, account, clock=self.clock, actor=f"runner:{self.claim_id}")
+                done += 1
+            except ReconnectNeeded as exc:
+                self.store.add_notification(Notification(
+                    workspace_id=account.workspace_id or "", kind="reconnect_needed",
+                    title=f"Reconnect {account.label}",
+                    body=f"Outpost could not renew access to {account.label}: {exc}", subject_id=account.id))
+            except (PlatformError, OutpostError) as exc:
+                log.warning("token refresh for %s failed, will try again: %s", account.id, exc)
+        return done
+
+    def pull_insights(self) -> int:
+        """Metrics of recent posts and followers per account, batched per account, one account at a time."""
+        now = self.clock()
+        by_account: dict[str, list[Delivery]] = {}
+        for d in self.store.published_deliveries(now - timedelta(days=self.config.insights_days)):
+            by_account.setdefault(d.account_id, []).append(d)
+        taken = 0
+        for account_id, items in by_account.items():
+            if self.stopping.is_set():
+                break
+            try:
+                account = self.store.get_account(account_id)
+                adapter = self.adapter_for(account.platform)
+                creds = credentials(account)
+                items = self._resolve_pending(adapter, account, items)
+                ready = [d for d in items if d.external_id and not d.progress.get("pending_id")]
+                metrics = adapter.post_metrics(creds, [d.external_id for d in ready]) if ready else {}
+                snaps = [MetricSnapshot(delivery_id=d.id, post_id=d.post_id, account_id=account.id,
+                                        workspace_id=account.workspace_id, platform=account.platform.value,
+                                        external_id=d.external_id, taken_at=now, metrics=dict(m.values),
+                                        raw=dict(m.raw)) for d in ready if (m := metrics.get(d.external_id))]
+                followers = adapter.account_metrics(creds)
+                self.store.add_metric_snapshots(snaps, [AccountSnapshot(
+                    account_id=account.id, workspace_id=account.workspace_id, platform=account.platform.value,
+                    taken_at=now, followers=followers.followers, raw=dict(followers.raw))])
+                taken += len(snaps)
+            except (PlatformError, OutpostError) as exc:
+                log.warning("insights for account %s skipped this hour: %s", account_id, exc)
+        return taken
+
+    def _resolve_pending(self, adapter: PlatformAdapter, account, items: list[Delivery]) -> list[Delivery]:
+        """Posts the platform accepted before giving them a public id (TikTok): ask again for the id."""
+        out = []
+        for d in items:
+            if d.progress.get("pending_id"):
+                try:
+                    post = self.store.get_post(d.post_id)
+                    from core.platforms.base import PublishRequest
+                    req = PublishRequest(content=post.render(d.platform), marker=d.marker or d.id,
+                                         progress={"publish_id": d.external_id or "", **d.progress})
+                    found = adapter.find_published(credentials(account), req, since=d.due_at - timedelta(minutes=5))
+                    if found is not None and not found.extra.get("pending_id"):
+                        d = self.store.update_delivery(
+                            replace(d, external_id=found.external_id, external_url=found.url,
+                                    progress={**d.progress, "pending_id": ""}), expected_version=d.version)
+                except (PlatformError, OutpostError) as exc:
+                    log.info("delivery %s: public id not there yet (%s)", d.id, exc)
+            out.append(d)
+        return out
+
+    def approval_reminders(self) -> int:
+        """Tell approvers about posts waiting for them that are due within a day (once per post)."""
+        now, sent = self.clock(), 0
+        for ws in self.store.list_workspaces():
+            waiting = self.store.list_posts(workspace_id=ws.id, statuses=[PostStatus.PENDING_APPROVAL],
+                                            start=now, end=now + timedelta(days=1))
+            if not waiting:
+                continue
+            told = {n.subject_id for n in self.store.list_notifications(workspace_id=ws.id, limit=1000)
+                    if n.kind == "approval_needed"}
+            for post in waiting:
+                if post.id in told:
+                    continue
+                self.store.add_notification(Notification(
+                    workspace_id=ws.id, kind="approval_needed", title="A post is waiting for approval",
+                    body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
+                         "someone approves it.", subject_id=post.id))
+                sent += 1
+        return sent
+
+    def housekeeping(self) -> None:
+        now = self.clock()
+        purged = self.store.purge_oauth_states(now - timedelta(days=1))
+        if purged:
+            log.info("removed %d old connect attempts", purged)
+        # A series whose last occurrence settled while a runner was stopping: continue it (idempotent).
+        for post in self.store.list_posts(statuses=list(SETTLED), start=now - timedelta(days=2), end=now):
+            if post.recurrence:
+                continue_series(self.store, post, clock=self.clock, actor=f"runner:{self.claim_id}")
+
+    def _after_publish(self, post, delivery) -> None:
+        if post.recurrence:
+            nxt = continue_series(self.store, post, clock=self.clock, actor=f"runner:{self.claim_id}")
+            if nxt is not None:
+                log.info("series %s: next occurrence %s at %s", nxt.series_id, nxt.id, nxt.due_at)
+                self._wake.set()
+
+    def _generate(self) -> None:
+        if self.generate_batches is not None:
+            self.generate_batches()
+
+    # ------------------------------------------------------------ job plumbing
+    def _guarded(self, name: str, fn: Callable[[], object], *, background: bool = False) -> Callable[[], None]:
+        """A job that logs and counts its failures instead of raising (schedule would stop rescheduling it)."""
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                result = fn()
+                if result:
+                    log.debug("%s: %s (%.2fs)", name, result, time.monotonic() - started)
+            except Exception:
+                log.exception("job %s failed; it runs again at its next time", name)
+                self._count("job_errors")
+            finally:
+                self._busy_jobs.discard(name)
+
+        def start() -> None:
+            if name in self._busy_jobs:
+                return                                        # still running from last time
+            self._busy_jobs.add(name)
+            if background:
+                self._jobs_queue.put(run)
+            else:
+                run()
+
+        return start
+
+    def _jobs_worker(self) -> None:
+        while True:
+            job = self._jobs_queue.get()
+            if job is None:
+                return
+            job()
+
+    def schedule_jobs(self) -> schedule.Scheduler:
+        c, s = self.config, self._scheduler
+        s.clear()
+        s.every(c.heartbeat_s).seconds.do(self._guarded("heartbeat", self.heartbeat))
+        s.every(c.sweep_s).seconds.do(self._guarded("sweep", self.sweep))
+        s.every(c.token_job_s).seconds.do(self._guarded("tokens", self.refresh_tokens, background=True))
+        s.every(c.insights_s).seconds.do(self._guarded("insights", self.pull_insights, background=True))
+        s.every(c.reminders_s).seconds.do(self._guarded("reminders", self.approval_reminders, background=True))
+        s.every(c.housekeeping_s).seconds.do(self._guarded("housekeeping", self.housekeeping, background=True))
+        s.every(c.insights_s).seconds.do(self._guarded("generate", self._generate, background=True))
+        return s
+
+    # ------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        """Start the workers, the publish loop and the jobs thread (non-blocking; see run_forever)."""
+        log.info("runner %s starting: %d workers, lease %ss", self.claim_id, self.config.concurrency,
+                 int(self.config.lease.total_seconds()))
+        for i in range(self.config.concurrency):
+            t = threading.Thread(target=self._work, name=f"publish-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+        threading.Thread(target=self._jobs_worker, name="jobs", daemon=True).start()
+        self.schedule_jobs()
+        self._guarded("heartbeat", self.heartbeat)()
+        self._guarded("sweep", self.sweep)()
+        self._loop = threading.Thread(target=self._publish_loop, name="publish-loop", daemon=True)
+        self._loop.start()
+        self._guarded("tokens", self.refresh_tokens, background=True)()
+        self._guarded("housekeeping", self.housekeeping, background=True)()
+
+    def run_pending(self) -> None:
+        self._scheduler.run_pending()
+
+    def run_forever(self) -> None:
+        self.start()
+        while not self.stopping.is_set():
+            self.run_pending()
+            self.stopping.wait(min(1.0, max(0.05, self._scheduler.idle_seconds or 1.0)))
+        self.shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+
+    def shutdown(self) -> None:
+        """Stop claiming, wait for in-flight attempts (bounded), give back unsent claims, say goodbye."""
+        self.stop()
+        if self._loop is not None:
+            self._loop.join(timeout=5)
+        deadline = time.monotonic() + self.config.shutdown_timeout_s
+        while time.monotonic() < deadline:
+            with self._in_flight_lock:
+                if not self._in_flight:
+                    break
+            time.sleep(0.05)
+        for _ in self._workers:
+            self._queue.put(None)
+        self._jobs_queue.put(None)
+        try:
+            released = self.store.release_claims(self.claim_id)
+            with self._in_flight_lock:
+                left = len(self._in_flight)
+            log.info("runner %s stopped: %d claims given back, %d still mid-call (their leases expire and are "
+                     "reconciled)", self.claim_id, released, left)
+            self.store.delete_heartbeat(self.config.name)
+        except Exception:
+            log.exception("could not give back claims on the way out (their leases will expire)")
+        if self._client is not None:
+            self._client.close()
+
+    def run_once(self, *, timeout_s: float = 300.0) -> dict:
+        """One pass of everything, for cron: sweep, publish what is due now, then the other jobs."""
+        for t in range(self.config.concurrency):
+            w = threading.Thread(target=self._work, name=f"publish-{t}", daemon=True)
+            w.start()
+            self._workers.append(w)
+        self._guarded("heartbeat", self.heartbeat)()
+        self._guarded("sweep", self.sweep)()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            claimed = self.claim_and_dispatch()
+            with self._in_flight_lock:
+                busy = len(self._in_flight)
+            if not claimed and not busy:
+                break
+            self._wake.wait(0.1)
+            self._wake.clear()
+        for name, fn in (("tokens", self.refresh_tokens), ("insights", self.pull_insights),
+                         ("reminders", self.approval_reminders), ("housekeeping", self.housekeeping),
+                         ("generate", self._generate)):
+            self._guarded(name, fn)()
+        self.shutdown()
+        return dict(self.stats)
+
+
+# ---------------------------------------------------------------- the command line
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m jobs.runner", description="Outpost's runner: publishes due posts.")
+    p.add_argument("--once", action="store_true", help="one pass of everything, then exit (for cron)")
+    p.add_argument("--sandbox", action="store_true",
+                   help="publish to the local platform emulator, starting it if it is not running")
+    p.add_argument("--health", action="store_true", help="exit 1 unless this runner's heartbeat is fresh")
+    p.add_argument("--name", default=os.environ.get("OUTPOST_RUNNER_NAME") or socket.gethostname(),
+                   help="this runner's name in heartbeats (default: the host name)")
+    p.add_argument("--concurrency", type=int, default=int(os.environ.get("OUTPOST_RUNNER_CONCURRENCY", "32")))
+    p.add_argument("--lease-s", type=float, default=float(os.environ.get("OUTPOST_RUNNER_LEASE_S", "120")))
+    p.add_argument("--burst-limit", type=int, default=int(os.environ.get("OUTPOST_BURST_LIMIT", "3")),
+                   help="most posts per account within --burst-window-s (default 3)")
+    p.add_argument("--burst-window-s", type=float, default=float(os.environ.get("OUTPOST_BURST_WINDOW_S", "600")))
+    p.add_argument("--no-daily-cap", action="store_true", help="do not hold posts back at an account's daily limit")
+    p.add_argument("--max-attempts", type=int, default=int(os.environ.get("OUTPOST_MAX_ATTEMPTS", "4")))
+    p.add_argument("--retry-delays-s", default=os.environ.get("OUTPOST_RETRY_DELAYS_S", "60,300,900"),
+                   help="waits between attempts, in seconds (default 60,300,900)")
+    p.add_argument("--max-lateness-s", type=float, default=float(os.environ.get("OUTPOST_MAX_LATENESS_S", "3600")),
+                   help="a delivery found later than this goes to review instead of out (default 3600)")
+    p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: OUTPOST_LOG_LEVEL or INFO)")
+    p.add_argument("--json-logs", action="store_true", default=None, help="one JSON object per log line")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunnerConfig:
+    try:
+        delays = tuple(timedelta(seconds=float(x)) for x in str(args.retry_delays_s).split(",") if x.strip())
+        policy = RetryPolicy(delays=delays, max_attempts=args.max_attempts)
+    except ValueError as exc:
+        raise SystemExit(f"--retry-delays-s / --max-attempts: {exc}") from None
+    if args.concurrency < 1 or args.burst_limit < 1:
+        raise SystemExit("--concurrency and --burst-limit must be at least 1.")
+    return RunnerConfig(name=args.name, concurrency=args.concurrency, lease=timedelta(seconds=args.lease_s),
+                        policy=policy, max_lateness=timedelta(seconds=args.max_lateness_s),
+                        pacing=Pacing(burst_limit=args.burst_limit, burst_window=timedelta(seconds=args.burst_window_s),
+                                      enforce_daily_cap=not args.no_daily_cap))
+
+
+def ensure_emulator(settings: Settings):
+    """The emulator at settings.sandbox_url, started in this process if nothing answers there."""
+    from urllib.parse import urlsplit
+    try:
+        if httpx.get(settings.sandbox_url.rstrip("/") + "/_control/health", timeout=2, trust_env=False).is_success:
+            return None
+    except httpx.HTTPError:
+        pass
+    from jobs.sandbox import Emulator
+    parts = urlsplit(settings.sandbox_url)
+    emu = Emulator.start(port=parts.port or 8765, host=parts.hostname or "127.0.0.1")
+    log.info("started the platform emulator at %s", emu.url)
+    return emu
+
+
+def health(store: PostStore, name: str, stale_after_s: float, now: datetime) -> tuple[bool, str]:
+    beat = next((b for b in store.list_heartbeats() if b.runner_id == name), None)
+    if beat is None:
+        return False, f"no heartbeat from runner {name!r}: it is not running (or runs under another --name)"
+    age = (now - beat.beat_at).total_seconds()
+    if age > stale_after_s:
+        return False, f"runner {name!r} last beat {age:.0f}s ago (pid {beat.pid} on {beat.host}): stale"
+    return True, (f"runner {name!r} is alive: beat {age:.1f}s ago, {beat.info.get('in_flight', 0)} in flight, "
+                  f"{beat.info.get('published', 0)} published since {beat.started_at:%Y-%m-%d %H:%M} UTC")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = dict(os.environ)
+    if args.sandbox:
+        env["OUTPOST_SANDBOX"] = "true"
+    settings = Settings.from_env(env)
+    from core.logs import configure_logging
+    configure_logging(args.log_level or settings.log_level,
+                      json_lines=settings.log_json if args.json_logs is None else args.json_logs)
+    config = config_from_args(args)
+    from core.runtime import open_store
+    try:
+        store = open_store(settings)
+    except OutpostError as exc:
+        print(f"outpost runner: {exc}", file=sys.stderr)
+        return 2
+    if args.health:
+        ok, message = health(store, config.name, config.stale_after_s, utcnow())
+        print(message)
+        return 0 if ok else 1
+    emulator = ensure_emulator(settings) if args.sandbox else None
+    runner = Runner(store, settings, config)
+    if args.once:
+        stats = runner.run_once()
+        log.info("one pass done: %s", stats)
+        if emulator is not None:
+            emulator.stop()
+        return 0
+
+    def on_signal(signum, _frame):
+        log.info("received %s: finishing in-flight posts, then stopping", signal.Signals(signum).name)
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        runner.run_forever()
+    finally:
+        if emulator is not None:
+            emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
