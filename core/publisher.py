@@ -31,7 +31,7 @@ from core.domain import (Account, AccountStatus, ActivityEvent, Delivery, Notifi
 from core.errors import NotFoundError, PlatformError, ReconnectNeeded, TokenExpired
 from core.lifecycle import DeliveryState, PostState
 from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult
-from core.publishing import DEFAULT_MAX_LATENESS, Decision, RetryPolicy, decide, lateness
+from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
 from core.store import PostStore
 from core.timeutil import utcnow
 
@@ -60,6 +60,7 @@ class Publisher:
                  clock: Callable[[], datetime] = utcnow, policy: RetryPolicy = RetryPolicy(),
                  pacing: Pacing = Pacing(), max_lateness: timedelta = DEFAULT_MAX_LATENESS,
                  media_library=None, rng: random.Random | None = None,
+                 reconcile_after: timedelta = RECONCILE_AFTER,
                  on_published: Callable[[Post, Delivery], None] | None = None):
         self.store = store
         self.adapter_for = adapter_for
@@ -71,6 +72,7 @@ class Publisher:
         self.media_library = media_library
         self.rng = rng or random.Random()
         self.on_published = on_published
+        self.reconcile_after = reconcile_after
         # One refresh at a time per account (two deliveries of one account never run at once, but the
         # token job may refresh while a publish does).
         self._refresh_locks: dict[str, threading.Lock] = {}
@@ -116,28 +118,31 @@ class Publisher:
 
     def _publish(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
                  request: PublishRequest) -> Delivery | None:
-        self._save(d, "sent", self.clock().isoformat())
         refreshed = False
-        if adapter.refresh_due(credentials(account), self.clock()) and account.token_expires_at \
-                and account.token_expires_at <= self.clock():
-            account, refreshed = self._refresh(account, adapter), True
+        if account.token_expires_at is not None and account.token_expires_at <= self.clock():
+            try:                                   # expired while waiting: renew before calling
+                account, refreshed = self._refresh(account, adapter), True
+            except PlatformError as exc:
+                return self._apply(d, post, account, self._decide(d, exc))
+        self._save(d, "sent", self.clock().isoformat())
         while True:
             try:
                 result = adapter.publish(credentials(account), request)
             except TokenExpired as exc:
                 if refreshed:
-                    return self._apply(d, post, account, decide(exc, attempts_made=d.attempts, now=self.clock(),
-                                                                 policy=self.policy, refreshed=True, rng=self.rng))
+                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True))
                 try:
                     account, refreshed = self._refresh(account, adapter), True
-                except ReconnectNeeded as again:
-                    return self._apply(d, post, account, decide(again, attempts_made=d.attempts, now=self.clock(),
-                                                                 policy=self.policy, rng=self.rng))
+                except PlatformError as again:
+                    return self._apply(d, post, account, self._decide(d, again))
                 continue
             except PlatformError as exc:
-                return self._apply(d, post, account, decide(exc, attempts_made=d.attempts, now=self.clock(),
-                                                             policy=self.policy, rng=self.rng))
+                return self._apply(d, post, account, self._decide(d, exc))
             return self._published(d, post, result, reconciled=False)
+
+    def _decide(self, d: Delivery, error: PlatformError, refreshed: bool = False) -> Decision:
+        return decide(error, attempts_made=d.attempts, now=self.clock(), policy=self.policy, refreshed=refreshed,
+                      rng=self.rng, reconcile_after=self.reconcile_after)
 
     def _reconcile(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
                    request: PublishRequest) -> Delivery | None:

@@ -82,7 +82,8 @@ class Decision:
 
 
 def decide(error: PlatformError, *, attempts_made: int, now: datetime, policy: RetryPolicy,
-           refreshed: bool = False, rng: random.Random | None = None) -> Decision:
+           refreshed: bool = False, rng: random.Random | None = None,
+           reconcile_after: timedelta = RECONCILE_AFTER) -> Decision:
     """The decision for a failed attempt (`attempts_made` counts the one that just failed)."""
     code = error.code
     if isinstance(error, TokenExpired):
@@ -95,7 +96,7 @@ def decide(error: PlatformError, *, attempts_made: int, now: datetime, policy: R
     if isinstance(error, Rejected):
         return Decision("failed", reason=str(error), code=code)
     if isinstance(error, OutcomeUnknown):
-        return Decision("check_later", at=now + RECONCILE_AFTER, reason=str(error), code=code or "lost_response")
+        return Decision("check_later", at=now + reconcile_after, reason=str(error), code=code or "lost_response")
     if isinstance(error, RetryLater):
         at = policy.next_attempt(attempts_made, now, retry_at=error.retry_at, rng=rng)
         if at is None:

@@ -47,7 +47,7 @@ from core.errors import OutpostError, PlatformError, ReconnectNeeded
 from core.lifecycle import PostStatus
 from core.platforms.base import PlatformAdapter
 from core.publisher import LeaseLost, Pacing, Publisher, summary
-from core.publishing import DEFAULT_MAX_LATENESS, RetryPolicy
+from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, RetryPolicy
 from core.recurring import SETTLED, continue_series
 from core.settings import Settings
 from core.store import AccountSnapshot, Heartbeat, MetricSnapshot, PostStore
@@ -74,6 +74,7 @@ class RunnerConfig:
     policy: RetryPolicy = RetryPolicy()
     pacing: Pacing = Pacing()
     max_lateness: timedelta = DEFAULT_MAX_LATENESS
+    reconcile_after: timedelta = RECONCILE_AFTER  # after a lost answer, wait this long before asking the platform
 
 
 class Runner:
@@ -99,7 +100,8 @@ class Runner:
             library = None
         self.publisher = Publisher(store, self.adapter_for, runner_id=self.claim_id, clock=clock,
                                    policy=config.policy, pacing=config.pacing, max_lateness=config.max_lateness,
-                                   media_library=library, on_published=self._after_publish)
+                                   media_library=library, on_published=self._after_publish,
+                                   reconcile_after=config.reconcile_after)
         self.generate_batches = generate_batches
         self.stopping = threading.Event()
         self._wake = threading.Event()

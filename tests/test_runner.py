@@ -51,3 +51,187 @@ def test_a_due_post_goes_out_once_within_a_second(world, runner):
     assert world.store.get_post_status(post.id) == PostStatus.PUBLISHED
     actions = [e.action for e in reversed(world.store.list_events(subject_id=d.id))]
     assert actions == ["delivery.publishing", "delivery.published"]
+
+
+def _settled(world, post_id, states=(DeliveryState.PUBLISHED, DeliveryState.FAILED, DeliveryState.NEEDS_REVIEW)):
+    def check():
+        ds = world.store.get_deliveries(post_id)
+        return ds if ds and all(d.state in states for d in ds) else None
+    return wait_for(check)
+
+
+def _actions(world, delivery_id):
+    return [e.action for e in reversed(world.store.list_events(subject_id=delivery_id))]
+
+
+def _runner(world, **changes):
+    from core.publishing import RetryPolicy
+    config = RunnerConfig(name="test-runner", concurrency=4, poll_s=0.2,
+                          policy=RetryPolicy(delays=(timedelta(seconds=0.3),), jitter=0, max_attempts=3),
+                          reconcile_after=timedelta(seconds=0.3))
+    from dataclasses import replace
+    r = Runner(world.store, world.settings, replace(config, **changes))
+    r.start()
+    return r
+
+
+@pytest.fixture
+def quick_runner(world):
+    r = _runner(world)
+    yield r
+    r.shutdown()
+
+
+def test_a_lost_response_is_reconciled_not_reposted(world, quick_runner):
+    x = world.connect("x")
+    world.emu.add_fault(kind="lost_response", platform="x", path="/2/tweets", method="POST", count=1)
+    post = world.post(x)
+    [d] = _settled(world, post.id)
+    assert d.state == DeliveryState.PUBLISHED and d.progress.get("reconciled") == "1"
+    assert len(world.emu.posts("x")) == 1 and world.emu.duplicates()["published_extra"] == 0
+    assert d.external_id == world.emu.posts("x")[0]["external_id"]
+    assert _actions(world, d.id) == ["delivery.publishing", "delivery.retry_wait", "delivery.publishing",
+                                     "delivery.published"]
+
+
+def test_a_token_that_expires_mid_run_is_refreshed_without_anyone(world, quick_runner):
+    x = world.connect("x")
+    before = world.store.get_account(x.id).oauth_token
+    world.emu.add_fault(kind="expire_token", platform="x", path="/2/tweets", method="POST", count=1)
+    post = world.post(x)
+    [d] = _settled(world, post.id)
+    assert d.state == DeliveryState.PUBLISHED and d.attempts == 1
+    after = world.store.get_account(x.id)
+    assert after.oauth_token != before and after.status.value == "connected"
+    assert "account.token_refreshed" in [e.action for e in world.store.list_events(subject_id=x.id)]
+    assert len(world.emu.posts("x")) == 1
+
+
+def test_a_server_error_is_retried_with_backoff(world, quick_runner):
+    fb = world.connect("facebook")
+    world.emu.add_fault(kind="error_5xx", platform="facebook", method="POST", count=1)
+    post = world.post(fb)
+    [d] = _settled(world, post.id)
+    assert d.state == DeliveryState.PUBLISHED and d.attempts == 2
+    assert _actions(world, d.id) == ["delivery.publishing", "delivery.retry_wait", "delivery.publishing",
+                                     "delivery.published"]
+    assert len(world.emu.posts("facebook")) == 1
+
+
+def test_retries_give_up_with_the_reason(world, quick_runner):
+    fb = world.connect("facebook")
+    world.emu.add_fault(kind="error_5xx", platform="facebook", method="POST")
+    post = world.post(fb)
+    [d] = _settled(world, post.id)
+    world.emu.clear_faults()
+    assert d.state == DeliveryState.FAILED and d.attempts == 3
+    assert d.last_error.startswith("Gave up after 3 attempts")
+    assert world.store.get_post_status(post.id) == PostStatus.FAILED
+    notes = world.store.list_notifications(workspace_id=world.workspace.id)
+    assert any(n.kind == "delivery_failed" and "Gave up" in n.body for n in notes)
+
+
+def test_a_rejected_post_fails_with_the_platforms_reason(world, quick_runner):
+    x = world.connect("x")
+    first = world.post(x, text="Exactly the same words twice")
+    _settled(world, first.id)
+    second = world.post(x, text="Exactly the same words twice")
+    [d] = _settled(world, second.id)
+    assert d.state == DeliveryState.FAILED and d.attempts == 1
+    assert "duplicate" in d.last_error.lower()
+    assert len(world.emu.posts("x")) == 1
+
+
+def test_a_long_overdue_post_waits_for_a_person(world, quick_runner):
+    li = world.connect("linkedin")
+    post = world.post(li, at=utcnow() - timedelta(hours=3))
+    [d] = _settled(world, post.id)
+    assert d.state == DeliveryState.NEEDS_REVIEW and d.last_error_code == "too_late"
+    assert "publish it now or cancel it" in d.last_error
+    assert world.emu.posts("linkedin") == []
+
+
+def test_the_burst_limit_spaces_out_a_backlog(world):
+    r = _runner(world, pacing=__import__("core.publisher", fromlist=["Pacing"]).Pacing(burst_limit=2))
+    try:
+        x = world.connect("x")
+        posts = [world.post(x, at=utcnow() - timedelta(minutes=5)) for _ in range(3)]
+        wait_for(lambda: len(world.emu.posts("x")) == 2)
+        third = wait_for(lambda: next((d for p in posts for d in world.store.get_deliveries(p.id)
+                                       if d.last_error_code == "burst_limit"), None))
+        assert third.state == DeliveryState.QUEUED and third.attempts == 0
+        assert third.next_attempt_at > utcnow() + timedelta(minutes=4)
+        assert "Spacing posts out" in third.last_error
+        assert len(world.emu.posts("x")) == 2
+    finally:
+        r.shutdown()
+
+
+def test_an_account_that_needs_reconnecting_is_marked_and_its_posts_wait(world, quick_runner):
+    from dataclasses import replace
+    x = world.connect("x")
+    stored = world.store.get_account(x.id)
+    world.store.save_account(replace(stored, refresh_token="not-a-real-refresh-token",
+                                     token_expires_at=utcnow() - timedelta(minutes=1)))
+    world.emu.add_fault(kind="expire_token", platform="x", path="/2/tweets", method="POST", count=1)
+    post = world.post(x)
+    d = wait_for(lambda: next((d for d in world.store.get_deliveries(post.id)
+                               if d.last_error_code == "reconnect_needed"), None))
+    assert d.state == DeliveryState.QUEUED and "reconnect" in d.last_error
+    assert world.store.get_account(x.id).status.value == "reconnect_needed"
+    notes = world.store.list_notifications(workspace_id=world.workspace.id)
+    assert any(n.kind == "reconnect_needed" and n.subject_id == x.id for n in notes)
+    assert world.emu.posts("x") == []
+
+
+def test_insights_are_pulled_for_published_posts(world, quick_runner):
+    fb = world.connect("facebook")
+    post = world.post(fb)
+    [d] = _settled(world, post.id)
+    world.emu.advance(6 * 3600)
+    assert quick_runner.pull_insights() == 1
+    [snap] = world.store.list_metric_snapshots(delivery_id=d.id)
+    assert snap.external_id == d.external_id and snap.workspace_id == world.workspace.id
+    assert set(snap.metrics) <= {"views", "reach", "likes", "comments", "shares", "saves", "clicks", "video_views"}
+    [followers] = world.store.list_account_snapshots(account_id=fb.id)
+    assert followers.followers is not None
+
+
+def test_a_failing_job_does_not_starve_the_others(world):
+    import threading
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("the generator is broken")
+
+    from dataclasses import replace
+    r = Runner(world.store, world.settings, RunnerConfig(name="test-runner", concurrency=2, poll_s=0.2, heartbeat_s=0.2,
+                                                         insights_s=0.2), generate_batches=broken)
+    thread = threading.Thread(target=r.run_forever, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(calls) >= 3, timeout=20)
+        first = next(b for b in world.store.list_heartbeats() if b.runner_id == "test-runner").beat_at
+        wait_for(lambda: next(b for b in world.store.list_heartbeats() if b.runner_id == "test-runner").beat_at > first)
+        x = world.connect("x")
+        post = world.post(x)
+        [d] = _settled(world, post.id)
+        assert d.state == DeliveryState.PUBLISHED                 # publishing goes on beside the broken job
+        assert r.stats["job_errors"] >= 3
+    finally:
+        r.stop()
+        thread.join(timeout=40)
+    assert not thread.is_alive()
+
+
+def test_a_recurring_post_continues_after_it_is_published(world, quick_runner):
+    x = world.connect("x")
+    post = world.post(x, recurrence="FREQ=DAILY", tz="Europe/Berlin", at=utcnow().replace(microsecond=0))
+    _settled(world, post.id)
+    following = wait_for(lambda: [p for p in world.store.list_posts(workspace_id=world.workspace.id)
+                                  if p.series_id == post.id and p.id != post.id])
+    assert len(following) == 1
+    assert following[0].due_at == post.due_at + timedelta(days=1)
+    [d] = world.store.get_deliveries(following[0].id)
+    assert d.state == DeliveryState.QUEUED

@@ -1,0 +1,75 @@
+"""The retry policy and the outcome -> decision table (core.publishing), without I/O."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.publishing import RECONCILE_AFTER, RetryPolicy, decide, too_late
+
+NOW = datetime(2030, 1, 7, 9, 0, tzinfo=timezone.utc)
+M = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("attempts,base", [(1, 1 * M), (2, 5 * M), (3, 15 * M)])
+def test_backoff_is_1_5_15_minutes_jittered(attempts, base):
+    policy = RetryPolicy()
+    rng = random.Random(7)
+    waits = [policy.next_attempt(attempts, NOW, rng=rng) - NOW for _ in range(200)]
+    assert all(base * 0.8 <= w <= base * 1.2 for w in waits)
+    assert len({w for w in waits}) > 100                      # really jittered, not one fixed value
+
+
+def test_attempts_are_bounded_and_configurable():
+    assert RetryPolicy().next_attempt(4, NOW) is None          # 1 try + 3 retries by default
+    policy = RetryPolicy(delays=(timedelta(seconds=10),), jitter=0, max_attempts=6)
+    assert [policy.next_attempt(n, NOW) - NOW for n in range(1, 6)] == [timedelta(seconds=10)] * 5
+    assert policy.next_attempt(6, NOW) is None
+
+
+def test_the_platforms_reset_time_wins_when_later():
+    reset = NOW + timedelta(minutes=40)
+    assert RetryPolicy(jitter=0).next_attempt(1, NOW, retry_at=reset) == reset
+    soon = NOW + timedelta(seconds=5)
+    assert RetryPolicy(jitter=0).next_attempt(1, NOW, retry_at=soon) == NOW + M
+
+
+@pytest.mark.parametrize("bad", [dict(delays=()), dict(jitter=1.5), dict(max_attempts=0)])
+def test_a_nonsense_policy_is_refused(bad):
+    with pytest.raises(ValueError):
+        RetryPolicy(**bad)
+
+
+POLICY = RetryPolicy(jitter=0)
+# (error, attempts made, refreshed, expected decision kind, expected time)
+TABLE = [
+    (RetryLater("X is busy (503)", code="503"), 1, False, "retry", NOW + M),
+    (RetryLater("X is busy (503)", code="503"), 3, False, "retry", NOW + 15 * M),
+    (RetryLater("X is busy (503)", code="503"), 4, False, "failed", None),
+    (RetryLater("Rate limited", code="429", retry_at=NOW + timedelta(hours=2)), 1, False, "retry",
+     NOW + timedelta(hours=2)),
+    (TokenExpired("Token expired", code="401"), 1, False, "refresh", None),
+    (TokenExpired("Token expired", code="401"), 1, True, "reconnect", None),
+    (ReconnectNeeded("Access revoked", code="190"), 1, False, "reconnect", None),
+    (Rejected("Duplicate content", code="187"), 1, False, "failed", None),
+    (OutcomeUnknown("The answer was lost", code="lost_response"), 1, False, "check_later", NOW + RECONCILE_AFTER),
+    (OutcomeUnknown("The answer was lost", code="lost_response"), 9, False, "check_later", NOW + RECONCILE_AFTER),
+    (PlatformError("Something odd"), 1, False, "failed", None),
+]
+
+
+@pytest.mark.parametrize("error,attempts,refreshed,kind,at", TABLE, ids=[f"{type(t[0]).__name__}-{t[1]}-{t[2]}" for t in TABLE])
+def test_outcome_to_decision(error, attempts, refreshed, kind, at):
+    decision = decide(error, attempts_made=attempts, now=NOW, policy=POLICY, refreshed=refreshed)
+    assert decision.kind == kind and decision.at == at
+    assert decision.reason                                     # always something to show a person
+    if kind == "failed" and isinstance(error, RetryLater):
+        assert "Gave up after 4 attempts" in decision.reason and "X is busy" in decision.reason
+
+
+def test_lateness_window():
+    assert not too_late(NOW, NOW - timedelta(minutes=59))
+    assert too_late(NOW, NOW - timedelta(minutes=61))
+    assert not too_late(NOW, NOW + timedelta(minutes=5))      # early is never late

@@ -1,0 +1,65 @@
+"""Recurring series continue one occurrence at a time, DST-correct, without a catch-up burst."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from core.domain import Account, Delivery, Post, Schedule, Workspace
+from core.lifecycle import PostState
+from core.recurring import continue_series, occurrence_id
+from core.store import InMemoryPostStore
+
+UTC = timezone.utc
+
+
+def _published_series(store, *, at: datetime, tz: str, rule: str = "FREQ=DAILY") -> Post:
+    ws = store.add_workspace(Workspace(name="Brand", timezone_name=tz))
+    acct = store.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    post = Post(caption="Good morning", accounts=(acct,), schedule=Schedule(scheduled_at=at, timezone_name=tz),
+                workspace_id=ws.id, state=PostState.APPROVED, recurrence=rule, id="series1", series_id="series1")
+    d = Delivery(post_id=post.id, account_id=acct.id, platform="x", due_at=at)
+    store.add_post(post, [d])
+    claimed = d.start_publishing(runner_id="r", lease_until=at + timedelta(minutes=2))
+    claimed = store.update_delivery(claimed, expected_version=1)
+    store.update_delivery(claimed.mark_published(external_id="1", external_url=None, at=at), expected_version=2)
+    return store.get_post(post.id)
+
+
+def test_the_next_occurrence_keeps_the_local_time_across_spring_forward():
+    # 09:00 in New York on Saturday 13 March 2027 is 14:00 UTC; clocks go forward that night.
+    at = datetime(2027, 3, 13, 14, 0, tzinfo=UTC)
+    store = InMemoryPostStore(clock=lambda: at + timedelta(minutes=1))
+    post = _published_series(store, at=at, tz="America/New_York")
+    nxt = continue_series(store, post, clock=lambda: at + timedelta(minutes=1))
+    assert nxt.due_at == datetime(2027, 3, 14, 13, 0, tzinfo=UTC)          # still 09:00 local, now EDT
+    assert nxt.id == occurrence_id("series1", nxt.due_at) and nxt.series_id == "series1"
+    [d] = store.get_deliveries(nxt.id)
+    assert d.due_at == nxt.due_at and d.state.value == "queued"
+
+
+def test_continuing_twice_creates_one_occurrence():
+    at = datetime(2027, 10, 30, 7, 0, tzinfo=UTC)                           # Berlin falls back on the 31st
+    store = InMemoryPostStore()
+    post = _published_series(store, at=at, tz="Europe/Berlin")
+    first = continue_series(store, post, clock=lambda: at + timedelta(minutes=1))
+    assert first.due_at == datetime(2027, 10, 31, 8, 0, tzinfo=UTC)         # 09:00 CET after 09:00 CEST
+    assert continue_series(store, post, clock=lambda: at + timedelta(minutes=2)) is None
+    assert len([p for p in store.list_posts() if p.series_id == "series1"]) == 2
+
+
+def test_after_downtime_there_is_no_burst_only_the_next_occurrence():
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    store = InMemoryPostStore()
+    post = _published_series(store, at=at, tz="UTC")
+    week_later = at + timedelta(days=7, hours=3)                            # the runner was down a week
+    nxt = continue_series(store, post, clock=lambda: week_later)
+    assert nxt.due_at == datetime(2027, 1, 12, 9, 0, tzinfo=UTC)            # tomorrow 09:00, nothing in between
+    assert len([p for p in store.list_posts() if p.series_id == "series1"]) == 2
+    [event] = [e for e in store.list_events(subject_id=nxt.id) if e.action == "post.recurred"]
+    assert event.details["skipped_count"] == 7 and "Skipped 7" in event.reason
+
+
+def test_an_unsettled_or_ended_series_is_left_alone():
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    store = InMemoryPostStore()
+    post = _published_series(store, at=at, tz="UTC", rule="FREQ=DAILY;COUNT=1")
+    assert continue_series(store, post, clock=lambda: at + timedelta(minutes=1)) is None
