@@ -8,13 +8,16 @@ from core.settings import Settings
 log = logging.getLogger("outpost")
 
 
-def open_store(settings: Settings, *, auto_upgrade: bool | None = None):
-    """The SQL store for `settings`, with the schema brought up to date (or a clear refusal)."""
+def open_store(settings: Settings, *, auto_upgrade: bool | None = None, **engine_kwargs):
+    """The SQL store for `settings`, with the schema brought up to date (or a clear refusal).
+
+    `engine_kwargs` go to the engine (the runner sizes its connection pool to its worker threads).
+    """
     from core.db.engine import ensure_schema, make_engine
     from core.db.sql_store import SqlPostStore
     from core.secrets import load_keyring
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **engine_kwargs)
     ensure_schema(engine, auto_upgrade=settings.auto_migrate if auto_upgrade is None else auto_upgrade)
     cipher = load_keyring(env_value=settings.secret_keys, key_file=settings.key_file)
     return SqlPostStore(engine, cipher)

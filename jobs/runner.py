@@ -191,8 +191,15 @@ class Runner:
 
     def _publish_loop(self) -> None:
         cfg = self.config
+        batch = max(1, cfg.concurrency // 4)
         while not self.stopping.is_set():
             self._wake.clear()
+            free = self.free_slots()
+            if 0 < free < batch:
+                # Busy: let a few more workers finish so one claim serves several (each claim takes the
+                # database's write lock), but never wait long enough to make a due post late.
+                self._wake.wait(0.05)
+                self._wake.clear()
             try:
                 claimed = self.claim_and_dispatch()
                 if claimed and self.free_slots() > 0:
@@ -559,7 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(args)
     from core.runtime import open_store
     try:
-        store = open_store(settings)
+        # Workers hold a connection only for a query at a time; a pool a little smaller than the worker
+        # count is plenty and keeps several runners within PostgreSQL's default 100 connections.
+        store = open_store(settings, pool_size=max(5, min(config.concurrency, 16)), max_overflow=8, pool_timeout=60)
     except OutpostError as exc:
         print(f"outpost runner: {exc}", file=sys.stderr)
         return 2

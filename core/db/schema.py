@@ -199,13 +199,15 @@ deliveries = sa.Table(
     sa.Column("progress", sa.JSON),
     sa.Index("ix_deliveries_post_id_position", "post_id", "position"),
     # "What is due now": only waiting rows are indexed, so the index stays small however much history piles up.
-    sa.Index("ix_deliveries_due", "state", "next_attempt_at",
+    # Keyed on the time alone (0003), so "the earliest due" is an ordered walk that stops at the LIMIT.
+    sa.Index("ix_deliveries_due", "next_attempt_at",
              sqlite_where=sa.text("state IN ('queued', 'retry_wait')"),
              postgresql_where=sa.text("state IN ('queued', 'retry_wait')")),
     # An account's calendar (daily caps, minimum gaps).
     sa.Index("ix_deliveries_account_id_due_at", "account_id", "due_at"),
-    # Sweeping expired leases reads publishing rows by lease.
-    sa.Index("ix_deliveries_state_lease_expires_at", "state", "lease_expires_at"),
+    # Sweeping expired leases reads publishing rows by lease (0003: only those rows are indexed).
+    sa.Index("ix_deliveries_lease_expires_at_in_flight", "lease_expires_at",
+             sqlite_where=sa.text("state = 'publishing'"), postgresql_where=sa.text("state = 'publishing'")),
     # At most one delivery in flight per account, whatever number of runners share the database (0003).
     sa.Index("uq_deliveries_account_id_in_flight", "account_id", unique=True,
              sqlite_where=sa.text("state = 'publishing'"), postgresql_where=sa.text("state = 'publishing'")),

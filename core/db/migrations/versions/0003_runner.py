@@ -1,6 +1,10 @@
 """What the runner needs: publish progress, one delivery in flight per account, account holds, insights.
 
 - ``deliveries.progress``: what an interrupted attempt got done (JSON), so a retry resumes.
+- ``ix_deliveries_due`` is keyed on ``next_attempt_at`` alone (still only waiting rows), so claiming the
+  earliest due deliveries walks the index in order and stops at its limit instead of sorting them all.
+- ``ix_deliveries_lease_expires_at_in_flight`` replaces (state, lease_expires_at): the sweep reads only
+  rows in flight, and no index on ``state`` alone tempts the planner away from the due index.
 - ``uq_deliveries_account_id_in_flight``: at most one ``publishing`` delivery per account. Refused,
   naming the accounts, if a database already holds two in flight for one account.
 - ``account_holds``: an account the runner leaves alone until a time (rate-limit reset, quota day).
@@ -24,6 +28,7 @@ depends_on = None
 
 ID = sa.String(64)
 IN_FLIGHT = "state = 'publishing'"
+WAITING = "state IN ('queued', 'retry_wait')"
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -41,6 +46,12 @@ def upgrade() -> None:
                              "let them finish or requeue those deliveries, then upgrade again.")
     with op.batch_alter_table("deliveries") as batch:
         batch.add_column(sa.Column("progress", sa.JSON))
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
+    op.create_index("ix_deliveries_due", "deliveries", ["next_attempt_at"],
+                    sqlite_where=sa.text(WAITING), postgresql_where=sa.text(WAITING))
+    op.drop_index("ix_deliveries_state_lease_expires_at", table_name="deliveries")
+    op.create_index("ix_deliveries_lease_expires_at_in_flight", "deliveries", ["lease_expires_at"],
+                    sqlite_where=sa.text(IN_FLIGHT), postgresql_where=sa.text(IN_FLIGHT))
     op.create_index("uq_deliveries_account_id_in_flight", "deliveries", ["account_id"], unique=True,
                     sqlite_where=sa.text(IN_FLIGHT), postgresql_where=sa.text(IN_FLIGHT))
     op.create_table(
@@ -91,5 +102,10 @@ def downgrade() -> None:
     op.drop_table("post_metric_snapshots")
     op.drop_table("account_holds")
     op.drop_index("uq_deliveries_account_id_in_flight", table_name="deliveries")
+    op.drop_index("ix_deliveries_lease_expires_at_in_flight", table_name="deliveries")
+    op.create_index("ix_deliveries_state_lease_expires_at", "deliveries", ["state", "lease_expires_at"])
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
+    op.create_index("ix_deliveries_due", "deliveries", ["state", "next_attempt_at"],
+                    sqlite_where=sa.text(WAITING), postgresql_where=sa.text(WAITING))
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("progress")
