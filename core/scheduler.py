@@ -205,6 +205,37 @@ class Scheduler:
         stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
         return self._result(stored, warnings, [])
 
+    # ------------------------------------------------------------ a person settles what the runner could not
+    def confirm_published(self, delivery_id: str, *, url: str | None = None) -> Delivery:
+        """The person looked: the post is live on the platform (from needs review)."""
+        d = self.store.get_delivery(delivery_id)
+        url = (url or "").strip() or None
+        return self._settle(d, d.mark_published(external_id=d.external_id, external_url=url or d.external_url,
+                                                at=self.clock()), "delivery.confirmed_published")
+
+    def give_up(self, delivery_id: str) -> Delivery:
+        """The person decided this one will not go out (from needs review)."""
+        d = self.store.get_delivery(delivery_id)
+        return self._settle(d, d.mark_failed(error=f"Not published: decided by {self.actor}.", code="given_up"),
+                            "delivery.given_up")
+
+    def try_again(self, delivery_id: str) -> Delivery:
+        """Send a failed or reviewed delivery again now, with a fresh set of attempts.
+
+        The person has checked that the post is not on the platform, so the runner publishes
+        without first looking for an earlier attempt.
+        """
+        d = self.store.get_delivery(delivery_id)
+        again = replace(d.requeue(at=self.clock()), attempts=0, progress={**d.progress, "sent": ""})
+        return self._settle(d, again, "delivery.requeued")
+
+    def _settle(self, before: Delivery, after: Delivery, action: str) -> Delivery:
+        post = self.store.get_post(before.post_id)
+        event = ActivityEvent(action=action, subject_type="delivery", subject_id=before.id, at=self.clock(),
+                              actor=self.actor, workspace_id=post.workspace_id, from_state=before.state.value,
+                              to_state=after.state.value, details={"post_id": post.id})
+        return self.store.update_delivery(after, expected_version=before.version, events=[event])
+
     # ------------------------------------------------------------ reading
     def get(self, post_id: str) -> Post:
         return self.store.get_post(post_id)

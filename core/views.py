@@ -34,3 +34,26 @@ def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datet
 def _preview(post: Post, width: int = 80) -> str:
     text = " ".join(post.caption.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: int = 200) -> list[dict]:
+    """Deliveries a person has to settle (needs review, failed), newest problems first, with what to tell them."""
+    from core.lifecycle import DeliveryState, PostStatus
+    tz = zone(tz_name)
+    posts = store.list_posts(workspace_id=workspace_id, limit=limit,
+                             statuses=[PostStatus.NEEDS_REVIEW, PostStatus.FAILED, PostStatus.PARTIALLY_PUBLISHED,
+                                       PostStatus.PUBLISHING])
+    by_post = store.deliveries_for(p.id for p in posts)
+    rows = []
+    for post in posts:
+        labels = {a.id: a.label for a in post.accounts}
+        for d in by_post[post.id]:
+            if d.state not in (DeliveryState.NEEDS_REVIEW, DeliveryState.FAILED):
+                continue
+            rows.append({"delivery_id": d.id, "post_id": post.id, "state": d.state.value,
+                         "account": labels.get(d.account_id, d.platform.label),
+                         "caption": _preview(post, 60),
+                         "when": d.due_at.astimezone(tz).strftime("%a %d %b %H:%M"),
+                         "reason": d.last_error or "", "updated_at": d.updated_at})
+    rows.sort(key=lambda r: r["updated_at"] or datetime.min.replace(tzinfo=tz), reverse=True)
+    return rows

@@ -13,7 +13,7 @@ from core.platforms.catalog import PRIMARY_PLATFORMS
 from core.scheduler import Scheduler
 from core.timeutil import zone
 from core.validation import text_count
-from core.views import post_rows
+from core.views import attention_rows, post_rows
 from pages.shared import context, media_checker, media_library, settings, show_problems, store
 
 ctx = context()
@@ -108,6 +108,37 @@ if role.can_edit:
                         st.info(notice)
                     for warning in result.warnings:
                         st.warning(warning.message)
+
+# ---------------------------------------------------------------- what needs a person
+attention = attention_rows(db, ws.id, tz_name=ws.timezone_name)
+if attention:
+    st.subheader(f"Needs your attention ({len(attention)})")
+    settle = Scheduler(db, actor=f"user:{ctx.user.id}")
+    for row in attention:
+        with st.container(border=True):
+            verdict = "Needs review" if row["state"] == "needs_review" else "Failed"
+            st.markdown(f"**{verdict}** · {row['account']} · due {row['when']} · {row['caption']}")
+            st.caption(row["reason"])
+            cols = st.columns(3)
+            key = row["delivery_id"]
+            if not role.can_edit:
+                continue
+            try:
+                if row["state"] == "needs_review":
+                    if cols[0].button("It is live", key=f"live_{key}", help="You found it on the platform"):
+                        settle.confirm_published(key)
+                        st.rerun()
+                    if cols[1].button("It is not there: publish it", key=f"again_{key}"):
+                        settle.try_again(key)
+                        st.rerun()
+                    if cols[2].button("Do not publish it", key=f"drop_{key}"):
+                        settle.give_up(key)
+                        st.rerun()
+                elif cols[0].button("Try again", key=f"again_{key}"):
+                    settle.try_again(key)
+                    st.rerun()
+            except OutpostError as exc:
+                show_problems(exc)
 
 # ---------------------------------------------------------------- list
 rows = post_rows(db, ws.id, tz_name=ws.timezone_name)
