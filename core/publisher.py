@@ -98,7 +98,7 @@ class Publisher:
         if not d.progress.get("sent") and lateness(now, meant_for) > self.max_lateness:
             late = lateness(now, meant_for)
             return self._finish(d.needs_review(
-                evidence=(f"This was due {_ago(late)} ago ({meant_for:%d %b %H:%M} UTC) and was not sent then "
+                evidence=(f"This was due {_ago(late)} ago ({_local(meant_for, post)}) and was not sent then "
                           "(Outpost was not running, or the account was waiting to be reconnected). Publishing it "
                           "this late could surprise your audience: publish it now or cancel it."),
                 code="too_late"), "delivery.needs_review", post=post, notify=True)
@@ -234,7 +234,7 @@ class Publisher:
             until = now + p.burst_window / max(p.burst_limit, 1)
             return self._finish(d.defer(until=until, code="burst_limit",
                                         reason=f"Spacing posts out: {account.label} already had {recent} in the last "
-                                               f"{_ago(p.burst_window)}; this one goes out at {until:%H:%M} UTC."),
+                                               f"{_ago(p.burst_window)}; this one goes out at {_local(until, post, '%H:%M %Z')}."),
                                 "delivery.deferred")
         if p.enforce_daily_cap:
             tz = ZoneInfo(post.schedule.timezone_name if post.schedule else "UTC")
@@ -312,6 +312,12 @@ def summary(post: Post) -> str:
     if len(text) > 60:
         text = text[:59] + "\u2026"
     return "\u201c" + text + "\u201d"
+
+
+def _local(when: datetime, post: Post, fmt: str = "%d %b %H:%M %Z") -> str:
+    """A time as the post's author reads it: in the zone the post was scheduled in."""
+    tz = ZoneInfo(post.schedule.timezone_name) if post.schedule else ZoneInfo("UTC")
+    return when.astimezone(tz).strftime(fmt)
 
 
 def _parse(value: str | None) -> datetime | None:

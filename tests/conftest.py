@@ -58,7 +58,7 @@ def dashboard(tmp_path_factory, sandbox_emulator):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{port}/_stcore/health")
-        yield f"http://127.0.0.1:{port}"
+        yield DashboardUrl(f"http://127.0.0.1:{port}", data)
     finally:
         proc.terminate()
         try:
@@ -66,6 +66,15 @@ def dashboard(tmp_path_factory, sandbox_emulator):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+class DashboardUrl(str):
+    """The dashboard's URL, carrying its data directory (tests open the same database beside it)."""
+
+    def __new__(cls, url: str, data_dir):
+        value = super().__new__(cls, url)
+        value.data_dir = data_dir
+        return value
 
 
 @pytest.fixture(scope="module")

@@ -125,3 +125,44 @@ def test_connect_an_account_through_the_consent_page(dashboard, page):
     consent.locator("[data-testid='stDataFrame']").wait_for()
     consent.wait_for_function("() => document.body.innerHTML.includes('@casey_on_x')")
     shot(consent, "06-accounts")
+
+
+def test_a_post_the_runner_could_not_send_is_settled_from_the_posts_page(dashboard, sandbox_emulator, page):
+    # Runs after the two tests above: Casey's workspace with @casey_on_x connected.
+    from datetime import timedelta
+
+    from core.domain import Delivery, Post, Schedule, new_id
+    from core.lifecycle import DeliveryState, PostState
+    from core.runtime import open_store
+    from core.settings import Settings
+    from core.timeutil import utcnow
+    from jobs.runner import Runner, RunnerConfig
+
+    settings = Settings(data_dir=dashboard.data_dir, sandbox=True, sandbox_url=sandbox_emulator.url)
+    db = open_store(settings)
+    ws = db.list_workspaces()[0]
+    x = next(a for a in db.list_accounts(workspace_id=ws.id) if a.handle == "@casey_on_x")
+    due = utcnow() - timedelta(hours=3)           # the runner was down when this was due
+    post = Post(caption="Flash sale ends tonight", accounts=(x,), id=new_id("post"), workspace_id=ws.id,
+                schedule=Schedule(scheduled_at=due, timezone_name=ws.timezone_name), state=PostState.APPROVED)
+    db.add_post(post, [Delivery(post_id=post.id, account_id=x.id, platform=x.platform, due_at=due)])
+    Runner(db, settings, RunnerConfig(name="browser-test", concurrency=2)).run_once()
+    [d] = db.get_deliveries(post.id)
+    assert d.state == DeliveryState.NEEDS_REVIEW
+
+    page.goto(dashboard)
+    sign_in(page)
+    page.get_by_text("Needs your attention (1)").wait_for()
+    page.get_by_text(re.compile("could surprise your audience")).wait_for()
+    shot(page, "07-needs-review")
+    page.get_by_role("button", name="It is not there: publish it").click()
+    page.wait_for_function("() => !document.body.innerText.includes('Needs your attention')")
+    Runner(db, settings, RunnerConfig(name="browser-test", concurrency=2)).run_once()
+    [d] = db.get_deliveries(post.id)
+    assert d.state == DeliveryState.PUBLISHED
+    assert any(p["text"] == "Flash sale ends tonight" for p in sandbox_emulator.posts("x"))
+    page.reload()
+    sign_in(page)
+    page.locator("[data-testid='stDataFrame']").wait_for()
+    shot(page, "08-published")
+    db.engine.dispose()
