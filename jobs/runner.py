@@ -152,6 +152,11 @@ class Runner:
             d = self._queue.get()
             if d is None:
                 return
+            if self.stopping.is_set():
+                # Shutting down: do not start new work; release_claims gives this one back untouched.
+                with self._in_flight_lock:
+                    self._in_flight.pop(d.id, None)
+                continue
             try:
                 with self._slot(d.platform):
                     result = self.publisher.run(d)
