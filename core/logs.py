@@ -37,6 +37,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False, stream=N
     root.setLevel(level.upper())
     # httpx logs every URL at INFO, query strings included; keep it at WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic announces every plugin at INFO on each start (and on each --health check).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return _FILTER
 
 

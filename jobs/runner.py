@@ -114,6 +114,7 @@ class Runner:
         self._scheduler = schedule.Scheduler()
         self._busy_jobs: set[str] = set()
         self._jobs_queue: queue.Queue = queue.Queue()
+        self._jobs_thread: threading.Thread | None = None
         self.stats = {"claimed": 0, "published": 0, "failed": 0, "needs_review": 0, "retry_wait": 0, "queued": 0,
                       "swept": 0, "job_errors": 0}
         self._stats_lock = threading.Lock()
@@ -236,8 +237,11 @@ class Runner:
             self.store.renew_leases(self.claim_id, now + self.config.lease)
         with self._stats_lock:
             info = {"claim_id": self.claim_id, "in_flight": in_flight, **self.stats}
-        self.store.save_heartbeat(Heartbeat(runner_id=self.config.name, host=socket.gethostname(), pid=os.getpid(),
-                                            started_at=self.started_at, beat_at=now, info=info))
+        # One row per process (its claim id, which starts with its name): two runners that share a name
+        # never overwrite or delete each other's heartbeat.
+        self.store.save_heartbeat(Heartbeat(runner_id=self.claim_id, host=socket.gethostname(), pid=os.getpid(),
+                                            started_at=self.started_at, beat_at=now,
+                                            info={"name": self.config.name, **info}))
 
     def sweep(self) -> int:
         """Take over deliveries whose lease expired (their runner died or hung) and reconcile them."""
@@ -259,6 +263,8 @@ class Runner:
         """Refresh tokens that expire soon (each platform says how soon), before a publish needs them."""
         now, done = self.clock(), 0
         for account in self.store.list_accounts():
+            if self.stopping.is_set():
+                break                                  # never start a refresh we might not get to save
             try:
                 adapter = self.adapter_for(account.platform)
                 if not adapter.refresh_due(credentials(account), now):
@@ -420,7 +426,8 @@ class Runner:
             t = threading.Thread(target=self._work, name=f"publish-{i}", daemon=True)
             t.start()
             self._workers.append(t)
-        threading.Thread(target=self._jobs_worker, name="jobs", daemon=True).start()
+        self._jobs_thread = threading.Thread(target=self._jobs_worker, name="jobs", daemon=True)
+        self._jobs_thread.start()
         self.schedule_jobs()
         self._guarded("heartbeat", self.heartbeat)()
         self._guarded("sweep", self.sweep)()
@@ -457,13 +464,16 @@ class Runner:
         for _ in self._workers:
             self._queue.put(None)
         self._jobs_queue.put(None)
+        if self._jobs_thread is not None:
+            # A job mid-way (a token refresh) finishes and saves what it got; jobs check `stopping` between items.
+            self._jobs_thread.join(timeout=max(1.0, deadline - time.monotonic()))
         try:
             released = self.store.release_claims(self.claim_id)
             with self._in_flight_lock:
                 left = len(self._in_flight)
             log.info("runner %s stopped: %d claims given back, %d still mid-call (their leases expire and are "
                      "reconciled)", self.claim_id, released, left)
-            self.store.delete_heartbeat(self.config.name)
+            self.store.delete_heartbeat(self.claim_id)
         except Exception:
             log.exception("could not give back claims on the way out (their leases will expire)")
         if self._client is not None:
@@ -549,7 +559,9 @@ def ensure_emulator(settings: Settings):
 
 
 def health(store: PostStore, name: str, stale_after_s: float, now: datetime) -> tuple[bool, str]:
-    beat = next((b for b in store.list_heartbeats() if b.runner_id == name), None)
+    # Newest first: the freshest process running under this name.
+    beat = next((b for b in store.list_heartbeats() if b.runner_id == name or b.runner_id.startswith(f"{name}:")),
+                None)
     if beat is None:
         return False, f"no heartbeat from runner {name!r}: it is not running (or runs under another --name)"
     age = (now - beat.beat_at).total_seconds()

@@ -212,8 +212,8 @@ def test_a_failing_job_does_not_starve_the_others(world):
     thread.start()
     try:
         wait_for(lambda: len(calls) >= 3, timeout=20)
-        first = next(b for b in world.store.list_heartbeats() if b.runner_id == "test-runner").beat_at
-        wait_for(lambda: next(b for b in world.store.list_heartbeats() if b.runner_id == "test-runner").beat_at > first)
+        first = next(b for b in world.store.list_heartbeats() if b.runner_id == r.claim_id).beat_at
+        wait_for(lambda: next(b for b in world.store.list_heartbeats() if b.runner_id == r.claim_id).beat_at > first)
         x = world.connect("x")
         post = world.post(x)
         [d] = _settled(world, post.id)

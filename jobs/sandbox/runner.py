@@ -171,6 +171,10 @@ def serve_forever(host: str, port: int, seed: int, config: SandboxConfig | dict 
     server = uvicorn.Server(_uvicorn_config(build_app(core), "info"))
     bound = sock.getsockname()[1]
     on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{bound}")
+    # Uvicorn handles SIGTERM itself, then re-raises it once it has shut down; with the default handler
+    # that re-raise would kill the process before the state below is saved. A no-op handler lets it finish.
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run(sockets=[sock])
     finally:
