@@ -182,6 +182,8 @@ def post_matches(post: Post, status: PostStatus, *, workspace_id, statuses, star
 
 
 _PUBLISHABLE_ACCOUNT = {"connected", "expiring", "expired"}
+# published_count looks at published deliveries due up to this long before `since` (as core.db.sql_runner).
+PACING_LOOKBACK = timedelta(days=2)
 
 
 class RunnerMemory:
@@ -312,11 +314,13 @@ class RunnerMemory:
             return {a: h for a, h in self._holds.items() if h[0] > now}
 
     def published_count(self, account_id: str, since: datetime) -> int:
+        """Published at or after `since` (due at most PACING_LOOKBACK before it), plus the one in flight."""
         since = to_utc(since, "since")
         with self._lock:
             return sum(1 for d in self._deliveries.values() if d.account_id == account_id and (
                 d.state == DeliveryState.PUBLISHING or
-                (d.state == DeliveryState.PUBLISHED and d.published_at is not None and d.published_at >= since)))
+                (d.state == DeliveryState.PUBLISHED and d.published_at is not None and d.published_at >= since
+                 and d.due_at >= since - PACING_LOOKBACK)))
 
     def save_heartbeat(self, beat: Heartbeat) -> None:
         with self._lock:

@@ -7,10 +7,12 @@ Claiming (see ../shared/DESIGN.md, "Claiming"):
 - **SQLite**: one ``UPDATE deliveries ... WHERE id IN (<due, one per account>) RETURNING`` inside a
   ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time, so what the subquery saw is what
   the update changes.
-- **PostgreSQL**: the due rows are locked with ``FOR UPDATE OF deliveries, posts SKIP LOCKED`` (another
-  runner's rows are skipped, not waited for), then their accounts with ``FOR NO KEY UPDATE SKIP LOCKED``
-  (two runners never claim for one account at once), then a fresh statement re-checks that none of those
-  accounts has a delivery in flight, and one UPDATE ... RETURNING moves the chosen rows.
+- **PostgreSQL**: each idle account's next due delivery (no earlier one waiting, so a backlog on one
+  account never crowds out the others) is locked with ``FOR UPDATE OF deliveries, posts SKIP LOCKED``
+  (another runner's rows, and posts being edited or finished, are skipped, not waited for), then their
+  accounts with ``FOR NO KEY UPDATE SKIP LOCKED`` (two runners never claim for one account at once), then
+  a fresh statement re-checks that none of those accounts has a delivery in flight, and one UPDATE ...
+  RETURNING moves the chosen rows. ``claim_expired`` locks and skips the same way.
 - Either way the partial unique index ``uq_deliveries_account_id_in_flight`` is the last word: one
   delivery in flight per account, whatever happens above.
 - The post's derived status becomes ``publishing`` and a ``delivery.publishing`` event is written in
@@ -19,12 +21,13 @@ Claiming (see ../shared/DESIGN.md, "Claiming"):
 A runner writes to a delivery it claimed only while it still holds it (``claimed_by`` is its id and
 the state is ``publishing``): after its lease expired and another runner took the delivery over, its
 late writes are refused (``save_progress`` / ``finish_delivery`` return False / None) instead of
-overwriting what the other runner decided.
+overwriting what the other runner decided. ``release_claims`` checks "never sent" under the lock of its
+own write, so a worker's ``save_progress("sent")`` and a shutdown's release never both succeed.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -35,7 +38,7 @@ from core.db.schema import (WAITING_STATES, account_holds, account_metric_snapsh
                             deliveries, post_metric_snapshots, posts, runner_heartbeats)
 from core.domain import ActivityEvent, Delivery
 from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.store import AccountSnapshot, Heartbeat, MetricSnapshot
+from core.store import PACING_LOOKBACK, AccountSnapshot, Heartbeat, MetricSnapshot
 from core.timeutil import to_utc
 
 _d = deliveries
@@ -61,16 +64,30 @@ class SqlRunnerQueries:
         return sa.exists(sa.select(sa.literal(1)).select_from(other).where(
             other.c.account_id == _d.c.account_id, other.c.state == PUBLISHING))
 
+    def _next_in_line(self):
+        """No earlier waiting delivery of an approved post for the same account: the row is the account's next."""
+        earlier, earlier_post = _d.alias("earlier"), posts.alias("earlier_post")
+        return ~sa.exists(sa.select(sa.literal(1)).select_from(
+            earlier.join(earlier_post, earlier_post.c.id == earlier.c.post_id)).where(
+            earlier.c.account_id == _d.c.account_id,
+            earlier.c.state.in_(sa.bindparam("earlier_states", list(WAITING_STATES), expanding=True,
+                                             literal_execute=True)),
+            earlier_post.c.state == PostState.APPROVED.value,
+            sa.or_(earlier.c.next_attempt_at < _d.c.next_attempt_at,
+                   sa.and_(earlier.c.next_attempt_at == _d.c.next_attempt_at, earlier.c.id < _d.c.id))))
+
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
         """Claim up to `limit` due deliveries, at most one per account and none for an account already in flight."""
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
         joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
         with self._write() as conn:
             if is_postgres(conn):
+                # One row per account (its next in line), so LIMIT counts accounts, not one account's backlog;
+                # SKIP LOCKED moves on to the next accounts when another runner holds the first ones.
                 candidates = conn.execute(
                     sa.select(_d.c.id, _d.c.account_id).select_from(joined)
-                    .where(self._due_filter(now), ~self._in_flight_elsewhere())
-                    .order_by(_d.c.next_attempt_at).limit(limit * 4)
+                    .where(self._due_filter(now), ~self._in_flight_elsewhere(), self._next_in_line())
+                    .order_by(_d.c.next_attempt_at, _d.c.id).limit(limit)
                     .with_for_update(of=[_d, posts], skip_locked=True)).all()
                 first: dict[str, str] = {}
                 for row in candidates:
@@ -148,10 +165,13 @@ class SqlRunnerQueries:
         """Take over deliveries whose runner's lease ran out (it died or hung): they must be reconciled."""
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
         with self._write() as conn:
-            query = (sa.select(_d.c.id).where(_d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
-                     .order_by(_d.c.lease_expires_at).limit(limit))
+            query = (sa.select(_d.c.id).select_from(_d.join(posts, posts.c.id == _d.c.post_id))
+                     .where(_d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
+                     .order_by(_d.c.lease_expires_at, _d.c.id).limit(limit))
             if is_postgres(conn):
-                query = query.with_for_update(skip_locked=True)
+                # The post too, skipped when locked: finish_delivery locks the post, then the delivery, so
+                # waiting for the post here while holding its delivery would deadlock with a late finish.
+                query = query.with_for_update(of=[_d, posts], skip_locked=True)
             ids = list(conn.execute(query).scalars())
             if not ids:
                 return []
@@ -160,7 +180,8 @@ class SqlRunnerQueries:
                 .values(claimed_by=runner_id, lease_expires_at=lease_until, version=_d.c.version + 1,
                         updated_at=self._clock())
                 .returning(*_d.c)).all()
-            taken = [_row_delivery(r) for r in rows]
+            order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+            taken = sorted((_row_delivery(r) for r in rows), key=lambda d: order[d.id])   # oldest lease first
             self._after_claim(conn, taken, runner_id, "delivery.lease_expired",
                               reason="The runner publishing this stopped before it finished; checking with the "
                                      "platform before anything else.")
@@ -194,37 +215,49 @@ class SqlRunnerQueries:
     def finish_delivery(self, delivery: Delivery, *, runner_id: str,
                         events: Sequence[ActivityEvent] = ()) -> Delivery | None:
         """Write the outcome of an attempt if this runner still holds the delivery; None when it does not."""
+        return self._finish_held(delivery.id, delivery.post_id, runner_id, lambda _held: (delivery, events))
+
+    def _finish_held(self, delivery_id: str, post_id: str, runner_id: str, outcome, *,
+                     unless_sent: bool = False) -> Delivery | None:
+        """One transaction: lock the post, then the delivery if `runner_id` holds it (and, with `unless_sent`,
+        the platform was never called for it), and write ``outcome(held) -> (delivery, events)``."""
         from core.db.sql_store import _delivery_values, _refresh_status
         with self._write() as conn:
-            conn.execute(sa.select(posts.c.id).where(posts.c.id == delivery.post_id).with_for_update())
-            row = conn.execute(sa.select(_d.c.version, _d.c.progress).where(
-                _d.c.id == delivery.id, _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)
+            conn.execute(sa.select(posts.c.id).where(posts.c.id == post_id).with_for_update())
+            row = conn.execute(sa.select(_d).where(
+                _d.c.id == delivery_id, _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)
                 .with_for_update()).first()
             if row is None:
                 return None
+            held = _row_delivery(row)
+            if unless_sent and held.progress.get("sent"):
+                return None
+            delivery, events = outcome(held)
             final = replace(delivery, version=row.version + 1, updated_at=self._clock(),
                             progress={**(row.progress or {}), **dict(delivery.progress or {})})
             values = _delivery_values(final)
             values.pop("position", None)
-            conn.execute(_d.update().where(_d.c.id == delivery.id).values(values))
-            _refresh_status(conn, delivery.post_id)
+            conn.execute(_d.update().where(_d.c.id == delivery_id).values(values))
+            _refresh_status(conn, post_id)
             if events:
                 conn.execute(activity_events.insert(), [_event_row(e) for e in events])
             return final
 
     def release_claims(self, runner_id: str) -> int:
         """Give back what this runner claimed and never sent (shutdown): queued again, attempt returned."""
+        def release(d: Delivery):
+            return d.release(), [ActivityEvent(
+                action="delivery.released", subject_type="delivery", subject_id=d.id, at=self._clock(),
+                actor=f"runner:{runner_id}", from_state=PUBLISHING, to_state=DeliveryState.QUEUED.value,
+                reason="The runner stopped before calling the platform.", details={"post_id": d.post_id})]
+
         released = 0
         with self._read() as conn:
-            rows = conn.execute(sa.select(_d).where(_d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)).all()
+            rows = conn.execute(sa.select(_d.c.id, _d.c.post_id).where(
+                _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING).order_by(_d.c.id)).all()
         for row in rows:
-            d = _row_delivery(row)
-            if d.progress.get("sent"):
-                continue
-            if self.finish_delivery(d.release(), runner_id=runner_id, events=[ActivityEvent(
-                    action="delivery.released", subject_type="delivery", subject_id=d.id, at=self._clock(),
-                    actor=f"runner:{runner_id}", from_state=PUBLISHING, to_state=DeliveryState.QUEUED.value,
-                    reason="The runner stopped before calling the platform.", details={"post_id": d.post_id})]):
+            # "Never sent" is decided under the lock of the write itself (a worker may be marking it sent).
+            if self._finish_held(row.id, row.post_id, runner_id, release, unless_sent=True) is not None:
                 released += 1
         return released
 
@@ -247,13 +280,14 @@ class SqlRunnerQueries:
         return {r.account_id: (_aware(r.until), r.reason) for r in rows}
 
     def published_count(self, account_id: str, since: datetime) -> int:
-        """Deliveries of the account published at or after `since`, plus the one in flight (pacing)."""
+        """Deliveries of the account published at or after `since` (and due at most _PACING_LOOKBACK before
+        it), plus the one in flight however late it is (the publisher subtracts that one again)."""
         since = to_utc(since, "since")
         query = sa.select(sa.func.count()).select_from(_d).where(
             _d.c.account_id == account_id,
-            sa.or_(sa.and_(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.published_at >= since),
-                   _d.c.state == PUBLISHING),
-            _d.c.due_at >= since - _PACING_LOOKBACK)
+            sa.or_(sa.and_(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.published_at >= since,
+                           _d.c.due_at >= since - _PACING_LOOKBACK),
+                   _d.c.state == PUBLISHING))
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
@@ -262,9 +296,14 @@ class SqlRunnerQueries:
         values = {"host": beat.host, "pid": beat.pid, "started_at": beat.started_at, "beat_at": beat.beat_at,
                   "info": dict(beat.info or {})}
         with self._write() as conn:
-            if conn.execute(runner_heartbeats.update().where(runner_heartbeats.c.runner_id == beat.runner_id)
-                            .values(values)).rowcount == 0:
-                conn.execute(runner_heartbeats.insert().values(runner_id=beat.runner_id, **values))
+            # One statement: two runners under one name (the default is the host name) beating for the first
+            # time at once must not collide on the primary key.
+            if is_postgres(conn):
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            conn.execute(insert(runner_heartbeats).values(runner_id=beat.runner_id, **values)
+                         .on_conflict_do_update(index_elements=[runner_heartbeats.c.runner_id], set_=values))
 
     def list_heartbeats(self) -> list[Heartbeat]:
         with self._read() as conn:
@@ -325,8 +364,9 @@ class SqlRunnerQueries:
                 for r in rows]
 
 
-# published_count looks at deliveries due up to this long before `since` (a retry can publish late).
-_PACING_LOOKBACK = timedelta(days=2)
+# published_count looks at published deliveries due up to this long before `since` (a retry can publish late);
+# one value for both stores.
+_PACING_LOOKBACK = PACING_LOOKBACK
 
 
 def _aware(value: Any) -> datetime | None:
