@@ -123,7 +123,7 @@ class PostStore(Protocol):
 
     # the runner (core.db.sql_runner has the notes on claiming)
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]: ...
-    def next_due_at(self) -> datetime | None: ...
+    def next_due_at(self, now: datetime | None = None) -> datetime | None: ...
     def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime,
                       limit: int = 50) -> list[Delivery]: ...
     def renew_leases(self, runner_id: str, lease_until: datetime, ids: Iterable[str] | None = None) -> int: ...
@@ -228,11 +228,16 @@ class RunnerMemory:
             self._claimed_events(claimed, runner_id, "delivery.publishing")
             return claimed
 
-    def next_due_at(self) -> datetime | None:
+    def next_due_at(self, now: datetime | None = None) -> datetime | None:
+        now = to_utc(now, "now") if now is not None else self._clock()
         with self._lock:
+            held = set(self.account_holds(now))
+            busy = {d.account_id for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHING}
             times = [d.next_attempt_at for d in self._deliveries.values()
                      if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT) and d.next_attempt_at is not None
-                     and self._posts[d.post_id].state == PostState.APPROVED]
+                     and self._posts[d.post_id].state == PostState.APPROVED and d.account_id not in held
+                     and d.account_id not in busy
+                     and self._accounts[d.account_id].status.value in _PUBLISHABLE_ACCOUNT]
             return min(times) if times else None
 
     def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:

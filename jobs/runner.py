@@ -115,6 +115,7 @@ class Runner:
         self._busy_jobs: set[str] = set()
         self._jobs_queue: queue.Queue = queue.Queue()
         self._jobs_thread: threading.Thread | None = None
+        self._renew_stop = threading.Event()
         self.stats = {"claimed": 0, "published": 0, "failed": 0, "needs_review": 0, "retry_wait": 0, "queued": 0,
                       "swept": 0, "job_errors": 0}
         self._stats_lock = threading.Lock()
@@ -160,6 +161,10 @@ class Runner:
                 continue
             try:
                 with self._slot(d.platform):
+                    if self.stopping.is_set():     # the signal came while this waited for a platform slot
+                        with self._in_flight_lock:
+                            self._in_flight.pop(d.id, None)
+                        continue
                     result = self.publisher.run(d)
                 if result is not None:
                     self._count(result.state.value)
@@ -210,7 +215,7 @@ class Runner:
                 claimed = self.claim_and_dispatch()
                 if claimed and self.free_slots() > 0:
                     continue                       # there may be more due right now
-                nxt = self.store.next_due_at()
+                nxt = self.store.next_due_at(self.clock())
             except Exception:
                 log.exception("claiming failed; trying again shortly")
                 self._count("job_errors")
@@ -223,7 +228,8 @@ class Runner:
                 wait = cfg.poll_s
             else:
                 ahead = (nxt - now).total_seconds()
-                # Due now but nothing claimable (the account is busy or held): look again soon, not in a spin.
+                # next_due_at skips accounts that are busy or held, so "due now" after a claim means a race
+                # with another runner: look again shortly, not in a spin.
                 wait = min(cfg.poll_s, ahead) if ahead > 0 else min(cfg.poll_s, 0.2)
             if wait > 0:
                 self._wake.wait(wait)
@@ -233,8 +239,6 @@ class Runner:
         now = self.clock()
         with self._in_flight_lock:
             in_flight = len(self._in_flight)
-        if in_flight:
-            self.store.renew_leases(self.claim_id, now + self.config.lease)
         with self._stats_lock:
             info = {"claim_id": self.claim_id, "in_flight": in_flight, **self.stats}
         # One row per process (its claim id, which starts with its name): two runners that share a name
@@ -242,6 +246,20 @@ class Runner:
         self.store.save_heartbeat(Heartbeat(runner_id=self.claim_id, host=socket.gethostname(), pid=os.getpid(),
                                             started_at=self.started_at, beat_at=now,
                                             info={"name": self.config.name, **info}))
+
+    def _renew_loop(self) -> None:
+        """Renew this runner's leases every third of a lease (and through the shutdown wait), on its own
+        thread so that nothing else the runner does can delay it past the lease."""
+        every = max(0.2, min(self.config.heartbeat_s, self.config.lease.total_seconds() / 3))
+        while not self._renew_stop.wait(every):
+            with self._in_flight_lock:
+                busy = bool(self._in_flight)
+            if not busy:
+                continue
+            try:
+                self.store.renew_leases(self.claim_id, self.clock() + self.config.lease)
+            except Exception:
+                log.exception("renewing leases failed; trying again in %.1fs", every)
 
     def sweep(self) -> int:
         """Take over deliveries whose lease expired (their runner died or hung) and reconcile them."""
@@ -428,6 +446,7 @@ class Runner:
             self._workers.append(t)
         self._jobs_thread = threading.Thread(target=self._jobs_worker, name="jobs", daemon=True)
         self._jobs_thread.start()
+        threading.Thread(target=self._renew_loop, name="leases", daemon=True).start()
         self.schedule_jobs()
         self._guarded("heartbeat", self.heartbeat)()
         self._guarded("sweep", self.sweep)()
@@ -467,6 +486,7 @@ class Runner:
         if self._jobs_thread is not None:
             # A job mid-way (a token refresh) finishes and saves what it got; jobs check `stopping` between items.
             self._jobs_thread.join(timeout=max(1.0, deadline - time.monotonic()))
+        self._renew_stop.set()
         try:
             released = self.store.release_claims(self.claim_id)
             with self._in_flight_lock:
@@ -485,6 +505,7 @@ class Runner:
             w = threading.Thread(target=self._work, name=f"publish-{t}", daemon=True)
             w.start()
             self._workers.append(w)
+        threading.Thread(target=self._renew_loop, name="leases", daemon=True).start()
         self._guarded("heartbeat", self.heartbeat)()
         self._guarded("sweep", self.sweep)()
         deadline = time.monotonic() + timeout_s

@@ -238,6 +238,20 @@ def test_next_due_at(store):
     assert store.next_due_at() == NOW + timedelta(minutes=4)          # retries count, at their next time
 
 
+def test_next_due_at_skips_accounts_that_time_alone_will_not_free(store):
+    a, b, c = seed(store, 3)
+    add_post(store, "p_a1", a, NOW - timedelta(minutes=2))
+    add_post(store, "p_a2", a, NOW - timedelta(minutes=1))
+    add_post(store, "p_b", b, NOW + timedelta(minutes=5))
+    add_post(store, "p_c", c, NOW + timedelta(minutes=7))
+    store.claim_due(NOW, runner_id="r", lease_until=LEASE)             # a is busy with p_a1
+    assert store.next_due_at(NOW) == NOW + timedelta(minutes=5)        # p_a2 waits for a worker, not for time
+    store.hold_account(b.id, NOW + timedelta(hours=1), "rate limited")
+    assert store.next_due_at(NOW) == NOW + timedelta(minutes=7)
+    store.save_account(replace(store.get_account(c.id), status=AccountStatus.RECONNECT_NEEDED))
+    assert store.next_due_at(NOW) is None
+
+
 # ---------------------------------------------------------------- leases, take-over, fencing
 
 def test_claim_expired_takes_over_only_expired_leases(store, clock):

@@ -151,12 +151,23 @@ class SqlRunnerQueries:
                                               "platform": d.platform.value}))
             for d in claimed])
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest waiting delivery of an approved post becomes due (for the publish loop's sleep)."""
-        query = (sa.select(sa.func.min(_d.c.next_attempt_at)).select_from(_d.join(posts, posts.c.id == _d.c.post_id))
+    def next_due_at(self, now: datetime | None = None) -> datetime | None:
+        """When the next delivery this runner could claim becomes due (the publish loop sleeps until then).
+
+        Deliveries of accounts that are busy (one in flight), held, or waiting to be reconnected are
+        skipped: they become claimable by a worker finishing (which wakes the loop) or a person acting,
+        not by time, and counting them would keep the loop polling.
+        """
+        now = to_utc(now, "now") if now is not None else self._clock()
+        joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
+        held = sa.select(sa.literal(1)).select_from(account_holds).where(
+            account_holds.c.account_id == _d.c.account_id, account_holds.c.until > now)
+        query = (sa.select(_d.c.next_attempt_at).select_from(joined)
                  .where(_d.c.state.in_(sa.bindparam("waiting_states", list(WAITING_STATES), expanding=True,
                                                     literal_execute=True)),
-                        posts.c.state == PostState.APPROVED.value))
+                        posts.c.state == PostState.APPROVED.value, accounts.c.status.in_(_PUBLISHABLE_ACCOUNT),
+                        ~sa.exists(held), ~self._in_flight_elsewhere())
+                 .order_by(_d.c.next_attempt_at).limit(1))
         with self._read() as conn:
             value = conn.execute(query).scalar()
         return _aware(value)
