@@ -229,24 +229,23 @@ class Publisher:
 
     def _pace(self, d: Delivery, post: Post, account: Account, now: datetime) -> Delivery | None:
         p = self.pacing
-        recent = self.store.published_count(account.id, now - p.burst_window) - 1   # minus this one, in flight
+        tz = ZoneInfo(post.schedule.timezone_name if post.schedule else "UTC")
+        midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        # Both counts include this delivery (in flight): subtract it.
+        recent, today = (n - 1 for n in self.store.published_counts(
+            account.id, [now - p.burst_window, midnight.astimezone(now.tzinfo)]))
         if recent >= p.burst_limit:
             until = now + p.burst_window / max(p.burst_limit, 1)
             return self._finish(d.defer(until=until, code="burst_limit",
                                         reason=f"Spacing posts out: {account.label} already had {recent} in the last "
-                                               f"{_ago(p.burst_window)}; this one goes out at {_local(until, post, '%H:%M %Z')}."),
-                                "delivery.deferred")
-        if p.enforce_daily_cap:
-            tz = ZoneInfo(post.schedule.timezone_name if post.schedule else "UTC")
-            local = now.astimezone(tz)
-            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            today = self.store.published_count(account.id, midnight.astimezone(now.tzinfo)) - 1
-            cap = account.effective_daily_cap
-            if today >= cap:
-                tomorrow = (midnight + timedelta(days=1, minutes=1)).astimezone(now.tzinfo)
-                return self._finish(d.defer(until=tomorrow, code="daily_cap",
-                                            reason=f"{account.label} reached its limit of {cap} posts today; "
-                                                   "this one goes out just after midnight."), "delivery.deferred")
+                                               f"{_ago(p.burst_window)}; this one goes out at "
+                                               f"{_local(until, post, '%H:%M %Z')}."), "delivery.deferred")
+        cap = account.effective_daily_cap
+        if p.enforce_daily_cap and today >= cap:
+            tomorrow = (midnight + timedelta(days=1, minutes=1)).astimezone(now.tzinfo)
+            return self._finish(d.defer(until=tomorrow, code="daily_cap",
+                                        reason=f"{account.label} reached its limit of {cap} posts today; "
+                                               "this one goes out just after midnight."), "delivery.deferred")
         return None
 
     # ------------------------------------------------------------ plumbing

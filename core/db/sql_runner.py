@@ -42,6 +42,7 @@ from core.store import PACING_LOOKBACK, AccountSnapshot, Heartbeat, MetricSnapsh
 from core.timeutil import to_utc
 
 _d = deliveries
+_PROGRESS_KEY = __import__("re").compile(r"[A-Za-z0-9_:.\-]{1,100}")
 PUBLISHING = DeliveryState.PUBLISHING.value
 # Accounts the runner may publish for (a refresh is attempted for expired ones).
 _PUBLISHABLE_ACCOUNT = ("connected", "expiring", "expired")
@@ -210,18 +211,23 @@ class SqlRunnerQueries:
             return conn.execute(query.values(lease_expires_at=to_utc(lease_until, "lease"))).rowcount
 
     def save_progress(self, delivery_id: str, runner_id: str, key: str, value: str) -> bool:
-        """Record a step of an attempt; False when this runner no longer holds the delivery (stop work)."""
+        """Record a step of an attempt; False when this runner no longer holds the delivery (stop work).
+
+        One conditional UPDATE that merges the key into the JSON in the database (no read first).
+        """
+        if not _PROGRESS_KEY.fullmatch(key):
+            raise ValueError(f"Progress keys are short names (letters, digits, _ : . -), not {key!r}.")
         with self._write() as conn:
-            held = _d.c.id == delivery_id, _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING
-            query = sa.select(_d.c.progress).where(*held)
             if is_postgres(conn):
-                query = query.with_for_update()
-            row = conn.execute(query).first()
-            if row is None:
-                return False
-            progress = {**(row.progress or {}), key: value}
-            conn.execute(_d.update().where(*held).values(progress=progress, version=_d.c.version + 1))
-            return True
+                from sqlalchemy.dialects.postgresql import JSONB
+                merged = sa.cast(sa.func.coalesce(sa.cast(_d.c.progress, JSONB), sa.cast("{}", JSONB))
+                                 .op("||")(sa.func.jsonb_build_object(key, str(value))), sa.JSON)
+            else:
+                merged = sa.func.json_set(sa.func.coalesce(_d.c.progress, "{}"), f'$."{key}"', str(value))
+            result = conn.execute(_d.update().where(_d.c.id == delivery_id, _d.c.claimed_by == runner_id,
+                                                    _d.c.state == PUBLISHING)
+                                  .values(progress=merged, version=_d.c.version + 1))
+            return result.rowcount == 1
 
     def finish_delivery(self, delivery: Delivery, *, runner_id: str,
                         events: Sequence[ActivityEvent] = ()) -> Delivery | None:
@@ -293,14 +299,24 @@ class SqlRunnerQueries:
     def published_count(self, account_id: str, since: datetime) -> int:
         """Deliveries of the account published at or after `since` (and due at most _PACING_LOOKBACK before
         it), plus the one in flight however late it is (the publisher subtracts that one again)."""
-        since = to_utc(since, "since")
-        query = sa.select(sa.func.count()).select_from(_d).where(
+        return self.published_counts(account_id, [since])[0]
+
+    def published_counts(self, account_id: str, sinces: Sequence[datetime]) -> list[int]:
+        """published_count for several starts, in one query over the account's recent rows."""
+        sinces = [to_utc(s, "since") for s in sinces]
+        if not sinces:
+            return []
+        published = _d.c.state == DeliveryState.PUBLISHED.value
+        columns = [sa.func.coalesce(sa.func.sum(sa.case(
+            (_d.c.state == PUBLISHING, 1),
+            (sa.and_(published, _d.c.published_at >= since, _d.c.due_at >= since - _PACING_LOOKBACK), 1),
+            else_=0)), 0) for since in sinces]
+        query = sa.select(*columns).where(
             _d.c.account_id == account_id,
-            sa.or_(sa.and_(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.published_at >= since,
-                           _d.c.due_at >= since - _PACING_LOOKBACK),
-                   _d.c.state == PUBLISHING))
+            sa.or_(_d.c.state == PUBLISHING, _d.c.due_at >= min(sinces) - _PACING_LOOKBACK))
         with self._read() as conn:
-            return int(conn.execute(query).scalar() or 0)
+            row = conn.execute(query).one()
+        return [int(v or 0) for v in row]
 
     # ------------------------------------------------------------ heartbeats
     def save_heartbeat(self, beat: Heartbeat) -> None:
