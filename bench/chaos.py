@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 
 from bench.common import (DEFAULT_PLATFORMS, PUBLISH_CALLS, RunnerPool, UTC, bench_caption, build_world, cleanup,
                           emit, insert_posts, make_workdir, media_for, parse_platforms, runner_args, say, seeded,
-                          tally, wait_settled)
+                          stop_on_sigterm, tally, wait_settled)
 
 # LinkedIn's 429 holds a delivery until midnight UTC (a daily limit), so it is not injected there by default.
 LONG_429 = ("linkedin",)
@@ -104,6 +104,7 @@ def fault_rules(platforms, rate_limited, p5, p429, plost, seed: int) -> list[dic
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    stop_on_sigterm()
     n, kills = args.deliveries, args.kills
     if n < 1 or kills < 0 or args.runners < 1:
         raise SystemExit("--deliveries and --runners must be at least 1, --kills at least 0")

@@ -35,8 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 UTC = timezone.utc
 
-# Delivery states after which the runner has nothing left to do (needs_review waits for a person).
-SETTLED_STATES = ("published", "failed", "needs_review", "cancelled")
 WAITING_STATES = ("queued", "publishing", "retry_wait")
 DEFAULT_PLATFORMS = ("x", "facebook", "linkedin")
 SUPPORTED_PLATFORMS = ("x", "facebook", "linkedin", "instagram")
@@ -48,6 +46,22 @@ PUBLISH_CALLS = {"x": ("/api.x.com/2/tweets", "POST"), "facebook": ("/feed", "PO
                  "linkedin": ("/rest/posts", "POST"), "instagram": ("/media_publish", "POST")}
 # Bench posts are due within the run; background posts this far ahead, so they never become due.
 BACKGROUND_AHEAD = timedelta(days=60)
+
+
+def _die_with_parent() -> None:
+    """In a child: get SIGTERM when the bench dies, however it dies (Linux), so no emulator or runner is left over."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM to the bench unwinds it like Ctrl-C, so its `finally` stops the emulator and the runners."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def say(message: str) -> None:
@@ -169,7 +183,8 @@ class EmulatorProcess:
         self.log_path = workdir / "emulator.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen([PYTHON, "-m", "jobs.sandbox", "--port", "0", "--seed", str(seed)], cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True,
+                                     preexec_fn=_die_with_parent)
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
@@ -312,36 +327,45 @@ def build_world(*, workdir: Path, database_url: str | None, platforms: Sequence[
 
     watch = ProcessWatch()
     emulator = EmulatorProcess(workdir, seed=seed, watch=watch)
-    say(f"emulator at {emulator.url} (pid {emulator.proc.pid})")
-    # The platforms' own quotas are lifted; duplicate refusal is off unless asked for, so that a double
-    # publish shows up as a second post (a duplicate) instead of being hidden by the platform refusing it.
-    emulator.configure(**LIFTED_QUOTAS, x_reject_duplicates=platform_dedupe, fb_reject_duplicates=platform_dedupe,
-                       li_reject_duplicates=platform_dedupe)
-    db = BenchDatabase(workdir, database_url, keep=keep)
-    settings = Settings(data_dir=workdir, database_url=db.url, sandbox=True, sandbox_url=emulator.url)
-    store = open_store(settings)
-    tag = uuid.uuid4().hex[:6]
-    user, workspace = create_owner(store, email=f"bench-{tag}@example.com", password="bench password, long enough",
-                                   workspace_name="Bench")
-    by_platform: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for i in range(accounts):
-        platform = platforms[i % len(platforms)]
-        by_platform[platform].append((i, f"b{tag}_{i:05d}"))
-    started = time.monotonic()
-    slots: list = [None] * accounts
-    with httpx.Client(timeout=60, trust_env=False) as client:
-        for platform, numbered in by_platform.items():
-            # Caps lifted on the accounts too, so Outpost's own scheduling limits do not interfere.
-            got = connect_accounts(store, settings, user_id=user.id, workspace_id=workspace.id, platform=platform,
-                                   handles=[h for _, h in numbered], client=client, daily_cap=100000,
-                                   min_gap_minutes=0)
-            for (i, _), account in zip(numbered, got):
-                slots[i] = account       # platforms interleaved again, in the order they were asked for
-    connected = [a for a in slots if a is not None]
-    if len({a.id for a in connected}) != accounts:
-        raise RuntimeError(f"asked for {accounts} accounts, got {len({a.id for a in connected})} distinct ones")
-    say(f"connected {len(connected)} accounts ({', '.join(f'{p}: {len(h)}' for p, h in by_platform.items())}) "
-        f"through the OAuth flow in {time.monotonic() - started:.1f}s")
+    db = None
+    try:
+        say(f"emulator at {emulator.url} (pid {emulator.proc.pid})")
+        # The platforms' own quotas are lifted; duplicate refusal is off unless asked for, so that a double
+        # publish shows up as a second post (a duplicate) instead of being hidden by the platform refusing it.
+        emulator.configure(**LIFTED_QUOTAS, x_reject_duplicates=platform_dedupe,
+                           fb_reject_duplicates=platform_dedupe, li_reject_duplicates=platform_dedupe)
+        db = BenchDatabase(workdir, database_url, keep=keep)
+        settings = Settings(data_dir=workdir, database_url=db.url, sandbox=True, sandbox_url=emulator.url)
+        store = open_store(settings)
+        tag = uuid.uuid4().hex[:6]
+        user, workspace = create_owner(store, email=f"bench-{tag}@example.com",
+                                       password="bench password, long enough", workspace_name="Bench")
+        by_platform: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for i in range(accounts):
+            platform = platforms[i % len(platforms)]
+            by_platform[platform].append((i, f"b{tag}_{i:05d}"))
+        started = time.monotonic()
+        slots: list = [None] * accounts
+        with httpx.Client(timeout=60, trust_env=False) as client:
+            for platform, numbered in by_platform.items():
+                # Caps lifted on the accounts too, so Outpost's own scheduling limits do not interfere.
+                got = connect_accounts(store, settings, user_id=user.id, workspace_id=workspace.id,
+                                       platform=platform, handles=[h for _, h in numbered], client=client,
+                                       daily_cap=100000, min_gap_minutes=0)
+                for (i, _), account in zip(numbered, got):
+                    slots[i] = account       # platforms interleaved again, in the order they were asked for
+        connected = [a for a in slots if a is not None]
+        if len({a.id for a in connected}) != accounts:
+            raise RuntimeError(f"asked for {accounts} accounts, got {len({a.id for a in connected})} distinct ones")
+        mix = ", ".join(f"{p}: {len(h)}" for p, h in by_platform.items())
+        say(f"connected {len(connected)} accounts ({mix}) through the OAuth flow in {time.monotonic() - started:.1f}s")
+    except BaseException:
+        # Nothing outlives a failed setup: the emulator is our child and the schema ours.
+        emulator.stop()
+        watch.stop()
+        if db is not None:
+            db.close()
+        raise
     return World(workdir=workdir, emulator=emulator, db=db, settings=settings, store=store,
                  workspace_id=workspace.id, accounts=connected, watch=watch, tag=tag)
 
@@ -353,7 +377,7 @@ def media_for(platform: str, emulator_url: str) -> tuple[str, ...]:
 
 
 def insert_posts(engine, workspace_id: str, items: Iterable[tuple[object, str, datetime, tuple[str, ...]]],
-                 *, chunk: int = 5000) -> int:
+                 *, chunk: int = 5000, analyze: bool = True) -> int:
     """Approved posts, one delivery each, in bulk: the same rows `store.add_post` writes, many per statement.
 
     `items` yields (account, caption, due_at, media_urls). The rows are built by the SQL store's own row
@@ -392,6 +416,12 @@ def insert_posts(engine, workspace_id: str, items: Iterable[tuple[object, str, d
         if len(batch) >= chunk:
             flush()
     flush()
+    if analyze and engine.dialect.name == "postgresql":
+        # A database that grew to this size over weeks has planner statistics; one filled in seconds has none
+        # until autovacuum gets to it (never, on a server with autovacuum off), and the runner's queries are
+        # then planned for an empty table: next_due_at took 1.3 s a call over 100,000 unanalysed rows.
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE posts, post_accounts, deliveries")
     return total
 
 
@@ -400,7 +430,7 @@ def bench_caption(tag: str, i: int, platform: str) -> str:
     return f"Outpost bench {tag} delivery {i:06d} on {platform}: scheduled text that must appear exactly once"
 
 
-def insert_background(world: World, count: int) -> float:
+def insert_background(world: World, count: int, *, analyze: bool = True) -> float:
     """`count` approved posts due two months from now (never due during the run); returns seconds taken."""
     if count <= 0:
         return 0.0
@@ -414,7 +444,7 @@ def insert_background(world: World, count: int) -> float:
             yield (account, f"Outpost background {world.tag} post {i:07d}, scheduled for later",
                    base + timedelta(seconds=37 * i), media_for(account.platform.value, world.emulator.url))
 
-    insert_posts(world.db.engine, world.workspace_id, items())
+    insert_posts(world.db.engine, world.workspace_id, items(), analyze=analyze)
     took = time.monotonic() - started
     say(f"{count} background posts scheduled in {took:.1f}s (due from {base:%Y-%m-%d})")
     return took
@@ -451,8 +481,12 @@ class RunnerPool:
         self.logs: dict[int, object] = {}
         self.generation: dict[int, int] = defaultdict(int)
         self.started = 0
-        for i in range(count):
-            self.start(i)
+        try:
+            for i in range(count):
+                self.start(i)
+        except BaseException:
+            self.stop(timeout_s=10)
+            raise
 
     def name(self, i: int) -> str:
         return f"bench-runner-{i}"
@@ -465,7 +499,7 @@ class RunnerPool:
         log.write(f"==== start {self.generation[i]} at {datetime.now():%H:%M:%S.%f}\n")
         log.flush()
         proc = subprocess.Popen([PYTHON, "-m", "jobs.runner", "--name", self.name(i), *self.args], cwd=ROOT,
-                                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                                env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         self.procs[i] = proc
         self.started += 1
         self.world.watch.add(proc.pid, f"runner-{i}")

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 
 from bench.common import (DEFAULT_PLATFORMS, RunnerPool, UTC, build_world, bench_caption, cleanup, emit,
                           insert_background, insert_posts, make_workdir, media_for, parse_platforms, percentile,
-                          phases, rounded, runner_args, say, tally, wait_settled)
+                          phases, rounded, runner_args, say, stop_on_sigterm, tally, wait_settled)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--spread-s", type=float, default=0.0, help="due uniformly over S seconds (0: all at once)")
     p.add_argument("--runners", type=int, default=1, help="R runner processes")
     p.add_argument("--database-url", default=None,
-                   help="PostgreSQL server to use (a fresh schema is created and dropped); default: a fresh SQLite file")
+                   help="a PostgreSQL server (a fresh schema is created, then dropped); default: a fresh SQLite file")
     p.add_argument("--platforms", default=",".join(DEFAULT_PLATFORMS),
                    help="comma-separated, round robin over the accounts (x, facebook, linkedin, instagram)")
     p.add_argument("--background-posts", type=int, default=0,
@@ -65,12 +65,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runner-log-level", default="INFO")
     p.add_argument("--platform-dedupe", action="store_true",
                    help="let the emulator refuse duplicate texts as the platforms do (off: duplicates stay visible)")
+    p.add_argument("--no-analyze", action="store_true",
+                   help="PostgreSQL: skip ANALYZE after the bulk inserts (as if autovacuum had not caught up yet)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, SQLite file) and schema")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    stop_on_sigterm()
     if args.deliveries < 1 or args.accounts < 1 or args.runners < 1 or args.spread_s < 0:
         raise SystemExit("--deliveries, --accounts and --runners must be at least 1, --spread-s at least 0")
     platforms = parse_platforms(args.platforms)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         world = build_world(workdir=workdir, database_url=args.database_url, platforms=platforms,
                             accounts=args.accounts, seed=args.seed, platform_dedupe=args.platform_dedupe,
                             keep=args.keep)
-        insert_background(world, args.background_posts)
+        insert_background(world, args.background_posts, analyze=not args.no_analyze)
         # After connecting: the OAuth round trips need not pay the latency.
         world.emulator.set_latency(args.latency_ms)
         pool = RunnerPool(world, args.runners, runner_args(concurrency=args.concurrency,
@@ -102,12 +105,13 @@ def main(argv: list[str] | None = None) -> int:
                 yield (account, bench_caption(world.tag, i, platform), t0 + timedelta(seconds=i * step),
                        media_for(platform, world.emulator.url))
 
-        insert_posts(world.db.engine, world.workspace_id, items())
+        insert_posts(world.db.engine, world.workspace_id, items(), analyze=not args.no_analyze)
         written = datetime.now(UTC)
         if written > t0:
             say(f"WARNING: the posts were written {(written - t0).total_seconds():.2f}s after the first was due; "
                 "raise --lead-s (that time counts as lag)")
-        say(f"{n} deliveries scheduled, due {t0:%H:%M:%S} + {spread:g}s, {(t0 - written).total_seconds():.1f}s from now")
+        ahead = (t0 - written).total_seconds()
+        say(f"{n} deliveries scheduled, due {t0:%H:%M:%S} + {spread:g}s, the first {ahead:.1f}s from now")
         last_due = t0 + timedelta(seconds=spread)
         timeout = args.timeout_s if args.timeout_s is not None else max(120.0, n / 20)
         deadline = time.monotonic() + max(0.0, (last_due - datetime.now(UTC)).total_seconds()) + timeout

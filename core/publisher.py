@@ -179,8 +179,7 @@ class Publisher:
             progress["pending_id"] = "1"      # the platform's public id comes later (TikTok moderation)
         if reconciled:
             progress["reconciled"] = "1"
-        done = replace(done, progress=progress)
-        final = self._finish(done, "delivery.published", post=post,
+        final = self._finish(done, "delivery.published", post=post, progress=progress,
                              details={"external_id": result.external_id, "url": result.url, "reconciled": reconciled,
                                       "attempt": d.attempts})
         if final is not None and self.on_published is not None:
@@ -193,8 +192,8 @@ class Publisher:
     def _apply(self, d: Delivery, post: Post, account: Account, decision: Decision) -> Delivery | None:
         kind = decision.kind
         if kind == "retry":
-            return self._finish(replace(d.retry_later(at=decision.at, error=decision.reason, code=decision.code),
-                                        progress={"sent": ""}), "delivery.retry_wait",
+            return self._finish(d.retry_later(at=decision.at, error=decision.reason, code=decision.code),
+                                "delivery.retry_wait", progress={"sent": ""},
                                 details={"retry_at": decision.at.isoformat()})
         if kind == "check_later":
             return self._finish(d.retry_later(at=decision.at, code=decision.code,
@@ -225,7 +224,7 @@ class Publisher:
                 subject_id=account.id))
         waiting = d.defer(until=self.clock() + timedelta(minutes=10), code="reconnect_needed",
                           reason=f"Waiting for you to reconnect {account.label}.")
-        return self._finish(replace(waiting, progress={"sent": ""}), "delivery.waiting", post=post)
+        return self._finish(waiting, "delivery.waiting", post=post, progress={"sent": ""})
 
     def _pace(self, d: Delivery, post: Post, account: Account, now: datetime) -> Delivery | None:
         p = self.pacing
@@ -284,7 +283,11 @@ class Publisher:
             return refresh_account(self.store, adapter, current, clock=self.clock, actor=f"runner:{self.runner_id}")
 
     def _finish(self, d: Delivery, action: str, *, post: Post | None = None, notify: bool = False,
-                details: dict | None = None) -> Delivery | None:
+                details: dict | None = None, progress: dict | None = None) -> Delivery | None:
+        # Only the progress keys this outcome means to change are written; everything else stays as the
+        # database has it. (The delivery in hand carries the progress read at claim time: writing that back
+        # would undo what this attempt saved since, such as "sent" just before the platform call.)
+        d = replace(d, progress=dict(progress or {}))
         now = self.clock()
         workspace_id = post.workspace_id if post is not None else None
         event = ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=now,

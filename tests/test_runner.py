@@ -235,3 +235,21 @@ def test_a_recurring_post_continues_after_it_is_published(world, quick_runner):
     assert following[0].due_at == post.due_at + timedelta(days=1)
     [d] = world.store.get_deliveries(following[0].id)
     assert d.state == DeliveryState.QUEUED
+
+
+def test_a_lost_answer_after_a_retry_is_still_checked_before_posting_again(world, quick_runner):
+    # 503 on the first try, the answer lost on the second: the third attempt must look for the post
+    # (the "sent" mark of the second attempt must survive), not post it again.
+    world.emu.configure(x_reject_duplicates=False)          # a second post would show, not be refused
+    try:
+        x = world.connect("x")
+        world.emu.add_fault(kind="error_5xx", platform="x", path="/2/tweets", method="POST", count=1)
+        post = world.post(x)
+        wait_for(lambda: world.store.get_deliveries(post.id)[0].attempts >= 1
+                 and world.store.get_deliveries(post.id)[0].state == DeliveryState.RETRY_WAIT)
+        world.emu.add_fault(kind="lost_response", platform="x", path="/2/tweets", method="POST", count=1)
+        [d] = _settled(world, post.id)
+        assert d.state == DeliveryState.PUBLISHED and d.progress.get("reconciled") == "1"
+        assert len(world.emu.posts("x")) == 1 and world.emu.duplicates()["published_extra"] == 0
+    finally:
+        world.emu.configure(x_reject_duplicates=True)
