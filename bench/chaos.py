@@ -41,9 +41,9 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from bench.common import (DEFAULT_PLATFORMS, PUBLISH_CALLS, RunnerPool, UTC, bench_caption, build_world, cleanup,
-                          emit, insert_posts, make_workdir, media_for, parse_platforms, runner_args, say, seeded,
-                          stop_on_sigterm, tally, wait_settled)
+from bench.common import (DEFAULT_PLATFORMS, PUBLISH_CALLS, RunnerPool, UTC, build_world, cleanup, emit,
+                          make_workdir, parse_platforms, runner_args, say, schedule_uniform, seeded, stop_on_sigterm,
+                          tally, wait_settled)
 
 # LinkedIn's 429 holds a delivery until midnight UTC (a daily limit), so it is not injected there by default.
 LONG_429 = ("linkedin",)
@@ -132,19 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                                       log_level=args.runner_log_level), log_level=args.runner_log_level)
         pool.wait_ready()
 
-        lead = 1.5 + n / 4000
-        t0 = datetime.now(UTC) + timedelta(seconds=lead)
-        step = spread / (n - 1) if n > 1 else 0.0
         accs = world.accounts
-
-        def items():
-            for i in range(n):
-                account = accs[i % len(accs)]
-                platform = account.platform.value
-                yield (account, bench_caption(world.tag, i, platform), t0 + timedelta(seconds=i * step),
-                       media_for(platform, world.emulator.url))
-
-        insert_posts(world.db.engine, world.workspace_id, items())
+        t0 = schedule_uniform(world, n, spread)
         say(f"{n} deliveries on {len(accs)} accounts due {t0:%H:%M:%S} + {spread:g}s; {kills} kills to come")
 
         moments = sorted(rng.uniform(0, spread) for _ in range(kills))

@@ -425,6 +425,26 @@ def insert_posts(engine, workspace_id: str, items: Iterable[tuple[object, str, d
     return total
 
 
+def schedule_uniform(world: "World", n: int, spread: float, *, lead_s: float | None = None,
+                     analyze: bool = True) -> datetime:
+    """N deliveries, round robin over the world's accounts, due uniformly over `spread` seconds from a
+    moment `lead_s` ahead (default: time enough to write them); returns the first due time."""
+    lead = lead_s if lead_s is not None else 1.5 + n / 4000
+    t0 = datetime.now(UTC) + timedelta(seconds=lead)
+    step = spread / (n - 1) if n > 1 else 0.0
+    accounts = world.accounts
+
+    def items():
+        for i in range(n):
+            account = accounts[i % len(accounts)]
+            platform = account.platform.value
+            yield (account, bench_caption(world.tag, i, platform), t0 + timedelta(seconds=i * step),
+                   media_for(platform, world.emulator.url))
+
+    insert_posts(world.db.engine, world.workspace_id, items(), analyze=analyze)
+    return t0
+
+
 def bench_caption(tag: str, i: int, platform: str) -> str:
     # Plain words only: nothing LinkedIn's little text escapes, nothing a platform rewrites; unique per delivery.
     return f"Outpost bench {tag} delivery {i:06d} on {platform}: scheduled text that must appear exactly once"

@@ -38,9 +38,9 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from bench.common import (DEFAULT_PLATFORMS, RunnerPool, UTC, build_world, bench_caption, cleanup, emit,
-                          insert_background, insert_posts, make_workdir, media_for, parse_platforms, percentile,
-                          phases, rounded, runner_args, say, stop_on_sigterm, tally, wait_settled)
+from bench.common import (DEFAULT_PLATFORMS, RunnerPool, UTC, build_world, cleanup, emit, insert_background,
+                          make_workdir, parse_platforms, percentile, phases, rounded, runner_args, say,
+                          schedule_uniform, stop_on_sigterm, tally, wait_settled)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,19 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         pool.wait_ready()
         say(f"{args.runners} runner(s) up")
 
-        lead = args.lead_s if args.lead_s is not None else 1.5 + n / 4000
-        t0 = datetime.now(UTC) + timedelta(seconds=lead)
-        step = spread / (n - 1) if n > 1 else 0.0
-        accounts = world.accounts
-
-        def items():
-            for i in range(n):
-                account = accounts[i % len(accounts)]
-                platform = account.platform.value
-                yield (account, bench_caption(world.tag, i, platform), t0 + timedelta(seconds=i * step),
-                       media_for(platform, world.emulator.url))
-
-        insert_posts(world.db.engine, world.workspace_id, items(), analyze=not args.no_analyze)
+        t0 = schedule_uniform(world, n, spread, lead_s=args.lead_s, analyze=not args.no_analyze)
         written = datetime.now(UTC)
         if written > t0:
             say(f"WARNING: the posts were written {(written - t0).total_seconds():.2f}s after the first was due; "

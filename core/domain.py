@@ -107,6 +107,10 @@ class AccountStatus(StrEnum):
     RECONNECT_NEEDED = "reconnect_needed"
 
 
+# Accounts the runner publishes for (an expired token is refreshed first); the others wait for a person.
+PUBLISHABLE_ACCOUNT_STATUSES = frozenset({AccountStatus.CONNECTED, AccountStatus.EXPIRING, AccountStatus.EXPIRED})
+
+
 @dataclass(frozen=True)
 class Account:
     """A connected social account. Tokens never appear in repr, logs or pages."""

@@ -27,17 +27,17 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from core.connect import credentials, refresh_account
-from core.domain import (Account, AccountStatus, ActivityEvent, Delivery, Notification, Post, Schedule)
-from core.errors import NotFoundError, PlatformError, ReconnectNeeded, TokenExpired
-from core.lifecycle import DeliveryState, PostState
-from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult
+from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Delivery, Notification,
+                         Post)
+from core.errors import NotFoundError, PlatformError, TokenExpired
+from core.lifecycle import DeliveryState
+from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult, media_kind
 from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
 from core.store import PostStore
 from core.timeutil import utcnow
 
 log = logging.getLogger("outpost.publisher")
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
 # Reconciliation looks for the post from a little before the delivery was due.
 RECONCILE_SLACK = timedelta(minutes=5)
 
@@ -102,7 +102,7 @@ class Publisher:
                           "(Outpost was not running, or the account was waiting to be reconnected). Publishing it "
                           "this late could surprise your audience: publish it now or cancel it."),
                 code="too_late"), "delivery.needs_review", post=post, notify=True)
-        if account.status in (AccountStatus.RECONNECT_NEEDED, AccountStatus.REVOKED):
+        if account.status not in PUBLISHABLE_ACCOUNT_STATUSES:
             return self._wait_for_reconnect(d, post, account, announce=False)
         held = self._pace(d, post, account, now)
         if held is not None:
@@ -209,7 +209,7 @@ class Publisher:
 
     def _wait_for_reconnect(self, d: Delivery, post: Post, account: Account, *, announce: bool,
                             reason: str = "") -> Delivery | None:
-        if announce and account.status not in (AccountStatus.RECONNECT_NEEDED, AccountStatus.REVOKED):
+        if announce and account.status in PUBLISHABLE_ACCOUNT_STATUSES:
             now = self.clock()
             self.store.save_account(replace(self.store.get_account(account.id), status=AccountStatus.RECONNECT_NEEDED))
             self.store.record_event(ActivityEvent(
@@ -260,14 +260,13 @@ class Publisher:
                               checkpoint=checkpoint, options=dict(account.meta.get("publish_options") or {}))
 
     def _media_item(self, url: str) -> MediaItem:
-        kind = "video" if url.lower().split("?")[0].endswith(VIDEO_SUFFIXES) else "image"
         data = None
         if self.media_library is not None:
             name = self.media_library.name_of(url)
             if name is not None:
                 with self.media_library.open(name) as fh:
                     data = fh.read()
-        return MediaItem(url=url, kind=kind, data=data)
+        return MediaItem(url=url, kind=media_kind(url), data=data)
 
     def _save(self, d: Delivery, key: str, value: str) -> None:
         if not self.store.save_progress(d.id, self.runner_id, key, value):

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
-from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post, User,
-                         Workspace, post_status)
+from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Batch, Delivery, Membership,
+                         Notification, OAuthState, Post, User, Workspace, post_status)
 from core.errors import ConflictError, DuplicateError, NotFoundError
 from core.lifecycle import DeliveryState, PostState, PostStatus
 from core.platforms.catalog import Platform
@@ -182,7 +182,6 @@ def post_matches(post: Post, status: PostStatus, *, workspace_id, statuses, star
     return True
 
 
-_PUBLISHABLE_ACCOUNT = {"connected", "expiring", "expired"}
 # published_count looks at published deliveries due up to this long before `since` (as core.db.sql_runner).
 PACING_LOOKBACK = timedelta(days=2)
 
@@ -197,7 +196,7 @@ class RunnerMemory:
                if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT) and d.next_attempt_at is not None
                and d.next_attempt_at <= now and self._posts[d.post_id].state == PostState.APPROVED
                and d.account_id not in held and d.account_id not in busy
-               and self._accounts[d.account_id].status.value in _PUBLISHABLE_ACCOUNT]
+               and self._accounts[d.account_id].status in PUBLISHABLE_ACCOUNT_STATUSES]
         due.sort(key=lambda d: (d.next_attempt_at, d.id))
         return due
 
@@ -238,7 +237,7 @@ class RunnerMemory:
                      if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT) and d.next_attempt_at is not None
                      and self._posts[d.post_id].state == PostState.APPROVED and d.account_id not in held
                      and d.account_id not in busy
-                     and self._accounts[d.account_id].status.value in _PUBLISHABLE_ACCOUNT]
+                     and self._accounts[d.account_id].status in PUBLISHABLE_ACCOUNT_STATUSES]
             return min(times) if times else None
 
     def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:

@@ -27,7 +27,6 @@ import argparse
 import logging
 import os
 import queue
-import random
 import secrets
 import signal
 import socket
@@ -46,7 +45,7 @@ from core.domain import Delivery, Notification
 from core.errors import OutpostError, PlatformError, ReconnectNeeded
 from core.lifecycle import PostStatus
 from core.platforms.base import PlatformAdapter
-from core.publisher import LeaseLost, Pacing, Publisher, summary
+from core.publisher import Pacing, Publisher, summary
 from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, RetryPolicy
 from core.recurring import SETTLED, continue_series
 from core.settings import Settings
@@ -440,13 +439,9 @@ class Runner:
         """Start the workers, the publish loop and the jobs thread (non-blocking; see run_forever)."""
         log.info("runner %s starting: %d workers, lease %ss", self.claim_id, self.config.concurrency,
                  int(self.config.lease.total_seconds()))
-        for i in range(self.config.concurrency):
-            t = threading.Thread(target=self._work, name=f"publish-{i}", daemon=True)
-            t.start()
-            self._workers.append(t)
+        self._start_workers()
         self._jobs_thread = threading.Thread(target=self._jobs_worker, name="jobs", daemon=True)
         self._jobs_thread.start()
-        threading.Thread(target=self._renew_loop, name="leases", daemon=True).start()
         self.schedule_jobs()
         self._guarded("heartbeat", self.heartbeat)()
         self._guarded("sweep", self.sweep)()
@@ -454,6 +449,14 @@ class Runner:
         self._loop.start()
         self._guarded("tokens", self.refresh_tokens, background=True)()
         self._guarded("housekeeping", self.housekeeping, background=True)()
+
+    def _start_workers(self) -> None:
+        """The publishing workers and the lease renewer (both run_forever and run_once need them)."""
+        for i in range(self.config.concurrency):
+            t = threading.Thread(target=self._work, name=f"publish-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+        threading.Thread(target=self._renew_loop, name="leases", daemon=True).start()
 
     def run_pending(self) -> None:
         self._scheduler.run_pending()
@@ -501,11 +504,7 @@ class Runner:
 
     def run_once(self, *, timeout_s: float = 300.0) -> dict:
         """One pass of everything, for cron: sweep, publish what is due now, then the other jobs."""
-        for t in range(self.config.concurrency):
-            w = threading.Thread(target=self._work, name=f"publish-{t}", daemon=True)
-            w.start()
-            self._workers.append(w)
-        threading.Thread(target=self._renew_loop, name="leases", daemon=True).start()
+        self._start_workers()
         self._guarded("heartbeat", self.heartbeat)()
         self._guarded("sweep", self.sweep)()
         deadline = time.monotonic() + timeout_s

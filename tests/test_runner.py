@@ -205,7 +205,6 @@ def test_a_failing_job_does_not_starve_the_others(world):
         calls.append(1)
         raise RuntimeError("the generator is broken")
 
-    from dataclasses import replace
     r = Runner(world.store, world.settings, RunnerConfig(name="test-runner", concurrency=2, poll_s=0.2, heartbeat_s=0.2,
                                                          insights_s=0.2), generate_batches=broken)
     thread = threading.Thread(target=r.run_forever, daemon=True)

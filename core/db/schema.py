@@ -32,6 +32,11 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 WAITING_STATES = ("queued", "retry_wait")
 
 
+def waiting_states(column, name: str = "waiting_states"):
+    """`column IN ('queued', 'retry_wait')`, rendered as literals so the planner matches the due index's WHERE."""
+    return column.in_(sa.bindparam(name, list(WAITING_STATES), expanding=True, literal_execute=True))
+
+
 class UtcDateTime(TypeDecorator):
     """An aware datetime stored as UTC; naive values are refused, results come back aware UTC."""
 

@@ -35,8 +35,8 @@ from sqlalchemy.engine import Connection
 
 from core.db.engine import is_postgres
 from core.db.schema import (WAITING_STATES, account_holds, account_metric_snapshots, accounts, activity_events,
-                            deliveries, post_metric_snapshots, posts, runner_heartbeats)
-from core.domain import ActivityEvent, Delivery
+                            deliveries, post_metric_snapshots, posts, runner_heartbeats, waiting_states)
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
 from core.lifecycle import DeliveryState, PostState, PostStatus
 from core.store import PACING_LOOKBACK, AccountSnapshot, Heartbeat, MetricSnapshot
 from core.timeutil import to_utc
@@ -44,21 +44,21 @@ from core.timeutil import to_utc
 _d = deliveries
 _PROGRESS_KEY = __import__("re").compile(r"[A-Za-z0-9_:.\-]{1,100}")
 PUBLISHING = DeliveryState.PUBLISHING.value
-# Accounts the runner may publish for (a refresh is attempted for expired ones).
-_PUBLISHABLE_ACCOUNT = ("connected", "expiring", "expired")
 
 
 class SqlRunnerQueries:
     """Runner methods of SqlPostStore (needs self._engine, self._write(), self._read(), self._clock)."""
 
     # ------------------------------------------------------------ claiming
-    def _due_filter(self, now: datetime):
+    def _waiting_for_runner(self, now: datetime):
+        """Waiting deliveries of approved posts whose account the runner may use now (joined posts, accounts)."""
         held = sa.select(sa.literal(1)).select_from(account_holds).where(
             account_holds.c.account_id == _d.c.account_id, account_holds.c.until > now)
-        return sa.and_(_d.c.state.in_(sa.bindparam("waiting_states", list(WAITING_STATES), expanding=True,
-                                                   literal_execute=True)),
-                       _d.c.next_attempt_at <= now, posts.c.state == PostState.APPROVED.value,
-                       accounts.c.status.in_(_PUBLISHABLE_ACCOUNT), ~sa.exists(held))
+        return sa.and_(waiting_states(_d.c.state), posts.c.state == PostState.APPROVED.value,
+                       accounts.c.status.in_(sorted(s.value for s in PUBLISHABLE_ACCOUNT_STATUSES)), ~sa.exists(held))
+
+    def _due_filter(self, now: datetime):
+        return sa.and_(self._waiting_for_runner(now), _d.c.next_attempt_at <= now)
 
     def _in_flight_elsewhere(self):
         other = _d.alias("in_flight")
@@ -71,8 +71,7 @@ class SqlRunnerQueries:
         return ~sa.exists(sa.select(sa.literal(1)).select_from(
             earlier.join(earlier_post, earlier_post.c.id == earlier.c.post_id)).where(
             earlier.c.account_id == _d.c.account_id,
-            earlier.c.state.in_(sa.bindparam("earlier_states", list(WAITING_STATES), expanding=True,
-                                             literal_execute=True)),
+            waiting_states(earlier.c.state, "earlier_states"),
             earlier_post.c.state == PostState.APPROVED.value,
             sa.or_(earlier.c.next_attempt_at < _d.c.next_attempt_at,
                    sa.and_(earlier.c.next_attempt_at == _d.c.next_attempt_at, earlier.c.id < _d.c.id))))
@@ -161,13 +160,8 @@ class SqlRunnerQueries:
         """
         now = to_utc(now, "now") if now is not None else self._clock()
         joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
-        held = sa.select(sa.literal(1)).select_from(account_holds).where(
-            account_holds.c.account_id == _d.c.account_id, account_holds.c.until > now)
         query = (sa.select(_d.c.next_attempt_at).select_from(joined)
-                 .where(_d.c.state.in_(sa.bindparam("waiting_states", list(WAITING_STATES), expanding=True,
-                                                    literal_execute=True)),
-                        posts.c.state == PostState.APPROVED.value, accounts.c.status.in_(_PUBLISHABLE_ACCOUNT),
-                        ~sa.exists(held), ~self._in_flight_elsewhere())
+                 .where(self._waiting_for_runner(now), ~self._in_flight_elsewhere())
                  .order_by(_d.c.next_attempt_at).limit(1))
         with self._read() as conn:
             value = conn.execute(query).scalar()

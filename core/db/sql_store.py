@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.db.engine import write_transaction
 from core.db.sql_runner import SqlRunnerQueries
-from core.db.schema import (WAITING_STATES, accounts, activity_events, batches, deliveries, memberships, notifications,
+from core.db.schema import (waiting_states, accounts, activity_events, batches, deliveries, memberships, notifications,
                             oauth_states, post_accounts, posts, users, workspaces)
 from core.db.tokens import oauth_binding
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post,
@@ -49,9 +49,7 @@ _INACTIVE_POST = (PostState.CANCELLED.value, PostState.REJECTED.value)
 
 
 def _waiting_states():
-    # Rendered as literals, so the planner can match the partial index's WHERE clause.
-    return _deliveries_t.c.state.in_(sa.bindparam("waiting_states", list(WAITING_STATES), expanding=True,
-                                               literal_execute=True))
+    return waiting_states(_deliveries_t.c.state)
 
 
 class SqlPostStore(SqlRunnerQueries):

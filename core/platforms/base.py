@@ -107,6 +107,14 @@ class Credentials:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
+
+
+def media_kind(url: str) -> str:
+    """"video" or "image", told apart by the file extension of a media URL (query string ignored)."""
+    return "video" if url.lower().split("?")[0].endswith(VIDEO_SUFFIXES) else "image"
+
+
 @dataclass(frozen=True)
 class MediaItem:
     url: str

@@ -18,10 +18,9 @@ from typing import Any, Callable
 import httpx
 
 from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import json_object, MediaItem, PublishRequest
+from core.platforms.base import json_object, media_kind, MediaItem, PublishRequest
 
 DEFAULT_VERSION = "v25.0"
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
 
 # 190's subcodes that a refresh cannot cure: app removed, checkpoint, password changed,
 # unconfirmed user, invalid session / no Page role (§1.6, §2.4).
@@ -165,5 +164,4 @@ def media_items(request: PublishRequest) -> tuple[MediaItem, ...]:
     """The request's media; bare `content.media_urls` become items, videos told apart by extension."""
     if request.media:
         return request.media
-    return tuple(MediaItem(url=u, kind="video" if u.lower().split("?")[0].endswith(VIDEO_SUFFIXES) else "image")
-                 for u in request.content.media_urls)
+    return tuple(MediaItem(url=u, kind=media_kind(u)) for u in request.content.media_urls)
