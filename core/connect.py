@@ -97,7 +97,8 @@ class ConnectService:
                       refresh_expires_at=token.refresh_expires_at or (existing.refresh_expires_at if existing else None),
                       scopes=token.scopes, status=AccountStatus.CONNECTED, display_name=profile.display_name or profile.handle,
                       handle=profile.handle, meta={**(existing.meta if existing else {}), **_public_meta(profile.meta),
-                                                   "token_issued_at": (token.issued_at or now).isoformat()})
+                                                   "token_issued_at": (token.issued_at or now).isoformat()},
+                      secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)})
         if existing is not None:
             account = replace(existing, **fields)
             action = "account.reconnected"
@@ -113,9 +114,18 @@ class ConnectService:
         return account
 
 
+def _is_secret(key: str) -> bool:
+    return "token" in key.lower() or "secret" in key.lower()
+
+
 def _public_meta(meta) -> dict:
     """Profile extras worth keeping, minus anything secret (tokens travel in their own encrypted fields)."""
-    return {k: v for k, v in dict(meta or {}).items() if "token" not in k.lower() and "secret" not in k.lower()}
+    return {k: v for k, v in dict(meta or {}).items() if not _is_secret(k)}
+
+
+def secret_meta(meta) -> dict[str, str]:
+    """The secret profile extras (a Facebook Page's own token), kept in the account's encrypted secrets."""
+    return {k: str(v) for k, v in dict(meta or {}).items() if _is_secret(k) and v}
 
 
 def credentials(account: Account) -> Credentials:
@@ -124,7 +134,8 @@ def credentials(account: Account) -> Credentials:
                        refresh_token=account.refresh_token, expires_at=account.token_expires_at,
                        refresh_expires_at=account.refresh_expires_at,
                        issued_at=datetime.fromisoformat(issued) if isinstance(issued, str) else None,
-                       account_id=account.id, meta={"username": account.handle.lstrip("@"), **dict(account.meta or {})})
+                       account_id=account.id, meta={"username": account.handle.lstrip("@"), **dict(account.meta or {})},
+                       secrets=dict(account.secrets or {}))
 
 
 def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account, *,

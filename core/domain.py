@@ -131,6 +131,8 @@ class Account:
     status: AccountStatus = AccountStatus.CONNECTED
     connected_at: datetime | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)  # platform extras (e.g. TikTok privacy options)
+    # Other secrets a platform hands out at connect time (a Facebook Page's own token): encrypted at rest.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "platform", Platform.parse(self.platform))

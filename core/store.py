@@ -122,7 +122,8 @@ class PostStore(Protocol):
                          exclude_post_id: str | None = None) -> list[ScheduledItem]: ...
 
     # the runner (core.db.sql_runner has the notes on claiming)
-    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]: ...
+    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
+                  skip_platforms: Iterable[str] = ()) -> list[Delivery]: ...
     def next_due_at(self, now: datetime | None = None) -> datetime | None: ...
     def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime,
                       limit: int = 50) -> list[Delivery]: ...
@@ -210,13 +211,15 @@ class RunnerMemory:
                                               details={"post_id": d.post_id, "attempt": d.attempts,
                                                        "platform": d.platform.value}))
 
-    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
+                  skip_platforms: Iterable[str] = ()) -> list[Delivery]:
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        skip = {str(getattr(p, "value", p)) for p in skip_platforms}
         with self._lock:
             seen: set[str] = set()
             claimed = []
             for d in self._due(now):
-                if d.account_id in seen:
+                if d.account_id in seen or d.platform.value in skip:
                     continue
                 seen.add(d.account_id)
                 new = replace(d.start_publishing(runner_id=runner_id, lease_until=lease_until, marker=d.marker or d.id),

@@ -35,7 +35,8 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable
+from collections import deque
+from typing import Callable, Mapping
 
 import httpx
 import schedule
@@ -74,6 +75,9 @@ class RunnerConfig:
     pacing: Pacing = Pacing()
     max_lateness: timedelta = DEFAULT_MAX_LATENESS
     reconcile_after: timedelta = RECONCILE_AFTER  # after a lost answer, wait this long before asking the platform
+    # Most publishes in flight per platform ({"youtube": 2}); a platform not named here uses its adapter's
+    # max_concurrency (YouTube 4: uploads move whole videos), else the runner's concurrency.
+    platform_concurrency: Mapping[str, int] = field(default_factory=dict)
 
 
 class Runner:
@@ -107,7 +111,12 @@ class Runner:
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._in_flight: dict[str, Delivery] = {}
         self._in_flight_lock = threading.Lock()
-        self._platform_slots: dict[str, threading.BoundedSemaphore] = {}
+        # Per platform: its cap, deliveries claimed and not finished (load), attempts running, and claimed
+        # deliveries waiting for one of its slots. All under _in_flight_lock.
+        self._caps: dict[str, int] = {}
+        self._load: dict[str, int] = {}
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, deque[Delivery]] = {}
         self._workers: list[threading.Thread] = []
         self._loop: threading.Thread | None = None
         self._scheduler = schedule.Scheduler()
@@ -132,16 +141,19 @@ class Runner:
                 self._adapters[key] = build_adapter(platform, self.settings, self._client)
             return self._adapters[key]
 
-    def _slot(self, platform) -> threading.BoundedSemaphore:
+    def cap(self, platform) -> int:
+        """The most publishes this runner makes to `platform` at once."""
         key = str(getattr(platform, "value", platform))
-        with self._adapter_lock:
-            if key not in self._platform_slots:
+        cap = self._caps.get(key)
+        if cap is None:
+            cap = self.config.platform_concurrency.get(key)
+            if cap is None:
                 try:
                     cap = self.adapter_for(platform).max_concurrency
                 except Exception:
-                    cap = self.config.concurrency
-                self._platform_slots[key] = threading.BoundedSemaphore(max(1, min(cap, self.config.concurrency)))
-            return self._platform_slots[key]
+                    cap = None
+            cap = self._caps[key] = max(1, min(cap or self.config.concurrency, self.config.concurrency))
+        return cap
 
     # ------------------------------------------------------------ publishing
     def _count(self, key: str, n: int = 1) -> None:
@@ -149,39 +161,68 @@ class Runner:
             self.stats[key] = self.stats.get(key, 0) + n
 
     def _work(self) -> None:
+        """A worker: run claimed deliveries; one whose platform is at its cap waits in that platform's line
+        (the worker moves on), and whoever finishes a publish to that platform runs it next."""
         while True:
             d = self._queue.get()
             if d is None:
                 return
+            key = d.platform.value
+            with self._in_flight_lock:
+                if self.stopping.is_set():
+                    # Shutting down: do not start new work; release_claims gives this one back untouched.
+                    self._done(d)
+                    continue
+                if self._running.get(key, 0) >= self._caps[key]:
+                    self._waiting.setdefault(key, deque()).append(d)
+                    continue
+                self._running[key] = self._running.get(key, 0) + 1
+            while d is not None:
+                d = self._attempt(d)
+
+    def _attempt(self, d: Delivery) -> Delivery | None:
+        """Run one attempt while holding a slot of its platform; returns the next delivery waiting for that
+        slot (the slot passes to it), or None after giving the slot back."""
+        key = d.platform.value
+        try:
+            result = self.publisher.run(d)
+            if result is not None:
+                self._count(result.state.value)
+        except Exception:
+            # A bug or a database outage: the delivery keeps its lease and is reconciled after it expires.
+            log.exception("delivery %s: the attempt stopped unexpectedly", d.id)
+            self._count("job_errors")
+        with self._in_flight_lock:
+            self._done(d)
+            line = self._waiting.get(key)
             if self.stopping.is_set():
-                # Shutting down: do not start new work; release_claims gives this one back untouched.
-                with self._in_flight_lock:
-                    self._in_flight.pop(d.id, None)
-                continue
-            try:
-                with self._slot(d.platform):
-                    if self.stopping.is_set():     # the signal came while this waited for a platform slot
-                        with self._in_flight_lock:
-                            self._in_flight.pop(d.id, None)
-                        continue
-                    result = self.publisher.run(d)
-                if result is not None:
-                    self._count(result.state.value)
-            except Exception:
-                # A bug or a database outage: the delivery keeps its lease and is reconciled after it expires.
-                log.exception("delivery %s: the attempt stopped unexpectedly", d.id)
-                self._count("job_errors")
-            finally:
-                with self._in_flight_lock:
-                    self._in_flight.pop(d.id, None)
-                self._wake.set()
+                while line:                    # never started: release_claims gives them back untouched
+                    self._done(line.popleft())
+            nxt = line.popleft() if line else None
+            if nxt is None:
+                self._running[key] -= 1
+        self._wake.set()
+        return nxt
+
+    def _done(self, d: Delivery) -> None:
+        """Forget a delivery this runner held (caller holds _in_flight_lock)."""
+        if self._in_flight.pop(d.id, None) is not None:
+            self._load[d.platform.value] -= 1
 
     def _submit(self, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            self.cap(d.platform)                          # known before any worker looks
         with self._in_flight_lock:
             for d in deliveries:
                 self._in_flight[d.id] = d
+                self._load[d.platform.value] = self._load.get(d.platform.value, 0) + 1
         for d in deliveries:
             self._queue.put(d)
+
+    def full_platforms(self) -> list[str]:
+        """Platforms with as many deliveries claimed as their cap: claiming more for them would only queue."""
+        with self._in_flight_lock:
+            return sorted(k for k, n in self._load.items() if n >= self._caps.get(k, self.config.concurrency))
 
     def free_slots(self) -> int:
         with self._in_flight_lock:
@@ -193,7 +234,8 @@ class Runner:
         if free <= 0 or self.stopping.is_set():
             return 0
         now = self.clock()
-        claimed = self.store.claim_due(now, runner_id=self.claim_id, lease_until=now + self.config.lease, limit=free)
+        claimed = self.store.claim_due(now, runner_id=self.claim_id, lease_until=now + self.config.lease, limit=free,
+                                       skip_platforms=self.full_platforms())
         if claimed:
             self._count("claimed", len(claimed))
             self._submit(claimed)
@@ -534,6 +576,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=os.environ.get("OUTPOST_RUNNER_NAME") or socket.gethostname(),
                    help="this runner's name in heartbeats (default: the host name)")
     p.add_argument("--concurrency", type=int, default=int(os.environ.get("OUTPOST_RUNNER_CONCURRENCY", "32")))
+    p.add_argument("--platform-concurrency", default=os.environ.get("OUTPOST_PLATFORM_CONCURRENCY", ""),
+                   help="most publishes in flight per platform, e.g. youtube=2,tiktok=4 (default: YouTube 4, "
+                        "others up to --concurrency)")
     p.add_argument("--lease-s", type=float, default=float(os.environ.get("OUTPOST_RUNNER_LEASE_S", "120")))
     p.add_argument("--burst-limit", type=int, default=int(os.environ.get("OUTPOST_BURST_LIMIT", "3")),
                    help="most posts per account within --burst-window-s (default 3)")
@@ -558,9 +603,27 @@ def config_from_args(args: argparse.Namespace) -> RunnerConfig:
     if args.concurrency < 1 or args.burst_limit < 1:
         raise SystemExit("--concurrency and --burst-limit must be at least 1.")
     return RunnerConfig(name=args.name, concurrency=args.concurrency, lease=timedelta(seconds=args.lease_s),
+                        platform_concurrency=parse_platform_concurrency(args.platform_concurrency),
                         policy=policy, max_lateness=timedelta(seconds=args.max_lateness_s),
                         pacing=Pacing(burst_limit=args.burst_limit, burst_window=timedelta(seconds=args.burst_window_s),
                                       enforce_daily_cap=not args.no_daily_cap))
+
+
+def parse_platform_concurrency(text: str) -> dict[str, int]:
+    """"youtube=2, x=8" -> {"youtube": 2, "x": 8}, or SystemExit naming what is wrong."""
+    from core.platforms.catalog import Platform
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in str(text or "").split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            platform = Platform.parse(name.strip()).value
+            n = int(value)
+        except (OutpostError, ValueError):
+            raise SystemExit(f"--platform-concurrency: {part!r} is not PLATFORM=NUMBER (e.g. youtube=2).") from None
+        if not sep or n < 1:
+            raise SystemExit(f"--platform-concurrency: {part!r} needs a number of at least 1 (e.g. youtube=2).")
+        out[platform] = n
+    return out
 
 
 def ensure_emulator(settings: Settings):

@@ -81,6 +81,16 @@ def test_claim_due_takes_only_due_deliveries_of_approved_posts(store):
     assert store.claim_due(NOW, runner_id="r2", lease_until=LEASE) == []
 
 
+def test_claim_due_leaves_the_platforms_a_runner_has_no_room_for(store):
+    xs, lis = seed(store, 2), seed(store, 2, platform=Platform.LINKEDIN)
+    x_due = [add_post(store, f"p_x{i}", a, NOW - timedelta(minutes=2))[0] for i, a in enumerate(xs)]
+    li_due = [add_post(store, f"p_li{i}", a, NOW - timedelta(minutes=1))[0] for i, a in enumerate(lis)]
+    # X deliveries are due first, but this runner's X slots are full: LinkedIn's are claimed, X's wait.
+    claimed = store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, skip_platforms=["x"])
+    assert ids(claimed) == ids(li_due)
+    assert ids(store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, skip_platforms=())) == ids(x_due)
+
+
 def test_claim_due_skips_terminal_and_in_flight_states_and_takes_due_retries(store):
     a = seed(store, 4)
     # Deliveries reach retry_wait, failed and published through a claim and an outcome, as in production.

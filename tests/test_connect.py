@@ -107,6 +107,23 @@ def test_reconnecting_updates_the_same_account_and_keeps_the_refresh_token(world
     assert store.get_account(first.id).refresh_token  # Google may omit it on reconnect; the stored one stays
 
 
+def test_a_facebook_page_token_is_kept_encrypted_and_posts_without_a_lookup(world, emu):
+    store, service, owner, ws, adapter_for, _ = world
+    back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.FACEBOOK))
+    account = store.get_account(service.finish(user_id=owner.id, **_params(back)).id)
+    page_token = account.secrets.get("page_access_token")
+    assert page_token and page_token != account.oauth_token          # the Page's own token, not the user's
+    assert "page_access_token" not in account.meta                   # never in the plain meta column
+    from core.domain import RenderedContent
+    content = RenderedContent(platform=Platform.FACEBOOK, text="Fresh bread at 7", caption="Fresh bread at 7",
+                              hashtags=(), media_urls=(), link="", title=None)
+    before = len(emu.state.requests)
+    result = adapter_for(Platform.FACEBOOK).publish(credentials(account), PublishRequest(content=content))
+    calls = [(r["method"], r["path"]) for r in list(emu.state.requests)[before:]]
+    assert result.external_id and result.url.startswith("https://www.facebook.com/")
+    assert len(calls) == 1 and calls[0][0] == "POST" and calls[0][1].endswith("/feed")   # no Page lookup, no GET
+
+
 def _params(back: dict) -> dict:
     return {"state": back.get("state"), "code": back.get("code"), "error": back.get("error")}
 

@@ -19,7 +19,7 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 V = "/v25.0"
 PAGE = "104000000000001"
 CREDS = Credentials(access_token="EAAGuser", external_id=PAGE, expires_at=NOW + timedelta(days=50),
-                    meta={"page_access_token": "EAAPpage"})
+                    secrets={"page_access_token": "EAAPpage"})
 JPG, JPG2, MP4 = "https://cdn.example/a.jpg", "https://cdn.example/b.jpg", "https://cdn.example/c.mp4"
 PAGES = {"data": [{"id": PAGE, "name": "Outpost Bakery", "category": "Bakery", "access_token": "EAAPpage",
                    "tasks": ["CREATE_CONTENT"]},
@@ -187,6 +187,14 @@ def test_publish_text_and_link():
                                                       "link": "https://bakery.example/menu"}
     assert all(r.headers["authorization"] == "Bearer EAAPpage" for r in graph.calls)   # the Page token posts
     assert (result.external_id, result.url) == (f"{PAGE}_555", f"https://www.facebook.com/{PAGE}_555")
+
+
+def test_a_text_post_is_one_call_when_the_permalink_comes_back_with_the_id():
+    url = f"https://www.facebook.com/{PAGE}/posts/555"
+    adapter, graph = make({("POST", f"{V}/{PAGE}/feed"): {"id": f"{PAGE}_555", "permalink_url": url}})
+    result = adapter.publish(CREDS, req())
+    assert (result.external_id, result.url) == (f"{PAGE}_555", url)
+    assert len(graph.calls) == 1 and graph.calls[0].url.params["fields"] == "id,permalink_url"   # read-after-write
 
 
 def test_publish_one_photo():

@@ -167,6 +167,44 @@ def test_the_burst_limit_spaces_out_a_backlog(world):
         r.shutdown()
 
 
+def test_a_slow_platform_at_its_cap_does_not_hold_up_the_others(world):
+    """X may take one publish at a time and answers slowly; LinkedIn posts due at the same moment go out at
+    once instead of queueing behind X, and every X post still goes out once, one after the other."""
+    from datetime import datetime
+    xs = [world.connect("x") for _ in range(3)]
+    linkedin = [world.connect("linkedin") for _ in range(3)]
+    world.emu.add_fault(kind="latency", platform="x", path="/2/tweets", method="POST", latency_ms=700)
+    r = _runner(world, concurrency=4, platform_concurrency={"x": 1})
+    try:
+        due = utcnow()
+        x_posts = [world.post(a, at=due) for a in xs]
+        li_posts = [world.post(a, at=due) for a in linkedin]
+        for p in li_posts:
+            _settled(world, p.id)
+        li_done = utcnow()
+        x_out = len(world.emu.posts("x"))
+        for p in x_posts:
+            _settled(world, p.id)
+    finally:
+        r.shutdown()
+    assert x_out <= 1                                     # LinkedIn did not wait for the X line to clear
+    assert li_done - due < timedelta(seconds=1.5)
+    posted = world.emu.posts("x")
+    assert len(posted) == 3 and len({p["external_id"] for p in posted}) == 3
+    received = sorted(datetime.fromisoformat(p["received_at"]) for p in posted)
+    # One at a time: each X publish reached the platform after the previous one's 0.7 s answer.
+    assert all(b - a >= timedelta(seconds=0.6) for a, b in zip(received, received[1:]))
+
+
+def test_platform_concurrency_on_the_command_line():
+    from jobs.runner import parse_platform_concurrency
+    assert parse_platform_concurrency("youtube=2, Twitter=8") == {"youtube": 2, "x": 8}
+    assert parse_platform_concurrency("") == {}
+    for bad in ("youtube", "youtube=0", "myspace=3", "x=lots"):
+        with pytest.raises(SystemExit, match="platform-concurrency"):
+            parse_platform_concurrency(bad)
+
+
 def test_an_account_that_needs_reconnecting_is_marked_and_its_posts_wait(world, quick_runner):
     from dataclasses import replace
     x = world.connect("x")

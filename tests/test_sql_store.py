@@ -26,6 +26,7 @@ T0 = datetime(2030, 3, 4, 8, 0, tzinfo=UTC)
 ACCESS = "EAAGm0PX4ZCpsBA-very-secret-access-token"
 REFRESH = "rt_9f8e7d6c5b4a-very-secret-refresh-token"
 VERIFIER = "pkce-verifier-very-secret-Zk3x9Qm2Lr7Tv5Wn8Yp4"
+PAGE_TOKEN = "EAAPpage-very-secret-page-token"
 
 
 @pytest.fixture(scope="module")
@@ -155,14 +156,18 @@ def test_database_file_never_holds_a_token_in_plaintext(tmp_path, cipher):
     store.add_post(*approved_post("post_1", targets))
     person(store)
     store.add_oauth_state(attempt("f" * 64))
+    store.save_account(Account(platform="facebook", handle="Bakery", oauth_token=f"{ACCESS}-fb", workspace_id="ws_1",
+                               id="acct_fb", secrets={"page_access_token": PAGE_TOKEN}))
     with eng.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
     raw = path.read_bytes() + (tmp_path / "outpost.sqlite-wal").read_bytes()
     assert b"@acct0" in raw and b"Hello from post_1" in raw   # we are reading the right bytes
     assert b"v1:k1:" in raw                                     # the tokens are there, encrypted
-    for secret in (ACCESS, REFRESH, VERIFIER, "very-secret"):
+    for secret in (ACCESS, REFRESH, VERIFIER, PAGE_TOKEN, "very-secret"):
         assert secret.encode() not in raw
     assert store.get_account("acct_0").oauth_token == f"{ACCESS}-0"
+    assert store.get_account("acct_fb").secrets == {"page_access_token": PAGE_TOKEN}   # decrypted round trip
+    assert PAGE_TOKEN not in repr(store.get_account("acct_fb"))
     eng.dispose()
 
 

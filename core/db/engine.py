@@ -9,6 +9,8 @@ lock. See https://www.sqlite.org/wal.html and https://www.sqlite.org/lang_transa
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time
@@ -36,15 +38,17 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, **engine_kwargs: Any) -> Engine:
     """An engine for `url` with Outpost's connection settings (extra kwargs go to create_engine)."""
     parsed = sa.make_url(normalize_url(url))
-    engine_kwargs.setdefault("pool_pre_ping", True)
     engine_kwargs.setdefault("json_serializer", json_dumps)
     if parsed.get_backend_name() == "sqlite":
+        # A SQLite file connection cannot be dropped by a server, so no ping before each checkout (it was a
+        # query per transaction).
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed, **engine_kwargs)
         _tune_sqlite(engine)
         return engine
+    engine_kwargs.setdefault("pool_pre_ping", True)      # a server may have closed an idle connection
     return sa.create_engine(parsed, **engine_kwargs)
 
 
@@ -69,9 +73,32 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+_WRITE_LOCKS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _sqlite_write_lock(engine: Engine) -> threading.RLock:
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.RLock()
+        return lock
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: committed on success, rolled back on any error."""
+    """A transaction that will write: committed on success, rolled back on any error.
+
+    On SQLite, the threads of one process queue for the write lock on a Python lock first: SQLite's own
+    busy handler makes a waiting writer sleep in growing steps (up to 100 ms) and retry, so with many threads
+    the file's write lock sat idle between writers. Other processes still meet at BEGIN IMMEDIATE.
+    """
+    if is_sqlite(engine):
+        with _sqlite_write_lock(engine), engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+        return
     with engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():

@@ -94,6 +94,7 @@ accounts = sa.Table(
     sa.Column("display_name", sa.String(255), nullable=False),
     sa.Column("oauth_token_enc", sa.Text),                          # core.secrets blob, bound to the account id
     sa.Column("refresh_token_enc", sa.Text),
+    sa.Column("secrets_enc", sa.Text),                              # JSON of other secrets (Page token), encrypted (0004)
     sa.Column("token_expires_at", UtcDateTime),
     sa.Column("refresh_expires_at", UtcDateTime),
     sa.Column("scopes", sa.JSON, nullable=False),

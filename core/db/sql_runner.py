@@ -76,17 +76,21 @@ class SqlRunnerQueries:
             sa.or_(earlier.c.next_attempt_at < _d.c.next_attempt_at,
                    sa.and_(earlier.c.next_attempt_at == _d.c.next_attempt_at, earlier.c.id < _d.c.id))))
 
-    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
-        """Claim up to `limit` due deliveries, at most one per account and none for an account already in flight."""
+    def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
+                  skip_platforms: Iterable[str] = ()) -> list[Delivery]:
+        """Claim up to `limit` due deliveries, at most one per account and none for an account already in flight;
+        none for `skip_platforms` (the runner has as many of theirs in hand as it will run at once)."""
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
         joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
+        skip = sorted({str(getattr(p, "value", p)) for p in skip_platforms})
+        due = sa.and_(self._due_filter(now), _d.c.platform.not_in(skip)) if skip else self._due_filter(now)
         with self._write() as conn:
             if is_postgres(conn):
                 # One row per account (its next in line), so LIMIT counts accounts, not one account's backlog;
                 # SKIP LOCKED moves on to the next accounts when another runner holds the first ones.
                 candidates = conn.execute(
                     sa.select(_d.c.id, _d.c.account_id).select_from(joined)
-                    .where(self._due_filter(now), ~self._in_flight_elsewhere(), self._next_in_line())
+                    .where(due, ~self._in_flight_elsewhere(), self._next_in_line())
                     .order_by(_d.c.next_attempt_at, _d.c.id).limit(limit)
                     .with_for_update(of=[_d, posts], skip_locked=True)).all()
                 first: dict[str, str] = {}
@@ -103,9 +107,9 @@ class SqlRunnerQueries:
                 # Look at the earliest due rows first (cheap with a big backlog); only when that window
                 # holds too few claimable accounts, at every due row.
                 window = max(limit * 20, 500)
-                ids = self._sqlite_candidates(conn, joined, now, limit, window)
+                ids = self._sqlite_candidates(conn, joined, due, limit, window)
                 if len(ids) < limit:
-                    ids = self._sqlite_candidates(conn, joined, now, limit, None)
+                    ids = self._sqlite_candidates(conn, joined, due, limit, None)
             if not ids:
                 return []
             rows = conn.execute(
@@ -119,10 +123,10 @@ class SqlRunnerQueries:
             claimed.sort(key=lambda d: (d.next_attempt_at or d.due_at, d.id))
             return claimed
 
-    def _sqlite_candidates(self, conn: Connection, joined, now: datetime, limit: int, window: int | None) -> list[str]:
+    def _sqlite_candidates(self, conn: Connection, joined, due, limit: int, window: int | None) -> list[str]:
         """The first due delivery of each claimable account, earliest first (SQLite: under the write lock)."""
         inner = (sa.select(_d.c.id, _d.c.account_id, _d.c.next_attempt_at).select_from(joined)
-                 .where(self._due_filter(now), ~self._in_flight_elsewhere())
+                 .where(due, ~self._in_flight_elsewhere())
                  .order_by(_d.c.next_attempt_at))                  # the index's order: no sort, stops at LIMIT
         if window is not None:
             inner = inner.limit(window)

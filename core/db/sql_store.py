@@ -19,6 +19,7 @@ tests/test_store_contract.py runs against both). Notes on how it keeps it:
 """
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, time
@@ -311,6 +312,7 @@ class SqlPostStore(SqlRunnerQueries):
             "display_name": a.display_name or "",
             "oauth_token_enc": None if a.oauth_token is None else enc(a.oauth_token, account_id=a.id),
             "refresh_token_enc": None if a.refresh_token is None else enc(a.refresh_token, account_id=a.id),
+            "secrets_enc": enc(json.dumps(dict(a.secrets), sort_keys=True), account_id=a.id) if a.secrets else None,
             "token_expires_at": a.token_expires_at, "refresh_expires_at": a.refresh_expires_at,
             "scopes": list(a.scopes), "external_id": a.external_id, "daily_cap": a.daily_cap,
             "min_gap_minutes": a.min_gap_minutes, "status": a.status.value, "connected_at": a.connected_at,
@@ -323,6 +325,7 @@ class SqlPostStore(SqlRunnerQueries):
             platform=row.platform, handle=row.handle, display_name=row.display_name,
             oauth_token=None if row.oauth_token_enc is None else dec(row.oauth_token_enc, account_id=row.id),
             refresh_token=None if row.refresh_token_enc is None else dec(row.refresh_token_enc, account_id=row.id),
+            secrets={} if row.secrets_enc is None else json.loads(dec(row.secrets_enc, account_id=row.id)),
             token_expires_at=row.token_expires_at, refresh_expires_at=row.refresh_expires_at,
             scopes=tuple(row.scopes or ()), external_id=row.external_id, id=row.id, workspace_id=row.workspace_id,
             daily_cap=row.daily_cap, min_gap_minutes=row.min_gap_minutes, status=row.status,

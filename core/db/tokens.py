@@ -8,7 +8,7 @@ from core.db.engine import write_transaction
 from core.db.schema import accounts, oauth_states
 from core.secrets import TokenCipher, TokenDecryptError
 
-_TOKEN_COLUMNS = ("oauth_token_enc", "refresh_token_enc")
+_TOKEN_COLUMNS = ("oauth_token_enc", "refresh_token_enc", "secrets_enc")
 
 
 def oauth_binding(state_hash: str) -> str:

@@ -105,6 +105,7 @@ class Credentials:
     issued_at: datetime | None = None
     account_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)   # e.g. a Facebook Page's own token
 
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
@@ -191,8 +192,9 @@ class PlatformAdapter:
     reliable_listing: ClassVar[bool] = True
     # How long before expiry the runner's token job refreshes (platforms with long tokens refresh earlier).
     refresh_ahead: ClassVar[timedelta] = timedelta(minutes=30)
-    # How many publishes to this platform one runner makes at once (uploads are heavy on some).
-    max_concurrency: ClassVar[int] = 16
+    # How many publishes to this platform one runner makes at once, where uploads are heavy (None: no cap of
+    # its own; the runner's concurrency, and its --platform-concurrency setting, apply).
+    max_concurrency: ClassVar[int | None] = None
 
     def __init__(self, client: httpx.Client, config: PlatformConfig, *, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], None] = time.sleep):

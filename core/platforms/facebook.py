@@ -7,8 +7,8 @@ https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-lon
 The connected account is a Page, but Facebook Login hands out a *user* token. The user
 token (`TokenSet.access_token`) is the one exchanged and refreshed; the Page's own token,
 read from `/me/accounts`, is the one that posts. `fetch_profile` returns it in
-`Profile.meta["page_access_token"]`: it is a secret and must be stored encrypted like the
-access token. Without it, the adapter looks the Page token up again with the user token.
+`Profile.meta["page_access_token"]`; connecting stores it in the account's encrypted secrets
+(`Credentials.secrets`). Without it, the adapter looks the Page token up again with the user token.
 """
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ class FacebookAdapter(PlatformAdapter):
     def get(self, path: str, token: str, **params: Any) -> dict:
         return self.request("GET", self.url(path), token=token, params=params).json()
 
-    def post(self, path: str, token: str, body: dict[str, Any]) -> dict:
-        return self.request("POST", self.url(path), token=token, json=body).json()
+    def post(self, path: str, token: str, body: dict[str, Any], **params: Any) -> dict:
+        return self.request("POST", self.url(path), token=token, json=body, params=params or None).json()
 
     def classify(self, response: httpx.Response) -> PlatformError:
         return classify_graph(response, label="Facebook", fallback=super().classify, now=self.clock())
@@ -119,9 +119,9 @@ class FacebookAdapter(PlatformAdapter):
                         limit=100).get("data") or []
 
     def page_token(self, creds: Credentials) -> str:
-        """The Page token from the account's meta, else looked up again with the user token."""
-        if creds.meta.get("page_access_token"):
-            return creds.meta["page_access_token"]
+        """The Page token from the account's secrets, else looked up again with the user token."""
+        if creds.secrets.get("page_access_token"):
+            return creds.secrets["page_access_token"]
         for page in self._pages(creds.access_token):
             if str(page.get("id")) == str(creds.external_id) and page.get("access_token"):
                 return page["access_token"]
@@ -154,17 +154,20 @@ class FacebookAdapter(PlatformAdapter):
             body["link"] = request.content.link
         elif not text.strip():
             raise Rejected("There is nothing to post: the text is empty and there is no link or media.", code="empty")
-        return self._result(str(self.post(f"{page}/feed", token, body)["id"]), token)
+        # Read-after-write: the new post's permalink comes back with its id, saving a second call.
+        data = self.post(f"{page}/feed", token, body, fields="id,permalink_url")
+        return self._result(str(data["id"]), token, link=data.get("permalink_url"))
 
     @staticmethod
     def _alt(item: MediaItem) -> dict[str, str]:
         return {"alt_text_custom": item.alt_text} if item.alt_text else {}
 
-    def _result(self, object_id: str, token: str) -> PublishResult:
-        try:
-            link = self.get(object_id, token, fields="permalink_url").get("permalink_url")
-        except PlatformError:
-            link = None               # the post exists; a missing link is not a reason to post again
+    def _result(self, object_id: str, token: str, link: str | None = None) -> PublishResult:
+        if not link:
+            try:
+                link = self.get(object_id, token, fields="permalink_url").get("permalink_url")
+            except PlatformError:
+                link = None           # the post exists; a missing link is not a reason to post again
         if link and link.startswith("/"):     # videos answer with a path ("/page/videos/123/")
             link = "https://www.facebook.com" + link
         return PublishResult(external_id=object_id, url=link)

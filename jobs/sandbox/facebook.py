@@ -219,6 +219,8 @@ async def create_post(call: Call, token: Token, page: Node) -> Response:
     urls = [p.data["url"] for p in photos] + ([link] if link else [])
     _record(call, page, post_id, message, urls, kind, link=link, published=published,
             scheduled_publish_time=call.param("scheduled_publish_time"))
+    if call.param("fields"):           # read-after-write: the new post's fields come back with its id
+        return json_response(_post_fields(call, st.meta.nodes[post_id]))
     return json_response({"id": post_id})
 
 
