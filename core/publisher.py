@@ -40,6 +40,8 @@ log = logging.getLogger("outpost.publisher")
 
 # Reconciliation looks for the post from a little before the delivery was due.
 RECONCILE_SLACK = timedelta(minutes=5)
+# A platform's "come back at" this far ahead or more holds the whole account (shorter waits are not worth it).
+ACCOUNT_HOLD_MIN = timedelta(seconds=30)
 
 
 class LeaseLost(Exception):
@@ -123,21 +125,21 @@ class Publisher:
             try:                                   # expired while waiting: renew before calling
                 account, refreshed = self._refresh(account, adapter), True
             except PlatformError as exc:
-                return self._apply(d, post, account, self._decide(d, exc))
+                return self._apply(d, post, account, self._decide(d, exc), exc)
         self._save(d, "sent", self.clock().isoformat())
         while True:
             try:
                 result = adapter.publish(credentials(account), request)
             except TokenExpired as exc:
                 if refreshed:
-                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True))
+                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True), exc)
                 try:
                     account, refreshed = self._refresh(account, adapter), True
                 except PlatformError as again:
-                    return self._apply(d, post, account, self._decide(d, again))
+                    return self._apply(d, post, account, self._decide(d, again), again)
                 continue
             except PlatformError as exc:
-                return self._apply(d, post, account, self._decide(d, exc))
+                return self._apply(d, post, account, self._decide(d, exc), exc)
             return self._published(d, post, result, reconciled=False)
 
     def _decide(self, d: Delivery, error: PlatformError, refreshed: bool = False) -> Decision:
@@ -189,12 +191,22 @@ class Publisher:
                 log.exception("after publishing delivery %s", d.id)
         return final
 
-    def _apply(self, d: Delivery, post: Post, account: Account, decision: Decision) -> Delivery | None:
+    def _apply(self, d: Delivery, post: Post, account: Account, decision: Decision,
+               error: PlatformError | None = None) -> Delivery | None:
         kind = decision.kind
         if kind == "retry":
+            details = {"retry_at": decision.at.isoformat()}
+            reset = getattr(error, "retry_at", None)
+            if reset is not None and reset - self.clock() >= ACCOUNT_HOLD_MIN:
+                # The platform said when this account may post again: its other posts wait too, instead of
+                # each being sent to meet the same refusal (X's 15-minute window, Meta's hourly quota...).
+                try:
+                    self.store.hold_account(account.id, reset, f"{d.platform.label} asked to wait: {decision.reason}")
+                    details["account_held_until"] = reset.isoformat()
+                except Exception:                    # an optimisation: the delivery's own wait stands regardless
+                    log.exception("could not hold account %s until %s", account.id, reset)
             return self._finish(d.retry_later(at=decision.at, error=decision.reason, code=decision.code),
-                                "delivery.retry_wait", progress={"sent": ""},
-                                details={"retry_at": decision.at.isoformat()})
+                                "delivery.retry_wait", progress={"sent": ""}, details=details)
         if kind == "check_later":
             return self._finish(d.retry_later(at=decision.at, code=decision.code,
                                               error=f"{decision.reason} Outpost will check whether it went out before "

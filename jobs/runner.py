@@ -589,6 +589,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="waits between attempts, in seconds (default 60,300,900)")
     p.add_argument("--max-lateness-s", type=float, default=float(os.environ.get("OUTPOST_MAX_LATENESS_S", "3600")),
                    help="a delivery found later than this goes to review instead of out (default 3600)")
+    p.add_argument("--reconcile-after-s", type=float,
+                   default=float(os.environ.get("OUTPOST_RECONCILE_AFTER_S", str(RECONCILE_AFTER.total_seconds()))),
+                   help="after a lost answer, wait this long before asking the platform whether the post exists "
+                        "(default 30: platforms list a new post within seconds)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: OUTPOST_LOG_LEVEL or INFO)")
     p.add_argument("--json-logs", action="store_true", default=None, help="one JSON object per log line")
     return p
@@ -605,6 +609,7 @@ def config_from_args(args: argparse.Namespace) -> RunnerConfig:
     return RunnerConfig(name=args.name, concurrency=args.concurrency, lease=timedelta(seconds=args.lease_s),
                         platform_concurrency=parse_platform_concurrency(args.platform_concurrency),
                         policy=policy, max_lateness=timedelta(seconds=args.max_lateness_s),
+                        reconcile_after=timedelta(seconds=max(0.0, args.reconcile_after_s)),
                         pacing=Pacing(burst_limit=args.burst_limit, burst_window=timedelta(seconds=args.burst_window_s),
                                       enforce_daily_cap=not args.no_daily_cap))
 

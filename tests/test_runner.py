@@ -196,6 +196,24 @@ def test_a_slow_platform_at_its_cap_does_not_hold_up_the_others(world):
     assert all(b - a >= timedelta(seconds=0.6) for a, b in zip(received, received[1:]))
 
 
+def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, quick_runner):
+    x, other = world.connect("x"), world.connect("x")
+    world.emu.add_fault(kind="rate_limit", platform="x", path="/2/tweets", method="POST", count=1)
+    first = world.post(x, at=utcnow() - timedelta(seconds=2))
+    d = _settled(world, first.id, states=(DeliveryState.RETRY_WAIT,))[0]
+    second, elsewhere = world.post(x, at=utcnow()), world.post(other, at=utcnow())
+    _settled(world, elsewhere.id)                          # another account is not held
+    import time
+    time.sleep(1.0)                                        # several runner passes
+    waiting = world.store.get_deliveries(second.id)[0]
+    assert waiting.state == DeliveryState.QUEUED and waiting.attempts == 0     # never sent into the same refusal
+    until, reason = world.store.account_holds(utcnow())[x.id]
+    assert until == d.next_attempt_at and until > utcnow() + timedelta(minutes=10)   # X's own reset time
+    assert "X asked to wait" in reason
+    by_account = [p["account"] for p in world.emu.posts("x")]
+    assert by_account.count(x.external_id) == 0 and by_account.count(other.external_id) == 1
+
+
 def test_platform_concurrency_on_the_command_line():
     from jobs.runner import parse_platform_concurrency
     assert parse_platform_concurrency("youtube=2, Twitter=8") == {"youtube": 2, "x": 8}
