@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--p-lost", type=float, default=0.02)
     p.add_argument("--rate-limit-platforms", default=None,
                    help="where the 429s are injected (default: the chosen platforms except linkedin)")
+    p.add_argument("--x-window-s", type=float, default=900.0,
+                   help="X's rate-limit window in the emulator: an injected X 429 says 'come back in this many "
+                        "seconds' (default 900, as X; the whole account then waits that long)")
     p.add_argument("--lease-s", type=float, default=10.0)
     p.add_argument("--retry-delays-s", default="1,2,4")
     p.add_argument("--max-attempts", type=int, default=4)
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                             accounts=accounts, seed=args.seed, platform_dedupe=args.platform_dedupe,
                             keep=args.keep)
         world.emulator.set_latency(args.latency_ms)
+        world.emulator.configure(x_window_s=args.x_window_s)
         rules = fault_rules(platforms, rate_limited, args.p_5xx, args.p_429, args.p_lost, args.seed)
         for rule in rules:
             world.emulator.add_fault(**rule)

@@ -57,7 +57,9 @@ def too_many(headers: dict) -> Response:
 
 
 def rate_limited(call: Call | None = None) -> Response:
-    reset = int((call.now() if call else time.time()) + 900)
+    """An injected 429: the window resets x_window_s from now (15 minutes, as X's; benches shorten it)."""
+    window = call.cfg.x_window_s if call is not None else 900.0
+    reset = int((call.now() if call else time.time()) + window)
     return too_many({"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)})
 
 
