@@ -37,7 +37,7 @@ UTC = timezone.utc
 
 WAITING_STATES = ("queued", "publishing", "retry_wait")
 DEFAULT_PLATFORMS = ("x", "facebook", "linkedin")
-SUPPORTED_PLATFORMS = ("x", "facebook", "linkedin", "instagram")
+SUPPORTED_PLATFORMS = ("x", "facebook", "linkedin", "instagram", "threads", "mastodon", "bluesky")
 # The emulator's own caps, lifted so the platforms' quotas do not shape a benchmark (each is a SandboxConfig field).
 LIFTED_QUOTAS = {"x_tweet_limit": 10**9, "x_app_daily_tweets": 10**9, "li_member_daily_posts": 10**9,
                  "ig_publish_quota": 10**9, "tt_daily_posts": 10**9}

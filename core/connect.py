@@ -18,7 +18,7 @@ from typing import Callable
 
 from core.domain import Account, AccountStatus, ActivityEvent, OAuthState
 from core.errors import Problem, ReconnectNeeded, ValidationError
-from core.platforms.base import Credentials, PlatformAdapter, TokenSet, pkce_pair
+from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
 from core.platforms.catalog import Platform
 from core.store import PostStore
 from core.timeutil import utcnow
@@ -91,27 +91,37 @@ class ConnectService:
             raise ConnectError(Problem("scopes_missing", f"{platform.label} was connected without the permissions "
                                        f"Outpost needs ({', '.join(missing)}). Connect again and allow them all."))
         profile = adapter.fetch_profile(token)
-        existing = self.store.find_account(attempt.workspace_id, platform.value, profile.external_id)
-        refresh_token = token.refresh_token or (existing.refresh_token if existing else None)
-        fields = dict(oauth_token=token.access_token, refresh_token=refresh_token, token_expires_at=token.expires_at,
-                      refresh_expires_at=token.refresh_expires_at or (existing.refresh_expires_at if existing else None),
-                      scopes=token.scopes, status=AccountStatus.CONNECTED, display_name=profile.display_name or profile.handle,
-                      handle=profile.handle, meta={**(existing.meta if existing else {}), **_public_meta(profile.meta),
-                                                   "token_issued_at": (token.issued_at or now).isoformat()},
-                      secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)})
-        if existing is not None:
-            account = replace(existing, **fields)
-            action = "account.reconnected"
-        else:
-            account = Account(platform=platform, external_id=profile.external_id, workspace_id=attempt.workspace_id,
-                              connected_at=now, **fields)
-            action = "account.connected"
-        account = self.store.save_account(account)
-        self.store.record_event(ActivityEvent(action=action, subject_type="account", subject_id=account.id, at=now,
-                                              actor=f"user:{user_id}", workspace_id=attempt.workspace_id,
-                                              to_state=AccountStatus.CONNECTED.value,
-                                              details={"platform": platform.value, "handle": account.handle}))
-        return account
+        return save_connected_account(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
+                                      platform=platform, token=token, profile=profile, now=now)
+
+
+def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str, platform: Platform, token: TokenSet,
+                           profile: Profile, now: datetime, meta: dict | None = None,
+                           details: dict | None = None) -> Account:
+    """Create the account, or update the workspace's existing one for the same platform account (reconnecting),
+    and record it. The one rule for every way of connecting (a consent page, an app password): a refresh token
+    the platform did not send again is kept, secret profile extras go to the encrypted secrets."""
+    existing = store.find_account(workspace_id, platform.value, profile.external_id)
+    refresh_token = token.refresh_token or (existing.refresh_token if existing else None)
+    fields = dict(oauth_token=token.access_token, refresh_token=refresh_token, token_expires_at=token.expires_at,
+                  refresh_expires_at=token.refresh_expires_at or (existing.refresh_expires_at if existing else None),
+                  scopes=token.scopes, status=AccountStatus.CONNECTED, display_name=profile.display_name or profile.handle,
+                  handle=profile.handle, meta={**(existing.meta if existing else {}), **_public_meta(profile.meta),
+                                               **(meta or {}), "token_issued_at": (token.issued_at or now).isoformat()},
+                  secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)})
+    if existing is not None:
+        account = replace(existing, **fields)
+        action = "account.reconnected"
+    else:
+        account = Account(platform=platform, external_id=profile.external_id, workspace_id=workspace_id,
+                          connected_at=now, **fields)
+        action = "account.connected"
+    account = store.save_account(account)
+    store.record_event(ActivityEvent(action=action, subject_type="account", subject_id=account.id, at=now,
+                                     actor=f"user:{user_id}", workspace_id=workspace_id,
+                                     to_state=AccountStatus.CONNECTED.value,
+                                     details={"platform": platform.value, "handle": account.handle, **(details or {})}))
+    return account
 
 
 def _is_secret(key: str) -> bool:

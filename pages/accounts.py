@@ -1,10 +1,11 @@
-"""Accounts: connect social accounts through each platform's consent page, and see their health."""
+"""Accounts: connect social accounts (a consent page, or a handle and app password for Bluesky) and see their health."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from core.connect import ConnectService, account_health
+from core.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
 from core.errors import OutpostError
 from core.platforms.registry import supported_platforms
 from core.timeutil import utcnow
@@ -15,6 +16,9 @@ db = store()
 ws = ctx.workspace
 
 st.title("Accounts")
+done = st.session_state.pop("password_connected", None)
+if done:
+    st.success(f"Connected {done}.")
 accounts = db.list_accounts(workspace_id=ws.id)
 now = utcnow()
 
@@ -29,14 +33,32 @@ if accounts:
 else:
     st.info("No accounts connected yet.")
 
+
+def _connect_with_password(platform, round_: int) -> None:
+    """Form callback: connect, then start a fresh form (empty password box; the handle kept after a refusal)."""
+    handle = st.session_state.get(f"handle_{platform.value}_{round_}", "")
+    password = st.session_state.pop(f"app_password_{platform.value}_{round_}", "")
+    st.session_state[f"password_round_{platform.value}"] = round_ + 1
+    try:
+        account = PasswordConnectService(db, adapter_for).connect(
+            user_id=ctx.user.id, workspace_id=ws.id, platform=platform, identifier=handle, password=password)
+    except OutpostError as exc:
+        st.session_state[f"password_error_{platform.value}"] = exc
+        st.session_state[f"last_handle_{platform.value}"] = handle
+    else:
+        st.session_state["password_connected"] = account.label
+        st.session_state.pop(f"last_handle_{platform.value}", None)
+
+
 if ctx.membership.role.can_connect_accounts:
     st.subheader("Connect an account")
     if settings().sandbox:
         st.caption("Sandbox mode: each platform's consent page is served by Outpost's local emulator, "
                    "so you can practise the whole flow without real developer apps.")
     service = ConnectService(db, adapter_for)
+    with_password = password_platforms()
     cols = st.columns(3)
-    for i, platform in enumerate(supported_platforms()):
+    for i, platform in enumerate(p for p in supported_platforms() if p not in with_password):
         col = cols[i % 3]
         if col.button(f"Connect {platform.label}", key=f"connect_{platform.value}", width="stretch"):
             try:
@@ -50,5 +72,26 @@ if ctx.membership.role.can_connect_accounts:
         label, url = pending
         st.link_button(f"Continue to {label} to allow access →", url, type="primary")
         st.caption("You will come back here when you have allowed access. The link works once, for 10 minutes.")
+
+    for platform in with_password:
+        # A form sends what is typed even if a box never lost focus; each attempt gets a fresh one, so the
+        # password is never shown again.
+        round_ = st.session_state.get(f"password_round_{platform.value}", 0)
+        with st.form(f"password_form_{platform.value}_{round_}"):
+            st.markdown(f"**Connect {platform.label}**")
+            st.caption(HINTS.get(platform, ""))
+            if settings().sandbox and platform in SANDBOX_HINTS:
+                st.caption(SANDBOX_HINTS[platform])
+            left, right = st.columns(2)
+            left.text_input(f"{platform.label} handle", key=f"handle_{platform.value}_{round_}",
+                            value=st.session_state.get(f"last_handle_{platform.value}", ""),
+                            placeholder="name.bsky.social")
+            right.text_input("App password", key=f"app_password_{platform.value}_{round_}", type="password",
+                             placeholder="xxxx-xxxx-xxxx-xxxx")
+            st.form_submit_button(f"Connect {platform.label}", key=f"connect_{platform.value}",
+                                  on_click=_connect_with_password, args=(platform, round_))
+        error = st.session_state.pop(f"password_error_{platform.value}", None)
+        if error is not None:
+            show_problems(error)
 else:
     st.caption("Only a workspace owner can connect accounts.")

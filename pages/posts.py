@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.domain import Account, Post, Schedule, new_id
 from core.errors import OutpostError
-from core.platforms.catalog import PRIMARY_PLATFORMS
+from core.platforms.registry import supported_platforms
 from core.scheduler import Scheduler
 from core.timeutil import zone
 from core.validation import text_count
@@ -34,7 +34,7 @@ if role.can_edit:
                     "real connections arrive with the Accounts page.")
         if settings().sandbox and role.can_connect_accounts:
             with st.popover("Add a sandbox account"):
-                plat = st.selectbox("Platform", PRIMARY_PLATFORMS, format_func=lambda p: p.label, key="new_acc_platform")
+                plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label, key="new_acc_platform")
                 handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
                 if st.button("Add account", key="new_acc_add"):
                     try:

@@ -22,6 +22,9 @@ _ADAPTERS = {
     Platform.X: "core.platforms.x",
     Platform.TIKTOK: "core.platforms.tiktok",
     Platform.YOUTUBE: "core.platforms.youtube",
+    Platform.MASTODON: "core.platforms.mastodon",
+    Platform.BLUESKY: "core.platforms.bluesky",
+    Platform.THREADS: "core.platforms.threads",
 }
 
 

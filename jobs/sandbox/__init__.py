@@ -1,4 +1,5 @@
-"""Outpost's local emulator of the platform APIs (Instagram, Facebook Pages, LinkedIn, X, TikTok, YouTube).
+"""Outpost's local emulator of the platform APIs (Instagram, Facebook Pages, LinkedIn, X, TikTok, YouTube,
+Threads, Mastodon, Bluesky).
 
 Adapters written against the real APIs run unchanged: every real host is mounted under its
 own name, so `https://api.x.com/2/tweets` becomes `http://127.0.0.1:PORT/api.x.com/2/tweets`.

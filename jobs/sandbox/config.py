@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-PLATFORMS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube")
+PLATFORMS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube", "threads", "mastodon", "bluesky")
 DAY = 86400.0
 
 
@@ -90,6 +90,44 @@ class SandboxConfig:
     yt_testing_mode: bool = False            # consent screen in "Testing": refresh tokens die after 7 days
     yt_unverified_project: bool = False      # uploads locked to private until the project is audited
     yt_processing_delay_s: float = 2.0
+
+    # Threads (graph.threads.net)
+    thr_short_token_s: float = 3600.0
+    thr_long_token_s: float = 60 * DAY
+    thr_refresh_min_age_s: float = DAY       # th_refresh_token only for tokens at least 24 h old
+    thr_publish_quota: int = 250             # API posts per profile per rolling 24 h, enforced on threads_publish
+    thr_text_max: int = 500                  # code points, each emoji counting its UTF-8 bytes
+    thr_carousel_max: int = 20               # unverified (the app allows 20)
+    thr_text_delay_s: float = 0.1            # container IN_PROGRESS -> FINISHED
+    thr_image_delay_s: float = 0.2
+    thr_video_delay_s: float = 1.5
+    thr_container_ttl_s: float = DAY         # then EXPIRED
+    thr_video_max_s: float = 300.0           # 5 minutes (unverified): longer videos end in INVALID_DURATION
+
+    # Mastodon (one instance: mastodon.social)
+    masto_max_chars: int = 500               # configuration.statuses.max_characters
+    masto_max_media: int = 4
+    masto_url_chars: int = 23                # characters_reserved_per_url
+    masto_rate_limit: int = 300              # calls per account per window
+    masto_rate_window_s: float = 300.0
+    masto_media_limit: int = 30              # media uploads per account per window
+    masto_media_window_s: float = 1800.0
+    masto_video_delay_s: float = 1.5         # 202/206 until a video is processed
+    masto_idempotency_ttl_s: float = 3600.0  # an Idempotency-Key answers with the same status for an hour
+
+    # Bluesky (bsky.social entryway and one PDS)
+    bsky_app_password: str = "sandbox-app-password"     # logs in any handle (app passwords skip 2FA)
+    bsky_main_password: str = "sandbox-main-password"   # a main password: the account asks for its emailed code
+    bsky_access_s: float = 7200.0            # accessJwt (unverified; the reference PDS says 2 h)
+    bsky_refresh_s: float = 90 * DAY         # refreshJwt, rotated on each refreshSession
+    bsky_max_graphemes: int = 300
+    bsky_max_bytes: int = 3000
+    bsky_image_max_bytes: int = 1_000_000    # app.bsky.embed.images#image maxSize
+    bsky_blob_max_bytes: int = 50_000_000    # uploadBlob
+    bsky_points_hour: int = 5000             # write points per DID (create 3, delete 1)
+    bsky_points_day: int = 35000
+    bsky_sessions_5min: int = 30             # createSession per handle
+    bsky_sessions_day: int = 300
 
     # Emulator behaviour
     latency_ms: float = 0.0                  # added to every platform request

@@ -3,6 +3,7 @@
 Each account goes through Outpost's real OAuth flow (`core.connect.ConnectService`): start, the
 emulator's consent page answered over HTTP with "Allow", the redirect's code and state handed to
 `finish`. The account that lands in the store is exactly what the dashboard would have stored.
+Bluesky has no consent page: its accounts sign in with the emulator's app password (`sandbox-app-password`).
 """
 from __future__ import annotations
 
@@ -44,9 +45,15 @@ def connect_accounts(store: PostStore, settings: Settings, *, user_id: str, work
         service = ConnectService(store, lambda p: build_adapter(p, settings, client))
         out = []
         for handle in handles:
-            url = service.start(user_id=user_id, workspace_id=workspace_id, platform=platform)
-            back = consent(client, url, handle=handle)
-            account = service.finish(user_id=user_id, state=back["state"], code=back["code"])
+            if getattr(build_adapter(platform, settings, client), "connect_with", "") == "app_password":   # Bluesky
+                from core.connect_password import PasswordConnectService
+                account = PasswordConnectService(store, lambda p: build_adapter(p, settings, client)).connect(
+                    user_id=user_id, workspace_id=workspace_id, platform=platform,
+                    identifier=handle.replace("_", "-"), password="sandbox-app-password")
+            else:
+                url = service.start(user_id=user_id, workspace_id=workspace_id, platform=platform)
+                back = consent(client, url, handle=handle)
+                account = service.finish(user_id=user_id, state=back["state"], code=back["code"])
             if account_changes:
                 account = store.save_account(replace(account, **account_changes))
             out.append(account)

@@ -20,6 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from jobs.sandbox import control, facebook, instagram, linkedin, media, meta, oauth, tiktok, x, youtube
+from jobs.sandbox import threads
+from jobs.sandbox import mastodon
+from jobs.sandbox import bluesky
 from jobs.sandbox.config import SandboxConfig
 from jobs.sandbox.faults import Faults, FaultRule
 from jobs.sandbox.state import State, iso
@@ -28,7 +31,8 @@ from jobs.sandbox.web import Call, Handler, Reply, build_call, json_response
 log = logging.getLogger("outpost.sandbox")
 
 PLATFORM_MODULES = {"instagram": instagram, "facebook": facebook, "linkedin": linkedin, "x": x, "tiktok": tiktok,
-                    "youtube": youtube}
+                    "youtube": youtube, "threads": threads,
+                    "mastodon": mastodon, "bluesky": bluesky}
 
 
 class Core:

@@ -159,6 +159,8 @@ class State:
             self.tt = SimpleNamespace(publishes={}, calls=defaultdict(deque), uploads={}, daily=defaultdict(int))
             self.yt = SimpleNamespace(sessions={}, units=defaultdict(int), inserts=defaultdict(int),
                                       channel_uploads=defaultdict(int), refresh_issued=set())
+            self.masto = SimpleNamespace(media={}, idempotency={}, windows={})
+            self.bsky = SimpleNamespace(blobs={}, records={}, by_handle={}, by_did={}, points={})
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:

@@ -1,0 +1,96 @@
+"""Connecting accounts that sign in with an app password instead of a consent page (Bluesky).
+
+The person gives their handle and an app password they created on the platform; the adapter's
+`login` turns them into a session (an access token and a refresh token), `fetch_profile` says
+who the account is, and the account is created or updated exactly as an OAuth connect does it
+(`core.connect.save_connected_account`, shared with the consent-page flow): same fields, same
+activity events, the tokens in the account's encrypted token fields. The password itself is never stored, logged or put in an
+error: once the session exists, the refresh token is all Outpost keeps.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from core.connect import ConnectError, save_connected_account
+from core.domain import Account
+from core.errors import PlatformError, Problem, ReconnectNeeded, RetryLater
+from core.platforms.base import PlatformAdapter
+from core.platforms.catalog import Platform
+from core.platforms.registry import adapter_class, supported_platforms
+from core.store import PostStore
+from core.timeutil import utcnow
+
+APP_PASSWORD = "app_password"
+
+# Where each platform lets people make an app password, in the words of its own settings.
+HINTS = {
+    Platform.BLUESKY: ("Bluesky connects with an app password, not your main password. In Bluesky open Settings > "
+                       "Privacy and security > App passwords, press Add App Password, name it \"Outpost\" and paste "
+                       "the password it shows (it looks like xxxx-xxxx-xxxx-xxxx). You can revoke it there at any "
+                       "time, and Outpost never stores it: only the session it opens."),
+}
+# The same in sandbox mode, where the emulator stands in for the platform.
+SANDBOX_HINTS = {
+    Platform.BLUESKY: "Sandbox mode: any handle (such as yourname.bsky.social) works with the app password "
+                      "`sandbox-app-password`.",
+}
+# What each refusal is called for programs (Problem.code), by the platform's error name.
+_CODES = {"AuthenticationRequired": "wrong_password", "AuthFactorTokenRequired": "main_password",
+          "main_password": "main_password", "AccountTakedown": "account_suspended",
+          "AccountDeactivated": "account_deactivated"}
+
+
+def password_platforms() -> tuple[Platform, ...]:
+    """The supported platforms that connect with an app password (the rest use a consent page)."""
+    return tuple(p for p in supported_platforms() if _with_password(p))
+
+
+def _with_password(platform: Platform) -> bool:
+    try:
+        return getattr(adapter_class(platform), "connect_with", "oauth") == APP_PASSWORD
+    except Exception:  # noqa: BLE001 - a broken adapter says so when its own Connect button is pressed
+        return False
+
+
+class PasswordConnectService:
+    def __init__(self, store: PostStore, adapter_for: Callable[[Platform], PlatformAdapter], *,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.adapter_for = adapter_for
+        self.clock = clock
+
+    def connect(self, *, user_id: str, workspace_id: str, platform: Platform | str, identifier: str,
+                password: str) -> Account:
+        """Open a session with the handle and app password, then create or update the account."""
+        platform = Platform.parse(platform)
+        membership = self.store.get_membership(user_id, workspace_id)
+        if membership is None or not membership.role.can_connect_accounts:
+            raise ConnectError(Problem("not_allowed", "Only a workspace owner can connect accounts.", field="platform"))
+        adapter = self.adapter_for(platform)
+        if getattr(adapter, "connect_with", "oauth") != APP_PASSWORD:
+            raise ConnectError(Problem("not_password_platform", f"{platform.label} connects through its own consent "
+                                       "page: use its Connect button.", field="platform"))
+        problems = []
+        if not (identifier or "").strip():
+            problems.append(Problem("handle_missing", f"Enter the account's {platform.label} handle, such as "
+                                    "name.bsky.social.", field="handle"))
+        if not (password or "").strip():
+            problems.append(Problem("password_missing", "Enter an app password.", field="password"))
+        if problems:
+            raise ConnectError(problems)
+        try:
+            token = adapter.login(identifier, password.strip())
+            profile = adapter.fetch_profile(token)
+        except ReconnectNeeded as exc:
+            raise ConnectError(Problem(_CODES.get(exc.code or "", "login_refused"), str(exc), field="password")) from None
+        except RetryLater as exc:
+            code = "unreachable" if exc.code in ("unreachable", "transport") else "rate_limited"
+            words = (f"{platform.label} could not be reached. Try again in a few minutes." if code == "unreachable" else
+                     f"{exc} Try again in a few minutes.")
+            raise ConnectError(Problem(code, words)) from None
+        except PlatformError as exc:
+            raise ConnectError(Problem("login_failed", f"{platform.label} was not connected: {exc}")) from None
+        return save_connected_account(self.store, user_id=user_id, workspace_id=workspace_id, platform=platform,
+                                      token=token, profile=profile, now=self.clock(),
+                                      meta={"connected_with": APP_PASSWORD}, details={"method": APP_PASSWORD})

@@ -1,0 +1,403 @@
+"""Bluesky (AT Protocol): app-password sessions, posts with facets and images, metrics.
+
+API reference: https://docs.bsky.app/docs/api/com-atproto-server-create-session ,
+https://docs.bsky.app/docs/tutorials/creating-a-post , https://docs.bsky.app/docs/advanced-guides/rate-limits ,
+https://atproto.com/specs/record-key . Facts sheet §8.
+
+Bluesky connects with an app password, not a consent page: `com.atproto.server.createSession` gives an
+accessJwt and a refreshJwt (kept in the account's encrypted token fields; the password is never stored),
+and `com.atproto.server.refreshSession` renews them (the refresh token rotates). Calls go to the account's
+own PDS, read from the session's DID document, else to `options["service"]` (default https://bsky.social).
+
+Exactly once: each delivery gets its own record key (a TID saved with the delivery before the first
+attempt) and `createRecord` is called with it, so a retry can only ever hit the same key: the adapter asks
+`getRecord` for that key before trying again, and a key that already exists is the post, not a second one.
+(A PDS that refuses client-chosen keys gets none; those deliveries are reconciled by listing the repo.)
+Facet offsets are UTF-8 byte offsets, never character indexes.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Sequence
+
+import httpx
+
+from core.errors import (ConfigurationError, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
+from core.media import UnsupportedMediaError, inspect_media
+from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
+                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
+from core.platforms.catalog import Platform
+from core.timeutil import UTC
+
+ENTRYWAY = "https://bsky.social"
+SANDBOX_PDS = "morel.us-east.host.bsky.network"     # the PDS the emulator's DID documents name
+POST = "app.bsky.feed.post"
+BATCH = 25                                          # app.bsky.feed.getPosts takes at most 25 uris
+_TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"
+_TRAILING = ".,;:!?'\""
+_LINK = re.compile(r"(?:^|(?<=[\s(\[]))(https?://[^\s<>\"]+)")
+_MENTION = re.compile(r"(?:^|(?<=[\s(\[]))@([a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)")
+_TAG = re.compile(r"(?:^|(?<=\s))[#＃]([^\s#＃]+)")
+_META = re.compile(r"<meta\s+[^>]*>", re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+# What a person is told when Bluesky refuses a session, by Bluesky's error name.
+_SESSION_WORDS = {
+    "AuthenticationRequired": "Bluesky did not accept that handle and app password. Check both and try again.",
+    "AuthFactorTokenRequired": "Bluesky asked for the sign-in code it emails you, which means this was your main "
+                               "password. Use an app password instead (Bluesky: Settings > Privacy and security > "
+                               "App passwords).",
+    "AccountTakedown": "Bluesky has suspended this account.",
+    "AccountDeactivated": "This Bluesky account is deactivated; reactivate it on Bluesky first.",
+    "MainPassword": "That is your main Bluesky password. Outpost only takes an app password, which can post but "
+                    "not change your account (Bluesky: Settings > Privacy and security > App passwords).",
+    "InvalidToken": "Bluesky no longer accepts this session (the app password was deleted or the session was "
+                    "revoked). Connect the account again.",
+}
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """A TID record key: 53 bits of microseconds and 10 of clock id, base32-sortable, 13 characters."""
+    n = (micros << 10) | (clock_id & 0x3FF)
+    return "".join(_TID_CHARS[(n >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
+def delivery_rkey(marker: str, now: datetime) -> str:
+    """The record key for one delivery: the time of its first attempt, its marker as the clock id."""
+    clock_id = int.from_bytes(hashlib.sha256((marker or "").encode()).digest()[:2], "big")
+    return tid(int(now.timestamp() * 1_000_000), clock_id)
+
+
+def jwt_claims(token: str | None) -> dict:
+    """A JWT's claims, read without verifying them (only to know when it expires and what it may do)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(token: str | None) -> datetime | None:
+    """The `exp` claim of a JWT as a time, or None."""
+    try:
+        return datetime.fromtimestamp(int(jwt_claims(token)["exp"]), UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def pds_of(session: dict) -> str | None:
+    """The PDS endpoint named in a session's DID document, if it names one."""
+    for service in ((session.get("didDoc") or {}).get("service") or []):
+        if str(service.get("id", "")).endswith("#atproto_pds") and service.get("serviceEndpoint"):
+            return str(service["serviceEndpoint"]).rstrip("/")
+    return None
+
+
+def _span(text: str, start: int, end: int) -> dict:
+    """A facet index in UTF-8 bytes (Bluesky's unit), from character positions."""
+    before = len(text[:start].encode("utf-8"))
+    return {"byteStart": before, "byteEnd": before + len(text[start:end].encode("utf-8"))}
+
+
+def _trim(value: str) -> str:
+    value = value.rstrip(_TRAILING)
+    if value.endswith(")") and "(" not in value:
+        value = value[:-1]
+    return value
+
+
+def facets(text: str, resolve: Callable[[str], str | None]) -> list[dict]:
+    """Links, mentions (resolved to DIDs; unknown handles are left as text) and hashtags, with byte offsets."""
+    out = []
+    for match in _LINK.finditer(text):
+        uri = _trim(match.group(1))
+        out.append({"index": _span(text, match.start(1), match.start(1) + len(uri)),
+                    "features": [{"$type": "app.bsky.richtext.facet#link", "uri": uri}]})
+    for match in _MENTION.finditer(text):
+        handle = match.group(1).rstrip(".")
+        did = resolve(handle.lower())
+        if did:
+            out.append({"index": _span(text, match.start(), match.start(1) + len(handle)),
+                        "features": [{"$type": "app.bsky.richtext.facet#mention", "did": did}]})
+    for match in _TAG.finditer(text):
+        tag = _trim(match.group(1))
+        if tag and not tag.isdigit() and len(tag) <= 64:
+            out.append({"index": _span(text, match.start(), match.start(1) + len(tag)),
+                        "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]})
+    return sorted(out, key=lambda f: f["index"]["byteStart"])
+
+
+def card_from_html(uri: str, page: str) -> dict:
+    """An app.bsky.embed.external card from a page's og: tags (or <title>), with the URL as the last resort."""
+    meta: dict[str, str] = {}
+    for tag in _META.findall(page[:200_000]):
+        key = re.search(r'(?:property|name)\s*=\s*["\']([^"\']+)', tag, re.I)
+        value = re.search(r'content\s*=\s*["\']([^"\']*)', tag, re.I)
+        if key and value:
+            meta.setdefault(key.group(1).lower(), html.unescape(value.group(1)).strip())
+    title = meta.get("og:title") or (html.unescape(_TITLE.search(page).group(1)).strip() if _TITLE.search(page) else "")
+    return {"$type": "app.bsky.embed.external",
+            "external": {"uri": uri, "title": title[:300] or uri,
+                         "description": (meta.get("og:description") or meta.get("description") or "")[:1000]}}
+
+
+class BlueskyAdapter(PlatformAdapter):
+    platform: ClassVar[Platform] = Platform.BLUESKY
+    # No consent page: the session endpoints stand in for OAuth's (refresh rotates, like X's).
+    oauth: ClassVar[OAuthSpec] = OAuthSpec(authorize_url="", token_url=f"{ENTRYWAY}/xrpc/com.atproto.server.createSession",
+                                           scopes=(), rotates_refresh_token=True)
+    HOSTS: ClassVar[tuple[str, ...]] = ("bsky.social", SANDBOX_PDS)
+    # The Accounts page asks for a handle and an app password instead of sending people to a consent page.
+    connect_with: ClassVar[str] = "app_password"
+
+    @property
+    def service(self) -> str:
+        return str(self.config.options.get("service") or ENTRYWAY).rstrip("/")
+
+    def _pds(self, creds: Credentials) -> str:
+        return str(creds.meta.get("pds") or self.service).rstrip("/")
+
+    def _xrpc(self, base: str, method: str) -> str:
+        return f"{base}/xrpc/{method}"
+
+    # ------------------------------------------------------------ errors
+    def classify(self, response: httpx.Response) -> PlatformError:
+        status = response.status_code
+        body = json_object(response)
+        name, said = str(body.get("error") or ""), str(body.get("message") or "")
+        login = response.request.url.path.endswith("com.atproto.server.createSession")
+        if status == 429 or name == "RateLimitExceeded":
+            return RetryLater("Bluesky is rate limiting this account." + (" Too many sign-ins: wait a few minutes."
+                                                                          if login else ""),
+                              code=name or "429", retry_at=self.retry_at(response))
+        if name == "ExpiredToken":
+            return TokenExpired("Bluesky's session expired.", code=name)
+        if name in _SESSION_WORDS:
+            words = _SESSION_WORDS[name]
+            if name == "AuthenticationRequired" and not login:
+                words = _SESSION_WORDS["InvalidToken"]
+            return ReconnectNeeded(words, code=name)
+        if status == 401 or name in ("AuthMissing", "AuthRequired"):
+            return ReconnectNeeded(f"Bluesky refused Outpost's session ({said or name or status}). "
+                                   "Connect the account again.", code=name or "401")
+        if status >= 500:
+            return RetryLater(f"Bluesky had a temporary problem ({status}).", code=name or str(status),
+                              retry_at=super().retry_at(response))
+        if name == "BlobTooLarge":
+            return Rejected(f"An image is too large for Bluesky: {said}", code=name)
+        return Rejected(f"Bluesky refused the post: {said or name or status}", code=name or str(status))
+
+    def retry_at(self, response: httpx.Response) -> datetime | None:
+        """Bluesky's ratelimit-reset is unix seconds."""
+        reset = response.headers.get("ratelimit-reset", "")
+        if reset.isdigit():
+            return datetime.fromtimestamp(int(reset), UTC)
+        return super().retry_at(response)
+
+    # ------------------------------------------------------------ sessions
+    def authorization_url(self, *, state: str, code_challenge: str | None = None) -> str:
+        raise ConfigurationError("Bluesky connects with a handle and an app password, not a consent page.")
+
+    def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenSet:
+        raise ConfigurationError("Bluesky connects with a handle and an app password, not a consent page.")
+
+    def login(self, identifier: str, password: str) -> TokenSet:
+        """createSession with a handle (or DID or email) and an app password; the password goes no further."""
+        identifier = identifier.strip().lstrip("@")
+        if identifier and "." not in identifier and not identifier.startswith("did:"):
+            identifier += ".bsky.social"          # people often type just their name
+        data = self.request("POST", self._xrpc(self.service, "com.atproto.server.createSession"), idempotent=True,
+                            json={"identifier": identifier, "password": password}).json()
+        if jwt_claims(data.get("accessJwt")).get("scope") == "com.atproto.access":
+            # A main-password session can change the account's settings and password: not for a scheduler.
+            raise ReconnectNeeded(_SESSION_WORDS["MainPassword"], platform=self.platform.value, code="main_password")
+        return self._session(data)
+
+    def _session(self, data: dict) -> TokenSet:
+        access, refresh = data["accessJwt"], data["refreshJwt"]
+        return TokenSet(access_token=access, refresh_token=refresh, expires_at=jwt_expiry(access),
+                        refresh_expires_at=jwt_expiry(refresh), issued_at=self.clock(),
+                        extra={"did": data["did"], "handle": data["handle"], "pds": pds_of(data) or self.service})
+
+    def refresh(self, creds: Credentials) -> TokenSet:
+        """refreshSession with the refresh JWT; it rotates, so the new one must be kept."""
+        if not creds.refresh_token:
+            raise ReconnectNeeded("Bluesky gave no refresh token; connect the account again.",
+                                  platform=self.platform.value, code="no_refresh_token")
+        try:
+            # A lost answer must not look like "posted": refreshing creates nothing (idempotent=True).
+            data = self.request("POST", self._xrpc(self._pds(creds), "com.atproto.server.refreshSession"),
+                                token=creds.refresh_token, idempotent=True).json()
+        except (TokenExpired, Rejected, ReconnectNeeded) as exc:
+            raise ReconnectNeeded(f"Bluesky would not renew the session ({exc}) Connect the account again with an "
+                                  "app password.", platform=self.platform.value, code=exc.code) from None
+        return self._session(data)
+
+    def can_refresh(self, creds: Credentials) -> bool:
+        return bool(creds.refresh_token) and (creds.refresh_expires_at is None
+                                              or creds.refresh_expires_at > self.clock())
+
+    def fetch_profile(self, token: TokenSet) -> Profile:
+        did, handle, pds = token.extra["did"], token.extra["handle"], token.extra.get("pds") or self.service
+        profile = self.request("GET", self._xrpc(pds, "app.bsky.actor.getProfile"), params={"actor": did},
+                               token=token.access_token).json()
+        return Profile(external_id=did, handle="@" + handle, display_name=profile.get("displayName") or handle,
+                       meta={"username": handle, "did": did, "pds": pds})
+
+    # ------------------------------------------------------------ publishing
+    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        """Upload the images, then createRecord under this delivery's own record key."""
+        if any(item.kind == "video" for item in request.media):
+            raise Rejected("Outpost cannot post videos to Bluesky yet; use images (up to 4).",
+                           platform=self.platform.value, code="video_unsupported")
+        progress = dict(request.progress)
+
+        def save(key: str, value: str) -> None:
+            progress[key] = value
+            request.save(key, value)
+
+        if progress.get("rkey"):             # an earlier attempt may have made it: look before posting again
+            found = self._existing(creds, progress["rkey"])
+            if found is not None:
+                return found
+        elif "rkey" not in progress:
+            save("rkey", delivery_rkey(request.marker, self.clock()))
+        rkey = progress["rkey"]              # "" once this PDS has refused a key of ours: it chooses
+        text = request.content.text
+        now = self.clock().astimezone(UTC)
+        record: dict[str, Any] = {"$type": POST, "text": text,
+                                  "createdAt": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"}
+        langs = request.options.get("langs") or ([request.options["language"]] if request.options.get("language")
+                                                 else self.config.options.get("langs"))
+        if langs:
+            record["langs"] = list(langs)[:3]
+        found_facets = facets(text, lambda handle: self._resolve(creds, handle))
+        if found_facets:
+            record["facets"] = found_facets
+        images = [self._image(creds, item, i, progress, save) for i, item in enumerate(request.media)]
+        if images:
+            record["embed"] = {"$type": "app.bsky.embed.images", "images": images}
+        else:
+            links = [f["features"][0]["uri"] for f in found_facets if f["features"][0]["$type"].endswith("#link")]
+            if len(links) == 1 and self.config.options.get("link_cards", True):
+                card = self._card(links[0])
+                if card:
+                    record["embed"] = card
+        url = self._xrpc(self._pds(creds), "com.atproto.repo.createRecord")
+        body = {"repo": creds.external_id, "collection": POST, "record": record, **({"rkey": rkey} if rkey else {})}
+        try:
+            data = self.request("POST", url, token=creds.access_token, json=body).json()
+        except (RetryLater, Rejected) as exc:
+            # The PDS answers 500 when the key is taken (atproto#3718): it may be ours from a lost answer.
+            if rkey and ((exc.http_status or 0) >= 500 or "already exists" in str(exc).lower()):
+                found = self._existing(creds, rkey)
+                if found is not None:
+                    return found
+            if not (rkey and isinstance(exc, Rejected) and re.search(r"rkey|record key", str(exc), re.I)):
+                raise
+            # A PDS that will not take a client-chosen key: let it choose, and reconcile by listing instead.
+            save("rkey", "")
+            body.pop("rkey")
+            data = self.request("POST", url, token=creds.access_token, json=body).json()
+            rkey = data["uri"].rsplit("/", 1)[-1]
+        return PublishResult(data["uri"], self._url(creds, rkey), extra={"cid": data.get("cid"), "rkey": rkey})
+
+    def _url(self, creds: Credentials, rkey: str) -> str:
+        return f"https://bsky.app/profile/{creds.meta.get('username') or creds.external_id}/post/{rkey}"
+
+    def _existing(self, creds: Credentials, rkey: str) -> PublishResult | None:
+        try:
+            data = self.request("GET", self._xrpc(self._pds(creds), "com.atproto.repo.getRecord"),
+                                params={"repo": creds.external_id, "collection": POST, "rkey": rkey},
+                                token=creds.access_token).json()
+        except Rejected as exc:
+            if exc.code == "RecordNotFound":
+                return None
+            raise
+        return PublishResult(data["uri"], self._url(creds, rkey), extra={"cid": data.get("cid"), "rkey": rkey})
+
+    def _resolve(self, creds: Credentials, handle: str) -> str | None:
+        try:
+            return self.request("GET", self._xrpc(self._pds(creds), "com.atproto.identity.resolveHandle"),
+                                params={"handle": handle}, token=creds.access_token).json().get("did")
+        except Rejected:                      # no such handle: the mention stays plain text
+            return None
+
+    def _image(self, creds: Credentials, item: MediaItem, index: int, progress: dict, save: Callable) -> dict:
+        """uploadBlob once per image (saved with the delivery), with its alt text and aspect ratio."""
+        key = f"blob:{index}"
+        if key in progress:
+            return json.loads(progress[key])
+        data = item.data if item.data is not None else self.request("GET", item.url).content
+        try:
+            info = inspect_media(data, item.mime, item.url.rsplit("/", 1)[-1].split("?")[0])
+        except UnsupportedMediaError as exc:
+            raise Rejected(str(exc), platform=self.platform.value, code="media_unreadable") from None
+        if info.kind != "image":
+            raise Rejected("Outpost cannot post videos to Bluesky yet; use images (up to 4).",
+                           platform=self.platform.value, code="video_unsupported")
+        # A blob is not a post: uploading again after a lost answer is harmless (idempotent=True).
+        blob = self.request("POST", self._xrpc(self._pds(creds), "com.atproto.repo.uploadBlob"),
+                            token=creds.access_token, idempotent=True, content=data,
+                            headers={"Content-Type": info.mime}).json()["blob"]
+        entry: dict[str, Any] = {"image": blob, "alt": item.alt_text or ""}
+        if info.width and info.height:
+            entry["aspectRatio"] = {"width": info.width, "height": info.height}
+        save(key, json.dumps(entry))
+        return entry
+
+    def _card(self, uri: str) -> dict | None:
+        """A link card for a lone link, from the page's own title and description; none if the page will not say."""
+        try:
+            page = self.request("GET", uri, timeout=5.0, headers={"Accept": "text/html"})
+        except PlatformError:
+            return None
+        if "html" not in page.headers.get("content-type", ""):
+            return card_from_html(uri, "")
+        return card_from_html(uri, page.text)
+
+    # ------------------------------------------------------------ reconciliation
+    def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
+        """By this delivery's record key when it has one (exact); else by text among the latest 50 posts."""
+        if request.progress.get("rkey"):
+            return self._existing(creds, request.progress["rkey"])
+        data = self.request("GET", self._xrpc(self._pds(creds), "com.atproto.repo.listRecords"),
+                            params={"repo": creds.external_id, "collection": POST, "limit": 50},
+                            token=creds.access_token).json()
+        wanted = normalize_text(request.content.text)
+        for item in data.get("records") or []:
+            value = item.get("value") or {}
+            try:
+                made = datetime.fromisoformat(str(value.get("createdAt", "")).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if normalize_text(value.get("text", "")) == wanted and made >= since:
+                rkey = item["uri"].rsplit("/", 1)[-1]
+                return PublishResult(item["uri"], self._url(creds, rkey), extra={"cid": item.get("cid")})
+        return None
+
+    # ------------------------------------------------------------ metrics
+    def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """Likes, reposts (+ quotes) and replies, 25 posts a call."""
+        out: dict[str, PostMetrics] = {}
+        uris = list(dict.fromkeys(external_ids))
+        for start in range(0, len(uris), BATCH):
+            data = self.request("GET", self._xrpc(self._pds(creds), "app.bsky.feed.getPosts"),
+                                params=[("uris", u) for u in uris[start:start + BATCH]], token=creds.access_token).json()
+            for view in data.get("posts") or []:
+                raw = {k: int(view.get(k) or 0) for k in ("likeCount", "repostCount", "replyCount", "quoteCount")}
+                out[view["uri"]] = PostMetrics(view["uri"], {"likes": raw["likeCount"], "comments": raw["replyCount"],
+                                                             "shares": raw["repostCount"] + raw["quoteCount"]}, raw)
+        return out
+
+    def account_metrics(self, creds: Credentials) -> AccountMetrics:
+        profile = self.request("GET", self._xrpc(self._pds(creds), "app.bsky.actor.getProfile"),
+                               params={"actor": creds.external_id}, token=creds.access_token).json()
+        return AccountMetrics(followers=profile.get("followersCount"),
+                              raw={k: profile.get(k) for k in ("followersCount", "followsCount", "postsCount")})

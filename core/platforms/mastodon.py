@@ -1,0 +1,280 @@
+"""Mastodon: OAuth on one instance, statuses with an Idempotency-Key, media attachments, metrics.
+
+API reference: https://docs.joinmastodon.org/methods/statuses/ , https://docs.joinmastodon.org/methods/media/ ,
+https://docs.joinmastodon.org/methods/oauth/ , https://docs.joinmastodon.org/api/rate-limits/ . Facts sheet §9.
+
+One instance per Outpost installation for now: its base URL is `PlatformConfig.options["instance"]`
+(`OUTPOST_MASTODON_OPTIONS='{"instance": "https://fosstodon.org"}'`, default https://mastodon.social).
+The operator registers an application on that instance (Preferences > Development > New application,
+scopes `read`, `write:statuses`, `write:media`, redirect URI = the dashboard's root) and gives its client
+id and secret as OUTPOST_MASTODON_CLIENT_ID / _SECRET. The next step is per-user instances: register an
+app on the person's own instance on the fly (POST /api/v1/apps) and keep its credentials with the account.
+
+Mastodon is our reference for exactly-once publishing: `POST /api/v1/statuses` with an `Idempotency-Key`
+returns the status already made with that key (for an hour, per account) instead of posting twice, so the
+key is derived from the delivery and a retry after a lost answer cannot duplicate the post.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import mimetypes
+import re
+from datetime import datetime, timedelta
+from typing import Any, Callable, ClassVar, Sequence
+
+import httpx
+
+from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
+                                 Profile, PublishRequest, PublishResult, TokenSet, host_of, json_object,
+                                 normalize_text)
+from core.platforms.catalog import Platform
+from core.timeutil import UTC
+
+DEFAULT_INSTANCE = "https://mastodon.social"
+# read covers read:accounts (verify_credentials) and read:statuses (listing, metrics); facts §9.1.
+DEFAULT_SCOPES = ("read", "write:statuses", "write:media")
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+BATCH = 20                  # statuses per GET /api/v1/statuses?id[]= (Mastodon 4.3+)
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.I)
+_REMOTE_MENTION = re.compile(r"(@[\w.]+)@[\w.-]+\.\w+")
+
+
+def instance_url(value: Any) -> str:
+    """"fosstodon.org", "https://fosstodon.org/" -> "https://fosstodon.org"."""
+    text = str(value or DEFAULT_INSTANCE).strip().rstrip("/")
+    return text if text.startswith(("http://", "https://")) else "https://" + text
+
+
+def comparable(text: str) -> str:
+    """Text as a status's HTML content reads once the tags are gone (mentions lose their domain)."""
+    return _REMOTE_MENTION.sub(r"\1", normalize_text(text))
+
+
+def plain(content_html: str) -> str:
+    """A status's `content` (HTML) as plain text: paragraphs and breaks become spaces, entities unescaped."""
+    return comparable(html.unescape(_TAG.sub("", _BREAK.sub(" ", content_html or ""))))
+
+
+def _created(status: dict) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(status.get("created_at") or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class MastodonAdapter(PlatformAdapter):
+    platform: ClassVar[Platform] = Platform.MASTODON
+    HOSTS: ClassVar[tuple[str, ...]] = ("mastodon.social",)     # the sandbox serves the default instance
+    MEDIA_POLLS: ClassVar[int] = 30
+
+    @property
+    def base(self) -> str:
+        return instance_url(self.config.options.get("instance"))
+
+    @property
+    def oauth(self) -> OAuthSpec:  # type: ignore[override] - the URLs depend on the configured instance
+        # PKCE S256 is supported since Mastodon 4.3; older instances ignore the extra parameters.
+        scopes = self.config.options.get("scopes") or DEFAULT_SCOPES
+        return OAuthSpec(authorize_url=f"{self.base}/oauth/authorize", token_url=f"{self.base}/oauth/token",
+                         scopes=tuple(scopes.split() if isinstance(scopes, str) else scopes), pkce=True)
+
+    # ------------------------------------------------------------ errors
+    def classify(self, response: httpx.Response) -> PlatformError:
+        status = response.status_code
+        body = json_object(response)
+        said = str(body.get("error_description") or body.get("error") or "").strip()
+        if status == 401:
+            if "expired" in said.lower():
+                return TokenExpired("Mastodon says the access token expired.", code="token_expired")
+            if body.get("error_description"):      # the token endpoint (invalid_client and the like)
+                return ReconnectNeeded(f"Mastodon refused the authorization: {said}", code=str(body.get("error")))
+            return ReconnectNeeded("Mastodon no longer accepts Outpost's access for this account (it was revoked, "
+                                   "or the app was removed from the instance). Connect the account again.",
+                                   code="token_revoked")
+        if status == 403 and "scope" in said.lower():
+            return ReconnectNeeded(f"Mastodon says Outpost lacks a permission ({said}). Connect the account again "
+                                   "and allow everything it asks for.", code="scope")
+        if status == 422 and "not finished processing" in said.lower():
+            return RetryLater("Mastodon is still processing the media.", code="media_not_ready",
+                              retry_at=self.clock() + timedelta(seconds=30))
+        if status == 429:
+            return RetryLater(f"Mastodon is rate limiting this account ({said or 'too many requests'}).", code="429",
+                              retry_at=self.retry_at(response))
+        if status >= 500:
+            request = response.request
+            if status in (502, 504) and request.method == "POST" and request.url.path.endswith("/api/v1/statuses"):
+                # A gateway gave up waiting: the instance may still have posted it.
+                return OutcomeUnknown(f"Mastodon's gateway gave up ({status}); the post may have gone out.",
+                                      code=str(status))
+            return RetryLater(f"Mastodon had a temporary problem ({status}).", code=str(status),
+                              retry_at=super().retry_at(response))
+        if status == 422:
+            return Rejected(f"Mastodon refused the post: {said or 'validation failed'}", code="422")
+        if status == 404:
+            return Rejected(f"Mastodon could not find that ({said or 'not found'}).", code="404")
+        return Rejected(f"Mastodon refused the request ({status}{': ' + said if said else ''}).", code=str(status))
+
+    def retry_at(self, response: httpx.Response) -> datetime | None:
+        """Mastodon's X-RateLimit-Reset is an ISO 8601 time, not seconds."""
+        reset = response.headers.get("x-ratelimit-reset", "")
+        try:
+            moment = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return super().retry_at(response)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    # ------------------------------------------------------------ OAuth and profile
+    def missing_scopes(self, token: TokenSet) -> tuple[str, ...]:
+        """A granted parent scope ("write") covers its children ("write:statuses")."""
+        granted = set(token.scopes)
+        if not granted:
+            return ()
+        return tuple(s for s in self.oauth.scopes if s not in granted and s.split(":")[0] not in granted)
+
+    def refresh(self, creds: Credentials) -> TokenSet:
+        """Mastodon tokens do not expire, so there is nothing to renew: a refused token was revoked."""
+        if creds.refresh_token:          # an instance that does issue refresh tokens
+            return super().refresh(creds)
+        raise ReconnectNeeded("Mastodon access does not expire and cannot be renewed: this connection was revoked "
+                              "(the app was removed under Preferences > Account > Authorized apps, or the password "
+                              "changed). Connect the account again.", platform=self.platform.value,
+                              code="no_refresh_token")
+
+    def fetch_profile(self, token: TokenSet) -> Profile:
+        account = self.request("GET", f"{self.base}/api/v1/accounts/verify_credentials",
+                               token=token.access_token).json()
+        domain = host_of(self.base)
+        return Profile(external_id=str(account["id"]), handle=f"@{account['username']}@{domain}",
+                       display_name=account.get("display_name") or account["username"],
+                       meta={"username": account["username"], "instance": self.base, "profile_url": account.get("url")})
+
+    # ------------------------------------------------------------ publishing
+    @staticmethod
+    def idempotency_key(marker: str) -> str:
+        """The same delivery always sends the same key, so Mastodon answers a retry with the first status."""
+        return "outpost-" + hashlib.sha256(marker.encode("utf-8")).hexdigest()[:40]
+
+    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        """Upload the media (waiting for processing), then post the status with the delivery's Idempotency-Key."""
+        progress = dict(request.progress)
+        if progress.get("status"):
+            return PublishResult(progress["status"], progress.get("status_url") or None)
+
+        def save(key: str, value: str) -> None:
+            progress[key] = value
+            request.save(key, value)
+
+        options = request.options
+        body: dict[str, Any] = {"status": request.content.text}
+        media_ids = [self._upload(creds, item, i, progress, save) for i, item in enumerate(request.media)]
+        if media_ids:
+            body["media_ids"] = media_ids
+        visibility = options.get("visibility")
+        if visibility:
+            if visibility not in VISIBILITIES:
+                raise Rejected(f"Mastodon visibility must be one of {', '.join(VISIBILITIES)} (not {visibility!r}).",
+                               platform=self.platform.value, code="visibility")
+            body["visibility"] = visibility
+        for key in ("spoiler_text", "language"):
+            if options.get(key):
+                body[key] = str(options[key])
+        if options.get("sensitive") is not None:
+            body["sensitive"] = bool(options["sensitive"])
+        headers = {"Idempotency-Key": self.idempotency_key(request.marker)} if request.marker else {}
+        status = self.request("POST", f"{self.base}/api/v1/statuses", token=creds.access_token, json=body,
+                              headers=headers).json()
+        save("status", str(status["id"]))
+        save("status_url", self._url_of(status) or "")
+        return PublishResult(str(status["id"]), self._url_of(status), extra={"uri": status.get("uri")})
+
+    def _upload(self, creds: Credentials, item: MediaItem, index: int, progress: dict, save: Callable) -> str:
+        """POST /api/v2/media, then wait while it answers 202/206 (processing); returns the attachment id."""
+        done, pending = f"media:{index}", f"media_pending:{index}"
+        if done in progress:
+            return progress[done]
+        if pending in progress:
+            media_id = progress[pending]
+        else:
+            data = item.data if item.data is not None else self.request("GET", item.url).content
+            mime = item.mime or mimetypes.guess_type(item.url.split("?")[0])[0] or (
+                "video/mp4" if item.kind == "video" else "image/jpeg")
+            name = "upload" + (mimetypes.guess_extension(mime) or "")
+            form = {"description": item.alt_text} if item.alt_text else {}
+            # An attachment publishes nothing, so a lost answer is safe to retry: idempotent=True.
+            answer = self.request("POST", f"{self.base}/api/v2/media", token=creds.access_token, idempotent=True,
+                                  data=form, files={"file": (name, data, mime)})
+            attachment = answer.json()
+            media_id = str(attachment["id"])
+            if answer.status_code == 200 and attachment.get("url"):
+                save(done, media_id)
+                return media_id
+            save(pending, media_id)
+        for attempt in range(self.MEDIA_POLLS):
+            answer = self.request("GET", f"{self.base}/api/v1/media/{media_id}", token=creds.access_token)
+            if answer.status_code == 200 and answer.json().get("url"):
+                save(done, media_id)
+                return media_id
+            self.sleep(float(min(1 + attempt, 5)))
+        raise RetryLater("Mastodon is still processing the media.", platform=self.platform.value,
+                         code="media_in_progress", retry_at=self.clock() + timedelta(minutes=1))
+
+    def _url_of(self, status: dict) -> str | None:
+        return status.get("url") or status.get("uri")
+
+    # ------------------------------------------------------------ reconciliation
+    def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
+        """The account's status with this text made at or after `since` (its latest 40, newest first)."""
+        if request.progress.get("status"):
+            return PublishResult(request.progress["status"], request.progress.get("status_url") or None)
+        statuses = self.request("GET", f"{self.base}/api/v1/accounts/{creds.external_id}/statuses",
+                                params={"limit": 40, "exclude_reblogs": "true"}, token=creds.access_token).json()
+        wanted = comparable(request.content.text)
+        for status in statuses if isinstance(statuses, list) else []:
+            made = _created(status)
+            if (made is None or made >= since) and plain(status.get("content", "")) == wanted:
+                return PublishResult(str(status["id"]), self._url_of(status))
+        return None
+
+    # ------------------------------------------------------------ metrics
+    def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """Favourites, boosts and replies per status, 20 a call (one by one on instances older than 4.3)."""
+        out: dict[str, PostMetrics] = {}
+        ids = list(dict.fromkeys(external_ids))
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            try:
+                statuses = self.request("GET", f"{self.base}/api/v1/statuses", params=[("id[]", i) for i in chunk],
+                                        token=creds.access_token).json()
+            except Rejected as exc:
+                if exc.http_status != 404:
+                    raise
+                statuses = [s for s in (self._one(creds, i) for i in chunk) if s]
+            for status in statuses:
+                out[str(status["id"])] = self._metrics(status)
+        return out
+
+    def _one(self, creds: Credentials, status_id: str) -> dict | None:
+        try:
+            return self.request("GET", f"{self.base}/api/v1/statuses/{status_id}", token=creds.access_token).json()
+        except Rejected as exc:
+            if exc.http_status == 404:     # deleted since
+                return None
+            raise
+
+    @staticmethod
+    def _metrics(status: dict) -> PostMetrics:
+        raw = {k: int(status.get(k) or 0) for k in ("favourites_count", "reblogs_count", "replies_count",
+                                                    "quotes_count") if k in status}
+        values = {"likes": raw.get("favourites_count", 0), "comments": raw.get("replies_count", 0),
+                  "shares": raw.get("reblogs_count", 0) + raw.get("quotes_count", 0)}
+        return PostMetrics(str(status["id"]), values, raw)
+
+    def account_metrics(self, creds: Credentials) -> AccountMetrics:
+        account = self.request("GET", f"{self.base}/api/v1/accounts/verify_credentials",
+                               token=creds.access_token).json()
+        return AccountMetrics(followers=account.get("followers_count"),
+                              raw={k: account.get(k) for k in ("followers_count", "following_count", "statuses_count")})

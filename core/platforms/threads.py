@@ -1,0 +1,308 @@
+"""Threads (Meta's Threads API, host graph.threads.net, version v1.0).
+
+References: https://developers.facebook.com/docs/threads (access tokens:
+.../get-started/get-access-tokens-and-permissions; posts: .../posts; insights: .../insights;
+limits: .../overview#rate-limiting; troubleshooting: .../troubleshooting).
+
+Threads is Instagram's container model with its own names: create a container per item
+(``POST /{user}/threads``), wait until its ``status`` is FINISHED, then ``threads_publish`` it.
+A container is invisible until published, so creating one twice is harmless and publishing
+twice is not: the container id is saved before ``threads_publish``, and a retry first asks
+whether that container is already PUBLISHED. Errors come in Meta's Graph envelope (facts §1.6).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+import httpx
+
+from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
+                                 Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
+from core.platforms.catalog import Platform
+from core.platforms.meta import classify_graph, graph_error, insight_values, media_items, number, parse_graph_time
+
+GRAPH = "https://graph.threads.net"
+DEFAULT_VERSION = "v1.0"
+MEDIA_METRICS = ("views", "likes", "replies", "reposts", "quotes", "shares")
+# What the threads listing calls each kind of post (its `media_type`).
+LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO", "CAROUSEL": "CAROUSEL_ALBUM"}
+CAROUSEL = (2, 20)            # the app allows 20; API support for 20 is unverified (facts §7.2)
+# Container `error_message` values (Threads troubleshooting page) in words a marketer understands.
+CONTAINER_ERRORS = {
+    "FAILED_DOWNLOADING_VIDEO": "Threads could not download the video from its address",
+    "FAILED_PROCESSING_VIDEO": "Threads could not process the video",
+    "FAILED_PROCESSING_AUDIO": "Threads could not process the video's sound",
+    "INVALID_ASPEC_RATIO": "the video's aspect ratio is not one Threads accepts",   # sic, Meta's spelling
+    "INVALID_BIT_RATE": "the video's bit rate is not one Threads accepts",
+    "INVALID_DURATION": "the video is too long or too short for Threads",
+    "INVALID_FRAME_RATE": "the video's frame rate is not one Threads accepts",
+    "INVALID_AUDIO_CHANNELS": "the video's sound channels are not ones Threads accepts",
+    "INVALID_AUDIO_CHANNEL_LAYOUT": "the video's sound channel layout is not one Threads accepts",
+}
+RETRYABLE_CONTAINER_ERRORS = {"FAILED_DOWNLOADING_VIDEO", "UNKNOWN"}   # the file host may just have been slow
+
+
+class ThreadsAdapter(PlatformAdapter):
+    platform = Platform.THREADS
+    oauth = OAuthSpec(authorize_url="https://www.threads.net/oauth/authorize",
+                      token_url="https://graph.threads.net/oauth/access_token",
+                      scopes=("threads_basic", "threads_content_publish", "threads_manage_insights",
+                              "threads_read_replies"),
+                      scope_separator=",")
+    HOSTS: tuple[str, ...] = ("graph.threads.net", "www.threads.net")
+    REFRESH_MIN_AGE = timedelta(hours=24)     # th_refresh_token refuses younger tokens
+    # A 60-day token that can only be renewed once a day old: renew it well before the end.
+    refresh_ahead = timedelta(days=7)
+    POLL_ATTEMPTS = 10
+    POLL_INTERVAL_S = 3.0
+    NOT_READY_RETRY = timedelta(minutes=1)
+
+    def url(self, path: str) -> str:
+        return f"{GRAPH}/{self.config.api_version or DEFAULT_VERSION}/{path}"
+
+    def get(self, path: str, token: str, **params: Any) -> dict:
+        return self.request("GET", self.url(path), token=token, params=params).json()
+
+    def post(self, path: str, token: str, data: dict[str, Any]) -> dict:
+        # A form body, not the query string: post text and media addresses stay out of URLs and logs.
+        return self.request("POST", self.url(path), token=token, data=data).json()
+
+    # ------------------------------------------------------------ errors
+    def classify(self, response: httpx.Response) -> PlatformError:
+        error = graph_error(response)
+        if error.get("code") == 24 and error.get("error_subcode") == 4279009:
+            # "Media Not Found" for a container made seconds ago: Threads has not caught up yet.
+            return RetryLater(f"Threads says: {error.get('message') or 'the media was not found'} (it is still "
+                              "settling in after upload).", code="24/4279009",
+                              retry_at=self.clock() + self.NOT_READY_RETRY)
+        if error.get("code") == 1 and "client secret" in str(error.get("message", "")).lower():
+            # Code 1 is usually "try again", but not when the app's own secret is wrong.
+            return Rejected(f"Threads says: {error.get('message')} Check Outpost's Threads app secret in the "
+                            "settings.", code="1")
+        return classify_graph(response, label="Threads", fallback=super().classify, now=self.clock())
+
+    # ------------------------------------------------------------ OAuth
+    def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenSet:
+        """Code -> 1 h token (oauth/access_token) -> 60 d token (th_exchange_token), in one step."""
+        short = self._token_call(self.oauth.token_url, {
+            "grant_type": "authorization_code", "code": code.removesuffix("#_"),   # Meta may append "#_"
+            "redirect_uri": self.config.redirect_uri, "client_id": self.config.client_id})
+        long = self._graph_token("access_token", grant_type="th_exchange_token",
+                                 client_secret=self.config.client_secret, access_token=short["access_token"])
+        user_id = short.get("user_id")
+        return self.parse_token({**long, **({"user_id": str(user_id)} if user_id is not None else {})})
+
+    def can_refresh(self, creds: Credentials) -> bool:
+        """Threads refreshes a long-lived token only once it is 24 h old and not yet expired."""
+        now = self.clock()
+        if creds.expires_at is not None and creds.expires_at <= now:
+            return False
+        return creds.issued_at is None or now - creds.issued_at >= self.REFRESH_MIN_AGE
+
+    def refresh(self, creds: Credentials) -> TokenSet:
+        """A new 60-day token from the current one (there is no separate refresh token)."""
+        if not self.can_refresh(creds):
+            expired = creds.expires_at is not None and creds.expires_at <= self.clock()
+            why = ("it has expired, and Threads cannot renew an expired token" if expired else
+                   "Threads renews a token only once it is 24 hours old, and this one is younger")
+            raise ReconnectNeeded(f"The Threads token cannot be renewed: {why}. Connect the account again.",
+                                  platform=self.platform.value, code="expired" if expired else "token_too_young")
+        return self.parse_token(self._graph_token("refresh_access_token", grant_type="th_refresh_token",
+                                                  access_token=creds.access_token))
+
+    def _graph_token(self, path: str, **params: str) -> dict:
+        # These two endpoints take the token in the query and live outside the versioned path.
+        try:
+            return self.request("GET", f"{GRAPH}/{path}", params=params).json()
+        except (TokenExpired, Rejected) as exc:
+            raise ReconnectNeeded(f"Threads refused the authorization: {exc}", platform=self.platform.value,
+                                  code=exc.code) from None
+
+    def fetch_profile(self, token: TokenSet) -> Profile:
+        data = self.get("me", token.access_token, fields="id,username,name,threads_profile_picture_url")
+        return Profile(external_id=str(data.get("id") or token.extra["user_id"]), handle=data.get("username", ""),
+                       display_name=data.get("name", ""),
+                       meta={k: data[k] for k in ("threads_profile_picture_url",) if k in data})
+
+    # ------------------------------------------------------------ publishing
+    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        items = media_items(request)
+        kind = self._kind(request, items)
+        user, token = creds.external_id or "me", creds.access_token
+        if request.progress.get("th_media"):          # published already; only the answer was lost after
+            return self._result(request.progress["th_media"], token, request.progress.get("th_container"))
+        container = request.progress.get("th_container")
+        status = self._status(container, token) if container else None
+        if status == "PUBLISHED":
+            # threads_publish went through but its answer was lost: the runner reconciles (find_published).
+            raise OutcomeUnknown("Threads already published this post; its id is being looked up.",
+                                 platform=self.platform.value, code="PUBLISHED")
+        if status in (None, "EXPIRED", "ERROR"):
+            container = self._create(user, token, kind, items, request)
+            request.save("th_container", container)
+        self._wait(container, token)
+        self._check_quota(user, token)
+        try:
+            media_id = str(self.post(f"{user}/threads_publish", token, {"creation_id": container})["id"])
+        except (RetryLater, Rejected, ReconnectNeeded) as exc:
+            # Meta has answered threads_publish with an error (a 5xx, even "(#10) no permission") for a
+            # post that went out: a container that says PUBLISHED is the proof, so reconcile instead.
+            if self._status_or_none(container, token) == "PUBLISHED":
+                raise OutcomeUnknown(f"Threads answered with an error ({exc}) but published the post; its id is "
+                                     "being looked up.", platform=self.platform.value, code="PUBLISHED") from None
+            raise
+        request.save("th_media", media_id)
+        return self._result(media_id, token, container)
+
+    def _kind(self, request: PublishRequest, items: Sequence[MediaItem]) -> str:
+        if not items and not request.content.text.strip():
+            raise Rejected("A Threads post needs text, an image or a video.", code="empty")
+        if len(items) > CAROUSEL[1]:
+            raise Rejected(f"A Threads carousel takes {CAROUSEL[0]} to {CAROUSEL[1]} items, not {len(items)}.",
+                           code="carousel_size")
+        if len(items) > 1:
+            return "CAROUSEL"
+        if items:
+            return "VIDEO" if items[0].kind == "video" else "IMAGE"
+        return "TEXT"
+
+    def _item(self, item: MediaItem) -> dict[str, Any]:
+        url = {"media_type": "VIDEO", "video_url": item.url} if item.kind == "video" else \
+            {"media_type": "IMAGE", "image_url": item.url}
+        return {**url, **({"alt_text": item.alt_text} if item.alt_text else {})}
+
+    def _container(self, user: str, token: str, body: dict[str, Any]) -> str:
+        return str(self.post(f"{user}/threads", token, body)["id"])
+
+    def _create(self, user: str, token: str, kind: str, items: Sequence[MediaItem], request: PublishRequest) -> str:
+        text = {"text": request.content.text} if request.content.text else {}
+        if kind == "TEXT":
+            return self._container(user, token, {"media_type": "TEXT", **text})
+        if kind == "CAROUSEL":
+            children = self._children(user, token, items, request)
+            return self._container(user, token, {"media_type": "CAROUSEL", "children": ",".join(children), **text})
+        return self._container(user, token, {**self._item(items[0]), **text})
+
+    def _children(self, user: str, token: str, items: Sequence[MediaItem], request: PublishRequest) -> list[str]:
+        saved = [c for c in request.progress.get("th_children", "").split(",") if c]
+        if len(saved) != len(items) or any(self._status(c, token) in (None, "EXPIRED", "ERROR") for c in saved):
+            saved = [self._container(user, token, {**self._item(item), "is_carousel_item": "true"})
+                     for item in items]
+            request.save("th_children", ",".join(saved))
+        for child in saved:           # a carousel parent wants finished children
+            self._wait(child, token)
+        return saved
+
+    def _status(self, container: str, token: str) -> str | None:
+        try:
+            return self.get(container, token, fields="status,error_message").get("status")
+        except Rejected:
+            return None               # unknown or deleted container: make a new one
+
+    def _status_or_none(self, container: str, token: str) -> str | None:
+        try:
+            return self._status(container, token)
+        except PlatformError:
+            return None
+
+    def _wait(self, container: str, token: str) -> None:
+        """Poll the container until FINISHED, a bounded number of times (RetryLater when the bound is hit)."""
+        for attempt in range(self.POLL_ATTEMPTS):
+            data = self.get(container, token, fields="status,error_message")
+            status = data.get("status")
+            if status in ("FINISHED", "PUBLISHED"):
+                return
+            if status == "ERROR":
+                reason = str(data.get("error_message") or "UNKNOWN")
+                words = CONTAINER_ERRORS.get(reason, f"Threads could not use the media ({reason})")
+                if reason in RETRYABLE_CONTAINER_ERRORS:
+                    raise RetryLater(f"{words}; trying again.", code=reason)
+                raise Rejected(f"{words[0].upper()}{words[1:]}.", code=reason)
+            if status == "EXPIRED":
+                raise RetryLater("The Threads container expired before it was published.", code="EXPIRED")
+            if attempt < self.POLL_ATTEMPTS - 1:
+                self.sleep(self.POLL_INTERVAL_S)
+        raise RetryLater("Threads is still processing the media.", code="IN_PROGRESS",
+                         retry_at=self.clock() + self.NOT_READY_RETRY)
+
+    def _check_quota(self, user: str, token: str) -> None:
+        """Threads allows 250 API posts per profile per rolling 24 h (a carousel is one): read it, do not guess."""
+        limit = self.get(f"{user}/threads_publishing_limit", token, fields="quota_usage,config")
+        entry = (limit.get("data") or [{}])[0]
+        config = entry.get("config") or {}
+        used, total = entry.get("quota_usage"), config.get("quota_total")
+        if used is None or not total or int(used) < int(total):
+            return
+        window = timedelta(seconds=int(config.get("quota_duration") or 86400))
+        now = self.clock()
+        # A slot frees when the oldest post inside the window leaves it (a lower bound: app posts count too).
+        posts = self.get(f"{user}/threads", token, fields="timestamp", since=int((now - window).timestamp()),
+                         limit=100).get("data") or []
+        times = [t for p in posts if (t := parse_graph_time(p.get("timestamp"))) and t > now - window]
+        raise RetryLater(f"Threads allows {total} API posts per {window.total_seconds() / 3600:g} hours and this "
+                         f"profile has used them all.", code="quota",
+                         retry_at=min(times) + window if times else now + timedelta(hours=1))
+
+    def _result(self, media_id: str, token: str, container: str | None) -> PublishResult:
+        try:
+            permalink = self.get(media_id, token, fields="permalink").get("permalink")
+        except PlatformError:
+            permalink = None          # the post exists; a missing link is not a reason to publish again
+        return PublishResult(external_id=media_id, url=permalink,
+                             extra={"container_id": container} if container else {})
+
+    # ------------------------------------------------------------ reconciliation
+    def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
+        """The thread `request` made, from the profile's recent threads: same text, on or after `since`."""
+        token, user = creds.access_token, creds.external_id or "me"
+        if request.progress.get("th_media"):
+            return self._result(request.progress["th_media"], token, request.progress.get("th_container"))
+        container = request.progress.get("th_container")
+        status = self._status(container, token) if container else None
+        if status is not None and status != "PUBLISHED":
+            return None               # the container exists and was never published
+        want = normalize_text(request.content.text)
+        if not want and status != "PUBLISHED":
+            return None               # no text to match: only a PUBLISHED container proves a post
+        kind = self._kind(request, media_items(request))
+        listing = self.get(f"{user}/threads", token, fields="id,text,timestamp,permalink,media_type",
+                           since=int(since.timestamp()), limit=25)
+        for item in listing.get("data") or []:
+            when = parse_graph_time(item.get("timestamp"))
+            if when is None or when < since or normalize_text(item.get("text") or "") != want:
+                continue
+            if not want and LISTED_TYPES.get(kind) != item.get("media_type"):
+                continue
+            return PublishResult(external_id=str(item["id"]), url=item.get("permalink"),
+                                 extra={"container_id": container} if container else {})
+        return None
+
+    # ------------------------------------------------------------ metrics
+    def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """One insights call per thread (the media insights edge takes one id); empty data = no data yet."""
+        out: dict[str, PostMetrics] = {}
+        for media_id in external_ids:
+            try:
+                values = insight_values(self.get(f"{media_id}/insights", creds.access_token,
+                                                 metric=",".join(MEDIA_METRICS)))
+            except Rejected as exc:
+                if str(exc.code).split("/")[0] == "100":
+                    continue          # deleted, or not a thread of this profile: nothing to read
+                raise
+            if values:
+                out[media_id] = PostMetrics(media_id, {
+                    "views": number(values.get("views")), "likes": number(values.get("likes")),
+                    "comments": number(values.get("replies")),
+                    # Every way Threads counts passing a post on: reposts, quotes and shares (sends).
+                    "shares": sum(number(values.get(k)) for k in ("reposts", "quotes", "shares")),
+                }, raw=values)
+        return out
+
+    def account_metrics(self, creds: Credentials) -> AccountMetrics:
+        data = self.get(f"{creds.external_id or 'me'}/threads_insights", creds.access_token, metric="followers_count")
+        values = insight_values(data)
+        followers = values.get("followers_count")
+        return AccountMetrics(followers=number(followers) if followers is not None else None, raw=values)
+

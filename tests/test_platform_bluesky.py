@@ -1,0 +1,430 @@
+"""Bluesky adapter against recorded shapes from the facts sheet §8 (httpx.MockTransport, no network)."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from core.domain import RenderedContent
+from core.errors import ConfigurationError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
+from core.platforms.bluesky import BlueskyAdapter, card_from_html, delivery_rkey, facets, tid
+from core.platforms.catalog import Platform
+from core.timeutil import UTC
+
+NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
+PDS = "https://morel.us-east.host.bsky.network"
+CREDS = Credentials(access_token="access-jwt", external_id=DID, refresh_token="refresh-jwt",
+                    meta={"username": "outpost.bsky.social", "did": DID, "pds": PDS})
+TID_SHAPE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+
+
+def jwt(exp: datetime, scope: str = "com.atproto.appPass") -> str:
+    def part(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+    return f"{part({'typ': 'at+jwt', 'alg': 'ES256K'})}.{part({'scope': scope, 'sub': DID, 'exp': int(exp.timestamp())})}.sig"
+
+
+def session(did_doc: bool = True) -> dict:
+    body = {"did": DID, "handle": "outpost.bsky.social", "accessJwt": jwt(NOW + timedelta(hours=2)),
+            "refreshJwt": jwt(NOW + timedelta(days=90), "com.atproto.refresh"), "active": True}
+    if did_doc:
+        body["didDoc"] = {"id": DID, "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer",
+                                                  "serviceEndpoint": PDS}]}
+    return body
+
+
+class Fake:
+    """Routes (METHOD, path) to a response, a list of responses (served in order) or a callable; records calls."""
+
+    def __init__(self, routes: dict):
+        self.routes = {k: (list(v) if isinstance(v, list) else v) for k, v in routes.items()}
+        self.calls: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        answer = self.routes.get((request.method, request.url.path))
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        if callable(answer):
+            answer = answer(request)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer or xrpc(501, "MethodNotImplemented", "Method Not Implemented")
+
+    def paths(self) -> list[str]:
+        return [f"{c.method} {c.url.path.removeprefix('/xrpc/')}" for c in self.calls]
+
+
+def xrpc(status: int, name: str, message: str, **headers) -> httpx.Response:
+    return httpx.Response(status, json={"error": name, "message": message}, headers=headers)
+
+
+def make(routes: dict, **options) -> tuple[BlueskyAdapter, Fake]:
+    fake = Fake({(m, p if p.startswith("/") else f"/xrpc/{p}"): v for (m, p), v in routes.items()})
+    config = PlatformConfig(client_id="", options=options)
+    return BlueskyAdapter(httpx.Client(transport=httpx.MockTransport(fake)), config, clock=lambda: NOW), fake
+
+
+def content(text: str = "Hello Bluesky") -> RenderedContent:
+    return RenderedContent(platform=Platform.BLUESKY, text=text, caption=text, hashtags=(), media_urls=(), link="",
+                           title=None)
+
+
+def created(rkey: str = "3lbvvyxqmn22c") -> httpx.Response:
+    return httpx.Response(200, json={"uri": f"at://{DID}/app.bsky.feed.post/{rkey}", "cid": "bafyreiabc",
+                                     "commit": {"cid": "bafyreicommit", "rev": rkey}, "validationStatus": "valid"})
+
+
+NOT_FOUND = xrpc(400, "RecordNotFound", f"Could not locate record: at://{DID}/app.bsky.feed.post/x")
+RESET = int((NOW + timedelta(minutes=40)).timestamp())
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("response, cls, code, calls", [
+    # the access JWT expired (Bluesky says so with a 400): refresh, then try again
+    (xrpc(400, "ExpiredToken", "Token has expired"), TokenExpired, "ExpiredToken", 1),
+    (xrpc(400, "InvalidToken", "Token has been revoked"), ReconnectNeeded, "InvalidToken", 1),
+    (xrpc(401, "AuthMissing", "Authentication Required"), ReconnectNeeded, "AuthMissing", 1),
+    (xrpc(401, "AccountTakedown", "Account has been taken down"), ReconnectNeeded, "AccountTakedown", 1),
+    # write points used up: wait for ratelimit-reset (unix seconds)
+    (xrpc(429, "RateLimitExceeded", "Rate Limit Exceeded", **{"ratelimit-limit": "5000", "ratelimit-remaining": "0",
+                                                               "ratelimit-reset": str(RESET)}), RetryLater,
+     "RateLimitExceeded", 1),
+    # validation: for good, in Bluesky's words
+    (xrpc(400, "InvalidRequest", "Invalid app.bsky.feed.post record: Record/text must not be longer than 300 "
+                                 "graphemes"), Rejected, "InvalidRequest", 1),
+    (xrpc(400, "BlobTooLarge", "This file is too large. It is 1.20MB but the maximum size is 1.00MB."), Rejected,
+     "BlobTooLarge", 1),
+    # a 5xx may hide a taken key (atproto#3718): the adapter asks getRecord before giving up for now
+    (xrpc(500, "InternalServerError", "Internal Server Error"), RetryLater, "InternalServerError", 2),
+    (xrpc(502, "UpstreamFailure", "Upstream Failure"), RetryLater, "UpstreamFailure", 2),
+])
+def test_errors_are_classified_and_not_retried(response, cls, code, calls):
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): response,
+                          ("GET", "com.atproto.repo.getRecord"): NOT_FOUND})
+    with pytest.raises(cls) as info:
+        adapter.publish(CREDS, PublishRequest(content(), marker="d1"))
+    assert info.value.code == code and info.value.platform == "bluesky"
+    assert info.value.http_status == response.status_code
+    if cls is RetryLater and response.status_code == 429:
+        assert info.value.retry_at == datetime.fromtimestamp(RESET, UTC)
+    assert len(fake.calls) == calls
+
+
+def test_rejections_carry_blueskys_words():
+    adapter, _ = make({("POST", "com.atproto.repo.createRecord"): xrpc(
+        400, "InvalidRequest", "Invalid app.bsky.feed.post record: Record/text must not be longer than 300 graphemes")})
+    with pytest.raises(Rejected, match="Bluesky refused the post: .*longer than 300 graphemes"):
+        adapter.publish(CREDS, PublishRequest(content("a" * 301)))
+
+
+# ---------------------------------------------------------------- sessions
+@pytest.mark.parametrize("response, cls, words", [
+    (xrpc(401, "AuthenticationRequired", "Invalid identifier or password"), ReconnectNeeded,
+     "did not accept that handle and app password"),
+    (xrpc(401, "AuthFactorTokenRequired", "A sign in code has been sent to your email address"), ReconnectNeeded,
+     "main password. Use an app password instead"),
+    (xrpc(401, "AccountTakedown", "Account has been taken down"), ReconnectNeeded, "suspended"),
+    (xrpc(429, "RateLimitExceeded", "Rate Limit Exceeded", **{"ratelimit-reset": str(RESET)}), RetryLater,
+     "Too many sign-ins"),
+])
+def test_login_refusals_are_explained(response, cls, words):
+    adapter, fake = make({("POST", "com.atproto.server.createSession"): response})
+    with pytest.raises(cls, match=words):
+        adapter.login("outpost.bsky.social", "abcd-efgh-ijkl-mnop")
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.parametrize("typed, sent", [
+    ("outpost.bsky.social", "outpost.bsky.social"),
+    ("@outpost.bsky.social ", "outpost.bsky.social"),
+    ("outpost", "outpost.bsky.social"),          # just the name: the bsky.social handle
+    ("outpost.example.com", "outpost.example.com"),
+    (DID, DID),
+])
+def test_login_sends_the_identifier_and_reads_the_session(typed, sent):
+    adapter, fake = make({("POST", "com.atproto.server.createSession"): httpx.Response(200, json=session())})
+    token = adapter.login(typed, "abcd-efgh-ijkl-mnop")
+    assert str(fake.calls[0].url) == "https://bsky.social/xrpc/com.atproto.server.createSession"
+    assert json.loads(fake.calls[0].content) == {"identifier": sent, "password": "abcd-efgh-ijkl-mnop"}
+    assert token.expires_at == NOW + timedelta(hours=2) and token.refresh_expires_at == NOW + timedelta(days=90)
+    assert token.extra == {"did": DID, "handle": "outpost.bsky.social", "pds": PDS}
+    assert "abcd" not in repr(token)
+
+
+def test_a_main_password_session_is_refused():
+    full = {**session(), "accessJwt": jwt(NOW + timedelta(hours=2), "com.atproto.access")}
+    adapter, fake = make({("POST", "com.atproto.server.createSession"): httpx.Response(200, json=full)})
+    with pytest.raises(ReconnectNeeded, match="main Bluesky password. Outpost only takes an app password") as info:
+        adapter.login("outpost.bsky.social", "my-real-password")
+    assert info.value.code == "main_password" and len(fake.calls) == 1
+
+
+def test_a_session_without_a_did_document_stays_on_the_configured_service():
+    adapter, _ = make({("POST", "com.atproto.server.createSession"): httpx.Response(200, json=session(False))},
+                      service="https://pds.example.org/")
+    assert adapter.login("outpost.example.org", "pw").extra["pds"] == "https://pds.example.org"
+
+
+def test_no_consent_page():
+    adapter, _ = make({})
+    with pytest.raises(ConfigurationError, match="app password"):
+        adapter.authorization_url(state="s")
+
+
+def test_refresh_rotates_the_refresh_token_on_the_pds():
+    fresh = {**session(), "refreshJwt": jwt(NOW + timedelta(days=90), "com.atproto.refresh") + "2"}
+    adapter, fake = make({("POST", "com.atproto.server.refreshSession"): httpx.Response(200, json=fresh)})
+    token = adapter.refresh(CREDS)
+    call = fake.calls[0]
+    assert str(call.url) == f"{PDS}/xrpc/com.atproto.server.refreshSession"
+    assert call.headers["authorization"] == "Bearer refresh-jwt"
+    assert token.refresh_token == fresh["refreshJwt"] and token.access_token == fresh["accessJwt"]
+
+
+@pytest.mark.parametrize("response", [
+    xrpc(400, "ExpiredToken", "Token has expired"),          # the refresh JWT itself is too old
+    xrpc(400, "InvalidToken", "Token has been revoked"),     # already rotated, or the app password deleted
+])
+def test_a_refused_refresh_needs_a_reconnect(response):
+    adapter, fake = make({("POST", "com.atproto.server.refreshSession"): response})
+    with pytest.raises(ReconnectNeeded, match="Connect the account again with an app password"):
+        adapter.refresh(CREDS)
+    assert len(fake.calls) == 1
+
+
+def test_a_lost_refresh_answer_is_retried_later_not_a_reconnect():
+    adapter, _ = make({("POST", "com.atproto.server.refreshSession"): httpx.ReadTimeout("lost")})
+    with pytest.raises(RetryLater):
+        adapter.refresh(CREDS)
+
+
+@pytest.mark.parametrize("creds, ok", [
+    (CREDS, True),
+    (Credentials("a", refresh_token="r", refresh_expires_at=NOW - timedelta(seconds=1)), False),
+    (Credentials("a"), False),
+])
+def test_can_refresh(creds, ok):
+    assert make({})[0].can_refresh(creds) is ok
+
+
+# ---------------------------------------------------------------- facets (UTF-8 byte offsets)
+def sliced(text: str, facet: dict) -> str:
+    index = facet["index"]
+    return text.encode("utf-8")[index["byteStart"]:index["byteEnd"]].decode("utf-8")
+
+
+@pytest.mark.parametrize("text, expected", [
+    # plain ASCII: bytes and characters agree
+    ("Read https://example.com/a now", [("link", "https://example.com/a")]),
+    # an emoji (4 bytes) and accents (2 bytes) before the link: character offsets would be wrong
+    ("✨ Café déjà vu 🎉 https://example.com/ü?x=1.", [("link", "https://example.com/ü?x=1")]),
+    # CJK is 3 bytes a character
+    ("日本語のテキスト #タグ と @ann.bsky.social", [("tag", "#タグ"), ("mention", "@ann.bsky.social")]),
+    # trailing punctuation and brackets stay out of the link; a bare number is not a tag
+    ("(see https://a.example/b) #1 #ok!", [("link", "https://a.example/b"), ("tag", "#ok")]),
+    # an unknown handle stays plain text; an email address is not a mention
+    ("hi @nobody.example.com and me@example.com", []),
+])
+def test_facets_use_byte_offsets(text, expected):
+    found = facets(text, lambda handle: "did:plc:ann" if handle == "ann.bsky.social" else None)
+    kinds = [(f["features"][0]["$type"].rsplit("#", 1)[1], sliced(text, f)) for f in found]
+    assert kinds == expected
+
+
+def test_facet_features_carry_uri_did_and_tag():
+    text = "🎉 https://example.com #launch @ann.bsky.social"
+    link, tag, mention = facets(text, lambda handle: "did:plc:ann")
+    assert link["features"] == [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com"}]
+    assert tag["features"] == [{"$type": "app.bsky.richtext.facet#tag", "tag": "launch"}]
+    assert mention["features"] == [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:ann"}]
+    assert link["index"] == {"byteStart": 5, "byteEnd": 24}          # the emoji is 4 bytes, then a space
+
+
+def test_record_keys_are_tids_fixed_per_delivery():
+    first = delivery_rkey("delivery-1", NOW)
+    assert TID_SHAPE.match(first) and first == delivery_rkey("delivery-1", NOW)
+    assert first != delivery_rkey("delivery-2", NOW)
+    assert tid(1, 0) < tid(2, 0) < tid(10**15, 0)                    # sortable by time
+    assert len(tid(2**53 - 1, 1023)) == 13 and TID_SHAPE.match(tid(2**53 - 1, 1023))
+
+
+def test_link_cards_read_the_pages_own_words():
+    page = ('<html><head><title>Fallback</title><meta property="og:title" content="Spring &amp; sale">'
+            '<meta name="description" content="Everything half price"></head></html>')
+    assert card_from_html("https://shop.example/sale", page)["external"] == {
+        "uri": "https://shop.example/sale", "title": "Spring & sale", "description": "Everything half price"}
+    assert card_from_html("https://shop.example/x", "")["external"]["title"] == "https://shop.example/x"
+
+
+# ---------------------------------------------------------------- publishing
+def test_publish_creates_the_record_under_the_deliverys_key():
+    saved: dict = {}
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): created(),
+                          ("GET", "com.atproto.identity.resolveHandle"): httpx.Response(200, json={"did": "did:plc:ann"})},
+                         link_cards=False)
+    result = adapter.publish(CREDS, PublishRequest(content("🎉 Launch https://shop.example/sale with @ann.bsky.social"),
+                                                   marker="delivery-1", checkpoint=saved.__setitem__,
+                                                   options={"langs": ["en", "de"]}))
+    call = fake.calls[-1]
+    assert str(call.url) == f"{PDS}/xrpc/com.atproto.repo.createRecord"
+    body = json.loads(call.content)
+    assert (body["repo"], body["collection"], body["rkey"]) == (DID, "app.bsky.feed.post", saved["rkey"])
+    assert TID_SHAPE.match(body["rkey"])
+    record = body["record"]
+    assert record["$type"] == "app.bsky.feed.post" and record["langs"] == ["en", "de"]
+    assert record["createdAt"] == "2026-11-20T15:30:00.000Z" and "embed" not in record
+    assert [sliced(record["text"], f) for f in record["facets"]] == ["https://shop.example/sale", "@ann.bsky.social"]
+    assert result.external_id == f"at://{DID}/app.bsky.feed.post/3lbvvyxqmn22c"
+    assert result.url == f"https://bsky.app/profile/outpost.bsky.social/post/{saved['rkey']}"
+
+
+def test_a_lone_link_gets_a_card_and_a_dead_page_does_not_stop_the_post():
+    adapter, fake = make({("GET", "/sale"): httpx.Response(200, headers={"content-type": "text/html"},
+                                                           text='<meta property="og:title" content="Sale">'),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    adapter.publish(CREDS, PublishRequest(content("Now on https://shop.example/sale"), marker="d"))
+    assert json.loads(fake.calls[-1].content)["record"]["embed"] == {
+        "$type": "app.bsky.embed.external",
+        "external": {"uri": "https://shop.example/sale", "title": "Sale", "description": ""}}
+    adapter, fake = make({("GET", "/sale"): httpx.ConnectError("no route"),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    adapter.publish(CREDS, PublishRequest(content("Now on https://shop.example/sale"), marker="d"))
+    assert "embed" not in json.loads(fake.calls[-1].content)["record"]
+
+
+def png(width: int, height: int) -> bytes:
+    import io
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (20, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def blob(cid: str, size: int) -> httpx.Response:
+    return httpx.Response(200, json={"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": "image/png",
+                                              "size": size}})
+
+
+def test_images_are_uploaded_as_blobs_with_alt_text_and_aspect_ratio():
+    first, second = png(1200, 800), png(600, 600)
+    adapter, fake = make({("POST", "com.atproto.repo.uploadBlob"): [blob("bafkreione", len(first)),
+                                                                    blob("bafkreitwo", len(second))],
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    saved: dict = {}
+    adapter.publish(CREDS, PublishRequest(content("Two photos https://shop.example"), marker="d",
+                                          checkpoint=saved.__setitem__,
+                                          media=(MediaItem("https://cdn/a.png", data=first, alt_text="A shop front"),
+                                                 MediaItem("https://cdn/b.png", data=second))))
+    assert fake.paths() == ["POST com.atproto.repo.uploadBlob", "POST com.atproto.repo.uploadBlob",
+                            "POST com.atproto.repo.createRecord"]              # images: no link card fetched
+    upload = fake.calls[0]
+    assert upload.headers["content-type"] == "image/png" and upload.content == first
+    embed = json.loads(fake.calls[-1].content)["record"]["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    assert [(i["image"]["ref"]["$link"], i["alt"], i["aspectRatio"]) for i in embed["images"]] == [
+        ("bafkreione", "A shop front", {"width": 1200, "height": 800}),
+        ("bafkreitwo", "", {"width": 600, "height": 600})]
+    assert json.loads(saved["blob:0"])["image"]["ref"]["$link"] == "bafkreione"
+
+
+def test_video_is_refused_before_any_call():
+    adapter, fake = make({})
+    with pytest.raises(Rejected, match="cannot post videos to Bluesky yet"):
+        adapter.publish(CREDS, PublishRequest(content(), media=(MediaItem("clip.mp4", kind="video", data=b"v"),)))
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("record_answer, paths", [
+    # the lost attempt did create it: found by its key, nothing is posted again
+    (httpx.Response(200, json={"uri": f"at://{DID}/app.bsky.feed.post/3lbvvyxqmn22c", "cid": "bafyreiabc",
+                               "value": {"text": "Hello Bluesky"}}), ["GET com.atproto.repo.getRecord"]),
+    # it did not: create it, under the same key
+    (NOT_FOUND, ["GET com.atproto.repo.getRecord", "POST com.atproto.repo.createRecord"]),
+])
+def test_a_retry_looks_for_its_own_key_first(record_answer, paths):
+    adapter, fake = make({("GET", "com.atproto.repo.getRecord"): record_answer,
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    result = adapter.publish(CREDS, PublishRequest(content(), marker="d", progress={"rkey": "3lbvvyxqmn22c"}))
+    assert fake.paths() == paths and result.external_id.endswith("/3lbvvyxqmn22c")
+    assert fake.calls[0].url.params["rkey"] == "3lbvvyxqmn22c"
+    if len(paths) == 2:
+        assert json.loads(fake.calls[1].content)["rkey"] == "3lbvvyxqmn22c"
+
+
+def test_a_taken_key_answered_with_500_is_our_own_post():
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): xrpc(500, "InternalServerError",
+                                                                          "Internal Server Error"),
+                          ("GET", "com.atproto.repo.getRecord"): httpx.Response(200, json={
+                              "uri": f"at://{DID}/app.bsky.feed.post/k", "cid": "c", "value": {}})})
+    result = adapter.publish(CREDS, PublishRequest(content(), marker="d"))
+    assert result.external_id == f"at://{DID}/app.bsky.feed.post/k"
+    assert fake.paths() == ["POST com.atproto.repo.createRecord", "GET com.atproto.repo.getRecord"]
+
+
+def test_a_pds_that_refuses_our_key_chooses_its_own_and_we_reconcile_by_listing():
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): [
+        xrpc(400, "InvalidRequest", "Custom rkeys for posts are not currently supported"), created("3lpdschosen2")]})
+    saved: dict = {}
+    result = adapter.publish(CREDS, PublishRequest(content(), marker="d", checkpoint=saved.__setitem__))
+    first, second = (json.loads(c.content) for c in fake.calls)
+    assert "rkey" in first and "rkey" not in second
+    assert result.url.endswith("/post/3lpdschosen2") and saved["rkey"] == ""
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): created("3lpdschosen3")})
+    adapter.publish(CREDS, PublishRequest(content(), marker="d", progress={"rkey": ""}))    # a later delivery retry
+    assert fake.paths() == ["POST com.atproto.repo.createRecord"] and "rkey" not in json.loads(fake.calls[0].content)
+
+
+# ---------------------------------------------------------------- reconciliation
+def test_find_published_by_key_is_exact():
+    adapter, fake = make({("GET", "com.atproto.repo.getRecord"): NOT_FOUND})
+    assert adapter.find_published(CREDS, PublishRequest(content(), progress={"rkey": "3lbvvyxqmn22c"}),
+                                  since=NOW) is None
+    assert fake.paths() == ["GET com.atproto.repo.getRecord"]
+
+
+@pytest.mark.parametrize("made, found", [("2026-11-20T15:30:01.000Z", True), ("2026-11-20T15:00:00.000Z", False)])
+def test_find_published_without_a_key_lists_recent_posts(made, found):
+    listing = {"records": [{"uri": f"at://{DID}/app.bsky.feed.post/3l2", "cid": "c2",
+                            "value": {"text": "Something else", "createdAt": made}},
+                           {"uri": f"at://{DID}/app.bsky.feed.post/3l1", "cid": "c1",
+                            "value": {"text": "Hello   Bluesky", "createdAt": made}}]}
+    adapter, fake = make({("GET", "com.atproto.repo.listRecords"): httpx.Response(200, json=listing)})
+    result = adapter.find_published(CREDS, PublishRequest(content()), since=NOW - timedelta(minutes=1))
+    assert (result is not None) is found
+    if found:
+        assert result.external_id.endswith("/3l1") and result.url.endswith("/post/3l1")
+    assert fake.calls[0].url.params["collection"] == "app.bsky.feed.post"
+
+
+# ---------------------------------------------------------------- metrics
+def test_post_metrics_are_batched_twenty_five_at_a_time():
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"posts": [{"uri": u, "cid": "c", "likeCount": 5, "repostCount": 2,
+                                                    "replyCount": 1, "quoteCount": 1}
+                                                   for u in request.url.params.get_list("uris")]})
+
+    adapter, fake = make({("GET", "app.bsky.feed.getPosts"): answer})
+    uris = [f"at://{DID}/app.bsky.feed.post/{n}" for n in range(30)]
+    metrics = adapter.post_metrics(CREDS, uris)
+    assert [len(c.url.params.get_list("uris")) for c in fake.calls] == [25, 5]
+    assert set(metrics) == set(uris)
+    assert metrics[uris[0]].values == {"likes": 5, "comments": 1, "shares": 3}
+    assert metrics[uris[0]].raw == {"likeCount": 5, "repostCount": 2, "replyCount": 1, "quoteCount": 1}
+
+
+def test_account_metrics_and_profile():
+    profile = {"did": DID, "handle": "outpost.bsky.social", "displayName": "Outpost", "followersCount": 77,
+               "followsCount": 3, "postsCount": 12}
+    adapter, fake = make({("GET", "app.bsky.actor.getProfile"): httpx.Response(200, json=profile)})
+    assert adapter.account_metrics(CREDS).followers == 77
+    assert fake.calls[0].url.params["actor"] == DID
+    found = adapter.fetch_profile(TokenSet("access", extra={"did": DID, "handle": "outpost.bsky.social", "pds": PDS}))
+    assert (found.external_id, found.handle, found.display_name) == (DID, "@outpost.bsky.social", "Outpost")
+    assert found.meta == {"username": "outpost.bsky.social", "did": DID, "pds": PDS}
