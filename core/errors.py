@@ -148,8 +148,11 @@ class RetryLater(PlatformError):
 
     kind = "retry"
 
-    def __init__(self, message: str, *, retry_at=None, **kw):
+    def __init__(self, message: str, *, retry_at=None, rate_limited: bool = False, **kw):
         self.retry_at = retry_at  # aware UTC datetime from Retry-After / x-rate-limit-reset / the platform's rules
+        # The platform limits this account (a 429, a posting quota): its other posts would meet the same refusal
+        # until retry_at, so the runner holds the whole account. False for 5xx, media still processing, etc.
+        self.rate_limited = rate_limited
         super().__init__(message, **kw)
 
 

@@ -100,6 +100,14 @@ def test_connect_publish_measure_and_refresh(emu, adapter):
     assert adapter.account_metrics(creds).followers > 0
 
 
+@pytest.mark.parametrize("link", ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3:8080/admin"])
+def test_a_link_to_an_internal_address_goes_out_without_a_card(emu, adapter, link):
+    _, _, creds = connect(adapter, "cards.bsky.social")
+    adapter.publish(creds, post(f"Our new page {link}", marker="card"))
+    [recorded] = emu.posts("bluesky")                       # posted once, and nothing inside was fetched
+    assert recorded["text"] == f"Our new page {link}" and not recorded["extra"].get("embed")
+
+
 def test_a_lost_answer_does_not_post_twice(emu, adapter):
     _, profile, creds = connect(adapter, "lost.bsky.social")
     since = adapter.clock() - timedelta(seconds=1)

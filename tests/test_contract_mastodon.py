@@ -113,6 +113,29 @@ def test_a_lost_answer_does_not_post_twice(emu, adapter):
     assert adapter.find_published(creds, post("Never posted"), since=since) is None
 
 
+def test_a_media_only_post_that_did_not_go_out_is_not_taken_for_another(emu, adapter):
+    _, _, creds = connect(adapter, "masto_pictures")
+    since = adapter.clock() - timedelta(seconds=1)
+    image = MediaItem(f"{emu.url}/_media/sample.jpg?w=800&h=600")
+    saved: dict = {}
+    emu.add_fault(kind="error_5xx", platform="mastodon", path="/api/v1/statuses", method="POST", count=1, status=503)
+    try:
+        with pytest.raises(OutcomeUnknown):                 # a 5xx on the post: it may have gone out
+            adapter.publish(creds, post("", (image,), marker="delivery-pic", saved=saved))
+    finally:
+        emu.clear_faults()
+    assert emu.posts("mastodon") == []                       # (this one did not)
+    other = adapter.publish(creds, post("", (image,), marker="another-delivery"))     # another media-only status
+    # Before: the other status matched ("no text, made after since") and this one was marked published unsent.
+    assert adapter.find_published(creds, post("", (image,), marker="delivery-pic", saved=saved), since=since) is None
+    mine = adapter.publish(creds, post("", (image,), marker="delivery-pic", saved=saved))
+    assert mine.external_id != other.external_id and len(emu.posts("mastodon")) == 2
+    uploaded = {k: v for k, v in saved.items() if k.startswith("media")}        # as if the answer had been lost
+    again = adapter.find_published(creds, post("", (image,), marker="delivery-pic", saved=uploaded), since=since)
+    assert again.external_id == mine.external_id            # found by its own attachment, exactly
+    assert emu.duplicates()["published_extra"] == 0
+
+
 def test_too_long_is_rejected_in_mastodons_words(emu, adapter):
     _, _, creds = connect(adapter, "masto_wordy")
     with pytest.raises(Rejected, match="Text character limit of 500 exceeded"):

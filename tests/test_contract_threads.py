@@ -11,7 +11,7 @@ from core.connect import ConnectService
 from core.db.engine import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, TokenExpired
+from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.registry import build_adapter
@@ -144,6 +144,49 @@ def test_a_lost_publish_answer_is_reconciled_not_reposted(emu, adapter, account)
     assert len(published) == before + 1 and found.external_id == published[-1]["external_id"]
     assert found.url == published[-1]["url"]
     assert emu.duplicates()["duplicates"] == []                             # posted exactly once
+
+
+def lose_a_publish_answer(emu, adapter, creds, text):
+    """threads_publish goes through but its answer is lost; returns the retry's request (progress saved)."""
+    request, saved = post(text)
+    emu.add_fault(kind="lost_response", platform="threads", path="/threads_publish", method="POST", count=1)
+    try:
+        with pytest.raises(OutcomeUnknown):
+            adapter.publish(creds, request)
+    finally:
+        emu.clear_faults()
+    return PublishRequest(content=request.content, progress=dict(saved), checkpoint=saved.__setitem__)
+
+
+def test_a_lost_answer_is_found_behind_many_newer_threads(emu, adapter, account, monkeypatch):
+    _, profile, creds = account
+    since = adapter.clock() - timedelta(seconds=1)
+    retry = lose_a_publish_answer(emu, adapter, creds, "Found behind thirty newer threads")
+    for n in range(30):                                     # more than the 25 one page used to hold
+        adapter.publish(creds, post(f"Newer thread {n}")[0])
+    monkeypatch.setattr(adapter, "LISTING_PAGE", 10)        # and read page by page over real HTTP
+    found = adapter.find_published(creds, retry, since=since)
+    ours = [p for p in emu.posts("threads", profile.external_id) if p["text"] == "Found behind thirty newer threads"]
+    assert len(ours) == 1 and found.external_id == ours[0]["external_id"]
+    assert emu.duplicates()["duplicates"] == []
+
+
+def test_a_published_thread_that_cannot_be_identified_goes_to_a_person_not_out_again(emu, adapter, account):
+    _, profile, creds = account
+    since = adapter.clock() - timedelta(seconds=1)
+    retry = lose_a_publish_answer(emu, adapter, creds, "Edited after it went out")
+    before = len(emu.posts("threads", profile.external_id))
+    [node] = [n for n in emu.state.meta.nodes.values() if n.type == "th_media"
+              and n.data["text"] == "Edited after it went out"]
+    node.data["text"] = "Edited after it went out (typo fixed)"          # the person edited it in the app
+    for _ in range(3):                                      # what the runner would do, again and again
+        with pytest.raises(RetryLater) as info:
+            adapter.find_published(creds, retry, since=since)
+        assert info.value.code == "published_not_found" and "will not be posted again" in str(info.value)
+        with pytest.raises(OutcomeUnknown):
+            adapter.publish(creds, retry)
+    assert len(emu.posts("threads", profile.external_id)) == before        # still the one thread
+    assert emu.duplicates()["duplicates"] == []
 
 
 def test_a_lost_container_answer_leaves_nothing_to_find(emu, adapter, account):

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import ConfigurationError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.errors import ConfigurationError, OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
 from core.platforms.bluesky import BlueskyAdapter, card_from_html, delivery_rkey, facets, tid
 from core.platforms.catalog import Platform
@@ -19,6 +19,7 @@ from core.timeutil import UTC
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
 PDS = "https://morel.us-east.host.bsky.network"
+SANDBOX_HOST = "morel.us-east.host.bsky.network"
 CREDS = Credentials(access_token="access-jwt", external_id=DID, refresh_token="refresh-jwt",
                     meta={"username": "outpost.bsky.social", "did": DID, "pds": PDS})
 TID_SHAPE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
@@ -285,18 +286,108 @@ def test_publish_creates_the_record_under_the_deliverys_key():
     assert result.url == f"https://bsky.app/profile/outpost.bsky.social/post/{saved['rkey']}"
 
 
+PUBLIC_IP = "93.184.215.14"
+
+
+def with_dns(adapter, answers=None):
+    """The card fetcher's name lookups, answered without DNS: every host is PUBLIC_IP unless `answers` says."""
+    adapter.resolve_host = lambda host, port: (answers or {}).get(host, [PUBLIC_IP])
+    return adapter
+
+
+def posted_embed(fake):
+    return json.loads(fake.calls[-1].content)["record"].get("embed")
+
+
 def test_a_lone_link_gets_a_card_and_a_dead_page_does_not_stop_the_post():
     adapter, fake = make({("GET", "/sale"): httpx.Response(200, headers={"content-type": "text/html"},
                                                            text='<meta property="og:title" content="Sale">'),
                           ("POST", "com.atproto.repo.createRecord"): created()})
-    adapter.publish(CREDS, PublishRequest(content("Now on https://shop.example/sale"), marker="d"))
-    assert json.loads(fake.calls[-1].content)["record"]["embed"] == {
+    with_dns(adapter).publish(CREDS, PublishRequest(content("Now on https://shop.example/sale"), marker="d"))
+    assert posted_embed(fake) == {
         "$type": "app.bsky.embed.external",
         "external": {"uri": "https://shop.example/sale", "title": "Sale", "description": ""}}
+    page = fake.calls[0]                     # to the address that was checked, under the site's own name
+    assert page.url.host == PUBLIC_IP and page.headers["host"] == "shop.example"
+    assert page.extensions["sni_hostname"] == "shop.example"
     adapter, fake = make({("GET", "/sale"): httpx.ConnectError("no route"),
                           ("POST", "com.atproto.repo.createRecord"): created()})
-    adapter.publish(CREDS, PublishRequest(content("Now on https://shop.example/sale"), marker="d"))
-    assert "embed" not in json.loads(fake.calls[-1].content)["record"]
+    with_dns(adapter).publish(CREDS, PublishRequest(content("Now on https://shop.example/sale"), marker="d"))
+    assert posted_embed(fake) is None
+
+
+@pytest.mark.parametrize("link, dns", [
+    ("http://169.254.169.254/latest/meta-data/", None),              # the cloud metadata service
+    ("http://10.0.0.7/admin", None),                                 # a private network address
+    ("http://[::1]:8080/", None),                                    # this machine
+    ("http://localhost:8501/", None),
+    ("https://intranet.shop.example/wiki", {"intranet.shop.example": ["192.168.1.20"]}),   # a name for one
+])
+def test_a_card_is_never_fetched_from_a_private_address(link, dns):
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): created()})
+    with_dns(adapter, dns).publish(CREDS, PublishRequest(content(f"Read {link}"), marker="d"))
+    assert fake.paths() == ["POST com.atproto.repo.createRecord"]     # the page was never asked for
+    assert posted_embed(fake) is None                                 # and the post went out, without a card
+
+
+def test_card_redirects_are_checked_again_and_bounded():
+    hop = lambda where: httpx.Response(302, headers={"location": where})    # noqa: E731
+    adapter, fake = make({("GET", "/go"): hop("http://169.254.169.254/latest/meta-data/iam"),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    with_dns(adapter).publish(CREDS, PublishRequest(content("See https://shop.example/go"), marker="d"))
+    assert fake.paths() == ["GET /go", "POST com.atproto.repo.createRecord"] and posted_embed(fake) is None
+    adapter, fake = make({("GET", "/a"): hop("/b"), ("GET", "/b"): hop("https://cdn.example/c"),
+                          ("GET", "/c"): hop("/d"), ("GET", "/d"): hop("/e"),
+                          ("GET", "/e"): httpx.Response(200, headers={"content-type": "text/html"},
+                                                        text="<title>Too far</title>"),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    with_dns(adapter).publish(CREDS, PublishRequest(content("See https://shop.example/a"), marker="d"))
+    assert fake.paths()[:-1] == ["GET /a", "GET /b", "GET /c", "GET /d"] and posted_embed(fake) is None
+    adapter, fake = make({("GET", "/a"): hop("https://cdn.example/b"),
+                          ("GET", "/b"): httpx.Response(200, headers={"content-type": "text/html"},
+                                                        text="<title>Moved</title>"),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    with_dns(adapter).publish(CREDS, PublishRequest(content("See https://shop.example/a"), marker="d"))
+    assert fake.calls[1].headers["host"] == "cdn.example" and posted_embed(fake)["external"]["title"] == "Moved"
+
+
+def test_a_huge_page_is_read_only_up_to_the_cap():
+    pulled = []
+
+    def endless():
+        yield b'<html><head><meta property="og:title" content="Big sale"></head><body>'
+        for _ in range(10_000):                                       # 640 MB if read to the end
+            pulled.append(1)
+            yield b"x" * 65536
+
+    adapter, fake = make({("GET", "/big"): lambda r: httpx.Response(200, headers={"content-type": "text/html"},
+                                                                    content=endless()),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    with_dns(adapter).publish(CREDS, PublishRequest(content("See https://shop.example/big"), marker="d"))
+    assert posted_embed(fake)["external"]["title"] == "Big sale"
+    assert len(pulled) * 65536 <= 512 * 1024 + 65536
+
+
+@pytest.mark.parametrize("text", [
+    "Now on http://[::1/sale",                                        # httpx.InvalidURL (a broken IPv6 literal)
+    "Now on https://shop\u00adsale.example/",                         # httpx.InvalidURL (a soft hyphen in the name)
+    "Now on https://xn--/sale",                                       # idna's ValueError (a broken A-label)
+])
+def test_a_link_that_cannot_be_fetched_is_no_card_not_a_failed_post(text):
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): created()})
+    result = with_dns(adapter).publish(CREDS, PublishRequest(content(text), marker="d"))
+    assert result.external_id.endswith("/3lbvvyxqmn22c") and posted_embed(fake) is None
+
+
+def test_in_sandbox_mode_the_emulator_serves_cards():
+    emulator = "http://127.0.0.1:8765"
+    fake = Fake({("GET", "/page"): httpx.Response(200, headers={"content-type": "text/html; charset=utf-8"},
+                                                  text="<title>Sandbox page</title>"),
+                 ("POST", f"/{SANDBOX_HOST}/xrpc/com.atproto.repo.createRecord"): created()})
+    config = PlatformConfig(client_id="", host_overrides={f"https://{SANDBOX_HOST}": f"{emulator}/{SANDBOX_HOST}"})
+    adapter = BlueskyAdapter(httpx.Client(transport=httpx.MockTransport(fake)), config, clock=lambda: NOW)
+    adapter.publish(CREDS, PublishRequest(content(f"See {emulator}/page"), marker="d"))
+    assert posted_embed(fake)["external"]["title"] == "Sandbox page"
 
 
 def png(width: int, height: int) -> bytes:
@@ -332,6 +423,20 @@ def test_images_are_uploaded_as_blobs_with_alt_text_and_aspect_ratio():
         ("bafkreione", "A shop front", {"width": 1200, "height": 800}),
         ("bafkreitwo", "", {"width": 600, "height": 600})]
     assert json.loads(saved["blob:0"])["image"]["ref"]["$link"] == "bafkreione"
+
+
+def test_an_image_link_is_downloaded_the_safe_way():
+    adapter, fake = make({("POST", "com.atproto.repo.createRecord"): created()})
+    with pytest.raises(Rejected, match="private network address") as info:       # before: fetched, whatever it was
+        adapter.publish(CREDS, PublishRequest(content("A picture"), media=(MediaItem("http://10.0.0.9/a.png"),)))
+    assert info.value.code == "media_private_address" and fake.calls == []
+    image = png(40, 30)
+    adapter, fake = make({("GET", "/a.png"): httpx.Response(200, headers={"content-type": "image/png"}, content=image),
+                          ("POST", "com.atproto.repo.uploadBlob"): blob("bafkreione", len(image)),
+                          ("POST", "com.atproto.repo.createRecord"): created()})
+    picture = (MediaItem("https://cdn.example/a.png"),)
+    with_dns(adapter).publish(CREDS, PublishRequest(content("A picture"), media=picture))
+    assert fake.calls[0].url.host == PUBLIC_IP and fake.calls[1].content == image
 
 
 def test_video_is_refused_before_any_call():
@@ -379,6 +484,96 @@ def test_a_pds_that_refuses_our_key_chooses_its_own_and_we_reconcile_by_listing(
     adapter, fake = make({("POST", "com.atproto.repo.createRecord"): created("3lpdschosen3")})
     adapter.publish(CREDS, PublishRequest(content(), marker="d", progress={"rkey": ""}))    # a later delivery retry
     assert fake.paths() == ["POST com.atproto.repo.createRecord"] and "rkey" not in json.loads(fake.calls[0].content)
+
+
+class Repo:
+    """A PDS that picks its own keys: createRecord stores the post, then may answer 5xx; listRecords shows it."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.records: list[dict] = []
+
+    def create(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if "rkey" in body:
+            return xrpc(400, "InvalidRequest", "Custom rkeys for posts are not currently supported")
+        rkey = f"3lpds{len(self.records):08d}"
+        self.records.insert(0, {"uri": f"at://{DID}/app.bsky.feed.post/{rkey}", "cid": "c", "value": body["record"]})
+        return (self.answers.pop(0) if self.answers else None) or created(rkey)
+
+    def routes(self) -> dict:
+        return {("POST", "com.atproto.repo.createRecord"): self.create,
+                ("GET", "com.atproto.repo.listRecords"): lambda r: httpx.Response(200, json={"records": self.records})}
+
+
+@pytest.mark.parametrize("progress", [{"rkey": ""}, {}])      # a later attempt, or the first one meeting the refusal
+@pytest.mark.parametrize("answer", [xrpc(500, "InternalServerError", "Internal Server Error"),
+                                    xrpc(502, "UpstreamFailure", "Upstream Failure")])
+def test_a_5xx_without_our_own_key_is_reconciled_into_one_post(progress, answer):
+    repo = Repo([answer])
+    adapter, fake = make(repo.routes())
+    request = PublishRequest(content("Doors open at nine"), marker="d", progress=progress)
+    with pytest.raises(OutcomeUnknown) as info:                # before: RetryLater, and the retry posted again
+        adapter.publish(CREDS, request)
+    assert info.value.http_status == answer.status_code
+    found = adapter.find_published(CREDS, PublishRequest(content("Doors open at nine"), progress={"rkey": ""}),
+                                   since=NOW - timedelta(minutes=5))
+    assert found is not None and found.external_id == repo.records[0]["uri"]
+    assert len(repo.records) == 1                              # one post, found, not made again
+
+
+def image_record(rkey: str, cid: str, alt: str = "", text: str = "", made: str = "2026-11-20T15:30:01.000Z") -> dict:
+    return {"uri": f"at://{DID}/app.bsky.feed.post/{rkey}", "cid": "c",
+            "value": {"text": text, "createdAt": made, "embed": {"$type": "app.bsky.embed.images", "images": [
+                {"image": {"$type": "blob", "ref": {"$link": cid}, "mimeType": "image/png", "size": 9}, "alt": alt}]}}}
+
+
+def listing_of(*records) -> dict:
+    return {("GET", "com.atproto.repo.listRecords"): httpx.Response(200, json={"records": list(records)})}
+
+
+OUR_BLOB = json.dumps({"image": {"$type": "blob", "ref": {"$link": "bafkreiours"}, "mimeType": "image/png",
+                                 "size": 9}, "alt": "A shop front"})
+
+
+def test_a_media_only_post_is_not_taken_for_another_media_only_post():
+    picture = (MediaItem("https://cdn/a.png", data=b"PNG", alt_text="A shop front"),)
+    request = PublishRequest(content(""), media=picture, progress={"rkey": "", "blob:0": OUR_BLOB})
+    since = NOW - timedelta(minutes=5)
+    # Someone else's picture, alt text and all, went out after the attempt; ours (blob bafkreiours) did not.
+    adapter, _ = make(listing_of(image_record("3l9", "bafkreiother", "A shop front")))
+    assert adapter.find_published(CREDS, request, since=since) is None       # before: marked published, unsent
+    adapter, _ = make(listing_of(image_record("3l9", "bafkreiother", "A shop front"),
+                                 image_record("3l8", "bafkreiours", "A shop front")))
+    assert adapter.find_published(CREDS, request, since=since).external_id.endswith("/3l8")
+    # Without the blob saved, a look-alike cannot be told apart: a person decides.
+    adapter, _ = make(listing_of(image_record("3l9", "bafkreiother", "A shop front")))
+    with pytest.raises(Rejected, match="cannot tell") as info:
+        adapter.find_published(CREDS, PublishRequest(content(""), media=picture, progress={"rkey": ""}), since=since)
+    assert info.value.code == "ambiguous"
+
+
+@pytest.mark.parametrize("record", [
+    image_record("3l9", "bafkreiours", "A dog", text="Hello Bluesky"),                  # other alt text
+    {"uri": f"at://{DID}/app.bsky.feed.post/3l9", "cid": "c",                           # no picture at all
+     "value": {"text": "Hello Bluesky", "createdAt": "2026-11-20T15:30:01.000Z"}},
+])
+def test_the_same_words_with_other_pictures_are_not_this_post(record):
+    adapter, _ = make(listing_of(record))
+    picture = (MediaItem("https://cdn/a.png", data=b"PNG", alt_text="A shop front"),)
+    assert adapter.find_published(CREDS, PublishRequest(content(), media=picture), since=NOW - timedelta(minutes=5)) \
+        is None
+
+
+@pytest.mark.parametrize("made, found", [("2026-11-20T15:30:01", True), ("2026-11-20T15:00:00.000", False),
+                                         ("not a time", False)])
+def test_a_created_at_without_a_zone_is_read_as_utc(made, found):
+    listing = {"records": [{"uri": f"at://{DID}/app.bsky.feed.post/3l1", "cid": "c1",
+                            "value": {"text": "Hello Bluesky", "createdAt": made}}]}
+    adapter, _ = make({("GET", "com.atproto.repo.listRecords"): httpx.Response(200, json=listing)})
+    # before: TypeError (naive vs aware), which crashed the reconciliation
+    result = adapter.find_published(CREDS, PublishRequest(content()), since=NOW - timedelta(minutes=1))
+    assert (result is not None) is found
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -82,9 +82,10 @@ def error(status_code: int, message: str, **headers) -> httpx.Response:
     (error(403, "Your login is currently disabled"), Rejected, "403"),
     (error(429, "Too many requests", **{"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
                                         "X-RateLimit-Reset": RESET}), RetryLater, "429"),
-    (error(500, "An unexpected error occurred"), RetryLater, "500"),
-    (error(503, "There was a temporary problem serving your request, please try again"), RetryLater, "503"),
-    # a gateway timed out on the POST: the status may exist, so reconcile before anything else
+    # any 5xx on the POST may come after the status was made (a crash after the insert, a gateway that gave
+    # up): reconcile before anything else
+    (error(500, "An unexpected error occurred"), OutcomeUnknown, "500"),
+    (error(503, "There was a temporary problem serving your request, please try again"), OutcomeUnknown, "503"),
     (httpx.Response(502, text="<html>502 Bad Gateway</html>"), OutcomeUnknown, "502"),
     (httpx.Response(504, text="<html>504 Gateway Time-out</html>"), OutcomeUnknown, "504"),
 ])
@@ -95,6 +96,54 @@ def test_status_errors_are_classified_and_not_retried(response, cls, code):
     assert info.value.code == code and info.value.platform == "mastodon"
     assert info.value.http_status == response.status_code
     assert len(fake.calls) == 1
+
+
+class Instance:
+    """A tiny stateful instance: POST /api/v1/statuses makes the status, then may answer 5xx; the listing shows it."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.statuses: list[dict] = []
+        self.keys: dict[str, dict] = {}
+
+    def post(self, request: httpx.Request) -> httpx.Response:
+        key = request.headers.get("idempotency-key")
+        if key in self.keys:
+            return httpx.Response(200, json=self.keys[key])
+        body = json.loads(request.content)
+        made = status(str(113500000000000001 + len(self.statuses)), f"<p>{body['status']}</p>")
+        self.statuses.insert(0, made)
+        if key:
+            self.keys[key] = made
+        answer = self.answers.pop(0) if self.answers else None
+        return answer or httpx.Response(200, json=made)
+
+    def routes(self) -> dict:
+        return {("POST", "/api/v1/statuses"): self.post,
+                ("GET", "/api/v1/accounts/109876543210/statuses"): lambda r: httpx.Response(200, json=self.statuses)}
+
+
+@pytest.mark.parametrize("answer", [error(500, "An unexpected error occurred"),
+                                    error(503, "There was a temporary problem serving your request")])
+def test_a_5xx_after_the_status_was_made_is_reconciled_into_one_post(answer):
+    instance = Instance([answer])
+    adapter, fake, _ = make(instance.routes())
+    request = PublishRequest(content("Doors open at nine"), marker="delivery-5")
+    with pytest.raises(OutcomeUnknown):            # before: RetryLater, and the retry came after the key's hour
+        adapter.publish(CREDS, request)
+    found = adapter.find_published(CREDS, request, since=NOW - timedelta(minutes=5))
+    assert found is not None and found.external_id == instance.statuses[0]["id"]
+    assert len(instance.statuses) == 1                                          # one post, found, not re-posted
+
+
+def test_a_5xx_on_reads_and_uploads_is_still_a_plain_retry():
+    adapter, _, _ = make({("POST", "/api/v2/media"): error(503, "Service Unavailable"),
+                          ("GET", "/api/v1/statuses"): error(500, "An unexpected error occurred")})
+    with pytest.raises(RetryLater) as info:
+        adapter.publish(CREDS, PublishRequest(content(), media=(MediaItem("a.png", data=b"PNG"),)))
+    assert not isinstance(info.value, OutcomeUnknown) and info.value.code == "503"
+    with pytest.raises(RetryLater):
+        adapter.post_metrics(CREDS, ["1"])
 
 
 def test_rejections_carry_mastodons_words():
@@ -276,6 +325,19 @@ def test_a_video_that_never_finishes_is_retried_later():
     assert "POST /api/v1/statuses" not in fake.paths()
 
 
+def test_a_media_link_is_downloaded_the_safe_way():
+    adapter, fake, _ = make({("POST", "/api/v1/statuses"): httpx.Response(200, json=status())})
+    with pytest.raises(Rejected, match="cloud metadata") as info:                 # before: fetched, whatever it was
+        adapter.publish(CREDS, PublishRequest(content(), media=(MediaItem("http://169.254.169.254/latest/a.png"),)))
+    assert info.value.code == "media_private_address" and fake.calls == []
+    adapter, fake, _ = make({("GET", "/a.png"): httpx.Response(503),
+                             ("POST", "/api/v1/statuses"): httpx.Response(200, json=status())})
+    adapter.resolve_host = lambda host, port: ["93.184.215.14"]
+    with pytest.raises(RetryLater) as info:                                       # the file host may come back
+        adapter.publish(CREDS, PublishRequest(content(), media=(MediaItem("https://cdn.example/a.png"),)))
+    assert info.value.code == "media_http_error" and fake.paths() == ["GET /a.png"]
+
+
 def test_a_refused_file_is_rejected_in_mastodons_words():
     adapter, fake, _ = make({("POST", "/api/v2/media"): error(422, "Validation failed: File content type is invalid, "
                                                                    "File is invalid")})
@@ -308,6 +370,55 @@ def test_find_published_matches_the_text_after_since(created, found):
     if found:
         assert result.external_id == "1"
     assert fake.calls[0].url.params["limit"] == "40"
+
+
+LISTING = ("GET", "/api/v1/accounts/109876543210/statuses")
+
+
+def pictured(status_id: str, *ids_and_alts, text: str = "", created_at: str = "2026-11-20T15:30:01.000Z") -> dict:
+    return status(status_id, text, created_at=created_at,
+                  media_attachments=[{"id": i, "type": "image", "description": alt} for i, alt in ids_and_alts])
+
+
+def test_a_media_only_post_is_found_by_its_own_attachments_not_by_a_look_alike():
+    # Someone else's media-only post went out after the attempt; ours (attachment m1) never did.
+    adapter, _, _ = make({LISTING: httpx.Response(200, json=[pictured("2", ("x9", None))])})
+    request = PublishRequest(content(""), media=(MediaItem("a.png", data=b"PNG"),), marker="d",
+                             progress={"media:0": "m1"})
+    assert adapter.find_published(CREDS, request, since=NOW - timedelta(minutes=90)) is None   # not marked published
+    both = [pictured("2", ("x9", None)), pictured("1", ("m1", None))]
+    adapter, _, _ = make({LISTING: httpx.Response(200, json=both)})
+    assert adapter.find_published(CREDS, request, since=NOW - timedelta(minutes=90)).external_id == "1"
+
+
+@pytest.mark.parametrize("listing", [
+    [pictured("3", ("x1", None), text="<p>Hello fediverse</p>")],                             # one picture, not two
+    [pictured("3", ("x1", "A dog"), ("x2", None), text="<p>Hello fediverse</p>")],            # other alt text
+])
+def test_the_same_words_with_other_media_are_not_this_post(listing):
+    adapter, _, _ = make({LISTING: httpx.Response(200, json=listing)})
+    media = (MediaItem("a.png", data=b"A", alt_text="A cat"), MediaItem("b.png", data=b"B"))
+    assert adapter.find_published(CREDS, PublishRequest(content(), media=media), since=NOW - timedelta(minutes=5)) \
+        is None
+
+
+@pytest.mark.parametrize("since, marker, outcome", [
+    (NOW - timedelta(minutes=10), "d", None),              # the key still lives: re-posting returns the first status
+    (NOW - timedelta(minutes=90), "d", Rejected),          # it may have expired: a person looks
+    (NOW - timedelta(minutes=10), "", Rejected),           # no key was sent
+])
+def test_a_media_only_post_without_saved_attachments_never_matches_a_look_alike(since, marker, outcome):
+    adapter, _, _ = make({LISTING: httpx.Response(200, json=[pictured("2", ("x9", None))])})
+    request = PublishRequest(content(""), media=(MediaItem("a.png", data=b"PNG"),), marker=marker)
+    if outcome is None:
+        assert adapter.find_published(CREDS, request, since=since) is None
+    else:
+        with pytest.raises(Rejected, match="cannot tell") as info:
+            adapter.find_published(CREDS, request, since=since)
+        assert info.value.code == "ambiguous"
+    # nothing like it in the listing: not there, whatever the time
+    adapter, _, _ = make({LISTING: httpx.Response(200, json=[status("5", "<p>Words</p>")])})
+    assert adapter.find_published(CREDS, request, since=since) is None
 
 
 def test_find_published_uses_the_saved_status_without_a_call():

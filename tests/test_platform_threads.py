@@ -459,6 +459,35 @@ def test_an_error_from_threads_publish_for_a_post_that_went_out_is_reconciled(an
     assert graph.count(*PUBLISH) == 1                       # never a second publish
 
 
+def publish_like_the_runner(adapter, request):
+    """What core.publisher does with TokenExpired: refresh the token, then call publish once more (same request)."""
+    try:
+        return adapter.publish(CREDS, request)
+    except TokenExpired:
+        return adapter.publish(CREDS, request)
+
+
+def test_an_expired_token_answer_for_a_post_that_went_out_is_reconciled_not_published_twice():
+    routes = publish_routes()
+    # Meta says the token expired, yet the container went out: a refresh-and-retry would make a second thread.
+    routes[PUBLISH] = [graph_error(190, "Error validating access token: Session has expired.", 463), {"id": "t2"}]
+    routes[("GET", f"{V}/c1")] = [FINISHED, {"status": "PUBLISHED"}, FINISHED]
+    adapter, graph, _ = make(routes)
+    with pytest.raises(OutcomeUnknown, match="published the post") as info:
+        publish_like_the_runner(adapter, req()[0])
+    assert info.value.code == "PUBLISHED"
+    assert graph.count(*PUBLISH) == 1 and graph.count(*CREATE) == 1          # one thread, not two
+
+
+def test_an_expired_token_that_published_nothing_still_asks_for_a_refresh():
+    routes = publish_routes()
+    routes[PUBLISH] = graph_error(190, "Error validating access token: Session has expired.", 463)
+    adapter, graph, _ = make(routes)                                          # the container stays FINISHED
+    with pytest.raises(TokenExpired):
+        adapter.publish(CREDS, req()[0])
+    assert graph.count(*PUBLISH) == 1
+
+
 @pytest.mark.parametrize("error_message, cls, words", [
     ("INVALID_DURATION", Rejected, "too long or too short"),                  # permanent, in plain words
     ("INVALID_ASPEC_RATIO", Rejected, "aspect ratio"),                        # (Meta's spelling)
@@ -545,6 +574,49 @@ def test_find_published_of_an_image_without_text_needs_a_published_container():
     assert adapter.find_published(CREDS, proven, since=SINCE).external_id == "t0"
     unproven, _ = req(text="", media=[MediaItem(JPG)])
     assert adapter.find_published(CREDS, unproven, since=SINCE) is None
+
+
+def listed(n, **extra):
+    return {"id": f"o{n}", "text": f"Another post {n}", "timestamp": "2026-05-01T11:59:00+0000",
+            "media_type": "TEXT_POST", **extra}
+
+
+def test_find_published_reads_past_the_first_page():
+    # 120 newer posts since the attempt: the thread is on the second page of the listing.
+    first = {"data": [listed(n) for n in range(100)],
+             "paging": {"cursors": {"before": "0", "after": "100"}, "next": "https://graph.threads.net/next"}}
+    second = {"data": [listed(n) for n in range(100, 120)] + [THREADS_LIST["data"][1]],
+              "paging": {"cursors": {"before": "100", "after": "121"}}}
+    adapter, graph, _ = make({("GET", f"{V}/c1"): {"status": "PUBLISHED"}, LISTING: [first, second]})
+    request, _ = req(progress={"th_container": "c1"})
+    assert adapter.find_published(CREDS, request, since=SINCE).external_id == "t2"
+    assert graph.count(*LISTING) == 2 and graph.query(*LISTING, n=1)["after"] == "100"
+    assert graph.query(*LISTING)["limit"] == "100"
+
+
+@pytest.mark.parametrize("text, media, listing, why", [
+    # the text was edited in the app after publishing: no thread has the words Outpost sent
+    ("Fresh loaves at 8 #bakery", [], {"data": [listed(1), {**THREADS_LIST["data"][1], "text": "Fresh loaves at 9"}]},
+     "was it edited"),
+    # two image posts without text since the attempt: either could be ours
+    ("", [MediaItem(JPG)], {"data": [{"id": "i1", "timestamp": "2026-05-01T11:58:00+0000", "media_type": "IMAGE"},
+                                     {"id": "i2", "timestamp": "2026-05-01T11:57:00+0000", "media_type": "IMAGE"}]},
+     "2 posts without text could be it"),
+])
+def test_a_published_container_is_never_reported_as_not_there(text, media, listing, why):
+    routes = publish_routes()
+    routes[("GET", f"{V}/c1")] = {"status": "PUBLISHED"}
+    routes[LISTING] = listing
+    adapter, graph, _ = make(routes)
+    request, _ = req(text=text, media=media, progress={"th_container": "c1"})
+    # Before: None ("not there"), so the runner published again, publish() said OutcomeUnknown, and round it went.
+    with pytest.raises(RetryLater, match=why) as info:
+        adapter.find_published(CREDS, request, since=SINCE)
+    assert info.value.code == "published_not_found" and not info.value.rate_limited
+    assert "will not be posted again" in str(info.value) and info.value.retry_at == NOW + timedelta(minutes=5)
+    with pytest.raises(OutcomeUnknown):                       # and publish() itself never sends it again
+        adapter.publish(CREDS, request)
+    assert graph.count(*PUBLISH) == 0 and graph.count(*CREATE) == 0
 
 
 def test_find_published_with_the_id_saved_asks_nothing_but_the_link():

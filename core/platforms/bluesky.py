@@ -12,7 +12,8 @@ own PDS, read from the session's DID document, else to `options["service"]` (def
 Exactly once: each delivery gets its own record key (a TID saved with the delivery before the first
 attempt) and `createRecord` is called with it, so a retry can only ever hit the same key: the adapter asks
 `getRecord` for that key before trying again, and a key that already exists is the post, not a second one.
-(A PDS that refuses client-chosen keys gets none; those deliveries are reconciled by listing the repo.)
+(A PDS that refuses client-chosen keys gets none; those deliveries are reconciled by listing the repo, and
+a 5xx on their createRecord is OutcomeUnknown, since nothing would stop a retry from posting twice.)
 Facet offsets are UTF-8 byte offsets, never character indexes.
 """
 from __future__ import annotations
@@ -21,16 +22,23 @@ import base64
 import hashlib
 import html
 import json
+import logging
 import re
+import time
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 
-from core.errors import (ConfigurationError, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
-from core.media import UnsupportedMediaError, inspect_media
-from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
+from core.errors import (ConfigurationError, OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater,
+                         TokenExpired)
+from core.media import MediaFetchError, UnsupportedMediaError, fetch_media, inspect_media
+# The SSRF checks media links go through (public addresses only, redirects checked again), for link cards too.
+from core.media import _default_resolver, _parse_allow_hosts, _parse_url, _vet
+from core.platforms.base import (USER_AGENT, AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
+                                 PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
+                                 normalize_text)
 from core.platforms.catalog import Platform
 from core.timeutil import UTC
 
@@ -45,6 +53,15 @@ _MENTION = re.compile(r"(?:^|(?<=[\s(\[]))@([a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)")
 _TAG = re.compile(r"(?:^|(?<=\s))[#＃]([^\s#＃]+)")
 _META = re.compile(r"<meta\s+[^>]*>", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+# Link cards: what Outpost reads of the linked page, and for how long.
+CARD_MAX_BYTES = 512 * 1024
+CARD_REDIRECTS = 3
+CARD_TIMEOUT_S = 5.0
+# An image given by address is downloaded at most this big (Bluesky itself takes about 1 MB an image).
+IMAGE_DOWNLOAD_MAX = 20 * 1_000_000
+# core.media fetch failures worth another attempt later (the rest are the link's fault, for good).
+TRANSIENT_FETCH_CODES = frozenset({"media_timeout", "media_unreachable", "media_http_error", "media_host_not_found"})
+log = logging.getLogger("outpost.platforms.bluesky")
 
 # What a person is told when Bluesky refuses a session, by Bluesky's error name.
 _SESSION_WORDS = {
@@ -147,6 +164,32 @@ def card_from_html(uri: str, page: str) -> dict:
                          "description": (meta.get("og:description") or meta.get("description") or "")[:1000]}}
 
 
+def _moment(value: Any) -> datetime | None:
+    """A record's createdAt as an aware time; one written without a zone is read as UTC (None if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _images(record: dict) -> list[dict]:
+    """The images a post record embeds (app.bsky.embed.images, or the media of a recordWithMedia)."""
+    embed = record.get("embed") or {}
+    if isinstance(embed, dict) and isinstance(embed.get("media"), dict):
+        embed = embed["media"]
+    images = embed.get("images") if isinstance(embed, dict) else None
+    return [i for i in images if isinstance(i, dict)] if isinstance(images, list) else []
+
+
+def _cid(blob: Any) -> str:
+    """A blob's CID: ``{"ref": {"$link": cid}}`` (or the legacy ``{"cid": cid}``)."""
+    if not isinstance(blob, dict):
+        return ""
+    ref = blob.get("ref")
+    return str((ref.get("$link") if isinstance(ref, dict) else None) or blob.get("cid") or "")
+
+
 class BlueskyAdapter(PlatformAdapter):
     platform: ClassVar[Platform] = Platform.BLUESKY
     # No consent page: the session endpoints stand in for OAuth's (refresh rotates, like X's).
@@ -175,7 +218,7 @@ class BlueskyAdapter(PlatformAdapter):
         if status == 429 or name == "RateLimitExceeded":
             return RetryLater("Bluesky is rate limiting this account." + (" Too many sign-ins: wait a few minutes."
                                                                           if login else ""),
-                              code=name or "429", retry_at=self.retry_at(response))
+                              code=name or "429", retry_at=self.retry_at(response), rate_limited=True)
         if name == "ExpiredToken":
             return TokenExpired("Bluesky's session expired.", code=name)
         if name in _SESSION_WORDS:
@@ -292,7 +335,7 @@ class BlueskyAdapter(PlatformAdapter):
         url = self._xrpc(self._pds(creds), "com.atproto.repo.createRecord")
         body = {"repo": creds.external_id, "collection": POST, "record": record, **({"rkey": rkey} if rkey else {})}
         try:
-            data = self.request("POST", url, token=creds.access_token, json=body).json()
+            data = self._create(url, creds, body)
         except (RetryLater, Rejected) as exc:
             # The PDS answers 500 when the key is taken (atproto#3718): it may be ours from a lost answer.
             if rkey and ((exc.http_status or 0) >= 500 or "already exists" in str(exc).lower()):
@@ -304,9 +347,22 @@ class BlueskyAdapter(PlatformAdapter):
             # A PDS that will not take a client-chosen key: let it choose, and reconcile by listing instead.
             save("rkey", "")
             body.pop("rkey")
-            data = self.request("POST", url, token=creds.access_token, json=body).json()
-            rkey = data["uri"].rsplit("/", 1)[-1]
+            rkey = ""
+            data = self._create(url, creds, body)
+        rkey = rkey or data["uri"].rsplit("/", 1)[-1]
         return PublishResult(data["uri"], self._url(creds, rkey), extra={"cid": data.get("cid"), "rkey": rkey})
+
+    def _create(self, url: str, creds: Credentials, body: dict) -> dict:
+        """createRecord. Without a key of ours a 5xx may hide a post that was made (a retry would make a second,
+        under a key the PDS picks): OutcomeUnknown, so the runner looks first. With our key a retry is safe."""
+        try:
+            return self.request("POST", url, token=creds.access_token, json=body).json()
+        except RetryLater as exc:
+            if "rkey" in body or (exc.http_status or 0) < 500:
+                raise
+            raise OutcomeUnknown(f"Bluesky had a problem ({exc.http_status}) while posting; the post may have gone "
+                                 "out.", platform=self.platform.value, code=exc.code,
+                                 http_status=exc.http_status) from None
 
     def _url(self, creds: Credentials, rkey: str) -> str:
         return f"https://bsky.app/profile/{creds.meta.get('username') or creds.external_id}/post/{rkey}"
@@ -334,7 +390,7 @@ class BlueskyAdapter(PlatformAdapter):
         key = f"blob:{index}"
         if key in progress:
             return json.loads(progress[key])
-        data = item.data if item.data is not None else self.request("GET", item.url).content
+        data = item.data if item.data is not None else self._download(item.url)
         try:
             info = inspect_media(data, item.mime, item.url.rsplit("/", 1)[-1].split("?")[0])
         except UnsupportedMediaError as exc:
@@ -352,35 +408,153 @@ class BlueskyAdapter(PlatformAdapter):
         save(key, json.dumps(entry))
         return entry
 
-    def _card(self, uri: str) -> dict | None:
-        """A link card for a lone link, from the page's own title and description; none if the page will not say."""
+    def _download(self, url: str) -> bytes:
+        """An image given by its address, fetched the safe way (core.media.fetch_media: public addresses only,
+        redirects checked, size and time capped); a failure is the post's, in words, never a crash."""
         try:
-            page = self.request("GET", uri, timeout=5.0, headers={"Accept": "text/html"})
-        except PlatformError:
+            return fetch_media(url, client=self.client, max_bytes=IMAGE_DOWNLOAD_MAX, timeout_s=self.config.timeout_s,
+                               allowed_types=("image/",), allow_hosts=self._card_hosts(),
+                               resolver=self.resolve_host).data
+        except MediaFetchError as exc:
+            if exc.code in TRANSIENT_FETCH_CODES:
+                raise RetryLater(str(exc), platform=self.platform.value, code=exc.code) from None
+            raise Rejected(str(exc), platform=self.platform.value, code=exc.code) from None
+
+    def _card(self, uri: str) -> dict | None:
+        """A link card for a lone link, from the page's own title and description; none if the page will not say.
+
+        The link is the post author's, so it is fetched like a media link (core.media): http(s) only, every
+        address public (loopback, private, link-local and metadata addresses refused, the connection pinned to
+        the address checked), at most CARD_REDIRECTS redirects each checked again, CARD_MAX_BYTES of the page
+        and CARD_TIMEOUT_S in all. In sandbox mode the emulator's own address is allowed. Whatever goes wrong
+        only means no card: this runs after the delivery was marked sent, and must never fail the post.
+        """
+        try:
+            page = self._fetch_page(uri)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError, LookupError):   # MediaFetchError: a ValueError
             return None
-        if "html" not in page.headers.get("content-type", ""):
-            return card_from_html(uri, "")
-        return card_from_html(uri, page.text)
+        except Exception:  # noqa: BLE001 - a card is a nicety; the post goes out without one
+            log.warning("link card for a Bluesky post could not be made", exc_info=True)
+            return None
+        if page is None:
+            return None
+        content_type, text = page
+        return card_from_html(uri, text if "html" in content_type else "")
+
+    def resolve_host(self, host: str, port: int) -> list[str]:
+        """The addresses of a link card's host (a hook, so tests need no DNS)."""
+        return _default_resolver(host, port)
+
+    def _card_hosts(self) -> list[str]:
+        """Hosts a card or image may be fetched from although they are not public: the sandbox emulator's, and
+        any the operator lists in options["card_allow_hosts"]."""
+        hosts = [urlsplit(target).netloc for target in self.config.host_overrides.values()]
+        return [h for h in hosts + list(self.config.options.get("card_allow_hosts") or ()) if h]
+
+    def _fetch_page(self, uri: str) -> tuple[str, str] | None:
+        """(content type, text) of the page at `uri`, or None when it does not answer with one."""
+        allowed = _parse_allow_hosts(self._card_hosts())
+        deadline = time.monotonic() + CARD_TIMEOUT_S
+        current = _parse_url(self.resolve(uri))
+        for _hop in range(CARD_REDIRECTS + 1):
+            answer = self._card_hop(current, _vet(current, allowed, self.resolve_host), deadline)
+            if not isinstance(answer, httpx.URL):
+                return answer
+            current = answer
+        return None                   # too many redirects
+
+    def _card_hop(self, url: httpx.URL, addresses: list[str], deadline: float) -> httpx.URL | tuple[str, str] | None:
+        """One request, to the first address of `url` that connects: the next URL, the page, or None."""
+        host = url.raw_host.decode("ascii").lower()
+        named = f"[{host}]" if ":" in host else host
+        headers = {"Host": named if url.port is None else f"{named}:{url.port}", "User-Agent": USER_AGENT,
+                   "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1", "Accept-Encoding": "identity",
+                   "Connection": "close"}
+        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            pinned = url.copy_with(host=address, fragment=None)
+            try:
+                with self.client.stream("GET", pinned, headers=headers, extensions=extensions, follow_redirects=False,
+                                        timeout=httpx.Timeout(remaining)) as response:
+                    return self._card_read(response, url, deadline)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                continue              # the host's next address
+        return None
+
+    @staticmethod
+    def _card_read(response: httpx.Response, url: httpx.URL, deadline: float) -> httpx.URL | tuple[str, str] | None:
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("location")
+            return _parse_url(url.join(location)) if location else None
+        if not 200 <= response.status_code < 300:
+            return None
+        content_type = response.headers.get("content-type", "").lower()
+        if "html" not in content_type:
+            return content_type, ""   # not a page: a card with the link alone, and nothing read
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) >= CARD_MAX_BYTES or time.monotonic() > deadline:
+                break                 # the head, where the og: tags are, comes first: read no more
+        charset = response.charset_encoding or "utf-8"
+        try:
+            return content_type, bytes(body[:CARD_MAX_BYTES]).decode(charset, errors="replace")
+        except LookupError:           # a charset Python does not know
+            return content_type, bytes(body[:CARD_MAX_BYTES]).decode("utf-8", errors="replace")
 
     # ------------------------------------------------------------ reconciliation
     def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
-        """By this delivery's record key when it has one (exact); else by text among the latest 50 posts."""
+        """By this delivery's record key when it has one (exact); else from the latest 50 posts.
+
+        Without a key (a PDS that picks its own), a post made at or after `since` is this delivery's only when
+        its text, its number of images and their alt texts match, and so do the images' blob CIDs when this
+        delivery saved them (they are saved before createRecord). A post with no text and nothing exact to tell
+        it from another media-only post is not taken for this one: a look-alike raises Rejected (code
+        ``ambiguous``), so a person decides instead of the delivery being marked published unsent.
+        """
         if request.progress.get("rkey"):
             return self._existing(creds, request.progress["rkey"])
         data = self.request("GET", self._xrpc(self._pds(creds), "com.atproto.repo.listRecords"),
                             params={"repo": creds.external_id, "collection": POST, "limit": 50},
                             token=creds.access_token).json()
         wanted = normalize_text(request.content.text)
+        alts = sorted(normalize_text(item.alt_text or "") for item in request.media)
+        cids = self._blob_cids(request, len(request.media))
+        alike = []
         for item in data.get("records") or []:
             value = item.get("value") or {}
-            try:
-                made = datetime.fromisoformat(str(value.get("createdAt", "")).replace("Z", "+00:00"))
-            except ValueError:
+            made = _moment(value.get("createdAt"))
+            if made is None or made < since or normalize_text(value.get("text", "")) != wanted:
                 continue
-            if normalize_text(value.get("text", "")) == wanted and made >= since:
+            images = _images(value)
+            if len(images) != len(request.media) or sorted(normalize_text(i.get("alt") or "") for i in images) != alts:
+                continue
+            if cids and sorted(_cid(i.get("image")) for i in images) != cids:
+                continue
+            if wanted or cids:
                 rkey = item["uri"].rsplit("/", 1)[-1]
                 return PublishResult(item["uri"], self._url(creds, rkey), extra={"cid": item.get("cid")})
-        return None
+            alike.append(item)
+        if not alike:
+            return None
+        raise Rejected(f"An earlier attempt may have posted this, and {len(alike)} of the account's recent posts "
+                       "without text look like it; Outpost cannot tell whether one of them is this delivery's. Check "
+                       "the account, then mark it published or try again.", platform=self.platform.value,
+                       code="ambiguous")
+
+    @staticmethod
+    def _blob_cids(request: PublishRequest, count: int) -> list[str]:
+        """The CIDs of the images this delivery uploaded, sorted; [] unless every one was saved."""
+        cids = []
+        for index in range(count):
+            try:
+                cids.append(_cid(json.loads(request.progress[f"blob:{index}"]).get("image")))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return []
+        return sorted(cids) if cids and all(cids) else []
 
     # ------------------------------------------------------------ metrics
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:

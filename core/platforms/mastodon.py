@@ -12,7 +12,8 @@ app on the person's own instance on the fly (POST /api/v1/apps) and keep its cre
 
 Mastodon is our reference for exactly-once publishing: `POST /api/v1/statuses` with an `Idempotency-Key`
 returns the status already made with that key (for an hour, per account) instead of posting twice, so the
-key is derived from the delivery and a retry after a lost answer cannot duplicate the post.
+key is derived from the delivery and a retry after a lost answer cannot duplicate the post within that hour.
+Past it the key is gone, so a lost answer (or any 5xx on the post) is reconciled first (find_published).
 """
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ import mimetypes
 import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 
 from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.media import MediaFetchError, fetch_media
+from core.media import _default_resolver     # the name lookup fetch_media uses (a hook here, for tests)
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, host_of, json_object,
                                  normalize_text)
@@ -37,6 +41,13 @@ DEFAULT_INSTANCE = "https://mastodon.social"
 DEFAULT_SCOPES = ("read", "write:statuses", "write:media")
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 BATCH = 20                  # statuses per GET /api/v1/statuses?id[]= (Mastodon 4.3+)
+# Mastodon answers a repeated Idempotency-Key with the first status for an hour after that status was made;
+# reconciliation counts on it only this long after `since` (a margin for the re-post that follows).
+IDEMPOTENCY_WINDOW = timedelta(minutes=50)
+# A file given by address is downloaded at most this big (Mastodon's default caps: 16 MB images, 99 MB videos).
+MEDIA_DOWNLOAD_MAX = 100 * 1_000_000
+# core.media fetch failures worth another attempt later (the rest are the link's fault, for good).
+TRANSIENT_FETCH_CODES = frozenset({"media_timeout", "media_unreachable", "media_http_error", "media_host_not_found"})
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.I)
 _REMOTE_MENTION = re.compile(r"(@[\w.]+)@[\w.-]+\.\w+")
@@ -56,6 +67,10 @@ def comparable(text: str) -> str:
 def plain(content_html: str) -> str:
     """A status's `content` (HTML) as plain text: paragraphs and breaks become spaces, entities unescaped."""
     return comparable(html.unescape(_TAG.sub("", _BREAK.sub(" ", content_html or ""))))
+
+
+def _attachments(status: dict) -> list[dict]:
+    return [a for a in status.get("media_attachments") or [] if isinstance(a, dict)]
 
 
 def _created(status: dict) -> datetime | None:
@@ -103,13 +118,16 @@ class MastodonAdapter(PlatformAdapter):
                               retry_at=self.clock() + timedelta(seconds=30))
         if status == 429:
             return RetryLater(f"Mastodon is rate limiting this account ({said or 'too many requests'}).", code="429",
+                              rate_limited=True,
                               retry_at=self.retry_at(response))
         if status >= 500:
             request = response.request
-            if status in (502, 504) and request.method == "POST" and request.url.path.endswith("/api/v1/statuses"):
-                # A gateway gave up waiting: the instance may still have posted it.
-                return OutcomeUnknown(f"Mastodon's gateway gave up ({status}); the post may have gone out.",
-                                      code=str(status))
+            if request.method == "POST" and request.url.path.endswith("/api/v1/statuses"):
+                # Any 5xx on the post itself (a gateway that gave up, a crash after the insert, a timeout in a
+                # worker) may come after the status was made. Retrying blindly is not safe: Mastodon keeps the
+                # Idempotency-Key only for an hour, and only once the status exists. Reconcile first.
+                return OutcomeUnknown(f"Mastodon had a problem ({status}) while posting; the post may have gone "
+                                      "out.", code=str(status))
             return RetryLater(f"Mastodon had a temporary problem ({status}).", code=str(status),
                               retry_at=super().retry_at(response))
         if status == 422:
@@ -199,7 +217,7 @@ class MastodonAdapter(PlatformAdapter):
         if pending in progress:
             media_id = progress[pending]
         else:
-            data = item.data if item.data is not None else self.request("GET", item.url).content
+            data = item.data if item.data is not None else self._download(item)
             mime = item.mime or mimetypes.guess_type(item.url.split("?")[0])[0] or (
                 "video/mp4" if item.kind == "video" else "image/jpeg")
             name = "upload" + (mimetypes.guess_extension(mime) or "")
@@ -222,22 +240,82 @@ class MastodonAdapter(PlatformAdapter):
         raise RetryLater("Mastodon is still processing the media.", platform=self.platform.value,
                          code="media_in_progress", retry_at=self.clock() + timedelta(minutes=1))
 
+    def _download(self, item: MediaItem) -> bytes:
+        """A file given by its address, fetched the safe way (core.media.fetch_media: public addresses only,
+        redirects checked again, size and time capped); a failure is the post's, in words, never a crash."""
+        allowed = [urlsplit(target).netloc for target in self.config.host_overrides.values()]   # the sandbox
+        try:
+            return fetch_media(item.url, client=self.client, max_bytes=MEDIA_DOWNLOAD_MAX,
+                               timeout_s=max(self.config.timeout_s, 60.0), allow_hosts=[h for h in allowed if h],
+                               resolver=self.resolve_host).data
+        except MediaFetchError as exc:
+            if exc.code in TRANSIENT_FETCH_CODES:
+                raise RetryLater(str(exc), platform=self.platform.value, code=exc.code) from None
+            raise Rejected(str(exc), platform=self.platform.value, code=exc.code) from None
+
+    def resolve_host(self, host: str, port: int) -> list[str]:
+        """The addresses of a media link's host (a hook, so tests need no DNS)."""
+        return _default_resolver(host, port)
+
     def _url_of(self, status: dict) -> str | None:
         return status.get("url") or status.get("uri")
 
     # ------------------------------------------------------------ reconciliation
     def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
-        """The account's status with this text made at or after `since` (its latest 40, newest first)."""
+        """This delivery's status among the account's latest 40 (newest first), made at or after `since`.
+
+        With media, the attachment ids saved before the status was posted are exact: an attachment belongs to
+        one status only, so a status carrying ours is this delivery's, and none carrying them means it is not
+        there (a re-post could not reuse them anyway: Mastodon refuses attachments already on a status).
+        Otherwise the text must match, and so must the number of attachments and their descriptions (alt text).
+
+        Without text and without those ids, another media-only post of the account could pass for this one, so
+        no listing match is trusted. Returning None ("not there") is still safe while the Idempotency-Key of the
+        lost attempt lives (an hour from the status, so from `since`): the re-post sends the same key and Mastodon
+        answers with the status it already made instead of posting a second one. After that window a look-alike
+        in the listing means Outpost cannot tell: a Rejected (code ``ambiguous``) hands it to a person.
+        """
         if request.progress.get("status"):
             return PublishResult(request.progress["status"], request.progress.get("status_url") or None)
         statuses = self.request("GET", f"{self.base}/api/v1/accounts/{creds.external_id}/statuses",
                                 params={"limit": 40, "exclude_reblogs": "true"}, token=creds.access_token).json()
+        statuses = [s for s in statuses if isinstance(s, dict)] if isinstance(statuses, list) else []
+        ours = self._attachment_ids(request)
+        if ours:
+            for status in statuses:
+                if sorted(str(a.get("id")) for a in _attachments(status)) == sorted(ours):
+                    return PublishResult(str(status["id"]), self._url_of(status))
+            return None
         wanted = comparable(request.content.text)
-        for status in statuses if isinstance(statuses, list) else []:
+        alts = [normalize_text(item.alt_text or "") for item in request.media]
+        alike = []
+        for status in statuses:
             made = _created(status)
-            if (made is None or made >= since) and plain(status.get("content", "")) == wanted:
+            attached = _attachments(status)
+            if made is None or made < since or plain(status.get("content", "")) != wanted:
+                continue
+            if len(attached) != len(request.media):
+                continue
+            described = [normalize_text(a.get("description") or "") for a in attached]
+            if any("description" in a for a in attached) and sorted(described) != sorted(alts):
+                continue
+            if wanted:
                 return PublishResult(str(status["id"]), self._url_of(status))
-        return None
+            alike.append(status)
+        if not alike:
+            return None
+        if request.marker and self.clock() - since < IDEMPOTENCY_WINDOW:
+            return None               # media-only: the re-post's Idempotency-Key answers with the first status
+        raise Rejected(f"An earlier attempt may have posted this media-only status, and {len(alike)} of the "
+                       "account's recent statuses without text look like it; Outpost cannot tell whether one of "
+                       "them is this delivery's. Check the account, then mark it published or try again.",
+                       platform=self.platform.value, code="ambiguous")
+
+    @staticmethod
+    def _attachment_ids(request: PublishRequest) -> list[str]:
+        """The attachment ids this delivery uploaded (saved before the status was posted); [] unless all known."""
+        ids = [request.progress.get(f"media:{i}") for i in range(len(request.media))]
+        return [str(i) for i in ids] if ids and all(ids) else []
 
     # ------------------------------------------------------------ metrics
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:

@@ -22,6 +22,7 @@ from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSp
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.platforms.catalog import Platform
 from core.platforms.meta import classify_graph, graph_error, insight_values, media_items, number, parse_graph_time
+from core.timeutil import UTC
 
 GRAPH = "https://graph.threads.net"
 DEFAULT_VERSION = "v1.0"
@@ -58,6 +59,10 @@ class ThreadsAdapter(PlatformAdapter):
     POLL_ATTEMPTS = 10
     POLL_INTERVAL_S = 3.0
     NOT_READY_RETRY = timedelta(minutes=1)
+    # Reconciliation reads the listing back to the attempt: 100 a page, at most 5 pages (the daily cap is 250).
+    LISTING_PAGE = 100
+    LISTING_PAGES = 5
+    LISTING_LAG = timedelta(minutes=5)        # a thread can take a while to show in the listing
 
     def url(self, path: str) -> str:
         return f"{GRAPH}/{self.config.api_version or DEFAULT_VERSION}/{path}"
@@ -146,9 +151,10 @@ class ThreadsAdapter(PlatformAdapter):
         self._check_quota(user, token)
         try:
             media_id = str(self.post(f"{user}/threads_publish", token, {"creation_id": container})["id"])
-        except (RetryLater, Rejected, ReconnectNeeded) as exc:
-            # Meta has answered threads_publish with an error (a 5xx, even "(#10) no permission") for a
-            # post that went out: a container that says PUBLISHED is the proof, so reconcile instead.
+        except (RetryLater, Rejected, ReconnectNeeded, TokenExpired) as exc:
+            # Meta has answered threads_publish with an error (a 5xx, even "(#10) no permission" or an
+            # "expired" token) for a post that went out: a container that says PUBLISHED is the proof, so
+            # reconcile instead. (TokenExpired above all: the runner would refresh and publish once more.)
             if self._status_or_none(container, token) == "PUBLISHED":
                 raise OutcomeUnknown(f"Threads answered with an error ({exc}) but published the post; its id is "
                                      "being looked up.", platform=self.platform.value, code="PUBLISHED") from None
@@ -242,7 +248,7 @@ class ThreadsAdapter(PlatformAdapter):
                          limit=100).get("data") or []
         times = [t for p in posts if (t := parse_graph_time(p.get("timestamp"))) and t > now - window]
         raise RetryLater(f"Threads allows {total} API posts per {window.total_seconds() / 3600:g} hours and this "
-                         f"profile has used them all.", code="quota",
+                         f"profile has used them all.", code="quota", rate_limited=True,
                          retry_at=min(times) + window if times else now + timedelta(hours=1))
 
     def _result(self, media_id: str, token: str, container: str | None) -> PublishResult:
@@ -255,7 +261,17 @@ class ThreadsAdapter(PlatformAdapter):
 
     # ------------------------------------------------------------ reconciliation
     def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
-        """The thread `request` made, from the profile's recent threads: same text, on or after `since`."""
+        """The thread `request` made, from the profile's threads since `since`: same text (or, without text, the
+        one post of the same kind).
+
+        None means "not there, safe to publish again", so it is never the answer when the saved container says
+        PUBLISHED (the post went out; publishing again would make a second one, and publish() would only say
+        OutcomeUnknown again). Threads gives no way from a container to the thread it became, so the listing is
+        read in full back to `since` (every page, not the latest 25); a PUBLISHED container whose thread still
+        cannot be told apart (its text was edited, or another post of the same kind has no text either) raises
+        RetryLater (code ``published_not_found``): the runner asks again a few times (the listing can lag) and
+        then hands the delivery to a person (needs_review) with these words. Never a second post.
+        """
         token, user = creds.access_token, creds.external_id or "me"
         if request.progress.get("th_media"):
             return self._result(request.progress["th_media"], token, request.progress.get("th_container"))
@@ -263,21 +279,47 @@ class ThreadsAdapter(PlatformAdapter):
         status = self._status(container, token) if container else None
         if status is not None and status != "PUBLISHED":
             return None               # the container exists and was never published
+        published = status == "PUBLISHED"
         want = normalize_text(request.content.text)
-        if not want and status != "PUBLISHED":
+        if not want and not published:
             return None               # no text to match: only a PUBLISHED container proves a post
         kind = self._kind(request, media_items(request))
-        listing = self.get(f"{user}/threads", token, fields="id,text,timestamp,permalink,media_type",
-                           since=int(since.timestamp()), limit=25)
-        for item in listing.get("data") or []:
+        extra = {"container_id": container} if container else {}
+        candidates = []
+        for item in self._listing(user, token, since):
             when = parse_graph_time(item.get("timestamp"))
             if when is None or when < since or normalize_text(item.get("text") or "") != want:
                 continue
             if not want and LISTED_TYPES.get(kind) != item.get("media_type"):
                 continue
-            return PublishResult(external_id=str(item["id"]), url=item.get("permalink"),
-                                 extra={"container_id": container} if container else {})
+            if want:                  # the same words since the attempt: this delivery's thread
+                return PublishResult(external_id=str(item["id"]), url=item.get("permalink"), extra=extra)
+            candidates.append(item)
+        if len(candidates) == 1:      # without text, only a lone post of that kind is surely ours
+            item = candidates[0]
+            return PublishResult(external_id=str(item["id"]), url=item.get("permalink"), extra=extra)
+        if published:
+            why = ("its text is not among them (was it edited?)" if want else
+                   f"{len(candidates)} posts without text could be it" if candidates else
+                   "no post like it is among them")
+            raise RetryLater(f"Threads says this post was published (container {container}), but Outpost cannot "
+                             f"tell which of the profile's threads since {since.astimezone(UTC):%d %b %H:%M} UTC "
+                             f"it is: {why}. It went out once and will not be posted again: check the profile and "
+                             "mark the delivery published.", platform=self.platform.value,
+                             code="published_not_found", retry_at=self.clock() + self.LISTING_LAG)
         return None
+
+    def _listing(self, user: str, token: str, since: datetime):
+        """The profile's threads made since `since`, newest first, page after page (a bounded number)."""
+        params: dict[str, Any] = {"fields": "id,text,timestamp,permalink,media_type", "since": int(since.timestamp()),
+                                  "limit": self.LISTING_PAGE}
+        for _ in range(self.LISTING_PAGES):
+            page = self.get(f"{user}/threads", token, **params)
+            yield from page.get("data") or []
+            after = ((page.get("paging") or {}).get("cursors") or {}).get("after")
+            if not (page.get("paging") or {}).get("next") or not after or not page.get("data"):
+                return
+            params["after"] = after
 
     # ------------------------------------------------------------ metrics
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
