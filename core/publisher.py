@@ -42,6 +42,7 @@ log = logging.getLogger("outpost.publisher")
 RECONCILE_SLACK = timedelta(minutes=5)
 # A platform's "come back at" this far ahead or more holds the whole account (shorter waits are not worth it).
 ACCOUNT_HOLD_MIN = timedelta(seconds=30)
+ACCOUNT_HOLD_MAX = timedelta(hours=25)         # the longest platform window (a daily quota) and some
 
 
 class LeaseLost(Exception):
@@ -196,8 +197,9 @@ class Publisher:
         kind = decision.kind
         if kind == "retry":
             details = {"retry_at": decision.at.isoformat()}
-            reset = getattr(error, "retry_at", None)
+            reset = getattr(error, "retry_at", None) if getattr(error, "rate_limited", False) else None
             if reset is not None and reset - self.clock() >= ACCOUNT_HOLD_MIN:
+                reset = min(reset, self.clock() + ACCOUNT_HOLD_MAX)     # a wrong date must not park it for good
                 # The platform said when this account may post again: its other posts wait too, instead of
                 # each being sent to meet the same refusal (X's 15-minute window, Meta's hourly quota...).
                 try:
@@ -267,6 +269,9 @@ class Publisher:
 
         def checkpoint(key: str, value: str) -> None:
             self._save(d, key, value)
+            # Seen by the rest of this attempt too: a publish tried again after a token refresh must find the
+            # container or record key its first try saved, not the claim-time snapshot (and make a second).
+            progress[key] = value
 
         return PublishRequest(content=content, media=media, marker=d.marker or d.id, progress=progress,
                               checkpoint=checkpoint, options=dict(account.meta.get("publish_options") or {}))

@@ -96,6 +96,13 @@ def decide(error: PlatformError, *, attempts_made: int, now: datetime, policy: R
     if isinstance(error, Rejected):
         return Decision("failed", reason=str(error), code=code)
     if isinstance(error, OutcomeUnknown):
+        # Checking never posts, so it gets more room than retries; but not forever (a platform that keeps
+        # answering "maybe" must not keep a post spinning): then a person decides, with the evidence.
+        if attempts_made >= 2 * policy.max_attempts:
+            return Decision("needs_review", code=code or "unconfirmed",
+                            reason=f"After {attempts_made} attempts Outpost still cannot tell whether "
+                                   f"{_platform(error)} published this ({error}). Look at the account: mark it "
+                                   "published if it is there, or try again.")
         return Decision("check_later", at=now + reconcile_after, reason=str(error), code=code or "lost_response")
     if isinstance(error, RetryLater):
         at = policy.next_attempt(attempts_made, now, retry_at=error.retry_at, rng=rng)

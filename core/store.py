@@ -123,10 +123,10 @@ class PostStore(Protocol):
 
     # the runner (core.db.sql_runner has the notes on claiming)
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
-                  skip_platforms: Iterable[str] = ()) -> list[Delivery]: ...
-    def next_due_at(self, now: datetime | None = None) -> datetime | None: ...
+                  room: Mapping[str, int] | None = None) -> list[Delivery]: ...
+    def next_due_at(self, now: datetime | None = None, *, skip_platforms: Iterable[str] = ()) -> datetime | None: ...
     def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime,
-                      limit: int = 50) -> list[Delivery]: ...
+                      limit: int = 50, exclude_ids: Iterable[str] = ()) -> list[Delivery]: ...
     def renew_leases(self, runner_id: str, lease_until: datetime, ids: Iterable[str] | None = None) -> int: ...
     def save_progress(self, delivery_id: str, runner_id: str, key: str, value: str) -> bool: ...
     def finish_delivery(self, delivery: Delivery, *, runner_id: str,
@@ -212,15 +212,17 @@ class RunnerMemory:
                                                        "platform": d.platform.value}))
 
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
-                  skip_platforms: Iterable[str] = ()) -> list[Delivery]:
+                  room: Mapping[str, int] | None = None) -> list[Delivery]:
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
-        skip = {str(getattr(p, "value", p)) for p in skip_platforms}
+        left = {str(getattr(p, "value", p)): int(n) for p, n in (room or {}).items()}
         with self._lock:
             seen: set[str] = set()
             claimed = []
             for d in self._due(now):
-                if d.account_id in seen or d.platform.value in skip:
+                if d.account_id in seen or left.get(d.platform.value, limit) <= 0:
                     continue
+                if d.platform.value in left:
+                    left[d.platform.value] -= 1
                 seen.add(d.account_id)
                 new = replace(d.start_publishing(runner_id=runner_id, lease_until=lease_until, marker=d.marker or d.id),
                               version=d.version + 1, updated_at=self._clock())
@@ -231,23 +233,27 @@ class RunnerMemory:
             self._claimed_events(claimed, runner_id, "delivery.publishing")
             return claimed
 
-    def next_due_at(self, now: datetime | None = None) -> datetime | None:
+    def next_due_at(self, now: datetime | None = None, *, skip_platforms: Iterable[str] = ()) -> datetime | None:
         now = to_utc(now, "now") if now is not None else self._clock()
+        skip = {str(getattr(p, "value", p)) for p in skip_platforms}
         with self._lock:
             held = set(self.account_holds(now))
             busy = {d.account_id for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHING}
             times = [d.next_attempt_at for d in self._deliveries.values()
                      if d.state in (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT) and d.next_attempt_at is not None
                      and self._posts[d.post_id].state == PostState.APPROVED and d.account_id not in held
-                     and d.account_id not in busy
+                     and d.account_id not in busy and d.platform.value not in skip
                      and self._accounts[d.account_id].status in PUBLISHABLE_ACCOUNT_STATUSES]
             return min(times) if times else None
 
-    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
+                      exclude_ids: Iterable[str] = ()) -> list[Delivery]:
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        exclude = set(exclude_ids)
         with self._lock:
             expired = sorted((d for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHING
-                              and d.lease_expires_at is not None and d.lease_expires_at < now),
+                              and d.lease_expires_at is not None and d.lease_expires_at < now
+                              and d.id not in exclude),
                              key=lambda d: d.lease_expires_at)[:limit]
             taken = []
             for d in expired:

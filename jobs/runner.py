@@ -212,17 +212,29 @@ class Runner:
     def _submit(self, deliveries: list[Delivery]) -> None:
         for d in deliveries:
             self.cap(d.platform)                          # known before any worker looks
+        fresh = []
         with self._in_flight_lock:
             for d in deliveries:
+                if d.id in self._in_flight:
+                    continue                              # already running here: never run one delivery twice
                 self._in_flight[d.id] = d
                 self._load[d.platform.value] = self._load.get(d.platform.value, 0) + 1
-        for d in deliveries:
+                fresh.append(d)
+        for d in fresh:
             self._queue.put(d)
+
+    def room(self) -> dict[str, int]:
+        """Per platform with a cap below the runner's concurrency: how many more it may take right now."""
+        from core.platforms.registry import supported_platforms
+        for platform in supported_platforms():
+            self.cap(platform)
+        with self._in_flight_lock:
+            return {k: max(0, cap - self._load.get(k, 0)) for k, cap in self._caps.items()
+                    if cap < self.config.concurrency or self._load.get(k, 0) >= cap}
 
     def full_platforms(self) -> list[str]:
         """Platforms with as many deliveries claimed as their cap: claiming more for them would only queue."""
-        with self._in_flight_lock:
-            return sorted(k for k, n in self._load.items() if n >= self._caps.get(k, self.config.concurrency))
+        return sorted(k for k, n in self.room().items() if n <= 0)
 
     def free_slots(self) -> int:
         with self._in_flight_lock:
@@ -235,7 +247,7 @@ class Runner:
             return 0
         now = self.clock()
         claimed = self.store.claim_due(now, runner_id=self.claim_id, lease_until=now + self.config.lease, limit=free,
-                                       skip_platforms=self.full_platforms())
+                                       room=self.room())
         if claimed:
             self._count("claimed", len(claimed))
             self._submit(claimed)
@@ -256,7 +268,7 @@ class Runner:
                 claimed = self.claim_and_dispatch()
                 if claimed and self.free_slots() > 0:
                     continue                       # there may be more due right now
-                nxt = self.store.next_due_at(self.clock())
+                nxt = self.store.next_due_at(self.clock(), skip_platforms=self.full_platforms())
             except Exception:
                 log.exception("claiming failed; trying again shortly")
                 self._count("job_errors")
@@ -294,11 +306,13 @@ class Runner:
         every = max(0.2, min(self.config.heartbeat_s, self.config.lease.total_seconds() / 3))
         while not self._renew_stop.wait(every):
             with self._in_flight_lock:
-                busy = bool(self._in_flight)
-            if not busy:
+                held = list(self._in_flight)
+            if not held:
                 continue
             try:
-                self.store.renew_leases(self.claim_id, self.clock() + self.config.lease)
+                # Only what is in hand: an attempt that stopped unexpectedly left its delivery claimed, and that
+                # lease must run out so a sweep reconciles it (renewing every claim would keep it forever).
+                self.store.renew_leases(self.claim_id, self.clock() + self.config.lease, ids=held)
             except Exception:
                 log.exception("renewing leases failed; trying again in %.1fs", every)
 
@@ -310,8 +324,10 @@ class Runner:
         if free <= 0:
             return 0
         now = self.clock()
+        with self._in_flight_lock:
+            mine = list(self._in_flight)
         taken = self.store.claim_expired(now, runner_id=self.claim_id, lease_until=now + self.config.lease,
-                                         limit=free)
+                                         limit=free, exclude_ids=mine)
         if taken:
             log.warning("took over %d deliveries whose runner stopped mid-way; reconciling them", len(taken))
             self._count("swept", len(taken))

@@ -86,9 +86,31 @@ def test_claim_due_leaves_the_platforms_a_runner_has_no_room_for(store):
     x_due = [add_post(store, f"p_x{i}", a, NOW - timedelta(minutes=2))[0] for i, a in enumerate(xs)]
     li_due = [add_post(store, f"p_li{i}", a, NOW - timedelta(minutes=1))[0] for i, a in enumerate(lis)]
     # X deliveries are due first, but this runner's X slots are full: LinkedIn's are claimed, X's wait.
-    claimed = store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, skip_platforms=["x"])
+    claimed = store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, room={"x": 0})
     assert ids(claimed) == ids(li_due)
-    assert ids(store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, skip_platforms=())) == ids(x_due)
+    assert store.next_due_at(NOW, skip_platforms=["x", "linkedin"]) is None
+    assert store.next_due_at(NOW) == x_due[0].due_at
+    # Room for one more X delivery: one is claimed (the earliest), the other stays for later.
+    assert ids(store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, room={"x": 1})) == ids(x_due[:1])
+    assert ids(store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=10, room={"linkedin": 0})) == ids(x_due[1:])
+
+
+def test_claim_due_takes_no_more_of_a_platform_than_its_room(store):
+    yts, xs = seed(store, 5, platform=Platform.YOUTUBE), seed(store, 3)
+    yt_due = [add_post(store, f"p_yt{i}", a, NOW - timedelta(minutes=10 - i))[0] for i, a in enumerate(yts)]
+    x_due = [add_post(store, f"p_x{i}", a, NOW - timedelta(minutes=1))[0] for i, a in enumerate(xs)]
+    # Eight free workers, YouTube due first but with room for two: the other six go to X (all three of them).
+    claimed = store.claim_due(NOW, runner_id="r1", lease_until=LEASE, limit=8, room={"youtube": 2})
+    assert sorted(ids(claimed)) == sorted(ids(yt_due[:2]) + ids(x_due))
+
+
+def test_claim_expired_leaves_the_callers_own_running_attempts(store):
+    a = seed(store, 2)
+    d1, d2 = (add_post(store, f"p_{i}", acct, NOW - timedelta(minutes=1))[0] for i, acct in enumerate(a))
+    store.claim_due(NOW, runner_id="r1", lease_until=NOW + timedelta(seconds=1), limit=2)
+    later = NOW + timedelta(seconds=5)
+    taken = store.claim_expired(later, runner_id="r1", lease_until=later + timedelta(minutes=2), exclude_ids=[d1.id])
+    assert ids(taken) == [d2.id]
 
 
 def test_claim_due_skips_terminal_and_in_flight_states_and_takes_due_retries(store):

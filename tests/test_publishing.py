@@ -55,7 +55,8 @@ TABLE = [
     (ReconnectNeeded("Access revoked", code="190"), 1, False, "reconnect", None),
     (Rejected("Duplicate content", code="187"), 1, False, "failed", None),
     (OutcomeUnknown("The answer was lost", code="lost_response"), 1, False, "check_later", NOW + RECONCILE_AFTER),
-    (OutcomeUnknown("The answer was lost", code="lost_response"), 9, False, "check_later", NOW + RECONCILE_AFTER),
+    (OutcomeUnknown("The answer was lost", code="lost_response"), 7, False, "check_later", NOW + RECONCILE_AFTER),
+    (OutcomeUnknown("The answer was lost", code="lost_response"), 8, False, "needs_review", None),   # not forever
     (PlatformError("Something odd"), 1, False, "failed", None),
 ]
 
@@ -73,3 +74,32 @@ def test_lateness_window():
     assert not too_late(NOW, NOW - timedelta(minutes=59))
     assert too_late(NOW, NOW - timedelta(minutes=61))
     assert not too_late(NOW, NOW + timedelta(minutes=5))      # early is never late
+
+
+# ---------------------------------------------------------------- which refusals hold the whole account
+def _classify(platform: str, status: int, body: dict, headers: dict | None = None):
+    import httpx
+    from core.platforms.registry import build_adapter
+    from core.settings import Settings
+    adapter = build_adapter(platform, Settings(sandbox=True))
+    request = httpx.Request("POST", "https://example.invalid/publish")
+    return adapter.classify(httpx.Response(status, json=body, headers=headers or {}, request=request))
+
+
+@pytest.mark.parametrize("platform, status, body, headers, limited", [
+    ("x", 429, {"title": "Too Many Requests", "detail": "Too Many Requests"}, {"x-rate-limit-reset": "1900000000"}, True),
+    ("x", 503, {"title": "Service Unavailable"}, {}, False),
+    ("linkedin", 429, {"status": 429, "message": "Resource level throttle limit"}, {}, True),
+    ("facebook", 400, {"error": {"code": 32, "message": "Page request limit reached"}}, {}, True),
+    ("facebook", 500, {"error": {"code": 1, "message": "An unknown error occurred"}}, {}, False),
+    ("instagram", 400, {"error": {"code": 9, "error_subcode": 2207042, "message": "quota"}}, {}, True),
+    ("instagram", 400, {"error": {"code": 9007, "error_subcode": 2207027, "message": "not ready"}}, {}, False),
+    ("mastodon", 429, {"error": "Too many requests"}, {"X-RateLimit-Reset": "2030-01-01T00:00:00Z"}, True),
+    ("mastodon", 503, {"error": "Service Unavailable"}, {"Retry-After": "120"}, False),
+    ("tiktok", 429, {"error": {"code": "rate_limit_exceeded", "message": ""}}, {}, True),
+    ("tiktok", 500, {"error": {"code": "internal_error", "message": ""}}, {}, False),
+])
+def test_only_rate_limits_hold_the_account(platform, status, body, headers, limited):
+    from core.errors import RetryLater
+    error = _classify(platform, status, body, headers)
+    assert isinstance(error, RetryLater) and error.rate_limited is limited

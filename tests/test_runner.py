@@ -214,6 +214,65 @@ def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, q
     assert by_account.count(x.external_id) == 0 and by_account.count(other.external_id) == 1
 
 
+def test_an_attempt_that_stopped_unexpectedly_is_reconciled_while_the_runner_stays_busy(world):
+    """A bug in one attempt leaves its delivery claimed; its lease must run out (and be swept) even though the
+    runner keeps renewing the leases of the work it still has in hand."""
+    import time
+    x, li = world.connect("x"), world.connect("linkedin")
+    world.emu.add_fault(kind="latency", platform="linkedin", method="POST", latency_ms=4000)
+    r = _runner(world, lease=timedelta(seconds=1.2), concurrency=4)
+    real_run, crashed = r.publisher.run, []
+
+    def run(d):
+        if d.account_id == x.id and not crashed:
+            crashed.append(d.id)
+            raise RuntimeError("a bug in the middle of an attempt")
+        return real_run(d)
+
+    r.publisher.run = run
+    try:
+        slow, broken = world.post(li, at=utcnow()), world.post(x, at=utcnow())
+        wait_for(lambda: crashed)
+        time.sleep(1.6)                                   # past the lease; LinkedIn's call is still in flight
+        assert world.store.get_deliveries(slow.id)[0].state == DeliveryState.PUBLISHING
+        assert r.sweep() == 1                             # taken over, not renewed forever
+        d = _settled(world, broken.id)[0]
+        assert d.state == DeliveryState.PUBLISHED and "delivery.lease_expired" in _actions(world, d.id)
+        assert [p["account"] for p in world.emu.posts("x")] == [x.external_id]     # once
+        _settled(world, slow.id)
+    finally:
+        r.shutdown()
+
+
+def test_a_publish_tried_again_after_a_token_refresh_sees_what_its_first_try_saved(world):
+    """Adapters save steps (a container id, a record key) before the call that may post; when that call says
+    "token expired" and the runner refreshes and tries again, the retry must see those steps, or it makes a
+    second container and can post twice."""
+    from core.errors import TokenExpired
+    from core.platforms.registry import build_adapter
+    x = world.connect("x")
+    adapter = build_adapter("x", world.settings, world.client)
+    real_publish, seen = adapter.publish, []
+
+    def publish(creds, request):
+        seen.append(dict(request.progress))
+        if "container" not in request.progress:
+            request.save("container", "c-1")
+            raise TokenExpired("X did not accept the access token (expired or revoked).", platform="x")
+        return real_publish(creds, request)
+
+    adapter.publish = publish
+    r = Runner(world.store, world.settings, RunnerConfig(name="test-runner", concurrency=2, poll_s=0.2),
+               adapter_for=lambda platform: adapter)
+    r.start()
+    try:
+        [d] = _settled(world, world.post(x).id)
+    finally:
+        r.shutdown()
+    assert seen == [{}, {"container": "c-1"}]
+    assert d.state == DeliveryState.PUBLISHED and d.attempts == 1 and len(world.emu.posts("x")) == 1
+
+
 def test_platform_concurrency_on_the_command_line():
     from jobs.runner import parse_platform_concurrency
     assert parse_platform_concurrency("youtube=2, Twitter=8") == {"youtube": 2, "x": 8}

@@ -77,25 +77,32 @@ class SqlRunnerQueries:
                    sa.and_(earlier.c.next_attempt_at == _d.c.next_attempt_at, earlier.c.id < _d.c.id))))
 
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
-                  skip_platforms: Iterable[str] = ()) -> list[Delivery]:
+                  room: Mapping[str, int] | None = None) -> list[Delivery]:
         """Claim up to `limit` due deliveries, at most one per account and none for an account already in flight;
-        none for `skip_platforms` (the runner has as many of theirs in hand as it will run at once)."""
+        at most `room[platform]` of a platform named in `room` (what the runner can run of it right now)."""
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
         joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
-        skip = sorted({str(getattr(p, "value", p)) for p in skip_platforms})
-        due = sa.and_(self._due_filter(now), _d.c.platform.not_in(skip)) if skip else self._due_filter(now)
+        room = {str(getattr(p, "value", p)): max(0, int(n)) for p, n in (room or {}).items()}
+        due = self._due_filter(now)
+        if full := sorted(p for p, n in room.items() if n == 0):
+            due = sa.and_(due, _d.c.platform.not_in(full))
+        room = {p: n for p, n in room.items() if 0 < n < limit}           # the ones that still limit a claim
         with self._write() as conn:
             if is_postgres(conn):
                 # One row per account (its next in line), so LIMIT counts accounts, not one account's backlog;
                 # SKIP LOCKED moves on to the next accounts when another runner holds the first ones.
                 candidates = conn.execute(
-                    sa.select(_d.c.id, _d.c.account_id).select_from(joined)
+                    sa.select(_d.c.id, _d.c.account_id, _d.c.platform).select_from(joined)
                     .where(due, ~self._in_flight_elsewhere(), self._next_in_line())
                     .order_by(_d.c.next_attempt_at, _d.c.id).limit(limit)
                     .with_for_update(of=[_d, posts], skip_locked=True)).all()
                 first: dict[str, str] = {}
+                taken: dict[str, int] = {}
                 for row in candidates:
-                    first.setdefault(row.account_id, row.id)
+                    if row.account_id in first or taken.get(row.platform, 0) >= room.get(row.platform, limit):
+                        continue
+                    first[row.account_id] = row.id
+                    taken[row.platform] = taken.get(row.platform, 0) + 1
                 if not first:
                     return []
                 locked = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(list(first)))
@@ -107,9 +114,9 @@ class SqlRunnerQueries:
                 # Look at the earliest due rows first (cheap with a big backlog); only when that window
                 # holds too few claimable accounts, at every due row.
                 window = max(limit * 20, 500)
-                ids = self._sqlite_candidates(conn, joined, due, limit, window)
+                ids = self._sqlite_candidates(conn, joined, due, limit, window, room)
                 if len(ids) < limit:
-                    ids = self._sqlite_candidates(conn, joined, due, limit, None)
+                    ids = self._sqlite_candidates(conn, joined, due, limit, None, room)
             if not ids:
                 return []
             rows = conn.execute(
@@ -123,20 +130,30 @@ class SqlRunnerQueries:
             claimed.sort(key=lambda d: (d.next_attempt_at or d.due_at, d.id))
             return claimed
 
-    def _sqlite_candidates(self, conn: Connection, joined, due, limit: int, window: int | None) -> list[str]:
-        """The first due delivery of each claimable account, earliest first (SQLite: under the write lock)."""
-        inner = (sa.select(_d.c.id, _d.c.account_id, _d.c.next_attempt_at).select_from(joined)
+    def _sqlite_candidates(self, conn: Connection, joined, due, limit: int, window: int | None,
+                           room: Mapping[str, int]) -> list[str]:
+        """The first due delivery of each claimable account, earliest first, at most room[platform] of a platform
+        (SQLite: under the write lock)."""
+        inner = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, _d.c.next_attempt_at).select_from(joined)
                  .where(due, ~self._in_flight_elsewhere())
                  .order_by(_d.c.next_attempt_at))                  # the index's order: no sort, stops at LIMIT
         if window is not None:
             inner = inner.limit(window)
         inner = inner.subquery()
-        ranked = sa.select(inner.c.id, inner.c.next_attempt_at,
+        ranked = sa.select(inner.c.id, inner.c.platform, inner.c.next_attempt_at,
                            sa.func.row_number().over(partition_by=inner.c.account_id,
                                                      order_by=(inner.c.next_attempt_at, inner.c.id)).label("rn")
                            ).subquery()
-        return list(conn.execute(sa.select(ranked.c.id).where(ranked.c.rn == 1)
-                                 .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit)).scalars())
+        if not room:
+            return list(conn.execute(sa.select(ranked.c.id).where(ranked.c.rn == 1)
+                                     .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit)).scalars())
+        first = sa.select(ranked.c.id, ranked.c.next_attempt_at, ranked.c.platform,
+                          sa.func.row_number().over(partition_by=ranked.c.platform,
+                                                    order_by=(ranked.c.next_attempt_at, ranked.c.id)).label("pn")
+                          ).where(ranked.c.rn == 1).subquery()
+        allowed = sa.case(room, value=first.c.platform, else_=limit)
+        return list(conn.execute(sa.select(first.c.id).where(first.c.pn <= allowed)
+                                 .order_by(first.c.next_attempt_at, first.c.id).limit(limit)).scalars())
 
     def _after_claim(self, conn: Connection, claimed: Sequence[Delivery], runner_id: str, action: str,
                      reason: str | None = None) -> None:
@@ -155,7 +172,7 @@ class SqlRunnerQueries:
                                               "platform": d.platform.value}))
             for d in claimed])
 
-    def next_due_at(self, now: datetime | None = None) -> datetime | None:
+    def next_due_at(self, now: datetime | None = None, *, skip_platforms: Iterable[str] = ()) -> datetime | None:
         """When the next delivery this runner could claim becomes due (the publish loop sleeps until then).
 
         Deliveries of accounts that are busy (one in flight), held, or waiting to be reconnected are
@@ -167,16 +184,22 @@ class SqlRunnerQueries:
         query = (sa.select(_d.c.next_attempt_at).select_from(joined)
                  .where(self._waiting_for_runner(now), ~self._in_flight_elsewhere())
                  .order_by(_d.c.next_attempt_at).limit(1))
+        if skip := sorted({str(getattr(p, "value", p)) for p in skip_platforms}):
+            query = query.where(_d.c.platform.not_in(skip))        # the runner has no room for them now
         with self._read() as conn:
             value = conn.execute(query).scalar()
         return _aware(value)
 
-    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50) -> list[Delivery]:
-        """Take over deliveries whose runner's lease ran out (it died or hung): they must be reconciled."""
+    def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
+                      exclude_ids: Iterable[str] = ()) -> list[Delivery]:
+        """Take over deliveries whose runner's lease ran out (it died or hung): they must be reconciled.
+        `exclude_ids`: the caller's own attempts still running (a late lease is renewed, never taken over)."""
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
+        exclude = sorted(set(exclude_ids))
         with self._write() as conn:
             query = (sa.select(_d.c.id).select_from(_d.join(posts, posts.c.id == _d.c.post_id))
-                     .where(_d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
+                     .where(_d.c.state == PUBLISHING, _d.c.lease_expires_at < now,
+                            *([_d.c.id.not_in(exclude)] if exclude else []))
                      .order_by(_d.c.lease_expires_at, _d.c.id).limit(limit))
             if is_postgres(conn):
                 # The post too, skipped when locked: finish_delivery locks the post, then the delivery, so

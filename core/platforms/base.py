@@ -268,7 +268,7 @@ class PlatformAdapter:
             return TokenExpired(message or f"{self.platform.label} says the access token is not valid.", code="401")
         if status == 429:
             return RetryLater(message or f"{self.platform.label} is rate limiting this account.", code="429",
-                              retry_at=self.retry_at(response))
+                              retry_at=self.retry_at(response), rate_limited=True)
         if status >= 500:
             return RetryLater(message or f"{self.platform.label} had a temporary problem ({status}).", code=str(status),
                               retry_at=self.retry_at(response))

@@ -233,7 +233,7 @@ class InstagramAdapter(PlatformAdapter):
         posts = self.get(f"{user}/media", token, fields="timestamp", limit=int(total)).get("data") or []
         times = [t for p in posts if (t := parse_graph_time(p.get("timestamp"))) and t > now - window]
         raise RetryLater(f"Instagram allows {total} API posts per {window.total_seconds() / 3600:g} hours and this "
-                         f"account has used them all.", code="quota",
+                         f"account has used them all.", code="quota", rate_limited=True,
                          retry_at=min(times) + window if times else now + timedelta(hours=1))
 
     def _result(self, media_id: str, token: str, container: str | None) -> PublishResult:

@@ -88,7 +88,7 @@ class LinkedInAdapter(PlatformAdapter):
             # LinkedIn's limits are daily, reset at midnight UTC, and come with no Retry-After header.
             midnight = datetime.combine(self.clock().astimezone(UTC).date() + timedelta(days=1), time(), UTC)
             return RetryLater("LinkedIn's daily limit for this account or app is used up; it resets at midnight UTC.",
-                              code=code, retry_at=midnight)
+                              code=code, retry_at=midnight, rate_limited=True)
         if status >= 500:
             return RetryLater(f"LinkedIn had a temporary problem ({status}).", code=code)
         if status == 403:

@@ -113,7 +113,9 @@ def classify_graph(response: httpx.Response, *, label: str,
     if sub in PERMANENT_CODES:
         return Rejected(message, code=tag)
     if code in THROTTLE_CODES or code in TRANSIENT_CODES or sub in TRANSIENT_SUBCODES:
-        return RetryLater(message, code=tag, retry_at=usage_retry_at(response.headers, now))
+        # Throttles (and 9 / 2207042, the publishing quota) limit the account (or app) until the reset.
+        limited = code in THROTTLE_CODES or code == 9 or sub == 2207042
+        return RetryLater(message, code=tag, retry_at=usage_retry_at(response.headers, now), rate_limited=limited)
     if code in PERMANENT_CODES:
         return Rejected(message, code=tag)
     if error.get("is_transient") is True or response.status_code >= 500:

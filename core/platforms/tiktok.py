@@ -22,6 +22,8 @@ STATUS = "/post/publish/status/fetch/"
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
 MIB = 1024 * 1024
 # Most public first: a creator's own choice wins only if creator_info offers it.
+# The limits that bind this account (its other posts would be refused too until the retry time).
+_RATE_LIMITS = frozenset({"rate_limit_exceeded", "spam_risk_too_many_posts", "spam_risk_too_many_pending_share"})
 PRIVACY_ORDER = ("PUBLIC_TO_EVERYONE", "FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY")
 VIDEO_FIELDS = "id,title,video_description,view_count,like_count,comment_count,share_count,create_time,share_url"
 USER_FIELDS = "open_id,union_id,avatar_url,display_name,follower_count,following_count,likes_count,video_count"
@@ -102,7 +104,7 @@ class TikTokAdapter(PlatformAdapter):
         if cls is RetryLater:
             when = self.clock() + timedelta(hours=24) if code in _NEXT_DAY else \
                 self.retry_at(response) or self.clock() + timedelta(seconds=60)
-            return RetryLater(message, code=code, retry_at=when)
+            return RetryLater(message, code=code, retry_at=when, rate_limited=code in _RATE_LIMITS)
         return cls(message, code=code)
 
     def error_message(self, response: httpx.Response) -> str:

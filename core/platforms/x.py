@@ -61,7 +61,7 @@ class XAdapter(PlatformAdapter):
             return TokenExpired("X did not accept the access token (expired or revoked).", code=code)
         if status == 429:
             return RetryLater(f"X is rate limiting this account ({detail or 'too many requests'}).", code=code,
-                              retry_at=self.retry_at(response))
+                              retry_at=self.retry_at(response), rate_limited=True)
         if status >= 500:
             return RetryLater(f"X had a temporary problem ({status}).", code=code)
         if status == 403 and "duplicate" in detail.lower():
