@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Literal
+from typing import BinaryIO, Callable, Iterable, Literal, TypeVar
 
 import httpx
 
@@ -127,6 +127,7 @@ class StoredMedia:
 # --------------------------------------------------------------------------------------------
 
 Resolver = Callable[[str, int], list[str]]
+T = TypeVar("T")
 
 # Names refused before any lookup: the machine itself and the cloud metadata services.
 _METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog", "metadata", "instance-data",
@@ -162,7 +163,30 @@ def fetch_media(
     "/" are prefixes ("image/"), others exact types. A passed `client` should have
     ``trust_env=False``: a proxy would make the address pinning meaningless.
     """
-    resolve = resolver or _default_resolver
+    def read(response: httpx.Response, at: httpx.URL, deadline: float) -> tuple[str, str, bytes]:
+        content_type, data = _read(response, at, deadline=deadline, timeout_s=timeout_s, max_bytes=max_bytes,
+                                   allowed_types=allowed_types)
+        return str(at), content_type, data
+
+    accept = ", ".join(t + "*" if t.endswith("/") else t for t in allowed_types) + ", */*;q=0.1"
+    final_url, content_type, data = fetch_public(url, read, client=client, timeout_s=timeout_s,
+                                                 allow_hosts=allow_hosts, max_redirects=max_redirects,
+                                                 resolver=resolver, accept=accept)
+    return FetchedMedia(url=url, final_url=final_url, content_type=content_type, data=data, size=len(data))
+
+
+def fetch_public(url: str, read: Callable[[httpx.Response, httpx.URL, float], T], *,
+                 client: httpx.Client | None = None, timeout_s: float = 20.0, allow_hosts: Iterable[str] = (),
+                 max_redirects: int = 5, resolver: Resolver | None = None, accept: str = "*/*") -> T:
+    """GET a user-given link from public web servers only; `read(response, url, deadline)` makes the result.
+
+    The one place for the rules every fetch of someone else's link follows (media, link-card pages): http(s)
+    only; private, loopback, link-local and cloud-metadata addresses refused unless in `allow_hosts`; the
+    connection pinned to the address that was checked (no DNS rebinding); every redirect (at most
+    `max_redirects`) checked again; `timeout_s` for everything. `read` gets each final (non-redirect) answer
+    while it streams, with the deadline, and enforces its own size cap. Problems raise MediaFetchError.
+    """
+    resolve = resolver or default_resolver
     allowed_hosts = _parse_allow_hosts(allow_hosts)
     deadline = time.monotonic() + timeout_s
     own_client = client is None
@@ -172,19 +196,23 @@ def fetch_media(
         current = _parse_url(url)
         for _hop in range(max_redirects + 1):
             addresses = _vet(current, allowed_hosts, resolve)
-            outcome = _get(client, current, addresses, deadline=deadline, timeout_s=timeout_s,
-                           max_bytes=max_bytes, allowed_types=allowed_types)
-            if isinstance(outcome, httpx.URL):
-                current = outcome
+            outcome = _get(client, current, addresses, deadline=deadline, timeout_s=timeout_s, read=read,
+                           accept=accept)
+            if isinstance(outcome, _Redirect):
+                current = outcome.url
                 continue
-            content_type, data = outcome
-            return FetchedMedia(url=url, final_url=str(current), content_type=content_type, data=data, size=len(data))
+            return outcome
         raise MediaFetchError(
             f"That link redirected more than {max_redirects} times (last stop: {_shown(current)}); "
             "Outpost gave up. Use the direct link to the file.", code="media_too_many_redirects")
     finally:
         if own_client:
             client.close()
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    url: httpx.URL
 
 
 def _parse_url(raw: str | httpx.URL) -> httpx.URL:
@@ -241,7 +269,7 @@ def _is_allowed(url: httpx.URL, allowed: set[tuple[str, int | None]]) -> bool:
     return (host, port) in allowed or (host, None) in allowed
 
 
-def _default_resolver(host: str, port: int) -> list[str]:
+def default_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
 
@@ -322,14 +350,14 @@ def _why_not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
 
 
 def _get(client: httpx.Client, url: httpx.URL, addresses: list[str], *, deadline: float, timeout_s: float,
-         max_bytes: int, allowed_types: tuple[str, ...]) -> httpx.URL | tuple[str, bytes]:
-    """One hop: the next URL for a redirect, or (content type, body)."""
+         read: Callable[[httpx.Response, httpx.URL, float], T], accept: str) -> "_Redirect | T":
+    """One hop: where a redirect leads, or what `read` makes of the answer."""
     host, port = _host_key(url)
     named = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     host_header = named if url.port is None else f"{named}:{port}"
     # Connection: close, because a pooled connection is keyed by IP, not by the name its certificate was checked for.
     headers = {"Host": host_header, "User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Connection": "close",
-               "Accept": ", ".join(t + "*" if t.endswith("/") else t for t in allowed_types) + ", */*;q=0.1"}
+               "Accept": accept}
     # Pin: connect to the address that was checked; TLS still verifies the certificate for `host`.
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     last_error: Exception | None = None
@@ -341,8 +369,8 @@ def _get(client: httpx.Client, url: httpx.URL, addresses: list[str], *, deadline
         try:
             with client.stream("GET", pinned, headers=headers, extensions=extensions, follow_redirects=False,
                                timeout=httpx.Timeout(remaining)) as response:
-                return _read(response, url, deadline=deadline, timeout_s=timeout_s, max_bytes=max_bytes,
-                             allowed_types=allowed_types)
+                target = _redirect_target(response, url)
+                return _Redirect(target) if target is not None else read(response, url, deadline)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             last_error = exc  # try the next address of the same host
         except httpx.TimeoutException:
@@ -357,21 +385,25 @@ def _get(client: httpx.Client, url: httpx.URL, addresses: list[str], *, deadline
                           code="media_unreachable") from None
 
 
+def _redirect_target(response: httpx.Response, url: httpx.URL) -> httpx.URL | None:
+    """Where a redirect answer leads (checked like the first link later), or None for any other answer."""
+    if response.status_code not in _REDIRECT_CODES:
+        return None
+    location = response.headers.get("location")
+    if not location:
+        raise MediaFetchError(f"{_shown(url)} answered with a redirect that leads nowhere.", code="media_http_error")
+    # Relative locations resolve against the name the user gave, never against the pinned IP.
+    try:
+        target = url.join(location)
+    except (httpx.InvalidURL, ValueError):
+        raise MediaFetchError(f"{_shown(url)} redirected to an address that is not a valid link.",
+                              code="media_http_error") from None
+    return _parse_url(target)
+
+
 def _read(response: httpx.Response, url: httpx.URL, *, deadline: float, timeout_s: float, max_bytes: int,
-          allowed_types: tuple[str, ...]) -> httpx.URL | tuple[str, bytes]:
+          allowed_types: tuple[str, ...]) -> tuple[str, bytes]:
     status = response.status_code
-    if status in _REDIRECT_CODES:
-        location = response.headers.get("location")
-        if not location:
-            raise MediaFetchError(f"{_shown(url)} answered with a redirect that leads nowhere.",
-                                  code="media_http_error")
-        # Relative locations resolve against the name the user gave, never against the pinned IP.
-        try:
-            target = url.join(location)
-        except (httpx.InvalidURL, ValueError):
-            raise MediaFetchError(f"{_shown(url)} redirected to an address that is not a valid link.",
-                                  code="media_http_error") from None
-        return _parse_url(target)
     if not 200 <= status < 300:
         phrase = response.reason_phrase or "error"
         raise MediaFetchError(f"The website answered {status} ({phrase}) for {_shown(url)}. "

@@ -35,8 +35,8 @@ from core.errors import (ConfigurationError, OutcomeUnknown, PlatformError, Reco
                          TokenExpired)
 from core.media import MediaFetchError, UnsupportedMediaError, fetch_media, inspect_media
 # The SSRF checks media links go through (public addresses only, redirects checked again), for link cards too.
-from core.media import _default_resolver, _parse_allow_hosts, _parse_url, _vet
-from core.platforms.base import (USER_AGENT, AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
+from core.media import default_resolver, fetch_public
+from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
                                  PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
                                  normalize_text)
 from core.platforms.catalog import Platform
@@ -443,7 +443,7 @@ class BlueskyAdapter(PlatformAdapter):
 
     def resolve_host(self, host: str, port: int) -> list[str]:
         """The addresses of a link card's host (a hook, so tests need no DNS)."""
-        return _default_resolver(host, port)
+        return default_resolver(host, port)
 
     def _card_hosts(self) -> list[str]:
         """Hosts a card or image may be fetched from although they are not public: the sandbox emulator's, and
@@ -453,42 +453,12 @@ class BlueskyAdapter(PlatformAdapter):
 
     def _fetch_page(self, uri: str) -> tuple[str, str] | None:
         """(content type, text) of the page at `uri`, or None when it does not answer with one."""
-        allowed = _parse_allow_hosts(self._card_hosts())
-        deadline = time.monotonic() + CARD_TIMEOUT_S
-        current = _parse_url(self.resolve(uri))
-        for _hop in range(CARD_REDIRECTS + 1):
-            answer = self._card_hop(current, _vet(current, allowed, self.resolve_host), deadline)
-            if not isinstance(answer, httpx.URL):
-                return answer
-            current = answer
-        return None                   # too many redirects
-
-    def _card_hop(self, url: httpx.URL, addresses: list[str], deadline: float) -> httpx.URL | tuple[str, str] | None:
-        """One request, to the first address of `url` that connects: the next URL, the page, or None."""
-        host = url.raw_host.decode("ascii").lower()
-        named = f"[{host}]" if ":" in host else host
-        headers = {"Host": named if url.port is None else f"{named}:{url.port}", "User-Agent": USER_AGENT,
-                   "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1", "Accept-Encoding": "identity",
-                   "Connection": "close"}
-        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-        for address in addresses:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            pinned = url.copy_with(host=address, fragment=None)
-            try:
-                with self.client.stream("GET", pinned, headers=headers, extensions=extensions, follow_redirects=False,
-                                        timeout=httpx.Timeout(remaining)) as response:
-                    return self._card_read(response, url, deadline)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
-                continue              # the host's next address
-        return None
+        return fetch_public(self.resolve(uri), self._card_read, client=self.client, timeout_s=CARD_TIMEOUT_S,
+                            allow_hosts=self._card_hosts(), max_redirects=CARD_REDIRECTS, resolver=self.resolve_host,
+                            accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
 
     @staticmethod
-    def _card_read(response: httpx.Response, url: httpx.URL, deadline: float) -> httpx.URL | tuple[str, str] | None:
-        if response.status_code in (301, 302, 303, 307, 308):
-            location = response.headers.get("location")
-            return _parse_url(url.join(location)) if location else None
+    def _card_read(response: httpx.Response, url: httpx.URL, deadline: float) -> tuple[str, str] | None:
         if not 200 <= response.status_code < 300:
             return None
         content_type = response.headers.get("content-type", "").lower()

@@ -29,7 +29,7 @@ import httpx
 
 from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.media import MediaFetchError, fetch_media
-from core.media import _default_resolver     # the name lookup fetch_media uses (a hook here, for tests)
+from core.media import default_resolver      # the name lookup fetch_media uses (a hook here, for tests)
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, host_of, json_object,
                                  normalize_text)
@@ -255,7 +255,7 @@ class MastodonAdapter(PlatformAdapter):
 
     def resolve_host(self, host: str, port: int) -> list[str]:
         """The addresses of a media link's host (a hook, so tests need no DNS)."""
-        return _default_resolver(host, port)
+        return default_resolver(host, port)
 
     def _url_of(self, status: dict) -> str | None:
         return status.get("url") or status.get("uri")
