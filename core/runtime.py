@@ -17,7 +17,17 @@ def open_store(settings: Settings, *, auto_upgrade: bool | None = None, **engine
     from core.db.sql_store import SqlPostStore
     from core.secrets import load_keyring
 
+    import sqlalchemy as sa
+    from core.errors import ConfigurationError
+
     engine = make_engine(settings.database_url, **engine_kwargs)
-    ensure_schema(engine, auto_upgrade=settings.auto_migrate if auto_upgrade is None else auto_upgrade)
+    try:
+        ensure_schema(engine, auto_upgrade=settings.auto_migrate if auto_upgrade is None else auto_upgrade)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else ""
+        raise ConfigurationError(f"Outpost cannot open its database at {where}: {reason or type(exc).__name__}. "
+                                 "Check DATABASE_URL and that the database server is running.") from None
     cipher = load_keyring(env_value=settings.secret_keys, key_file=settings.key_file)
     return SqlPostStore(engine, cipher)

@@ -54,6 +54,7 @@ from core.store import AccountSnapshot, Heartbeat, MetricSnapshot, PostStore
 from core.timeutil import utcnow
 
 log = logging.getLogger("outpost.runner")
+HEARTBEAT_KEEP = timedelta(days=1)        # a heartbeat this old belongs to a runner long gone
 
 
 @dataclass(frozen=True)
@@ -430,6 +431,10 @@ class Runner:
         purged = self.store.purge_oauth_states(now - timedelta(days=1))
         if purged:
             log.info("removed %d old connect attempts", purged)
+        # Heartbeats of runners that were killed (no goodbye) would pile up, one per restart.
+        for beat in self.store.list_heartbeats():
+            if beat.runner_id != self.claim_id and beat.beat_at < now - HEARTBEAT_KEEP:
+                self.store.delete_heartbeat(beat.runner_id)
         # A series whose last occurrence settled while a runner was stopping: continue it (idempotent).
         for post in self.store.list_posts(statuses=list(SETTLED), start=now - timedelta(days=2), end=now):
             if post.recurrence:

@@ -273,6 +273,17 @@ def test_a_publish_tried_again_after_a_token_refresh_sees_what_its_first_try_sav
     assert d.state == DeliveryState.PUBLISHED and d.attempts == 1 and len(world.emu.posts("x")) == 1
 
 
+def test_housekeeping_forgets_heartbeats_of_runners_long_gone(world, quick_runner):
+    from core.store import Heartbeat
+    old = utcnow() - timedelta(days=2)
+    world.store.save_heartbeat(Heartbeat(runner_id="killed:123:abc", host="h", pid=123, started_at=old, beat_at=old))
+    world.store.save_heartbeat(Heartbeat(runner_id="recent:7:def", host="h", pid=7, started_at=utcnow(),
+                                         beat_at=utcnow() - timedelta(minutes=5)))
+    quick_runner.housekeeping()
+    left = {b.runner_id for b in world.store.list_heartbeats()}
+    assert "killed:123:abc" not in left and "recent:7:def" in left and quick_runner.claim_id in left
+
+
 def test_platform_concurrency_on_the_command_line():
     from jobs.runner import parse_platform_concurrency
     assert parse_platform_concurrency("youtube=2, Twitter=8") == {"youtube": 2, "x": 8}

@@ -390,6 +390,16 @@ def _health(runners):
     assert "no heartbeat" in gone.stdout
 
 
+def test_a_database_that_cannot_be_reached_is_said_plainly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
+    env.update(DATABASE_URL="postgresql://outpost@127.0.0.1:9/outpost", OUTPOST_DATA_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "jobs.runner", "--once"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot open its database at postgresql+psycopg://outpost@127.0.0.1:9/outpost" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_once_publishes_what_is_due_and_exits(world, runners):
     accts = [world.connect("x") for _ in range(3)]
     due = [world.post(a, at=utcnow() - timedelta(seconds=5)) for a in accts for _ in range(2)]
