@@ -57,3 +57,22 @@ def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: 
                          "reason": d.last_error or "", "updated_at": d.updated_at})
     rows.sort(key=lambda r: r["updated_at"] or datetime.min.replace(tzinfo=tz), reverse=True)
     return rows
+
+
+def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime) -> list[dict]:
+    """The Accounts table: each connection's health, and whether the runner is holding its posts back."""
+    from core.connect import account_health
+    holds = store.account_holds(now)
+    tz = zone(tz_name)
+    rows = []
+    for acc in store.list_accounts(workspace_id=workspace_id):
+        held = holds.get(acc.id)
+        posting = "Ready"
+        if held is not None:
+            until, reason = held
+            posting = f"Paused until {until.astimezone(tz):%a %H:%M}: {reason}"
+        rows.append({"Account": acc.handle, "Platform": acc.platform.label,
+                     "Health": account_health(acc, now).message, "Posting": posting,
+                     "Daily limit": acc.effective_daily_cap,
+                     "Connected": acc.connected_at.strftime("%d %b %Y") if acc.connected_at else ""})
+    return rows

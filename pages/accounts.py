@@ -4,11 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.connect import ConnectService, account_health
+from core.connect import ConnectService
 from core.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
 from core.errors import OutpostError
 from core.platforms.registry import supported_platforms
 from core.timeutil import utcnow
+from core.views import account_rows
 from pages.shared import adapter_for, context, settings, show_problems, store
 
 ctx = context()
@@ -19,17 +20,11 @@ st.title("Accounts")
 done = st.session_state.pop("password_connected", None)
 if done:
     st.success(f"Connected {done}.")
-accounts = db.list_accounts(workspace_id=ws.id)
-now = utcnow()
-
-if accounts:
-    rows = []
-    for acc in accounts:
-        health = account_health(acc, now)
-        rows.append({"Account": acc.handle, "Platform": acc.platform.label, "Health": health.message,
-                     "Daily limit": acc.effective_daily_cap, "Connected": acc.connected_at.strftime("%d %b %Y")
-                     if acc.connected_at else ""})
+rows = account_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow())
+if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if any(r["Posting"] != "Ready" for r in rows):
+        st.caption("A paused account's posts wait until the platform's limit resets, then go out in order.")
 else:
     st.info("No accounts connected yet.")
 

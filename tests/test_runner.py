@@ -212,6 +212,11 @@ def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, q
     assert "X asked to wait" in reason
     by_account = [p["account"] for p in world.emu.posts("x")]
     assert by_account.count(x.external_id) == 0 and by_account.count(other.external_id) == 1
+    # The Accounts page says so, in the workspace's time.
+    from core.views import account_rows
+    rows = {r["Account"]: r["Posting"] for r in account_rows(world.store, world.workspace.id, tz_name="UTC",
+                                                             now=utcnow())}
+    assert rows[x.handle] == f"Paused until {until:%a %H:%M}: {reason}" and rows[other.handle] == "Ready"
 
 
 def test_an_attempt_that_stopped_unexpectedly_is_reconciled_while_the_runner_stays_busy(world):
