@@ -65,9 +65,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--p-lost", type=float, default=0.02)
     p.add_argument("--rate-limit-platforms", default=None,
                    help="where the 429s are injected (default: the chosen platforms except linkedin)")
-    p.add_argument("--x-window-s", type=float, default=900.0,
+    p.add_argument("--x-window-s", type=float, default=60.0,
                    help="X's rate-limit window in the emulator: an injected X 429 says 'come back in this many "
-                        "seconds' (default 900, as X; the whole account then waits that long)")
+                        "seconds', and the runner holds the whole account that long (default 60; X's real window "
+                        "is 900, which makes an account hit twice wait 30 minutes and the run take an hour)")
     p.add_argument("--lease-s", type=float, default=10.0)
     p.add_argument("--retry-delays-s", default="1,2,4")
     p.add_argument("--max-attempts", type=int, default=4)

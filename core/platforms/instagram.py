@@ -7,6 +7,9 @@ Publishing is Meta's container model: create a container per item, wait until it
 FINISHED, then `media_publish` it. A container is invisible until published, so creating
 one twice is harmless but publishing twice is not: the container id is saved before
 `media_publish`, and a retry first asks whether that container is already PUBLISHED.
+That flow is `ContainerPublishing` (core/platforms/meta.py), shared with Threads; this file
+holds what is Instagram's: its names (edges, ``status_code``, ``ig_`` progress keys), post
+types (feed image, reel, story, carousel), JSON request bodies, and what a container ERROR means.
 """
 from __future__ import annotations
 
@@ -16,11 +19,11 @@ from typing import Any, Sequence
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
-from core.platforms.meta import (DEFAULT_VERSION, classify_graph, insight_values, media_items, number,
+from core.platforms.meta import (DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values, number,
                                  parse_graph_time)
 
 GRAPH = "https://graph.instagram.com"
@@ -30,7 +33,7 @@ METRICS = {"views": "views", "reach": "reach", "saved": "saves", "likes": "likes
 STORY_METRICS = ("views", "reach", "shares", "total_interactions")   # stories refuse saved/likes/comments
 
 
-class InstagramAdapter(PlatformAdapter):
+class InstagramAdapter(ContainerPublishing, PlatformAdapter):
     platform = Platform.INSTAGRAM
     oauth = OAuthSpec(authorize_url="https://www.instagram.com/oauth/authorize",
                       token_url="https://api.instagram.com/oauth/access_token",
@@ -41,9 +44,15 @@ class InstagramAdapter(PlatformAdapter):
     REFRESH_MIN_AGE = timedelta(hours=24)     # ig_refresh_token refuses younger tokens
     # A 60-day token that can only be renewed once a day old: renew it well before the end.
     refresh_ahead = timedelta(days=7)
-    POLL_ATTEMPTS = 10
-    POLL_INTERVAL_S = 3.0
-    NOT_READY_RETRY = timedelta(minutes=1)
+    # Meta's container model (ContainerPublishing), in Instagram's names.
+    LABEL = "Instagram"
+    PROGRESS_PREFIX = "ig_"
+    CONTAINER_EDGE = "media"
+    PUBLISH_EDGE = "media_publish"
+    STATUS_FIELD, STATUS_FIELDS = "status_code", "status_code,status"
+    # Instagram caps API posts per rolling 24 h (100 in one doc, 50 in another): it is read, not guessed.
+    QUOTA_EDGE = "content_publishing_limit"
+    QUOTA_HOLDER = "account"
 
     def url(self, path: str) -> str:
         return f"{GRAPH}/{self.config.api_version or DEFAULT_VERSION}/{path}"
@@ -120,27 +129,12 @@ class InstagramAdapter(PlatformAdapter):
                        meta={k: data[k] for k in ("account_type", "profile_picture_url") if k in data})
 
     # ------------------------------------------------------------ publishing
-    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
-        items = media_items(request)
-        kind = self._kind(request, items)
-        user, token = creds.external_id or "me", creds.access_token
-        if request.progress.get("ig_media"):          # published already; only the answer was lost after
-            return self._result(request.progress["ig_media"], token, request.progress.get("ig_container"))
-        container = request.progress.get("ig_container")
-        status = self._status(container, token) if container else None
-        if status == "PUBLISHED":
-            # media_publish went through but its answer was lost: the runner reconciles (find_published).
-            raise OutcomeUnknown("Instagram already published this post; its id is being looked up.",
-                                 platform=self.platform.value, code="PUBLISHED")
-        if status in (None, "EXPIRED", "ERROR"):
-            container = self._create(user, token, kind, items, request)
-            request.save("ig_container", container)
-        self._wait(container, token)
-        self._check_quota(user, token)
-        media_id = str(self.request("POST", self.url(f"{user}/media_publish"), token=token,
-                                    json={"creation_id": container}).json()["id"])
-        request.save("ig_media", media_id)
-        return self._result(media_id, token, container)
+    # publish() and its steps are ContainerPublishing's (core/platforms/meta.py); what is Instagram's own:
+    # the post types (_kind, _create), JSON bodies (post), and the words for a container ERROR.
+
+    def post(self, path: str, token: str, body: dict[str, Any]) -> dict:
+        # A JSON body (Threads sends forms): the container and media_publish calls.
+        return self.request("POST", self.url(path), token=token, json=body).json()
 
     def _kind(self, request: PublishRequest, items: Sequence[MediaItem]) -> str:
         wanted = str(request.options.get("ig_media_type") or "").upper()
@@ -168,9 +162,6 @@ class InstagramAdapter(PlatformAdapter):
             return {"video_url": item.url}
         return {"image_url": item.url, **({"alt_text": item.alt_text} if item.alt_text else {})}
 
-    def _container(self, user: str, token: str, body: dict[str, Any]) -> str:
-        return str(self.request("POST", self.url(f"{user}/media"), token=token, json=body).json()["id"])
-
     def _create(self, user: str, token: str, kind: str, items: Sequence[MediaItem], request: PublishRequest) -> str:
         caption = {"caption": request.content.text} if request.content.text else {}
         if kind == "CAROUSEL":
@@ -181,76 +172,27 @@ class InstagramAdapter(PlatformAdapter):
             return self._container(user, token, {**body, "media_type": "STORIES"})   # stories ignore captions
         return self._container(user, token, {**body, **caption, **({"media_type": "REELS"} if kind == "REELS" else {})})
 
-    def _children(self, user: str, token: str, items: Sequence[MediaItem], request: PublishRequest) -> list[str]:
-        saved = [c for c in request.progress.get("ig_children", "").split(",") if c]
-        if len(saved) != len(items) or any(self._status(c, token) in (None, "EXPIRED", "ERROR") for c in saved):
-            saved = [self._container(user, token, {**self._item(item), "is_carousel_item": True,
-                                                   **({"media_type": "VIDEO"} if item.kind == "video" else {})})
-                     for item in items]
-            request.save("ig_children", ",".join(saved))
-        for child in saved:           # a carousel parent wants finished children
-            self._wait(child, token)
-        return saved
+    def _child(self, item: MediaItem) -> dict[str, Any]:
+        video = {"media_type": "VIDEO"} if item.kind == "video" else {}
+        return {**self._item(item), "is_carousel_item": True, **video}
 
-    def _status(self, container: str, token: str) -> str | None:
-        try:
-            return self.get(container, token, fields="status_code,status").get("status_code")
-        except Rejected:
-            return None               # unknown or deleted container: make a new one
+    def _container_error(self, data: dict[str, Any]) -> PlatformError:
+        """A container in ERROR: its ``status`` words carry Meta's subcode (22070xx)."""
+        detail = str(data.get("status") or "")
+        sub = next(iter(re.findall(r"\b22070\d\d\b", detail)), None)
+        if sub in ("2207003", "2207052"):   # Meta could not fetch the media in time: worth another go
+            return RetryLater(f"Instagram could not fetch the media yet ({detail}).", code=sub)
+        return Rejected(f"Instagram could not use the media: {detail or 'processing failed'}.", code=sub or "ERROR")
 
-    def _wait(self, container: str, token: str) -> None:
-        """Poll the container until FINISHED, a bounded number of times (RetryLater when the bound is hit)."""
-        for attempt in range(self.POLL_ATTEMPTS):
-            data = self.get(container, token, fields="status_code,status")
-            code = data.get("status_code")
-            if code in ("FINISHED", "PUBLISHED"):
-                return
-            if code == "ERROR":
-                detail = str(data.get("status") or "")
-                sub = next(iter(re.findall(r"\b22070\d\d\b", detail)), None)
-                if sub in ("2207003", "2207052"):   # Meta could not fetch the media in time: worth another go
-                    raise RetryLater(f"Instagram could not fetch the media yet ({detail}).", code=sub)
-                raise Rejected(f"Instagram could not use the media: {detail or 'processing failed'}.",
-                               code=sub or "ERROR")
-            if code == "EXPIRED":
-                raise RetryLater("The Instagram container expired before it was published.", code="EXPIRED")
-            if attempt < self.POLL_ATTEMPTS - 1:
-                self.sleep(self.POLL_INTERVAL_S)
-        raise RetryLater("Instagram is still processing the media.", code="IN_PROGRESS",
-                         retry_at=self.clock() + self.NOT_READY_RETRY)
-
-    def _check_quota(self, user: str, token: str) -> None:
-        """Instagram caps API posts per rolling 24 h (100 in one doc, 50 in another): read it, do not guess."""
-        limit = self.get(f"{user}/content_publishing_limit", token, fields="quota_usage,config")
-        entry = (limit.get("data") or [{}])[0]
-        config = entry.get("config") or {}
-        used, total = entry.get("quota_usage"), config.get("quota_total")
-        if used is None or not total or int(used) < int(total):
-            return
-        window = timedelta(seconds=int(config.get("quota_duration") or 86400))
-        now = self.clock()
-        # A slot frees when the oldest post inside the window leaves it (a lower bound: app posts count too).
-        posts = self.get(f"{user}/media", token, fields="timestamp", limit=int(total)).get("data") or []
-        times = [t for p in posts if (t := parse_graph_time(p.get("timestamp"))) and t > now - window]
-        raise RetryLater(f"Instagram allows {total} API posts per {window.total_seconds() / 3600:g} hours and this "
-                         f"account has used them all.", code="quota", rate_limited=True,
-                         retry_at=min(times) + window if times else now + timedelta(hours=1))
-
-    def _result(self, media_id: str, token: str, container: str | None) -> PublishResult:
-        try:
-            permalink = self.get(media_id, token, fields="permalink").get("permalink")
-        except PlatformError:
-            permalink = None          # the post exists; a missing link is not a reason to publish again
-        return PublishResult(external_id=media_id, url=permalink,
-                             extra={"container_id": container} if container else {})
+    def _quota_listing(self, total: int, start: datetime) -> dict[str, Any]:
+        return {"limit": total}       # the latest `total` posts cover the window
 
     # ------------------------------------------------------------ reconciliation
     def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
         token, user = creds.access_token, creds.external_id or "me"
-        if request.progress.get("ig_media"):
-            return self._result(request.progress["ig_media"], token, request.progress.get("ig_container"))
-        container = request.progress.get("ig_container")
-        status = self._status(container, token) if container else None
+        done, container, status = self._saved(request, token)
+        if done is not None:
+            return done               # the media id was saved: published
         if status is not None and status != "PUBLISHED":
             return None               # the container exists and was never published
         story = str(request.options.get("ig_media_type") or "").upper() == "STORIES"

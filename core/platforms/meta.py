@@ -1,6 +1,6 @@
-"""Graph API helpers shared by the Instagram and Facebook Page adapters.
+"""Graph API helpers shared by the Instagram, Threads and Facebook Page adapters.
 
-Both speak Meta's Graph error envelope
+All speak Meta's Graph error envelope
 (https://developers.facebook.com/docs/graph-api/guides/error-handling)::
 
     {"error": {"message", "type", "code", "error_subcode", "error_user_msg", "is_transient", "fbtrace_id"}}
@@ -8,17 +8,20 @@ Both speak Meta's Graph error envelope
 and report call budgets in ``X-Business-Use-Case-Usage`` / ``X-App-Usage``
 (https://developers.facebook.com/docs/graph-api/overview/rate-limiting/). Meta sends
 rate-limit errors as HTTP 400/403, not 429, so the envelope's code decides, not the status.
+
+Instagram and Threads also publish the same way, Meta's container model: `ContainerPublishing`.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Sequence
 
 import httpx
 
-from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import json_object, media_kind, MediaItem, PublishRequest
+from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms.base import (Credentials, json_object, media_kind, MediaItem, PublishRequest,
+                                 PublishResult)
 
 DEFAULT_VERSION = "v25.0"
 
@@ -167,3 +170,128 @@ def media_items(request: PublishRequest) -> tuple[MediaItem, ...]:
     if request.media:
         return request.media
     return tuple(MediaItem(url=u, kind=media_kind(u)) for u in request.content.media_urls)
+
+
+class ContainerPublishing:
+    """Meta's container model, as Instagram and Threads publish: a mixin placed before PlatformAdapter.
+
+    Create a container per item, wait until it is FINISHED, then publish it. A container is
+    invisible until published, so creating one twice is harmless but publishing twice is not:
+    the container id is saved (progress ``<prefix>container``) before the publish call, the
+    media id after it (``<prefix>media``), and a retry first asks whether the saved container
+    is already PUBLISHED (then the runner reconciles through ``find_published``).
+
+    The adapter says where the two differ, in the class attributes below, and supplies
+    ``get(path, token, **params)``, ``post(path, token, body)`` (its request body encoding),
+    ``_kind(request, items)``, ``_create(user, token, kind, items, request)``,
+    ``_child(item)`` (a carousel item's container body), ``_container_error(data)`` (the error a
+    container in ERROR stands for) and ``_quota_listing(total, start)`` (how it lists recent posts).
+    ``_publish_container`` is the hook for checks around the publish call itself.
+    """
+
+    LABEL: ClassVar[str]            # the platform's name, in messages
+    PROGRESS_PREFIX: ClassVar[str]  # progress keys: <prefix>container, <prefix>children, <prefix>media
+    CONTAINER_EDGE: ClassVar[str]   # POST {user}/<edge> makes a container; GET lists the posts
+    PUBLISH_EDGE: ClassVar[str]     # POST {user}/<edge> {"creation_id"} publishes one
+    STATUS_FIELD: ClassVar[str]     # the container's status field ...
+    STATUS_FIELDS: ClassVar[str]    # ... and the fields asked for with it (the error detail)
+    QUOTA_EDGE: ClassVar[str]       # GET {user}/<edge> reads the rolling-window publishing quota
+    QUOTA_HOLDER: ClassVar[str]     # what the quota message calls the account
+    POLL_ATTEMPTS: ClassVar[int] = 10
+    POLL_INTERVAL_S: ClassVar[float] = 3.0
+    NOT_READY_RETRY: ClassVar[timedelta] = timedelta(minutes=1)
+
+    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        items = media_items(request)
+        kind = self._kind(request, items)
+        user, token = creds.external_id or "me", creds.access_token
+        done, container, status = self._saved(request, token)
+        if done is not None:          # published already; only the answer was lost after
+            return done
+        if status == "PUBLISHED":
+            # The publish call went through but its answer was lost: the runner reconciles (find_published).
+            raise OutcomeUnknown(f"{self.LABEL} already published this post; its id is being looked up.",
+                                 platform=self.platform.value, code="PUBLISHED")
+        if status in (None, "EXPIRED", "ERROR"):
+            container = self._create(user, token, kind, items, request)
+            request.save(f"{self.PROGRESS_PREFIX}container", container)
+        self._wait(container, token)
+        self._check_quota(user, token)
+        media_id = self._publish_container(user, token, container)
+        request.save(f"{self.PROGRESS_PREFIX}media", media_id)
+        return self._result(media_id, token, container)
+
+    def _saved(self, request: PublishRequest, token: str) -> tuple[PublishResult | None, str | None, str | None]:
+        """What an earlier attempt left: (the result, when it saved a media id; the saved container; that
+        container's status, asked only when there is no media id). publish() and find_published() start here."""
+        container = request.progress.get(f"{self.PROGRESS_PREFIX}container")
+        media_id = request.progress.get(f"{self.PROGRESS_PREFIX}media")
+        if media_id:
+            return self._result(media_id, token, container), container, None
+        return None, container, self._status(container, token) if container else None
+
+    def _publish_container(self, user: str, token: str, container: str) -> str:
+        """Publish a FINISHED container; the new media id."""
+        return str(self.post(f"{user}/{self.PUBLISH_EDGE}", token, {"creation_id": container})["id"])
+
+    def _container(self, user: str, token: str, body: dict[str, Any]) -> str:
+        return str(self.post(f"{user}/{self.CONTAINER_EDGE}", token, body)["id"])
+
+    def _children(self, user: str, token: str, items: Sequence[MediaItem], request: PublishRequest) -> list[str]:
+        """A carousel's item containers: the saved ones while all still stand, else new ones (saved)."""
+        key = f"{self.PROGRESS_PREFIX}children"
+        saved = [c for c in request.progress.get(key, "").split(",") if c]
+        if len(saved) != len(items) or any(self._status(c, token) in (None, "EXPIRED", "ERROR") for c in saved):
+            saved = [self._container(user, token, self._child(item)) for item in items]
+            request.save(key, ",".join(saved))
+        for child in saved:           # a carousel parent wants finished children
+            self._wait(child, token)
+        return saved
+
+    def _status(self, container: str, token: str) -> str | None:
+        try:
+            return self.get(container, token, fields=self.STATUS_FIELDS).get(self.STATUS_FIELD)
+        except Rejected:
+            return None               # unknown or deleted container: make a new one
+
+    def _wait(self, container: str, token: str) -> None:
+        """Poll the container until FINISHED, a bounded number of times (RetryLater when the bound is hit)."""
+        for attempt in range(self.POLL_ATTEMPTS):
+            data = self.get(container, token, fields=self.STATUS_FIELDS)
+            status = data.get(self.STATUS_FIELD)
+            if status in ("FINISHED", "PUBLISHED"):
+                return
+            if status == "ERROR":
+                raise self._container_error(data)
+            if status == "EXPIRED":
+                raise RetryLater(f"The {self.LABEL} container expired before it was published.", code="EXPIRED")
+            if attempt < self.POLL_ATTEMPTS - 1:
+                self.sleep(self.POLL_INTERVAL_S)
+        raise RetryLater(f"{self.LABEL} is still processing the media.", code="IN_PROGRESS",
+                         retry_at=self.clock() + self.NOT_READY_RETRY)
+
+    def _check_quota(self, user: str, token: str) -> None:
+        """Read the rolling-window publishing quota (do not guess it); RetryLater when it is used up."""
+        limit = self.get(f"{user}/{self.QUOTA_EDGE}", token, fields="quota_usage,config")
+        entry = (limit.get("data") or [{}])[0]
+        config = entry.get("config") or {}
+        used, total = entry.get("quota_usage"), config.get("quota_total")
+        if used is None or not total or int(used) < int(total):
+            return
+        window = timedelta(seconds=int(config.get("quota_duration") or 86400))
+        now = self.clock()
+        # A slot frees when the oldest post inside the window leaves it (a lower bound: app posts count too).
+        posts = self.get(f"{user}/{self.CONTAINER_EDGE}", token, fields="timestamp",
+                         **self._quota_listing(int(total), now - window)).get("data") or []
+        times = [t for p in posts if (t := parse_graph_time(p.get("timestamp"))) and t > now - window]
+        raise RetryLater(f"{self.LABEL} allows {total} API posts per {window.total_seconds() / 3600:g} hours and "
+                         f"this {self.QUOTA_HOLDER} has used them all.", code="quota", rate_limited=True,
+                         retry_at=min(times) + window if times else now + timedelta(hours=1))
+
+    def _result(self, media_id: str, token: str, container: str | None) -> PublishResult:
+        try:
+            permalink = self.get(media_id, token, fields="permalink").get("permalink")
+        except PlatformError:
+            permalink = None          # the post exists; a missing link is not a reason to publish again
+        return PublishResult(external_id=media_id, url=permalink,
+                             extra={"container_id": container} if container else {})

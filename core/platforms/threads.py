@@ -9,6 +9,11 @@ Threads is Instagram's container model with its own names: create a container pe
 A container is invisible until published, so creating one twice is harmless and publishing
 twice is not: the container id is saved before ``threads_publish``, and a retry first asks
 whether that container is already PUBLISHED. Errors come in Meta's Graph envelope (facts §1.6).
+That flow is `ContainerPublishing` (core/platforms/meta.py), shared with Instagram; this file
+holds what is Threads': its names (edges, ``status``/``error_message``, ``th_`` progress keys),
+text posts, form-encoded request bodies (``post``), what a container ERROR means, and one extra
+check: after an error answer from ``threads_publish``, a container that says PUBLISHED means
+OutcomeUnknown, not a failure.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.platforms.catalog import Platform
-from core.platforms.meta import classify_graph, graph_error, insight_values, media_items, number, parse_graph_time
+from core.platforms.meta import (ContainerPublishing, classify_graph, graph_error, insight_values, media_items, number,
+                                 parse_graph_time)
 from core.timeutil import UTC
 
 GRAPH = "https://graph.threads.net"
@@ -45,7 +51,7 @@ CONTAINER_ERRORS = {
 RETRYABLE_CONTAINER_ERRORS = {"FAILED_DOWNLOADING_VIDEO", "UNKNOWN"}   # the file host may just have been slow
 
 
-class ThreadsAdapter(PlatformAdapter):
+class ThreadsAdapter(ContainerPublishing, PlatformAdapter):
     platform = Platform.THREADS
     oauth = OAuthSpec(authorize_url="https://www.threads.net/oauth/authorize",
                       token_url="https://graph.threads.net/oauth/access_token",
@@ -56,9 +62,15 @@ class ThreadsAdapter(PlatformAdapter):
     REFRESH_MIN_AGE = timedelta(hours=24)     # th_refresh_token refuses younger tokens
     # A 60-day token that can only be renewed once a day old: renew it well before the end.
     refresh_ahead = timedelta(days=7)
-    POLL_ATTEMPTS = 10
-    POLL_INTERVAL_S = 3.0
-    NOT_READY_RETRY = timedelta(minutes=1)
+    # Meta's container model (ContainerPublishing), in Threads' names.
+    LABEL = "Threads"
+    PROGRESS_PREFIX = "th_"
+    CONTAINER_EDGE = "threads"
+    PUBLISH_EDGE = "threads_publish"
+    STATUS_FIELD, STATUS_FIELDS = "status", "status,error_message"
+    # Threads allows 250 API posts per profile per rolling 24 h (a carousel is one): it is read, not guessed.
+    QUOTA_EDGE = "threads_publishing_limit"
+    QUOTA_HOLDER = "profile"
     # Reconciliation reads the listing back to the attempt: 100 a page, at most 5 pages (the daily cap is 250).
     LISTING_PAGE = 100
     LISTING_PAGES = 5
@@ -132,25 +144,13 @@ class ThreadsAdapter(PlatformAdapter):
                        meta={k: data[k] for k in ("threads_profile_picture_url",) if k in data})
 
     # ------------------------------------------------------------ publishing
-    def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
-        items = media_items(request)
-        kind = self._kind(request, items)
-        user, token = creds.external_id or "me", creds.access_token
-        if request.progress.get("th_media"):          # published already; only the answer was lost after
-            return self._result(request.progress["th_media"], token, request.progress.get("th_container"))
-        container = request.progress.get("th_container")
-        status = self._status(container, token) if container else None
-        if status == "PUBLISHED":
-            # threads_publish went through but its answer was lost: the runner reconciles (find_published).
-            raise OutcomeUnknown("Threads already published this post; its id is being looked up.",
-                                 platform=self.platform.value, code="PUBLISHED")
-        if status in (None, "EXPIRED", "ERROR"):
-            container = self._create(user, token, kind, items, request)
-            request.save("th_container", container)
-        self._wait(container, token)
-        self._check_quota(user, token)
+    # publish() and its steps are ContainerPublishing's (core/platforms/meta.py); what is Threads' own:
+    # text posts and the post types (_kind, _create), form bodies (post), the words for a container ERROR,
+    # and the PUBLISHED check after an error answer from threads_publish (_publish_container).
+
+    def _publish_container(self, user: str, token: str, container: str) -> str:
         try:
-            media_id = str(self.post(f"{user}/threads_publish", token, {"creation_id": container})["id"])
+            return super()._publish_container(user, token, container)
         except (RetryLater, Rejected, ReconnectNeeded, TokenExpired) as exc:
             # Meta has answered threads_publish with an error (a 5xx, even "(#10) no permission" or an
             # "expired" token) for a post that went out: a container that says PUBLISHED is the proof, so
@@ -159,8 +159,12 @@ class ThreadsAdapter(PlatformAdapter):
                 raise OutcomeUnknown(f"Threads answered with an error ({exc}) but published the post; its id is "
                                      "being looked up.", platform=self.platform.value, code="PUBLISHED") from None
             raise
-        request.save("th_media", media_id)
-        return self._result(media_id, token, container)
+
+    def _status_or_none(self, container: str, token: str) -> str | None:
+        try:
+            return self._status(container, token)
+        except PlatformError:
+            return None
 
     def _kind(self, request: PublishRequest, items: Sequence[MediaItem]) -> str:
         if not items and not request.content.text.strip():
@@ -179,9 +183,6 @@ class ThreadsAdapter(PlatformAdapter):
             {"media_type": "IMAGE", "image_url": item.url}
         return {**url, **({"alt_text": item.alt_text} if item.alt_text else {})}
 
-    def _container(self, user: str, token: str, body: dict[str, Any]) -> str:
-        return str(self.post(f"{user}/threads", token, body)["id"])
-
     def _create(self, user: str, token: str, kind: str, items: Sequence[MediaItem], request: PublishRequest) -> str:
         text = {"text": request.content.text} if request.content.text else {}
         if kind == "TEXT":
@@ -191,73 +192,19 @@ class ThreadsAdapter(PlatformAdapter):
             return self._container(user, token, {"media_type": "CAROUSEL", "children": ",".join(children), **text})
         return self._container(user, token, {**self._item(items[0]), **text})
 
-    def _children(self, user: str, token: str, items: Sequence[MediaItem], request: PublishRequest) -> list[str]:
-        saved = [c for c in request.progress.get("th_children", "").split(",") if c]
-        if len(saved) != len(items) or any(self._status(c, token) in (None, "EXPIRED", "ERROR") for c in saved):
-            saved = [self._container(user, token, {**self._item(item), "is_carousel_item": "true"})
-                     for item in items]
-            request.save("th_children", ",".join(saved))
-        for child in saved:           # a carousel parent wants finished children
-            self._wait(child, token)
-        return saved
+    def _child(self, item: MediaItem) -> dict[str, Any]:
+        return {**self._item(item), "is_carousel_item": "true"}
 
-    def _status(self, container: str, token: str) -> str | None:
-        try:
-            return self.get(container, token, fields="status,error_message").get("status")
-        except Rejected:
-            return None               # unknown or deleted container: make a new one
+    def _container_error(self, data: dict[str, Any]) -> PlatformError:
+        """A container in ERROR: its ``error_message`` is one of Meta's codes (CONTAINER_ERRORS)."""
+        reason = str(data.get("error_message") or "UNKNOWN")
+        words = CONTAINER_ERRORS.get(reason, f"Threads could not use the media ({reason})")
+        if reason in RETRYABLE_CONTAINER_ERRORS:
+            return RetryLater(f"{words}; trying again.", code=reason)
+        return Rejected(f"{words[0].upper()}{words[1:]}.", code=reason)
 
-    def _status_or_none(self, container: str, token: str) -> str | None:
-        try:
-            return self._status(container, token)
-        except PlatformError:
-            return None
-
-    def _wait(self, container: str, token: str) -> None:
-        """Poll the container until FINISHED, a bounded number of times (RetryLater when the bound is hit)."""
-        for attempt in range(self.POLL_ATTEMPTS):
-            data = self.get(container, token, fields="status,error_message")
-            status = data.get("status")
-            if status in ("FINISHED", "PUBLISHED"):
-                return
-            if status == "ERROR":
-                reason = str(data.get("error_message") or "UNKNOWN")
-                words = CONTAINER_ERRORS.get(reason, f"Threads could not use the media ({reason})")
-                if reason in RETRYABLE_CONTAINER_ERRORS:
-                    raise RetryLater(f"{words}; trying again.", code=reason)
-                raise Rejected(f"{words[0].upper()}{words[1:]}.", code=reason)
-            if status == "EXPIRED":
-                raise RetryLater("The Threads container expired before it was published.", code="EXPIRED")
-            if attempt < self.POLL_ATTEMPTS - 1:
-                self.sleep(self.POLL_INTERVAL_S)
-        raise RetryLater("Threads is still processing the media.", code="IN_PROGRESS",
-                         retry_at=self.clock() + self.NOT_READY_RETRY)
-
-    def _check_quota(self, user: str, token: str) -> None:
-        """Threads allows 250 API posts per profile per rolling 24 h (a carousel is one): read it, do not guess."""
-        limit = self.get(f"{user}/threads_publishing_limit", token, fields="quota_usage,config")
-        entry = (limit.get("data") or [{}])[0]
-        config = entry.get("config") or {}
-        used, total = entry.get("quota_usage"), config.get("quota_total")
-        if used is None or not total or int(used) < int(total):
-            return
-        window = timedelta(seconds=int(config.get("quota_duration") or 86400))
-        now = self.clock()
-        # A slot frees when the oldest post inside the window leaves it (a lower bound: app posts count too).
-        posts = self.get(f"{user}/threads", token, fields="timestamp", since=int((now - window).timestamp()),
-                         limit=100).get("data") or []
-        times = [t for p in posts if (t := parse_graph_time(p.get("timestamp"))) and t > now - window]
-        raise RetryLater(f"Threads allows {total} API posts per {window.total_seconds() / 3600:g} hours and this "
-                         f"profile has used them all.", code="quota", rate_limited=True,
-                         retry_at=min(times) + window if times else now + timedelta(hours=1))
-
-    def _result(self, media_id: str, token: str, container: str | None) -> PublishResult:
-        try:
-            permalink = self.get(media_id, token, fields="permalink").get("permalink")
-        except PlatformError:
-            permalink = None          # the post exists; a missing link is not a reason to publish again
-        return PublishResult(external_id=media_id, url=permalink,
-                             extra={"container_id": container} if container else {})
+    def _quota_listing(self, total: int, start: datetime) -> dict[str, Any]:
+        return {"since": int(start.timestamp()), "limit": 100}   # the window's posts, a page's worth
 
     # ------------------------------------------------------------ reconciliation
     def find_published(self, creds: Credentials, request: PublishRequest, *, since: datetime) -> PublishResult | None:
@@ -273,10 +220,9 @@ class ThreadsAdapter(PlatformAdapter):
         then hands the delivery to a person (needs_review) with these words. Never a second post.
         """
         token, user = creds.access_token, creds.external_id or "me"
-        if request.progress.get("th_media"):
-            return self._result(request.progress["th_media"], token, request.progress.get("th_container"))
-        container = request.progress.get("th_container")
-        status = self._status(container, token) if container else None
+        done, container, status = self._saved(request, token)
+        if done is not None:
+            return done               # the media id was saved: published
         if status is not None and status != "PUBLISHED":
             return None               # the container exists and was never published
         published = status == "PUBLISHED"
