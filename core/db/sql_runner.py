@@ -114,9 +114,9 @@ class SqlRunnerQueries:
                 # Look at the earliest due rows first (cheap with a big backlog); only when that window
                 # holds too few claimable accounts, at every due row.
                 window = max(limit * 20, 500)
-                ids = self._sqlite_candidates(conn, joined, due, limit, window, room)
-                if len(ids) < limit:
-                    ids = self._sqlite_candidates(conn, joined, due, limit, None, room)
+                ids, saw_all = self._sqlite_candidates(conn, joined, due, limit, window, room)
+                if len(ids) < limit and not saw_all:
+                    ids, _ = self._sqlite_candidates(conn, joined, due, limit, None, room)
             if not ids:
                 return []
             rows = conn.execute(
@@ -131,29 +131,34 @@ class SqlRunnerQueries:
             return claimed
 
     def _sqlite_candidates(self, conn: Connection, joined, due, limit: int, window: int | None,
-                           room: Mapping[str, int]) -> list[str]:
+                           room: Mapping[str, int]) -> tuple[list[str], bool]:
         """The first due delivery of each claimable account, earliest first, at most room[platform] of a platform
-        (SQLite: under the write lock)."""
-        inner = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, _d.c.next_attempt_at).select_from(joined)
+        (SQLite: under the write lock); and whether every due row was looked at (the window was not full).
+
+        The due rows come in the index's order (no sort, stops at the window); picking each account's next
+        in line and counting platforms is done here, on at most `window` rows: cheaper than window functions
+        in SQL, and a window that held every due row needs no second, unbounded look.
+        """
+        query = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, _d.c.next_attempt_at).select_from(joined)
                  .where(due, ~self._in_flight_elsewhere())
-                 .order_by(_d.c.next_attempt_at))                  # the index's order: no sort, stops at LIMIT
+                 .order_by(_d.c.next_attempt_at))
         if window is not None:
-            inner = inner.limit(window)
-        inner = inner.subquery()
-        ranked = sa.select(inner.c.id, inner.c.platform, inner.c.next_attempt_at,
-                           sa.func.row_number().over(partition_by=inner.c.account_id,
-                                                     order_by=(inner.c.next_attempt_at, inner.c.id)).label("rn")
-                           ).subquery()
-        if not room:
-            return list(conn.execute(sa.select(ranked.c.id).where(ranked.c.rn == 1)
-                                     .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit)).scalars())
-        first = sa.select(ranked.c.id, ranked.c.next_attempt_at, ranked.c.platform,
-                          sa.func.row_number().over(partition_by=ranked.c.platform,
-                                                    order_by=(ranked.c.next_attempt_at, ranked.c.id)).label("pn")
-                          ).where(ranked.c.rn == 1).subquery()
-        allowed = sa.case(room, value=first.c.platform, else_=limit)
-        return list(conn.execute(sa.select(first.c.id).where(first.c.pn <= allowed)
-                                 .order_by(first.c.next_attempt_at, first.c.id).limit(limit)).scalars())
+            query = query.limit(window)
+        rows = sorted(conn.execute(query).all(), key=lambda r: (_aware(r.next_attempt_at), r.id))
+        ids: list[str] = []
+        seen: set[str] = set()
+        taken: dict[str, int] = {}
+        for row in rows:
+            if row.account_id in seen:
+                continue
+            seen.add(row.account_id)                   # its next in line, taken or not: never a later one
+            if taken.get(row.platform, 0) >= room.get(row.platform, limit):
+                continue
+            taken[row.platform] = taken.get(row.platform, 0) + 1
+            ids.append(row.id)
+            if len(ids) >= limit:
+                break
+        return ids, window is None or len(rows) < window
 
     def _after_claim(self, conn: Connection, claimed: Sequence[Delivery], runner_id: str, action: str,
                      reason: str | None = None) -> None:
