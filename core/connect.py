@@ -185,6 +185,10 @@ def account_health(account: Account, now: datetime) -> Health:
     """What the Accounts page says about a connection."""
     if account.status in (AccountStatus.REVOKED, AccountStatus.RECONNECT_NEEDED):
         return Health(account.status, "Reconnect needed: Outpost can no longer post for this account.")
+    if not account.oauth_token:
+        # A practice account added by hand (sandbox): it has never been through the platform's consent page.
+        return Health(AccountStatus.RECONNECT_NEEDED,
+                      f"Not connected (practice account): use Connect {account.platform.label} to publish.")
     # An access token that can be refreshed is fine; what matters is the last date we can still refresh.
     horizon = account.refresh_expires_at if account.refresh_token else account.token_expires_at
     if horizon is None:

@@ -184,3 +184,12 @@ def test_health_reports_expiry(world, emu):
     assert account_health(account, now).status == AccountStatus.CONNECTED
     assert account_health(account, now + timedelta(days=55)).status == AccountStatus.EXPIRING
     assert account_health(account, now + timedelta(days=61)).status == AccountStatus.EXPIRED
+
+
+def test_a_practice_account_without_a_token_is_not_called_connected():
+    from core.domain import Account
+    from core.timeutil import utcnow
+    practice = Account(platform="instagram", handle="@casey")
+    health = account_health(practice, utcnow())
+    assert health.status == AccountStatus.RECONNECT_NEEDED
+    assert health.message.startswith("Not connected") and "Connect Instagram" in health.message
