@@ -115,6 +115,7 @@ class Runner:
         # Per platform: its cap, deliveries claimed and not finished (load), attempts running, and claimed
         # deliveries waiting for one of its slots. All under _in_flight_lock.
         self._caps: dict[str, int] = {}
+        self._caps_known = False
         self._load: dict[str, int] = {}
         self._running: dict[str, int] = {}
         self._waiting: dict[str, deque[Delivery]] = {}
@@ -226,9 +227,11 @@ class Runner:
 
     def room(self) -> dict[str, int]:
         """Per platform with a cap below the runner's concurrency: how many more it may take right now."""
-        from core.platforms.registry import supported_platforms
-        for platform in supported_platforms():
-            self.cap(platform)
+        if not self._caps_known:                 # every platform's cap, once (a claim may bring any of them)
+            from core.platforms.registry import supported_platforms
+            for platform in supported_platforms():
+                self.cap(platform)
+            self._caps_known = True
         with self._in_flight_lock:
             return {k: max(0, cap - self._load.get(k, 0)) for k, cap in self._caps.items()
                     if cap < self.config.concurrency or self._load.get(k, 0) >= cap}

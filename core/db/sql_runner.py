@@ -96,13 +96,7 @@ class SqlRunnerQueries:
                     .where(due, ~self._in_flight_elsewhere(), self._next_in_line())
                     .order_by(_d.c.next_attempt_at, _d.c.id).limit(limit)
                     .with_for_update(of=[_d, posts], skip_locked=True)).all()
-                first: dict[str, str] = {}
-                taken: dict[str, int] = {}
-                for row in candidates:
-                    if row.account_id in first or taken.get(row.platform, 0) >= room.get(row.platform, limit):
-                        continue
-                    first[row.account_id] = row.id
-                    taken[row.platform] = taken.get(row.platform, 0) + 1
+                first = _next_per_account(candidates, limit, room)
                 if not first:
                     return []
                 locked = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(list(first)))
@@ -145,20 +139,7 @@ class SqlRunnerQueries:
         if window is not None:
             query = query.limit(window)
         rows = sorted(conn.execute(query).all(), key=lambda r: (_aware(r.next_attempt_at), r.id))
-        ids: list[str] = []
-        seen: set[str] = set()
-        taken: dict[str, int] = {}
-        for row in rows:
-            if row.account_id in seen:
-                continue
-            seen.add(row.account_id)                   # its next in line, taken or not: never a later one
-            if taken.get(row.platform, 0) >= room.get(row.platform, limit):
-                continue
-            taken[row.platform] = taken.get(row.platform, 0) + 1
-            ids.append(row.id)
-            if len(ids) >= limit:
-                break
-        return ids, window is None or len(rows) < window
+        return list(_next_per_account(rows, limit, room).values()), window is None or len(rows) < window
 
     def _after_claim(self, conn: Connection, claimed: Sequence[Delivery], runner_id: str, action: str,
                      reason: str | None = None) -> None:
@@ -435,3 +416,22 @@ def _row_delivery(row) -> Delivery:
 def _event_row(e: ActivityEvent) -> Mapping[str, Any]:
     from core.db.sql_store import _event_values
     return _event_values(e)
+
+
+def _next_per_account(rows, limit: int, room: Mapping[str, int]) -> dict[str, str]:
+    """account id -> delivery id: each account's first row (rows come earliest first), at most room[platform]
+    of a platform and `limit` in all. An account's first row decides for it: a later one is never taken."""
+    first: dict[str, str] = {}
+    seen: set[str] = set()
+    taken: dict[str, int] = {}
+    for row in rows:
+        if row.account_id in seen:
+            continue
+        seen.add(row.account_id)
+        if taken.get(row.platform, 0) >= room.get(row.platform, limit):
+            continue
+        taken[row.platform] = taken.get(row.platform, 0) + 1
+        first[row.account_id] = row.id
+        if len(first) >= limit:
+            break
+    return first

@@ -14,16 +14,16 @@ types (feed image, reel, story, carousel), JSON request bodies, and what a conta
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Sequence
 
 import httpx
 
-from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
-from core.platforms.meta import (DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values, number,
+from core.platforms.meta import (LongLivedToken, DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values, number,
                                  parse_graph_time)
 
 GRAPH = "https://graph.instagram.com"
@@ -33,7 +33,7 @@ METRICS = {"views": "views", "reach": "reach", "saved": "saves", "likes": "likes
 STORY_METRICS = ("views", "reach", "shares", "total_interactions")   # stories refuse saved/likes/comments
 
 
-class InstagramAdapter(ContainerPublishing, PlatformAdapter):
+class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     platform = Platform.INSTAGRAM
     oauth = OAuthSpec(authorize_url="https://www.instagram.com/oauth/authorize",
                       token_url="https://api.instagram.com/oauth/access_token",
@@ -41,9 +41,8 @@ class InstagramAdapter(ContainerPublishing, PlatformAdapter):
                               "instagram_business_manage_insights"),
                       scope_separator=",")
     HOSTS: tuple[str, ...] = ("graph.instagram.com", "api.instagram.com", "www.instagram.com")
-    REFRESH_MIN_AGE = timedelta(hours=24)     # ig_refresh_token refuses younger tokens
-    # A 60-day token that can only be renewed once a day old: renew it well before the end.
-    refresh_ahead = timedelta(days=7)
+    GRAPH_HOST = GRAPH                         # token renewal: LongLivedToken (ig_refresh_token, 24 h minimum age)
+    REFRESH_GRANT = "ig_refresh_token"
     # Meta's container model (ContainerPublishing), in Instagram's names.
     LABEL = "Instagram"
     PROGRESS_PREFIX = "ig_"
@@ -93,33 +92,6 @@ class InstagramAdapter(ContainerPublishing, PlatformAdapter):
         else:
             data.pop("user_id", None)
         return super().parse_token(data)
-
-    def can_refresh(self, creds: Credentials) -> bool:
-        """Instagram refreshes a long-lived token only once it is 24 h old and not yet expired."""
-        now = self.clock()
-        if creds.expires_at is not None and creds.expires_at <= now:
-            return False
-        return creds.issued_at is None or now - creds.issued_at >= self.REFRESH_MIN_AGE
-
-    def refresh(self, creds: Credentials) -> TokenSet:
-        """A new 60-day token from the current one (there is no separate refresh token)."""
-        if not self.can_refresh(creds):
-            expired = creds.expires_at is not None and creds.expires_at <= self.clock()
-            why = ("it has expired, and Instagram cannot renew an expired token" if expired else
-                   "Instagram renews a token only once it is 24 hours old, and this one is younger "
-                   "yet was refused")
-            raise ReconnectNeeded(f"The Instagram token cannot be renewed: {why}. Connect the account again.",
-                                  platform=self.platform.value, code="expired" if expired else "token_too_young")
-        return self.parse_token(self._graph_token("refresh_access_token", grant_type="ig_refresh_token",
-                                                  access_token=creds.access_token))
-
-    def _graph_token(self, path: str, **params: str) -> dict:
-        # These two endpoints take the token in the query and live outside the versioned path.
-        try:
-            return self.request("GET", f"{GRAPH}/{path}", params=params).json()
-        except (TokenExpired, Rejected) as exc:
-            raise ReconnectNeeded(f"Instagram refused the authorization: {exc}", platform=self.platform.value,
-                                  code=exc.code) from None
 
     def fetch_profile(self, token: TokenSet) -> Profile:
         data = self.get("me", token.access_token, fields="user_id,username,name,account_type,profile_picture_url")

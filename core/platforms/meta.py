@@ -21,7 +21,7 @@ import httpx
 
 from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (Credentials, json_object, media_kind, MediaItem, PublishRequest,
-                                 PublishResult)
+                                 PublishResult, TokenSet)
 
 DEFAULT_VERSION = "v25.0"
 
@@ -170,6 +170,44 @@ def media_items(request: PublishRequest) -> tuple[MediaItem, ...]:
     if request.media:
         return request.media
     return tuple(MediaItem(url=u, kind=media_kind(u)) for u in request.content.media_urls)
+
+
+class LongLivedToken:
+    """Token renewal shared by Instagram (Instagram Login) and Threads: a 60-day token, renewed from itself (no
+    refresh token) through GET <GRAPH_HOST>/refresh_access_token, and only once it is REFRESH_MIN_AGE old and
+    not yet expired. A mixin placed before PlatformAdapter; the adapter names its host, grant and LABEL."""
+
+    LABEL: ClassVar[str]
+    GRAPH_HOST: ClassVar[str]                 # e.g. https://graph.instagram.com (token endpoints are unversioned)
+    REFRESH_GRANT: ClassVar[str]              # ig_refresh_token / th_refresh_token
+    REFRESH_MIN_AGE: ClassVar[timedelta] = timedelta(hours=24)   # the platform refuses younger tokens
+    # A 60-day token that can only be renewed once a day old: renew it well before the end.
+    refresh_ahead: ClassVar[timedelta] = timedelta(days=7)
+
+    def can_refresh(self, creds: Credentials) -> bool:
+        now = self.clock()
+        if creds.expires_at is not None and creds.expires_at <= now:
+            return False
+        return creds.issued_at is None or now - creds.issued_at >= self.REFRESH_MIN_AGE
+
+    def refresh(self, creds: Credentials) -> TokenSet:
+        """A new 60-day token from the current one."""
+        if not self.can_refresh(creds):
+            expired = creds.expires_at is not None and creds.expires_at <= self.clock()
+            why = (f"it has expired, and {self.LABEL} cannot renew an expired token" if expired else
+                   f"{self.LABEL} renews a token only once it is 24 hours old, and this one is younger")
+            raise ReconnectNeeded(f"The {self.LABEL} token cannot be renewed: {why}. Connect the account again.",
+                                  platform=self.platform.value, code="expired" if expired else "token_too_young")
+        return self.parse_token(self._graph_token("refresh_access_token", grant_type=self.REFRESH_GRANT,
+                                                  access_token=creds.access_token))
+
+    def _graph_token(self, path: str, **params: str) -> dict:
+        # The token endpoints take the token in the query and live outside the versioned path.
+        try:
+            return self.request("GET", f"{self.GRAPH_HOST}/{path}", params=params).json()
+        except (TokenExpired, Rejected) as exc:
+            raise ReconnectNeeded(f"{self.LABEL} refused the authorization: {exc}", platform=self.platform.value,
+                                  code=exc.code) from None
 
 
 class ContainerPublishing:

@@ -26,7 +26,7 @@ from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.platforms.catalog import Platform
-from core.platforms.meta import (ContainerPublishing, classify_graph, graph_error, insight_values, media_items, number,
+from core.platforms.meta import (LongLivedToken, ContainerPublishing, classify_graph, graph_error, insight_values, media_items, number,
                                  parse_graph_time)
 from core.timeutil import UTC
 
@@ -51,7 +51,7 @@ CONTAINER_ERRORS = {
 RETRYABLE_CONTAINER_ERRORS = {"FAILED_DOWNLOADING_VIDEO", "UNKNOWN"}   # the file host may just have been slow
 
 
-class ThreadsAdapter(ContainerPublishing, PlatformAdapter):
+class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     platform = Platform.THREADS
     oauth = OAuthSpec(authorize_url="https://www.threads.net/oauth/authorize",
                       token_url="https://graph.threads.net/oauth/access_token",
@@ -59,9 +59,8 @@ class ThreadsAdapter(ContainerPublishing, PlatformAdapter):
                               "threads_read_replies"),
                       scope_separator=",")
     HOSTS: tuple[str, ...] = ("graph.threads.net", "www.threads.net")
-    REFRESH_MIN_AGE = timedelta(hours=24)     # th_refresh_token refuses younger tokens
-    # A 60-day token that can only be renewed once a day old: renew it well before the end.
-    refresh_ahead = timedelta(days=7)
+    GRAPH_HOST = GRAPH                         # token renewal: LongLivedToken (th_refresh_token, 24 h minimum age)
+    REFRESH_GRANT = "th_refresh_token"
     # Meta's container model (ContainerPublishing), in Threads' names.
     LABEL = "Threads"
     PROGRESS_PREFIX = "th_"
@@ -110,32 +109,6 @@ class ThreadsAdapter(ContainerPublishing, PlatformAdapter):
                                  client_secret=self.config.client_secret, access_token=short["access_token"])
         user_id = short.get("user_id")
         return self.parse_token({**long, **({"user_id": str(user_id)} if user_id is not None else {})})
-
-    def can_refresh(self, creds: Credentials) -> bool:
-        """Threads refreshes a long-lived token only once it is 24 h old and not yet expired."""
-        now = self.clock()
-        if creds.expires_at is not None and creds.expires_at <= now:
-            return False
-        return creds.issued_at is None or now - creds.issued_at >= self.REFRESH_MIN_AGE
-
-    def refresh(self, creds: Credentials) -> TokenSet:
-        """A new 60-day token from the current one (there is no separate refresh token)."""
-        if not self.can_refresh(creds):
-            expired = creds.expires_at is not None and creds.expires_at <= self.clock()
-            why = ("it has expired, and Threads cannot renew an expired token" if expired else
-                   "Threads renews a token only once it is 24 hours old, and this one is younger")
-            raise ReconnectNeeded(f"The Threads token cannot be renewed: {why}. Connect the account again.",
-                                  platform=self.platform.value, code="expired" if expired else "token_too_young")
-        return self.parse_token(self._graph_token("refresh_access_token", grant_type="th_refresh_token",
-                                                  access_token=creds.access_token))
-
-    def _graph_token(self, path: str, **params: str) -> dict:
-        # These two endpoints take the token in the query and live outside the versioned path.
-        try:
-            return self.request("GET", f"{GRAPH}/{path}", params=params).json()
-        except (TokenExpired, Rejected) as exc:
-            raise ReconnectNeeded(f"Threads refused the authorization: {exc}", platform=self.platform.value,
-                                  code=exc.code) from None
 
     def fetch_profile(self, token: TokenSet) -> Profile:
         data = self.get("me", token.access_token, fields="id,username,name,threads_profile_picture_url")

@@ -143,7 +143,7 @@ async def get_user(call: Call, token: Token, user: Node) -> Response:
 
 @meta.edge("ig_user", "GET", "content_publishing_limit")
 async def publishing_limit(call: Call, token: Token, user: Node) -> Response:
-    used = _quota_used(call, user.id)
+    used = meta.quota_used(call, user.id)
     item: dict = {}
     requested = meta.split_fields(call.param("fields") or "quota_usage")
     if "quota_usage" in requested:
@@ -153,31 +153,9 @@ async def publishing_limit(call: Call, token: Token, user: Node) -> Response:
     return json_response({"data": [item]})
 
 
-def _quota_used(call: Call, user_id: str) -> int:
-    cutoff = call.now() - 86400
-    with call.st.lock:
-        stamps = call.st.meta.publishes[user_id]
-        stamps[:] = [t for t in stamps if t > cutoff]
-        return len(stamps)
-
-
 # ---------------------------------------------------------------- containers
 def _status_code(st: State, node: Node, now: float) -> str:
-    d = node.data
-    if d.get("published_id"):
-        return "PUBLISHED"
-    if d.get("error"):
-        return "ERROR"
-    if now - node.created_at >= st.config.ig_container_ttl_s:
-        return "EXPIRED"
-    if d["media_type"] == "CAROUSEL":
-        states = [_status_code(st, st.meta.nodes[c], now) for c in d["children"]]
-        if "ERROR" in states:
-            d["error"] = 2207028
-            return "ERROR"
-        return "IN_PROGRESS" if "IN_PROGRESS" in states else "FINISHED"
-    ready = d.get("ready_at")
-    return "FINISHED" if ready is not None and now >= ready else "IN_PROGRESS"
+    return meta.container_status(st.meta.nodes, node, now, ttl_s=st.config.ig_container_ttl_s, carousel_error=2207028)
 
 
 _STATUS_TEXT = {
@@ -332,7 +310,7 @@ async def publish(call: Call, token: Token, user: Node) -> Response:
         if status == "ERROR":
             raise fail(400, "The media could not be published because its container failed.", 9007,
                        int(node.data["error"]), user_title="Media upload failed")
-        if _quota_used(call, user.id) >= call.cfg.ig_publish_quota:
+        if meta.quota_used(call, user.id) >= call.cfg.ig_publish_quota:
             raise fail(400, "The maximum number of posts that were allowed to be published has been reached.", 9,
                        2207042, user_title="Maximum number of posts reached",
                        user_msg=f"Accounts can publish {call.cfg.ig_publish_quota} posts per 24 hours.")

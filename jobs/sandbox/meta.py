@@ -205,6 +205,40 @@ def select(call: Call, node: Node, available: dict[str, Callable[[], Any]], defa
     return out
 
 
+# ---------------------------------------------------------------- containers (Instagram and Threads)
+def quota_used(call: Call, user_id: str, window_s: float = 86400.0) -> int:
+    """How many posts `user_id` published in the rolling window (the publishing quota's count)."""
+    cutoff = call.now() - window_s
+    with call.st.lock:
+        stamps = call.st.meta.publishes[user_id]
+        stamps[:] = [t for t in stamps if t > cutoff]
+        return len(stamps)
+
+
+def container_status(nodes: dict, node: Node, now: float, *, ttl_s: float, carousel_error: Any,
+                     expired_children_expire: bool = False) -> str:
+    """A media container's status: PUBLISHED, ERROR, EXPIRED (after ttl_s), IN_PROGRESS until its media is
+    ready, else FINISHED; a carousel is as ready as its children (an ERROR child marks it `carousel_error`)."""
+    d = node.data
+    if d.get("published_id"):
+        return "PUBLISHED"
+    if d.get("error"):
+        return "ERROR"
+    if now - node.created_at >= ttl_s:
+        return "EXPIRED"
+    if d["media_type"] == "CAROUSEL":
+        states = [container_status(nodes, nodes[c], now, ttl_s=ttl_s, carousel_error=carousel_error,
+                                   expired_children_expire=expired_children_expire) for c in d["children"]]
+        if "ERROR" in states:
+            d["error"] = carousel_error
+            return "ERROR"
+        if expired_children_expire and "EXPIRED" in states:
+            return "EXPIRED"
+        return "IN_PROGRESS" if "IN_PROGRESS" in states else "FINISHED"
+    ready = d.get("ready_at")
+    return "FINISHED" if ready is not None and now >= ready else "IN_PROGRESS"
+
+
 def graph_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
 

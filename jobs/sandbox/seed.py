@@ -42,14 +42,18 @@ def connect_accounts(store: PostStore, settings: Settings, *, user_id: str, work
     own = client is None
     client = client or httpx.Client(timeout=30, trust_env=False)
     try:
-        service = ConnectService(store, lambda p: build_adapter(p, settings, client))
+        from core.connect_password import PasswordConnectService, password_platforms
+        from jobs.sandbox.config import SandboxConfig
+        adapter_for = lambda p: build_adapter(p, settings, client)  # noqa: E731
+        service = ConnectService(store, adapter_for)
+        with_password = Platform.parse(platform) in password_platforms()          # Bluesky: no consent page
         out = []
         for handle in handles:
-            if getattr(build_adapter(platform, settings, client), "connect_with", "") == "app_password":   # Bluesky
-                from core.connect_password import PasswordConnectService
-                account = PasswordConnectService(store, lambda p: build_adapter(p, settings, client)).connect(
+            if with_password:
+                # Bluesky handles are domain names: no underscores.
+                account = PasswordConnectService(store, adapter_for).connect(
                     user_id=user_id, workspace_id=workspace_id, platform=platform,
-                    identifier=handle.replace("_", "-"), password="sandbox-app-password")
+                    identifier=handle.replace("_", "-"), password=SandboxConfig().bsky_app_password)
             else:
                 url = service.start(user_id=user_id, workspace_id=workspace_id, platform=platform)
                 back = consent(client, url, handle=handle)

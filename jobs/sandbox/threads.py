@@ -151,14 +151,6 @@ async def get_user(call: Call, token: Token, user: Node) -> Response:
     }))
 
 
-def _quota_used(call: Call, user_id: str) -> int:
-    cutoff = call.now() - 86400
-    with call.st.lock:
-        stamps = call.st.meta.publishes[user_id]
-        stamps[:] = [t for t in stamps if t > cutoff]
-        return len(stamps)
-
-
 @meta.edge("th_user", "GET", "threads_publishing_limit")
 async def publishing_limit(call: Call, token: Token, user: Node) -> Response:
     meta.require_scope(token, "threads_basic")
@@ -166,7 +158,7 @@ async def publishing_limit(call: Call, token: Token, user: Node) -> Response:
     item: dict = {}
     for name in requested:
         if name == "quota_usage":
-            item["quota_usage"] = _quota_used(call, user.id)
+            item["quota_usage"] = meta.quota_used(call, user.id)
         elif name == "config":
             item["config"] = {"quota_total": call.cfg.thr_publish_quota, "quota_duration": 86400}
         else:
@@ -176,23 +168,8 @@ async def publishing_limit(call: Call, token: Token, user: Node) -> Response:
 
 # ---------------------------------------------------------------- containers
 def _status(st: State, node: Node, now: float) -> str:
-    d = node.data
-    if d.get("published_id"):
-        return "PUBLISHED"
-    if d.get("error"):
-        return "ERROR"
-    if now - node.created_at >= st.config.thr_container_ttl_s:
-        return "EXPIRED"
-    if d["media_type"] == "CAROUSEL":
-        states = [_status(st, st.meta.nodes[c], now) for c in d["children"]]
-        if "ERROR" in states:
-            d["error"] = "UNKNOWN"
-            return "ERROR"
-        if "EXPIRED" in states:
-            return "EXPIRED"
-        return "IN_PROGRESS" if "IN_PROGRESS" in states else "FINISHED"
-    ready = d.get("ready_at")
-    return "FINISHED" if ready is not None and now >= ready else "IN_PROGRESS"
+    return meta.container_status(st.meta.nodes, node, now, ttl_s=st.config.thr_container_ttl_s,
+                                 carousel_error="UNKNOWN", expired_children_expire=True)
 
 
 @meta.edge("th_container", "GET")
@@ -315,7 +292,7 @@ async def publish(call: Call, token: Token, user: Node) -> Response:
                        user_title="Media expired")
         if status == "ERROR":
             raise _invalid(f"(#100) The container failed and cannot be published ({node.data['error']})")
-        if _quota_used(call, user.id) >= cfg.thr_publish_quota:
+        if meta.quota_used(call, user.id) >= cfg.thr_publish_quota:
             raise fail(400, "The maximum number of posts that were allowed to be published has been reached.", 9,
                        2207042, user_title="Maximum number of posts reached",
                        user_msg=f"Profiles can publish {cfg.thr_publish_quota} posts per 24 hours through the API.")
