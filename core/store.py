@@ -257,8 +257,9 @@ class RunnerMemory:
                              key=lambda d: d.lease_expires_at)[:limit]
             taken = []
             for d in expired:
+                # A takeover is an attempt too: a delivery whose attempts keep crashing their runner ends.
                 new = replace(d, claimed_by=runner_id, lease_expires_at=lease_until, version=d.version + 1,
-                              updated_at=self._clock())
+                              attempts=d.attempts + 1, updated_at=self._clock())
                 self._put_delivery(new)
                 taken.append(new)
             self._claimed_events(taken, runner_id, "delivery.lease_expired",

@@ -300,7 +300,7 @@ def test_claim_expired_takes_over_only_expired_leases(store, clock):
     assert ids(taken) == [short.id]
     t = taken[0]
     assert (t.state, t.claimed_by, t.lease_expires_at, t.attempts) == (
-        DeliveryState.PUBLISHING, "r2", at + timedelta(minutes=2), 1)          # a take-over is not an attempt
+        DeliveryState.PUBLISHING, "r2", at + timedelta(minutes=2), 2)          # a take-over counts as an attempt
     assert store.get_delivery(short.id) == t
     assert actions(store, short.id) == ["delivery.publishing", "delivery.lease_expired"]
     take = store.list_events(subject_id=short.id)[0]

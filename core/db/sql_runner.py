@@ -196,8 +196,9 @@ class SqlRunnerQueries:
                 return []
             rows = conn.execute(
                 _d.update().where(_d.c.id.in_(ids), _d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
+                # A takeover is an attempt too: a delivery whose attempts keep crashing their runner ends.
                 .values(claimed_by=runner_id, lease_expires_at=lease_until, version=_d.c.version + 1,
-                        updated_at=self._clock())
+                        attempts=_d.c.attempts + 1, updated_at=self._clock())
                 .returning(*_d.c)).all()
             order = {delivery_id: i for i, delivery_id in enumerate(ids)}
             taken = sorted((_row_delivery(r) for r in rows), key=lambda d: order[d.id])   # oldest lease first
