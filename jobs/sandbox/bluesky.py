@@ -321,8 +321,8 @@ def _check_post(call: Call, tok: Token, record: dict) -> list[str]:
     cids: list[str] = []
     if embed.get("$type") == "app.bsky.embed.images":
         images = embed.get("images") or []
-        if len(images) > 4:
-            raise _invalid("Record/embed/images must not have more than 4 elements")
+        if len(images) > cfg.bsky_max_images:
+            raise _invalid(f"Record/embed/images must not have more than {cfg.bsky_max_images} elements")
         for i, image in enumerate(images):
             if "alt" not in image:
                 raise _invalid(f'Record/embed/images/{i} must have the property "alt"')
@@ -451,7 +451,8 @@ async def list_records(call: Call) -> Response:
     if repo is None:
         return xrpc_error("InvalidRequest", f"Could not find repo: {call.param('repo')}")
     limit, collection = _limit(call), call.param("collection")
-    items = sorted(((k[2], r) for k, r in _ns(call.st).records.items() if k[0] == _did(repo) and k[1] == collection),
+    records = [(k[2], r) for k, r in _ns(call.st).records.items() if k[0] == _did(repo) and k[1] == collection]
+    items = sorted(call.listed("bluesky", records, made=lambda kr: kr[1]["created"]),
                    key=lambda kr: kr[0], reverse=call.param("reverse") not in ("true", True))
     cursor = call.param("cursor")
     if cursor:
@@ -509,7 +510,8 @@ async def get_author_feed(call: Call) -> Response:
     if account is None:
         return xrpc_error("InvalidRequest", "Profile not found")
     limit = _limit(call)
-    posts = sorted(call.st.live_posts("bluesky", account.id), key=lambda p: p.extra["rkey"], reverse=True)
+    posts = sorted(call.listed("bluesky", call.st.live_posts("bluesky", account.id)), key=lambda p: p.extra["rkey"],
+                   reverse=True)
     cursor = call.param("cursor")
     if cursor:
         posts = [p for p in posts if p.extra["rkey"] < cursor]

@@ -18,6 +18,28 @@ def _sandbox_clients() -> dict[str, dict[str, str]]:
     return {p: {"client_id": f"outpost-sandbox-{p}", "client_secret": f"sandbox-secret-{p}"} for p in PLATFORMS}
 
 
+def _listing_lags(value) -> dict:
+    """`listing_lag_s` as given to PATCH /_control/config: {platform or "*": seconds}, or one number for all."""
+    if value is None:
+        return {}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = {"*": value}
+    if not isinstance(value, dict):
+        raise ValueError('listing_lag_s must be {"<platform>" or "*": seconds} or a number of seconds')
+    out = {}
+    for platform, seconds in value.items():
+        if platform != "*" and platform not in PLATFORMS:
+            raise ValueError(f"listing_lag_s: {platform!r} is not one of *, {', '.join(PLATFORMS)}")
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise ValueError(f"listing_lag_s[{platform!r}] must be a number of seconds") from None
+        if not 0.0 <= seconds <= 30 * DAY:
+            raise ValueError(f"listing_lag_s[{platform!r}] must be between 0 and {30 * DAY:g} seconds")
+        out[platform] = seconds
+    return out
+
+
 @dataclass
 class SandboxConfig:
     """The emulator's knobs. Times in seconds unless the name says otherwise."""
@@ -43,6 +65,7 @@ class SandboxConfig:
     fb_short_token_s: float = 3600.0
     fb_long_token_s: float = 5183944.0       # the expires_in Meta returns for a long-lived user token
     fb_reject_duplicates: bool = True        # (#506) Duplicate status message
+    fb_message_max: int = 63206              # a post's message, a photo's caption, a video's description (postiz)
 
     # LinkedIn
     li_access_s: float = 60 * DAY
@@ -52,6 +75,7 @@ class SandboxConfig:
     li_video_delay_s: float = 1.0            # video PROCESSING -> AVAILABLE after finalizeUpload
     li_reject_duplicates: bool = True        # 422 DUPLICATE_POST (unverified)
     li_commentary_max: int = 3000
+    li_multi_image_max: int = 20             # content.multiImage takes 2 to 20 images
 
     # X
     x_access_s: float = 7200.0
@@ -62,6 +86,7 @@ class SandboxConfig:
     x_users_me_limit: int = 75
     x_media_limit: int = 500
     x_max_weighted: int = 280
+    x_max_images: int = 4                    # or 1 GIF, or 1 video
     x_reject_duplicates: bool = True
     x_media_delay_s: float = 1.5             # video/GIF processing: pending -> in_progress -> succeeded
     x_non_public_days: float = 30.0          # non_public_metrics only for posts this young
@@ -77,6 +102,10 @@ class SandboxConfig:
     tt_privacy_options: list = field(default_factory=lambda: [
         "PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"])
     tt_max_duration_s: int = 600
+    tt_video_title_max: int = 2200           # UTF-16 units, as TikTok counts
+    tt_photo_title_max: int = 90
+    tt_photo_description_max: int = 4000
+    tt_photo_images_max: int = 35
     tt_daily_posts: int = 15                 # spam_risk_too_many_posts (size unverified)
     tt_verified_url_prefixes: list | None = None   # None: every PULL_FROM_URL domain counts as verified
 
@@ -90,6 +119,9 @@ class SandboxConfig:
     yt_testing_mode: bool = False            # consent screen in "Testing": refresh tokens die after 7 days
     yt_unverified_project: bool = False      # uploads locked to private until the project is audited
     yt_processing_delay_s: float = 2.0
+    yt_title_max: int = 100                  # characters, and no < or >
+    yt_description_max_bytes: int = 5000     # UTF-8 bytes, per the Data API
+    yt_tags_max_chars: int = 500             # all tags joined by commas
 
     # Threads (graph.threads.net)
     thr_short_token_s: float = 3600.0
@@ -122,6 +154,7 @@ class SandboxConfig:
     bsky_refresh_s: float = 90 * DAY         # refreshJwt, rotated on each refreshSession
     bsky_max_graphemes: int = 300
     bsky_max_bytes: int = 3000
+    bsky_max_images: int = 4                 # app.bsky.embed.images
     bsky_image_max_bytes: int = 1_000_000    # app.bsky.embed.images#image maxSize
     bsky_blob_max_bytes: int = 50_000_000    # uploadBlob
     bsky_points_hour: int = 5000             # write points per DID (create 3, delete 1)
@@ -132,6 +165,10 @@ class SandboxConfig:
     # Emulator behaviour
     latency_ms: float = 0.0                  # added to every platform request
     fault_timeout_s: float = 30.0            # how long a `timeout` fault holds the response
+    slow_apply_s: float = 40.0               # how long a `slow_apply` fault holds a request before it takes effect
+    # Seconds before a new post shows in the platform's listings and searches (the timelines and feeds an adapter
+    # reconciles with), per platform, "*" for the rest: {"x": 20, "*": 5}. Lookups by id are never late.
+    listing_lag_s: dict = field(default_factory=dict)
     media_fetch_timeout_s: float = 5.0
 
     def update(self, changes: dict) -> dict:
@@ -142,7 +179,9 @@ class SandboxConfig:
             raise KeyError(", ".join(sorted(unknown)))
         for name, value in changes.items():
             current = getattr(self, name)
-            if isinstance(current, bool) and not isinstance(value, bool):
+            if name == "listing_lag_s":
+                value = _listing_lags(value)
+            elif isinstance(current, bool) and not isinstance(value, bool):
                 value = str(value).lower() in ("1", "true", "yes", "on")
             elif isinstance(current, int) and not isinstance(current, bool) and value is not None:
                 value = int(value)
@@ -150,6 +189,11 @@ class SandboxConfig:
                 value = float(value)
             setattr(self, name, value)
         return {k: getattr(self, k) for k in changes}
+
+    def listing_lag(self, platform: str) -> float:
+        """How long a new post of `platform` stays out of its listings."""
+        lags = self.listing_lag_s or {}
+        return float(lags.get(platform, lags.get("*", 0.0)) or 0.0)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -14,6 +14,29 @@ POST /_control/accounts                {"platform", "handle"} or {"platform", "c
 GET|PATCH /_control/config             the SandboxConfig; PATCH applies the given keys
 POST /_control/reset                   clear state and faults (keeps config; {"clock": true} resets the clock too)
 POST /_control/save                    write the state file now (when one is configured)
+
+Fault rules (POST /_control/faults; faults.py says what each does): {"kind", "platform" ("*"), "path" (a
+substring of /host/path), "method", "probability" (1.0), "count" (unlimited), "seed"} plus, per kind:
+  latency           latency_ms
+  error_5xx         status (5xx, default 503): the platform's own 5xx, nothing applied
+  rate_limit        -: the platform's own 429 (Graph: code 4 in a 400)
+  timeout           timeout_s (default fault_timeout_s), effect "applied" | "dropped"
+  expire_token      -: the request's token expires, then the request runs
+  lost_response     -: applied, then the connection drops before the body
+  applied_then_5xx  status 502 (default) | 504: applied, then a gateway's HTML error page
+  slow_apply        hold_s (0..3600, default slow_apply_s = 40): held, then applied even if the client left
+A bad rule (unknown kind or field, status or hold_s out of range) is a 400 and is not added. Every
+request's `faults` in /_control/requests lists the kinds that touched it; an applied_then_5xx entry also has
+`applied_status`, the platform's own answer the gateway replaced.
+
+Listing lag is a setting (PATCH /_control/config), not a rule: {"listing_lag_s": {"x": 20, "*": 5}} (or one
+number for every platform; {} for none) keeps each new post out of the platform's listings and searches for
+that many seconds of the emulator clock (POST /_control/clock advances it). Lagged: X GET /2/users/:id/tweets;
+Facebook GET /{page}/feed|posts|published_posts|videos; Instagram GET /{user}/media|stories; Threads GET
+/{user}/threads; LinkedIn GET /rest/posts?q=author; Mastodon GET /api/v1/accounts/:id/statuses; Bluesky
+com.atproto.repo.listRecords and app.bsky.feed.getAuthorFeed; TikTok POST /v2/video/list/; YouTube GET
+/youtube/v3/playlistItems. Lookups by id (and Facebook's read-after-write `fields=` on the created post) are
+never late. A listing that hid something has `listing_lag` among its request's faults.
 """
 from __future__ import annotations
 

@@ -173,6 +173,13 @@ def _record(call: Call, page: Node, post_id: str, text: str, urls: list, kind: s
                                  url=url, extra={"video": video, **extra}))
 
 
+def _check_length(call: Call, name: str, text: str) -> None:
+    """A Page post's text is at most fb_message_max (63,206) characters; longer is Graph's parameter error."""
+    top = call.cfg.fb_message_max
+    if len(text) > top:
+        raise fail(400, f"(#100) Length of param {name} must be less than or equal to {top}", 100)
+
+
 def _attached(call: Call) -> list[str]:
     raw = call.param("attached_media")
     items: list = []
@@ -197,6 +204,7 @@ async def create_post(call: Call, token: Token, page: Node) -> Response:
     _require_page_token(token, page)
     st = call.st
     message = str(call.param("message") or "")
+    _check_length(call, "message", message)
     link = call.param("link")
     photo_ids = _attached(call)
     photos = []
@@ -237,6 +245,8 @@ async def _source(call: Call, url_param: str, want: str) -> tuple[str, media.Med
 @meta.edge("fb_page", "POST", "photos")
 async def create_photo(call: Call, token: Token, page: Node) -> Response:
     _require_page_token(token, page)
+    caption_param = "caption" if call.param("caption") else "message"
+    _check_length(call, caption_param, str(call.param(caption_param) or ""))
     url, info, ok = await _source(call, "url", "image")
     if not ok:
         raise fail(400, "(#324) Missing or invalid image file", 324)
@@ -256,6 +266,7 @@ async def create_photo(call: Call, token: Token, page: Node) -> Response:
 @meta.edge("fb_page", "POST", "videos")
 async def create_video(call: Call, token: Token, page: Node) -> Response:
     _require_page_token(token, page)
+    _check_length(call, "description", str(call.param("description") or ""))
     url, info, ok = await _source(call, "file_url", "video")
     if not ok:
         raise fail(400, "There was a problem uploading your video file. Please try again with another file.", 6000,
@@ -279,7 +290,8 @@ async def create_video(call: Call, token: Token, page: Node) -> Response:
 @meta.edge("fb_page", "GET", "published_posts")
 async def list_posts(call: Call, token: Token, page: Node) -> Response:
     st = call.st
-    posts = sorted(st.live_posts("facebook", page.id), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("facebook", st.live_posts("facebook", page.id)), key=lambda p: p.published_at,
+                   reverse=True)
     nodes = [st.meta.nodes[p.external_id] for p in posts if st.meta.nodes[p.external_id].type == "fb_post"]
     out = meta.paged(nodes, call)
     out["data"] = [_post_fields(call, n) for n in out["data"]]
@@ -298,7 +310,8 @@ def _post_fields(call: Call, node: Node) -> dict:
 @meta.edge("fb_page", "GET", "videos")
 async def list_videos(call: Call, token: Token, page: Node) -> Response:
     st = call.st
-    posts = sorted(st.live_posts("facebook", page.id), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("facebook", st.live_posts("facebook", page.id)), key=lambda p: p.published_at,
+                   reverse=True)
     nodes = [st.meta.nodes[p.external_id] for p in posts if st.meta.nodes[p.external_id].type == "fb_video"]
     out = meta.paged(nodes, call)
     out["data"] = [meta.select(call, n, {"description": lambda n=n: n.data["description"],

@@ -361,7 +361,8 @@ async def get_media(call: Call, token: Token, node: Node) -> Response:
 
 def _listing(call: Call, user: Node, stories: bool) -> Response:
     st = call.st
-    posts = sorted(st.live_posts("instagram", user.id), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("instagram", st.live_posts("instagram", user.id)), key=lambda p: p.published_at,
+                   reverse=True)
     nodes = [st.meta.nodes[p.external_id] for p in posts if p.external_id in st.meta.nodes]
     if stories:   # a story is listed for 24 hours, under /stories only
         nodes = [n for n in nodes if n.data["product"] == "STORY" and call.now() - n.created_at < 86400]

@@ -447,9 +447,9 @@ async def create_post(call: Call) -> Response:
                      "UNPROCESSABLE_ENTITY")
     content = body.get("content") or {}
     ids = _media_ids(content)
-    if "multiImage" in content and not 2 <= len(ids) <= 20:
-        return error(422, "ERROR :: /content/multiImage/images :: a multi-image post needs 2 to 20 images\n",
-                     "UNPROCESSABLE_ENTITY")
+    if "multiImage" in content and not 2 <= len(ids) <= cfg.li_multi_image_max:
+        return error(422, f"ERROR :: /content/multiImage/images :: a multi-image post needs 2 to "
+                          f"{cfg.li_multi_image_max} images\n", "UNPROCESSABLE_ENTITY")
     for urn in ids:
         asset = st.li.assets.get(urn)
         if asset is None or asset["owner"] != author:
@@ -528,7 +528,8 @@ async def find_posts(call: Call) -> Response:
     if not _can_act_as(call.st, token, author, "r_member_social", "r_organization_social"):
         return error(403, "Not enough permissions to access: partnerApiPostsExternal.FINDER-author.NO_VERSION",
                      "ACCESS_DENIED", 100)
-    posts = sorted(call.st.live_posts("linkedin", author), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("linkedin", call.st.live_posts("linkedin", author)), key=lambda p: p.published_at,
+                   reverse=True)
     start, count = int(call.query.get("start", 0)), min(int(call.query.get("count", 10)), 100)
     chunk = posts[start:start + count]
     return json_response({"paging": {"start": start, "count": count, "total": len(posts)},

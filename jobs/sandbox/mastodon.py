@@ -403,7 +403,8 @@ async def account_statuses(call: Call) -> Response:
             raise Reply(error("Record not found", 404))
         limit = max(1, min(_int(call, "limit") or 20, 40))
         max_id, since_id, min_id = _int(call, "max_id"), _int(call, "since_id"), _int(call, "min_id")
-        posts = sorted(call.st.live_posts("mastodon", account_id), key=lambda p: int(p.external_id), reverse=True)
+        posts = sorted(call.listed("mastodon", call.st.live_posts("mastodon", account_id)),
+                       key=lambda p: int(p.external_id), reverse=True)
         posts = [p for p in posts if (max_id is None or int(p.external_id) < max_id)
                  and (since_id is None or int(p.external_id) > since_id)
                  and (min_id is None or int(p.external_id) > min_id)

@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
+from typing import Awaitable, Callable
 
 import httpx
 from starlette.applications import Starlette
@@ -50,11 +51,12 @@ class Core:
     def request_id(self) -> str:
         return f"req_{next(self._ids):08d}"
 
-    def spawn(self, coro) -> None:
-        """Run `coro` in the background (media pulls), keeping a reference until it finishes."""
+    def spawn(self, coro) -> asyncio.Task:
+        """Run `coro` in the background (media pulls, late effects), keeping a reference until it finishes."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
 
 # ------------------------------------------------------------------ faults
@@ -66,6 +68,21 @@ def platform_error(platform: str, kind: str, status: int, call: Call) -> Respons
     if kind == "5xx":
         return module.server_error(status)
     return module.rate_limited(call) if platform == "x" else module.rate_limited()
+
+
+GATEWAY_TITLES = {502: "Bad Gateway", 504: "Gateway Time-out"}
+
+
+def gateway_error(status: int) -> Response:
+    """The page nginx (or a load balancer) in front of a platform sends when the backend failed or was slow.
+
+    HTML, not the platform's JSON, and nothing of the platform's headers: the proxy answers for it. Nothing in
+    it says whether the backend had already done the work, which is exactly what `applied_then_5xx` needs.
+    """
+    title = f"{status} {GATEWAY_TITLES[status]}"
+    body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    return Response(body.encode(), status, headers={"content-type": "text/html", "server": "nginx"})
 
 
 class LostResponse:
@@ -118,6 +135,30 @@ async def _hold(request: Request, seconds: float) -> None:
         task.cancel()
 
 
+async def _respond(handler: Handler, call: Call, platform: str) -> Response:
+    """The handler's answer; a crash is the platform's 500 (and logged)."""
+    try:
+        return await handler(call)
+    except Reply as reply:
+        return reply.response
+    except Exception:  # noqa: BLE001 - a bug here must look like the platform's 500, and be logged
+        log.exception("handler crashed: %s %s", call.method, call.request.url.path)
+        return platform_error(platform, "5xx", 500, call)
+
+
+async def _apply_late(core: Core, seconds: float, work: Callable[[], Awaitable[Response]]) -> Response:
+    """Wait `seconds`, then run `work()`, in a task of its own so that a client hanging up cannot cancel it.
+
+    The request still takes effect after the client's timeout, as a platform's slow backend does; whoever is
+    still listening gets the answer.
+    """
+    async def later() -> Response:
+        await asyncio.sleep(seconds)
+        return await work()
+
+    return await asyncio.shield(core.spawn(later()))
+
+
 def endpoint(core: Core, platform: str, host: str, handler: Handler):
     async def run(request: Request) -> Response | LostResponse:
         started = time.perf_counter()
@@ -138,22 +179,23 @@ def endpoint(core: Core, platform: str, host: str, handler: Handler):
         elif action is not None and action.kind == "timeout" and action.effect == "dropped":
             await _hold(request, action.timeout_s or cfg.fault_timeout_s)
             response = platform_error(platform, "5xx", 503, call)
-        if response is None:
-            try:
-                response = await handler(call)
-            except Reply as reply:
-                response = reply.response
-            except Exception:  # noqa: BLE001 - a bug here must look like the platform's 500, and be logged
-                log.exception("handler crashed: %s %s", request.method, request.url.path)
-                response = platform_error(platform, "5xx", 500, call)
+        if response is None and action is not None and action.kind == "slow_apply":
+            hold = action.hold_s if action.hold_s is not None else cfg.slow_apply_s
+            response = await _apply_late(core, hold, lambda: _respond(handler, call, platform))
+        elif response is None:
+            response = await _respond(handler, call, platform)
         if action is not None and action.kind == "timeout" and action.effect == "applied":
             await _hold(request, action.timeout_s or cfg.fault_timeout_s)
+        entry: dict = {}
+        if action is not None and action.kind == "applied_then_5xx":
+            entry["applied_status"] = response.status_code     # what the platform did, behind the gateway
+            response = gateway_error(int(action.status))
         response.headers["x-sandbox-request-id"] = rid
         elapsed_ms = (time.perf_counter() - started) * 1000
-        kinds = decision.kinds
+        kinds = decision.kinds + [k for k in call.faults if k not in decision.kinds]
         core.state.requests.append({"id": rid, "at": iso(time.time()), "platform": platform, "method": request.method,
                                     "path": request.url.path, "status": response.status_code, "faults": kinds,
-                                    "ms": round(elapsed_ms, 1)})
+                                    "ms": round(elapsed_ms, 1), **entry})
         log.info("%s %s -> %s %.1fms %s%s", request.method, request.url.path, response.status_code, elapsed_ms, rid,
                  f" faults={','.join(kinds)}" if kinds else "")
         if action is not None and action.kind == "lost_response":

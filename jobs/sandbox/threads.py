@@ -359,7 +359,8 @@ async def list_threads(call: Call, token: Token, user: Node) -> Response:
     meta.require_scope(token, "threads_basic")
     st = call.st
     since, until = _time_param(call, "since"), _time_param(call, "until")
-    posts = sorted(st.live_posts("threads", user.id), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("threads", st.live_posts("threads", user.id)), key=lambda p: p.published_at,
+                   reverse=True)
     nodes = [st.meta.nodes[p.external_id] for p in posts if p.external_id in st.meta.nodes]
     nodes = [n for n in nodes if (since is None or n.created_at >= since) and (until is None or n.created_at <= until)]
     page = meta.paged(nodes, call)

@@ -167,10 +167,12 @@ async def creator_info(call: Call) -> Response:
 def _check_post_info(call: Call, info: dict, photo: bool) -> None:
     cfg = call.cfg
     title = str(info.get("title") or "")
-    if _utf16_len(title) > (90 if photo else 2200):
-        raise fail(400, "invalid_params", f"post_info.title is longer than {90 if photo else 2200} characters.")
-    if photo and _utf16_len(str(info.get("description") or "")) > 4000:
-        raise fail(400, "invalid_params", "post_info.description is longer than 4000 characters.")
+    top = cfg.tt_photo_title_max if photo else cfg.tt_video_title_max
+    if _utf16_len(title) > top:
+        raise fail(400, "invalid_params", f"post_info.title is longer than {top} characters.")
+    if photo and _utf16_len(str(info.get("description") or "")) > cfg.tt_photo_description_max:
+        raise fail(400, "invalid_params",
+                   f"post_info.description is longer than {cfg.tt_photo_description_max} characters.")
     privacy = info.get("privacy_level")
     if privacy not in cfg.tt_privacy_options:
         raise fail(400, "privacy_level_option_mismatch", "privacy_level is not one of the privacy_level_options "
@@ -279,8 +281,8 @@ async def content_init(call: Call) -> Response:
     images = source.get("photo_images") or []
     if source.get("source") != "PULL_FROM_URL":
         raise fail(400, "invalid_params", "Photo posts support only source PULL_FROM_URL.")
-    if not 1 <= len(images) <= 35:
-        raise fail(400, "invalid_params", "photo_images must have 1 to 35 URLs.")
+    if not 1 <= len(images) <= call.cfg.tt_photo_images_max:
+        raise fail(400, "invalid_params", f"photo_images must have 1 to {call.cfg.tt_photo_images_max} URLs.")
     cover = source.get("photo_cover_index", 0)
     if not isinstance(cover, int) or not 0 <= cover < len(images):
         raise fail(400, "invalid_params", "photo_cover_index is out of range.")
@@ -463,7 +465,7 @@ async def video_list(call: Call) -> Response:
     max_count = body.get("max_count", 10)
     if not isinstance(max_count, int) or not 1 <= max_count <= 20:
         raise fail(400, "invalid_params", "max_count must be between 1 and 20.")
-    posts = sorted(_visible(call, account), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("tiktok", _visible(call, account)), key=lambda p: p.published_at, reverse=True)
     cursor = body.get("cursor")
     if cursor:
         posts = [p for p in posts if int(p.published_at * 1000) < int(cursor)]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from jobs.sandbox.state import State
 
 Handler = Callable[["Call"], Awaitable[Response]]
+T = TypeVar("T")
 
 
 class Reply(Exception):
@@ -52,6 +53,7 @@ class Call:
     json: Any               # the parsed JSON body, or None
     files: dict             # multipart files: name -> (filename, content_type, bytes)
     token: str | None       # Bearer/OAuth header, else an access_token parameter
+    faults: list = field(default_factory=list)   # fault kinds the handler applied itself (listing_lag)
 
     @property
     def st(self) -> "State":
@@ -93,6 +95,25 @@ class Call:
 
     def path_param(self, name: str) -> str:
         return self.request.path_params[name]
+
+    def listed(self, platform: str, items: Iterable[T], made: Callable[[T], float] | None = None) -> list[T]:
+        """The `items` a listing or search shows now: those made at least the platform's listing lag ago.
+
+        Real listings are eventually consistent (a post is created, the timeline shows it later), so a
+        reconciliation that finds nothing right after a lost answer has not proved the post absent. Lookups
+        by id never go through here. `made` gives an item's emulator-clock creation time (default: a Post's
+        published_at); hiding anything marks the request with the `listing_lag` fault in the control log.
+        """
+        items = list(items)
+        lag = self.cfg.listing_lag(platform)
+        if lag <= 0:
+            return items
+        made = made or (lambda item: item.published_at)
+        cutoff = self.now() - lag
+        shown = [item for item in items if made(item) <= cutoff]
+        if len(shown) < len(items) and "listing_lag" not in self.faults:
+            self.faults.append("listing_lag")
+        return shown
 
 
 def bearer(authorization: str | None) -> str | None:

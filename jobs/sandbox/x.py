@@ -223,8 +223,9 @@ def _check_media(call: Call, tok: Token, ids: list) -> list[dict]:
             raise invalid_request("Your media IDs are invalid.", {"media.media_ids": [str(m) for m in ids]})
         items.append(item)
     kinds = [i["category"] for i in items]
-    if len(items) > 4 or (len(items) > 1 and any(k != "tweet_image" for k in kinds)):
-        raise invalid_request("A post can have up to 4 images, or 1 GIF, or 1 video.",
+    top = call.cfg.x_max_images
+    if len(items) > top or (len(items) > 1 and any(k != "tweet_image" for k in kinds)):
+        raise invalid_request(f"A post can have up to {top} images, or 1 GIF, or 1 video.",
                               {"media.media_ids": [str(m) for m in ids]})
     return items
 
@@ -518,7 +519,7 @@ async def user_tweets(call: Call) -> Response:
         since_id, until_id = _id_param(call, "since_id"), _id_param(call, "until_id")
         excluded = _fields(call, "exclude")
         posts = []
-        for post in call.st.live_posts("x", user_id):
+        for post in call.listed("x", call.st.live_posts("x", user_id)):
             number = int(post.external_id)
             if start_time is not None and post.published_at < int(start_time):
                 continue

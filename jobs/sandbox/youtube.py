@@ -193,13 +193,14 @@ async def start_upload(call: Call) -> Response:
     body = call.json if isinstance(call.json, dict) else {}
     snippet, status = body.get("snippet") or {}, body.get("status") or {}
     title, description = str(snippet.get("title") or ""), str(snippet.get("description") or "")
-    if not title or len(title) > 100 or "<" in title or ">" in title:
+    cfg = call.cfg
+    if not title or len(title) > cfg.yt_title_max or "<" in title or ">" in title:
         return google_error(400, "The request metadata specifies an invalid or empty video title.", "invalidTitle",
                             domain="youtube.video")
-    if len(description.encode()) > 5000 or "<" in description or ">" in description:
+    if len(description.encode()) > cfg.yt_description_max_bytes or "<" in description or ">" in description:
         return google_error(400, "The request metadata specifies an invalid video description.", "invalidDescription",
                             domain="youtube.video")
-    if len(",".join(snippet.get("tags") or [])) > 500:
+    if len(",".join(snippet.get("tags") or [])) > cfg.yt_tags_max_chars:
         return google_error(400, "The request metadata specifies invalid video keywords.", "invalidTags",
                             domain="youtube.video")
     privacy = status.get("privacyStatus", "public")
@@ -401,7 +402,8 @@ async def list_playlist_items(call: Call) -> Response:
     if not playlist.startswith("UU") or channel != account.extra["channel_id"]:
         return google_error(404, "The playlist identified with the request's playlistId parameter cannot be found.",
                             "playlistNotFound", domain="youtube.playlistItem")
-    posts = sorted(call.st.live_posts("youtube", channel), key=lambda p: p.published_at, reverse=True)
+    posts = sorted(call.listed("youtube", call.st.live_posts("youtube", channel)), key=lambda p: p.published_at,
+                   reverse=True)
     limit = max(0, min(int(call.query.get("maxResults") or 5), 50))
     items = []
     for post in posts[:limit]:
