@@ -133,6 +133,11 @@ class Account:
     meta: Mapping[str, Any] = field(default_factory=dict)  # platform extras (e.g. TikTok privacy options)
     # Other secrets a platform hands out at connect time (a Facebook Page's own token): encrypted at rest.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Set (to why, never to a token) when the stored tokens could not be decrypted on loading (a lost or rotated
+    # key, a damaged row): the token fields are then empty and `core.connect.credentials` refuses the account.
+    # Not stored: it is what loading found. Saving such an account keeps the stored tokens as they are (restoring
+    # the key brings them back); reconnecting clears it and writes new ones.
+    secrets_unreadable: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "platform", Platform.parse(self.platform))
@@ -155,6 +160,11 @@ class Account:
     @property
     def label(self) -> str:
         return f"{self.handle} on {self.platform.label}"
+
+    def with_unreadable_secrets(self, why: str) -> "Account":
+        """This account as it loads when its stored tokens cannot be decrypted: no tokens, and `why` (no secrets)."""
+        return replace(self, oauth_token=None, refresh_token=None, secrets={},
+                       secrets_unreadable=why or "The stored tokens cannot be decrypted.")
 
     @property
     def effective_daily_cap(self) -> int:

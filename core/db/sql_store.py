@@ -47,6 +47,8 @@ from core.timeutil import to_utc, utcnow
 _deliveries_t = deliveries
 _INACTIVE_DELIVERY = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)
 _INACTIVE_POST = (PostState.CANCELLED.value, PostState.REJECTED.value)
+# The encrypted columns of an account row.
+_SECRET_COLUMNS = ("oauth_token_enc", "refresh_token_enc", "secrets_enc")
 
 
 def _waiting_states():
@@ -307,7 +309,7 @@ class SqlPostStore(SqlRunnerQueries):
 
     def _account_values(self, a: Account) -> dict[str, Any]:
         enc = self._cipher.encrypt
-        return {
+        values = {
             "id": a.id, "workspace_id": a.workspace_id, "platform": a.platform.value, "handle": a.handle,
             "display_name": a.display_name or "",
             "oauth_token_enc": None if a.oauth_token is None else enc(a.oauth_token, account_id=a.id),
@@ -318,18 +320,42 @@ class SqlPostStore(SqlRunnerQueries):
             "min_gap_minutes": a.min_gap_minutes, "status": a.status.value, "connected_at": a.connected_at,
             "meta": dict(a.meta or {}),
         }
+        if a.secrets_unreadable is not None:
+            # Loaded without its tokens (they could not be decrypted): leave the stored ones as they are, so that
+            # restoring the key brings them back. Reconnecting clears the flag and writes new ones.
+            for column in _SECRET_COLUMNS:
+                del values[column]
+        return values
 
     def _account(self, row) -> Account:
-        dec = self._cipher.decrypt
+        """The account of `row`; one whose tokens cannot be decrypted loads without them, marked
+        `secrets_unreadable`, so that one damaged row or lost key never stops the others from loading."""
+        try:
+            oauth_token, refresh_token, secrets = self._account_secrets(row)
+        except (TokenDecryptError, ValueError) as exc:
+            # TokenDecryptError says which key or check failed and never holds the token; a ValueError here is
+            # decrypted secrets that are not the JSON object we wrote (never quoted: it could be a secret).
+            why = (str(exc) if isinstance(exc, TokenDecryptError)
+                   else f"The stored secrets of account {row.id} are not in the expected format.")
+            oauth_token, refresh_token, secrets, unreadable = None, None, {}, why
+        else:
+            unreadable = None
         return Account(
             platform=row.platform, handle=row.handle, display_name=row.display_name,
-            oauth_token=None if row.oauth_token_enc is None else dec(row.oauth_token_enc, account_id=row.id),
-            refresh_token=None if row.refresh_token_enc is None else dec(row.refresh_token_enc, account_id=row.id),
-            secrets={} if row.secrets_enc is None else json.loads(dec(row.secrets_enc, account_id=row.id)),
+            oauth_token=oauth_token, refresh_token=refresh_token, secrets=secrets,
             token_expires_at=row.token_expires_at, refresh_expires_at=row.refresh_expires_at,
             scopes=tuple(row.scopes or ()), external_id=row.external_id, id=row.id, workspace_id=row.workspace_id,
             daily_cap=row.daily_cap, min_gap_minutes=row.min_gap_minutes, status=row.status,
-            connected_at=row.connected_at, meta=dict(row.meta or {}))
+            connected_at=row.connected_at, meta=dict(row.meta or {}), secrets_unreadable=unreadable)
+
+    def _account_secrets(self, row) -> tuple[str | None, str | None, dict[str, str]]:
+        dec = self._cipher.decrypt
+        oauth_token = None if row.oauth_token_enc is None else dec(row.oauth_token_enc, account_id=row.id)
+        refresh_token = None if row.refresh_token_enc is None else dec(row.refresh_token_enc, account_id=row.id)
+        secrets = {} if row.secrets_enc is None else json.loads(dec(row.secrets_enc, account_id=row.id))
+        if not isinstance(secrets, dict):
+            raise ValueError("not a JSON object")
+        return oauth_token, refresh_token, secrets
 
     # ------------------------------------------------------------ posts & deliveries
     def _targets(self, conn: Connection, post_ids: Sequence[str]) -> dict[str, list[Account]]:
