@@ -7,6 +7,11 @@ platform's consent URL; the platform sends the person back to the dashboard's
 (unknown, replayed, expired, or someone else's are refused), exchanges the code,
 checks the granted scopes, reads the profile and creates or updates the account.
 Reconnecting keeps the stored refresh token when the platform sends no new one.
+
+An account whose stored tokens cannot be read (a lost or rotated key, a damaged row) loads without
+them (``Account.secrets_unreadable``); ``credentials`` refuses it with ``StoredAccessUnreadable``, a
+``ReconnectNeeded``. ``mark_reconnect_needed`` is the one way an account is put into "reconnect needed":
+status, a reason, an activity event and one notification.
 """
 from __future__ import annotations
 
@@ -16,10 +21,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core.domain import Account, AccountStatus, ActivityEvent, OAuthState
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Notification, OAuthState
 from core.errors import Problem, ReconnectNeeded, ValidationError
 from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
 from core.platforms.catalog import Platform
+from core.secrets import redact
 from core.store import PostStore
 from core.timeutil import utcnow
 
@@ -27,10 +33,19 @@ STATE_TTL = timedelta(minutes=10)
 EXPIRING_SOON = timedelta(days=7)
 # Refresh access tokens this long before they expire.
 REFRESH_AHEAD = timedelta(minutes=30)
+# What people are told about an account whose stored tokens cannot be decrypted.
+UNREADABLE_REASON = "Outpost can no longer read this account's stored access: reconnect it."
+# Where mark_reconnect_needed keeps its reason (in the account's meta, which is never secret).
+RECONNECT_REASON_KEY = "reconnect_reason"
 
 
 class ConnectError(ValidationError):
     """A connect attempt was refused; the message says why in plain words."""
+
+
+class StoredAccessUnreadable(ReconnectNeeded):
+    """The account's stored tokens cannot be decrypted (a lost or rotated key, a damaged row): no platform was
+    called, and only reconnecting the account (or restoring the key) helps."""
 
 
 def _hash(state: str) -> str:
@@ -106,9 +121,11 @@ def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str,
     fields = dict(oauth_token=token.access_token, refresh_token=refresh_token, token_expires_at=token.expires_at,
                   refresh_expires_at=token.refresh_expires_at or (existing.refresh_expires_at if existing else None),
                   scopes=token.scopes, status=AccountStatus.CONNECTED, display_name=profile.display_name or profile.handle,
-                  handle=profile.handle, meta={**(existing.meta if existing else {}), **_public_meta(profile.meta),
-                                               **(meta or {}), "token_issued_at": (token.issued_at or now).isoformat()},
-                  secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)})
+                  handle=profile.handle, meta={**_without_reason(existing.meta if existing else {}),
+                                               **_public_meta(profile.meta), **(meta or {}),
+                                               "token_issued_at": (token.issued_at or now).isoformat()},
+                  secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)},
+                  secrets_unreadable=None)   # new tokens replace any the store could not read
     if existing is not None:
         account = replace(existing, **fields)
         action = "account.reconnected"
@@ -138,34 +155,67 @@ def secret_meta(meta) -> dict[str, str]:
     return {k: str(v) for k, v in dict(meta or {}).items() if _is_secret(k) and v}
 
 
+def _without_reason(meta) -> dict:
+    return {k: v for k, v in dict(meta or {}).items() if k != RECONNECT_REASON_KEY}
+
+
 def credentials(account: Account) -> Credentials:
+    """What an adapter needs to act for `account`; StoredAccessUnreadable when its stored tokens could not be read."""
+    if account.secrets_unreadable is not None:
+        raise StoredAccessUnreadable(UNREADABLE_REASON, platform=account.platform.value, code="secrets_unreadable",
+                                     account_id=account.id)
     issued = account.meta.get("token_issued_at") if account.meta else None
     return Credentials(access_token=account.oauth_token or "", external_id=account.external_id,
                        refresh_token=account.refresh_token, expires_at=account.token_expires_at,
                        refresh_expires_at=account.refresh_expires_at,
                        issued_at=datetime.fromisoformat(issued) if isinstance(issued, str) else None,
-                       account_id=account.id, meta={"username": account.handle.lstrip("@"), **dict(account.meta or {})},
+                       account_id=account.id, meta={"username": account.handle.lstrip("@"),
+                                                    **_without_reason(account.meta)},
                        secrets=dict(account.secrets or {}))
+
+
+def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, actor: str = "system",
+                          clock: Callable[[], datetime] = utcnow) -> Account:
+    """Put the account into "reconnect needed" with `reason` in plain words, record it, and tell its workspace.
+
+    Once: an account that already waits for a person (reconnect needed, or revoked, as the store has it now) is
+    returned unchanged, with no new event or notification, however often this is called for it. The reason is
+    kept in the account's meta (the Accounts page shows it) and is redacted of the account's tokens and anything
+    token-like. Returns the account as stored.
+    """
+    current = store.get_account(account.id)
+    if current.status not in PUBLISHABLE_ACCOUNT_STATUSES:
+        return current
+    now = clock()
+    known = [t for a in (account, current) for t in (a.oauth_token, a.refresh_token, *dict(a.secrets or {}).values())
+             if t]
+    reason = redact(" ".join(str(reason or "").split()), known) or "The platform no longer accepts Outpost's access."
+    if reason[-1] not in ".!?":
+        reason += "."
+    marked = store.save_account(replace(current, status=AccountStatus.RECONNECT_NEEDED,
+                                        meta={**dict(current.meta or {}), RECONNECT_REASON_KEY: reason}))
+    store.record_event(ActivityEvent(action="account.reconnect_needed", subject_type="account", subject_id=current.id,
+                                     at=now, actor=actor, workspace_id=current.workspace_id,
+                                     from_state=current.status.value, to_state=marked.status.value, reason=reason))
+    store.add_notification(Notification(
+        workspace_id=current.workspace_id or "", kind="reconnect_needed", title=f"Reconnect {current.label}",
+        body=f"{reason} Posts for {current.label} wait until you connect it again from Accounts.",
+        created_at=now, subject_id=current.id))
+    return marked
 
 
 def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account, *,
                     clock: Callable[[], datetime] = utcnow, actor: str = "system") -> Account:
-    """Refresh the account's token once. On failure the account is marked as needing reconnection and re-raised."""
+    """Refresh the account's token once and save it. A failure is raised as it is: on ReconnectNeeded (including
+    StoredAccessUnreadable) the caller marks the account with `mark_reconnect_needed`, which tells people once."""
     now = clock()
-    try:
-        token: TokenSet = adapter.refresh(credentials(account))
-    except ReconnectNeeded as exc:
-        failed = store.save_account(replace(account, status=AccountStatus.RECONNECT_NEEDED))
-        store.record_event(ActivityEvent(action="account.refresh_failed", subject_type="account", subject_id=account.id,
-                                         at=now, actor=actor, workspace_id=account.workspace_id,
-                                         from_state=account.status.value, to_state=failed.status.value, reason=str(exc)))
-        raise
+    token: TokenSet = adapter.refresh(credentials(account))
     refreshed = replace(account, oauth_token=token.access_token,
                         refresh_token=token.refresh_token or account.refresh_token,
                         token_expires_at=token.expires_at or account.token_expires_at,
                         refresh_expires_at=token.refresh_expires_at or account.refresh_expires_at,
                         status=AccountStatus.CONNECTED,
-                        meta={**(account.meta or {}), "token_issued_at": (token.issued_at or now).isoformat()})
+                        meta={**_without_reason(account.meta), "token_issued_at": (token.issued_at or now).isoformat()})
     saved = store.save_account(refreshed)
     store.record_event(ActivityEvent(action="account.token_refreshed", subject_type="account", subject_id=account.id,
                                      at=now, actor=actor, workspace_id=account.workspace_id,
@@ -183,8 +233,12 @@ class Health:
 
 def account_health(account: Account, now: datetime) -> Health:
     """What the Accounts page says about a connection."""
+    if account.secrets_unreadable is not None:
+        return Health(AccountStatus.RECONNECT_NEEDED, UNREADABLE_REASON)
     if account.status in (AccountStatus.REVOKED, AccountStatus.RECONNECT_NEEDED):
-        return Health(account.status, "Reconnect needed: Outpost can no longer post for this account.")
+        why = (account.meta or {}).get(RECONNECT_REASON_KEY)
+        return Health(account.status, f"Reconnect needed: {why}" if why else
+                      "Reconnect needed: Outpost can no longer post for this account.")
     if not account.oauth_token:
         # A practice account added by hand (sandbox): it has never been through the platform's consent page.
         return Health(AccountStatus.RECONNECT_NEEDED,
