@@ -41,8 +41,8 @@ from typing import Callable, Mapping
 import httpx
 import schedule
 
-from core.connect import credentials, refresh_account
-from core.domain import Delivery, Notification
+from core.connect import StoredAccessUnreadable, credentials, mark_reconnect_needed, refresh_account
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery, Notification
 from core.errors import OutpostError, PlatformError, ReconnectNeeded
 from core.lifecycle import PostStatus
 from core.platforms.base import PlatformAdapter
@@ -339,25 +339,38 @@ class Runner:
         return len(taken)
 
     def refresh_tokens(self) -> int:
-        """Refresh tokens that expire soon (each platform says how soon), before a publish needs them."""
+        """Refresh tokens that expire soon (each platform says how soon), before a publish needs them.
+
+        One account's failure never stops the others: an account the platform refuses, or whose stored tokens
+        cannot be read, is marked "reconnect needed" (its owner told once); anything else is logged and tried
+        again next time."""
         now, done = self.clock(), 0
         for account in self.store.list_accounts():
             if self.stopping.is_set():
                 break                                  # never start a refresh we might not get to save
             try:
-                adapter = self.adapter_for(account.platform)
-                if not adapter.refresh_due(credentials(account), now):
-                    continue
-                refresh_account(self.store, adapter, account, clock=self.clock, actor=f"runner:{self.claim_id}")
-                done += 1
-            except ReconnectNeeded as exc:
-                self.store.add_notification(Notification(
-                    workspace_id=account.workspace_id or "", kind="reconnect_needed",
-                    title=f"Reconnect {account.label}",
-                    body=f"Outpost could not renew access to {account.label}: {exc}", subject_id=account.id))
-            except (PlatformError, OutpostError) as exc:
-                log.warning("token refresh for %s failed, will try again: %s", account.id, exc)
+                done += self._refresh_one(account, now)
+            except Exception:
+                log.exception("token refresh for account %s failed unexpectedly; going on with the others",
+                              account.id)
         return done
+
+    def _refresh_one(self, account, now: datetime) -> int:
+        actor = f"runner:{self.claim_id}"
+        try:
+            adapter = self.adapter_for(account.platform)
+            if not adapter.refresh_due(credentials(account), now):
+                return 0
+            refresh_account(self.store, adapter, account, clock=self.clock, actor=actor)
+            return 1
+        except ReconnectNeeded as exc:                 # refused, or its stored tokens cannot be read
+            if account.status in PUBLISHABLE_ACCOUNT_STATUSES:
+                log.warning("account %s needs reconnecting: %s", account.id,
+                            account.secrets_unreadable if isinstance(exc, StoredAccessUnreadable) else exc)
+            mark_reconnect_needed(self.store, account, str(exc), actor=actor, clock=self.clock)
+        except OutpostError as exc:                    # PlatformError included: a passing problem
+            log.warning("token refresh for account %s failed, will try again: %s", account.id, exc)
+        return 0
 
     def pull_insights(self) -> int:
         """Metrics of recent posts and followers per account, batched per account, one account at a time."""
@@ -387,6 +400,8 @@ class Runner:
                 taken += len(snaps)
             except (PlatformError, OutpostError) as exc:
                 log.warning("insights for account %s skipped this hour: %s", account_id, exc)
+            except Exception:
+                log.exception("insights for account %s failed unexpectedly; going on with the others", account_id)
         return taken
 
     def _resolve_pending(self, adapter: PlatformAdapter, account, items: list[Delivery]) -> list[Delivery]:
@@ -406,6 +421,9 @@ class Runner:
                                     progress={**d.progress, "pending_id": ""}), expected_version=d.version)
                 except (PlatformError, OutpostError) as exc:
                     log.info("delivery %s: public id not there yet (%s)", d.id, exc)
+                except Exception:
+                    log.exception("delivery %s (account %s): asking for its public id failed unexpectedly",
+                                  d.id, account.id)
             out.append(d)
         return out
 
@@ -413,35 +431,54 @@ class Runner:
         """Tell approvers about posts waiting for them that are due within a day (once per post)."""
         now, sent = self.clock(), 0
         for ws in self.store.list_workspaces():
-            waiting = self.store.list_posts(workspace_id=ws.id, statuses=[PostStatus.PENDING_APPROVAL],
-                                            start=now, end=now + timedelta(days=1))
-            if not waiting:
+            try:
+                waiting = self.store.list_posts(workspace_id=ws.id, statuses=[PostStatus.PENDING_APPROVAL],
+                                                start=now, end=now + timedelta(days=1))
+                if not waiting:
+                    continue
+                told = {n.subject_id for n in self.store.list_notifications(workspace_id=ws.id, limit=1000)
+                        if n.kind == "approval_needed"}
+            except Exception:
+                log.exception("approval reminders for workspace %s failed unexpectedly; going on with the others",
+                              ws.id)
                 continue
-            told = {n.subject_id for n in self.store.list_notifications(workspace_id=ws.id, limit=1000)
-                    if n.kind == "approval_needed"}
             for post in waiting:
                 if post.id in told:
                     continue
-                self.store.add_notification(Notification(
-                    workspace_id=ws.id, kind="approval_needed", title="A post is waiting for approval",
-                    body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
-                         "someone approves it.", subject_id=post.id))
-                sent += 1
+                try:
+                    self.store.add_notification(Notification(
+                        workspace_id=ws.id, kind="approval_needed", title="A post is waiting for approval",
+                        body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
+                             "someone approves it.", subject_id=post.id))
+                    sent += 1
+                except Exception:
+                    log.exception("approval reminder for post %s failed unexpectedly; going on with the others",
+                                  post.id)
         return sent
 
     def housekeeping(self) -> None:
+        """Each chore on its own: one failing (or one post's series failing) never stops the others."""
         now = self.clock()
-        purged = self.store.purge_oauth_states(now - timedelta(days=1))
-        if purged:
-            log.info("removed %d old connect attempts", purged)
+        try:
+            purged = self.store.purge_oauth_states(now - timedelta(days=1))
+            if purged:
+                log.info("removed %d old connect attempts", purged)
+        except Exception:
+            log.exception("removing old connect attempts failed; trying again next time")
         # Heartbeats of runners that were killed (no goodbye) would pile up, one per restart.
-        for beat in self.store.list_heartbeats():
-            if beat.runner_id != self.claim_id and beat.beat_at < now - HEARTBEAT_KEEP:
-                self.store.delete_heartbeat(beat.runner_id)
+        try:
+            for beat in self.store.list_heartbeats():
+                if beat.runner_id != self.claim_id and beat.beat_at < now - HEARTBEAT_KEEP:
+                    self.store.delete_heartbeat(beat.runner_id)
+        except Exception:
+            log.exception("forgetting old heartbeats failed; trying again next time")
         # A series whose last occurrence settled while a runner was stopping: continue it (idempotent).
         for post in self.store.list_posts(statuses=list(SETTLED), start=now - timedelta(days=2), end=now):
             if post.recurrence:
-                continue_series(self.store, post, clock=self.clock, actor=f"runner:{self.claim_id}")
+                try:
+                    continue_series(self.store, post, clock=self.clock, actor=f"runner:{self.claim_id}")
+                except Exception:
+                    log.exception("continuing the series of post %s failed; going on with the others", post.id)
 
     def _after_publish(self, post, delivery) -> None:
         if post.recurrence:
