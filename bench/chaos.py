@@ -2,15 +2,24 @@
 
     python -m bench.chaos --deliveries 1000 --kills 5
     ... [--accounts M] [--platforms x,facebook,linkedin] [--spread-s S] [--runners R] [--latency-ms L]
-        [--p-5xx 0.05] [--p-429 0.03] [--p-lost 0.02] [--rate-limit-platforms x,facebook] [--database-url URL]
+        [--p-5xx 0.05] [--p-429 0.03] [--p-lost 0.02] [--p-applied-5xx 0.02] [--p-slow-apply 0.02]
+        [--slow-apply-s 40] [--listing-lag-s 10] [--rate-limit-platforms x,facebook] [--database-url URL]
 
 What it does:
 1. Starts the emulator, a fresh database and M accounts as bench.publish does (quotas lifted, the platforms'
    duplicate refusal off so that a double publish is counted, not hidden).
 2. Injects faults into the publishing calls only (POST /2/tweets on X, POST /{page}/feed on Facebook,
-   POST /rest/posts on LinkedIn, POST /media_publish on Instagram; bench.common.PUBLISH_CALLS): 5% 5xx,
-   3% 429 and 2% lost responses (the request takes effect, the answer never arrives). The rules are chained
-   so that these are the shares of all publishing calls (the emulator lets the first rule that fires win).
+   POST /rest/posts on LinkedIn, POST /media_publish on Instagram; bench.common.PUBLISH_CALLS), as unkind
+   as the real platforms (DESIGN.md, "In doubt until proven otherwise"):
+   - 5% 5xx (nothing happened) and 3% 429;
+   - 2% lost responses: the request takes effect, the connection drops before the answer;
+   - 2% applied_then_5xx: the post is made, then a gateway answers 502 or 504 (half each) with its HTML
+     page, indistinguishable from the 5xx that did nothing;
+   - 2% slow_apply: the request is held --slow-apply-s (40 s, longer than the adapters' 30 s timeout) and
+     only then takes effect, after the client has given up.
+   The rules are chained so that these are the shares of all publishing calls (the emulator lets the first
+   rule that fires win). Besides, every platform's listings show a new post only --listing-lag-s (10 s)
+   after it was made (the emulator's listing_lag_s), so a reconciliation that looks too early finds nothing.
 3. Starts R runners with short retry delays (--retry-delays-s 1,2,4) and a short lease (--lease-s 10, twice
    the runner's 5 s heartbeat, see the note below), pacing lifted as in bench.publish.
 4. Schedules N deliveries due over S seconds; at K random moments within them SIGKILLs a runner (a random
@@ -21,6 +30,9 @@ What it does:
 
 Target: duplicates 0 and lost 0 (every delivery published, failed with a reason, or in needs_review with
 evidence; bench.common.tally). `failed_but_posted` (failed although the platform has it) should be 0 too.
+`needs_review_posted` / `needs_review_not_posted` split the needs_review deliveries by what the emulator
+holds (matched by the delivery's external id, else by account and text): how often a person is asked about
+a post that in fact went out, and about one that did not.
 
 Platform details that shape a run (all faithful to the platforms, so the bench does not hide them):
 - X answers a 429 with `x-rate-limit-reset` 15 minutes ahead (the emulator's injected 429 always says 900 s),
@@ -29,7 +41,9 @@ Platform details that shape a run (all faithful to the platforms, so the bench d
   of the 429 rule by default (--rate-limit-platforms); with it in, those deliveries stay waiting and count
   as lost when the timeout ends the run.
 - A lost answer is checked after 30 s (core.publishing.RECONCILE_AFTER); LinkedIn cannot list a member's
-  posts, so its lost answers end in needs_review, as designed.
+  posts, so its lost answers end in needs_review, as designed. A gateway 502/504 and a slow apply are lost
+  answers too, in disguise: a runner that re-posts on them without waiting out the settle window and the
+  listing lag makes a duplicate.
 - Lease: the runner renews leases on its heartbeat (every 5 s). With --lease-s 5, an attempt in flight can see
   its lease lapse before the next renewal; 10 s keeps takeovers for dead runners only.
 """
@@ -63,6 +77,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--p-5xx", type=float, default=0.05)
     p.add_argument("--p-429", type=float, default=0.03)
     p.add_argument("--p-lost", type=float, default=0.02)
+    p.add_argument("--p-applied-5xx", type=float, default=0.02,
+                   help="share of publishing calls that take effect and then get a gateway's 502/504")
+    p.add_argument("--p-slow-apply", type=float, default=0.02,
+                   help="share of publishing calls held --slow-apply-s, then applied after the client gave up")
+    p.add_argument("--slow-apply-s", type=float, default=40.0,
+                   help="how long a slow apply is held (longer than the adapters' 30 s timeout)")
+    p.add_argument("--listing-lag-s", type=float, default=10.0,
+                   help="seconds before a new post shows in the platforms' listings (lookups by id are immediate)")
     p.add_argument("--rate-limit-platforms", default=None,
                    help="where the 429s are injected (default: the chosen platforms except linkedin)")
     p.add_argument("--x-window-s", type=float, default=60.0,
@@ -83,27 +105,73 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def fault_rules(platforms, rate_limited, p5, p429, plost, seed: int) -> list[dict]:
-    """Rules on each platform's publishing call whose firing shares are p5, p429 and plost of all calls.
+def fault_rules(platforms, rate_limited, p5, p429, plost, seed: int, *, p_applied_5xx: float = 0.0,
+                p_slow_apply: float = 0.0, slow_apply_s: float = 40.0) -> list[dict]:
+    """Rules on each platform's publishing call whose firing shares are the given shares of all calls.
 
     The emulator tries the rules in order and the first terminal one that fires wins, so each later rule's
-    probability is conditioned on the earlier ones not having fired.
+    probability is conditioned on the earlier ones not having fired. The applied 5xx share is split evenly
+    between a gateway's 502 and its 504.
     """
     rules = []
     for k, platform in enumerate(platforms):
         path, method = PUBLISH_CALLS[platform]
         left = 1.0
-        chain = [("error_5xx", p5), ("rate_limit", p429 if platform in rate_limited else 0.0),
-                 ("lost_response", plost)]
-        for j, (kind, share) in enumerate(chain):
+        chain = [("error_5xx", p5, {}), ("rate_limit", p429 if platform in rate_limited else 0.0, {}),
+                 ("lost_response", plost, {}),
+                 ("applied_then_5xx", p_applied_5xx / 2, {"status": 502}),
+                 ("applied_then_5xx", p_applied_5xx / 2, {"status": 504}),
+                 ("slow_apply", p_slow_apply, {"hold_s": slow_apply_s})]
+        for j, (kind, share, extra) in enumerate(chain):
             if share <= 0:
                 continue
-            if share > left:
-                raise SystemExit("--p-5xx + --p-429 + --p-lost must not exceed 1")
+            if share > left + 1e-12:
+                raise SystemExit("--p-5xx + --p-429 + --p-lost + --p-applied-5xx + --p-slow-apply must not exceed 1")
             rules.append({"kind": kind, "platform": platform, "path": path, "method": method,
-                          "probability": min(1.0, share / left), "seed": seed * 1000 + k * 10 + j})
+                          "probability": min(1.0, share / left), "seed": seed * 1000 + k * 10 + j, **extra})
             left -= share
     return rules
+
+
+def _words(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def review_outcomes(world, due_before: datetime) -> dict[str, int]:
+    """The needs_review deliveries due before `due_before`, split by whether the platform has the post.
+
+    A delivery is posted when the emulator has a post with its external id, or a post with its text on its
+    account (the account's external id; where the emulator names accounts differently, as Bluesky's DIDs,
+    the text alone on that platform, which is unique per bench delivery, as bench.common.tally relies on).
+    """
+    import sqlalchemy as sa
+    from core.db.schema import accounts as a, deliveries as d, posts as p
+    with world.db.engine.connect() as conn:
+        rows = conn.execute(sa.select(d.c.platform, d.c.external_id, a.c.external_id.label("account"), p.c.caption)
+                            .select_from(d.join(p, p.c.id == d.c.post_id).join(a, a.c.id == d.c.account_id))
+                            .where(d.c.due_at <= due_before, d.c.state == "needs_review")).all()
+    made = world.emulator.posts()
+    ids = {(m["platform"], str(m["external_id"])) for m in made}
+    known = {(m["platform"], str(m["account"])) for m in made}
+    by_account = {(m["platform"], str(m["account"]), _words(m.get("text"))) for m in made}
+    by_text = {(m["platform"], _words(m.get("text"))) for m in made}
+    posted = 0
+    for r in rows:
+        text = _words(r.caption)
+        if (r.external_id and (r.platform, str(r.external_id)) in ids) or \
+                ((r.platform, str(r.account)) in known and (r.platform, str(r.account), text) in by_account) or \
+                ((r.platform, str(r.account)) not in known and (r.platform, text) in by_text):
+            posted += 1
+    return {"needs_review_posted": posted, "needs_review_not_posted": len(rows) - posted}
+
+
+def _lagged_listings(world) -> int:
+    """How many listing requests the emulator answered with a new post still hidden (listing_lag)."""
+    try:
+        log = world.emulator.http.get("/_control/requests", params={"limit": 20000}).json()["requests"]
+    except Exception:  # noqa: BLE001 - a figure to read the run by, not worth failing it
+        return -1
+    return sum(1 for r in log if "listing_lag" in r.get("faults", ()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,12 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                             accounts=accounts, seed=args.seed, platform_dedupe=args.platform_dedupe,
                             keep=args.keep)
         world.emulator.set_latency(args.latency_ms)
-        world.emulator.configure(x_window_s=args.x_window_s)
-        rules = fault_rules(platforms, rate_limited, args.p_5xx, args.p_429, args.p_lost, args.seed)
+        world.emulator.configure(x_window_s=args.x_window_s, slow_apply_s=args.slow_apply_s,
+                                 listing_lag_s={"*": args.listing_lag_s})
+        rules = fault_rules(platforms, rate_limited, args.p_5xx, args.p_429, args.p_lost, args.seed,
+                            p_applied_5xx=args.p_applied_5xx, p_slow_apply=args.p_slow_apply,
+                            slow_apply_s=args.slow_apply_s)
         for rule in rules:
             world.emulator.add_fault(**rule)
         say(f"{len(rules)} fault rules on the publishing calls of {', '.join(platforms)} "
-            f"(429 on {', '.join(rate_limited) or 'none'})")
+            f"(429 on {', '.join(rate_limited) or 'none'}); listings lag {args.listing_lag_s:g}s")
         pool = RunnerPool(world, args.runners,
                           runner_args(concurrency=args.concurrency, lease_s=args.lease_s,
                                       retry_delays_s=args.retry_delays_s, max_attempts=args.max_attempts,
@@ -169,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         for rule in world.emulator.faults().get("rules", []):
             fired[rule["kind"]] = fired.get(rule["kind"], 0) + int(rule.get("fired") or 0)
         result = tally(world, last_due + timedelta(seconds=1))
+        review = review_outcomes(world, last_due + timedelta(seconds=1))
+        fired["listing_lag"] = _lagged_listings(world)
         out = {
             "deliveries": result.deliveries,
             "published": result.published,
@@ -179,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             "kills": done,
             # Extras, to read the figures above.
             "failed_but_posted": result.failed_but_posted,
+            **review,
             "faults_fired": fired,
             "runner_starts": pool.started,
             "accounts": len(accs),
