@@ -6,12 +6,18 @@ The order of things is what keeps "never twice" true:
    the account waited for a reconnect) is not published blindly: it goes to ``needs_review``.
 2. Paced? The account's daily cap (in the workspace's time zone) and burst limit are checked; a
    delivery over either is held back (``defer``: back in the queue, the attempt given back).
-3. An earlier attempt may have posted (``progress["sent"]`` is set: its answer was lost, or its runner
-   died mid-call)? Ask the platform first. Found: published. Not found: publish again only when the
-   platform's listing can be trusted; otherwise ``needs_review`` with the evidence.
-4. Write ``progress["sent"]`` (the platform is about to be called), then call it. A token the platform
+3. Does it still break a limit (a script, an import, or a rule changed since it was scheduled)? Fail it with
+   the composer's own words (core.validation), before any platform call.
+4. An earlier attempt may have posted (``progress["sent"]`` is set: its answer was lost or ambiguous, or
+   its runner died mid-call)? It is **in doubt** (core.publishing, "In doubt"): ask the platform first.
+   Found: published. Not found: publish again only when the platform's own idempotency makes a second
+   request harmless, or once its settle window has passed since the send *and* its listing, checked after
+   that and again after its listing lag, still does not have it; a platform that cannot list reliably goes
+   to ``needs_review`` with the evidence, after the same wait.
+5. Write ``progress["sent"]`` (the platform is about to be called), then call it. A token the platform
    calls expired is refreshed once and the call made again.
-5. Record the outcome (core.publishing.decide) if this runner still holds the delivery.
+6. Record the outcome (core.publishing.decide) if this runner still holds the delivery. An unexpected error
+   anywhere in the attempt counts as an attempt too: retried by the policy, then ``needs_review``.
 
 Every write goes through the store's fenced methods (``save_progress`` / ``finish_delivery``): a runner
 whose lease was taken over stops, and its late answer never overwrites the new holder's.
@@ -29,12 +35,15 @@ from zoneinfo import ZoneInfo
 from core.connect import credentials, refresh_account
 from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Delivery, Notification,
                          Post)
-from core.errors import NotFoundError, PlatformError, TokenExpired
+from core.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
 from core.lifecycle import DeliveryState
 from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult, media_kind
+from core.platforms.limits import limits_for
 from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
+from core.secrets import redact
 from core.store import PostStore
 from core.timeutil import utcnow
+from core.validation import validate_content
 
 log = logging.getLogger("outpost.publisher")
 
@@ -89,6 +98,35 @@ class Publisher:
         except LeaseLost:
             log.warning("delivery %s: another runner holds it now; leaving it alone", delivery.id)
             return None
+        except Exception as exc:  # noqa: BLE001 - a bug or a bad row must cost an attempt, not loop forever
+            log.exception("delivery %s: the attempt stopped unexpectedly", delivery.id)
+            try:
+                return self._unexpected(delivery, exc)
+            except LeaseLost:
+                return None
+
+    def _unexpected(self, d: Delivery, exc: Exception) -> Delivery | None:
+        """An error nobody planned for (a bug, a damaged row): an attempt like any other, recorded with its reason;
+        retried by the policy, then a person decides. Whether it went out is unknown if it was sent."""
+        what = redact(f"{type(exc).__name__}: {exc}")[:300]
+        in_doubt = bool(d.progress.get("sent"))
+        at = self.policy.next_attempt(d.attempts, self.clock(), rng=self.rng)
+        if at is not None:
+            return self._finish(d.retry_later(at=at, error=f"Outpost hit an unexpected problem ({what}); it will "
+                                                           "try again.", code="unexpected_error"),
+                                "delivery.retry_wait")
+        post = self._post_or_none(d)
+        return self._finish(d.needs_review(
+            evidence=(f"Outpost hit an unexpected problem on each of {d.attempts} attempts (last: {what}). "
+                      + ("An attempt may have reached the platform: check the account, then mark it published or "
+                         "try again." if in_doubt else "Nothing was sent to the platform: try again, or cancel it.")),
+            code="unexpected_error"), "delivery.needs_review", post=post, notify=True)
+
+    def _post_or_none(self, d: Delivery) -> Post | None:
+        try:
+            return self.store.get_post(d.post_id)
+        except Exception:  # noqa: BLE001 - only for the notification's wording
+            return None
 
     def _run(self, d: Delivery) -> Delivery | None:
         now = self.clock()
@@ -97,6 +135,15 @@ class Publisher:
             account = self.store.get_account(d.account_id)
         except NotFoundError as exc:
             return self._finish(d.mark_failed(error=f"Nothing to publish: {exc}", code="missing"), "delivery.failed")
+        if d.attempts > self.crash_limit:
+            # Only attempts that never finished get here (every outcome above ends before): the runner holding
+            # it stopped each time (a crash, a kill) and the next took it over. A person decides.
+            return self._finish(d.needs_review(
+                evidence=(f"Outpost started publishing this {d.attempts} times and stopped each time before it "
+                          "finished (the runner crashed or was stopped). "
+                          + ("An attempt may have reached the platform: check the account, then mark it published "
+                             "or try again." if d.progress.get("sent") else "Nothing was sent to the platform.")),
+                code="crash_loop"), "delivery.needs_review", post=post, notify=True)
         meant_for = d.next_attempt_at or d.due_at
         if not d.progress.get("sent") and lateness(now, meant_for) > self.max_lateness:
             late = lateness(now, meant_for)
@@ -111,6 +158,12 @@ class Publisher:
         if held is not None:
             return held
 
+        if not d.progress.get("sent"):
+            broken = [p for p in validate_content(post.render(d.platform), limits_for(d.platform))
+                      if p.severity == "error"]
+            if broken:      # the composer's words, before any platform call
+                return self._finish(d.mark_failed(error=" ".join(p.message for p in broken), code=broken[0].code),
+                                    "delivery.failed", post=post, notify=True)
         adapter = self.adapter_for(d.platform)
         request = self._request(d, post, account)
         if d.progress.get("sent"):
@@ -118,6 +171,24 @@ class Publisher:
             if checked is not None:
                 return checked
         return self._publish(d, post, account, adapter, request)
+
+    @property
+    def crash_limit(self) -> int:
+        """More claims than this and a delivery is in a crash loop: every planned outcome ends sooner (checking a
+        lost answer may take up to twice the retry attempts, core.publishing.decide)."""
+        return 2 * self.policy.max_attempts + 2
+
+    def _settle_at(self, adapter: PlatformAdapter, request: PublishRequest, sent_at: datetime) -> datetime | None:
+        """An answer in doubt is looked at again no sooner than this (None: the platform's own idempotency makes
+        sending again harmless, e.g. the record key the attempt saved)."""
+        if adapter.idempotent_retry(request, sent_at=sent_at, now=self.clock()):
+            return None
+        return sent_at + self.settle(adapter)
+
+    @staticmethod
+    def settle(adapter: PlatformAdapter) -> timedelta:
+        """How long after a send the platform may still apply it (the adapter's window, or Settings.settle_s)."""
+        return adapter.settle_window
 
     def _publish(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
                  request: PublishRequest) -> Delivery | None:
@@ -127,20 +198,29 @@ class Publisher:
                 account, refreshed = self._refresh(account, adapter), True
             except PlatformError as exc:
                 return self._apply(d, post, account, self._decide(d, exc), exc)
-        self._save(d, "sent", self.clock().isoformat())
+        sent_at = self.clock()
+        self._save(d, "sent", sent_at.isoformat())
         while True:
             try:
                 result = adapter.publish(credentials(account), request)
             except TokenExpired as exc:
                 if refreshed:
-                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True), exc)
+                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True), exc, self._settle_at(adapter, request, sent_at))
                 try:
                     account, refreshed = self._refresh(account, adapter), True
                 except PlatformError as again:
-                    return self._apply(d, post, account, self._decide(d, again), again)
+                    return self._apply(d, post, account, self._decide(d, again), again, self._settle_at(adapter, request, sent_at))
                 continue
+            except Rejected as exc:
+                if d.progress.get("sent") and exc.code in adapter.duplicate_codes:
+                    # The platform already has this text, and an earlier attempt of ours was in doubt: it is most
+                    # likely ours, landed late (X's duplicate refusal, the second net). Look it up, never fail it.
+                    unknown = OutcomeUnknown(f"{d.platform.label} says this was already posted ({exc}).",
+                                             platform=d.platform.value, code="duplicate_after_doubt")
+                    return self._apply(d, post, account, self._decide(d, unknown), unknown, self._settle_at(adapter, request, sent_at))
+                return self._apply(d, post, account, self._decide(d, exc), exc, self._settle_at(adapter, request, sent_at))
             except PlatformError as exc:
-                return self._apply(d, post, account, self._decide(d, exc), exc)
+                return self._apply(d, post, account, self._decide(d, exc), exc, self._settle_at(adapter, request, sent_at))
             return self._published(d, post, result, reconciled=False)
 
     def _decide(self, d: Delivery, error: PlatformError, refreshed: bool = False) -> Decision:
@@ -150,7 +230,8 @@ class Publisher:
     def _reconcile(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
                    request: PublishRequest) -> Delivery | None:
         """An earlier attempt may have posted: ask the platform. None means "not there, safe to publish"."""
-        since = min(d.due_at, _parse(d.progress.get("sent")) or d.due_at) - RECONCILE_SLACK
+        sent_at = _parse(d.progress.get("sent")) or d.due_at
+        since = min(d.due_at, sent_at) - RECONCILE_SLACK
         try:
             found = adapter.find_published(credentials(account), request, since=since)
         except PlatformError as exc:
@@ -165,14 +246,47 @@ class Publisher:
                                               code="reconcile_retry"), "delivery.retry_wait")
         if found is not None:
             return self._published(d, post, found, reconciled=True)
+        now = self.clock()
+        label = d.platform.label
+        if adapter.idempotent_retry(request, sent_at=sent_at, now=now):
+            log.info("delivery %s: not on %s yet; sending again under the same idempotency key", d.id, label)
+            return None
+        settle_at, lag = sent_at + self.settle(adapter), adapter.listing_lag
         if not adapter.reliable_listing:
+            if now < settle_at + lag:      # let it land and show before a person looks for it
+                return self._wait_in_doubt(d, settle_at + lag, f"{label} may still show it")
             return self._finish(d.needs_review(
-                evidence=(f"An earlier attempt reached {d.platform.label} but its answer was lost, and "
-                          f"{d.platform.label} cannot reliably list this account's posts, so Outpost cannot tell "
+                evidence=(f"An earlier attempt reached {label} but its answer was lost or unclear, and "
+                          f"{label} cannot reliably list this account's posts, so Outpost cannot tell "
                           "whether it went out. Look at the account: mark it published if it is there, or try again."),
                 code="unverifiable"), "delivery.needs_review", post=post, notify=True)
-        log.info("delivery %s: not on %s after a lost answer; publishing again", d.id, d.platform.label)
+        if now < settle_at:                # the platform may still apply the earlier request
+            return self._wait_in_doubt(d, settle_at, f"{label} may still apply the earlier request")
+        absent = _parse(d.progress.get("absent_at"))
+        if absent is None or absent < settle_at:
+            # Not there after the settle window: look once more after the listing's lag before sending again.
+            return self._wait_in_doubt(d, now + lag, f"{label}'s listing may lag", absent_at=now)
+        if now < absent + lag:
+            return self._wait_in_doubt(d, absent + lag, f"{label}'s listing may lag")
+        if d.attempts > self.policy.max_attempts:
+            # Proven not there, but every attempt the policy allows was made: give up like any retry would.
+            why = d.progress.get("doubt") or d.last_error or "no answer"
+            return self._finish(replace(d, attempts=d.attempts - 1).mark_failed(   # this claim sent nothing
+                error=f"Gave up after {d.attempts - 1} attempts: {why}", code=d.last_error_code),
+                "delivery.failed", post=post, notify=True)
+        log.info("delivery %s: not on %s %s after the send, checked twice; publishing again", d.id, label,
+                 _ago(now - sent_at))
         return None
+
+    def _wait_in_doubt(self, d: Delivery, until: datetime, why: str, *,
+                       absent_at: datetime | None = None) -> Delivery | None:
+        """Not sent again yet: an earlier attempt may still turn up. Waiting is not an attempt (given back)."""
+        progress = {"absent_at": absent_at.isoformat()} if absent_at is not None else None
+        earlier = (d.progress.get("doubt") or "its answer was lost").rstrip(".")
+        return self._finish(d.defer(until=until, code="in_doubt",
+                                    reason=(f"An earlier attempt may have gone out ({earlier}); Outpost looks again "
+                                            f"at {until:%H:%M:%S} UTC before doing anything else ({why}).")),
+                            "delivery.in_doubt", progress=progress, details={"check_at": until.isoformat()})
 
     # ------------------------------------------------------------ outcomes
     def _published(self, d: Delivery, post: Post, result: PublishResult, *, reconciled: bool) -> Delivery | None:
@@ -193,7 +307,7 @@ class Publisher:
         return final
 
     def _apply(self, d: Delivery, post: Post, account: Account, decision: Decision,
-               error: PlatformError | None = None) -> Delivery | None:
+               error: PlatformError | None = None, settle_at: datetime | None = None) -> Delivery | None:
         kind = decision.kind
         if kind == "retry":
             details = {"retry_at": decision.at.isoformat()}
@@ -210,9 +324,12 @@ class Publisher:
             return self._finish(d.retry_later(at=decision.at, error=decision.reason, code=decision.code),
                                 "delivery.retry_wait", progress={"sent": ""}, details=details)
         if kind == "check_later":
-            return self._finish(d.retry_later(at=decision.at, code=decision.code,
+            # In doubt: nothing is sent again before the settle window ends, so look no earlier than that.
+            at = max(decision.at, settle_at) if settle_at is not None else decision.at
+            return self._finish(d.retry_later(at=at, code=decision.code,
                                               error=f"{decision.reason} Outpost will check whether it went out before "
-                                                    "doing anything else."), "delivery.retry_wait")
+                                                    "doing anything else."), "delivery.retry_wait",
+                                progress={"doubt": decision.reason[:500]}, details={"check_at": at.isoformat()})
         if kind == "reconnect":
             return self._wait_for_reconnect(d, post, account, announce=True, reason=decision.reason)
         if kind == "failed":
@@ -265,7 +382,7 @@ class Publisher:
     def _request(self, d: Delivery, post: Post, account: Account) -> PublishRequest:
         content = post.render(d.platform)
         media = tuple(self._media_item(u) for u in content.media_urls)
-        progress = {k: v for k, v in d.progress.items() if k not in ("sent",)}
+        progress = {k: v for k, v in d.progress.items() if k not in ("sent", "absent_at", "doubt")}
 
         def checkpoint(key: str, value: str) -> None:
             self._save(d, key, value)

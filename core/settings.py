@@ -50,6 +50,12 @@ class Settings:
     api_versions: Mapping[str, str] = field(default_factory=dict)
     # Adapter options by platform slug, e.g. {"youtube": {"unaudited": True}} (OUTPOST_YOUTUBE_OPTIONS='{"unaudited": true}').
     platform_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    # Platform calls: the client's timeout, and (None: each adapter's own) how long after a send a platform may
+    # still apply it and how long its listings lag (core.publisher, "in doubt"). The timeout must be shorter
+    # than the settle window.
+    platform_timeout_s: float = 30.0
+    settle_s: float | None = None
+    listing_lag_s: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -108,7 +114,23 @@ class Settings:
                           for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_API_VERSION")},
             platform_options={slug: _json_object(env[f"OUTPOST_{slug.upper()}_OPTIONS"], f"OUTPOST_{slug.upper()}_OPTIONS")
                               for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_OPTIONS")},
+            platform_timeout_s=_seconds(env, "OUTPOST_PLATFORM_TIMEOUT_S") or 30.0,
+            settle_s=_seconds(env, "OUTPOST_SETTLE_S"),
+            listing_lag_s=_seconds(env, "OUTPOST_LISTING_LAG_S"),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not '{text}'.") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative.")
+    return value
 
 
 def _json_object(text: str, name: str) -> dict:

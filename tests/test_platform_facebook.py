@@ -73,14 +73,15 @@ ERROR_CASES = [
     (graph_error(80001, "There have been too many calls to this Page account.", headers=BUC), RetryLater, "80001",
      NOW + timedelta(minutes=15)),
     (graph_error(613, "Calls to this api have exceeded the rate limit."), RetryLater, "613", None),
-    (graph_error(1, "An unknown error occurred", status=500), RetryLater, "1", None),
+    # a 5xx on the posting call may come after the post was made: in doubt, not "retry"
+    (graph_error(1, "An unknown error occurred", status=500), OutcomeUnknown, "1", None),
     (graph_error(100, "Photos should be smaller than 4 MB and saved as JPG, PNG", 1366046), Rejected,
      "100/1366046", None),
     (graph_error(100, "(#100) The photos have already been posted", 1366051), Rejected, "100/1366051", None),
     (graph_error(368, "Your content couldn't be shared, because this link goes against our Community Standards",
                  1346003), Rejected, "368/1346003", None),                    # flagged: permanent
     (graph_error(100, "Can't post facebook.com links", 1609008), Rejected, "100/1609008", None),
-    (httpx.Response(503, text="Service Unavailable"), RetryLater, "503", None),
+    (httpx.Response(503, text="Service Unavailable"), OutcomeUnknown, "503", None),
 ]
 
 

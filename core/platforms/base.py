@@ -12,9 +12,15 @@ platform's answers back. Everything else is decided once, here:
   their platform's bodies in `classify`.
 - **OAuth 2 authorization code** (+ PKCE S256 where the platform takes it), token
   parsing and refresh; platforms override only what differs.
-- **Idempotency contract**: `publish` may be retried only after `RetryLater`; after
-  `OutcomeUnknown` the runner calls `find_published` first and re-posts only when it
-  returns None *and* the platform's listing is trustworthy.
+- **Idempotency contract**: `publish` may be retried only after `RetryLater`, which an
+  adapter raises only when the request certainly changed nothing. Anything else that
+  may have been applied is `OutcomeUnknown`: a lost answer, a timeout, and a 5xx on a
+  request that is not idempotent (gateways answer 502/504 after the backend made the
+  post), unless `not_applied` says the platform documents that answer as not applied.
+  After `OutcomeUnknown` the delivery is *in doubt*: the runner calls `find_published`
+  first and re-posts only when `idempotent_retry` says a second request is harmless, or
+  once `settle_window` has passed since the send and the listing, checked then and again
+  after `listing_lag`, still does not have it (and the listing is trustworthy).
 
 Nothing here reads the environment: `PlatformConfig` carries every setting.
 """
@@ -70,6 +76,8 @@ class PlatformConfig:
     api_version: str | None = None
     timeout_s: float = 30.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    settle_s: float | None = None             # None: the adapter's settle_window
+    listing_lag_s: float | None = None        # None: the adapter's listing_lag
 
 
 @dataclass(frozen=True)
@@ -195,9 +203,25 @@ class PlatformAdapter:
     # How many publishes to this platform one runner makes at once, where uploads are heavy (None: no cap of
     # its own; the runner's concurrency, and its --platform-concurrency setting, apply).
     max_concurrency: ClassVar[int | None] = None
+    # In doubt (core.publisher): how long after a send the platform may still apply it (a request held by a
+    # gateway or a queue past the client's timeout), and how long a new post may take to show in its listing.
+    # The client's own timeout (PlatformConfig.timeout_s) must be shorter than the settle window.
+    settle_window: ClassVar[timedelta] = timedelta(minutes=2)
+    listing_lag: ClassVar[timedelta] = timedelta(seconds=30)
+    # Error codes (PlatformError.code) with which the platform refuses a post it already has: after an attempt in
+    # doubt such a refusal means "probably ours, landed late", so the runner looks it up instead of failing it.
+    duplicate_codes: ClassVar[frozenset[str]] = frozenset({"duplicate"})
 
     def __init__(self, client: httpx.Client, config: PlatformConfig, *, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], None] = time.sleep):
+        if config.settle_s is not None:
+            self.settle_window = timedelta(seconds=config.settle_s)
+        if config.listing_lag_s is not None:
+            self.listing_lag = timedelta(seconds=config.listing_lag_s)
+        if config.timeout_s >= self.settle_window.total_seconds():
+            raise ValueError(f"{self.platform.label}: the request timeout ({config.timeout_s:g} s) must be shorter "
+                             f"than the settle window ({self.settle_window.total_seconds():g} s), or a request "
+                             "the client gave up on could still be applied after it was sent again.")
         self.client = client
         self.config = config
         self.clock = clock
@@ -247,8 +271,26 @@ class PlatformAdapter:
             raise OutcomeUnknown(f"{self.platform.label} may have received the request but its answer was lost "
                                  f"({type(exc).__name__}).", platform=self.platform.value, code="lost_response") from None
         if response.status_code >= 400 or self.is_error(response):
-            raise self._with_context(self.classify(response), response)
+            error = self._with_context(self.classify(response), response)
+            if (response.status_code >= 500 and not idempotent and isinstance(error, RetryLater)
+                    and not error.rate_limited and not self.not_applied(response)):
+                # A gateway's 502/504 (or the platform's own 5xx) can come after the backend made the post.
+                raise OutcomeUnknown(f"{str(error).rstrip('.')}; the request may still have gone through.",
+                                     platform=self.platform.value, code=error.code or str(response.status_code),
+                                     http_status=response.status_code) from None
+            raise error
         return response
+
+    def not_applied(self, response: httpx.Response) -> bool:
+        """Hook: True when the platform documents this 5xx answer to a non-idempotent request as not applied
+        (say where, in the override). By default no 5xx is trusted: it may come after the post was made."""
+        return False
+
+    def idempotent_retry(self, request: PublishRequest, *, sent_at: datetime, now: datetime) -> bool:
+        """Hook: True when publishing `request` again cannot make a second post, by the platform's own
+        idempotency (a client-chosen record key, an idempotency key still remembered), so an in-doubt delivery
+        need not wait for the settle window and the listing."""
+        return False
 
     def is_error(self, response: httpx.Response) -> bool:
         """Hook: some platforms report errors inside a 200 (TikTok's error.code)."""

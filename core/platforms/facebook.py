@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 from urllib.parse import urlencode
 
 import httpx
@@ -43,6 +43,7 @@ class FacebookAdapter(PlatformAdapter):
                               "publish_video"),
                       scope_separator=",")
     HOSTS: tuple[str, ...] = ("graph.facebook.com", "www.facebook.com")
+    duplicate_codes: ClassVar[frozenset[str]] = frozenset({"506"})       # (#506) Duplicate status message
 
     @property
     def version(self) -> str:
@@ -54,8 +55,9 @@ class FacebookAdapter(PlatformAdapter):
     def get(self, path: str, token: str, **params: Any) -> dict:
         return self.request("GET", self.url(path), token=token, params=params).json()
 
-    def post(self, path: str, token: str, body: dict[str, Any], **params: Any) -> dict:
-        return self.request("POST", self.url(path), token=token, json=body, params=params or None).json()
+    def post(self, path: str, token: str, body: dict[str, Any], *, idempotent: bool = False, **params: Any) -> dict:
+        return self.request("POST", self.url(path), token=token, json=body, params=params or None,
+                            idempotent=idempotent).json()
 
     def classify(self, response: httpx.Response) -> PlatformError:
         return classify_graph(response, label="Facebook", fallback=super().classify, now=self.clock())
@@ -147,8 +149,8 @@ class FacebookAdapter(PlatformAdapter):
         body: dict[str, Any] = {"message": text, "published": True}
         if items:
             # Unpublished uploads are invisible until the feed post attaches them, so re-uploading is harmless.
-            ids = [self.post(f"{page}/photos", token, {"url": m.url, "published": False, **self._alt(m)})["id"]
-                   for m in items]
+            ids = [self.post(f"{page}/photos", token, {"url": m.url, "published": False, **self._alt(m)},
+                             idempotent=True)["id"] for m in items]
             body["attached_media"] = [{"media_fbid": str(i)} for i in ids]
         elif request.content.link:
             body["link"] = request.content.link

@@ -104,9 +104,9 @@ class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     # publish() and its steps are ContainerPublishing's (core/platforms/meta.py); what is Instagram's own:
     # the post types (_kind, _create), JSON bodies (post), and the words for a container ERROR.
 
-    def post(self, path: str, token: str, body: dict[str, Any]) -> dict:
+    def post(self, path: str, token: str, body: dict[str, Any], *, idempotent: bool = False) -> dict:
         # A JSON body (Threads sends forms): the container and media_publish calls.
-        return self.request("POST", self.url(path), token=token, json=body).json()
+        return self.request("POST", self.url(path), token=token, json=body, idempotent=idempotent).json()
 
     def _kind(self, request: PublishRequest, items: Sequence[MediaItem]) -> str:
         wanted = str(request.options.get("ig_media_type") or "").upper()

@@ -58,6 +58,7 @@ class LinkedInAdapter(PlatformAdapter):
     # Listing a member's own posts needs r_member_social, which LinkedIn does not grant to ordinary apps, and the
     # organization listing is "best effort": a miss proves nothing. See find_published.
     reliable_listing: ClassVar[bool] = False
+    duplicate_codes: ClassVar[frozenset[str]] = frozenset({"DUPLICATE_POST"})   # 422 (unverified)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -84,6 +84,11 @@ def _created(status: dict) -> datetime | None:
 class MastodonAdapter(PlatformAdapter):
     platform: ClassVar[Platform] = Platform.MASTODON
     HOSTS: ClassVar[tuple[str, ...]] = ("mastodon.social",)     # the sandbox serves the default instance
+    IDEMPOTENCY_TTL: ClassVar[timedelta] = timedelta(minutes=55)  # Mastodon remembers a key for an hour
+
+    def idempotent_retry(self, request: PublishRequest, *, sent_at: datetime, now: datetime) -> bool:
+        # The same Idempotency-Key within the hour answers with the status already made, not a second one.
+        return bool(request.marker) and now - sent_at < self.IDEMPOTENCY_TTL
     MEDIA_POLLS: ClassVar[int] = 30
 
     @property

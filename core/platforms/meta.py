@@ -273,7 +273,8 @@ class ContainerPublishing:
         return str(self.post(f"{user}/{self.PUBLISH_EDGE}", token, {"creation_id": container})["id"])
 
     def _container(self, user: str, token: str, body: dict[str, Any]) -> str:
-        return str(self.post(f"{user}/{self.CONTAINER_EDGE}", token, body)["id"])
+        # A container is invisible until published: a 5xx or a lost answer here is safe to try again.
+        return str(self.post(f"{user}/{self.CONTAINER_EDGE}", token, body, idempotent=True)["id"])
 
     def _children(self, user: str, token: str, items: Sequence[MediaItem], request: PublishRequest) -> list[str]:
         """A carousel's item containers: the saved ones while all still stand, else new ones (saved)."""

@@ -52,7 +52,9 @@ def platform_config(platform: Platform | str, settings: Settings) -> PlatformCon
     overrides = host_overrides_for_sandbox(settings.sandbox_url, getattr(cls, "HOSTS", ())) if settings.sandbox else {}
     return PlatformConfig(client_id=client_id, client_secret=secret, redirect_uri=settings.oauth_redirect_uri,
                           host_overrides=overrides, api_version=settings.api_versions.get(platform.value),
-                          options=dict(settings.platform_options.get(platform.value, {})))
+                          options=dict(settings.platform_options.get(platform.value, {})),
+                          timeout_s=settings.platform_timeout_s, settle_s=settings.settle_s,
+                          listing_lag_s=settings.listing_lag_s)
 
 
 def build_adapter(platform: Platform | str, settings: Settings, client: httpx.Client | None = None,
@@ -60,5 +62,5 @@ def build_adapter(platform: Platform | str, settings: Settings, client: httpx.Cl
     """An adapter for `platform`, configured from `settings`, on `client` (a fresh one if None)."""
     platform = Platform.parse(platform)
     cls = adapter_class(platform)
-    client = client or httpx.Client(timeout=30.0, follow_redirects=False, trust_env=False)
+    client = client or httpx.Client(timeout=settings.platform_timeout_s, follow_redirects=False, trust_env=False)
     return cls(client, platform_config(platform, settings), **kwargs)

@@ -81,9 +81,9 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     def get(self, path: str, token: str, **params: Any) -> dict:
         return self.request("GET", self.url(path), token=token, params=params).json()
 
-    def post(self, path: str, token: str, data: dict[str, Any]) -> dict:
+    def post(self, path: str, token: str, data: dict[str, Any], *, idempotent: bool = False) -> dict:
         # A form body, not the query string: post text and media addresses stay out of URLs and logs.
-        return self.request("POST", self.url(path), token=token, data=data).json()
+        return self.request("POST", self.url(path), token=token, data=data, idempotent=idempotent).json()
 
     # ------------------------------------------------------------ errors
     def classify(self, response: httpx.Response) -> PlatformError:
@@ -124,7 +124,7 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     def _publish_container(self, user: str, token: str, container: str) -> str:
         try:
             return super()._publish_container(user, token, container)
-        except (RetryLater, Rejected, ReconnectNeeded, TokenExpired) as exc:
+        except (RetryLater, OutcomeUnknown, Rejected, ReconnectNeeded, TokenExpired) as exc:
             # Meta has answered threads_publish with an error (a 5xx, even "(#10) no permission" or an
             # "expired" token) for a post that went out: a container that says PUBLISHED is the proof, so
             # reconcile instead. (TokenExpired above all: the runner would refresh and publish once more.)
