@@ -32,8 +32,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from core.connect import credentials, refresh_account
-from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Delivery, Notification,
+from core.connect import UNREADABLE_REASON, credentials, mark_reconnect_needed, refresh_account
+from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Notification,
                          Post)
 from core.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
 from core.lifecycle import DeliveryState
@@ -152,6 +152,11 @@ class Publisher:
                           "(Outpost was not running, or the account was waiting to be reconnected). Publishing it "
                           "this late could surprise your audience: publish it now or cancel it."),
                 code="too_late"), "delivery.needs_review", post=post, notify=True)
+        if account.secrets_unreadable is not None:
+            # Its stored access cannot be decrypted (a lost or rotated key, a damaged row): only a person can help,
+            # and nothing was sent in this attempt.
+            return self._wait_for_reconnect(d, post, account, announce=True, reason=UNREADABLE_REASON,
+                                            keep_doubt=True)
         if account.status not in PUBLISHABLE_ACCOUNT_STATUSES:
             return self._wait_for_reconnect(d, post, account, announce=False)
         held = self._pace(d, post, account, now)
@@ -339,23 +344,15 @@ class Publisher:
                             post=post, notify=True)
 
     def _wait_for_reconnect(self, d: Delivery, post: Post, account: Account, *, announce: bool,
-                            reason: str = "") -> Delivery | None:
-        if announce and account.status in PUBLISHABLE_ACCOUNT_STATUSES:
-            now = self.clock()
-            self.store.save_account(replace(self.store.get_account(account.id), status=AccountStatus.RECONNECT_NEEDED))
-            self.store.record_event(ActivityEvent(
-                action="account.reconnect_needed", subject_type="account", subject_id=account.id, at=now,
-                actor=f"runner:{self.runner_id}", workspace_id=account.workspace_id, from_state=account.status.value,
-                to_state=AccountStatus.RECONNECT_NEEDED.value, reason=reason))
-            self.store.add_notification(Notification(
-                workspace_id=account.workspace_id or post.workspace_id or "", kind="reconnect_needed",
-                title=f"Reconnect {account.label}",
-                body=(f"{account.platform.label} no longer accepts Outpost's access for {account.handle} ({reason}). "
-                      "Posts for it wait until you connect it again from Accounts."),
-                subject_id=account.id))
+                            reason: str = "", keep_doubt: bool = False) -> Delivery | None:
+        """Wait for a person to reconnect the account. `announce`: this attempt found out (mark it, tell people once).
+        "sent" is cleared only when this attempt's own send was refused (`keep_doubt` False with `announce`): an
+        earlier attempt still in doubt stays in doubt, to be looked up after the reconnect."""
+        if announce:
+            mark_reconnect_needed(self.store, account, reason, actor=f"runner:{self.runner_id}", clock=self.clock)
         waiting = d.defer(until=self.clock() + timedelta(minutes=10), code="reconnect_needed",
                           reason=f"Waiting for you to reconnect {account.label}.")
-        return self._finish(waiting, "delivery.waiting", post=post, progress={"sent": ""})
+        return self._finish(waiting, "delivery.waiting", post=post, progress={"sent": ""} if announce and not keep_doubt else None)
 
     def _pace(self, d: Delivery, post: Post, account: Account, now: datetime) -> Delivery | None:
         p = self.pacing
