@@ -52,12 +52,22 @@ USER_AGENT = "Outpost-media-fetcher/1.0"
 class MediaFetchError(ValidationError):
     """A media link could not (or must not) be fetched; the message says why in plain words."""
 
-    def __init__(self, problems: str | Problem | list[Problem], *, code: str = "media_fetch_failed"):
+    def __init__(self, problems: str | Problem | list[Problem], *, code: str = "media_fetch_failed",
+                 http_status: int | None = None):
         super().__init__(Problem(code=code, message=problems, field="media") if isinstance(problems, str) else problems)
+        self.http_status = http_status          # what the media host answered, when it answered
 
     @property
     def code(self) -> str:
         return self.problems[0].code if self.problems else "invalid"
+
+    @property
+    def transient(self) -> bool:
+        """Whether trying again later may help (the host was slow, unreachable, or had a problem of its own)."""
+        if self.code in ("media_timeout", "media_unreachable", "media_host_not_found"):
+            return True
+        return self.code == "media_http_error" and (self.http_status is None or self.http_status >= 500
+                                                    or self.http_status in (408, 425, 429))
 
 
 class UnsupportedMediaError(ValidationError):
@@ -406,8 +416,9 @@ def _read(response: httpx.Response, url: httpx.URL, *, deadline: float, timeout_
     status = response.status_code
     if not 200 <= status < 300:
         phrase = response.reason_phrase or "error"
-        raise MediaFetchError(f"The website answered {status} ({phrase}) for {_shown(url)}. "
-                              "Check that the link opens in a browser without logging in.", code="media_http_error")
+        raise MediaFetchError(f"The media host {url.host} answered {status} ({phrase}) for {_shown(url)}. "
+                              "Check that the link opens in a browser without logging in.", code="media_http_error",
+                              http_status=status)
     declared = _bare_type(response.headers.get("content-type"))
     if declared == "text/html":
         raise _web_page(url)

@@ -218,3 +218,65 @@ def test_a_post_over_the_platforms_limit_fails_before_any_call(world):
     assert "63,206" in done.last_error or "63206" in done.last_error
     assert posts(world, "facebook") == []
     assert [r for r in world.emu.core.state.requests if r["platform"] == "facebook" and "/feed" in r["path"]] == []
+
+
+def test_a_media_link_that_answers_404_names_the_media_host_not_the_platform(world):
+    x = world.connect("x")
+    clock = Clock(utcnow())
+    link = f"{world.emu.url}/_media/no-such-file.jpg"
+    world.post(x, at=clock(), media=(link,))
+    [done] = run_due(world, clock, publisher(world, clock))
+    assert done.state == DeliveryState.FAILED and done.last_error_code == "media_http_error"
+    assert "The media host 127.0.0.1 answered 404" in done.last_error and "X refused" not in done.last_error
+    assert posts(world, "x") == []
+
+
+# ---------------------------------------------------------------- deliveries that crash every attempt
+def test_an_unexpected_error_costs_an_attempt_and_ends_in_review(world):
+    """A bug or a damaged row: each attempt is counted with its reason, retried by the policy, then a person
+    decides. Before: the delivery stayed "publishing" and was taken over forever, with no reason given."""
+    x = world.connect("x")
+    clock = Clock(utcnow())
+    post = world.post(x, at=clock())
+    pub = publisher(world, clock)
+
+    def broken(platform):
+        raise RuntimeError("adapter exploded access_token=abc123secret")
+    pub.adapter_for = broken
+    states = []
+    for _ in range(3):
+        [d] = run_due(world, clock, pub)
+        states.append(d.state)
+        if d.next_attempt_at:
+            clock.now = d.next_attempt_at
+    assert states == [DeliveryState.RETRY_WAIT, DeliveryState.RETRY_WAIT, DeliveryState.NEEDS_REVIEW]
+    d = world.store.get_deliveries(post.id)[0]
+    assert d.attempts == 3 and d.last_error_code == "unexpected_error"
+    assert "RuntimeError: adapter exploded" in d.last_error and "abc123secret" not in d.last_error
+    assert "Nothing was sent to the platform" in d.last_error
+    notes = world.store.list_notifications(workspace_id=world.workspace.id)
+    assert any(n.kind == "delivery_needs_review" for n in notes)
+    assert posts(world, "x") == []
+
+
+def test_a_delivery_whose_runner_dies_every_time_is_not_taken_over_forever(world):
+    """Each takeover after a crash counts as an attempt; past the limit a person decides, with the evidence."""
+    x = world.connect("x")
+    clock = Clock(utcnow())
+    post = world.post(x, at=clock())
+    pub = publisher(world, clock)
+    [d] = claim(world, clock, "runner-0")
+    world.store.save_progress(d.id, "runner-0", "sent", clock().isoformat())      # it died mid-call
+    for i in range(1, 20):
+        clock.advance(seconds=LEASE.total_seconds() + 1)
+        taken = world.store.claim_expired(clock(), runner_id=f"runner-{i}", lease_until=clock() + LEASE)
+        if not taken:
+            break
+        if taken[0].attempts > pub.crash_limit:
+            final = Publisher.run(publisher(world, clock, f"runner-{i}"), taken[0])
+            break
+        # this runner dies too, before deciding anything
+    assert final.state == DeliveryState.NEEDS_REVIEW and final.last_error_code == "crash_loop"
+    assert "may have reached the platform" in final.last_error
+    assert world.store.get_deliveries(post.id)[0].state == DeliveryState.NEEDS_REVIEW
+    assert posts(world, "x") == []

@@ -241,10 +241,14 @@ def test_configured_version_and_org_author():
     assert json.loads(fake.calls[0].content)["author"] == "urn:li:organization:777"
 
 
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64     # what the media host sends: sniffed as a PNG
+
+
 def test_publish_single_image_fetching_bytes_from_url():
     adapter, fake, _ = make({("POST", "/rest/images"): IMAGE_INIT, ("PUT", "/dms-uploads/sp/upload-1"):
-                             httpx.Response(201), ("GET", "/m/cat.png"): httpx.Response(200, content=b"PNGDATA"),
+                             httpx.Response(201), ("GET", "/m/cat.png"): httpx.Response(200, content=PNG_BYTES, headers={"content-type": "image/png"}),
                              ("POST", "/rest/posts"): CREATED})
+    adapter.resolve_host = lambda host, port: ["93.184.215.14"]        # a public address (no DNS in tests)
     saved = {}
     adapter.publish(PERSON, PublishRequest(content(), media=(MediaItem("https://cdn.test/m/cat.png", alt_text="A cat"),),
                                            checkpoint=saved.__setitem__))
@@ -252,7 +256,7 @@ def test_publish_single_image_fetching_bytes_from_url():
     init, put, post = fake.calls[1:]
     assert init.url.params["action"] == "initializeUpload"
     assert json.loads(init.content) == {"initializeUploadRequest": {"owner": "urn:li:person:abc123"}}
-    assert put.content == b"PNGDATA" and put.headers["authorization"] == "Bearer AQV-member"
+    assert put.content == PNG_BYTES and put.headers["authorization"] == "Bearer AQV-member"
     assert json.loads(post.content)["content"] == {"media": {"id": "urn:li:image:C1", "altText": "A cat"}}
     assert saved == {"image:0": "urn:li:image:C1"}
 

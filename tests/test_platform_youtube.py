@@ -308,22 +308,35 @@ def test_server_error_mid_upload_is_retry_later_and_keeps_the_session():
 
 
 def test_video_bytes_fetched_from_url_when_not_given():
-    data = b"v" * 1000
-    adapter, fake = make({("GET", "/v.mp4"): httpx.Response(200, content=data),
+    data = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"v" * 976     # an MP4 header, then bytes
+    adapter, fake = make({("GET", "/v.mp4"): httpx.Response(200, content=data, headers={"content-type": "video/mp4"}),
                           ("POST", UPLOAD_PATH): session_start,
                           ("PUT", UPLOAD_PATH): httpx.Response(201, json=VIDEO_JSON)})
+    adapter.resolve_host = lambda host, port: ["93.184.215.14"]        # a public address (no DNS in tests)
     media = MediaItem(url="https://media.example.com/v.mp4", kind="video", mime="video/mp4")
     adapter.publish(CREDS, req(media)[0])
     assert "authorization" not in fake.calls[0].headers          # the Google token never goes to a media host
-    assert fake.calls[1].headers["x-upload-content-length"] == "1000"
+    assert fake.calls[1].headers["x-upload-content-length"] == str(len(data))
     assert fake.of("PUT")[0].content == data
 
 
 def test_missing_video_file_is_rejected_in_plain_words():
+    # The media host refused, not YouTube: the words say which host and what it answered.
     adapter, fake = make({("GET", "/gone.mp4"): httpx.Response(404, text="Not Found")})
+    adapter.resolve_host = lambda host, port: ["93.184.215.14"]
     with pytest.raises(Rejected) as exc:
         adapter.publish(CREDS, req(MediaItem(url="https://media.example.com/gone.mp4", kind="video"))[0])
-    assert exc.value.code == "media_unavailable" and "download" in str(exc.value) and len(fake.calls) == 1
+    assert exc.value.code == "media_http_error" and exc.value.http_status == 404 and len(fake.calls) == 1
+    assert "The media host media.example.com answered 404" in str(exc.value) and "YouTube refused" not in str(exc.value)
+
+
+def test_a_media_link_to_a_private_address_is_never_fetched():
+    # A link that resolves to the machine's own network (cloud metadata, internal services) is refused unread.
+    adapter, fake = make({("GET", "/latest/meta-data"): httpx.Response(200, content=b"secret")})
+    adapter.resolve_host = lambda host, port: ["169.254.169.254"]
+    with pytest.raises(Rejected):
+        adapter.publish(CREDS, req(MediaItem(url="https://metadata.example.com/latest/meta-data", kind="video"))[0])
+    assert fake.calls == []
 
 
 @pytest.mark.parametrize("media", [

@@ -33,9 +33,9 @@ import httpx
 
 from core.errors import (ConfigurationError, OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater,
                          TokenExpired)
-from core.media import MediaFetchError, UnsupportedMediaError, fetch_media, inspect_media
+from core.media import UnsupportedMediaError, inspect_media
 # The SSRF checks media links go through (public addresses only, redirects checked again), for link cards too.
-from core.media import default_resolver, fetch_public
+from core.media import fetch_public
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
                                  PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
                                  normalize_text)
@@ -60,7 +60,6 @@ CARD_TIMEOUT_S = 5.0
 # An image given by address is downloaded at most this big (Bluesky itself takes about 1 MB an image).
 IMAGE_DOWNLOAD_MAX = 20 * 1_000_000
 # core.media fetch failures worth another attempt later (the rest are the link's fault, for good).
-TRANSIENT_FETCH_CODES = frozenset({"media_timeout", "media_unreachable", "media_http_error", "media_host_not_found"})
 log = logging.getLogger("outpost.platforms.bluesky")
 
 # What a person is told when Bluesky refuses a session, by Bluesky's error name.
@@ -387,7 +386,8 @@ class BlueskyAdapter(PlatformAdapter):
         key = f"blob:{index}"
         if key in progress:
             return json.loads(progress[key])
-        data = item.data if item.data is not None else self._download(item.url)
+        data = self.download_media(item, max_bytes=IMAGE_DOWNLOAD_MAX, allowed_types=("image/",),
+                                   extra_hosts=self._card_hosts())
         try:
             info = inspect_media(data, item.mime, item.url.rsplit("/", 1)[-1].split("?")[0])
         except UnsupportedMediaError as exc:
@@ -404,18 +404,6 @@ class BlueskyAdapter(PlatformAdapter):
             entry["aspectRatio"] = {"width": info.width, "height": info.height}
         save(key, json.dumps(entry))
         return entry
-
-    def _download(self, url: str) -> bytes:
-        """An image given by its address, fetched the safe way (core.media.fetch_media: public addresses only,
-        redirects checked, size and time capped); a failure is the post's, in words, never a crash."""
-        try:
-            return fetch_media(url, client=self.client, max_bytes=IMAGE_DOWNLOAD_MAX, timeout_s=self.config.timeout_s,
-                               allowed_types=("image/",), allow_hosts=self._card_hosts(),
-                               resolver=self.resolve_host).data
-        except MediaFetchError as exc:
-            if exc.code in TRANSIENT_FETCH_CODES:
-                raise RetryLater(str(exc), platform=self.platform.value, code=exc.code) from None
-            raise Rejected(str(exc), platform=self.platform.value, code=exc.code) from None
 
     def _card(self, uri: str) -> dict | None:
         """A link card for a lone link, from the page's own title and description; none if the page will not say.
@@ -437,10 +425,6 @@ class BlueskyAdapter(PlatformAdapter):
             return None
         content_type, text = page
         return card_from_html(uri, text if "html" in content_type else "")
-
-    def resolve_host(self, host: str, port: int) -> list[str]:
-        """The addresses of a link card's host (a hook, so tests need no DNS)."""
-        return default_resolver(host, port)
 
     def _card_hosts(self) -> list[str]:
         """Hosts a card or image may be fetched from although they are not public: the sandbox emulator's, and

@@ -175,9 +175,7 @@ class LinkedInAdapter(PlatformAdapter):
         return PublishResult(external_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
 
     def _bytes(self, item: MediaItem) -> bytes:
-        if item.data is not None:
-            return item.data
-        return self.request("GET", item.url).content
+        return self.download_media(item)
 
     def _upload_image(self, creds: Credentials, author: str, item: MediaItem) -> str:
         # Initializing and uploading change nothing visible, so a lost answer is safe to retry (idempotent=True).

@@ -23,13 +23,10 @@ import mimetypes
 import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, Sequence
-from urllib.parse import urlsplit
 
 import httpx
 
 from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.media import MediaFetchError, fetch_media
-from core.media import default_resolver      # the name lookup fetch_media uses (a hook here, for tests)
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, host_of, json_object,
                                  normalize_text)
@@ -47,7 +44,6 @@ IDEMPOTENCY_WINDOW = timedelta(minutes=50)
 # A file given by address is downloaded at most this big (Mastodon's default caps: 16 MB images, 99 MB videos).
 MEDIA_DOWNLOAD_MAX = 100 * 1_000_000
 # core.media fetch failures worth another attempt later (the rest are the link's fault, for good).
-TRANSIENT_FETCH_CODES = frozenset({"media_timeout", "media_unreachable", "media_http_error", "media_host_not_found"})
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.I)
 _REMOTE_MENTION = re.compile(r"(@[\w.]+)@[\w.-]+\.\w+")
@@ -222,7 +218,7 @@ class MastodonAdapter(PlatformAdapter):
         if pending in progress:
             media_id = progress[pending]
         else:
-            data = item.data if item.data is not None else self._download(item)
+            data = self.download_media(item, max_bytes=MEDIA_DOWNLOAD_MAX)
             mime = item.mime or mimetypes.guess_type(item.url.split("?")[0])[0] or (
                 "video/mp4" if item.kind == "video" else "image/jpeg")
             name = "upload" + (mimetypes.guess_extension(mime) or "")
@@ -244,23 +240,6 @@ class MastodonAdapter(PlatformAdapter):
             self.sleep(float(min(1 + attempt, 5)))
         raise RetryLater("Mastodon is still processing the media.", platform=self.platform.value,
                          code="media_in_progress", retry_at=self.clock() + timedelta(minutes=1))
-
-    def _download(self, item: MediaItem) -> bytes:
-        """A file given by its address, fetched the safe way (core.media.fetch_media: public addresses only,
-        redirects checked again, size and time capped); a failure is the post's, in words, never a crash."""
-        allowed = [urlsplit(target).netloc for target in self.config.host_overrides.values()]   # the sandbox
-        try:
-            return fetch_media(item.url, client=self.client, max_bytes=MEDIA_DOWNLOAD_MAX,
-                               timeout_s=max(self.config.timeout_s, 60.0), allow_hosts=[h for h in allowed if h],
-                               resolver=self.resolve_host).data
-        except MediaFetchError as exc:
-            if exc.code in TRANSIENT_FETCH_CODES:
-                raise RetryLater(str(exc), platform=self.platform.value, code=exc.code) from None
-            raise Rejected(str(exc), platform=self.platform.value, code=exc.code) from None
-
-    def resolve_host(self, host: str, port: int) -> list[str]:
-        """The addresses of a media link's host (a hook, so tests need no DNS)."""
-        return default_resolver(host, port)
 
     def _url_of(self, status: dict) -> str | None:
         return status.get("url") or status.get("uri")

@@ -134,7 +134,7 @@ class XAdapter(PlatformAdapter):
         if done in progress:
             return progress[done]
         if pending not in progress:
-            data = item.data if item.data is not None else self.request("GET", item.url).content
+            data = self.download_media(item)
             mime = item.mime or mimetypes.guess_type(item.url)[0] or ("video/mp4" if item.kind == "video" else "image/jpeg")
             category = "tweet_video" if item.kind == "video" else "tweet_gif" if mime == "image/gif" else "tweet_image"
             # Uploads publish nothing, so a lost answer is safe to retry: idempotent=True.

@@ -117,7 +117,7 @@ class YouTubeAdapter(PlatformAdapter):
         if len(request.media) != 1 or request.media[0].kind != "video":
             raise Rejected("A YouTube post is exactly one video.", platform=self.platform.value, code="needs_one_video")
         token, media = creds.access_token, request.media[0]
-        data = media.data if media.data is not None else self._download(media.url)
+        data = self.download_media(media, allowed_types=("video/",))
         mime = media.mime if (media.mime or "").startswith("video/") else "application/octet-stream"
         offset, session = 0, request.progress.get("upload_session")
         if session:
@@ -129,14 +129,6 @@ class YouTubeAdapter(PlatformAdapter):
             request.save("upload_session", session)
             request.save("upload_size", str(len(data)))
         return self._result(self._upload(token, session, data, offset, mime))
-
-    def _download(self, url: str) -> bytes:
-        try:
-            return self.request("GET", url).content        # no token: it is not Google's host
-        except Rejected as exc:                            # a 4xx from the media host, not from YouTube
-            raise Rejected(f"Outpost could not download the video to upload ({exc.http_status} from {url}).",
-                           platform=self.platform.value, code="media_unavailable", http_status=exc.http_status) \
-                from None
 
     def metadata(self, request: PublishRequest) -> dict:
         """The snippet and status for videos.insert, within YouTube's field rules."""
