@@ -159,10 +159,6 @@ class Publisher:
                                             keep_doubt=True)
         if account.status not in PUBLISHABLE_ACCOUNT_STATUSES:
             return self._wait_for_reconnect(d, post, account, announce=False)
-        held = self._pace(d, post, account, now)
-        if held is not None:
-            return held
-
         if not d.progress.get("sent"):
             broken = [p for p in validate_content(post.render(d.platform), limits_for(d.platform))
                       if p.severity == "error"]
@@ -172,9 +168,14 @@ class Publisher:
         adapter = self.adapter_for(d.platform)
         request = self._request(d, post, account)
         if d.progress.get("sent"):
+            # Looking sends nothing, so it comes before pacing: a doubt is settled while the post is still among
+            # the account's latest (a listing reads one page), not after a day's wait behind the daily cap.
             checked = self._reconcile(d, post, account, adapter, request)
             if checked is not None:
                 return checked
+        held = self._pace(d, post, account, now)
+        if held is not None:
+            return held
         return self._publish(d, post, account, adapter, request)
 
     @property
@@ -185,10 +186,13 @@ class Publisher:
 
     def _settle_at(self, adapter: PlatformAdapter, request: PublishRequest, sent_at: datetime) -> datetime | None:
         """An answer in doubt is looked at again no sooner than this (None: the platform's own idempotency makes
-        sending again harmless, e.g. the record key the attempt saved)."""
-        if adapter.idempotent_retry(request, sent_at=sent_at, now=self.clock()):
+        sending again harmless, e.g. the record key the attempt saved). The window runs from now, when the doubt
+        arose, not from `sent_at`: the risky request went out somewhere in between (after media uploads, a
+        refresh), and only its latest possible time is safe."""
+        now = self.clock()
+        if adapter.idempotent_retry(request, sent_at=now, now=now):
             return None
-        return sent_at + self.settle(adapter)
+        return now + self.settle(adapter)
 
     @staticmethod
     def settle(adapter: PlatformAdapter) -> timedelta:
@@ -217,7 +221,7 @@ class Publisher:
                     return self._apply(d, post, account, self._decide(d, again), again, self._settle_at(adapter, request, sent_at))
                 continue
             except Rejected as exc:
-                if d.progress.get("sent") and exc.code in adapter.duplicate_codes:
+                if (d.progress.get("sent") or refreshed) and exc.code in adapter.duplicate_codes:
                     # The platform already has this text, and an earlier attempt of ours was in doubt: it is most
                     # likely ours, landed late (X's duplicate refusal, the second net). Look it up, never fail it.
                     unknown = OutcomeUnknown(f"{d.platform.label} says this was already posted ({exc}).",
@@ -253,20 +257,27 @@ class Publisher:
             return self._published(d, post, found, reconciled=True)
         now = self.clock()
         label = d.platform.label
-        if adapter.idempotent_retry(request, sent_at=sent_at, now=now):
+        # When the doubt arose: recorded with the outcome, or, when the attempt ended with nothing recorded (its
+        # runner died, an unexpected error), now: its request may have gone out any time until then.
+        doubt_at = _parse(d.progress.get("doubt_at"))
+        unrecorded = doubt_at is None or doubt_at < sent_at
+        if unrecorded:
+            doubt_at = now
+        if adapter.idempotent_retry(request, sent_at=doubt_at, now=now):
             log.info("delivery %s: not on %s yet; sending again under the same idempotency key", d.id, label)
             return None
-        settle_at, lag = sent_at + self.settle(adapter), adapter.listing_lag
+        settle_at, lag = doubt_at + self.settle(adapter), adapter.listing_lag
+        mark = {"doubt_at": doubt_at} if unrecorded else {}
         if not adapter.reliable_listing:
             if now < settle_at + lag:      # let it land and show before a person looks for it
-                return self._wait_in_doubt(d, settle_at + lag, f"{label} may still show it")
+                return self._wait_in_doubt(d, settle_at + lag, f"{label} may still show it", **mark)
             return self._finish(d.needs_review(
                 evidence=(f"An earlier attempt reached {label} but its answer was lost or unclear, and "
                           f"{label} cannot reliably list this account's posts, so Outpost cannot tell "
                           "whether it went out. Look at the account: mark it published if it is there, or try again."),
                 code="unverifiable"), "delivery.needs_review", post=post, notify=True)
         if now < settle_at:                # the platform may still apply the earlier request
-            return self._wait_in_doubt(d, settle_at, f"{label} may still apply the earlier request")
+            return self._wait_in_doubt(d, settle_at, f"{label} may still apply the earlier request", **mark)
         absent = _parse(d.progress.get("absent_at"))
         if absent is None or absent < settle_at:
             # Not there after the settle window: look once more after the listing's lag before sending again.
@@ -283,10 +294,10 @@ class Publisher:
                  _ago(now - sent_at))
         return None
 
-    def _wait_in_doubt(self, d: Delivery, until: datetime, why: str, *,
-                       absent_at: datetime | None = None) -> Delivery | None:
+    def _wait_in_doubt(self, d: Delivery, until: datetime, why: str, *, absent_at: datetime | None = None,
+                       doubt_at: datetime | None = None) -> Delivery | None:
         """Not sent again yet: an earlier attempt may still turn up. Waiting is not an attempt (given back)."""
-        progress = {"absent_at": absent_at.isoformat()} if absent_at is not None else None
+        progress = {k: v.isoformat() for k, v in (("absent_at", absent_at), ("doubt_at", doubt_at)) if v is not None}
         earlier = (d.progress.get("doubt") or "its answer was lost").rstrip(".")
         return self._finish(d.defer(until=until, code="in_doubt",
                                     reason=(f"An earlier attempt may have gone out ({earlier}); Outpost looks again "
@@ -334,7 +345,8 @@ class Publisher:
             return self._finish(d.retry_later(at=at, code=decision.code,
                                               error=f"{decision.reason} Outpost will check whether it went out before "
                                                     "doing anything else."), "delivery.retry_wait",
-                                progress={"doubt": decision.reason[:500]}, details={"check_at": at.isoformat()})
+                                progress={"doubt": decision.reason[:500], "doubt_at": self.clock().isoformat()},
+                                details={"check_at": at.isoformat()})
         if kind == "reconnect":
             return self._wait_for_reconnect(d, post, account, announce=True, reason=decision.reason)
         if kind == "failed":
@@ -379,7 +391,7 @@ class Publisher:
     def _request(self, d: Delivery, post: Post, account: Account) -> PublishRequest:
         content = post.render(d.platform)
         media = tuple(self._media_item(u) for u in content.media_urls)
-        progress = {k: v for k, v in d.progress.items() if k not in ("sent", "absent_at", "doubt")}
+        progress = {k: v for k, v in d.progress.items() if k not in ("sent", "absent_at", "doubt", "doubt_at")}
 
         def checkpoint(key: str, value: str) -> None:
             self._save(d, key, value)

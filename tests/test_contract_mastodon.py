@@ -171,7 +171,7 @@ def test_the_runner_reconciles_a_lost_answer_without_a_second_post(emu, tmp_path
     from jobs.runner import Runner, RunnerConfig
     from tests.runner_helpers import make_world, wait_for
     emu.reset(clock=True)
-    world = make_world(emu, tmp_path)
+    world = make_world(emu, tmp_path, platform_timeout_s=1.0, settle_s=1.5)    # the key is trusted after the settle
     runner = None
     try:
         account = world.connect("mastodon")

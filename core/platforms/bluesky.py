@@ -341,7 +341,7 @@ class BlueskyAdapter(PlatformAdapter):
             data = self._create(url, creds, body)
         except (RetryLater, OutcomeUnknown, Rejected) as exc:
             # The PDS answers 500 when the key is taken (atproto#3718): it may be ours from a lost answer.
-            if rkey and ((exc.http_status or 0) >= 500 or "already exists" in str(exc).lower()):
+            if rkey and ((exc.http_status or 0) >= 500 or re.search(r"already (exists|a value)", str(exc), re.I)):
                 found = self._existing(creds, rkey)
                 if found is not None:
                     return found

@@ -19,12 +19,12 @@ from urllib.parse import urlencode
 
 import httpx
 
-from core.errors import PlatformError, ReconnectNeeded, Rejected, TokenExpired
+from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.platforms.catalog import Platform
-from core.platforms.meta import (DEFAULT_VERSION, SecretStr, classify_graph, insight_values, media_items, number,
-                                 parse_graph_time)
+from core.platforms.meta import (DEFAULT_VERSION, SecretStr, classify_graph, graph_error, insight_values, media_items,
+                                 number, parse_graph_time)
 
 GRAPH = "https://graph.facebook.com"
 # Non-deprecated names only: impressions-type metrics became *media_view* ones on Nov 15 2025.
@@ -60,7 +60,14 @@ class FacebookAdapter(PlatformAdapter):
                             idempotent=idempotent).json()
 
     def classify(self, response: httpx.Response) -> PlatformError:
-        return classify_graph(response, label="Facebook", fallback=super().classify, now=self.clock())
+        error = classify_graph(response, label="Facebook", fallback=super().classify, now=self.clock())
+        if (isinstance(error, RetryLater) and not error.rate_limited and response.status_code < 500
+                and response.request.method == "POST" and _maybe_applied(response)):
+            # Meta answers "an unknown error occurred, please retry" (codes 1 and 2, is_transient) with a 400 too,
+            # for posts it made anyway; a Page post has no container to ask afterwards, so it is in doubt. (A 5xx
+            # is the base class's rule.)
+            return OutcomeUnknown(f"{str(error).rstrip('.')}; the post may still have gone out.", code=error.code)
+        return error
 
     # ------------------------------------------------------------ OAuth
     def authorization_url(self, *, state: str, code_challenge: str | None = None) -> str:
@@ -215,3 +222,9 @@ class FacebookAdapter(PlatformAdapter):
         data = self.get(str(creds.external_id), self.page_token(creds), fields="followers_count,fan_count")
         followers = data.get("followers_count")    # fan_count (Page likes) stays in raw only
         return AccountMetrics(followers=int(followers) if followers is not None else None, raw=data)
+
+
+def _maybe_applied(response: httpx.Response) -> bool:
+    """Meta's "unknown error, try again" answers (codes 1 and 2, or is_transient): the request may have been done."""
+    error = graph_error(response)
+    return error.get("code") in (1, 2, "1", "2") or error.get("is_transient") is True

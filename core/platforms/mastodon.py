@@ -83,8 +83,10 @@ class MastodonAdapter(PlatformAdapter):
     IDEMPOTENCY_TTL: ClassVar[timedelta] = timedelta(minutes=55)  # Mastodon remembers a key for an hour
 
     def idempotent_retry(self, request: PublishRequest, *, sent_at: datetime, now: datetime) -> bool:
-        # The same Idempotency-Key within the hour answers with the status already made, not a second one.
-        return bool(request.marker) and now - sent_at < self.IDEMPOTENCY_TTL
+        # The same Idempotency-Key within the hour answers with the status already made, not a second one; but
+        # only once the first request is done: Mastodon records the key after it made the status, so two requests
+        # in flight at once could both post. So the key replaces the listing's second look, not the settle window.
+        return bool(request.marker) and self.settle_window <= now - sent_at < self.IDEMPOTENCY_TTL
     MEDIA_POLLS: ClassVar[int] = 30
 
     @property

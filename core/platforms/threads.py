@@ -18,7 +18,7 @@ OutcomeUnknown, not a failure.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import httpx
 
@@ -73,7 +73,7 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     # Reconciliation reads the listing back to the attempt: 100 a page, at most 5 pages (the daily cap is 250).
     LISTING_PAGE = 100
     LISTING_PAGES = 5
-    LISTING_LAG = timedelta(minutes=5)        # a thread can take a while to show in the listing
+    listing_lag: ClassVar[timedelta] = timedelta(minutes=5)    # a thread can take a while to show in the listing
 
     def url(self, path: str) -> str:
         return f"{GRAPH}/{self.config.api_version or DEFAULT_VERSION}/{path}"
@@ -225,7 +225,7 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
                              f"tell which of the profile's threads since {since.astimezone(UTC):%d %b %H:%M} UTC "
                              f"it is: {why}. It went out once and will not be posted again: check the profile and "
                              "mark the delivery published.", platform=self.platform.value,
-                             code="published_not_found", retry_at=self.clock() + self.LISTING_LAG)
+                             code="published_not_found", retry_at=self.clock() + self.listing_lag)
         return None
 
     def _listing(self, user: str, token: str, since: datetime):

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import httpx
 
-from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.platforms.catalog import Platform
@@ -237,8 +237,9 @@ class TikTokAdapter(PlatformAdapter):
                 if not result.extra.get("pending_id") or complete_polls > self.ID_POLLS \
                         or status["status"] == "SEND_TO_USER_INBOX":
                     return result
-        raise RetryLater("TikTok is still processing the post.", platform=self.platform.value, code="processing",
-                         retry_at=self.clock() + timedelta(seconds=60))
+        # TikTok has the post and will publish it or say why not: never "failed", never sent again. In doubt.
+        raise OutcomeUnknown("TikTok accepted the post and is still processing it.", platform=self.platform.value,
+                             code="processing")
 
     def _result(self, status: Mapping[str, Any], publish_id: str, username: str, kind: str) -> PublishResult:
         ids = status.get("publicaly_available_post_id") or []   # sic: TikTok's spelling
@@ -256,6 +257,10 @@ class TikTokAdapter(PlatformAdapter):
             status = self._call(creds.access_token, STATUS, {"publish_id": publish_id})
             if status.get("status") == "FAILED":
                 return None
+            if status.get("status") not in ("PUBLISH_COMPLETE", "SEND_TO_USER_INBOX"):
+                # Still downloading or processing: not published yet, and it may still fail. Ask again later.
+                raise RetryLater("TikTok is still processing the post.", platform=self.platform.value,
+                                 code="processing", retry_at=self.clock() + timedelta(seconds=60))
             username = request.progress.get("username") or creds.meta.get("username") or ""
             return self._result(status, publish_id, username, _kind(request))
         wanted = {normalize_text(request.content.text), normalize_text(request.content.title or "")} - {""}

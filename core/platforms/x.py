@@ -163,7 +163,7 @@ class XAdapter(PlatformAdapter):
                 error = info.get("error") or {}
                 raise Rejected(f"X could not process the media: {error.get('message') or 'processing failed'}.",
                                platform=self.platform.value, code=str(error.get("code") or "media_failed"))
-            self.sleep(float(info.get("check_after_secs") or 1))
+            self.sleep(min(float(info.get("check_after_secs") or 1), 60.0))    # a bound, whatever X asks
             info = self._processing(creds, media_id)
         raise RetryLater("X is still processing the media.", platform=self.platform.value, code="media_in_progress",
                          retry_at=self.clock() + timedelta(seconds=float(info.get("check_after_secs") or 30)))
