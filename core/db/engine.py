@@ -22,6 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Pages read through a memory map: every transaction of a pooled connection starts with an empty page cache
+# (another connection wrote meanwhile), and reading its pages back one system call each grew with the database.
+SQLITE_MMAP_BYTES = 1 << 30
 # Execution option that marks a connection's next transaction as a writer.
 WRITE_OPTION = "outpost_write"
 
@@ -64,13 +67,16 @@ def _tune_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         finally:
             cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
         write = conn.get_execution_options().get(WRITE_OPTION)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the driver: BEGIN through SQLAlchemy's statement machinery cost more than the query it
+        # opened (a runner opens several transactions per post). COMMIT / ROLLBACK go to the driver anyway.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 _WRITE_LOCKS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
@@ -92,11 +98,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     On SQLite, the threads of one process queue for the write lock on a Python lock first: SQLite's own
     busy handler makes a waiting writer sleep in growing steps (up to 100 ms) and retry, so with many threads
     the file's write lock sat idle between writers. Other processes still meet at BEGIN IMMEDIATE.
+    The lock is held from BEGIN IMMEDIATE to COMMIT only: the connection is checked out of the pool before
+    and returned (with the pool's reset) after, so the next writer never waits for that bookkeeping.
     """
     if is_sqlite(engine):
-        with _sqlite_write_lock(engine), engine.connect() as conn:
+        with engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
+            with _sqlite_write_lock(engine), conn.begin():
                 yield conn
         return
     with engine.connect() as conn:

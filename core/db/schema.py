@@ -205,8 +205,14 @@ deliveries = sa.Table(
     sa.Column("progress", sa.JSON),
     sa.Index("ix_deliveries_post_id_position", "post_id", "position"),
     # "What is due now": only waiting rows are indexed, so the index stays small however much history piles up.
-    # Keyed on the time alone (0003), so "the earliest due" is an ordered walk that stops at the LIMIT.
-    sa.Index("ix_deliveries_due", "next_attempt_at",
+    # Keyed on (time, id) (0005): the claim's order, ties included, so "the earliest due" is an ordered walk of
+    # the index alone that stops at its LIMIT (no sort, no table rows read).
+    sa.Index("ix_deliveries_due", "next_attempt_at", "id",
+             sqlite_where=sa.text("state IN ('queued', 'retry_wait')"),
+             postgresql_where=sa.text("state IN ('queued', 'retry_wait')")),
+    # Each account's waiting deliveries in claim order (0005): an account's next in line is one probe, whatever
+    # its backlog (claims that must look past busy accounts, next_due_at, PostgreSQL's next-in-line check).
+    sa.Index("ix_deliveries_account_id_next_attempt_at_waiting", "account_id", "next_attempt_at", "id",
              sqlite_where=sa.text("state IN ('queued', 'retry_wait')"),
              postgresql_where=sa.text("state IN ('queued', 'retry_wait')")),
     # An account's calendar (daily caps, minimum gaps).

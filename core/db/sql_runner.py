@@ -3,20 +3,29 @@
 Mixed into `core.db.sql_store.SqlPostStore`; the same contract as `core.store.RunnerMemory`
 (tests/test_store_contract.py and tests/test_claiming.py run against both).
 
-Claiming (see ../shared/DESIGN.md, "Claiming"):
-- **SQLite**: one ``UPDATE deliveries ... WHERE id IN (<due, one per account>) RETURNING`` inside a
-  ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time, so what the subquery saw is what
-  the update changes.
+Claiming (see ../shared/DESIGN.md, "Claiming"), at a cost that does not grow with the backlog:
+- Both databases look at a **window**: the earliest few due rows (a small multiple of the limit) read in
+  claim order, (next_attempt_at, id), from the due index alone, and pick each claimable account's first
+  (post approved, account usable and not held, none of its deliveries in flight, its platform not full).
+  Only when that window was full and held too few claimable accounts (the earliest due rows belong to busy
+  or held accounts) do they look **per account** instead: each usable account's next in line, one probe
+  of ix_deliveries_account_id_next_attempt_at_waiting each, whatever its backlog.
+- **SQLite**: inside a ``BEGIN IMMEDIATE`` transaction (one writer at a time), the window's rows come
+  with whether each is claimable, the choice is made in Python (an account's first claimable row in a
+  prefix of the due order is its next in line), and one ``UPDATE deliveries ... WHERE id IN (...) AND
+  state IN (waiting) RETURNING`` moves them.
 - **PostgreSQL**: each idle account's next due delivery (no earlier one waiting, so a backlog on one
-  account never crowds out the others) is locked with ``FOR UPDATE OF deliveries, posts SKIP LOCKED``
-  (another runner's rows, and posts being edited or finished, are skipped, not waited for), then their
-  accounts with ``FOR NO KEY UPDATE SKIP LOCKED`` (two runners never claim for one account at once), then
-  a fresh statement re-checks that none of those accounts has a delivery in flight, and one UPDATE ...
+  account never crowds out the others) in the window is locked with ``FOR UPDATE OF deliveries, posts SKIP
+  LOCKED`` (another runner's rows, and posts being edited or finished, are skipped, not waited for), then
+  their accounts with ``FOR NO KEY UPDATE SKIP LOCKED`` (two runners never claim for one account at once),
+  then a fresh statement re-checks that none of those accounts has a delivery in flight, and one UPDATE ...
   RETURNING moves the chosen rows. ``claim_expired`` locks and skips the same way.
 - Either way the partial unique index ``uq_deliveries_account_id_in_flight`` is the last word: one
   delivery in flight per account, whatever happens above.
 - The post's derived status becomes ``publishing`` and a ``delivery.publishing`` event is written in
   the same transaction.
+- The hot statements are built once (``_stmt``) and run with parameters; "in flight" is written as the
+  literal ``state = 'publishing'`` so SQLite can use the partial indexes that say exactly that.
 
 A runner writes to a delivery it claimed only while it still holds it (``claimed_by`` is its id and
 the state is ``publishing``): after its lease expired and another runner took the delivery over, its
@@ -28,16 +37,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from core.db.engine import is_postgres
-from core.db.schema import (WAITING_STATES, account_holds, account_metric_snapshots, accounts, activity_events,
+from core.db.engine import is_postgres, json_dumps
+from core.db.schema import (UtcDateTime, account_holds, account_metric_snapshots, accounts, activity_events,
                             deliveries, post_metric_snapshots, posts, runner_heartbeats, waiting_states)
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
-from core.lifecycle import DeliveryState, PostState, PostStatus
+from core.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
 from core.store import PACING_LOOKBACK, AccountSnapshot, Heartbeat, MetricSnapshot
 from core.timeutil import to_utc
 
@@ -46,109 +56,99 @@ _PROGRESS_KEY = __import__("re").compile(r"[A-Za-z0-9_:.\-]{1,100}")
 PUBLISHING = DeliveryState.PUBLISHING.value
 
 
+def _in_flight(column):
+    """`column = 'publishing'` with the value written into the SQL: SQLite uses a partial index (one delivery in
+    flight per account, leases in flight) only when the query says its WHERE literally, never for a parameter."""
+    return column == sa.literal_column(f"'{PUBLISHING}'")
+
+
 class SqlRunnerQueries:
     """Runner methods of SqlPostStore (needs self._engine, self._write(), self._read(), self._clock)."""
 
     # ------------------------------------------------------------ claiming
-    def _waiting_for_runner(self, now: datetime):
-        """Waiting deliveries of approved posts whose account the runner may use now (joined posts, accounts)."""
-        held = sa.select(sa.literal(1)).select_from(account_holds).where(
-            account_holds.c.account_id == _d.c.account_id, account_holds.c.until > now)
-        return sa.and_(waiting_states(_d.c.state), posts.c.state == PostState.APPROVED.value,
-                       accounts.c.status.in_(sorted(s.value for s in PUBLISHABLE_ACCOUNT_STATUSES)), ~sa.exists(held))
-
-    def _due_filter(self, now: datetime):
-        return sa.and_(self._waiting_for_runner(now), _d.c.next_attempt_at <= now)
-
-    def _in_flight_elsewhere(self):
-        other = _d.alias("in_flight")
-        return sa.exists(sa.select(sa.literal(1)).select_from(other).where(
-            other.c.account_id == _d.c.account_id, other.c.state == PUBLISHING))
-
-    def _next_in_line(self):
-        """No earlier waiting delivery of an approved post for the same account: the row is the account's next."""
-        earlier, earlier_post = _d.alias("earlier"), posts.alias("earlier_post")
-        return ~sa.exists(sa.select(sa.literal(1)).select_from(
-            earlier.join(earlier_post, earlier_post.c.id == earlier.c.post_id)).where(
-            earlier.c.account_id == _d.c.account_id,
-            waiting_states(earlier.c.state, "earlier_states"),
-            earlier_post.c.state == PostState.APPROVED.value,
-            sa.or_(earlier.c.next_attempt_at < _d.c.next_attempt_at,
-                   sa.and_(earlier.c.next_attempt_at == _d.c.next_attempt_at, earlier.c.id < _d.c.id))))
-
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
                   room: Mapping[str, int] | None = None) -> list[Delivery]:
         """Claim up to `limit` due deliveries, at most one per account and none for an account already in flight;
-        at most `room[platform]` of a platform named in `room` (what the runner can run of it right now)."""
+        at most `room[platform]` of a platform named in `room` (what the runner can run of it right now).
+
+        What it costs does not grow with the backlog: it reads the earliest `_window(limit)` due rows from
+        the due index (in claim order, stopping there) and picks each claimable account's first; only when
+        that window was full and held too few claimable accounts (the earliest due rows belong to busy or
+        held accounts) does it look per account instead (each account's next in line: one index probe per
+        account, whatever the backlog).
+        """
         now, lease_until = to_utc(now, "now"), to_utc(lease_until, "lease")
-        joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
         room = {str(getattr(p, "value", p)): max(0, int(n)) for p, n in (room or {}).items()}
-        due = self._due_filter(now)
-        if full := sorted(p for p, n in room.items() if n == 0):
-            due = sa.and_(due, _d.c.platform.not_in(full))
+        params = {"now": now, "full": sorted(p for p, n in room.items() if n == 0), "window": _window(limit),
+                  "limit": limit}
         room = {p: n for p, n in room.items() if 0 < n < limit}           # the ones that still limit a claim
         with self._write() as conn:
             if is_postgres(conn):
-                # One row per account (its next in line), so LIMIT counts accounts, not one account's backlog;
-                # SKIP LOCKED moves on to the next accounts when another runner holds the first ones.
-                candidates = conn.execute(
-                    sa.select(_d.c.id, _d.c.account_id, _d.c.platform).select_from(joined)
-                    .where(due, ~self._in_flight_elsewhere(), self._next_in_line())
-                    .order_by(_d.c.next_attempt_at, _d.c.id).limit(limit)
-                    .with_for_update(of=[_d, posts], skip_locked=True)).all()
-                first = _next_per_account(candidates, limit, room)
-                if not first:
-                    return []
-                locked = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(list(first)))
-                                          .with_for_update(skip_locked=True, key_share=True)).scalars())
-                busy = set(conn.execute(sa.select(_d.c.account_id).where(
-                    _d.c.account_id.in_(list(locked)), _d.c.state == PUBLISHING)).scalars()) if locked else set()
-                ids = [first[a] for a in first if a in locked and a not in busy][:limit]
+                first = self._postgres_candidates(conn, params, room)
             else:
-                # Look at the earliest due rows first (cheap with a big backlog); only when that window
-                # holds too few claimable accounts, at every due row.
-                window = max(limit * 20, 500)
-                ids, saw_all = self._sqlite_candidates(conn, joined, due, limit, window, room)
-                if len(ids) < limit and not saw_all:
-                    ids, _ = self._sqlite_candidates(conn, joined, due, limit, None, room)
-            if not ids:
+                first = self._sqlite_candidates(conn, params, room)
+            if not first:
                 return []
-            rows = conn.execute(
-                _d.update().where(_d.c.id.in_(ids), _d.c.state.in_(list(WAITING_STATES)))
-                .values(state=PUBLISHING, claimed_by=runner_id, lease_expires_at=lease_until,
-                        attempts=_d.c.attempts + 1, marker=sa.func.coalesce(_d.c.marker, _d.c.id),
-                        version=_d.c.version + 1, updated_at=self._clock())
-                .returning(*_d.c)).all()
+            rows = conn.execute(_stmt("claim_update"), {
+                "ids": [delivery_id for delivery_id, _ in first.values()], "runner_id": runner_id,
+                "lease": lease_until, "at": self._clock()}).all()
             claimed = [_row_delivery(r) for r in rows]
-            self._after_claim(conn, claimed, runner_id, "delivery.publishing")
+            spaces = {d.post_id: workspace for d, (_, workspace) in
+                      ((d, first[d.account_id]) for d in claimed if d.account_id in first)}
+            self._after_claim(conn, claimed, runner_id, "delivery.publishing", spaces=spaces)
             claimed.sort(key=lambda d: (d.next_attempt_at or d.due_at, d.id))
             return claimed
 
-    def _sqlite_candidates(self, conn: Connection, joined, due, limit: int, window: int | None,
-                           room: Mapping[str, int]) -> tuple[list[str], bool]:
-        """The first due delivery of each claimable account, earliest first, at most room[platform] of a platform
-        (SQLite: under the write lock); and whether every due row was looked at (the window was not full).
+    def _sqlite_candidates(self, conn: Connection, params: Mapping[str, Any],
+                           room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
+        """account id -> (delivery id, workspace id): the first due delivery of each claimable account, earliest
+        first, at most room[platform] of a platform (SQLite: under the write lock, so nothing moves meanwhile).
 
-        The due rows come in the index's order (no sort, stops at the window); picking each account's next
-        in line and counting platforms is done here, on at most `window` rows: cheaper than window functions
-        in SQL, and a window that held every due row needs no second, unbounded look.
+        The window is a prefix of the due index in claim order: an account's first claimable row in it is its
+        next in line (an earlier waiting row of it would be in the window too). Each row comes with whether it
+        is claimable (post approved, account usable, not held, not busy, platform not full), so a full window
+        is told apart from a short backlog without a second look.
         """
-        query = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, _d.c.next_attempt_at).select_from(joined)
-                 .where(due, ~self._in_flight_elsewhere())
-                 .order_by(_d.c.next_attempt_at))
-        if window is not None:
-            query = query.limit(window)
-        rows = sorted(conn.execute(query).all(), key=lambda r: (_aware(r.next_attempt_at), r.id))
-        return list(_next_per_account(rows, limit, room).values()), window is None or len(rows) < window
+        rows = conn.execute(_stmt("sqlite_window"), params).all()
+        first = _next_per_account([r for r in rows if r.ok], params["limit"], room)
+        if len(first) < params["limit"] and len(rows) >= params["window"]:
+            first = _next_per_account(conn.execute(_stmt("heads"), params).all(), params["limit"], room)
+        return first
+
+    def _postgres_candidates(self, conn: Connection, params: Mapping[str, Any],
+                             room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
+        """The same choice on PostgreSQL, where other runners claim at the same time.
+
+        Each account's next in line (no earlier waiting delivery) is locked with ``FOR UPDATE OF deliveries,
+        posts SKIP LOCKED`` (another runner's rows, and posts being edited or finished, are skipped, not waited
+        for; LIMIT counts accounts, so a second runner moves on past the first one's), from the same bounded
+        window (or, past a full window, per account); then their accounts with ``FOR NO KEY UPDATE SKIP
+        LOCKED`` (two runners never claim for one account at once), then a fresh statement re-checks that none
+        of those accounts has a delivery in flight.
+        """
+        rows = conn.execute(_stmt("postgres_window"), params).all()
+        if len(rows) < params["limit"] and conn.execute(_stmt("window_size"), params).scalar() >= params["window"]:
+            rows = conn.execute(_stmt("postgres_heads"), params).all()
+        first = _next_per_account(rows, params["limit"], room)
+        if not first:
+            return {}
+        locked = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(list(first)))
+                                  .with_for_update(skip_locked=True, key_share=True)).scalars())
+        busy = set(conn.execute(sa.select(_d.c.account_id).where(
+            _d.c.account_id.in_(list(locked)), _in_flight(_d.c.state))).scalars()) if locked else set()
+        return {a: first[a] for a in first if a in locked and a not in busy}
 
     def _after_claim(self, conn: Connection, claimed: Sequence[Delivery], runner_id: str, action: str,
-                     reason: str | None = None) -> None:
+                     reason: str | None = None, *, spaces: Mapping[str, str | None] | None = None) -> None:
+        """The claimed posts' status becomes ``publishing`` (where it is not already) and one event per delivery.
+        `spaces`: post id -> workspace id, when the caller read them already."""
         if not claimed:
             return
         post_ids = sorted({d.post_id for d in claimed})
-        conn.execute(posts.update().where(posts.c.id.in_(post_ids), posts.c.state == PostState.APPROVED.value)
-                     .values(status=PostStatus.PUBLISHING.value))
-        spaces = dict(conn.execute(sa.select(posts.c.id, posts.c.workspace_id).where(posts.c.id.in_(post_ids))).all())
+        conn.execute(_stmt("posts_publishing"), {"ids": post_ids})
+        if spaces is None or any(p not in spaces for p in post_ids):
+            spaces = dict(conn.execute(sa.select(posts.c.id, posts.c.workspace_id)
+                                       .where(posts.c.id.in_(post_ids))).all())
         at = self._clock()
         conn.execute(activity_events.insert(), [
             _event_row(ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=at,
@@ -164,16 +164,17 @@ class SqlRunnerQueries:
         Deliveries of accounts that are busy (one in flight), held, or waiting to be reconnected are
         skipped: they become claimable by a worker finishing (which wakes the loop) or a person acting,
         not by time, and counting them would keep the loop polling.
+
+        Like a claim, it reads a bounded window of the earliest waiting rows, and only when that window was
+        full of skipped rows asks each account for its next in line.
         """
         now = to_utc(now, "now") if now is not None else self._clock()
-        joined = _d.join(posts, posts.c.id == _d.c.post_id).join(accounts, accounts.c.id == _d.c.account_id)
-        query = (sa.select(_d.c.next_attempt_at).select_from(joined)
-                 .where(self._waiting_for_runner(now), ~self._in_flight_elsewhere())
-                 .order_by(_d.c.next_attempt_at).limit(1))
-        if skip := sorted({str(getattr(p, "value", p)) for p in skip_platforms}):
-            query = query.where(_d.c.platform.not_in(skip))        # the runner has no room for them now
+        skip = sorted({str(getattr(p, "value", p)) for p in skip_platforms})   # the runner has no room for them now
+        params = {"now": now, "full": skip, "window": _window(0)}
         with self._read() as conn:
-            value = conn.execute(query).scalar()
+            value = conn.execute(_stmt("next_window"), params).scalar()
+            if value is None and conn.execute(_stmt("waiting_window_size"), params).scalar() >= params["window"]:
+                value = conn.execute(_stmt("next_heads"), params).scalar()
         return _aware(value)
 
     def claim_expired(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
@@ -184,7 +185,7 @@ class SqlRunnerQueries:
         exclude = sorted(set(exclude_ids))
         with self._write() as conn:
             query = (sa.select(_d.c.id).select_from(_d.join(posts, posts.c.id == _d.c.post_id))
-                     .where(_d.c.state == PUBLISHING, _d.c.lease_expires_at < now,
+                     .where(_in_flight(_d.c.state), _d.c.lease_expires_at < now,
                             *([_d.c.id.not_in(exclude)] if exclude else []))
                      .order_by(_d.c.lease_expires_at, _d.c.id).limit(limit))
             if is_postgres(conn):
@@ -195,7 +196,7 @@ class SqlRunnerQueries:
             if not ids:
                 return []
             rows = conn.execute(
-                _d.update().where(_d.c.id.in_(ids), _d.c.state == PUBLISHING, _d.c.lease_expires_at < now)
+                _d.update().where(_d.c.id.in_(ids), _in_flight(_d.c.state), _d.c.lease_expires_at < now)
                 # A takeover is an attempt too: a delivery whose attempts keep crashing their runner ends.
                 .values(claimed_by=runner_id, lease_expires_at=lease_until, version=_d.c.version + 1,
                         attempts=_d.c.attempts + 1, updated_at=self._clock())
@@ -209,7 +210,7 @@ class SqlRunnerQueries:
 
     def renew_leases(self, runner_id: str, lease_until: datetime, ids: Iterable[str] | None = None) -> int:
         """Extend this runner's leases (all of them, or `ids`); returns how many it still holds."""
-        query = _d.update().where(_d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)
+        query = _d.update().where(_d.c.claimed_by == runner_id, _in_flight(_d.c.state))
         if ids is not None:
             ids = list(ids)
             if not ids:
@@ -227,30 +228,58 @@ class SqlRunnerQueries:
             raise ValueError(f"Progress keys are short names (letters, digits, _ : . -), not {key!r}.")
         with self._write() as conn:
             if is_postgres(conn):
-                from sqlalchemy.dialects.postgresql import JSONB
-                merged = sa.cast(sa.func.coalesce(sa.cast(_d.c.progress, JSONB), sa.cast("{}", JSONB))
-                                 .op("||")(sa.func.jsonb_build_object(key, str(value))), sa.JSON)
+                params = {"p_key": key}
             else:
-                merged = sa.func.json_set(sa.func.coalesce(_d.c.progress, "{}"), f'$."{key}"', str(value))
-            result = conn.execute(_d.update().where(_d.c.id == delivery_id, _d.c.claimed_by == runner_id,
-                                                    _d.c.state == PUBLISHING)
-                                  .values(progress=merged, version=_d.c.version + 1))
-            return result.rowcount == 1
+                params = {"p_key": f'$."{key}"'}
+            params.update(p_value=str(value), p_id=delivery_id, p_runner=runner_id)
+            return conn.execute(_stmt(f"save_progress_{conn.dialect.name}"), params).rowcount == 1
 
     def finish_delivery(self, delivery: Delivery, *, runner_id: str,
                         events: Sequence[ActivityEvent] = ()) -> Delivery | None:
-        """Write the outcome of an attempt if this runner still holds the delivery; None when it does not."""
-        return self._finish_held(delivery.id, delivery.post_id, runner_id, lambda _held: (delivery, events))
+        """Write the outcome of an attempt if this runner still holds the delivery; None when it does not.
+
+        One fenced UPDATE ... RETURNING (the outcome, progress merged into what the database has, version + 1)
+        instead of reading the row first; then the post's derived status from its deliveries' states, rewritten
+        only when it changes, and the events. On PostgreSQL the post row is locked first, as every writer does.
+        """
+        values = _delivery_values(delivery)
+        for column in ("id", "version", "progress", "position"):
+            values.pop(column, None)
+        values = {f"p_{k}": v for k, v in values.items()}
+        patch = dict(delivery.progress or {})
+        params = {**values, "p_updated_at": self._clock(), "p_id": delivery.id, "p_runner": runner_id,
+                  "p_patch": json_dumps(patch)}
+        event_rows = [_event_row(e) for e in events]                 # built before the write lock is taken
+        with self._write() as conn:
+            dialect = conn.dialect.name
+            if dialect == "postgresql":
+                conn.execute(_stmt("lock_post"), {"p_post": delivery.post_id})
+            row = conn.execute(_stmt(f"finish_{dialect}_{'patch' if patch else 'keep'}"), params).first()
+            if row is None:
+                return None
+            final = _row_delivery(row)
+            self._refresh_post_status(conn, delivery.post_id)
+            if event_rows:
+                conn.execute(activity_events.insert(), event_rows if len(event_rows) > 1 else event_rows[0])
+            return final
+
+    def _refresh_post_status(self, conn: Connection, post_id: str) -> None:
+        """The post's derived status from its state and its deliveries' (one read), written when it changed."""
+        rows = conn.execute(_stmt("post_states"), {"p_post": post_id}).all()
+        if not rows:
+            return
+        status = derive_post_status(PostState(rows[0].post_state), [DeliveryState(r.state) for r in rows if r.state])
+        if status.value != rows[0].status:
+            conn.execute(posts.update().where(posts.c.id == post_id).values(status=status.value))
 
     def _finish_held(self, delivery_id: str, post_id: str, runner_id: str, outcome, *,
                      unless_sent: bool = False) -> Delivery | None:
         """One transaction: lock the post, then the delivery if `runner_id` holds it (and, with `unless_sent`,
         the platform was never called for it), and write ``outcome(held) -> (delivery, events)``."""
-        from core.db.sql_store import _delivery_values, _refresh_status
         with self._write() as conn:
             conn.execute(sa.select(posts.c.id).where(posts.c.id == post_id).with_for_update())
             row = conn.execute(sa.select(_d).where(
-                _d.c.id == delivery_id, _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING)
+                _d.c.id == delivery_id, _d.c.claimed_by == runner_id, _in_flight(_d.c.state))
                 .with_for_update()).first()
             if row is None:
                 return None
@@ -263,7 +292,7 @@ class SqlRunnerQueries:
             values = _delivery_values(final)
             values.pop("position", None)
             conn.execute(_d.update().where(_d.c.id == delivery_id).values(values))
-            _refresh_status(conn, post_id)
+            self._refresh_post_status(conn, post_id)
             if events:
                 conn.execute(activity_events.insert(), [_event_row(e) for e in events])
             return final
@@ -279,7 +308,7 @@ class SqlRunnerQueries:
         released = 0
         with self._read() as conn:
             rows = conn.execute(sa.select(_d.c.id, _d.c.post_id).where(
-                _d.c.claimed_by == runner_id, _d.c.state == PUBLISHING).order_by(_d.c.id)).all()
+                _d.c.claimed_by == runner_id, _in_flight(_d.c.state)).order_by(_d.c.id)).all()
         for row in rows:
             # "Never sent" is decided under the lock of the write itself (a worker may be marking it sent).
             if self._finish_held(row.id, row.post_id, runner_id, release, unless_sent=True) is not None:
@@ -314,17 +343,14 @@ class SqlRunnerQueries:
         sinces = [to_utc(s, "since") for s in sinces]
         if not sinces:
             return []
-        published = _d.c.state == DeliveryState.PUBLISHED.value
-        columns = [sa.func.coalesce(sa.func.sum(sa.case(
-            (_d.c.state == PUBLISHING, 1),
-            (sa.and_(published, _d.c.published_at >= since, _d.c.due_at >= since - _PACING_LOOKBACK), 1),
-            else_=0)), 0) for since in sinces]
-        query = sa.select(*columns).where(
-            _d.c.account_id == account_id,
-            sa.or_(_d.c.state == PUBLISHING, _d.c.due_at >= min(sinces) - _PACING_LOOKBACK))
+        params = {"p_account": account_id, "p_from": min(sinces) - _PACING_LOOKBACK}
+        for i, since in enumerate(sinces):
+            params[f"p_since_{i}"] = since
+            params[f"p_due_{i}"] = since - _PACING_LOOKBACK
         with self._read() as conn:
-            row = conn.execute(query).one()
-        return [int(v or 0) for v in row]
+            row = conn.execute(_published_counts_stmt(len(sinces)), params).one()
+        in_flight = int(row[0] or 0)
+        return [in_flight + int(v or 0) for v in row[1:]]
 
     # ------------------------------------------------------------ heartbeats
     def save_heartbeat(self, beat: Heartbeat) -> None:
@@ -419,10 +445,11 @@ def _event_row(e: ActivityEvent) -> Mapping[str, Any]:
     return _event_values(e)
 
 
-def _next_per_account(rows, limit: int, room: Mapping[str, int]) -> dict[str, str]:
-    """account id -> delivery id: each account's first row (rows come earliest first), at most room[platform]
-    of a platform and `limit` in all. An account's first row decides for it: a later one is never taken."""
-    first: dict[str, str] = {}
+def _next_per_account(rows, limit: int, room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
+    """account id -> (delivery id, workspace id): each account's first row (rows come earliest first), at most
+    room[platform] of a platform and `limit` in all. An account's first row decides for it: a later one is
+    never taken."""
+    first: dict[str, tuple[str, str | None]] = {}
     seen: set[str] = set()
     taken: dict[str, int] = {}
     for row in rows:
@@ -432,7 +459,216 @@ def _next_per_account(rows, limit: int, room: Mapping[str, int]) -> dict[str, st
         if taken.get(row.platform, 0) >= room.get(row.platform, limit):
             continue
         taken[row.platform] = taken.get(row.platform, 0) + 1
-        first[row.account_id] = row.id
+        first[row.account_id] = (row.id, row.workspace_id)
         if len(first) >= limit:
             break
     return first
+
+
+def _delivery_values(d: Delivery) -> dict[str, Any]:
+    from core.db.sql_store import _delivery_values as values
+    return values(d)
+
+
+# ---------------------------------------------------------------- prebuilt statements
+# The runner's hot statements are built once and executed with parameters: building a statement and computing
+# its cache key cost more runner CPU than running it on SQLite. Parameters are named p_* (or after what they
+# hold) so that none collides with a column name in an UPDATE's SET clause.
+
+def _window(limit: int) -> int:
+    """How many of the earliest waiting rows a claim (or next_due_at) looks at before it asks per account: a few
+    times what it wants (the rows of busy accounts and each account's later rows are passed over)."""
+    return max(4 * limit, 32)
+
+
+APPROVED = PostState.APPROVED.value
+USABLE = sorted(s.value for s in PUBLISHABLE_ACCOUNT_STATUSES)
+
+
+def _stmt(name: str):
+    """The prebuilt statement `name` (built on first use; statements are dialect-free, compiled per engine)."""
+    stmt = _STATEMENTS.get(name)
+    if stmt is None:
+        stmt = _STATEMENTS[name] = _build(name)
+    return stmt
+
+
+def _now():
+    return sa.bindparam("now", type_=UtcDateTime())
+
+
+def _full():
+    return sa.bindparam("full", expanding=True, type_=sa.String())
+
+
+def _not_held(account_id, now):
+    return ~sa.exists(sa.select(sa.literal(1)).select_from(account_holds).where(
+        account_holds.c.account_id == account_id, account_holds.c.until > now))
+
+
+def _not_busy(account_id):
+    other = _d.alias("in_flight")
+    return ~sa.exists(sa.select(sa.literal(1)).select_from(other).where(
+        other.c.account_id == account_id, _in_flight(other.c.state)))
+
+
+def _earliest(*, due: bool):
+    """The earliest waiting rows, in claim order, from the due index alone; at most :window of them."""
+    w = _d.alias("due")
+    query = sa.select(w.c.id, w.c.next_attempt_at).where(waiting_states(w.c.state, "window_states"))
+    if due:
+        query = query.where(w.c.next_attempt_at <= _now())
+    return (query.order_by(w.c.next_attempt_at, w.c.id)
+            .limit(sa.bindparam("window", type_=sa.Integer())).subquery("w"))
+
+
+def _window_joined(w):
+    return (w.join(_d, _d.c.id == w.c.id).join(posts, posts.c.id == _d.c.post_id)
+            .join(accounts, accounts.c.id == _d.c.account_id))
+
+
+def _claimable(now):
+    """Account and post may be claimed for now (the row's own waiting state and time are checked apart)."""
+    return sa.and_(posts.c.state == APPROVED, accounts.c.status.in_(USABLE), _not_held(_d.c.account_id, now),
+                   _not_busy(_d.c.account_id), _d.c.platform.not_in(_full()))
+
+
+def _next_in_line():
+    """No earlier waiting delivery of an approved post for the same account: the row is the account's next.
+
+    A range on ix_deliveries_account_id_next_attempt_at_waiting (the account's waiting rows up to this row's
+    time): one probe for an account's next in line, however long its backlog."""
+    earlier, earlier_post = _d.alias("earlier"), posts.alias("earlier_post")
+    return ~sa.exists(sa.select(sa.literal(1)).select_from(
+        earlier.join(earlier_post, earlier_post.c.id == earlier.c.post_id)).where(
+        earlier.c.account_id == _d.c.account_id,
+        waiting_states(earlier.c.state, "earlier_states"),
+        earlier.c.next_attempt_at <= _d.c.next_attempt_at,
+        earlier_post.c.state == APPROVED,
+        sa.or_(earlier.c.next_attempt_at < _d.c.next_attempt_at, earlier.c.id < _d.c.id)))
+
+
+def _head(account_id, column):
+    """`column` of the account's next in line: its first waiting delivery of an approved post, in claim order."""
+    h, hp = _d.alias("head"), posts.alias("head_post")
+    return (sa.select(column(h)).select_from(h.join(hp, hp.c.id == h.c.post_id))
+            .where(h.c.account_id == account_id, waiting_states(h.c.state, "head_states"), hp.c.state == APPROVED)
+            .order_by(h.c.next_attempt_at, h.c.id).limit(1).scalar_subquery())
+
+
+def _usable_accounts(now):
+    return sa.and_(accounts.c.status.in_(USABLE), _not_held(accounts.c.id, now), _not_busy(accounts.c.id))
+
+
+def _heads(now, *, lock: bool):
+    """Each claimable account's next in line, if due, earliest first: one index probe per account."""
+    h = (sa.select(accounts.c.id.label("account_id"), _head(accounts.c.id, lambda t: t.c.id).label("head_id"))
+         .where(_usable_accounts(now)).subquery("heads"))
+    query = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
+             .select_from(h.join(_d, _d.c.id == h.c.head_id).join(posts, posts.c.id == _d.c.post_id))
+             .where(waiting_states(_d.c.state), _d.c.next_attempt_at <= now, posts.c.state == APPROVED,
+                    _d.c.platform.not_in(_full()))
+             .order_by(_d.c.next_attempt_at, _d.c.id))
+    if lock:
+        query = (query.limit(sa.bindparam("limit", type_=sa.Integer()))
+                 .with_for_update(of=[_d, posts], skip_locked=True))
+    return query
+
+
+def _build(name: str):
+    now = _now()
+    if name == "sqlite_window":
+        w = _earliest(due=True)
+        stmt = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id,
+                          sa.case((_claimable(now), 1), else_=0).label("ok"))
+                .select_from(_window_joined(w)).order_by(w.c.next_attempt_at, w.c.id))
+    elif name == "postgres_window":
+        w = _earliest(due=True)
+        stmt = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
+                .select_from(_window_joined(w))
+                .where(waiting_states(_d.c.state), _d.c.next_attempt_at <= now, _claimable(now),
+                       _next_in_line())
+                .order_by(w.c.next_attempt_at, w.c.id).limit(sa.bindparam("limit", type_=sa.Integer()))
+                .with_for_update(of=[_d, posts], skip_locked=True))
+    elif name in ("window_size", "waiting_window_size"):
+        w = _earliest(due=name == "window_size")
+        stmt = sa.select(sa.func.count()).select_from(w)
+    elif name == "heads":
+        stmt = _heads(now, lock=False)
+    elif name == "postgres_heads":
+        stmt = _heads(now, lock=True)
+    elif name == "next_window":
+        w = _earliest(due=False)
+        stmt = (sa.select(w.c.next_attempt_at).select_from(_window_joined(w)).where(_claimable(now))
+                .order_by(w.c.next_attempt_at, w.c.id).limit(1))
+    elif name == "next_heads":
+        head = _head(accounts.c.id, lambda t: t.c.next_attempt_at)
+        stmt = sa.select(sa.type_coerce(sa.func.min(head), UtcDateTime())).where(
+            _usable_accounts(now), accounts.c.platform.not_in(_full()))
+    elif name == "claim_update":
+        stmt = (_d.update().where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state))
+                .values(state=PUBLISHING, claimed_by=sa.bindparam("runner_id"),
+                        lease_expires_at=sa.bindparam("lease", type_=UtcDateTime()),
+                        attempts=_d.c.attempts + 1, marker=sa.func.coalesce(_d.c.marker, _d.c.id),
+                        version=_d.c.version + 1, updated_at=sa.bindparam("at", type_=UtcDateTime()))
+                .returning(*_d.c))
+    elif name == "posts_publishing":
+        publishing = PostStatus.PUBLISHING.value
+        stmt = (posts.update().where(posts.c.id.in_(sa.bindparam("ids", expanding=True)), posts.c.state == APPROVED,
+                                     posts.c.status != publishing).values(status=publishing))
+    elif name.startswith("save_progress_"):
+        key, value = sa.bindparam("p_key", type_=sa.String()), sa.bindparam("p_value", type_=sa.String())
+        if name.endswith("postgresql"):
+            from sqlalchemy.dialects.postgresql import JSONB
+            merged = sa.cast(sa.func.coalesce(sa.cast(_d.c.progress, JSONB), sa.cast("{}", JSONB))
+                             .op("||")(sa.func.jsonb_build_object(key, value)), sa.JSON)
+        else:
+            merged = sa.func.json_set(sa.func.coalesce(_d.c.progress, "{}"), key, value)
+        stmt = (_d.update().where(_d.c.id == sa.bindparam("p_id"), _d.c.claimed_by == sa.bindparam("p_runner"),
+                                  _in_flight(_d.c.state))
+                .values(progress=merged, version=_d.c.version + 1))
+    elif name.startswith("finish_"):
+        # finish_<dialect>_<patch|keep>: every column of the outcome but id and position; progress merged.
+        skip = {"id", "version", "progress", "position"}
+        values = {c.name: sa.bindparam(f"p_{c.name}", type_=c.type) for c in _d.c if c.name not in skip}
+        values["version"] = _d.c.version + 1
+        if name.endswith("_patch"):
+            patch = sa.bindparam("p_patch", type_=sa.String())
+            if "_postgresql_" in name:
+                from sqlalchemy.dialects.postgresql import JSONB
+                values["progress"] = sa.cast(sa.func.coalesce(sa.cast(_d.c.progress, JSONB), sa.cast("{}", JSONB))
+                                             .op("||")(sa.cast(patch, JSONB)), sa.JSON)
+            else:
+                # Progress values are strings: json_patch replaces each key given, keeps the others.
+                values["progress"] = sa.func.json_patch(sa.func.coalesce(_d.c.progress, "{}"), patch)
+        stmt = (_d.update().where(_d.c.id == sa.bindparam("p_id"), _d.c.claimed_by == sa.bindparam("p_runner"),
+                                  _in_flight(_d.c.state))
+                .values(values).returning(*_d.c))
+    elif name == "lock_post":
+        stmt = sa.select(posts.c.id).where(posts.c.id == sa.bindparam("p_post")).with_for_update()
+    elif name == "post_states":
+        stmt = (sa.select(posts.c.state.label("post_state"), posts.c.status, _d.c.state)
+                .select_from(posts.outerjoin(_d, _d.c.post_id == posts.c.id))
+                .where(posts.c.id == sa.bindparam("p_post")))
+    else:
+        raise KeyError(name)
+    return stmt
+
+
+_STATEMENTS: dict[str, Any] = {}
+
+
+@lru_cache(maxsize=8)
+def _published_counts_stmt(n: int):
+    """published_count for `n` starts: the account's delivery in flight (its own index), and per start its
+    publishes since then (due at most the lookback before it), over the account's recent rows."""
+    account = sa.bindparam("p_account")
+    in_flight = (sa.select(sa.func.count()).select_from(_d)
+                 .where(_d.c.account_id == account, _in_flight(_d.c.state)).scalar_subquery())
+    published = _d.c.state == DeliveryState.PUBLISHED.value
+    columns = [sa.func.coalesce(sa.func.sum(sa.case(
+        (sa.and_(_d.c.published_at >= sa.bindparam(f"p_since_{i}", type_=UtcDateTime()),
+                 _d.c.due_at >= sa.bindparam(f"p_due_{i}", type_=UtcDateTime())), 1), else_=0)), 0)
+        for i in range(n)]
+    return sa.select(in_flight, *columns).where(
+        _d.c.account_id == account, published, _d.c.due_at >= sa.bindparam("p_from", type_=UtcDateTime()))
