@@ -268,10 +268,15 @@ class Runner:
                 # database's write lock), but never wait long enough to make a due post late.
                 self._wake.wait(0.05)
                 self._wake.clear()
+            if free <= 0:
+                self._wake.wait(cfg.poll_s)        # every worker busy: woken when one finishes
+                continue
             try:
                 claimed = self.claim_and_dispatch()
                 if claimed and self.free_slots() > 0:
                     continue                       # there may be more due right now
+                if self.free_slots() <= 0:
+                    continue                       # full again: no need to know when the next is due
                 nxt = self.store.next_due_at(self.clock(), skip_platforms=self.full_platforms())
             except Exception:
                 log.exception("claiming failed; trying again shortly")
