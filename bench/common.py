@@ -170,6 +170,15 @@ class ProcessWatch:
         values = [kb for pid, kb in self.peak_kb.items() if self.labels.get(pid, "").startswith(prefix)]
         return round(max(values) / 1024.0, 1) if values else None
 
+    def cpu_now(self, prefix: str) -> float:
+        """CPU seconds of the watched processes labelled `prefix...`, sampled now (for a difference)."""
+        with self._lock:
+            pids = [pid for pid in self._pids if self.labels.get(pid, "").startswith(prefix)]
+        for pid in pids:
+            self.sample(pid)
+        with self._lock:
+            return sum(s for pid, s in self.cpu_s.items() if self.labels.get(pid, "").startswith(prefix))
+
     def total_cpu(self, prefix: str) -> float | None:
         values = [s for pid, s in self.cpu_s.items() if self.labels.get(pid, "").startswith(prefix)]
         return round(sum(values), 1) if values else None
@@ -421,7 +430,7 @@ def insert_posts(engine, workspace_id: str, items: Iterable[tuple[object, str, d
         # until autovacuum gets to it (never, on a server with autovacuum off), and the runner's queries are
         # then planned for an empty table: next_due_at took 1.3 s a call over 100,000 unanalysed rows.
         with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE posts, post_accounts, deliveries")
+            conn.exec_driver_sql("ANALYZE accounts, posts, post_accounts, deliveries")
     return total
 
 
@@ -468,6 +477,72 @@ def insert_background(world: World, count: int, *, analyze: bool = True) -> floa
     took = time.monotonic() - started
     say(f"{count} background posts scheduled in {took:.1f}s (due from {base:%Y-%m-%d})")
     return took
+
+
+# ---------------------------------------------------------------- the floor: the same calls without Outpost
+def floor_caption(tag: str, i: int, platform: str) -> str:
+    # Never a bench delivery's text, so the tally never mistakes a floor call for a duplicate publish.
+    return f"Outpost floor {tag} call {i:06d} on {platform}: the same kind of text from a bare client"
+
+
+def measure_floor(world: World, calls: int, concurrency: int) -> dict:
+    """`calls` publishes from a bare client: what the platforms (the emulator, at its latency) allow at
+    `concurrency` calls in flight, with nothing of Outpost around them.
+
+    The same adapters, the same kind of HTTP client (as the runner makes it) and the same request bodies as
+    the runners' (a post of the same length rendered per platform, the same media), round robin over the same
+    accounts, from a pool of `concurrency` threads in this process: no database, no runner, no pacing, no
+    claims. Returns {"floor_calls", "floor_ok", "floor_per_s", "floor_cpu_ms_per_call"} (CPU: this process's,
+    which does nothing else meanwhile).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from core.connect import credentials
+    from core.domain import Post, Schedule, new_id
+    from core.lifecycle import PostState
+    from core.platforms.base import MediaItem, PublishRequest, media_kind
+    from core.platforms.registry import build_adapter
+
+    if calls <= 0:
+        return {}
+    n = max(concurrency * 2, 20)               # jobs.runner.Runner._adapter's client
+    client = httpx.Client(timeout=30.0, follow_redirects=False, trust_env=False,
+                          limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+    adapters = {p: build_adapter(p, world.settings, client) for p in {a.platform for a in world.accounts}}
+    creds = {a.id: credentials(a) for a in world.accounts}
+    due = datetime.now(UTC)
+    errors: Counter = Counter()
+
+    def call(i: int) -> bool:
+        account = world.accounts[i % len(world.accounts)]
+        platform = account.platform.value
+        post = Post(caption=floor_caption(world.tag, i, platform), accounts=(account,), id=new_id("post"),
+                    media_urls=media_for(platform, world.emulator.url), workspace_id=world.workspace_id,
+                    schedule=Schedule(scheduled_at=due, timezone_name="UTC"), state=PostState.APPROVED)
+        content = post.render(account.platform)
+        request = PublishRequest(content=content, marker=new_id("dlv"),
+                                 media=tuple(MediaItem(url=u, kind=media_kind(u), data=None)
+                                             for u in content.media_urls),
+                                 options=dict(account.meta.get("publish_options") or {}))
+        try:
+            adapters[account.platform].publish(creds[account.id], request)
+            return True
+        except Exception as exc:                                 # counted, never fatal: a floor, not a test
+            errors[type(exc).__name__] += 1
+            return False
+
+    cpu0, started = os.times(), time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="floor") as pool:
+            ok = sum(pool.map(call, range(calls)))
+    finally:
+        client.close()
+    took, cpu1 = time.monotonic() - started, os.times()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    out = {"floor_calls": calls, "floor_ok": ok, "floor_per_s": round(ok / took, 1) if took > 0 else None,
+           "floor_cpu_ms_per_call": round(cpu * 1000 / calls, 2)}
+    if errors:
+        out["floor_errors"] = dict(errors)
+    return out
 
 
 # ---------------------------------------------------------------- runners

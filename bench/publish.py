@@ -13,11 +13,14 @@ What it does:
    given by --database-url), an owner and a workspace, and connects M accounts through Outpost's real OAuth
    flow against the emulator (round robin over --platforms; caps lifted on each account).
 3. Optionally schedules K background posts two months ahead (--background-posts), in bulk.
-4. Sets the emulator's latency to L ms on every platform request, starts R runner processes
-   (`python -m jobs.runner`) and waits for their first heartbeat.
-5. Schedules N approved posts (one delivery each, unique text) due uniformly over S seconds from a moment
+4. Sets the emulator's latency to L ms on every platform request and measures the floor: F publishing calls
+   (--floor-calls, default min(N, 2000)) made straight from the adapters on a bare HTTP client, from a pool
+   of --concurrency threads, round robin over the same accounts with the same kind of posts, no database and
+   no runner (bench.common.measure_floor): what the platforms allow at that concurrency and latency.
+5. Starts R runner processes (`python -m jobs.runner`) and waits for their first heartbeat.
+6. Schedules N approved posts (one delivery each, unique text) due uniformly over S seconds from a moment
    just after they are written (S=0: all at that moment), and waits until every one is settled.
-6. Stops the runners (SIGTERM) and prints the figures as ONE JSON object on the last line of stdout.
+7. Stops the runners (SIGTERM) and prints the figures as ONE JSON object on the last line of stdout.
 
 The runners' pacing is lifted: by default a runner publishes at most 3 posts per account per 10 minutes and
 holds posts at an account's daily cap. This benchmark puts ~20 posts per account within 10 minutes, so the
@@ -28,8 +31,13 @@ lag_p99_s (the emulator's receipt time minus the due time, per delivery, matched
 taken after the emulator's injected latency, so the latency is part of the lag), throughput_per_s
 (published / (last receipt - first due); meaningful with --spread-s 0), runner_rss_mb (peak VmHWM of any
 runner process). A few extra keys help reading them (failed, needs_review, lag_max_s, CPU seconds).
-Targets (issue): lag p99 <= 1.5 s at 10,000/500/200 ms/600 s; >= 100 per second at S=0; RSS <= 250 MB with
-100,000 scheduled posts; duplicates and lost always 0. The exit status is 1 when duplicates or lost are not 0.
+Against the floor: floor_per_s (the bare client's calls per second), efficiency (throughput_per_s /
+floor_per_s; meaningful with --spread-s 0 and one runner's --concurrency), runner_cpu_ms_per_delivery (the runner
+processes' CPU time from scheduling to settling, from /proc, per delivery) and floor_cpu_ms_per_call (the
+bare client's CPU per call, for comparison).
+Targets: lag p99 <= 1.5 s at 10,000/500/200 ms/600 s; >= 100 per second and efficiency >= 0.5 at S=0 (one
+runner, SQLite); two runners on PostgreSQL >= 1.3 times one; RSS <= 250 MB with 100,000 scheduled posts;
+duplicates and lost always 0. The exit status is 1 when duplicates or lost are not 0.
 """
 from __future__ import annotations
 
@@ -39,7 +47,7 @@ import time
 from datetime import datetime, timedelta
 
 from bench.common import (DEFAULT_PLATFORMS, RunnerPool, UTC, build_world, cleanup, emit, insert_background,
-                          make_workdir, parse_platforms, percentile, phases, rounded, runner_args, say,
+                          make_workdir, measure_floor, parse_platforms, percentile, phases, rounded, runner_args, say,
                           schedule_uniform, stop_on_sigterm, tally, wait_settled)
 
 
@@ -61,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
                    help="how long to wait after the last due time (default: max(120, N/20) s)")
     p.add_argument("--lead-s", type=float, default=None,
                    help="how far ahead of writing the posts the first is due (default: 1.5 + N/4000 s)")
+    p.add_argument("--floor-calls", type=int, default=None,
+                   help="publishing calls from a bare client before the runners start (default min(N, 2000); 0: none)")
     p.add_argument("--seed", type=int, default=1, help="the emulator's seed")
     p.add_argument("--runner-log-level", default="INFO")
     p.add_argument("--platform-dedupe", action="store_true",
@@ -87,12 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         insert_background(world, args.background_posts, analyze=not args.no_analyze)
         # After connecting: the OAuth round trips need not pay the latency.
         world.emulator.set_latency(args.latency_ms)
+        floor_calls = min(n, 2000) if args.floor_calls is None else max(0, args.floor_calls)
+        floor = measure_floor(world, floor_calls, args.concurrency)
+        if floor:
+            say(f"floor: {floor['floor_ok']} of {floor_calls} calls from a bare client, {floor['floor_per_s']}/s "
+                f"at {args.concurrency} in flight ({floor['floor_cpu_ms_per_call']} ms CPU per call)")
         pool = RunnerPool(world, args.runners, runner_args(concurrency=args.concurrency,
                                                            log_level=args.runner_log_level),
                           log_level=args.runner_log_level)
         pool.wait_ready()
         say(f"{args.runners} runner(s) up")
 
+        cpu_before = world.watch.cpu_now("runner")
         t0 = schedule_uniform(world, n, spread, lead_s=args.lead_s, analyze=not args.no_analyze)
         written = datetime.now(UTC)
         if written > t0:
@@ -105,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + max(0.0, (last_due - datetime.now(UTC)).total_seconds()) + timeout
         counts = wait_settled(world.db.engine, last_due + timedelta(seconds=1), deadline)
         settled = datetime.now(UTC)
+        runner_cpu = world.watch.cpu_now("runner") - cpu_before
         say("settled: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) +
             f" ({(settled - t0).total_seconds():.1f}s after the first due time)")
         pool.stop()
@@ -132,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             "runner_cpu_s": world.watch.total_cpu("runner"),
             "emulator_cpu_s": world.watch.total_cpu("emulator"),
         }
+        throughput = out["throughput_per_s"]
+        out["floor_per_s"] = floor.get("floor_per_s")
+        out["efficiency"] = (round(throughput / floor["floor_per_s"], 2)
+                             if throughput and floor.get("floor_per_s") else None)
+        out["runner_cpu_ms_per_delivery"] = round(runner_cpu * 1000 / result.deliveries, 2) if result.deliveries else None
+        out.update({k: v for k, v in floor.items() if k not in out})
         out["phases_p50_p99_s"] = phases(world, result)
         if result.lost:
             out["lost_detail"] = result.lost_detail

@@ -33,8 +33,12 @@ RUNS = {
               "--spread-s", "3", "--p-5xx", "0.1", "--p-429", "0.1", "--p-lost", "0.1",
               "--rate-limit-platforms", "facebook,x", "--x-window-s", "3"],
 }
+# What a claim costs as the backlog grows (no emulator, no runner): small backlogs, both layouts.
+CLAIMS = ["claims", "--backlogs", "50,300", "--accounts", "60", "--limit", "4", "--rounds", "3"]
+RUNS["claims"] = CLAIMS
 if POSTGRES_URL:
     RUNS["publish_postgres"] = ["publish", *SMALL, "--runners", "2", "--database-url", POSTGRES_URL]
+    RUNS["claims_postgres"] = [*CLAIMS, "--database-url", POSTGRES_URL]
 
 
 class Run:
@@ -62,7 +66,9 @@ class Run:
 # Which runs each test reads (so `-k chaos` starts only the chaos run).
 NEEDS = {"test_publish_bench_publishes_each_delivery_exactly_once": ("publish", "publish_two_runners"),
          "test_publish_bench_on_postgres": ("publish_postgres",),
-         "test_chaos_bench_loses_nothing_and_publishes_nothing_twice": ("chaos",)}
+         "test_chaos_bench_loses_nothing_and_publishes_nothing_twice": ("chaos",),
+         "test_claims_bench_reports_the_cost_per_backlog": ("claims",),
+         "test_claims_bench_on_postgres": ("claims_postgres",)}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +89,10 @@ def test_publish_bench_publishes_each_delivery_exactly_once(runs, name):
     assert result["duplicates"] == 0
     assert result["lost"] == 0
     assert result["published"] == 40               # no faults injected: every delivery goes out
-    for key in ("lag_p50_s", "lag_p99_s", "throughput_per_s", "runner_rss_mb"):
+    for key in ("lag_p50_s", "lag_p99_s", "throughput_per_s", "runner_rss_mb", "floor_per_s", "efficiency",
+                "runner_cpu_ms_per_delivery"):
         assert key in result                       # reported, not judged
+    assert result["floor_ok"] == result["floor_calls"] == 40     # the bare client's calls all went through
 
 
 @pytest.mark.postgres
@@ -103,3 +111,23 @@ def test_chaos_bench_loses_nothing_and_publishes_nothing_twice(runs):
     assert result["failed_but_posted"] == 0
     # Every delivery ended somewhere a person can see: published, failed with a reason, or waiting for review.
     assert result["published"] + result["failed"] + result["needs_review"] == 40
+
+
+def check_claims(result: dict) -> None:
+    assert result["backlogs"] == [50, 300]
+    for layout in ("spread", "front"):
+        for size in ("50", "300"):
+            figures = result[layout][size]
+            assert figures["claimed_per_call_p50"] == 4             # the limit, one per account, every call
+            assert figures["claim_ms_p50"] > 0 and figures["finish_ms_p50"] > 0
+        assert result[f"{layout}_claim_ratio"] > 0                  # reported, not judged
+
+
+def test_claims_bench_reports_the_cost_per_backlog(runs):
+    check_claims(runs["claims"].result())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="set OUTPOST_TEST_POSTGRES_URL to run the benches on PostgreSQL")
+def test_claims_bench_on_postgres(runs):
+    check_claims(runs["claims_postgres"].result())
