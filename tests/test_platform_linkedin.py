@@ -402,3 +402,12 @@ def test_account_metrics(creds, path, body, followers):
     adapter, fake, _ = make({("GET", path): httpx.Response(200, json=body)})
     assert adapter.account_metrics(creds).followers == followers
     assert fake.calls[0].headers["x-restli-protocol-version"] == "2.0.0"
+
+
+def test_a_media_link_to_a_private_address_is_refused_before_any_connection():
+    # The runner's network (loopback, private ranges) is never reached through a post's media link.
+    adapter, fake, _ = make({("GET", "/admin.png"): httpx.Response(200, content=PNG_BYTES)})
+    adapter.resolve_host = lambda host, port: ["10.0.0.7"]
+    with pytest.raises(Rejected) as info:
+        adapter.publish(PERSON, PublishRequest(content(), media=(MediaItem("https://intranet.test/admin.png"),)))
+    assert fake.calls == [] and info.value.platform == "linkedin"

@@ -358,3 +358,12 @@ def test_account_metrics():
                                                                       "tweet_count": 99, "listed_count": 1}}})})
     assert adapter.account_metrics(CREDS).followers == 4321
     assert fake.calls[0].url.params["user.fields"] == "public_metrics"
+
+
+def test_a_media_link_to_a_private_address_is_refused_before_any_connection():
+    # The runner's network (cloud metadata, internal services) is never reached through a post's media link.
+    adapter, fake, _ = make({("GET", "/latest/meta-data/"): httpx.Response(200, content=b"secret")})
+    adapter.resolve_host = lambda host, port: ["169.254.169.254"]
+    with pytest.raises(Rejected) as info:
+        adapter.publish(CREDS, PublishRequest(content(), media=(MediaItem("https://cdn.evil.test/latest/meta-data/"),)))
+    assert fake.calls == [] and info.value.platform == "x"
