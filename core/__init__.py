@@ -7,8 +7,10 @@ Never imports Streamlit. The names below are the Python API scripts use::
 from core.domain import (Account, AccountStatus, ActivityEvent, Batch, BatchState, Delivery, Membership,
                          Notification, Post, PostVariant, Role, Schedule, User, Workspace)
 from core.errors import (ConflictError, DuplicateError, IllegalTransitionError, NaiveDatetimeError, NotFoundError,
-                         OutpostError, PastTimeError, Problem, UnknownPlatformError, ValidationError)
+                         OutpostError, PastTimeError, PermissionDenied, Problem, UnknownPlatformError,
+                         ValidationError)
 from core.lifecycle import DeliveryState, PostState, PostStatus
+from core.permissions import Action, Actor
 from core.platforms.catalog import Platform
 from core.scheduler import ScheduleResult, Scheduler, StatusReport
 from core.store import InMemoryPostStore, PostStore
@@ -16,7 +18,8 @@ from core.store import InMemoryPostStore, PostStore
 __all__ = [
     "Account", "AccountStatus", "ActivityEvent", "Batch", "BatchState", "Delivery", "Membership", "Notification",
     "Post", "PostVariant", "Role", "Schedule", "User", "Workspace", "ConflictError", "DuplicateError",
-    "IllegalTransitionError", "NaiveDatetimeError", "NotFoundError", "OutpostError", "PastTimeError", "Problem",
+    "IllegalTransitionError", "NaiveDatetimeError", "NotFoundError", "OutpostError", "PastTimeError",
+    "PermissionDenied", "Problem", "Action", "Actor",
     "UnknownPlatformError", "ValidationError", "DeliveryState", "PostState", "PostStatus", "Platform",
     "ScheduleResult", "Scheduler", "StatusReport", "InMemoryPostStore", "PostStore", "SqlPostStore",
 ]

@@ -88,6 +88,18 @@ class NotFoundError(OutpostError, KeyError):
         return str(self.args[0]) if self.args else "not found"
 
 
+class PermissionDenied(OutpostError):
+    """The actor's role does not allow this, or it belongs to another workspace; the message says which."""
+
+    def __init__(self, message: str, *, action: str | None = None, workspace_id: str | None = None,
+                 role: str | None = None, code: str = "not_allowed"):
+        self.action = action
+        self.workspace_id = workspace_id
+        self.role = role
+        self.code = code
+        super().__init__(message)
+
+
 class DuplicateError(OutpostError):
     """Something with that id or name already exists."""
 

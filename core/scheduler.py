@@ -1,8 +1,17 @@
 """The Scheduler: what scripts and the dashboard call to plan posts.
 
     store = InMemoryPostStore()            # or SqlPostStore(engine, cipher)
-    scheduler = Scheduler(store)
+    scheduler = Scheduler(store)           # acts as the system actor "script"
     result = scheduler.schedule_post("post-001", post)
+
+    Scheduler(store, actor=Actor.for_user(user.id, memberships))   # what the dashboard does
+
+Who acts: every public operation checks its actor (`core.permissions`) against the workspace of the post
+it touches before it reads or writes anything, and refuses with PermissionDenied what the actor's role does
+not allow or what belongs to another workspace. Reads (`list_posts`, `upcoming`, `due`) return only what
+the actor may see. The default actor is `core.permissions.SCRIPT`, a system actor allowed everything
+(scripts, the README's example); posts with no workspace are visible and changeable by system actors only.
+The activity log names the actor (``user:<id>``, ``system:<name>``).
 
 Every change goes through the lifecycle tables (`core.lifecycle`), is validated
 against the platform declarations (`core.validation`) and the scheduling rules
@@ -21,6 +30,7 @@ from typing import Callable, Iterable, Sequence
 
 from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, post_status
 from core.errors import NotFoundError, Problem, ValidationError
+from core.permissions import SCRIPT, Action, Actor, check
 from core.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
 from core import scheduling
 from core.store import PostStore
@@ -50,8 +60,11 @@ class StatusReport:
 
 
 class Scheduler:
-    def __init__(self, store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "api",
+    def __init__(self, store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: Actor = SCRIPT,
                  refuse_past: bool = False, media_checker: Callable[[Post], list[Problem]] | None = None):
+        if not isinstance(actor, Actor):  # a bare "user:..." string must never act with a script's rights
+            raise TypeError("Scheduler(actor=...) takes an Actor: Actor.for_user(user_id, memberships) for a person, "
+                            "Actor.system('name') for a script.")
         self.store = store
         # Fetches and checks each media item against each platform (core.media.MediaChecker); None skips it.
         self.media_checker = media_checker
@@ -67,6 +80,7 @@ class Scheduler:
         (or ``submit_for_approval=True``), in which case it waits for an approver.
         Raises ValidationError listing every problem (content limits, caps, gaps).
         """
+        self._check(Action.EDIT_POSTS, post.workspace_id)
         if post.schedule is None:
             raise ValidationError(Problem("no_schedule", "This post has no date and time. Give it a Schedule, "
                                           "or use add_to_queue to take the next free slot.", field="schedule"))
@@ -78,12 +92,15 @@ class Scheduler:
 
     def save_draft(self, post_id: str, post: Post) -> ScheduleResult:
         """Keep a post as a draft (a time is optional); nothing will be published."""
+        self._check(Action.EDIT_POSTS, post.workspace_id)
         post = replace(post, id=post_id, state=PostState.DRAFT)
         return self._create(post, check_slots=False)
 
     def add_to_queue(self, post_id: str, post: Post, *, after: datetime | None = None,
                      submit_for_approval: bool | None = None) -> ScheduleResult:
         """Schedule `post` in the next queue slot that is free on every target account."""
+        self._check(Action.EDIT_POSTS, post.workspace_id)
+        self._check_target_access(post)
         workspace = self._workspace(post.workspace_id)
         tz = workspace.timezone_name if workspace else (post.schedule.timezone_name if post.schedule else "UTC")
         slots = workspace.queue_slots if workspace else scheduling.DEFAULT_QUEUE_SLOTS
@@ -110,6 +127,7 @@ class Scheduler:
                                       field="schedule"))
 
     def _create(self, post: Post, *, check_slots: bool = True) -> ScheduleResult:
+        self._check_target_access(post)
         self._check_targets(post)
         from core.validation import validate_post
         problems = [p for p in validate_post(post)]
@@ -144,7 +162,7 @@ class Scheduler:
 
     # ------------------------------------------------------------ changing
     def reschedule(self, post_id: str, when: datetime | Schedule, timezone_name: str | None = None) -> ScheduleResult:
-        post, deliveries, status = self._load(post_id)
+        post, deliveries, status = self._load(post_id, Action.EDIT_POSTS)
         if isinstance(when, Schedule):
             schedule = when
         else:
@@ -165,8 +183,11 @@ class Scheduler:
 
     def edit(self, post_id: str, **changes) -> ScheduleResult:
         """Change a post's content (caption, hashtags, media, accounts...) before it is published."""
-        post, deliveries, status = self._load(post_id)
+        post, deliveries, status = self._load(post_id, Action.EDIT_POSTS)
         changed = post.edit(status, **changes)
+        if {"accounts", "account"} & set(changes):   # new targets: the actor's own workspace's accounts only
+            self._check_target_access(changed)
+            self._check_targets(changed)
         from core.validation import validate_post
         problems = validate_post(changed)
         if self.media_checker is not None and changed.media_urls and not any(p.field == "media" for p in problems):
@@ -179,22 +200,24 @@ class Scheduler:
         return self._result(stored, [p for p in problems if p.severity != "error"], [])
 
     def submit(self, post_id: str) -> ScheduleResult:
-        return self._editorial(post_id, "submit", lambda p, s: p.submit(s), "post.submitted")
+        return self._editorial(post_id, Action.SUBMIT, lambda p, s: p.submit(s), "post.submitted")
 
     def approve(self, post_id: str) -> ScheduleResult:
-        return self._editorial(post_id, "approve", lambda p, s: p.approve(s), "post.approved")
+        return self._editorial(post_id, Action.APPROVE, lambda p, s: p.approve(s), "post.approved")
 
     def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
-        return self._editorial(post_id, "reject", lambda p, s: p.reject(s, reason), "post.rejected", reason=reason)
+        return self._editorial(post_id, Action.APPROVE, lambda p, s: p.reject(s, reason), "post.rejected",
+                               reason=reason)
 
     def revise(self, post_id: str) -> ScheduleResult:
-        return self._editorial(post_id, "revise", lambda p, s: p.revise(s), "post.returned_to_draft")
+        return self._editorial(post_id, Action.EDIT_POSTS, lambda p, s: p.revise(s), "post.returned_to_draft")
 
     def cancel(self, post_id: str, reason: str = "") -> ScheduleResult:
-        return self._editorial(post_id, "cancel", lambda p, s: p.cancel(s), "post.cancelled", reason=reason)
+        return self._editorial(post_id, Action.CANCEL, lambda p, s: p.cancel(s), "post.cancelled", reason=reason)
 
-    def _editorial(self, post_id: str, action: str, move, event_name: str, reason: str | None = None) -> ScheduleResult:
-        post, deliveries, status = self._load(post_id)
+    def _editorial(self, post_id: str, action: Action, move, event_name: str,
+                   reason: str | None = None) -> ScheduleResult:
+        post, deliveries, status = self._load(post_id, action)
         changed = move(post, status)
         warnings: list[Problem] = []
         if changed.state in (PostState.APPROVED, PostState.PENDING_APPROVAL) and changed.due_at is not None:
@@ -208,15 +231,16 @@ class Scheduler:
     # ------------------------------------------------------------ a person settles what the runner could not
     def confirm_published(self, delivery_id: str, *, url: str | None = None) -> Delivery:
         """The person looked: the post is live on the platform (from needs review)."""
-        d = self.store.get_delivery(delivery_id)
+        d, post = self._load_delivery(delivery_id)
         url = (url or "").strip() or None
-        return self._settle(d, d.mark_published(external_id=d.external_id, external_url=url or d.external_url,
+        return self._settle(d, post, d.mark_published(external_id=d.external_id, external_url=url or d.external_url,
                                                 at=self.clock()), "delivery.confirmed_published")
 
     def give_up(self, delivery_id: str) -> Delivery:
         """The person decided this one will not go out (from needs review)."""
-        d = self.store.get_delivery(delivery_id)
-        return self._settle(d, d.mark_failed(error=f"Not published: decided by {self.actor}.", code="given_up"),
+        d, post = self._load_delivery(delivery_id)
+        return self._settle(d, post, d.mark_failed(error=f"Not published: decided by {self.actor.label}.",
+                                                   code="given_up"),
                             "delivery.given_up")
 
     def try_again(self, delivery_id: str) -> Delivery:
@@ -225,43 +249,75 @@ class Scheduler:
         The person has checked that the post is not on the platform, so the runner publishes
         without first looking for an earlier attempt.
         """
-        d = self.store.get_delivery(delivery_id)
+        d, post = self._load_delivery(delivery_id)
         again = replace(d.requeue(at=self.clock()), attempts=0, progress={**d.progress, "sent": ""})
-        return self._settle(d, again, "delivery.requeued")
+        return self._settle(d, post, again, "delivery.requeued")
 
-    def _settle(self, before: Delivery, after: Delivery, action: str) -> Delivery:
-        post = self.store.get_post(before.post_id)
+    def _load_delivery(self, delivery_id: str) -> tuple[Delivery, Post]:
+        d = self.store.get_delivery(delivery_id)
+        post = self.store.get_post(d.post_id)
+        self._check(Action.SETTLE, post.workspace_id)
+        return d, post
+
+    def _settle(self, before: Delivery, post: Post, after: Delivery, action: str) -> Delivery:
         event = ActivityEvent(action=action, subject_type="delivery", subject_id=before.id, at=self.clock(),
-                              actor=self.actor, workspace_id=post.workspace_id, from_state=before.state.value,
+                              actor=self.actor.label, workspace_id=post.workspace_id, from_state=before.state.value,
                               to_state=after.state.value, details={"post_id": post.id})
         return self.store.update_delivery(after, expected_version=before.version, events=[event])
 
     # ------------------------------------------------------------ reading
     def get(self, post_id: str) -> Post:
-        return self.store.get_post(post_id)
+        post = self.store.get_post(post_id)
+        self._check(Action.VIEW, post.workspace_id)
+        return post
 
     def status(self, post_id: str) -> StatusReport:
-        post = self.store.get_post(post_id)
+        post = self.get(post_id)
         deliveries = self.store.get_deliveries(post_id)
         errors = [d.last_error for d in deliveries if d.last_error]
         return StatusReport(post_id=post_id, status=post_status(post, deliveries), scheduled_at=post.due_at,
                             deliveries=tuple(deliveries), last_error=errors[-1] if errors else None)
 
     def due(self, now: datetime | None = None, *, limit: int = 100) -> list[Delivery]:
-        """Deliveries whose time has come (approved posts only), oldest first."""
-        return self.store.due_deliveries(to_utc(now, "now") if now is not None else self.clock(), limit=limit)
+        """Deliveries whose time has come (approved posts only), oldest first; a person sees their workspaces' only
+        (filtered after the store's `limit`, so they may get fewer)."""
+        due = self.store.due_deliveries(to_utc(now, "now") if now is not None else self.clock(), limit=limit)
+        if self.actor.is_system:
+            return due
+        workspaces = {pid: self.store.get_post(pid).workspace_id for pid in {d.post_id for d in due}}
+        return [d for d in due if self.actor.sees(workspaces[d.post_id])]
 
     def list_posts(self, **filters) -> list[Post]:
-        return self.store.list_posts(**filters)
+        """The store's `list_posts`, limited to what the actor may see (another workspace's id is refused)."""
+        if filters.get("workspace_id") is not None:
+            self._check(Action.VIEW, filters["workspace_id"])
+        return [p for p in self.store.list_posts(**filters) if self.actor.sees(p.workspace_id)]
 
     def upcoming(self, *, days: int = 7, workspace_id: str | None = None) -> list[Post]:
         now = self.clock()
-        return self.store.list_posts(workspace_id=workspace_id, start=now, end=now + timedelta(days=days),
-                                     statuses=[PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL])
+        return self.list_posts(workspace_id=workspace_id, start=now, end=now + timedelta(days=days),
+                               statuses=[PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL])
 
     # ------------------------------------------------------------ helpers
-    def _load(self, post_id: str):
+    def _check(self, action: Action, workspace_id: str | None) -> None:
+        check(self.actor, action, workspace_id)
+
+    def _check_target_access(self, post: Post) -> None:
+        """A person posts only through their own workspace's accounts, and adds new ones only if they may
+        connect accounts (scripts may pass any Account, as the README's example does)."""
+        if self.actor.is_system:
+            return
+        for acc in post.accounts:
+            try:
+                known = self.store.get_account(acc.id)
+            except NotFoundError:
+                check(self.actor, Action.CONNECT_ACCOUNTS, post.workspace_id, subject="account")
+                continue
+            check(self.actor, Action.VIEW, known.workspace_id, subject="account")
+
+    def _load(self, post_id: str, action: Action):
         post = self.store.get_post(post_id)
+        self._check(action, post.workspace_id)
         deliveries = self.store.get_deliveries(post_id)
         return post, deliveries, post_status(post, deliveries)
 
@@ -358,8 +414,9 @@ class Scheduler:
 
     def _event(self, post: Post, action: str, before: PostStatus | None, after: PostStatus, *,
                reason: str | None = None, details: dict | None = None) -> ActivityEvent:
-        return ActivityEvent(action=action, subject_type="post", subject_id=post.id, at=self.clock(), actor=self.actor,
-                             workspace_id=post.workspace_id, from_state=before.value if before else None,
+        return ActivityEvent(action=action, subject_type="post", subject_id=post.id, at=self.clock(),
+                             actor=self.actor.label, workspace_id=post.workspace_id,
+                             from_state=before.value if before else None,
                              to_state=after.value, reason=reason, details=details or {})
 
     def _result(self, post: Post, warnings: list[Problem], notices: list[str]) -> ScheduleResult:

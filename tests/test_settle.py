@@ -8,6 +8,7 @@ import pytest
 from core.domain import Account, Delivery, Post, Schedule, Workspace
 from core.errors import IllegalTransitionError
 from core.lifecycle import DeliveryState, PostState, PostStatus
+from core.permissions import Actor
 from core.scheduler import Scheduler
 from core.store import InMemoryPostStore
 
@@ -27,7 +28,8 @@ def world():
     store.save_progress("d1", "r", "sent", T0.isoformat())
     store.finish_delivery(claimed.needs_review(evidence="The answer was lost and LinkedIn cannot list it."),
                           runner_id="r")
-    return store, Scheduler(store, clock=lambda: T0 + timedelta(minutes=30), actor="user:u1")
+    return store, Scheduler(store, clock=lambda: T0 + timedelta(minutes=30),
+                            actor=Actor.for_user("u1", {ws.id: "editor"}))
 
 
 def test_it_is_live(world):
