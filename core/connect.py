@@ -4,8 +4,11 @@ The flow: ``start`` records a single-use, expiring state bound to the person and
 the workspace (with a PKCE verifier where the platform takes one) and returns the
 platform's consent URL; the platform sends the person back to the dashboard's
 ``/connect`` page with ``code`` and ``state``; ``finish`` checks the state
-(unknown, replayed, expired, or someone else's are refused), exchanges the code,
-checks the granted scopes, reads the profile and creates or updates the account.
+(unknown, replayed, expired, or someone else's are refused), checks again that the
+person may still connect accounts in that workspace (``core.permissions``), exchanges
+the code, checks the granted scopes, reads the profile and creates or updates the account.
+The state is stored hashed together with the person's id, so someone else finishing with
+it finds nothing and cannot use up the owner's attempt.
 Reconnecting keeps the stored refresh token when the platform sends no new one.
 
 An account whose stored tokens cannot be read (a lost or rotated key, a damaged row) loads without
@@ -23,6 +26,7 @@ from typing import Callable
 
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Notification, OAuthState
 from core.errors import Problem, ReconnectNeeded, ValidationError
+from core.permissions import Action, Actor, check
 from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
 from core.platforms.catalog import Platform
 from core.secrets import redact
@@ -48,8 +52,9 @@ class StoredAccessUnreadable(ReconnectNeeded):
     called, and only reconnecting the account (or restoring the key) helps."""
 
 
-def _hash(state: str) -> str:
-    return hashlib.sha256(state.encode("utf-8")).hexdigest()
+def _hash(state: str, user_id: str) -> str:
+    """The stored key of a connect attempt: bound to the person, so only they can find (and use up) it."""
+    return hashlib.sha256(f"{user_id}\n{state}".encode("utf-8")).hexdigest()
 
 
 class ConnectService:
@@ -69,7 +74,7 @@ class ConnectService:
         adapter = self.adapter_for(platform)
         state = secrets.token_urlsafe(32)
         verifier, challenge = pkce_pair() if adapter.oauth.pkce else (None, None)
-        self.store.add_oauth_state(OAuthState(state_hash=_hash(state), user_id=user_id, workspace_id=workspace_id,
+        self.store.add_oauth_state(OAuthState(state_hash=_hash(state, user_id), user_id=user_id, workspace_id=workspace_id,
                                               platform=platform, expires_at=self.clock() + STATE_TTL,
                                               code_verifier=verifier, account_id=account_id))
         return adapter.authorization_url(state=state, code_challenge=challenge)
@@ -80,16 +85,18 @@ class ConnectService:
         now = self.clock()
         if not state:
             raise ConnectError(Problem("state_missing", "This link is missing its security check. Start again from Accounts."))
-        attempt = self.store.consume_oauth_state(_hash(state), now)
-        if attempt is None:
-            raise ConnectError(Problem("state_unknown", "This connect link is not valid or was already used. "
-                                       "Start again from Accounts."))
+        attempt = self.store.consume_oauth_state(_hash(state, user_id), now)
+        if attempt is None:  # someone else's state is not found either (and stays unused for its owner)
+            raise ConnectError(Problem("state_unknown", "This connect link is not valid or was already used "
+                                       "(or it was started by someone else). Start again from Accounts."))
         if attempt.expires_at < now:
             raise ConnectError(Problem("state_expired", "This connect link expired (they last 10 minutes). "
                                        "Start again from Accounts."))
         if attempt.user_id != user_id:
             raise ConnectError(Problem("state_other_user", "This connect link was started by someone else. "
                                        "Start again from Accounts."))
+        # The role may have changed since the link was made: an owner demoted meanwhile connects nothing.
+        check(Actor.of(self.store, user_id), Action.CONNECT_ACCOUNTS, attempt.workspace_id, subject="account")
         platform = attempt.platform
         if error:
             reason = "you declined access" if error == "access_denied" else (error_description or error)

@@ -16,6 +16,7 @@ from core.connect import ConnectService, ConnectError, account_health, credentia
 from core.db.engine import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, Role, User
+from core.errors import PermissionDenied
 from core.platforms.base import MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.registry import build_adapter
@@ -159,6 +160,19 @@ def test_someone_elses_state_refused(world):
     back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.TIKTOK))
     with pytest.raises(ConnectError, match="started by someone else"):
         service.finish(user_id=other.id, **_params(back))
+    assert store.list_accounts(workspace_id=ws.id) == []
+    # The refusal did not use up the owner's attempt: the owner still completes it.
+    assert service.finish(user_id=owner.id, **_params(back)).platform == Platform.TIKTOK
+
+
+def test_the_role_is_checked_again_when_the_connection_completes(world):
+    store, service, owner, ws, *_ = world
+    back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.LINKEDIN))
+    store.set_membership(Membership(user_id=owner.id, workspace_id=ws.id, role=Role.EDITOR))  # demoted meanwhile
+    with pytest.raises(PermissionDenied, match="Editors cannot connect or change accounts; ask an owner"):
+        service.finish(user_id=owner.id, **_params(back))
+    assert store.list_accounts(workspace_id=ws.id) == []
+    assert not [e for e in store.list_events(workspace_id=ws.id) if e.action.startswith("account.")]
 
 
 def test_only_owners_connect(world):
