@@ -34,7 +34,7 @@ def add_account(store: PostStore, actor: Actor, account: Account, *,
         # Never an overwrite (of another workspace's account, or of a connected one's tokens) by a chosen id.
         raise DuplicateError(f"An account with id {account.id} already exists.")
     now = clock()
-    saved = store.save_account(replace(account, connected_at=account.connected_at or now))
+    saved = store.save_account(account)
     store.record_event(ActivityEvent(action="account.added", subject_type="account", subject_id=saved.id, at=now,
                                      actor=actor.label, workspace_id=saved.workspace_id,
                                      to_state=saved.status.value,

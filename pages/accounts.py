@@ -7,6 +7,7 @@ import streamlit as st
 from core.connect import ConnectService
 from core.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
 from core.errors import OutpostError
+from core.permissions import Action
 from core.platforms.registry import supported_platforms
 from core.timeutil import utcnow
 from core.views import account_rows
@@ -45,7 +46,7 @@ def _connect_with_password(platform, round_: int) -> None:
         st.session_state.pop(f"last_handle_{platform.value}", None)
 
 
-if ctx.membership.role.can_connect_accounts:
+if ctx.can(Action.CONNECT_ACCOUNTS):
     st.subheader("Connect an account")
     if settings().sandbox:
         st.caption("Sandbox mode: each platform's consent page is served by Outpost's local emulator, "

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from core.accounts import add_account
 from core.domain import Account, Post, Schedule, new_id
 from core.errors import OutpostError
+from core.permissions import Action
 from core.platforms.registry import supported_platforms
 from core.scheduler import Scheduler
 from core.timeutil import zone
@@ -19,7 +21,6 @@ from pages.shared import context, media_checker, media_library, settings, show_p
 ctx = context()
 db = store()
 ws = ctx.workspace
-role = ctx.membership.role
 
 st.title("Posts")
 st.caption(f"Times are shown in {ws.timezone_name}.")
@@ -27,18 +28,19 @@ st.caption(f"Times are shown in {ws.timezone_name}.")
 accounts = db.list_accounts(workspace_id=ws.id)
 
 # ---------------------------------------------------------------- composer
-if role.can_edit:
+if ctx.can(Action.EDIT_POSTS):
     with st.expander("✍️ New post", expanded=not accounts or st.session_state.get("composer_open", False)):
         if not accounts:
             st.info("Connect an account first. In sandbox mode you can add a practice account here; "
                     "real connections arrive with the Accounts page.")
-        if settings().sandbox and role.can_connect_accounts:
+        if settings().sandbox and ctx.can(Action.CONNECT_ACCOUNTS):
             with st.popover("Add a sandbox account"):
                 plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label, key="new_acc_platform")
                 handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
                 if st.button("Add account", key="new_acc_add"):
                     try:
-                        db.save_account(Account(platform=plat, handle=handle, display_name=handle, workspace_id=ws.id))
+                        add_account(db, ctx.actor, Account(platform=plat, handle=handle, display_name=handle,
+                                                           workspace_id=ws.id))
                     except OutpostError as exc:
                         show_problems(exc)
                     else:
@@ -83,7 +85,7 @@ if role.can_edit:
                 wall = d2.time_input("Time", value=ws.preferred_time, step=300, key="compose_time")
             if st.button("Schedule post" if mode != "Save as draft" else "Save draft", type="primary",
                          key="compose_submit"):
-                scheduler = Scheduler(db, actor=f"user:{ctx.user.id}", refuse_past=True, media_checker=media_checker())
+                scheduler = Scheduler(db, actor=ctx.actor, refuse_past=True, media_checker=media_checker())
                 try:
                     uploaded = [media_library().save(f.getvalue(), filename=f.name, content_type=f.type).public_url
                                 for f in uploads or ()]
@@ -113,7 +115,7 @@ if role.can_edit:
 attention = attention_rows(db, ws.id, tz_name=ws.timezone_name)
 if attention:
     st.subheader(f"Needs your attention ({len(attention)})")
-    settle = Scheduler(db, actor=f"user:{ctx.user.id}")
+    settle = Scheduler(db, actor=ctx.actor)
     for row in attention:
         with st.container(border=True):
             verdict = "Needs review" if row["state"] == "needs_review" else "Failed"
@@ -121,7 +123,7 @@ if attention:
             st.caption(row["reason"])
             cols = st.columns(3)
             key = row["delivery_id"]
-            if not role.can_edit:
+            if not ctx.can(Action.SETTLE):
                 continue
             try:
                 if row["state"] == "needs_review":

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.domain import Membership, User, Workspace
 from core.errors import OutpostError, Problem, ValidationError
+from core.permissions import Action, Actor
 from core.settings import Settings
 
 
@@ -55,6 +56,15 @@ class Context:
     user: User
     workspace: Workspace
     membership: Membership
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts in core services: this person, with their role in the current workspace only."""
+        return Actor.for_user(self.user.id, [self.membership] if self.membership else [])
+
+    def can(self, action: Action) -> bool:
+        """Whether to show a control: core refuses it anyway when the role does not allow it."""
+        return self.actor.can(action, self.workspace.id)
 
 
 def context() -> Context:
