@@ -1,0 +1,60 @@
+"""The Posts page acts as the signed-in person: what it shows follows the role, and what it writes is checked
+in core (core.permissions) and recorded in their name."""
+from __future__ import annotations
+
+import pytest
+
+from core.auth import create_owner
+from core.domain import Membership, Role, User
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
+    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shared.settings.clear()
+    shared.store.clear()
+    db = shared.store()
+    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand")
+
+    def open_as(user):
+        at = AppTest.from_file("../pages/posts.py", default_timeout=30)
+        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
+        return at.run()
+
+    yield db, owner, ws, open_as
+    shared.store.clear()
+    shared.settings.clear()
+
+
+def test_an_owner_adds_a_sandbox_account_in_their_name(page):
+    db, owner, ws, open_as = page
+    at = open_as(owner)
+    at.text_input(key="new_acc_handle").input("@practice")
+    at.button(key="new_acc_add").click().run()
+    assert not at.exception and not at.error
+    [account] = db.list_accounts(workspace_id=ws.id)
+    assert account.handle == "@practice"
+    [event] = [e for e in db.list_events(workspace_id=ws.id) if e.action == "account.added"]
+    assert event.actor == f"user:{owner.id}" and event.subject_id == account.id
+
+
+@pytest.mark.parametrize("role, composer, add_account", [
+    (Role.EDITOR, True, False),     # writes posts, cannot add accounts
+    (Role.APPROVER, False, False),  # approves, does not write
+    (Role.VIEWER, False, False),    # only looks
+])
+def test_what_each_role_is_offered(page, role, composer, add_account):
+    db, owner, ws, open_as = page
+    person = db.add_user(User(email=f"{role}@example.com"))
+    db.set_membership(Membership(user_id=person.id, workspace_id=ws.id, role=role))
+    at = open_as(person)
+    assert not at.exception
+    keys = {b.key for b in at.button}
+    assert ("new_acc_add" in keys) == add_account
+    assert (len(at.expander) > 0) == composer
