@@ -58,3 +58,33 @@ def test_what_each_role_is_offered(page, role, composer, add_account):
     keys = {b.key for b in at.button}
     assert ("new_acc_add" in keys) == add_account
     assert (len(at.expander) > 0) == composer
+
+
+def test_an_editor_settles_a_post_the_runner_could_not_confirm(page):
+    from datetime import timedelta
+
+    from core.domain import Account, Delivery, Post, Schedule
+    from core.lifecycle import DeliveryState, PostState
+    from core.timeutil import utcnow
+    db, owner, ws, open_as = page
+    now = utcnow()
+    acct = db.save_account(Account(platform="linkedin", handle="@brand", workspace_id=ws.id))
+    db.add_post(Post(caption="Hello", accounts=(acct,), schedule=Schedule(scheduled_at=now - timedelta(minutes=5)),
+                     workspace_id=ws.id, state=PostState.APPROVED, id="p1"),
+                [Delivery(post_id="p1", account_id=acct.id, platform="linkedin", due_at=now - timedelta(minutes=5),
+                          id="d1")])
+    [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
+    db.save_progress("d1", "r", "sent", now.isoformat())
+    db.finish_delivery(claimed.needs_review(evidence="The answer was lost."), runner_id="r")
+    editor = db.add_user(User(email="ed@example.com"))
+    db.set_membership(Membership(user_id=editor.id, workspace_id=ws.id, role=Role.EDITOR))
+    viewer = db.add_user(User(email="vi@example.com"))
+    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+    assert "live_d1" not in {b.key for b in open_as(viewer).button}          # a viewer only sees it
+
+    at = open_as(editor)
+    at.button(key="live_d1").click().run()
+    assert not at.exception and not at.error
+    assert db.get_delivery("d1").state == DeliveryState.PUBLISHED
+    [event] = [e for e in db.list_events(subject_id="d1") if e.action == "delivery.confirmed_published"]
+    assert event.actor == f"user:{editor.id}"
