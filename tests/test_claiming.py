@@ -406,6 +406,23 @@ def test_finish_delivery_writes_the_outcome_and_events(store, clock):
     assert store.get_post_status("p") == PostStatus.PUBLISHED
 
 
+def test_finishing_each_delivery_rewrites_the_post_status_from_all_of_them(store):
+    a = seed(store, 3)
+    add_post(store, "p", a, NOW - timedelta(minutes=1))
+    first, second, third = store.claim_due(NOW, runner_id="r1", lease_until=LEASE)
+    assert store.get_post_status("p") == PostStatus.PUBLISHING
+    publish(store, first, "r1")
+    assert store.get_post_status("p") == PostStatus.PUBLISHING            # two still in flight
+    store.finish_delivery(second.retry_later(at=NOW + timedelta(minutes=5), error="503"), runner_id="r1")
+    assert store.get_post_status("p") == PostStatus.PUBLISHING            # one waiting, one in flight
+    store.finish_delivery(third.mark_failed(error="rejected"), runner_id="r1")
+    assert store.get_post_status("p") == PostStatus.PUBLISHING            # the retry is still to come
+    [again] = store.claim_due(NOW + timedelta(minutes=5), runner_id="r1", lease_until=LEASE)
+    publish(store, again, "r1")
+    assert store.get_post_status("p") == PostStatus.PARTIALLY_PUBLISHED   # two out, one failed for good
+    assert {d.state for d in store.get_deliveries("p")} == {DeliveryState.PUBLISHED, DeliveryState.FAILED}
+
+
 def test_release_claims_gives_back_only_unsent_claims(store, clock):
     a, b, c, other = seed(store, 4)
     unsent = add_post(store, "pa", a, NOW - timedelta(minutes=1))[0]

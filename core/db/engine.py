@@ -27,6 +27,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_MMAP_BYTES = 1 << 30
 # Execution option that marks a connection's next transaction as a writer.
 WRITE_OPTION = "outpost_write"
+# Execution option for a read of one statement: SQLite runs it in its own implicit read transaction, no BEGIN.
+SINGLE_READ_OPTION = "outpost_single_read"
 
 
 def normalize_url(url: str) -> str:
@@ -73,22 +75,62 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
-        write = conn.get_execution_options().get(WRITE_OPTION)
+        options = conn.get_execution_options()
+        write = options.get(WRITE_OPTION)
+        if not write and options.get(SINGLE_READ_OPTION):
+            return                  # one statement is its own snapshot (and the ROLLBACK at close a no-op)
         # Straight to the driver: BEGIN through SQLAlchemy's statement machinery cost more than the query it
         # opened (a runner opens several transactions per post). COMMIT / ROLLBACK go to the driver anyway.
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-_WRITE_LOCKS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
-_WRITE_LOCKS_GUARD = threading.Lock()
+class _SqliteWriter:
+    """The writers of one process on one SQLite engine: a lock they queue on, and one connection they share
+    (each in turn, under the lock). One connection for every write means no pool checkout per write, and a
+    page cache that stays valid from one write to the next (a connection's cache is dropped whenever another
+    connection wrote)."""
+
+    def __init__(self, engine: Engine):
+        self.lock = threading.RLock()
+        self.conn: Connection | None = None
+        self.engine = weakref.ref(engine)
+
+    def connection(self) -> Connection:
+        conn = self.conn
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                self.close()
+            engine = self.engine()
+            if engine is None:
+                raise RuntimeError("The engine of this SQLite writer is gone.")
+            conn = self.conn = engine.connect()
+            conn.execution_options(**{WRITE_OPTION: True})
+        return conn
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # a broken connection: the pool has let go of it already
+                pass
 
 
-def _sqlite_write_lock(engine: Engine) -> threading.RLock:
-    with _WRITE_LOCKS_GUARD:
-        lock = _WRITE_LOCKS.get(engine)
-        if lock is None:
-            lock = _WRITE_LOCKS[engine] = threading.RLock()
-        return lock
+_WRITERS: "weakref.WeakKeyDictionary[Engine, _SqliteWriter]" = weakref.WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
+def _sqlite_writer(engine: Engine) -> _SqliteWriter:
+    with _WRITERS_GUARD:
+        writer = _WRITERS.get(engine)
+        if writer is None:
+            writer = _WRITERS[engine] = _SqliteWriter(engine)
+
+            def _on_dispose(_engine, writer=writer):
+                with writer.lock:
+                    writer.close()
+            sa.event.listen(engine, "engine_disposed", _on_dispose)
+        return writer
 
 
 @contextmanager
@@ -98,14 +140,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     On SQLite, the threads of one process queue for the write lock on a Python lock first: SQLite's own
     busy handler makes a waiting writer sleep in growing steps (up to 100 ms) and retry, so with many threads
     the file's write lock sat idle between writers. Other processes still meet at BEGIN IMMEDIATE.
-    The lock is held from BEGIN IMMEDIATE to COMMIT only: the connection is checked out of the pool before
-    and returned (with the pool's reset) after, so the next writer never waits for that bookkeeping.
+    The lock is held from BEGIN IMMEDIATE to COMMIT, on the one connection this process writes with (no pool
+    checkout or reset per write, and its page cache stays warm between writes).
     """
     if is_sqlite(engine):
-        with engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with _sqlite_write_lock(engine), conn.begin():
-                yield conn
+        writer = _sqlite_writer(engine)
+        with writer.lock:
+            conn = writer.connection()
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if conn.invalidated:            # a broken connection is not kept for the next writer
+                    writer.close()
         return
     with engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})

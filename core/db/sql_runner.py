@@ -35,15 +35,16 @@ own write, so a worker's ``save_progress("sent")`` and a shutdown's release neve
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 from datetime import datetime
-from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from core.db.engine import is_postgres, json_dumps
+from core.db.engine import SINGLE_READ_OPTION, is_postgres, json_dumps
 from core.db.schema import (UtcDateTime, account_holds, account_metric_snapshots, accounts, activity_events,
                             deliveries, post_metric_snapshots, posts, runner_heartbeats, waiting_states)
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
@@ -150,7 +151,7 @@ class SqlRunnerQueries:
             spaces = dict(conn.execute(sa.select(posts.c.id, posts.c.workspace_id)
                                        .where(posts.c.id.in_(post_ids))).all())
         at = self._clock()
-        conn.execute(activity_events.insert(), [
+        conn.execute(_stmt("insert_events"), [
             _event_row(ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=at,
                                      actor=f"runner:{runner_id}", workspace_id=spaces.get(d.post_id),
                                      to_state=PUBLISHING, reason=reason,
@@ -232,15 +233,16 @@ class SqlRunnerQueries:
             else:
                 params = {"p_key": f'$."{key}"'}
             params.update(p_value=str(value), p_id=delivery_id, p_runner=runner_id)
-            return conn.execute(_stmt(f"save_progress_{conn.dialect.name}"), params).rowcount == 1
+            return _execute(conn, f"save_progress_{conn.dialect.name}", params).rowcount == 1
 
     def finish_delivery(self, delivery: Delivery, *, runner_id: str,
                         events: Sequence[ActivityEvent] = ()) -> Delivery | None:
         """Write the outcome of an attempt if this runner still holds the delivery; None when it does not.
 
-        One fenced UPDATE ... RETURNING (the outcome, progress merged into what the database has, version + 1)
-        instead of reading the row first; then the post's derived status from its deliveries' states, rewritten
-        only when it changes, and the events. On PostgreSQL the post row is locked first, as every writer does.
+        One fenced UPDATE ... RETURNING (the outcome, progress merged into what the database has, version + 1;
+        returning too the post's state and status and the other deliveries' states) instead of reading first;
+        then the post's derived status, rewritten only when it changes, and the events. On PostgreSQL the post
+        row is locked first, as every writer does.
         """
         values = _delivery_values(delivery)
         for column in ("id", "version", "progress", "position"):
@@ -254,13 +256,18 @@ class SqlRunnerQueries:
             dialect = conn.dialect.name
             if dialect == "postgresql":
                 conn.execute(_stmt("lock_post"), {"p_post": delivery.post_id})
-            row = conn.execute(_stmt(f"finish_{dialect}_{'patch' if patch else 'keep'}"), params).first()
+            row = _first(conn, f"finish_{dialect}_{'patch' if patch else 'keep'}", params)
             if row is None:
                 return None
             final = _row_delivery(row)
-            self._refresh_post_status(conn, delivery.post_id)
-            if event_rows:
-                conn.execute(activity_events.insert(), event_rows if len(event_rows) > 1 else event_rows[0])
+            # The post's derived status from what the UPDATE returned with the row (the post's state and status,
+            # the other deliveries' states): rewritten only when it changes.
+            states = [final.state] + [DeliveryState(x) for x in (row.sibling_states or "").split(",") if x]
+            status = derive_post_status(PostState(row.post_state), states).value
+            if status != row.post_status:
+                _execute(conn, "post_status", {"p_post": delivery.post_id, "p_status": status})
+            for event in event_rows:
+                _execute(conn, "insert_event", event)
             return final
 
     def _refresh_post_status(self, conn: Connection, post_id: str) -> None:
@@ -270,7 +277,7 @@ class SqlRunnerQueries:
             return
         status = derive_post_status(PostState(rows[0].post_state), [DeliveryState(r.state) for r in rows if r.state])
         if status.value != rows[0].status:
-            conn.execute(posts.update().where(posts.c.id == post_id).values(status=status.value))
+            conn.execute(_stmt("post_status"), {"p_post": post_id, "p_status": status.value})
 
     def _finish_held(self, delivery_id: str, post_id: str, runner_id: str, outcome, *,
                      unless_sent: bool = False) -> Delivery | None:
@@ -294,7 +301,7 @@ class SqlRunnerQueries:
             conn.execute(_d.update().where(_d.c.id == delivery_id).values(values))
             self._refresh_post_status(conn, post_id)
             if events:
-                conn.execute(activity_events.insert(), [_event_row(e) for e in events])
+                conn.execute(_stmt("insert_events"), [_event_row(e) for e in events])
             return final
 
     def release_claims(self, runner_id: str) -> int:
@@ -347,8 +354,18 @@ class SqlRunnerQueries:
         for i, since in enumerate(sinces):
             params[f"p_since_{i}"] = since
             params[f"p_due_{i}"] = since - _PACING_LOOKBACK
-        with self._read() as conn:
-            row = conn.execute(_published_counts_stmt(len(sinces)), params).one()
+        if self._engine.dialect.name == "sqlite":
+            # One statement is its own snapshot: straight on a pooled driver connection, no transaction.
+            raw = self._engine.raw_connection()
+            try:
+                row = _direct(self._engine.dialect, f"published_counts_{len(sinces)}").execute(
+                    raw.driver_connection, params).fetchone()
+            finally:
+                raw.close()
+        else:
+            with self._read() as conn:
+                conn.execution_options(**{SINGLE_READ_OPTION: True})
+                row = conn.execute(_stmt(f"published_counts_{len(sinces)}"), params).one()
         in_flight = int(row[0] or 0)
         return [in_flight + int(v or 0) for v in row[1:]]
 
@@ -641,9 +658,27 @@ def _build(name: str):
             else:
                 # Progress values are strings: json_patch replaces each key given, keeps the others.
                 values["progress"] = sa.func.json_patch(sa.func.coalesce(_d.c.progress, "{}"), patch)
+        # Written out: SQLite's RETURNING is rendered without table names, which would leave a correlated
+        # subquery's columns ambiguous.
+        states = "string_agg(sibling.state, ',')" if "_postgresql_" in name else "group_concat(sibling.state)"
         stmt = (_d.update().where(_d.c.id == sa.bindparam("p_id"), _d.c.claimed_by == sa.bindparam("p_runner"),
                                   _in_flight(_d.c.state))
-                .values(values).returning(*_d.c))
+                .values(values)
+                .returning(*_d.c, *(sa.literal_column(f"({sql})", sa.String()).label(label) for label, sql in (
+                    ("post_state", "SELECT posts.state FROM posts WHERE posts.id = deliveries.post_id"),
+                    ("post_status", "SELECT posts.status FROM posts WHERE posts.id = deliveries.post_id"),
+                    ("sibling_states", f"SELECT {states} FROM deliveries AS sibling "
+                                       "WHERE sibling.post_id = deliveries.post_id AND sibling.id != deliveries.id")))))
+    elif name == "post_status":
+        stmt = posts.update().where(posts.c.id == sa.bindparam("p_post")).values(status=sa.bindparam("p_status"))
+    elif name == "insert_events":
+        stmt = activity_events.insert()
+    elif name == "insert_event":
+        # One event, every column but the database's `seq`.
+        stmt = activity_events.insert().values({c.name: sa.bindparam(c.name, type_=c.type)
+                                                for c in activity_events.c if c.name != "seq"})
+    elif name.startswith("published_counts_"):
+        stmt = _published_counts_stmt(int(name.rsplit("_", 1)[1]))
     elif name == "lock_post":
         stmt = sa.select(posts.c.id).where(posts.c.id == sa.bindparam("p_post")).with_for_update()
     elif name == "post_states":
@@ -658,7 +693,6 @@ def _build(name: str):
 _STATEMENTS: dict[str, Any] = {}
 
 
-@lru_cache(maxsize=8)
 def _published_counts_stmt(n: int):
     """published_count for `n` starts: the account's delivery in flight (its own index), and per start its
     publishes since then (due at most the lookback before it), over the account's recent rows."""
@@ -672,3 +706,69 @@ def _published_counts_stmt(n: int):
         for i in range(n)]
     return sa.select(in_flight, *columns).where(
         _d.c.account_id == account, published, _d.c.due_at >= sa.bindparam("p_from", type_=UtcDateTime()))
+
+
+# ---------------------------------------------------------------- SQLite: straight to the driver
+# The runner's per-delivery statements on SQLite (save_progress, finish_delivery, published_counts) run on the
+# driver's cursor: SQLAlchemy compiles each once per dialect and its types process the parameters and the rows,
+# as conn.execute would; what is skipped is the per-execution machinery (execution context, events, result
+# objects), which cost the runner several times the CPU SQLite itself spent on these statements.
+
+class _Direct:
+    """A prebuilt statement compiled for one SQLite dialect, run on a DBAPI connection."""
+
+    def __init__(self, stmt, dialect, result_types: Sequence[tuple[str, Any]] = ()):
+        compiled = stmt.compile(dialect=dialect)
+        if not compiled.positional or compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("only statements with plain positional parameters run straight on the driver")
+        self.sql = compiled.string
+        self.params = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            self.params.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind.required,
+                                None if bind.required else bind.effective_value))
+        self.results = [(name, type_.dialect_impl(dialect).result_processor(dialect, None))
+                        for name, type_ in result_types]
+
+    def execute(self, dbapi_connection, params: Mapping[str, Any]):
+        args = []
+        for name, process, required, default in self.params:
+            value = params[name] if required else params.get(name, default)
+            args.append(process(value) if process is not None else value)
+        return dbapi_connection.execute(self.sql, args)
+
+    def row(self, raw) -> SimpleNamespace:
+        return SimpleNamespace(**{name: process(value) if process is not None else value
+                                  for (name, process), value in zip(self.results, raw)})
+
+
+_DIRECT: "weakref.WeakKeyDictionary[Any, dict[str, _Direct]]" = weakref.WeakKeyDictionary()
+
+
+def _direct(dialect, name: str) -> _Direct:
+    by_name = _DIRECT.get(dialect)
+    if by_name is None:
+        by_name = _DIRECT.setdefault(dialect, {})
+    direct = by_name.get(name)
+    if direct is None:
+        returning = [(c.name, c.type) for c in _d.c] + [(n, sa.String()) for n in
+                                                        ("post_state", "post_status", "sibling_states")]
+        direct = by_name[name] = _Direct(_stmt(name), dialect, returning if name.startswith("finish_") else ())
+    return direct
+
+
+def _execute(conn: Connection, name: str, params: Mapping[str, Any]):
+    """Run the prebuilt statement `name`: on SQLite straight on the driver (a DBAPI cursor comes back, with
+    rowcount), elsewhere through SQLAlchemy."""
+    if conn.dialect.name == "sqlite":
+        return _direct(conn.dialect, name).execute(conn.connection.driver_connection, params)
+    return conn.execute(_stmt(name), params)
+
+
+def _first(conn: Connection, name: str, params: Mapping[str, Any]):
+    """The first row `name` returns (attribute access by column name), or None."""
+    if conn.dialect.name == "sqlite":
+        direct = _direct(conn.dialect, name)
+        raw = direct.execute(conn.connection.driver_connection, params).fetchone()
+        return None if raw is None else direct.row(raw)
+    return conn.execute(_stmt(name), params).first()
