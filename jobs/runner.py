@@ -265,9 +265,13 @@ class Runner:
             free = self.free_slots()
             if 0 < free < batch:
                 # Busy: let a few more workers finish so one claim serves several (each claim takes the
-                # database's write lock), but never wait long enough to make a due post late.
-                self._wake.wait(0.05)
-                self._wake.clear()
+                # database's write lock), but never wait long enough to make a due post late. Each finishing
+                # worker wakes the loop: keep waiting until `batch` are free or the 50 ms are over.
+                until = time.monotonic() + 0.05
+                while (left := until - time.monotonic()) > 0 and self.free_slots() < batch \
+                        and not self.stopping.is_set():
+                    self._wake.wait(left)
+                    self._wake.clear()
             if free <= 0:
                 self._wake.wait(cfg.poll_s)        # every worker busy: woken when one finishes
                 continue
