@@ -288,7 +288,7 @@ class Publisher:
             # Proven not there, but every attempt the policy allows was made: give up like any retry would.
             why = d.progress.get("doubt") or d.last_error or "no answer"
             return self._finish(replace(d, attempts=d.attempts - 1).mark_failed(   # this claim sent nothing
-                error=f"Gave up after {d.attempts - 1} attempts: {why}", code=d.last_error_code),
+                error=f"Gave up after {d.attempts - 1} attempts: {why}", code="gave_up"),
                 "delivery.failed", post=post, notify=True)
         log.info("delivery %s: not on %s %s after the send, checked twice; publishing again", d.id, label,
                  _ago(now - sent_at))
