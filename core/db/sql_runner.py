@@ -84,10 +84,11 @@ class SqlRunnerQueries:
                   "limit": limit}
         room = {p: n for p, n in room.items() if 0 < n < limit}           # the ones that still limit a claim
         with self._write() as conn:
+            heads = self._heads(conn, params, room)
             if is_postgres(conn):
-                first = self._postgres_candidates(conn, params, room)
+                first = self._lock_postgres(conn, heads, params, room)
             else:
-                first = self._sqlite_candidates(conn, params, room)
+                first = _next_per_account(heads, limit, room)
             if not first:
                 return []
             rows = conn.execute(_stmt("claim_update"), {
@@ -100,36 +101,39 @@ class SqlRunnerQueries:
             claimed.sort(key=lambda d: (d.next_attempt_at or d.due_at, d.id))
             return claimed
 
-    def _sqlite_candidates(self, conn: Connection, params: Mapping[str, Any],
-                           room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
-        """account id -> (delivery id, workspace id): the first due delivery of each claimable account, earliest
-        first, at most room[platform] of a platform (SQLite: under the write lock, so nothing moves meanwhile).
+    def _heads(self, conn: Connection, params: Mapping[str, Any], room: Mapping[str, int]) -> list:
+        """The first due delivery of each claimable account (post approved, account usable, not held, not busy,
+        platform not full), earliest first: rows of (id, account_id, platform, workspace_id).
 
-        The window is a prefix of the due index in claim order: an account's first claimable row in it is its
-        next in line (an earlier waiting row of it would be in the window too). Each row comes with whether it
-        is claimable (post approved, account usable, not held, not busy, platform not full), so a full window
-        is told apart from a short backlog without a second look.
+        The window is a prefix of the due index in claim order, so an account's first claimable row in it is
+        its next in line (an earlier waiting row of it would be in the window too). Each row comes with whether
+        it is claimable (a flag, not a filter: a full window is told apart from a short backlog without a second
+        look, and PostgreSQL plans the checks as sub-plans, not as a join order search over eight tables).
+        Only a full window with too few claimable accounts for `limit` asks each account instead.
         """
-        rows = conn.execute(_stmt("sqlite_window"), params).all()
-        first = _next_per_account([r for r in rows if r.ok], params["limit"], room)
-        if len(first) < params["limit"] and len(rows) >= params["window"]:
-            first = _next_per_account(conn.execute(_stmt("heads"), params).all(), params["limit"], room)
-        return first
+        rows = conn.execute(_stmt("window"), params).all()
+        seen: set[str] = set()
+        heads = []
+        for row in rows:
+            if row.ok and row.account_id not in seen:
+                seen.add(row.account_id)
+                heads.append(row)
+        if len(rows) >= params["window"] and len(_next_per_account(heads, params["limit"], room)) < params["limit"]:
+            heads = conn.execute(_stmt("heads"), params).all()
+        return heads
 
-    def _postgres_candidates(self, conn: Connection, params: Mapping[str, Any],
-                             room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
-        """The same choice on PostgreSQL, where other runners claim at the same time.
-
-        Each account's next in line (no earlier waiting delivery) is locked with ``FOR UPDATE OF deliveries,
-        posts SKIP LOCKED`` (another runner's rows, and posts being edited or finished, are skipped, not waited
-        for; LIMIT counts accounts, so a second runner moves on past the first one's), from the same bounded
-        window (or, past a full window, per account); then their accounts with ``FOR NO KEY UPDATE SKIP
-        LOCKED`` (two runners never claim for one account at once), then a fresh statement re-checks that none
-        of those accounts has a delivery in flight.
-        """
-        rows = conn.execute(_stmt("postgres_window"), params).all()
-        if len(rows) < params["limit"] and conn.execute(_stmt("window_size"), params).scalar() >= params["window"]:
-            rows = conn.execute(_stmt("postgres_heads"), params).all()
+    def _lock_postgres(self, conn: Connection, heads: Sequence, params: Mapping[str, Any],
+                       room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
+        """PostgreSQL, where other runners claim at the same time: lock the heads with ``FOR UPDATE OF
+        deliveries, posts SKIP LOCKED``, earliest first up to the limit (another runner's rows, and posts being
+        edited or finished, are skipped, not waited for, so a second runner moves on past the first one's
+        choice; a head another runner took meanwhile is no longer waiting and is left out); then their accounts
+        with ``FOR NO KEY UPDATE SKIP LOCKED`` (two runners never claim for one account at once), then a fresh
+        statement re-checks that none of those accounts has a delivery in flight."""
+        if not heads:
+            return {}
+        limit = params["limit"] if not room else len(heads)        # with platform caps, look at every head
+        rows = conn.execute(_stmt("lock_heads"), {"ids": [h.id for h in heads], "limit": limit}).all()
         first = _next_per_account(rows, params["limit"], room)
         if not first:
             return {}
@@ -173,8 +177,9 @@ class SqlRunnerQueries:
         skip = sorted({str(getattr(p, "value", p)) for p in skip_platforms})   # the runner has no room for them now
         params = {"now": now, "full": skip, "window": _window(0)}
         with self._read() as conn:
-            value = conn.execute(_stmt("next_window"), params).scalar()
-            if value is None and conn.execute(_stmt("waiting_window_size"), params).scalar() >= params["window"]:
+            rows = conn.execute(_stmt("next_window"), params).all()
+            value = next((r.next_attempt_at for r in rows if r.ok), None)
+            if value is None and len(rows) >= params["window"]:
                 value = conn.execute(_stmt("next_heads"), params).scalar()
         return _aware(value)
 
@@ -550,21 +555,6 @@ def _claimable(now):
                    _not_busy(_d.c.account_id), _d.c.platform.not_in(_full()))
 
 
-def _next_in_line():
-    """No earlier waiting delivery of an approved post for the same account: the row is the account's next.
-
-    A range on ix_deliveries_account_id_next_attempt_at_waiting (the account's waiting rows up to this row's
-    time): one probe for an account's next in line, however long its backlog."""
-    earlier, earlier_post = _d.alias("earlier"), posts.alias("earlier_post")
-    return ~sa.exists(sa.select(sa.literal(1)).select_from(
-        earlier.join(earlier_post, earlier_post.c.id == earlier.c.post_id)).where(
-        earlier.c.account_id == _d.c.account_id,
-        waiting_states(earlier.c.state, "earlier_states"),
-        earlier.c.next_attempt_at <= _d.c.next_attempt_at,
-        earlier_post.c.state == APPROVED,
-        sa.or_(earlier.c.next_attempt_at < _d.c.next_attempt_at, earlier.c.id < _d.c.id)))
-
-
 def _head(account_id, column):
     """`column` of the account's next in line: its first waiting delivery of an approved post, in claim order."""
     h, hp = _d.alias("head"), posts.alias("head_post")
@@ -577,47 +567,37 @@ def _usable_accounts(now):
     return sa.and_(accounts.c.status.in_(USABLE), _not_held(accounts.c.id, now), _not_busy(accounts.c.id))
 
 
-def _heads(now, *, lock: bool):
+def _heads(now):
     """Each claimable account's next in line, if due, earliest first: one index probe per account."""
     h = (sa.select(accounts.c.id.label("account_id"), _head(accounts.c.id, lambda t: t.c.id).label("head_id"))
          .where(_usable_accounts(now)).subquery("heads"))
-    query = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
-             .select_from(h.join(_d, _d.c.id == h.c.head_id).join(posts, posts.c.id == _d.c.post_id))
-             .where(waiting_states(_d.c.state), _d.c.next_attempt_at <= now, posts.c.state == APPROVED,
-                    _d.c.platform.not_in(_full()))
-             .order_by(_d.c.next_attempt_at, _d.c.id))
-    if lock:
-        query = (query.limit(sa.bindparam("limit", type_=sa.Integer()))
-                 .with_for_update(of=[_d, posts], skip_locked=True))
-    return query
+    return (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
+            .select_from(h.join(_d, _d.c.id == h.c.head_id).join(posts, posts.c.id == _d.c.post_id))
+            .where(waiting_states(_d.c.state), _d.c.next_attempt_at <= now, posts.c.state == APPROVED,
+                   _d.c.platform.not_in(_full()))
+            .order_by(_d.c.next_attempt_at, _d.c.id))
 
 
 def _build(name: str):
     now = _now()
-    if name == "sqlite_window":
+    if name == "window":
         w = _earliest(due=True)
         stmt = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id,
                           sa.case((_claimable(now), 1), else_=0).label("ok"))
                 .select_from(_window_joined(w)).order_by(w.c.next_attempt_at, w.c.id))
-    elif name == "postgres_window":
-        w = _earliest(due=True)
-        stmt = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
-                .select_from(_window_joined(w))
-                .where(waiting_states(_d.c.state), _d.c.next_attempt_at <= now, _claimable(now),
-                       _next_in_line())
-                .order_by(w.c.next_attempt_at, w.c.id).limit(sa.bindparam("limit", type_=sa.Integer()))
-                .with_for_update(of=[_d, posts], skip_locked=True))
-    elif name in ("window_size", "waiting_window_size"):
-        w = _earliest(due=name == "window_size")
-        stmt = sa.select(sa.func.count()).select_from(w)
     elif name == "heads":
-        stmt = _heads(now, lock=False)
-    elif name == "postgres_heads":
-        stmt = _heads(now, lock=True)
+        stmt = _heads(now)
+    elif name == "lock_heads":
+        stmt = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
+                .select_from(_d.join(posts, posts.c.id == _d.c.post_id))
+                .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state),
+                       posts.c.state == APPROVED)
+                .order_by(_d.c.next_attempt_at, _d.c.id).limit(sa.bindparam("limit", type_=sa.Integer()))
+                .with_for_update(of=[_d, posts], skip_locked=True))
     elif name == "next_window":
         w = _earliest(due=False)
-        stmt = (sa.select(w.c.next_attempt_at).select_from(_window_joined(w)).where(_claimable(now))
-                .order_by(w.c.next_attempt_at, w.c.id).limit(1))
+        stmt = (sa.select(w.c.next_attempt_at, sa.case((_claimable(now), 1), else_=0).label("ok"))
+                .select_from(_window_joined(w)).order_by(w.c.next_attempt_at, w.c.id))
     elif name == "next_heads":
         head = _head(accounts.c.id, lambda t: t.c.next_attempt_at)
         stmt = sa.select(sa.type_coerce(sa.func.min(head), UtcDateTime())).where(
