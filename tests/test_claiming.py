@@ -719,3 +719,34 @@ def test_postgres_claimers_skip_rows_whose_post_another_transaction_holds(store,
     assert not blocked, "claim_expired waited for a post another transaction holds (deadlock-prone)"
     assert [d.account_id for d in got["taken"]] == [b.id]
     assert store.get_delivery(stuck.id).claimed_by == "dead"
+
+
+# ---------------------------------------------------------------- connections
+
+@pytest.mark.postgres
+def test_postgres_a_connection_closed_while_idle_is_replaced_not_used(store, kind, monkeypatch):
+    """No ping per checkout (a round trip per transaction), but one idle long enough is pinged first: the
+    server may have closed it (a restart, an idle timeout), and the runner's next write must not fail on it."""
+    if kind != "postgres":
+        pytest.skip("server-side connections: PostgreSQL only")
+    import sqlalchemy as sa
+    from core.db import engine as engine_module
+    [acct] = seed(store, 1)
+    add_post(store, "p", acct, NOW - timedelta(minutes=1))
+    engine = store.engine
+    engine.dispose()
+    with engine.connect() as conn:                   # the pool's only connection from now on
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    with engine.connect() as conn:                   # in use moments ago: handed out as is
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() == pid
+    admin = sa.create_engine(engine.url)
+    try:
+        with admin.connect() as other:
+            assert other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        admin.dispose()
+    monkeypatch.setattr(engine_module, "PING_IDLE_S", 0.0)      # as if it had sat idle for a while
+    [claimed] = store.claim_due(NOW, runner_id="r1", lease_until=LEASE)
+    assert claimed.post_id == "p"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time as _time
 import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
@@ -54,7 +55,36 @@ def make_engine(url: str, **engine_kwargs: Any) -> Engine:
         _tune_sqlite(engine)
         return engine
     engine_kwargs.setdefault("pool_pre_ping", True)      # a server may have closed an idle connection
-    return sa.create_engine(parsed, **engine_kwargs)
+    engine = sa.create_engine(parsed, **engine_kwargs)
+    _ping_only_when_idle(engine)
+    return engine
+
+
+# A server may close a connection that sat idle (a restart, an idle timeout, a firewall), so connections are
+# pinged before use (pool_pre_ping), but only one that sat idle this long: pinging each checkout was one
+# more round trip per transaction, and a runner makes several transactions per post.
+PING_IDLE_S = 10.0
+
+
+def _ping_only_when_idle(engine: Engine) -> None:
+    if not getattr(engine.pool, "_pre_ping", False):
+        return
+    idle_since: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+    dialect = engine.dialect
+    ping = dialect.do_ping
+
+    @sa.event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, _record):
+        if dbapi_connection is not None:
+            idle_since[dbapi_connection] = _time.monotonic()
+
+    def do_ping(dbapi_connection) -> bool:
+        since = idle_since.get(dbapi_connection)
+        if since is not None and _time.monotonic() - since < PING_IDLE_S:
+            return True                                # in use moments ago
+        return ping(dbapi_connection)
+
+    dialect.do_ping = do_ping
 
 
 def _tune_sqlite(engine: Engine) -> None:
