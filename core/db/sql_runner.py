@@ -44,7 +44,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from core.db.engine import SINGLE_READ_OPTION, is_postgres, json_dumps
+from core.db.engine import is_postgres, json_dumps
 from core.db.schema import (UtcDateTime, account_holds, account_metric_snapshots, accounts, activity_events,
                             deliveries, post_metric_snapshots, posts, runner_heartbeats, waiting_states)
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
@@ -128,8 +128,8 @@ class SqlRunnerQueries:
         deliveries, posts SKIP LOCKED``, earliest first up to the limit (another runner's rows, and posts being
         edited or finished, are skipped, not waited for, so a second runner moves on past the first one's
         choice; a head another runner took meanwhile is no longer waiting and is left out); then their accounts
-        with ``FOR NO KEY UPDATE SKIP LOCKED`` (two runners never claim for one account at once), then a fresh
-        statement re-checks that none of those accounts has a delivery in flight."""
+        with ``FOR NO KEY UPDATE SKIP LOCKED`` (two runners never claim for one account at once); the UPDATE
+        that follows, a fresh statement, re-checks that none of those accounts has a delivery in flight."""
         if not heads:
             return {}
         limit = params["limit"] if not room else len(heads)        # with platform caps, look at every head
@@ -139,9 +139,7 @@ class SqlRunnerQueries:
             return {}
         locked = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(list(first)))
                                   .with_for_update(skip_locked=True, key_share=True)).scalars())
-        busy = set(conn.execute(sa.select(_d.c.account_id).where(
-            _d.c.account_id.in_(list(locked)), _in_flight(_d.c.state))).scalars()) if locked else set()
-        return {a: first[a] for a in first if a in locked and a not in busy}
+        return {a: first[a] for a in first if a in locked}
 
     def _after_claim(self, conn: Connection, claimed: Sequence[Delivery], runner_id: str, action: str,
                      reason: str | None = None, *, spaces: Mapping[str, str | None] | None = None) -> None:
@@ -232,13 +230,14 @@ class SqlRunnerQueries:
         """
         if not _PROGRESS_KEY.fullmatch(key):
             raise ValueError(f"Progress keys are short names (letters, digits, _ : . -), not {key!r}.")
+        params = {"p_value": str(value), "p_id": delivery_id, "p_runner": runner_id}
+        if is_postgres(self._engine):
+            # One statement is its own transaction: no BEGIN and COMMIT round trips around it.
+            with self._engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                return conn.execute(_stmt("save_progress_postgresql"), {**params, "p_key": key}).rowcount == 1
         with self._write() as conn:
-            if is_postgres(conn):
-                params = {"p_key": key}
-            else:
-                params = {"p_key": f'$."{key}"'}
-            params.update(p_value=str(value), p_id=delivery_id, p_runner=runner_id)
-            return _execute(conn, f"save_progress_{conn.dialect.name}", params).rowcount == 1
+            return _execute(conn, "save_progress_sqlite", {**params, "p_key": f'$."{key}"'}).rowcount == 1
 
     def finish_delivery(self, delivery: Delivery, *, runner_id: str,
                         events: Sequence[ActivityEvent] = ()) -> Delivery | None:
@@ -256,11 +255,11 @@ class SqlRunnerQueries:
         patch = dict(delivery.progress or {})
         params = {**values, "p_updated_at": self._clock(), "p_id": delivery.id, "p_runner": runner_id,
                   "p_patch": json_dumps(patch)}
-        event_rows = [_event_row(e) for e in events]                 # built before the write lock is taken
+        # Built before the write lock is taken.
+        event_rows = [{f"e_{k}": v for k, v in _event_row(e).items()} for e in events]
+        params["p_post"] = delivery.post_id
         with self._write() as conn:
             dialect = conn.dialect.name
-            if dialect == "postgresql":
-                conn.execute(_stmt("lock_post"), {"p_post": delivery.post_id})
             row = _first(conn, f"finish_{dialect}_{'patch' if patch else 'keep'}", params)
             if row is None:
                 return None
@@ -270,7 +269,12 @@ class SqlRunnerQueries:
             states = [final.state] + [DeliveryState(x) for x in (row.sibling_states or "").split(",") if x]
             status = derive_post_status(PostState(row.post_state), states).value
             if status != row.post_status:
-                _execute(conn, "post_status", {"p_post": delivery.post_id, "p_status": status})
+                if dialect == "postgresql" and event_rows:
+                    # One round trip: the status update rides along with the first event's insert.
+                    conn.execute(_stmt("post_status_and_event"),
+                                 {**event_rows.pop(0), "p_post": delivery.post_id, "p_status": status})
+                else:
+                    _execute(conn, "post_status", {"p_post": delivery.post_id, "p_status": status})
             for event in event_rows:
                 _execute(conn, "insert_event", event)
             return final
@@ -369,7 +373,7 @@ class SqlRunnerQueries:
                 raw.close()
         else:
             with self._read() as conn:
-                conn.execution_options(**{SINGLE_READ_OPTION: True})
+                conn.execution_options(isolation_level="AUTOCOMMIT")       # one statement: no BEGIN, no ROLLBACK
                 row = conn.execute(_stmt(f"published_counts_{len(sinces)}"), params).one()
         in_flight = int(row[0] or 0)
         return [in_flight + int(v or 0) for v in row[1:]]
@@ -603,7 +607,9 @@ def _build(name: str):
         stmt = sa.select(sa.type_coerce(sa.func.min(head), UtcDateTime())).where(
             _usable_accounts(now), accounts.c.platform.not_in(_full()))
     elif name == "claim_update":
-        stmt = (_d.update().where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state))
+        # Still waiting, and (a fresh look, after the account locks on PostgreSQL) its account has none in flight.
+        stmt = (_d.update().where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state),
+                                  _not_busy(_d.c.account_id))
                 .values(state=PUBLISHING, claimed_by=sa.bindparam("runner_id"),
                         lease_expires_at=sa.bindparam("lease", type_=UtcDateTime()),
                         attempts=_d.c.attempts + 1, marker=sa.func.coalesce(_d.c.marker, _d.c.id),
@@ -641,9 +647,14 @@ def _build(name: str):
         # Written out: SQLite's RETURNING is rendered without table names, which would leave a correlated
         # subquery's columns ambiguous.
         states = "string_agg(sibling.state, ',')" if "_postgresql_" in name else "group_concat(sibling.state)"
-        stmt = (_d.update().where(_d.c.id == sa.bindparam("p_id"), _d.c.claimed_by == sa.bindparam("p_runner"),
-                                  _in_flight(_d.c.state))
-                .values(values)
+        stmt = _d.update().where(_d.c.id == sa.bindparam("p_id"), _d.c.claimed_by == sa.bindparam("p_runner"),
+                                 _in_flight(_d.c.state))
+        if "_postgresql_" in name:
+            # The post row first, as every writer locks them (post, then delivery), in the same statement.
+            locked = (sa.select(posts.c.id).where(posts.c.id == sa.bindparam("p_post")).with_for_update()
+                      .subquery("locked_post"))
+            stmt = stmt.where(_d.c.post_id == locked.c.id)
+        stmt = (stmt.values(values)
                 .returning(*_d.c, *(sa.literal_column(f"({sql})", sa.String()).label(label) for label, sql in (
                     ("post_state", "SELECT posts.state FROM posts WHERE posts.id = deliveries.post_id"),
                     ("post_status", "SELECT posts.status FROM posts WHERE posts.id = deliveries.post_id"),
@@ -651,11 +662,16 @@ def _build(name: str):
                                        "WHERE sibling.post_id = deliveries.post_id AND sibling.id != deliveries.id")))))
     elif name == "post_status":
         stmt = posts.update().where(posts.c.id == sa.bindparam("p_post")).values(status=sa.bindparam("p_status"))
+    elif name == "post_status_and_event":
+        status = (posts.update().where(posts.c.id == sa.bindparam("p_post")).values(status=sa.bindparam("p_status"))
+                  .cte("post_status"))
+        stmt = _stmt("insert_event").add_cte(status)
     elif name == "insert_events":
         stmt = activity_events.insert()
     elif name == "insert_event":
         # One event, every column but the database's `seq`.
-        stmt = activity_events.insert().values({c.name: sa.bindparam(c.name, type_=c.type)
+        # (Parameters named e_<column>: a column's own name would also be taken as a value for a CTE's UPDATE.)
+        stmt = activity_events.insert().values({c.name: sa.bindparam(f"e_{c.name}", type_=c.type)
                                                 for c in activity_events.c if c.name != "seq"})
     elif name.startswith("published_counts_"):
         stmt = _published_counts_stmt(int(name.rsplit("_", 1)[1]))
