@@ -91,7 +91,7 @@ class SqlRunnerQueries:
                 first = _next_per_account(heads, limit, room)
             if not first:
                 return []
-            rows = conn.execute(_stmt("claim_update"), {
+            rows = conn.execute(_stmt("claim_update_checked" if is_postgres(conn) else "claim_update"), {
                 "ids": [delivery_id for delivery_id, _ in first.values()], "runner_id": runner_id,
                 "lease": lease_until, "at": self._clock()}).all()
             claimed = [_row_delivery(r) for r in rows]
@@ -175,9 +175,15 @@ class SqlRunnerQueries:
         skip = sorted({str(getattr(p, "value", p)) for p in skip_platforms})   # the runner has no room for them now
         params = {"now": now, "full": skip, "window": _window(0)}
         with self._read() as conn:
-            rows = conn.execute(_stmt("next_window"), params).all()
-            value = next((r.next_attempt_at for r in rows if r.ok), None)
-            if value is None and len(rows) >= params["window"]:
+            if is_postgres(conn):
+                # Each row with a claimable flag (PostgreSQL plans the checks as sub-plans, not a join search).
+                rows = conn.execute(_stmt("next_window_flagged"), params).all()
+                value = next((r.next_attempt_at for r in rows if r.ok), None)
+                full = len(rows) >= params["window"]
+            else:
+                value = conn.execute(_stmt("next_window"), params).scalar()
+                full = value is None and conn.execute(_stmt("waiting_window_size"), params).scalar() >= params["window"]
+            if value is None and full:
                 value = conn.execute(_stmt("next_heads"), params).scalar()
         return _aware(value)
 
@@ -600,16 +606,25 @@ def _build(name: str):
                 .with_for_update(of=[_d, posts], skip_locked=True))
     elif name == "next_window":
         w = _earliest(due=False)
+        stmt = (sa.select(w.c.next_attempt_at).select_from(_window_joined(w)).where(_claimable(now))
+                .order_by(w.c.next_attempt_at, w.c.id).limit(1))
+    elif name == "next_window_flagged":
+        w = _earliest(due=False)
         stmt = (sa.select(w.c.next_attempt_at, sa.case((_claimable(now), 1), else_=0).label("ok"))
                 .select_from(_window_joined(w)).order_by(w.c.next_attempt_at, w.c.id))
+    elif name == "waiting_window_size":
+        stmt = sa.select(sa.func.count()).select_from(_earliest(due=False))
     elif name == "next_heads":
         head = _head(accounts.c.id, lambda t: t.c.next_attempt_at)
         stmt = sa.select(sa.type_coerce(sa.func.min(head), UtcDateTime())).where(
             _usable_accounts(now), accounts.c.platform.not_in(_full()))
-    elif name == "claim_update":
-        # Still waiting, and (a fresh look, after the account locks on PostgreSQL) its account has none in flight.
-        stmt = (_d.update().where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state),
-                                  _not_busy(_d.c.account_id))
+    elif name in ("claim_update", "claim_update_checked"):
+        # Still waiting; on PostgreSQL ("checked") also a fresh look, after the account locks, that its account has
+        # none in flight (SQLite's window saw that under the write lock already).
+        stmt = _d.update().where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state))
+        if name == "claim_update_checked":
+            stmt = stmt.where(_not_busy(_d.c.account_id))
+        stmt = (stmt
                 .values(state=PUBLISHING, claimed_by=sa.bindparam("runner_id"),
                         lease_expires_at=sa.bindparam("lease", type_=UtcDateTime()),
                         attempts=_d.c.attempts + 1, marker=sa.func.coalesce(_d.c.marker, _d.c.id),
