@@ -23,9 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# Pages read through a memory map: every transaction of a pooled connection starts with an empty page cache
-# (another connection wrote meanwhile), and reading its pages back one system call each grew with the database.
-SQLITE_MMAP_BYTES = 1 << 30
 # Execution option that marks a connection's next transaction as a writer.
 WRITE_OPTION = "outpost_write"
 # Execution option for a read of one statement: SQLite runs it in its own implicit read transaction, no BEGIN.
@@ -99,7 +96,6 @@ def _tune_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         finally:
             cursor.close()
 
