@@ -133,7 +133,9 @@ class SqlRunnerQueries:
         if not heads:
             return {}
         limit = params["limit"] if not room else len(heads)        # with platform caps, look at every head
-        rows = conn.execute(_stmt("lock_heads"), {"ids": [h.id for h in heads], "limit": limit}).all()
+        # A few times the limit: enough to move past another runner's choice, few enough to look up one by one.
+        ids = [h.id for h in heads][:max(limit, 4 * params["limit"])]
+        rows = conn.execute(_stmt("lock_heads"), {"ids": ids, "order": ids, "limit": limit}).all()
         first = _next_per_account(rows, params["limit"], room)
         if not first:
             return {}
@@ -598,11 +600,15 @@ def _build(name: str):
     elif name == "heads":
         stmt = _heads(now)
     elif name == "lock_heads":
+        # Ordered by the position in the list (already in claim order), not by (next_attempt_at, id): that order
+        # tempted the planner to walk the due index from its start, past every busy account's backlog.
+        from sqlalchemy.dialects.postgresql import ARRAY
         stmt = (sa.select(_d.c.id, _d.c.account_id, _d.c.platform, posts.c.workspace_id)
                 .select_from(_d.join(posts, posts.c.id == _d.c.post_id))
                 .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)), waiting_states(_d.c.state),
                        posts.c.state == APPROVED)
-                .order_by(_d.c.next_attempt_at, _d.c.id).limit(sa.bindparam("limit", type_=sa.Integer()))
+                .order_by(sa.func.array_position(sa.bindparam("order", type_=ARRAY(sa.String())), _d.c.id))
+                .limit(sa.bindparam("limit", type_=sa.Integer()))
                 .with_for_update(of=[_d, posts], skip_locked=True))
     elif name == "next_window":
         w = _earliest(due=False)
