@@ -89,6 +89,7 @@ class PostStore(Protocol):
     def get_user_by_email(self, email: str) -> User | None: ...
     def set_membership(self, membership: Membership) -> Membership: ...
     def get_membership(self, user_id: str, workspace_id: str) -> Membership | None: ...
+    def remove_membership(self, user_id: str, workspace_id: str) -> bool: ...
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]: ...
 
     # accounts
@@ -467,6 +468,11 @@ class InMemoryPostStore(RunnerMemory):
 
     def get_membership(self, user_id: str, workspace_id: str) -> Membership | None:
         return self._memberships.get((user_id, workspace_id))
+
+    def remove_membership(self, user_id: str, workspace_id: str) -> bool:
+        """Take the user out of the workspace; False if they were not a member."""
+        with self._lock:
+            return self._memberships.pop((user_id, workspace_id), None) is not None
 
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]:
         return [m for m in self._memberships.values()

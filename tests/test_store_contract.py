@@ -220,6 +220,31 @@ def test_memberships(store):
         store.set_membership(Membership("user_a", "ws_ghost", Role.VIEWER))
 
 
+def test_remove_membership(store):
+    store.add_workspace(Workspace(name="W1", id="ws_1"))
+    store.add_workspace(Workspace(name="W2", id="ws_2"))
+    store.add_user(User(email="a@x.test", id="user_a"))
+    store.add_user(User(email="b@x.test", id="user_b"))
+    store.set_membership(Membership("user_a", "ws_1", Role.OWNER))
+    store.set_membership(Membership("user_b", "ws_1", Role.EDITOR))
+    store.set_membership(Membership("user_b", "ws_2", Role.VIEWER))
+    assert store.remove_membership("user_b", "ws_1") is True
+    # Only that one membership goes: the user, the workspace and their other memberships stay.
+    assert store.get_membership("user_b", "ws_1") is None
+    assert store.get_membership("user_b", "ws_2") == Membership("user_b", "ws_2", Role.VIEWER)
+    assert store.get_membership("user_a", "ws_1") == Membership("user_a", "ws_1", Role.OWNER)
+    assert [w.id for w in store.list_workspaces(user_id="user_b")] == ["ws_2"]
+    assert store.get_user("user_b").email == "b@x.test"
+    # Removing it again, or someone who never was a member, changes nothing and says so.
+    assert store.remove_membership("user_b", "ws_1") is False
+    assert store.remove_membership("user_ghost", "ws_1") is False
+    assert store.remove_membership("user_a", "ws_ghost") is False
+    assert len(store.list_memberships()) == 2
+    # A removed member can be added back.
+    store.set_membership(Membership("user_b", "ws_1", Role.APPROVER))
+    assert store.get_membership("user_b", "ws_1") == Membership("user_b", "ws_1", Role.APPROVER)
+
+
 # ---------------------------------------------------------------- accounts
 
 def test_account_round_trip(store, clock):

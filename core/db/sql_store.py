@@ -181,6 +181,12 @@ class SqlPostStore(SqlRunnerQueries):
                                                             memberships.c.workspace_id == workspace_id)).first()
         return None if row is None else Membership(user_id=row.user_id, workspace_id=row.workspace_id, role=row.role)
 
+    def remove_membership(self, user_id: str, workspace_id: str) -> bool:
+        """Take the user out of the workspace; False if they were not a member."""
+        with self._write() as conn:
+            return conn.execute(memberships.delete().where(memberships.c.user_id == user_id,
+                                                           memberships.c.workspace_id == workspace_id)).rowcount > 0
+
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]:
         query = sa.select(memberships).order_by(memberships.c.workspace_id, memberships.c.user_id)
         if user_id is not None:
