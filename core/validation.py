@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
+import regex
 from twitter_text import parse_tweet
 
 from core.domain import Post, RenderedContent
@@ -54,9 +55,15 @@ class TextCount:
         return self.used > self.limit
 
 
+_GRAPHEME = regex.compile(r"\X")
+# A str can hold a lone surrogate (a broken copy and paste) that no encoder accepts; counting sees U+FFFD
+# instead, so the composer's counter never crashes (the text check refuses the post, `core.domain`).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def count_text(text: str, counting: str) -> int:
     """Length of `text` in one of the units `PlatformLimits.text_counting` names (after NFC)."""
-    text = unicodedata.normalize("NFC", text or "")
+    text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text or ""))
     if counting == "chars":
         return len(text)
     if counting == "x_weighted":
@@ -79,40 +86,13 @@ def text_count(platform: Platform | str, text: str) -> TextCount:
                      unit=_UNITS[limits.text_counting])
 
 
-def _is_extender(cp: int, ch: str) -> bool:
-    """Code points that never start a grapheme cluster of their own (an approximation of UAX #29)."""
-    return (unicodedata.category(ch) in ("Mn", "Me", "Mc")
-            or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF   # variation selectors
-            or 0x1F3FB <= cp <= 0x1F3FF                              # skin-tone modifiers
-            or 0xE0020 <= cp <= 0xE007F                              # tag characters (subdivision flags)
-            or 0x1160 <= cp <= 0x11FF                                # Hangul medial vowels and final consonants
-            or cp == 0x200D)                                         # zero-width joiner
-
-
 def _grapheme_count(text: str) -> int:
-    """User-perceived characters, close enough for a 300-grapheme limit without a new dependency.
+    """User-perceived characters (extended grapheme clusters, UAX #29), as Bluesky's Intl.Segmenter counts them.
 
-    Joins combining marks, variation selectors, skin tones, ZWJ sequences (a family emoji is 1),
-    regional-indicator pairs (a flag is 1) and CR LF.
+    ``regex``'s ``\\X`` follows the current Unicode rules: Indic conjuncts, Thai and Hangul jamo sequences,
+    prepend characters, emoji ZWJ sequences, flags.
     """
-    count = 0
-    prev = ""
-    open_flag = False  # the previous cluster is a single regional indicator
-    for ch in text:
-        cp = ord(ch)
-        is_ri = 0x1F1E6 <= cp <= 0x1F1FF
-        if not prev:
-            count, joined = 1, False
-        elif prev == "\u200d" or (prev == "\r" and ch == "\n") or _is_extender(cp, ch):
-            joined = True
-        elif is_ri and open_flag:
-            joined = True
-        else:
-            count += 1
-            joined = False
-        open_flag = is_ri and not (joined and open_flag)
-        prev = ch
-    return count
+    return sum(1 for _ in _GRAPHEME.finditer(text))
 
 
 def _is_emoji_part(cp: int) -> bool:
@@ -170,8 +150,17 @@ def _is_web_address(link: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not re.search(r"\s", link)
 
 
+# Characters that show nothing: a caption made only of these (and spaces) is empty.
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[\\s{_ZERO_WIDTH}]+")
+
+
+def _is_blank(text: str) -> bool:
+    return not _INVISIBLE.sub("", text)
+
+
 def _is_empty(content: RenderedContent) -> bool:
-    return not content.text.strip() and not content.media_urls
+    return _is_blank(content.text) and not content.media_urls
 
 
 # ---------------------------------------------------------------- messages
@@ -260,6 +249,11 @@ def _platform_problems(content: RenderedContent, limits: PlatformLimits) -> list
         add("caption_too_long",
             f"{label} allows {limits.text_max_bytes:,} bytes of text; this caption has {size:,}{after} "
             f"({_HINTS['bytes']}).", "caption")
+    if bad := sorted({ch for ch in text if ch in limits.text_forbidden_chars}):
+        what, it = ("an invisible character", "it") if len(bad) == 1 else ("invisible characters", "them")
+        add("invalid_character",
+            f"{label} refuses this caption: it contains {what} ({_and_list([f'U+{ord(c):04X}' for c in bad])}) "
+            f"that {label} calls invalid. Delete {it} (retyping the text around {it} usually does).", "caption")
     if limits.hashtags_max is not None and (tags := len(_hashtags_in(text))) > limits.hashtags_max:
         add("too_many_hashtags", f"{label} allows {_n(limits.hashtags_max, 'hashtag')}; this post has {tags:,}.",
             "hashtags")

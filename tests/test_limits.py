@@ -152,3 +152,9 @@ def test_secondary_platforms(platform, field, expected):
 
 def test_primary_platforms_are_all_declared():
     assert set(PRIMARY_PLATFORMS) <= set(LIMITS)
+
+
+def test_x_declares_the_characters_twitter_text_calls_invalid():
+    # twitter-text v3: U+FFFE, U+FEFF and U+FFFF make a tweet invalid; no other platform declares any.
+    assert set(LIMITS[X].text_forbidden_chars) == {"\ufffe", "\ufeff", "\uffff"}
+    assert all(not LIMITS[p].text_forbidden_chars for p in LIMITS if p is not X)

@@ -394,3 +394,70 @@ def test_a_variant_link_is_checked_for_its_platform():
 def test_validate_content_checks_one_rendering_against_one_declaration():
     content = make_post(X, caption="a" * 281, link="nope").render(X)
     assert codes(validate_content(content, LIMITS[X])) == ["bad_link", "caption_too_long"]
+
+
+# ---------------------------------------------------------------- counting as the platforms count (issue 10)
+
+@pytest.mark.parametrize("text, expected", [
+    ("\u0915\u094d\u0937", 1),                   # Devanagari conjunct क्ष is one (Unicode 15.1 conjunct rule)
+    ("\u0915\u094d\u0937\u093f", 1),             # ... and with its vowel sign क्षि still one
+    ("\u0928\u092e\u0938\u094d\u0924\u0947", 3),  # नमस्ते: न, म, स्ते
+    ("\u0e01\u0e33", 1),                         # Thai กำ: SARA AM is a spacing mark, it joins its consonant
+    ("\u0e44\u0e17\u0e22", 3),                   # Thai ไทย: three
+    ("\u1100\u1100\u1161", 1),                   # Hangul jamo L L V is one syllable
+    ("\ua960\u1161", 1),                         # Hangul extended-A choseong + jungseong is one
+    ("\u1100\u1161\u11a8\u11a8", 1),             # L V T T is one
+    ("\u0600\u0661\u0662", 2),                   # Arabic number sign is a prepend character: ؀١ then ٢
+    ("\u0d4e\u0d15", 1),                         # Malayalam dot reph prepends to the next letter
+    ("\U0001F469\u200d\U0001F4BB", 1),           # woman technologist: one ZWJ sequence
+    ("\U0001F3F3\ufe0f\u200d\U0001F308", 1),     # rainbow flag: one
+    ("\U0001F44B\U0001F3FD\u200d", 1),           # a trailing ZWJ stays with its emoji
+    ("\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", 1),  # Scotland's tag flag
+])
+def test_bluesky_counts_graphemes_with_a_real_segmenter(text, expected):
+    assert count_text(text, "graphemes") == expected
+
+
+def test_bluesky_refuses_301_conjuncts_and_accepts_300():
+    ksha = "\u0915\u094d\u0937"              # 3 code points, 1 grapheme
+    assert validate_post(make_post(BS, caption=ksha * 300)) == []
+    assert messages(validate_post(make_post(BS, caption=ksha * 301))) == [
+        "Bluesky allows 300 characters; this caption has 301."]
+
+
+@pytest.mark.parametrize("char, name", [
+    ("\ufffe", "U+FFFE"),                    # a noncharacter
+    ("\uffff", "U+FFFF"),                    # a noncharacter
+    ("\ufeff", "U+FEFF"),                    # a byte-order mark inside the text
+])
+def test_x_refuses_what_twitter_text_calls_invalid(char, name):
+    problems = validate_post(make_post(X, caption=f"Launch{char} day"))
+    assert codes(problems) == ["invalid_character"]
+    assert problems[0].platform == "x" and problems[0].field == "caption"
+    assert problems[0].message == (f"X refuses this caption: it contains an invisible character ({name}) that X "
+                                   "calls invalid. Delete it (retyping the text around it usually does).")
+
+
+def test_other_platforms_do_not_refuse_a_byte_order_mark():
+    assert validate_post(make_post(LI, caption="Launch\ufeff day")) == []
+
+
+@pytest.mark.parametrize("caption", [
+    "\u200b",                                # zero-width space
+    "\u200c\u200d",                          # zero-width non-joiner and joiner
+    "\u2060 \u200b\n",                       # word joiner, with spaces and a newline
+    "\ufeff",                                # a lone byte-order mark
+])
+def test_a_caption_of_zero_width_characters_is_empty(caption):
+    problems = validate_post(make_post(LI, caption=caption))
+    assert codes(problems) == ["empty_post"]
+
+
+def test_zero_width_characters_inside_words_are_kept():
+    assert validate_post(make_post(LI, caption="co\u200bop")) == []
+
+
+@pytest.mark.parametrize("counting", ["chars", "x_weighted", "graphemes", "utf16", "bytes", "chars_emoji_bytes"])
+def test_counting_a_lone_surrogate_does_not_crash_the_composer(counting):
+    # The composer counts as the person types; the validation error comes from the text check, not from here.
+    assert count_text("ab\ud800c", counting) >= 3

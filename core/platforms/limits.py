@@ -36,10 +36,11 @@ class PlatformLimits:
     # Text, in the platform's own unit (see text_counting).
     text_max: int
     # "chars" (Unicode code points after NFC), "x_weighted" (twitter-text v3: URLs 23, CJK/emoji 2),
-    # "graphemes" (Bluesky), "utf16" (TikTok "runes"), "bytes" (UTF-8 bytes),
+    # "graphemes" (Bluesky: extended grapheme clusters, UAX #29), "utf16" (TikTok "runes"), "bytes" (UTF-8 bytes),
     # "chars_emoji_bytes" (Threads: code points, but each emoji counts its UTF-8 bytes).
     text_counting: str = "chars"
     text_max_bytes: int | None = None     # a second cap in UTF-8 bytes (Bluesky: 3000)
+    text_forbidden_chars: str = ""        # characters that make the platform refuse the text (X: twitter-text's)
     title_max: int | None = None          # YouTube video title, TikTok photo title
     title_forbidden_chars: str = ""       # characters a title may not contain (YouTube: "<>")
     hashtags_max: int | None = None
@@ -128,6 +129,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
         platform=Platform.X,
         text_max=280,
         text_counting="x_weighted",                  # Premium's longer posts are unverified: the default
+        # twitter-text's INVALID_CHARACTERS: a text holding one is not a valid tweet, whatever its length.
+        text_forbidden_chars="\ufffe\ufeff\uffff",
         media_max=4, images_max=4, videos_max=1,
         image_types=frozenset({JPEG, PNG, GIF, WEBP}),
         video_types=frozenset({MP4, MOV}),
