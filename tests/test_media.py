@@ -1,4 +1,4 @@
-"""core.media: SSRF-safe fetching, inspection, platform checks, the media library.
+"""core.media: SSRF-safe fetching (fetch), inspection (probe), platform checks (checks), the media library (library).
 
 No internet: a real HTTP server on 127.0.0.1 (let through with allow_hosts) serves the happy paths and
 redirects; `resolver` makes public-looking names resolve where a test needs them; httpx.MockTransport
@@ -19,12 +19,14 @@ import pytest
 from PIL import Image
 
 from core.errors import NotFoundError, ValidationError
-from core.media import (MediaFetchError, MediaInfo, MediaLibrary, UnsupportedMediaError, check_media, fetch_media,
-                        inspect_media)
+from core.media.checks import check_media
+from core.media.fetch import MediaFetchError, fetch_media
+from core.media.library import MediaLibrary
+from core.media.probe import MediaInfo, UnsupportedMediaError, inspect_media
 from core.platforms.catalog import Platform
 from core.platforms.limits import AspectRange, PlatformLimits
 
-MB = 1_000_000  # decimal, as core/media.py and the platforms count
+MB = 1_000_000  # decimal, as core.media.formats.MB and the platforms count
 SECRET = "sig=SECRET123"
 
 
@@ -734,3 +736,39 @@ def test_path_for_refuses_other_names(library, name):
 def test_open_missing_file(library):
     with pytest.raises(NotFoundError):
         library.open(f"{DIGEST}.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# The package: one module per job, the old names still importable
+# ---------------------------------------------------------------------------------------------
+
+def test_scripts_importing_from_core_media_keep_working():
+    import core.media as media
+    from core.media import checks, fetch, library, probe
+    assert (media.fetch_media, media.fetch_public, media.default_resolver, media.MediaFetchError) == (
+        fetch.fetch_media, fetch.fetch_public, fetch.default_resolver, fetch.MediaFetchError)
+    assert (media.inspect_media, media.MediaInfo, media.UnsupportedMediaError) == (
+        probe.inspect_media, probe.MediaInfo, probe.UnsupportedMediaError)
+    assert (media.check_media, media.MediaChecker) == (checks.check_media, checks.MediaChecker)
+    assert (media.MediaLibrary, media.StoredMedia) == (library.MediaLibrary, library.StoredMedia)
+
+
+def test_media_modules_point_one_way():
+    # The safe fetch stands alone: it never reaches for the library or the checks (and nothing forms a cycle).
+    import ast
+    from pathlib import Path
+
+    import core.media
+    root = Path(core.media.__file__).parent
+    uses = {}
+    for path in root.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        tree = ast.parse(path.read_text())
+        uses[path.stem] = {node.module.split(".")[2] for node in ast.walk(tree)
+                           if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("core.media.")}
+    assert uses["formats"] == set()
+    assert uses["probe"] <= {"formats"}
+    assert uses["fetch"] <= {"formats", "probe"}
+    assert uses["library"] <= {"formats", "probe"}
+    assert set(uses) == {"formats", "probe", "fetch", "library", "checks"}
