@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, PlainTextResponse
 from starlette.routing import Route
 
 from core.errors import ValidationError
-from core.media import MediaLibrary
+from core.media.library import MediaLibrary
 
 
 def make_app(library: MediaLibrary) -> Starlette:

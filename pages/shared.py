@@ -38,7 +38,7 @@ def adapter_for(platform):
 
 @st.cache_resource
 def media_library():
-    from core.media import MediaLibrary
+    from core.media.library import MediaLibrary
     return MediaLibrary(settings().media_dir, settings().public_media_url)
 
 
@@ -46,7 +46,7 @@ def media_checker():
     """Fetches and checks media links (uploads are read from disk); in sandbox mode the local emulator's
     sample media is allowed."""
     from urllib.parse import urlsplit
-    from core.media import MediaChecker
+    from core.media.checks import MediaChecker
     allow = [urlsplit(settings().sandbox_url).netloc] if settings().sandbox else []
     return MediaChecker(allow_hosts=allow, library=media_library())
 

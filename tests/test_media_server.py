@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from core.media import MediaChecker, MediaLibrary
+from core.media.checks import MediaChecker
+from core.media.library import MediaLibrary
 from core import Account, Platform, Post
 from jobs.media_server import make_app
 

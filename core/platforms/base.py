@@ -41,7 +41,7 @@ import httpx
 
 from core.domain import RenderedContent
 from core.errors import (OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
-from core.media import MediaFetchError, default_resolver, fetch_media
+from core.media.fetch import MediaFetchError, default_resolver, fetch_media
 from core.platforms.catalog import Platform
 from core.timeutil import UTC, utcnow
 

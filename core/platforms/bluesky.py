@@ -33,9 +33,9 @@ import httpx
 
 from core.errors import (ConfigurationError, OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater,
                          TokenExpired)
-from core.media import UnsupportedMediaError, inspect_media
+from core.media.probe import UnsupportedMediaError, inspect_media
 # The SSRF checks media links go through (public addresses only, redirects checked again), for link cards too.
-from core.media import fetch_public
+from core.media.fetch import fetch_public
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
                                  PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
                                  normalize_text)
