@@ -1,0 +1,98 @@
+"""Connected accounts (tokens and secrets) and "Connect account" attempts: the protocol and its in-memory part."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from core.domain import Account, OAuthState
+from core.errors import DuplicateError, NotFoundError
+from core.platforms.catalog import Platform
+from core.store.base import MemoryState
+from core.timeutil import to_utc
+
+
+class AccountStore(Protocol):
+    """Connected accounts, one per platform account and workspace, and single-use connect attempts."""
+
+    def save_account(self, account: Account) -> Account: ...
+    def get_account(self, account_id: str) -> Account: ...
+    def list_accounts(self, *, workspace_id: str | None = None) -> list[Account]: ...
+    def find_account(self, workspace_id: str, platform: str, external_id: str) -> Account | None: ...
+
+    # "Connect account" attempts (single use)
+    def add_oauth_state(self, state: OAuthState) -> None: ...
+    def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None: ...
+    def purge_oauth_states(self, before: datetime) -> int: ...
+
+
+def same_platform_account(account: Account, other_id: str) -> str:
+    """The DuplicateError message for a second row of one platform account in a workspace."""
+    return (f"{account.platform.label} account {account.external_id} is already connected in workspace "
+            f"{account.workspace_id} (as {other_id}); update that account instead.")
+
+
+class AccountMemory(MemoryState):
+    """`AccountStore` in memory (saving an account checks its workspace: `PeopleMemory` shares the state)."""
+
+    def save_account(self, account: Account) -> Account:
+        with self._lock:
+            if account.workspace_id is not None:
+                self.get_workspace(account.workspace_id)
+            if account.external_id is not None and account.workspace_id is not None:
+                other = self.find_account(account.workspace_id, account.platform, account.external_id)
+                if other is not None and other.id != account.id:
+                    raise DuplicateError(same_platform_account(account, other.id))
+            if account.connected_at is None:
+                account = replace(account, connected_at=self._clock())
+            self._accounts[account.id] = account
+            return account
+
+    def get_account(self, account_id: str) -> Account:
+        try:
+            return self._accounts[account_id]
+        except KeyError:
+            raise NotFoundError(f"No connected account with id {account_id}.") from None
+
+    def list_accounts(self, *, workspace_id: str | None = None) -> list[Account]:
+        with self._lock:
+            return sorted((a for a in self._accounts.values() if workspace_id is None or a.workspace_id == workspace_id),
+                          key=lambda a: (a.platform.value, a.handle.lower()))
+
+    def find_account(self, workspace_id: str, platform: str, external_id: str) -> Account | None:
+        if external_id is None:
+            return None
+        platform = Platform.parse(platform)
+        with self._lock:
+            return next((a for a in self._accounts.values() if a.workspace_id == workspace_id
+                         and a.platform == platform and a.external_id == external_id), None)
+
+    # ------------------------------------------------------------ connect attempts
+    def add_oauth_state(self, state: OAuthState) -> None:
+        with self._lock:
+            if state.state_hash in self._oauth_states:
+                raise DuplicateError("That connect attempt already exists.")
+            self.get_user(state.user_id)
+            self.get_workspace(state.workspace_id)
+            self._oauth_states[state.state_hash] = replace(state, created_at=state.created_at or self._clock())
+
+    def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None:
+        """The attempt, marked used, if it exists and was never used before; None otherwise (replays get None)."""
+        now = to_utc(now, "now")
+        with self._lock:
+            found = self._oauth_states.get(state_hash)
+            if found is None or found.used_at is not None:
+                return None
+            used = replace(found, used_at=now)
+            self._oauth_states[state_hash] = used
+            return used
+
+    def purge_oauth_states(self, before: datetime) -> int:
+        """Delete the attempts that expired, or were used, before `before`; returns how many."""
+        before = to_utc(before, "before")
+        with self._lock:
+            old = [h for h, s in self._oauth_states.items()
+                   if s.expires_at < before or (s.used_at is not None and s.used_at < before)]
+            for h in old:
+                del self._oauth_states[h]
+            return len(old)

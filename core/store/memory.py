@@ -1,0 +1,20 @@
+"""`InMemoryPostStore`: every aggregate's in-memory part over one shared state (one lock, one clock)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from core.store.accounts import AccountMemory
+from core.store.activity import ActivityMemory
+from core.store.claims import ClaimMemory
+from core.store.metrics import MetricMemory
+from core.store.people import PeopleMemory
+from core.store.posts import PostDeliveryMemory
+from core.timeutil import utcnow
+
+
+class InMemoryPostStore(PeopleMemory, AccountMemory, PostDeliveryMemory, ClaimMemory, MetricMemory, ActivityMemory):
+    """A complete store that lives in memory (see `core.store`)."""
+
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow):
+        super().__init__(clock=clock)
