@@ -1,6 +1,6 @@
 """What both benchmarks share: the emulator and runner processes, a fresh database, accounts, bulk posts, the tally.
 
-Processes, not threads: the emulator (`python -m jobs.sandbox`) and every runner (`python -m jobs.runner`) run
+Processes, not threads: the emulator (`python -m sandbox`) and every runner (`python -m jobs.runner`) run
 as their own processes so none of them shares a GIL with another or with the bench. They meet through the
 database (DATABASE_URL), the key file in one shared data directory (OUTPOST_DATA_DIR) and the emulator's URL
 (OUTPOST_SANDBOX_URL).
@@ -186,12 +186,12 @@ class ProcessWatch:
 
 # ---------------------------------------------------------------- the emulator
 class EmulatorProcess:
-    """`python -m jobs.sandbox --port 0` in its own process; its log goes to a file."""
+    """`python -m sandbox --port 0` in its own process; its log goes to a file."""
 
     def __init__(self, workdir: Path, *, seed: int = 1, watch: ProcessWatch | None = None):
         self.log_path = workdir / "emulator.log"
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PYTHON, "-m", "jobs.sandbox", "--port", "0", "--seed", str(seed)], cwd=ROOT,
+        self.proc = subprocess.Popen([PYTHON, "-m", "sandbox", "--port", "0", "--seed", str(seed)], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True,
                                      preexec_fn=_die_with_parent)
         line: list[str] = []
@@ -332,7 +332,7 @@ def build_world(*, workdir: Path, database_url: str | None, platforms: Sequence[
     from core.auth import create_owner
     from core.runtime import open_store
     from core.settings import Settings
-    from jobs.sandbox.seed import connect_accounts
+    from sandbox.seed import connect_accounts
 
     watch = ProcessWatch()
     emulator = EmulatorProcess(workdir, seed=seed, watch=watch)

@@ -7,7 +7,7 @@
     ... [--runners R] [--platforms x,facebook,linkedin] [--database-url postgresql://...]
 
 What it does:
-1. Starts the platform emulator (`python -m jobs.sandbox`, its own process), lifts its quotas and turns its
+1. Starts the platform emulator (`python -m sandbox`, its own process), lifts its quotas and turns its
    duplicate refusal off (a double publish must show up as a second post, not be hidden by the platform).
 2. Creates a fresh database (a SQLite file in a temporary directory, or a new schema on the PostgreSQL server
    given by --database-url), an owner and a workspace, and connects M accounts through Outpost's real OAuth

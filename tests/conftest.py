@@ -37,7 +37,7 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 @pytest.fixture(scope="module")
 def sandbox_emulator():
     """The platform emulator, in this process, on a free port."""
-    from jobs.sandbox import Emulator
+    from sandbox import Emulator
     with Emulator.start(seed=5) as emu:
         yield emu
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from jobs.sandbox import Emulator, SandboxConfig
+from sandbox import Emulator, SandboxConfig
 
 REDIRECT = "https://outpost.example/oauth/callback"
 CLIENT_PARAM = {"tiktok": "client_key"}

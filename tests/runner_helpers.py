@@ -15,7 +15,7 @@ from core.lifecycle import PostState
 from core.secrets import load_keyring
 from core.settings import Settings
 from core.timeutil import utcnow
-from jobs.sandbox.seed import connect_accounts
+from sandbox.seed import connect_accounts
 
 _texts = itertools.count(1)
 

@@ -1,4 +1,4 @@
-"""What tests need to act like a person and an app against the emulator (jobs.sandbox)."""
+"""What tests need to act like a person and an app against the emulator (sandbox)."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit

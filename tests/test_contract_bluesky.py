@@ -1,4 +1,4 @@
-"""The Bluesky adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
+"""The Bluesky adapter, unchanged, against the local emulator over real HTTP (sandbox)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,8 +13,8 @@ from core.platforms.bluesky import BlueskyAdapter
 from core.platforms.catalog import Platform
 from tests.sandbox_helpers import sandbox_config
 
-sandbox = pytest.importorskip("jobs.sandbox")
-from jobs.sandbox import insights  # noqa: E402
+sandbox = pytest.importorskip("sandbox")
+from sandbox import insights  # noqa: E402
 DAY = 86400
 
 

@@ -1,4 +1,4 @@
-"""The Mastodon adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
+"""The Mastodon adapter, unchanged, against the local emulator over real HTTP (sandbox)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,8 +13,8 @@ from core.platforms.catalog import Platform
 from core.platforms.mastodon import MastodonAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
-sandbox = pytest.importorskip("jobs.sandbox")
-from jobs.sandbox import insights  # noqa: E402
+sandbox = pytest.importorskip("sandbox")
+from sandbox import insights  # noqa: E402
 REDIRECT = "https://outpost.example/"
 DAY = 86400
 

@@ -1,4 +1,4 @@
-"""The Threads adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
+"""The Threads adapter, unchanged, against the local emulator over real HTTP (sandbox)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -20,7 +20,7 @@ from core.secrets import load_keyring
 from core.settings import Settings
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
-sandbox = pytest.importorskip("jobs.sandbox")
+sandbox = pytest.importorskip("sandbox")
 REDIRECT = "http://localhost:8501/oauth/callback"
 
 

@@ -1,4 +1,4 @@
-"""The TikTok adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox).
+"""The TikTok adapter, unchanged, against the local emulator over real HTTP (sandbox).
 
 Connect through the consent page, read the profile, post a video by URL and by chunked
 upload, a photo post, read metrics and followers, reconcile, refresh (rotating) the token.
@@ -19,7 +19,7 @@ from core.platforms.catalog import Platform
 from core.platforms.tiktok import TikTokAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
-jobs_sandbox = pytest.importorskip("jobs.sandbox")
+jobs_sandbox = pytest.importorskip("sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
 
 

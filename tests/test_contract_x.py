@@ -1,4 +1,4 @@
-"""The X adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox)."""
+"""The X adapter, unchanged, against the local emulator over real HTTP (sandbox)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,7 +13,7 @@ from core.platforms.catalog import Platform
 from core.platforms.x import XAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
-sandbox = pytest.importorskip("jobs.sandbox")
+sandbox = pytest.importorskip("sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
 DAY = 86400
 

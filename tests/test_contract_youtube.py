@@ -1,4 +1,4 @@
-"""The YouTube adapter, unchanged, against the local emulator over real HTTP (jobs/sandbox).
+"""The YouTube adapter, unchanged, against the local emulator over real HTTP (sandbox).
 
 Connect through Google's consent page, read the channel, upload a video with the resumable
 protocol (whole, chunked, interrupted and resumed), read metrics and subscribers, reconcile
@@ -16,7 +16,7 @@ from core.platforms.catalog import Platform
 from core.platforms.youtube import QUANTUM, YouTubeAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
-jobs_sandbox = pytest.importorskip("jobs.sandbox")
+jobs_sandbox = pytest.importorskip("sandbox")
 REDIRECT = "https://outpost.example/oauth/callback"
 
 

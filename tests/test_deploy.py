@@ -343,7 +343,7 @@ def test_outpost_start_runs_dashboard_runner_and_emulator_and_stops_them_all_on_
         assert httpx.get(f"http://127.0.0.1:{emu_port}/_control/health", timeout=2, trust_env=False).is_success
         seen.update(_children(proc.pid))
         commands = " | ".join(seen.values())
-        for what in ("jobs.sandbox", "jobs.media_server", "jobs.runner", "streamlit run app.py"):
+        for what in ("-m sandbox", "jobs.media_server", "jobs.runner", "streamlit run app.py"):
             assert what in commands, f"{what} is not running under ./outpost start: {commands}"
 
         started = time.monotonic()

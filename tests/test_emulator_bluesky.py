@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jobs.sandbox import insights
+from sandbox import insights
 from tests.conftest_emulator import bearer, emu, http, sandbox  # noqa: F401
 
 PDS = "morel.us-east.host.bsky.network"

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from jobs.sandbox import Emulator
-from jobs.sandbox.media import probe
+from sandbox import Emulator
+from sandbox.media import probe
 from tests.conftest_emulator import bearer, emu, http, sandbox  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_sample_mp4_has_the_boxes_and_duration(sandbox, http):
 
 
 def test_cli_prints_its_url_and_serves(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", "--port", "0", "--seed", "3"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", "0", "--seed", "3"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from jobs.sandbox import insights
+from sandbox import insights
 from tests.conftest_emulator import REDIRECT, bearer, client_id, emu, http, pkce_pair, sandbox, secret  # noqa: F401
 
 HOST = "mastodon.social"

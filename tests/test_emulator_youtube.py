@@ -72,7 +72,7 @@ def test_quota_resets_at_midnight_pacific(yt, http):
     emu.configure(yt_daily_units=1600)
     assert start(http, base, auth, 100).status_code == 200
     assert start(http, base, auth, 100).status_code == 403
-    from jobs.sandbox.youtube import PACIFIC
+    from sandbox.youtube import PACIFIC
     now = emu.state.clock.dt().astimezone(PACIFIC)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=5, microsecond=0)
     emu.advance(midnight.timestamp() - emu.now())

@@ -20,7 +20,7 @@ from core.publishing import RetryPolicy
 from core.timeutil import utcnow
 from tests.runner_helpers import make_world, wait_for
 
-sandbox = pytest.importorskip("jobs.sandbox")
+sandbox = pytest.importorskip("sandbox")
 
 LEASE = timedelta(seconds=10)
 

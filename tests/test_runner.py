@@ -10,7 +10,7 @@ from core.timeutil import utcnow
 from jobs.runner import Runner, RunnerConfig
 from tests.runner_helpers import make_world, wait_for
 
-sandbox = pytest.importorskip("jobs.sandbox")
+sandbox = pytest.importorskip("sandbox")
 
 
 @pytest.fixture(scope="module")

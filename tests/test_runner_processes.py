@@ -26,7 +26,7 @@ from core.lifecycle import DeliveryState
 from core.timeutil import utcnow
 from tests.runner_helpers import make_world, wait_for
 
-sandbox = pytest.importorskip("jobs.sandbox")
+sandbox = pytest.importorskip("sandbox")
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")

@@ -1,13 +1,8 @@
-"""Outpost's local emulator of the platform APIs (Instagram, Facebook Pages, LinkedIn, X, TikTok, YouTube,
-Threads, Mastodon, Bluesky).
+"""The old name of the platform emulator, kept for one release: it now lives in the top-level `sandbox` package.
 
-Adapters written against the real APIs run unchanged: every real host is mounted under its
-own name, so `https://api.x.com/2/tweets` becomes `http://127.0.0.1:PORT/api.x.com/2/tweets`.
-It is the sandbox for new users, the backend of the integration tests and the target of the
-benchmarks and fault tests. Start it with `python -m jobs.sandbox --port 8765` or in-process
-with `Emulator.start()`; see `control` for the /_control API and `config` for every limit.
+`python -m jobs.sandbox` and `from jobs.sandbox import Emulator, SandboxConfig, PLATFORMS` still work;
+deep imports such as `jobs.sandbox.x` do not. Use `python -m sandbox` and `import sandbox` instead.
 """
-from jobs.sandbox.config import PLATFORMS, SandboxConfig
-from jobs.sandbox.runner import Emulator
+from sandbox import PLATFORMS, Emulator, SandboxConfig
 
 __all__ = ["Emulator", "SandboxConfig", "PLATFORMS"]

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 
 from starlette.responses import Response
 
-from jobs.sandbox import insights, media, meta, oauth
-from jobs.sandbox.meta import Node, fail
-from jobs.sandbox.state import Account, Post, State, Token, iso, stable_int
-from jobs.sandbox.web import Call, RouteTable, json_response
+from sandbox import insights, media, meta, oauth
+from sandbox.meta import Node, fail
+from sandbox.state import Account, Post, State, Token, iso, stable_int
+from sandbox.web import Call, RouteTable, json_response
 
 routes = RouteTable("facebook")
 SPEC = oauth.SPECS["facebook"]

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from starlette.responses import Response
 from twitter_text import parse_tweet
 
-from jobs.sandbox import insights, media, oauth
-from jobs.sandbox.state import Account, Post, State, Token, iso
-from jobs.sandbox.web import Call, Reply, RouteTable, json_response
+from sandbox import insights, media, oauth
+from sandbox.state import Account, Post, State, Token, iso
+from sandbox.web import Call, Reply, RouteTable, json_response
 
 routes = RouteTable("x")
 SPEC = oauth.SPECS["x"]

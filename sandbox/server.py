@@ -20,14 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from jobs.sandbox import control, facebook, instagram, linkedin, media, meta, oauth, tiktok, x, youtube
-from jobs.sandbox import threads
-from jobs.sandbox import mastodon
-from jobs.sandbox import bluesky
-from jobs.sandbox.config import SandboxConfig
-from jobs.sandbox.faults import Faults, FaultRule
-from jobs.sandbox.state import State, iso
-from jobs.sandbox.web import Call, Handler, Reply, build_call, json_response
+from sandbox import control, facebook, instagram, linkedin, media, meta, oauth, tiktok, x, youtube
+from sandbox import threads
+from sandbox import mastodon
+from sandbox import bluesky
+from sandbox.config import SandboxConfig
+from sandbox.faults import Faults, FaultRule
+from sandbox.state import State, iso
+from sandbox.web import Call, Handler, Reply, build_call, json_response
 
 log = logging.getLogger("outpost.sandbox")
 

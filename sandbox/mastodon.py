@@ -24,9 +24,9 @@ from urllib.parse import parse_qs
 
 from starlette.responses import Response
 
-from jobs.sandbox import insights, media, oauth
-from jobs.sandbox.state import Account, Post, State, Token, iso
-from jobs.sandbox.web import Call, Reply, RouteTable, json_response
+from sandbox import insights, media, oauth
+from sandbox.state import Account, Post, State, Token, iso
+from sandbox.web import Call, Reply, RouteTable, json_response
 
 routes = RouteTable("mastodon")
 HOST = "mastodon.social"

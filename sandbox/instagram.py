@@ -15,10 +15,10 @@ import time
 
 from starlette.responses import Response
 
-from jobs.sandbox import insights, media, meta, oauth
-from jobs.sandbox.meta import Node, fail
-from jobs.sandbox.state import Account, Post, State, Token, iso, stable_str
-from jobs.sandbox.web import Call, RouteTable, json_response
+from sandbox import insights, media, meta, oauth
+from sandbox.meta import Node, fail
+from sandbox.state import Account, Post, State, Token, iso, stable_str
+from sandbox.web import Call, RouteTable, json_response
 
 routes = RouteTable("instagram")
 SPEC = oauth.SPECS["instagram"]

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
-from jobs.sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig
 
 UTC = timezone.utc
 

@@ -17,9 +17,9 @@ from urllib.parse import unquote
 
 from starlette.responses import Response
 
-from jobs.sandbox import insights, media, oauth
-from jobs.sandbox.state import Account, Post, State, Token, iso, stable_int, stable_str
-from jobs.sandbox.web import Call, Reply, RouteTable, empty_response, json_response
+from sandbox import insights, media, oauth
+from sandbox.state import Account, Post, State, Token, iso, stable_int, stable_str
+from sandbox.web import Call, Reply, RouteTable, empty_response, json_response
 
 routes = RouteTable("linkedin")
 SPEC = oauth.SPECS["linkedin"]
@@ -53,7 +53,7 @@ def rate_limited() -> Response:
 
 
 def not_found(call: Call) -> Response:
-    return error(404, f"No virtual resource found", "RESOURCE_NOT_FOUND")
+    return error(404, "No virtual resource found", "RESOURCE_NOT_FOUND")
 
 
 # ------------------------------------------------------------------ accounts

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
-from jobs.sandbox import insights, media, oauth
-from jobs.sandbox.state import Account, Post, State, Token, iso, stable_str
-from jobs.sandbox.web import Call, Reply, RouteTable, empty_response, json_response
+from sandbox import insights, media, oauth
+from sandbox.state import Account, Post, State, Token, iso, stable_str
+from sandbox.web import Call, Reply, RouteTable, empty_response, json_response
 
 routes = RouteTable("youtube")
 SPEC = oauth.SPECS["youtube"]

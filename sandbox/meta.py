@@ -17,9 +17,9 @@ from typing import Any, Awaitable, Callable
 
 from starlette.responses import Response
 
-from jobs.sandbox import oauth
-from jobs.sandbox.state import Token
-from jobs.sandbox.web import Call, Reply, json_response
+from sandbox import oauth
+from sandbox.state import Token
+from sandbox.web import Call, Reply, json_response
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 HOST_PLATFORM = {"graph.instagram.com": "instagram", "graph.facebook.com": "facebook"}

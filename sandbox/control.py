@@ -49,13 +49,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs.sandbox import oauth
-from jobs.sandbox.config import PLATFORMS
-from jobs.sandbox.state import iso
-from jobs.sandbox.web import json_response
+from sandbox import oauth
+from sandbox.config import PLATFORMS
+from sandbox.state import iso
+from sandbox.web import json_response
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jobs.sandbox.server import Core
+    from sandbox.server import Core
 
 
 # ------------------------------------------------------------- operations
@@ -95,7 +95,7 @@ def duplicates(core: "Core") -> dict:
 
 def mint_accounts(core: "Core", platform: str, handles: list[str], scopes: list[str] | None = None) -> list[dict]:
     """Accounts (created if needed) with fresh tokens, as an adapter would hold after connecting."""
-    from jobs.sandbox.server import PLATFORM_MODULES
+    from sandbox.server import PLATFORM_MODULES
     module = PLATFORM_MODULES[platform]
     out = []
     for handle in handles:

@@ -16,9 +16,9 @@ import time
 
 import uvicorn
 
-from jobs.sandbox import control
-from jobs.sandbox.config import SandboxConfig
-from jobs.sandbox.server import Core, QuietLostResponses, build_app
+from sandbox import control
+from sandbox.config import SandboxConfig
+from sandbox.server import Core, QuietLostResponses, build_app
 
 log = logging.getLogger("outpost.sandbox")
 

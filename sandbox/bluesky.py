@@ -30,9 +30,9 @@ from datetime import datetime, timezone
 from starlette.responses import Response
 
 from core.validation import count_text
-from jobs.sandbox import insights, media, oauth
-from jobs.sandbox.state import Account, Post, State, Token, iso, stable_str
-from jobs.sandbox.web import Call, Reply, RouteTable, json_response
+from sandbox import insights, media, oauth
+from sandbox.state import Account, Post, State, Token, iso, stable_str
+from sandbox.web import Call, Reply, RouteTable, json_response
 
 routes = RouteTable("bluesky")
 ENTRYWAY = "bsky.social"

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jobs.sandbox.server import Core
-    from jobs.sandbox.state import State
+    from sandbox.server import Core
+    from sandbox.state import State
 
 Handler = Callable[["Call"], Awaitable[Response]]
 T = TypeVar("T")

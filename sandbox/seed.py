@@ -43,7 +43,7 @@ def connect_accounts(store: PostStore, settings: Settings, *, user_id: str, work
     client = client or httpx.Client(timeout=30, trust_env=False)
     try:
         from core.connect_password import PasswordConnectService, password_platforms
-        from jobs.sandbox.config import SandboxConfig
+        from sandbox.config import SandboxConfig
         adapter_for = lambda p: build_adapter(p, settings, client)  # noqa: E731
         service = ConnectService(store, adapter_for)
         with_password = Platform.parse(platform) in password_platforms()          # Bluesky: no consent page

@@ -18,8 +18,8 @@ from urllib.parse import urlencode, urlsplit
 
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from jobs.sandbox.state import Account, AuthCode, State, Token
-from jobs.sandbox.web import Call
+from sandbox.state import Account, AuthCode, State, Token
+from sandbox.web import Call
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def clean_handle(value: str | None, default: str) -> str:
 # ---------------------------------------------------------------------- accounts
 def ensure_account(st: State, platform: str, handle: str) -> Account:
     """The account for `handle` on `platform`, created (with its pages/orgs) on first consent."""
-    from jobs.sandbox.state import stable_int
+    from sandbox.state import stable_int
     with st.lock:
         existing = st.handles.get((platform, handle))
         if existing:
