@@ -33,10 +33,11 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from core.connect import UNREADABLE_REASON, credentials, mark_reconnect_needed, refresh_account
-from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Notification,
-                         Post)
+from core import notifications
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Post
 from core.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
 from core.lifecycle import DeliveryState
+from core.notifications import InAppNotifier, Notifier
 from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult, media_kind
 from core.platforms.limits import limits_for
 from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
@@ -73,8 +74,9 @@ class Publisher:
                  pacing: Pacing = Pacing(), max_lateness: timedelta = DEFAULT_MAX_LATENESS,
                  media_library=None, rng: random.Random | None = None,
                  reconcile_after: timedelta = RECONCILE_AFTER,
-                 on_published: Callable[[Post, Delivery], None] | None = None):
+                 on_published: Callable[[Post, Delivery], None] | None = None, notifier: Notifier | None = None):
         self.store = store
+        self.notifier = notifier or InAppNotifier(store)
         self.adapter_for = adapter_for
         self.runner_id = runner_id
         self.clock = clock
@@ -361,7 +363,8 @@ class Publisher:
         "sent" is cleared only when this attempt's own send was refused (`keep_doubt` False with `announce`): an
         earlier attempt still in doubt stays in doubt, to be looked up after the reconnect."""
         if announce:
-            mark_reconnect_needed(self.store, account, reason, actor=f"runner:{self.runner_id}", clock=self.clock)
+            mark_reconnect_needed(self.store, account, reason, actor=f"runner:{self.runner_id}", clock=self.clock,
+                                  notifier=self.notifier)
         waiting = d.defer(until=self.clock() + timedelta(minutes=10), code="reconnect_needed",
                           reason=f"Waiting for you to reconnect {account.label}.")
         return self._finish(waiting, "delivery.waiting", post=post, progress={"sent": ""} if announce and not keep_doubt else None)
@@ -442,20 +445,8 @@ class Publisher:
         log.info("delivery %s (%s) -> %s%s", d.id, d.platform.value, final.state.value,
                  f": {final.last_error}" if final.last_error and final.state != DeliveryState.PUBLISHED else "")
         if notify and post is not None and post.workspace_id:
-            title = {DeliveryState.FAILED: "A post could not be published",
-                     DeliveryState.NEEDS_REVIEW: "A post needs your review"}.get(final.state, "Publishing update")
-            self.store.add_notification(Notification(
-                workspace_id=post.workspace_id, kind=f"delivery_{final.state.value}", title=title,
-                body=f"{summary(post)} on {d.platform.label}: {final.last_error}", subject_id=post.id))
+            self.notifier.notify(notifications.delivery_outcome(post, final))
         return final
-
-
-def summary(post: Post) -> str:
-    """A post as people recognise it in a notification: its title, or the start of its caption."""
-    text = post.title or " ".join(post.caption.split())
-    if len(text) > 60:
-        text = text[:59] + "\u2026"
-    return "\u201c" + text + "\u201d"
 
 
 def _local(when: datetime, post: Post, fmt: str = "%d %b %H:%M %Z") -> str:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, OutpostError
+from core.platforms.catalog import Platform
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,18 @@ class Settings:
     platform_timeout_s: float = 30.0
     settle_s: float | None = None
     listing_lag_s: float | None = None
+    # The runner (jobs.runner; each has a command-line flag that wins over it). runner_name "" is the host name.
+    runner_name: str = ""
+    runner_concurrency: int = 32                  # publishes in flight at once
+    # Most publishes in flight per platform ({"youtube": 2}); a platform not named uses its adapter's own cap.
+    platform_concurrency: Mapping[str, int] = field(default_factory=dict)
+    runner_lease_s: float = 120.0
+    burst_limit: int = 3                          # at most this many posts per account ...
+    burst_window_s: float = 600.0                 # ... within this many seconds
+    max_attempts: int = 4
+    retry_delays_s: tuple[float, ...] = (60.0, 300.0, 900.0)
+    max_lateness_s: float = 3600.0                # a delivery found later than this goes to review instead of out
+    reconcile_after_s: float = 30.0               # after a lost answer, wait this long before asking the platform
 
     def __post_init__(self):
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -117,6 +130,18 @@ class Settings:
             platform_timeout_s=_seconds(env, "OUTPOST_PLATFORM_TIMEOUT_S") or 30.0,
             settle_s=_seconds(env, "OUTPOST_SETTLE_S"),
             listing_lag_s=_seconds(env, "OUTPOST_LISTING_LAG_S"),
+            runner_name=(env.get("OUTPOST_RUNNER_NAME") or "").strip(),
+            runner_concurrency=_count(env.get("OUTPOST_RUNNER_CONCURRENCY"), "OUTPOST_RUNNER_CONCURRENCY", 32),
+            platform_concurrency=parse_platform_concurrency(env.get("OUTPOST_PLATFORM_CONCURRENCY") or "",
+                                                            "OUTPOST_PLATFORM_CONCURRENCY"),
+            runner_lease_s=_duration(env.get("OUTPOST_RUNNER_LEASE_S"), "OUTPOST_RUNNER_LEASE_S", 120.0, positive=True),
+            burst_limit=_count(env.get("OUTPOST_BURST_LIMIT"), "OUTPOST_BURST_LIMIT", 3),
+            burst_window_s=_duration(env.get("OUTPOST_BURST_WINDOW_S"), "OUTPOST_BURST_WINDOW_S", 600.0),
+            max_attempts=_count(env.get("OUTPOST_MAX_ATTEMPTS"), "OUTPOST_MAX_ATTEMPTS", 4),
+            retry_delays_s=parse_retry_delays(env.get("OUTPOST_RETRY_DELAYS_S") or "60,300,900",
+                                              "OUTPOST_RETRY_DELAYS_S"),
+            max_lateness_s=_duration(env.get("OUTPOST_MAX_LATENESS_S"), "OUTPOST_MAX_LATENESS_S", 3600.0),
+            reconcile_after_s=_duration(env.get("OUTPOST_RECONCILE_AFTER_S"), "OUTPOST_RECONCILE_AFTER_S", 30.0),
         )
 
 
@@ -131,6 +156,62 @@ def _seconds(env: Mapping[str, str], name: str) -> float | None:
     if value < 0:
         raise ConfigurationError(f"{name} must not be negative.")
     return value
+
+
+def _count(text: str | None, name: str, default: int) -> int:
+    """A whole number of at least 1 (workers, posts, attempts), or its default when unset."""
+    text = (text or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not '{text}'.") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1, not {value}.")
+    return value
+
+
+def _duration(text: str | None, name: str, default: float, *, positive: bool = False) -> float:
+    """A number of seconds (never negative; `positive`: more than zero), or its default when unset."""
+    value = _seconds({name: text or ""}, name)
+    if value is None:
+        return default
+    if positive and value == 0:
+        raise ConfigurationError(f"{name} must be more than 0 seconds.")
+    return value
+
+
+def parse_platform_concurrency(text: str, name: str = "OUTPOST_PLATFORM_CONCURRENCY") -> dict[str, int]:
+    """"youtube=2, Twitter=8" -> {"youtube": 2, "x": 8}, or a ConfigurationError naming `name` and the bad part."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in str(text or "").split(","))):
+        slug, sep, value = part.partition("=")
+        try:
+            platform = Platform.parse(slug.strip()).value
+            n = int(value)
+        except (OutpostError, ValueError):
+            raise ConfigurationError(f"{name}: {part!r} is not PLATFORM=NUMBER (e.g. youtube=2).") from None
+        if not sep or n < 1:
+            raise ConfigurationError(f"{name}: {part!r} needs a number of at least 1 (e.g. youtube=2).")
+        out[platform] = n
+    return out
+
+
+def parse_retry_delays(text: str, name: str = "OUTPOST_RETRY_DELAYS_S") -> tuple[float, ...]:
+    """"60,300,900" -> (60.0, 300.0, 900.0): the waits between attempts, at least one, none negative."""
+    out = []
+    for part in filter(None, (p.strip() for p in str(text or "").split(","))):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigurationError(f"{name}: {part!r} is not a number of seconds (e.g. 60,300,900).") from None
+        if value < 0:
+            raise ConfigurationError(f"{name}: {part!r} must not be negative.")
+        out.append(value)
+    if not out:
+        raise ConfigurationError(f"{name} needs at least one wait in seconds (e.g. 60,300,900).")
+    return tuple(out)
 
 
 def _json_object(text: str, name: str) -> dict:

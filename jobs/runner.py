@@ -14,9 +14,13 @@ How it is built:
 - **Everything else** is driven by the `schedule` package: a heartbeat that also renews the leases
   of work in flight (every few seconds), sweeping expired leases into reconciliation, refreshing
   tokens, pulling insights hourly, approval reminders, housekeeping, and the batch-generation hook.
+  Those jobs are core services (core.services: a page, a script or a test calls them without a runner);
+  the runner only schedules and guards them.
   Every job is wrapped: a failure is logged and counted, never re-raised (a job that raises inside
   `schedule` is not rescheduled and starves the rest). Slow jobs run on their own thread so the
   heartbeat never waits for them, and a job still running is not started twice.
+- **Settings** come from `core.settings.Settings` (the environment, read once); each command-line flag
+  wins over its setting.
 - **SIGTERM**: stop claiming, let in-flight attempts finish for up to `shutdown_timeout_s`, give back
   claimed work that never reached the platform, exit 0. Anything still mid-call keeps its lease and
   is reconciled by whichever runner sweeps it.
@@ -41,20 +45,19 @@ from typing import Callable, Mapping
 import httpx
 import schedule
 
-from core.connect import StoredAccessUnreadable, credentials, mark_reconnect_needed, refresh_account
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery, Notification
-from core.errors import OutpostError, PlatformError, ReconnectNeeded
-from core.lifecycle import PostStatus
+from core.domain import Delivery
+from core.errors import ConfigurationError, OutpostError
+from core.notifications import InAppNotifier, Notifier
 from core.platforms.base import PlatformAdapter
-from core.publisher import Pacing, Publisher, summary
+from core.publisher import Pacing, Publisher
 from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, RetryPolicy
-from core.recurring import SETTLED, continue_series
-from core.settings import Settings
-from core.store import AccountSnapshot, Heartbeat, MetricSnapshot, PostStore
+from core.services import generation, housekeeping, insights, reminders, series, tokens
+from core.settings import Settings, parse_retry_delays
+from core.settings import parse_platform_concurrency as _platform_concurrency
+from core.store import Heartbeat, PostStore
 from core.timeutil import utcnow
 
 log = logging.getLogger("outpost.runner")
-HEARTBEAT_KEEP = timedelta(days=1)        # a heartbeat this old belongs to a runner long gone
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class RunnerConfig:
     insights_s: float = 3600.0
     reminders_s: float = 3600.0
     housekeeping_s: float = 3600.0
-    insights_days: int = 30               # pull metrics for posts published this recently
+    insights_days: int = insights.INSIGHTS_DAYS   # pull metrics for posts published this recently
     stale_after_s: float = 30.0           # --health: a heartbeat older than this is stale
     policy: RetryPolicy = RetryPolicy()
     pacing: Pacing = Pacing()
@@ -84,8 +87,10 @@ class RunnerConfig:
 class Runner:
     def __init__(self, store: PostStore, settings: Settings, config: RunnerConfig = RunnerConfig(), *,
                  adapter_for: Callable[[object], PlatformAdapter] | None = None,
-                 clock: Callable[[], datetime] = utcnow, generate_batches: Callable[[], None] | None = None):
+                 clock: Callable[[], datetime] = utcnow, generate_batches: Callable[[], None] | None = None,
+                 notifier: Notifier | None = None):
         self.store = store
+        self.notifier = notifier or InAppNotifier(store)
         self.settings = settings
         self.config = config
         self.clock = clock
@@ -105,7 +110,7 @@ class Runner:
         self.publisher = Publisher(store, self.adapter_for, runner_id=self.claim_id, clock=clock,
                                    policy=config.policy, pacing=config.pacing, max_lateness=config.max_lateness,
                                    media_library=library, on_published=self._after_publish,
-                                   reconcile_after=config.reconcile_after)
+                                   reconcile_after=config.reconcile_after, notifier=self.notifier)
         self.generate_batches = generate_batches
         self.stopping = threading.Event()
         self._wake = threading.Event()
@@ -347,158 +352,36 @@ class Runner:
             self._submit(taken)
         return len(taken)
 
+    # The jobs below are core services (core.services); the runner gives them its store, clock and adapters,
+    # acts as "runner:<claim id>", and stops them between items when it is stopping.
+    @property
+    def actor(self) -> str:
+        return f"runner:{self.claim_id}"
+
     def refresh_tokens(self) -> int:
-        """Refresh tokens that expire soon (each platform says how soon), before a publish needs them.
-
-        One account's failure never stops the others: an account the platform refuses, or whose stored tokens
-        cannot be read, is marked "reconnect needed" (its owner told once); anything else is logged and tried
-        again next time."""
-        now, done = self.clock(), 0
-        for account in self.store.list_accounts():
-            if self.stopping.is_set():
-                break                                  # never start a refresh we might not get to save
-            try:
-                done += self._refresh_one(account, now)
-            except Exception:
-                log.exception("token refresh for account %s failed unexpectedly; going on with the others",
-                              account.id)
-        return done
-
-    def _refresh_one(self, account, now: datetime) -> int:
-        actor = f"runner:{self.claim_id}"
-        try:
-            adapter = self.adapter_for(account.platform)
-            if not adapter.refresh_due(credentials(account), now):
-                return 0
-            refresh_account(self.store, adapter, account, clock=self.clock, actor=actor)
-            return 1
-        except ReconnectNeeded as exc:                 # refused, or its stored tokens cannot be read
-            if account.status in PUBLISHABLE_ACCOUNT_STATUSES:
-                log.warning("account %s needs reconnecting: %s", account.id,
-                            account.secrets_unreadable if isinstance(exc, StoredAccessUnreadable) else exc)
-            mark_reconnect_needed(self.store, account, str(exc), actor=actor, clock=self.clock)
-        except OutpostError as exc:                    # PlatformError included: a passing problem
-            log.warning("token refresh for account %s failed, will try again: %s", account.id, exc)
-        return 0
+        """Refresh tokens that expire soon (core.services.tokens); returns how many were refreshed."""
+        return tokens.refresh_tokens(self.store, self.adapter_for, clock=self.clock, actor=self.actor,
+                                     notifier=self.notifier, should_stop=self.stopping.is_set)
 
     def pull_insights(self) -> int:
-        """Metrics of recent posts and followers per account, batched per account, one account at a time."""
-        now = self.clock()
-        by_account: dict[str, list[Delivery]] = {}
-        for d in self.store.published_deliveries(now - timedelta(days=self.config.insights_days)):
-            by_account.setdefault(d.account_id, []).append(d)
-        taken = 0
-        for account_id, items in by_account.items():
-            if self.stopping.is_set():
-                break
-            try:
-                account = self.store.get_account(account_id)
-                adapter = self.adapter_for(account.platform)
-                creds = credentials(account)
-                items = self._resolve_pending(adapter, account, items)
-                ready = [d for d in items if d.external_id and not d.progress.get("pending_id")]
-                metrics = adapter.post_metrics(creds, [d.external_id for d in ready]) if ready else {}
-                snaps = [MetricSnapshot(delivery_id=d.id, post_id=d.post_id, account_id=account.id,
-                                        workspace_id=account.workspace_id, platform=account.platform.value,
-                                        external_id=d.external_id, taken_at=now, metrics=dict(m.values),
-                                        raw=dict(m.raw)) for d in ready if (m := metrics.get(d.external_id))]
-                followers = adapter.account_metrics(creds)
-                self.store.add_metric_snapshots(snaps, [AccountSnapshot(
-                    account_id=account.id, workspace_id=account.workspace_id, platform=account.platform.value,
-                    taken_at=now, followers=followers.followers, raw=dict(followers.raw))])
-                taken += len(snaps)
-            except (PlatformError, OutpostError) as exc:
-                log.warning("insights for account %s skipped this hour: %s", account_id, exc)
-            except Exception:
-                log.exception("insights for account %s failed unexpectedly; going on with the others", account_id)
-        return taken
-
-    def _resolve_pending(self, adapter: PlatformAdapter, account, items: list[Delivery]) -> list[Delivery]:
-        """Posts the platform accepted before giving them a public id (TikTok): ask again for the id."""
-        out = []
-        for d in items:
-            if d.progress.get("pending_id"):
-                try:
-                    post = self.store.get_post(d.post_id)
-                    from core.platforms.base import PublishRequest
-                    req = PublishRequest(content=post.render(d.platform), marker=d.marker or d.id,
-                                         progress={"publish_id": d.external_id or "", **d.progress})
-                    found = adapter.find_published(credentials(account), req, since=d.due_at - timedelta(minutes=5))
-                    if found is not None and not found.extra.get("pending_id"):
-                        d = self.store.update_delivery(
-                            replace(d, external_id=found.external_id, external_url=found.url,
-                                    progress={**d.progress, "pending_id": ""}), expected_version=d.version)
-                except (PlatformError, OutpostError) as exc:
-                    log.info("delivery %s: public id not there yet (%s)", d.id, exc)
-                except Exception:
-                    log.exception("delivery %s (account %s): asking for its public id failed unexpectedly",
-                                  d.id, account.id)
-            out.append(d)
-        return out
+        """Metrics of recent posts and followers per account (core.services.insights)."""
+        return insights.pull_insights(self.store, self.adapter_for, clock=self.clock, days=self.config.insights_days,
+                                      should_stop=self.stopping.is_set)
 
     def approval_reminders(self) -> int:
-        """Tell approvers about posts waiting for them that are due within a day (once per post)."""
-        now, sent = self.clock(), 0
-        for ws in self.store.list_workspaces():
-            try:
-                waiting = self.store.list_posts(workspace_id=ws.id, statuses=[PostStatus.PENDING_APPROVAL],
-                                                start=now, end=now + timedelta(days=1))
-                if not waiting:
-                    continue
-                told = {n.subject_id for n in self.store.list_notifications(workspace_id=ws.id, limit=1000)
-                        if n.kind == "approval_needed"}
-            except Exception:
-                log.exception("approval reminders for workspace %s failed unexpectedly; going on with the others",
-                              ws.id)
-                continue
-            for post in waiting:
-                if post.id in told:
-                    continue
-                try:
-                    self.store.add_notification(Notification(
-                        workspace_id=ws.id, kind="approval_needed", title="A post is waiting for approval",
-                        body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
-                             "someone approves it.", subject_id=post.id))
-                    sent += 1
-                except Exception:
-                    log.exception("approval reminder for post %s failed unexpectedly; going on with the others",
-                                  post.id)
-        return sent
+        """Tell approvers about posts waiting for them that are due within a day (core.services.reminders)."""
+        return reminders.approval_reminders(self.store, clock=self.clock, notifier=self.notifier)
 
     def housekeeping(self) -> None:
-        """Each chore on its own: one failing (or one post's series failing) never stops the others."""
-        now = self.clock()
-        try:
-            purged = self.store.purge_oauth_states(now - timedelta(days=1))
-            if purged:
-                log.info("removed %d old connect attempts", purged)
-        except Exception:
-            log.exception("removing old connect attempts failed; trying again next time")
-        # Heartbeats of runners that were killed (no goodbye) would pile up, one per restart.
-        try:
-            for beat in self.store.list_heartbeats():
-                if beat.runner_id != self.claim_id and beat.beat_at < now - HEARTBEAT_KEEP:
-                    self.store.delete_heartbeat(beat.runner_id)
-        except Exception:
-            log.exception("forgetting old heartbeats failed; trying again next time")
-        # A series whose last occurrence settled while a runner was stopping: continue it (idempotent).
-        for post in self.store.list_posts(statuses=list(SETTLED), start=now - timedelta(days=2), end=now):
-            if post.recurrence:
-                try:
-                    continue_series(self.store, post, clock=self.clock, actor=f"runner:{self.claim_id}")
-                except Exception:
-                    log.exception("continuing the series of post %s failed; going on with the others", post.id)
+        """Old connect attempts, old heartbeats (never this runner's), series left behind (core.services)."""
+        housekeeping.housekeeping(self.store, clock=self.clock, actor=self.actor, keep_runner_id=self.claim_id)
 
     def _after_publish(self, post, delivery) -> None:
-        if post.recurrence:
-            nxt = continue_series(self.store, post, clock=self.clock, actor=f"runner:{self.claim_id}")
-            if nxt is not None:
-                log.info("series %s: next occurrence %s at %s", nxt.series_id, nxt.id, nxt.due_at)
-                self._wake.set()
+        if series.after_publish(self.store, post, clock=self.clock, actor=self.actor) is not None:
+            self._wake.set()                   # the next occurrence may be due soon: look again now
 
     def _generate(self) -> None:
-        if self.generate_batches is not None:
-            self.generate_batches()
+        generation.generate_batches(self.generate_batches)
 
     # ------------------------------------------------------------ job plumbing
     def _guarded(self, name: str, fn: Callable[[], object], *, background: bool = False) -> Callable[[], None]:
@@ -638,67 +521,84 @@ class Runner:
 
 # ---------------------------------------------------------------- the command line
 def _parser() -> argparse.ArgumentParser:
+    """The flags; each one left out takes its setting (core.settings: OUTPOST_RUNNER_NAME and the others)."""
     p = argparse.ArgumentParser(prog="python -m jobs.runner", description="Outpost's runner: publishes due posts.")
     p.add_argument("--once", action="store_true", help="one pass of everything, then exit (for cron)")
     p.add_argument("--sandbox", action="store_true",
                    help="publish to the local platform emulator, starting it if it is not running")
     p.add_argument("--health", action="store_true", help="exit 1 unless this runner's heartbeat is fresh")
-    p.add_argument("--name", default=os.environ.get("OUTPOST_RUNNER_NAME") or socket.gethostname(),
-                   help="this runner's name in heartbeats (default: the host name)")
-    p.add_argument("--concurrency", type=int, default=int(os.environ.get("OUTPOST_RUNNER_CONCURRENCY", "32")))
-    p.add_argument("--platform-concurrency", default=os.environ.get("OUTPOST_PLATFORM_CONCURRENCY", ""),
-                   help="most publishes in flight per platform, e.g. youtube=2,tiktok=4 (default: YouTube 4, "
-                        "others up to --concurrency)")
-    p.add_argument("--lease-s", type=float, default=float(os.environ.get("OUTPOST_RUNNER_LEASE_S", "120")))
-    p.add_argument("--burst-limit", type=int, default=int(os.environ.get("OUTPOST_BURST_LIMIT", "3")),
-                   help="most posts per account within --burst-window-s (default 3)")
-    p.add_argument("--burst-window-s", type=float, default=float(os.environ.get("OUTPOST_BURST_WINDOW_S", "600")))
+    p.add_argument("--name", default=None,
+                   help="this runner's name in heartbeats (default: OUTPOST_RUNNER_NAME, else the host name)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="publishes in flight at once (default: OUTPOST_RUNNER_CONCURRENCY, else 32)")
+    p.add_argument("--platform-concurrency", default=None,
+                   help="most publishes in flight per platform, e.g. youtube=2,tiktok=4 (default: "
+                        "OUTPOST_PLATFORM_CONCURRENCY, else YouTube 4, others up to --concurrency)")
+    p.add_argument("--lease-s", type=float, default=None, help="claim lease (default: OUTPOST_RUNNER_LEASE_S, else 120)")
+    p.add_argument("--burst-limit", type=int, default=None,
+                   help="most posts per account within --burst-window-s (default: OUTPOST_BURST_LIMIT, else 3)")
+    p.add_argument("--burst-window-s", type=float, default=None,
+                   help="(default: OUTPOST_BURST_WINDOW_S, else 600)")
     p.add_argument("--no-daily-cap", action="store_true", help="do not hold posts back at an account's daily limit")
-    p.add_argument("--max-attempts", type=int, default=int(os.environ.get("OUTPOST_MAX_ATTEMPTS", "4")))
-    p.add_argument("--retry-delays-s", default=os.environ.get("OUTPOST_RETRY_DELAYS_S", "60,300,900"),
-                   help="waits between attempts, in seconds (default 60,300,900)")
-    p.add_argument("--max-lateness-s", type=float, default=float(os.environ.get("OUTPOST_MAX_LATENESS_S", "3600")),
-                   help="a delivery found later than this goes to review instead of out (default 3600)")
-    p.add_argument("--reconcile-after-s", type=float,
-                   default=float(os.environ.get("OUTPOST_RECONCILE_AFTER_S", str(RECONCILE_AFTER.total_seconds()))),
+    p.add_argument("--max-attempts", type=int, default=None, help="(default: OUTPOST_MAX_ATTEMPTS, else 4)")
+    p.add_argument("--retry-delays-s", default=None,
+                   help="waits between attempts, in seconds (default: OUTPOST_RETRY_DELAYS_S, else 60,300,900)")
+    p.add_argument("--max-lateness-s", type=float, default=None,
+                   help="a delivery found later than this goes to review instead of out (default: "
+                        "OUTPOST_MAX_LATENESS_S, else 3600)")
+    p.add_argument("--reconcile-after-s", type=float, default=None,
                    help="after a lost answer, wait this long before asking the platform whether the post exists "
-                        "(default 30: platforms list a new post within seconds)")
+                        "(default: OUTPOST_RECONCILE_AFTER_S, else 30: platforms list a new post within seconds)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: OUTPOST_LOG_LEVEL or INFO)")
     p.add_argument("--json-logs", action="store_true", default=None, help="one JSON object per log line")
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> RunnerConfig:
+def config_from_args(args: argparse.Namespace, settings: Settings | None = None) -> RunnerConfig:
+    """The runner's configuration: each flag given on the command line, else its setting (`settings`, read from
+    the environment when not given). A bad value is a SystemExit that names the flag or the variable."""
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except ConfigurationError as exc:
+            raise SystemExit(str(exc)) from None
+
+    def pick(flag, setting):
+        return setting if flag is None else flag
+
     try:
-        delays = tuple(timedelta(seconds=float(x)) for x in str(args.retry_delays_s).split(",") if x.strip())
-        policy = RetryPolicy(delays=delays, max_attempts=args.max_attempts)
+        delays = (settings.retry_delays_s if args.retry_delays_s is None
+                  else parse_retry_delays(args.retry_delays_s, "--retry-delays-s"))
+    except ConfigurationError as exc:
+        raise SystemExit(str(exc)) from None
+    try:
+        policy = RetryPolicy(delays=tuple(timedelta(seconds=d) for d in delays),
+                             max_attempts=pick(args.max_attempts, settings.max_attempts))
     except ValueError as exc:
         raise SystemExit(f"--retry-delays-s / --max-attempts: {exc}") from None
-    if args.concurrency < 1 or args.burst_limit < 1:
+    concurrency = pick(args.concurrency, settings.runner_concurrency)
+    burst_limit = pick(args.burst_limit, settings.burst_limit)
+    if concurrency < 1 or burst_limit < 1:
         raise SystemExit("--concurrency and --burst-limit must be at least 1.")
-    return RunnerConfig(name=args.name, concurrency=args.concurrency, lease=timedelta(seconds=args.lease_s),
-                        platform_concurrency=parse_platform_concurrency(args.platform_concurrency),
-                        policy=policy, max_lateness=timedelta(seconds=args.max_lateness_s),
-                        reconcile_after=timedelta(seconds=max(0.0, args.reconcile_after_s)),
-                        pacing=Pacing(burst_limit=args.burst_limit, burst_window=timedelta(seconds=args.burst_window_s),
+    platform_concurrency = (settings.platform_concurrency if args.platform_concurrency is None
+                            else parse_platform_concurrency(args.platform_concurrency))
+    return RunnerConfig(name=args.name or settings.runner_name or socket.gethostname(), concurrency=concurrency,
+                        lease=timedelta(seconds=pick(args.lease_s, settings.runner_lease_s)),
+                        platform_concurrency=dict(platform_concurrency), policy=policy,
+                        max_lateness=timedelta(seconds=pick(args.max_lateness_s, settings.max_lateness_s)),
+                        reconcile_after=timedelta(seconds=max(0.0, pick(args.reconcile_after_s,
+                                                                        settings.reconcile_after_s))),
+                        pacing=Pacing(burst_limit=burst_limit,
+                                      burst_window=timedelta(seconds=pick(args.burst_window_s, settings.burst_window_s)),
                                       enforce_daily_cap=not args.no_daily_cap))
 
 
 def parse_platform_concurrency(text: str) -> dict[str, int]:
     """"youtube=2, x=8" -> {"youtube": 2, "x": 8}, or SystemExit naming what is wrong."""
-    from core.platforms.catalog import Platform
-    out: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in str(text or "").split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            platform = Platform.parse(name.strip()).value
-            n = int(value)
-        except (OutpostError, ValueError):
-            raise SystemExit(f"--platform-concurrency: {part!r} is not PLATFORM=NUMBER (e.g. youtube=2).") from None
-        if not sep or n < 1:
-            raise SystemExit(f"--platform-concurrency: {part!r} needs a number of at least 1 (e.g. youtube=2).")
-        out[platform] = n
-    return out
+    try:
+        return _platform_concurrency(text, "--platform-concurrency")
+    except ConfigurationError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def ensure_emulator(settings: Settings):
@@ -731,14 +631,17 @@ def health(store: PostStore, name: str, stale_after_s: float, now: datetime) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    env = dict(os.environ)
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        print(f"outpost runner: {exc}", file=sys.stderr)
+        return 2
     if args.sandbox:
-        env["OUTPOST_SANDBOX"] = "true"
-    settings = Settings.from_env(env)
+        settings = replace(settings, sandbox=True)
     from core.logs import configure_logging
     configure_logging(args.log_level or settings.log_level,
                       json_lines=settings.log_json if args.json_logs is None else args.json_logs)
-    config = config_from_args(args)
+    config = config_from_args(args, settings)
     from core.runtime import open_store
     try:
         # Workers hold a connection only for a query at a time; a pool a little smaller than the worker

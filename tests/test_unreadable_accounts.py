@@ -343,7 +343,7 @@ def test_pull_insights_goes_on_after_an_unexpected_error(world, clock, tmp_path)
 
 
 def test_housekeeping_continues_every_other_series_when_one_fails(world, clock, tmp_path, monkeypatch):
-    import jobs.runner as runner_module
+    import core.services.series as series_module
     for n in (1, 2):
         post = Post(caption=f"Weekly tip {n}", accounts=(world.accounts["a"],), workspace_id=world.ws.id,
                     id=f"post_series_{n}", schedule=Schedule(scheduled_at=T0 - timedelta(hours=3)),
@@ -361,7 +361,7 @@ def test_housekeeping_continues_every_other_series_when_one_fails(world, clock, 
         if len(seen) == 1:
             raise RuntimeError("a damaged series")
 
-    monkeypatch.setattr(runner_module, "continue_series", continue_series)
+    monkeypatch.setattr(series_module, "continue_series", continue_series)
     make_runner(world.store, clock, tmp_path, FakeAdapter(clock)).housekeeping()
     assert sorted(seen) == ["post_series_1", "post_series_2"]
 

@@ -1,0 +1,94 @@
+"""What people are told, built in one place, and the one interface that delivers it.
+
+Each kind of notification has one function here that builds it from the thing it is about: who is told
+(`workspace_id`, and `user_id`, None meaning everyone in the workspace who should know), what they read
+(`title`, `body`, in plain words) and what it links to (`subject_id`: the post or account the dashboard opens).
+A `Notifier` delivers what was built. `InAppNotifier` writes it to the store, where the dashboard shows it;
+email will be a second implementation of the same protocol. Callers build, then deliver:
+
+    notifier.notify(notifications.reconnect_needed(account, reason, at=now))
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from core.domain import Account, Delivery, Notification, Post
+from core.lifecycle import DeliveryState
+
+# Kinds, as stored (a stored kind never changes: the dashboard and "told once" checks read them).
+APPROVAL_NEEDED = "approval_needed"
+RECONNECT_NEEDED = "reconnect_needed"
+DELIVERY_FAILED = "delivery_failed"
+DELIVERY_NEEDS_REVIEW = "delivery_needs_review"
+
+
+class Notifier(Protocol):
+    """Delivers a notification to the people it names; returns it as delivered."""
+
+    def notify(self, notification: Notification) -> Notification: ...
+
+
+class _NotificationSink(Protocol):
+    def add_notification(self, notification: Notification) -> Notification: ...
+
+
+class InAppNotifier:
+    """Notifications in the dashboard: written to the store, read by the pages."""
+
+    def __init__(self, store: _NotificationSink):
+        self.store = store
+
+    def notify(self, notification: Notification) -> Notification:
+        return self.store.add_notification(notification)
+
+
+def summary(post: Post) -> str:
+    """A post as people recognise it in a notification: its title, or the start of its caption."""
+    text = post.title or " ".join(post.caption.split())
+    if len(text) > 60:
+        text = text[:59] + "\u2026"
+    return "\u201c" + text + "\u201d"
+
+
+# ---------------------------------------------------------------- one function per kind
+def publish_failed(post: Post, delivery: Delivery) -> Notification:
+    """A delivery failed for good (rejected, or out of attempts): the reason is the delivery's last error."""
+    return _delivery_note(post, delivery, "A post could not be published")
+
+
+def needs_review(post: Post, delivery: Delivery) -> Notification:
+    """Outpost cannot tell whether a delivery went out (or it came too late): a person decides."""
+    return _delivery_note(post, delivery, "A post needs your review")
+
+
+def delivery_outcome(post: Post, delivery: Delivery) -> Notification:
+    """The notification for a delivery that has just settled, by its state."""
+    if delivery.state == DeliveryState.FAILED:
+        return publish_failed(post, delivery)
+    if delivery.state == DeliveryState.NEEDS_REVIEW:
+        return needs_review(post, delivery)
+    return _delivery_note(post, delivery, "Publishing update")
+
+
+def reconnect_needed(account: Account, reason: str, *, at: datetime | None = None) -> Notification:
+    """An account the platform no longer accepts: its posts wait until someone connects it again.
+    `reason` is already in plain words and free of tokens (core.connect.mark_reconnect_needed sees to both)."""
+    return Notification(
+        workspace_id=account.workspace_id or "", kind=RECONNECT_NEEDED, title=f"Reconnect {account.label}",
+        body=f"{reason} Posts for {account.label} wait until you connect it again from Accounts.",
+        created_at=at, subject_id=account.id)
+
+
+def approval_reminder(post: Post) -> Notification:
+    """A post due soon that nobody has approved yet (it does not go out without an approval)."""
+    return Notification(
+        workspace_id=post.workspace_id or "", kind=APPROVAL_NEEDED, title="A post is waiting for approval",
+        body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
+             "someone approves it.", subject_id=post.id)
+
+
+def _delivery_note(post: Post, delivery: Delivery, title: str) -> Notification:
+    return Notification(
+        workspace_id=post.workspace_id or "", kind=f"delivery_{delivery.state.value}", title=title,
+        body=f"{summary(post)} on {delivery.platform.label}: {delivery.last_error}", subject_id=post.id)
