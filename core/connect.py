@@ -24,10 +24,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core import notifications
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState
-from core.errors import Problem, ReconnectNeeded, ValidationError
-from core.notifications import InAppNotifier, Notifier
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Notification, OAuthState
+from core.errors import PermissionDenied, Problem, ReconnectNeeded, ValidationError
 from core.permissions import Action, Actor, check
 from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
 from core.platforms.catalog import Platform
@@ -59,6 +57,24 @@ def _hash(state: str, user_id: str) -> str:
     return hashlib.sha256(f"{user_id}\n{state}".encode("utf-8")).hexdigest()
 
 
+def acting_person(store: PostStore, actor: Actor | None, user_id: str | None) -> Actor:
+    """Who connects an account: a person (the platform asks them to allow access, and the attempt is bound to
+    them). Given only `user_id`, their roles are read from the store now."""
+    if actor is None:
+        if not user_id:
+            raise TypeError("Say who connects the account: actor=Actor.for_user(...) (or user_id=...).")
+        return Actor.of(store, user_id)
+    if not isinstance(actor, Actor):
+        raise TypeError("actor takes an Actor: Actor.for_user(user_id, memberships) for a person.")
+    if actor.is_system or not actor.user_id:
+        raise PermissionDenied(f"Connecting an account needs a signed-in person, who allows access on the "
+                               f"platform; {actor.label} cannot.", action=Action.CONNECT_ACCOUNTS,
+                               code="person_needed")
+    if user_id is not None and user_id != actor.user_id:
+        raise ValueError("actor and user_id name different people.")
+    return actor
+
+
 class ConnectService:
     def __init__(self, store: PostStore, adapter_for: Callable[[Platform], PlatformAdapter], *,
                  clock: Callable[[], datetime] = utcnow):
@@ -66,25 +82,32 @@ class ConnectService:
         self.adapter_for = adapter_for
         self.clock = clock
 
-    def start(self, *, user_id: str, workspace_id: str, platform: Platform | str,
-              account_id: str | None = None) -> str:
-        """The consent URL to send the person to."""
+    def start(self, *, workspace_id: str, platform: Platform | str, actor: Actor | None = None,
+              user_id: str | None = None, account_id: str | None = None) -> str:
+        """The consent URL to send the person to; only a role that may connect accounts gets one."""
         platform = Platform.parse(platform)
-        membership = self.store.get_membership(user_id, workspace_id)
-        if membership is None or not membership.role.can_connect_accounts:
-            raise ConnectError(Problem("not_allowed", "Only a workspace owner can connect accounts.", field="platform"))
+        actor = acting_person(self.store, actor, user_id)
+        check(actor, Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
         adapter = self.adapter_for(platform)
         state = secrets.token_urlsafe(32)
         verifier, challenge = pkce_pair() if adapter.oauth.pkce else (None, None)
-        self.store.add_oauth_state(OAuthState(state_hash=_hash(state, user_id), user_id=user_id, workspace_id=workspace_id,
-                                              platform=platform, expires_at=self.clock() + STATE_TTL,
-                                              code_verifier=verifier, account_id=account_id))
+        self.store.add_oauth_state(OAuthState(state_hash=_hash(state, actor.user_id), user_id=actor.user_id,
+                                              workspace_id=workspace_id, platform=platform,
+                                              expires_at=self.clock() + STATE_TTL, code_verifier=verifier,
+                                              account_id=account_id))
         return adapter.authorization_url(state=state, code_challenge=challenge)
 
-    def finish(self, *, user_id: str, state: str | None, code: str | None = None, error: str | None = None,
-               error_description: str | None = None) -> Account:
-        """Complete a connect attempt from the callback's query parameters."""
+    def finish(self, *, state: str | None, code: str | None = None, error: str | None = None,
+               error_description: str | None = None, actor: Actor | None = None,
+               user_id: str | None = None) -> Account:
+        """Complete a connect attempt from the callback's query parameters.
+
+        `actor` is the person as they are now (the role is checked again here: it may have changed since
+        `start`); given only `user_id`, their roles are read from the store now.
+        """
         now = self.clock()
+        actor = acting_person(self.store, actor, user_id)
+        user_id = actor.user_id
         if not state:
             raise ConnectError(Problem("state_missing", "This link is missing its security check. Start again from Accounts."))
         attempt = self.store.consume_oauth_state(_hash(state, user_id), now)
@@ -98,7 +121,7 @@ class ConnectService:
             raise ConnectError(Problem("state_other_user", "This connect link was started by someone else. "
                                        "Start again from Accounts."))
         # The role may have changed since the link was made: an owner demoted meanwhile connects nothing.
-        check(Actor.of(self.store, user_id), Action.CONNECT_ACCOUNTS, attempt.workspace_id, subject="account")
+        check(actor, Action.CONNECT_ACCOUNTS, attempt.workspace_id, subject="workspace")
         platform = attempt.platform
         if error:
             reason = "you declined access" if error == "access_denied" else (error_description or error)
@@ -184,7 +207,7 @@ def credentials(account: Account) -> Credentials:
 
 
 def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, actor: str = "system",
-                          clock: Callable[[], datetime] = utcnow, notifier: Notifier | None = None) -> Account:
+                          clock: Callable[[], datetime] = utcnow) -> Account:
     """Put the account into "reconnect needed" with `reason` in plain words, record it, and tell its workspace.
 
     Once: an account that already waits for a person (reconnect needed, or revoked, as the store has it now) is
@@ -206,7 +229,10 @@ def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, ac
     store.record_event(ActivityEvent(action="account.reconnect_needed", subject_type="account", subject_id=current.id,
                                      at=now, actor=actor, workspace_id=current.workspace_id,
                                      from_state=current.status.value, to_state=marked.status.value, reason=reason))
-    (notifier or InAppNotifier(store)).notify(notifications.reconnect_needed(current, reason, at=now))
+    store.add_notification(Notification(
+        workspace_id=current.workspace_id or "", kind="reconnect_needed", title=f"Reconnect {current.label}",
+        body=f"{reason} Posts for {current.label} wait until you connect it again from Accounts.",
+        created_at=now, subject_id=current.id))
     return marked
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from core.connect import ConnectError, save_connected_account
+from core.connect import ConnectError, acting_person, save_connected_account
 from core.domain import Account
 from core.errors import PlatformError, Problem, ReconnectNeeded, RetryLater
+from core.permissions import Action, Actor, check
 from core.platforms.base import PlatformAdapter
 from core.platforms.catalog import Platform
 from core.platforms.registry import adapter_class, supported_platforms
@@ -60,13 +61,17 @@ class PasswordConnectService:
         self.adapter_for = adapter_for
         self.clock = clock
 
-    def connect(self, *, user_id: str, workspace_id: str, platform: Platform | str, identifier: str,
-                password: str) -> Account:
-        """Open a session with the handle and app password, then create or update the account."""
+    def connect(self, *, workspace_id: str, platform: Platform | str, identifier: str, password: str,
+                actor: Actor | None = None, user_id: str | None = None) -> Account:
+        """Open a session with the handle and app password, then create or update the account.
+
+        Only a role that may connect accounts (`core.permissions`) gets past the first line; the role is
+        checked again, as the store has it then, once the platform has answered and before anything is saved.
+        """
         platform = Platform.parse(platform)
-        membership = self.store.get_membership(user_id, workspace_id)
-        if membership is None or not membership.role.can_connect_accounts:
-            raise ConnectError(Problem("not_allowed", "Only a workspace owner can connect accounts.", field="platform"))
+        actor = acting_person(self.store, actor, user_id)
+        user_id = actor.user_id
+        check(actor, Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
         adapter = self.adapter_for(platform)
         if getattr(adapter, "connect_with", "oauth") != APP_PASSWORD:
             raise ConnectError(Problem("not_password_platform", f"{platform.label} connects through its own consent "
@@ -91,6 +96,8 @@ class PasswordConnectService:
             raise ConnectError(Problem(code, words)) from None
         except PlatformError as exc:
             raise ConnectError(Problem("login_failed", f"{platform.label} was not connected: {exc}")) from None
+        # The login took a while: a person demoted (or removed) meanwhile connects nothing.
+        check(Actor.of(self.store, user_id), Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
         return save_connected_account(self.store, user_id=user_id, workspace_id=workspace_id, platform=platform,
                                       token=token, profile=profile, now=self.clock(),
                                       meta={"connected_with": APP_PASSWORD}, details={"method": APP_PASSWORD})

@@ -128,18 +128,25 @@ SCRIPT = Actor.system("script")
 
 
 def check(actor: Actor, action: Action, workspace_id: str | None, *, subject: str = "post") -> None:
-    """Refuse, in plain words, what `actor` may not do to a `subject` of `workspace_id`; return None otherwise."""
+    """Refuse, in plain words, what `actor` may not do to a `subject` of `workspace_id`; return None otherwise.
+
+    `subject` names what is refused ("post", "account"); ``"workspace"`` is for operations on a workspace as a
+    whole (its post list, its members), refused to outsiders as "You are not a member of this workspace."
+    """
     if not isinstance(actor, Actor):
         raise TypeError("Pass an Actor: Actor.for_user(...) for a person, Actor.system('name') for a script.")
     action = Action(action)
     if actor.is_system:
         return
     if workspace_id is None:
-        raise PermissionDenied(f"This {subject} belongs to no workspace; only scripts can use it.",
+        raise PermissionDenied("Choose a workspace; only scripts can work across workspaces." if subject == "workspace"
+                               else f"This {subject} belongs to no workspace; only scripts can use it.",
                                action=action, workspace_id=None, code="no_workspace")
     role = actor.role_in(workspace_id)
     if role is None:
-        raise PermissionDenied(f"This {subject} belongs to another workspace.", action=action,
+        # A whole workspace (its lists, its members) is not "another workspace's": the person is not in it.
+        raise PermissionDenied("You are not a member of this workspace." if subject == "workspace"
+                               else f"This {subject} belongs to another workspace.", action=action,
                                workspace_id=workspace_id, code="other_workspace")
     if not allows(role, action):
         raise PermissionDenied(f"{_PLURAL[role]} cannot {_RULES[action][1]}; ask {_ask(action)}.", action=action,

@@ -17,6 +17,7 @@ from core.db.engine import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, Role, User
 from core.errors import PermissionDenied
+from core.permissions import Actor
 from core.platforms.base import MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.registry import build_adapter
@@ -179,8 +180,28 @@ def test_only_owners_connect(world):
     store, service, owner, ws, *_ = world
     editor = store.add_user(User(email="ed@example.com"))
     store.set_membership(Membership(user_id=editor.id, workspace_id=ws.id, role=Role.EDITOR))
-    with pytest.raises(ConnectError, match="Only a workspace owner"):
+    with pytest.raises(PermissionDenied, match="^Editors cannot connect or change accounts; ask an owner.$"):
         service.start(user_id=editor.id, workspace_id=ws.id, platform=Platform.X)
+    # An owner of another workspace is an outsider here, whether named by id or passed as an actor.
+    stranger, _ = create_owner(store, email="stranger@example.com", password="a long password",
+                               workspace_name="Elsewhere")
+    with pytest.raises(PermissionDenied, match="^You are not a member of this workspace.$"):
+        service.start(actor=Actor.of(store, stranger.id), workspace_id=ws.id, platform=Platform.X)
+
+
+def test_a_script_cannot_connect_through_a_consent_page(world):
+    store, service, owner, ws, *_ = world
+    with pytest.raises(PermissionDenied, match="needs a signed-in person.*system:seed cannot"):
+        service.start(actor=Actor.system("seed"), workspace_id=ws.id, platform=Platform.X)
+
+
+def test_the_dashboard_passes_the_person_as_an_actor(world):
+    """What pages/ do: start and finish with the signed-in person's actor; the account is recorded in their name."""
+    store, service, owner, ws, *_ = world
+    back = consent(service.start(actor=Actor.of(store, owner.id), workspace_id=ws.id, platform=Platform.X))
+    account = service.finish(actor=Actor.of(store, owner.id), **_params(back))
+    [event] = store.list_events(subject_id=account.id)
+    assert event.action == "account.connected" and event.actor == f"user:{owner.id}"
 
 
 def test_declined_consent_is_explained(world):

@@ -17,6 +17,8 @@ from core.connect_password import PasswordConnectService, password_platforms
 from core.db.engine import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, RenderedContent, Role, User
+from core.errors import PermissionDenied
+from core.permissions import Actor
 from core.platforms.base import PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.registry import build_adapter
@@ -134,13 +136,41 @@ def test_missing_handle_and_password_are_both_named(world):
     assert [p.code for p in info.value.problems] == ["handle_missing", "password_missing"]
 
 
-def test_only_owners_connect(world):
+def test_only_owners_connect(world, emu):
     store, service, owner, ws, _ = world
     editor = store.add_user(User(email="ed@example.com"))
     store.set_membership(Membership(user_id=editor.id, workspace_id=ws.id, role=Role.EDITOR))
-    with pytest.raises(ConnectError, match="Only a workspace owner"):
+    before = len(emu.state.requests)
+    with pytest.raises(PermissionDenied, match="^Editors cannot connect or change accounts; ask an owner.$"):
         service.connect(user_id=editor.id, workspace_id=ws.id, platform="bluesky", identifier="casey.bsky.social",
                         password=APP_PASSWORD)
+    with pytest.raises(PermissionDenied, match="^You are not a member of this workspace.$"):
+        service.connect(actor=Actor.for_user(owner.id, {"ws_elsewhere": Role.OWNER}), workspace_id=ws.id,
+                        platform="bluesky", identifier="casey.bsky.social", password=APP_PASSWORD)
+    assert len(emu.state.requests) == before          # refused before the password went anywhere
+    assert store.list_accounts(workspace_id=ws.id) == []
+
+
+def test_the_role_is_checked_again_when_the_connection_completes(world):
+    """An owner demoted while Bluesky was opening the session connects nothing."""
+    store, _, owner, ws, adapter_for = world
+
+    class DemotedDuringLogin:
+        def __init__(self, adapter):
+            self._adapter = adapter
+
+        def __getattr__(self, name):
+            return getattr(self._adapter, name)
+
+        def login(self, identifier, password):
+            store.set_membership(Membership(user_id=owner.id, workspace_id=ws.id, role=Role.VIEWER))
+            return self._adapter.login(identifier, password)
+
+    service = PasswordConnectService(store, lambda p: DemotedDuringLogin(adapter_for(p)))
+    with pytest.raises(PermissionDenied, match="^Viewers cannot connect or change accounts; ask an owner.$"):
+        connect(service, owner, ws)
+    assert store.list_accounts(workspace_id=ws.id) == []
+    assert not [e for e in store.list_events(workspace_id=ws.id) if e.action.startswith("account.")]
 
 
 def test_oauth_platforms_are_sent_to_their_button(world):
