@@ -24,8 +24,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Notification, OAuthState
+from core import notifications
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState
 from core.errors import PermissionDenied, Problem, ReconnectNeeded, ValidationError
+from core.notifications import InAppNotifier, Notifier
 from core.permissions import Action, Actor, check
 from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
 from core.platforms.catalog import Platform
@@ -207,7 +209,7 @@ def credentials(account: Account) -> Credentials:
 
 
 def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, actor: str = "system",
-                          clock: Callable[[], datetime] = utcnow) -> Account:
+                          clock: Callable[[], datetime] = utcnow, notifier: Notifier | None = None) -> Account:
     """Put the account into "reconnect needed" with `reason` in plain words, record it, and tell its workspace.
 
     Once: an account that already waits for a person (reconnect needed, or revoked, as the store has it now) is
@@ -229,10 +231,7 @@ def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, ac
     store.record_event(ActivityEvent(action="account.reconnect_needed", subject_type="account", subject_id=current.id,
                                      at=now, actor=actor, workspace_id=current.workspace_id,
                                      from_state=current.status.value, to_state=marked.status.value, reason=reason))
-    store.add_notification(Notification(
-        workspace_id=current.workspace_id or "", kind="reconnect_needed", title=f"Reconnect {current.label}",
-        body=f"{reason} Posts for {current.label} wait until you connect it again from Accounts.",
-        created_at=now, subject_id=current.id))
+    (notifier or InAppNotifier(store)).notify(notifications.reconnect_needed(current, reason, at=now))
     return marked
 
 
