@@ -24,6 +24,52 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
+# ---------------------------------------------------------------- text every store and platform accepts
+#
+# The one rule for characters in text a person types (captions, hashtags, titles, links, handles, names):
+# no lone surrogate (no encoder accepts it), no NUL (PostgreSQL refuses it), no other C0 control, DEL or C1
+# control. Tab, line feed and carriage return are allowed where the text may span lines (a caption).
+# Domain types that are built from what a person typed refuse at construction (accounts, workspaces, users,
+# hashtags); a post's texts are reported by `core.validation.validate_post`, which the Scheduler runs before
+# it writes anything, so the composer can still count what is being typed.
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def text_problem(value: str | None, *, field: str, what: str, multiline: bool = False,
+                 platform: str | None = None) -> Problem | None:
+    """Why `value` cannot be stored or sent (a broken or control character), in plain words; None when it can.
+
+    `what` names the text for the person ("caption", "X title", "account name"); the message never repeats
+    the bad character itself, which could not be displayed or logged either.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    if _SURROGATE.search(value):
+        message = (f"The {what} contains a broken character (half of an emoji or symbol, usually left by copying "
+                   "and pasting). Delete it or type it again.")
+    elif (match := (_CONTROL_MULTI_LINE if multiline else _CONTROL_ONE_LINE).search(value)) is None:
+        return None
+    elif match.group() == "\x00":
+        message = (f"The {what} contains a null character (U+0000), which cannot be saved. Delete it; it usually "
+                   "comes from copying text out of another program.")
+    elif match.group() in "\t\n\r":
+        message = f"The {what} must fit on one line: remove the line break or tab."
+    else:
+        message = (f"The {what} contains an invisible control character (U+{ord(match.group()):04X}) that "
+                   "platforms refuse. Delete it; it usually comes from copying text out of another program.")
+    return Problem("bad_text", message, field=field, platform=platform)
+
+
+def check_text(value: str | None, *, field: str, what: str, multiline: bool = False) -> None:
+    """Raise ValidationError when `value` breaks the text rule (`text_problem`)."""
+    problem = text_problem(value, field=field, what=what, multiline=multiline)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
 class Role(StrEnum):
     OWNER = "owner"
     EDITOR = "editor"
@@ -67,6 +113,7 @@ class Workspace:
     def __post_init__(self):
         if not (self.name or "").strip():
             raise ValidationError(Problem("workspace_name", "A workspace needs a name.", field="name"))
+        check_text(self.name, field="name", what="workspace name")
         zone(self.timezone_name)
         from core.scheduling import validate_queue_slots
         object.__setattr__(self, "queue_slots", validate_queue_slots(self.queue_slots))
@@ -81,6 +128,8 @@ class User:
     created_at: datetime | None = None
 
     def __post_init__(self):
+        check_text(self.email, field="email", what="email address")
+        check_text(self.display_name, field="display_name", what="name")
         email = (self.email or "").strip().lower()
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             raise ValidationError(Problem("email", f"'{self.email}' does not look like an email address.", field="email"))
@@ -141,6 +190,11 @@ class Account:
 
     def __post_init__(self):
         object.__setattr__(self, "platform", Platform.parse(self.platform))
+        problems = [p for p in (text_problem(self.handle, field="handle", what="account handle"),
+                                text_problem(self.display_name, field="display_name", what="account name"))
+                    if p is not None]
+        if problems:
+            raise ValidationError(problems)
         handle = (self.handle or "").strip()
         if not handle:
             raise ValidationError(Problem("handle", "An account needs a handle, such as @creator.", field="handle"))
@@ -252,6 +306,7 @@ def normalize_hashtags(tags) -> tuple[str, ...]:
         tag = str(raw).strip()
         if not tag:
             continue
+        check_text(tag, field="hashtags", what="hashtag")
         tag = "#" + tag.lstrip("#")
         if tag == "#" or not re.fullmatch(r"#[\w]+", tag):
             raise ValidationError(Problem("hashtag", f"'{raw}' is not a hashtag: use letters, digits and underscores only, like #launch.",
@@ -388,6 +443,27 @@ class Post:
 
     def reschedule(self, current: PostStatus, schedule: Schedule) -> "Post":
         return self._move("reschedule", current, schedule=schedule)
+
+
+def post_text_problems(post: Post) -> list[Problem]:
+    """Every text of `post` (and of its variants) that breaks the text rule (`text_problem`)."""
+    problems = []
+
+    def check(value: str | None, field: str, what: str, multiline: bool = False, platform: Platform | None = None):
+        where = f"{platform.label} " if platform is not None else ""
+        problem = text_problem(value, field=field, what=where + what, multiline=multiline,
+                               platform=platform.value if platform is not None else None)
+        if problem is not None:
+            problems.append(problem)
+
+    for platform, content in [(None, post)] + list(post.variants.items()):
+        check(content.caption, "caption", "caption", multiline=True, platform=platform)
+        check(content.title, "title", "title", platform=platform)
+        check(content.link, "link", "link", platform=platform)
+        for n, url in enumerate(content.media_urls or (), start=1):
+            check(url, "media", f"link of media item {n}", platform=platform)
+    check(post.call_to_action, "call_to_action", "call to action", multiline=True)
+    return problems
 
 
 # ---------------------------------------------------------------- deliveries

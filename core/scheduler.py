@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Sequence
 
-from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, post_status
-from core.errors import NotFoundError, Problem, ValidationError
+from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_text, post_status
+from core.errors import DuplicateError, NotFoundError, Problem, ValidationError
 from core.permissions import SCRIPT, Action, Actor, check
 from core.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
 from core import scheduling
@@ -148,6 +148,10 @@ class Scheduler:
                 warnings += [p for p in slot if p.severity != "error"]
         if errors:
             raise ValidationError(errors)
+        # A refused post leaves nothing behind: its new accounts are saved only once the post can be added.
+        # (Two scripts racing for one id can still both pass this check; the store refuses the second post.)
+        if self._has_post(post.id):
+            raise DuplicateError(f"A post with id {post.id} already exists.")
         for acc in post.accounts:
             if not self._has_account(acc.id):
                 self.store.save_account(acc if acc.workspace_id or not post.workspace_id
@@ -206,6 +210,7 @@ class Scheduler:
         return self._editorial(post_id, Action.APPROVE, lambda p, s: p.approve(s), "post.approved")
 
     def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
+        check_text(reason, field="reason", what="reason", multiline=True)
         return self._editorial(post_id, Action.APPROVE, lambda p, s: p.reject(s, reason), "post.rejected",
                                reason=reason)
 
@@ -213,6 +218,7 @@ class Scheduler:
         return self._editorial(post_id, Action.EDIT_POSTS, lambda p, s: p.revise(s), "post.returned_to_draft")
 
     def cancel(self, post_id: str, reason: str = "") -> ScheduleResult:
+        check_text(reason, field="reason", what="reason", multiline=True)
         return self._editorial(post_id, Action.CANCEL, lambda p, s: p.cancel(s), "post.cancelled", reason=reason)
 
     def _editorial(self, post_id: str, action: Action, move, event_name: str,
@@ -231,6 +237,7 @@ class Scheduler:
     # ------------------------------------------------------------ a person settles what the runner could not
     def confirm_published(self, delivery_id: str, *, url: str | None = None) -> Delivery:
         """The person looked: the post is live on the platform (from needs review)."""
+        check_text(url, field="url", what="link")
         d, post = self._load_delivery(delivery_id)
         url = (url or "").strip() or None
         return self._settle(d, post, d.mark_published(external_id=d.external_id, external_url=url or d.external_url,
@@ -325,6 +332,13 @@ class Scheduler:
         if workspace_id is None:
             return None
         return self.store.get_workspace(workspace_id)
+
+    def _has_post(self, post_id: str) -> bool:
+        try:
+            self.store.get_post(post_id)
+            return True
+        except NotFoundError:
+            return False
 
     def _has_account(self, account_id: str) -> bool:
         try:

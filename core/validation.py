@@ -3,7 +3,9 @@
 Reads only the declarations in `core.platforms.limits`. Counts the text that is
 actually sent (`Post.render(platform).text`), in each platform's own unit: X's
 weighted count (https://github.com/twitter/twitter-text/blob/master/config/v3.json),
-Bluesky's graphemes, TikTok's UTF-16 runes, YouTube's bytes. Media types are judged
+Bluesky's graphemes (a real UAX #29 segmenter), TikTok's UTF-16 runes, YouTube's bytes.
+Text that no store or platform accepts (`core.domain.text_problem`: lone surrogates, NUL,
+control characters) is reported before anything else is judged. Media types are judged
 from the URL's file extension; the fetched bytes (size, duration, aspect ratio) are
 checked later by `core.media`.
 """
@@ -18,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import regex
 from twitter_text import parse_tweet
 
-from core.domain import Post, RenderedContent
+from core.domain import Post, RenderedContent, post_text_problems
 from core.errors import Problem, ValidationError
 from core.platforms.catalog import Platform
 from core.platforms.limits import GIF, JPEG, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
@@ -328,6 +330,9 @@ def validate_post(post: Post) -> list[Problem]:
     problems: list[Problem] = []
     if not post.accounts:
         problems.append(Problem("no_accounts", "Choose at least one account to post to.", field="accounts"))
+    if broken := post_text_problems(post):
+        # Nothing else is judged on text that cannot be stored or sent (and no message repeats it).
+        return problems + broken
     platforms = post.platforms  # two accounts on one platform are checked once
     rendered = {p: post.render(p) for p in platforms}
 
