@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import auth
+from core import auth, views
 from core.errors import OutpostError, SchemaOutOfDateError
 from pages.shared import Context, settings, show_problems, store
 
@@ -65,8 +65,8 @@ def main() -> None:
         # Coming back from a platform's consent page: sign in right here, then the connection completes.
         st.navigation([st.Page(lambda: sign_in(db), title="Sign in", url_path="signin")], position="hidden").run()
         return
-    user = db.get_user(user_id)
-    workspaces = db.list_workspaces(user_id=user.id)
+    me = views.signed_in(db, user_id)
+    user, workspaces = me.user, me.workspaces
     if not workspaces:
         st.error("You are not a member of any workspace yet. Ask a workspace owner to invite you.")
         st.stop()
@@ -83,9 +83,8 @@ def main() -> None:
             for k in ("user_id", "workspace_id", "ctx"):
                 st.session_state.pop(k, None)
             st.rerun()
-    workspace = db.get_workspace(chosen)
-    membership = db.get_membership(user.id, workspace.id)
-    st.session_state["ctx"] = Context(user=user, workspace=workspace, membership=membership)
+    st.session_state["ctx"] = Context(user=user, workspace=next(w for w in workspaces if w.id == chosen),
+                                      membership=me.membership(chosen), person=me.actor)
     connecting = "pending_connect" in st.session_state
     pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
              st.Page("pages/accounts.py", title="Accounts", icon="🔗")]

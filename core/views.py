@@ -1,16 +1,63 @@
-"""The queries that feed the dashboard's pages, in one place (pages hold no SQL and no rules)."""
+"""The queries that feed the dashboard's pages, in one place (pages hold no SQL and no rules).
+
+Every query reads one workspace and is told who acts, as `Scheduler` is: a person reads only a workspace they
+are a member of (anyone else is refused with PermissionDenied, "You are not a member of this workspace.", before
+anything is read), and sees only the notifications meant for them. The default actor is the system actor
+`core.permissions.SCRIPT`, for scripts and tests; the pages always pass ``Context.actor``
+(tests/test_permissions.py checks every call in pages/ and app.py).
+
+`signed_in` is where the dashboard learns who acts: the signed-in person, their workspaces and their roles.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from core.domain import Post, post_status
+from core.domain import Account, Membership, Post, User, Workspace, post_status
+from core.errors import NotFoundError
+from core.lifecycle import DeliveryState, PostStatus
+from core.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
 from core.timeutil import zone
 
+__all__ = ["signed_in", "workspace_accounts", "post_rows", "attention_rows", "account_rows", "activity_rows",
+           "notification_rows"]
+
+
+def _may_read(actor: Actor, workspace_id: str) -> None:
+    check(actor, Action.VIEW, workspace_id, subject="workspace")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The signed-in person, the workspaces they belong to (by name), and who they act as in each."""
+
+    user: User
+    workspaces: tuple[Workspace, ...]
+    actor: Actor
+
+    def membership(self, workspace_id: str) -> Membership | None:
+        return next((m for m in self.actor.memberships if m.workspace_id == workspace_id), None)
+
+
+def signed_in(store: PostStore, user_id: str) -> SignedIn:
+    """Who is signed in, as the store knows them now: their own user record and workspaces, nothing else."""
+    user = store.get_user(user_id)
+    actor = Actor.of(store, user.id)
+    return SignedIn(user=user, workspaces=tuple(w for w in store.list_workspaces(user_id=user.id)
+                                                if w.id in actor.workspace_ids), actor=actor)
+
+
+def workspace_accounts(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT) -> list[Account]:
+    """The workspace's accounts (what the composer offers to post to)."""
+    _may_read(actor, workspace_id)
+    return store.list_accounts(workspace_id=workspace_id)
+
 
 def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datetime | None = None,
-              end: datetime | None = None, limit: int = 500) -> list[dict]:
+              end: datetime | None = None, limit: int = 500, actor: Actor = SCRIPT) -> list[dict]:
     """One row per post for tables: when (local), where, what, and its status with the latest error."""
+    _may_read(actor, workspace_id)
     tz = zone(tz_name)
     rows = []
     posts = store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=limit)
@@ -36,9 +83,10 @@ def _preview(post: Post, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: int = 200) -> list[dict]:
+def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: int = 200,
+                   actor: Actor = SCRIPT) -> list[dict]:
     """Deliveries a person has to settle (needs review, failed), newest problems first, with what to tell them."""
-    from core.lifecycle import DeliveryState, PostStatus
+    _may_read(actor, workspace_id)
     tz = zone(tz_name)
     posts = store.list_posts(workspace_id=workspace_id, limit=limit,
                              statuses=[PostStatus.NEEDS_REVIEW, PostStatus.FAILED, PostStatus.PARTIALLY_PUBLISHED,
@@ -59,9 +107,11 @@ def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: 
     return rows
 
 
-def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime) -> list[dict]:
+def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime,
+                 actor: Actor = SCRIPT) -> list[dict]:
     """The Accounts table: each connection's health, and whether the runner is holding its posts back."""
     from core.connect import account_health
+    _may_read(actor, workspace_id)
     holds = store.account_holds(now)
     tz = zone(tz_name)
     rows = []
@@ -76,3 +126,49 @@ def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: date
                      "Daily limit": acc.effective_daily_cap,
                      "Connected": acc.connected_at.strftime("%d %b %Y") if acc.connected_at else ""})
     return rows
+
+
+def activity_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: int = 200,
+                  actor: Actor = SCRIPT) -> list[dict]:
+    """The workspace's activity log, newest first: when (local), who (a person's name, or what acted), what."""
+    _may_read(actor, workspace_id)
+    tz = zone(tz_name)
+    names: dict[str, str] = {}
+    rows = []
+    for e in store.list_events(workspace_id=workspace_id, limit=limit):
+        change = f"{e.from_state} → {e.to_state}" if e.from_state and e.to_state else (e.to_state or "")
+        rows.append({"id": e.id, "when": e.at.astimezone(tz).strftime("%a %d %b %Y %H:%M"),
+                     "who": _who(store, e.actor, names), "what": e.action.replace(".", " ").replace("_", " "),
+                     "subject": f"{e.subject_type} {e.subject_id}", "change": change, "reason": e.reason or ""})
+    return rows
+
+
+def _who(store: PostStore, label: str, names: dict[str, str]) -> str:
+    """"user:<id>" as the person's name (or email); the runner and scripts by what they are."""
+    kind, _, ident = (label or "").partition(":")
+    if kind == "user" and ident:
+        if ident not in names:
+            try:
+                user = store.get_user(ident)
+            except NotFoundError:   # a person no longer in Outpost
+                names[ident] = "a former member"
+            else:
+                names[ident] = user.display_name or user.email
+        return names[ident]
+    if kind == "runner":
+        return "Outpost (runner)"
+    if kind == "system":
+        return f"Outpost ({ident})" if ident else "Outpost"
+    return label or "Outpost"
+
+
+def notification_rows(store: PostStore, workspace_id: str, *, tz_name: str, unread_only: bool = False,
+                      limit: int = 100, actor: Actor = SCRIPT) -> list[dict]:
+    """The notifications for the person in this workspace (addressed to them or to everyone), newest first."""
+    _may_read(actor, workspace_id)
+    tz = zone(tz_name)
+    found = store.list_notifications(workspace_id=workspace_id, user_id=None if actor.is_system else actor.user_id,
+                                     unread_only=unread_only, limit=limit)
+    return [{"id": n.id, "when": n.created_at.astimezone(tz).strftime("%a %d %b %H:%M") if n.created_at else "",
+             "kind": n.kind, "title": n.title, "body": n.body, "subject_id": n.subject_id,
+             "unread": n.read_at is None} for n in found]

@@ -21,7 +21,7 @@ st.title("Accounts")
 done = st.session_state.pop("password_connected", None)
 if done:
     st.success(f"Connected {done}.")
-rows = account_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow())
+rows = account_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow(), actor=ctx.actor)
 if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if any(r["Posting"] != "Ready" for r in rows):
@@ -37,7 +37,7 @@ def _connect_with_password(platform, round_: int) -> None:
     st.session_state[f"password_round_{platform.value}"] = round_ + 1
     try:
         account = PasswordConnectService(db, adapter_for).connect(
-            user_id=ctx.user.id, workspace_id=ws.id, platform=platform, identifier=handle, password=password)
+            actor=ctx.actor, workspace_id=ws.id, platform=platform, identifier=handle, password=password)
     except OutpostError as exc:
         st.session_state[f"password_error_{platform.value}"] = exc
         st.session_state[f"last_handle_{platform.value}"] = handle
@@ -58,7 +58,7 @@ if ctx.can(Action.CONNECT_ACCOUNTS):
         col = cols[i % 3]
         if col.button(f"Connect {platform.label}", key=f"connect_{platform.value}", width="stretch"):
             try:
-                url = service.start(user_id=ctx.user.id, workspace_id=ws.id, platform=platform)
+                url = service.start(actor=ctx.actor, workspace_id=ws.id, platform=platform)
             except OutpostError as exc:
                 show_problems(exc)
             else:

@@ -17,7 +17,7 @@ if not params.get("state") and not params.get("code"):
 
 try:
     account = ConnectService(store(), adapter_for).finish(
-        user_id=ctx.user.id, state=params.get("state"), code=params.get("code"), error=params.get("error"),
+        actor=ctx.actor, state=params.get("state"), code=params.get("code"), error=params.get("error"),
         error_description=params.get("error_description"))
 except OutpostError as exc:
     show_problems(exc)

@@ -15,7 +15,7 @@ from core.platforms.registry import supported_platforms
 from core.scheduler import Scheduler
 from core.timeutil import zone
 from core.validation import text_count
-from core.views import attention_rows, post_rows
+from core.views import attention_rows, post_rows, workspace_accounts
 from pages.shared import context, media_checker, media_library, settings, show_problems, store
 
 ctx = context()
@@ -25,7 +25,7 @@ ws = ctx.workspace
 st.title("Posts")
 st.caption(f"Times are shown in {ws.timezone_name}.")
 
-accounts = db.list_accounts(workspace_id=ws.id)
+accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
 
 # ---------------------------------------------------------------- composer
 if ctx.can(Action.EDIT_POSTS):
@@ -112,7 +112,7 @@ if ctx.can(Action.EDIT_POSTS):
                         st.warning(warning.message)
 
 # ---------------------------------------------------------------- what needs a person
-attention = attention_rows(db, ws.id, tz_name=ws.timezone_name)
+attention = attention_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
 if attention:
     st.subheader(f"Needs your attention ({len(attention)})")
     settle = Scheduler(db, actor=ctx.actor)
@@ -143,7 +143,7 @@ if attention:
                 show_problems(exc)
 
 # ---------------------------------------------------------------- list
-rows = post_rows(db, ws.id, tz_name=ws.timezone_name)
+rows = post_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
 if not rows:
     st.info("No posts yet. Write one above.")
 else:

@@ -56,10 +56,16 @@ class Context:
     user: User
     workspace: Workspace
     membership: Membership
+    # The person with their roles in all their workspaces, as app.py read them on this run (a connection that
+    # completes here may have been started in another of their workspaces).
+    person: Actor | None = None
 
     @property
     def actor(self) -> Actor:
-        """Who acts in core services: this person, with their role in the current workspace only."""
+        """Who acts in core services: this person, with their roles as read on this run (only the current
+        workspace's when app.py did not pass them all)."""
+        if self.person is not None:
+            return self.person
         return Actor.for_user(self.user.id, [self.membership] if self.membership else [])
 
     def can(self, action: Action) -> bool:

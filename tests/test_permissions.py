@@ -1,25 +1,36 @@
-"""Who may do what: every public Scheduler operation and account service × every role × own/other workspace.
+"""Who may do what: every public service operation × every role × own/other workspace.
 
-Each row says which roles may do the operation in their own workspace; in another workspace every role is
-refused. A refusal is a PermissionDenied (or, for a list, the other workspace's posts are not in it) and
-leaves the store exactly as it was. A public Scheduler method or account service without a row fails
-`test_every_public_operation_has_a_row`: a new operation must say who may call it.
+The services: Scheduler, core.accounts, core.views (what the pages read), connecting accounts (ConnectService,
+PasswordConnectService) and core.members. Each row says which roles may do the operation in their own
+workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or, for a list, the
+other workspace's posts are not in it) and leaves the store exactly as it was. A public operation without a row
+fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and app.py
+pass the signed-in person to every service they call (`test_pages_say_who_acts`).
 """
 from __future__ import annotations
 
+import ast
 import inspect
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 import core.accounts
+import core.members
+import core.views
 from core.accounts import add_account, edit_account
-from core.domain import Account, Delivery, Post, Role, Schedule, Workspace
+from core.connect import ConnectService
+from core.connect_password import APP_PASSWORD, PasswordConnectService
+from core.domain import Account, Delivery, Membership, Notification, Post, Role, Schedule, User, Workspace
 from core.errors import PermissionDenied
 from core.lifecycle import DeliveryState, PostState
 from core.permissions import SCRIPT, Action, Actor, allows, check, roles_allowed
+from core.platforms.base import Profile, TokenSet
+from core.platforms.catalog import Platform
 from core.scheduler import Scheduler
 from core.store import InMemoryPostStore
 
@@ -39,6 +50,7 @@ class Target:
     post_id: str | None = None
     delivery_id: str | None = None
     fresh: Post | None = None      # a post not stored yet (for the creating operations)
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,6 +126,74 @@ def account_only(w: World, ws: str) -> Target:
     return Target(ws, w.accounts[ws])
 
 
+def noted(w: World, ws: str) -> Target:
+    """A notification for everyone in the workspace."""
+    note = w.store.add_notification(Notification(workspace_id=ws, kind="approval_needed", title="Hello",
+                                                 created_at=NOW))
+    return Target(ws, w.accounts[ws], extra={"notification_id": note.id})
+
+
+# The person every row acts as ("user_1"), as the store knows them: an owner of the workspace the row acts on,
+# so the connect services' second look at the store (when a connection completes) agrees with the first.
+PERSON = "user_1"
+
+
+def _person_owns(w: World, ws: str) -> None:
+    try:
+        w.store.get_user(PERSON)
+    except KeyError:
+        w.store.add_user(User(email="person@example.com", id=PERSON))
+    w.store.set_membership(Membership(user_id=PERSON, workspace_id=ws, role=OWNER))
+
+
+class FakePlatform:
+    """Just enough of a platform adapter for the connect services: it always allows access."""
+
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.connect_with = APP_PASSWORD if platform == Platform.BLUESKY else "oauth"
+        self.oauth = type("OAuth", (), {"pkce": False})()
+
+    def authorization_url(self, *, state: str, code_challenge: str | None = None) -> str:
+        return f"https://consent.example/?state={state}"
+
+    def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenSet:
+        return TokenSet(access_token="access", refresh_token="refresh")
+
+    def login(self, identifier: str, password: str) -> TokenSet:
+        return TokenSet(access_token="access", refresh_token="refresh")
+
+    def missing_scopes(self, token: TokenSet) -> list[str]:
+        return []
+
+    def fetch_profile(self, token: TokenSet) -> Profile:
+        return Profile(external_id="ext-1", handle="@connected")
+
+
+def connect_service(w: World) -> ConnectService:
+    return ConnectService(w.store, FakePlatform, clock=lambda: NOW)
+
+
+def connectable(w: World, ws: str) -> Target:
+    _person_owns(w, ws)
+    return Target(ws, w.accounts[ws])
+
+
+def started(w: World, ws: str) -> Target:
+    """A connection the person started while an owner there: their role now decides whether it completes."""
+    _person_owns(w, ws)
+    url = connect_service(w).start(actor=Actor.for_user(PERSON, {ws: OWNER}), workspace_id=ws, platform="linkedin")
+    return Target(ws, w.accounts[ws], extra={"state": parse_qs(urlsplit(url).query)["state"][0]})
+
+
+def team(w: World, ws: str) -> Target:
+    """A member (an editor) and someone who signed up but is not in the workspace."""
+    member = w.store.add_user(User(email=f"member-{ws}@example.com", id=f"member-{ws}"))
+    w.store.add_user(User(email=f"newcomer-{ws}@example.com", id=f"newcomer-{ws}"))
+    w.store.set_membership(Membership(user_id=member.id, workspace_id=ws, role=EDITOR))
+    return Target(ws, w.accounts[ws], extra={"member": member.id, "newcomer": f"newcomer-{ws}@example.com"})
+
+
 @dataclass(frozen=True)
 class Row:
     allowed: frozenset[Role]                    # who may, in their own workspace
@@ -121,6 +201,8 @@ class Row:
     call: Callable[[Scheduler | World, Actor, Target], Any]
     # For reads that filter: whether the result shows the target (a hidden target is a refusal).
     shows: Callable[[Any, Target], bool] | None = None
+    # Only a person can do it (connecting an account: the platform asks a person); system actors are refused.
+    people_only: bool = False
 
 
 def _s(fn):
@@ -167,7 +249,54 @@ ACCOUNT_TABLE: dict[str, Row] = {
     "edit_account": Row(frozenset({OWNER}), account_only, lambda w, actor, t: edit_account(
         w.store, actor, t.account.id, daily_cap=1, clock=lambda: NOW)),
 }
-TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE}
+
+def _v(name: str, **kwargs):
+    """A core.views query on the target's workspace, as the pages call it."""
+    return lambda w, actor, t: getattr(core.views, name)(w.store, t.ws, actor=actor, **kwargs)
+
+
+VIEW_TABLE: dict[str, Row] = {
+    # every member reads their workspace; another workspace is refused before anything is read
+    "workspace_accounts": Row(EVERYONE, account_only, _v("workspace_accounts"),
+                              shows=lambda r, t: t.account.id in {a.id for a in r}),
+    "post_rows": Row(EVERYONE, scheduled, _v("post_rows", tz_name="UTC"),
+                     shows=lambda r, t: t.post_id in {row["id"] for row in r}),
+    "attention_rows": Row(EVERYONE, in_review, _v("attention_rows", tz_name="UTC"),
+                          shows=lambda r, t: t.delivery_id in {row["delivery_id"] for row in r}),
+    "account_rows": Row(EVERYONE, account_only, _v("account_rows", tz_name="UTC", now=NOW),
+                        shows=lambda r, t: t.account.handle in {row["Account"] for row in r}),
+    "activity_rows": Row(EVERYONE, scheduled, _v("activity_rows", tz_name="UTC"),
+                         shows=lambda r, t: any(t.post_id in row["subject"] for row in r)),
+    "notification_rows": Row(EVERYONE, noted, _v("notification_rows", tz_name="UTC"),
+                             shows=lambda r, t: t.extra["notification_id"] in {row["id"] for row in r}),
+}
+# Not workspace data: where the dashboard learns who acts (the person's own record and memberships).
+NOT_A_WORKSPACE_READ = {"signed_in"}
+
+CONNECT_TABLE: dict[str, Row] = {
+    # connecting accounts: owners, at the start and again when the connection completes
+    "ConnectService.start": Row(frozenset({OWNER}), connectable, lambda w, actor, t: connect_service(w).start(
+        actor=actor, workspace_id=t.ws, platform="linkedin"), people_only=True),
+    "ConnectService.finish": Row(frozenset({OWNER}), started, lambda w, actor, t: connect_service(w).finish(
+        actor=actor, state=t.extra["state"], code="ok"), people_only=True),
+    "PasswordConnectService.connect": Row(frozenset({OWNER}), connectable, lambda w, actor, t: PasswordConnectService(
+        w.store, FakePlatform, clock=lambda: NOW).connect(actor=actor, workspace_id=t.ws, platform="bluesky",
+                                                          identifier="brand.bsky.social", password="app-password"),
+        people_only=True),
+}
+
+MEMBER_TABLE: dict[str, Row] = {
+    # every member sees who is in the team (refusals say "ask an owner"); owners change it
+    "list_members": Row(EVERYONE, team, lambda w, actor, t: core.members.list_members(w.store, actor, t.ws),
+                        shows=lambda r, t: t.extra["member"] in {m.user_id for m in r}),
+    "add_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.add_member(
+        w.store, actor, t.ws, t.extra["newcomer"], Role.VIEWER, clock=lambda: NOW)),
+    "change_role": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.change_role(
+        w.store, actor, t.ws, t.extra["member"], Role.APPROVER, clock=lambda: NOW)),
+    "remove_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.remove_member(
+        w.store, actor, t.ws, t.extra["member"], clock=lambda: NOW)),
+}
+TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE}
 
 
 def snapshot(store: InMemoryPostStore):
@@ -175,7 +304,7 @@ def snapshot(store: InMemoryPostStore):
     posts = {p.id: p for p in store.list_posts()}
     workspaces = {p.workspace_id for p in posts.values() if p.workspace_id}
     return (posts, store.deliveries_for(list(posts)), store.list_events(), store.list_accounts(),
-            [n for ws in workspaces for n in store.list_notifications(workspace_id=ws)])
+            [n for ws in workspaces for n in store.list_notifications(workspace_id=ws)], store.list_memberships())
 
 
 def attempt(row: Row, w: World, actor: Actor, target: Target) -> bool:
@@ -194,7 +323,7 @@ def attempt(row: Row, w: World, actor: Actor, target: Target) -> bool:
 def test_matrix(world, operation, role, where):
     row = TABLE[operation]
     target = row.setup(world, world.own if where == "own" else world.other)
-    actor = Actor.for_user("user_1", {world.own: role})      # a member of their own workspace only
+    actor = Actor.for_user(PERSON, {world.own: role})      # a member of their own workspace only
     before = snapshot(world.store)
     went_through = attempt(row, world, actor, target)
     expected = where == "own" and role in row.allowed
@@ -208,13 +337,24 @@ def test_every_public_operation_has_a_row():
     rows = {name.split("(")[0] for name in SCHEDULER_TABLE}
     assert public == rows, f"Scheduler operations without a row: {public - rows}; rows for nothing: {rows - public}"
     assert set(core.accounts.__all__) == set(ACCOUNT_TABLE)
+    assert set(core.views.__all__) - NOT_A_WORKSPACE_READ == set(VIEW_TABLE)
+    assert set(core.members.__all__) == set(MEMBER_TABLE)
+    connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
+                  for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
+    assert connecting == set(CONNECT_TABLE)
 
 
 @pytest.mark.parametrize("operation", list(TABLE))
 def test_a_system_actor_may_do_everything_everywhere(world, operation):
     row = TABLE[operation]
     for ws in (world.own, world.other):
-        assert attempt(row, world, Actor.system("test-script"), row.setup(world, ws))
+        target = row.setup(world, ws)
+        if row.people_only:
+            with pytest.raises(PermissionDenied, match="needs a signed-in person") as refused:
+                row.call(world, Actor.system("test-script"), target)
+            assert refused.value.code == "person_needed"
+        else:
+            assert attempt(row, world, Actor.system("test-script"), target)
 
 
 # ---------------------------------------------------------------- the words and the rules around the table
@@ -291,3 +431,60 @@ def test_events_name_the_person(world):
 def test_the_scheduler_takes_an_actor_not_a_string():
     with pytest.raises(TypeError, match="Actor.for_user"):
         Scheduler(InMemoryPostStore(), actor="user:someone")
+
+
+def test_signed_in_reads_only_the_persons_own_workspaces(world):
+    world.store.add_user(User(email="casey@example.com", id="casey"))
+    world.store.set_membership(Membership(user_id="casey", workspace_id=world.own, role=APPROVER))
+    me = core.views.signed_in(world.store, "casey")
+    assert me.user.email == "casey@example.com"
+    assert [w.id for w in me.workspaces] == [world.own] and me.actor.role_in(world.own) == APPROVER
+    assert me.membership(world.own).role == APPROVER and me.membership(world.other) is None
+
+
+def test_a_list_of_another_workspace_is_refused_in_plain_words(world):
+    with pytest.raises(PermissionDenied, match="^You are not a member of this workspace.$"):
+        core.views.post_rows(world.store, world.other, tz_name="UTC", actor=Actor.for_user("u", {world.own: OWNER}))
+
+
+def test_a_person_reads_only_the_notifications_meant_for_them(world):
+    for user_id in (None, "casey", "drew"):
+        world.store.add_notification(Notification(workspace_id=world.own, kind="k", title=f"for {user_id}",
+                                                  user_id=user_id, created_at=NOW))
+    casey = Actor.for_user("casey", {world.own: VIEWER})
+    titles = {r["title"] for r in core.views.notification_rows(world.store, world.own, tz_name="UTC", actor=casey)}
+    assert titles == {"for None", "for casey"}
+
+
+# ---------------------------------------------------------------- the pages pass who acts
+ROOT = Path(__file__).resolve().parent.parent
+# What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
+SERVICES = {*core.views.__all__, *core.accounts.__all__, *core.members.__all__, "Scheduler", "start", "finish",
+            "connect"} - NOT_A_WORKSPACE_READ
+
+
+def _calls(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in SERVICES:
+                yield name, node
+
+
+@pytest.mark.parametrize("path", sorted([*ROOT.joinpath("pages").glob("*.py"), ROOT / "app.py"]),
+                         ids=lambda p: p.name)
+def test_pages_say_who_acts(path):
+    """A page that forgot to pass the person would act as a script (the services' default): never allowed."""
+    for name, call in _calls(path):
+        args = [ast.unparse(a) for a in call.args] + [ast.unparse(k.value) for k in call.keywords]
+        assert any(a.endswith(".actor") for a in args), (
+            f"{path.name}:{call.lineno}: {name}(...) must be told who acts (ctx.actor)")
+
+
+def test_pages_write_nothing_to_the_store_directly():
+    """Pages read through core.views and change things through core services (grep: no `db.` or `store.`)."""
+    for path in [*ROOT.joinpath("pages").glob("*.py"), ROOT / "app.py"]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert "db." not in line and "store." not in line, f"{path.name}:{number}: {line.strip()}"
