@@ -266,7 +266,7 @@ class BenchDatabase:
     """
 
     def __init__(self, workdir: Path, database_url: str | None = None, *, keep: bool = False):
-        from core.db.engine import make_engine, normalize_url, upgrade
+        from core.db import make_engine, normalize_url, upgrade
         self.schema: str | None = None
         self.keep = keep
         self._admin = None
@@ -395,7 +395,7 @@ def insert_posts(engine, workspace_id: str, items: Iterable[tuple[object, str, d
     """
     from core.db.engine import write_transaction
     from core.db.schema import deliveries, post_accounts, posts
-    from core.db.sql_store import _delivery_values, _post_values
+    from core.db.rows import delivery_values as _delivery_values, post_values as _post_values
     from core.domain import Delivery, Post, Schedule, new_id
     from core.lifecycle import PostState, PostStatus
 

@@ -13,7 +13,7 @@ def open_store(settings: Settings, *, auto_upgrade: bool | None = None, **engine
 
     `engine_kwargs` go to the engine (the runner sizes its connection pool to its worker threads).
     """
-    from core.db.engine import ensure_schema, make_engine
+    from core.db import ensure_schema, make_engine
     from core.db.sql_store import SqlPostStore
     from core.secrets import load_keyring
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 
 from core.auth import create_owner
-from core.db.engine import make_engine, upgrade
+from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import Account, Delivery, Post, Schedule
 from core.lifecycle import PostState

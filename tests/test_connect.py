@@ -13,7 +13,7 @@ import pytest
 
 from core.auth import create_owner
 from core.connect import ConnectService, ConnectError, account_health, credentials, refresh_account
-from core.db.engine import make_engine, upgrade
+from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, Role, User
 from core.errors import PermissionDenied

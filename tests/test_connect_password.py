@@ -14,7 +14,7 @@ import pytest
 from core.auth import create_owner
 from core.connect import ConnectError, account_health, credentials, refresh_account
 from core.connect_password import PasswordConnectService, password_platforms
-from core.db.engine import make_engine, upgrade
+from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, RenderedContent, Role, User
 from core.errors import PermissionDenied

@@ -8,7 +8,7 @@ import pytest
 
 from core.auth import create_owner
 from core.connect import ConnectService
-from core.db.engine import make_engine, upgrade
+from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import RenderedContent
 from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired

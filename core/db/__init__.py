@@ -6,8 +6,8 @@
 
 From a shell: ``python -m core.db upgrade | current | check | rotate-keys``.
 """
-from core.db.engine import check_schema, ensure_schema, make_engine, normalize_url, upgrade, write_transaction
-from core.db.migrate import current_revision, head_revision
+from core.db.engine import make_engine, normalize_url, write_transaction
+from core.db.migrate import check_schema, current_revision, ensure_schema, head_revision, upgrade
 from core.db.tokens import rotate_keys, token_key_usage
 
 __all__ = ["make_engine", "normalize_url", "write_transaction", "upgrade", "check_schema", "ensure_schema",

@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.db.engine import check_schema, make_engine, upgrade
-from core.db.migrate import current_revision, head_revision
+from core.db.engine import make_engine
+from core.db.migrate import check_schema, current_revision, head_revision, upgrade
 from core.db.tokens import rotate_keys, token_key_usage
 from core.errors import OutpostError
 from core.secrets import load_keyring, save_keyring

@@ -211,24 +211,3 @@ def _json_default(value: Any) -> Any:
 def json_dumps(value: Any) -> str:
     """JSON for the database: enums as their values, datetimes as ISO 8601."""
     return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-
-
-# The schema entry points live with the migrations (core.db.migrate); they are offered here
-# too because opening an engine and checking its schema go together at start-up.
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (default: newest) in one transaction."""
-    from core.db.migrate import upgrade as _upgrade
-    _upgrade(engine, revision)
-
-
-def check_schema(engine: Engine) -> None:
-    """Raise SchemaOutOfDateError (naming `python -m core.db upgrade`) unless the schema is current."""
-    from core.db.migrate import check_schema as _check
-    _check(engine)
-
-
-def ensure_schema(engine: Engine, auto_upgrade: bool = True) -> None:
-    """Upgrade the schema to the newest revision, or (auto_upgrade=False) only check it is there."""
-    from core.db.migrate import ensure_schema as _ensure
-    _ensure(engine, auto_upgrade)

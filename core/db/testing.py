@@ -9,7 +9,8 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.db.engine import make_engine, upgrade, write_transaction
+from core.db.engine import make_engine, write_transaction
+from core.db.migrate import upgrade
 from core.db.schema import metadata
 
 

@@ -1,0 +1,125 @@
+"""`core.store.PeopleStore` in SQL: workspaces, users and memberships."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from core.db.rows import membership_from_row, user_from_row, user_values, workspace_from_row, workspace_values
+from core.db.schema import memberships, users, workspaces
+from core.db.sql_base import SqlBase, exists
+from core.domain import Membership, User, Workspace
+from core.errors import DuplicateError, NotFoundError
+
+
+class SqlPeopleStore(SqlBase):
+    """Workspaces, users and memberships on a SQLAlchemy engine."""
+
+    def add_workspace(self, workspace: Workspace) -> Workspace:
+        duplicate = DuplicateError(f"A workspace with id {workspace.id} already exists.")
+        with self._insert_race(duplicate, workspaces, workspace.id):
+            with self._write() as conn:
+                if exists(conn, workspaces, workspace.id):
+                    raise duplicate
+                workspace = replace(workspace, created_at=workspace.created_at or self._clock())
+                conn.execute(workspaces.insert().values(workspace_values(workspace)))
+                return workspace
+
+    def update_workspace(self, workspace: Workspace) -> Workspace:
+        with self._write() as conn:
+            result = conn.execute(workspaces.update().where(workspaces.c.id == workspace.id)
+                                  .values(workspace_values(workspace)))
+            if result.rowcount == 0:
+                raise NotFoundError(f"No workspace with id {workspace.id}.")
+            return workspace
+
+    def get_workspace(self, workspace_id: str) -> Workspace:
+        with self._read() as conn:
+            return self._get_workspace(conn, workspace_id)
+
+    def _get_workspace(self, conn: Connection, workspace_id: str) -> Workspace:
+        row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
+        if row is None:
+            raise NotFoundError(f"No workspace with id {workspace_id}.")
+        return workspace_from_row(row)
+
+    def list_workspaces(self, *, user_id: str | None = None) -> list[Workspace]:
+        query = sa.select(workspaces)
+        if user_id is not None:
+            query = query.join(memberships, memberships.c.workspace_id == workspaces.c.id).where(
+                memberships.c.user_id == user_id)
+        query = query.order_by(sa.func.lower(workspaces.c.name), workspaces.c.id)
+        with self._read() as conn:
+            return [workspace_from_row(r) for r in conn.execute(query)]
+
+    def add_user(self, user: User) -> User:
+        duplicate = DuplicateError(f"A user with the email {user.email} already exists.")
+        with self._insert_race(duplicate, users, user.id, email=user.email):
+            with self._write() as conn:
+                clash = conn.execute(sa.select(users.c.id).where(
+                    sa.or_(users.c.id == user.id, users.c.email == user.email))).first()
+                if clash is not None:
+                    raise duplicate
+                user = replace(user, created_at=user.created_at or self._clock())
+                conn.execute(users.insert().values(user_values(user)))
+                return user
+
+    def update_user(self, user: User) -> User:
+        duplicate = DuplicateError(f"A user with the email {user.email} already exists.")
+        # The email check below races with another writer on PostgreSQL; the unique index decides.
+        with self._insert_race(duplicate, users, None, email=user.email), self._write() as conn:
+            if not exists(conn, users, user.id):
+                raise NotFoundError(f"No user with id {user.id}.")
+            if conn.execute(sa.select(users.c.id).where(users.c.email == user.email, users.c.id != user.id)).first():
+                raise duplicate
+            conn.execute(users.update().where(users.c.id == user.id).values(user_values(user)))
+            return user
+
+    def get_user(self, user_id: str) -> User:
+        with self._read() as conn:
+            row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+        if row is None:
+            raise NotFoundError(f"No user with id {user_id}.")
+        return user_from_row(row)
+
+    def get_user_by_email(self, email: str) -> User | None:
+        email = (email or "").strip().lower()
+        with self._read() as conn:
+            row = conn.execute(sa.select(users).where(users.c.email == email)).first()
+        return None if row is None else user_from_row(row)
+
+    def set_membership(self, membership: Membership) -> Membership:
+        with self._write() as conn:
+            if not exists(conn, users, membership.user_id):
+                raise NotFoundError(f"No user with id {membership.user_id}.")
+            if not exists(conn, workspaces, membership.workspace_id):
+                raise NotFoundError(f"No workspace with id {membership.workspace_id}.")
+            key = sa.and_(memberships.c.user_id == membership.user_id,
+                          memberships.c.workspace_id == membership.workspace_id)
+            if conn.execute(memberships.update().where(key).values(role=membership.role.value)).rowcount == 0:
+                conn.execute(memberships.insert().values(user_id=membership.user_id,
+                                                         workspace_id=membership.workspace_id,
+                                                         role=membership.role.value))
+            return membership
+
+    def get_membership(self, user_id: str, workspace_id: str) -> Membership | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(memberships).where(memberships.c.user_id == user_id,
+                                                            memberships.c.workspace_id == workspace_id)).first()
+        return None if row is None else membership_from_row(row)
+
+    def remove_membership(self, user_id: str, workspace_id: str) -> bool:
+        """Take the user out of the workspace; False if they were not a member."""
+        with self._write() as conn:
+            return conn.execute(memberships.delete().where(memberships.c.user_id == user_id,
+                                                           memberships.c.workspace_id == workspace_id)).rowcount > 0
+
+    def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]:
+        query = sa.select(memberships).order_by(memberships.c.workspace_id, memberships.c.user_id)
+        if user_id is not None:
+            query = query.where(memberships.c.user_id == user_id)
+        if workspace_id is not None:
+            query = query.where(memberships.c.workspace_id == workspace_id)
+        with self._read() as conn:
+            return [membership_from_row(r) for r in conn.execute(query)]
