@@ -225,4 +225,4 @@ def _json_object(text: str, name: str) -> dict:
     return value
 
 
-_SLUGS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube", "threads", "bluesky", "mastodon")
+_SLUGS = tuple(platform.value for platform in Platform)

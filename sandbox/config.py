@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-PLATFORMS = ("instagram", "facebook", "linkedin", "x", "tiktok", "youtube", "threads", "mastodon", "bluesky")
+from core.platforms.catalog import Platform
+
+PLATFORMS = tuple(platform.value for platform in Platform)     # the slugs Outpost declares, in its order
 DAY = 86400.0
 
 

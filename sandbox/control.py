@@ -51,6 +51,7 @@ from starlette.routing import Route
 
 from sandbox import oauth
 from sandbox.config import PLATFORMS
+from sandbox.platforms import MODULES
 from sandbox.state import iso
 from sandbox.web import json_response
 
@@ -95,8 +96,7 @@ def duplicates(core: "Core") -> dict:
 
 def mint_accounts(core: "Core", platform: str, handles: list[str], scopes: list[str] | None = None) -> list[dict]:
     """Accounts (created if needed) with fresh tokens, as an adapter would hold after connecting."""
-    from sandbox.server import PLATFORM_MODULES
-    module = PLATFORM_MODULES[platform]
+    module = MODULES[platform]
     out = []
     for handle in handles:
         account = oauth.ensure_account(core.state, platform, oauth.clean_handle(handle, "sandbox_creator"))

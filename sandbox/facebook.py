@@ -21,7 +21,8 @@ from sandbox.state import Account, Post, State, Token, iso, stable_int
 from sandbox.web import Call, RouteTable, json_response
 
 routes = RouteTable("facebook")
-SPEC = oauth.SPECS["facebook"]
+SPEC = oauth.OAuthSpec("facebook", "Facebook", require_response_type=False)
+server_error, rate_limited = meta.server_error, meta.rate_limited     # the Graph API's own 5xx and 429 answers
 
 PAGE_METRICS = ["page_total_media_view_unique", "page_media_view", "page_post_engagements", "page_daily_follows",
                 "page_daily_follows_unique", "page_daily_unfollows_unique", "page_follows", "page_views_total",

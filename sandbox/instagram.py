@@ -21,7 +21,8 @@ from sandbox.state import Account, Post, State, Token, iso, stable_str
 from sandbox.web import Call, RouteTable, json_response
 
 routes = RouteTable("instagram")
-SPEC = oauth.SPECS["instagram"]
+SPEC = oauth.OAuthSpec("instagram", "Instagram")
+server_error, rate_limited = meta.server_error, meta.rate_limited     # the Graph API's own 5xx and 429 answers
 HASHTAG = re.compile(r"(?<![\w&])#(\w+)", re.UNICODE)
 FEED_RATIO = (0.8, 1.91)      # 4:5 .. 1.91:1
 

@@ -22,7 +22,8 @@ from sandbox.state import Account, Post, State, Token, iso, stable_int, stable_s
 from sandbox.web import Call, Reply, RouteTable, empty_response, json_response
 
 routes = RouteTable("linkedin")
-SPEC = oauth.SPECS["linkedin"]
+# LinkedIn really answers a cancelled consent with error=user_cancelled_authorize.
+SPEC = oauth.OAuthSpec("linkedin", "LinkedIn", scope_sep=" ", deny_error="user_cancelled_authorize")
 WWW, API = "www.linkedin.com", "api.linkedin.com"
 PART_SIZE = 4 * 1024 * 1024
 RESERVED = set("\\|{}@[]()<>#*_~")

@@ -24,6 +24,7 @@ from sandbox.web import Call
 
 @dataclass(frozen=True)
 class OAuthSpec:
+    """How one platform's consent page behaves; each platform module declares its own `SPEC`."""
     platform: str
     title: str                          # "Instagram"
     client_param: str = "client_id"     # TikTok: client_key
@@ -33,16 +34,6 @@ class OAuthSpec:
     deny_error: str = "access_denied"
     default_handle: str = "sandbox_creator"
 
-
-SPECS = {
-    "instagram": OAuthSpec("instagram", "Instagram"),
-    "facebook": OAuthSpec("facebook", "Facebook", require_response_type=False),
-    # LinkedIn really answers a cancelled consent with error=user_cancelled_authorize.
-    "linkedin": OAuthSpec("linkedin", "LinkedIn", scope_sep=" ", deny_error="user_cancelled_authorize"),
-    "x": OAuthSpec("x", "X", scope_sep=" ", pkce_required=True),
-    "tiktok": OAuthSpec("tiktok", "TikTok", client_param="client_key"),
-    "youtube": OAuthSpec("youtube", "Google", scope_sep=" "),
-}
 
 # Platform modules register what connecting an account creates (pages, organizations, nodes).
 ACCOUNT_HOOKS: dict[str, Callable[[State, Account], None]] = {}

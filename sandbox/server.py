@@ -20,20 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from sandbox import control, facebook, instagram, linkedin, media, meta, oauth, tiktok, x, youtube
-from sandbox import threads
-from sandbox import mastodon
-from sandbox import bluesky
+from sandbox import control, media, oauth
 from sandbox.config import SandboxConfig
 from sandbox.faults import Faults, FaultRule
+from sandbox.platforms import MODULES as PLATFORM_MODULES
 from sandbox.state import State, iso
 from sandbox.web import Call, Handler, Reply, build_call, json_response
 
 log = logging.getLogger("outpost.sandbox")
-
-PLATFORM_MODULES = {"instagram": instagram, "facebook": facebook, "linkedin": linkedin, "x": x, "tiktok": tiktok,
-                    "youtube": youtube, "threads": threads,
-                    "mastodon": mastodon, "bluesky": bluesky}
 
 
 class Core:
@@ -62,8 +56,6 @@ class Core:
 # ------------------------------------------------------------------ faults
 def platform_error(platform: str, kind: str, status: int, call: Call) -> Response:
     """The platform's own 5xx or 429 answer, for injected faults and handler crashes."""
-    if platform in ("instagram", "facebook"):
-        return meta.server_error(status) if kind == "5xx" else meta.rate_limited()
     module = PLATFORM_MODULES[platform]
     if kind == "5xx":
         return module.server_error(status)

@@ -21,7 +21,7 @@ from sandbox.state import Account, Post, State, Token, iso, stable_str
 from sandbox.web import Call, Reply, RouteTable, empty_response, json_response
 
 routes = RouteTable("tiktok")
-SPEC = oauth.SPECS["tiktok"]
+SPEC = oauth.OAuthSpec("tiktok", "TikTok", client_param="client_key")
 API, UPLOAD = "open.tiktokapis.com", "open-upload.tiktokapis.com"
 MB = 1024 * 1024
 MIN_CHUNK, MAX_CHUNK, MAX_FINAL_CHUNK = 5 * MB, 64 * MB, 128 * MB

@@ -19,7 +19,7 @@ from sandbox.state import Account, Post, State, Token, iso
 from sandbox.web import Call, Reply, RouteTable, json_response
 
 routes = RouteTable("x")
-SPEC = oauth.SPECS["x"]
+SPEC = oauth.OAuthSpec("x", "X", scope_sep=" ", pkce_required=True)
 API = "api.x.com"
 TWITTER_EPOCH_MS = 1288834974657
 MEDIA_TYPES = {"image/jpeg": "tweet_image", "image/png": "tweet_image", "image/webp": "tweet_image",

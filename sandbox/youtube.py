@@ -23,7 +23,7 @@ from sandbox.state import Account, Post, State, Token, iso, stable_str
 from sandbox.web import Call, Reply, RouteTable, empty_response, json_response
 
 routes = RouteTable("youtube")
-SPEC = oauth.SPECS["youtube"]
+SPEC = oauth.OAuthSpec("youtube", "Google", scope_sep=" ")
 API, TOKEN_HOST, ANALYTICS = "www.googleapis.com", "oauth2.googleapis.com", "youtubeanalytics.googleapis.com"
 PACIFIC = ZoneInfo("America/Los_Angeles")
 SCOPE = "https://www.googleapis.com/auth/"

@@ -1,4 +1,10 @@
-"""The platforms Outpost knows, by slug. A slug, once stored, never changes."""
+"""The platforms Outpost knows, by slug: the one list every other one is derived from.
+
+A slug, once stored, never changes. Adding a platform: its member here (slug and label), its adapter file in
+`core/platforms/` listed in `registry.ADAPTERS`, its rows in `limits.LIMITS`, its emulator module listed in
+`sandbox/platforms.py`, and its test file `tests/test_platform_<slug>.py`; `tests/test_platforms_declared.py`
+fails until all of them exist.
+"""
 from __future__ import annotations
 
 from enum import StrEnum
@@ -7,19 +13,26 @@ from core.errors import Problem, UnknownPlatformError
 
 
 class Platform(StrEnum):
-    INSTAGRAM = "instagram"
-    FACEBOOK = "facebook"
-    LINKEDIN = "linkedin"
-    X = "x"
-    TIKTOK = "tiktok"
-    YOUTUBE = "youtube"
-    THREADS = "threads"
-    BLUESKY = "bluesky"
-    MASTODON = "mastodon"
+    """A platform's slug (its value, stored in the database) and the label people read."""
+    INSTAGRAM = "instagram", "Instagram"
+    FACEBOOK = "facebook", "Facebook Page"
+    LINKEDIN = "linkedin", "LinkedIn"
+    X = "x", "X"
+    TIKTOK = "tiktok", "TikTok"
+    YOUTUBE = "youtube", "YouTube"
+    THREADS = "threads", "Threads"
+    BLUESKY = "bluesky", "Bluesky"
+    MASTODON = "mastodon", "Mastodon"
+
+    def __new__(cls, slug: str, label: str):
+        member = str.__new__(cls, slug)
+        member._value_ = slug
+        member._label = label
+        return member
 
     @property
     def label(self) -> str:
-        return _LABELS[self]
+        return self._label
 
     @classmethod
     def parse(cls, value: "str | Platform") -> "Platform":
@@ -37,11 +50,6 @@ class Platform(StrEnum):
                 field="platform")) from None
 
 
-_LABELS = {
-    Platform.INSTAGRAM: "Instagram", Platform.FACEBOOK: "Facebook Page", Platform.LINKEDIN: "LinkedIn",
-    Platform.X: "X", Platform.TIKTOK: "TikTok", Platform.YOUTUBE: "YouTube", Platform.THREADS: "Threads",
-    Platform.BLUESKY: "Bluesky", Platform.MASTODON: "Mastodon",
-}
 _ALIASES = {"twitter": "x", "x (twitter)": "x", "facebook page": "facebook", "fb": "facebook", "ig": "instagram",
             "yt": "youtube", "bsky": "bluesky"}
 
