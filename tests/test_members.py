@@ -169,3 +169,63 @@ def test_a_refused_add_does_not_tell_a_non_owner_who_has_signed_up(team):
     for email in ("vera@acme.test", "nobody@acme.test"):
         with pytest.raises(PermissionDenied, match="^Editors cannot manage members"):
             add_member(team.store, team.actor(team.eddie), team.ws, email, Role.VIEWER)
+
+
+# ---------------------------------------------------------------- the Members page
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shared.settings.clear()
+    shared.store.clear()
+    db = shared.store()
+    t = Team(db)
+
+    def open_as(user):
+        at = AppTest.from_file("../pages/members.py", default_timeout=30)
+        ws = db.get_workspace(t.ws)
+        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, t.ws))
+        return at.run()
+
+    yield t, open_as
+    shared.store.clear()
+    shared.settings.clear()
+
+
+def test_the_page_lets_an_owner_add_change_and_remove(page):
+    t, open_as = page
+    at = open_as(t.olive)
+    assert list(at.dataframe[0].value["Email"]) == ["olive@acme.test", "eddie@acme.test"]
+    at.text_input(key="member_email").input("vera@acme.test")
+    at.selectbox(key="member_role").set_value(Role.APPROVER)
+    at.button(key="member_add").click().run()
+    assert not at.exception and not at.error
+    assert [s.value for s in at.success] == ["Added vera@acme.test as approver."]
+    assert t.roles()[t.vera.id] == Role.APPROVER
+
+    at.selectbox(key=f"member_role_{t.eddie.id}").set_value(Role.VIEWER).run()     # Save is offered once changed
+    at.button(key=f"member_save_{t.eddie.id}").click().run()
+    assert [s.value for s in at.success] == ["Eddie is now viewer."] and t.roles()[t.eddie.id] == Role.VIEWER
+
+    at.button(key=f"member_remove_{t.vera.id}").click().run()
+    assert t.vera.id not in t.roles()
+    assert [e.actor for e in t.events()] == [f"user:{t.olive.id}"] * 3
+
+
+def test_the_page_says_why_the_last_owner_stays(page):
+    t, open_as = page
+    at = open_as(t.olive)
+    at.button(key=f"member_remove_{t.olive.id}").click().run()
+    assert [e.value for e in at.error] == ["A workspace needs at least one owner. Make someone else an owner first."]
+    assert t.roles()[t.olive.id] == Role.OWNER
+
+
+def test_an_editor_sees_the_team_but_not_the_controls(page):
+    t, open_as = page
+    at = open_as(t.eddie)
+    assert not at.exception
+    assert list(at.dataframe[0].value["Name"]) == ["Olive", "Eddie"]
+    assert not [b for b in at.button if b.key and b.key.startswith("member_")]

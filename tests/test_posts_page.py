@@ -88,3 +88,22 @@ def test_an_editor_settles_a_post_the_runner_could_not_confirm(page):
     assert db.get_delivery("d1").state == DeliveryState.PUBLISHED
     [event] = [e for e in db.list_events(subject_id="d1") if e.action == "delivery.confirmed_published"]
     assert event.actor == f"user:{editor.id}"
+
+
+def test_the_page_shows_only_the_current_workspaces_accounts_and_posts(page):
+    """A person in two workspaces sees, on each, only that workspace's accounts (in the composer) and posts."""
+    from core.domain import Account, Post, Workspace
+    from core.permissions import Actor
+    from core.scheduler import Scheduler
+    db, owner, ws, open_as = page
+    other = db.add_workspace(Workspace(name="Side project"))
+    db.set_membership(Membership(user_id=owner.id, workspace_id=other.id, role=Role.OWNER))
+    mine = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    theirs = db.save_account(Account(platform="x", handle="@side", workspace_id=other.id))
+    script = Scheduler(db, actor=Actor.system("test"))
+    script.save_draft("p_brand", Post(account=mine, caption="For the brand", workspace_id=ws.id))
+    script.save_draft("p_side", Post(account=theirs, caption="For the side project", workspace_id=other.id))
+    at = open_as(owner)
+    assert not at.exception
+    assert at.multiselect(key="compose_accounts").options == [mine.label]
+    assert list(at.dataframe[0].value["caption"]) == ["For the brand"]
