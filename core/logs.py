@@ -1,4 +1,9 @@
-"""Logging for every Outpost process: one handler, tokens always redacted, optional JSON lines."""
+"""Logging for every Outpost process: one handler, tokens always redacted, optional JSON lines.
+
+Redacted: every secret the process has loaded (each token the cipher decrypts or encrypts, the keys, the
+secrets in Settings: `core.secrets.register_secret`), bearer tokens and named secret fields (access_token,
+client_secret, Bluesky's accessJwt / refreshJwt...), in plain and JSON lines alike.
+"""
 from __future__ import annotations
 
 import json
@@ -23,7 +28,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = False, stream=None) -> RedactingFilter:
-    """Install the one root handler (idempotent). Returns the filter, to register secrets with add_secret."""
+    """Install the one root handler (idempotent). Returns the filter (`add_secret` masks more values; every
+    secret the process loads is already registered through `core.secrets.register_secret`)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_outpost", False):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
 import re
@@ -45,7 +46,10 @@ class TokenDecryptError(OutpostError):
 
 
 class TokenCipher:
-    """AES-256-GCM over a keyring ``{key_id: 32-byte key}``; new blobs use the current key."""
+    """AES-256-GCM over a keyring ``{key_id: 32-byte key}``; new blobs use the current key.
+
+    Every token it encrypts or decrypts is registered with the process's log redaction (`register_secret`).
+    """
 
     def __init__(self, keys: Mapping[str, bytes], current_key_id: str):
         if not keys:
@@ -105,6 +109,7 @@ class TokenCipher:
             raise TypeError("Only text tokens can be encrypted.")
         if not account_id:
             raise ValueError("An account id is needed to encrypt a token.")
+        _register_token(plaintext)  # a fresh token from a platform, about to be stored
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead[self._current].encrypt(nonce, plaintext.encode("utf-8"),
                                                    _associated_data(self._current, account_id))
@@ -126,7 +131,9 @@ class TokenCipher:
             raise TokenDecryptError(
                 f"A stored token for account {account_id} failed its integrity check: it belongs to another "
                 "account, was altered, or the key was replaced. Reconnect the account.") from None
-        return plain.decode("utf-8")
+        token = plain.decode("utf-8")
+        _register_token(token)
+        return token
 
     def export_keyring(self) -> str:
         """The keyring in key-file format (current key first). Key material: write it only to a 0600 file."""
@@ -184,6 +191,7 @@ def parse_keyring(text: str, *, source: str) -> TokenCipher:
             raise ConfigurationError(f"The key '{kid}' in {source} is {len(key)} bytes; AES-256 needs exactly "
                                      f"{KEY_BYTES} ({_MAKE_KEY_HINT}).")
         keys[kid] = key
+        register_secret(encoded.strip())
     return TokenCipher(keys, next(iter(keys)))
 
 
@@ -251,18 +259,126 @@ def _read_private(path: Path) -> str:
 
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
+# Named secrets in query strings, form bodies, JSON and key=value text; Bluesky's session has camelCase names.
 _SECRET_PARAMS = re.compile(
     r"(?i)(?<![A-Za-z0-9])((?:[a-z]+_)?(?:access_token|refresh_token|id_token|oauth_token|oauth_token_secret|client_secret|api_key|apikey"
-    r"|x-goog-api-key))(\"?'?\s*[=:]\s*\"?'?)([^&\s\"',;}]+)")
+    r"|x-goog-api-key|accessJwt|refreshJwt|accessToken|refreshToken|app_password))(\"?'?\s*[=:]\s*\"?'?)([^&\s\"',;}]+)")
+SECRET_MIN_LENGTH = 8         # shorter values are not registered: too likely to be ordinary words
+_PREFIX = SECRET_MIN_LENGTH   # registered secrets are found by their first characters
+MAX_KNOWN_SECRETS = 100_000   # past this the oldest are forgotten (tokens rotate; a runner lives for months)
+_RUN = re.compile(r"\S{%d,}" % SECRET_MIN_LENGTH)
+
+
+class SecretRegistry:
+    """Every secret this process has loaded (decrypted tokens, key material, settings), to mask in any text.
+
+    Found through an index of each secret's first characters, so masking a log line costs one dictionary
+    look-up per character of its long words, however many secrets are known. Thread-safe; readers take no lock.
+    """
+
+    def __init__(self, max_size: int = MAX_KNOWN_SECRETS):
+        self._lock = threading.Lock()
+        self._known: dict[str, None] = {}                 # insertion order: the oldest first
+        self._by_prefix: dict[str, tuple[str, ...]] = {}  # longest first within a prefix
+        self._spaced: tuple[str, ...] = ()               # the rare secret with a space inside (a passphrase)
+        self._max = max_size
+
+    def add(self, *values: str | None) -> None:
+        """Register values that must never be written out (a value already known costs a set look-up)."""
+        for value in values:
+            if not isinstance(value, str) or len(value.strip()) < SECRET_MIN_LENGTH or value in self._known:
+                continue
+            with self._lock:
+                if value in self._known:
+                    continue
+                self._known[value] = None
+                if re.search(r"\s", value):
+                    self._spaced = tuple(sorted(self._spaced + (value,), key=len, reverse=True))
+                    continue
+                key = value[:_PREFIX]
+                self._by_prefix[key] = tuple(sorted(self._by_prefix.get(key, ()) + (value,), key=len, reverse=True))
+                while len(self._known) > self._max:
+                    self._forget(next(iter(self._known)))
+
+    def _forget(self, value: str) -> None:
+        del self._known[value]
+        self._spaced = tuple(v for v in self._spaced if v != value)
+        key = value[:_PREFIX]
+        rest = tuple(v for v in self._by_prefix.get(key, ()) if v != value)
+        if rest:
+            self._by_prefix[key] = rest
+        else:
+            self._by_prefix.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every secret (tests)."""
+        with self._lock:
+            self._known, self._by_prefix, self._spaced = {}, {}, ()
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._known
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def mask(self, text: str) -> str:
+        """`text` with every registered secret replaced by [redacted]."""
+        for secret in self._spaced:
+            text = text.replace(secret, REDACTED)
+        index = self._by_prefix
+        if not index or not text or len(text) < _PREFIX:
+            return text
+        out: list[str] = []
+        start = 0
+        for run in _RUN.finditer(text):   # a secret without spaces lies inside one run of non-space characters
+            i, end = run.start(), run.end() - _PREFIX + 1
+            while i < end:
+                candidates = index.get(text[i:i + _PREFIX])
+                secret = next((c for c in candidates if text.startswith(c, i)), None) if candidates else None
+                if secret is None:
+                    i += 1
+                    continue
+                out += (text[start:i], REDACTED)
+                i = start = i + len(secret)
+        if not out:
+            return text
+        out.append(text[start:])
+        return "".join(out)
+
+
+# The process's registry: TokenCipher registers every token it encrypts or decrypts, parse_keyring every key,
+# core.settings every secret it reads; redact() and RedactingFilter mask them all.
+SECRETS = SecretRegistry()
+
+
+def register_secret(*values: str | None) -> None:
+    """Register values (tokens, keys, passwords) that must never appear in logs or messages."""
+    SECRETS.add(*values)
+
+
+def _register_token(plaintext: str) -> None:
+    """Register a token, and each value of a JSON object of secrets (an account's Page token, app session)."""
+    register_secret(plaintext)
+    if plaintext.startswith("{"):
+        try:
+            values = json.loads(plaintext)
+        except ValueError:
+            return
+        if isinstance(values, dict):
+            register_secret(*(v for v in values.values() if isinstance(v, str)))
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every known secret, bearer token and token-like parameter replaced by [redacted]."""
+    """`text` with every known secret, bearer token and token-like parameter replaced by [redacted].
+
+    Known: the `secrets` given, and every secret registered with this process (`register_secret`).
+    """
     if not text:
         return text
     # Longest first, so a secret containing another is replaced whole.
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
+    text = SECRETS.mask(text)
     text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
@@ -270,6 +386,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 class RedactingFilter(logging.Filter):
     """Replaces registered secrets and token-looking text in log records with [redacted].
 
+    Masks the secrets given to it and every secret registered with the process (`register_secret`).
     Attach it to handlers (logger filters do not see records propagated from child loggers).
     """
 

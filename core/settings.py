@@ -6,12 +6,15 @@ default so a fresh clone starts with SQLite, sandbox platforms and offline AI.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import unquote, urlsplit
 
 from core.errors import ConfigurationError, OutpostError
 from core.platforms.catalog import Platform
+from core.secrets import register_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,6 +82,14 @@ class Settings:
         if not self.public_media_url:
             # Where `python -m jobs.media_server` (started by ./outpost start) serves the media library.
             object.__setattr__(self, "public_media_url", "http://127.0.0.1:8767/media")
+        register_secret(*self._secrets())
+
+    def _secrets(self) -> list[str | None]:
+        """Every secret these settings hold, for the log redaction (`core.secrets.register_secret`)."""
+        keys = [entry.partition(":")[2].strip() for entry in re.split(r"[,\n]", self.secret_keys or "")]
+        passwords = [p for url in (self.database_url, self.smtp_url) for p in _url_password(url)]
+        return [self.secret_keys, self.gemini_api_key, *keys, *passwords,
+                *(secret for _client_id, secret in self.oauth_clients.values())]
 
     def oauth_client(self, platform: str) -> tuple[str, str]:
         """(client id, client secret) for a platform, or a clear error saying which variables to set."""
@@ -143,6 +154,15 @@ class Settings:
             max_lateness_s=_duration(env.get("OUTPOST_MAX_LATENESS_S"), "OUTPOST_MAX_LATENESS_S", 3600.0),
             reconcile_after_s=_duration(env.get("OUTPOST_RECONCILE_AFTER_S"), "OUTPOST_RECONCILE_AFTER_S", 30.0),
         )
+
+
+def _url_password(url: str | None) -> tuple[str, ...]:
+    """The password in a database or SMTP URL, as written and percent-decoded."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:
+        return ()
+    return (password, unquote(password)) if password else ()
 
 
 def _seconds(env: Mapping[str, str], name: str) -> float | None:

@@ -9,8 +9,8 @@ import stat
 import pytest
 
 from core.errors import ConfigurationError, OutpostError
-from core.secrets import (RedactingFilter, TokenCipher, TokenDecryptError, load_keyring, parse_keyring, redact,
-                          save_keyring)
+from core.secrets import (SECRETS, RedactingFilter, SecretRegistry, TokenCipher, TokenDecryptError, load_keyring,
+                          parse_keyring, redact, save_keyring)
 
 TOKEN = "EAAG-live-access-token-0123456789abcdef"
 
@@ -182,6 +182,9 @@ def test_save_keyring_replaces_the_file_owner_only(tmp_path):
      "grant_type=refresh_token&refresh_token=[redacted]&client_secret=[redacted]"),
     # tokens in JSON bodies
     ('{"access_token": "ya29.a0", "expires_in": 3600}', '{"access_token": "[redacted]", "expires_in": 3600}'),
+    # Bluesky's session (createSession / refreshSession answers)
+    ('{"did":"did:plc:x","accessJwt":"eyJ.a.b","refreshJwt":"eyJ.c.d"}',
+     '{"did":"did:plc:x","accessJwt":"[redacted]","refreshJwt":"[redacted]"}'),
     # ordinary text is left alone
     ("posted to @creator on Instagram", "posted to @creator on Instagram"),
 ])
@@ -217,3 +220,38 @@ def test_redacting_filter_cleans_messages_args_and_tracebacks():
     assert "token [redacted] refreshed, next [redacted]" in formatted
     assert "access_token=[redacted]" in formatted
     assert "RuntimeError: platform said no to [redacted]" in formatted
+
+
+def test_tokens_the_cipher_handles_are_registered_for_redaction():
+    cipher = TokenCipher.generate()
+    blob = cipher.encrypt('{"page_token": "EAApage-0123456789", "n": 1}', account_id="acct_1")
+    SECRETS.clear()
+    cipher.decrypt(blob, account_id="acct_1")
+    # A JSON object of secrets registers each of its values, so a bare Page token is masked too.
+    assert redact("page EAApage-0123456789 refused") == "page [redacted] refused"
+    cipher.encrypt("fresh-token-from-the-platform", account_id="acct_1")
+    assert redact("got fresh-token-from-the-platform") == "got [redacted]"
+
+
+@pytest.mark.parametrize("value, registered", [
+    ("long-enough-secret", True),       # a token
+    ("short", False),                   # under 8 characters: too likely an ordinary word
+    ("        ", False),                # blanks
+    (None, False),                      # nothing
+])
+def test_what_the_registry_keeps(value, registered):
+    registry = SecretRegistry()
+    registry.add(value)
+    assert (value in registry) is registered
+
+
+def test_the_registry_masks_overlapping_and_nested_secrets_whole():
+    registry = SecretRegistry()
+    registry.add("abcdefgh-1", "abcdefgh-1-longer", "zzzzzzzz")
+    assert registry.mask("x abcdefgh-1-longer y abcdefgh-1 zzzzzzzzz") == "x [redacted] y [redacted] [redacted]z"
+
+
+def test_the_registry_masks_a_passphrase_with_spaces_and_secrets_inside_longer_words():
+    registry = SecretRegistry()
+    registry.add("correct horse battery", "tok-12345678")
+    assert registry.mask("pw=correct horse battery, url=/a?x=tok-12345678&y=1") == "pw=[redacted], url=/a?x=[redacted]&y=1"
