@@ -1,4 +1,4 @@
-"""Bluesky adapter against recorded shapes from the facts sheet §8 (httpx.MockTransport, no network)."""
+"""Bluesky adapter against recorded shapes from the facts sheet §8 (tests.platform_harness, no network)."""
 from __future__ import annotations
 
 import base64
@@ -15,6 +15,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.bluesky import BlueskyAdapter, card_from_html, delivery_rkey, facets, tid
 from core.platforms.catalog import Platform
 from core.timeutil import UTC
+from tests.platform_harness import FakePlatform, routes_under
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
@@ -40,36 +41,21 @@ def session(did_doc: bool = True) -> dict:
     return body
 
 
-class Fake:
-    """Routes (METHOD, path) to a response, a list of responses (served in order) or a callable; records calls."""
-
-    def __init__(self, routes: dict):
-        self.routes = {k: (list(v) if isinstance(v, list) else v) for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        answer = self.routes.get((request.method, request.url.path))
-        if isinstance(answer, list):
-            answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        if callable(answer):
-            answer = answer(request)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer or xrpc(501, "MethodNotImplemented", "Method Not Implemented")
-
-    def paths(self) -> list[str]:
-        return [f"{c.method} {c.url.path.removeprefix('/xrpc/')}" for c in self.calls]
-
-
 def xrpc(status: int, name: str, message: str, **headers) -> httpx.Response:
     return httpx.Response(status, json={"error": name, "message": message}, headers=headers)
 
 
-def make(routes: dict, **options) -> tuple[BlueskyAdapter, Fake]:
-    fake = Fake({(m, p if p.startswith("/") else f"/xrpc/{p}"): v for (m, p), v in routes.items()})
+def fake_pds(routes: dict) -> FakePlatform:
+    """Bluesky's hosts: an unknown method is XRPC's 501; calls are named without the /xrpc/ prefix."""
+    return FakePlatform(routes_under("/xrpc/", routes),
+                        not_routed=lambda request: xrpc(501, "MethodNotImplemented", "Method Not Implemented"),
+                        label=lambda r: f"{r.method} {r.url.path.removeprefix('/xrpc/')}")
+
+
+def make(routes: dict, **options) -> tuple[BlueskyAdapter, FakePlatform]:
+    fake = fake_pds(routes)
     config = PlatformConfig(client_id="", options=options)
-    return BlueskyAdapter(httpx.Client(transport=httpx.MockTransport(fake)), config, clock=lambda: NOW), fake
+    return BlueskyAdapter(fake.client(), config, clock=lambda: NOW), fake
 
 
 def content(text: str = "Hello Bluesky") -> RenderedContent:
@@ -382,11 +368,11 @@ def test_a_link_that_cannot_be_fetched_is_no_card_not_a_failed_post(text):
 
 def test_in_sandbox_mode_the_emulator_serves_cards():
     emulator = "http://127.0.0.1:8765"
-    fake = Fake({("GET", "/page"): httpx.Response(200, headers={"content-type": "text/html; charset=utf-8"},
-                                                  text="<title>Sandbox page</title>"),
-                 ("POST", f"/{SANDBOX_HOST}/xrpc/com.atproto.repo.createRecord"): created()})
+    fake = fake_pds({("GET", "/page"): httpx.Response(200, headers={"content-type": "text/html; charset=utf-8"},
+                                                      text="<title>Sandbox page</title>"),
+                     ("POST", f"/{SANDBOX_HOST}/xrpc/com.atproto.repo.createRecord"): created()})
     config = PlatformConfig(client_id="", host_overrides={f"https://{SANDBOX_HOST}": f"{emulator}/{SANDBOX_HOST}"})
-    adapter = BlueskyAdapter(httpx.Client(transport=httpx.MockTransport(fake)), config, clock=lambda: NOW)
+    adapter = BlueskyAdapter(fake.client(), config, clock=lambda: NOW)
     adapter.publish(CREDS, PublishRequest(content(f"See {emulator}/page"), marker="d"))
     assert posted_embed(fake)["external"]["title"] == "Sandbox page"
 

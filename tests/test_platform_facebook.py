@@ -1,4 +1,4 @@
-"""The Facebook Page adapter against recorded Graph answers (facts §2), through httpx.MockTransport."""
+"""The Facebook Page adapter against recorded Graph answers (facts §2), through tests.platform_harness."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, T
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
 from core.platforms.catalog import Platform
 from core.platforms.facebook import FacebookAdapter
-from tests.test_platform_instagram import Graph, graph_error
+from tests.test_platform_instagram import fake_graph, graph_error
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 V = "/v25.0"
@@ -28,8 +28,8 @@ PAGES = {"data": [{"id": PAGE, "name": "Outpost Bakery", "category": "Bakery", "
 
 
 def make(routes=None, **config):
-    graph = Graph(routes or {})
-    adapter = FacebookAdapter(httpx.Client(transport=httpx.MockTransport(graph)),
+    graph = fake_graph(routes)
+    adapter = FacebookAdapter(graph.client(),
                               PlatformConfig(client_id="fb-app", client_secret="fb-secret",
                                              redirect_uri="https://outpost.example/oauth/facebook", **config),
                               clock=lambda: NOW, sleep=lambda s: None)

@@ -1,4 +1,4 @@
-"""The Instagram adapter against recorded Graph answers (facts §1), through httpx.MockTransport."""
+"""The Instagram adapter against recorded Graph answers (facts §1), through tests.platform_harness."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.instagram import InstagramAdapter
 from core.platforms.meta import usage_percent, usage_retry_at
+from tests.platform_harness import FakePlatform, method_path_pair
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 V = "/v25.0"
@@ -30,42 +31,19 @@ def graph_error(code, message, subcode=None, status=400, headers=None, **extra):
     return httpx.Response(status, json={"error": body}, headers=headers)
 
 
-class Graph:
-    """MockTransport handler: answers by (method, path), in order (the last answer repeats); records requests."""
+def graph_not_routed(request: httpx.Request) -> httpx.Response:
+    """The Graph API's answer to a path it does not serve."""
+    return graph_error(100, f"Unsupported {request.method} request to {request.url.path}")
 
-    def __init__(self, routes):
-        self.routes = {k: list(v) if isinstance(v, list) else [v] for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        answers = self.routes.get((request.method, request.url.path))
-        if answers is None:
-            return graph_error(100, f"Unsupported {request.method} request to {request.url.path}")
-        answer = answers.pop(0) if len(answers) > 1 else answers[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer if isinstance(answer, httpx.Response) else httpx.Response(200, json=answer)
-
-    def paths(self):
-        return [(r.method, r.url.path) for r in self.calls]
-
-    def count(self, method, path):
-        return self.paths().count((method, path))
-
-    def body(self, method, path, n=0):
-        found = [r for r in self.calls if (r.method, r.url.path) == (method, path)][n]
-        return json.loads(found.content) if found.content else {}
-
-    def query(self, method, path, n=0):
-        found = [r for r in self.calls if (r.method, r.url.path) == (method, path)][n]
-        return {k: v[0] for k, v in parse_qs(found.url.query.decode()).items()}
+def fake_graph(routes=None) -> FakePlatform:
+    return FakePlatform(routes, not_routed=graph_not_routed, label=method_path_pair)
 
 
 def make(routes=None, **config):
-    graph = Graph(routes or {})
+    graph = fake_graph(routes)
     sleeps: list[float] = []
-    adapter = InstagramAdapter(httpx.Client(transport=httpx.MockTransport(graph)),
+    adapter = InstagramAdapter(graph.client(),
                                PlatformConfig(client_id="ig-app", client_secret="ig-secret",
                                               redirect_uri="https://outpost.example/oauth/instagram", **config),
                                clock=lambda: NOW, sleep=sleeps.append)

@@ -1,4 +1,4 @@
-"""LinkedIn adapter against recorded shapes from the facts sheet §3 (httpx.MockTransport, no network)."""
+"""LinkedIn adapter against recorded shapes from the facts sheet §3 (tests.platform_harness, no network)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.linkedin import LinkedInAdapter, escape_little_text, unescape_little_text
 from core.timeutil import UTC
+from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 PERSON = Credentials(access_token="AQV-member", external_id="urn:li:person:abc123",
@@ -23,31 +24,13 @@ ORG = Credentials(access_token="AQV-org", external_id="urn:li:organization:777",
 UPLOAD = "https://www.linkedin.com/dms-uploads/sp/upload-1"
 
 
-class Fake:
-    """Routes (METHOD, path) to a response, a list of responses (served in order) or a callable; records calls."""
-
-    def __init__(self, routes: dict):
-        self.routes = {k: (list(v) if isinstance(v, list) else v) for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        answer = self.routes.get((request.method, request.url.path))
-        if isinstance(answer, list):
-            answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        if callable(answer):
-            answer = answer(request)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer or httpx.Response(404, json={"message": "not routed", "status": 404})
-
-    def paths(self) -> list[str]:
-        return [f"{c.method} {c.url.path}" for c in self.calls]
+def not_routed(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"message": "not routed", "status": 404})
 
 
-def make(routes: dict, **config) -> tuple[LinkedInAdapter, Fake, list[float]]:
-    fake, sleeps = Fake(routes), []
-    client = httpx.Client(transport=httpx.MockTransport(fake))
+def make(routes: dict, **config) -> tuple[LinkedInAdapter, FakePlatform, list[float]]:
+    fake, sleeps = FakePlatform(routes, not_routed=not_routed), []
+    client = fake.client()
     cfg = PlatformConfig(client_id="li-client", client_secret="li-secret", redirect_uri="https://outpost.test/cb",
                          **config)
     return LinkedInAdapter(client, cfg, clock=lambda: NOW, sleep=sleeps.append), fake, sleeps

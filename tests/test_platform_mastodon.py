@@ -1,4 +1,4 @@
-"""Mastodon adapter against recorded shapes from the facts sheet §9 (httpx.MockTransport, no network)."""
+"""Mastodon adapter against recorded shapes from the facts sheet §9 (tests.platform_harness, no network)."""
 from __future__ import annotations
 
 import json
@@ -14,39 +14,22 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.mastodon import MastodonAdapter, plain
 from core.timeutil import UTC
+from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 CREDS = Credentials(access_token="masto-access", external_id="109876543210")
 RESET = "2026-11-20T15:35:00.000000Z"
 
 
-class Fake:
-    """Routes (METHOD, path) to a response, a list of responses (served in order) or a callable; records calls."""
-
-    def __init__(self, routes: dict):
-        self.routes = {k: (list(v) if isinstance(v, list) else v) for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        answer = self.routes.get((request.method, request.url.path))
-        if isinstance(answer, list):
-            answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        if callable(answer):
-            answer = answer(request)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer or httpx.Response(404, json={"error": "Record not found"})
-
-    def paths(self) -> list[str]:
-        return [f"{c.method} {c.url.path}" for c in self.calls]
+def not_routed(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"error": "Record not found"})
 
 
-def make(routes: dict, **options) -> tuple[MastodonAdapter, Fake, list[float]]:
-    fake, sleeps = Fake(routes), []
+def make(routes: dict, **options) -> tuple[MastodonAdapter, FakePlatform, list[float]]:
+    fake, sleeps = FakePlatform(routes, not_routed=not_routed), []
     config = PlatformConfig(client_id="masto-client", client_secret="masto-secret",
                             redirect_uri="https://outpost.test/", options=options)
-    return MastodonAdapter(httpx.Client(transport=httpx.MockTransport(fake)), config, clock=lambda: NOW,
+    return MastodonAdapter(fake.client(), config, clock=lambda: NOW,
                            sleep=sleeps.append), fake, sleeps
 
 

@@ -1,4 +1,4 @@
-"""The Threads adapter against recorded Graph answers (facts §7, §1.6), through httpx.MockTransport."""
+"""The Threads adapter against recorded Graph answers (facts §7, §1.6), through tests.platform_harness."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.registry import adapter_class
 from core.platforms.threads import ThreadsAdapter
+from tests.platform_harness import FakePlatform, method_path_pair
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 V = "/v1.0"
@@ -30,43 +31,20 @@ def graph_error(code, message, subcode=None, status=400, headers=None, type_="OA
     return httpx.Response(status, json={"error": body}, headers=headers)
 
 
-class Graph:
-    """MockTransport handler: answers by (method, path), in order (the last answer repeats); records requests."""
+def graph_not_routed(request: httpx.Request) -> httpx.Response:
+    """The Graph API's answer to a path it does not serve."""
+    return graph_error(100, f"Unsupported {request.method} request to {request.url.path}", 33,
+                       type_="GraphMethodException")
 
-    def __init__(self, routes):
-        self.routes = {k: list(v) if isinstance(v, list) else [v] for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        answers = self.routes.get((request.method, request.url.path))
-        if answers is None:
-            return graph_error(100, f"Unsupported {request.method} request to {request.url.path}", 33,
-                               type_="GraphMethodException")
-        answer = answers.pop(0) if len(answers) > 1 else answers[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer if isinstance(answer, httpx.Response) else httpx.Response(200, json=answer)
-
-    def paths(self):
-        return [(r.method, r.url.path) for r in self.calls]
-
-    def count(self, method, path):
-        return self.paths().count((method, path))
-
-    def form(self, method, path, n=0):
-        found = [r for r in self.calls if (r.method, r.url.path) == (method, path)][n]
-        return {k: v[0] for k, v in parse_qs(found.content.decode(), keep_blank_values=True).items()}
-
-    def query(self, method, path, n=0):
-        found = [r for r in self.calls if (r.method, r.url.path) == (method, path)][n]
-        return {k: v[0] for k, v in parse_qs(found.url.query.decode()).items()}
+def fake_graph(routes=None) -> FakePlatform:
+    return FakePlatform(routes, not_routed=graph_not_routed, label=method_path_pair)
 
 
 def make(routes=None, **config):
-    graph = Graph(routes or {})
+    graph = fake_graph(routes)
     sleeps: list[float] = []
-    adapter = ThreadsAdapter(httpx.Client(transport=httpx.MockTransport(graph)),
+    adapter = ThreadsAdapter(graph.client(),
                              PlatformConfig(client_id="th-app", client_secret="th-secret",
                                             redirect_uri="https://outpost.example/oauth/threads", **config),
                              clock=lambda: NOW, sleep=sleeps.append)

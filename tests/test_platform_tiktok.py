@@ -1,4 +1,5 @@
-"""TikTok adapter against httpx.MockTransport answering with the real bodies from the facts sheet (§5)."""
+"""TikTok adapter against the shared fake transport (tests.platform_harness) answering with the real bodies
+from the facts sheet (§5)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.tiktok import TikTokAdapter
 from core.timeutil import UTC
+from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 API = "https://open.tiktokapis.com/v2"
@@ -40,34 +42,19 @@ def status(state, ids=(), reason=""):
                "uploaded_bytes": 0, "downloaded_bytes": 0})
 
 
-class FakeTikTok:
-    """Routes (method, path) to queued responses (the last one repeats) and records every request."""
+def not_routed(request: httpx.Request) -> httpx.Response:
+    return err("invalid_params", f"no route {request.method} {request.url.path}", 404)
 
-    def __init__(self, routes):
-        self.routes = {k: list(v) if isinstance(v, list) else [v] for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        queue = self.routes.get((request.method, request.url.path))
-        if queue is None:
-            return err("invalid_params", f"no route {request.method} {request.url.path}", 404)
-        answer = queue.pop(0) if len(queue) > 1 else queue[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer(request) if callable(answer) else answer
-
-    def paths(self):
-        return [c.url.path.removeprefix("/v2") for c in self.calls]
-
-    def body(self, index):
-        return json.loads(self.calls[index].content)
+def fake_tiktok(routes) -> FakePlatform:
+    """Calls are named by their path under /v2."""
+    return FakePlatform(routes, not_routed=not_routed, label=lambda r: r.url.path.removeprefix("/v2"))
 
 
 def make(routes, **options):
-    fake = FakeTikTok(routes)
+    fake = fake_tiktok(routes)
     sleeps: list[float] = []
-    adapter = TikTokAdapter(httpx.Client(transport=httpx.MockTransport(fake)),
+    adapter = TikTokAdapter(fake.client(),
                             PlatformConfig(client_id="ck", client_secret="cs", redirect_uri="https://app/cb",
                                            options=options),
                             clock=lambda: NOW, sleep=sleeps.append)
@@ -212,13 +199,13 @@ def test_video_pull_from_url_polls_until_complete():
     assert len(sleeps) == 2
     assert fake.calls[1].headers["authorization"] == "Bearer act.token"
     assert fake.calls[1].headers["content-type"] == "application/json; charset=UTF-8"
-    body = fake.body(1)
+    body = fake.json(1)
     assert body["source_info"] == {"source": "PULL_FROM_URL", "video_url": "https://media.example.com/v.mp4"}
     info = body["post_info"]
     assert info["title"] == "Morning light #sun" and info["privacy_level"] == "SELF_ONLY"
     assert info["disable_duet"] is True            # the creator turned duets off in the app
     assert info["disable_comment"] is False
-    assert fake.body(2) == {"publish_id": "v_pub_1"}
+    assert fake.json(2) == {"publish_id": "v_pub_1"}
     assert saved == {"username": "maker", "publish_id": "v_pub_1"}
     assert result.external_id == "7311" and result.url == "https://www.tiktok.com/@maker/video/7311"
 
@@ -235,7 +222,7 @@ def test_privacy_level_always_one_creator_info_offered(wanted, offered, expected
         ("POST", f"/v2{P}/video/init/"): ok({"publish_id": "v_pub_1"}),
         ("POST", f"/v2{P}/status/fetch/"): status("PUBLISH_COMPLETE", ["1"])})
     adapter.publish(CREDS, req(VIDEO, options={"privacy_level": wanted} if wanted else {})[0])
-    assert fake.body(1)["post_info"]["privacy_level"] == expected
+    assert fake.json(1)["post_info"]["privacy_level"] == expected
 
 
 def test_no_privacy_options_is_rejected_before_init():
@@ -271,7 +258,7 @@ def test_video_file_upload_sends_chunks_with_content_range():
     video = MediaItem(url="https://media.example.com/v.mp4", kind="video", mime="video/quicktime", data=data)
     request, saved = req(video)
     adapter.publish(CREDS, request)
-    assert fake.body(1)["source_info"] == {"source": "FILE_UPLOAD", "video_size": 25_600_000,
+    assert fake.json(1)["source_info"] == {"source": "FILE_UPLOAD", "video_size": 25_600_000,
                                            "chunk_size": 10_000_000, "total_chunk_count": 2}
     puts = [c for c in fake.calls if c.method == "PUT"]
     assert [p.headers["content-range"] for p in puts] == ["bytes 0-9999999/25600000",
@@ -306,7 +293,7 @@ def test_photo_post_via_content_init():
     caption = "A very long first line " * 6 + "\nsecond line"
     request, _ = req(*PHOTOS, text=caption + " #sun")
     result = adapter.publish(CREDS, request)
-    body = fake.body(1)
+    body = fake.json(1)
     assert body["media_type"] == "PHOTO" and body["post_mode"] == "DIRECT_POST"
     assert body["source_info"] == {"source": "PULL_FROM_URL", "photo_cover_index": 0,
                                    "photo_images": [p.url for p in PHOTOS]}
@@ -323,7 +310,7 @@ def test_photo_title_prefers_content_title():
         ("POST", f"/v2{P}/content/init/"): ok({"publish_id": "p_pub_1"}),
         ("POST", f"/v2{P}/status/fetch/"): status("PUBLISH_COMPLETE", ["555"])})
     adapter.publish(CREDS, req(*PHOTOS, title="Sunrise set")[0])
-    assert fake.body(1)["post_info"]["title"] == "Sunrise set"
+    assert fake.json(1)["post_info"]["title"] == "Sunrise set"
 
 
 @pytest.mark.parametrize("media,code", [
@@ -393,7 +380,7 @@ def test_find_published_matches_text_and_time(videos, expected):
     adapter, fake, _ = make({("POST", "/v2/video/list/"): listing(*videos)})
     found = adapter.find_published(CREDS, req(VIDEO)[0], since=NOW)
     assert (found.external_id if found else None) == expected
-    assert fake.body(0) == {"max_count": 20}
+    assert fake.json(0) == {"max_count": 20}
     assert "id" in fake.calls[0].url.params["fields"].split(",")
 
 
@@ -422,7 +409,7 @@ def test_post_metrics_batches_twenty_ids():
                               for i in ids]})
     adapter, fake, _ = make({("POST", "/v2/video/query/"): answer})
     metrics = adapter.post_metrics(CREDS, [str(i) for i in range(25)])
-    assert [len(fake.body(i)["filters"]["video_ids"]) for i in range(2)] == [20, 5]
+    assert [len(fake.json(i)["filters"]["video_ids"]) for i in range(2)] == [20, 5]
     assert "view_count" in fake.calls[0].url.params["fields"]
     assert metrics["3"].values == {"views": 100, "video_views": 100, "likes": 7, "comments": 2, "shares": 1}
     assert metrics["3"].raw["like_count"] == 7
@@ -452,7 +439,7 @@ def test_sandbox_host_override_rewrites_every_call():
     adapter, fake, _ = make({})
     adapter.config = PlatformConfig(client_id="ck", host_overrides={
         "https://open.tiktokapis.com": "http://127.0.0.1:9/open.tiktokapis.com"})
-    adapter.client = httpx.Client(transport=httpx.MockTransport(fake))
+    adapter.client = fake.client()
     fake.routes[("GET", "/open.tiktokapis.com/v2/user/info/")] = [ok(USER)]
     assert adapter.account_metrics(CREDS).followers == 1234
     assert str(fake.calls[0].url).startswith("http://127.0.0.1:9/open.tiktokapis.com/v2/user/info/")

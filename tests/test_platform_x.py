@@ -1,4 +1,4 @@
-"""X adapter against recorded shapes from the facts sheet §4 (httpx.MockTransport, no network)."""
+"""X adapter against recorded shapes from the facts sheet §4 (tests.platform_harness, no network)."""
 from __future__ import annotations
 
 import base64
@@ -15,6 +15,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.x import SNOWFLAKE_EPOCH_MS, XAdapter, created_at
 from core.timeutil import UTC
+from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 CREDS = Credentials(access_token="x-access", external_id="2244994945", meta={"username": "outpost"})
@@ -24,33 +25,15 @@ def snowflake(when: datetime) -> str:
     return str((int(when.timestamp() * 1000) - SNOWFLAKE_EPOCH_MS) << 22)
 
 
-class Fake:
-    """Routes (METHOD, path) to a response, a list of responses (served in order) or a callable; records calls."""
-
-    def __init__(self, routes: dict):
-        self.routes = {k: (list(v) if isinstance(v, list) else v) for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        answer = self.routes.get((request.method, request.url.path))
-        if isinstance(answer, list):
-            answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        if callable(answer):
-            answer = answer(request)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer or httpx.Response(404, json={"title": "Not Found Error", "status": 404, "type": "about:blank",
-                                                   "detail": "not routed"})
-
-    def paths(self) -> list[str]:
-        return [f"{c.method} {c.url.path}" for c in self.calls]
+def not_routed(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"title": "Not Found Error", "status": 404, "type": "about:blank",
+                                     "detail": "not routed"})
 
 
-def make(routes: dict) -> tuple[XAdapter, Fake, list[float]]:
-    fake, sleeps = Fake(routes), []
+def make(routes: dict) -> tuple[XAdapter, FakePlatform, list[float]]:
+    fake, sleeps = FakePlatform(routes, not_routed=not_routed), []
     config = PlatformConfig(client_id="x-client", client_secret="x-secret", redirect_uri="https://outpost.test/cb")
-    return XAdapter(httpx.Client(transport=httpx.MockTransport(fake)), config, clock=lambda: NOW,
+    return XAdapter(fake.client(), config, clock=lambda: NOW,
                     sleep=sleeps.append), fake, sleeps
 
 

@@ -1,4 +1,5 @@
-"""YouTube adapter against httpx.MockTransport answering with the real bodies from the facts sheet (§6)."""
+"""YouTube adapter against the shared fake transport (tests.platform_harness) answering with the real bodies
+from the facts sheet (§6)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishR
 from core.platforms.catalog import Platform
 from core.platforms.youtube import QUANTUM, YouTubeAdapter
 from core.timeutil import UTC
+from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)           # 04:00 in Los Angeles (PST, UTC-8)
 CREDS = Credentials(access_token="ya29.token", external_id="UC1")
@@ -27,30 +29,13 @@ def gerr(status, reason, message="Nope.", **headers):
         "code": status, "message": message, "errors": [{"message": message, "domain": "youtube.x", "reason": reason}]}})
 
 
-class FakeGoogle:
-    """Routes (method, path) to queued responses (the last one repeats) and records every request."""
-
-    def __init__(self, routes):
-        self.routes = {k: list(v) if isinstance(v, list) else [v] for k, v in routes.items()}
-        self.calls: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        queue = self.routes.get((request.method, request.url.path))
-        if queue is None:
-            return gerr(404, "notFound", f"no route {request.method} {request.url.path}")
-        answer = queue.pop(0) if len(queue) > 1 else queue[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer(request) if callable(answer) else answer
-
-    def of(self, method):
-        return [c for c in self.calls if c.method == method]
+def not_routed(request: httpx.Request) -> httpx.Response:
+    return gerr(404, "notFound", f"no route {request.method} {request.url.path}")
 
 
 def make(routes, **options):
-    fake = FakeGoogle(routes)
-    adapter = YouTubeAdapter(httpx.Client(transport=httpx.MockTransport(fake)),
+    fake = FakePlatform(routes, not_routed=not_routed)
+    adapter = YouTubeAdapter(fake.client(),
                              PlatformConfig(client_id="gid", client_secret="gsecret", redirect_uri="https://app/cb",
                                             options=options),
                              clock=lambda: NOW, sleep=lambda s: None)
