@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.connect import account_health
 from core.domain import Account, Membership, Post, User, Workspace, post_status
 from core.errors import NotFoundError
 from core.lifecycle import DeliveryState, PostStatus
@@ -110,7 +111,6 @@ def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: 
 def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime,
                  actor: Actor = SCRIPT) -> list[dict]:
     """The Accounts table: each connection's health, and whether the runner is holding its posts back."""
-    from core.connect import account_health
     _may_read(actor, workspace_id)
     holds = store.account_holds(now)
     tz = zone(tz_name)
