@@ -131,7 +131,7 @@ class Scheduler:
         self._check_targets(post)
         from core.validation import validate_post
         problems = [p for p in validate_post(post)]
-        if self.media_checker is not None and post.media_urls and not any(p.field == "media" for p in problems):
+        if self.media_checker is not None and post.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(post)
         warnings: list[Problem] = [p for p in problems if p.severity != "error"]
         errors = [p for p in problems if p.severity == "error"]
@@ -194,7 +194,7 @@ class Scheduler:
             self._check_targets(changed)
         from core.validation import validate_post
         problems = validate_post(changed)
-        if self.media_checker is not None and changed.media_urls and not any(p.field == "media" for p in problems):
+        if self.media_checker is not None and changed.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(changed)
         if any(p.severity == "error" for p in problems):
             raise ValidationError([p for p in problems if p.severity == "error"])
@@ -439,6 +439,11 @@ class Scheduler:
                               timezone_name=post.schedule.timezone_name if post.schedule else None,
                               warnings=tuple(_dedupe(warnings)), notices=tuple(dict.fromkeys(notices)),
                               deliveries=tuple(deliveries))
+
+
+def _media_worth_checking(problems: list[Problem]) -> bool:
+    """Fetch a post's media only when its links passed and none of its texts was refused."""
+    return not any(p.field == "media" or p.code == "bad_text" for p in problems)
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

@@ -244,3 +244,12 @@ def test_a_validation_failure_writes_no_account_post_or_delivery(store, schedule
     with pytest.raises(ValidationError):
         scheduler.schedule_post("post-1", post)
     assert nothing_stored(store)
+
+
+def test_media_is_not_fetched_for_a_post_whose_text_is_refused(store):
+    fetched: list[Post] = []
+    scheduler = Scheduler(store, clock=lambda: NOW, media_checker=lambda post: fetched.append(post) or [])
+    post = Post(account=account(), caption="Hi\x00", media_urls=("https://cdn.example.com/a.jpg",), schedule=AT)
+    with pytest.raises(ValidationError):
+        scheduler.schedule_post("post-1", post)
+    assert fetched == [] and nothing_stored(store)
