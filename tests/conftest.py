@@ -1,4 +1,5 @@
-"""Shared fixtures: a running dashboard and a real browser (Debian's Chromium via Playwright)."""
+"""Shared fixtures: the stores every store contract runs against, a running dashboard and a real browser
+(Debian's Chromium via Playwright)."""
 from __future__ import annotations
 
 import os
@@ -11,8 +12,58 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.db.sql_store import SqlPostStore
+from core.db.testing import clear_tables, postgres_schema, sqlite_engine
+from core.secrets import TokenCipher
+from core.store import InMemoryPostStore
+from tests.store_contract.world import POSTGRES_URL, SKIP_POSTGRES, T0, Clock
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+
+
+# ---------------------------------------------------------------- stores
+# `store` is each store in turn (in memory, SQLite, and PostgreSQL when OUTPOST_TEST_POSTGRES_URL is set: each test
+# module gets its own schema, each test empty tables), on the controllable `clock`; `kind` says which one it is.
+# A module that needs a store of its own defines its own `store` fixture.
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture(scope="module")
+def postgres_engine():
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_POSTGRES)
+    with postgres_schema(POSTGRES_URL) as engine:
+        yield engine
+
+
+@pytest.fixture(params=[
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)]),
+])
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(kind, clock, tmp_path, request):
+    if kind == "memory":
+        yield InMemoryPostStore(clock=clock)
+    elif kind == "sqlite":
+        engine = sqlite_engine(tmp_path / "outpost.sqlite")
+        yield SqlPostStore(engine, TokenCipher.generate(), clock=clock)
+        engine.dispose()
+    else:
+        engine = request.getfixturevalue("postgres_engine")
+        clear_tables(engine)
+        yield SqlPostStore(engine, TokenCipher.generate(), clock=clock)
+
+
+# ---------------------------------------------------------------- the dashboard
 
 
 def free_port() -> int:

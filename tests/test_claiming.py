@@ -1,6 +1,6 @@
 """The runner's store contract: claiming with leases, fencing, holds, heartbeats, snapshots, and races.
 
-Runs against every store (memory, SQLite, PostgreSQL) through the fixtures of test_store_contract.
+Runs against every store (memory, SQLite, PostgreSQL) through the store fixtures of tests/conftest.py.
 The concurrency tests race several claimers the way several runner processes would: on SQLite each
 thread has its own engine on one file, on PostgreSQL each its own connection.
 """
@@ -22,7 +22,7 @@ from core.domain import Account, AccountStatus, Delivery, Post, Schedule, Worksp
 from core.lifecycle import DeliveryState, PostState, PostStatus
 from core.platforms.catalog import Platform
 from core.store import AccountSnapshot, Heartbeat, MetricSnapshot
-from tests.test_store_contract import T0, clock, kind, postgres_engine, store  # noqa: F401 (fixtures)
+from tests.store_contract.world import T0
 
 NOW = T0 + timedelta(hours=1)
 LEASE = NOW + timedelta(minutes=2)

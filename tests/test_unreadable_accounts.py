@@ -1,11 +1,10 @@
 """An account whose stored tokens cannot be decrypted (a lost or rotated key, a damaged row) never takes the others
 down: it loads without its tokens, is marked "reconnect needed" once with a plain reason, and every runner job
 that walks accounts goes on with the rest. Runs on the memory store, SQLite and (when
-OUTPOST_TEST_POSTGRES_URL is set) PostgreSQL."""
+OUTPOST_TEST_POSTGRES_URL is set) PostgreSQL, through the store fixtures of tests/conftest.py."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -16,7 +15,7 @@ from core.connect import (UNREADABLE_REASON, StoredAccessUnreadable, account_hea
                           mark_reconnect_needed, save_connected_account)
 from core.db.schema import accounts as accounts_table
 from core.db.sql_store import SqlPostStore
-from core.db.testing import clear_tables, postgres_schema, sqlite_engine
+from core.db.testing import sqlite_engine
 from core.domain import Account, AccountStatus, Delivery, Post, Schedule, Workspace
 from core.errors import ReconnectNeeded
 from core.lifecycle import DeliveryState, PostState
@@ -24,60 +23,13 @@ from core.platforms.base import AccountMetrics, PostMetrics, Profile, TokenSet
 from core.platforms.catalog import Platform
 from core.secrets import TokenCipher
 from core.settings import Settings
-from core.store import InMemoryPostStore
 from jobs.runner import Runner, RunnerConfig
 
 UTC = timezone.utc
-POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")
-SKIP_POSTGRES = "set OUTPOST_TEST_POSTGRES_URL to run the PostgreSQL store tests"
 T0 = datetime(2030, 3, 4, 8, 0, 0, tzinfo=UTC)
 # Token material that must never show up in a reason, a notification, an event, a page or a log line.
 TOKENS = {name: (f"access-{name}-5ecret-0123456789abcdef", f"refresh-{name}-5ecret-fedcba9876543210")
           for name in ("a", "broken", "c")}
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture(scope="module")
-def postgres_engine():
-    if not POSTGRES_URL:
-        pytest.skip(SKIP_POSTGRES)
-    with postgres_schema(POSTGRES_URL) as engine:
-        yield engine
-
-
-@pytest.fixture(params=[
-    "memory",
-    "sqlite",
-    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)]),
-])
-def kind(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def store(kind, clock, tmp_path, request):
-    if kind == "memory":
-        yield InMemoryPostStore(clock=clock)
-    elif kind == "sqlite":
-        engine = sqlite_engine(tmp_path / "outpost.sqlite")
-        yield SqlPostStore(engine, TokenCipher.generate("k1"), clock=clock)
-        engine.dispose()
-    else:
-        engine = request.getfixturevalue("postgres_engine")
-        clear_tables(engine)
-        yield SqlPostStore(engine, TokenCipher.generate("k1"), clock=clock)
 
 
 class World:

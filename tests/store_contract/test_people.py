@@ -1,0 +1,117 @@
+"""The store contract for workspaces, users and memberships (core.store.PeopleStore), on every store."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import time
+
+import pytest
+
+from core.domain import Membership, Role, User, Workspace
+from core.errors import DuplicateError, NotFoundError
+
+
+# ---------------------------------------------------------------- workspaces and people
+
+def test_workspace_round_trip(store, clock):
+    slots = {0: (time(9, 0), time(17, 30)), 4: (time(12, 15),)}
+    ws = store.add_workspace(Workspace(name="Studio", timezone_name="America/New_York", preferred_time=time(10, 30),
+                                       queue_slots=slots, requires_approval=True, id="ws_1"))
+    assert ws.created_at == clock.now
+    got = store.get_workspace("ws_1")
+    assert got == ws
+    assert got.queue_slots == {0: (time(9, 0), time(17, 30)), 4: (time(12, 15),)}
+    renamed = store.update_workspace(replace(got, name="Studio 2", requires_approval=False))
+    assert store.get_workspace("ws_1") == renamed
+    with pytest.raises(DuplicateError, match="already exists"):
+        store.add_workspace(Workspace(name="Again", id="ws_1"))
+    with pytest.raises(NotFoundError, match="No workspace with id ws_nope"):
+        store.get_workspace("ws_nope")
+    with pytest.raises(NotFoundError):
+        store.update_workspace(Workspace(name="Ghost", id="ws_ghost"))
+
+
+def test_list_workspaces_by_name_and_by_member(store):
+    for ws_id, name in (("ws_b", "beta"), ("ws_a", "Alpha"), ("ws_g", "Gamma")):
+        store.add_workspace(Workspace(name=name, id=ws_id))
+    user = store.add_user(User(email="u@x.test", id="user_u"))
+    store.set_membership(Membership(user_id=user.id, workspace_id="ws_g", role=Role.EDITOR))
+    store.set_membership(Membership(user_id=user.id, workspace_id="ws_b", role=Role.VIEWER))
+    assert [w.name for w in store.list_workspaces()] == ["Alpha", "beta", "Gamma"]
+    assert [w.id for w in store.list_workspaces(user_id=user.id)] == ["ws_b", "ws_g"]
+    assert store.list_workspaces(user_id="user_nobody") == []
+
+
+def test_users_and_duplicate_email(store, clock):
+    user = store.add_user(User(email="  Ana@Example.TEST ", display_name="Ana", password_hash="h$1", id="user_ana"))
+    assert user.email == "ana@example.test" and user.created_at == clock.now
+    assert store.get_user("user_ana") == user
+    assert store.get_user_by_email("ANA@example.test ") == user
+    assert store.get_user_by_email("nobody@example.test") is None
+    with pytest.raises(DuplicateError, match="ana@example.test already exists"):
+        store.add_user(User(email="ana@EXAMPLE.test", id="user_other"))
+    with pytest.raises(DuplicateError):
+        store.add_user(User(email="new@example.test", id="user_ana"))  # same id
+    updated = store.update_user(replace(user, display_name="Ana B.", password_hash="h$2"))
+    assert store.get_user("user_ana") == updated
+    with pytest.raises(NotFoundError, match="No user with id user_ghost"):
+        store.get_user("user_ghost")
+    with pytest.raises(NotFoundError):
+        store.update_user(User(email="ghost@example.test", id="user_ghost"))
+
+
+def test_update_user_to_an_email_in_use_is_refused(store):
+    store.add_user(User(email="a@example.test", id="user_a"))
+    b = store.add_user(User(email="b@example.test", id="user_b"))
+    with pytest.raises(DuplicateError, match="a@example.test"):
+        store.update_user(replace(b, email="a@example.test"))
+    assert store.get_user("user_b").email == "b@example.test"
+
+
+def test_memberships(store):
+    store.add_workspace(Workspace(name="W1", id="ws_1"))
+    store.add_workspace(Workspace(name="W2", id="ws_2"))
+    store.add_user(User(email="a@x.test", id="user_a"))
+    store.add_user(User(email="b@x.test", id="user_b"))
+    store.set_membership(Membership(user_id="user_a", workspace_id="ws_1", role=Role.OWNER))
+    store.set_membership(Membership(user_id="user_b", workspace_id="ws_1", role="viewer"))
+    store.set_membership(Membership(user_id="user_a", workspace_id="ws_2", role=Role.EDITOR))
+    # Setting it again changes the role; there is still one membership per (user, workspace).
+    store.set_membership(Membership(user_id="user_b", workspace_id="ws_1", role=Role.APPROVER))
+    assert store.get_membership("user_b", "ws_1") == Membership("user_b", "ws_1", Role.APPROVER)
+    assert store.get_membership("user_b", "ws_2") is None
+    key = lambda m: (m.user_id, m.workspace_id)  # noqa: E731
+    assert sorted(store.list_memberships(user_id="user_a"), key=key) == [
+        Membership("user_a", "ws_1", Role.OWNER), Membership("user_a", "ws_2", Role.EDITOR)]
+    assert sorted(store.list_memberships(workspace_id="ws_1"), key=key) == [
+        Membership("user_a", "ws_1", Role.OWNER), Membership("user_b", "ws_1", Role.APPROVER)]
+    assert store.list_memberships(user_id="user_b", workspace_id="ws_2") == []
+    assert len(store.list_memberships()) == 3
+    with pytest.raises(NotFoundError, match="No user"):
+        store.set_membership(Membership("user_ghost", "ws_1", Role.VIEWER))
+    with pytest.raises(NotFoundError, match="No workspace"):
+        store.set_membership(Membership("user_a", "ws_ghost", Role.VIEWER))
+
+
+def test_remove_membership(store):
+    store.add_workspace(Workspace(name="W1", id="ws_1"))
+    store.add_workspace(Workspace(name="W2", id="ws_2"))
+    store.add_user(User(email="a@x.test", id="user_a"))
+    store.add_user(User(email="b@x.test", id="user_b"))
+    store.set_membership(Membership("user_a", "ws_1", Role.OWNER))
+    store.set_membership(Membership("user_b", "ws_1", Role.EDITOR))
+    store.set_membership(Membership("user_b", "ws_2", Role.VIEWER))
+    assert store.remove_membership("user_b", "ws_1") is True
+    # Only that one membership goes: the user, the workspace and their other memberships stay.
+    assert store.get_membership("user_b", "ws_1") is None
+    assert store.get_membership("user_b", "ws_2") == Membership("user_b", "ws_2", Role.VIEWER)
+    assert store.get_membership("user_a", "ws_1") == Membership("user_a", "ws_1", Role.OWNER)
+    assert [w.id for w in store.list_workspaces(user_id="user_b")] == ["ws_2"]
+    assert store.get_user("user_b").email == "b@x.test"
+    # Removing it again, or someone who never was a member, changes nothing and says so.
+    assert store.remove_membership("user_b", "ws_1") is False
+    assert store.remove_membership("user_ghost", "ws_1") is False
+    assert store.remove_membership("user_a", "ws_ghost") is False
+    assert len(store.list_memberships()) == 2
+    # A removed member can be added back.
+    store.set_membership(Membership("user_b", "ws_1", Role.APPROVER))
+    assert store.get_membership("user_b", "ws_1") == Membership("user_b", "ws_1", Role.APPROVER)
