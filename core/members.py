@@ -80,6 +80,8 @@ def change_role(store: PostStore, actor: Actor, workspace_id: str, user_id: str,
     if current.role == Role.OWNER:
         _keep_an_owner(store, workspace_id, user_id)
     store.set_membership(Membership(user_id=user_id, workspace_id=workspace_id, role=role))
+    if current.role == Role.OWNER:
+        _still_an_owner(store, workspace_id, current)
     _record(store, actor, clock, "member.role_changed", workspace_id, user, from_role=current.role, to_role=role)
     return _member(user, role)
 
@@ -93,6 +95,8 @@ def remove_member(store: PostStore, actor: Actor, workspace_id: str, user_id: st
         _keep_an_owner(store, workspace_id, user_id)
     if not store.remove_membership(user_id, workspace_id):   # removed meanwhile by someone else
         raise NotFoundError(f"{_name(user)} is not in this workspace.")
+    if current.role == Role.OWNER:
+        _still_an_owner(store, workspace_id, current)
     _record(store, actor, clock, "member.removed", workspace_id, user, from_role=current.role)
 
 
@@ -116,8 +120,19 @@ def _keep_an_owner(store: PostStore, workspace_id: str, leaving: str) -> None:
     others = [m for m in store.list_memberships(workspace_id=workspace_id)
               if m.role == Role.OWNER and m.user_id != leaving]
     if not others:
-        raise ValidationError(Problem("last_owner", f"{LAST_OWNER} Make someone else an owner first."),
-                              code="last_owner")
+        raise _last_owner()
+
+
+def _last_owner() -> ValidationError:
+    return ValidationError(Problem("last_owner", f"{LAST_OWNER} Make someone else an owner first."))
+
+
+def _still_an_owner(store: PostStore, workspace_id: str, before: Membership) -> None:
+    """Two owners demoting (or removing) each other at once both pass `_keep_an_owner`; whichever then finds no
+    owner left puts its own change back and is refused, so the workspace is never left without one."""
+    if not any(m.role == Role.OWNER for m in store.list_memberships(workspace_id=workspace_id)):
+        store.set_membership(before)
+        raise _last_owner()
 
 
 def _record(store: PostStore, actor: Actor, clock, action: str, workspace_id: str, user: User, *,

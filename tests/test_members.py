@@ -229,3 +229,33 @@ def test_an_editor_sees_the_team_but_not_the_controls(page):
     assert not at.exception
     assert list(at.dataframe[0].value["Name"]) == ["Olive", "Eddie"]
     assert not [b for b in at.button if b.key and b.key.startswith("member_")]
+
+
+@pytest.mark.parametrize("second", ["demote", "remove"])
+def test_two_owners_stepping_each_other_down_at_once_leave_one(team, second):
+    """Olive and Eddie are owners; each demotes (or removes) the other at the same moment. Both pass the
+    "another owner is left" check before either writes; the one who then finds no owner puts theirs back."""
+    change_role(team.store, team.owner, team.ws, team.eddie.id, Role.OWNER, clock=clock)
+
+    class EddieActsMeanwhile:
+        """The store as Olive's request sees it: Eddie's request writes just before hers does."""
+
+        def __init__(self, store):
+            self._store = store
+
+        def __getattr__(self, name):
+            return getattr(self._store, name)
+
+        def set_membership(self, membership):
+            if membership.user_id == team.eddie.id and membership.role != Role.OWNER:
+                if second == "demote":
+                    self._store.set_membership(Membership(user_id=team.olive.id, workspace_id=team.ws,
+                                                          role=Role.VIEWER))
+                else:
+                    self._store.remove_membership(team.olive.id, team.ws)
+            return self._store.set_membership(membership)
+
+    with pytest.raises(ValidationError, match="^A workspace needs at least one owner"):
+        change_role(EddieActsMeanwhile(team.store), team.owner, team.ws, team.eddie.id, Role.VIEWER, clock=clock)
+    assert team.roles()[team.eddie.id] == Role.OWNER                      # Olive's change was put back
+    assert [e.action for e in team.events()] == ["member.role_changed"]   # only the earlier promotion is recorded
