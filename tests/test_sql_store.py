@@ -1,7 +1,6 @@
 """What only the SQL store has to prove: file settings, tokens at rest, key rotation, atomicity, indexes."""
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -13,15 +12,14 @@ from core.db import make_engine, normalize_url, rotate_keys, token_key_usage
 from core.db.__main__ import main as db_cli
 from core.db.schema import accounts, activity_events, deliveries, oauth_states, post_accounts, posts
 from core.db.sql_store import SqlPostStore
-from core.db.testing import clear_tables, postgres_schema, sqlite_engine
+from core.db.testing import clear_tables, sqlite_engine
 from core.domain import Account, ActivityEvent, Delivery, OAuthState, Post, Schedule, User, Workspace
 from core.errors import ConflictError, DuplicateError
 from core.lifecycle import DeliveryState, PostState, PostStatus
 from core.secrets import TokenCipher, TokenDecryptError, load_keyring
+from tests.store_contract.world import POSTGRES_URL, SKIP_POSTGRES
 
 UTC = timezone.utc
-POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")
-SKIP_POSTGRES = "set OUTPOST_TEST_POSTGRES_URL to run the PostgreSQL store tests"
 T0 = datetime(2030, 3, 4, 8, 0, tzinfo=UTC)
 ACCESS = "EAAGm0PX4ZCpsBA-very-secret-access-token"
 REFRESH = "rt_9f8e7d6c5b4a-very-secret-refresh-token"
@@ -29,14 +27,7 @@ VERIFIER = "pkce-verifier-very-secret-Zk3x9Qm2Lr7Tv5Wn8Yp4"
 PAGE_TOKEN = "EAAPpage-very-secret-page-token"
 
 
-@pytest.fixture(scope="module")
-def postgres_engine():
-    if not POSTGRES_URL:
-        pytest.skip(SKIP_POSTGRES)
-    with postgres_schema(POSTGRES_URL) as engine:
-        yield engine
-
-
+# The SQL stores only (postgres_engine: tests/conftest.py).
 @pytest.fixture(params=[
     "sqlite",
     pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)]),
