@@ -3,62 +3,28 @@
 Text a person types may hold characters no store or platform accepts (a lone surrogate, NUL, other control
 characters): each is refused with a plain-words ValidationError before anything is written. A refused
 operation (bad text, a limit, an id already taken) leaves no account, post, delivery or event behind.
-PostgreSQL runs when OUTPOST_TEST_POSTGRES_URL is set (its own schema for this module).
+PostgreSQL runs when OUTPOST_TEST_POSTGRES_URL is set.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from core.db.sql_store import SqlPostStore
-from core.db.testing import clear_tables, postgres_schema, sqlite_engine
 from core.domain import Account, Post, PostVariant, Schedule, User, Workspace
 from core.errors import DuplicateError, OutpostError, ValidationError
 from core.platforms.catalog import Platform
 from core.scheduler import Scheduler
-from core.secrets import TokenCipher
-from core.store import InMemoryPostStore
+from tests.store_contract.world import T0
 
-UTC = timezone.utc
-POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")
-SKIP_POSTGRES = "set OUTPOST_TEST_POSTGRES_URL to run the PostgreSQL store tests"
-NOW = datetime(2030, 3, 4, 8, 0, tzinfo=UTC)
-AT = Schedule(scheduled_at=NOW + timedelta(days=1), timezone_name="UTC")
-
-
-@pytest.fixture(scope="module")
-def postgres_engine():
-    if not POSTGRES_URL:
-        pytest.skip(SKIP_POSTGRES)
-    with postgres_schema(POSTGRES_URL) as engine:
-        yield engine
-
-
-@pytest.fixture(params=[
-    "memory",
-    "sqlite",
-    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)]),
-])
-def store(request, tmp_path):
-    clock = lambda: NOW  # noqa: E731 - the store's clock never moves here
-    if request.param == "memory":
-        yield InMemoryPostStore(clock=clock)
-    elif request.param == "sqlite":
-        engine = sqlite_engine(tmp_path / "outpost.sqlite")
-        yield SqlPostStore(engine, TokenCipher.generate(), clock=clock)
-        engine.dispose()
-    else:
-        engine = request.getfixturevalue("postgres_engine")
-        clear_tables(engine)
-        yield SqlPostStore(engine, TokenCipher.generate(), clock=clock)
+# `store` (each store in turn) and `clock` (at T0) are the shared fixtures of tests/conftest.py.
+AT = Schedule(scheduled_at=T0 + timedelta(days=1), timezone_name="UTC")
 
 
 @pytest.fixture
-def scheduler(store) -> Scheduler:
-    return Scheduler(store, clock=lambda: NOW)
+def scheduler(store, clock) -> Scheduler:
+    return Scheduler(store, clock=clock)
 
 
 def account(handle: str = "@outpost", platform: Platform = Platform.LINKEDIN, **kw) -> Account:
@@ -246,9 +212,9 @@ def test_a_validation_failure_writes_no_account_post_or_delivery(store, schedule
     assert nothing_stored(store)
 
 
-def test_media_is_not_fetched_for_a_post_whose_text_is_refused(store):
+def test_media_is_not_fetched_for_a_post_whose_text_is_refused(store, clock):
     fetched: list[Post] = []
-    scheduler = Scheduler(store, clock=lambda: NOW, media_checker=lambda post: fetched.append(post) or [])
+    scheduler = Scheduler(store, clock=clock, media_checker=lambda post: fetched.append(post) or [])
     post = Post(account=account(), caption="Hi\x00", media_urls=("https://cdn.example.com/a.jpg",), schedule=AT)
     with pytest.raises(ValidationError):
         scheduler.schedule_post("post-1", post)
