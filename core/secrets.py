@@ -259,10 +259,11 @@ def _read_private(path: Path) -> str:
 
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
-# Named secrets in query strings, form bodies, JSON and key=value text; Bluesky's session has camelCase names.
+# Named secrets in query strings, form bodies, JSON and key=value text; Bluesky's session has camelCase names,
+# and its createSession body carries the app password.
 _SECRET_PARAMS = re.compile(
     r"(?i)(?<![A-Za-z0-9])((?:[a-z]+_)?(?:access_token|refresh_token|id_token|oauth_token|oauth_token_secret|client_secret|api_key|apikey"
-    r"|x-goog-api-key|accessJwt|refreshJwt|accessToken|refreshToken|app_password))(\"?'?\s*[=:]\s*\"?'?)([^&\s\"',;}]+)")
+    r"|x-goog-api-key|accessJwt|refreshJwt|accessToken|refreshToken|password))(\"?'?\s*[=:]\s*\"?'?)([^&\s\"',;}]+)")
 SECRET_MIN_LENGTH = 8         # shorter values are not registered: too likely to be ordinary words
 _PREFIX = SECRET_MIN_LENGTH   # registered secrets are found by their first characters
 MAX_KNOWN_SECRETS = 100_000   # past this the oldest are forgotten (tokens rotate; a runner lives for months)

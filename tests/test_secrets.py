@@ -185,6 +185,8 @@ def test_save_keyring_replaces_the_file_owner_only(tmp_path):
     # Bluesky's session (createSession / refreshSession answers)
     ('{"did":"did:plc:x","accessJwt":"eyJ.a.b","refreshJwt":"eyJ.c.d"}',
      '{"did":"did:plc:x","accessJwt":"[redacted]","refreshJwt":"[redacted]"}'),
+    ('{"identifier":"a.bsky.social","password":"abcd-efgh-ijkl-mnop"}',      # createSession's body
+     '{"identifier":"a.bsky.social","password":"[redacted]"}'),
     # ordinary text is left alone
     ("posted to @creator on Instagram", "posted to @creator on Instagram"),
 ])
