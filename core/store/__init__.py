@@ -6,6 +6,7 @@
     claims      ClaimStore         the runner's claims, leases, holds, pacing counts, heartbeats
     metrics     MetricStore        metric snapshots and what insights are pulled for
     activity    ActivityStore      the activity log, notifications, batches
+    records     Heartbeat, MetricSnapshot, AccountSnapshot (the runner's records)
 
 `PostStore` is all of them together (what the SQL store, `core.db.sql_store.SqlPostStore`, and
 `InMemoryPostStore` implement); code that needs one aggregate can ask for just its protocol.
@@ -32,11 +33,12 @@ from typing import Protocol
 
 from core.store.accounts import AccountMemory, AccountStore, same_platform_account
 from core.store.activity import ActivityMemory, ActivityStore
-from core.store.claims import PACING_LOOKBACK, ClaimMemory, ClaimStore, Heartbeat
+from core.store.claims import PACING_LOOKBACK, ClaimMemory, ClaimStore
 from core.store.memory import InMemoryPostStore
-from core.store.metrics import AccountSnapshot, MetricMemory, MetricSnapshot, MetricStore
+from core.store.metrics import MetricMemory, MetricStore
 from core.store.people import PeopleMemory, PeopleStore
 from core.store.posts import PostDeliveryMemory, PostDeliveryStore, post_matches
+from core.store.records import AccountSnapshot, Heartbeat, MetricSnapshot
 
 
 class PostStore(PeopleStore, AccountStore, PostDeliveryStore, ClaimStore, MetricStore, ActivityStore, Protocol):

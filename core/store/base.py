@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post, User,
                          Workspace)
+from core.store.records import AccountSnapshot, Heartbeat, MetricSnapshot
 from core.timeutil import utcnow
-
-if TYPE_CHECKING:  # only for the annotations below (the modules that define them import this one)
-    from core.store.claims import Heartbeat
-    from core.store.metrics import AccountSnapshot, MetricSnapshot
 
 
 class MemoryState:

@@ -4,26 +4,15 @@ The protocol and its in-memory part; the SQL side, with the notes on claiming, i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
 from core.lifecycle import DeliveryState, PostState
 from core.store.base import MemoryState
+from core.store.records import Heartbeat
 from core.timeutil import to_utc
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """A runner saying it is alive (runner_heartbeats)."""
-
-    runner_id: str
-    host: str
-    pid: int
-    started_at: datetime
-    beat_at: datetime
-    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ClaimStore(Protocol):

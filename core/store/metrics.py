@@ -2,39 +2,14 @@
 the protocol and its in-memory part."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Protocol, Sequence
 
 from core.domain import Delivery
 from core.lifecycle import DeliveryState
 from core.store.base import MemoryState
+from core.store.records import AccountSnapshot, MetricSnapshot
 from core.timeutil import to_utc
-
-
-@dataclass(frozen=True)
-class MetricSnapshot:
-    """One published delivery's metrics at one moment (normalised keys, the platform's own in `raw`)."""
-
-    delivery_id: str
-    post_id: str
-    account_id: str
-    workspace_id: str | None
-    platform: str
-    external_id: str
-    taken_at: datetime
-    metrics: Mapping[str, int]
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AccountSnapshot:
-    account_id: str
-    workspace_id: str | None
-    platform: str
-    taken_at: datetime
-    followers: int | None
-    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 class MetricStore(Protocol):
