@@ -16,6 +16,7 @@ from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, No
 from core.lifecycle import PostStatus
 from core.platforms.catalog import Platform
 from core.secrets import TokenCipher, TokenDecryptError
+from core.store.records import AccountSnapshot, MetricSnapshot
 from core.timeutil import from_db
 
 # The encrypted columns of an account row.
@@ -230,3 +231,25 @@ def batch_values(b: Batch) -> dict[str, Any]:
 def batch_from_row(row) -> Batch:
     return Batch(workspace_id=row.workspace_id, week_start=row.week_start, id=row.id, state=row.state,
                  prompt=row.prompt, created_at=row.created_at, decided_at=row.decided_at, decided_by=row.decided_by)
+
+
+def metric_snapshot_values(s: MetricSnapshot) -> dict[str, Any]:
+    return {"delivery_id": s.delivery_id, "post_id": s.post_id, "account_id": s.account_id,
+            "workspace_id": s.workspace_id, "platform": str(s.platform), "external_id": s.external_id,
+            "taken_at": s.taken_at, "metrics": dict(s.metrics), "raw": dict(s.raw or {})}
+
+
+def metric_snapshot_from_row(r) -> MetricSnapshot:
+    return MetricSnapshot(delivery_id=r.delivery_id, post_id=r.post_id, account_id=r.account_id,
+                          workspace_id=r.workspace_id, platform=r.platform, external_id=r.external_id,
+                          taken_at=aware(r.taken_at), metrics=dict(r.metrics or {}), raw=dict(r.raw or {}))
+
+
+def account_snapshot_values(s: AccountSnapshot) -> dict[str, Any]:
+    return {"account_id": s.account_id, "workspace_id": s.workspace_id, "platform": str(s.platform),
+            "taken_at": s.taken_at, "followers": s.followers, "raw": dict(s.raw or {})}
+
+
+def account_snapshot_from_row(r) -> AccountSnapshot:
+    return AccountSnapshot(account_id=r.account_id, workspace_id=r.workspace_id, platform=r.platform,
+                           taken_at=aware(r.taken_at), followers=r.followers, raw=dict(r.raw or {}))

@@ -4,6 +4,7 @@
     sql_accounts   accounts, connect attempts              (core.store.AccountStore)
     sql_posts      posts and deliveries                    (core.store.PostDeliveryStore)
     sql_runner     the runner's claims, holds, heartbeats  (core.store.ClaimStore)
+    sql_metrics    metric snapshots                        (core.store.MetricStore)
     sql_activity   activity, notifications, batches        (core.store.ActivityStore)
 
 They share `core.db.sql_base` (transactions, the engine, cipher and clock) and `core.db.rows` (rows <->
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from core.db.sql_accounts import SqlAccountStore
 from core.db.sql_activity import SqlActivityStore
+from core.db.sql_metrics import SqlMetricStore
 from core.db.sql_people import SqlPeopleStore
 from core.db.sql_posts import SqlPostDeliveryStore
 from core.db.sql_runner import SqlRunnerQueries
@@ -23,5 +25,6 @@ from core.db.rows import delivery_from_row as _delivery, delivery_values as _del
 from core.db.rows import event_values as _event_values  # noqa: F401
 
 
-class SqlPostStore(SqlPeopleStore, SqlAccountStore, SqlPostDeliveryStore, SqlRunnerQueries, SqlActivityStore):
+class SqlPostStore(SqlPeopleStore, SqlAccountStore, SqlPostDeliveryStore, SqlMetricStore, SqlRunnerQueries,
+                  SqlActivityStore):
     """`PostStore` on a SQLAlchemy engine, tokens encrypted with `cipher`."""

@@ -1,0 +1,58 @@
+"""`core.store.MetricStore` in SQL: metric snapshots over time, and the published deliveries insights are pulled for."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+import sqlalchemy as sa
+
+from core.db.rows import (account_snapshot_from_row, account_snapshot_values, delivery_from_row,
+                          metric_snapshot_from_row, metric_snapshot_values)
+from core.db.schema import account_metric_snapshots, deliveries, post_metric_snapshots
+from core.db.sql_base import SqlBase
+from core.domain import Delivery
+from core.lifecycle import DeliveryState
+from core.store.records import AccountSnapshot, MetricSnapshot
+from core.timeutil import to_utc
+
+_d = deliveries
+
+
+class SqlMetricStore(SqlBase):
+    """Metric snapshots on a SQLAlchemy engine."""
+
+    def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]:
+        """Published deliveries with an external id, published at or after `since` (what insights are pulled for)."""
+        query = (sa.select(_d).where(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.external_id.is_not(None),
+                                     _d.c.published_at >= to_utc(since, "since"))
+                 .order_by(_d.c.account_id, _d.c.published_at).limit(limit))
+        with self._read() as conn:
+            return [delivery_from_row(r) for r in conn.execute(query)]
+
+    def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
+                             account_snapshots: Sequence[AccountSnapshot] = ()) -> None:
+        with self._write() as conn:
+            if snapshots:
+                conn.execute(post_metric_snapshots.insert(), [metric_snapshot_values(s) for s in snapshots])
+            if account_snapshots:
+                conn.execute(account_metric_snapshots.insert(), [account_snapshot_values(s) for s in account_snapshots])
+
+    def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
+                              limit: int = 1000) -> list[MetricSnapshot]:
+        query = sa.select(post_metric_snapshots).order_by(post_metric_snapshots.c.taken_at.desc(),
+                                                          post_metric_snapshots.c.seq.desc())
+        if delivery_id is not None:
+            query = query.where(post_metric_snapshots.c.delivery_id == delivery_id)
+        if workspace_id is not None:
+            query = query.where(post_metric_snapshots.c.workspace_id == workspace_id)
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [metric_snapshot_from_row(r) for r in rows]
+
+    def list_account_snapshots(self, *, account_id: str, limit: int = 1000) -> list[AccountSnapshot]:
+        query = (sa.select(account_metric_snapshots).where(account_metric_snapshots.c.account_id == account_id)
+                 .order_by(account_metric_snapshots.c.taken_at.desc(), account_metric_snapshots.c.seq.desc())
+                 .limit(limit))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [account_snapshot_from_row(r) for r in rows]
