@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from core.db.rows import account_from_row, delivery_from_row, delivery_values, post_from_row, post_values
 from core.db.schema import accounts, deliveries, post_accounts, posts, waiting_states, workspaces
 from core.db.sql_base import SqlBase, existing_ids, exists
-from core.domain import ActivityEvent, Account, Delivery, Post, post_status
+from core.domain import Account, ActivityEvent, Delivery, Post, post_status
 from core.errors import ConflictError, DuplicateError, NotFoundError
 from core.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
 from core.scheduling import ScheduledItem
