@@ -134,7 +134,10 @@ class Publisher:
         now = self.clock()
         try:
             post = self.store.get_post(d.post_id)
-            account = self.store.get_account(d.account_id)
+            # The post comes with its target accounts read in the same transaction: no second read (and no second
+            # decryption of the tokens) per delivery. A target no longer on the post is read on its own.
+            account = next((a for a in post.accounts if a.id == d.account_id), None) \
+                or self.store.get_account(d.account_id)
         except NotFoundError as exc:
             return self._finish(d.mark_failed(error=f"Nothing to publish: {exc}", code="missing"), "delivery.failed")
         if d.attempts > self.crash_limit:
