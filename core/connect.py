@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from core import notifications
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState, clean_text
 from core.errors import PermissionDenied, Problem, ReconnectNeeded, ValidationError
 from core.notifications import InAppNotifier, Notifier
 from core.permissions import Action, Actor, check
@@ -151,11 +151,12 @@ def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str,
     and record it. The one rule for every way of connecting (a consent page, an app password): a refresh token
     the platform did not send again is kept, secret profile extras go to the encrypted secrets."""
     existing = store.find_account(workspace_id, platform.value, profile.external_id)
+    handle, display_name = profile_names(profile)
     refresh_token = token.refresh_token or (existing.refresh_token if existing else None)
     fields = dict(oauth_token=token.access_token, refresh_token=refresh_token, token_expires_at=token.expires_at,
                   refresh_expires_at=token.refresh_expires_at or (existing.refresh_expires_at if existing else None),
-                  scopes=token.scopes, status=AccountStatus.CONNECTED, display_name=profile.display_name or profile.handle,
-                  handle=profile.handle, meta={**_without_reason(existing.meta if existing else {}),
+                  scopes=token.scopes, status=AccountStatus.CONNECTED, display_name=display_name,
+                  handle=handle, meta={**_without_reason(existing.meta if existing else {}),
                                                **_public_meta(profile.meta), **(meta or {}),
                                                "token_issued_at": (token.issued_at or now).isoformat()},
                   secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)},
@@ -173,6 +174,13 @@ def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str,
                                      to_state=AccountStatus.CONNECTED.value,
                                      details={"platform": platform.value, "handle": account.handle, **(details or {})}))
     return account
+
+
+def profile_names(profile: Profile) -> tuple[str, str]:
+    """The handle and display name to keep for a connected account, cleaned of characters Outpost refuses (a
+    control character, a lone surrogate, NUL): the platform chose them, so connecting must not fail on them."""
+    handle = (clean_text(profile.handle) or "").strip() or str(profile.external_id)
+    return handle, clean_text(profile.display_name) or handle
 
 
 def _is_secret(key: str) -> bool:

@@ -63,6 +63,21 @@ def text_problem(value: str | None, *, field: str, what: str, multiline: bool = 
     return Problem("bad_text", message, field=field, platform=platform)
 
 
+def clean_text(value: str | None, *, multiline: bool = False) -> str | None:
+    """`value` made to pass the text rule: surrogate pairs joined, lone surrogates replaced by U+FFFD, control
+    characters dropped (in one-line text a line break or tab becomes a space).
+
+    For text no person typed into Outpost, which is kept rather than refused: a name a platform sends when an
+    account connects, a row stored before the rule existed.
+    """
+    if not value or not isinstance(value, str) or text_problem(value, field="", what="", multiline=multiline) is None:
+        return value
+    value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if not multiline:
+        value = re.sub("[\t\n\r]", " ", value)
+    return (_CONTROL_MULTI_LINE if multiline else _CONTROL_ONE_LINE).sub("", value)
+
+
 def check_text(value: str | None, *, field: str, what: str, multiline: bool = False) -> None:
     """Raise ValidationError when `value` breaks the text rule (`text_problem`)."""
     problem = text_problem(value, field=field, what=what, multiline=multiline)
