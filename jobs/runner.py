@@ -47,10 +47,11 @@ import schedule
 
 from core.domain import Delivery
 from core.errors import ConfigurationError, OutpostError
+from core.media.library import MediaLibrary
 from core.notifications import InAppNotifier, Notifier
 from core.platforms.base import PlatformAdapter
 from core.publisher import Pacing, Publisher
-from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, RetryPolicy
+from core.publishing import RetryPolicy
 from core.services import generation, housekeeping, insights, reminders, series, tokens
 from core.settings import Settings, parse_retry_delays
 from core.settings import parse_platform_concurrency as _platform_concurrency
@@ -60,11 +61,27 @@ from core.timeutil import utcnow
 log = logging.getLogger("outpost.runner")
 
 
+# What the runner does when nothing is configured: Settings' own defaults, the one source of them (RunnerConfig()
+# equals RunnerConfig.from_settings(Settings()); the intervals below that have no setting are the runner's own).
+_DEFAULTS = Settings()
+
+
+def _retry_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy `settings` describe (ValueError when it cannot be one)."""
+    return RetryPolicy(delays=tuple(timedelta(seconds=d) for d in settings.retry_delays_s),
+                       max_attempts=settings.max_attempts)
+
+
+def _pacing(settings: Settings) -> Pacing:
+    return Pacing(burst_limit=settings.burst_limit, burst_window=timedelta(seconds=settings.burst_window_s))
+
+
 @dataclass(frozen=True)
 class RunnerConfig:
-    name: str = field(default_factory=socket.gethostname)    # the heartbeat's name (what --health checks)
-    concurrency: int = 32                 # publishes in flight at once (worker threads)
-    lease: timedelta = timedelta(minutes=2)
+    # the heartbeat's name (what --health checks)
+    name: str = field(default_factory=lambda: _DEFAULTS.runner_name or socket.gethostname())
+    concurrency: int = _DEFAULTS.runner_concurrency   # publishes in flight at once (worker threads)
+    lease: timedelta = timedelta(seconds=_DEFAULTS.runner_lease_s)
     heartbeat_s: float = 5.0
     sweep_s: float = 15.0
     poll_s: float = 1.0                   # the longest the publish loop sleeps without looking
@@ -75,24 +92,35 @@ class RunnerConfig:
     housekeeping_s: float = 3600.0
     insights_days: int = insights.INSIGHTS_DAYS   # pull metrics for posts published this recently
     stale_after_s: float = 30.0           # --health: a heartbeat older than this is stale
-    policy: RetryPolicy = RetryPolicy()
-    pacing: Pacing = Pacing()
-    max_lateness: timedelta = DEFAULT_MAX_LATENESS
-    reconcile_after: timedelta = RECONCILE_AFTER  # after a lost answer, wait this long before asking the platform
+    policy: RetryPolicy = _retry_policy(_DEFAULTS)
+    pacing: Pacing = _pacing(_DEFAULTS)
+    max_lateness: timedelta = timedelta(seconds=_DEFAULTS.max_lateness_s)
+    # after a lost answer, wait this long before asking the platform
+    reconcile_after: timedelta = timedelta(seconds=_DEFAULTS.reconcile_after_s)
     # Most publishes in flight per platform ({"youtube": 2}); a platform not named here uses its adapter's
     # max_concurrency (YouTube 4: uploads move whole videos), else the runner's concurrency.
-    platform_concurrency: Mapping[str, int] = field(default_factory=dict)
+    platform_concurrency: Mapping[str, int] = field(default_factory=lambda: dict(_DEFAULTS.platform_concurrency))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RunnerConfig":
+        """The runner's configuration as `settings` have it (ValueError when the retry settings make no policy)."""
+        return cls(name=settings.runner_name or socket.gethostname(), concurrency=settings.runner_concurrency,
+                   lease=timedelta(seconds=settings.runner_lease_s),
+                   platform_concurrency=dict(settings.platform_concurrency), policy=_retry_policy(settings),
+                   max_lateness=timedelta(seconds=settings.max_lateness_s),
+                   reconcile_after=timedelta(seconds=max(0.0, settings.reconcile_after_s)), pacing=_pacing(settings))
 
 
 class Runner:
-    def __init__(self, store: PostStore, settings: Settings, config: RunnerConfig = RunnerConfig(), *,
+    def __init__(self, store: PostStore, settings: Settings, config: RunnerConfig | None = None, *,
                  adapter_for: Callable[[object], PlatformAdapter] | None = None,
                  clock: Callable[[], datetime] = utcnow, generate_batches: Callable[[], None] | None = None,
                  notifier: Notifier | None = None):
         self.store = store
         self.notifier = notifier or InAppNotifier(store)
         self.settings = settings
-        self.config = config
+        # Without a config of its own, the runner does what its settings say.
+        self.config = config = config if config is not None else RunnerConfig.from_settings(settings)
         self.clock = clock
         # Unique per process: what claims carry. Two processes never share it, even with one name.
         self.claim_id = f"{config.name}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -103,7 +131,6 @@ class Runner:
         self.adapter_for = adapter_for or self._adapter
         library = None
         try:
-            from core.media import MediaLibrary
             library = MediaLibrary(settings.media_dir, settings.public_media_url)
         except Exception:  # no media directory yet is fine: nothing was uploaded
             library = None
@@ -563,34 +590,27 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
         except ConfigurationError as exc:
             raise SystemExit(str(exc)) from None
 
-    def pick(flag, setting):
-        return setting if flag is None else flag
-
     try:
-        delays = (settings.retry_delays_s if args.retry_delays_s is None
-                  else parse_retry_delays(args.retry_delays_s, "--retry-delays-s"))
+        delays = None if args.retry_delays_s is None else parse_retry_delays(args.retry_delays_s, "--retry-delays-s")
     except ConfigurationError as exc:
         raise SystemExit(str(exc)) from None
+    platform_concurrency = (None if args.platform_concurrency is None
+                            else parse_platform_concurrency(args.platform_concurrency))
+    # A flag given wins over its setting; the configuration is then built from the settings alone.
+    flags = {"runner_name": args.name or None, "runner_concurrency": args.concurrency, "runner_lease_s": args.lease_s,
+             "platform_concurrency": platform_concurrency, "burst_limit": args.burst_limit,
+             "burst_window_s": args.burst_window_s, "max_attempts": args.max_attempts, "retry_delays_s": delays,
+             "max_lateness_s": args.max_lateness_s, "reconcile_after_s": args.reconcile_after_s}
+    settings = replace(settings, **{name: value for name, value in flags.items() if value is not None})
+    if settings.runner_concurrency < 1 or settings.burst_limit < 1:
+        raise SystemExit("--concurrency and --burst-limit must be at least 1.")
     try:
-        policy = RetryPolicy(delays=tuple(timedelta(seconds=d) for d in delays),
-                             max_attempts=pick(args.max_attempts, settings.max_attempts))
+        config = RunnerConfig.from_settings(settings)
     except ValueError as exc:
         raise SystemExit(f"--retry-delays-s / --max-attempts: {exc}") from None
-    concurrency = pick(args.concurrency, settings.runner_concurrency)
-    burst_limit = pick(args.burst_limit, settings.burst_limit)
-    if concurrency < 1 or burst_limit < 1:
-        raise SystemExit("--concurrency and --burst-limit must be at least 1.")
-    platform_concurrency = (settings.platform_concurrency if args.platform_concurrency is None
-                            else parse_platform_concurrency(args.platform_concurrency))
-    return RunnerConfig(name=args.name or settings.runner_name or socket.gethostname(), concurrency=concurrency,
-                        lease=timedelta(seconds=pick(args.lease_s, settings.runner_lease_s)),
-                        platform_concurrency=dict(platform_concurrency), policy=policy,
-                        max_lateness=timedelta(seconds=pick(args.max_lateness_s, settings.max_lateness_s)),
-                        reconcile_after=timedelta(seconds=max(0.0, pick(args.reconcile_after_s,
-                                                                        settings.reconcile_after_s))),
-                        pacing=Pacing(burst_limit=burst_limit,
-                                      burst_window=timedelta(seconds=pick(args.burst_window_s, settings.burst_window_s)),
-                                      enforce_daily_cap=not args.no_daily_cap))
+    if args.no_daily_cap:
+        config = replace(config, pacing=replace(config.pacing, enforce_daily_cap=False))
+    return config
 
 
 def parse_platform_concurrency(text: str) -> dict[str, int]:

@@ -128,3 +128,23 @@ def test_only_the_settings_module_reads_the_environment():
     readers = sorted(str(p.relative_to(root)) for folder in ("core", "jobs") for p in (root / folder).rglob("*.py")
                      if "os.environ" in p.read_text(encoding="utf-8") or "os.getenv" in p.read_text(encoding="utf-8"))
     assert readers == ["core/settings.py"]
+
+
+def test_the_runners_defaults_are_the_settings_defaults():
+    """One source: a RunnerConfig() built in code, a runner with no flags and Settings() all agree."""
+    from jobs.runner import RunnerConfig, _parser, config_from_args
+    assert RunnerConfig() == RunnerConfig.from_settings(Settings())
+    assert config_from_args(_parser().parse_args([]), Settings()) == RunnerConfig()
+
+
+def test_a_runner_built_without_a_config_does_what_its_settings_say(tmp_path):
+    from datetime import timedelta
+
+    from core.store import InMemoryPostStore
+    from jobs.runner import Runner
+    settings = Settings(data_dir=tmp_path, runner_name="from-settings", runner_concurrency=3, runner_lease_s=45,
+                        burst_limit=1, max_attempts=2, retry_delays_s=(5.0,), reconcile_after_s=7)
+    config = Runner(InMemoryPostStore(), settings).config
+    assert (config.name, config.concurrency, config.lease) == ("from-settings", 3, timedelta(seconds=45))
+    assert config.pacing.burst_limit == 1 and config.reconcile_after == timedelta(seconds=7)
+    assert config.policy.max_attempts == 2 and config.policy.delays == (timedelta(seconds=5),)
