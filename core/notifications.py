@@ -7,14 +7,21 @@ A `Notifier` delivers what was built. `InAppNotifier` writes it to the store, wh
 email will be a second implementation of the same protocol. Callers build, then deliver:
 
     notifier.notify(notifications.reconnect_needed(account, reason, at=now))
+
+People read them through `core.views.notification_rows` and mark them read with `mark_read`, which is told who
+acts: only a member of the workspace, and only a notification addressed to them or to everyone there.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Callable, Protocol
 
 from core.domain import Account, Delivery, Notification, Post
+from core.errors import NotFoundError, PermissionDenied
 from core.lifecycle import DeliveryState
+from core.permissions import SCRIPT, Action, Actor, check
+from core.timeutil import utcnow
 
 # Kinds, as stored (a stored kind never changes: the dashboard and "told once" checks read them).
 APPROVAL_NEEDED = "approval_needed"
@@ -41,6 +48,48 @@ class InAppNotifier:
 
     def notify(self, notification: Notification) -> Notification:
         return self.store.add_notification(notification)
+
+
+class _NotificationStore(_NotificationSink, Protocol):
+    def list_notifications(self, *, workspace_id: str, user_id: str | None = None, unread_only: bool = False,
+                           limit: int = 100) -> list[Notification]: ...
+
+    def mark_notification_read(self, notification_id: str, at: datetime) -> None: ...
+
+
+# How many of a workspace's notifications mark_read looks through to find one (the store reads them by workspace).
+_LOOK_THROUGH = 100_000
+
+
+def mark_read(store: _NotificationStore, workspace_id: str, notification_id: str, *, actor: Actor = SCRIPT,
+              clock: Callable[[], datetime] = utcnow) -> Notification:
+    """Mark one of the workspace's notifications read, for the person it is addressed to; returns it as read.
+
+    A member of the workspace (any role) may mark what is addressed to them or to everyone there (a notification
+    for everyone is then read for everyone, as the store keeps one read time); someone else's notification is
+    refused with PermissionDenied, an outsider before anything is read. Marking a read notification again
+    changes nothing. NotFoundError when the workspace has no such notification.
+    """
+    check(actor, Action.VIEW, workspace_id, subject="workspace")
+    note = _find(store, workspace_id, notification_id)
+    if not actor.is_system and note.user_id not in (None, actor.user_id):
+        raise PermissionDenied("This notification is for someone else in the workspace.", action=Action.VIEW,
+                               workspace_id=workspace_id, code="other_person")
+    if note.read_at is not None:
+        return note
+    at = clock()
+    store.mark_notification_read(note.id, at)
+    return replace(note, read_at=at)
+
+
+def _find(store: _NotificationStore, workspace_id: str, notification_id: str) -> Notification:
+    # Unread first: what a person marks is almost always among them, and they are few.
+    for unread_only in (True, False):
+        for note in store.list_notifications(workspace_id=workspace_id, unread_only=unread_only,
+                                             limit=_LOOK_THROUGH):
+            if note.id == notification_id:
+                return note
+    raise NotFoundError(f"This workspace has no notification {notification_id}.")
 
 
 def summary(post: Post) -> str:

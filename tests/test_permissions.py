@@ -1,7 +1,7 @@
 """Who may do what: every public service operation × every role × own/other workspace.
 
 The services: Scheduler, core.accounts, core.views (what the pages read), connecting accounts (ConnectService,
-PasswordConnectService) and core.members. Each row says which roles may do the operation in their own
+PasswordConnectService), core.members and core.notifications (marking one read). Each row says which roles may do the operation in their own
 workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or, for a list, the
 other workspace's posts are not in it) and leaves the store exactly as it was. A public operation without a row
 fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and app.py
@@ -21,12 +21,13 @@ import pytest
 
 import core.accounts
 import core.members
+import core.notifications
 import core.views
 from core.accounts import add_account, edit_account
 from core.connect import ConnectService
 from core.connect_password import APP_PASSWORD, PasswordConnectService
 from core.domain import Account, Delivery, Membership, Notification, Post, Role, Schedule, User, Workspace
-from core.errors import PermissionDenied
+from core.errors import NotFoundError, PermissionDenied
 from core.lifecycle import DeliveryState, PostState
 from core.permissions import SCRIPT, Action, Actor, allows, check, roles_allowed
 from core.platforms.base import Profile, TokenSet
@@ -296,13 +297,18 @@ MEMBER_TABLE: dict[str, Row] = {
     "remove_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.remove_member(
         w.store, actor, t.ws, t.extra["member"], clock=lambda: NOW)),
 }
-TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE}
+NOTIFICATION_TABLE: dict[str, Row] = {
+    # every member marks what is addressed to them or to everyone (a notification for someone else: below)
+    "mark_read": Row(EVERYONE, noted, lambda w, actor, t: core.notifications.mark_read(
+        w.store, t.ws, t.extra["notification_id"], actor=actor, clock=lambda: NOW)),
+}
+TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE}
 
 
 def snapshot(store: InMemoryPostStore):
     """Everything an operation could write, through the store's public reads."""
     posts = {p.id: p for p in store.list_posts()}
-    workspaces = {p.workspace_id for p in posts.values() if p.workspace_id}
+    workspaces = {w.id for w in store.list_workspaces()}
     return (posts, store.deliveries_for(list(posts)), store.list_events(), store.list_accounts(),
             [n for ws in workspaces for n in store.list_notifications(workspace_id=ws)], store.list_memberships())
 
@@ -342,6 +348,10 @@ def test_every_public_operation_has_a_row():
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
     assert connecting == set(CONNECT_TABLE)
+    # core.notifications: the builders take no actor; every function told who acts is an operation
+    told = {name for name, fn in inspect.getmembers(core.notifications, inspect.isfunction)
+            if fn.__module__ == core.notifications.__name__ and "actor" in inspect.signature(fn).parameters}
+    assert told == set(NOTIFICATION_TABLE)
 
 
 @pytest.mark.parametrize("operation", list(TABLE))
@@ -456,11 +466,40 @@ def test_a_person_reads_only_the_notifications_meant_for_them(world):
     assert titles == {"for None", "for casey"}
 
 
+def test_a_person_marks_read_only_what_is_addressed_to_them(world):
+    notes = {user_id: world.store.add_notification(Notification(
+        workspace_id=world.own, kind="k", title=f"for {user_id}", user_id=user_id, created_at=NOW))
+        for user_id in (None, "casey", "drew")}
+    casey = Actor.for_user("casey", {world.own: VIEWER})
+    later = NOW + timedelta(minutes=5)
+    assert core.notifications.mark_read(world.store, world.own, notes["casey"].id, actor=casey,
+                                        clock=lambda: later).read_at == later
+    core.notifications.mark_read(world.store, world.own, notes[None].id, actor=casey, clock=lambda: later)
+    with pytest.raises(PermissionDenied, match="^This notification is for someone else in the workspace.$"):
+        core.notifications.mark_read(world.store, world.own, notes["drew"].id, actor=casey, clock=lambda: later)
+    read = {n.title: n.read_at for n in world.store.list_notifications(workspace_id=world.own)}
+    assert read == {"for None": later, "for casey": later, "for drew": None}
+    # again: nothing changes (the first time it was read stays)
+    assert core.notifications.mark_read(world.store, world.own, notes["casey"].id, actor=casey,
+                                        clock=lambda: later + timedelta(hours=1)).read_at == later
+
+
+def test_marking_read_needs_the_notifications_own_workspace(world):
+    theirs = noted(world, world.other).extra["notification_id"]
+    owner = Actor.for_user("casey", {world.own: OWNER})
+    # named under the person's own workspace, another workspace's notification is not there to mark
+    with pytest.raises(NotFoundError, match="This workspace has no notification"):
+        core.notifications.mark_read(world.store, world.own, theirs, actor=owner)
+    with pytest.raises(PermissionDenied, match="^You are not a member of this workspace.$"):
+        core.notifications.mark_read(world.store, world.other, theirs, actor=owner)
+    assert [n.read_at for n in world.store.list_notifications(workspace_id=world.other)] == [None]
+
+
 # ---------------------------------------------------------------- the pages pass who acts
 ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
-SERVICES = {*core.views.__all__, *core.accounts.__all__, *core.members.__all__, "Scheduler", "start", "finish",
-            "connect"} - NOT_A_WORKSPACE_READ
+SERVICES = {*core.views.__all__, *core.accounts.__all__, *core.members.__all__, *NOTIFICATION_TABLE, "Scheduler",
+            "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
 
 
 def _calls(path: Path):
