@@ -4,15 +4,15 @@ Adapters that upload bytes (X, LinkedIn, YouTube, Mastodon, Bluesky) download th
 safe fetch (core.media.fetch, via PlatformAdapter.download_media): a link on a loopback, private or cloud
 metadata address, written out or behind a public-looking name, is refused before any connection, and the
 delivery fails with that reason. Adapters whose platform pulls the file itself (Facebook, Instagram,
-Threads, TikTok) hand the link to the platform and never fetch it. Each adapter's fake transport would
-serve the file to anyone who asked, so a missing guard shows up as a request to the media host.
+Threads, TikTok) hand the link to the platform and never fetch it. Each adapter runs on the shared fake
+transport (tests.platform_harness), which would serve the file to anyone who asked, so a missing guard shows up
+as a request to the media host.
 """
 from __future__ import annotations
 
 import ast
 import io
 import struct
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -37,6 +37,7 @@ from core.platforms.tiktok import TikTokAdapter
 from core.platforms.x import XAdapter
 from core.platforms.youtube import YouTubeAdapter
 from core.publisher import Publisher
+from tests.platform_harness import FakePlatform
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=timezone.utc)
 NAME = "cdn.example.com"      # a public-looking name; the test's resolver says where it points
@@ -54,32 +55,29 @@ def mp4() -> bytes:
     return box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + box(b"moov") + box(b"mdat", b"\x00" * 64)
 
 
-@dataclass
-class Recorder:
+def media_host_or_500(request: httpx.Request) -> httpx.Response:
+    """What no route answers: the media host serves the file to anyone who asks; the platform answers a 500."""
+    if request.url.path.startswith("/m/") or request.url.path.startswith("/latest/"):
+        body, kind = (mp4(), "video/mp4") if request.url.path.endswith(".mp4") else (png(), "image/png")
+        return httpx.Response(200, headers={"content-type": kind}, content=body)
+    return httpx.Response(500, json={"error": {"message": "not scripted"}})
+
+
+def recorder(routes: dict | None = None) -> FakePlatform:
     """Answers every request (the media host included: it would serve the file) and remembers each one."""
-
-    answer: dict = field(default_factory=dict)     # path suffix -> response, else a 500 from the platform
-    calls: list[httpx.Request] = field(default_factory=list)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        if request.url.path.startswith("/m/") or request.url.path.startswith("/latest/"):
-            body, kind = (mp4(), "video/mp4") if request.url.path.endswith(".mp4") else (png(), "image/png")
-            return httpx.Response(200, headers={"content-type": kind}, content=body)
-        for suffix, response in self.answer.items():
-            if request.url.path.endswith(suffix):
-                return response
-        return httpx.Response(500, json={"error": {"message": "not scripted"}})
-
-    def hosts(self) -> set[str]:
-        return {r.url.host for r in self.calls} | {r.headers.get("host", "").split(":")[0] for r in self.calls}
-
-    def bodies(self) -> str:
-        return " ".join(unquote_plus(str(r.url) + " " + r.content.decode("utf-8", "replace")) for r in self.calls)
+    return FakePlatform(routes, not_routed=media_host_or_500)
 
 
-def adapter(cls: type[PlatformAdapter], recorder: Recorder, resolves_to: str | None = None, **options):
-    made = cls(httpx.Client(transport=httpx.MockTransport(recorder)),
+def hosts(fake: FakePlatform) -> set[str]:
+    return {r.url.host for r in fake.calls} | {r.headers.get("host", "").split(":")[0] for r in fake.calls}
+
+
+def bodies(fake: FakePlatform) -> str:
+    return " ".join(unquote_plus(str(r.url) + " " + r.content.decode("utf-8", "replace")) for r in fake.calls)
+
+
+def adapter(cls: type[PlatformAdapter], fake: FakePlatform, resolves_to: str | None = None, **options):
+    made = cls(fake.client(),
                PlatformConfig(client_id="id", client_secret="secret", redirect_uri="https://outpost.test/cb",
                               options=options), clock=lambda: T0, sleep=lambda s: None)
     looked_up: list[str] = []
@@ -137,26 +135,26 @@ def test_a_media_link_on_the_runners_network_fails_the_post_before_any_connectio
                                                                                    reason):
     cls, _, _, file = DOWNLOADERS[platform]
     link = link.format(file=file)
-    recorder = Recorder()
-    made, looked_up = adapter(cls, recorder, resolves_to, instance="https://mastodon.example.com")
+    fake = recorder()
+    made, looked_up = adapter(cls, fake, resolves_to, instance="https://mastodon.example.com")
     delivery, status = publish_due_post(platform, made, link)
     assert delivery.state == DeliveryState.FAILED and status == PostStatus.FAILED   # for good: no retry
     assert delivery.last_error_code == "media_private_address"
     assert reason in delivery.last_error and platform.label in delivery.last_error
     media_host = httpx.URL(link).host
-    assert recorder.hosts().isdisjoint({media_host, resolves_to, NAME})   # nothing was sent to the media host
+    assert hosts(fake).isdisjoint({media_host, resolves_to, NAME})   # nothing was sent to the media host
     assert looked_up == ([NAME] if resolves_to else [])                    # an address written out: not even DNS
 
 
 # ---------------------------------------------------------------- adapters whose platform pulls the link
 PULLERS = {
-    # platform: (adapter, credentials, answers that get the link as far as the platform's API)
+    # platform: (adapter, credentials, routes that get the link as far as the platform's API)
     Platform.FACEBOOK: (FacebookAdapter, Credentials("user-token", external_id="1234",
                                                      secrets={"page_access_token": "page-token"}), {}),
     Platform.INSTAGRAM: (InstagramAdapter, Credentials("ig-token", external_id="17841400000000000"), {}),
     Platform.THREADS: (ThreadsAdapter, Credentials("th-token", external_id="1789"), {}),
     Platform.TIKTOK: (TikTokAdapter, Credentials("act.token", external_id="open-1"), {
-        "/creator_info/query/": httpx.Response(200, json={
+        ("POST", "/v2/post/publish/creator_info/query/"): httpx.Response(200, json={
             "data": {"creator_username": "outpost", "privacy_level_options": ["PUBLIC_TO_EVERYONE"]},
             "error": {"code": "ok", "message": ""}})}),
 }
@@ -166,16 +164,16 @@ METADATA_LINK = "http://169.254.169.254/latest/meta-data/{file}"
 @pytest.mark.parametrize("file, kind", [("a.jpg", "image"), ("a.mp4", "video")])
 @pytest.mark.parametrize("platform", list(PULLERS), ids=str)
 def test_platforms_that_pull_media_get_the_link_and_outpost_never_fetches_it(platform, file, kind):
-    cls, creds, answers = PULLERS[platform]
+    cls, creds, routes = PULLERS[platform]
     link = METADATA_LINK.format(file=file)
-    recorder = Recorder(answer=answers)
-    made, looked_up = adapter(cls, recorder)
+    fake = recorder(routes)
+    made, looked_up = adapter(cls, fake)
     content = RenderedContent(platform=platform, text="Spring sale", caption="Spring sale", hashtags=(),
                               media_urls=(link,), link="", title="Spring sale")
     with pytest.raises(PlatformError):          # the fake platform answers 500 once it has the link
         made.publish(creds, PublishRequest(content, media=(MediaItem(link, kind=kind),)))
-    assert "169.254.169.254" not in recorder.hosts() and looked_up == []
-    assert link in recorder.bodies()            # handed to the platform, whose servers fetch it
+    assert "169.254.169.254" not in hosts(fake) and looked_up == []
+    assert link in bodies(fake)            # handed to the platform, whose servers fetch it
 
 
 def test_every_platform_is_in_one_of_the_tables():
