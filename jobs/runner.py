@@ -161,6 +161,10 @@ class Runner:
         self.stats = {"claimed": 0, "published": 0, "failed": 0, "needs_review": 0, "retry_wait": 0, "queued": 0,
                       "swept": 0, "job_errors": 0}
         self._stats_lock = threading.Lock()
+        # How many times this runner has asked the database for due work (claim_due). Tests wait for more passes
+        # (wait_passes) instead of sleeping before they assert that something was, or was not, claimed.
+        self.passes = 0
+        self._passes_changed = threading.Condition()
 
     # ------------------------------------------------------------ adapters
     def _adapter(self, platform) -> PlatformAdapter:
@@ -287,7 +291,21 @@ class Runner:
         if claimed:
             self._count("claimed", len(claimed))
             self._submit(claimed)
+        with self._passes_changed:
+            self.passes += 1
+            self._passes_changed.notify_all()
         return len(claimed)
+
+    def wait_passes(self, n: int = 2, timeout: float = 60.0) -> int:
+        """Block until `n` more claiming passes have run (a test hook); returns the pass count.
+
+        The pass running at the call may have read the database before the caller's last change: with n >= 2
+        at least one whole pass started after it. Raises TimeoutError if the passes do not come."""
+        with self._passes_changed:
+            target = self.passes + n
+            if not self._passes_changed.wait_for(lambda: self.passes >= target, timeout):
+                raise TimeoutError(f"the runner made {self.passes} claiming passes, not {target}, in {timeout}s")
+            return self.passes
 
     def _publish_loop(self) -> None:
         cfg = self.config

@@ -30,26 +30,25 @@ def world(emu, tmp_path):
     w.store.engine.dispose()
 
 
-@pytest.fixture
-def runner(world):
-    r = Runner(world.store, world.settings, RunnerConfig(name="test-runner", concurrency=4, poll_s=0.5))
-    r.start()
-    yield r
-    r.shutdown()
-
-
-def test_a_due_post_goes_out_once_within_a_second(world, runner):
+def test_a_due_post_goes_out_once_at_its_time_not_at_the_next_look(world):
+    """The publish loop sleeps until the next delivery is due, not until its next look: with a look every two
+    minutes, a post due in a second goes out while the test waits one minute at most, and never early.
+    (How late posts go out under load is measured by bench.publish, not asserted here.)"""
     x = world.connect("x")
     due = utcnow() + timedelta(seconds=1)
     post = world.post(x, at=due)
-    d = wait_for(lambda: next((d for d in world.store.get_deliveries(post.id) if d.state == DeliveryState.PUBLISHED),
-                              None))
+    r = Runner(world.store, world.settings, RunnerConfig(name="test-runner", concurrency=4, poll_s=120))
+    r.start()
+    try:
+        d = wait_for(lambda: next((d for d in world.store.get_deliveries(post.id)
+                                   if d.state == DeliveryState.PUBLISHED), None), timeout=60)
+    finally:
+        r.shutdown()
     assert d.external_id and d.external_url
     posted = world.emu.posts("x")
     assert [p["external_id"] for p in posted] == [d.external_id]
     from datetime import datetime
-    received = datetime.fromisoformat(posted[0]["received_at"])
-    assert timedelta(0) <= received - due < timedelta(seconds=1.5)
+    assert datetime.fromisoformat(posted[0]["received_at"]) >= due                # not before its time
     assert world.store.get_post_status(post.id) == PostStatus.PUBLISHED
     actions = [e.action for e in reversed(world.store.list_events(subject_id=d.id))]
     assert actions == ["delivery.publishing", "delivery.published"]
@@ -66,13 +65,13 @@ def _actions(world, delivery_id):
     return [e.action for e in reversed(world.store.list_events(subject_id=delivery_id))]
 
 
-def _runner(world, **changes):
+def _runner(world, clock=utcnow, **changes):
     from core.publishing import RetryPolicy
     config = RunnerConfig(name="test-runner", concurrency=4, poll_s=0.2,
                           policy=RetryPolicy(delays=(timedelta(seconds=0.3),), jitter=0, max_attempts=3),
                           reconcile_after=timedelta(seconds=0.3))
     from dataclasses import replace
-    r = Runner(world.store, world.settings, replace(config, **changes))
+    r = Runner(world.store, world.settings, replace(config, **changes), clock=clock)
     r.start()
     return r
 
@@ -131,8 +130,10 @@ def test_retries_give_up_with_the_reason(world, quick_runner):
     assert d.last_error.startswith("Gave up after 3 attempts")
     assert len(world.emu.posts("facebook")) == 0
     assert world.store.get_post_status(post.id) == PostStatus.FAILED
-    notes = world.store.list_notifications(workspace_id=world.workspace.id)
-    assert any(n.kind == "delivery_failed" and "Gave up" in n.body for n in notes)
+    # The notification is written just after the delivery's outcome (not in its transaction): wait for it.
+    note = wait_for(lambda: next((n for n in world.store.list_notifications(workspace_id=world.workspace.id)
+                                  if n.kind == "delivery_failed"), None))
+    assert "Gave up" in note.body
 
 
 def test_a_rejected_post_fails_with_the_platforms_reason(world, quick_runner):
@@ -172,32 +173,44 @@ def test_the_burst_limit_spaces_out_a_backlog(world):
 
 
 def test_a_slow_platform_at_its_cap_does_not_hold_up_the_others(world):
-    """X may take one publish at a time and answers slowly; LinkedIn posts due at the same moment go out at
-    once instead of queueing behind X, and every X post still goes out once, one after the other."""
-    from datetime import datetime
+    """X may take one publish at a time and is stuck on the first; LinkedIn posts due at the same moment go out
+    meanwhile instead of queueing behind X, and every X post still goes out once, one after the other."""
+    import threading
     xs = [world.connect("x") for _ in range(3)]
     linkedin = [world.connect("linkedin") for _ in range(3)]
-    world.emu.add_fault(kind="latency", platform="x", path="/2/tweets", method="POST", latency_ms=700)
     r = _runner(world, concurrency=4, platform_concurrency={"x": 1})
+    real_run, x_open, lock, stuck = r.publisher.run, [0, 0], threading.Lock(), threading.Event()
+
+    def run(d):
+        if d.platform.value != "x":
+            return real_run(d)
+        with lock:
+            x_open[0] += 1                                # X attempts running now, and the most at once
+            x_open[1] = max(x_open)
+        try:
+            stuck.wait(60)                                # X answers nothing until LinkedIn is done
+            return real_run(d)
+        finally:
+            with lock:
+                x_open[0] -= 1
+
+    r.publisher.run = run
     try:
         due = utcnow()
         x_posts = [world.post(a, at=due) for a in xs]
         li_posts = [world.post(a, at=due) for a in linkedin]
         for p in li_posts:
-            _settled(world, p.id)
-        li_done = utcnow()
-        x_out = len(world.emu.posts("x"))
+            assert [d.state for d in _settled(world, p.id)] == [DeliveryState.PUBLISHED]
+        assert world.emu.posts("x") == []                 # LinkedIn did not wait for the X line to clear
+        stuck.set()
         for p in x_posts:
-            _settled(world, p.id)
+            assert [d.state for d in _settled(world, p.id)] == [DeliveryState.PUBLISHED]
     finally:
+        stuck.set()
         r.shutdown()
-    assert x_out <= 1                                     # LinkedIn did not wait for the X line to clear
-    assert li_done - due < timedelta(seconds=1.5)
     posted = world.emu.posts("x")
     assert len(posted) == 3 and len({p["external_id"] for p in posted}) == 3
-    received = sorted(datetime.fromisoformat(p["received_at"]) for p in posted)
-    # One at a time: each X publish reached the platform after the previous one's 0.7 s answer.
-    assert all(b - a >= timedelta(seconds=0.6) for a, b in zip(received, received[1:]))
+    assert x_open[1] == 1                                 # one at a time
 
 
 def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, quick_runner):
@@ -207,8 +220,7 @@ def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, q
     d = _settled(world, first.id, states=(DeliveryState.RETRY_WAIT,))[0]
     second, elsewhere = world.post(x, at=utcnow()), world.post(other, at=utcnow())
     _settled(world, elsewhere.id)                          # another account is not held
-    import time
-    time.sleep(1.0)                                        # several runner passes
+    quick_runner.wait_passes(3)                            # two whole claiming passes since `second` was due
     waiting = world.store.get_deliveries(second.id)[0]
     assert waiting.state == DeliveryState.QUEUED and waiting.attempts == 0     # never sent into the same refusal
     until, reason = world.store.account_holds(utcnow())[x.id]
@@ -226,25 +238,31 @@ def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, q
 def test_an_attempt_that_stopped_unexpectedly_is_reconciled_while_the_runner_stays_busy(world):
     """A bug in one attempt leaves its delivery claimed; its lease must run out (and be swept) even though the
     runner keeps renewing the leases of the work it still has in hand."""
-    import time
+    import threading
     x, li = world.connect("x"), world.connect("linkedin")
-    world.emu.add_fault(kind="latency", platform="linkedin", method="POST", latency_ms=4000)
-    r = _runner(world, lease=timedelta(seconds=1.2), concurrency=4)
-    real_run, crashed = r.publisher.run, []
+    lease, ahead = timedelta(minutes=1), [timedelta(0)]
+    # The runner's clock: real time plus what the test adds, so leases run out when the test says, not when a
+    # loaded machine happens to get there.
+    r = _runner(world, lease=lease, heartbeat_s=0.2, concurrency=4, clock=lambda: utcnow() + ahead[0])
+    real_run, crashed, release = r.publisher.run, [], threading.Event()
 
     def run(d):
         if d.account_id == x.id and not crashed:
             crashed.append(d.id)
             raise RuntimeError("a bug in the middle of an attempt")
+        if d.account_id == li.id:
+            release.wait(60)                              # LinkedIn's attempt stays in hand until the test is done
         return real_run(d)
 
     r.publisher.run = run
     try:
         slow, broken = world.post(li, at=utcnow()), world.post(x, at=utcnow())
         wait_for(lambda: crashed)
-        time.sleep(1.6)                                   # past the lease; LinkedIn's call is still in flight
         assert world.store.get_deliveries(slow.id)[0].state == DeliveryState.PUBLISHING
+        ahead[0] = 2 * lease                              # both leases are over by the runner's clock...
+        wait_for(lambda: world.store.get_deliveries(slow.id)[0].lease_expires_at > r.clock())   # ...one renewed
         assert r.sweep() == 1                             # taken over, not renewed forever
+        release.set()
         d = _settled(world, broken.id)[0]
         assert d.state == DeliveryState.PUBLISHED and "delivery.lease_expired" in _actions(world, d.id)
         assert [p["account"] for p in world.emu.posts("x")] == [x.external_id]     # once
