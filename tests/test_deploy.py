@@ -6,7 +6,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -300,6 +299,16 @@ def _alive(pid: int, args: str) -> bool:
     return state != "Z" and cmdline.split()[:3] == args.split()[:3]     # the same process, not a reused pid
 
 
+def _left_behind(seen: dict[int, str], bound_s: float = 30.0) -> dict[int, str]:
+    """The processes of `seen` still alive once they have had `bound_s` to finish exiting (none: at once)."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        left = {pid: args for pid, args in seen.items() if _alive(pid, args)}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 @pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "python").exists(), reason="no .venv: run ./outpost setup first")
 @pytest.mark.skipif(not shutil.which("ps"), reason="needs ps")
 def test_outpost_start_runs_dashboard_runner_and_emulator_and_stops_them_all_on_sigterm(tmp_path):
@@ -320,7 +329,7 @@ def test_outpost_start_runs_dashboard_runner_and_emulator_and_stops_them_all_on_
             for name in ("runner.log", "sandbox.log") if (tmp_path / name).exists())
 
     try:
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 120                # a generous bound: a loaded machine starts slowly
         healthy = False
         while time.monotonic() < deadline and not healthy:
             assert proc.poll() is None, f"./outpost start exited early ({proc.returncode}):\n{output()}"
@@ -331,7 +340,7 @@ def test_outpost_start_runs_dashboard_runner_and_emulator_and_stops_them_all_on_
                 pass
             if not healthy:
                 time.sleep(0.3)
-        assert healthy, f"the dashboard did not answer within 45 s:\n{output()}"
+        assert healthy, f"the dashboard did not answer within 120 s:\n{output()}"
         # The runner's heartbeat, checked the way a monitor does.
         for _ in range(40):
             check = subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "jobs.runner", "--health", "--log-level",
@@ -346,22 +355,21 @@ def test_outpost_start_runs_dashboard_runner_and_emulator_and_stops_them_all_on_
         for what in ("-m sandbox", "jobs.media_server", "jobs.runner", "streamlit run app.py"):
             assert what in commands, f"{what} is not running under ./outpost start: {commands}"
 
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
-            code = proc.wait(timeout=40)
+            # The script bounds its own stop (45 s for the runner and the dashboard, 10 s for the rest, then
+            # SIGKILL); this bound only keeps a script that hangs from hanging the suite.
+            code = proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"./outpost start did not stop within 40 s of SIGTERM:\n{output()}")
-        took = time.monotonic() - started
+            pytest.fail(f"./outpost start did not stop within 120 s of SIGTERM:\n{output()}")
         assert code == 0, output()
-        time.sleep(0.2)
-        left = {pid: args for pid, args in seen.items() if _alive(pid, args)}
+        # Its children are gone (it waits for them); whatever they started has a moment to finish exiting.
+        left = _left_behind(seen)
         assert not left, f"left behind after ./outpost start stopped: {left}"
         runner_log = (tmp_path / "runner.log").read_text()
         assert "received SIGTERM" in runner_log and " stopped: " in runner_log, runner_log[-2000:]
         # The emulator was stopped the way that keeps its state (connected accounts survive a restart).
         assert (tmp_path / "sandbox.state").exists(), output()
-        assert took < 40
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -26,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_health_and_clock(sandbox, http):
     health = http.get(sandbox.url + "/_control/health").json()
     assert health["status"] == "ok" and health["offset_seconds"] == 0
+    before = time.time()
     moved = http.post(sandbox.url + "/_control/clock", json={"advance_seconds": 3600}).json()
-    assert moved["offset_seconds"] == 3600 and abs(moved["now_unix"] - time.time() - 3600) < 5
+    after = time.time()
+    assert moved["offset_seconds"] == 3600 and before + 3600 <= moved["now_unix"] <= after + 3600
     target = "2030-01-06T09:00:00+00:00"
     assert http.post(sandbox.url + "/_control/clock", json={"set": target}).json()["now"].startswith("2030-01-06T09:00")
     assert http.post(sandbox.url + "/_control/clock", json={"advance_seconds": "soon"}).status_code == 400
@@ -102,14 +105,9 @@ def test_cli_prints_its_url_and_serves(tmp_path):
     try:
         url = proc.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                health = httpx.get(url + "/_control/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        # The URL is printed once the socket listens: a client may connect at once (no retrying), and is
+        # answered as soon as the server is up.
+        health = httpx.get(url + "/_control/health", timeout=60)
         assert health.json()["seed"] == 3
     finally:
         proc.send_signal(signal.SIGINT)
@@ -148,7 +146,8 @@ async def _raw_posts(host: str, port: int, requests: list[tuple[str, bytes]]) ->
 
 
 def test_concurrent_publishing_with_latency(sandbox):
-    """400 posts from 200 accounts over 100 connections with 200 ms injected latency: 4 rounds, ~1 s."""
+    """400 posts from 200 accounts over 100 connections with 200 ms injected latency, served side by side: each
+    one is published once, and requests overlap (served one at a time, none would)."""
     sandbox.configure(latency_ms=200)
     accounts = sandbox.accounts("x", count=200, prefix="load")
     batches = [[(accounts[(c * 4 + i) % 200]["access_token"], b'{"text":"load %d %d"}' % (c, i)) for i in range(4)]
@@ -158,13 +157,16 @@ def test_concurrent_publishing_with_latency(sandbox):
         results = await asyncio.gather(*(_raw_posts(sandbox.host, sandbox.port, batch) for batch in batches))
         return [code for codes in results for code in codes]
 
-    started = time.perf_counter()
     # In a thread of its own: other test modules may have an event loop running in this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         codes = pool.submit(asyncio.run, run()).result()
-    elapsed = time.perf_counter() - started
     assert codes == [201] * 400
-    # Served one at a time this would take 400 x 200 ms = 80 s; half of that proves the requests overlapped
-    # without turning a noisy machine into a failure (throughput is measured in bench/, not here).
-    assert elapsed < 40.0, f"{400 / elapsed:.0f} posts/s"
     assert len(sandbox.posts("x")) == 400 and sandbox.duplicates()["duplicates"] == []
+    # Overlap, from the emulator's own request log (when each was answered, and how long it was held): served one
+    # at a time, each request would start after the previous one ended. How fast it serves is bench/'s business.
+    log = [r for r in sandbox.state.requests if r["path"] == "/api.x.com/2/tweets"]
+    spans = sorted((end - r["ms"] / 1000, end) for r in log
+                   for end in [datetime.fromisoformat(r["at"]).timestamp()])
+    assert len(spans) == 400 and all(r["ms"] >= 200 for r in log)
+    # Another request began while one was still held, by more than half the injected latency.
+    assert any(start < max(end for _, end in spans[:i]) - 0.1 for i, (start, _) in enumerate(spans) if i)
