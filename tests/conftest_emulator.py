@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -47,6 +48,15 @@ def sandbox(emu):
 def http():
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+def background_done(emu, timeout: float = 60.0) -> None:
+    """Wait until the emulator's background work (media pulls, late effects) has finished: then what a status
+    says depends only on the emulator clock. A signal to wait on, not a guess at how long a pull takes."""
+    deadline = time.monotonic() + timeout
+    while emu.core.tasks:
+        assert time.monotonic() < deadline, f"the emulator's background work did not finish in {timeout}s"
+        time.sleep(0.01)
 
 
 def client_id(platform: str) -> str:

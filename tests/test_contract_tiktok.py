@@ -6,7 +6,6 @@ The adapter's `sleep` moves the emulator clock, so processing delays cost no rea
 """
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import httpx
@@ -17,6 +16,7 @@ from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, T
 from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.catalog import Platform
 from core.platforms.tiktok import TikTokAdapter
+from tests.conftest_emulator import background_done
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 jobs_sandbox = pytest.importorskip("sandbox")
@@ -35,7 +35,7 @@ def adapter(emu):
 
     def sleep(seconds: float) -> None:
         emu.advance(seconds)
-        time.sleep(0.02)          # media pulls run in the emulator's background, in real time
+        background_done(emu)      # media pulls run in the emulator's background, in real time: let them end
 
     config = sandbox_config(TikTokAdapter, emu.url, REDIRECT)
     with httpx.Client(timeout=10) as client:

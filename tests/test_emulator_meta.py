@@ -1,11 +1,9 @@
 """Instagram containers and Facebook Pages on the emulator's Graph API."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest_emulator import emu, http, sandbox  # noqa: F401
+from tests.conftest_emulator import background_done, emu, http, sandbox  # noqa: F401
 
 DAY = 86400
 
@@ -63,10 +61,7 @@ def test_reel_publish_before_finished_is_9007_then_works(ig, http):
     assert (err["code"], err["error_subcode"], err["message"]) == (9007, 2207027, "The media is not ready for publishing.")
     assert err["type"] == "OAuthException" and err["fbtrace_id"]
     emu.advance(2)
-    for _ in range(100):                     # the video fetch runs in the background
-        if status(http, base, cid, token)["status_code"] == "FINISHED":
-            break
-        time.sleep(0.01)
+    background_done(emu)                     # the video fetch runs in the background
     assert status(http, base, cid, token)["status_code"] == "FINISHED"
     assert http.post(f"{base}/{user}/media_publish", params={"creation_id": cid, "access_token": token}).status_code \
         == 200
@@ -96,11 +91,8 @@ def test_media_fetch_failure_is_2207052(ig, http):
 def test_video_fetch_failure_turns_the_container_to_error(ig, http):
     emu, base, user, token = ig
     cid = create(http, base, user, token, media_type="REELS", video_url=f"{emu.url}/_media/sample.jpg").json()["id"]
-    for _ in range(100):
-        body = status(http, base, cid, token)
-        if body["status_code"] != "IN_PROGRESS":
-            break
-        time.sleep(0.01)
+    background_done(emu)
+    body = status(http, base, cid, token)
     assert body["status_code"] == "ERROR" and "2207052" in body["status"]
 
 

@@ -1,12 +1,11 @@
 """The emulator's Threads API (graph.threads.net), spoken to with plain httpx as a client would."""
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
-from tests.conftest_emulator import REDIRECT, bearer, client_id, emu, http, sandbox, secret  # noqa: F401
+from tests.conftest_emulator import (REDIRECT, background_done, bearer, client_id, emu, http,  # noqa: F401
+                                     sandbox, secret)
 from tests.sandbox_helpers import press_on_consent_page, query_of
 
 DAY = 86400
@@ -32,13 +31,13 @@ def publish(http, base, user, token, container):
 
 
 def ready(emu, http, base, container, token, want="FINISHED"):
-    """Wait for a background fetch (videos) to settle, moving the emulator clock along."""
+    """Wait for a background fetch (videos) to end, then move the emulator clock along its processing delay."""
+    background_done(emu)
     for _ in range(200):
         emu.advance(1)
         body = status(http, base, container, token)
         if body["status"] != "IN_PROGRESS":
             break
-        time.sleep(0.01)
     assert body["status"] == want, body
     return body
 

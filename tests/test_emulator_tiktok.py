@@ -1,11 +1,9 @@
 """TikTok on the emulator: the envelope, creator info, chunked upload, the status machine, limits."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest_emulator import bearer, emu, http, sandbox  # noqa: F401
+from tests.conftest_emulator import background_done, bearer, emu, http, sandbox  # noqa: F401
 
 MB = 1024 * 1024
 
@@ -120,14 +118,10 @@ def test_six_inits_per_minute_per_token(tt, http):
     assert http.post(f"{base}/v2/post/publish/video/init/", headers=auth, json=body).status_code == 200
 
 
-def wait_while(http, base, auth, publish_id, state):
-    """Poll the status until it leaves `state` (the URL pull runs in the background)."""
-    for _ in range(100):
-        body = status(http, base, auth, publish_id)
-        if body["status"] != state:
-            return body
-        time.sleep(0.01)
-    return body
+def after_pull(emu, http, base, auth, publish_id):
+    """The status once the URL pull (run in the emulator's background) has ended."""
+    background_done(emu)
+    return status(http, base, auth, publish_id)
 
 
 def test_pull_from_url_failures(tt, http):
@@ -147,7 +141,7 @@ def test_pull_from_url_failures(tt, http):
     expected = {video["publish_id"]: "video_pull_failed", photo["publish_id"]: "photo_pull_failed",
                 png["publish_id"]: "file_format_check_failed"}
     for publish_id, reason in expected.items():
-        body = wait_while(http, base, auth, publish_id, "PROCESSING_DOWNLOAD")
+        body = after_pull(emu, http, base, auth, publish_id)
         assert (body["status"], body["fail_reason"]) == ("FAILED", reason)
     assert emu.posts("tiktok") == []
 
@@ -161,10 +155,8 @@ def test_photo_post_video_list_query_and_user_info(tt, http):
                         "photo_images": [f"{emu.url}/_media/sample.jpg", f"{emu.url}/_media/sample.webp"]}})
     assert photo.status_code == 200, photo.text
     publish_id = photo.json()["data"]["publish_id"]
-    for _ in range(100):                      # the photos are pulled in the background
-        if emu.posts("tiktok"):
-            break
-        time.sleep(0.01)
+    background_done(emu)                      # the photos are pulled in the background
+    assert emu.posts("tiktok")
     emu.advance(30 * 3600)
     fresh = bearer(emu.accounts("tiktok", handle="tt_creator")[0]["access_token"])   # tokens live 2 hours
     assert status(http, base, fresh, publish_id)["status"] == "PUBLISH_COMPLETE"
