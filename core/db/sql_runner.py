@@ -1,7 +1,7 @@
-"""The runner's side of the SQL store: claiming with leases, progress, outcomes, holds, heartbeats, insights.
+"""`core.store.ClaimStore` in SQL: claiming with leases, progress, outcomes, holds, pacing counts, heartbeats.
 
-Mixed into `core.db.sql_store.SqlPostStore`; the same contract as `core.store.RunnerMemory`
-(tests/test_store_contract.py and tests/test_claiming.py run against both).
+Part of `core.db.sql_store.SqlPostStore`; the same contract as `core.store.claims.ClaimMemory`
+(tests/test_claiming.py runs against both).
 
 Claiming (see ../shared/DESIGN.md, "Claiming"), at a cost that does not grow with the backlog:
 - Both databases look at a **window**: the earliest few due rows (a small multiple of the limit) read in
@@ -45,11 +45,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db.engine import is_postgres, json_dumps
-from core.db.schema import (UtcDateTime, account_holds, account_metric_snapshots, accounts, activity_events,
-                            deliveries, post_metric_snapshots, posts, runner_heartbeats, waiting_states)
+from core.db.rows import aware as _aware
+from core.db.rows import delivery_from_row as _row_delivery
+from core.db.rows import delivery_values as _delivery_values
+from core.db.rows import event_values as _event_row
+from core.db.schema import (UtcDateTime, account_holds, accounts, activity_events, deliveries, posts,
+                            runner_heartbeats, waiting_states)
+from core.db.sql_base import SqlBase
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
 from core.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
-from core.store import PACING_LOOKBACK, AccountSnapshot, Heartbeat, MetricSnapshot
+from core.store.claims import PACING_LOOKBACK
+from core.store.records import Heartbeat
 from core.timeutil import to_utc
 
 _d = deliveries
@@ -63,8 +69,8 @@ def _in_flight(column):
     return column == sa.literal_column(f"'{PUBLISHING}'")
 
 
-class SqlRunnerQueries:
-    """Runner methods of SqlPostStore (needs self._engine, self._write(), self._read(), self._clock)."""
+class SqlRunnerQueries(SqlBase):
+    """`ClaimStore` on a SQLAlchemy engine (the runner's part of SqlPostStore)."""
 
     # ------------------------------------------------------------ claiming
     def claim_due(self, now: datetime, *, runner_id: str, lease_until: datetime, limit: int = 50,
@@ -410,73 +416,11 @@ class SqlRunnerQueries:
         with self._write() as conn:
             conn.execute(runner_heartbeats.delete().where(runner_heartbeats.c.runner_id == runner_id))
 
-    # ------------------------------------------------------------ insights
-    def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]:
-        """Published deliveries with an external id, published at or after `since` (what insights are pulled for)."""
-        query = (sa.select(_d).where(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.external_id.is_not(None),
-                                     _d.c.published_at >= to_utc(since, "since"))
-                 .order_by(_d.c.account_id, _d.c.published_at).limit(limit))
-        with self._read() as conn:
-            return [_row_delivery(r) for r in conn.execute(query)]
-
-    def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
-                             account_snapshots: Sequence[AccountSnapshot] = ()) -> None:
-        with self._write() as conn:
-            if snapshots:
-                conn.execute(post_metric_snapshots.insert(), [
-                    {"delivery_id": s.delivery_id, "post_id": s.post_id, "account_id": s.account_id,
-                     "workspace_id": s.workspace_id, "platform": str(s.platform), "external_id": s.external_id,
-                     "taken_at": s.taken_at, "metrics": dict(s.metrics), "raw": dict(s.raw or {})} for s in snapshots])
-            if account_snapshots:
-                conn.execute(account_metric_snapshots.insert(), [
-                    {"account_id": s.account_id, "workspace_id": s.workspace_id, "platform": str(s.platform),
-                     "taken_at": s.taken_at, "followers": s.followers, "raw": dict(s.raw or {})}
-                    for s in account_snapshots])
-
-    def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
-                              limit: int = 1000) -> list[MetricSnapshot]:
-        query = sa.select(post_metric_snapshots).order_by(post_metric_snapshots.c.taken_at.desc(),
-                                                          post_metric_snapshots.c.seq.desc())
-        if delivery_id is not None:
-            query = query.where(post_metric_snapshots.c.delivery_id == delivery_id)
-        if workspace_id is not None:
-            query = query.where(post_metric_snapshots.c.workspace_id == workspace_id)
-        with self._read() as conn:
-            rows = conn.execute(query.limit(limit)).all()
-        return [MetricSnapshot(delivery_id=r.delivery_id, post_id=r.post_id, account_id=r.account_id,
-                               workspace_id=r.workspace_id, platform=r.platform, external_id=r.external_id,
-                               taken_at=_aware(r.taken_at), metrics=dict(r.metrics or {}), raw=dict(r.raw or {}))
-                for r in rows]
-
-    def list_account_snapshots(self, *, account_id: str, limit: int = 1000) -> list[AccountSnapshot]:
-        query = (sa.select(account_metric_snapshots).where(account_metric_snapshots.c.account_id == account_id)
-                 .order_by(account_metric_snapshots.c.taken_at.desc(), account_metric_snapshots.c.seq.desc())
-                 .limit(limit))
-        with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [AccountSnapshot(account_id=r.account_id, workspace_id=r.workspace_id, platform=r.platform,
-                                taken_at=_aware(r.taken_at), followers=r.followers, raw=dict(r.raw or {}))
-                for r in rows]
 
 
 # published_count looks at published deliveries due up to this long before `since` (a retry can publish late);
 # one value for both stores.
 _PACING_LOOKBACK = PACING_LOOKBACK
-
-
-def _aware(value: Any) -> datetime | None:
-    from core.timeutil import from_db
-    return from_db(value) if value is not None else None
-
-
-def _row_delivery(row) -> Delivery:
-    from core.db.sql_store import _delivery
-    return _delivery(row)
-
-
-def _event_row(e: ActivityEvent) -> Mapping[str, Any]:
-    from core.db.sql_store import _event_values
-    return _event_values(e)
 
 
 def _next_per_account(rows, limit: int, room: Mapping[str, int]) -> dict[str, tuple[str, str | None]]:
@@ -497,11 +441,6 @@ def _next_per_account(rows, limit: int, room: Mapping[str, int]) -> dict[str, tu
         if len(first) >= limit:
             break
     return first
-
-
-def _delivery_values(d: Delivery) -> dict[str, Any]:
-    from core.db.sql_store import _delivery_values as values
-    return values(d)
 
 
 # ---------------------------------------------------------------- prebuilt statements

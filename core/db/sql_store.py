@@ -20,10 +20,6 @@ from core.db.sql_people import SqlPeopleStore
 from core.db.sql_posts import SqlPostDeliveryStore
 from core.db.sql_runner import SqlRunnerQueries
 
-# core.db.sql_runner still reads these from here; they move to its imports with the claims code.
-from core.db.rows import delivery_from_row as _delivery, delivery_values as _delivery_values  # noqa: F401
-from core.db.rows import event_values as _event_values  # noqa: F401
-
 
 class SqlPostStore(SqlPeopleStore, SqlAccountStore, SqlPostDeliveryStore, SqlMetricStore, SqlRunnerQueries,
                   SqlActivityStore):
