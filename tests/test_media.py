@@ -305,13 +305,13 @@ def test_loop_stops_after_max_redirects(server):
     ("/slow-drip.jpg", {"timeout_s": 0.4}, "media_timeout", "longer than 0.4 seconds"),
 ])
 def test_refused_downloads(server, path, kwargs, code, words):
-    started = time.monotonic()
+    # No stopwatch: without the overall cap the slow drip finishes and is taken (no error at all), so its code
+    # says the cap worked; how quickly is not asserted on a loaded machine.
     with pytest.raises(MediaFetchError) as caught:
         fetch_media(server.base + path, allow_hosts=server.allow, **{"timeout_s": 3, **kwargs})
     assert caught.value.code == code
     assert words in str(caught.value)
     assert "SECRET" not in str(caught.value)
-    assert time.monotonic() - started < 2
 
 
 def test_allow_hosts_is_exact_host_and_port(server):
