@@ -59,8 +59,8 @@ def world(emu, tmp_path):
     assert before is not None
 
 
-def publisher(world, clock: Clock, runner_id: str = "runner-b") -> Publisher:
-    client = httpx.Client(timeout=world.settings.platform_timeout_s, trust_env=False)
+def publisher(world, clock: Clock, runner_id: str = "runner-b", client: httpx.Client | None = None) -> Publisher:
+    client = client or httpx.Client(timeout=world.settings.platform_timeout_s, trust_env=False)
     adapters: dict = {}
 
     def adapter_for(platform):
@@ -84,6 +84,23 @@ def posts(world, platform: str) -> list[dict]:
     return world.emu.posts(platform)
 
 
+class _DiesMidCall(httpx.HTTPTransport):
+    """A runner that dies in the middle of its call to publish: the request goes out, the answer never comes
+    back to it (until `gone` is set, after the test), whatever the time it takes."""
+
+    def __init__(self, gone: threading.Event):
+        super().__init__()
+        self.gone = gone
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = super().handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/2/tweets"):
+            answer.close()
+            self.gone.wait(120)
+            raise httpx.ReadError("the runner died mid-call", request=request)
+        return answer
+
+
 def test_a_request_that_lands_after_the_runner_died_is_not_posted_again(world):
     """Runner A sends, X holds the request, A is killed; B takes over after the lease and finds nothing yet.
     Before: B posted again, then the held request landed: two posts."""
@@ -91,26 +108,35 @@ def test_a_request_that_lands_after_the_runner_died_is_not_posted_again(world):
     clock = Clock(utcnow())
     post = world.post(x, at=clock())
     world.emu.add_fault(kind="slow_apply", platform="x", path="/2/tweets", method="POST", hold_s=3, count=1)
+    # Whenever the held request lands, X lists it only 10 minutes later (emulator clock): B's first look finds
+    # nothing however long this machine takes to get there.
+    world.emu.configure(listing_lag_s={"x": 600})
     [d] = claim(world, clock, "runner-a")
     # Runner A marks it sent and calls X; it dies mid-call (nobody records the answer).
-    a = publisher(world, clock, "runner-a")
+    gone = threading.Event()
+    a = publisher(world, clock, "runner-a", client=httpx.Client(transport=_DiesMidCall(gone), timeout=60,
+                                                                  trust_env=False))
     killed = threading.Thread(target=lambda: a.run(d), daemon=True)
     killed.start()
-    wait_for(lambda: world.store.get_delivery(d.id).progress.get("sent"))
-    clock.advance(seconds=LEASE.total_seconds() + 1)                  # A's lease runs out
-    [taken] = world.store.claim_expired(clock(), runner_id="runner-b", lease_until=clock() + LEASE)
-    assert taken.attempts == 2                                        # the takeover counts
-    b = publisher(world, clock)
-    waiting = b.run(taken)
-    assert waiting.state == DeliveryState.QUEUED and waiting.last_error_code == "in_doubt"
-    assert posts(world, "x") == []                                    # not there yet, and nothing sent again
-    wait_for(lambda: posts(world, "x"), timeout=15)                   # the held request lands
-    clock.now = waiting.next_attempt_at
-    [done] = run_due(world, clock, b)
-    assert done.state == DeliveryState.PUBLISHED and done.progress.get("reconciled") == "1"
-    assert [p["external_id"] for p in posts(world, "x")] == [done.external_id]
-    assert world.emu.duplicates()["published_extra"] == 0
-    killed.join(timeout=10)
+    try:
+        wait_for(lambda: world.store.get_delivery(d.id).progress.get("sent"))
+        clock.advance(seconds=LEASE.total_seconds() + 1)              # A's lease runs out
+        [taken] = world.store.claim_expired(clock(), runner_id="runner-b", lease_until=clock() + LEASE)
+        assert taken.attempts == 2                                    # the takeover counts
+        b = publisher(world, clock)
+        waiting = b.run(taken)
+        assert waiting.state == DeliveryState.QUEUED and waiting.last_error_code == "in_doubt"
+        [landed] = wait_for(lambda: posts(world, "x"), timeout=30)    # the held request lands...
+        assert world.emu.duplicates()["attempted_extra"] == 0         # ...and nothing was sent again
+        world.emu.advance(601)                                        # X lists it now
+        clock.now = waiting.next_attempt_at
+        [done] = run_due(world, clock, b)
+        assert done.state == DeliveryState.PUBLISHED and done.progress.get("reconciled") == "1"
+        assert [p["external_id"] for p in posts(world, "x")] == [done.external_id] == [landed["external_id"]]
+        assert world.emu.duplicates()["published_extra"] == 0
+    finally:
+        gone.set()
+        killed.join(timeout=30)
     assert world.store.get_deliveries(post.id)[0].state == DeliveryState.PUBLISHED
 
 
