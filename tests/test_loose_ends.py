@@ -89,3 +89,60 @@ def test_an_app_password_connect_keeps_the_platforms_name_without_the_characters
     assert (account.handle, account.display_name) == ("@outpost.bsky.social", kept)
     assert store.get_account(account.id).display_name == kept
     assert fake.paths() == ["POST com.atproto.server.createSession", "GET app.bsky.actor.getProfile"]
+
+
+# ---------------------------------------------------------------- rows stored before the text rule still load
+OLD_TEXT = [
+    # (stored before the rule, what loads)
+    ("Brand\x07", "Brand"),               # BEL: refused at construction since the rule
+    ("Bra\x1bnd", "Brand"),               # ESC, as terminals leave it in pasted text
+    ("Brand\u0085", "Brand"),             # a C1 control (NEL)
+    ("Brand\tteam", "Brand team"),        # a tab in a one-line name
+]
+
+
+@pytest.mark.parametrize("stored, loaded", OLD_TEXT)
+def test_rows_written_before_the_text_rule_still_load(kind, store, stored, loaded):
+    """SQLite, and PostgreSQL (which stores any control character but NUL), may hold names from before the rule:
+    loading them must not raise, and what loads can be saved again."""
+    if kind == "memory":
+        pytest.skip("raw rows are SQL")
+    import sqlalchemy as sa
+
+    from core.db.schema import accounts, users, workspaces
+    from core.domain import Account, User, Workspace
+    ws = store.add_workspace(Workspace(name="Brand", id="ws_old"))
+    user = store.add_user(User(email="old@example.com", display_name="Olive", id="user_old"))
+    account = store.save_account(Account(platform="mastodon", handle="@brand@fosstodon.org", display_name="Brand",
+                                         oauth_token="token", workspace_id=ws.id, id="acct_old"))
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(workspaces).where(workspaces.c.id == ws.id).values(name=stored))
+        conn.execute(sa.update(users).where(users.c.id == user.id).values(display_name=stored))
+        conn.execute(sa.update(accounts).where(accounts.c.id == account.id).values(display_name=stored,
+                                                                                   handle="@" + stored))
+    assert store.get_workspace(ws.id).name == loaded
+    assert [w.name for w in store.list_workspaces()] == [loaded]
+    assert store.get_user(user.id).display_name == loaded
+    again = store.get_account(account.id)
+    assert (again.display_name, again.handle, again.oauth_token) == (loaded, "@" + loaded, "token")
+    assert [a.display_name for a in store.list_accounts(workspace_id=ws.id)] == [loaded]
+    store.save_account(again)                      # what loads can be written back, cleaned
+    store.update_workspace(store.get_workspace(ws.id))
+    assert store.get_account(account.id).display_name == loaded
+
+
+def test_a_stored_name_with_nothing_left_after_cleaning_loads_under_its_id(kind, store):
+    if kind == "memory":
+        pytest.skip("raw rows are SQL")
+    import sqlalchemy as sa
+
+    from core.db.schema import accounts, workspaces
+    from core.domain import Account, Workspace
+    ws = store.add_workspace(Workspace(name="Brand", id="ws_old"))
+    account = store.save_account(Account(platform="x", handle="@brand", external_id="2244994945", workspace_id=ws.id,
+                                         id="acct_old"))
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(workspaces).where(workspaces.c.id == ws.id).values(name="\x07"))
+        conn.execute(sa.update(accounts).where(accounts.c.id == account.id).values(handle="\x1b\x07"))
+    assert store.get_workspace(ws.id).name == "ws_old"
+    assert store.get_account(account.id).handle == "2244994945"

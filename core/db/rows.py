@@ -3,6 +3,10 @@
 `*_values(obj)` is the dict of columns to write; `*_from_row(row)` builds the frozen domain object
 back. Accounts and connect attempts take the cipher: their tokens and PKCE verifier are encrypted
 on the way in (bound to the account id, or to ``oauth:<state_hash>``) and decrypted on the way out.
+
+Names and handles are cleaned on the way out (`loaded_text`): a row written before the text rule
+(`core.domain.text_problem`) may hold a control character the domain types now refuse, and loading
+must not fail on it; what loads is saved back clean.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from core.db.tokens import oauth_binding
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post,
-                         PostVariant, Schedule, User, Workspace)
+                         PostVariant, Schedule, User, Workspace, clean_text)
 from core.lifecycle import PostStatus
 from core.platforms.catalog import Platform
 from core.secrets import TokenCipher, TokenDecryptError
@@ -32,6 +36,13 @@ def text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def loaded_text(value: Any, fallback: str | None = None) -> Any:
+    """A stored name or handle as the domain types accept it (`core.domain.clean_text`); `fallback`, for a text
+    that must not be empty, when nothing is left of it."""
+    text = clean_text(value) if isinstance(value, str) else value
+    return fallback if fallback and not (text or "").strip() else text
+
+
 def workspace_values(w: Workspace) -> dict[str, Any]:
     return {"id": w.id, "name": w.name, "timezone_name": w.timezone_name,
             "preferred_time": w.preferred_time.isoformat(),
@@ -41,7 +52,7 @@ def workspace_values(w: Workspace) -> dict[str, Any]:
 
 def workspace_from_row(row) -> Workspace:
     slots = {int(day): tuple(time.fromisoformat(t) for t in times) for day, times in (row.queue_slots or {}).items()}
-    return Workspace(name=row.name, timezone_name=row.timezone_name,
+    return Workspace(name=loaded_text(row.name, row.id), timezone_name=row.timezone_name,
                      preferred_time=time.fromisoformat(row.preferred_time), queue_slots=slots,
                      requires_approval=bool(row.requires_approval), id=row.id, created_at=row.created_at)
 
@@ -52,7 +63,8 @@ def user_values(u: User) -> dict[str, Any]:
 
 
 def user_from_row(row) -> User:
-    return User(email=row.email, display_name=row.display_name, password_hash=row.password_hash, id=row.id,
+    return User(email=loaded_text(row.email), display_name=loaded_text(row.display_name),
+                password_hash=row.password_hash, id=row.id,
                 created_at=row.created_at)
 
 
@@ -96,7 +108,8 @@ def account_from_row(row, cipher: TokenCipher) -> Account:
     else:
         unreadable = None
     return Account(
-        platform=row.platform, handle=row.handle, display_name=row.display_name,
+        platform=row.platform, handle=loaded_text(row.handle, row.external_id or row.id),
+        display_name=loaded_text(row.display_name),
         oauth_token=oauth_token, refresh_token=refresh_token, secrets=secrets,
         token_expires_at=row.token_expires_at, refresh_expires_at=row.refresh_expires_at,
         scopes=tuple(row.scopes or ()), external_id=row.external_id, id=row.id, workspace_id=row.workspace_id,
