@@ -520,8 +520,15 @@ class Delivery:
         if self.next_attempt_at is None and self.state == DeliveryState.QUEUED:
             object.__setattr__(self, "next_attempt_at", self.due_at)
 
+    # Text a platform (or an exception from its client) hands back: kept as the evidence a person reads, made
+    # storable (no NUL for PostgreSQL, no lone surrogate for the driver, no control characters) rather than refused.
+    _PLATFORM_TEXT = {"last_error": True, "external_id": False, "external_url": False}
+
     def _move(self, action: str, **changes) -> "Delivery":
         move = check_delivery_move(action, self.state, self.id)
+        for name, multiline in self._PLATFORM_TEXT.items():
+            if isinstance(changes.get(name), str):
+                changes[name] = clean_text(changes[name], multiline=multiline)
         return replace(self, state=move.target, **changes)
 
     def start_publishing(self, *, runner_id: str, lease_until: datetime, marker: str | None = None) -> "Delivery":

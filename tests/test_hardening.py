@@ -219,3 +219,33 @@ def test_media_is_not_fetched_for_a_post_whose_text_is_refused(store, clock):
     with pytest.raises(ValidationError):
         scheduler.schedule_post("post-1", post)
     assert fetched == [] and nothing_stored(store)
+
+
+# ---------------------------------------------------------------- text the platforms send back
+
+# What a platform may answer: a NUL in an error message, a lone surrogate from a JSON "\ud800" escape, a BEL.
+PLATFORM_TEXT = "Upload failed\x00: bad byte \ud800 in\x07 media\nsee docs"
+
+
+def test_a_platform_error_with_nul_or_a_broken_character_is_recorded_readably_on_every_store(store, scheduler, clock):
+    """The runner keeps what the platform said (it is the evidence a person reads), made storable: PostgreSQL
+    would refuse the NUL and the driver the lone surrogate, leaving the delivery stuck mid-publish."""
+    scheduler.schedule_post("post-1", Post(account=account(), caption="Launch day",
+                                           schedule=Schedule(scheduled_at=T0, timezone_name="UTC")))
+    [claimed] = store.claim_due(T0 + timedelta(seconds=1), runner_id="r1", lease_until=T0 + timedelta(minutes=2))
+    failed = claimed.mark_failed(error=PLATFORM_TEXT, code="platform_refused")
+    assert store.finish_delivery(failed, runner_id="r1") is not None
+    [stored] = store.get_deliveries("post-1")
+    assert stored.state.value == "failed"
+    assert stored.last_error == "Upload failed: bad byte \ufffd in media\nsee docs"
+
+
+def test_a_platform_id_or_link_with_control_characters_is_stored_clean(store, scheduler, clock):
+    scheduler.schedule_post("post-1", Post(account=account(), caption="Launch day",
+                                           schedule=Schedule(scheduled_at=T0, timezone_name="UTC")))
+    [claimed] = store.claim_due(T0 + timedelta(seconds=1), runner_id="r1", lease_until=T0 + timedelta(minutes=2))
+    done = claimed.mark_published(external_id="urn:li:share:1\x00", external_url="https://example.com/p/1\x07",
+                                  at=T0 + timedelta(seconds=2))
+    assert store.finish_delivery(done, runner_id="r1") is not None
+    [stored] = store.get_deliveries("post-1")
+    assert (stored.external_id, stored.external_url) == ("urn:li:share:1", "https://example.com/p/1")
