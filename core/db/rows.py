@@ -13,11 +13,11 @@ from typing import Any, Mapping, Sequence
 from core.db.tokens import oauth_binding
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post,
                          PostVariant, Schedule, User, Workspace)
-from core.lifecycle import PostStatus
-from core.platforms.catalog import Platform
-from core.secrets import TokenCipher, TokenDecryptError
+from core.domain.lifecycle import PostStatus
+from core.domain.catalog import Platform
+from core.infra.secrets import TokenCipher, TokenDecryptError
 from core.store.records import AccountSnapshot, MetricSnapshot
-from core.timeutil import from_db
+from core.domain.timeutil import from_db
 
 # The encrypted columns of an account row.
 SECRET_COLUMNS = ("oauth_token_enc", "refresh_token_enc", "secrets_enc")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.errors import Problem, UnknownPlatformError
+from core.domain.errors import Problem, UnknownPlatformError
 
 
 class Platform(StrEnum):
