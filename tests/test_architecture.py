@@ -2,7 +2,8 @@
 
 core never imports pages, jobs, the emulator, bench or Streamlit; core's packages form layers that only point
 down (services > db > store > platforms > media > rules > infra > domain); pages import neither core.db nor
-SQLAlchemy themselves; no cycles between the modules of any core package. A failure prints import-linter's report: which import breaks which contract.
+SQLAlchemy themselves; no cycles between the modules of any core package. A failure prints import-linter's
+report: which import breaks which contract.
 """
 from __future__ import annotations
 
