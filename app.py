@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import auth, views
-from core.errors import OutpostError, SchemaOutOfDateError
+from core.services import auth, views
+from core.domain.errors import OutpostError, SchemaOutOfDateError
 from pages.shared import Context, settings, show_problems, store
 
 st.set_page_config(page_title="Outpost", page_icon="📮", layout="wide")

@@ -40,7 +40,7 @@ Platform details that shape a run (all faithful to the platforms, so the bench d
 - LinkedIn's 429 means a daily limit; the runner waits until midnight UTC. LinkedIn is therefore left out
   of the 429 rule by default (--rate-limit-platforms); with it in, those deliveries stay waiting and count
   as lost when the timeout ends the run.
-- A lost answer is checked after 30 s (core.publishing.RECONCILE_AFTER); LinkedIn cannot list a member's
+- A lost answer is checked after 30 s (core.rules.outcomes.RECONCILE_AFTER); LinkedIn cannot list a member's
   posts, so its lost answers end in needs_review, as designed. A gateway 502/504 and a slow apply are lost
   answers too, in disguise: a runner that re-posts on them without waiting out the settle window and the
   listing lag makes a duplicate.

@@ -57,9 +57,9 @@ class Scenario:
 
     def __init__(self, workdir, database_url: str | None, accounts: int, layout: str, keep: bool, limit: int):
         from core.domain import Account, Workspace
-        from core.platforms.catalog import Platform
-        from core.runtime import open_store
-        from core.settings import Settings
+        from core.domain.catalog import Platform
+        from core.services.runtime import open_store
+        from core.infra.settings import Settings
         self.layout = layout
         self.limit = limit
         self.db = BenchDatabase(workdir, database_url, keep=keep)

@@ -329,9 +329,9 @@ def make_workdir(keep: bool) -> Path:
 def build_world(*, workdir: Path, database_url: str | None, platforms: Sequence[str], accounts: int, seed: int,
                 platform_dedupe: bool, keep: bool) -> World:
     """Emulator, database, owner and workspace, and `accounts` connected accounts (round robin over platforms)."""
-    from core.auth import create_owner
-    from core.runtime import open_store
-    from core.settings import Settings
+    from core.services.auth import create_owner
+    from core.services.runtime import open_store
+    from core.infra.settings import Settings
     from sandbox.seed import connect_accounts
 
     watch = ProcessWatch()
@@ -397,7 +397,7 @@ def insert_posts(engine, workspace_id: str, items: Iterable[tuple[object, str, d
     from core.db.schema import deliveries, post_accounts, posts
     from core.db.rows import delivery_values as _delivery_values, post_values as _post_values
     from core.domain import Delivery, Post, Schedule, new_id
-    from core.lifecycle import PostState, PostStatus
+    from core.domain.lifecycle import PostState, PostStatus
 
     now = datetime.now(UTC)
     total = 0
@@ -496,9 +496,9 @@ def measure_floor(world: World, calls: int, concurrency: int) -> dict:
     which does nothing else meanwhile).
     """
     from concurrent.futures import ThreadPoolExecutor
-    from core.connect import credentials
+    from core.services.connect import credentials
     from core.domain import Post, Schedule, new_id
-    from core.lifecycle import PostState
+    from core.domain.lifecycle import PostState
     from core.platforms.base import MediaItem, PublishRequest, media_kind
     from core.platforms.registry import build_adapter
 

@@ -6,13 +6,13 @@ Never imports Streamlit. The names below are the Python API scripts use::
 """
 from core.domain import (Account, AccountStatus, ActivityEvent, Batch, BatchState, Delivery, Membership,
                          Notification, Post, PostVariant, Role, Schedule, User, Workspace)
-from core.errors import (ConflictError, DuplicateError, IllegalTransitionError, NaiveDatetimeError, NotFoundError,
+from core.domain.errors import (ConflictError, DuplicateError, IllegalTransitionError, NaiveDatetimeError, NotFoundError,
                          OutpostError, PastTimeError, PermissionDenied, Problem, UnknownPlatformError,
                          ValidationError)
-from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.permissions import Action, Actor
-from core.platforms.catalog import Platform
-from core.scheduler import ScheduleResult, Scheduler, StatusReport
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.rules.permissions import Action, Actor
+from core.domain.catalog import Platform
+from core.services.scheduler import ScheduleResult, Scheduler, StatusReport
 from core.store import InMemoryPostStore, PostStore
 
 __all__ = [

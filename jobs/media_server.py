@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, PlainTextResponse
 from starlette.routing import Route
 
-from core.errors import ValidationError
+from core.domain.errors import ValidationError
 from core.media.library import MediaLibrary
 
 
@@ -42,8 +42,8 @@ def make_app(library: MediaLibrary) -> Starlette:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    from core.logs import configure_logging
-    from core.settings import Settings
+    from core.infra.logs import configure_logging
+    from core.infra.settings import Settings
 
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -10,7 +10,7 @@ How it is built:
   than `poll_s`, so a post approved a moment ago is seen within it), claims due deliveries with a
   lease (core.db.sql_runner), and hands them to a pool of worker threads, serially per account
   (the claim guarantees it) and within per-platform caps. Each worker runs one attempt
-  (core.publisher.Publisher).
+  (core.services.publisher.Publisher).
 - **Everything else** is driven by the `schedule` package: a heartbeat that also renews the leases
   of work in flight (every few seconds), sweeping expired leases into reconciliation, refreshing
   tokens, pulling insights hourly, approval reminders, housekeeping, and the batch-generation hook.
@@ -19,7 +19,7 @@ How it is built:
   Every job is wrapped: a failure is logged and counted, never re-raised (a job that raises inside
   `schedule` is not rescheduled and starves the rest). Slow jobs run on their own thread so the
   heartbeat never waits for them, and a job still running is not started twice.
-- **Settings** come from `core.settings.Settings` (the environment, read once); each command-line flag
+- **Settings** come from `core.infra.settings.Settings` (the environment, read once); each command-line flag
   wins over its setting.
 - **SIGTERM**: stop claiming, let in-flight attempts finish for up to `shutdown_timeout_s`, give back
   claimed work that never reached the platform, exit 0. Anything still mid-call keeps its lease and
@@ -46,17 +46,17 @@ import httpx
 import schedule
 
 from core.domain import Delivery
-from core.errors import ConfigurationError, OutpostError
+from core.domain.errors import ConfigurationError, OutpostError
 from core.media.library import MediaLibrary
-from core.notifications import InAppNotifier, Notifier
+from core.services.notifications import InAppNotifier, Notifier
 from core.platforms.base import PlatformAdapter
-from core.publisher import Pacing, Publisher
-from core.publishing import RetryPolicy
+from core.services.publisher import Pacing, Publisher
+from core.rules.outcomes import RetryPolicy
 from core.services import generation, housekeeping, insights, reminders, series, tokens
-from core.settings import Settings, parse_retry_delays
-from core.settings import parse_platform_concurrency as _platform_concurrency
+from core.infra.settings import Settings, parse_retry_delays
+from core.infra.settings import parse_platform_concurrency as _platform_concurrency
 from core.store import Heartbeat, PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.runner")
 
@@ -566,7 +566,7 @@ class Runner:
 
 # ---------------------------------------------------------------- the command line
 def _parser() -> argparse.ArgumentParser:
-    """The flags; each one left out takes its setting (core.settings: OUTPOST_RUNNER_NAME and the others)."""
+    """The flags; each one left out takes its setting (core.infra.settings: OUTPOST_RUNNER_NAME and the others)."""
     p = argparse.ArgumentParser(prog="python -m jobs.runner", description="Outpost's runner: publishes due posts.")
     p.add_argument("--once", action="store_true", help="one pass of everything, then exit (for cron)")
     p.add_argument("--sandbox", action="store_true",
@@ -676,11 +676,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.sandbox:
         settings = replace(settings, sandbox=True)
-    from core.logs import configure_logging
+    from core.infra.logs import configure_logging
     configure_logging(args.log_level or settings.log_level,
                       json_lines=settings.log_json if args.json_logs is None else args.json_logs)
     config = config_from_args(args, settings)
-    from core.runtime import open_store
+    from core.services.runtime import open_store
     try:
         # Workers hold a connection only for a query at a time; a pool a little smaller than the worker
         # count is plenty and keeps several runners within PostgreSQL's default 100 connections.

@@ -4,13 +4,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.connect import ConnectService
-from core.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
-from core.errors import OutpostError
-from core.permissions import Action
+from core.services.connect import ConnectService
+from core.services.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
+from core.domain.errors import OutpostError
+from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
-from core.timeutil import utcnow
-from core.views import account_rows
+from core.domain.timeutil import utcnow
+from core.services.views import account_rows
 from pages.shared import adapter_for, context, settings, show_problems, store
 
 ctx = context()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.connect import ConnectService
-from core.errors import OutpostError
+from core.services.connect import ConnectService
+from core.domain.errors import OutpostError
 from pages.shared import adapter_for, context, show_problems, store
 
 ctx = context()

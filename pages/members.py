@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core.domain import Role
-from core.errors import OutpostError
-from core.members import add_member, change_role, list_members, remove_member
-from core.permissions import Action
+from core.domain.errors import OutpostError
+from core.services.members import add_member, change_role, list_members, remove_member
+from core.rules.permissions import Action
 from pages.shared import context, show_problems, store
 
 ctx = context()

@@ -7,15 +7,15 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from core.accounts import add_account
+from core.services.accounts import add_account
 from core.domain import Account, Post, Schedule, new_id
-from core.errors import OutpostError
-from core.permissions import Action
+from core.domain.errors import OutpostError
+from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
-from core.scheduler import Scheduler
-from core.timeutil import zone
-from core.validation import text_count
-from core.views import attention_rows, post_rows, workspace_accounts
+from core.services.scheduler import Scheduler
+from core.domain.timeutil import zone
+from core.rules.validation import text_count
+from core.services.views import attention_rows, post_rows, workspace_accounts
 from pages.shared import context, media_checker, media_library, settings, show_problems, store
 
 ctx = context()

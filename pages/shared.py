@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.domain import Membership, User, Workspace
-from core.errors import OutpostError, Problem, ValidationError
-from core.permissions import Action, Actor
-from core.settings import Settings
+from core.domain.errors import OutpostError, Problem, ValidationError
+from core.rules.permissions import Action, Actor
+from core.infra.settings import Settings
 
 
 @st.cache_resource
@@ -18,8 +18,8 @@ def settings() -> Settings:
 
 @st.cache_resource
 def store():
-    from core.logs import configure_logging
-    from core.runtime import open_store
+    from core.infra.logs import configure_logging
+    from core.services.runtime import open_store
     configure_logging(settings().log_level, json_lines=settings().log_json)
     return open_store(settings())
 

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 from starlette.responses import Response
 
-from core.validation import count_text
+from core.rules.validation import count_text
 from sandbox import insights, media, oauth
 from sandbox.state import Account, Post, State, Token, iso, stable_str
 from sandbox.web import Call, Reply, RouteTable, json_response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 
 PLATFORMS = tuple(platform.value for platform in Platform)     # the slugs Outpost declares, in its order
 DAY = 86400.0

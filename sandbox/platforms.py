@@ -2,7 +2,7 @@
 
 Each module holds its hosts' `routes` (a RouteTable), `control_credentials` (tokens for /_control/accounts),
 `server_error` and `rate_limited` (its own 5xx and 429 bodies) and, optionally, `not_found`.
-The slugs come from `core.platforms.catalog.Platform`; `tests/test_platforms_declared.py` checks they match.
+The slugs come from `core.domain.catalog.Platform`; `tests/test_platforms_declared.py` checks they match.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Connect sandbox accounts the way a person does, without a browser: for tests, demos and benchmarks.
 
-Each account goes through Outpost's real OAuth flow (`core.connect.ConnectService`): start, the
+Each account goes through Outpost's real OAuth flow (`core.services.connect.ConnectService`): start, the
 emulator's consent page answered over HTTP with "Allow", the redirect's code and state handed to
 `finish`. The account that lands in the store is exactly what the dashboard would have stored.
 Bluesky has no consent page: its accounts sign in with the emulator's app password (`sandbox-app-password`).
@@ -12,11 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from core.connect import ConnectService
+from core.services.connect import ConnectService
 from core.domain import Account
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.registry import build_adapter
-from core.settings import Settings
+from core.infra.settings import Settings
 from core.store import PostStore
 
 
@@ -42,7 +42,7 @@ def connect_accounts(store: PostStore, settings: Settings, *, user_id: str, work
     own = client is None
     client = client or httpx.Client(timeout=30, trust_env=False)
     try:
-        from core.connect_password import PasswordConnectService, password_platforms
+        from core.services.connect_password import PasswordConnectService, password_platforms
         from sandbox.config import SandboxConfig
         adapter_for = lambda p: build_adapter(p, settings, client)  # noqa: E731
         service = ConnectService(store, adapter_for)

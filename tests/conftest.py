@@ -14,7 +14,7 @@ import pytest
 
 from core.db.sql_store import SqlPostStore
 from core.db.testing import clear_tables, postgres_schema, sqlite_engine
-from core.secrets import TokenCipher
+from core.infra.secrets import TokenCipher
 from core.store import InMemoryPostStore
 from tests.store_contract.world import POSTGRES_URL, SKIP_POSTGRES, T0, Clock
 

@@ -7,14 +7,14 @@ from datetime import datetime
 
 import httpx
 
-from core.auth import create_owner
+from core.services.auth import create_owner
 from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import Account, Delivery, Post, Schedule
-from core.lifecycle import PostState
-from core.secrets import load_keyring
-from core.settings import Settings
-from core.timeutil import utcnow
+from core.domain.lifecycle import PostState
+from core.infra.secrets import load_keyring
+from core.infra.settings import Settings
+from core.domain.timeutil import utcnow
 from sandbox.seed import connect_accounts
 
 _texts = itertools.count(1)

@@ -19,8 +19,8 @@ import pytest
 from core.db.sql_store import SqlPostStore
 from core.db.testing import sqlite_engine
 from core.domain import Account, AccountStatus, Delivery, Post, Schedule, Workspace
-from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.platforms.catalog import Platform
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.domain.catalog import Platform
 from core.store import AccountSnapshot, Heartbeat, MetricSnapshot
 from tests.store_contract.world import T0
 

@@ -11,18 +11,18 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from core.auth import create_owner
-from core.connect import ConnectService, ConnectError, account_health, credentials, refresh_account
+from core.services.auth import create_owner
+from core.services.connect import ConnectService, ConnectError, account_health, credentials, refresh_account
 from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, Role, User
-from core.errors import PermissionDenied
-from core.permissions import Actor
+from core.domain.errors import PermissionDenied
+from core.rules.permissions import Actor
 from core.platforms.base import MediaItem, PublishRequest
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.registry import build_adapter
-from core.secrets import load_keyring
-from core.settings import Settings
+from core.infra.secrets import load_keyring
+from core.infra.settings import Settings
 from tests.sandbox_helpers import press_on_consent_page, query_of
 
 sandbox = pytest.importorskip("sandbox")
@@ -223,7 +223,7 @@ def test_health_reports_expiry(world, emu):
 
 def test_a_practice_account_without_a_token_is_not_called_connected():
     from core.domain import Account
-    from core.timeutil import utcnow
+    from core.domain.timeutil import utcnow
     practice = Account(platform="instagram", handle="@casey")
     health = account_health(practice, utcnow())
     assert health.status == AccountStatus.RECONNECT_NEEDED

@@ -11,19 +11,19 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from core.auth import create_owner
-from core.connect import ConnectError, account_health, credentials, refresh_account
-from core.connect_password import PasswordConnectService, password_platforms
+from core.services.auth import create_owner
+from core.services.connect import ConnectError, account_health, credentials, refresh_account
+from core.services.connect_password import PasswordConnectService, password_platforms
 from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import AccountStatus, Membership, RenderedContent, Role, User
-from core.errors import PermissionDenied
-from core.permissions import Actor
+from core.domain.errors import PermissionDenied
+from core.rules.permissions import Actor
 from core.platforms.base import PublishRequest
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.registry import build_adapter
-from core.secrets import load_keyring
-from core.settings import Settings
+from core.infra.secrets import load_keyring
+from core.infra.settings import Settings
 
 sandbox = pytest.importorskip("sandbox")
 APP_PASSWORD = "sandbox-app-password"

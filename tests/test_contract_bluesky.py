@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PublishRequest
 from core.platforms.bluesky import BlueskyAdapter
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from tests.sandbox_helpers import sandbox_config
 
 sandbox = pytest.importorskip("sandbox")
@@ -160,8 +160,8 @@ def test_refused_logins(adapter, password, words):
 def test_the_runner_reconciles_a_lost_answer_and_renews_an_expired_session(emu, tmp_path):
     """The whole path with the runner: a lost answer is found by its record key (one post), and a session
     that expires mid-run is renewed with refreshSession and the rotated refresh token is kept."""
-    from core.lifecycle import DeliveryState
-    from core.publishing import RetryPolicy
+    from core.domain.lifecycle import DeliveryState
+    from core.rules.outcomes import RetryPolicy
     from jobs.runner import Runner, RunnerConfig
     from tests.runner_helpers import make_world, wait_for
     emu.reset(clock=True)

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, Rejected
+from core.domain.errors import OutcomeUnknown, Rejected
 from core.platforms.base import Credentials, MediaItem, PublishRequest
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.facebook import FacebookAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 

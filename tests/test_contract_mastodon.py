@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater
 from core.platforms.base import Credentials, MediaItem, PublishRequest, pkce_pair
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.mastodon import MastodonAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
@@ -166,8 +166,8 @@ def test_a_revoked_token_means_reconnect(emu, adapter):
 
 def test_the_runner_reconciles_a_lost_answer_without_a_second_post(emu, tmp_path):
     """The whole path: the runner publishes, the answer is lost, it checks, finds the status, marks it published."""
-    from core.lifecycle import DeliveryState
-    from core.publishing import RetryPolicy
+    from core.domain.lifecycle import DeliveryState
+    from core.rules.outcomes import RetryPolicy
     from jobs.runner import Runner, RunnerConfig
     from tests.runner_helpers import make_world, wait_for
     emu.reset(clock=True)

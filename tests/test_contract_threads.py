@@ -6,18 +6,18 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from core.auth import create_owner
-from core.connect import ConnectService
+from core.services.auth import create_owner
+from core.services.connect import ConnectService
 from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PublishRequest
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.registry import build_adapter
 from core.platforms.threads import ThreadsAdapter
-from core.secrets import load_keyring
-from core.settings import Settings
+from core.infra.secrets import load_keyring
+from core.infra.settings import Settings
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 
 sandbox = pytest.importorskip("sandbox")

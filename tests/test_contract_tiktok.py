@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PublishRequest
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.tiktok import TikTokAdapter
 from tests.conftest_emulator import background_done
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PublishRequest, pkce_pair
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.x import XAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PublishRequest
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.youtube import QUANTUM, YouTubeAdapter
 from tests.sandbox_helpers import press_on_consent_page, query_of, sandbox_config
 

@@ -132,10 +132,10 @@ def test_a_post_the_runner_could_not_send_is_settled_from_the_posts_page(dashboa
     from datetime import timedelta
 
     from core.domain import Delivery, Post, Schedule, new_id
-    from core.lifecycle import DeliveryState, PostState
-    from core.runtime import open_store
-    from core.settings import Settings
-    from core.timeutil import utcnow
+    from core.domain.lifecycle import DeliveryState, PostState
+    from core.services.runtime import open_store
+    from core.infra.settings import Settings
+    from core.domain.timeutil import utcnow
     from jobs.runner import Runner, RunnerConfig
 
     settings = Settings(data_dir=dashboard.data_dir, sandbox=True, sandbox_url=sandbox_emulator.url)

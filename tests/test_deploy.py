@@ -94,10 +94,10 @@ def env_example() -> dict[str, tuple[str, bool]]:
 
 
 def variables_the_code_reads() -> set[str]:
-    """Every environment variable core/settings.py and jobs/runner.py read (f-string names expanded per platform)."""
-    from core.settings import _SLUGS
+    """Every environment variable core/infra/settings.py and jobs/runner.py read (f-string names expanded per platform)."""
+    from core.infra.settings import _SLUGS
     names: set[str] = set()
-    for rel in ("core/settings.py", "jobs/runner.py"):
+    for rel in ("core/infra/settings.py", "jobs/runner.py"):
         text = (ROOT / rel).read_text()
         for is_f, name in re.findall(r"(?:environ|env)(?:\.get\(|\[)\s*(f?)[\"']([^\"']+)[\"']", text):
             if is_f:
@@ -210,7 +210,7 @@ def test_the_env_example_names_only_variables_outpost_reads():
 
 
 def test_the_env_example_values_are_valid_settings(monkeypatch):
-    from core.settings import Settings
+    from core.infra.settings import Settings
     from jobs.runner import _parser, config_from_args
     named = env_example()
     for name, (value, _active) in named.items():

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 
 from core.domain import Account, Post, PostVariant, Schedule, User, Workspace
-from core.errors import DuplicateError, OutpostError, ValidationError
-from core.platforms.catalog import Platform
-from core.scheduler import Scheduler
+from core.domain.errors import DuplicateError, OutpostError, ValidationError
+from core.domain.catalog import Platform
+from core.services.scheduler import Scheduler
 from tests.store_contract.world import T0
 
 # `store` (each store in turn) and `clock` (at T0) are the shared fixtures of tests/conftest.py.

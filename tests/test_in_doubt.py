@@ -3,7 +3,7 @@
 Each case is a fault the emulator can now produce the way real platforms do (a request applied after the
 client gave up, a gateway 502 after the post was made, a listing that shows new posts late), driven through
 the real adapters over HTTP and the publisher with a controllable clock. Each of these posted twice before
-the in-doubt rules (core.publisher, "in doubt"): the assertions are on what the platform received.
+the in-doubt rules (core.services.publisher, "in doubt"): the assertions are on what the platform received.
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from core.lifecycle import DeliveryState
+from core.domain.lifecycle import DeliveryState
 from core.platforms.registry import build_adapter
-from core.publisher import Pacing, Publisher
-from core.publishing import RetryPolicy
-from core.timeutil import utcnow
+from core.services.publisher import Pacing, Publisher
+from core.rules.outcomes import RetryPolicy
+from core.domain.timeutil import utcnow
 from tests.runner_helpers import make_world, wait_for
 
 sandbox = pytest.importorskip("sandbox")

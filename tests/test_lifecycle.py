@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core import Account, Delivery, IllegalTransitionError, Platform, Post, Schedule
-from core.lifecycle import (DELIVERY_MOVES, POST_MOVES, DeliveryState as D, PostState, PostStatus as S,
+from core.domain.lifecycle import (DELIVERY_MOVES, POST_MOVES, DeliveryState as D, PostState, PostStatus as S,
                             derive_post_status)
 
 T0 = datetime(2030, 3, 1, 9, 0, tzinfo=timezone.utc)

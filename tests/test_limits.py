@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import UnknownPlatformError
-from core.platforms.catalog import PRIMARY_PLATFORMS, Platform
-from core.platforms.limits import GIF, JPEG, LIMITS, MB, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
+from core.domain.errors import UnknownPlatformError
+from core.domain.catalog import PRIMARY_PLATFORMS, Platform
+from core.rules.limits import GIF, JPEG, LIMITS, MB, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
 
 IG, FB, LI, X, TT, YT = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.LINKEDIN, Platform.X, Platform.TIKTOK,
                          Platform.YOUTUBE)

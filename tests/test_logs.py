@@ -11,10 +11,10 @@ import pytest
 from core.db.sql_store import SqlPostStore
 from core.db.testing import sqlite_engine
 from core.domain import Account
-from core.logs import configure_logging
-from core.platforms.catalog import Platform
-from core.secrets import SECRETS, SecretRegistry, TokenCipher
-from core.settings import Settings
+from core.infra.logs import configure_logging
+from core.domain.catalog import Platform
+from core.infra.secrets import SECRETS, SecretRegistry, TokenCipher
+from core.infra.settings import Settings
 
 
 def test_tokens_are_redacted_in_plain_and_json_logs():

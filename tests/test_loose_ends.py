@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from core.auth import create_owner
-from core.connect import ConnectService
-from core.connect_password import PasswordConnectService
+from core.services.auth import create_owner
+from core.services.connect import ConnectService
+from core.services.connect_password import PasswordConnectService
 from core.store import InMemoryPostStore
 from tests import test_platform_bluesky as bluesky
 from tests import test_platform_mastodon as mastodon

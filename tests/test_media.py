@@ -18,13 +18,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from core.errors import NotFoundError, ValidationError
+from core.domain.errors import NotFoundError, ValidationError
 from core.media.checks import check_media
 from core.media.fetch import MediaFetchError, fetch_media
 from core.media.library import MediaLibrary
 from core.media.probe import MediaInfo, UnsupportedMediaError, inspect_media
-from core.platforms.catalog import Platform
-from core.platforms.limits import AspectRange, PlatformLimits
+from core.domain.catalog import Platform
+from core.rules.limits import AspectRange, PlatformLimits
 
 MB = 1_000_000  # decimal, as core.media.formats.MB and the platforms count
 SECRET = "sig=SECRET123"

@@ -24,8 +24,8 @@ from PIL import Image
 import core.platforms
 from core import Account, InMemoryPostStore, Platform, Post, Schedule, Scheduler
 from core.domain import RenderedContent
-from core.errors import PlatformError
-from core.lifecycle import DeliveryState, PostStatus
+from core.domain.errors import PlatformError
+from core.domain.lifecycle import DeliveryState, PostStatus
 from core.platforms.base import Credentials, MediaItem, PlatformAdapter, PlatformConfig, PublishRequest
 from core.platforms.bluesky import BlueskyAdapter
 from core.platforms.facebook import FacebookAdapter
@@ -36,7 +36,7 @@ from core.platforms.threads import ThreadsAdapter
 from core.platforms.tiktok import TikTokAdapter
 from core.platforms.x import XAdapter
 from core.platforms.youtube import YouTubeAdapter
-from core.publisher import Publisher
+from core.services.publisher import Publisher
 from tests.platform_harness import FakePlatform
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=timezone.utc)

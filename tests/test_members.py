@@ -1,4 +1,4 @@
-"""Managing a workspace's members (core.members): owners add people by email, change roles and remove people;
+"""Managing a workspace's members (core.services.members): owners add people by email, change roles and remove people;
 the last owner stays; every change is in the activity log; every refusal says why in plain words and changes
 nothing. Run on the in-memory store, SQLite and (with OUTPOST_TEST_POSTGRES_URL) PostgreSQL.
 
@@ -14,10 +14,10 @@ import pytest
 from core.db.sql_store import SqlPostStore
 from core.db.testing import clear_tables, postgres_schema, sqlite_engine
 from core.domain import Membership, Role, User, Workspace
-from core.errors import DuplicateError, NotFoundError, PermissionDenied, ValidationError
-from core.members import add_member, change_role, list_members, remove_member
-from core.permissions import Actor
-from core.secrets import TokenCipher
+from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, ValidationError
+from core.services.members import add_member, change_role, list_members, remove_member
+from core.rules.permissions import Actor
+from core.infra.secrets import TokenCipher
 from core.store import InMemoryPostStore
 
 NOW = datetime(2030, 3, 4, 8, 0, tzinfo=timezone.utc)

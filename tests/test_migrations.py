@@ -19,8 +19,8 @@ from core.db.schema import UtcDateTime, metadata
 from core.db.sql_store import SqlPostStore
 from core.db.testing import postgres_schema, sqlite_engine
 from core.domain import ActivityEvent, OAuthState
-from core.errors import DuplicateError, SchemaOutOfDateError
-from core.secrets import TokenCipher
+from core.domain.errors import DuplicateError, SchemaOutOfDateError
+from core.infra.secrets import TokenCipher
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")

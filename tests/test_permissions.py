@@ -1,7 +1,7 @@
 """Who may do what: every public service operation × every role × own/other workspace.
 
-The services: Scheduler, core.accounts, core.views (what the pages read), connecting accounts (ConnectService,
-PasswordConnectService), core.members and core.notifications (marking one read). Each row says which roles may do the operation in their own
+The services: Scheduler, core.services.accounts, core.services.views (what the pages read), connecting accounts (ConnectService,
+PasswordConnectService), core.services.members and core.services.notifications (marking one read). Each row says which roles may do the operation in their own
 workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or, for a list, the
 other workspace's posts are not in it) and leaves the store exactly as it was. A public operation without a row
 fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and app.py
@@ -19,20 +19,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import core.accounts
-import core.members
-import core.notifications
-import core.views
-from core.accounts import add_account, edit_account
-from core.connect import ConnectService
-from core.connect_password import APP_PASSWORD, PasswordConnectService
+import core.services.accounts
+import core.services.members
+import core.services.notifications
+import core.services.views
+from core.services.accounts import add_account, edit_account
+from core.services.connect import ConnectService
+from core.services.connect_password import APP_PASSWORD, PasswordConnectService
 from core.domain import Account, Delivery, Membership, Notification, Post, Role, Schedule, User, Workspace
-from core.errors import NotFoundError, PermissionDenied
-from core.lifecycle import DeliveryState, PostState
-from core.permissions import SCRIPT, Action, Actor, allows, check, roles_allowed
+from core.domain.errors import NotFoundError, PermissionDenied
+from core.domain.lifecycle import DeliveryState, PostState
+from core.rules.permissions import SCRIPT, Action, Actor, allows, check, roles_allowed
 from core.platforms.base import Profile, TokenSet
-from core.platforms.catalog import Platform
-from core.scheduler import Scheduler
+from core.domain.catalog import Platform
+from core.services.scheduler import Scheduler
 from core.store import InMemoryPostStore
 
 NOW = datetime(2030, 3, 4, 8, 0, tzinfo=timezone.utc)  # a Monday
@@ -252,8 +252,8 @@ ACCOUNT_TABLE: dict[str, Row] = {
 }
 
 def _v(name: str, **kwargs):
-    """A core.views query on the target's workspace, as the pages call it."""
-    return lambda w, actor, t: getattr(core.views, name)(w.store, t.ws, actor=actor, **kwargs)
+    """A core.services.views query on the target's workspace, as the pages call it."""
+    return lambda w, actor, t: getattr(core.services.views, name)(w.store, t.ws, actor=actor, **kwargs)
 
 
 VIEW_TABLE: dict[str, Row] = {
@@ -288,18 +288,18 @@ CONNECT_TABLE: dict[str, Row] = {
 
 MEMBER_TABLE: dict[str, Row] = {
     # every member sees who is in the team (refusals say "ask an owner"); owners change it
-    "list_members": Row(EVERYONE, team, lambda w, actor, t: core.members.list_members(w.store, actor, t.ws),
+    "list_members": Row(EVERYONE, team, lambda w, actor, t: core.services.members.list_members(w.store, actor, t.ws),
                         shows=lambda r, t: t.extra["member"] in {m.user_id for m in r}),
-    "add_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.add_member(
+    "add_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.services.members.add_member(
         w.store, actor, t.ws, t.extra["newcomer"], Role.VIEWER, clock=lambda: NOW)),
-    "change_role": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.change_role(
+    "change_role": Row(frozenset({OWNER}), team, lambda w, actor, t: core.services.members.change_role(
         w.store, actor, t.ws, t.extra["member"], Role.APPROVER, clock=lambda: NOW)),
-    "remove_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.members.remove_member(
+    "remove_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.services.members.remove_member(
         w.store, actor, t.ws, t.extra["member"], clock=lambda: NOW)),
 }
 NOTIFICATION_TABLE: dict[str, Row] = {
     # every member marks what is addressed to them or to everyone (a notification for someone else: below)
-    "mark_read": Row(EVERYONE, noted, lambda w, actor, t: core.notifications.mark_read(
+    "mark_read": Row(EVERYONE, noted, lambda w, actor, t: core.services.notifications.mark_read(
         w.store, t.ws, t.extra["notification_id"], actor=actor, clock=lambda: NOW)),
 }
 TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE}
@@ -342,15 +342,15 @@ def test_every_public_operation_has_a_row():
     public = {name for name, _ in inspect.getmembers(Scheduler, inspect.isfunction) if not name.startswith("_")}
     rows = {name.split("(")[0] for name in SCHEDULER_TABLE}
     assert public == rows, f"Scheduler operations without a row: {public - rows}; rows for nothing: {rows - public}"
-    assert set(core.accounts.__all__) == set(ACCOUNT_TABLE)
-    assert set(core.views.__all__) - NOT_A_WORKSPACE_READ == set(VIEW_TABLE)
-    assert set(core.members.__all__) == set(MEMBER_TABLE)
+    assert set(core.services.accounts.__all__) == set(ACCOUNT_TABLE)
+    assert set(core.services.views.__all__) - NOT_A_WORKSPACE_READ == set(VIEW_TABLE)
+    assert set(core.services.members.__all__) == set(MEMBER_TABLE)
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
     assert connecting == set(CONNECT_TABLE)
-    # core.notifications: the builders take no actor; every function told who acts is an operation
-    told = {name for name, fn in inspect.getmembers(core.notifications, inspect.isfunction)
-            if fn.__module__ == core.notifications.__name__ and "actor" in inspect.signature(fn).parameters}
+    # core.services.notifications: the builders take no actor; every function told who acts is an operation
+    told = {name for name, fn in inspect.getmembers(core.services.notifications, inspect.isfunction)
+            if fn.__module__ == core.services.notifications.__name__ and "actor" in inspect.signature(fn).parameters}
     assert told == set(NOTIFICATION_TABLE)
 
 
@@ -446,7 +446,7 @@ def test_the_scheduler_takes_an_actor_not_a_string():
 def test_signed_in_reads_only_the_persons_own_workspaces(world):
     world.store.add_user(User(email="casey@example.com", id="casey"))
     world.store.set_membership(Membership(user_id="casey", workspace_id=world.own, role=APPROVER))
-    me = core.views.signed_in(world.store, "casey")
+    me = core.services.views.signed_in(world.store, "casey")
     assert me.user.email == "casey@example.com"
     assert [w.id for w in me.workspaces] == [world.own] and me.actor.role_in(world.own) == APPROVER
     assert me.membership(world.own).role == APPROVER and me.membership(world.other) is None
@@ -454,7 +454,7 @@ def test_signed_in_reads_only_the_persons_own_workspaces(world):
 
 def test_a_list_of_another_workspace_is_refused_in_plain_words(world):
     with pytest.raises(PermissionDenied, match="^You are not a member of this workspace.$"):
-        core.views.post_rows(world.store, world.other, tz_name="UTC", actor=Actor.for_user("u", {world.own: OWNER}))
+        core.services.views.post_rows(world.store, world.other, tz_name="UTC", actor=Actor.for_user("u", {world.own: OWNER}))
 
 
 def test_a_person_reads_only_the_notifications_meant_for_them(world):
@@ -462,7 +462,7 @@ def test_a_person_reads_only_the_notifications_meant_for_them(world):
         world.store.add_notification(Notification(workspace_id=world.own, kind="k", title=f"for {user_id}",
                                                   user_id=user_id, created_at=NOW))
     casey = Actor.for_user("casey", {world.own: VIEWER})
-    titles = {r["title"] for r in core.views.notification_rows(world.store, world.own, tz_name="UTC", actor=casey)}
+    titles = {r["title"] for r in core.services.views.notification_rows(world.store, world.own, tz_name="UTC", actor=casey)}
     assert titles == {"for None", "for casey"}
 
 
@@ -472,15 +472,15 @@ def test_a_person_marks_read_only_what_is_addressed_to_them(world):
         for user_id in (None, "casey", "drew")}
     casey = Actor.for_user("casey", {world.own: VIEWER})
     later = NOW + timedelta(minutes=5)
-    assert core.notifications.mark_read(world.store, world.own, notes["casey"].id, actor=casey,
+    assert core.services.notifications.mark_read(world.store, world.own, notes["casey"].id, actor=casey,
                                         clock=lambda: later).read_at == later
-    core.notifications.mark_read(world.store, world.own, notes[None].id, actor=casey, clock=lambda: later)
+    core.services.notifications.mark_read(world.store, world.own, notes[None].id, actor=casey, clock=lambda: later)
     with pytest.raises(PermissionDenied, match="^This notification is for someone else in the workspace.$"):
-        core.notifications.mark_read(world.store, world.own, notes["drew"].id, actor=casey, clock=lambda: later)
+        core.services.notifications.mark_read(world.store, world.own, notes["drew"].id, actor=casey, clock=lambda: later)
     read = {n.title: n.read_at for n in world.store.list_notifications(workspace_id=world.own)}
     assert read == {"for None": later, "for casey": later, "for drew": None}
     # again: nothing changes (the first time it was read stays)
-    assert core.notifications.mark_read(world.store, world.own, notes["casey"].id, actor=casey,
+    assert core.services.notifications.mark_read(world.store, world.own, notes["casey"].id, actor=casey,
                                         clock=lambda: later + timedelta(hours=1)).read_at == later
 
 
@@ -489,16 +489,16 @@ def test_marking_read_needs_the_notifications_own_workspace(world):
     owner = Actor.for_user("casey", {world.own: OWNER})
     # named under the person's own workspace, another workspace's notification is not there to mark
     with pytest.raises(NotFoundError, match="This workspace has no notification"):
-        core.notifications.mark_read(world.store, world.own, theirs, actor=owner)
+        core.services.notifications.mark_read(world.store, world.own, theirs, actor=owner)
     with pytest.raises(PermissionDenied, match="^You are not a member of this workspace.$"):
-        core.notifications.mark_read(world.store, world.other, theirs, actor=owner)
+        core.services.notifications.mark_read(world.store, world.other, theirs, actor=owner)
     assert [n.read_at for n in world.store.list_notifications(workspace_id=world.other)] == [None]
 
 
 # ---------------------------------------------------------------- the pages pass who acts
 ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
-SERVICES = {*core.views.__all__, *core.accounts.__all__, *core.members.__all__, *NOTIFICATION_TABLE, "Scheduler",
+SERVICES = {*core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE, "Scheduler",
             "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
 
 
@@ -523,7 +523,7 @@ def test_pages_say_who_acts(path):
 
 
 def test_pages_write_nothing_to_the_store_directly():
-    """Pages read through core.views and change things through core services (grep: no `db.` or `store.`)."""
+    """Pages read through core.services.views and change things through core services (grep: no `db.` or `store.`)."""
     for path in [*ROOT.joinpath("pages").glob("*.py"), ROOT / "app.py"]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert "db." not in line and "store." not in line, f"{path.name}:{number}: {line.strip()}"

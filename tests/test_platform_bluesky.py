@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import ConfigurationError, OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import ConfigurationError, OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
 from core.platforms.bluesky import BlueskyAdapter, card_from_html, delivery_rkey, facets, tid
-from core.platforms.catalog import Platform
-from core.timeutil import UTC
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC
 from tests.platform_harness import FakePlatform, routes_under
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)

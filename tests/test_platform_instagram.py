@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.instagram import InstagramAdapter
 from core.platforms.meta import usage_percent, usage_retry_at
 from tests.platform_harness import FakePlatform, method_path_pair

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet, pkce_pair
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.mastodon import MastodonAdapter, plain
-from core.timeutil import UTC
+from core.domain.timeutil import UTC
 from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)

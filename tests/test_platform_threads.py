@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.registry import adapter_class
 from core.platforms.threads import ThreadsAdapter
 from tests.platform_harness import FakePlatform, method_path_pair
@@ -438,7 +438,7 @@ def test_an_error_from_threads_publish_for_a_post_that_went_out_is_reconciled(an
 
 
 def publish_like_the_runner(adapter, request):
-    """What core.publisher does with TokenExpired: refresh the token, then call publish once more (same request)."""
+    """What core.services.publisher does with TokenExpired: refresh the token, then call publish once more (same request)."""
     try:
         return adapter.publish(CREDS, request)
     except TokenExpired:

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from core.domain import RenderedContent
-from core.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import Credentials, MediaItem, PlatformConfig, PublishRequest, TokenSet
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.youtube import QUANTUM, YouTubeAdapter
-from core.timeutil import UTC
+from core.domain.timeutil import UTC
 from tests.platform_harness import FakePlatform
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)           # 04:00 in Los Angeles (PST, UTC-8)

@@ -1,4 +1,4 @@
-"""The platform list is declared once (core.platforms.catalog.Platform); everything per platform follows it.
+"""The platform list is declared once (core.domain.catalog.Platform); everything per platform follows it.
 
 A new platform costs its member in the enum, one adapter file, one emulator module, one test file and its
 limits rows; each check below names what is missing, so adding a platform half-way fails here first.
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.platforms.base import PlatformAdapter
-from core.platforms.catalog import Platform
-from core.platforms.limits import LIMITS, limits_for
+from core.domain.catalog import Platform
+from core.rules.limits import LIMITS, limits_for
 from core.platforms.registry import ADAPTERS, adapter_class, supported_platforms
-from core.settings import Settings
+from core.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORMS = list(Platform)
@@ -31,7 +31,7 @@ def test_every_declared_platform_has_an_adapter_file_in_the_registry_map(platfor
 
 @pytest.mark.parametrize("platform", PLATFORMS, ids=str)
 def test_every_declared_platform_has_its_limits_rows(platform):
-    assert platform in LIMITS, f"core.platforms.limits.LIMITS has no row for {platform}"
+    assert platform in LIMITS, f"core.rules.limits.LIMITS has no row for {platform}"
     assert limits_for(platform.value).platform is platform
 
 

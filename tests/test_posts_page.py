@@ -1,10 +1,10 @@
 """The Posts page acts as the signed-in person: what it shows follows the role, and what it writes is checked
-in core (core.permissions) and recorded in their name."""
+in core (core.rules.permissions) and recorded in their name."""
 from __future__ import annotations
 
 import pytest
 
-from core.auth import create_owner
+from core.services.auth import create_owner
 from core.domain import Membership, Role, User
 
 
@@ -64,8 +64,8 @@ def test_an_editor_settles_a_post_the_runner_could_not_confirm(page):
     from datetime import timedelta
 
     from core.domain import Account, Delivery, Post, Schedule
-    from core.lifecycle import DeliveryState, PostState
-    from core.timeutil import utcnow
+    from core.domain.lifecycle import DeliveryState, PostState
+    from core.domain.timeutil import utcnow
     db, owner, ws, open_as = page
     now = utcnow()
     acct = db.save_account(Account(platform="linkedin", handle="@brand", workspace_id=ws.id))
@@ -93,8 +93,8 @@ def test_an_editor_settles_a_post_the_runner_could_not_confirm(page):
 def test_the_page_shows_only_the_current_workspaces_accounts_and_posts(page):
     """A person in two workspaces sees, on each, only that workspace's accounts (in the composer) and posts."""
     from core.domain import Account, Post, Workspace
-    from core.permissions import Actor
-    from core.scheduler import Scheduler
+    from core.rules.permissions import Actor
+    from core.services.scheduler import Scheduler
     db, owner, ws, open_as = page
     other = db.add_workspace(Workspace(name="Side project"))
     db.set_membership(Membership(user_id=owner.id, workspace_id=other.id, role=Role.OWNER))

@@ -1,4 +1,4 @@
-"""The retry policy and the outcome -> decision table (core.publishing), without I/O."""
+"""The retry policy and the outcome -> decision table (core.rules.outcomes), without I/O."""
 from __future__ import annotations
 
 import random
@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.publishing import RECONCILE_AFTER, RetryPolicy, decide, too_late
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.rules.outcomes import RECONCILE_AFTER, RetryPolicy, decide, too_late
 
 NOW = datetime(2030, 1, 7, 9, 0, tzinfo=timezone.utc)
 M = timedelta(minutes=1)
@@ -80,7 +80,7 @@ def test_lateness_window():
 def _classify(platform: str, status: int, body: dict, headers: dict | None = None):
     import httpx
     from core.platforms.registry import build_adapter
-    from core.settings import Settings
+    from core.infra.settings import Settings
     adapter = build_adapter(platform, Settings(sandbox=True))
     request = httpx.Request("POST", "https://example.invalid/publish")
     return adapter.classify(httpx.Response(status, json=body, headers=headers or {}, request=request))
@@ -100,6 +100,6 @@ def _classify(platform: str, status: int, body: dict, headers: dict | None = Non
     ("tiktok", 500, {"error": {"code": "internal_error", "message": ""}}, {}, False),
 ])
 def test_only_rate_limits_hold_the_account(platform, status, body, headers, limited):
-    from core.errors import RetryLater
+    from core.domain.errors import RetryLater
     error = _classify(platform, status, body, headers)
     assert isinstance(error, RetryLater) and error.rate_limited is limited

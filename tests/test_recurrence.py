@@ -1,4 +1,4 @@
-"""core.scheduling recurrence: RRULE validation, plain words, occurrences across DST and leap
+"""core.rules.timing recurrence: RRULE validation, plain words, occurrences across DST and leap
 years, and catching up after downtime without a burst.
 
 DST facts (tz database, 2026): Europe/Berlin is CET (UTC+1) until Sun 29 Mar 02:00, then CEST
@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.errors import ValidationError
-from core.scheduling import catch_up, describe_rule, next_occurrence, validate_rule
+from core.domain.errors import ValidationError
+from core.rules.timing import catch_up, describe_rule, next_occurrence, validate_rule
 
 UTC = timezone.utc
 NY = "America/New_York"
@@ -255,7 +255,7 @@ def test_next_occurrence_is_strictly_after(after, expected):
 def test_next_occurrence_years_into_a_series_works_out_only_the_days_near_the_date(monkeypatch):
     """Ten years into a daily series, only the few days around `after` are resolved to instants, not every day
     since the anchor (that is what would make it slow; how fast it is, is not asserted on a loaded machine)."""
-    import core.scheduling as scheduling
+    import core.rules.timing as scheduling
     real, resolved = scheduling.resolve_local_time, []
 
     def counting(day, wall, tz_name):

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from core.domain import Account, Delivery, Post, Schedule, Workspace
-from core.lifecycle import PostState
-from core.recurring import continue_series, occurrence_id
+from core.domain.lifecycle import PostState
+from core.services.recurring import continue_series, occurrence_id
 from core.store import InMemoryPostStore
 
 UTC = timezone.utc

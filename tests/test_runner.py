@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from core.lifecycle import DeliveryState, PostStatus
-from core.timeutil import utcnow
+from core.domain.lifecycle import DeliveryState, PostStatus
+from core.domain.timeutil import utcnow
 from jobs.runner import Runner, RunnerConfig
 from tests.runner_helpers import make_world, wait_for
 
@@ -66,7 +66,7 @@ def _actions(world, delivery_id):
 
 
 def _runner(world, clock=utcnow, **changes):
-    from core.publishing import RetryPolicy
+    from core.rules.outcomes import RetryPolicy
     config = RunnerConfig(name="test-runner", concurrency=4, poll_s=0.2,
                           policy=RetryPolicy(delays=(timedelta(seconds=0.3),), jitter=0, max_attempts=3),
                           reconcile_after=timedelta(seconds=0.3))
@@ -157,7 +157,7 @@ def test_a_long_overdue_post_waits_for_a_person(world, quick_runner):
 
 
 def test_the_burst_limit_spaces_out_a_backlog(world):
-    r = _runner(world, pacing=__import__("core.publisher", fromlist=["Pacing"]).Pacing(burst_limit=2))
+    r = _runner(world, pacing=__import__("core.services.publisher", fromlist=["Pacing"]).Pacing(burst_limit=2))
     try:
         x = world.connect("x")
         posts = [world.post(x, at=utcnow() - timedelta(minutes=5)) for _ in range(3)]
@@ -229,7 +229,7 @@ def test_a_rate_limit_holds_the_whole_account_until_the_platforms_reset(world, q
     by_account = [p["account"] for p in world.emu.posts("x")]
     assert by_account.count(x.external_id) == 0 and by_account.count(other.external_id) == 1
     # The Accounts page says so, in the workspace's time.
-    from core.views import account_rows
+    from core.services.views import account_rows
     rows = {r["Account"]: r["Posting"] for r in account_rows(world.store, world.workspace.id, tz_name="UTC",
                                                              now=utcnow())}
     assert rows[x.handle] == f"Paused until {until:%a %H:%M}: {reason}" and rows[other.handle] == "Ready"
@@ -275,7 +275,7 @@ def test_a_publish_tried_again_after_a_token_refresh_sees_what_its_first_try_sav
     """Adapters save steps (a container id, a record key) before the call that may post; when that call says
     "token expired" and the runner refreshes and tries again, the retry must see those steps, or it makes a
     second container and can post twice."""
-    from core.errors import TokenExpired
+    from core.domain.errors import TokenExpired
     from core.platforms.registry import build_adapter
     x = world.connect("x")
     adapter = build_adapter("x", world.settings, world.client)

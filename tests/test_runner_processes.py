@@ -21,8 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.db.testing import clear_tables, postgres_schema
-from core.lifecycle import DeliveryState
-from core.timeutil import utcnow
+from core.domain.lifecycle import DeliveryState
+from core.domain.timeutil import utcnow
 from tests.runner_helpers import make_world, wait_for
 
 sandbox = pytest.importorskip("sandbox")

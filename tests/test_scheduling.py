@@ -1,4 +1,4 @@
-"""core.scheduling: wall times across DST, the past check, the queue, caps, gaps and warnings.
+"""core.rules.timing: wall times across DST, the past check, the queue, caps, gaps and warnings.
 
 Recurrence lives in test_recurrence.py. DST facts used below (tz database, 2026):
 America/New_York springs forward Sun 8 Mar at 02:00 EST -> 03:00 EDT (07:00 UTC) and falls
@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.errors import NaiveDatetimeError, PastTimeError, Problem, UnknownTimezoneError, ValidationError
-from core.scheduling import (
+from core.domain.errors import NaiveDatetimeError, PastTimeError, Problem, UnknownTimezoneError, ValidationError
+from core.rules.timing import (
     DEFAULT_MIN_GAP,
     DEFAULT_PREFERRED_TIME,
     DEFAULT_QUEUE_SLOTS,

@@ -1,4 +1,4 @@
-"""Token encryption at rest, the keyring, and secrets kept out of logs (core.secrets)."""
+"""Token encryption at rest, the keyring, and secrets kept out of logs (core.infra.secrets)."""
 from __future__ import annotations
 
 import base64
@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from core.errors import ConfigurationError, OutpostError
-from core.secrets import (SECRETS, RedactingFilter, SecretRegistry, TokenCipher, TokenDecryptError, load_keyring,
+from core.domain.errors import ConfigurationError, OutpostError
+from core.infra.secrets import (SECRETS, RedactingFilter, SecretRegistry, TokenCipher, TokenDecryptError, load_keyring,
                           parse_keyring, redact, save_keyring)
 
 TOKEN = "EAAG-live-access-token-0123456789abcdef"

@@ -1,5 +1,5 @@
 """The runner's jobs as core services (core.services), called directly with no Runner, and the notifications they
-send (core.notifications). A fake adapter and a recording notifier stand in for the platforms and the people."""
+send (core.services.notifications). A fake adapter and a recording notifier stand in for the platforms and the people."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core import notifications
+from core.services import notifications
 from core.domain import Account, AccountStatus, Delivery, Notification, OAuthState, Post, Schedule, User, Workspace
-from core.errors import PlatformError, ReconnectNeeded
-from core.lifecycle import DeliveryState, PostState
+from core.domain.errors import PlatformError, ReconnectNeeded
+from core.domain.lifecycle import DeliveryState, PostState
 from core.platforms.base import AccountMetrics, PostMetrics, PublishResult, TokenSet
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.services import generation, housekeeping, insights, reminders, series, tokens
 from core.store import Heartbeat, InMemoryPostStore
 

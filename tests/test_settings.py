@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConfigurationError
+from core.domain.errors import ConfigurationError
 from core.platforms.registry import platform_config
-from core.settings import Settings
+from core.infra.settings import Settings
 
 
 def test_defaults_need_nothing(tmp_path):
@@ -127,7 +127,7 @@ def test_only_the_settings_module_reads_the_environment():
     root = Path(__file__).resolve().parent.parent
     readers = sorted(str(p.relative_to(root)) for folder in ("core", "jobs") for p in (root / folder).rglob("*.py")
                      if "os.environ" in p.read_text(encoding="utf-8") or "os.getenv" in p.read_text(encoding="utf-8"))
-    assert readers == ["core/settings.py"]
+    assert readers == ["core/infra/settings.py"]
 
 
 def test_the_runners_defaults_are_the_settings_defaults():

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.domain import Account, Delivery, Post, Schedule, Workspace
-from core.errors import IllegalTransitionError
-from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.permissions import Actor
-from core.scheduler import Scheduler
+from core.domain.errors import IllegalTransitionError
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.rules.permissions import Actor
+from core.services.scheduler import Scheduler
 from core.store import InMemoryPostStore
 
 T0 = datetime(2030, 5, 6, 9, 0, tzinfo=timezone.utc)

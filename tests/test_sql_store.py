@@ -14,9 +14,9 @@ from core.db.schema import accounts, activity_events, deliveries, oauth_states, 
 from core.db.sql_store import SqlPostStore
 from core.db.testing import clear_tables, sqlite_engine
 from core.domain import Account, ActivityEvent, Delivery, OAuthState, Post, Schedule, User, Workspace
-from core.errors import ConflictError, DuplicateError
-from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.secrets import TokenCipher, TokenDecryptError, load_keyring
+from core.domain.errors import ConflictError, DuplicateError
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.infra.secrets import TokenCipher, TokenDecryptError, load_keyring
 from tests.store_contract.world import POSTGRES_URL, SKIP_POSTGRES
 
 UTC = timezone.utc

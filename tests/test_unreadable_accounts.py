@@ -11,18 +11,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from core.connect import (UNREADABLE_REASON, StoredAccessUnreadable, account_health, credentials,
+from core.services.connect import (UNREADABLE_REASON, StoredAccessUnreadable, account_health, credentials,
                           mark_reconnect_needed, save_connected_account)
 from core.db.schema import accounts as accounts_table
 from core.db.sql_store import SqlPostStore
 from core.db.testing import sqlite_engine
 from core.domain import Account, AccountStatus, Delivery, Post, Schedule, Workspace
-from core.errors import ReconnectNeeded
-from core.lifecycle import DeliveryState, PostState
+from core.domain.errors import ReconnectNeeded
+from core.domain.lifecycle import DeliveryState, PostState
 from core.platforms.base import AccountMetrics, PostMetrics, Profile, TokenSet
-from core.platforms.catalog import Platform
-from core.secrets import TokenCipher
-from core.settings import Settings
+from core.domain.catalog import Platform
+from core.infra.secrets import TokenCipher
+from core.infra.settings import Settings
 from jobs.runner import Runner, RunnerConfig
 
 UTC = timezone.utc
@@ -347,7 +347,7 @@ def test_a_due_post_for_an_unreadable_account_waits_for_a_reconnect_instead_of_h
     import httpx
 
     from core.platforms.registry import build_adapter
-    from core.publisher import Publisher
+    from core.services.publisher import Publisher
 
     if expired:   # the publisher tries a refresh first: that must end the same way
         world.store.save_account(replace(world.broken, token_expires_at=T0 - timedelta(minutes=1)))

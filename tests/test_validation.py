@@ -1,13 +1,13 @@
-"""core.validation: every problem at once, in the platform's own counting, in plain words."""
+"""core.rules.validation: every problem at once, in the platform's own counting, in plain words."""
 from __future__ import annotations
 
 import pytest
 
 from core.domain import Account, Post, PostVariant
-from core.errors import ValidationError
-from core.platforms.catalog import Platform
-from core.platforms.limits import LIMITS
-from core.validation import TextCount, count_text, ensure_valid, text_count, validate_content, validate_post
+from core.domain.errors import ValidationError
+from core.domain.catalog import Platform
+from core.rules.limits import LIMITS
+from core.rules.validation import TextCount, count_text, ensure_valid, text_count, validate_content, validate_post
 
 IG, FB, LI, X, TT, YT = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.LINKEDIN, Platform.X, Platform.TIKTOK,
                          Platform.YOUTUBE)

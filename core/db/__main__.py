@@ -17,9 +17,9 @@ from pathlib import Path
 from core.db.engine import make_engine
 from core.db.migrate import check_schema, current_revision, head_revision, upgrade
 from core.db.tokens import rotate_keys, token_key_usage
-from core.errors import OutpostError
-from core.secrets import load_keyring, save_keyring
-from core.settings import Settings
+from core.domain.errors import OutpostError
+from core.infra.secrets import load_keyring, save_keyring
+from core.infra.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:

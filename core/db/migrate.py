@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from core.db.engine import is_postgres, write_transaction
-from core.errors import SchemaOutOfDateError
+from core.domain.errors import SchemaOutOfDateError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 UPGRADE_COMMAND = "python -m core.db upgrade"

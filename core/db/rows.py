@@ -21,7 +21,7 @@ from core.lifecycle import PostStatus
 from core.platforms.catalog import Platform
 from core.secrets import TokenCipher, TokenDecryptError
 from core.store.records import AccountSnapshot, MetricSnapshot
-from core.timeutil import from_db
+from core.domain.timeutil import from_db
 
 # The encrypted columns of an account row.
 SECRET_COLUMNS = ("oauth_token_enc", "refresh_token_enc", "secrets_enc")

@@ -1,11 +1,11 @@
 """The tables of the system of record (SQLAlchemy Core, portable types only).
 
 Every datetime is stored in UTC and read back aware (`UtcDateTime`). A post's
-``status`` is derived (`core.lifecycle.derive_post_status`) and rewritten by the
+``status`` is derived (`core.domain.lifecycle.derive_post_status`) and rewritten by the
 store on every write that touches the post or its deliveries, so calendar and
 approval queries can filter on it. Tokens live only encrypted
 (``oauth_token_enc``, ``refresh_token_enc``, and the PKCE verifier of a connect
-attempt, ``oauth_states.code_verifier_enc``; see `core.secrets`).
+attempt, ``oauth_states.code_verifier_enc``; see `core.infra.secrets`).
 
 A schema change here needs a migration in ``core/db/migrations/versions``;
 ``tests/test_migrations.py`` fails when the two disagree.
@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-from core.timeutil import from_db, to_utc
+from core.domain.timeutil import from_db, to_utc
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -92,7 +92,7 @@ accounts = sa.Table(
     sa.Column("platform", sa.String(32), nullable=False),          # Platform slug; never changes once stored
     sa.Column("handle", sa.String(255), nullable=False),
     sa.Column("display_name", sa.String(255), nullable=False),
-    sa.Column("oauth_token_enc", sa.Text),                          # core.secrets blob, bound to the account id
+    sa.Column("oauth_token_enc", sa.Text),                          # core.infra.secrets blob, bound to the account id
     sa.Column("refresh_token_enc", sa.Text),
     sa.Column("secrets_enc", sa.Text),                              # JSON of other secrets (Page token), encrypted (0004)
     sa.Column("token_expires_at", UtcDateTime),
@@ -119,7 +119,7 @@ oauth_states = sa.Table(
     sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
     sa.Column("platform", sa.String(32), nullable=False),
-    sa.Column("code_verifier_enc", sa.Text),                        # core.secrets blob, bound to "oauth:<state_hash>"
+    sa.Column("code_verifier_enc", sa.Text),                        # core.infra.secrets blob, bound to "oauth:<state_hash>"
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("used_at", UtcDateTime),                               # NULL: not used yet

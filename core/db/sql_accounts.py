@@ -16,10 +16,10 @@ from core.db.rows import account_from_row, account_values, oauth_state_from_row,
 from core.db.schema import accounts, oauth_states, users, workspaces
 from core.db.sql_base import SqlBase, exists
 from core.domain import Account, OAuthState
-from core.errors import DuplicateError, NotFoundError
-from core.platforms.catalog import Platform
+from core.domain.errors import DuplicateError, NotFoundError
+from core.domain.catalog import Platform
 from core.store.accounts import same_platform_account
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 
 class SqlAccountStore(SqlBase):

@@ -11,8 +11,8 @@ from core.db.rows import (batch_from_row, batch_values, event_from_row, notifica
 from core.db.schema import activity_events, batches, notifications, workspaces
 from core.db.sql_base import SqlBase, exists
 from core.domain import ActivityEvent, Batch, Notification
-from core.errors import NotFoundError
-from core.timeutil import to_utc
+from core.domain.errors import NotFoundError
+from core.domain.timeutil import to_utc
 
 
 class SqlActivityStore(SqlBase):

@@ -23,9 +23,9 @@ from core.db.engine import write_transaction
 from core.db.rows import event_values
 from core.db.schema import activity_events, users
 from core.domain import ActivityEvent
-from core.errors import DuplicateError
-from core.secrets import TokenCipher
-from core.timeutil import utcnow
+from core.domain.errors import DuplicateError
+from core.infra.secrets import TokenCipher
+from core.domain.timeutil import utcnow
 
 
 class SqlBase:

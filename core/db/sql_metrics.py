@@ -11,9 +11,9 @@ from core.db.rows import (account_snapshot_from_row, account_snapshot_values, de
 from core.db.schema import account_metric_snapshots, deliveries, post_metric_snapshots
 from core.db.sql_base import SqlBase
 from core.domain import Delivery
-from core.lifecycle import DeliveryState
+from core.domain.lifecycle import DeliveryState
 from core.store.records import AccountSnapshot, MetricSnapshot
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 _d = deliveries
 

@@ -10,7 +10,7 @@ from core.db.rows import membership_from_row, user_from_row, user_values, worksp
 from core.db.schema import memberships, users, workspaces
 from core.db.sql_base import SqlBase, exists
 from core.domain import Membership, User, Workspace
-from core.errors import DuplicateError, NotFoundError
+from core.domain.errors import DuplicateError, NotFoundError
 
 
 class SqlPeopleStore(SqlBase):

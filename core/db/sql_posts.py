@@ -18,10 +18,10 @@ from core.db.rows import account_from_row, delivery_from_row, delivery_values, p
 from core.db.schema import accounts, deliveries, post_accounts, posts, waiting_states, workspaces
 from core.db.sql_base import SqlBase, existing_ids, exists
 from core.domain import Account, ActivityEvent, Delivery, Post, post_status
-from core.errors import ConflictError, DuplicateError, NotFoundError
-from core.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
-from core.scheduling import ScheduledItem
-from core.timeutil import to_utc
+from core.domain.errors import ConflictError, DuplicateError, NotFoundError
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
+from core.rules.timing import ScheduledItem
+from core.domain.timeutil import to_utc
 
 # The deliveries table under a name that the `deliveries=` parameters of the store methods do not shadow.
 _deliveries_t = deliveries

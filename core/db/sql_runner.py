@@ -53,10 +53,10 @@ from core.db.schema import (UtcDateTime, account_holds, accounts, activity_event
                             runner_heartbeats, waiting_states)
 from core.db.sql_base import SqlBase
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
-from core.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
 from core.store.claims import PACING_LOOKBACK
 from core.store.records import Heartbeat
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 _d = deliveries
 _PROGRESS_KEY = __import__("re").compile(r"[A-Za-z0-9_:.\-]{1,100}")

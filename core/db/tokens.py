@@ -1,4 +1,4 @@
-"""Key rotation for the stored OAuth tokens and connect-attempt verifiers (see core.secrets for the format)."""
+"""Key rotation for the stored OAuth tokens and connect-attempt verifiers (see core.infra.secrets for the format)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -6,7 +6,7 @@ from sqlalchemy.engine import Engine
 
 from core.db.engine import write_transaction
 from core.db.schema import accounts, oauth_states
-from core.secrets import TokenCipher, TokenDecryptError
+from core.infra.secrets import TokenCipher, TokenDecryptError
 
 _TOKEN_COLUMNS = ("oauth_token_enc", "refresh_token_enc", "secrets_enc")
 

@@ -12,12 +12,12 @@ from typing import Iterable
 
 import httpx
 
-from core.errors import NotFoundError, Problem, ValidationError
+from core.domain.errors import NotFoundError, Problem, ValidationError
 from core.media.fetch import MediaFetchError, fetch_media
 from core.media.formats import MB, bare_type, describe, megabytes, type_name
 from core.media.library import MediaLibrary
 from core.media.probe import MediaInfo, inspect_media
-from core.platforms.limits import AspectRange, PlatformLimits, limits_for
+from core.rules.limits import AspectRange, PlatformLimits, limits_for
 
 __all__ = ["MediaChecker", "check_media"]
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, TypeVar
 
 import httpx
 
-from core.errors import Problem, ValidationError
+from core.domain.errors import Problem, ValidationError
 from core.media.formats import MB, bare_type, describe, megabytes
 from core.media.probe import MARKUP, SIGNED_TYPES, SNIFF_BYTES, sniff
 

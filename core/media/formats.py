@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __all__ = ["MB", "bare_type", "describe", "megabytes", "type_name"]
 
-# Decimal megabytes, as the platforms (and core/platforms/limits.py) state their limits.
+# Decimal megabytes, as the platforms (and core/rules/limits.py) state their limits.
 MB = 1_000_000
 
 _TYPE_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from core.errors import NotFoundError, Problem, ValidationError
+from core.domain.errors import NotFoundError, Problem, ValidationError
 from core.media.formats import describe
 from core.media.probe import MediaInfo, UnsupportedMediaError, inspect_media
 

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from core.errors import Problem, ValidationError
+from core.domain.errors import Problem, ValidationError
 from core.media.formats import bare_type, describe
 
 __all__ = ["MARKUP", "MediaInfo", "SIGNED_TYPES", "SNIFF_BYTES", "UnsupportedMediaError", "inspect_media", "sniff"]

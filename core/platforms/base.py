@@ -6,7 +6,7 @@ platform's answers back. Everything else is decided once, here:
 - **One HTTP chokepoint** (`PlatformAdapter.request`) on an injected `httpx.Client`:
   timeouts, a User-Agent, host rewriting (sandbox or test servers), and transport
   errors turned into domain errors. No adapter calls the client around it.
-- **Error classes** the runner acts on (`core.errors`): `RetryLater` (with when),
+- **Error classes** the runner acts on (`core.domain.errors`): `RetryLater` (with when),
   `TokenExpired` (refresh once, then retry), `ReconnectNeeded`, `Rejected` (for good,
   in plain words), `OutcomeUnknown` (reconcile before anything else). Adapters map
   their platform's bodies in `classify`.
@@ -40,10 +40,10 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from core.domain import RenderedContent
-from core.errors import (OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
+from core.domain.errors import (OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
 from core.media.fetch import MediaFetchError, default_resolver, fetch_media
-from core.platforms.catalog import Platform
-from core.timeutil import UTC, utcnow
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC, utcnow
 
 USER_AGENT = "Outpost/0.1 (+self-hosted social scheduler)"
 MEDIA_DOWNLOAD_MAX = 300 * 1_000_000     # the largest video any adapter uploads from a link
@@ -205,7 +205,7 @@ class PlatformAdapter:
     # How many publishes to this platform one runner makes at once, where uploads are heavy (None: no cap of
     # its own; the runner's concurrency, and its --platform-concurrency setting, apply).
     max_concurrency: ClassVar[int | None] = None
-    # In doubt (core.publisher): how long after a send the platform may still apply it (a request held by a
+    # In doubt (core.services.publisher): how long after a send the platform may still apply it (a request held by a
     # gateway or a queue past the client's timeout), and how long a new post may take to show in its listing.
     # The client's own timeout (PlatformConfig.timeout_s) must be shorter than the settle window.
     settle_window: ClassVar[timedelta] = timedelta(minutes=2)
@@ -231,7 +231,7 @@ class PlatformAdapter:
 
     @property
     def limits(self):
-        from core.platforms.limits import limits_for
+        from core.rules.limits import limits_for
         return limits_for(self.platform)
 
     # ------------------------------------------------------------ the chokepoint

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from core.errors import (ConfigurationError, OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater,
+from core.domain.errors import (ConfigurationError, OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater,
                          TokenExpired)
 from core.media.probe import UnsupportedMediaError, inspect_media
 # The SSRF checks media links go through (public addresses only, redirects checked again), for link cards too.
@@ -39,8 +39,8 @@ from core.media.fetch import fetch_public
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
                                  PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
                                  normalize_text)
-from core.platforms.catalog import Platform
-from core.timeutil import UTC
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC
 
 ENTRYWAY = "https://bsky.social"
 SANDBOX_PDS = "morel.us-east.host.bsky.network"     # the PDS the emulator's DID documents name

@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.meta import (DEFAULT_VERSION, SecretStr, classify_graph, graph_error, insight_values, media_items,
                                  number, parse_graph_time)
 

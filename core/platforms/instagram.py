@@ -19,10 +19,10 @@ from typing import Any, Sequence
 
 import httpx
 
-from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater
+from core.domain.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.meta import (LongLivedToken, DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values, number,
                                  parse_graph_time)
 

@@ -14,11 +14,11 @@ from urllib.parse import quote
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
-from core.platforms.catalog import Platform
-from core.timeutil import UTC
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC
 
 API = "https://api.linkedin.com"
 ORG_SCOPES = ("w_organization_social", "r_organization_social", "rw_organization_admin")

@@ -26,12 +26,12 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, host_of, json_object,
                                  normalize_text)
-from core.platforms.catalog import Platform
-from core.timeutil import UTC
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC
 
 DEFAULT_INSTANCE = "https://mastodon.social"
 # read covers read:accounts (verify_credentials) and read:statuses (listing, metrics); facts §9.1.

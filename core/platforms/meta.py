@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (Credentials, json_object, media_kind, MediaItem, PublishRequest,
                                  PublishResult, TokenSet)
 

@@ -1,16 +1,16 @@
 """The explicit registry of adapters, and building one from settings.
 
 A slug stored in the database never changes; adding a platform means adding its adapter class to
-`ADAPTERS`, not naming tricks (see `core.platforms.catalog` for the whole list of steps).
+`ADAPTERS`, not naming tricks (see `core.domain.catalog` for the whole list of steps).
 """
 from __future__ import annotations
 
 import httpx
 
-from core.errors import ConfigurationError
+from core.domain.errors import ConfigurationError
 from core.platforms.base import PlatformAdapter, PlatformConfig, host_overrides_for_sandbox
 from core.platforms.bluesky import BlueskyAdapter
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.facebook import FacebookAdapter
 from core.platforms.instagram import InstagramAdapter
 from core.platforms.linkedin import LinkedInAdapter
@@ -19,7 +19,7 @@ from core.platforms.threads import ThreadsAdapter
 from core.platforms.tiktok import TikTokAdapter
 from core.platforms.x import XAdapter
 from core.platforms.youtube import YouTubeAdapter
-from core.settings import Settings
+from core.infra.settings import Settings
 
 # slug -> adapter class, in the order the dashboard offers them.
 ADAPTERS: dict[Platform, type[PlatformAdapter]] = {cls.platform: cls for cls in (

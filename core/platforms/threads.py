@@ -22,13 +22,13 @@ from typing import Any, ClassVar, Sequence
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.meta import (LongLivedToken, ContainerPublishing, classify_graph, graph_error, insight_values, media_items, number,
                                  parse_graph_time)
-from core.timeutil import UTC
+from core.domain.timeutil import UTC
 
 GRAPH = "https://graph.threads.net"
 DEFAULT_VERSION = "v1.0"

@@ -12,10 +12,10 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import httpx
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 
 API = "https://open.tiktokapis.com/v2"
 STATUS = "/post/publish/status/fetch/"

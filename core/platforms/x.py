@@ -14,11 +14,11 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import httpx
 
-from core.errors import PlatformError, Rejected, RetryLater, TokenExpired
+from core.domain.errors import PlatformError, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
-from core.platforms.catalog import Platform
-from core.timeutil import UTC
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC
 
 API = "https://api.x.com/2"
 SEGMENT_BYTES = 5_000_000          # X takes up to 8 MB per append; its docs advise staying at or under 5 MB

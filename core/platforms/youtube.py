@@ -17,11 +17,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import httpx
 
-from core.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 from core.platforms.base import (AccountMetrics, Credentials, OAuthSpec, PlatformAdapter, PostMetrics, Profile,
                                  PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
-from core.platforms.catalog import Platform
-from core.timeutil import UTC, zone
+from core.domain.catalog import Platform
+from core.domain.timeutil import UTC, zone
 
 API = "https://www.googleapis.com/youtube/v3"
 UPLOAD = "https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status"

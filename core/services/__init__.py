@@ -1,4 +1,8 @@
-"""What the runner schedules, and a page, a script or a test can call on its own.
+"""What scripts, pages and the runner call: the `Scheduler` (`scheduler`), one delivery attempt (`publisher`),
+`accounts`, `connect`/`connect_password`, `members`, `views`, `notifications`, `auth`, `recurring`, and `runtime`
+(opening the configured storage). Each operation on a workspace's data is told who acts.
+
+And what the runner schedules, which a page, a script or a test can call on its own.
 
 Each job is a plain function over the store, a clock and the adapters it needs (never a Runner):
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 from core.services.series import continue_settled_series
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.housekeeping")
 OAUTH_STATE_KEEP = timedelta(days=1)     # connect attempts older than this are long expired

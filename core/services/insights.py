@@ -10,12 +10,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core.connect import credentials
+from core.services.connect import credentials
 from core.domain import Account, Delivery
-from core.errors import OutpostError, PlatformError
+from core.domain.errors import OutpostError, PlatformError
 from core.platforms.base import PlatformAdapter, PublishRequest
 from core.store import AccountSnapshot, MetricSnapshot, PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.insights")
 INSIGHTS_DAYS = 30                      # pull metrics for posts published this recently

@@ -6,11 +6,11 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core import notifications
-from core.lifecycle import PostStatus
-from core.notifications import InAppNotifier, Notifier
+from core.services import notifications
+from core.domain.lifecycle import PostStatus
+from core.services.notifications import InAppNotifier, Notifier
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.reminders")
 REMIND_AHEAD = timedelta(days=1)

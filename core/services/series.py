@@ -1,4 +1,4 @@
-"""Recurring posts: when an occurrence settles, its series gets its next one (core.recurring.continue_series,
+"""Recurring posts: when an occurrence settles, its series gets its next one (core.services.recurring.continue_series,
 which is idempotent, so the publish hook and housekeeping may both try)."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from core.domain import Post
-from core.recurring import SETTLED, continue_series
+from core.services.recurring import SETTLED, continue_series
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.series")
 LOOK_BACK = timedelta(days=2)          # housekeeping looks at occurrences settled this recently

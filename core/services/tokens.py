@@ -1,7 +1,7 @@
 """Refreshing access tokens before they expire, so a publish never waits for a refresh.
 
 Each platform's adapter says when its tokens are due (`refresh_due`). An account the platform refuses, or whose
-stored tokens cannot be read, is marked "reconnect needed" (core.connect.mark_reconnect_needed: its people are
+stored tokens cannot be read, is marked "reconnect needed" (core.services.connect.mark_reconnect_needed: its people are
 told once); a passing problem is logged and tried again next time.
 """
 from __future__ import annotations
@@ -10,13 +10,13 @@ import logging
 from datetime import datetime
 from typing import Callable
 
-from core.connect import StoredAccessUnreadable, credentials, mark_reconnect_needed, refresh_account
+from core.services.connect import StoredAccessUnreadable, credentials, mark_reconnect_needed, refresh_account
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account
-from core.errors import OutpostError, ReconnectNeeded
-from core.notifications import Notifier
+from core.domain.errors import OutpostError, ReconnectNeeded
+from core.services.notifications import Notifier
 from core.platforms.base import PlatformAdapter
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.tokens")
 

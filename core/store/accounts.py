@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Protocol
 
 from core.domain import Account, OAuthState
-from core.errors import DuplicateError, NotFoundError
-from core.platforms.catalog import Platform
+from core.domain.errors import DuplicateError, NotFoundError
+from core.domain.catalog import Platform
 from core.store.base import MemoryState
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 
 class AccountStore(Protocol):

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Protocol
 
 from core.domain import ActivityEvent, Batch, Notification
-from core.errors import NotFoundError
+from core.domain.errors import NotFoundError
 from core.store.base import MemoryState
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 
 class ActivityStore(Protocol):

@@ -13,7 +13,7 @@ from typing import Callable
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post, User,
                          Workspace)
 from core.store.records import AccountSnapshot, Heartbeat, MetricSnapshot
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 
 class MemoryState:

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
-from core.lifecycle import DeliveryState, PostState
+from core.domain.lifecycle import DeliveryState, PostState
 from core.store.base import MemoryState
 from core.store.records import Heartbeat
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 
 class ClaimStore(Protocol):

@@ -10,7 +10,7 @@ from core.store.claims import ClaimMemory
 from core.store.metrics import MetricMemory
 from core.store.people import PeopleMemory
 from core.store.posts import PostDeliveryMemory
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 
 class InMemoryPostStore(PeopleMemory, AccountMemory, PostDeliveryMemory, ClaimMemory, MetricMemory, ActivityMemory):

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Protocol, Sequence
 
 from core.domain import Delivery
-from core.lifecycle import DeliveryState
+from core.domain.lifecycle import DeliveryState
 from core.store.base import MemoryState
 from core.store.records import AccountSnapshot, MetricSnapshot
-from core.timeutil import to_utc
+from core.domain.timeutil import to_utc
 
 
 class MetricStore(Protocol):

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from core.domain import Membership, User, Workspace
-from core.errors import DuplicateError, NotFoundError
+from core.domain.errors import DuplicateError, NotFoundError
 from core.store.base import MemoryState
 
 

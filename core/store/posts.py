@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Iterable, Protocol, Sequence
 
 from core.domain import ActivityEvent, Delivery, Post, post_status
-from core.errors import ConflictError, DuplicateError, NotFoundError
-from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.scheduling import ScheduledItem
+from core.domain.errors import ConflictError, DuplicateError, NotFoundError
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.rules.timing import ScheduledItem
 from core.store.base import MemoryState
-from core.timeutil import to_utc, utcnow
+from core.domain.timeutil import to_utc, utcnow
 
 # Deliveries that still occupy a slot on the account's calendar (for caps, gaps and warnings).
 _INACTIVE_DELIVERY = {DeliveryState.CANCELLED, DeliveryState.FAILED}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.domain import Account, Membership, Role, User, Workspace
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from tests.store_contract.world import World
 
 

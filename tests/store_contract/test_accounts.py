@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.domain import Account, AccountStatus, OAuthState, Workspace
-from core.errors import DuplicateError, NaiveDatetimeError, NotFoundError
-from core.platforms.catalog import Platform
+from core.domain.errors import DuplicateError, NaiveDatetimeError, NotFoundError
+from core.domain.catalog import Platform
 
 from tests.store_contract.world import T0, UTC, World
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta, timezone
 import pytest
 
 from core.domain import Batch, BatchState, Notification
-from core.errors import NotFoundError
+from core.domain.errors import NotFoundError
 
 from tests.store_contract.world import T0, deliveries_for, event, make_post
 

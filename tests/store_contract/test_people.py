@@ -7,7 +7,7 @@ from datetime import time
 import pytest
 
 from core.domain import Membership, Role, User, Workspace
-from core.errors import DuplicateError, NotFoundError
+from core.domain.errors import DuplicateError, NotFoundError
 
 
 # ---------------------------------------------------------------- workspaces and people

@@ -7,10 +7,10 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from core.domain import Account, Batch, Delivery, Post, PostVariant, Schedule
-from core.errors import ConflictError, DuplicateError, NaiveDatetimeError, NotFoundError
-from core.lifecycle import DeliveryState, PostState, PostStatus
-from core.platforms.catalog import Platform
-from core.scheduling import ScheduledItem
+from core.domain.errors import ConflictError, DuplicateError, NaiveDatetimeError, NotFoundError
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.domain.catalog import Platform
+from core.rules.timing import ScheduledItem
 
 from tests.store_contract.world import T0, UTC, add, deliveries_for, event, make_post
 

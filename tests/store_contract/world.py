@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, User, Workspace
-from core.lifecycle import PostState
+from core.domain.lifecycle import PostState
 
 UTC = timezone.utc
 POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.errors import DuplicateError
+from core.domain.errors import DuplicateError
 
 revision = "0002_connect_attempts"
 down_revision = "0001_initial"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.errors import DuplicateError
+from core.domain.errors import DuplicateError
 
 revision = "0003_runner"
 down_revision = "0002_connect_attempts"

@@ -1,6 +1,6 @@
 """Account secrets beyond the OAuth pair, encrypted like the tokens.
 
-- ``accounts.secrets_enc``: a core.secrets blob (bound to the account id) holding a JSON object of the
+- ``accounts.secrets_enc``: a core.infra.secrets blob (bound to the account id) holding a JSON object of the
   other secrets a platform hands out at connect time, such as a Facebook Page's own access token. Until
   now the Page token was dropped and looked up again before every publish (one more round trip per post).
 

@@ -6,16 +6,16 @@
 
     Scheduler(store, actor=Actor.for_user(user.id, memberships))   # what the dashboard does
 
-Who acts: every public operation checks its actor (`core.permissions`) against the workspace of the post
+Who acts: every public operation checks its actor (`core.rules.permissions`) against the workspace of the post
 it touches before it reads or writes anything, and refuses with PermissionDenied what the actor's role does
 not allow or what belongs to another workspace. Reads (`list_posts`, `upcoming`, `due`) return only what
-the actor may see. The default actor is `core.permissions.SCRIPT`, a system actor allowed everything
+the actor may see. The default actor is `core.rules.permissions.SCRIPT`, a system actor allowed everything
 (scripts, the README's example); posts with no workspace are visible and changeable by system actors only.
 The activity log names the actor (``user:<id>``, ``system:<name>``).
 
-Every change goes through the lifecycle tables (`core.lifecycle`), is validated
-against the platform declarations (`core.validation`) and the scheduling rules
-(`core.scheduling`), and lands in the activity log in the same write.
+Every change goes through the lifecycle tables (`core.domain.lifecycle`), is validated
+against the platform declarations (`core.rules.validation`) and the scheduling rules
+(`core.rules.timing`), and lands in the activity log in the same write.
 
 Times in the past: the dashboard refuses them (``refuse_past=True``). Scripts
 may schedule a time that has passed (imports, backfills, examples written
@@ -29,12 +29,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Sequence
 
 from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_text, post_status
-from core.errors import DuplicateError, NotFoundError, Problem, ValidationError
-from core.permissions import SCRIPT, Action, Actor, check
-from core.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
-from core import scheduling
+from core.domain.errors import DuplicateError, NotFoundError, Problem, ValidationError
+from core.rules.permissions import SCRIPT, Action, Actor, check
+from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
+from core.rules import timing as scheduling
 from core.store import PostStore
-from core.timeutil import to_utc, utcnow
+from core.domain.timeutil import to_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Scheduler:
     def _create(self, post: Post, *, check_slots: bool = True) -> ScheduleResult:
         self._check_target_access(post)
         self._check_targets(post)
-        from core.validation import validate_post
+        from core.rules.validation import validate_post
         problems = [p for p in validate_post(post)]
         if self.media_checker is not None and post.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(post)
@@ -192,7 +192,7 @@ class Scheduler:
         if {"accounts", "account"} & set(changes):   # new targets: the actor's own workspace's accounts only
             self._check_target_access(changed)
             self._check_targets(changed)
-        from core.validation import validate_post
+        from core.rules.validation import validate_post
         problems = validate_post(changed)
         if self.media_checker is not None and changed.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(changed)

@@ -1,7 +1,7 @@
 """The scheduling rules, as pure functions: wall times across daylight saving, the
 posting queue, recurring posts, and each account's daily caps, gaps and warnings.
 
-Every datetime going in must carry a timezone (`core.timeutil.require_aware`);
+Every datetime going in must carry a timezone (`core.domain.timeutil.require_aware`);
 every instant coming out is aware UTC. Wall-clock times are read in an IANA zone
 through `zoneinfo` and PEP 495 `fold`, so daylight saving follows the tz database
 rather than dates written down here.
@@ -26,8 +26,8 @@ from types import MappingProxyType
 
 from dateutil.rrule import rrule, rrulestr
 
-from core.errors import PastTimeError, Problem, ValidationError
-from core.timeutil import UTC, require_aware, to_utc, zone
+from core.domain.errors import PastTimeError, Problem, ValidationError
+from core.domain.timeutil import UTC, require_aware, to_utc, zone
 
 __all__ = [
     "DEFAULT_PREFERRED_TIME", "DEFAULT_MIN_GAP", "DEFAULT_RECURRENCE_GRACE", "DUPLICATE_CAPTION_WINDOW",

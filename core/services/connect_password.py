@@ -3,7 +3,7 @@
 The person gives their handle and an app password they created on the platform; the adapter's
 `login` turns them into a session (an access token and a refresh token), `fetch_profile` says
 who the account is, and the account is created or updated exactly as an OAuth connect does it
-(`core.connect.save_connected_account`, shared with the consent-page flow): same fields, same
+(`core.services.connect.save_connected_account`, shared with the consent-page flow): same fields, same
 activity events, the tokens in the account's encrypted token fields. The password itself is never stored, logged or put in an
 error: once the session exists, the refresh token is all Outpost keeps.
 """
@@ -12,15 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from core.connect import ConnectError, acting_person, save_connected_account
+from core.services.connect import ConnectError, acting_person, save_connected_account
 from core.domain import Account
-from core.errors import PlatformError, Problem, ReconnectNeeded, RetryLater
-from core.permissions import Action, Actor, check
+from core.domain.errors import PlatformError, Problem, ReconnectNeeded, RetryLater
+from core.rules.permissions import Action, Actor, check
 from core.platforms.base import PlatformAdapter
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 from core.platforms.registry import adapter_class, supported_platforms
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 APP_PASSWORD = "app_password"
 
@@ -65,7 +65,7 @@ class PasswordConnectService:
                 actor: Actor | None = None, user_id: str | None = None) -> Account:
         """Open a session with the handle and app password, then create or update the account.
 
-        Only a role that may connect accounts (`core.permissions`) gets past the first line; the role is
+        Only a role that may connect accounts (`core.rules.permissions`) gets past the first line; the role is
         checked again, as the store has it then, once the platform has answered and before anything is saved.
         """
         platform = Platform.parse(platform)

@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
 
 DEFAULT_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15))
 # A delivery found this long after it should have gone out is not published blindly: a person decides.
@@ -113,7 +113,7 @@ def decide(error: PlatformError, *, attempts_made: int, now: datetime, policy: R
 
 
 def _platform(error: PlatformError) -> str:
-    from core.platforms.catalog import Platform
+    from core.domain.catalog import Platform
     try:
         return Platform.parse(error.platform).label if error.platform else "The platform"
     except Exception:  # an unknown slug in an error message is not worth failing over

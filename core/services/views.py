@@ -3,7 +3,7 @@
 Every query reads one workspace and is told who acts, as `Scheduler` is: a person reads only a workspace they
 are a member of (anyone else is refused with PermissionDenied, "You are not a member of this workspace.", before
 anything is read), and sees only the notifications meant for them. The default actor is the system actor
-`core.permissions.SCRIPT`, for scripts and tests; the pages always pass ``Context.actor``
+`core.rules.permissions.SCRIPT`, for scripts and tests; the pages always pass ``Context.actor``
 (tests/test_permissions.py checks every call in pages/ and app.py).
 
 `signed_in` is where the dashboard learns who acts: the signed-in person, their workspaces and their roles.
@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.connect import account_health
+from core.services.connect import account_health
 from core.domain import Account, Membership, Post, User, Workspace, post_status
-from core.errors import NotFoundError
-from core.lifecycle import DeliveryState, PostStatus
-from core.permissions import SCRIPT, Action, Actor, check
+from core.domain.errors import NotFoundError
+from core.domain.lifecycle import DeliveryState, PostStatus
+from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
-from core.timeutil import zone
+from core.domain.timeutil import zone
 
 __all__ = ["signed_in", "workspace_accounts", "post_rows", "attention_rows", "account_rows", "activity_rows",
            "notification_rows"]

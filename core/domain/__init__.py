@@ -1,7 +1,7 @@
 """Outpost's domain types: small, frozen, timezone-aware.
 
 Transitions return new objects (``delivery.mark_published(...)``); stores save
-them. The state tables live in `core.lifecycle`.
+them. The state tables live in `core.domain.lifecycle`.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Mapping
 
-from core.errors import Problem, ValidationError
-from core.lifecycle import (DeliveryState, PostState, PostStatus, check_delivery_move, check_post_move,
+from core.domain.errors import Problem, ValidationError
+from core.domain.lifecycle import (DeliveryState, PostState, PostStatus, check_delivery_move, check_post_move,
                             derive_post_status)
-from core.platforms.catalog import Platform
-from core.timeutil import require_aware, to_utc, zone
+from core.domain.catalog import Platform
+from core.domain.timeutil import require_aware, to_utc, zone
 
 
 def new_id(prefix: str) -> str:
@@ -30,7 +30,7 @@ def new_id(prefix: str) -> str:
 # no lone surrogate (no encoder accepts it), no NUL (PostgreSQL refuses it), no other C0 control, DEL or C1
 # control. Tab, line feed and carriage return are allowed where the text may span lines (a caption).
 # Domain types that are built from what a person typed refuse at construction (accounts, workspaces, users,
-# hashtags); a post's texts are reported by `core.validation.validate_post`, which the Scheduler runs before
+# hashtags); a post's texts are reported by `core.rules.validation.validate_post`, which the Scheduler runs before
 # it writes anything, so the composer can still count what is being typed.
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -111,7 +111,7 @@ class Role(StrEnum):
 # ---------------------------------------------------------------- workspace & people
 
 def _default_slots() -> dict[int, tuple[time, ...]]:
-    from core.scheduling import DEFAULT_QUEUE_SLOTS
+    from core.rules.timing import DEFAULT_QUEUE_SLOTS
     return {int(k): tuple(v) for k, v in DEFAULT_QUEUE_SLOTS.items()}
 
 
@@ -130,7 +130,7 @@ class Workspace:
             raise ValidationError(Problem("workspace_name", "A workspace needs a name.", field="name"))
         check_text(self.name, field="name", what="workspace name")
         zone(self.timezone_name)
-        from core.scheduling import validate_queue_slots
+        from core.rules.timing import validate_queue_slots
         object.__setattr__(self, "queue_slots", validate_queue_slots(self.queue_slots))
 
 
@@ -198,7 +198,7 @@ class Account:
     # Other secrets a platform hands out at connect time (a Facebook Page's own token): encrypted at rest.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     # Set (to why, never to a token) when the stored tokens could not be decrypted on loading (a lost or rotated
-    # key, a damaged row): the token fields are then empty and `core.connect.credentials` refuses the account.
+    # key, a damaged row): the token fields are then empty and `core.services.connect.credentials` refuses the account.
     # Not stored: it is what loading found. Saving such an account keeps the stored tokens as they are (restoring
     # the key brings them back); reconnecting clears it and writes new ones.
     secrets_unreadable: str | None = None
@@ -239,12 +239,12 @@ class Account:
     def effective_daily_cap(self) -> int:
         if self.daily_cap is not None:
             return int(self.daily_cap)
-        from core.platforms.limits import limits_for
+        from core.rules.limits import limits_for
         return limits_for(self.platform).daily_cap
 
     @property
     def min_gap(self) -> timedelta:
-        from core.scheduling import DEFAULT_MIN_GAP
+        from core.rules.timing import DEFAULT_MIN_GAP
         return DEFAULT_MIN_GAP if self.min_gap_minutes is None else timedelta(minutes=int(self.min_gap_minutes))
 
 
@@ -271,7 +271,7 @@ class Schedule:
     def at_local(cls, day: date, wall: time | None, timezone_name: str,
                  preferred: time = time(9, 0)) -> "Schedule":
         """A day and a wall-clock time in a zone (the workspace's preferred time when `wall` is None)."""
-        from core.scheduling import resolve_local_time
+        from core.rules.timing import resolve_local_time
         res = resolve_local_time(day, wall or preferred, timezone_name)
         return cls(scheduled_at=res.at, timezone_name=timezone_name, notice=res.notice)
 

@@ -1,8 +1,8 @@
 """Adding and editing accounts by hand (a sandbox practice account, caps and gaps), checked against who acts.
 
-Connecting through a platform (a consent page, an app password) goes through `core.connect`; this is the
+Connecting through a platform (a consent page, an app password) goes through `core.services.connect`; this is the
 other way an account is written from a page. Each function checks the actor (`Action.CONNECT_ACCOUNTS` in the
-account's workspace, `core.permissions`) before anything is written, then saves and records an activity event.
+account's workspace, `core.rules.permissions`) before anything is written, then saves and records an activity event.
 """
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Callable
 
 from core.domain import Account, ActivityEvent
-from core.errors import DuplicateError, NotFoundError, ValidationError
-from core.permissions import Action, Actor, check
+from core.domain.errors import DuplicateError, NotFoundError, ValidationError
+from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 __all__ = ["add_account", "edit_account"]
 
-# What edit_account may change; tokens and status change only by connecting (core.connect).
+# What edit_account may change; tokens and status change only by connecting (core.services.connect).
 EDITABLE = frozenset({"display_name", "handle", "daily_cap", "min_gap_minutes"})
 
 

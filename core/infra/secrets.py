@@ -31,7 +31,7 @@ from typing import Iterable, Mapping
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.errors import ConfigurationError, OutpostError
+from core.domain.errors import ConfigurationError, OutpostError
 
 FORMAT_VERSION = "v1"
 KEY_BYTES = 32
@@ -348,7 +348,7 @@ class SecretRegistry:
 
 
 # The process's registry: TokenCipher registers every token it encrypts or decrypts, parse_keyring every key,
-# core.settings every secret it reads; redact() and RedactingFilter mask them all.
+# core.infra.settings every secret it reads; redact() and RedactingFilter mask them all.
 SECRETS = SecretRegistry()
 
 

@@ -7,16 +7,16 @@ The order of things is what keeps "never twice" true:
 2. Paced? The account's daily cap (in the workspace's time zone) and burst limit are checked; a
    delivery over either is held back (``defer``: back in the queue, the attempt given back).
 3. Does it still break a limit (a script, an import, or a rule changed since it was scheduled)? Fail it with
-   the composer's own words (core.validation), before any platform call.
+   the composer's own words (core.rules.validation), before any platform call.
 4. An earlier attempt may have posted (``progress["sent"]`` is set: its answer was lost or ambiguous, or
-   its runner died mid-call)? It is **in doubt** (core.publishing, "In doubt"): ask the platform first.
+   its runner died mid-call)? It is **in doubt** (core.rules.outcomes, "In doubt"): ask the platform first.
    Found: published. Not found: publish again only when the platform's own idempotency makes a second
    request harmless, or once its settle window has passed since the send *and* its listing, checked after
    that and again after its listing lag, still does not have it; a platform that cannot list reliably goes
    to ``needs_review`` with the evidence, after the same wait.
 5. Write ``progress["sent"]`` (the platform is about to be called), then call it. A token the platform
    calls expired is refreshed once and the call made again.
-6. Record the outcome (core.publishing.decide) if this runner still holds the delivery. An unexpected error
+6. Record the outcome (core.rules.outcomes.decide) if this runner still holds the delivery. An unexpected error
    anywhere in the attempt counts as an attempt too: retried by the policy, then ``needs_review``.
 
 Every write goes through the store's fenced methods (``save_progress`` / ``finish_delivery``): a runner
@@ -32,19 +32,19 @@ from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from core.connect import UNREADABLE_REASON, credentials, mark_reconnect_needed, refresh_account
-from core import notifications
+from core.services.connect import UNREADABLE_REASON, credentials, mark_reconnect_needed, refresh_account
+from core.services import notifications
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Post
-from core.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
-from core.lifecycle import DeliveryState
-from core.notifications import InAppNotifier, Notifier
+from core.domain.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
+from core.domain.lifecycle import DeliveryState
+from core.services.notifications import InAppNotifier, Notifier
 from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult, media_kind
-from core.platforms.limits import limits_for
-from core.publishing import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
-from core.secrets import redact
+from core.rules.limits import limits_for
+from core.rules.outcomes import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
+from core.infra.secrets import redact
 from core.store import PostStore
-from core.timeutil import utcnow
-from core.validation import validate_content
+from core.domain.timeutil import utcnow
+from core.rules.validation import validate_content
 
 log = logging.getLogger("outpost.publisher")
 
@@ -186,7 +186,7 @@ class Publisher:
     @property
     def crash_limit(self) -> int:
         """More claims than this and a delivery is in a crash loop: every planned outcome ends sooner (checking a
-        lost answer may take up to twice the retry attempts, core.publishing.decide)."""
+        lost answer may take up to twice the retry attempts, core.rules.outcomes.decide)."""
         return 2 * self.policy.max_attempts + 2
 
     def _settle_at(self, adapter: PlatformAdapter, request: PublishRequest, sent_at: datetime) -> datetime | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bcrypt
 
 from core.domain import Membership, Role, User, Workspace
-from core.errors import Problem, ValidationError
+from core.domain.errors import Problem, ValidationError
 from core.store import PostStore
 
 MIN_PASSWORD_LENGTH = 10

@@ -1,8 +1,8 @@
 """Recurring posts: after an occurrence is done, the next one is created from the rule.
 
-DST-correct (the rule is anchored to local wall time, core.scheduling), one occurrence at a time,
+DST-correct (the rule is anchored to local wall time, core.rules.timing), one occurrence at a time,
 and never a catch-up burst after downtime: missed occurrences are logged as skipped, only the most
-recent one within the grace period is still published (core.scheduling.catch_up).
+recent one within the grace period is still published (core.rules.timing.catch_up).
 
 The next occurrence's id is derived from the series and its time, so two runners (or a retry after
 a crash) that both continue a series create it once: the second gets DuplicateError and moves on.
@@ -14,12 +14,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
-from core import scheduling
+from core.rules import timing as scheduling
 from core.domain import ActivityEvent, Delivery, Post, Schedule
-from core.errors import DuplicateError, NotFoundError, ValidationError
-from core.lifecycle import PostState, PostStatus
+from core.domain.errors import DuplicateError, NotFoundError, ValidationError
+from core.domain.lifecycle import PostState, PostStatus
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.recurring")
 

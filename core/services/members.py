@@ -1,7 +1,7 @@
 """Who is in a workspace, and with which role: list, add, change, remove.
 
 Every member may see who else is in the workspace (a refusal says "ask an owner": people need to know who
-that is). Adding, changing and removing are for owners (`Action.MANAGE_MEMBERS`, `core.permissions`), checked
+that is). Adding, changing and removing are for owners (`Action.MANAGE_MEMBERS`, `core.rules.permissions`), checked
 before anything is read or written. People are added by the email they signed up with; Outpost sends no
 invitations yet. A workspace always keeps at least one owner: the last one can be neither demoted nor removed.
 Each change records an activity event (``member.added``, ``member.role_changed``, ``member.removed``) naming
@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Callable
 
 from core.domain import ActivityEvent, Membership, Role, User
-from core.errors import DuplicateError, NotFoundError, Problem, ValidationError
-from core.permissions import Action, Actor, check
+from core.domain.errors import DuplicateError, NotFoundError, Problem, ValidationError
+from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 __all__ = ["list_members", "add_member", "change_role", "remove_member"]
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.errors import NaiveDatetimeError, Problem, UnknownTimezoneError
+from core.domain.errors import NaiveDatetimeError, Problem, UnknownTimezoneError
 
 UTC = timezone.utc
 

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Callable, Iterable, Mapping
 
 from core.domain import Membership, Role
-from core.errors import PermissionDenied
+from core.domain.errors import PermissionDenied
 
 
 class Action(StrEnum):

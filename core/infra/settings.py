@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
-from core.errors import ConfigurationError, OutpostError
-from core.platforms.catalog import Platform
-from core.secrets import register_secret
+from core.domain.errors import ConfigurationError, OutpostError
+from core.domain.catalog import Platform
+from core.infra.secrets import register_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ class Settings:
     # Adapter options by platform slug, e.g. {"youtube": {"unaudited": True}} (OUTPOST_YOUTUBE_OPTIONS='{"unaudited": true}').
     platform_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     # Platform calls: the client's timeout, and (None: each adapter's own) how long after a send a platform may
-    # still apply it and how long its listings lag (core.publisher, "in doubt"). The timeout must be shorter
+    # still apply it and how long its listings lag (core.services.publisher, "in doubt"). The timeout must be shorter
     # than the settle window.
     platform_timeout_s: float = 30.0
     settle_s: float | None = None
@@ -85,7 +85,7 @@ class Settings:
         register_secret(*self._secrets())
 
     def _secrets(self) -> list[str | None]:
-        """Every secret these settings hold, for the log redaction (`core.secrets.register_secret`)."""
+        """Every secret these settings hold, for the log redaction (`core.infra.secrets.register_secret`)."""
         keys = [entry.partition(":")[2].strip() for entry in re.split(r"[,\n]", self.secret_keys or "")]
         passwords = [p for url in (self.database_url, self.smtp_url) for p in _url_password(url)]
         return [self.secret_keys, self.gemini_api_key, *keys, *passwords,

@@ -1,7 +1,7 @@
 """The platforms Outpost knows, by slug: the one list every other one is derived from.
 
 A slug, once stored, never changes. Adding a platform: its member here (slug and label), its adapter file in
-`core/platforms/` listed in `registry.ADAPTERS`, its rows in `limits.LIMITS`, its emulator module listed in
+`core/platforms/` listed in `registry.ADAPTERS`, its rows in `core.rules.limits.LIMITS`, its emulator module listed in
 `sandbox/platforms.py`, and its test file `tests/test_platform_<slug>.py`; `tests/test_platforms_declared.py`
 fails until all of them exist.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.errors import Problem, UnknownPlatformError
+from core.domain.errors import Problem, UnknownPlatformError
 
 
 class Platform(StrEnum):

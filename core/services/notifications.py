@@ -8,7 +8,7 @@ email will be a second implementation of the same protocol. Callers build, then 
 
     notifier.notify(notifications.reconnect_needed(account, reason, at=now))
 
-People read them through `core.views.notification_rows` and mark them read with `mark_read`, which is told who
+People read them through `core.services.views.notification_rows` and mark them read with `mark_read`, which is told who
 acts: only a member of the workspace, and only a notification addressed to them or to everyone there.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Callable, Protocol
 
 from core.domain import Account, Delivery, Notification, Post
-from core.errors import NotFoundError, PermissionDenied
-from core.lifecycle import DeliveryState
-from core.permissions import SCRIPT, Action, Actor, check
-from core.timeutil import utcnow
+from core.domain.errors import NotFoundError, PermissionDenied
+from core.domain.lifecycle import DeliveryState
+from core.rules.permissions import SCRIPT, Action, Actor, check
+from core.domain.timeutil import utcnow
 
 # Kinds, as stored (a stored kind never changes: the dashboard and "told once" checks read them).
 APPROVAL_NEEDED = "approval_needed"
@@ -122,7 +122,7 @@ def delivery_outcome(post: Post, delivery: Delivery) -> Notification:
 
 def reconnect_needed(account: Account, reason: str, *, at: datetime | None = None) -> Notification:
     """An account the platform no longer accepts: its posts wait until someone connects it again.
-    `reason` is already in plain words and free of tokens (core.connect.mark_reconnect_needed sees to both)."""
+    `reason` is already in plain words and free of tokens (core.services.connect.mark_reconnect_needed sees to both)."""
     return Notification(
         workspace_id=account.workspace_id or "", kind=RECONNECT_NEEDED, title=f"Reconnect {account.label}",
         body=f"{reason} Posts for {account.label} wait until you connect it again from Accounts.",

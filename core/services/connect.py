@@ -5,7 +5,7 @@ the workspace (with a PKCE verifier where the platform takes one) and returns th
 platform's consent URL; the platform sends the person back to the dashboard's
 ``/connect`` page with ``code`` and ``state``; ``finish`` checks the state
 (unknown, replayed, expired, or someone else's are refused), checks again that the
-person may still connect accounts in that workspace (``core.permissions``), exchanges
+person may still connect accounts in that workspace (``core.rules.permissions``), exchanges
 the code, checks the granted scopes, reads the profile and creates or updates the account.
 The state is stored hashed together with the person's id, so someone else finishing with
 it finds nothing and cannot use up the owner's attempt.
@@ -24,16 +24,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core import notifications
+from core.services import notifications
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState, clean_text
-from core.errors import PermissionDenied, Problem, ReconnectNeeded, ValidationError
-from core.notifications import InAppNotifier, Notifier
-from core.permissions import Action, Actor, check
+from core.domain.errors import PermissionDenied, Problem, ReconnectNeeded, ValidationError
+from core.services.notifications import InAppNotifier, Notifier
+from core.rules.permissions import Action, Actor, check
 from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
-from core.platforms.catalog import Platform
-from core.secrets import redact
+from core.domain.catalog import Platform
+from core.infra.secrets import redact
 from core.store import PostStore
-from core.timeutil import utcnow
+from core.domain.timeutil import utcnow
 
 STATE_TTL = timedelta(minutes=10)
 EXPIRING_SOON = timedelta(days=7)

@@ -1,6 +1,6 @@
 """Is this post within every target platform's limits? One validator, every problem at once.
 
-Reads only the declarations in `core.platforms.limits`. Counts the text that is
+Reads only the declarations in `core.rules.limits`. Counts the text that is
 actually sent (`Post.render(platform).text`), in each platform's own unit: X's
 weighted count (https://github.com/twitter/twitter-text/blob/master/config/v3.json),
 Bluesky's graphemes (a real UAX #29 segmenter), TikTok's UTF-16 runes, YouTube's bytes.
@@ -21,9 +21,9 @@ import regex
 from twitter_text import parse_tweet
 
 from core.domain import Post, RenderedContent, post_text_problems
-from core.errors import Problem, ValidationError
-from core.platforms.catalog import Platform
-from core.platforms.limits import GIF, JPEG, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
+from core.domain.errors import Problem, ValidationError
+from core.domain.catalog import Platform
+from core.rules.limits import GIF, JPEG, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
 
 # ---------------------------------------------------------------- counting text
 

@@ -1,6 +1,6 @@
 """Each platform's content limits, declared once as data.
 
-The validator (`core.validation`), the media checks (`core.media`), the composer's
+The validator (`core.rules.validation`), the media checks (`core.media`), the composer's
 live counters and the tests all read these declarations; nothing else hard-codes a
 platform limit. Values come from ../shared/platform-api-facts.md (cited per field
 where a platform's docs disagree).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.platforms.catalog import Platform
+from core.domain.catalog import Platform
 
 
 @dataclass(frozen=True)

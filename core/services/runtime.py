@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from core.settings import Settings
+from core.infra.settings import Settings
 
 log = logging.getLogger("outpost")
 
@@ -15,10 +15,10 @@ def open_store(settings: Settings, *, auto_upgrade: bool | None = None, **engine
     """
     from core.db import ensure_schema, make_engine
     from core.db.sql_store import SqlPostStore
-    from core.secrets import load_keyring
+    from core.infra.secrets import load_keyring
 
     import sqlalchemy as sa
-    from core.errors import ConfigurationError
+    from core.domain.errors import ConfigurationError
 
     engine = make_engine(settings.database_url, **engine_kwargs)
     try:

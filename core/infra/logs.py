@@ -1,7 +1,7 @@
 """Logging for every Outpost process: one handler, tokens always redacted, optional JSON lines.
 
 Redacted: every secret the process has loaded (each token the cipher decrypts or encrypts, the keys, the
-secrets in Settings: `core.secrets.register_secret`), bearer tokens and named secret fields (access_token,
+secrets in Settings: `core.infra.secrets.register_secret`), bearer tokens and named secret fields (access_token,
 client_secret, Bluesky's accessJwt / refreshJwt...), in plain and JSON lines alike.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from core.secrets import RedactingFilter
+from core.infra.secrets import RedactingFilter
 
 _FILTER = RedactingFilter()
 
@@ -29,7 +29,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = False, stream=None) -> RedactingFilter:
     """Install the one root handler (idempotent). Returns the filter (`add_secret` masks more values; every
-    secret the process loads is already registered through `core.secrets.register_secret`)."""
+    secret the process loads is already registered through `core.infra.secrets.register_secret`)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_outpost", False):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable
 
-from core.errors import IllegalTransitionError
+from core.domain.errors import IllegalTransitionError
 
 
 class PostState(StrEnum):
