@@ -17,9 +17,9 @@ from typing import Any, Mapping, Sequence
 from core.db.tokens import oauth_binding
 from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, Notification, OAuthState, Post,
                          PostVariant, Schedule, User, Workspace, clean_text)
-from core.lifecycle import PostStatus
-from core.platforms.catalog import Platform
-from core.secrets import TokenCipher, TokenDecryptError
+from core.domain.lifecycle import PostStatus
+from core.domain.catalog import Platform
+from core.infra.secrets import TokenCipher, TokenDecryptError
 from core.store.records import AccountSnapshot, MetricSnapshot
 from core.domain.timeutil import from_db
 
