@@ -47,14 +47,16 @@ def workspace_values(w: Workspace) -> dict[str, Any]:
     return {"id": w.id, "name": w.name, "timezone_name": w.timezone_name,
             "preferred_time": w.preferred_time.isoformat(),
             "queue_slots": {str(day): [t.isoformat() for t in times] for day, times in w.queue_slots.items()},
-            "requires_approval": bool(w.requires_approval), "created_at": w.created_at}
+            "requires_approval": bool(w.requires_approval), "approval_by_other": bool(w.approval_by_other),
+            "created_at": w.created_at}
 
 
 def workspace_from_row(row) -> Workspace:
     slots = {int(day): tuple(time.fromisoformat(t) for t in times) for day, times in (row.queue_slots or {}).items()}
     return Workspace(name=loaded_text(row.name, row.id), timezone_name=row.timezone_name,
                      preferred_time=time.fromisoformat(row.preferred_time), queue_slots=slots,
-                     requires_approval=bool(row.requires_approval), id=row.id, created_at=row.created_at)
+                     requires_approval=bool(row.requires_approval),
+                     approval_by_other=bool(row.approval_by_other), id=row.id, created_at=row.created_at)
 
 
 def user_values(u: User) -> dict[str, Any]:

@@ -65,6 +65,8 @@ workspaces = sa.Table(
     sa.Column("queue_slots", sa.JSON, nullable=False),             # {"0": ["09:00:00", ...]} weekday -> times
     sa.Column("requires_approval", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime),
+    # With requires_approval: nobody approves their own post (a second person must).
+    sa.Column("approval_by_other", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 users = sa.Table(
@@ -309,4 +311,27 @@ runner_heartbeats = sa.Table(
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("beat_at", UtcDateTime, nullable=False),
     sa.Column("info", sa.JSON, nullable=False),
+)
+
+
+# Dashboard sign-ins: the browser holds a random id in an HttpOnly cookie; only its SHA-256 is stored.
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("user_agent", sa.String(300)),
+)
+
+# Failed sign-ins per email (lower-cased), to slow down and then pause guessing.
+sign_in_failures = sa.Table(
+    "sign_in_failures", metadata,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("first_failed_at", UtcDateTime, nullable=False),
+    sa.Column("last_failed_at", UtcDateTime, nullable=False),
+    sa.Column("paused_until", UtcDateTime),
 )

@@ -122,6 +122,8 @@ class Workspace:
     preferred_time: time = time(9, 0)
     queue_slots: Mapping[int, tuple[time, ...]] = field(default_factory=_default_slots)
     requires_approval: bool = False
+    # With requires_approval: a second person approves (nobody approves their own post).
+    approval_by_other: bool = False
     id: str = field(default_factory=lambda: new_id("ws"))
     created_at: datetime | None = None
 
