@@ -87,6 +87,7 @@ def main() -> None:
                                       membership=me.membership(chosen), person=me.actor)
     connecting = "pending_connect" in st.session_state
     pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
+             st.Page("pages/calendar.py", title="Calendar", icon="📅"),
              st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
              st.Page("pages/members.py", title="Members", icon="👥")]
     if connecting:  # the OAuth callback page exists only while a platform is sending someone back

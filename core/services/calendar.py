@@ -1,0 +1,261 @@
+"""The calendar: posts with their deliveries in the visible dates, as calendar events, and moving a post by drag.
+
+FullCalendar runs with the workspace's named `timeZone` and no timezone plugin, so it ignores offsets in the
+strings it is given and hands back times without one (or with a "Z" that is really a wall time). Everything that
+crosses to it is therefore a *wall time in the workspace's zone*, "YYYY-MM-DDTHH:MM:SS": `to_events` writes them,
+`parse_wall` and `range_from_view` read them. The mapping is pure (no Streamlit) so it is tested on its own.
+
+Who acts: every read checks VIEW on the workspace; a move goes through `Scheduler.reschedule` (EDIT_POSTS, the
+lifecycle, caps, gaps and past times refused as the composer refuses them), so a viewer's drop is refused in core
+whatever the page shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable, Iterable
+
+from core.domain import Delivery, Post, Schedule, Workspace, new_id, post_status
+from core.domain.errors import NotFoundError, Problem, ValidationError
+from core.domain.lifecycle import POST_MOVES, DeliveryState, PostState, PostStatus
+from core.domain.timeutil import utcnow, zone
+from core.rules.permissions import SCRIPT, Action, Actor, check
+from core.rules.timing import check_not_past
+from core.services.scheduler import Scheduler, ScheduleResult
+from core.store import PostStore
+
+__all__ = ["LEGEND", "VIEWS", "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
+           "visible_range", "range_from_view", "parse_wall", "move_post", "undo_move", "post_detail",
+           "duplicate_post", "batch_names"]
+
+
+@dataclass(frozen=True)
+class Style:
+    label: str
+    colour: str
+    text: str = "#ffffff"
+
+
+# What a colour means, in the order the legend shows it (the issue's six first).
+LEGEND: dict[str, Style] = {
+    "pending_approval": Style("Pending approval", "#EAB308", "#1f2937"),
+    "approved": Style("Approved", "#16A34A"),
+    "scheduled": Style("Scheduled", "#2563EB"),
+    "published": Style("Published", "#7C3AED"),
+    "failed": Style("Failed", "#DC2626"),
+    "needs_review": Style("Needs review", "#EA580C"),
+    "publishing": Style("Publishing", "#0891B2"),
+    "partially_published": Style("Partly published", "#A21CAF"),
+    "draft": Style("Draft", "#94A3B8", "#1f2937"),
+    "rejected": Style("Rejected", "#78716C"),
+    "cancelled": Style("Cancelled", "#D1D5DB", "#374151"),
+}
+
+# The calendar's views: our name -> FullCalendar's view.
+VIEWS = {"Month": "dayGridMonth", "Week": "timeGridWeek", "List": "listWeek"}
+
+_MOVABLE = POST_MOVES["reschedule"].sources
+_WALL = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One post on the calendar, with its deliveries and derived status."""
+
+    post: Post
+    status: PostStatus
+    deliveries: tuple[Delivery, ...]
+    category: str
+
+
+def category(post: Post, status: PostStatus, workspace: Workspace | None) -> str:
+    """The legend entry of a post: approved (green) is a scheduled post in a workspace where posts need approval."""
+    if status == PostStatus.SCHEDULED and post.state == PostState.APPROVED and workspace is not None \
+            and workspace.requires_approval:
+        return "approved"
+    return status.value
+
+
+def visible_range(view: str, anchor: date, tz_name: str) -> tuple[datetime, datetime]:
+    """The UTC range a view shows around `anchor`: a month is the six Monday-first weeks FullCalendar draws."""
+    if view == "Month":
+        first = anchor.replace(day=1)
+        start = first - timedelta(days=first.weekday())
+        end = start + timedelta(days=42)
+    else:
+        start = anchor - timedelta(days=anchor.weekday())
+        end = start + timedelta(days=7)
+    return _local_midnight(start, tz_name), _local_midnight(end, tz_name)
+
+
+def range_from_view(view: dict | None, tz_name: str) -> tuple[datetime, datetime] | None:
+    """The range in a callback's ``view`` (activeStart/activeEnd, wall times in the zone), as UTC."""
+    try:
+        start, _ = parse_wall(view["activeStart"])
+        end, _ = parse_wall(view["activeEnd"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return _local_midnight(start, tz_name), _local_midnight(end, tz_name)
+
+
+def _local_midnight(day: date, tz_name: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone(tz_name)).astimezone(timezone.utc)
+
+
+def parse_wall(text: str) -> tuple[date, time | None]:
+    """A FullCalendar date or date-time as a wall date and time (offset or "Z" ignored: they are wall times)."""
+    text = (text or "").strip()
+    if len(text) == 10:
+        return date.fromisoformat(text), None
+    wall = datetime.fromisoformat(text[:19])
+    return wall.date(), wall.time()
+
+
+def calendar_entries(store: PostStore, workspace_id: str, *, start: datetime, end: datetime,
+                     actor: Actor = SCRIPT, account_ids: Iterable[str] = (), platforms: Iterable[str] = (),
+                     categories: Iterable[str] = (), batch_id: str | None = None,
+                     limit: int = 5000) -> list[CalendarEntry]:
+    """The workspace's posts due in [start, end) with their deliveries, filtered (empty filter: all)."""
+    check(actor, Action.VIEW, workspace_id, subject="workspace")
+    workspace = store.get_workspace(workspace_id)
+    account_ids, platforms, categories = set(account_ids), set(platforms), set(categories)
+    posts = store.list_posts(workspace_id=workspace_id, start=start, end=end, batch_id=batch_id, limit=limit,
+                             account_id=next(iter(account_ids)) if len(account_ids) == 1 else None)
+    posts = [p for p in posts if not account_ids or any(a.id in account_ids for a in p.accounts)]
+    by_post = store.deliveries_for(p.id for p in posts)
+    out = []
+    for post in posts:
+        if platforms and not any(a.platform.value in platforms for a in post.accounts):
+            continue
+        deliveries = tuple(by_post.get(post.id, ()))
+        status = post_status(post, deliveries)
+        cat = category(post, status, workspace)
+        if categories and cat not in categories:
+            continue
+        out.append(CalendarEntry(post=post, status=status, deliveries=deliveries, category=cat))
+    return out
+
+
+def batch_names(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT) -> dict[str, str]:
+    """The workspace's batches for the filter: id -> "week of 04 Mar 2030", newest first."""
+    check(actor, Action.VIEW, workspace_id, subject="workspace")
+    batches = sorted(store.list_batches(workspace_id=workspace_id), key=lambda b: b.week_start, reverse=True)
+    return {b.id: f"Week of {b.week_start:%d %b %Y}" + (f": {b.prompt[:30]}" if b.prompt else "") for b in batches}
+
+
+def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool = False) -> list[dict]:
+    """FullCalendar events: wall-time starts in the zone, the legend's colours, draggable when the post may move."""
+    tz = zone(tz_name)
+    events = []
+    for e in entries:
+        if e.post.due_at is None:
+            continue
+        style = LEGEND.get(e.category, LEGEND["scheduled"])
+        where = " ".join(sorted({a.platform.label for a in e.post.accounts}))
+        text = " ".join(e.post.caption.split()) or "(no caption)"
+        events.append({
+            "id": e.post.id,
+            "title": f"{where} · {text[:40]}{'…' if len(text) > 40 else ''}",
+            "start": e.post.due_at.astimezone(tz).strftime(_WALL),
+            "backgroundColor": style.colour, "borderColor": style.colour, "textColor": style.text,
+            "editable": bool(can_edit and e.status in _MOVABLE),
+            "extendedProps": {"status": style.label, "category": e.category},
+        })
+    return events
+
+
+# ---------------------------------------------------------------- moving a post
+
+@dataclass(frozen=True)
+class Moved:
+    """A post moved by drag: where it was (for undo) and what the scheduler said."""
+
+    post_id: str
+    previous: Schedule
+    result: ScheduleResult
+
+
+def _workspace_post(store: PostStore, workspace_id: str, post_id: str) -> Post:
+    post = store.get_post(post_id)
+    if post.workspace_id != workspace_id:   # a member of two workspaces moves only what this calendar shows
+        raise NotFoundError("That post is not in this workspace.")
+    return post
+
+
+def move_post(store: PostStore, workspace_id: str, post_id: str, new_start: str, *, actor: Actor = SCRIPT,
+              clock: Callable[[], datetime] = utcnow) -> Moved | None:
+    """Reschedule a dropped post to `new_start` (a wall time in the workspace's zone; a bare date keeps the
+    post's time of day). None when it did not move. Refused (ValidationError, PermissionDenied,
+    IllegalTransitionError) by the composer's rules: past times, caps, gaps, who may edit, what has started."""
+    post = _workspace_post(store, workspace_id, post_id)
+    workspace = store.get_workspace(workspace_id)
+    day, wall = parse_wall(new_start)
+    if post.schedule is None:
+        raise ValidationError(Problem("no_schedule", "This post has no time yet; give it one in its dialog.",
+                                      field="schedule"))
+    if wall is None:
+        wall = post.schedule.local.astimezone(zone(workspace.timezone_name)).time()
+    schedule = Schedule.at_local(day, wall, workspace.timezone_name)
+    if schedule.scheduled_at == post.due_at:
+        return None
+    check_not_past(schedule.local, clock())   # said in the workspace's zone, before the scheduler says it in UTC
+    result = Scheduler(store, actor=actor, clock=clock, refuse_past=True).reschedule(post_id, schedule)
+    return Moved(post_id=post_id, previous=post.schedule, result=result)
+
+
+def undo_move(store: PostStore, moved: Moved, *, actor: Actor = SCRIPT,
+              clock: Callable[[], datetime] = utcnow) -> ScheduleResult:
+    """Put a dragged post back where it was (refused like any move, e.g. when that time has passed since)."""
+    check_not_past(moved.previous.local, clock())
+    return Scheduler(store, actor=actor, clock=clock, refuse_past=True).reschedule(moved.post_id, moved.previous)
+
+
+# ---------------------------------------------------------------- the post dialog
+
+@dataclass(frozen=True)
+class PostDetail:
+    post: Post
+    status: PostStatus
+    deliveries: tuple[dict, ...]   # per target account: where, state, when, attempts, problem, link
+    history: tuple[dict, ...]      # activity on the post and its deliveries, oldest first, local times
+
+
+def post_detail(store: PostStore, workspace_id: str, post_id: str, *, tz_name: str,
+                actor: Actor = SCRIPT) -> PostDetail:
+    """A post with each target account's delivery and the history of both, for the dialog."""
+    check(actor, Action.VIEW, workspace_id, subject="workspace")
+    post = _workspace_post(store, workspace_id, post_id)
+    deliveries = store.get_deliveries(post_id)
+    tz = zone(tz_name)
+    labels = {a.id: a.label for a in post.accounts}
+    rows = []
+    for d in deliveries:
+        rows.append({"delivery_id": d.id, "account": labels.get(d.account_id, d.platform.label),
+                     "state": d.state.value, "status": d.state.value.replace("_", " ").capitalize(),
+                     "when": _local(d.published_at or d.due_at, tz), "attempts": d.attempts,
+                     "problem": d.last_error or "", "url": d.external_url or "",
+                     "retryable": d.state in (DeliveryState.FAILED, DeliveryState.NEEDS_REVIEW)})
+    events = list(store.list_events(subject_id=post_id, limit=200))
+    for d in deliveries:
+        events += store.list_events(subject_id=d.id, limit=50)
+    events.sort(key=lambda e: e.at)
+    history = tuple({"when": _local(e.at, tz), "what": e.action.replace(".", " ").replace("_", " "),
+                     "who": e.actor or "", "reason": e.reason or "",
+                     "account": labels.get(next((d.account_id for d in deliveries if d.id == e.subject_id), ""), "")}
+                    for e in events)
+    return PostDetail(post=post, status=post_status(post, deliveries), deliveries=tuple(rows), history=history)
+
+
+def _local(at: datetime | None, tz) -> str:
+    return at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if at else "—"
+
+
+def duplicate_post(store: PostStore, workspace_id: str, post_id: str, *, actor: Actor = SCRIPT,
+                   clock: Callable[[], datetime] = utcnow) -> ScheduleResult:
+    """A copy of the post as a new draft at the same time (nothing goes out until it is scheduled)."""
+    post = _workspace_post(store, workspace_id, post_id)
+    Scheduler(store, actor=actor).get(post_id)   # VIEW on the original
+    copy = replace(post, id=None, state=PostState.DRAFT, version=0, created_at=None, updated_at=None,
+                   rejection_reason=None, recurrence=None, series_id=None, batch_id=None,
+                   created_by=actor.user_id if not actor.is_system else post.created_by)
+    return Scheduler(store, actor=actor, clock=clock).save_draft(new_id("post"), copy)

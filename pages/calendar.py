@@ -1,0 +1,141 @@
+"""Calendar: the month, week or list of posts in the workspace's timezone; drag to move, click to open.
+
+The component's traps (library-notes): it has a key, and the key changes after every handled callback
+(the old value would otherwise come back on every rerun, and a refused drop would stay where it was dropped
+instead of snapping back); each (key, id, start) is acted on once; it is not inside st.tabs; all times it sees
+and returns are wall times in the workspace's zone (core.services.calendar).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import streamlit as st
+from streamlit_calendar import calendar
+
+from core.domain import Schedule
+from core.domain.errors import OutpostError
+from core.domain.timeutil import zone
+from core.rules.permissions import Action
+from core.services import calendar as cal
+from core.services.views import workspace_accounts
+from pages import post_dialog
+from pages.shared import context, show_problems, store
+
+ctx = context()
+db = store()
+ws = ctx.workspace
+tz = ws.timezone_name
+s = st.session_state
+can_edit = ctx.can(Action.EDIT_POSTS)
+
+st.title("Calendar")
+st.caption(f"Times are in {tz}. " + ("Drag a post to another day or time to move it; click it to open it."
+                                     if can_edit else "Click a post to open it."))
+
+# ---------------------------------------------------------------- messages from the last action
+flash = s.pop(post_dialog.FLASH, None)
+if flash:
+    getattr(st, flash[0])(flash[1])
+refused = s.pop("cal_refused", None)
+if refused:
+    st.error(f"Not moved: {refused}")
+moved: cal.Moved | None = s.get("cal_moved")
+if moved is not None:
+    c1, c2 = st.columns([6, 1], vertical_alignment="center")
+    c1.success(f"Moved to {Schedule(moved.result.scheduled_at, tz).describe()}."
+               + "".join(f" {w.message}" for w in moved.result.warnings))
+    if c2.button("Undo", key="cal_undo"):
+        s.pop("cal_moved", None)
+        try:
+            cal.undo_move(db, moved, actor=ctx.actor)
+        except OutpostError as exc:
+            show_problems(exc)
+        else:
+            s["cal_rev"] = s.get("cal_rev", 0) + 1
+            s[post_dialog.FLASH] = ("info", f"Moved back to {moved.previous.describe()}.")
+            st.rerun()
+
+# ---------------------------------------------------------------- legend
+st.markdown(" ".join(
+    f"<span style='background:{style.colour};color:{style.text};padding:2px 8px;border-radius:10px;"
+    f"font-size:0.8rem;white-space:nowrap'>{style.label}</span>" for style in cal.LEGEND.values()),
+    unsafe_allow_html=True)
+
+# ---------------------------------------------------------------- where and what
+today = datetime.now(zone(tz)).date()
+anchor: date = s.setdefault("cal_anchor", today)
+bar = st.columns([2, 1, 1, 1, 4], vertical_alignment="bottom")
+view = bar[0].segmented_control("View", list(cal.VIEWS), default="Month", key="cal_view", required=True) or "Month"
+step = timedelta(days=28) if view == "Month" else timedelta(days=7)
+if bar[1].button("◀ Earlier", key="cal_prev"):
+    s["cal_anchor"] = (anchor.replace(day=1) - timedelta(days=1)) if view == "Month" else anchor - step
+    st.rerun()
+if bar[2].button("Today", key="cal_today"):
+    s["cal_anchor"] = today
+    st.rerun()
+if bar[3].button("Later ▶", key="cal_next"):
+    s["cal_anchor"] = (anchor.replace(day=1) + timedelta(days=32)).replace(day=1) if view == "Month" else anchor + step
+    st.rerun()
+
+accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
+by_id = {a.id: a for a in accounts}
+batches = cal.batch_names(db, ws.id, actor=ctx.actor)
+with st.expander("Filters"):
+    f1, f2, f3, f4 = st.columns(4)
+    f_accounts = f1.multiselect("Account", list(by_id), format_func=lambda i: by_id[i].label, key="cal_f_accounts")
+    platforms = sorted({a.platform for a in accounts}, key=lambda p: p.label)
+    f_platforms = f2.multiselect("Platform", [p.value for p in platforms],
+                                 format_func=lambda v: next(p.label for p in platforms if p.value == v),
+                                 key="cal_f_platforms")
+    f_status = f3.multiselect("Status", list(cal.LEGEND), format_func=lambda c: cal.LEGEND[c].label,
+                              key="cal_f_status")
+    f_batch = f4.selectbox("Batch", [None, *batches], format_func=lambda b: "All" if b is None else batches[b],
+                           key="cal_f_batch")
+
+# ---------------------------------------------------------------- the calendar
+rev = s.get("cal_rev", 0)
+key = f"cal-{view}-{anchor.isoformat()}-{rev}"
+start, end = cal.visible_range(view, anchor, tz)
+entries = cal.calendar_entries(db, ws.id, start=start, end=end, actor=ctx.actor, account_ids=f_accounts,
+                               platforms=f_platforms, categories=f_status, batch_id=f_batch)
+if not accounts:
+    st.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts page.")
+elif not entries:
+    st.info("No posts in these dates" + (" with these filters" if f_accounts or f_platforms or f_status or f_batch
+                                        else "") + ". Write one on the Posts page, or look earlier or later.")
+options = {
+    "initialView": cal.VIEWS[view], "initialDate": anchor.isoformat(), "timeZone": tz, "firstDay": 1,
+    "editable": can_edit, "eventDurationEditable": False, "headerToolbar": {"left": "", "center": "title",
+                                                                           "right": ""},
+    "eventTimeFormat": {"hour": "2-digit", "minute": "2-digit", "hour12": False},
+    "slotLabelFormat": {"hour": "2-digit", "minute": "2-digit", "hour12": False},
+    "dayMaxEvents": 4, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
+}
+value = calendar(events=cal.to_events(entries, tz, can_edit=can_edit), options=options,
+                 callbacks=["eventClick", "eventChange"], key=key) or {}
+
+# The last value comes back on every rerun: act on each once, then move to a fresh key.
+handled: set = s.setdefault("cal_handled", set())
+kind = value.get("callback")
+if kind in ("eventChange", "eventClick"):
+    event = (value.get(kind) or {}).get("event") or {}
+    mark = (key, kind, str(event.get("id")), event.get("start"))
+    if event.get("id") and mark not in handled:
+        handled.add(mark)
+        s["cal_rev"] = rev + 1
+        if kind == "eventClick":
+            s[post_dialog.OPEN] = str(event["id"])
+        else:
+            s.pop("cal_moved", None)
+            try:
+                done = cal.move_post(db, ws.id, str(event["id"]), event.get("start") or "", actor=ctx.actor)
+            except OutpostError as exc:
+                problems = getattr(exc, "problems", None) or []
+                s["cal_refused"] = " ".join(p.message for p in problems) or str(exc)
+            else:
+                if done is not None:
+                    s["cal_moved"] = done
+        st.rerun()
+
+if s.get(post_dialog.OPEN):
+    post_dialog.show(s[post_dialog.OPEN])

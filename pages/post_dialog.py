@@ -1,0 +1,151 @@
+"""The post dialog: one post with each account's delivery and history, and what the person may do with it.
+
+Shared by the Calendar (and later the Posts list): `show(post_id)` opens it while ``st.session_state[OPEN]``
+holds the id. Every action runs in an ``on_click`` callback (the only way buttons inside `st.dialog` act in
+AppTest too), goes through core (which refuses what the role may not do), and on success closes the dialog with
+a message in ``st.session_state[FLASH]`` for the page to show; a refusal stays in the dialog, in words.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from core.domain import Schedule
+from core.domain.errors import OutpostError, ValidationError
+from core.domain.lifecycle import POST_MOVES, PostStatus
+from core.domain.timeutil import zone
+from core.rules.permissions import Action
+from core.rules.timing import check_not_past
+from core.services.calendar import duplicate_post, post_detail
+from core.services.scheduler import Scheduler
+from pages.shared import context, store
+
+OPEN = "open_post"            # the post id the dialog shows
+FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
+_ERROR = "post_dialog_error"
+
+
+def _words(exc: OutpostError) -> str:
+    problems = exc.problems if isinstance(exc, ValidationError) else []
+    return " ".join(p.message for p in problems) if problems else str(exc)
+
+
+def _act(post_id: str, what: str) -> None:
+    """Run one action from the dialog (a button's on_click)."""
+    ctx = context()
+    db = store()
+    ws = ctx.workspace
+    sched = Scheduler(db, actor=ctx.actor, refuse_past=True)
+    s = st.session_state
+    try:
+        if what == "save_caption":
+            sched.edit(post_id, caption=s.get(f"pd_caption_{post_id}", ""))
+            done = "Caption saved."
+        elif what == "reschedule":
+            when = Schedule.at_local(s[f"pd_date_{post_id}"], s[f"pd_time_{post_id}"], ws.timezone_name)
+            check_not_past(when.local, sched.clock())
+            result = sched.reschedule(post_id, when)
+            done = f"Moved to {Schedule(result.scheduled_at, ws.timezone_name).describe()}."
+        elif what == "approve":
+            sched.approve(post_id)
+            done = "Approved."
+        elif what == "reject":
+            sched.reject(post_id, s.get(f"pd_reason_{post_id}", ""))
+            done = "Rejected: it goes back to its author as a draft."
+        elif what == "cancel":
+            sched.cancel(post_id)
+            done = "Cancelled: nothing more of it will be published."
+        elif what == "duplicate":
+            result = duplicate_post(db, ws.id, post_id, actor=ctx.actor)
+            done = f"Copied as a new draft ({result.post_id})."
+        elif what.startswith("retry:"):
+            sched.try_again(what.split(":", 1)[1])
+            done = "Sent to the runner again."
+        else:
+            return
+    except OutpostError as exc:
+        s[_ERROR] = _words(exc)
+        return
+    s.pop(_ERROR, None)
+    s.pop(OPEN, None)
+    s[FLASH] = ("success", done)
+
+
+def _dismiss() -> None:
+    st.session_state.pop(OPEN, None)
+    st.session_state.pop(_ERROR, None)
+
+
+@st.dialog("Post", width="large", on_dismiss=_dismiss)
+def _dialog(post_id: str) -> None:
+    if st.session_state.get(OPEN) != post_id:   # an action closed it: refresh the whole page
+        st.rerun()
+    ctx = context()
+    ws = ctx.workspace
+    try:
+        detail = post_detail(store(), ws.id, post_id, tz_name=ws.timezone_name, actor=ctx.actor)
+    except OutpostError as exc:
+        st.error(_words(exc))
+        return
+    post, status = detail.post, detail.status
+    tz = zone(ws.timezone_name)
+    when = post.due_at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if post.due_at else "no time yet"
+    st.markdown(f"**{status.label}** · {when} ({ws.timezone_name}) · {', '.join(a.label for a in post.accounts)}")
+    if post.rejection_reason:
+        st.caption(f"Rejected because: {post.rejection_reason}")
+    if st.session_state.get(_ERROR):
+        st.error(st.session_state[_ERROR])
+
+    st.markdown("##### Where it goes")
+    if not detail.deliveries:
+        st.caption("No deliveries yet: they are created when the post is scheduled.")
+    for d in detail.deliveries:
+        cols = st.columns([3, 2, 3, 2])
+        cols[0].markdown(f"**{d['account']}**")
+        cols[1].markdown(d["status"])
+        cols[2].caption(f"{d['when']} · {d['attempts']} attempt(s)" + (f" · {d['problem']}" if d["problem"] else ""))
+        if d["url"]:
+            cols[3].link_button("Open the post", d["url"])
+        elif d["retryable"] and ctx.can(Action.SETTLE):
+            cols[3].button("Try again", key=f"pd_retry_{d['delivery_id']}", on_click=_act,
+                           args=(post_id, f"retry:{d['delivery_id']}"))
+
+    editable = status in POST_MOVES["edit"].sources and ctx.can(Action.EDIT_POSTS)
+    if editable:
+        st.markdown("##### Edit")
+        st.text_area("Caption", value=post.caption, key=f"pd_caption_{post_id}", height=110)
+        st.button("Save caption", key=f"pd_save_{post_id}", on_click=_act, args=(post_id, "save_caption"))
+        local = post.due_at.astimezone(tz) if post.due_at else datetime.now(tz)
+        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+        c1.date_input("Date", value=local.date(), key=f"pd_date_{post_id}")
+        c2.time_input("Time", value=local.time().replace(second=0, microsecond=0), step=300,
+                      key=f"pd_time_{post_id}")
+        c3.button("Reschedule", key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"))
+    else:
+        st.caption(f"{post.caption}")
+
+    actions = st.columns(4)
+    if status == PostStatus.PENDING_APPROVAL and ctx.can(Action.APPROVE):
+        actions[0].button("Approve", key=f"pd_approve_{post_id}", type="primary", on_click=_act,
+                          args=(post_id, "approve"))
+        with actions[1].popover("Reject"):
+            st.text_input("Why (the author reads this)", key=f"pd_reason_{post_id}")
+            st.button("Reject", key=f"pd_reject_{post_id}", on_click=_act, args=(post_id, "reject"))
+    if status in POST_MOVES["cancel"].sources and ctx.can(Action.CANCEL):
+        actions[2].button("Cancel post", key=f"pd_cancel_{post_id}", on_click=_act, args=(post_id, "cancel"))
+    if ctx.can(Action.EDIT_POSTS):
+        actions[3].button("Duplicate", key=f"pd_duplicate_{post_id}", on_click=_act, args=(post_id, "duplicate"))
+
+    with st.expander(f"History ({len(detail.history)})"):
+        if not detail.history:
+            st.caption("Nothing has happened to this post yet.")
+        for h in detail.history:
+            line = f"{h['when']} · {h['what']}" + (f" ({h['account']})" if h["account"] else "")
+            st.caption(line + (f" · {h['reason']}" if h["reason"] else ""))
+
+
+def show(post_id: str) -> None:
+    """Open the dialog for `post_id` (call on every run while ``st.session_state[OPEN]`` holds it)."""
+    st.session_state[OPEN] = post_id
+    _dialog(post_id)

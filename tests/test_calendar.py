@@ -1,0 +1,320 @@
+"""The calendar: posts in the visible dates as events in the workspace's zone, coloured by status, moved by drag
+(validated in core like the composer, with undo), opened in a dialog; and the page that shows it (AppTest)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+
+from core.domain import Account, Delivery, Membership, Post, Role, Schedule, User, Workspace
+from core.domain.catalog import Platform
+from core.domain.errors import IllegalTransitionError, PermissionDenied, ValidationError
+from core.domain.lifecycle import PostState, PostStatus
+from core.rules.permissions import Actor
+from core.services import calendar as cal
+from core.services.scheduler import Scheduler
+
+UTC = timezone.utc
+BERLIN = "Europe/Berlin"
+
+
+# ---------------------------------------------------------------- a workspace in Berlin, and another one
+
+class W:
+    pass
+
+
+@pytest.fixture
+def w(store, clock):
+    w = W()
+    w.store, w.clock = store, clock
+    w.ws = store.add_workspace(Workspace(name="Acme", timezone_name=BERLIN, id="ws_acme"))
+    w.other = store.add_workspace(Workspace(name="Other", id="ws_other"))
+    w.owner = store.add_user(User(email="owner@acme.test", id="u_owner"))
+    w.viewer = store.add_user(User(email="viewer@acme.test", id="u_viewer"))
+    store.set_membership(Membership(user_id=w.owner.id, workspace_id=w.ws.id, role=Role.OWNER))
+    store.set_membership(Membership(user_id=w.viewer.id, workspace_id=w.ws.id, role=Role.VIEWER))
+    w.li = store.save_account(Account(platform=Platform.LINKEDIN, handle="Acme Inc", workspace_id=w.ws.id, id="a_li"))
+    w.x = store.save_account(Account(platform=Platform.X, handle="@acme", workspace_id=w.ws.id, id="a_x"))
+    w.x_other = store.save_account(Account(platform=Platform.X, handle="@other", workspace_id=w.other.id, id="a_xo"))
+    w.as_owner = Actor.of(store, w.owner.id)
+    w.as_viewer = Actor.of(store, w.viewer.id)
+    return w
+
+
+def plan(w, pid, day: date, wall: time, *, accounts=None, ws=None, **kw):
+    """Schedule a post at a wall time in Berlin, as a script."""
+    ws = ws or w.ws
+    post = Post(caption=f"Caption of {pid}", accounts=accounts or (w.li,), workspace_id=ws.id,
+                schedule=Schedule.at_local(day, wall, ws.timezone_name))
+    return Scheduler(w.store, clock=w.clock).schedule_post(pid, post, **kw)
+
+
+def entries(w, view="Month", anchor=date(2030, 3, 15), actor=None, **filters):
+    start, end = cal.visible_range(view, anchor, BERLIN)
+    return cal.calendar_entries(w.store, w.ws.id, start=start, end=end, actor=actor or w.as_owner, **filters)
+
+
+# ---------------------------------------------------------------- what the calendar shows
+
+def test_events_are_wall_times_in_the_workspace_zone_across_the_dst_change(w):
+    # Berlin moves its clocks forward on Sunday 31 March 2030: 09:00 is 08:00 UTC before, 07:00 UTC after.
+    before = plan(w, "p_before", date(2030, 3, 30), time(9, 0))
+    after = plan(w, "p_after", date(2030, 4, 1), time(9, 0))
+    assert before.scheduled_at == datetime(2030, 3, 30, 8, 0, tzinfo=UTC)
+    assert after.scheduled_at == datetime(2030, 4, 1, 7, 0, tzinfo=UTC)
+    events = {e["id"]: e for e in cal.to_events(entries(w), BERLIN, can_edit=True)}
+    assert events["p_before"]["start"] == "2030-03-30T09:00:00"
+    assert events["p_after"]["start"] == "2030-04-01T09:00:00"   # no offset: FullCalendar would ignore it
+
+
+def test_the_month_view_loads_only_its_six_weeks(w):
+    plan(w, "p_in", date(2030, 3, 4), time(10, 0))
+    plan(w, "p_last_day", date(2030, 4, 7), time(23, 30))      # Sunday of the sixth week: still drawn
+    plan(w, "p_next_week", date(2030, 4, 8), time(0, 30))      # the Monday after: not drawn, not loaded
+    plan(w, "p_earlier", date(2030, 2, 24), time(23, 30))      # the Sunday before the grid starts
+    start, end = cal.visible_range("Month", date(2030, 3, 15), BERLIN)
+    assert (start, end) == (datetime(2030, 2, 24, 23, 0, tzinfo=UTC), datetime(2030, 4, 7, 22, 0, tzinfo=UTC))
+    assert {e.post.id for e in entries(w)} == {"p_in", "p_last_day"}
+    assert {e.post.id for e in entries(w, view="Week", anchor=date(2030, 3, 6))} == {"p_in"}
+
+
+def test_a_callbacks_view_range_is_read_as_wall_times():
+    view = {"type": "dayGridMonth", "activeStart": "2030-02-25T00:00:00.000Z", "activeEnd": "2030-04-08T00:00:00.000Z"}
+    assert cal.range_from_view(view, BERLIN) == cal.visible_range("Month", date(2030, 3, 15), BERLIN)
+    assert cal.range_from_view({}, BERLIN) is None
+    assert cal.parse_wall("2030-03-12") == (date(2030, 3, 12), None)
+    assert cal.parse_wall("2030-03-12T15:30:00+01:00") == (date(2030, 3, 12), time(15, 30))
+
+
+def test_only_the_workspaces_own_posts_and_only_for_its_members(w):
+    plan(w, "p_mine", date(2030, 3, 5), time(9, 0))
+    plan(w, "p_theirs", date(2030, 3, 5), time(9, 0), accounts=(w.x_other,), ws=w.other)
+    assert [e.post.id for e in entries(w)] == ["p_mine"]
+    start, end = cal.visible_range("Month", date(2030, 3, 15), BERLIN)
+    with pytest.raises(PermissionDenied):
+        cal.calendar_entries(w.store, w.other.id, start=start, end=end, actor=w.as_owner)
+    with pytest.raises(Exception):   # another workspace's post is not found from this calendar
+        cal.post_detail(w.store, w.ws.id, "p_theirs", tz_name=BERLIN, actor=w.as_owner)
+
+
+def test_filters_by_account_platform_status_and_batch(w):
+    plan(w, "p_li", date(2030, 3, 5), time(9, 0))
+    plan(w, "p_x", date(2030, 3, 6), time(9, 0), accounts=(w.x,), submit_for_approval=True)
+    assert [e.post.id for e in entries(w, account_ids=[w.x.id])] == ["p_x"]
+    assert [e.post.id for e in entries(w, platforms=["linkedin"])] == ["p_li"]
+    assert [e.post.id for e in entries(w, categories=["pending_approval"])] == ["p_x"]
+    assert entries(w, batch_id="batch_none") == []
+
+
+ENTRY_POST = Post(caption="Hello", id="p1", schedule=Schedule(datetime(2030, 3, 5, 8, tzinfo=UTC), BERLIN))
+
+
+@pytest.mark.parametrize("status, state, needs_approval, colour, movable", [
+    (PostStatus.PENDING_APPROVAL, PostState.PENDING_APPROVAL, True, "#EAB308", True),  # yellow, waits
+    (PostStatus.SCHEDULED, PostState.APPROVED, True, "#16A34A", True),       # approved by a person: green
+    (PostStatus.SCHEDULED, PostState.APPROVED, False, "#2563EB", True),      # no approval needed: blue
+    (PostStatus.PUBLISHED, PostState.APPROVED, False, "#7C3AED", False),     # purple, stays where it went out
+    (PostStatus.FAILED, PostState.APPROVED, False, "#DC2626", False),        # red
+    (PostStatus.NEEDS_REVIEW, PostState.APPROVED, False, "#EA580C", False),  # orange
+])
+def test_colours_by_status(status, state, needs_approval, colour, movable):
+    post = replace(ENTRY_POST, state=state)
+    ws = Workspace(name="W", timezone_name=BERLIN, requires_approval=needs_approval)
+    entry = cal.CalendarEntry(post=post, status=status, deliveries=(), category=cal.category(post, status, ws))
+    [event] = cal.to_events([entry], BERLIN, can_edit=True)
+    assert event["backgroundColor"] == colour and event["editable"] is movable
+    assert event["start"] == "2030-03-05T09:00:00"
+    [viewers] = cal.to_events([entry], BERLIN, can_edit=False)
+    assert viewers["editable"] is False
+
+
+# ---------------------------------------------------------------- moving by drag
+
+def test_a_drop_moves_the_post_and_undo_puts_it_back(w):
+    plan(w, "p1", date(2030, 3, 5), time(9, 0))
+    moved = cal.move_post(w.store, w.ws.id, "p1", "2030-03-12T15:30:00", actor=w.as_owner, clock=w.clock)
+    assert moved.result.scheduled_at == datetime(2030, 3, 12, 14, 30, tzinfo=UTC)
+    assert [e["start"] for e in cal.to_events(entries(w), BERLIN)] == ["2030-03-12T15:30:00"]
+    assert {d.due_at for d in w.store.get_deliveries("p1")} == {datetime(2030, 3, 12, 14, 30, tzinfo=UTC)}
+    cal.undo_move(w.store, moved, actor=w.as_owner, clock=w.clock)
+    assert w.store.get_post("p1").due_at == datetime(2030, 3, 5, 8, 0, tzinfo=UTC)
+    moves = [e for e in w.store.list_events(subject_id="p1") if e.action == "post.rescheduled"]
+    assert len(moves) == 2 and {e.actor for e in moves} == {f"user:{w.owner.id}"}
+
+
+def test_a_drop_on_a_day_keeps_the_time_of_day_across_dst(w):
+    plan(w, "p1", date(2030, 3, 29), time(9, 0))
+    moved = cal.move_post(w.store, w.ws.id, "p1", "2030-04-02", actor=w.as_owner, clock=w.clock)
+    assert moved.result.scheduled_at == datetime(2030, 4, 2, 7, 0, tzinfo=UTC)   # still 09:00 in Berlin
+    assert cal.move_post(w.store, w.ws.id, "p1", "2030-04-02T09:00:00", actor=w.as_owner, clock=w.clock) is None
+
+
+def test_a_drop_into_the_past_is_refused_in_the_workspaces_time(w):
+    plan(w, "p1", date(2030, 3, 5), time(9, 0))
+    with pytest.raises(ValidationError) as refused:
+        cal.move_post(w.store, w.ws.id, "p1", "2030-03-01T10:00:00", actor=w.as_owner, clock=w.clock)
+    assert "has already passed" in str(refused.value) and "CET" in str(refused.value)
+    assert w.store.get_post("p1").due_at == datetime(2030, 3, 5, 8, 0, tzinfo=UTC)
+
+
+def test_a_drop_too_close_to_another_post_on_the_account_is_refused_with_the_reason(w):
+    plan(w, "p1", date(2030, 3, 5), time(9, 0))
+    plan(w, "p2", date(2030, 3, 6), time(9, 0))
+    with pytest.raises(ValidationError) as refused:
+        cal.move_post(w.store, w.ws.id, "p2", "2030-03-05T09:05:00", actor=w.as_owner, clock=w.clock)
+    assert "keep at least 10 minutes between posts" in str(refused.value)
+    assert w.store.get_post("p2").due_at == datetime(2030, 3, 6, 8, 0, tzinfo=UTC)
+
+
+def test_a_published_post_stays_where_it_went_out(w):
+    plan(w, "p1", date(2030, 3, 4), time(9, 30))
+    w.clock.advance(hours=1)
+    [claimed] = w.store.claim_due(w.clock(), runner_id="r", lease_until=w.clock() + timedelta(minutes=2))
+    w.store.finish_delivery(claimed.mark_published(external_id="1", external_url="https://x.test/1", at=w.clock()),
+                            runner_id="r")
+    with pytest.raises(IllegalTransitionError):
+        cal.move_post(w.store, w.ws.id, "p1", "2030-03-20T09:00:00", actor=w.as_owner, clock=w.clock)
+    detail = cal.post_detail(w.store, w.ws.id, "p1", tz_name=BERLIN, actor=w.as_viewer)
+    assert detail.status == PostStatus.PUBLISHED
+    assert [(d["account"], d["state"], d["url"]) for d in detail.deliveries] == [
+        (w.li.label, "published", "https://x.test/1")]
+    assert [h["what"] for h in detail.history][0] == "post scheduled"
+
+
+def test_a_viewer_cannot_drag_duplicate_or_edit(w):
+    plan(w, "p1", date(2030, 3, 5), time(9, 0))
+    with pytest.raises(PermissionDenied):
+        cal.move_post(w.store, w.ws.id, "p1", "2030-03-12T09:00:00", actor=w.as_viewer, clock=w.clock)
+    with pytest.raises(PermissionDenied):
+        cal.duplicate_post(w.store, w.ws.id, "p1", actor=w.as_viewer, clock=w.clock)
+    with pytest.raises(PermissionDenied):
+        Scheduler(w.store, actor=w.as_viewer, clock=w.clock).edit("p1", caption="Changed")
+    assert w.store.get_post("p1").due_at == datetime(2030, 3, 5, 8, 0, tzinfo=UTC)
+    assert [p.id for p in w.store.list_posts(workspace_id=w.ws.id)] == ["p1"]
+
+
+def test_duplicate_makes_a_draft_copy(w):
+    plan(w, "p1", date(2030, 3, 5), time(9, 0))
+    copy = cal.duplicate_post(w.store, w.ws.id, "p1", actor=w.as_owner, clock=w.clock)
+    assert copy.status == PostStatus.DRAFT and copy.post_id != "p1"
+    assert w.store.get_post(copy.post_id).caption == "Caption of p1"
+    assert w.store.get_deliveries(copy.post_id) == []   # nothing goes out until it is scheduled
+
+
+# ---------------------------------------------------------------- the page (AppTest)
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.services.auth import create_owner
+    from pages import shared
+    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
+    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shared.settings.clear()
+    shared.store.clear()
+    db = shared.store()
+    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
+                             timezone_name=BERLIN)
+
+    def open_as(user, anchor=None):
+        at = AppTest.from_file("../pages/calendar.py", default_timeout=30)
+        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
+        if anchor is not None:
+            at.session_state["cal_anchor"] = anchor
+        return at.run()
+
+    yield db, owner, ws, open_as
+    shared.store.clear()
+    shared.settings.clear()
+
+
+def _planned(db, ws, days=10):
+    """One LinkedIn post `days` from now at 09:00 Berlin, scheduled by a script."""
+    from core.domain.timeutil import utcnow, zone
+    acct = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li"))
+    day = (utcnow().astimezone(zone(BERLIN)) + timedelta(days=days)).date()
+    post = Post(caption="Spring launch", accounts=(acct,), workspace_id=ws.id,
+                schedule=Schedule.at_local(day, time(9, 0), BERLIN))
+    Scheduler(db).schedule_post("p1", post)
+    return day
+
+
+def _drop(at, post_id, start, kind="eventChange"):
+    rev = at.session_state["cal_rev"] if "cal_rev" in at.session_state else 0
+    key = f"cal-Month-{at.session_state['cal_anchor'].isoformat()}-{rev}"   # the page's key for the component
+    at.session_state[key] = {"callback": kind, kind: {"event": {"id": post_id, "start": start}}}
+    return at.run()
+
+
+def test_an_empty_workspace_says_what_to_do(page):
+    db, owner, ws, open_as = page
+    at = open_as(owner)
+    assert not at.exception
+    assert at.title[0].value == "Calendar"
+    assert any("connect an account on the Accounts page" in i.value for i in at.info)
+    assert "Europe/Berlin" in at.caption[0].value
+
+
+def test_the_owner_drags_a_post_and_undoes_it(page):
+    db, owner, ws, open_as = page
+    day = _planned(db, ws)
+    at = open_as(owner, anchor=day)
+    assert not at.exception and not at.info   # the post is there: no empty state
+    target = day + timedelta(days=2)
+    at = _drop(at, "p1", f"{target.isoformat()}T11:15:00")
+    assert not at.exception and not at.error
+    from core.domain.timeutil import zone
+    assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).replace(tzinfo=None) == datetime.combine(target, time(11, 15))
+    assert any("Moved to" in s.value for s in at.success)
+    at.button(key="cal_undo").click().run()
+    assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).replace(tzinfo=None) == datetime.combine(day, time(9))
+    assert any("Moved back" in i.value for i in at.info)
+    at.run()   # the old callback value comes back on every rerun: it is not acted on again
+    assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).replace(tzinfo=None) == datetime.combine(day, time(9))
+
+
+def test_a_refused_drop_says_why_and_moves_nothing(page):
+    db, owner, ws, open_as = page
+    day = _planned(db, ws)
+    at = _drop(open_as(owner, anchor=day), "p1", "2020-01-01T09:00:00")
+    assert not at.exception
+    assert any("Not moved" in e.value and "has already passed" in e.value for e in at.error)
+    assert db.get_post("p1").due_at.astimezone(timezone.utc).date() == day
+
+
+def test_a_viewers_drop_is_refused_in_core(page):
+    db, owner, ws, open_as = page
+    day = _planned(db, ws)
+    viewer = db.add_user(User(email="viewer@example.com"))
+    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+    at = open_as(viewer, anchor=day)
+    assert "Click a post to open it." in at.caption[0].value
+    at = _drop(at, "p1", f"{(day + timedelta(days=1)).isoformat()}T09:00:00")
+    assert any("Not moved" in e.value for e in at.error)
+    assert db.get_post("p1").due_at.astimezone(timezone.utc).date() == day
+
+
+def test_clicking_a_post_opens_its_dialog_and_approving_closes_it(page):
+    db, owner, ws, open_as = page
+    from core.domain.timeutil import utcnow, zone
+    acct = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li"))
+    day = (utcnow().astimezone(zone(BERLIN)) + timedelta(days=5)).date()
+    Scheduler(db).schedule_post("p1", Post(caption="Needs a yes", accounts=(acct,), workspace_id=ws.id,
+                                           schedule=Schedule.at_local(day, time(9), BERLIN)),
+                                submit_for_approval=True)
+    at = _drop(open_as(owner, anchor=day), "p1", f"{day.isoformat()}T09:00:00", kind="eventClick")
+    assert not at.exception
+    assert at.session_state["open_post"] == "p1"
+    assert any("Pending approval" in m.value for m in at.markdown)
+    assert any(d["account"] == "Brand Inc on LinkedIn" or "Brand Inc" in d["account"]
+               for d in cal.post_detail(db, ws.id, "p1", tz_name=BERLIN).deliveries)
+    at.button(key="pd_approve_p1").click().run()
+    assert not at.exception
+    assert db.get_post("p1").state == PostState.APPROVED
+    assert any("Approved." in s.value for s in at.success)
+    assert "open_post" not in at.session_state
