@@ -363,6 +363,11 @@ class SqlRunnerQueries(SqlBase):
             rows = conn.execute(sa.select(account_holds).where(account_holds.c.until > to_utc(now, "now"))).all()
         return {r.account_id: (_aware(r.until), r.reason) for r in rows}
 
+    def release_account_hold(self, account_id: str) -> bool:
+        """A person lifted the hold: the runner may post for the account at once. False when there was none."""
+        with self._write() as conn:
+            return conn.execute(account_holds.delete().where(account_holds.c.account_id == account_id)).rowcount > 0
+
     def published_count(self, account_id: str, since: datetime) -> int:
         """Deliveries of the account published at or after `since` (and due at most _PACING_LOOKBACK before
         it), plus the one in flight however late it is (the publisher subtracts that one again)."""

@@ -205,3 +205,16 @@ def test_purge_connect_attempts(world, clock):
     assert store.purge_oauth_states(soon + timedelta(minutes=1)) == 5
     with pytest.raises(NaiveDatetimeError):
         store.purge_oauth_states(datetime(2030, 3, 4))
+
+
+def test_release_account_hold(world, clock):
+    """A person lifts a hold: it is gone at once for that account only; lifting none says so."""
+    store = world.store
+    store.hold_account("acct_ig", clock.now + timedelta(hours=1), "X's limit: 300 posts in 3 hours.")
+    store.hold_account("acct_li", clock.now + timedelta(hours=2), "LinkedIn's daily limit.")
+    assert store.release_account_hold("acct_ig") is True
+    assert set(store.account_holds(clock.now)) == {"acct_li"}
+    assert store.release_account_hold("acct_ig") is False
+    # A new hold after lifting is kept again (nothing left behind that makes it look shorter).
+    store.hold_account("acct_ig", clock.now + timedelta(minutes=5), "Burst limit.")
+    assert store.account_holds(clock.now)["acct_ig"] == (clock.now + timedelta(minutes=5), "Burst limit.")
