@@ -1,0 +1,223 @@
+"""What a post will look like on each platform's feed, declared once as data (pure, no I/O).
+
+The composer's previews read these declarations: where a platform cuts the caption in the feed ("… more"),
+which image shapes it shows as they are and which it crops to, whether a link becomes a card, and how a text
+too long for X splits into a numbered thread. The figures are what each app shows in its main feed on a phone
+as of late 2026 (the platforms publish none of them; they move a little between app versions), so a preview is
+a close guide, not a promise. Text lengths are counted in the platform's own unit (`core.rules.validation`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from core.domain import Account, Post
+from core.domain.catalog import Platform
+from core.rules.limits import AspectRange, limits_for
+from core.rules.validation import count_text
+
+__all__ = ["FeedLook", "FEED", "PreviewData", "MediaFrame", "LinkCard", "preview", "split_thread", "cut_text",
+           "shown_ratio", "crop_box"]
+
+
+@dataclass(frozen=True)
+class FeedLook:
+    """How one platform shows a post in its feed."""
+
+    cut_chars: int | None        # the caption is cut after this many characters (None: shown whole)
+    cut_lines: int | None        # ...or after this many lines, whichever comes first
+    more: str                    # what the platform writes after the cut
+    aspect: AspectRange          # image shapes shown as they are; anything wider or taller is cropped to the edge
+    link_card: bool              # a link in the text becomes a card with the site's name
+    handle_prefix: str = "@"     # how the handle is written under the name ("" where only the name shows)
+
+
+FEED: dict[Platform, FeedLook] = {
+    # Two lines or about 125 characters, then "… more"; portrait up to 4:5, landscape to 1.91:1.
+    Platform.INSTAGRAM: FeedLook(125, 2, "… more", AspectRange(0.8, 1.91, "4:5 to 1.91:1"), link_card=False),
+    Platform.FACEBOOK: FeedLook(480, 5, "… See more", AspectRange(0.8, 1.91, "4:5 to 1.91:1"), link_card=True,
+                                handle_prefix=""),
+    # About three lines on a phone, then "…see more".
+    Platform.LINKEDIN: FeedLook(210, 3, "…see more", AspectRange(0.8, 1.91, "4:5 to 1.91:1"), link_card=True,
+                                handle_prefix=""),
+    # A post within the limit shows whole; a longer text becomes a thread (`split_thread`).
+    Platform.X: FeedLook(None, None, "", AspectRange(0.75, 16 / 9, "3:4 to 16:9"), link_card=True),
+    Platform.TIKTOK: FeedLook(100, 2, "… more", AspectRange(9 / 16, 9 / 16, "9:16"), link_card=False),
+    Platform.YOUTUBE: FeedLook(100, 2, "…more", AspectRange(16 / 9, 16 / 9, "16:9"), link_card=False),
+    Platform.THREADS: FeedLook(None, None, "", AspectRange(0.75, 1.91, "3:4 to 1.91:1"), link_card=True),
+    Platform.BLUESKY: FeedLook(None, None, "", AspectRange(0.75, 1.91, "3:4 to 1.91:1"), link_card=True),
+    Platform.MASTODON: FeedLook(None, None, "", AspectRange(16 / 9, 16 / 9, "16:9"), link_card=True),
+}
+
+
+@dataclass(frozen=True)
+class MediaFrame:
+    """One media item as the feed frames it: the shape it is shown in, and whether that crops it."""
+
+    url: str
+    ratio: float                 # width / height of the frame the feed shows
+    cropped: bool                # the item's own shape is outside what the platform shows, so edges are cut
+
+
+@dataclass(frozen=True)
+class LinkCard:
+    url: str
+    site: str                    # the host without "www.", as cards show it
+
+
+@dataclass(frozen=True)
+class PreviewData:
+    """Everything a preview needs for one account; the text is the person's own (escape it when rendering)."""
+
+    platform: Platform
+    name: str
+    handle: str
+    text: str                    # the whole text sent
+    shown: str                   # what the feed shows before the reader taps "more"
+    more: str                    # "" when nothing is cut
+    thread: tuple[str, ...]      # X only, when the text is over the limit: the numbered posts; else ()
+    media: tuple[MediaFrame, ...]
+    card: LinkCard | None
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.more)
+
+
+def cut_text(text: str, chars: int | None, lines: int | None) -> tuple[str, bool]:
+    """The part of `text` a feed shows before "more": at most `lines` lines and `chars` characters, cut at the
+    last space before the limit (mid-word only when a single word is longer). Returns (shown, was_cut)."""
+    shown = text
+    if lines is not None:
+        split = text.split("\n")
+        if len(split) > lines:
+            shown = "\n".join(split[:lines])
+    if chars is not None and len(shown) > chars:
+        head = shown[:chars + 1]         # a space right after the limit ends a whole word
+        space = max(head.rfind(" "), head.rfind("\n"))
+        shown = head[:space] if space > 0 else head[:chars]
+    shown = shown.rstrip()
+    return shown, shown != text.rstrip()
+
+
+def shown_ratio(width: int | None, height: int | None, aspect: AspectRange) -> tuple[float, bool]:
+    """The shape a feed gives an item of `width` x `height`: its own inside the range, else the nearest edge.
+    Unknown dimensions take the range's squarest shape, uncropped as far as anyone can tell."""
+    if not width or not height:
+        return min(max(1.0, aspect.min), aspect.max), False
+    own = width / height
+    if aspect.allows(width, height):
+        return own, False
+    return min(max(own, aspect.min), aspect.max), True
+
+
+def crop_box(width: int, height: int, ratio: float) -> tuple[int, int, int, int]:
+    """The centred (left, top, right, bottom) box of a `width` x `height` image that a frame of `ratio` shows."""
+    if width / height > ratio:          # too wide: the sides go
+        keep = round(height * ratio)
+        left = (width - keep) // 2
+        return left, 0, left + keep, height
+    keep = round(width / ratio)         # too tall: top and bottom go
+    top = (height - keep) // 2
+    return 0, top, width, top + keep
+
+
+# ---------------------------------------------------------------- X threads
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n\s*")
+
+
+def _weighted(text: str) -> int:
+    return count_text(text, "x_weighted")
+
+
+def _pieces(text: str, budget: int) -> list[str]:
+    """Sentences, each further cut at spaces (and a single over-long word by characters) to fit `budget`."""
+    out: list[str] = []
+    for sentence in (s.strip() for s in _SENTENCE_END.split(text)):
+        if not sentence:
+            continue
+        if _weighted(sentence) <= budget:
+            out.append(sentence)
+            continue
+        current = ""
+        for word in sentence.split():
+            while _weighted(word) > budget:      # one word longer than a post: cut it by characters
+                n = min(len(word), budget)
+                while n > 1 and _weighted(word[:n]) > budget:
+                    n -= 1
+                if current:
+                    out.append(current)
+                    current = ""
+                out.append(word[:n])
+                word = word[n:]
+            joined = f"{current} {word}" if current else word
+            if _weighted(joined) <= budget:
+                current = joined
+            else:
+                out.append(current)
+                current = word
+        if current:
+            out.append(current)
+    return out
+
+
+def split_thread(text: str, limit: int = 280) -> list[str]:
+    """`text` as X posts within `limit` weighted characters each (twitter-text's count): the text itself when it
+    fits; else split between sentences (inside one only when a sentence alone is too long), each post ending
+    with its number, " 1/3". Sentences are joined by a space within a post."""
+    text = text.strip()
+    if _weighted(text) <= limit:
+        return [text] if text else []
+    total_guess = 9
+    while True:
+        suffix_len = len(f" {total_guess}/{total_guess}")
+        posts: list[str] = []
+        current = ""
+        for piece in _pieces(text, limit - suffix_len):
+            joined = f"{current} {piece}" if current else piece
+            if _weighted(joined) <= limit - suffix_len:
+                current = joined
+            else:
+                posts.append(current)
+                current = piece
+        if current:
+            posts.append(current)
+        if len(str(len(posts))) <= len(str(total_guess)):
+            return [f"{p} {i}/{len(posts)}" for i, p in enumerate(posts, 1)]
+        total_guess = 10 ** len(str(len(posts))) - 1
+
+
+# ---------------------------------------------------------------- the preview
+
+def preview(post: Post, account: Account, *,
+            media_sizes: Mapping[str, tuple[int | None, int | None]] | None = None) -> PreviewData:
+    """What `post` will look like in `account`'s feed. `media_sizes` maps a media link to its (width, height)
+    where the caller knows them (an upload it has read); other items are framed by the platform's usual shape."""
+    platform = account.platform
+    look = FEED[platform]
+    rendered = post.render(platform)
+    text = rendered.text
+    thread: tuple[str, ...] = ()
+    limits = limits_for(platform)
+    if platform == Platform.X and count_text(text, limits.text_counting) > limits.text_max:
+        thread = tuple(split_thread(text, limits.text_max))
+        shown, cut = text, False
+    else:
+        shown, cut = cut_text(text, look.cut_chars, look.cut_lines)
+    sizes = media_sizes or {}
+    frames = []
+    for url in rendered.media_urls:
+        ratio, cropped = shown_ratio(*sizes.get(url, (None, None)), look.aspect)
+        frames.append(MediaFrame(url=url, ratio=ratio, cropped=cropped))
+    card = None
+    if look.link_card and rendered.link and not rendered.media_urls:
+        host = urlsplit(rendered.link if "//" in rendered.link else f"//{rendered.link}").hostname or rendered.link
+        card = LinkCard(url=rendered.link, site=host.removeprefix("www."))
+    handle = account.handle.lstrip("@")
+    return PreviewData(platform=platform, name=account.display_name or handle,
+                       handle=f"{look.handle_prefix}{handle}" if look.handle_prefix else "",
+                       text=text, shown=shown, more=look.more if cut else "", thread=thread,
+                       media=tuple(frames), card=card)

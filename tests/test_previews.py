@@ -1,0 +1,169 @@
+"""core.rules.previews: where each feed cuts the caption, how it frames media, link cards and X threads."""
+from __future__ import annotations
+
+import pytest
+
+from core.domain import Account, Post
+from core.domain.catalog import Platform
+from core.rules.limits import AspectRange
+from core.rules.previews import FEED, crop_box, cut_text, preview, shown_ratio, split_thread
+from core.rules.validation import count_text
+
+
+def _account(platform: str, handle: str = "@brand", name: str = "Brand Studio") -> Account:
+    return Account(platform=platform, handle=handle, display_name=name)
+
+
+WORDS = " ".join(f"word{i:02d}" for i in range(60))     # 60 words of 6 characters, 419 characters
+
+
+@pytest.mark.parametrize("platform, shown_chars, more", [
+    ("instagram", 125, "… more"),     # two lines or ~125 characters
+    ("linkedin", 210, "…see more"),   # about three lines on a phone
+    ("facebook", 419, ""),            # 480 characters: this text fits whole
+    ("tiktok", 100, "… more"),
+    ("threads", 419, ""),             # Threads shows its 500 whole
+    ("bluesky", 419, ""),
+])
+def test_each_feed_cuts_the_caption_where_the_platform_does(platform, shown_chars, more):
+    view = preview(Post(caption=WORDS), _account(platform))
+    # cut at the last space at or before the limit: every word shown is whole
+    assert len(view.shown) <= shown_chars and WORDS.startswith(view.shown)
+    assert view.shown.split(" ")[-1] in WORDS.split(" ")
+    assert view.more == more and view.truncated == bool(more)
+    if more:
+        assert len(view.shown) > shown_chars - 8    # no earlier than the word that crosses the limit
+    assert view.text == WORDS
+
+
+def test_instagram_cuts_at_two_lines_before_the_character_limit():
+    caption = "Line one\nLine two\nLine three"
+    view = preview(Post(caption=caption), _account("instagram"))
+    assert view.shown == "Line one\nLine two" and view.more == "… more"
+
+
+@pytest.mark.parametrize("text, chars, lines, shown, cut", [
+    ("short", 10, 2, "short", False),               # fits
+    ("hello world again", 11, None, "hello world", True),   # cut at the space before 11
+    ("abcdefghijkl", 5, None, "abcde", True),       # one long word: cut inside it
+    ("a\nb\nc", None, 2, "a\nb", True),             # lines first
+    ("text", None, None, "text", False),            # the platform never cuts
+])
+def test_cut_text(text, chars, lines, shown, cut):
+    assert cut_text(text, chars, lines) == (shown, cut)
+
+
+def test_the_preview_carries_name_handle_and_the_whole_rendered_text():
+    post = Post(caption="Spring is here", hashtags="#spring #launch", call_to_action="Shop now")
+    x = preview(post, _account("x", "@brand"))
+    assert (x.name, x.handle) == ("Brand Studio", "@brand")
+    assert x.text == "Spring is here\n\nShop now\n\n#spring #launch" and x.thread == ()
+    linkedin = preview(post, _account("linkedin", "brand-studio"))
+    assert linkedin.handle == ""                    # LinkedIn shows the name only
+
+
+# ---------------------------------------------------------------- X threads
+
+LONG = ("Big news today. We are launching our new spring collection with twelve pieces made from recycled "
+        "cotton! Every piece is designed in Berlin and sewn by a family workshop in Porto. Come see it at our "
+        "pop-up store this weekend, where the first fifty visitors get a free tote bag. Tell your friends and "
+        "bring them along? We will also have coffee.")
+
+
+def test_a_text_that_fits_is_one_post_without_a_number():
+    assert split_thread("Hello there. Short one.") == ["Hello there. Short one."]
+    assert split_thread("   ") == []
+
+
+def test_a_long_text_splits_between_sentences_into_numbered_posts_within_the_limit():
+    posts = split_thread(LONG)
+    assert posts == [
+        "Big news today. We are launching our new spring collection with twelve pieces made from recycled cotton! "
+        "Every piece is designed in Berlin and sewn by a family workshop in Porto. Come see it at our pop-up store "
+        "this weekend, where the first fifty visitors get a free tote bag. 1/2",
+        "Tell your friends and bring them along? We will also have coffee. 2/2",
+    ]
+    assert all(count_text(p, "x_weighted") <= 280 for p in posts)
+
+
+def test_the_limit_is_x_weighted_links_count_23_and_emoji_2():
+    sentence = "🎉" * 60 + " party."              # 60 emoji weigh 120
+    posts = split_thread(" ".join([sentence] * 3))
+    assert len(posts) == 2 and all(count_text(p, "x_weighted") <= 280 for p in posts)
+    linked = ("See https://example.com/" + "a" * 300 + " now. ") * 12   # each link weighs 23 whatever its length
+    posts = split_thread(linked)
+    assert all(count_text(p, "x_weighted") <= 280 for p in posts)
+    assert posts[0].count("https://") == 8                              # 8 sentences of 33 fit in 274
+
+
+def test_a_sentence_longer_than_a_post_splits_at_spaces_and_a_word_longer_than_a_post_by_characters():
+    sentence = " ".join(["lorem"] * 120) + "."
+    posts = split_thread(sentence)
+    assert all(count_text(p, "x_weighted") <= 280 for p in posts)
+    assert all(" lorem" in p or p.startswith("lorem") for p in posts)
+    assert [p.rsplit(" ", 1)[1] for p in posts] == [f"{i}/{len(posts)}" for i in range(1, len(posts) + 1)]
+    word = split_thread("x" * 700)
+    assert len(word) == 3 and all(count_text(p, "x_weighted") <= 280 for p in word)
+    assert "".join(p.rsplit(" ", 1)[0] for p in word) == "x" * 700
+
+
+def test_ten_or_more_posts_reserve_room_for_two_digit_numbers():
+    text = " ".join(f"This is sentence number {i} of a very long story that keeps going and going." for i in range(40))
+    posts = split_thread(text)
+    assert len(posts) >= 10 and posts[-1].endswith(f" {len(posts)}/{len(posts)}")
+    assert all(count_text(p, "x_weighted") <= 280 for p in posts)
+    # no sentence is cut: every post ends at a full stop before its number
+    assert all(p.rsplit(" ", 1)[0].endswith(".") for p in posts)
+
+
+def test_x_preview_shows_the_thread_when_the_text_is_over_the_limit():
+    view = preview(Post(caption=LONG), _account("x"))
+    assert len(view.thread) == 2 and view.thread[1].endswith("2/2") and view.more == ""
+    assert preview(Post(caption="Short."), _account("x")).thread == ()
+    assert preview(Post(caption=LONG), _account("linkedin")).thread == ()   # threads are X's
+
+
+# ---------------------------------------------------------------- media and links
+
+@pytest.mark.parametrize("platform, size, ratio, cropped", [
+    ("instagram", (1080, 1350), 0.8, False),        # 4:5 portrait shows whole
+    ("instagram", (1080, 1920), 0.8, True),         # 9:16 is cropped to 4:5
+    ("instagram", (3000, 1000), 1.91, True),        # 3:1 panorama cropped to 1.91:1
+    ("x", (1080, 1920), 0.75, True),                # X's timeline: tallest 3:4
+    ("x", (1920, 1080), 16 / 9, False),
+    ("linkedin", (1000, 1000), 1.0, False),
+    ("tiktok", (1080, 1080), 9 / 16, True),         # TikTok fills the screen: 9:16
+    ("instagram", (None, None), 1.0, False),        # size unknown: the usual square frame
+])
+def test_media_is_framed_to_the_shape_the_platform_shows(platform, size, ratio, cropped):
+    view = preview(Post(caption="Look", media_urls=["https://cdn.example.com/a.jpg"]), _account(platform),
+                   media_sizes={"https://cdn.example.com/a.jpg": size})
+    [frame] = view.media
+    assert frame.ratio == pytest.approx(ratio) and frame.cropped == cropped
+
+
+def test_shown_ratio_and_the_crop_box():
+    assert shown_ratio(1000, 2000, AspectRange(0.8, 1.91)) == (0.8, True)
+    assert crop_box(1080, 1920, 0.8) == (0, 285, 1080, 1635)      # top and bottom go, centred
+    assert crop_box(3000, 1000, 1.91) == (545, 0, 2455, 1000)     # the sides go
+    assert crop_box(1000, 1000, 1.0) == (0, 0, 1000, 1000)
+
+
+def test_a_link_becomes_a_card_where_the_platform_makes_one_and_there_is_no_media():
+    post = Post(caption="Read the story", link="https://www.example.com/spring?utm=1")
+    card = preview(post, _account("linkedin")).card
+    assert card is not None and card.site == "example.com" and card.url == "https://www.example.com/spring?utm=1"
+    assert preview(post, _account("instagram")).card is None       # Instagram captions make no link cards
+    with_media = Post(caption="Read", link="https://example.com", media_urls=["https://cdn.example.com/a.jpg"])
+    assert preview(with_media, _account("x")).card is None          # the photo is shown instead
+
+
+def test_every_platform_declares_its_feed():
+    assert set(FEED) == set(Platform)
+
+
+def test_the_preview_keeps_the_persons_text_as_written_for_the_page_to_escape():
+    post = Post(caption="<script>alert(1)</script> & <b>bold</b>")
+    view = preview(post, _account("x", "@a<b>"))
+    assert view.text == "<script>alert(1)</script> & <b>bold</b>"   # raw here: escaping is the renderer's job
+    assert view.handle == "@a<b>"
