@@ -20,6 +20,7 @@ from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, No
 from core.domain.lifecycle import PostStatus
 from core.domain.catalog import Platform
 from core.infra.secrets import TokenCipher, TokenDecryptError
+from core.store.people import Session, SignInFailures
 from core.store.records import AccountSnapshot, MetricSnapshot
 from core.domain.timeutil import from_db
 
@@ -68,6 +69,23 @@ def user_from_row(row) -> User:
     return User(email=loaded_text(row.email), display_name=loaded_text(row.display_name),
                 password_hash=row.password_hash, id=row.id,
                 created_at=row.created_at)
+
+
+def session_values(s: Session) -> dict[str, Any]:
+    return {"id_hash": s.id_hash, "user_id": s.user_id, "created_at": s.created_at, "last_seen_at": s.last_seen_at,
+            "expires_at": s.expires_at, "revoked_at": s.revoked_at,
+            "user_agent": (s.user_agent or "")[:300] or None}
+
+
+def session_from_row(row) -> Session:
+    return Session(id_hash=row.id_hash, user_id=row.user_id, created_at=aware(row.created_at),
+                   last_seen_at=aware(row.last_seen_at), expires_at=aware(row.expires_at),
+                   revoked_at=aware(row.revoked_at), user_agent=row.user_agent)
+
+
+def failures_from_row(row) -> SignInFailures:
+    return SignInFailures(email=row.email, failures=row.failures, first_failed_at=aware(row.first_failed_at),
+                          last_failed_at=aware(row.last_failed_at), paused_until=aware(row.paused_until))
 
 
 def membership_from_row(row) -> Membership:

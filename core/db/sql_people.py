@@ -1,16 +1,19 @@
-"""`core.store.PeopleStore` in SQL: workspaces, users and memberships."""
+"""`core.store.PeopleStore` in SQL: workspaces, users, memberships, dashboard sessions and failed sign-ins."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from core.db.rows import membership_from_row, user_from_row, user_values, workspace_from_row, workspace_values
-from core.db.schema import memberships, users, workspaces
+from core.db.rows import (failures_from_row, membership_from_row, session_from_row, session_values, user_from_row,
+                          user_values, workspace_from_row, workspace_values)
+from core.db.schema import memberships, sessions, sign_in_failures, users, workspaces
 from core.db.sql_base import SqlBase, exists
 from core.domain import Membership, User, Workspace
 from core.domain.errors import DuplicateError, NotFoundError
+from core.store.people import Session, SignInFailures
 
 
 class SqlPeopleStore(SqlBase):
@@ -123,3 +126,55 @@ class SqlPeopleStore(SqlBase):
             query = query.where(memberships.c.workspace_id == workspace_id)
         with self._read() as conn:
             return [membership_from_row(r) for r in conn.execute(query)]
+
+    def add_session(self, session: Session) -> Session:
+        duplicate = DuplicateError("That session already exists.")
+        with self._insert_race(duplicate, sessions, session.id_hash, column="id_hash"), self._write() as conn:
+            if not exists(conn, users, session.user_id):
+                raise NotFoundError(f"No user with id {session.user_id}.")
+            if exists(conn, sessions, session.id_hash, "id_hash"):
+                raise duplicate
+            conn.execute(sessions.insert().values(session_values(session)))
+            return session
+
+    def get_session(self, id_hash: str) -> Session | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(sessions).where(sessions.c.id_hash == id_hash)).first()
+        return None if row is None else session_from_row(row)
+
+    def touch_session(self, id_hash: str, seen_at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(sessions.update().where(sessions.c.id_hash == id_hash, sessions.c.last_seen_at < seen_at)
+                         .values(last_seen_at=seen_at))
+
+    def revoke_session(self, id_hash: str, revoked_at: datetime) -> bool:
+        """End one session; False if there was none or it had already ended."""
+        with self._write() as conn:
+            return conn.execute(sessions.update().where(sessions.c.id_hash == id_hash, sessions.c.revoked_at.is_(None))
+                                .values(revoked_at=revoked_at)).rowcount > 0
+
+    def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int:
+        """End every open session of a user; how many were open."""
+        with self._write() as conn:
+            return conn.execute(sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                                .values(revoked_at=revoked_at)).rowcount
+
+    def get_sign_in_failures(self, email: str) -> SignInFailures | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(sign_in_failures).where(
+                sign_in_failures.c.email == (email or "").strip().lower())).first()
+        return None if row is None else failures_from_row(row)
+
+    def save_sign_in_failures(self, record: SignInFailures) -> SignInFailures:
+        record = replace(record, email=record.email.strip().lower())
+        values = {"failures": record.failures, "first_failed_at": record.first_failed_at,
+                  "last_failed_at": record.last_failed_at, "paused_until": record.paused_until}
+        with self._write() as conn:
+            if conn.execute(sign_in_failures.update().where(sign_in_failures.c.email == record.email)
+                            .values(values)).rowcount == 0:
+                conn.execute(sign_in_failures.insert().values(email=record.email, **values))
+        return record
+
+    def clear_sign_in_failures(self, email: str) -> None:
+        with self._write() as conn:
+            conn.execute(sign_in_failures.delete().where(sign_in_failures.c.email == (email or "").strip().lower()))

@@ -1,15 +1,35 @@
-"""Workspaces, users and memberships: the protocol and its in-memory part.
-
-(Sessions will join this aggregate.)
-"""
+"""Workspaces, users, memberships, dashboard sessions and failed sign-ins: the protocol and its in-memory part."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
 from core.domain import Membership, User, Workspace
 from core.domain.errors import DuplicateError, NotFoundError
 from core.store.base import MemoryState
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser: only the SHA-256 of the random id its cookie holds is kept."""
+    id_hash: str
+    user_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime              # the absolute end; the idle end is last_seen_at + the idle limit
+    revoked_at: datetime | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class SignInFailures:
+    """Failed sign-ins for one (lower-cased) email since the last success or quiet spell."""
+    email: str
+    failures: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    paused_until: datetime | None = None
 
 
 class PeopleStore(Protocol):
@@ -27,6 +47,14 @@ class PeopleStore(Protocol):
     def get_membership(self, user_id: str, workspace_id: str) -> Membership | None: ...
     def remove_membership(self, user_id: str, workspace_id: str) -> bool: ...
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]: ...
+    def add_session(self, session: Session) -> Session: ...
+    def get_session(self, id_hash: str) -> Session | None: ...
+    def touch_session(self, id_hash: str, seen_at: datetime) -> None: ...
+    def revoke_session(self, id_hash: str, revoked_at: datetime) -> bool: ...
+    def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int: ...
+    def get_sign_in_failures(self, email: str) -> SignInFailures | None: ...
+    def save_sign_in_failures(self, record: SignInFailures) -> SignInFailures: ...
+    def clear_sign_in_failures(self, email: str) -> None: ...
 
 
 class PeopleMemory(MemoryState):
@@ -106,3 +134,60 @@ class PeopleMemory(MemoryState):
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]:
         return [m for m in self._memberships.values()
                 if (user_id is None or m.user_id == user_id) and (workspace_id is None or m.workspace_id == workspace_id)]
+
+    # Sessions and failed sign-ins (kept here rather than in MemoryState: only this aggregate touches them).
+
+    @property
+    def _sessions(self) -> dict[str, Session]:
+        return self.__dict__.setdefault("_sessions_by_hash", {})
+
+    @property
+    def _failures(self) -> dict[str, SignInFailures]:
+        return self.__dict__.setdefault("_sign_in_failures", {})
+
+    def add_session(self, session: Session) -> Session:
+        with self._lock:
+            self.get_user(session.user_id)
+            if session.id_hash in self._sessions:
+                raise DuplicateError("That session already exists.")
+            self._sessions[session.id_hash] = session
+            return session
+
+    def get_session(self, id_hash: str) -> Session | None:
+        return self._sessions.get(id_hash)
+
+    def touch_session(self, id_hash: str, seen_at: datetime) -> None:
+        with self._lock:
+            session = self._sessions.get(id_hash)
+            if session is not None and session.last_seen_at < seen_at:
+                self._sessions[id_hash] = replace(session, last_seen_at=seen_at)
+
+    def revoke_session(self, id_hash: str, revoked_at: datetime) -> bool:
+        """End one session; False if there was none or it had already ended."""
+        with self._lock:
+            session = self._sessions.get(id_hash)
+            if session is None or session.revoked_at is not None:
+                return False
+            self._sessions[id_hash] = replace(session, revoked_at=revoked_at)
+            return True
+
+    def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int:
+        """End every open session of a user; how many were open."""
+        with self._lock:
+            open_ = [s for s in self._sessions.values() if s.user_id == user_id and s.revoked_at is None]
+            for s in open_:
+                self._sessions[s.id_hash] = replace(s, revoked_at=revoked_at)
+            return len(open_)
+
+    def get_sign_in_failures(self, email: str) -> SignInFailures | None:
+        return self._failures.get((email or "").strip().lower())
+
+    def save_sign_in_failures(self, record: SignInFailures) -> SignInFailures:
+        with self._lock:
+            record = replace(record, email=record.email.strip().lower())
+            self._failures[record.email] = record
+            return record
+
+    def clear_sign_in_failures(self, email: str) -> None:
+        with self._lock:
+            self._failures.pop((email or "").strip().lower(), None)

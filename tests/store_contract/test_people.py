@@ -115,3 +115,63 @@ def test_remove_membership(store):
     # A removed member can be added back.
     store.set_membership(Membership("user_b", "ws_1", Role.APPROVER))
     assert store.get_membership("user_b", "ws_1") == Membership("user_b", "ws_1", Role.APPROVER)
+
+
+# ---------------------------------------------------------------- dashboard sessions and failed sign-ins
+
+def _session(clock, id_hash="a" * 64, user_id="user_s", **overrides):
+    from datetime import timedelta
+    from core.store.people import Session
+    values = dict(id_hash=id_hash, user_id=user_id, created_at=clock.now, last_seen_at=clock.now,
+                  expires_at=clock.now + timedelta(days=30), user_agent="Mozilla/5.0")
+    return Session(**{**values, **overrides})
+
+
+def test_session_round_trip_touch_and_revoke(store, clock):
+    from datetime import timedelta
+    store.add_user(User(email="s@x.test", id="user_s"))
+    session = store.add_session(_session(clock))
+    assert store.get_session("a" * 64) == session
+    assert store.get_session("b" * 64) is None
+    with pytest.raises(DuplicateError):
+        store.add_session(_session(clock))
+    with pytest.raises(NotFoundError):
+        store.add_session(_session(clock, id_hash="c" * 64, user_id="user_ghost"))
+
+    later = clock.now + timedelta(minutes=5)
+    store.touch_session("a" * 64, later)
+    store.touch_session("a" * 64, clock.now)            # an older touch never moves last seen back
+    assert store.get_session("a" * 64).last_seen_at == later
+
+    assert store.revoke_session("a" * 64, later) is True
+    assert store.revoke_session("a" * 64, later + timedelta(minutes=1)) is False   # already ended: first time kept
+    assert store.get_session("a" * 64).revoked_at == later
+    assert store.revoke_session("d" * 64, later) is False
+
+
+def test_revoking_a_users_sessions_leaves_other_users_signed_in(store, clock):
+    store.add_user(User(email="s@x.test", id="user_s"))
+    store.add_user(User(email="t@x.test", id="user_t"))
+    store.add_session(_session(clock, id_hash="1" * 64))
+    store.add_session(_session(clock, id_hash="2" * 64))
+    store.add_session(_session(clock, id_hash="3" * 64, user_id="user_t"))
+    assert store.revoke_user_sessions("user_s", clock.now) == 2
+    assert store.get_session("1" * 64).revoked_at == clock.now
+    assert store.get_session("3" * 64).revoked_at is None
+
+
+def test_sign_in_failures_per_email(store, clock):
+    from datetime import timedelta
+    from core.store.people import SignInFailures
+    assert store.get_sign_in_failures("a@x.test") is None
+    store.save_sign_in_failures(SignInFailures(email="A@X.test", failures=1, first_failed_at=clock.now,
+                                               last_failed_at=clock.now))
+    got = store.get_sign_in_failures("a@x.test")
+    assert (got.email, got.failures, got.paused_until) == ("a@x.test", 1, None)
+    paused = clock.now + timedelta(minutes=5)
+    store.save_sign_in_failures(SignInFailures(email="a@x.test", failures=6, first_failed_at=clock.now,
+                                               last_failed_at=clock.now, paused_until=paused))
+    assert store.get_sign_in_failures("A@x.test").paused_until == paused
+    assert store.get_sign_in_failures("b@x.test") is None
+    store.clear_sign_in_failures("a@x.test")
+    assert store.get_sign_in_failures("a@x.test") is None
