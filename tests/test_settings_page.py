@@ -1,0 +1,179 @@
+"""Workspace settings (owner only, validated, what a timezone change does to planned posts), disconnecting an
+account (what happens to planned posts, said before and done after), lifting a hold; and the Settings page (AppTest).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+
+from core.domain import Account, AccountStatus, Membership, Post, Role, Schedule, User, Workspace
+from core.domain.catalog import Platform
+from core.domain.errors import PermissionDenied, ValidationError
+from core.domain.lifecycle import DeliveryState, PostStatus
+from core.rules.permissions import Actor
+from core.services import accounts, workspaces
+from core.services.scheduler import Scheduler
+
+UTC = timezone.utc
+BERLIN = "Europe/Berlin"
+
+
+class W:
+    pass
+
+
+@pytest.fixture
+def w(store, clock):
+    w = W()
+    w.store, w.clock = store, clock
+    w.ws = store.add_workspace(Workspace(name="Acme", timezone_name=BERLIN, id="ws_acme"))
+    w.other = store.add_workspace(Workspace(name="Other", id="ws_other"))
+    w.people = {}
+    for role in Role:
+        user = store.add_user(User(email=f"{role.value}@acme.test", id=f"u_{role.value}"))
+        store.set_membership(Membership(user_id=user.id, workspace_id=w.ws.id, role=role))
+        w.people[role] = Actor.of(store, user.id)
+    outsider = store.add_user(User(email="owner@other.test", id="u_out"))
+    store.set_membership(Membership(user_id=outsider.id, workspace_id=w.other.id, role=Role.OWNER))
+    w.outsider = Actor.of(store, outsider.id)
+    w.owner = w.people[Role.OWNER]
+    w.x = store.save_account(Account(platform=Platform.X, handle="@acme", oauth_token="x-token",
+                                     workspace_id=w.ws.id, id="a_x"))
+    w.li = store.save_account(Account(platform=Platform.LINKEDIN, handle="Acme Inc", oauth_token="li-token",
+                                      workspace_id=w.ws.id, id="a_li"))
+    return w
+
+
+def plan(w, pid, day: date, wall: time, accounts=None, **kw):
+    post = Post(caption=f"Caption of {pid}", accounts=accounts or (w.x,), workspace_id=w.ws.id,
+                schedule=Schedule.at_local(day, wall, BERLIN))
+    return Scheduler(w.store, clock=w.clock).schedule_post(pid, post, **kw)
+
+
+# ---------------------------------------------------------------- settings
+
+def test_owner_changes_settings_and_it_is_recorded(w):
+    saved = workspaces.update_settings(w.store, w.owner, w.ws.id, {
+        "name": "Acme Studio", "preferred_time": "10:30", "queue_slots": {0: ["08:00", "13:15"], 5: []},
+        "requires_approval": True, "approval_by_other": True}, clock=w.clock)
+    got = w.store.get_workspace(w.ws.id)
+    assert got == saved
+    assert (got.name, got.preferred_time, got.requires_approval, got.approval_by_other) == \
+        ("Acme Studio", time(10, 30), True, True)
+    assert got.queue_slots == {0: (time(8, 0), time(13, 15)), 5: ()}
+    event = w.store.list_events(workspace_id=w.ws.id)[0]
+    assert event.action == "workspace.settings_changed" and event.actor == w.owner.label
+    assert event.details["fields"] == ["approval_by_other", "name", "preferred_time", "queue_slots",
+                                       "requires_approval"]
+
+
+@pytest.mark.parametrize("role", [Role.EDITOR, Role.APPROVER, Role.VIEWER])
+def test_only_the_owner_changes_settings(w, role):
+    with pytest.raises(PermissionDenied, match="cannot manage"):
+        workspaces.update_settings(w.store, w.people[role], w.ws.id, {"name": "Hijacked"})
+    with pytest.raises(PermissionDenied, match="You are not a member of this workspace"):
+        workspaces.update_settings(w.store, w.outsider, w.ws.id, {"name": "Hijacked"})
+    assert w.store.get_workspace(w.ws.id).name == "Acme"
+    # Anyone in the workspace may read them; an outsider may not.
+    assert workspaces.settings_of(w.store, w.people[role], w.ws.id).name == "Acme"
+    with pytest.raises(PermissionDenied):
+        workspaces.settings_of(w.store, w.outsider, w.ws.id)
+
+
+def test_bad_values_are_refused_all_at_once_and_nothing_is_saved(w):
+    with pytest.raises(ValidationError) as err:
+        workspaces.update_settings(w.store, w.owner, w.ws.id, {"timezone_name": "Mars/Olympus",
+                                                               "preferred_time": "25:99",
+                                                               "queue_slots": {0: ["9am"]}})
+    text = str(err.value)
+    assert "'Mars/Olympus' is not a timezone Outpost knows" in text
+    assert "'25:99' is not a time of day" in text and "'9am' is not a time of day" in text
+    with pytest.raises(ValidationError, match="A workspace needs a name"):
+        workspaces.update_settings(w.store, w.owner, w.ws.id, {"name": "  "})
+    with pytest.raises(ValidationError, match="cannot be changed here: id"):
+        workspaces.update_settings(w.store, w.owner, w.ws.id, {"id": "ws_other"})
+    assert w.store.get_workspace(w.ws.id) == w.ws
+    assert w.store.list_events(workspace_id=w.ws.id) == []
+
+
+def test_timezone_change_keeps_each_planned_instant_and_says_so(w):
+    # T0 is Mon 4 Mar 2030 08:00 UTC. Two planned posts, one draft (not planned) and one in another workspace.
+    plan(w, "p1", date(2030, 3, 6), time(9, 0))
+    plan(w, "p2", date(2030, 3, 7), time(18, 30), accounts=(w.li,))
+    Scheduler(w.store, clock=w.clock).save_draft("d1", Post(caption="draft", accounts=(w.x,), workspace_id=w.ws.id,
+                                                             schedule=Schedule.at_local(date(2030, 3, 8), time(9, 0),
+                                                                                        BERLIN)))
+    impact = workspaces.timezone_change_impact(w.store, w.owner, w.ws.id, "America/New_York", now=w.clock())
+    assert [(m.post_id, m.old_local.strftime("%a %H:%M"), m.new_local.strftime("%a %H:%M")) for m in impact.moves] \
+        == [("p1", "Wed 09:00", "Wed 03:00"), ("p2", "Thu 18:30", "Thu 12:30")]
+    assert impact.message.startswith("2 planned posts keep the moment it was planned for")
+    assert "Wed 06 Mar 09:00 in Europe/Berlin becomes Wed 06 Mar 03:00 in America/New_York" in impact.message
+    before = {p: w.store.get_post(p).due_at for p in ("p1", "p2")}
+    workspaces.update_settings(w.store, w.owner, w.ws.id, {"timezone_name": "America/New_York"}, clock=w.clock)
+    # What the message said: the instants did not move.
+    assert {p: w.store.get_post(p).due_at for p in ("p1", "p2")} == before
+    assert before["p1"] == datetime(2030, 3, 6, 8, 0, tzinfo=UTC)
+    event = w.store.list_events(workspace_id=w.ws.id)[0]
+    assert event.details["timezone"] == {"from": BERLIN, "to": "America/New_York"}
+    empty = workspaces.timezone_change_impact(w.store, w.owner, w.ws.id, "America/New_York")
+    assert empty.message == "The timezone is unchanged."
+
+
+# ---------------------------------------------------------------- disconnect and holds
+
+def test_disconnect_says_what_happens_then_does_exactly_that(w):
+    plan(w, "p1", date(2030, 3, 6), time(9, 0))                       # X only
+    plan(w, "p2", date(2030, 3, 7), time(9, 0), accounts=(w.x, w.li))  # X and LinkedIn
+    plan(w, "p3", date(2030, 3, 8), time(9, 0), accounts=(w.li,))      # LinkedIn only
+    impact = accounts.disconnect_impact(w.store, w.owner, "a_x")
+    assert [p.id for p, _ in impact.planned] == ["p1", "p2"]
+    assert impact.message == ("2 planned posts to @acme on X will not go out there: that part of each is cancelled, "
+                              "and connecting the account again does not bring them back. Other accounts on the same "
+                              "posts still get them.")
+    done = accounts.disconnect_account(w.store, w.owner, "a_x", clock=w.clock)
+    assert [p.id for p, _ in done.planned] == ["p1", "p2"]
+    acct = w.store.get_account("a_x")
+    assert acct.status == AccountStatus.REVOKED and acct.oauth_token is None
+    assert "Disconnected on 04 Mar 2030" in accounts.account_health_list(w.store, w.owner, w.ws.id,
+                                                                         now=w.clock())[1].health
+    states = {(d.post_id, d.account_id): d.state for p in ("p1", "p2", "p3") for d in w.store.get_deliveries(p)}
+    assert states == {("p1", "a_x"): DeliveryState.CANCELLED, ("p2", "a_x"): DeliveryState.CANCELLED,
+                      ("p2", "a_li"): DeliveryState.QUEUED, ("p3", "a_li"): DeliveryState.QUEUED}
+    sched = Scheduler(w.store, clock=w.clock)
+    assert sched.status("p1").status == PostStatus.CANCELLED
+    assert sched.status("p2").status == PostStatus.SCHEDULED
+    assert accounts.disconnect_impact(w.store, w.owner, "a_x").message == \
+        "No planned posts go to @acme on X; nothing else changes."
+    assert {e.action for e in w.store.list_events(workspace_id=w.ws.id)} >= {"account.disconnected",
+                                                                            "delivery.cancelled"}
+
+
+@pytest.mark.parametrize("role", [Role.EDITOR, Role.APPROVER, Role.VIEWER])
+def test_only_the_owner_disconnects_or_lifts_a_hold(w, role):
+    plan(w, "p1", date(2030, 3, 6), time(9, 0))
+    w.store.hold_account("a_x", w.clock() + timedelta(hours=1), "X's limit")
+    for op in (accounts.disconnect_impact, accounts.disconnect_account, accounts.lift_hold):
+        with pytest.raises(PermissionDenied, match="cannot connect or change accounts"):
+            op(w.store, w.people[role], "a_x")
+        with pytest.raises(PermissionDenied, match="belongs to another workspace"):
+            op(w.store, w.outsider, "a_x")
+    assert w.store.get_account("a_x").status == AccountStatus.CONNECTED
+    assert w.store.get_deliveries("p1")[0].state == DeliveryState.QUEUED
+    assert "a_x" in w.store.account_holds(w.clock())
+
+
+def test_lift_hold_and_health(w):
+    w.store.hold_account("a_x", w.clock() + timedelta(hours=2), "X's limit: 300 posts in 3 hours.")
+    rows = {r.account.id: r for r in accounts.account_health_list(w.store, w.people[Role.VIEWER], w.ws.id,
+                                                                  now=w.clock())}
+    assert rows["a_x"].held_until.strftime("%H:%M") == "11:00"  # 10:00 UTC in Berlin
+    assert rows["a_x"].hold_reason == "X's limit: 300 posts in 3 hours."
+    assert rows["a_li"].held_until is None and rows["a_x"].quota.startswith("0 of ")
+    assert accounts.lift_hold(w.store, w.owner, "a_x", clock=w.clock) is True
+    assert w.store.account_holds(w.clock()) == {}
+    assert accounts.lift_hold(w.store, w.owner, "a_x", clock=w.clock) is False
+    event = w.store.list_events(workspace_id=w.ws.id)[0]
+    assert (event.action, event.reason) == ("account.hold_lifted", "X's limit: 300 posts in 3 hours.")
+    with pytest.raises(PermissionDenied):
+        accounts.account_health_list(w.store, w.outsider, w.ws.id, now=w.clock())
