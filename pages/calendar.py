@@ -109,10 +109,15 @@ options = {
                                                                            "right": ""},
     "eventTimeFormat": {"hour": "2-digit", "minute": "2-digit", "hour12": False},
     "slotLabelFormat": {"hour": "2-digit", "minute": "2-digit", "hour12": False},
-    "dayMaxEvents": 4, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
+    "eventDisplay": "block", "dayHeaderFormat": {"weekday": "short"},
+    "views": {"timeGridWeek": {"dayHeaderFormat": {"weekday": "short", "day": "numeric", "month": "short"}}}, "dayMaxEvents": 4, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
 }
 value = calendar(events=cal.to_events(entries, tz, can_edit=can_edit), options=options,
-                 callbacks=["eventClick", "eventChange"], key=key) or {}
+                 callbacks=["eventClick", "eventChange"], key=key,
+                 # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead
+                 custom_css=".fc-daygrid-event .fc-event-time{flex-shrink:0}"
+                            ".fc-daygrid-event .fc-event-title{overflow:hidden;text-overflow:ellipsis}"
+                            ".fc-event{cursor:pointer}") or {}
 
 # The last value comes back on every rerun: act on each once, then move to a fresh key.
 handled: set = s.setdefault("cal_handled", set())

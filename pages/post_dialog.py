@@ -125,17 +125,24 @@ def _dialog(post_id: str) -> None:
     else:
         st.caption(f"{post.caption}")
 
-    actions = st.columns(4)
+    buttons = []   # (label, what) in one row, only those this person may use on a post in this state
     if status == PostStatus.PENDING_APPROVAL and ctx.can(Action.APPROVE):
-        actions[0].button("Approve", key=f"pd_approve_{post_id}", type="primary", on_click=_act,
-                          args=(post_id, "approve"))
-        with actions[1].popover("Reject"):
-            st.text_input("Why (the author reads this)", key=f"pd_reason_{post_id}")
-            st.button("Reject", key=f"pd_reject_{post_id}", on_click=_act, args=(post_id, "reject"))
+        buttons += [("Approve", "approve"), ("Reject", "reject")]
     if status in POST_MOVES["cancel"].sources and ctx.can(Action.CANCEL):
-        actions[2].button("Cancel post", key=f"pd_cancel_{post_id}", on_click=_act, args=(post_id, "cancel"))
+        buttons.append(("Cancel post", "cancel"))
     if ctx.can(Action.EDIT_POSTS):
-        actions[3].button("Duplicate", key=f"pd_duplicate_{post_id}", on_click=_act, args=(post_id, "duplicate"))
+        buttons.append(("Duplicate", "duplicate"))
+    if buttons:
+        row = st.container(horizontal=True)
+        for label, what in buttons:
+            col = row
+            if what == "reject":
+                with col.popover("Reject"):
+                    st.text_input("Why (the author reads this)", key=f"pd_reason_{post_id}")
+                    st.button("Reject", key=f"pd_reject_{post_id}", on_click=_act, args=(post_id, "reject"))
+            else:
+                col.button(label, key=f"pd_{what}_{post_id}", type="primary" if what == "approve" else "secondary",
+                           on_click=_act, args=(post_id, what))
 
     with st.expander(f"History ({len(detail.history)})"):
         if not detail.history:

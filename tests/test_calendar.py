@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from core.domain import Account, Delivery, Membership, Post, Role, Schedule, User, Workspace
+from core.domain import Account, Membership, Post, Role, Schedule, User, Workspace
 from core.domain.catalog import Platform
 from core.domain.errors import IllegalTransitionError, PermissionDenied, ValidationError
 from core.domain.lifecycle import PostState, PostStatus

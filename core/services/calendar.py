@@ -151,11 +151,11 @@ def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool 
         if e.post.due_at is None:
             continue
         style = LEGEND.get(e.category, LEGEND["scheduled"])
-        where = " ".join(sorted({a.platform.label for a in e.post.accounts}))
+        where = ", ".join(sorted({a.platform.label for a in e.post.accounts}))
         text = " ".join(e.post.caption.split()) or "(no caption)"
         events.append({
             "id": e.post.id,
-            "title": f"{where} · {text[:40]}{'…' if len(text) > 40 else ''}",
+            "title": f"{text[:40]}{'…' if len(text) > 40 else ''} ({where})",   # the words first: month cells are narrow
             "start": e.post.due_at.astimezone(tz).strftime(_WALL),
             "backgroundColor": style.colour, "borderColor": style.colour, "textColor": style.text,
             "editable": bool(can_edit and e.status in _MOVABLE),
