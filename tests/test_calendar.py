@@ -318,3 +318,24 @@ def test_clicking_a_post_opens_its_dialog_and_approving_closes_it(page):
     assert db.get_post("p1").state == PostState.APPROVED
     assert any("Approved." in s.value for s in at.success)
     assert "open_post" not in at.session_state
+
+
+def test_the_dialog_refuses_a_past_time_in_words_and_a_viewer_gets_no_controls(page):
+    db, owner, ws, open_as = page
+    day = _planned(db, ws)
+    at = _drop(open_as(owner, anchor=day), "p1", f"{day.isoformat()}T09:00:00", kind="eventClick")
+    at.date_input(key="pd_date_p1").set_value(date(2020, 1, 1))
+    at.button(key="pd_move_p1").click().run()
+    assert not at.exception
+    assert any("has already passed" in e.value and "CET" in e.value for e in at.error)   # said in Berlin time
+    assert at.session_state["open_post"] == "p1"                                      # the dialog stays open
+    at.text_area(key="pd_caption_p1").input("Spring launch, now with photos")
+    at.button(key="pd_save_p1").click().run()
+    assert db.get_post("p1").caption == "Spring launch, now with photos"
+
+    viewer = db.add_user(User(email="viewer@example.com"))
+    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+    at = _drop(open_as(viewer, anchor=day), "p1", f"{day.isoformat()}T09:00:00", kind="eventClick")
+    assert not at.exception and at.session_state["open_post"] == "p1"
+    keys = {b.key for b in at.button}
+    assert not keys & {"pd_save_p1", "pd_move_p1", "pd_cancel_p1", "pd_duplicate_p1", "pd_approve_p1"}
