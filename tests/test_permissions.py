@@ -23,6 +23,7 @@ import core.services.accounts
 import core.services.members
 import core.services.notifications
 import core.services.views
+import core.services.workspaces
 from core.services.accounts import add_account, edit_account
 from core.services.connect import ConnectService
 from core.services.connect_password import APP_PASSWORD, PasswordConnectService
@@ -124,6 +125,12 @@ def in_review(w: World, ws: str) -> Target:
 
 
 def account_only(w: World, ws: str) -> Target:
+    return Target(ws, w.accounts[ws])
+
+
+def held(w: World, ws: str) -> Target:
+    """An account the runner holds back for an hour (a platform's limit)."""
+    w.store.hold_account(w.accounts[ws].id, NOW + timedelta(hours=1), "The platform's limit.")
     return Target(ws, w.accounts[ws])
 
 
@@ -249,6 +256,25 @@ ACCOUNT_TABLE: dict[str, Row] = {
         w.store, actor, Account(platform="x", handle="@practice", workspace_id=t.ws), clock=lambda: NOW)),
     "edit_account": Row(frozenset({OWNER}), account_only, lambda w, actor, t: edit_account(
         w.store, actor, t.account.id, daily_cap=1, clock=lambda: NOW)),
+    # disconnecting and lifting a hold change the account: owners, as connecting does
+    "disconnect_impact": Row(frozenset({OWNER}), scheduled, lambda w, actor, t: core.services.accounts.disconnect_impact(
+        w.store, actor, t.account.id)),
+    "disconnect_account": Row(frozenset({OWNER}), scheduled, lambda w, actor, t: core.services.accounts.disconnect_account(
+        w.store, actor, t.account.id, clock=lambda: NOW)),
+    "lift_hold": Row(frozenset({OWNER}), held, lambda w, actor, t: core.services.accounts.lift_hold(
+        w.store, actor, t.account.id, clock=lambda: NOW)),
+    # every member sees each account's health
+    "account_health_list": Row(EVERYONE, account_only, lambda w, actor, t: core.services.accounts.account_health_list(
+        w.store, actor, t.ws, now=NOW), shows=lambda r, t: t.account.id in {h.account.id for h in r}),
+}
+# A workspace's settings: every member reads them and sees what a new timezone would do; owners change them.
+WORKSPACE_TABLE: dict[str, Row] = {
+    "settings_of": Row(EVERYONE, account_only, lambda w, actor, t: core.services.workspaces.settings_of(
+        w.store, actor, t.ws)),
+    "timezone_change_impact": Row(EVERYONE, scheduled, lambda w, actor, t: core.services.workspaces.
+                                  timezone_change_impact(w.store, actor, t.ws, "Asia/Tokyo", now=NOW)),
+    "update_settings": Row(frozenset({OWNER}), account_only, lambda w, actor, t: core.services.workspaces.
+                           update_settings(w.store, actor, t.ws, {"timezone_name": "Asia/Tokyo"}, clock=lambda: NOW)),
 }
 
 def _v(name: str, **kwargs):
@@ -302,7 +328,8 @@ NOTIFICATION_TABLE: dict[str, Row] = {
     "mark_read": Row(EVERYONE, noted, lambda w, actor, t: core.services.notifications.mark_read(
         w.store, t.ws, t.extra["notification_id"], actor=actor, clock=lambda: NOW)),
 }
-TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE}
+TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
+         **WORKSPACE_TABLE}
 
 
 def snapshot(store: InMemoryPostStore):
@@ -310,7 +337,8 @@ def snapshot(store: InMemoryPostStore):
     posts = {p.id: p for p in store.list_posts()}
     workspaces = {w.id for w in store.list_workspaces()}
     return (posts, store.deliveries_for(list(posts)), store.list_events(), store.list_accounts(),
-            [n for ws in workspaces for n in store.list_notifications(workspace_id=ws)], store.list_memberships())
+            [n for ws in workspaces for n in store.list_notifications(workspace_id=ws)], store.list_memberships(),
+            store.list_workspaces(), store.account_holds(NOW))
 
 
 def attempt(row: Row, w: World, actor: Actor, target: Target) -> bool:
@@ -345,6 +373,7 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.accounts.__all__) == set(ACCOUNT_TABLE)
     assert set(core.services.views.__all__) - NOT_A_WORKSPACE_READ == set(VIEW_TABLE)
     assert set(core.services.members.__all__) == set(MEMBER_TABLE)
+    assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
     assert connecting == set(CONNECT_TABLE)
@@ -498,7 +527,8 @@ def test_marking_read_needs_the_notifications_own_workspace(world):
 # ---------------------------------------------------------------- the pages pass who acts
 ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
-SERVICES = {*core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE, "Scheduler",
+SERVICES = {*core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE,
+            *core.services.workspaces.__all__, "Scheduler",
             "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
 
 

@@ -23,8 +23,8 @@ from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import utcnow, zone
 
-__all__ = ["add_account", "edit_account", "DisconnectImpact", "disconnect_impact", "disconnect_account", "lift_hold",
-           "AccountHealth", "account_health_list"]
+# The operations (each told who acts); DisconnectImpact and AccountHealth are what they return.
+__all__ = ["add_account", "edit_account", "disconnect_impact", "disconnect_account", "lift_hold", "account_health_list"]
 
 # What edit_account may change; tokens and status change only by connecting (core.services.connect).
 EDITABLE = frozenset({"display_name", "handle", "daily_cap", "min_gap_minutes"})

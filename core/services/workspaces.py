@@ -23,7 +23,8 @@ from core.domain.timeutil import utcnow, zone
 from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
 
-__all__ = ["settings_of", "EDITABLE", "PLANNED", "PlannedMove", "TimezoneImpact", "timezone_change_impact", "update_settings"]
+# The operations (each told who acts); TimezoneImpact is what the impact check returns.
+__all__ = ["settings_of", "timezone_change_impact", "update_settings"]
 
 EDITABLE = frozenset({"name", "timezone_name", "preferred_time", "queue_slots", "requires_approval",
                       "approval_by_other"})
