@@ -177,3 +177,104 @@ def test_lift_hold_and_health(w):
     assert (event.action, event.reason) == ("account.hold_lifted", "X's limit: 300 posts in 3 hours.")
     with pytest.raises(PermissionDenied):
         accounts.account_health_list(w.store, w.outsider, w.ws.id, now=w.clock())
+
+
+# ---------------------------------------------------------------- the Settings page (AppTest)
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.services.auth import create_owner
+    from pages import shared
+    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
+    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shared.settings.clear()
+    shared.store.clear()
+    db = shared.store()
+    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
+                             timezone_name=BERLIN)
+
+    def open_as(user, path="../pages/settings.py"):
+        at = AppTest.from_file(path, default_timeout=30)
+        at.session_state["ctx"] = shared.Context(
+            user=user, workspace=db.get_workspace(ws.id), membership=db.get_membership(user.id, ws.id))
+        return at.run()
+
+    yield db, owner, ws, open_as
+    shared.store.clear()
+    shared.settings.clear()
+
+
+def _member(db, ws, role):
+    user = db.add_user(User(email=f"{role.value}@example.com"))
+    db.set_membership(Membership(user_id=user.id, workspace_id=ws.id, role=role))
+    return user
+
+
+def test_settings_page_owner_saves(page):
+    db, owner, ws, open_as = page
+    at = open_as(owner)
+    assert not at.exception and at.title[0].value == "Settings"
+    assert any("No accounts connected yet" in i.value for i in at.info)
+    at.text_input(key="settings_name").set_value("Brand Studio")
+    at.text_input(key="settings_slots_5").set_value("10:00, 15:30")
+    at.checkbox(key="settings_requires_approval").check()
+    at.button(key="settings_save").click().run()
+    assert not at.exception and not at.error
+    got = db.get_workspace(ws.id)
+    assert got.name == "Brand Studio" and got.requires_approval
+    assert got.queue_slots[5] == (time(10, 0), time(15, 30))
+    assert any("Settings saved." in s.value for s in at.success)
+    # A bad time is refused in words, nothing saved.
+    at.text_input(key="settings_slots_0").set_value("9am")
+    at.button(key="settings_save").click().run()
+    assert not at.exception
+    assert any("'9am' is not a time of day" in e.value for e in at.error)
+    assert db.get_workspace(ws.id).queue_slots[0] == got.queue_slots[0]
+
+
+def test_settings_page_timezone_change_asks_first(page):
+    db, owner, ws, open_as = page
+    from core.domain.timeutil import utcnow, zone
+    acct = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li"))
+    day = (utcnow().astimezone(zone(BERLIN)) + timedelta(days=10)).date()
+    Scheduler(db).schedule_post("p1", Post(caption="Launch", accounts=(acct,), workspace_id=ws.id,
+                                           schedule=Schedule.at_local(day, time(9, 0), BERLIN)))
+    at = open_as(owner)
+    at.selectbox(key="settings_tz").set_value("UTC")
+    at.button(key="settings_save").click().run()
+    assert not at.exception
+    assert db.get_workspace(ws.id).timezone_name == BERLIN   # not yet: it asks first
+    warning = " ".join(w.value for w in at.warning)
+    assert "1 planned post keeps the moment" in warning and "09:00 in Europe/Berlin" in warning
+    at.button(key="settings_confirm_tz").click().run()
+    assert not at.exception
+    assert db.get_workspace(ws.id).timezone_name == "UTC"
+    assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).time() == time(9, 0)   # the instant stayed
+
+
+def test_settings_page_limits_per_account(page):
+    db, owner, ws, open_as = page
+    db.save_account(Account(platform=Platform.X, handle="@brand", workspace_id=ws.id, id="a_x"))
+    at = open_as(owner)
+    at.number_input(key="cap_a_x").set_value(4)
+    at.number_input(key="gap_a_x").set_value(45)
+    at.button(key="limits_save").click().run()
+    assert not at.exception
+    got = db.get_account("a_x")
+    assert (got.daily_cap, got.min_gap_minutes) == (4, 45)
+    assert any("Saved the limits of 1 account." in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("role", [Role.EDITOR, Role.VIEWER])
+def test_settings_page_is_read_only_for_others(page, role):
+    db, owner, ws, open_as = page
+    db.save_account(Account(platform=Platform.X, handle="@brand", workspace_id=ws.id, id="a_x"))
+    at = open_as(_member(db, ws, role))
+    assert not at.exception
+    assert any("Only the workspace owner can change these settings" in i.value for i in at.info)
+    assert at.text_input(key="settings_name").disabled and at.button(key="settings_save").disabled
+    assert at.number_input(key="cap_a_x").disabled and at.button(key="limits_save").disabled
