@@ -6,11 +6,12 @@ import streamlit as st
 
 from core.services.connect import ConnectService
 from core.services.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
+from core.domain import AccountStatus
 from core.domain.errors import OutpostError
 from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
 from core.domain.timeutil import utcnow
-from core.services.views import account_rows
+from core.services.accounts import account_health_list, disconnect_account, disconnect_impact, lift_hold
 from pages.shared import adapter_for, context, settings, show_problems, store
 
 ctx = context()
@@ -21,13 +22,88 @@ st.title("Accounts")
 done = st.session_state.pop("password_connected", None)
 if done:
     st.success(f"Connected {done}.")
-rows = account_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow(), actor=ctx.actor)
-if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    if any(r["Posting"] != "Ready" for r in rows):
+health = account_health_list(db, ctx.actor, ws.id, now=utcnow())
+owner = ctx.can(Action.CONNECT_ACCOUNTS)
+if health:
+    st.dataframe(pd.DataFrame([{
+        "Account": h.account.handle, "Platform": h.account.platform.label, "Health": h.health,
+        "Token renews in": f"{h.days_left} days" if h.days_left is not None else "—",
+        "Posted today": h.quota,
+        "Posting": f"Paused until {h.held_until:%a %d %b %H:%M}: {h.hold_reason}" if h.held_until else "Ready",
+        "Last error": h.last_error or "—",
+    } for h in health]), hide_index=True, width="stretch")
+    if any(h.held_until for h in health):
         st.caption("A paused account's posts wait until the platform's limit resets, then go out in order.")
 else:
-    st.info("No accounts connected yet.")
+    st.info("No accounts connected yet. Connect one below to start planning posts for it.")
+
+
+def _lift(account_id: str) -> None:
+    try:
+        lifted = lift_hold(db, ctx.actor, account_id)
+    except OutpostError as exc:
+        st.session_state["account_error"] = exc
+    else:
+        st.session_state["account_done"] = ("The pause is lifted: its posts go out again now." if lifted
+                                            else "That pause had already ended.")
+
+
+def _disconnect(account_id: str) -> None:
+    st.session_state.pop("confirm_disconnect", None)
+    try:
+        done = disconnect_account(db, ctx.actor, account_id)
+    except OutpostError as exc:
+        st.session_state["account_error"] = exc
+    else:
+        n = len(done.planned)
+        st.session_state["account_done"] = (f"Disconnected {done.account.label}." + (
+            f" {n} planned post{'s' if n != 1 else ''} to it will not go out there." if n else ""))
+
+
+def _reconnect(account) -> None:
+    try:
+        url = ConnectService(db, adapter_for).start(actor=ctx.actor, workspace_id=ws.id, platform=account.platform,
+                                                    account_id=account.id)
+    except OutpostError as exc:
+        st.session_state["account_error"] = exc
+    else:
+        st.session_state["connect_url"] = (account.platform.label, url)
+
+
+message = st.session_state.pop("account_done", None)
+if message:
+    st.success(message)
+problem = st.session_state.pop("account_error", None)
+if problem is not None:
+    show_problems(problem)
+
+if health and owner:
+    st.subheader("Manage accounts")
+    for h in health:
+        acc = h.account
+        with st.container(border=True):
+            st.markdown(f"**{acc.label}** · {h.health}")
+            cols = st.columns(3)
+            if h.held_until:
+                cols[0].button("Lift the pause", key=f"lift_{acc.id}", on_click=_lift, args=(acc.id,),
+                               help=f"Paused until {h.held_until:%H:%M}: {h.hold_reason}")
+            if acc.platform not in password_platforms():
+                cols[1].button("Reconnect", key=f"reconnect_{acc.id}", on_click=_reconnect, args=(acc,))
+            if acc.status != AccountStatus.REVOKED:
+                cols[2].button("Disconnect…", key=f"disconnect_{acc.id}",
+                               on_click=lambda a=acc.id: st.session_state.update(confirm_disconnect=a))
+            if st.session_state.get("confirm_disconnect") == acc.id:
+                try:
+                    impact = disconnect_impact(db, ctx.actor, acc.id)
+                except OutpostError as exc:
+                    show_problems(exc)
+                else:
+                    st.warning(f"Disconnect {acc.label}? Outpost forgets its access. {impact.message}")
+                    yes, no = st.columns(2)
+                    yes.button("Yes, disconnect", type="primary", key=f"confirm_disconnect_{acc.id}",
+                               on_click=_disconnect, args=(acc.id,))
+                    no.button("Keep it connected", key=f"keep_{acc.id}",
+                              on_click=lambda: st.session_state.pop("confirm_disconnect", None))
 
 
 def _connect_with_password(platform, round_: int) -> None:
@@ -46,7 +122,7 @@ def _connect_with_password(platform, round_: int) -> None:
         st.session_state.pop(f"last_handle_{platform.value}", None)
 
 
-if ctx.can(Action.CONNECT_ACCOUNTS):
+if owner:
     st.subheader("Connect an account")
     if settings().sandbox:
         st.caption("Sandbox mode: each platform's consent page is served by Outpost's local emulator, "

@@ -1,0 +1,120 @@
+"""The Accounts page (AppTest): each account's health, disconnecting after being told what happens to planned posts,
+lifting a hold; a viewer sees the health but none of the controls."""
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+import pytest
+
+from core.domain import Account, AccountStatus, Membership, Post, Role, Schedule, User, Workspace
+from core.domain.catalog import Platform
+from core.domain.lifecycle import DeliveryState
+from core.domain.timeutil import utcnow, zone
+from core.services.scheduler import Scheduler
+
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.services.auth import create_owner
+    from pages import shared
+    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
+    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shared.settings.clear()
+    shared.store.clear()
+    db = shared.store()
+    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
+                             timezone_name=BERLIN)
+    x = db.save_account(Account(platform=Platform.X, handle="@brand", oauth_token="x-token", workspace_id=ws.id,
+                                id="a_x"))
+
+    def open_as(user):
+        at = AppTest.from_file("../pages/accounts.py", default_timeout=30)
+        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
+        return at.run()
+
+    yield db, owner, ws, x, open_as
+    shared.store.clear()
+    shared.settings.clear()
+
+
+def _planned(db, ws, acct, pid="p1", days=3):
+    day = (utcnow().astimezone(zone(BERLIN)) + timedelta(days=days)).date()
+    Scheduler(db).schedule_post(pid, Post(caption=f"Post {pid}", accounts=(acct,), workspace_id=ws.id,
+                                          schedule=Schedule.at_local(day, time(9, 0), BERLIN)))
+
+
+def test_owner_is_told_then_disconnects(page):
+    db, owner, ws, x, open_as = page
+    _planned(db, ws, x, "p1")
+    _planned(db, ws, x, "p2", days=4)
+    at = open_as(owner)
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["Account"]) == ["@brand"] and list(table["Posting"]) == ["Ready"]
+    at.button(key="disconnect_a_x").click().run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "2 planned posts to @brand on X will not go out there" in warning
+    assert db.get_account("a_x").status == AccountStatus.CONNECTED   # nothing yet: it asked
+    at.button(key="confirm_disconnect_a_x").click().run()
+    assert not at.exception
+    assert db.get_account("a_x").status == AccountStatus.REVOKED
+    assert [d.state for p in ("p1", "p2") for d in db.get_deliveries(p)] == [DeliveryState.CANCELLED] * 2
+    assert any("Disconnected @brand on X. 2 planned posts to it will not go out there." in s.value
+               for s in at.success)
+    assert "Reconnect needed" in at.dataframe[0].value["Health"][0]
+
+
+def test_owner_keeps_it_connected(page):
+    db, owner, ws, x, open_as = page
+    _planned(db, ws, x)
+    at = open_as(owner)
+    at.button(key="disconnect_a_x").click().run()
+    at.button(key="keep_a_x").click().run()
+    assert not at.warning
+    assert db.get_account("a_x").status == AccountStatus.CONNECTED
+    assert db.get_deliveries("p1")[0].state == DeliveryState.QUEUED
+
+
+def test_owner_lifts_a_hold(page):
+    db, owner, ws, x, open_as = page
+    db.hold_account("a_x", utcnow() + timedelta(hours=1), "X's limit: 300 posts in 3 hours.")
+    at = open_as(owner)
+    assert "Paused until" in at.dataframe[0].value["Posting"][0]
+    at.button(key="lift_a_x").click().run()
+    assert not at.exception
+    assert db.account_holds(utcnow()) == {}
+    assert any("The pause is lifted" in s.value for s in at.success)
+    assert list(at.dataframe[0].value["Posting"]) == ["Ready"]
+
+
+def test_a_viewer_sees_health_but_no_controls(page):
+    db, owner, ws, x, open_as = page
+    db.hold_account("a_x", utcnow() + timedelta(hours=1), "X's limit.")
+    viewer = db.add_user(User(email="viewer@example.com"))
+    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+    at = open_as(viewer)
+    assert not at.exception
+    assert list(at.dataframe[0].value["Account"]) == ["@brand"]
+    keys = {b.key for b in at.button}
+    assert not keys & {"lift_a_x", "disconnect_a_x", "reconnect_a_x"}
+    assert any("Only a workspace owner can connect accounts." in c.value for c in at.caption)
+
+
+def test_an_empty_workspace_says_what_to_do(page):
+    db, owner, ws, x, open_as = page
+    other = db.add_workspace(Workspace(name="Empty"))
+    db.set_membership(Membership(user_id=owner.id, workspace_id=other.id, role=Role.OWNER))
+    from pages import shared
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file("../pages/accounts.py", default_timeout=30)
+    at.session_state["ctx"] = shared.Context(user=owner, workspace=other,
+                                             membership=db.get_membership(owner.id, other.id))
+    at.run()
+    assert not at.exception
+    assert any("No accounts connected yet. Connect one below" in i.value for i in at.info)
