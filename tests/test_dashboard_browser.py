@@ -61,7 +61,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_
     page.get_by_text(re.compile("image 1 is .*Instagram allows 4:5 to 1.91:1")).wait_for()
     fill(page, "Image or video links (one per line)", f"{sandbox_emulator.url}/_media/sample.jpg?w=1080&h=1350")
     page.get_by_role("button", name="Schedule post").click()
-    page.get_by_text(re.compile("Saved: scheduled for")).wait_for()
+    page.get_by_text(re.compile("Scheduled: it goes out")).wait_for()
     table = page.locator("[data-testid='stDataFrame']")
     table.wait_for()
     shot(page, "03-scheduled")
@@ -88,7 +88,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_
                 raise
     page.get_by_text("Next free queue slot").click()
     page.get_by_role("button", name="Schedule post").click()
-    page.get_by_text(re.compile("Saved: scheduled for")).wait_for()
+    page.get_by_text(re.compile("Added to the queue: it goes out")).wait_for()
     try:
         page.wait_for_function("() => document.body.innerText.includes('2 post(s).')", timeout=45_000)
     finally:

@@ -167,3 +167,13 @@ def test_the_preview_keeps_the_persons_text_as_written_for_the_page_to_escape():
     view = preview(post, _account("x", "@a<b>"))
     assert view.text == "<script>alert(1)</script> & <b>bold</b>"   # raw here: escaping is the renderer's job
     assert view.handle == "@a<b>"
+
+
+def test_the_dashboards_preview_card_escapes_everything_the_person_typed():
+    from pages.compose import preview_html
+    post = Post(caption='<img src=x onerror="alert(1)"> & more', link="https://example.com/?a=<b>",
+                media_urls=['https://cdn.example.com/a.jpg" onload="alert(2)'])
+    html = preview_html(preview(post, _account("linkedin", "brand", name="<i>Brand</i>")))
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more" in html
+    assert "<i>Brand</i>" not in html and "&lt;i&gt;Brand&lt;/i&gt;" in html
+    assert 'onload="alert(2)' not in html and "a.jpg&quot; onload=&quot;alert(2)" in html

@@ -57,7 +57,8 @@ def workspace_accounts(store: PostStore, workspace_id: str, *, actor: Actor = SC
 
 def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datetime | None = None,
               end: datetime | None = None, limit: int = 500, actor: Actor = SCRIPT) -> list[dict]:
-    """One row per post for tables: when (local), where, what, and its status with the latest error."""
+    """One row per post for tables: when (local), where, what, its status with the latest error, and the link to
+    the published post."""
     _may_read(actor, workspace_id)
     tz = zone(tz_name)
     rows = []
@@ -75,6 +76,8 @@ def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datet
             "status": status.label,
             "problem": errors[-1] if errors else "",
             "ai": "AI" if post.is_ai_generated else "",
+            # where it went out (the first account's link when several published it)
+            "link": next((d.external_url for d in deliveries if d.external_url), ""),
         })
     return rows
 
