@@ -25,6 +25,9 @@ LEGAL_POST = [
     ("cancel", S.PENDING_APPROVAL, PostState.CANCELLED),
     ("cancel", S.REJECTED, PostState.CANCELLED),
     ("cancel", S.SCHEDULED, PostState.CANCELLED),
+    ("cancel", S.EXPIRED, PostState.CANCELLED),                 # nobody approved it in time: drop it
+    ("expire", S.PENDING_APPROVAL, PostState.EXPIRED),          # nobody approved it by its time
+    ("renew", S.EXPIRED, PostState.PENDING_APPROVAL),           # a new time (reschedule) puts it back in the queue
 ]
 
 
@@ -37,16 +40,20 @@ def _post(state=PostState.DRAFT):
 def test_legal_post_moves(action, status, target):
     post = _post()
     moved = {"submit": post.submit, "approve": post.approve, "revise": post.revise, "cancel": post.cancel,
-             "reject": lambda s: post.reject(s, "off-brand")}[action](status)
+             "reject": lambda s: post.reject(s, "off-brand"), "expire": post.expire,
+             "renew": lambda s: post.reschedule(s, Schedule(scheduled_at=T0 + timedelta(days=1)))}[action](status)
     assert moved.state == target
 
 
 def test_every_other_post_move_is_refused_with_a_reason():
     legal = {(a, s) for a, s, _ in LEGAL_POST}
     legal |= {(a, s) for a in ("edit", "reschedule") for s in POST_MOVES[a].sources}
+    legal.add(("reschedule", S.EXPIRED))   # through "renew"
     refused = 0
     for action in POST_MOVES:
         for status in S:
+            if action == "renew":   # no method of its own: reschedule from expired (above)
+                continue
             if (action, status) in legal:
                 continue
             post = _post()
@@ -62,7 +69,7 @@ def test_every_other_post_move_is_refused_with_a_reason():
             message = str(err.value)
             assert "Cannot" in message and status.value.replace("_", " ") in message
             refused += 1
-    assert refused == len(POST_MOVES) * len(S) - len(legal)
+    assert refused == (len(POST_MOVES) - 1) * len(S) - len(legal) + 1
 
 
 def test_refusal_after_publishing_started_says_why():

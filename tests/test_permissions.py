@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import core.services.accounts
+import core.services.approvals
 import core.services.members
 import core.services.notifications
 import core.services.views
@@ -328,8 +329,19 @@ NOTIFICATION_TABLE: dict[str, Row] = {
     "mark_read": Row(EVERYONE, noted, lambda w, actor, t: core.services.notifications.mark_read(
         w.store, t.ws, t.extra["notification_id"], actor=actor, clock=lambda: NOW)),
 }
+APPROVAL_TABLE: dict[str, Row] = {
+    # every member sees the queue; owners and approvers approve (one or a batch) and reject
+    "approval_queue": Row(EVERYONE, pending, lambda w, actor, t: core.services.approvals.approval_queue(
+        w.store, t.ws, actor=actor, clock=lambda: NOW), shows=lambda r, t: t.post_id in r.groups[0].post_ids),
+    "approve(approvals)": Row(APPROVERS, pending, lambda w, actor, t: core.services.approvals.approve(
+        w.store, t.ws, t.post_id, actor=actor, clock=lambda: NOW)),
+    "approve_batch": Row(APPROVERS, pending, lambda w, actor, t: core.services.approvals.approve_batch(
+        w.store, t.ws, None, actor=actor, clock=lambda: NOW)),
+    "reject(approvals)": Row(APPROVERS, pending, lambda w, actor, t: core.services.approvals.reject(
+        w.store, t.ws, t.post_id, "Off-brand.", actor=actor, clock=lambda: NOW)),
+}
 TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
-         **WORKSPACE_TABLE}
+         **WORKSPACE_TABLE, **APPROVAL_TABLE}
 
 
 def snapshot(store: InMemoryPostStore):
@@ -373,6 +385,7 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.accounts.__all__) == set(ACCOUNT_TABLE)
     assert set(core.services.views.__all__) - NOT_A_WORKSPACE_READ == set(VIEW_TABLE)
     assert set(core.services.members.__all__) == set(MEMBER_TABLE)
+    assert set(core.services.approvals.__all__) == {name.split("(")[0] for name in APPROVAL_TABLE}
     assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
@@ -527,7 +540,8 @@ def test_marking_read_needs_the_notifications_own_workspace(world):
 # ---------------------------------------------------------------- the pages pass who acts
 ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
-SERVICES = {*core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE,
+SERVICES = {"approval_queue", "approve_batch",
+            *core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE,
             *core.services.workspaces.__all__, "Scheduler",
             "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
 

@@ -459,7 +459,13 @@ class Post:
         return self._move("edit", current, **changes)
 
     def reschedule(self, current: PostStatus, schedule: Schedule) -> "Post":
+        if current == PostStatus.EXPIRED:   # a new time puts an expired post back in the approval queue
+            return self._move("renew", current, schedule=schedule)
         return self._move("reschedule", current, schedule=schedule)
+
+    def expire(self, current: PostStatus) -> "Post":
+        """Nobody approved it by its time: it is not published (a new time puts it back in the queue)."""
+        return self._move("expire", current)
 
 
 def post_text_problems(post: Post) -> list[Problem]:

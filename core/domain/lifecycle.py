@@ -8,6 +8,7 @@ and never stored on its own authority::
 
     post:      draft -> pending_approval -> scheduled -> publishing -> published | partially_published | failed
                              \\-> rejected             \\-> cancelled              \\-> needs_review
+                             \\-> expired (not approved by its time) -> pending_approval (a new time)
     delivery:  queued -> publishing -> published
                              |-> retry_wait -> publishing ...   (transient: 5xx, timeout, 429, not ready)
                              |-> failed                         (rejected for good, or retries exhausted)
@@ -33,6 +34,7 @@ class PostState(StrEnum):
     REJECTED = "rejected"
     APPROVED = "approved"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"      # needed approval and nobody approved it by its time: it was not published
 
 
 class PostStatus(StrEnum):
@@ -43,6 +45,7 @@ class PostStatus(StrEnum):
     REJECTED = "rejected"
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
     PUBLISHING = "publishing"
     NEEDS_REVIEW = "needs_review"
     PUBLISHED = "published"
@@ -94,7 +97,10 @@ POST_MOVES: dict[str, Move] = {
     "approve": _m({S.DRAFT, S.PENDING_APPROVAL}, PostState.APPROVED),
     "reject": _m({S.PENDING_APPROVAL}, PostState.REJECTED),
     "revise": _m({S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, PostState.DRAFT),
-    "cancel": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, PostState.CANCELLED),
+    "cancel": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED, S.EXPIRED}, PostState.CANCELLED),
+    # Nobody approved it by its time (the runner's housekeeping); a new time puts it back in the queue.
+    "expire": _m({S.PENDING_APPROVAL}, PostState.EXPIRED),
+    "renew": _m({S.EXPIRED}, PostState.PENDING_APPROVAL),
     # Content and time changes keep the editorial state but are only allowed before publishing starts.
     "edit": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, None),
     "reschedule": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, None),
@@ -163,6 +169,8 @@ def derive_post_status(state: PostState, deliveries: Iterable[DeliveryState]) ->
         return S.PENDING_APPROVAL
     if state == PostState.REJECTED:
         return S.REJECTED
+    if state == PostState.EXPIRED:
+        return S.EXPIRED
     if state == PostState.CANCELLED:
         # Cancelling stops what had not started; if something already went out it stays visible.
         if any(d == D.PUBLISHED for d in states):

@@ -5,6 +5,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
+from core.services.approvals import expire_overdue
 from core.services.series import continue_settled_series
 from core.store import PostStore
 from core.domain.timeutil import utcnow
@@ -16,7 +17,8 @@ HEARTBEAT_KEEP = timedelta(days=1)       # a heartbeat this old belongs to a run
 
 def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "system",
                  keep_runner_id: str | None = None) -> None:
-    """Old connect attempts, heartbeats of runners long gone (never `keep_runner_id`'s), series left behind."""
+    """Old connect attempts, heartbeats of runners long gone (never `keep_runner_id`'s), posts nobody approved by
+    their time (expired), series left behind."""
     now = clock()
     try:
         purged = store.purge_oauth_states(now - OAUTH_STATE_KEEP)
@@ -28,6 +30,13 @@ def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, ac
         forget_old_heartbeats(store, now=now, keep_runner_id=keep_runner_id)
     except Exception:
         log.exception("forgetting old heartbeats failed; trying again next time")
+    # Posts nobody approved by their time are never published: mark them expired and tell their authors.
+    try:
+        expired = expire_overdue(store, clock=clock, actor=actor if ":" in actor else f"system:{actor}")
+        if expired:
+            log.info("%d post(s) expired without approval", expired)
+    except Exception:
+        log.exception("expiring unapproved posts failed; trying again next time")
     # A series whose last occurrence settled while a runner was stopping: continue it (idempotent).
     try:
         continue_settled_series(store, clock=clock, actor=actor)

@@ -21,13 +21,15 @@ from core.domain import Account, Delivery, Notification, Post
 from core.domain.errors import NotFoundError, PermissionDenied
 from core.domain.lifecycle import DeliveryState
 from core.rules.permissions import SCRIPT, Action, Actor, check
-from core.domain.timeutil import utcnow
+from core.domain.timeutil import utcnow, zone
 
 # Kinds, as stored (a stored kind never changes: the dashboard and "told once" checks read them).
 APPROVAL_NEEDED = "approval_needed"
 RECONNECT_NEEDED = "reconnect_needed"
 DELIVERY_FAILED = "delivery_failed"
 DELIVERY_NEEDS_REVIEW = "delivery_needs_review"
+POST_REJECTED = "post_rejected"
+POST_EXPIRED = "post_expired"
 
 
 class Notifier(Protocol):
@@ -135,6 +137,24 @@ def approval_reminder(post: Post) -> Notification:
         workspace_id=post.workspace_id or "", kind=APPROVAL_NEEDED, title="A post is waiting for approval",
         body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
              "someone approves it.", subject_id=post.id)
+
+
+def post_rejected(post: Post, reason: str, *, author_id: str | None, at: datetime | None = None) -> Notification:
+    """An approver sent a post back to its author with a reason (everyone in the workspace when the author is
+    unknown)."""
+    return Notification(
+        workspace_id=post.workspace_id or "", kind=POST_REJECTED, title="A post was sent back to you",
+        body=f"{summary(post)} was not approved: {reason} Edit it and submit it again from Posts.",
+        created_at=at, user_id=author_id, subject_id=post.id)
+
+
+def post_expired(post: Post, tz_name: str, *, author_id: str | None, at: datetime | None = None) -> Notification:
+    """Nobody approved a post by its time, so it was not published; the time is said in the workspace's zone."""
+    when = f"{post.due_at.astimezone(zone(tz_name)):%a %d %b %H:%M} ({tz_name})" if post.due_at else "its time"
+    return Notification(
+        workspace_id=post.workspace_id or "", kind=POST_EXPIRED, title="A post expired without approval",
+        body=f"{summary(post)} was due {when} and nobody approved it, so it was not published. "
+             "Give it a new time on the Approvals page.", created_at=at, user_id=author_id, subject_id=post.id)
 
 
 def _delivery_note(post: Post, delivery: Delivery, title: str) -> Notification:

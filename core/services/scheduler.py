@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Sequence
 
 from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_text, post_status
-from core.domain.errors import DuplicateError, NotFoundError, Problem, ValidationError
+from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, Problem, ValidationError
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
 from core.rules import timing as scheduling
@@ -128,6 +128,8 @@ class Scheduler:
 
     def _create(self, post: Post, *, check_slots: bool = True) -> ScheduleResult:
         self._check_target_access(post)
+        if post.created_by is None and self.actor.user_id is not None:   # its author (approval by another person)
+            post = replace(post, created_by=self.actor.user_id)
         self._check_targets(post)
         from core.rules.validation import validate_post
         problems = [p for p in validate_post(post)]
@@ -207,7 +209,16 @@ class Scheduler:
         return self._editorial(post_id, Action.SUBMIT, lambda p, s: p.submit(s), "post.submitted")
 
     def approve(self, post_id: str) -> ScheduleResult:
-        return self._editorial(post_id, Action.APPROVE, lambda p, s: p.approve(s), "post.approved")
+        """Approve a post; where the workspace wants a second person, its author may not (PermissionDenied)."""
+        return self._editorial(post_id, Action.APPROVE, lambda p, s: self._not_own(p).approve(s), "post.approved")
+
+    def _not_own(self, post: Post) -> Post:
+        workspace = self._workspace(post.workspace_id)
+        if workspace is not None and workspace.approval_by_other and not self.actor.is_system \
+                and post_author(self.store, post) == self.actor.user_id:
+            raise PermissionDenied("Someone other than the author must approve this post.", action=Action.APPROVE,
+                                   workspace_id=post.workspace_id, code="own_post")
+        return post
 
     def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
         check_text(reason, field="reason", what="reason", multiline=True)
@@ -439,6 +450,18 @@ class Scheduler:
                               timezone_name=post.schedule.timezone_name if post.schedule else None,
                               warnings=tuple(_dedupe(warnings)), notices=tuple(dict.fromkeys(notices)),
                               deliveries=tuple(deliveries))
+
+
+def post_author(store: PostStore, post: Post) -> str | None:
+    """The user id of the person who wrote `post`: its ``created_by``, or for posts stored before that was
+    recorded, the person who created or submitted it in the activity log (None when a script did)."""
+    if post.created_by:
+        return post.created_by
+    events = store.list_events(subject_id=post.id, limit=1000)
+    for event in reversed(events):   # oldest first: the creation comes before any later submission
+        if event.action in ("post.created", "post.submitted", "post.scheduled") and event.actor.startswith("user:"):
+            return event.actor.split(":", 1)[1]
+    return None
 
 
 def _media_worth_checking(problems: list[Problem]) -> bool:
