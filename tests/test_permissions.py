@@ -23,6 +23,7 @@ import core.services.accounts
 import core.services.approvals
 import core.services.members
 import core.services.notifications
+import core.services.status
 import core.services.views
 import core.services.workspaces
 from core.services.accounts import add_account, edit_account
@@ -340,7 +341,16 @@ APPROVAL_TABLE: dict[str, Row] = {
     "reject(approvals)": Row(APPROVERS, pending, lambda w, actor, t: core.services.approvals.reject(
         w.store, t.ws, t.post_id, "Off-brand.", actor=actor, clock=lambda: NOW)),
 }
-TABLE = {**SCHEDULER_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
+# The Activity page's reads (core.services.status): every member; another workspace is refused.
+STATUS_TABLE: dict[str, Row] = {
+    "automation_status": Row(EVERYONE, due_now, lambda w, actor, t: core.services.status.automation_status(
+        w.store, t.ws, now=NOW, actor=actor), shows=lambda r, t: r.due_now == 1),
+    "activity_log": Row(EVERYONE, scheduled, lambda w, actor, t: core.services.status.activity_log(
+        w.store, t.ws, actor=actor), shows=lambda r, t: t.post_id in r.post_ids),
+    "unread_count": Row(EVERYONE, noted, lambda w, actor, t: core.services.status.unread_count(
+        w.store, t.ws, actor=actor), shows=lambda r, t: r == 1),
+}
+TABLE = {**SCHEDULER_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
          **WORKSPACE_TABLE, **APPROVAL_TABLE}
 
 
@@ -387,6 +397,7 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.members.__all__) == set(MEMBER_TABLE)
     assert set(core.services.approvals.__all__) == {name.split("(")[0] for name in APPROVAL_TABLE}
     assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
+    assert set(core.services.status.__all__) == set(STATUS_TABLE)
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
     assert connecting == set(CONNECT_TABLE)
@@ -542,7 +553,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
 SERVICES = {"approval_queue", "approve_batch",
             *core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE,
-            *core.services.workspaces.__all__, "Scheduler",
+            *core.services.workspaces.__all__, *core.services.status.__all__, "Scheduler",
             "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
 
 
