@@ -89,6 +89,7 @@ def main() -> None:
     pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
              st.Page("pages/calendar.py", title="Calendar", icon="📅"),
              st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
+             st.Page("pages/activity.py", title="Activity", icon="📣"),
              st.Page("pages/members.py", title="Members", icon="👥"),
              st.Page("pages/settings.py", title="Settings", icon="⚙️")]
     if connecting:  # the OAuth callback page exists only while a platform is sending someone back
