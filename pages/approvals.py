@@ -1,0 +1,182 @@
+"""Approvals: posts waiting for a yes, grouped by batch, each as it will look on every platform; approve a whole
+batch after a confirmation that says how many posts go out and when, approve or reject one, open one to edit, and
+give expired posts a new time. Every rule is core's (core.services.approvals); this page lays out and asks."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import streamlit as st
+
+from core.domain import Schedule
+from core.domain.errors import OutpostError
+from core.domain.timeutil import zone
+from core.rules.permissions import Action
+from core.services import approvals
+from core.services.scheduler import Scheduler
+from pages import post_dialog
+from pages.shared import context, show_problems, store
+
+ctx = context()
+db = store()
+ws = ctx.workspace
+FLASH = "approvals_flash"     # [(kind, message)] to show after the rerun an action causes
+CONFIRM = "approvals_confirm"  # the group whose "approve all" waits for a yes
+_VIDEO = (".mp4", ".mov", ".webm", ".m4v")
+_MD = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$"})
+
+
+def _flash(kind: str, message: str) -> None:
+    st.session_state.setdefault(FLASH, []).append((kind, message))
+
+
+def _text(text: str) -> str:
+    """A caption as plain text in markdown (hashtags are not headings), keeping its line breaks."""
+    return "  \n".join(line.translate(_MD) for line in text.splitlines()) or "_(no text)_"
+
+
+def _key(batch_id: str | None) -> str:
+    return batch_id or "none"
+
+
+queue = approvals.approval_queue(db, ws.id, actor=ctx.actor)
+waiting = queue.pending_count
+may_approve = ctx.can(Action.APPROVE)
+may_edit = ctx.can(Action.EDIT_POSTS)
+
+st.title(f"Approvals ({waiting})" if waiting else "Approvals")
+st.caption(f"Times are shown in {ws.timezone_name}. Nothing here is published until it is approved; a post not "
+           "approved by its time expires.")
+
+for kind, message in st.session_state.pop(FLASH, []):
+    getattr(st, kind)(message)
+if post_dialog.FLASH in st.session_state:
+    kind, message = st.session_state.pop(post_dialog.FLASH)
+    getattr(st, kind)(message)
+if not may_approve:
+    st.info("You can look at what is waiting; owners and approvers approve it.")
+
+if not queue.groups and not queue.expired:
+    if ws.requires_approval:
+        st.info("Nothing is waiting for approval. Posts written in Posts or on the Calendar appear here, grouped by "
+                "batch, until an owner or approver says yes.")
+    else:
+        st.info("Nothing is waiting for approval. Posts in this workspace go out without one; an owner can ask for "
+                "approval in Settings, and posts submitted for approval appear here.")
+
+
+def _approve_group(group: approvals.BatchGroup) -> None:
+    try:
+        result = approvals.approve_batch(db, ws.id, group.batch_id, post_ids=[w.post_id for w in group.approvable],
+                                         actor=ctx.actor)
+    except OutpostError as exc:
+        show_problems(exc)
+        return
+    st.session_state.pop(CONFIRM, None)
+    if result.approved:
+        n = len(result.approved)
+        _flash("success", f"Approved {n} post{'s' if n != 1 else ''} from {group.title}: "
+                          f"{'it goes' if n == 1 else 'they go'} out at {'its' if n == 1 else 'their'} time.")
+    for post_id, reason in result.refused:
+        _flash("warning", f"Not approved ({post_id}): {reason}")
+    st.rerun()
+
+
+def _post(item: approvals.Waiting, *, expired: bool = False) -> None:
+    post = item.post
+    with st.container(border=True):
+        head = f"**{item.when}** · {', '.join(a.label for a in post.accounts)}"
+        if post.is_ai_generated:
+            head += " · AI-generated"
+        st.markdown(head)
+        if expired:
+            st.caption("Nobody approved it by its time, so it was not published.")
+        cols = st.columns(max(len(item.previews), 1))
+        for col, preview in zip(cols, item.previews):
+            with col:
+                st.markdown(f"**{preview.platform}** · {', '.join(preview.accounts)}")
+                if preview.title:
+                    st.markdown(f"*{_text(preview.title)}*")
+                st.markdown(_text(preview.text))
+                images = [u for u in preview.media_urls if not u.lower().split("?")[0].endswith(_VIDEO)]
+                videos = [u for u in preview.media_urls if u not in images]
+                if images:
+                    st.image(images[:4], width=110)
+                for url in videos:
+                    st.caption(f"🎬 Video: {url.rsplit('/', 1)[-1].split('?')[0]}")
+                if len(images) > 4:
+                    st.caption(f"…and {len(images) - 4} more")
+        pid = post.id
+        if expired:
+            if may_edit:
+                local = datetime.now(zone(ws.timezone_name)) + timedelta(days=1)
+                c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
+                day = c1.date_input("New date", value=local.date(), key=f"ap_day_{pid}")
+                wall = c2.time_input("New time", value=ws.preferred_time, step=300, key=f"ap_time_{pid}")
+                if c3.button("Reschedule", key=f"ap_resched_{pid}", help="It waits for approval again"):
+                    try:
+                        result = Scheduler(db, actor=ctx.actor, refuse_past=True).reschedule(
+                            pid, Schedule.at_local(day, wall, ws.timezone_name))
+                    except OutpostError as exc:
+                        show_problems(exc)
+                    else:
+                        _flash("success", "Rescheduled for " + Schedule(result.scheduled_at, ws.timezone_name).describe()
+                               + ": it waits for approval again.")
+                        st.rerun()
+            else:
+                st.caption("An owner or editor can give it a new time.")
+            return
+        if item.why_not and may_approve:
+            st.caption(item.why_not)
+        row = st.container(horizontal=True)
+        if may_approve and item.may_approve:
+            if row.button("Approve", key=f"ap_approve_{pid}", type="primary"):
+                try:
+                    approvals.approve(db, ws.id, pid, actor=ctx.actor)
+                except OutpostError as exc:
+                    show_problems(exc)
+                else:
+                    _flash("success", f"Approved: it goes out {item.when}.")
+                    st.rerun()
+        if may_approve:
+            with row.popover("Reject"):
+                reason = st.text_input("Why (its author reads this)", key=f"ap_reason_{pid}")
+                if st.button("Send back to its author", key=f"ap_reject_{pid}"):
+                    try:
+                        approvals.reject(db, ws.id, pid, reason, actor=ctx.actor)
+                    except OutpostError as exc:
+                        show_problems(exc)
+                    else:
+                        _flash("info", "Sent back to its author as a draft, with your reason.")
+                        st.rerun()
+        if row.button("Open", key=f"ap_open_{pid}", help="See its history, edit or reschedule it"):
+            st.session_state[post_dialog.OPEN] = pid
+
+
+for group in queue.groups:
+    gkey = _key(group.batch_id)
+    n = len(group.posts)
+    st.subheader(f"{group.title} · {n} post{'s' if n != 1 else ''}")
+    ready = len(group.approvable)
+    if may_approve and ready:
+        if st.session_state.get(CONFIRM) == gkey:
+            with st.container(border=True):
+                st.warning(group.confirmation())
+                c1, c2 = st.columns([1, 4])
+                if c1.button(f"Yes, approve {ready}", key=f"ap_yes_{gkey}", type="primary"):
+                    _approve_group(group)
+                if c2.button("Not now", key=f"ap_no_{gkey}"):
+                    st.session_state.pop(CONFIRM, None)
+                    st.rerun()
+        elif st.button(f"Approve all {ready}" if ready == n else f"Approve {ready} of {n}", key=f"ap_all_{gkey}"):
+            st.session_state[CONFIRM] = gkey
+            st.rerun()
+    for item in group.posts:
+        _post(item)
+
+if queue.expired:
+    st.subheader(f"Expired · {len(queue.expired)} not approved in time")
+    for item in queue.expired:
+        _post(item, expired=True)
+
+if st.session_state.get(post_dialog.OPEN):
+    post_dialog.show(st.session_state[post_dialog.OPEN])
