@@ -1,13 +1,26 @@
-"""Outpost's dashboard: sign-in, workspace choice, and the router. Pages live in pages/."""
+"""Outpost's dashboard: sign-in, workspace choice, and the router. Pages live in pages/.
+
+`streamlit run app.py` finds `app` at the bottom (an `st.App` whose server routes set and clear the session
+cookie) and serves this same file as the script: run as the script (`__main__`) it draws the dashboard,
+imported by the server it only builds the routes.
+
+Signing in: the form checks the password through core (which also brakes guessing), then hands a one-time id to
+`POST /auth/session`, which sets the HttpOnly cookie with a fresh session id and sends the browser back to the
+page it asked for. Every run reads the cookie (`st.context.cookies`) and asks core whose session it is, so a
+reload, a new tab or a platform's consent page keeps the person signed in, and a sign-out in one tab signs out
+the others on their next action. `POST /auth/sign-out` revokes the session and clears the cookie.
+"""
 from __future__ import annotations
+
+import html
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import streamlit as st
 
-from core.services import auth, views
 from core.domain.errors import OutpostError, SchemaOutOfDateError
+from core.domain.timeutil import utcnow
+from core.services import auth, views
 from pages.shared import Context, settings, show_problems, store
-
-st.set_page_config(page_title="Outpost", page_icon="📮", layout="wide")
 
 
 def _open_store():
@@ -18,7 +31,23 @@ def _open_store():
         st.stop()
 
 
-def sign_in(db) -> None:
+def _hand_over(handoff: str, next_path: str) -> None:
+    """Post the one-time id to the session route (at once, with a button in case scripts are off)."""
+    st.html(f"""<form id="outpost-handoff" method="post" action="/auth/session">
+<input type="hidden" name="handoff" value="{html.escape(handoff)}">
+<input type="hidden" name="next" value="{html.escape(next_path)}">
+<p>Signing you in…</p><button type="submit">Continue</button></form>
+<script>document.getElementById("outpost-handoff").submit();</script>""", unsafe_allow_javascript=True)
+    st.stop()
+
+
+def _next_path(url_path: str) -> str:
+    """Where to go after signing in: the page asked for, with its query (a platform's answer, say)."""
+    query = urlencode({k: st.query_params.get(k) for k in st.query_params})
+    return "/" + url_path + ("?" + query if query else "")
+
+
+def sign_in(db, url_path: str = "") -> None:
     st.title("Outpost")
     if not auth.has_users(db):
         st.subheader("Welcome! Create the owner account")
@@ -37,38 +66,66 @@ def sign_in(db) -> None:
                 except OutpostError as exc:
                     show_problems(exc)
                 else:
-                    st.session_state["user_id"] = user.id
-                    st.rerun()
+                    _hand_over(auth.start_handoff(db, user.id, now=utcnow()), _next_path(url_path))
         return
     st.subheader("Sign in")
+    if st.query_params.get("state"):
+        st.info("Sign in to finish connecting your account.")
     with st.form("signin"):
         email = st.text_input("Email", key="signin_email")
         password = st.text_input("Password", type="password", key="signin_password")
         if st.form_submit_button("Sign in", type="primary"):
-            user = auth.authenticate(db, email, password)
-            if user is None:
-                st.error("That email and password do not match an account.")
+            try:
+                user = auth.sign_in(db, email, password, now=utcnow())
+            except auth.SignInRefused as exc:
+                st.error(str(exc))
             else:
-                st.session_state["user_id"] = user.id
-                st.rerun()
+                _hand_over(auth.start_handoff(db, user.id, now=utcnow()), _next_path(url_path))
+
+
+def _pages(connecting: bool) -> list:
+    pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
+             st.Page("pages/calendar.py", title="Calendar", icon="📅"),
+             st.Page("pages/approvals.py", title="Approvals", icon="✅"),
+             st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
+             st.Page("pages/activity.py", title="Activity", icon="📣"),
+             st.Page("pages/members.py", title="Members", icon="👥"),
+             st.Page("pages/settings.py", title="Settings", icon="⚙️")]
+    if connecting:  # the OAuth callback page exists only while a platform is sending someone back
+        pages.append(st.Page("pages/connect.py", title="Connecting", icon="🔄", url_path="connect", default=True))
+    return pages
+
+
+def _signed_out(db) -> None:
+    """The sign-in form at every page's address, so a deep link (/accounts) opens that page after signing in."""
+    st.session_state.pop("ctx", None)
+    stand_ins = [st.Page(lambda path=p._url_path: sign_in(db, path), title="Sign in", url_path=p._url_path,
+                         default=p._default) for p in _pages(connecting=False)]
+    st.navigation(stand_ins, position="hidden").run()
+
+
+def _sign_out_button() -> None:
+    st.html("""<form method="post" action="/auth/sign-out"><button type="submit" style="padding:0.3rem 0.8rem;
+border:1px solid rgba(49,51,63,0.3);border-radius:0.5rem;background:white;cursor:pointer">Sign out</button></form>""")
 
 
 def main() -> None:
+    st.set_page_config(page_title="Outpost", page_icon="📮", layout="wide")
     db = _open_store()
-    # A platform sent the person back from its consent page; keep the answer through sign-in.
+    # A platform sent the person back from its consent page: keep its answer for the Connecting page.
     if st.query_params.get("state") and ("code" in st.query_params or "error" in st.query_params) \
             and "pending_connect" not in st.session_state:
         st.session_state["pending_connect"] = dict(st.query_params)
-    user_id = st.session_state.get("user_id")
-    if not user_id:
-        st.session_state.pop("ctx", None)
-        # Coming back from a platform's consent page: sign in right here, then the connection completes.
-        st.navigation([st.Page(lambda: sign_in(db), title="Sign in", url_path="signin")], position="hidden").run()
+    user = auth.session_user(db, st.context.cookies.get(auth.COOKIE_NAME), now=utcnow(),
+                             policy=auth.SessionPolicy.from_settings(settings()))
+    if user is None:
+        _signed_out(db)
         return
-    me = views.signed_in(db, user_id)
+    me = views.signed_in(db, user.id)
     user, workspaces = me.user, me.workspaces
     if not workspaces:
         st.error("You are not a member of any workspace yet. Ask a workspace owner to invite you.")
+        _sign_out_button()
         st.stop()
     with st.sidebar:
         names = {w.id: w.name for w in workspaces}
@@ -79,23 +136,79 @@ def main() -> None:
         st.caption(f"Signed in as {user.email}")
         if settings().sandbox:
             st.caption("🧪 Sandbox mode: platforms are emulated locally.")
-        if st.button("Sign out", key="signout"):
-            for k in ("user_id", "workspace_id", "ctx"):
-                st.session_state.pop(k, None)
-            st.rerun()
+        _sign_out_button()
     st.session_state["ctx"] = Context(user=user, workspace=next(w for w in workspaces if w.id == chosen),
                                       membership=me.membership(chosen), person=me.actor)
-    connecting = "pending_connect" in st.session_state
-    pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
-             st.Page("pages/calendar.py", title="Calendar", icon="📅"),
-             st.Page("pages/approvals.py", title="Approvals", icon="✅"),
-             st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
-             st.Page("pages/activity.py", title="Activity", icon="📣"),
-             st.Page("pages/members.py", title="Members", icon="👥"),
-             st.Page("pages/settings.py", title="Settings", icon="⚙️")]
-    if connecting:  # the OAuth callback page exists only while a platform is sending someone back
-        pages.append(st.Page("pages/connect.py", title="Connecting", icon="🔄", url_path="connect", default=True))
-    st.navigation(pages, position="sidebar").run()
+    for message in st.session_state.pop("flash", []):     # said once, on the page someone was sent to
+        st.success(message)
+    st.navigation(_pages(connecting="pending_connect" in st.session_state), position="sidebar").run()
 
 
-main()
+# ---------------------------------------------------------------- the server routes (set and clear the cookie)
+
+def _origin_ok(request, dashboard_url: str) -> bool:
+    """Only the dashboard's own pages may post here (these routes are outside Streamlit's XSRF check)."""
+    want = urlsplit(dashboard_url)
+    return request.headers.get("origin") == f"{want.scheme}://{want.netloc}"
+
+
+def _local(path: str | None) -> str:
+    """A path on this dashboard to go back to; anything else (another site) becomes the home page."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+def session_routes(open_store, get_settings) -> list:
+    """POST /auth/session (a handoff id for the cookie) and POST /auth/sign-out, for `st.App`."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import PlainTextResponse, RedirectResponse
+    from starlette.routing import Route
+
+    def refused(request):
+        if request.method != "POST":
+            return PlainTextResponse("Use the sign-in form on the dashboard.", status_code=405,
+                                     headers={"Allow": "POST"})
+        if not _origin_ok(request, get_settings().dashboard_url):
+            return PlainTextResponse(f"Open Outpost at {get_settings().dashboard_url} to sign in or out.",
+                                     status_code=403)
+        return None
+
+    def cookie_flags() -> dict:
+        return {"httponly": True, "samesite": "lax", "path": "/",
+                "secure": urlsplit(get_settings().dashboard_url).scheme == "https"}
+
+    async def session(request):
+        if (answer := refused(request)) is not None:
+            return answer
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        field = lambda name: (form.get(name) or [None])[0]  # noqa: E731
+        policy = auth.SessionPolicy.from_settings(get_settings())
+        raw = await run_in_threadpool(auth.adopt_handoff, open_store(), field("handoff"), now=utcnow(), policy=policy,
+                                      user_agent=request.headers.get("user-agent"),
+                                      previous=request.cookies.get(auth.COOKIE_NAME))
+        response = RedirectResponse(_local(field("next")) if raw else "/", status_code=303)
+        if raw:
+            response.set_cookie(auth.COOKIE_NAME, raw, max_age=int(policy.absolute.total_seconds()), **cookie_flags())
+        return response
+
+    async def sign_out(request):
+        if (answer := refused(request)) is not None:
+            return answer
+        await run_in_threadpool(auth.end_session, open_store(), request.cookies.get(auth.COOKIE_NAME), now=utcnow())
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(auth.COOKIE_NAME, **cookie_flags())
+        return response
+
+    return [Route("/auth/session", session, methods=["GET", "POST"]),
+            Route("/auth/sign-out", sign_out, methods=["GET", "POST"])]
+
+
+if __name__ == "__main__":
+    main()
+else:   # imported by the server (streamlit run app.py finds this st.App)
+    from streamlit.runtime.pages_manager import PagesManager
+    # Routing is st.navigation's. Streamlit only learns that from the first run that calls it, so until then
+    # the first visit after a start to /accounts would run pages/accounts.py alone (its old pages/ directory mode).
+    PagesManager.uses_pages_directory = False
+    app = st.App(__file__, routes=session_routes(store, settings))

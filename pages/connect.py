@@ -1,4 +1,5 @@
-"""The OAuth callback: the platform sends people back here with ?code=...&state=..."""
+"""The OAuth callback: the platform sends people back here with ?code=...&state=...; the connection completes
+and the person lands on Accounts with a message saying so (or what went wrong)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -20,9 +21,10 @@ try:
         actor=ctx.actor, state=params.get("state"), code=params.get("code"), error=params.get("error"),
         error_description=params.get("error_description"))
 except OutpostError as exc:
-    show_problems(exc)
-else:
-    st.success(f"Connected {account.label}.")
-finally:
     st.query_params.clear()
-st.page_link("pages/accounts.py", label="Back to Accounts")
+    show_problems(exc)
+    st.page_link("pages/accounts.py", label="Back to Accounts")
+else:
+    st.query_params.clear()
+    st.session_state["flash"] = [f"Connected {account.label}."]
+    st.switch_page("pages/accounts.py")

@@ -48,6 +48,9 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     dashboard_url: str = "http://127.0.0.1:8501"
+    # Dashboard sessions end after this long unused, and after this long in any case (core.services.auth).
+    session_idle_s: float = 14 * 86400.0
+    session_max_s: float = 30 * 86400.0
     # Platform app credentials: {"x": ("client id", "client secret")}. In sandbox mode the emulator's are used.
     oauth_clients: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     # Graph / API versions by platform slug, e.g. {"linkedin": "202607"}.
@@ -132,6 +135,10 @@ class Settings:
             log_level=env.get("OUTPOST_LOG_LEVEL", "INFO").upper(),
             log_json=_bool(env.get("OUTPOST_LOG_JSON"), False),
             dashboard_url=env.get("OUTPOST_DASHBOARD_URL", "http://127.0.0.1:8501"),
+            session_idle_s=_duration(env.get("OUTPOST_SESSION_IDLE_DAYS"), "OUTPOST_SESSION_IDLE_DAYS", 14.0,
+                                     positive=True) * 86400.0,
+            session_max_s=_duration(env.get("OUTPOST_SESSION_MAX_DAYS"), "OUTPOST_SESSION_MAX_DAYS", 30.0,
+                                    positive=True) * 86400.0,
             oauth_clients={slug: (env[f"OUTPOST_{slug.upper()}_CLIENT_ID"], env.get(f"OUTPOST_{slug.upper()}_CLIENT_SECRET", ""))
                            for slug in _SLUGS if env.get(f"OUTPOST_{slug.upper()}_CLIENT_ID")},
             api_versions={slug: env[f"OUTPOST_{slug.upper()}_API_VERSION"]
