@@ -29,7 +29,7 @@ if health:
         "Account": h.account.handle, "Platform": h.account.platform.label, "Health": h.health,
         "Token renews in": f"{h.days_left} days" if h.days_left is not None else "—",
         "Posted today": h.quota,
-        "Posting": f"Paused until {h.held_until:%a %d %b %H:%M}: {h.hold_reason}" if h.held_until else "Ready",
+        "Posting": f"Paused until {h.held_until:%a %H:%M}" if h.held_until else "Ready",
         "Last error": h.last_error or "—",
     } for h in health]), hide_index=True, width="stretch")
     if any(h.held_until for h in health):
@@ -83,10 +83,14 @@ if health and owner:
         acc = h.account
         with st.container(border=True):
             st.markdown(f"**{acc.label}** · {h.health}")
-            cols = st.columns(3)
+            if h.last_error:
+                st.caption(f"Last error: {h.last_error}")
             if h.held_until:
-                cols[0].button("Lift the pause", key=f"lift_{acc.id}", on_click=_lift, args=(acc.id,),
-                               help=f"Paused until {h.held_until:%H:%M}: {h.hold_reason}")
+                st.caption(f"Posting paused until {h.held_until:%a %d %b %H:%M}: {h.hold_reason.rstrip('.')}. Lift the pause "
+                           "only if you know the limit no longer applies.")
+            cols = st.columns([1, 1, 1, 2])
+            if h.held_until:
+                cols[0].button("Lift the pause", key=f"lift_{acc.id}", on_click=_lift, args=(acc.id,))
             if acc.platform not in password_platforms():
                 cols[1].button("Reconnect", key=f"reconnect_{acc.id}", on_click=_reconnect, args=(acc,))
             if acc.status != AccountStatus.REVOKED:

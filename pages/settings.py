@@ -56,7 +56,7 @@ with st.form("settings_form"):
                               help="What a new post's time starts at when you pick only a day.")
     st.markdown("**Queue slots** (times a post added to the queue can take, per weekday; empty: none that day)")
     slots = {}
-    cols = st.columns(7)
+    cols = [*st.columns(4), *st.columns(4)[:3]]
     for day, label in enumerate(WEEKDAYS):
         times = ws.queue_slots.get(day, ())
         slots[day] = cols[day].text_input(label, value=", ".join(f"{t:%H:%M}" for t in times),

@@ -156,7 +156,7 @@ class AccountHealth:
 
     @property
     def quota(self) -> str:
-        return f"{self.used_today} of {self.daily_cap} today"
+        return f"{self.used_today} of {self.daily_cap}"
 
 
 def account_health_list(store: PostStore, actor: Actor, workspace_id: str, *, now: datetime) -> list[AccountHealth]:

@@ -58,8 +58,9 @@ class TimezoneImpact:
             return (f"No posts are planned, so nothing moves. From now on times are shown and chosen in "
                     f"{self.new_zone}.")
         first = self.moves[0]
-        posts = "1 planned post keeps" if n == 1 else f"{n} planned posts keep"
-        return (f"{posts} the moment it was planned for, so its clock time reads differently in {self.new_zone}: "
+        posts = ("1 planned post keeps the moment it was planned for, so its clock time reads" if n == 1 else
+                 f"{n} planned posts keep the moments they were planned for, so their clock times read")
+        return (f"{posts} differently in {self.new_zone}: "
                 f"for example {first.old_local:%a %d %b %H:%M} in {self.old_zone} becomes "
                 f"{first.new_local:%a %d %b %H:%M} in {self.new_zone}. Reschedule them if they should go out at the "
                 f"same clock time in the new zone. New posts, the preferred time and queue slots use {self.new_zone}.")
