@@ -3,6 +3,7 @@ account (what happens to planned posts, said before and done after), lifting a h
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
@@ -11,8 +12,10 @@ from core.domain import Account, AccountStatus, Membership, Post, Role, Schedule
 from core.domain.catalog import Platform
 from core.domain.errors import PermissionDenied, ValidationError
 from core.domain.lifecycle import DeliveryState, PostStatus
+from core.platforms.base import Profile, TokenSet
 from core.rules.permissions import Actor
 from core.services import accounts, workspaces
+from core.services.connect import save_connected_account
 from core.services.scheduler import Scheduler
 
 UTC = timezone.utc
@@ -279,3 +282,17 @@ def test_settings_page_is_read_only_for_others(page, role):
     assert any("Only the workspace owner can change these settings" in i.value for i in at.info)
     assert at.text_input(key="settings_name").disabled and at.button(key="settings_save").disabled
     assert at.number_input(key="cap_a_x").disabled and at.button(key="limits_save").disabled
+
+
+def test_connecting_again_after_a_disconnect_does_not_bring_cancelled_posts_back(w):
+    """What the disconnect message promises: the account works again, its cancelled parts stay cancelled."""
+    w.store.save_account(replace(w.x, external_id="x-1"))
+    plan(w, "p1", date(2030, 3, 6), time(9, 0))
+    accounts.disconnect_account(w.store, w.owner, "a_x", clock=w.clock)
+    again = save_connected_account(w.store, user_id="u_owner", workspace_id=w.ws.id, platform=Platform.X,
+                                   token=TokenSet(access_token="new-token"), profile=Profile(external_id="x-1",
+                                                                                             handle="@acme"),
+                                   now=w.clock())
+    assert again.id == "a_x" and again.status == AccountStatus.CONNECTED and again.oauth_token == "new-token"
+    assert "Disconnected" not in accounts.account_health_list(w.store, w.owner, w.ws.id, now=w.clock())[1].health
+    assert w.store.get_deliveries("p1")[0].state == DeliveryState.CANCELLED
