@@ -59,20 +59,26 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None) -> st
             f'<div style="margin-left:auto;font-size:0.75em;color:#fff;background:{colour};border-radius:10px;'
             f'padding:2px 8px">{escape(view.platform.label)}</div></div>')
     text_style = "white-space:pre-wrap;word-wrap:break-word;margin:0 0 8px 0"
+    rest = ""
     if view.thread:
-        posts = "".join(
-            f'<div style="border-left:3px solid #cfd9de;padding:4px 0 4px 10px;margin-bottom:6px;{text_style}">'
-            f'{escape(p)}</div>' for p in view.thread)
+        posts = [f'<div style="border-left:3px solid #cfd9de;padding:4px 0 4px 10px;margin-bottom:6px;{text_style}">'
+                 f'{escape(p)}</div>' for p in view.thread]
         body = (f'<div style="color:#b45309;font-size:0.85em;margin-bottom:6px">Over X\'s 280: as a thread this is '
-                f'{len(view.thread)} posts. Outpost sends one post to X, so shorten it for X.</div>{posts}')
+                f'{len(view.thread)} posts. Outpost sends one post to X, so shorten it for X.</div>{posts[0]}')
+        rest = "".join(posts[1:])        # the photos go with the first post of a thread
     else:
         more = f'<span style="color:#667">{escape(view.more)}</span>' if view.more else ""
-        body = f'<p style="{text_style}">{escape(view.shown)}{more}</p>'
+        body = (f'<p style="{text_style}">{escape(view.shown)}{more}</p>' if view.shown else
+                '<p style="color:#98a2b3;margin:0 0 8px 0">Your caption shows here.</p>')
     media = ""
     for frame in view.media:
         src = sources.get(frame.url, frame.url)
-        note = (f'<div style="font-size:0.75em;color:#667">Cropped to {_ratio_words(frame.ratio)} in the feed</div>'
-                if frame.cropped else "")
+        note = ""
+        if frame.refused:
+            note = (f'<div style="font-size:0.75em;color:#b91c1c">{escape(view.platform.label)} does not take a photo '
+                    f'of this shape: see below</div>')
+        elif frame.cropped:
+            note = f'<div style="font-size:0.75em;color:#667">Cropped to {_ratio_words(frame.ratio)} in the feed</div>'
         if src.startswith(("http://", "https://", "data:image/")):
             inner = (f'<img src="{escape(src, quote=True)}" alt="" '
                      f'style="width:100%;height:100%;object-fit:cover;display:block">')
@@ -87,7 +93,7 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None) -> st
                 f'<div style="font-size:0.85em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
                 f'{escape(view.card.url)}</div></div>')
     return (f'<div style="border:1px solid #e1e4e8;border-radius:12px;padding:12px;background:#fff;color:#0f1419;'
-            f'font-family:system-ui,sans-serif;font-size:14px;max-width:420px">{head}{body}{media}{card}</div>')
+            f'font-family:system-ui,sans-serif;font-size:14px;max-width:420px">{head}{body}{media}{card}{rest}</div>')
 
 
 # ---------------------------------------------------------------- the composer
@@ -101,7 +107,8 @@ def _uploads(key: str) -> tuple[list[str], dict[str, str], dict[str, tuple[int |
         stored = media_library().save(data, filename=f.name, content_type=f.type)
         url = stored.public_url
         urls.append(url)
-        sizes[url] = (stored.info.width, stored.info.height)
+        if stored.info.kind == "image":
+            sizes[url] = (stored.info.width, stored.info.height)
         if stored.info.kind == "image" and len(data) <= 6_000_000:
             sources[url] = f"data:{stored.info.mime};base64,{base64.b64encode(data).decode()}"
         elif stored.info.kind != "image":
@@ -242,6 +249,9 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
                                                          "compose_link", "compose_media")) or media
         if has_text:
             problems += validate_post(draft)
+            if media and not (st.session_state.get("compose_media") or "").strip():
+                # uploads are read from disk, so their shapes and sizes are checked now; links when saving
+                problems += media_checker()(draft)
         now = datetime.now(zone(ws.timezone_name))
         for account in chosen:
             health = account_health(by_id[account.id], now.astimezone(zone("UTC")))
@@ -265,14 +275,13 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
     else:
         st.caption("Kept as a draft: nothing is published until you give it a time.")
 
-    said: set[str] = set()
-    if problems:
-        said = {p.message for p in problems}
-        errors = [p for p in problems if p.severity == "error"]
-        warnings = [p for p in problems if p.severity != "error"]
-        lines = "\n".join(f"- {p.message}" for p in errors + warnings)
-        (st.error if errors else st.warning)(
-            ("Before this can be scheduled:" if errors else "Worth a look before scheduling:") + "\n\n" + lines)
+    said = {p.message for p in problems}
+    errors = list(dict.fromkeys(p.message for p in problems if p.severity == "error"))
+    warnings = list(dict.fromkeys(p.message for p in problems if p.severity != "error"))
+    if errors:
+        st.error("Before this can be scheduled:\n\n" + "\n".join(f"- {m}" for m in errors))
+    if warnings:
+        st.warning("Worth a look:\n\n" + "\n".join(f"- {m}" for m in warnings))
     st.button("Schedule post" if mode != MODES[2] else "Save draft", type="primary", key="compose_submit",
               on_click=_submit, args=(ctx, by_id, upload_key))
     _outcome(said)

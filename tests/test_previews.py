@@ -177,3 +177,15 @@ def test_the_dashboards_preview_card_escapes_everything_the_person_typed():
     assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more" in html
     assert "<i>Brand</i>" not in html and "&lt;i&gt;Brand&lt;/i&gt;" in html
     assert 'onload="alert(2)' not in html and "a.jpg&quot; onload=&quot;alert(2)" in html
+
+
+@pytest.mark.parametrize("platform, size, refused", [
+    ("instagram", (1080, 1920), True),     # Instagram's API takes photos from 4:5 to 1.91:1 only
+    ("instagram", (1080, 1350), False),
+    ("x", (1080, 1920), False),            # X takes it and crops it in the timeline
+    ("instagram", (None, None), False),    # unknown size: judged when the file is fetched
+])
+def test_a_photo_the_platform_refuses_is_marked_not_only_cropped(platform, size, refused):
+    url = "https://cdn.example.com/a.jpg"
+    [frame] = preview(Post(caption="Look", media_urls=[url]), _account(platform), media_sizes={url: size}).media
+    assert frame.refused == refused

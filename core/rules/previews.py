@@ -59,6 +59,7 @@ class MediaFrame:
     url: str
     ratio: float                 # width / height of the frame the feed shows
     cropped: bool                # the item's own shape is outside what the platform shows, so edges are cut
+    refused: bool = False        # a photo of a shape the platform does not take at all (limits.image_aspect)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def split_thread(text: str, limit: int = 280) -> list[str]:
 
 def preview(post: Post, account: Account, *,
             media_sizes: Mapping[str, tuple[int | None, int | None]] | None = None) -> PreviewData:
-    """What `post` will look like in `account`'s feed. `media_sizes` maps a media link to its (width, height)
+    """What `post` will look like in `account`'s feed. `media_sizes` maps a photo's link to its (width, height)
     where the caller knows them (an upload it has read); other items are framed by the platform's usual shape."""
     platform = account.platform
     look = FEED[platform]
@@ -210,14 +211,16 @@ def preview(post: Post, account: Account, *,
     sizes = media_sizes or {}
     frames = []
     for url in rendered.media_urls:
-        ratio, cropped = shown_ratio(*sizes.get(url, (None, None)), look.aspect)
-        frames.append(MediaFrame(url=url, ratio=ratio, cropped=cropped))
+        width, height = sizes.get(url, (None, None))
+        ratio, cropped = shown_ratio(width, height, look.aspect)
+        refused = bool(width and height and limits.image_aspect and not limits.image_aspect.allows(width, height))
+        frames.append(MediaFrame(url=url, ratio=ratio, cropped=cropped, refused=refused))
     card = None
     if look.link_card and rendered.link and not rendered.media_urls:
         host = urlsplit(rendered.link if "//" in rendered.link else f"//{rendered.link}").hostname or rendered.link
         card = LinkCard(url=rendered.link, site=host.removeprefix("www."))
     handle = account.handle.lstrip("@")
-    return PreviewData(platform=platform, name=account.display_name or handle,
+    return PreviewData(platform=platform, name=account.display_name.strip().lstrip("@") or handle,
                        handle=f"{look.handle_prefix}{handle}" if look.handle_prefix else "",
                        text=text, shown=shown, more=look.more if cut else "", thread=thread,
                        media=tuple(frames), card=card)
