@@ -30,6 +30,18 @@ def _local(at) -> str:
     return at.astimezone(tz).strftime("%a %d %b %H:%M") if at else "—"
 
 
+def _late(delta) -> str:
+    return "on time" if delta < timedelta(seconds=1) else describe_age(delta)
+
+
+def _short(at, now) -> str:
+    """A time short enough for a metric: "21:05" today, "Fri 09:00" this week, "14 Mar" later."""
+    local, today = at.astimezone(tz), now.astimezone(tz).date()
+    if local.date() == today:
+        return f"{local:%H:%M}"
+    return f"{local:%a %H:%M}" if local.date() < today + timedelta(days=6) else f"{local:%d %b}"
+
+
 # ---------------------------------------------------------------- automation status, refreshed live
 @st.fragment(run_every=timedelta(seconds=5))
 def automation() -> None:
@@ -39,21 +51,24 @@ def automation() -> None:
     st.subheader("Automation")
     say = st.success if runner.running else st.error
     say(runner.describe(), icon="✅" if runner.running else "⚠️")
-    cols = st.columns(5)
+    cols = st.columns([1, 1, 1.3, 1.3, 1.3])
     cols[0].metric("Due now", status.due_now, help="Deliveries whose time has come and that wait for the runner.")
     cols[1].metric("Later today", status.later_today, help=f"Still to go out today ({ws.timezone_name}).")
-    cols[2].metric("Next due", _local(status.next_due_at) if status.next_due_at else "Nothing planned")
+    cols[2].metric("Next due", _short(status.next_due_at, now) if status.next_due_at else "—",
+                   help=_local(status.next_due_at) if status.next_due_at else "Nothing is planned.")
     cols[3].metric("Last publish", f"{describe_age(now - status.last_published_at)} ago"
-                   if status.last_published_at else "None yet",
-                   help=_local(status.last_published_at) if status.last_published_at else None)
+                   if status.last_published_at else "—",
+                   help=_local(status.last_published_at) if status.last_published_at else "Nothing published yet.")
     if status.published_last_hour:
-        cols[4].metric("Lateness, last hour", f"{describe_age(status.lateness_p50)} typical",
-                       help=f"{status.published_last_hour} published in the last hour; the latest went out "
-                            f"{describe_age(status.lateness_max)} after its time.")
-        st.caption(f"Last hour: {status.published_last_hour} published, typically {describe_age(status.lateness_p50)} "
-                   f"after their time (at most {describe_age(status.lateness_max)}).")
+        cols[4].metric("Late, last hour", _late(status.lateness_p50),
+                       help="How long after their time the last hour's posts went out (the median); "
+                            "the line below has the slowest.")
+        n = status.published_last_hour
+        st.caption(f"Last hour: {n} published, " + ("all on time (within a second)." if status.lateness_max
+                   < timedelta(seconds=1) else f"typically {_late(status.lateness_p50)} after their time, the "
+                   f"slowest {describe_age(status.lateness_max)}."))
     else:
-        cols[4].metric("Lateness, last hour", "—", help="Nothing was published in the last hour.")
+        cols[4].metric("Late, last hour", "—", help="Nothing was published in the last hour.")
     st.caption(f"Times in {ws.timezone_name}. Updated every 5 seconds; last at {_local(now)}:"
                f"{now.astimezone(tz):%S}.")
 
@@ -160,10 +175,14 @@ else:
                  format_func=lambda v: "Any post" if v is None else captions.get(v, v))
     f4.date_input("Dates", value=(), key="log_dates", help=f"Days in {ws.timezone_name}: one day, or a range.")
     if log.rows:
-        frame = pd.DataFrame(log.rows)[["when", "who", "what", "change", "reason", "subject"]]
-        st.dataframe(frame, hide_index=True, width="stretch",
+        frame = pd.DataFrame(log.rows)
+        # what a person recognises: the post's caption (a delivery's event names its post), else what it was about
+        frame["about"] = [captions.get(r["post_id"]) or r["subject"] for r in log.rows]
+        st.dataframe(frame[["when", "who", "what", "about", "reason", "change"]], hide_index=True, width="stretch",
                      column_config={"when": f"When ({ws.timezone_name})", "who": "Who", "what": "What",
-                                    "change": "Change", "reason": "Why", "subject": "About"})
+                                    "about": st.column_config.TextColumn("About", width="medium"),
+                                    "reason": st.column_config.TextColumn("Why", width="large"),
+                                    "change": "Change"})
         st.caption(f"{len(log.rows)} event(s), newest first.")
     else:
         st.info("No events match these filters. Choose “Anyone”, “Anything”, “Any post” or clear the dates.")
