@@ -99,7 +99,7 @@ def _pages(connecting: bool) -> list:
 def _signed_out(db) -> None:
     """The sign-in form at every page's address, so a deep link (/accounts) opens that page after signing in."""
     st.session_state.pop("ctx", None)
-    stand_ins = [st.Page(lambda path=p._url_path: sign_in(db, path), title="Sign in", url_path=p._url_path,
+    stand_ins = [st.Page(lambda path=p.url_path: sign_in(db, path), title="Sign in", url_path=p._url_path,
                          default=p._default) for p in _pages(connecting=False)]
     st.navigation(stand_ins, position="hidden").run()
 

@@ -1,4 +1,5 @@
-"""The dashboard as a person uses it, in Chromium: sign up, add an account, schedule a post, see it listed."""
+"""The dashboard as a person uses it, in Chromium: sign up, add an account, schedule a post, see it listed; stay
+signed in through reloads, tabs and a platform's consent page until signing out."""
 from __future__ import annotations
 
 import os
@@ -102,12 +103,37 @@ def sign_in(page, email="casey@example.com", password="correct horse battery"):
     page.get_by_role("button", name="Sign in").click()
 
 
+def test_a_session_survives_reloads_and_tabs_until_sign_out(dashboard, page):
+    # Runs after the sign-up test above (same dashboard, same owner).
+    page.goto(dashboard + "/calendar")            # a deep link: the sign-in form first, then that page
+    sign_in(page)
+    page.get_by_text("Signed in as casey@example.com").wait_for()
+    assert page.url.endswith("/calendar")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "outpost_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"     # no script on the page can read it
+    page.reload()                                                   # F5
+    page.get_by_text("Signed in as casey@example.com").wait_for()
+    assert page.get_by_role("heading", name="Sign in").count() == 0
+
+    other = page.context.new_page()                                 # a second tab
+    other.goto(dashboard + "/accounts")
+    other.get_by_role("heading", name="Accounts", exact=True).wait_for()
+    other.get_by_text("Signed in as casey@example.com").wait_for()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert not any(c["name"] == "outpost_session" for c in page.context.cookies())
+    other.get_by_role("link", name="Posts").click()                 # the other tab's next action: signed out too
+    other.get_by_role("heading", name="Sign in").wait_for()
+    shot(other, "04a-signed-out-everywhere")
+
+
 def test_connect_an_account_through_the_consent_page(dashboard, page):
     # Runs after the sign-up test above (same dashboard, same owner).
     page.goto(dashboard)
     sign_in(page)
     page.get_by_role("link", name="Accounts").click()
-    page.get_by_role("heading", name="Accounts").wait_for()
+    page.get_by_role("heading", name="Accounts", exact=True).wait_for()
     page.get_by_role("button", name="Connect X").click()
     with page.expect_popup() as popup_info:
         page.get_by_role("link", name=re.compile("Continue to X")).click()
@@ -116,15 +142,12 @@ def test_connect_an_account_through_the_consent_page(dashboard, page):
     shot(consent, "04-consent")
     consent.locator("input[name=handle]").fill("casey_on_x")
     consent.get_by_role("button", name=re.compile("Allow")).click()
-    # The platform sends the person back to the dashboard in that tab: sign in, and the connection completes.
-    sign_in(consent)
+    # The platform sends the person back to the dashboard in that tab: still signed in, on Accounts, connected.
     consent.get_by_text(re.compile("Connected .*casey_on_x.* on X")).wait_for()
-    shot(consent, "05-connected")
-    consent.get_by_role("link", name="Back to Accounts").click()
-    consent.get_by_role("heading", name="Accounts").wait_for()
-    consent.locator("[data-testid='stDataFrame']").wait_for()
+    consent.get_by_role("heading", name="Accounts", exact=True).wait_for()
+    assert consent.get_by_role("heading", name="Sign in").count() == 0
     consent.wait_for_function("() => document.body.innerHTML.includes('@casey_on_x')")
-    shot(consent, "06-accounts")
+    shot(consent, "05-connected")
 
 
 def test_a_post_the_runner_could_not_send_is_settled_from_the_posts_page(dashboard, sandbox_emulator, page):
@@ -161,8 +184,7 @@ def test_a_post_the_runner_could_not_send_is_settled_from_the_posts_page(dashboa
     [d] = db.get_deliveries(post.id)
     assert d.state == DeliveryState.PUBLISHED
     assert any(p["text"] == "Flash sale ends tonight" for p in sandbox_emulator.posts("x"))
-    page.reload()
-    sign_in(page)
+    page.reload()                                 # still signed in
     page.locator("[data-testid='stDataFrame']").wait_for()
     shot(page, "08-published")
     db.engine.dispose()
