@@ -6,7 +6,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from core.domain.errors import OutpostError
+from core.domain.errors import IllegalTransitionError, OutpostError
 from core.domain.timeutil import utcnow, zone
 from core.rules.permissions import Action
 from core.services.notifications import mark_read
@@ -87,6 +87,8 @@ settle = Scheduler(db, actor=ctx.actor)
 def _act(fn, message: str) -> None:
     try:
         fn()
+    except IllegalTransitionError:   # someone (or the runner) settled it between the page's draw and the click
+        st.session_state["activity_stale"] = True
     except OutpostError as exc:
         st.session_state["activity_error"] = exc
     else:
@@ -120,6 +122,8 @@ for row in attention:
                 lambda k=key: settle.try_again(k), "Queued to publish again now."))
 if attention and not may_settle:
     st.caption("Only owners and editors can decide what happens to these; ask one of them.")
+if st.session_state.pop("activity_stale", False):
+    st.warning("Someone settled that one already, so nothing changed; the list shows where things stand now.")
 error = st.session_state.pop("activity_error", None)
 if error is not None:
     show_problems(error)

@@ -350,3 +350,34 @@ def test_the_page_with_data_and_the_settling_buttons(page_store, clock, monkeypa
     # the log's filter by what
     at.selectbox(key="log_what").select("delivery requeued").run()
     assert at.dataframe[0].value["what"].tolist() == ["delivery requeued"]
+
+
+def test_the_page_settles_an_unconfirmed_post_with_its_link(page_store, clock, monkeypatch):
+    w = _world_on(page_store, clock, monkeypatch)
+    plan(w, "r", clock())
+    [review] = run_at(w, clock() + timedelta(seconds=1), outcome="review")
+    at = _page(w.store, Role.EDITOR).run()
+    assert not at.exception
+    assert "Outpost could not tell whether this went out" in _texts(at)
+    at.text_input(key=f"link_{review.id}").input("https://x.example/status/found")
+    at.button(key=f"live_{review.id}").click().run()
+    assert not at.exception
+    got = w.store.get_delivery(review.id)
+    assert got.state == DeliveryState.PUBLISHED and got.external_url == "https://x.example/status/found"
+    assert "Marked as published." in _texts(at) and "Needs attention (1)" not in _texts(at)
+
+
+def test_the_page_says_a_refusal_in_words(page_store, clock, monkeypatch):
+    """Someone else settled it first: the late click is told so in words, and changes nothing."""
+    w = _world_on(page_store, clock, monkeypatch)
+    plan(w, "r", clock())
+    [review] = run_at(w, clock() + timedelta(seconds=1), outcome="review")
+    at = _page(w.store).run()
+    beat(w)
+    Scheduler(w.store, clock=clock, actor=w.people[Role.EDITOR]).confirm_published(review.id)
+    at.button(key=f"again_{review.id}").click().run()
+    assert not at.exception
+    assert [e.value for e in at.warning] == ["Someone settled that one already, so nothing changed; the list shows "
+                                             "where things stand now."]
+    assert w.store.get_delivery(review.id).state == DeliveryState.PUBLISHED
+    assert "Needs attention (1)" not in _texts(at)
