@@ -85,6 +85,8 @@ def _post(item: approvals.Waiting, *, expired: bool = False) -> None:
     post = item.post
     with st.container(border=True):
         head = f"**{item.when}** · {', '.join(a.label for a in post.accounts)}"
+        if item.author:
+            head += f" · written by {item.author.translate(_MD)}" + (" (you)" if item.own else "")
         if post.is_ai_generated:
             head += " · AI-generated"
         st.markdown(head)
@@ -161,13 +163,14 @@ for group in queue.groups:
         if st.session_state.get(CONFIRM) == gkey:
             with st.container(border=True):
                 st.warning(group.confirmation())
-                c1, c2 = st.columns([1, 4])
-                if c1.button(f"Yes, approve {ready}", key=f"ap_yes_{gkey}", type="primary"):
+                row = st.container(horizontal=True)
+                if row.button(f"Yes, approve {ready}", key=f"ap_yes_{gkey}", type="primary"):
                     _approve_group(group)
-                if c2.button("Not now", key=f"ap_no_{gkey}"):
+                if row.button("Not now", key=f"ap_no_{gkey}"):
                     st.session_state.pop(CONFIRM, None)
                     st.rerun()
-        elif st.button(f"Approve all {ready}" if ready == n else f"Approve {ready} of {n}", key=f"ap_all_{gkey}"):
+        elif st.button("Approve 1 post" if n == 1 else f"Approve all {ready}" if ready == n else f"Approve {ready} of {n}", key=f"ap_all_{gkey}",
+                           type="primary"):
             st.session_state[CONFIRM] = gkey
             st.rerun()
     for item in group.posts:

@@ -74,6 +74,7 @@ def test_the_queue_groups_by_batch_with_previews_in_the_workspace_zone(w):
     p2 = batch.posts[0]
     # T0 is 08:00 UTC on Mon 4 Mar 2030: 26 hours later is Tue 5 Mar 10:00 UTC = 11:00 in Berlin
     assert p2.when == "Tue 5 Mar 11:00"
+    assert p2.author_id == "u_editor" and p2.author == "editor@acme.test" and not p2.own
     assert {(v.platform, v.accounts) for v in p2.previews} == {("LinkedIn", ("Acme Inc",)), ("X", ("@acme",))}
     assert all("Caption of p2" in v.text and "#spring" in v.text for v in p2.previews)
     assert batch.confirmation() == ("Approve 2 posts? They go out from Tue 5 Mar 11:00 to Tue 5 Mar 15:00 "
@@ -380,3 +381,14 @@ def test_an_expired_post_is_offered_a_new_time(page):
     assert not at.exception
     assert db.get_post_status("p1") == PostStatus.PENDING_APPROVAL
     assert any("waits for approval again" in s.value for s in at.success)
+
+
+def test_open_shows_the_post_dialog_to_edit_it(page):
+    db, owner, ws, open_as = page
+    _two_batches(db, ws)
+    at = open_as(owner)
+    at.button(key="ap_open_p3").click().run()
+    assert not at.exception
+    assert at.session_state["open_post"] == "p3"
+    assert any("Pending approval" in m.value for m in at.markdown)     # the dialog's status line
+    assert at.text_area(key="pd_caption_p3").value == "Spring is here (p3)"

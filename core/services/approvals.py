@@ -66,6 +66,7 @@ class Waiting:
     own: bool            # the person looking wrote it
     may_approve: bool    # the person looking may approve it (role, second person, time not passed)
     why_not: str = ""    # when they may not, in words
+    author: str = ""     # the author's name as people know it ("" when a script wrote it)
 
     @property
     def post_id(self) -> str:
@@ -157,6 +158,19 @@ def approval_queue(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT
     statuses = {p.id: post_status(p, by_post.get(p.id, [])) for p in posts}
     batches = {b.id: b for b in store.list_batches(workspace_id=workspace_id)}
     can_approve = actor.can(Action.APPROVE, workspace_id)
+    names: dict[str, str] = {}   # one read per author, not per post
+
+    def name(user_id: str | None) -> str:
+        if user_id is None:
+            return ""
+        if user_id not in names:
+            try:
+                user = store.get_user(user_id)
+                names[user_id] = user.display_name or user.email
+            except (KeyError, NotFoundError):
+                names[user_id] = ""
+        return names[user_id]
+
     groups: dict[str | None, list[Waiting]] = {}
     expired: list[Waiting] = []
     for post in posts:
@@ -171,7 +185,8 @@ def approval_queue(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT
         elif post.due_at is not None and post.due_at <= now:
             why = "Its time has passed: give it a new time first."
         item = Waiting(post=post, status=status, when=_local(post.due_at, tz) if post.due_at else "no time yet",
-                       previews=_previews(post), author_id=author, own=own, may_approve=not why, why_not=why)
+                       previews=_previews(post), author_id=author, own=own, may_approve=not why, why_not=why,
+                       author=name(author))
         if status == PostStatus.EXPIRED:
             expired.append(item)
         else:
