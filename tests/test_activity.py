@@ -381,3 +381,67 @@ def test_the_page_says_a_refusal_in_words(page_store, clock, monkeypatch):
                                              "where things stand now."]
     assert w.store.get_delivery(review.id).state == DeliveryState.PUBLISHED
     assert "Needs attention (1)" not in _texts(at)
+
+
+# ---------------------------------------------------------------- in the browser
+
+@pytest.fixture
+def failed_in_dashboard(dashboard, sandbox_emulator):
+    """An owner in Berlin whose post failed a minute ago, a runner that beats, and a notification, in the
+    dashboard's own database."""
+    from core.domain.timeutil import utcnow
+    from core.infra.settings import Settings
+    from core.services.auth import create_owner
+    from core.services.runtime import open_store
+    db = open_store(Settings(data_dir=dashboard.data_dir, sandbox=True, sandbox_url=sandbox_emulator.url))
+    owner, ws = create_owner(db, email="act@example.com", password="correct horse battery", display_name="Ana",
+                             workspace_name="Bakery", timezone_name=BERLIN)
+    acct = db.save_account(Account(platform="x", handle="@bakery", workspace_id=ws.id))
+    now = utcnow()
+    Scheduler(db).schedule_post("p_bread", Post(caption="Fresh bread at noon", accounts=(acct,), workspace_id=ws.id,
+                                                schedule=Schedule(scheduled_at=now, timezone_name=BERLIN)))
+    [d] = db.claim_due(now, runner_id="r-test", lease_until=now + timedelta(minutes=2))
+    db.finish_delivery(d.mark_failed(error="X refused the image: it is larger than 5 MB.", code="bad_media"),
+                       runner_id="r-test")
+    db.add_notification(Notification(workspace_id=ws.id, kind="delivery_failed", title="A post could not be published",
+                                     body="“Fresh bread at noon” on X: X refused the image."))
+    # A runner that keeps beating while the test runs (however slow the machine, it never looks stale).
+    import threading
+    stop = threading.Event()
+
+    def beating():
+        while True:
+            db.save_heartbeat(Heartbeat(runner_id="main:1:t", host="box", pid=1, started_at=now, beat_at=utcnow(),
+                                        info={}))
+            if stop.wait(2):
+                return
+
+    beater = threading.Thread(target=beating, daemon=True)
+    beater.start()
+    yield db, d.id
+    stop.set()
+    beater.join()
+
+
+@pytest.mark.browser
+def test_activity_in_the_browser(dashboard, failed_in_dashboard, page):
+    import os
+    db, delivery_id = failed_in_dashboard
+    page.goto(dashboard)
+    page.get_by_label("Email", exact=True).fill("act@example.com")
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Activity").click()
+    page.get_by_role("heading", name="Activity log").wait_for()
+    page.get_by_text("Running: last heartbeat").wait_for()
+    page.get_by_text("Needs attention (1)").wait_for()
+    page.get_by_text("X refused the image: it is larger than 5 MB.").first.wait_for()
+    page.get_by_text("Notifications (1 unread)").wait_for()
+    if os.environ.get("OUTPOST_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["OUTPOST_SCREENSHOTS"], "activity.png"), full_page=True)
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_text("Queued to publish again now.").wait_for()
+    assert db.get_delivery(delivery_id).state == DeliveryState.QUEUED
+    page.get_by_role("button", name="Mark all as read").click()
+    page.get_by_role("heading", name="Notifications", exact=True).wait_for()
+    assert db.list_notifications(workspace_id=db.get_post("p_bread").workspace_id, unread_only=True) == []
