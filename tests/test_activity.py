@@ -352,6 +352,16 @@ def test_the_page_with_data_and_the_settling_buttons(page_store, clock, monkeypa
     assert at.dataframe[0].value["what"].tolist() == ["delivery requeued"]
 
 
+def test_the_page_says_when_the_runner_stopped(page_store, clock, monkeypatch):
+    w = _world_on(page_store, clock, monkeypatch)
+    beat(w)
+    clock.advance(minutes=3)
+    at = _page(w.store, Role.VIEWER).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The runner last reported 3 min ago: it has stopped or hangs, so posts "
+                                           "are not going out."]
+
+
 def test_the_page_settles_an_unconfirmed_post_with_its_link(page_store, clock, monkeypatch):
     w = _world_on(page_store, clock, monkeypatch)
     plan(w, "r", clock())
