@@ -198,7 +198,16 @@ def test_a_rejection_needs_a_reason(w):
     write(w, "p1", 24)
     with pytest.raises(ValidationError, match="Say why"):
         approvals.reject(w.store, w.ws.id, "p1", "   ", actor=w.people[Role.APPROVER], clock=w.clock)
+    with pytest.raises(ValidationError, match="Say why"):       # the post dialog's way too
+        Scheduler(w.store, clock=w.clock, actor=w.people[Role.APPROVER]).reject("p1", "")
     assert status(w, "p1") == PostStatus.PENDING_APPROVAL and not w.store.list_notifications(workspace_id=w.ws.id)
+
+
+def test_the_post_dialogs_way_of_rejecting_tells_the_author_too(w):
+    write(w, "p1", 24)
+    Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER]).reject("p1", "Not this week.")
+    [note] = w.store.list_notifications(workspace_id=w.ws.id)
+    assert note.kind == notifications.POST_REJECTED and note.user_id == "u_editor"
 
 
 # ---------------------------------------------------------------- expiring

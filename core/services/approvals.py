@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
-from core.domain import ActivityEvent, Post, Workspace, check_text, post_status
+from core.domain import ActivityEvent, Post, Workspace, post_status
 from core.domain.errors import NotFoundError, OutpostError, Problem, ValidationError
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import utcnow, zone
@@ -261,19 +261,12 @@ def approve_batch(store: PostStore, workspace_id: str, batch_id: str | None, *, 
 
 
 def reject(store: PostStore, workspace_id: str, post_id: str, reason: str, *, actor: Actor = SCRIPT,
-           clock: Callable[[], datetime] = utcnow, notifier: Notifier | None = None) -> ScheduleResult:
-    """Send a post back to its author with a reason (required): it becomes a rejected draft and they are told."""
+           clock: Callable[[], datetime] = utcnow) -> ScheduleResult:
+    """Send a post back to its author with a reason (required): it becomes a rejected draft and they are told
+    (`Scheduler.reject` does both, so the post dialog's way does too)."""
     check(actor, Action.APPROVE, workspace_id, subject="workspace")
-    reason = (reason or "").strip()
-    check_text(reason, field="reason", what="reason", multiline=True)
-    if not reason:
-        raise ValidationError(Problem("no_reason", "Say why it is rejected, so its author knows what to change.",
-                                      field="reason"))
-    post = _in_workspace(store, workspace_id, post_id)
-    result = Scheduler(store, clock=clock, actor=actor).reject(post_id, reason)
-    (notifier or InAppNotifier(store)).notify(
-        notifications.post_rejected(post, reason, author_id=post_author(store, post), at=clock()))
-    return result
+    _in_workspace(store, workspace_id, post_id)
+    return Scheduler(store, clock=clock, actor=actor).reject(post_id, reason)
 
 
 def expire_overdue(store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "system:housekeeping",

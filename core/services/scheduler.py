@@ -31,6 +31,7 @@ from typing import Callable, Iterable, Sequence
 from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_text, post_status
 from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, Problem, ValidationError
 from core.rules.permissions import SCRIPT, Action, Actor, check
+from core.services import notifications
 from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
 from core.rules import timing as scheduling
 from core.store import PostStore
@@ -221,9 +222,20 @@ class Scheduler:
         return post
 
     def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
+        """Send a post back to its author as a rejected draft; the reason is required and the author is told."""
         check_text(reason, field="reason", what="reason", multiline=True)
-        return self._editorial(post_id, Action.APPROVE, lambda p, s: p.reject(s, reason), "post.rejected",
-                               reason=reason)
+        reason = (reason or "").strip()
+        post = self.get(post_id)
+        self._check(Action.APPROVE, post.workspace_id)
+        if not reason:
+            raise ValidationError(Problem("no_reason", "Say why it is rejected, so its author knows what to change.",
+                                          field="reason"))
+        result = self._editorial(post_id, Action.APPROVE, lambda p, s: p.reject(s, reason), "post.rejected",
+                                 reason=reason)
+        if post.workspace_id is not None:
+            self.store.add_notification(notifications.post_rejected(
+                post, reason, author_id=post_author(self.store, post), at=self.clock()))
+        return result
 
     def revise(self, post_id: str) -> ScheduleResult:
         return self._editorial(post_id, Action.EDIT_POSTS, lambda p, s: p.revise(s), "post.returned_to_draft")
