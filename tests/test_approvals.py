@@ -113,6 +113,22 @@ def test_approving_a_batch_approves_every_post_shown_and_nothing_else(w):
     assert [e.actor for e in events] == ["user:u_approver"]
 
 
+def test_a_batch_of_50_is_one_write_per_post(w, kind):
+    for n in range(50):
+        write(w, f"b{n:02}", 24 + n, batch="b1", accounts=(w.li,))
+    writes = []
+    real = w.store.update_post
+
+    def counted(post, **kw):
+        writes.append(post.id)
+        return real(post, **kw)
+
+    w.store.update_post = counted
+    result = approvals.approve_batch(w.store, w.ws.id, "b1", actor=w.people[Role.APPROVER], clock=w.clock)
+    assert len(result.approved) == 50 and sorted(writes) == sorted(result.approved)   # one transaction each
+    assert {status(w, p) for p in result.approved} == {PostStatus.SCHEDULED}
+
+
 def test_posts_in_no_batch_are_approved_as_their_own_group(w):
     write(w, "loose", 24)
     write(w, "in-batch", 24, batch="b1")
@@ -250,6 +266,9 @@ def test_a_person_cannot_approve_a_post_whose_time_has_passed(w):
         approvals.approve(w.store, w.ws.id, "p1", actor=w.people[Role.OWNER], clock=w.clock)
     result = approvals.approve_batch(w.store, w.ws.id, "b1", actor=w.people[Role.OWNER], clock=w.clock)
     assert result.approved == () and "time has passed" in result.refused[0][1]
+    with pytest.raises(ValidationError, match="time has passed"):      # the post dialog's way too
+        Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER]).approve("p1")
+    assert status(w, "p1") == PostStatus.PENDING_APPROVAL
 
 
 def test_a_new_time_puts_an_expired_post_back_in_the_queue(w):

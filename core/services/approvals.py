@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 from core.domain import ActivityEvent, Post, Workspace, post_status
-from core.domain.errors import NotFoundError, OutpostError, Problem, ValidationError
+from core.domain.errors import NotFoundError, OutpostError, ValidationError
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import utcnow, zone
 from core.rules.permissions import SCRIPT, Action, Actor, check
@@ -214,19 +214,11 @@ def _in_workspace(store: PostStore, workspace_id: str, post_id: str) -> Post:
     return post
 
 
-def _not_late(post: Post, now: datetime) -> None:
-    if post.due_at is not None and post.due_at <= now:
-        raise ValidationError(Problem("time_passed", "This post's time has passed, so it can no longer be approved. "
-                                      "Give it a new time first.", field="schedule"))
-
-
 def approve(store: PostStore, workspace_id: str, post_id: str, *, actor: Actor = SCRIPT,
             clock: Callable[[], datetime] = utcnow) -> ScheduleResult:
     """Approve one post (owners and approvers; not its author where a second person must approve)."""
     check(actor, Action.APPROVE, workspace_id, subject="workspace")
-    post = _in_workspace(store, workspace_id, post_id)
-    if not actor.is_system:
-        _not_late(post, clock())
+    _in_workspace(store, workspace_id, post_id)
     return Scheduler(store, clock=clock, actor=actor).approve(post_id)
 
 
@@ -249,8 +241,6 @@ def approve_batch(store: PostStore, workspace_id: str, batch_id: str | None, *, 
     approved, refused = [], []
     for post in posts:
         try:
-            if not actor.is_system:
-                _not_late(post, clock())
             scheduler.approve(post.id)
         except OutpostError as exc:
             problems = exc.problems if isinstance(exc, ValidationError) else []

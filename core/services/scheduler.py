@@ -211,9 +211,16 @@ class Scheduler:
 
     def approve(self, post_id: str) -> ScheduleResult:
         """Approve a post; where the workspace wants a second person, its author may not (PermissionDenied)."""
-        return self._editorial(post_id, Action.APPROVE, lambda p, s: self._not_own(p).approve(s), "post.approved")
+        return self._editorial(post_id, Action.APPROVE, lambda p, s: self._may_approve(p, s).approve(s),
+                               "post.approved")
 
-    def _not_own(self, post: Post) -> Post:
+    def _may_approve(self, post: Post, status: PostStatus) -> Post:
+        """A person approves neither a post whose time has passed while it waited (it expires) nor, where the
+        workspace wants a second person, their own."""
+        if status == PostStatus.PENDING_APPROVAL and not self.actor.is_system and post.due_at is not None \
+                and post.due_at <= self.clock():
+            raise ValidationError(Problem("time_passed", "This post's time has passed, so it can no longer be "
+                                          "approved. Give it a new time first.", field="schedule"))
         workspace = self._workspace(post.workspace_id)
         if workspace is not None and workspace.approval_by_other and not self.actor.is_system \
                 and post_author(self.store, post) == self.actor.user_id:
