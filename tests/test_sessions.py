@@ -196,3 +196,75 @@ def test_over_https_the_cookie_is_secure():
     answer = client.post("/auth/session", data={"handoff": auth.start_handoff(db, user.id, now=utcnow())},
                          headers={"Origin": "https://outpost.example.com"}, follow_redirects=False)
     assert "Secure" in answer.headers["set-cookie"]
+
+
+# ---------------------------------------------------------------- the sign-in form (app.py, AppTest: no cookies)
+
+@pytest.fixture
+def signed_out(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from pages import shared
+    # As app.py tells the server at start: routing is st.navigation's, never the old pages/ directory mode
+    # (AppTest resets that flag before every run, and a rerun would then run pages/posts.py on its own).
+    original_init = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+    monkeypatch.setattr(PagesManager, "__init__", init)
+    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shared.settings.clear()
+    shared.store.clear()
+    db = shared.store()
+    auth.create_owner(db, email="casey@example.com", password=PASSWORD)
+
+    def open_app():
+        return AppTest.from_file("../app.py", default_timeout=30).run()
+
+    yield db, open_app
+    shared.store.clear()
+    shared.settings.clear()
+
+
+def _submit(at, email, password):
+    at.text_input(key="signin_email").input(email)
+    at.text_input(key="signin_password").input(password)
+    next(b for b in at.button if b.label == "Sign in").click()
+    return at.run()
+
+
+def test_without_a_session_the_dashboard_shows_only_the_sign_in_form(signed_out):
+    _, open_app = signed_out
+    at = open_app()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["Sign in"]
+    assert not at.sidebar.selectbox                         # no workspace, no pages: nothing to see before signing in
+
+
+def test_wrong_passwords_are_slowed_then_paused_and_the_form_says_so(signed_out):
+    _, open_app = signed_out
+    at = open_app()
+    _submit(at, "casey@example.com", "not the password")
+    assert [e.value for e in at.error] == ["That email and password do not match an account."]
+    _submit(at, "casey@example.com", "not the password")
+    _submit(at, "casey@example.com", "not the password")
+    assert at.error[0].value.endswith("Too many attempts: try again in 30 seconds.")
+    _submit(at, "casey@example.com", PASSWORD)              # the right one waits too
+    assert at.error[0].value.startswith("Too many attempts: try again in")
+    assert not at.exception
+
+
+def test_the_right_password_hands_a_one_time_id_to_the_session_route(signed_out):
+    import re
+    db, open_app = signed_out
+    at = _submit(open_app(), "casey@example.com", PASSWORD)
+    assert not at.exception and not at.error
+    [snippet] = [h.proto.body for h in at.get("html")]
+    assert 'action="/auth/session"' in snippet and 'name="next" value="/"' in snippet
+    handoff = re.search(r'name="handoff" value="([^"]+)"', snippet).group(1)
+    raw = auth.adopt_handoff(db, handoff, now=utcnow())
+    assert auth.session_user(db, raw, now=utcnow()).email == "casey@example.com"

@@ -129,7 +129,7 @@ def start_session(store: PostStore, user_id: str, *, now: datetime, policy: Sess
 def session_user(store: PostStore, raw_id: str | None, *, now: datetime,
                  policy: SessionPolicy = SessionPolicy()) -> User | None:
     """The person a cookie's session belongs to, or None when it is unknown, revoked or expired."""
-    if not raw_id:
+    if not isinstance(raw_id, str) or not raw_id:
         return None
     session = store.get_session(session_hash(raw_id))
     if session is None or session.revoked_at is not None or now >= session.expires_at \
@@ -145,7 +145,7 @@ def session_user(store: PostStore, raw_id: str | None, *, now: datetime,
 
 def end_session(store: PostStore, raw_id: str | None, *, now: datetime) -> bool:
     """Sign out: the session stops working in every tab that uses it. False if there was none open."""
-    return bool(raw_id) and store.revoke_session(session_hash(raw_id), now)
+    return isinstance(raw_id, str) and bool(raw_id) and store.revoke_session(session_hash(raw_id), now)
 
 
 def start_handoff(store: PostStore, user_id: str, *, now: datetime) -> str:
@@ -160,7 +160,7 @@ def adopt_handoff(store: PostStore, handoff: str | None, *, now: datetime, polic
                   user_agent: str | None = None, previous: str | None = None) -> str | None:
     """Trade a handoff id for a fresh session id (once; None when it is unknown, used or expired). The browser's
     previous session, if any, ends: signing in always starts a new one."""
-    if not handoff:
+    if not isinstance(handoff, str) or not handoff:
         return None
     id_hash = _handoff_hash(handoff)
     ticket = store.get_session(id_hash)
