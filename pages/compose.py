@@ -171,7 +171,7 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
     s["compose_outcome"] = ("saved", [_saved_message(result, mode, ws.timezone_name, [a.label for a in chosen])],
                             list(result.notices), [w.message for w in result.warnings])
     for key in FIELDS:               # the next post starts empty: nothing of this one goes into it
-        s.pop(key, None)
+        s[key] = ""                  # (set, not removed: a removed key leaves the old text in the browser)
     s["compose_upload_round"] = s.get("compose_upload_round", 0) + 1
 
 

@@ -63,6 +63,9 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_
     fill(page, "Image or video links (one per line)", f"{sandbox_emulator.url}/_media/sample.jpg?w=1080&h=1350")
     page.get_by_role("button", name="Schedule post").click()
     page.get_by_text(re.compile("Scheduled: it goes out")).wait_for()
+    # the composer is empty in the browser too: nothing of this post goes into the next one
+    assert page.get_by_label("Caption", exact=True).input_value() == ""
+    assert page.get_by_label("Image or video links (one per line)", exact=True).input_value() == ""
     table = page.locator("[data-testid='stDataFrame']")
     table.wait_for()
     shot(page, "03-scheduled")
