@@ -200,3 +200,37 @@ def test_the_list_links_to_the_published_post(composer):
     frame = at.dataframe[0].value
     assert list(frame["status"]) == ["Published"]
     assert list(frame["link"]) == ["https://x.example/brand/status/123"]
+
+
+def test_daily_caps_come_with_the_other_problems_and_warnings_are_said_in_the_workspaces_zone(composer):
+    from datetime import datetime, time, timedelta
+
+    from core.domain import Post, Schedule
+    from core.domain.timeutil import zone
+    from core.rules.permissions import Actor
+    from core.services.scheduler import Scheduler
+    db, owner, ws, open_as, (x, ig, li) = composer
+    tomorrow = (datetime.now(zone(ws.timezone_name)) + timedelta(days=1)).date()
+    script = Scheduler(db, actor=Actor.system("test"))
+    for n, hour in enumerate((9, 10)):    # LinkedIn's default cap is 2 a day: tomorrow is full
+        script.schedule_post(f"p{n}", Post(account=li, caption="Spring is here.", workspace_id=ws.id,
+                                           schedule=Schedule.at_local(tomorrow, time(hour), ws.timezone_name)))
+    at = open_as(owner)
+    at.multiselect(key="compose_accounts").set_value([li.id])
+    at.text_area(key="compose_caption").input("y" * 3100)
+    at.date_input(key="compose_date").set_value(tomorrow)
+    at.time_input(key="compose_time").set_value(time(9, 30)).run()
+    at.button(key="compose_submit").click().run()
+    assert not at.exception and len(db.list_posts(workspace_id=ws.id)) == 2
+    shown = " ".join(e.value for e in at.error)
+    assert "LinkedIn allows 3,000 characters" in shown                    # the content problem and
+    assert "already has 2 posts on Fri" in shown and "daily limit is 2" in shown   # the full day, together
+
+    # a free day: saved, with the same-hour and same-caption warnings in Berlin time
+    script.cancel("p1")                   # the 10:00 goes: a place is free, the 09:00 stays
+    at.text_area(key="compose_caption").input("Spring is here.").run()
+    at.button(key="compose_submit").click().run()
+    assert not at.exception and [s.value for s in at.success][0].startswith("Scheduled: it goes out")
+    warned = " ".join(w.value for w in at.warning)
+    assert "already has a post" in warned and "same caption" in warned
+    assert ("CET" in warned or "CEST" in warned) and "UTC" not in warned
