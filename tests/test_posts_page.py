@@ -192,11 +192,13 @@ def test_the_list_links_to_the_published_post(composer):
     db.add_post(Post(caption="Live now", accounts=(x,), schedule=Schedule(scheduled_at=now - timedelta(minutes=1)),
                      workspace_id=ws.id, state=PostState.APPROVED, id="p1"),
                 [Delivery(post_id="p1", account_id=x.id, platform="x", due_at=now - timedelta(minutes=1), id="d1")])
+    at = open_as(owner)                 # open before the runner publishes it
+    assert list(at.dataframe[0].value["status"]) == ["Scheduled"]
     [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
     db.finish_delivery(claimed.mark_published(external_id="123", external_url="https://x.example/brand/status/123",
                                               at=now),
                        runner_id="r")
-    at = open_as(owner)
+    at.run()                            # the list's fragment runs again on its own (run_every) in the browser
     frame = at.dataframe[0].value
     assert list(frame["status"]) == ["Published"]
     assert list(frame["link"]) == ["https://x.example/brand/status/123"]
