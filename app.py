@@ -47,8 +47,18 @@ def _next_path(url_path: str) -> str:
     return "/" + url_path + ("?" + query if query else "")
 
 
+def _elsewhere() -> str | None:
+    """The dashboard's own address when this page was opened at another one (signing in would be refused)."""
+    here, want = urlsplit(st.context.url or ""), urlsplit(settings().dashboard_url)
+    if here.netloc and (here.scheme, here.netloc) != (want.scheme, want.netloc):
+        return f"{want.scheme}://{want.netloc}"
+    return None
+
+
 def sign_in(db, url_path: str = "") -> None:
     st.title("Outpost")
+    if (address := _elsewhere()) is not None:
+        st.warning(f"Outpost signs people in at its own address: open [{address}]({address}/{url_path}) to sign in.")
     if not auth.has_users(db):
         st.subheader("Welcome! Create the owner account")
         st.caption("This is a fresh Outpost. The first account owns the first workspace; you can invite others later.")
