@@ -144,6 +144,19 @@ def test_past_time_is_a_warning_for_scripts(store, clock, x_account):
     assert [w.code for w in result.warnings] == ["past_time"]
 
 
+def test_a_past_time_is_explained_in_the_posts_own_zone(store, clock, x_account):
+    """Someone working in Berlin reads Berlin time, not UTC, whether the time is refused or only warned about."""
+    berlin = Schedule(scheduled_at=clock() - timedelta(hours=1), timezone_name="Europe/Berlin")
+    local = berlin.scheduled_at.astimezone(ZoneInfo("Europe/Berlin"))
+    said = f"{local:%H:%M} {local.tzname()}"
+    result = Scheduler(store, clock=clock).schedule_post("p1", Post(account=x_account, caption="late", schedule=berlin))
+    assert said in result.warnings[0].message and "UTC" not in result.warnings[0].message
+    with pytest.raises(PastTimeError) as refused:
+        Scheduler(store, clock=clock, refuse_past=True).schedule_post(
+            "p2", Post(account=x_account, caption="late again", schedule=berlin))
+    assert local.tzname() in str(refused.value) and "UTC" not in str(refused.value)
+
+
 @pytest.mark.parametrize("post_kwargs,message", [
     # caption too long for X (280 weighted characters)
     (dict(caption="a" * 281), "X allows 280"),

@@ -25,7 +25,7 @@ not publish a delivery that is far overdue without a person's review.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
 
 from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_text, post_status
@@ -35,7 +35,7 @@ from core.services import notifications
 from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
 from core.rules import timing as scheduling
 from core.store import PostStore
-from core.domain.timeutil import to_utc, utcnow
+from core.domain.timeutil import to_utc, utcnow, zone
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class Scheduler:
         if post.schedule is not None:
             if post.schedule.notice:
                 notices.append(post.schedule.notice)
-            warnings += self._past_check(post.schedule.scheduled_at)
+            warnings += self._past_check(post.schedule.scheduled_at, tz_name=post.schedule.timezone_name)
             if check_slots:
                 slot = self._slot_problems(post, post.schedule.scheduled_at, post.schedule.timezone_name)
                 errors += [p for p in slot if p.severity == "error"]
@@ -176,7 +176,7 @@ class Scheduler:
             tz = timezone_name or (post.schedule.timezone_name if post.schedule else "UTC")
             schedule = Schedule(scheduled_at=when, timezone_name=tz)
         changed = post.reschedule(status, schedule)
-        warnings = self._past_check(schedule.scheduled_at)
+        warnings = self._past_check(schedule.scheduled_at, tz_name=schedule.timezone_name)
         slot = self._slot_problems(changed, schedule.scheduled_at, schedule.timezone_name)
         if any(p.severity == "error" for p in slot):
             raise ValidationError([p for p in slot if p.severity == "error"])
@@ -257,7 +257,8 @@ class Scheduler:
         changed = move(post, status)
         warnings: list[Problem] = []
         if changed.state in (PostState.APPROVED, PostState.PENDING_APPROVAL) and changed.due_at is not None:
-            warnings += self._past_check(changed.due_at, refuse=False)
+            warnings += self._past_check(changed.due_at, refuse=False,
+                                          tz_name=changed.schedule.timezone_name if changed.schedule else None)
         new_deliveries = self._deliveries_for(changed, deliveries)
         new_status = post_status(changed, self._merge(deliveries, new_deliveries))
         event = self._event(changed, event_name, status, new_status, reason=reason or None)
@@ -393,13 +394,15 @@ class Scheduler:
                     raise ValidationError(Problem("account_workspace", f"{acc.label} belongs to another workspace.",
                                                   field="accounts"))
 
-    def _past_check(self, when: datetime, *, refuse: bool | None = None) -> list[Problem]:
+    def _past_check(self, when: datetime, *, refuse: bool | None = None, tz_name: str | None = None) -> list[Problem]:
+        """A time already past: refused, or a warning; either way said in the post's own (the workspace's) zone."""
         now = self.clock()
         if when >= now:
             return []
+        when = when.astimezone(zone(tz_name)) if tz_name else to_utc(when)
         if self.refuse_past if refuse is None else refuse:
             scheduling.check_not_past(when, now)
-        return [Problem("past_time", f"{when:%a %d %b %Y %H:%M} UTC has already passed, so this post is due now. "
+        return [Problem("past_time", f"{when:%a %d %b %Y %H:%M} {when.tzname()} has already passed, so this post is due now. "
                         "The runner publishes it on its next pass unless it is long overdue, in which case it waits "
                         "for your review.", field="schedule", severity="warning")]
 
