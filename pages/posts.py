@@ -29,8 +29,8 @@ accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
 if ctx.can(Action.EDIT_POSTS):
     with st.expander("✍️ New post", expanded=True):
         if not accounts:
-            st.info("Connect an account first. In sandbox mode you can add a practice account here; "
-                    "real connections arrive with the Accounts page.")
+            st.info("Connect an account first, on the Accounts page (it walks you through the platform's own "
+                    "sign-in). In sandbox mode you can also add a practice account right here.")
         if settings().sandbox and ctx.can(Action.CONNECT_ACCOUNTS):
             with st.popover("Add a sandbox account"):
                 plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label, key="new_acc_platform")
