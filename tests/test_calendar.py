@@ -339,3 +339,12 @@ def test_the_dialog_refuses_a_past_time_in_words_and_a_viewer_gets_no_controls(p
     assert not at.exception and at.session_state["open_post"] == "p1"
     keys = {b.key for b in at.button}
     assert not keys & {"pd_save_p1", "pd_move_p1", "pd_cancel_p1", "pd_duplicate_p1", "pd_approve_p1"}
+
+
+def test_every_post_status_has_its_own_colour_and_legend_entry():
+    """An expired post (not approved by its time) must not look like a scheduled one."""
+    from core.domain.lifecycle import PostStatus
+    from core.services.calendar import LEGEND
+    assert {s.value for s in PostStatus} <= set(LEGEND)
+    colours = [style for key, style in LEGEND.items() if key != "approved"]
+    assert len({style.colour for style in colours}) == len(colours)

@@ -48,6 +48,7 @@ LEGEND: dict[str, Style] = {
     "partially_published": Style("Partly published", "#A21CAF"),
     "draft": Style("Draft", "#94A3B8", "#1f2937"),
     "rejected": Style("Rejected", "#78716C"),
+    "expired": Style("Expired: not approved in time", "#FDE68A", "#78350F"),
     "cancelled": Style("Cancelled", "#D1D5DB", "#374151"),
 }
 
