@@ -305,6 +305,21 @@ def test_housekeeping_purges_old_connect_attempts_and_heartbeats_of_runners_long
     assert store.consume_oauth_state("fresh", T0) is not None
 
 
+def test_housekeeping_forgets_dashboard_sessions_that_ended_over_a_week_ago(store, clock):
+    from core.store.people import Session
+    store.add_user(User(email="owner@example.com", id="u"))
+    def session(mark: str, **kw) -> Session:
+        values = dict(id_hash=mark * 64, user_id="u", created_at=T0 - timedelta(days=20),
+                      last_seen_at=T0 - timedelta(days=10), expires_at=T0 + timedelta(days=10))
+        return store.add_session(Session(**{**values, **kw}))
+    session("a")                                                   # still signed in
+    session("b", revoked_at=T0 - timedelta(days=8))                # signed out 8 days ago
+    session("c", expires_at=T0 - timedelta(days=9))                # ran out 9 days ago
+    session("d", revoked_at=T0 - timedelta(days=2))                # signed out 2 days ago: kept a little longer
+    housekeeping.housekeeping(store, clock=clock)
+    assert [m for m in "abcd" if store.get_session(m * 64)] == ["a", "d"]
+
+
 def test_a_settled_series_gets_its_next_occurrence(store, clock):
     a = account(store, "a")
     p = post(store, [a], pid="post_weekly", at=T0 - timedelta(hours=3), recurrence="FREQ=WEEKLY",

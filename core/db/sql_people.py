@@ -159,6 +159,17 @@ class SqlPeopleStore(SqlBase):
             return conn.execute(sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
                                 .values(revoked_at=revoked_at)).rowcount
 
+    def purge_sessions(self, before: datetime) -> int:
+        """Forget sessions that ended (revoked or expired) before `before`, and failed sign-ins last seen before
+        it; how many sessions went."""
+        with self._write() as conn:
+            gone = conn.execute(sessions.delete().where(sa.or_(sessions.c.revoked_at < before,
+                                                               sessions.c.expires_at < before))).rowcount
+            conn.execute(sign_in_failures.delete().where(
+                sign_in_failures.c.last_failed_at < before,
+                sa.or_(sign_in_failures.c.paused_until.is_(None), sign_in_failures.c.paused_until < before)))
+            return gone
+
     def get_sign_in_failures(self, email: str) -> SignInFailures | None:
         with self._read() as conn:
             row = conn.execute(sa.select(sign_in_failures).where(

@@ -12,7 +12,8 @@ from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.housekeeping")
 OAUTH_STATE_KEEP = timedelta(days=1)     # connect attempts older than this are long expired
-HEARTBEAT_KEEP = timedelta(days=1)       # a heartbeat this old belongs to a runner long gone
+HEARTBEAT_KEEP = timedelta(days=1)
+SESSION_KEEP = timedelta(days=7)          # an ended session (or a failed sign-in) is kept this long, then forgotten       # a heartbeat this old belongs to a runner long gone
 
 
 def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "system",
@@ -26,6 +27,12 @@ def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, ac
             log.info("removed %d old connect attempts", purged)
     except Exception:
         log.exception("removing old connect attempts failed; trying again next time")
+    try:
+        gone = store.purge_sessions(now - SESSION_KEEP)
+        if gone:
+            log.info("forgot %d dashboard sessions that ended over a week ago", gone)
+    except Exception:
+        log.exception("forgetting ended sessions failed; trying again next time")
     try:
         forget_old_heartbeats(store, now=now, keep_runner_id=keep_runner_id)
     except Exception:

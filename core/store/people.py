@@ -52,6 +52,7 @@ class PeopleStore(Protocol):
     def touch_session(self, id_hash: str, seen_at: datetime) -> None: ...
     def revoke_session(self, id_hash: str, revoked_at: datetime) -> bool: ...
     def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int: ...
+    def purge_sessions(self, before: datetime) -> int: ...
     def get_sign_in_failures(self, email: str) -> SignInFailures | None: ...
     def save_sign_in_failures(self, record: SignInFailures) -> SignInFailures: ...
     def clear_sign_in_failures(self, email: str) -> None: ...
@@ -178,6 +179,19 @@ class PeopleMemory(MemoryState):
             for s in open_:
                 self._sessions[s.id_hash] = replace(s, revoked_at=revoked_at)
             return len(open_)
+
+    def purge_sessions(self, before: datetime) -> int:
+        """Forget sessions that ended (revoked or expired) before `before`, and failed sign-ins last seen before
+        it; how many sessions went."""
+        with self._lock:
+            gone = [h for h, s in self._sessions.items()
+                    if (s.revoked_at is not None and s.revoked_at < before) or s.expires_at < before]
+            for h in gone:
+                del self._sessions[h]
+            for email in [e for e, f in self._failures.items() if f.last_failed_at < before
+                          and (f.paused_until is None or f.paused_until < before)]:
+                del self._failures[email]
+            return len(gone)
 
     def get_sign_in_failures(self, email: str) -> SignInFailures | None:
         return self._failures.get((email or "").strip().lower())

@@ -175,3 +175,23 @@ def test_sign_in_failures_per_email(store, clock):
     assert store.get_sign_in_failures("b@x.test") is None
     store.clear_sign_in_failures("a@x.test")
     assert store.get_sign_in_failures("a@x.test") is None
+
+
+def test_purging_forgets_only_sessions_and_failures_that_ended_before_the_cut(store, clock):
+    from datetime import timedelta
+    from core.store.people import SignInFailures
+    store.add_user(User(email="s@x.test", id="user_s"))
+    day = timedelta(days=1)
+    store.add_session(_session(clock, id_hash="1" * 64))                                    # open: kept
+    store.add_session(_session(clock, id_hash="2" * 64, revoked_at=clock.now - 10 * day))  # signed out long ago
+    store.add_session(_session(clock, id_hash="3" * 64, revoked_at=clock.now - day))       # signed out yesterday
+    store.add_session(_session(clock, id_hash="4" * 64, created_at=clock.now - 40 * day,
+                               last_seen_at=clock.now - 20 * day, expires_at=clock.now - 10 * day))   # expired
+    store.save_sign_in_failures(SignInFailures(email="old@x.test", failures=2, first_failed_at=clock.now - 9 * day,
+                                               last_failed_at=clock.now - 9 * day))
+    store.save_sign_in_failures(SignInFailures(email="new@x.test", failures=2, first_failed_at=clock.now,
+                                               last_failed_at=clock.now))
+    assert store.purge_sessions(clock.now - 7 * day) == 2
+    assert [h for h in ("1", "2", "3", "4") if store.get_session(h * 64)] == ["1", "3"]
+    assert store.get_sign_in_failures("old@x.test") is None
+    assert store.get_sign_in_failures("new@x.test").failures == 2
