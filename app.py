@@ -106,9 +106,14 @@ def _pages(connecting: bool) -> list:
     return pages
 
 
+_NO_SIDEBAR = '[data-testid="stSidebar"],[data-testid="stSidebarCollapsedControl"]{display:none}'
+
+
 def _signed_out(db) -> None:
     """The sign-in form at every page's address, so a deep link (/accounts) opens that page after signing in."""
     st.session_state.pop("ctx", None)
+    # A tab signed out elsewhere would keep its sidebar as an empty panel: there is nothing in it to show.
+    st.html(f"<style>{_NO_SIDEBAR}</style>")
     stand_ins = [st.Page(lambda path=p.url_path: sign_in(db, path), title="Sign in", url_path=p._url_path,
                          default=p._default) for p in _pages(connecting=False)]
     st.navigation(stand_ins, position="hidden").run()

@@ -245,6 +245,13 @@ def test_without_a_session_the_dashboard_shows_only_the_sign_in_form(signed_out)
     assert not at.sidebar.selectbox                         # no workspace, no pages: nothing to see before signing in
 
 
+def test_a_tab_signed_out_elsewhere_shows_no_empty_sidebar(signed_out):
+    _, open_app = signed_out
+    at = open_app()
+    styles = [h.proto.body for h in at.get("html") if "<style>" in h.proto.body]
+    assert any('[data-testid="stSidebar"]' in body and "display:none" in body for body in styles)
+
+
 def test_wrong_passwords_are_slowed_then_paused_and_the_form_says_so(signed_out):
     _, open_app = signed_out
     at = open_app()
@@ -263,7 +270,7 @@ def test_the_right_password_hands_a_one_time_id_to_the_session_route(signed_out)
     db, open_app = signed_out
     at = _submit(open_app(), "casey@example.com", PASSWORD)
     assert not at.exception and not at.error
-    [snippet] = [h.proto.body for h in at.get("html")]
+    [snippet] = [h.proto.body for h in at.get("html") if "/auth/session" in h.proto.body]
     assert 'action="/auth/session"' in snippet and 'name="next" value="/"' in snippet
     handoff = re.search(r'name="handoff" value="([^"]+)"', snippet).group(1)
     raw = auth.adopt_handoff(db, handoff, now=utcnow())
