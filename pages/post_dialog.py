@@ -148,7 +148,8 @@ def _dialog(post_id: str) -> None:
         if not detail.history:
             st.caption("Nothing has happened to this post yet.")
         for h in detail.history:
-            line = f"{h['when']} · {h['what']}" + (f" ({h['account']})" if h["account"] else "")
+            line = f"{h['when']} · {h['what']}" + (f" on {h['account']}" if h["account"] else "") \
+                + f" · by {h['who']}"
             st.caption(line + (f" · {h['reason']}" if h["reason"] else ""))
 
 

@@ -180,7 +180,31 @@ def test_a_published_post_stays_where_it_went_out(w):
     assert detail.status == PostStatus.PUBLISHED
     assert [(d["account"], d["state"], d["url"]) for d in detail.deliveries] == [
         (w.li.label, "published", "https://x.test/1")]
-    assert [h["what"] for h in detail.history][0] == "post scheduled"
+    assert [h["what"] for h in detail.history][0] == "Scheduled"
+
+
+def test_the_history_says_what_happened_in_words_and_who_did_it(w, monkeypatch):
+    named = w.store.update_user(replace(w.owner, display_name="Olivia Owner"))
+    day = (w.clock().astimezone(UTC) + timedelta(days=3)).date()
+    as_owner = Scheduler(w.store, actor=w.as_owner, clock=w.clock)
+    as_owner.schedule_post("p1", Post(caption="Hello", accounts=(w.li,), workspace_id=w.ws.id,
+                                      schedule=Schedule.at_local(day, time(9), BERLIN)))
+    as_owner.edit("p1", caption="Hello again")
+    as_owner.reschedule("p1", Schedule.at_local(day, time(10), BERLIN))
+    w.clock.advance(days=4)
+    [claimed] = w.store.claim_due(w.clock(), runner_id="r", lease_until=w.clock() + timedelta(minutes=2))
+    w.store.finish_delivery(claimed.mark_published(external_id="1", external_url="https://x.test/1", at=w.clock()),
+                            runner_id="r")
+    reads = []
+    original = w.store.get_user
+    monkeypatch.setattr(w.store, "get_user", lambda uid: reads.append(uid) or original(uid))
+    detail = cal.post_detail(w.store, w.ws.id, "p1", tz_name=BERLIN, actor=w.as_viewer)
+    said = [(h["what"], h["who"], h["account"]) for h in detail.history]
+    assert said[:3] == [("Scheduled", named.display_name, ""), ("Edited", "Olivia Owner", ""),
+                        ("Moved to another time", "Olivia Owner", "")]
+    assert said[3] == ("Publishing", "Outpost", w.li.label)                  # the runner, on that account
+    assert not any("." in what or "_" in what for what, _, _ in said)   # no internal action names
+    assert reads == [w.owner.id]                                        # one read for the name, not one per row
 
 
 def test_a_viewer_cannot_drag_duplicate_or_edit(w):

@@ -236,15 +236,60 @@ def post_detail(store: PostStore, workspace_id: str, post_id: str, *, tz_name: s
                      "when": _local(d.published_at or d.due_at, tz), "attempts": d.attempts,
                      "problem": d.last_error or "", "url": d.external_url or "",
                      "retryable": d.state in (DeliveryState.FAILED, DeliveryState.NEEDS_REVIEW)})
-    events = list(store.list_events(subject_id=post_id, limit=200))
+    # Each list is newest first (same instant: last written first); reversed, the stable sort keeps write order.
+    events = list(reversed(store.list_events(subject_id=post_id, limit=200)))
     for d in deliveries:
-        events += store.list_events(subject_id=d.id, limit=50)
+        events += reversed(store.list_events(subject_id=d.id, limit=50))
     events.sort(key=lambda e: e.at)
-    history = tuple({"when": _local(e.at, tz), "what": e.action.replace(".", " ").replace("_", " "),
-                     "who": e.actor or "", "reason": e.reason or "",
-                     "account": labels.get(next((d.account_id for d in deliveries if d.id == e.subject_id), ""), "")}
+    names = _people(store, events)
+    account_of = {d.id: labels.get(d.account_id, d.platform.label) for d in deliveries}
+    history = tuple({"when": _local(e.at, tz), "what": _said(e.action),
+                     "who": _who(e.actor, names), "reason": e.reason or "",
+                     "account": account_of.get(e.subject_id, "")}
                     for e in events)
     return PostDetail(post=post, status=post_status(post, deliveries), deliveries=tuple(rows), history=history)
+
+
+# What happened to a post or one of its deliveries, as the dialog's history says it.
+_SAID = {
+    "post.created": "Saved as a draft", "post.submitted": "Sent for approval", "post.scheduled": "Scheduled",
+    "post.rescheduled": "Moved to another time", "post.edited": "Edited", "post.approved": "Approved",
+    "post.rejected": "Rejected", "post.returned_to_draft": "Back to draft", "post.cancelled": "Cancelled",
+    "post.expired": "Expired: not approved in time", "post.recurred": "Planned from its series",
+    "delivery.publishing": "Publishing", "delivery.published": "Published", "delivery.retry_wait": "Will try again",
+    "delivery.failed": "Failed", "delivery.needs_review": "Needs a person to check it",
+    "delivery.in_doubt": "Sent; checking that it went out", "delivery.waiting": "Waiting",
+    "delivery.deferred": "Held back", "delivery.lease_expired": "Interrupted; checking what happened",
+    "delivery.released": "Back in the queue", "delivery.cancelled": "Cancelled",
+    "delivery.confirmed_published": "Confirmed as published", "delivery.given_up": "Given up",
+    "delivery.requeued": "Sent to try again",
+}
+
+
+def _said(action: str) -> str:
+    return _SAID.get(action) or action.rpartition(".")[2].replace("_", " ").capitalize()
+
+
+def _people(store: PostStore, events: Iterable) -> dict[str, str]:
+    """The names of the people who acted, read once each (not once per row)."""
+    names: dict[str, str] = {}
+    for e in events:
+        kind, _, ident = (e.actor or "").partition(":")
+        if kind == "user" and ident and ident not in names:
+            try:
+                user = store.get_user(ident)
+            except NotFoundError:   # someone no longer in Outpost
+                names[ident] = "a former member"
+            else:
+                names[ident] = user.display_name or user.email
+    return names
+
+
+def _who(label: str | None, names: dict[str, str]) -> str:
+    kind, _, ident = (label or "").partition(":")
+    if kind == "user":
+        return names.get(ident, "a former member")
+    return "Outpost"   # the runner, the scheduler's own jobs, scripts
 
 
 def _local(at: datetime | None, tz) -> str:
