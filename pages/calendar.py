@@ -21,6 +21,8 @@ from core.services.views import workspace_accounts
 from pages import post_dialog
 from pages.shared import context, show_problems, store
 
+REFRESH = timedelta(seconds=12)   # how often the visible dates are read again while the page is open
+
 ctx = context()
 db = store()
 ws = ctx.workspace
@@ -96,13 +98,7 @@ with st.expander("Filters"):
 rev = s.get("cal_rev", 0)
 key = f"cal-{view}-{anchor.isoformat()}-{rev}"
 start, end = cal.visible_range(view, anchor, tz)
-entries = cal.calendar_entries(db, ws.id, start=start, end=end, actor=ctx.actor, account_ids=f_accounts,
-                               platforms=f_platforms, categories=f_status, batch_id=f_batch)
-if not accounts:
-    st.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts page.")
-elif not entries:
-    st.info("No posts in these dates" + (" with these filters" if f_accounts or f_platforms or f_status or f_batch
-                                        else "") + ". Write one on the Posts page, or look earlier or later.")
+filtered = bool(f_accounts or f_platforms or f_status or f_batch)
 options = {
     "initialView": cal.VIEWS[view], "initialDate": anchor.isoformat(), "timeZone": tz, "firstDay": 1,
     "editable": can_edit, "eventDurationEditable": False, "headerToolbar": {"left": "", "center": "title",
@@ -112,35 +108,52 @@ options = {
     "eventDisplay": "block", "dayHeaderFormat": {"weekday": "short"},
     "views": {"timeGridWeek": {"dayHeaderFormat": {"weekday": "short", "day": "numeric", "month": "short"}}}, "dayMaxEvents": 4, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
 }
-value = calendar(events=cal.to_events(entries, tz, can_edit=can_edit), options=options,
-                 callbacks=["eventClick", "eventChange"], key=key,
-                 # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead
-                 custom_css=".fc-daygrid-event .fc-event-time{flex-shrink:0}"
-                            ".fc-daygrid-event .fc-event-title{overflow:hidden;text-overflow:ellipsis}"
-                            ".fc-event{cursor:pointer}") or {}
 
-# The last value comes back on every rerun: act on each once, then move to a fresh key.
-handled: set = s.setdefault("cal_handled", set())
-kind = value.get("callback")
-if kind in ("eventChange", "eventClick"):
-    event = (value.get(kind) or {}).get("event") or {}
-    mark = (key, kind, str(event.get("id")), event.get("start"))
-    if event.get("id") and mark not in handled:
-        handled.add(mark)
-        s["cal_rev"] = rev + 1
-        if kind == "eventClick":
-            s[post_dialog.OPEN] = str(event["id"])
-        else:
-            s.pop("cal_moved", None)
-            try:
-                done = cal.move_post(db, ws.id, str(event["id"]), event.get("start") or "", actor=ctx.actor)
-            except OutpostError as exc:
-                problems = getattr(exc, "problems", None) or []
-                s["cal_refused"] = " ".join(p.message for p in problems) or str(exc)
+
+@st.fragment(run_every=REFRESH)
+def _calendar() -> None:
+    """The visible dates, read again every REFRESH so what the runner publishes shows up by itself. The key stays
+    the same between these runs: the component keeps its state (a drag in progress included) and only redraws
+    the events (streamlit-calendar >= 1.3.2)."""
+    entries = cal.calendar_entries(db, ws.id, start=start, end=end, actor=ctx.actor, account_ids=f_accounts,
+                                   platforms=f_platforms, categories=f_status, batch_id=f_batch)
+    if not accounts:
+        st.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts page.")
+    elif not entries:
+        st.info("No posts in these dates" + (" with these filters" if filtered else "")
+                + ". Write one on the Posts page, or look earlier or later.")
+    value = calendar(events=cal.to_events(entries, tz, can_edit=can_edit), options=options,
+                     callbacks=["eventClick", "eventChange"], key=key,
+                     # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead
+                     custom_css=".fc-daygrid-event .fc-event-time{flex-shrink:0}"
+                                ".fc-daygrid-event .fc-event-title{overflow:hidden;text-overflow:ellipsis}"
+                                ".fc-event{cursor:pointer}") or {}
+
+    # The last value comes back on every rerun: act on each once, then move to a fresh key.
+    handled: set = s.setdefault("cal_handled", set())
+    kind = value.get("callback")
+    if kind in ("eventChange", "eventClick"):
+        event = (value.get(kind) or {}).get("event") or {}
+        mark = (key, kind, str(event.get("id")), event.get("start"))
+        if event.get("id") and mark not in handled:
+            handled.add(mark)
+            s["cal_rev"] = rev + 1
+            if kind == "eventClick":
+                s[post_dialog.OPEN] = str(event["id"])
             else:
-                if done is not None:
-                    s["cal_moved"] = done
-        st.rerun()
+                s.pop("cal_moved", None)
+                try:
+                    done = cal.move_post(db, ws.id, str(event["id"]), event.get("start") or "", actor=ctx.actor)
+                except OutpostError as exc:
+                    problems = getattr(exc, "problems", None) or []
+                    s["cal_refused"] = " ".join(p.message for p in problems) or str(exc)
+                else:
+                    if done is not None:
+                        s["cal_moved"] = done
+            st.rerun(scope="app")   # the messages, the undo button and the dialog live outside this fragment
+
+
+_calendar()
 
 if s.get(post_dialog.OPEN):
     post_dialog.show(s[post_dialog.OPEN])

@@ -302,6 +302,50 @@ def test_the_owner_drags_a_post_and_undoes_it(page):
     assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).replace(tzinfo=None) == datetime.combine(day, time(9))
 
 
+def test_the_calendar_shows_what_the_runner_published_by_itself(page, monkeypatch):
+    """The events are drawn in a fragment that reads the visible dates again every 10-15 s, under the same key
+    (the component keeps its state and a drag in progress; only the events are redrawn)."""
+    import functools
+
+    import streamlit as st
+    import streamlit_calendar
+    inside, drawn = [], []     # the run_every of the fragments running now; what the component was given
+    real_fragment, real_calendar = st.fragment, streamlit_calendar.calendar
+
+    def fragment(func=None, *, run_every=None, **kw):
+        if func is None:
+            return lambda f: fragment(f, run_every=run_every, **kw)
+
+        @functools.wraps(func)
+        def body(*a, **k):
+            inside.append(run_every)
+            try:
+                return func(*a, **k)
+            finally:
+                inside.pop()
+        return real_fragment(body, run_every=run_every, **kw)
+
+    def calendar(*, events, key, **kw):
+        drawn.append((key, [e["extendedProps"]["status"] for e in events], inside[-1] if inside else None))
+        return real_calendar(events=events, key=key, **kw)
+    monkeypatch.setattr(st, "fragment", fragment)
+    monkeypatch.setattr(streamlit_calendar, "calendar", calendar)
+
+    db, owner, ws, open_as = page
+    day = _planned(db, ws, days=0)
+    at = open_as(owner, anchor=day)
+    assert drawn[-1][1] == ["Scheduled"]
+    from core.domain.timeutil import utcnow
+    now = utcnow() + timedelta(days=1)    # the runner, once the post is due
+    [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
+    db.finish_delivery(claimed.mark_published(external_id="1", external_url="https://x.test/1", at=now), runner_id="r")
+    at.run()                              # in the browser: the fragment's own run, every few seconds
+    assert not at.exception
+    (key_before, _, _), (key_after, statuses, every) = drawn[-2:]
+    assert statuses == ["Published"] and key_after == key_before
+    assert every is not None and timedelta(seconds=10) <= every <= timedelta(seconds=15)
+
+
 def test_a_refused_drop_says_why_and_moves_nothing(page):
     db, owner, ws, open_as = page
     day = _planned(db, ws)
