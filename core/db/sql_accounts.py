@@ -113,6 +113,12 @@ class SqlAccountStore(SqlBase):
             # Decrypted inside the transaction: if the verifier cannot be read, the attempt stays unused.
             return None if row is None else oauth_state_from_row(row, self._cipher)
 
+    def get_oauth_state(self, state_hash: str) -> OAuthState | None:
+        """The attempt as it is now (used or not), without using it; None if there is none."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(oauth_states).where(oauth_states.c.state_hash == state_hash)).first()
+        return None if row is None else oauth_state_from_row(row, self._cipher)
+
     def purge_oauth_states(self, before: datetime) -> int:
         """Delete the attempts that expired, or were used, before `before`; returns how many."""
         before = to_utc(before, "before")

@@ -23,6 +23,7 @@ class AccountStore(Protocol):
     # "Connect account" attempts (single use)
     def add_oauth_state(self, state: OAuthState) -> None: ...
     def consume_oauth_state(self, state_hash: str, now: datetime) -> OAuthState | None: ...
+    def get_oauth_state(self, state_hash: str) -> OAuthState | None: ...
     def purge_oauth_states(self, before: datetime) -> int: ...
 
 
@@ -86,6 +87,11 @@ class AccountMemory(MemoryState):
             used = replace(found, used_at=now)
             self._oauth_states[state_hash] = used
             return used
+
+    def get_oauth_state(self, state_hash: str) -> OAuthState | None:
+        """The attempt as it is now (used or not), without using it; None if there is none."""
+        with self._lock:
+            return self._oauth_states.get(state_hash)
 
     def purge_oauth_states(self, before: datetime) -> int:
         """Delete the attempts that expired, or were used, before `before`; returns how many."""

@@ -127,6 +127,17 @@ def test_connect_attempt_round_trip(world, clock):
     assert store.consume_oauth_state(late.state_hash, T0 + timedelta(hours=1)).used_at == T0 + timedelta(hours=1)
 
 
+def test_a_connect_attempt_is_read_without_being_used(world, clock):
+    store = world.store
+    state = connect_attempt(world)
+    store.add_oauth_state(state)
+    assert store.get_oauth_state(state.state_hash) == replace(state, created_at=clock.now)
+    assert store.get_oauth_state(state.state_hash).used_at is None                  # reading used nothing
+    used = store.consume_oauth_state(state.state_hash, clock.now)
+    assert store.get_oauth_state(state.state_hash) == used and used.used_at == clock.now
+    assert store.get_oauth_state("f" * 64) is None
+
+
 def test_connect_attempt_refusals(world, clock):
     store = world.store
     store.add_oauth_state(connect_attempt(world))
