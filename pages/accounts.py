@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.services.connect import ConnectService
+from core.services.connect import ConnectService, attempt_now
 from core.services.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
 from core.domain import AccountStatus
 from core.domain.errors import OutpostError
@@ -144,10 +144,20 @@ if owner:
             else:
                 st.session_state["connect_url"] = (platform.label, url)
     pending = st.session_state.get("connect_url")
-    if pending:
+    if pending:   # asked again on every run: the link may have been used in another tab meanwhile
         label, url = pending
-        st.link_button(f"Continue to {label} to allow access →", url, type="primary")
-        st.caption("You will come back here when you have allowed access. The link works once, for 10 minutes.")
+        attempt = attempt_now(db, url, actor=ctx.actor)
+        if attempt.open:
+            st.link_button(f"Continue to {label} to allow access →", url, type="primary")
+            st.caption("You will come back here when you have allowed access. The link works once, for 10 minutes.")
+        elif attempt.account is not None:
+            st.success(f"This connection was already completed: {attempt.account.label} is connected "
+                       "(see the list above).")
+        elif attempt.used:
+            st.info(f"This {label} link was already used, in this or another tab, and nothing was connected. "
+                    f"Use Connect {label} to try again.")
+        else:
+            st.info(f"The {label} link expired (they last 10 minutes). Use Connect {label} to start again.")
 
     for platform in with_password:
         # A form sends what is typed even if a box never lost focus; each attempt gets a fresh one, so the

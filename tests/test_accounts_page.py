@@ -118,3 +118,75 @@ def test_an_empty_workspace_says_what_to_do(page):
     at.run()
     assert not at.exception
     assert any("No accounts connected yet. Connect one below" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------- the consent link, finished in another tab
+
+class _Platform:
+    """What ConnectService.finish asks of a platform, for the tab that completes the connection."""
+
+    def exchange_code(self, code, *, code_verifier=None):
+        from core.platforms.base import TokenSet
+        return TokenSet(access_token="new-token", scopes=("tweet.read", "tweet.write", "users.read",
+                                                          "offline.access"))
+
+    def missing_scopes(self, token):
+        return []
+
+    def fetch_profile(self, token):
+        from core.platforms.base import Profile
+        return Profile(external_id="4242", handle="@launch", display_name="Launch")
+
+
+def _consent_link(at):
+    [link] = [b.proto for b in at.get("link_button")]
+    return link.url
+
+
+def test_a_link_used_in_another_tab_says_the_connection_was_completed(page):
+    from urllib.parse import parse_qs, urlsplit
+
+    from core.services.connect import ConnectService
+    db, owner, ws, x, open_as = page
+    at = open_as(owner)
+    at.button(key="connect_x").click().run()
+    assert not at.exception
+    state = parse_qs(urlsplit(_consent_link(at)).query)["state"][0]
+    at.run()                                                  # still open: the link stays
+    assert _consent_link(at)
+    # The person allowed access in another tab, which came back and finished the connection.
+    ConnectService(db, lambda platform: _Platform()).finish(state=state, code="abc", user_id=owner.id)
+    at.run()
+    assert not at.exception
+    assert not at.get("link_button")                          # no stale link that would fail as "already used"
+    assert any(s.value.startswith("This connection was already completed: @launch on X is connected")
+               for s in at.success)
+    assert "@launch" in list(at.dataframe[0].value["Account"])
+
+
+def test_a_link_declined_elsewhere_or_expired_is_not_offered_again(page):
+    from urllib.parse import parse_qs, urlsplit
+
+    from core.services import connect
+    db, owner, ws, x, open_as = page
+    at = open_as(owner)
+    at.button(key="connect_x").click().run()
+    url = _consent_link(at)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    # Someone else (another member) cannot read or use this person's attempt: for them it is not open.
+    editor = db.add_user(User(email="editor@example.com"))
+    db.set_membership(Membership(user_id=editor.id, workspace_id=ws.id, role=Role.EDITOR))
+    from core.rules.permissions import Actor
+    assert not connect.attempt_now(db, url, actor=Actor.of(db, editor.id)).open
+    assert connect.attempt_now(db, url, actor=Actor.of(db, owner.id)).open
+    with pytest.raises(connect.ConnectError):                 # declined on the consent page, in another tab
+        connect.ConnectService(db, lambda platform: _Platform()).finish(state=state, error="access_denied",
+                                                                        user_id=owner.id)
+    at.run()
+    assert not at.get("link_button")
+    assert any("already used" in i.value and "nothing was connected" in i.value for i in at.info)
+
+    at.button(key="connect_x").click().run()                  # a fresh attempt, left for 11 minutes
+    later = utcnow() + timedelta(minutes=11)
+    stale = connect.attempt_now(db, _consent_link(at), actor=Actor.of(db, owner.id), clock=lambda: later)
+    assert stale.expired and not stale.open

@@ -23,10 +23,11 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from core.services import notifications
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState, clean_text
-from core.domain.errors import PermissionDenied, Problem, ReconnectNeeded, ValidationError
+from core.domain.errors import NotFoundError, PermissionDenied, Problem, ReconnectNeeded, ValidationError
 from core.services.notifications import InAppNotifier, Notifier
 from core.rules.permissions import Action, Actor, check
 from core.platforms.base import Credentials, PlatformAdapter, Profile, TokenSet, pkce_pair
@@ -142,6 +143,49 @@ class ConnectService:
         profile = adapter.fetch_profile(token)
         return save_connected_account(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
                                       platform=platform, token=token, profile=profile, now=now)
+
+
+@dataclass(frozen=True)
+class AttemptNow:
+    """Where a connect attempt stands now, as the page that started it asks on every run."""
+
+    open: bool                         # its consent link still works
+    platform: Platform | None = None
+    used: bool = False                 # finished (or declined) in some tab: the link would say "already used"
+    expired: bool = False
+    account: Account | None = None     # what it connected, once used (None when access was declined)
+
+
+def attempt_now(store: PostStore, consent_url: str, *, actor: Actor,
+                clock: Callable[[], datetime] = utcnow) -> AttemptNow:
+    """Whether the consent link `start` returned is still open, without using it. Only the person who started
+    it finds it (the stored key is bound to them): for anyone else it is simply not open."""
+    actor = acting_person(store, actor, None)
+    state = (parse_qs(urlsplit(consent_url or "").query).get("state") or [""])[0]
+    found = store.get_oauth_state(_hash(state, actor.user_id)) if state else None
+    if found is None:
+        return AttemptNow(open=False)
+    check(actor, Action.VIEW, found.workspace_id, subject="workspace")
+    if found.used_at is None:
+        if found.expires_at < clock():
+            return AttemptNow(open=False, platform=found.platform, expired=True)
+        return AttemptNow(open=True, platform=found.platform)
+    return AttemptNow(open=False, platform=found.platform, used=True, account=_connected_by(store, found))
+
+
+def _connected_by(store: PostStore, attempt: OAuthState) -> Account | None:
+    """The account a used attempt connected: the person's connection on that platform recorded when it was used."""
+    for event in store.list_events(workspace_id=attempt.workspace_id, limit=200):
+        if event.at < attempt.used_at:
+            break   # newest first: nothing older can be this attempt's
+        if event.action in ("account.connected", "account.reconnected") \
+                and event.actor == f"user:{attempt.user_id}" \
+                and (event.details or {}).get("platform") == attempt.platform.value:
+            try:
+                return store.get_account(event.subject_id)
+            except NotFoundError:
+                return None
+    return None
 
 
 def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str, platform: Platform, token: TokenSet,
