@@ -37,6 +37,9 @@ st.caption(f"Times are in {tz}. " + ("Drag a post to another day or time to move
 # ---------------------------------------------------------------- messages from the last action
 flash = s.pop(post_dialog.FLASH, None)
 if flash:
+    # The dialog acted after the last drag: Undo undoes the last action only, and that drag is no longer it (its
+    # undo would put a post rescheduled in the dialog back where it was dragged from).
+    s.pop("cal_moved", None)
     getattr(st, flash[0])(flash[1])
 refused = s.pop("cal_refused", None)
 if refused:
