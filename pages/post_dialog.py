@@ -7,7 +7,7 @@ a message in ``st.session_state[FLASH]`` for the page to show; a refusal stays i
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -24,6 +24,7 @@ from pages.shared import context, store
 OPEN = "open_post"            # the post id the dialog shows
 FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
 _ERROR = "post_dialog_error"
+LIVE = timedelta(seconds=10)  # how often an open dialog reads the post's status and history again
 
 
 def _words(exc: OutpostError) -> str:
@@ -90,26 +91,9 @@ def _dialog(post_id: str) -> None:
         return
     post, status = detail.post, detail.status
     tz = zone(ws.timezone_name)
-    when = post.due_at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if post.due_at else "no time yet"
-    st.markdown(f"**{status.label}** · {when} ({ws.timezone_name}) · {', '.join(a.label for a in post.accounts)}")
-    if post.rejection_reason:
-        st.caption(f"Rejected because: {post.rejection_reason}")
+    _live(post_id)
     if st.session_state.get(_ERROR):
         st.error(st.session_state[_ERROR])
-
-    st.markdown("##### Where it goes")
-    if not detail.deliveries:
-        st.caption("No deliveries yet: they are created when the post is scheduled.")
-    for d in detail.deliveries:
-        cols = st.columns([3, 2, 3, 2])
-        cols[0].markdown(f"**{d['account']}**")
-        cols[1].markdown(d["status"])
-        cols[2].caption(f"{d['when']} · {d['attempts']} attempt(s)" + (f" · {d['problem']}" if d["problem"] else ""))
-        if d["url"]:
-            cols[3].link_button("Open the post", d["url"])
-        elif d["retryable"] and ctx.can(Action.SETTLE):
-            cols[3].button("Try again", key=f"pd_retry_{d['delivery_id']}", on_click=_act,
-                           args=(post_id, f"retry:{d['delivery_id']}"))
 
     editable = status in POST_MOVES["edit"].sources and ctx.can(Action.EDIT_POSTS)
     if editable:
@@ -144,6 +128,56 @@ def _dialog(post_id: str) -> None:
                 col.button(label, key=f"pd_{what}_{post_id}", type="primary" if what == "approve" else "secondary",
                            on_click=_act, args=(post_id, what))
 
+    _history(post_id)
+
+
+def _read(post_id: str):
+    """The post as it is now, or None (said in words) when it cannot be shown; closes the dialog after an action."""
+    if st.session_state.get(OPEN) != post_id:   # an action in a fragment closed it: refresh the whole page
+        st.rerun(scope="app")
+    ctx = context()
+    try:
+        return post_detail(store(), ctx.workspace.id, post_id, tz_name=ctx.workspace.timezone_name, actor=ctx.actor)
+    except OutpostError as exc:
+        st.error(_words(exc))
+        return None
+
+
+@st.fragment(run_every=LIVE)
+def _live(post_id: str) -> None:
+    """Its status and each account's delivery, read again every LIVE: what the runner does shows up by itself."""
+    detail = _read(post_id)
+    if detail is None:
+        return
+    ctx = context()
+    ws = ctx.workspace
+    post, status = detail.post, detail.status
+    when = post.due_at.astimezone(zone(ws.timezone_name)).strftime("%a %d %b %Y %H:%M") if post.due_at \
+        else "no time yet"
+    st.markdown(f"**{status.label}** · {when} ({ws.timezone_name}) · {', '.join(a.label for a in post.accounts)}")
+    if post.rejection_reason:
+        st.caption(f"Rejected because: {post.rejection_reason}")
+    st.markdown("##### Where it goes")
+    if not detail.deliveries:
+        st.caption("No deliveries yet: they are created when the post is scheduled.")
+    for d in detail.deliveries:
+        cols = st.columns([3, 2, 3, 2])
+        cols[0].markdown(f"**{d['account']}**")
+        cols[1].markdown(d["status"])
+        cols[2].caption(f"{d['when']} · {d['attempts']} attempt(s)" + (f" · {d['problem']}" if d["problem"] else ""))
+        if d["url"]:
+            cols[3].link_button("Open the post", d["url"])
+        elif d["retryable"] and ctx.can(Action.SETTLE):
+            cols[3].button("Try again", key=f"pd_retry_{d['delivery_id']}", on_click=_act,
+                           args=(post_id, f"retry:{d['delivery_id']}"))
+
+
+@st.fragment(run_every=LIVE)
+def _history(post_id: str) -> None:
+    """Who did what to the post and its deliveries, in plain words, read again every LIVE."""
+    detail = _read(post_id)
+    if detail is None:
+        return
     with st.expander(f"History ({len(detail.history)})"):
         if not detail.history:
             st.caption("Nothing has happened to this post yet.")

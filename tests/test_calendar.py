@@ -302,15 +302,13 @@ def test_the_owner_drags_a_post_and_undoes_it(page):
     assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).replace(tzinfo=None) == datetime.combine(day, time(9))
 
 
-def test_the_calendar_shows_what_the_runner_published_by_itself(page, monkeypatch):
-    """The events are drawn in a fragment that reads the visible dates again every 10-15 s, under the same key
-    (the component keeps its state and a drag in progress; only the events are redrawn)."""
+def _recording_fragments(monkeypatch) -> list:
+    """Patch st.fragment so the returned list holds the run_every of each fragment while it runs."""
     import functools
 
     import streamlit as st
-    import streamlit_calendar
-    inside, drawn = [], []     # the run_every of the fragments running now; what the component was given
-    real_fragment, real_calendar = st.fragment, streamlit_calendar.calendar
+    inside: list = []
+    real_fragment = st.fragment
 
     def fragment(func=None, *, run_every=None, **kw):
         if func is None:
@@ -324,26 +322,72 @@ def test_the_calendar_shows_what_the_runner_published_by_itself(page, monkeypatc
             finally:
                 inside.pop()
         return real_fragment(body, run_every=run_every, **kw)
+    monkeypatch.setattr(st, "fragment", fragment)
+    return inside
+
+
+def _publish_due(db):
+    """The runner publishes what is due (a day from now, so the post planned for today is)."""
+    from core.domain.timeutil import utcnow
+    now = utcnow() + timedelta(days=1)
+    [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
+    db.finish_delivery(claimed.mark_published(external_id="1", external_url="https://x.test/1", at=now), runner_id="r")
+
+
+def test_the_calendar_shows_what_the_runner_published_by_itself(page, monkeypatch):
+    """The events are drawn in a fragment that reads the visible dates again every 10-15 s, under the same key
+    (the component keeps its state and a drag in progress; only the events are redrawn)."""
+    import streamlit_calendar
+    inside = _recording_fragments(monkeypatch)
+    drawn = []                 # what the component was given, and the run_every of the fragment drawing it
+    real_calendar = streamlit_calendar.calendar
 
     def calendar(*, events, key, **kw):
         drawn.append((key, [e["extendedProps"]["status"] for e in events], inside[-1] if inside else None))
         return real_calendar(events=events, key=key, **kw)
-    monkeypatch.setattr(st, "fragment", fragment)
     monkeypatch.setattr(streamlit_calendar, "calendar", calendar)
 
     db, owner, ws, open_as = page
     day = _planned(db, ws, days=0)
     at = open_as(owner, anchor=day)
     assert drawn[-1][1] == ["Scheduled"]
-    from core.domain.timeutil import utcnow
-    now = utcnow() + timedelta(days=1)    # the runner, once the post is due
-    [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
-    db.finish_delivery(claimed.mark_published(external_id="1", external_url="https://x.test/1", at=now), runner_id="r")
+    _publish_due(db)
     at.run()                              # in the browser: the fragment's own run, every few seconds
     assert not at.exception
     (key_before, _, _), (key_after, statuses, every) = drawn[-2:]
     assert statuses == ["Published"] and key_after == key_before
     assert every is not None and timedelta(seconds=10) <= every <= timedelta(seconds=15)
+
+
+def test_an_open_dialog_shows_what_the_runner_published_by_itself(page, monkeypatch):
+    """The dialog's status, deliveries and history are read again in fragments that run every 10-15 s."""
+    import importlib
+
+    from pages import post_dialog
+    inside = _recording_fragments(monkeypatch)
+    post_dialog = importlib.reload(post_dialog)   # its fragments are made at import: make them again, recorded
+    reads = []
+    real_detail = post_dialog.post_detail
+
+    def post_detail(*a, **kw):
+        detail = real_detail(*a, **kw)
+        reads.append((detail.status, inside[-1] if inside else None))
+        return detail
+    monkeypatch.setattr(post_dialog, "post_detail", post_detail)
+
+    db, owner, ws, open_as = page
+    day = _planned(db, ws, days=0)
+    at = _drop(open_as(owner, anchor=day), "p1", f"{day.isoformat()}T09:00:00", kind="eventClick")
+    assert at.session_state["open_post"] == "p1" and not at.get("link_button")
+    _publish_due(db)
+    reads.clear()
+    at.run()                              # in the browser: the dialog's fragments' own runs
+    assert not at.exception
+    live = [every for status, every in reads if status == PostStatus.PUBLISHED and every is not None]
+    assert live and all(timedelta(seconds=10) <= every <= timedelta(seconds=15) for every in live)
+    assert len(live) == 2                 # the deliveries and the history
+    assert [b.proto.url for b in at.get("link_button")] == ["https://x.test/1"]
+    assert any(m.value.startswith("**Published**") for m in at.markdown)
 
 
 def test_a_refused_drop_says_why_and_moves_nothing(page):
