@@ -10,6 +10,8 @@ One JSON line on stdout:
   rendered, with `--total-posts` posts in the database (the rest spread over the following two years);
 - `approve_batch_50_ms`: median, `core.services.approvals.approve_batch` on the SQL store approving a batch of
   `--batch` pending posts in that same database (a fresh batch each round);
+- `approve_batch_50_page_ms`: median, the same on the Approvals page, from the click on "Yes, approve 50" in
+  its confirmation until the page says they are approved;
 - `floor_ms`: median time, in the same browser, from navigation until the sign-in page has rendered (Streamlit's
   own start-up, no query of ours), and `load_1m` at the start and end: to compare figures across machines.
 Targets: 2,000 / 1,500 / 1,000 ms. The dashboard runs as the browser tests start it (`streamlit run app.py`,
@@ -34,6 +36,7 @@ from bench.common import PYTHON, ROOT, UTC, _die_with_parent, cleanup, emit, ins
 
 CHROMIUM = "/usr/bin/chromium"
 EMAIL = "bench@example.com"
+APPROVER = "approver@example.com"       # owns only the workspace that needs approval (no workspace to pick)
 PASSWORD = "bench password, long enough"
 PLATFORMS = ("x", "facebook", "linkedin", "threads")
 
@@ -73,11 +76,12 @@ def median_ms(values: list[float]) -> float:
 # ---------------------------------------------------------------- the data
 def seed(workdir: Path, *, calendar_posts: int, total_posts: int, accounts: int):
     """The owner, a workspace with `accounts` accounts, `calendar_posts` this month and the rest later; and a
-    second workspace that needs approval (for the batches). Returns (settings, store, user, workspace, approvals)."""
-    from core.domain import Account, Membership, Role, Workspace
+    second workspace that needs approval (for the batches), owned by another person. Returns (settings, store,
+    that person, the workspace, the approvals workspace, its account)."""
+    from core.domain import Account, Membership, Role, User, Workspace
     from core.domain.catalog import Platform
     from core.infra.settings import Settings
-    from core.services.auth import create_owner
+    from core.services.auth import create_owner, hash_password
     from core.services.runtime import open_store
 
     settings = Settings(data_dir=workdir)
@@ -105,10 +109,11 @@ def seed(workdir: Path, *, calendar_posts: int, total_posts: int, accounts: int)
     say(f"{max(total_posts, calendar_posts)} posts written in {time.monotonic() - started:.1f}s "
         f"({calendar_posts} in {first:%B %Y})")
     review = store.add_workspace(Workspace(name="Bench approvals", timezone_name="UTC", requires_approval=True))
-    store.set_membership(Membership(user_id=user.id, workspace_id=review.id, role=Role.OWNER))
+    approver = store.add_user(User(email=APPROVER, display_name="Approver", password_hash=hash_password(PASSWORD)))
+    store.set_membership(Membership(user_id=approver.id, workspace_id=review.id, role=Role.OWNER))
     li = store.save_account(Account(platform=Platform.LINKEDIN, handle="Bench approvals", workspace_id=review.id,
                                     daily_cap=100000, min_gap_minutes=0))
-    return settings, store, user, ws, review, li
+    return settings, store, approver, ws, review, li
 
 
 def write_batch(store, user_id: str, ws, account, n: int, round_no: int) -> str:
@@ -195,7 +200,18 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def measure_browser(url: str, *, calendar_posts: int, rounds: int) -> dict:
+def sign_in(page, url: str, email: str) -> None:
+    page.goto(url)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password", exact=True).press("Tab")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {email}").wait_for()
+
+
+def measure_browser(url: str, *, calendar_posts: int, rounds: int, batch: int, new_batch) -> dict:
+    """The floor, the calendar and the Posts page (as the bench's owner), then approving a batch on the Approvals
+    page (as the approver; `new_batch(i)` writes the i-th batch of `batch` posts waiting for approval)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -219,12 +235,7 @@ def measure_browser(url: str, *, calendar_posts: int, rounds: int) -> dict:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             page.set_default_timeout(120_000)
-            page.goto(url)
-            page.get_by_label("Email", exact=True).fill(EMAIL)
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_label("Password", exact=True).press("Tab")
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_text(f"Signed in as {EMAIL}").wait_for()
+            sign_in(page, url, EMAIL)
 
             def calendar():
                 page.goto(url + "/calendar")
@@ -244,9 +255,29 @@ def measure_browser(url: str, *, calendar_posts: int, rounds: int) -> dict:
             lst = [timed(posts) for _ in range(rounds)]
             say(f"posts page: {median_ms(lst)} ms (runs {[round(t * 1000) for t in lst]})")
             context.close()
+
+            # Approvals: from the click on "Yes, approve 50" in the confirmation until the page says it is done.
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(120_000)
+            sign_in(page, url, APPROVER)
+            page_approve = []
+            for r in range(rounds):
+                new_batch(r)
+                page.goto(url + "/approvals")
+                page.get_by_role("button", name="Approve 1 post" if batch == 1 else f"Approve all {batch}").click()
+                yes = page.get_by_role("button", name=f"Yes, approve {batch}")
+                yes.wait_for()
+                t0 = time.perf_counter()
+                yes.click()
+                page.get_by_text(f"Approved {batch} post").wait_for()
+                page_approve.append(time.perf_counter() - t0)
+            say(f"approvals page, batch of {batch}: {median_ms(page_approve)} ms "
+                f"(runs {[round(t * 1000) for t in page_approve]})")
+            context.close()
         finally:
             browser.close()
-    return {"calendar": cal, "posts": lst, "floor": floor}
+    return {"calendar": cal, "posts": lst, "floor": floor, "approve_page": page_approve}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,11 +298,14 @@ def main(argv: list[str] | None = None) -> int:
         store.engine.dispose()
         dashboard = Dashboard(workdir)
         say(f"dashboard at {dashboard.url} (pid {dashboard.proc.pid})")
-        seen = measure_browser(dashboard.url, calendar_posts=args.calendar_posts, rounds=args.rounds)
+        seen = measure_browser(dashboard.url, calendar_posts=args.calendar_posts, rounds=args.rounds,
+                               batch=args.batch,
+                               new_batch=lambda r: write_batch(store, user.id, review, li, args.batch, args.rounds + r))
         emit({
             "calendar_2000_posts_ms": median_ms(seen["calendar"]),
             "posts_page_100k_ms": median_ms(seen["posts"]),
             "approve_batch_50_ms": median_ms(approve),
+            "approve_batch_50_page_ms": median_ms(seen["approve_page"]),
             "floor_ms": median_ms(seen["floor"]),
             "load_1m_start": round(load_start, 2),
             "load_1m_end": round(os.getloadavg()[0], 2),
@@ -282,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             "calendar_runs_ms": [round(t * 1000, 1) for t in seen["calendar"]],
             "posts_runs_ms": [round(t * 1000, 1) for t in seen["posts"]],
             "approve_runs_ms": [round(t * 1000, 1) for t in approve],
+            "approve_page_runs_ms": [round(t * 1000, 1) for t in seen["approve_page"]],
             "database": "sqlite",
         })
         return 0

@@ -25,7 +25,7 @@ def test_dashboard_bench_prints_every_figure():
                           cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    for key in ("calendar_2000_posts_ms", "posts_page_100k_ms", "approve_batch_50_ms", "floor_ms"):
+    for key in ("calendar_2000_posts_ms", "posts_page_100k_ms", "approve_batch_50_ms", "approve_batch_50_page_ms", "floor_ms"):
         assert isinstance(result[key], (int, float)) and result[key] > 0, (key, result)
     assert result["load_1m_start"] >= 0 and result["load_1m_end"] >= 0
     assert (result["calendar_posts"], result["total_posts"], result["batch"], result["rounds"]) == (60, 300, 5, 1)
