@@ -143,6 +143,7 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     consent.get_by_text(re.compile("Connected .*robins_shop.* on X")).wait_for()
     consent.get_by_role("heading", name="Accounts", exact=True).wait_for()
     signed_in(consent)
+    consent.wait_for_function("() => document.body.innerHTML.includes('@robins_shop')")   # the account's row
     shot(consent, "04-connected")
     page.close()
     page = consent                                  # carry on in the tab the platform sent us back to
@@ -171,6 +172,7 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     preview = page.locator("img[src^='data:image/jpeg']")
     preview.first.wait_for()                                          # the picture, in the X preview
     assert page.get_by_text(CAPTION).count() >= 1
+    preview.first.scroll_into_view_if_needed()
     shot(page, "05-compose-preview")
 
     # 6. Schedule it for the default day (tomorrow, at the preferred time): it waits for approval.
@@ -222,6 +224,9 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     page.get_by_role("link", name=re.compile("Approvals")).click()
     page.get_by_role("heading", name=re.compile(r"Approvals \(1\)")).wait_for()
     page.get_by_text(re.compile("Not in a batch · 1 post")).wait_for()
+    # the picture as X will show it, loaded from the media server the runner will fetch it from too
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+                           ".some(i => i.complete && i.naturalWidth > 0)", timeout=15_000)
     shot(page, "11-approvals")
     page.get_by_role("button", name="Approve 1 post").click()
     page.get_by_role("button", name="Yes, approve 1").click()
