@@ -400,9 +400,10 @@ def test_a_viewer_sees_the_queue_but_no_buttons(page):
 
 def test_an_expired_post_is_offered_a_new_time(page):
     db, owner, ws, open_as = page
-    from core.domain.timeutil import utcnow
     _two_batches(db, ws)
-    approvals.expire_overdue(db, clock=lambda: utcnow() + timedelta(days=3, hours=12))   # p1 passed its time
+    # Just after p1's time (09:00 Berlin in three days) and a day before p2's, whatever the time of day now.
+    p1_due = db.get_post("p1").due_at
+    approvals.expire_overdue(db, clock=lambda: p1_due + timedelta(hours=1))
     at = open_as(owner)
     assert any(s.value == "Expired · 1 not approved in time" for s in at.subheader)
     at.button(key="ap_resched_p1").click().run()
