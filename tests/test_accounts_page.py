@@ -11,36 +11,17 @@ from core.domain.catalog import Platform
 from core.domain.lifecycle import DeliveryState
 from core.domain.timeutil import utcnow, zone
 from core.services.scheduler import Scheduler
+from tests.page_harness import owner_world, page_opener
 
 BERLIN = "Europe/Berlin"
 
 
 @pytest.fixture
 def page(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from core.services.auth import create_owner
-    from pages import shared
-    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
-    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    shared.settings.clear()
-    shared.store.clear()
-    db = shared.store()
-    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
-                             timezone_name=BERLIN)
-    x = db.save_account(Account(platform=Platform.X, handle="@brand", oauth_token="x-token", workspace_id=ws.id,
-                                id="a_x"))
-
-    def open_as(user):
-        at = AppTest.from_file("../pages/accounts.py", default_timeout=30)
-        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
-        return at.run()
-
-    yield db, owner, ws, x, open_as
-    shared.store.clear()
-    shared.settings.clear()
+    with owner_world(tmp_path, monkeypatch, timezone_name=BERLIN) as (db, owner, ws):
+        x = db.save_account(Account(platform=Platform.X, handle="@brand", oauth_token="x-token", workspace_id=ws.id,
+                                    id="a_x"))
+        yield db, owner, ws, x, page_opener(db, ws.id, "../pages/accounts.py")
 
 
 def _planned(db, ws, acct, pid="p1", days=3):

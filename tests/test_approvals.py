@@ -14,6 +14,7 @@ from core.domain.lifecycle import PostStatus
 from core.rules.permissions import Actor
 from core.services import approvals, housekeeping, notifications
 from core.services.scheduler import Scheduler
+from tests.page_harness import owner_world, page_opener
 
 BERLIN = "Europe/Berlin"
 
@@ -301,31 +302,9 @@ def test_an_expired_post_can_be_cancelled(w):
 @pytest.fixture
 def page(tmp_path, monkeypatch):
     from dataclasses import replace
-
-    from streamlit.testing.v1 import AppTest
-
-    from core.services.auth import create_owner
-    from pages import shared
-    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
-    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    shared.settings.clear()
-    shared.store.clear()
-    db = shared.store()
-    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
-                             timezone_name=BERLIN)
-    db.update_workspace(replace(ws, requires_approval=True))
-    ws = db.get_workspace(ws.id)
-
-    def open_as(user):
-        at = AppTest.from_file("../pages/approvals.py", default_timeout=30)
-        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
-        return at.run()
-
-    yield db, owner, ws, open_as
-    shared.store.clear()
-    shared.settings.clear()
+    with owner_world(tmp_path, monkeypatch, timezone_name=BERLIN) as (db, owner, ws):
+        db.update_workspace(replace(ws, requires_approval=True))
+        yield db, owner, db.get_workspace(ws.id), page_opener(db, ws.id, "../pages/approvals.py")
 
 
 def _two_batches(db, ws):

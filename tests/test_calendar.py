@@ -14,6 +14,7 @@ from core.domain.lifecycle import PostState, PostStatus
 from core.rules.permissions import Actor
 from core.services import calendar as cal
 from core.services.scheduler import Scheduler
+from tests.page_harness import owner_world, page_opener
 
 UTC = timezone.utc
 BERLIN = "Europe/Berlin"
@@ -231,30 +232,13 @@ def test_duplicate_makes_a_draft_copy(w):
 
 @pytest.fixture
 def page(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
+    with owner_world(tmp_path, monkeypatch, timezone_name=BERLIN) as (db, owner, ws):
+        opener = page_opener(db, ws.id, "../pages/calendar.py")
 
-    from core.services.auth import create_owner
-    from pages import shared
-    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
-    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    shared.settings.clear()
-    shared.store.clear()
-    db = shared.store()
-    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
-                             timezone_name=BERLIN)
+        def open_as(user, anchor=None):
+            return opener(user) if anchor is None else opener(user, cal_anchor=anchor)
 
-    def open_as(user, anchor=None):
-        at = AppTest.from_file("../pages/calendar.py", default_timeout=30)
-        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
-        if anchor is not None:
-            at.session_state["cal_anchor"] = anchor
-        return at.run()
-
-    yield db, owner, ws, open_as
-    shared.store.clear()
-    shared.settings.clear()
+        yield db, owner, ws, open_as
 
 
 def _planned(db, ws, days=10):

@@ -19,6 +19,7 @@ from core.services.members import add_member, change_role, list_members, remove_
 from core.rules.permissions import Actor
 from core.infra.secrets import TokenCipher
 from core.store import InMemoryPostStore
+from tests.page_harness import dashboard_store, page_opener
 
 NOW = datetime(2030, 3, 4, 8, 0, tzinfo=timezone.utc)
 POSTGRES_URL = os.environ.get("OUTPOST_TEST_POSTGRES_URL")
@@ -174,25 +175,9 @@ def test_a_refused_add_does_not_tell_a_non_owner_who_has_signed_up(team):
 # ---------------------------------------------------------------- the Members page
 @pytest.fixture
 def page(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from pages import shared
-    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    shared.settings.clear()
-    shared.store.clear()
-    db = shared.store()
-    t = Team(db)
-
-    def open_as(user):
-        at = AppTest.from_file("../pages/members.py", default_timeout=30)
-        ws = db.get_workspace(t.ws)
-        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, t.ws))
-        return at.run()
-
-    yield t, open_as
-    shared.store.clear()
-    shared.settings.clear()
+    with dashboard_store(tmp_path, monkeypatch, sandbox_url=None) as db:
+        t = Team(db)
+        yield t, page_opener(db, t.ws, "../pages/members.py")
 
 
 def test_the_page_lets_an_owner_add_change_and_remove(page):

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.services.auth import create_owner
 from core.domain import Membership, Role, User
+from tests.page_harness import owner_world, page_opener
 
 
 @pytest.fixture
 def page(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from pages import shared
-    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
-    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    shared.settings.clear()
-    shared.store.clear()
-    db = shared.store()
-    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
-                             timezone_name="Europe/Berlin")
-
-    def open_as(user):
-        at = AppTest.from_file("../pages/posts.py", default_timeout=30)
-        at.session_state["ctx"] = shared.Context(user=user, workspace=ws, membership=db.get_membership(user.id, ws.id))
-        return at.run()
-
-    yield db, owner, ws, open_as
-    shared.store.clear()
-    shared.settings.clear()
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        yield db, owner, ws, page_opener(db, ws.id, "../pages/posts.py")
 
 
 def test_an_owner_adds_a_sandbox_account_in_their_name(page):

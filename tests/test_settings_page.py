@@ -17,6 +17,7 @@ from core.rules.permissions import Actor
 from core.services import accounts, workspaces
 from core.services.connect import save_connected_account
 from core.services.scheduler import Scheduler
+from tests.page_harness import owner_world, page_opener
 
 UTC = timezone.utc
 BERLIN = "Europe/Berlin"
@@ -187,29 +188,11 @@ def test_lift_hold_and_health(w):
 
 @pytest.fixture
 def page(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
+    with owner_world(tmp_path, monkeypatch, timezone_name=BERLIN) as (db, owner, ws):
+        def open_as(user, path="../pages/settings.py"):
+            return page_opener(db, ws.id, path)(user)
 
-    from core.services.auth import create_owner
-    from pages import shared
-    monkeypatch.setenv("OUTPOST_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OUTPOST_SANDBOX", "true")
-    monkeypatch.setenv("OUTPOST_SANDBOX_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    shared.settings.clear()
-    shared.store.clear()
-    db = shared.store()
-    owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
-                             timezone_name=BERLIN)
-
-    def open_as(user, path="../pages/settings.py"):
-        at = AppTest.from_file(path, default_timeout=30)
-        at.session_state["ctx"] = shared.Context(
-            user=user, workspace=db.get_workspace(ws.id), membership=db.get_membership(user.id, ws.id))
-        return at.run()
-
-    yield db, owner, ws, open_as
-    shared.store.clear()
-    shared.settings.clear()
+        yield db, owner, ws, open_as
 
 
 def _member(db, ws, role):
