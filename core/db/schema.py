@@ -166,11 +166,13 @@ posts = sa.Table(
     sa.Column("created_at", UtcDateTime),
     sa.Column("updated_at", UtcDateTime),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),   # sandbox demo history (0007)
     # The month calendar and the approval queue.
     sa.Index("ix_posts_workspace_id_due_at", "workspace_id", "due_at"),
     sa.Index("ix_posts_workspace_id_status", "workspace_id", "status"),
     sa.Index("ix_posts_batch_id", "batch_id"),
     sa.Index("ix_posts_series_id", "series_id"),
+    sa.Index("ix_posts_updated_at", "updated_at"),                  # the analytics feed reads changes (0007)
 )
 
 post_accounts = sa.Table(
@@ -225,6 +227,9 @@ deliveries = sa.Table(
     # At most one delivery in flight per account, whatever number of runners share the database (0003).
     sa.Index("uq_deliveries_account_id_in_flight", "account_id", unique=True,
              sqlite_where=sa.text("state = 'publishing'"), postgresql_where=sa.text("state = 'publishing'")),
+    # Insights pick the recently published; the analytics feed reads what changed (0007).
+    sa.Index("ix_deliveries_published_at", "published_at"),
+    sa.Index("ix_deliveries_updated_at", "updated_at"),
 )
 
 # An account the runner must leave alone until `until` (the platform's rate-limit reset, a quota day) (0003).
@@ -287,6 +292,7 @@ post_metric_snapshots = sa.Table(
     sa.Column("taken_at", UtcDateTime, nullable=False),
     sa.Column("metrics", sa.JSON, nullable=False),                   # {"views": 120, "likes": 8, ...}
     sa.Column("raw", sa.JSON, nullable=False),
+    sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),   # sandbox demo history (0007)
     sa.Index("ix_post_metric_snapshots_delivery_id_taken_at", "delivery_id", "taken_at"),
     sa.Index("ix_post_metric_snapshots_workspace_id_taken_at", "workspace_id", "taken_at"),
 )
@@ -300,7 +306,9 @@ account_metric_snapshots = sa.Table(
     sa.Column("taken_at", UtcDateTime, nullable=False),
     sa.Column("followers", sa.BigInteger),
     sa.Column("raw", sa.JSON, nullable=False),
+    sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),   # sandbox demo history (0007)
     sa.Index("ix_account_metric_snapshots_account_id_taken_at", "account_id", "taken_at"),
+    sa.Index("ix_account_metric_snapshots_workspace_id_taken_at", "workspace_id", "taken_at"),
 )
 
 runner_heartbeats = sa.Table(
