@@ -142,6 +142,13 @@ class SqlPeopleStore(SqlBase):
             row = conn.execute(sa.select(sessions).where(sessions.c.id_hash == id_hash)).first()
         return None if row is None else session_from_row(row)
 
+    def list_user_sessions(self, user_id: str) -> list[Session]:
+        """A person's sessions (ended ones too, until purged), newest first."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(sessions).where(sessions.c.user_id == user_id)
+                                .order_by(sessions.c.created_at.desc())).all()
+        return [session_from_row(r) for r in rows]
+
     def touch_session(self, id_hash: str, seen_at: datetime) -> None:
         with self._write() as conn:
             conn.execute(sessions.update().where(sessions.c.id_hash == id_hash, sessions.c.last_seen_at < seen_at)
@@ -153,11 +160,13 @@ class SqlPeopleStore(SqlBase):
             return conn.execute(sessions.update().where(sessions.c.id_hash == id_hash, sessions.c.revoked_at.is_(None))
                                 .values(revoked_at=revoked_at)).rowcount > 0
 
-    def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int:
-        """End every open session of a user; how many were open."""
+    def revoke_user_sessions(self, user_id: str, revoked_at: datetime, *, keep: str | None = None) -> int:
+        """End every open session of a user but the one hashed `keep`; how many were ended."""
+        query = sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        if keep is not None:
+            query = query.where(sessions.c.id_hash != keep)
         with self._write() as conn:
-            return conn.execute(sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-                                .values(revoked_at=revoked_at)).rowcount
+            return conn.execute(query.values(revoked_at=revoked_at)).rowcount
 
     def purge_sessions(self, before: datetime) -> int:
         """Forget sessions that ended (revoked or expired) before `before`, and failed sign-ins last seen before

@@ -172,6 +172,60 @@ def adopt_handoff(store: PostStore, handoff: str | None, *, now: datetime, polic
     return start_session(store, ticket.user_id, now=now, policy=policy, user_agent=user_agent)
 
 
+# ---------------------------------------------------------------- a person's own account
+
+
+def open_sessions(store: PostStore, user_id: str, raw_id: str | None, *, now: datetime,
+                  policy: SessionPolicy = SessionPolicy()) -> list[dict]:
+    """Where this person is signed in (browsers with a live session), newest use first; `current` marks this one."""
+    mine = session_hash(raw_id) if isinstance(raw_id, str) and raw_id else None
+    rows = []
+    for s in store.list_user_sessions(user_id):
+        if s.revoked_at is not None or now >= s.expires_at or now >= s.last_seen_at + policy.idle \
+                or s.user_agent == "handoff":
+            continue
+        rows.append({"current": s.id_hash == mine, "browser": s.user_agent or "Unknown browser",
+                     "signed_in": s.created_at, "last_seen": s.last_seen_at})
+    return sorted(rows, key=lambda r: r["last_seen"], reverse=True)
+
+
+def sign_out_elsewhere(store: PostStore, user_id: str, raw_id: str | None, *, now: datetime) -> int:
+    """End every session of this person except the browser's own (`raw_id`), sign-ins in progress included; how
+    many other browsers were signed in."""
+    others = sum(1 for r in open_sessions(store, user_id, raw_id, now=now) if not r["current"])
+    keep = session_hash(raw_id) if isinstance(raw_id, str) and raw_id else None
+    store.revoke_user_sessions(user_id, now, keep=keep)
+    return others
+
+
+def change_password(store: PostStore, user_id: str, *, current: str, new: str, raw_id: str | None,
+                    now: datetime) -> int:
+    """Change a person's password after checking the current one; every other browser is signed out (someone who
+    knew the old password must not stay in). Returns how many other sessions ended."""
+    user = store.get_user(user_id)
+    if not verify_password(current or "", user.password_hash):
+        raise ValidationError(Problem("wrong_password", "Your current password is not right.", field="current"))
+    if (new or "") == (current or ""):
+        raise ValidationError(Problem("same_password", "The new password is the same as the current one.",
+                                      field="new"))
+    check_password_strength(new or "")
+    from dataclasses import replace
+    store.update_user(replace(user, password_hash=hash_password(new)))
+    return sign_out_elsewhere(store, user_id, raw_id, now=now)
+
+
+def rename(store: PostStore, user_id: str, display_name: str) -> User:
+    """Change the name others see beside this person's posts and approvals."""
+    name = " ".join((display_name or "").split())
+    if not name:
+        raise ValidationError(Problem("name_required", "Your name cannot be empty.", field="display_name"))
+    if len(name) > 200:
+        raise ValidationError(Problem("name_too_long", "Your name can be at most 200 characters.",
+                                      field="display_name"))
+    from dataclasses import replace
+    return store.update_user(replace(store.get_user(user_id), display_name=name))
+
+
 # ---------------------------------------------------------------- the brake on guessing
 
 SLOW_AFTER = 3

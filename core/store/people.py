@@ -49,9 +49,10 @@ class PeopleStore(Protocol):
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]: ...
     def add_session(self, session: Session) -> Session: ...
     def get_session(self, id_hash: str) -> Session | None: ...
+    def list_user_sessions(self, user_id: str) -> list[Session]: ...
     def touch_session(self, id_hash: str, seen_at: datetime) -> None: ...
     def revoke_session(self, id_hash: str, revoked_at: datetime) -> bool: ...
-    def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int: ...
+    def revoke_user_sessions(self, user_id: str, revoked_at: datetime, *, keep: str | None = None) -> int: ...
     def purge_sessions(self, before: datetime) -> int: ...
     def get_sign_in_failures(self, email: str) -> SignInFailures | None: ...
     def save_sign_in_failures(self, record: SignInFailures) -> SignInFailures: ...
@@ -157,6 +158,12 @@ class PeopleMemory(MemoryState):
     def get_session(self, id_hash: str) -> Session | None:
         return self._sessions.get(id_hash)
 
+    def list_user_sessions(self, user_id: str) -> list[Session]:
+        """A person's sessions (ended ones too, until purged), newest first."""
+        with self._lock:
+            return sorted((s for s in self._sessions.values() if s.user_id == user_id),
+                          key=lambda s: s.created_at, reverse=True)
+
     def touch_session(self, id_hash: str, seen_at: datetime) -> None:
         with self._lock:
             session = self._sessions.get(id_hash)
@@ -172,10 +179,11 @@ class PeopleMemory(MemoryState):
             self._sessions[id_hash] = replace(session, revoked_at=revoked_at)
             return True
 
-    def revoke_user_sessions(self, user_id: str, revoked_at: datetime) -> int:
-        """End every open session of a user; how many were open."""
+    def revoke_user_sessions(self, user_id: str, revoked_at: datetime, *, keep: str | None = None) -> int:
+        """End every open session of a user but the one hashed `keep`; how many were ended."""
         with self._lock:
-            open_ = [s for s in self._sessions.values() if s.user_id == user_id and s.revoked_at is None]
+            open_ = [s for s in self._sessions.values()
+                     if s.user_id == user_id and s.revoked_at is None and s.id_hash != keep]
             for s in open_:
                 self._sessions[s.id_hash] = replace(s, revoked_at=revoked_at)
             return len(open_)

@@ -160,6 +160,16 @@ def test_revoking_a_users_sessions_leaves_other_users_signed_in(store, clock):
     assert store.get_session("3" * 64).revoked_at is None
 
 
+def test_revoking_a_users_other_sessions_keeps_the_current_one(store, clock):
+    store.add_user(User(email="s@x.test", id="user_s"))
+    for h in "123":
+        store.add_session(_session(clock, id_hash=h * 64))
+    assert store.revoke_user_sessions("user_s", clock.now, keep="2" * 64) == 2
+    assert [s.revoked_at is None for s in (store.get_session(h * 64) for h in "123")] == [False, True, False]
+    assert {s.id_hash for s in store.list_user_sessions("user_s")} == {h * 64 for h in "123"}
+    assert store.list_user_sessions("nobody") == []
+
+
 def test_sign_in_failures_per_email(store, clock):
     from datetime import timedelta
     from core.store.people import SignInFailures
