@@ -37,9 +37,10 @@ CREATE TABLE IF NOT EXISTS post_snapshots (
 -- Every follower count of an account (append-only).
 CREATE TABLE IF NOT EXISTS account_snapshots (
     seq BIGINT, akey INTEGER, wkey INTEGER, taken_at TIMESTAMPTZ, followers BIGINT, is_demo BOOLEAN);
--- Approval decisions from the activity log: action is 'approved' or 'rejected'.
+-- Approval decisions from the activity log: action is 'approved' or 'rejected'. DuckDB 2.0 reserves AT (time
+-- travel), so the column is quoted: queries write it "at".
 CREATE TABLE IF NOT EXISTS decisions (
-    seq BIGINT, post_id VARCHAR, wkey INTEGER, at TIMESTAMPTZ, action VARCHAR, actor VARCHAR);
+    seq BIGINT, post_id VARCHAR, wkey INTEGER, "at" TIMESTAMPTZ, action VARCHAR, actor VARCHAR);
 -- How far the feed has read each source (last seq, or last updated_at for tables that change in place).
 CREATE TABLE IF NOT EXISTS feed_marks (source VARCHAR PRIMARY KEY, last_seq BIGINT, last_at TIMESTAMPTZ);
 """
