@@ -1,0 +1,369 @@
+"""The read-only SQL box: a power user's own query over one workspace's analytics, and nothing else.
+
+Safety comes from what the query runs in, not from a list of forbidden words:
+
+1. **A separate database.** The query never touches the engine's DuckDB. It runs in its own in-memory DuckDB
+   (`duckdb.connect(":memory:", config=...)`) that holds only this workspace's tables (`BOX_TABLES`), copied
+   from the engine through Arrow with readable ids. Other workspaces' rows are not there to be read.
+2. **No way out.** That database is opened with ``enable_external_access=false`` (DuckDB itself then refuses
+   every file and network access: ``read_csv``, ``read_parquet``, ``read_json``, ``read_text``, ``read_blob``,
+   ``glob``, ``'file.csv'`` and ``https://`` replacement scans, ``query_table('/path')``, ``COPY``, ``ATTACH`` of
+   a file, ``EXPORT``, ``INSTALL``), no extension autoloading or community extensions, Python replacement scans
+   off (a query cannot read a DataFrame that happens to sit in a Python variable), no spilling to disk, one
+   thread, a memory ceiling, and then ``lock_configuration=true`` so no ``SET`` can loosen any of it.
+   tests/test_analytics_sqlbox.py checks each of these refusals against DuckDB itself.
+3. **One read-only statement.** ``duckdb.extract_statements`` must find exactly one statement of type SELECT
+   (``SELECT``, ``WITH ... SELECT``, ``FROM ...``, ``VALUES``, ``DESCRIBE``/``SHOW``/``SUMMARIZE``). That check is
+   ours because DuckDB would happily run ``INSERT``, ``CREATE``, ``LOAD json`` (built in), ``ATTACH ':memory:'``,
+   ``PRAGMA``, ``CALL`` or ``CHECKPOINT`` in a database of its own.
+4. **Writes never land.** DuckDB 2.0 allows data-modifying CTEs (``WITH x AS (DELETE ... RETURNING *) SELECT
+   ...`` is a SELECT statement, also inside ``query('...')``). We refuse them when the parse tree shows one (for
+   a clear message), and every query runs inside a transaction that is always rolled back, so even one we did
+   not see cannot change the copy other queries read.
+5. **Limits.** At most ``row_limit + 1`` rows are read from a streaming result (``truncated`` says there were
+   more); a timer interrupts the connection after ``time_limit_s``.
+
+The copy is cached per engine and workspace, keyed by the engine's ``version`` (it grows with every refresh that
+changed something), so only the first query after a refresh pays for the copy.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from core.analytics.schema import METRICS
+from core.domain.errors import ValidationError
+
+MAX_SQL_CHARS = 20_000
+#: Workspaces whose copies are kept per engine (least recently used dropped first).
+CACHED_WORKSPACES = 4
+#: Working memory a query may use on top of the copied tables.
+QUERY_MEMORY_BYTES = 512 * 1024 * 1024
+
+_SAFE_CONFIG = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "python_enable_replacements": False,
+    "max_temp_directory_size": "0B",
+    "threads": 1,
+}
+
+_METRIC_COLUMNS = ", ".join(f"s.{m}" for m in METRICS)
+
+# name -> (what it holds, the SELECT on the engine's tables that fills it; $w is the workspace's key).
+BOX_TABLES: dict[str, tuple[str, str]] = {
+    "workspace": (
+        "this workspace (one row)",
+        "SELECT workspace_id, name, timezone_name FROM workspaces WHERE wkey = $w"),
+    "accounts": (
+        "connected accounts",
+        "SELECT account_id, platform, handle, display_name, status FROM accounts WHERE wkey = $w"
+        " ORDER BY account_id"),
+    "posts": (
+        "posts as written (one row per post)",
+        "SELECT post_id, caption, hashtags, link, media_url, media_count, content_type, is_ai_generated, is_demo,"
+        " state, status, batch_id, created_by, created_at, updated_at FROM posts WHERE wkey = $w ORDER BY post_id"),
+    "deliveries": (
+        "one row per post on one account: due, published, attempts, errors",
+        "SELECT d.delivery_id, d.post_id, d.account_id, d.platform, a.handle, d.state, d.due_at, d.published_at,"
+        " d.attempts, d.last_error_code, d.last_error, d.external_url, d.is_demo, d.updated_at"
+        " FROM deliveries d LEFT JOIN accounts a ON a.akey = d.akey WHERE d.wkey = $w ORDER BY d.delivery_id"),
+    "post_snapshots": (
+        "every metric snapshot of a published delivery (NULL = not available)",
+        f"SELECT d.delivery_id, d.post_id, d.account_id, d.platform, s.taken_at, {_METRIC_COLUMNS}, s.is_demo"
+        " FROM post_snapshots s LEFT JOIN deliveries d ON d.dkey = s.dkey WHERE s.wkey = $w"
+        " ORDER BY d.delivery_id, s.taken_at, s.seq"),
+    "post_metrics": (
+        "each delivery's latest snapshot: its current figures",
+        f"SELECT d.delivery_id, d.post_id, d.account_id, d.platform, d.published_at, s.taken_at, {_METRIC_COLUMNS},"
+        " s.is_demo FROM post_snapshots s LEFT JOIN deliveries d ON d.dkey = s.dkey WHERE s.wkey = $w"
+        " QUALIFY row_number() OVER (PARTITION BY s.dkey ORDER BY s.taken_at DESC, s.seq DESC) = 1"
+        " ORDER BY d.delivery_id"),
+    "followers": (
+        "every follower count of an account",
+        "SELECT a.account_id, a.platform, a.handle, s.taken_at, s.followers, s.is_demo FROM account_snapshots s"
+        " LEFT JOIN accounts a ON a.akey = s.akey WHERE s.wkey = $w ORDER BY a.account_id, s.taken_at, s.seq"),
+    "decisions": (
+        "approval decisions ('approved' or 'rejected') and who made them",
+        "SELECT post_id, \"at\", action, actor FROM decisions WHERE wkey = $w ORDER BY \"at\", seq"),
+}
+
+# What a refused statement type does, in words (DuckDB's StatementType names).
+_REFUSED = {
+    "changes data or tables": ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "MERGE_INTO",
+                               "CREATE_FUNC", "VACUUM", "ANALYZE"),
+    "reads or writes files": ("COPY", "EXPORT", "COPY_DATABASE"),
+    "opens another database": ("ATTACH", "DETACH"),
+    "installs or loads extensions": ("LOAD", "EXTENSION"),
+    "changes settings or runs a procedure": ("PRAGMA", "SET", "CALL", "VARIABLE_SET"),
+    "controls transactions": ("TRANSACTION",),
+    "prepares or executes other statements": ("PREPARE", "EXECUTE"),
+}
+_REFUSED_BY_TYPE = {t: what for what, types in _REFUSED.items() for t in types}
+_SELECT_ONLY = "This box runs one read-only query: SELECT ..., WITH ... SELECT ... or FROM ...."
+
+
+class SqlBoxError(ValidationError):
+    """The SQL box refused a query or stopped it; the message says why in a power user's words."""
+
+    def __init__(self, message: str, *, code: str = "sql_refused"):
+        super().__init__(message, code=code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    """A query's answer: at most `row_limit` rows; `truncated` when the query had more."""
+
+    df: pd.DataFrame
+    truncated: bool
+    elapsed_ms: float
+
+
+def run_readonly(con, workspace_id: str, sql: str, *, row_limit: int = 1000,
+                 time_limit_s: float = 5.0) -> SqlResult:
+    """Run one read-only query over `workspace_id`'s analytics tables (BOX_TABLES); refused: SqlBoxError.
+
+    `con` is the AnalyticsEngine (its copy is cached by the engine's version) or a DuckDB connection to the
+    engine's tables (copied for this call only).
+    """
+    if not isinstance(row_limit, int) or row_limit < 1:
+        raise ValueError("row_limit must be a positive whole number")
+    if not time_limit_s > 0:
+        raise ValueError("time_limit_s must be positive")
+    statement = _one_select(sql)
+    box = _box_for(con, workspace_id)
+    return box.run(statement, row_limit=row_limit, time_limit_s=time_limit_s)
+
+
+def _one_select(sql: str) -> duckdb.Statement:
+    if not isinstance(sql, str) or not sql.strip():
+        raise SqlBoxError("Write a query first. " + _SELECT_ONLY, code="sql_empty")
+    if len(sql) > MAX_SQL_CHARS:
+        raise SqlBoxError(f"This query is {len(sql):,} characters long; the box takes at most "
+                          f"{MAX_SQL_CHARS:,}.", code="sql_too_long")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise SqlBoxError(f"DuckDB could not read this SQL: {_duckdb_words(exc)}", code="sql_syntax") from exc
+    if not statements:
+        raise SqlBoxError("Write a query first (this is only comments). " + _SELECT_ONLY, code="sql_empty")
+    if len(statements) > 1:
+        raise SqlBoxError(f"Found {len(statements)} statements separated by ';'. Run one query at a time. "
+                          + _SELECT_ONLY, code="sql_many_statements")
+    statement = statements[0]
+    kind = statement.type.name
+    if kind == "SELECT":
+        return statement
+    if kind == "MULTI":  # a top-level PIVOT expands into several statements
+        raise SqlBoxError("Refused: this statement expands into several (a top-level PIVOT does). Wrap it in a"
+                          " query: SELECT * FROM (PIVOT ...). " + _SELECT_ONLY, code="sql_not_select")
+    what = _REFUSED_BY_TYPE.get(kind, "is not a plain query")
+    label = kind.replace("_", " ")
+    raise SqlBoxError(f"Refused: {label} {what}. " + _SELECT_ONLY, code="sql_not_select")
+
+
+# A query node other than SELECT / set operation / CTE in the parse tree: a data-modifying CTE.
+_WRITE_NODE = re.compile(r"^(INSERT|UPDATE|DELETE|MERGE\w*)_QUERY_NODE$")
+
+
+def _writes_in(tree: object) -> str | None:
+    """The first data-modifying node (INSERT, UPDATE, DELETE, MERGE) in DuckDB's JSON parse tree, if any."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str) and _WRITE_NODE.match(kind):
+                return kind.split("_")[0]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
+class _Box:
+    """One workspace's copy in its own locked-down in-memory DuckDB."""
+
+    def __init__(self, engine_con: duckdb.DuckDBPyConnection, workspace_id: str):
+        self.db = duckdb.connect(":memory:", config=dict(_SAFE_CONFIG))
+        # Our own connection, and one transaction: every table comes from the same state even if a refresh
+        # commits meanwhile.
+        source = engine_con.cursor()
+        try:
+            source.begin()
+            rows = source.execute("SELECT wkey FROM workspaces WHERE workspace_id = ?", [workspace_id]).fetchall()
+            wkey = rows[0][0] if rows else None  # unknown workspace: every table empty, with its columns
+            for name, (_, select) in BOX_TABLES.items():
+                reader = source.sql(select, params={"w": wkey}).to_arrow_reader(64 * 1024)
+                self.db.from_arrow(reader).create(name)
+            source.rollback()
+        finally:
+            source.close()
+        used = self.db.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchall()[0][0]
+        self.db.execute(f"SET memory_limit = '{int(used) + QUERY_MEMORY_BYTES}B'")
+        self.db.execute("SET lock_configuration = true")
+
+    def run(self, statement: duckdb.Statement, *, row_limit: int, time_limit_s: float) -> SqlResult:
+        cur = self.db.cursor()
+        try:
+            self._refuse_writes(cur, statement)
+            fired = threading.Event()
+
+            def stop() -> None:
+                fired.set()
+                cur.interrupt()
+
+            timer = threading.Timer(time_limit_s, stop)
+            timer.daemon = True
+            started = time.perf_counter()
+            batches: list[pa.RecordBatch] = []
+            read = 0
+            cur.begin()
+            timer.start()
+            try:
+                reader = cur.sql(statement).to_arrow_reader(max(1, min(row_limit + 1, 64 * 1024)))
+                schema = reader.schema
+                try:
+                    for batch in reader:
+                        batches.append(batch)
+                        read += batch.num_rows
+                        if read > row_limit:
+                            break
+                finally:
+                    reader.close()
+            except duckdb.InterruptException as exc:
+                if fired.is_set():
+                    raise SqlBoxError(
+                        f"Stopped after {time_limit_s:g} s: the query took longer than the box's time limit. "
+                        "Narrow it (a WHERE on taken_at or published_at, fewer joins) or aggregate first.",
+                        code="sql_time_limit") from exc
+                raise SqlBoxError("The query was interrupted.", code="sql_interrupted") from exc
+            except duckdb.Error as exc:
+                raise _explain(exc) from exc
+            finally:
+                timer.cancel()
+                elapsed_ms = (time.perf_counter() - started) * 1000.0
+                try:
+                    cur.rollback()
+                except duckdb.Error:
+                    pass  # the connection is closed below; an open transaction dies with it
+        finally:
+            cur.close()
+        table = pa.Table.from_batches(batches, schema=schema).slice(0, row_limit)
+        return SqlResult(df=_frame(table), truncated=read > row_limit, elapsed_ms=elapsed_ms)
+
+    @staticmethod
+    def _refuse_writes(cur: duckdb.DuckDBPyConnection, statement: duckdb.Statement) -> None:
+        try:
+            tree = json.loads(cur.execute("SELECT json_serialize_sql(?)", [statement.query]).fetchall()[0][0])
+        except (duckdb.Error, TypeError, ValueError):
+            return  # not serialisable: the rolled-back transaction still keeps the copy unchanged
+        found = _writes_in(tree)
+        if found:
+            raise SqlBoxError(f"Refused: this query hides a {found} (a data-modifying WITH). " + _SELECT_ONLY,
+                              code="sql_not_select")
+
+
+def _explain(exc: duckdb.Error) -> SqlBoxError:
+    words = _duckdb_words(exc)
+    if isinstance(exc, duckdb.PermissionException):
+        return SqlBoxError("Refused: files, other databases and the network are out of reach in this box; query "
+                           f"its tables ({', '.join(BOX_TABLES)}). DuckDB said: {words}", code="sql_external")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return SqlBoxError("Stopped: the query needed more memory than the box allows. Aggregate first or narrow "
+                           "it with WHERE.", code="sql_memory")
+    if isinstance(exc, duckdb.ParserException):
+        return SqlBoxError(f"DuckDB could not read this SQL: {words}", code="sql_syntax")
+    if isinstance(exc, duckdb.CatalogException):
+        if "extension" in words:
+            words = words.split(" Please try installing", 1)[0] + " Extensions cannot be loaded in this box."
+        return SqlBoxError(f"{words} The tables here are: {', '.join(BOX_TABLES)}.", code="sql_unknown_name")
+    return SqlBoxError(f"The query failed: {words}", code="sql_error")
+
+
+def _duckdb_words(exc: BaseException) -> str:
+    # DuckDB's message without the LINE/caret drawing, which a one-line message cannot show.
+    return " ".join(str(exc).split("\n\nLINE")[0].split())
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas for a table on screen: whole numbers as nullable ints (NULL stays missing, not NaN),
+    DuckDB's DECIMAL results (SUM of integers is a HUGEINT) as ints or floats instead of Decimal objects."""
+    columns = []
+    for field, column in zip(table.schema, table.columns):
+        if pa.types.is_decimal(field.type):
+            target = pa.int64() if field.type.scale == 0 else pa.float64()
+            try:
+                column = column.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = column.cast(pa.float64(), safe=False)
+        columns.append(column)
+    table = pa.Table.from_arrays(columns, names=table.column_names)
+    nullable = {pa.int8(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(),
+                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.Int64Dtype(), pa.uint16(): pd.Int64Dtype(),
+                pa.uint32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=nullable.get)
+
+
+class _Cache:
+    """Copies per engine (weakly held) and workspace, each tagged with the engine version it was made at."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_engine: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._building: dict[tuple[int, str], threading.Lock] = {}
+        self.builds = 0  # how many copies were made (tests and the bench read it)
+
+    def get(self, engine, workspace_id: str) -> _Box:
+        version = engine.version  # read before copying: a refresh meanwhile makes the next call copy again
+        with self._lock:
+            boxes = self._by_engine.setdefault(engine, OrderedDict())
+            build_lock = self._building.setdefault((id(engine), workspace_id), threading.Lock())
+        with build_lock:  # one copy at a time per workspace; others wait and reuse it
+            with self._lock:
+                hit = boxes.get(workspace_id)
+                if hit and hit[0] == version:
+                    boxes.move_to_end(workspace_id)
+                    return hit[1]
+            source = engine.cursor()
+            try:
+                box = _Box(source, workspace_id)
+            finally:
+                source.close()
+            with self._lock:
+                self.builds += 1
+                boxes[workspace_id] = (version, box)
+                boxes.move_to_end(workspace_id)
+                while len(boxes) > CACHED_WORKSPACES:
+                    boxes.popitem(last=False)
+            return box
+
+
+_CACHE = _Cache()
+
+
+def _box_for(con, workspace_id: str) -> _Box:
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return _Box(con, workspace_id)
+    if hasattr(con, "cursor") and hasattr(con, "version"):
+        return _CACHE.get(con, workspace_id)
+    raise TypeError("run_readonly needs the AnalyticsEngine or a DuckDB connection to its tables")
+
+
+def copies_made() -> int:
+    """How many workspace copies the cache has made in this process (a refresh makes the next query copy)."""
+    return _CACHE.builds

@@ -1,0 +1,315 @@
+"""The read-only SQL box: one workspace's tables, one read-only query, nothing outside, a row and a time limit.
+
+Every refusal here is checked against the real DuckDB 2.0 configured the way the box configures it: for files and
+the network that refusal is DuckDB's own (enable_external_access=false), for statement types it is ours.
+"""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+
+from core.analytics import sqlbox
+from core.analytics.engine import AnalyticsEngine
+from core.analytics.sqlbox import BOX_TABLES, SqlBoxError, run_readonly
+from core.domain.errors import ValidationError
+
+SLOW = ("SELECT count(*) FROM post_snapshots a, post_snapshots b, post_snapshots c, post_snapshots d, "
+        "post_snapshots e WHERE hash(a.taken_at, b.taken_at, c.taken_at, d.taken_at, e.taken_at) = 42")
+
+
+def seed(con) -> None:
+    """Workspace A: one account, one delivery with 100 hourly snapshots, 2 follower counts, a decision.
+    Workspace B: the same shape with 50 snapshots and a secret caption A must never see."""
+    con.execute("""
+        INSERT INTO workspaces VALUES (1, 'ws_a', 'Acme', 'Europe/Berlin'), (2, 'ws_b', 'Other', 'UTC');
+        INSERT INTO accounts VALUES (1, 'acc_a1', 1, 'ws_a', 'x', '@acme', 'Acme', 'active'),
+                                    (2, 'acc_b1', 2, 'ws_b', 'bluesky', '@other', 'Other', 'active');
+        INSERT INTO posts (post_id, wkey, workspace_id, caption, hashtags, content_type, is_demo) VALUES
+            ('post_a', 1, 'ws_a', 'Launch day', ['launch', 'news'], 'text', false),
+            ('post_b', 2, 'ws_b', 'secret of B', [], 'text', false);
+        INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, platform, state,
+                                published_at, attempts, is_demo) VALUES
+            (1, 'dlv_a', 'post_a', 1, 1, 'acc_a1', 'ws_a', 'x', 'published', '2026-11-01 10:00:00+00', 1, false),
+            (2, 'dlv_b', 'post_b', 2, 2, 'acc_b1', 'ws_b', 'bluesky', 'published', '2026-11-01 10:00:00+00', 1,
+             false);
+        -- A's snapshot i (1..100): views 10i, reach 5i, likes i, comments not available, shares/saves/clicks 0.
+        INSERT INTO post_snapshots SELECT i, 1, 1, 1, TIMESTAMPTZ '2026-11-01 10:00:00+00' + i * INTERVAL 1 HOUR,
+            10 * i, 5 * i, i, NULL, 0, 0, 0, NULL, false FROM range(1, 101) t(i);
+        INSERT INTO post_snapshots SELECT 1000 + i, 2, 2, 2,
+            TIMESTAMPTZ '2026-11-01 10:00:00+00' + i * INTERVAL 1 HOUR, i, i, i, i, i, i, i, i, false
+            FROM range(1, 51) t(i);
+        INSERT INTO account_snapshots VALUES (1, 1, 1, '2026-11-01 00:00:00+00', 100, false),
+            (2, 1, 1, '2026-11-02 00:00:00+00', 110, false), (3, 2, 2, '2026-11-01 00:00:00+00', 5, false);
+        INSERT INTO decisions VALUES (1, 'post_a', 1, '2026-10-31 09:00:00+00', 'approved', 'usr_1'),
+                                     (2, 'post_b', 2, '2026-10-31 09:00:00+00', 'rejected', 'usr_2');
+    """)
+
+
+class SimulatedRefreshEngine(AnalyticsEngine):
+    """The real in-memory engine; `refreshed()` stands for a refresh that changed something (version + 1)."""
+
+    extra = 0
+
+    @property
+    def version(self) -> int:
+        return super().version + self.extra
+
+    def refreshed(self) -> None:
+        self.extra += 1
+
+
+def seeded() -> SimulatedRefreshEngine:
+    eng = SimulatedRefreshEngine.in_memory()
+    con = eng.cursor()
+    seed(con)
+    con.close()
+    return eng
+
+
+@pytest.fixture(scope="module")
+def engine():
+    # One engine (and so one cached copy per workspace) for the module: nothing a query does may change it, and
+    # the tests after each refusal check that it did not.
+    eng = seeded()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def own_engine():
+    eng = seeded()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def leak_csv(tmp_path_factory):
+    """A real, readable CSV on disk: the box must still not read it."""
+    path = tmp_path_factory.mktemp("sqlbox") / "leak.csv"
+    path.write_text("secret,value\nfrom disk,1\n")
+    return str(path)
+
+
+def ask(engine, sql: str, workspace: str = "ws_a", **kw) -> pd.DataFrame:
+    return run_readonly(engine, workspace, sql, **kw).df
+
+
+# ---------------------------------------------------------------- what a power user can read
+
+def test_a_select_sees_only_its_workspace_with_readable_ids(engine):
+    res = run_readonly(engine, "ws_a", "SELECT count(*) AS n, sum(views) AS views, sum(comments) AS comments "
+                                       "FROM post_snapshots")
+    assert res.truncated is False and res.elapsed_ms >= 0
+    assert (res.df["n"].iloc[0], res.df["views"].iloc[0]) == (100, 50500)
+    assert pd.isna(res.df["comments"].iloc[0])       # no snapshot had comments: not available, not 0
+    assert ask(engine, "SELECT account_id, handle FROM accounts").to_dict("records") == [
+        {"account_id": "acc_a1", "handle": "@acme"}]
+    assert ask(engine, "SELECT delivery_id, post_id, account_id, platform FROM deliveries").to_dict("records") == [
+        {"delivery_id": "dlv_a", "post_id": "post_a", "account_id": "acc_a1", "platform": "x"}]
+    # Nothing of workspace B, whatever the query asks for.
+    assert ask(engine, "SELECT count(*) AS n FROM posts WHERE caption LIKE '%secret%'")["n"].iloc[0] == 0
+    assert ask(engine, "SELECT count(*) AS n FROM decisions")["n"].iloc[0] == 1
+    assert ask(engine, "SELECT followers FROM followers ORDER BY taken_at")["followers"].tolist() == [100, 110]
+    assert ask(engine, "FROM workspace").to_dict("records") == [
+        {"workspace_id": "ws_a", "name": "Acme", "timezone_name": "Europe/Berlin"}]
+    # And B sees its own 50 snapshots.
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots", "ws_b")["n"].iloc[0] == 50
+
+
+def test_post_metrics_is_each_deliverys_latest_snapshot_and_missing_stays_missing(engine):
+    row = ask(engine, "SELECT * FROM post_metrics").iloc[0]
+    assert (row["delivery_id"], row["views"], row["reach"], row["likes"]) == ("dlv_a", 1000, 500, 100)
+    assert row["taken_at"] == pd.Timestamp("2026-11-05 14:00:00", tz="UTC")
+    assert pd.isna(row["comments"]) and pd.isna(row["video_views"])   # not available, not 0
+    assert row["shares"] == 0
+
+
+def test_the_tables_listed_are_the_tables_there(engine):
+    assert sorted(ask(engine, "SHOW TABLES")["name"]) == sorted(BOX_TABLES)
+    assert ask(engine, "SELECT column_name FROM (DESCRIBE post_snapshots)")["column_name"].tolist() == [
+        "delivery_id", "post_id", "account_id", "platform", "taken_at", "views", "reach", "likes", "comments",
+        "shares", "saves", "clicks", "video_views", "is_demo"]
+
+
+def test_the_box_runs_locked_down(engine):
+    row = ask(engine, "SELECT current_setting('enable_external_access') AS ext, "
+                      "current_setting('lock_configuration') AS locked, current_setting('threads') AS threads, "
+                      "current_setting('autoload_known_extensions') AS autoload").iloc[0]
+    assert (row["ext"], row["locked"], row["threads"], row["autoload"]) == (False, True, 1, False)
+
+
+# ---------------------------------------------------------------- refused: statements (our check)
+
+@pytest.mark.parametrize("sql, code, words", [
+    ("INSERT INTO posts (post_id) VALUES ('p')", "sql_not_select", "INSERT changes data"),
+    ("UPDATE posts SET caption = 'x'", "sql_not_select", "UPDATE changes data"),
+    ("DELETE FROM post_snapshots", "sql_not_select", "DELETE changes data"),
+    ("CREATE TABLE t AS SELECT 1", "sql_not_select", "CREATE changes data"),
+    ("DROP TABLE posts", "sql_not_select", "DROP changes data"),
+    ("CREATE MACRO m() AS 1", "sql_not_select", "CREATE changes data"),
+    ("COPY posts TO '/tmp/outpost-sqlbox-leak.csv'", "sql_not_select", "COPY reads or writes files"),
+    ("EXPORT DATABASE '/tmp/outpost-sqlbox-export'", "sql_not_select", "EXPORT reads or writes files"),
+    ("ATTACH ':memory:' AS other", "sql_not_select", "ATTACH opens another database"),   # DuckDB would allow it
+    ("ATTACH '/tmp/outpost-sqlbox.duckdb'", "sql_not_select", "ATTACH opens another database"),
+    ("INSTALL httpfs", "sql_not_select", "LOAD installs or loads extensions"),
+    ("LOAD json", "sql_not_select", "LOAD installs or loads extensions"),          # built in: DuckDB would load it
+    ("PRAGMA version", "sql_not_select", "PRAGMA changes settings"),
+    ("SET threads = 4", "sql_not_select", "SET changes settings"),
+    ("SET VARIABLE x = 1", "sql_not_select", "SET changes settings"),
+    ("CALL pragma_version()", "sql_not_select", "CALL changes settings"),
+    ("CHECKPOINT", "sql_not_select", "CALL changes settings"),
+    ("BEGIN", "sql_not_select", "TRANSACTION controls transactions"),
+    ("EXPLAIN SELECT 1", "sql_not_select", "EXPLAIN is not a plain query"),
+    ("PIVOT posts ON state", "sql_not_select", "SELECT * FROM (PIVOT ...)"),
+    # A write hidden in a SELECT: DuckDB 2.0 runs data-modifying CTEs.
+    ("WITH gone AS (DELETE FROM post_snapshots RETURNING *) SELECT count(*) FROM gone", "sql_not_select",
+     "hides a DELETE"),
+    ("WITH n AS (INSERT INTO posts (post_id) VALUES ('p') RETURNING *) SELECT * FROM n", "sql_not_select",
+     "hides a INSERT"),
+    ("SELECT 1; SELECT 2", "sql_many_statements", "Found 2 statements"),
+    ("SELECT 1; DROP TABLE posts", "sql_many_statements", "Found 2 statements"),
+    ("", "sql_empty", "Write a query first"),
+    ("-- only a comment", "sql_empty", "Write a query first"),
+    ("SELEC 1", "sql_syntax", 'syntax error at or near "SELEC"'),
+])
+def test_statements_other_than_one_select_are_refused(engine, sql, code, words):
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", sql)
+    assert caught.value.code == code
+    assert words in str(caught.value)
+    assert isinstance(caught.value, ValidationError)
+    # The copy is what it was.
+    assert ask(engine, "SELECT (SELECT count(*) FROM post_snapshots) AS s, (SELECT count(*) FROM posts) AS p"
+               ).to_dict("records") == [{"s": 100, "p": 1}]
+
+
+# ---------------------------------------------------------------- refused: files and the network (DuckDB's own)
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('{csv}')",
+    "SELECT * FROM read_csv_auto('{csv}')",
+    "SELECT * FROM read_csv(['{csv}', '/etc/hosts'])",
+    "SELECT * FROM '{csv}'",                                              # replacement scan of a path
+    "SELECT * FROM read_csv('{folder}/*.csv')",                           # a glob
+    "SELECT * FROM read_parquet('/tmp/anything.parquet')",
+    "SELECT * FROM parquet_scan('/tmp/anything.parquet')",
+    "SELECT * FROM parquet_metadata('/tmp/anything.parquet')",
+    "SELECT * FROM read_json('/etc/hosts')",
+    "SELECT * FROM read_ndjson_objects('/etc/hosts')",
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_blob('/etc/passwd')",
+    "SELECT * FROM glob('/*')",
+    "SELECT * FROM sniff_csv('/etc/passwd')",
+    "SELECT * FROM read_duckdb('/tmp/outpost.duckdb')",
+    "SELECT * FROM read_csv('https://example.com/data.csv')",            # network
+    "SELECT * FROM 'https://example.com/data.parquet'",
+    "SELECT * FROM query_table('{csv}')",                                 # query_table() trick
+    "SELECT * FROM query('SELECT * FROM read_text(''/etc/passwd'')')",    # query() trick
+    "SELECT content FROM read_text(['/etc/' || 'passwd'])",               # a path built in SQL
+])
+def test_file_and_network_functions_are_refused_by_duckdb(engine, leak_csv, sql):
+    sql = sql.format(csv=leak_csv, folder=leak_csv.rsplit("/", 1)[0])
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", sql)
+    assert caught.value.code == "sql_external", str(caught.value)
+    assert "files, other databases and the network are out of reach" in str(caught.value)
+    assert "file system operations are disabled by configuration" in str(caught.value)   # DuckDB said so
+
+
+def test_extension_functions_and_python_variables_are_not_there(engine):
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", "SELECT * FROM iceberg_scan('s3://bucket/t')")
+    assert caught.value.code == "sql_unknown_name"
+    assert "Extensions cannot be loaded in this box" in str(caught.value)
+    assert "INSTALL" not in str(caught.value)      # DuckDB's own hint would send the user down a refused path
+    secret_frame = pd.DataFrame({"secret": ["from another workspace"]})  # noqa: F841 (a replacement scan target)
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", "SELECT * FROM secret_frame")
+    assert caught.value.code == "sql_unknown_name"
+    assert "The tables here are: workspace, accounts, posts" in str(caught.value)
+    with pytest.raises(SqlBoxError) as caught:   # query() takes a hidden write but DuckDB refuses it there
+        run_readonly(engine, "ws_a", "SELECT * FROM query('WITH g AS (DELETE FROM posts RETURNING *) FROM g')")
+    assert "data-modifying statement" in str(caught.value)
+    assert ask(engine, "SELECT count(*) AS n FROM posts")["n"].iloc[0] == 1
+
+
+def test_a_hidden_write_our_check_missed_is_rolled_back(engine, monkeypatch):
+    # The second line of defence: every query runs in a transaction that is rolled back.
+    monkeypatch.setattr(sqlbox, "_writes_in", lambda tree: None)
+    gone = ask(engine, "WITH gone AS (DELETE FROM post_snapshots RETURNING *) SELECT count(*) AS n FROM gone")
+    assert gone["n"].iloc[0] == 100            # the DELETE did run, inside the query's transaction...
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100   # ...and never landed
+
+
+# ---------------------------------------------------------------- limits
+
+def test_row_limit_reads_one_more_row_to_say_truncated(engine):
+    res = run_readonly(engine, "ws_a", "SELECT taken_at, views FROM post_snapshots ORDER BY views DESC",
+                       row_limit=10)
+    assert (len(res.df), res.truncated) == (10, True)
+    assert res.df["views"].tolist() == [1000, 990, 980, 970, 960, 950, 940, 930, 920, 910]
+    exact = run_readonly(engine, "ws_a", "SELECT * FROM post_snapshots", row_limit=100)
+    assert (len(exact.df), exact.truncated) == (100, False)
+    # The result streams: a query of 10^15 rows gives its first rows (it would never finish if it were read out).
+    endless = run_readonly(engine, "ws_a", "SELECT * FROM range(1000000000000000)", row_limit=5, time_limit_s=30)
+    assert endless.df["range"].tolist() == [0, 1, 2, 3, 4] and endless.truncated is True
+
+
+def test_time_limit_interrupts_a_runaway_cross_join(engine):
+    # 100^5 = 10^10 row combinations, with a filter DuckDB cannot prove false: hours of work. The timer must stop
+    # it; the bound below only keeps a broken interrupt from hanging the suite.
+    started = time.perf_counter()
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", SLOW, time_limit_s=0.2)
+    assert caught.value.code == "sql_time_limit"
+    assert "Stopped after 0.2 s" in str(caught.value)
+    assert time.perf_counter() - started < 30
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100   # the box still answers
+
+
+def test_bad_limits_are_programming_errors(engine):
+    with pytest.raises(ValueError):
+        run_readonly(engine, "ws_a", "SELECT 1", row_limit=0)
+    with pytest.raises(ValueError):
+        run_readonly(engine, "ws_a", "SELECT 1", time_limit_s=0)
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", "SELECT 1 " + " " * sqlbox.MAX_SQL_CHARS)
+    assert caught.value.code == "sql_too_long"
+
+
+# ---------------------------------------------------------------- the copy and its cache
+
+def test_the_copy_is_cached_until_the_engine_version_changes(own_engine):
+    engine = own_engine
+    before = sqlbox.copies_made()
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100
+    assert sqlbox.copies_made() == before + 1
+    con = engine.cursor()
+    con.execute("INSERT INTO post_snapshots VALUES (500, 1, 1, 1, '2026-12-01 00:00:00+00', 1, 1, 1, 1, 1, 1, 1, 1,"
+                " false)")
+    con.close()
+    # Same version: the cached copy answers (the feed only writes inside a refresh, which bumps the version).
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100
+    engine.refreshed()
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 101
+    assert sqlbox.copies_made() == before + 2
+    # Another workspace is its own copy.
+    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots", "ws_b")["n"].iloc[0] == 50
+    assert sqlbox.copies_made() == before + 3
+
+
+def test_a_plain_connection_is_copied_each_time_and_an_unknown_workspace_is_empty(own_engine):
+    engine = own_engine
+    con = engine.cursor()
+    try:
+        res = run_readonly(con, "ws_a", "SELECT count(*) AS n FROM post_snapshots")
+        assert res.df["n"].iloc[0] == 100
+        empty = run_readonly(con, "ws_nobody", "SELECT * FROM post_snapshots")
+        assert empty.df.empty and list(empty.df.columns)[:2] == ["delivery_id", "post_id"]
+    finally:
+        con.close()
+    with pytest.raises(TypeError):
+        run_readonly("not an engine", "ws_a", "SELECT 1")
