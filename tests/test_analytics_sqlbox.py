@@ -126,6 +126,15 @@ def test_post_metrics_is_each_deliverys_latest_snapshot_and_missing_stays_missin
     assert row["shares"] == 0
 
 
+def test_results_come_as_numbers_and_words_a_table_can_show(engine):
+    # SUM of integers is a HUGEINT in DuckDB (Decimal objects in pandas); an INTERVAL would be a DateOffset repr.
+    row = ask(engine, "SELECT sum(views) AS total, avg(views) AS mean, max(taken_at) - min(taken_at) AS span, "
+                      "INTERVAL '-90 minutes' AS early, CAST(NULL AS BIGINT) AS missing FROM post_snapshots").iloc[0]
+    assert (row["total"], row["mean"], row["span"], row["early"]) == (50500, 505.0, "4 days 03:00:00", "-01:30:00")
+    assert pd.isna(row["missing"])
+    assert str(ask(engine, "SELECT sum(views) AS total FROM post_snapshots")["total"].dtype) == "Int64"
+
+
 def test_the_tables_listed_are_the_tables_there(engine):
     assert sorted(ask(engine, "SHOW TABLES")["name"]) == sorted(BOX_TABLES)
     assert ask(engine, "SELECT column_name FROM (DESCRIBE post_snapshots)")["column_name"].tolist() == [

@@ -311,12 +311,34 @@ def _frame(table: pa.Table) -> pd.DataFrame:
                 column = column.cast(target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 column = column.cast(pa.float64(), safe=False)
+        elif pa.types.is_interval(field.type):
+            # pandas would show a DateOffset repr; DuckDB's own wording is what the user wrote.
+            column = pa.array([None if v is None else _interval_text(v) for v in column.to_pylist()], pa.string())
         columns.append(column)
     table = pa.Table.from_arrays(columns, names=table.column_names)
     nullable = {pa.int8(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(),
                 pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.Int64Dtype(), pa.uint16(): pd.Int64Dtype(),
                 pa.uint32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
     return table.to_pandas(types_mapper=nullable.get)
+
+
+def _interval_text(value) -> str:
+    """An INTERVAL as DuckDB prints it: ``1 month 2 days 03:00:00``."""
+    months, days, nanos = value.months, value.days, value.nanoseconds
+    parts = []
+    if months:
+        years, months = divmod(months, 12) if months > 0 else (0, months)
+        parts += [f"{years} year{'s' * (abs(years) != 1)}"] if years else []
+        parts += [f"{months} month{'s' * (abs(months) != 1)}"] if months else []
+    if days:
+        parts.append(f"{days} day{'s' * (abs(days) != 1)}")
+    if nanos or not parts:
+        sign = "-" if nanos < 0 else ""
+        seconds, fraction = divmod(abs(nanos), 1_000_000_000)
+        hours, rest = divmod(seconds, 3600)
+        clock = f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        parts.append(clock + (f".{fraction // 1000:06d}".rstrip("0") if fraction else ""))
+    return " ".join(parts)
 
 
 class _Cache:
