@@ -1,0 +1,350 @@
+"""Best time to post, learned from a workspace's own published posts (pure pandas/numpy: no DuckDB, no Streamlit).
+
+Input: one row per published delivery, as `core.analytics.queries.post_table` returns them (at least
+`published_at` (UTC), `account_id`, `platform`, `engagements`; `engagement_rate` and `reach` are read when present),
+and the workspace's timezone. Output: a `Recommendation` with the best weekday-and-hour slots, how many posts it
+rests on, how sure it is, and where it comes from.
+
+The model, step by step:
+
+1. **What is measured.** Engagements (likes + comments + shares + saves, core.analytics.definitions) on the log
+   scale, ``y = log(1 + engagements)``. Not the engagement rate: posting at a good time mostly brings more people
+   to a post, and the rate divides exactly that away. A post whose engagements are not available is left out
+   (never counted as 0), and so are posts too young to have settled (the service passes only posts at least two
+   days old).
+2. **Big and small accounts combine.** Each account gets its own level (its typical post); a post is scored by how
+   far it is above or below its account's level, so a 50-like account and a 5,000-like one speak the same language.
+   The levels and the time effects are fitted together (backfitting, a few rounds), so an account that happened to
+   post mostly at good times is not mistaken for a big account.
+3. **Local weekday x hour.** Each post falls in the cell of its local weekday and hour in the workspace's zone,
+   read through the tz database (pandas `tz_convert`), so 09:00 in Berlin is 09:00 in both summer and winter.
+4. **Sparse cells borrow strength.** effect(d, h) = weekday(d) + hour(h) + cell(d, h), each part shrunk toward 0 by
+   empirical Bayes (part = sum of residuals / (posts + k), with k = noise variance / variance between groups,
+   estimated from the data by moments), and the hour and cell parts also pool the neighbouring hours (weight 0.6
+   for the hour either side, 0.25 for the one beyond: engagement curves are smooth in the hour). A cell with three posts moves a little; one with forty
+   moves a lot.
+5. **Only tried times are recommended.** A slot qualifies when the history has posts in it: Outpost does not
+   recommend a time nobody has posted at (its neighbours' posts still shape its estimate).
+6. **Expected lift** of a slot = exp(effect - average effect of the posts used) - 1: "posts at this time got 23%
+   more engagements than a typical post of the same account".
+7. **Confidence** (0-1): the fit is repeated on bootstrap resamples of the posts (fixed seed, so the same data
+   always gives the same answer); stability = share of resamples whose best slot is the recommended best slot or
+   the hour either side of it. confidence = stability x min(1, posts / 100) ** 0.5, so a stable answer from 25
+   posts is still only "fair". Labels: fewer than `MIN_POSTS` posts: "not enough data"; below 0.4: "low"; below
+   0.7: "fair"; otherwise "high".
+8. **Fallback chain** (issue 12): the chosen account(s)' own posts when there are at least `MIN_POSTS`; otherwise the
+   workspace's accounts on the same platform(s); otherwise all of the workspace's accounts; otherwise
+   `DEFAULT_SLOTS`, a generic default per platform (see there), said plainly.
+
+`bench/best_time.py` measures how often the planted best slot of synthetic histories is found.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.domain.errors import ValidationError
+from core.domain.timeutil import zone
+
+__all__ = ["MIN_POSTS", "DEFAULT_SLOTS", "DEFAULT_SOURCE", "Slot", "Recommendation", "local_cells", "fit_effects",
+           "recommend", "default_recommendation", "BASES", "LABELS"]
+
+MIN_POSTS = 20          # fewer of the scope's own posts than this: borrow from the workspace, then the default
+TOP = 3                 # slots in a recommendation
+BOOTSTRAPS = 40         # resamples behind the confidence
+FULL_POSTS = 100        # the amount of history at which the amount stops limiting the confidence
+_ROUNDS = 3             # backfitting rounds (account levels <-> time effects)
+_SEED = 20260312        # fixed: the same history always gets the same confidence
+REQUIRED = ("published_at", "account_id", "platform", "engagements")
+BASES = ("this account", "this workspace", "default")
+LABELS = ("not enough data", "low", "fair", "high")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_PLATFORM_LABELS = {"instagram": "Instagram", "facebook": "Facebook", "linkedin": "LinkedIn", "x": "X",
+                    "tiktok": "TikTok", "youtube": "YouTube", "threads": "Threads", "bluesky": "Bluesky",
+                    "mastodon": "Mastodon"}
+
+# The generic default, for a workspace without enough history of its own. NOT measured on anyone's audience here:
+# local (audience) weekday and hour from Hootsuite's published analysis of about 30,000 posts ("The best time to
+# post on Facebook, Instagram, Twitter and LinkedIn", Hootsuite blog): overall 10:00 on Tuesday to Thursday;
+# Facebook 08:00-12:00 Tuesday and Thursday; Instagram 11:00 Wednesday; X (Twitter) 08:00 Monday and Thursday;
+# LinkedIn 09:00 Tuesday and Wednesday. Platforms that study does not cover (TikTok, YouTube, Threads, Bluesky,
+# Mastodon) get its overall finding. Best first; weekday 0 = Monday.
+DEFAULT_SOURCE = ("a generic starting point from a published industry study (Hootsuite's analysis of about 30,000 "
+                  "posts), not measured on your audience")
+_OVERALL = ((1, 10), (2, 10), (3, 10))
+DEFAULT_SLOTS: dict[str, tuple[tuple[int, int], ...]] = {
+    "instagram": ((2, 11), (1, 11), (3, 11)),
+    "facebook": ((1, 10), (3, 10), (1, 8)),
+    "x": ((0, 8), (3, 8), (2, 10)),
+    "linkedin": ((1, 9), (2, 9), (3, 10)),
+    "tiktok": _OVERALL, "youtube": _OVERALL, "threads": _OVERALL, "bluesky": _OVERALL, "mastodon": _OVERALL,
+}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A local weekday (0 = Monday) and hour, with its expected lift over a typical post (None: not measured)."""
+
+    weekday: int
+    hour: int
+    lift: float | None = None
+    posts: int = 0                 # posts of the history in exactly this weekday and hour
+
+    @property
+    def label(self) -> str:
+        """'Tue 18:00'."""
+        return f"{WEEKDAYS[self.weekday][:3]} {self.hour:02d}:00"
+
+    @property
+    def long_label(self) -> str:
+        """'Tuesday 18:00'."""
+        return f"{WEEKDAYS[self.weekday]} {self.hour:02d}:00"
+
+    @property
+    def lift_words(self) -> str:
+        """'+23% engagements', '-5% engagements' or 'not measured'."""
+        if self.lift is None:
+            return "not measured"
+        return f"{self.lift * 100:+.0f}% engagements"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The best times for a scope (an account, several accounts, a platform, the workspace) and how sure it is."""
+
+    slots: tuple[Slot, ...]
+    posts_used: int                # posts the slots were learned from (0 for the default)
+    confidence: float              # 0-1 (0 for the default)
+    label: str                     # one of LABELS
+    basis: str                     # one of BASES
+    explanation: str               # one or two sentences a marketer understands
+    tz_name: str = "UTC"
+    own_posts: int = 0             # the scope's own usable posts (what decided the fallback)
+    platforms: tuple[str, ...] = ()
+    account_ids: tuple[str, ...] = ()
+    grid: pd.DataFrame | None = field(default=None, compare=False, repr=False)   # weekday, hour, posts, lift
+
+    @property
+    def best(self) -> Slot | None:
+        return self.slots[0] if self.slots else None
+
+    @property
+    def summary(self) -> str:
+        """'Tue 18:00 (based on 34 posts, fair confidence)' / '... (generic default: not enough data yet)'."""
+        if not self.slots:
+            return "No suggestion yet"
+        if self.basis == "default":
+            return f"{self.slots[0].label} (generic default: not enough posts yet)"
+        basis = "" if self.basis == "this account" else " in this workspace"
+        return f"{self.slots[0].label} (based on {self.posts_used} posts{basis}, {self.label} confidence)"
+
+
+# ---------------------------------------------------------------- preparing the posts
+
+def _platform_words(platforms: Sequence[str]) -> str:
+    names = [_PLATFORM_LABELS.get(p, p) for p in platforms]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def local_cells(published_at: pd.Series, tz_name: str) -> pd.DataFrame:
+    """Each instant's local weekday (0 = Monday) and hour in `tz_name`, across daylight saving changes."""
+    tz = zone(tz_name)
+    at = pd.to_datetime(published_at, utc=True)
+    local = at.dt.tz_convert(tz.key)
+    return pd.DataFrame({"weekday": local.dt.day_of_week.astype("int64"), "hour": local.dt.hour.astype("int64")},
+                        index=published_at.index)
+
+
+def _prepare(posts: pd.DataFrame, tz_name: str) -> pd.DataFrame:
+    """The usable posts: engagements available and not negative, bucketed in local time, scored on the log scale."""
+    if not isinstance(posts, pd.DataFrame):
+        raise ValidationError("Best times are learned from a table of published posts.", code="best_time_input")
+    missing = [c for c in REQUIRED if c not in posts.columns]
+    if missing:
+        raise ValidationError(f"The post table lacks {', '.join(missing)}, which best times need.",
+                              code="best_time_input")
+    zone(tz_name)
+    posts = posts.reset_index(drop=True)
+    eng = pd.to_numeric(posts["engagements"], errors="coerce")
+    keep = posts.loc[eng.notna() & (eng >= 0) & posts["published_at"].notna() & posts["account_id"].notna()]
+    out = local_cells(keep["published_at"], tz_name)
+    out["account_id"] = keep["account_id"].astype(str).to_numpy()
+    out["platform"] = keep["platform"].astype(str).to_numpy()
+    out["y"] = np.log1p(eng.loc[keep.index].to_numpy(dtype="float64"))
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- the fit
+
+def _shrink_k(sums: np.ndarray, counts: np.ndarray, sigma2: float) -> float:
+    """k = noise variance / variance between groups, by moments: the groups' spread weighted by their posts, less
+    what noise alone would give (clamped so tiny histories stay sane)."""
+    seen = counts > 0
+    if not seen.any() or sigma2 <= 0:
+        return 1.0
+    n = counts[seen]
+    means = sums[seen] / n
+    tau2 = float((np.sum(n * means ** 2) - seen.sum() * sigma2) / n.sum())
+    tau2 = max(tau2, sigma2 / 200.0)
+    return float(np.clip(sigma2 / tau2, 1.0, 200.0))
+
+
+def _pool_hours(a: np.ndarray) -> np.ndarray:
+    """Add the hour either side at weight 0.6 and the one beyond at 0.25. On the 24 hours of a day 23:00 and 00:00 are neighbours; on the
+    168 hours of a week (weekday * 24 + hour) Tuesday 23:00 neighbours Wednesday 00:00, Sunday 23:00 Monday 00:00."""
+    return a + 0.6 * (np.roll(a, 1) + np.roll(a, -1)) + 0.25 * (np.roll(a, 2) + np.roll(a, -2))
+
+
+def fit_effects(weekday: np.ndarray, hour: np.ndarray, account: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 7 x 24 grid of time effects (log scale, relative to each account's level) and its pooled post counts.
+
+    `account` holds integer codes 0..A-1. See the module docstring for the model.
+    """
+    n_acc = int(account.max()) + 1 if len(account) else 0
+    cell = weekday * 24 + hour
+    effect = np.zeros(7 * 24)
+    level = np.zeros(n_acc)
+    acc_n = np.bincount(account, minlength=n_acc).astype(float)
+    wd_n = np.bincount(weekday, minlength=7).astype(float)
+    hr_n = np.bincount(hour, minlength=24).astype(float)
+    cell_n = np.bincount(cell, minlength=168).astype(float)
+    hr_np, cell_np = _pool_hours(hr_n), _pool_hours(cell_n)
+    for _ in range(_ROUNDS):
+        level = np.bincount(account, weights=y - effect[cell], minlength=n_acc) / np.maximum(acc_n, 1)
+        r = y - level[account]
+        sigma2 = float(np.var(r)) if len(r) > 1 else 1.0
+        wd_s = np.bincount(weekday, weights=r, minlength=7)
+        wd = wd_s / (wd_n + _shrink_k(wd_s, wd_n, sigma2))
+        r = r - wd[weekday]
+        hr_s = _pool_hours(np.bincount(hour, weights=r, minlength=24))
+        hr = hr_s / (hr_np + _shrink_k(hr_s, hr_np, sigma2))
+        r = r - hr[hour]
+        c_s = _pool_hours(np.bincount(cell, weights=r, minlength=168))
+        c = c_s / (cell_np + _shrink_k(c_s, cell_np, sigma2))
+        effect = (wd[:, None] + hr[None, :]).ravel() + c
+    return effect.reshape(7, 24), cell_np.reshape(7, 24)
+
+
+def _ranked(effect: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Cell indexes (weekday * 24 + hour) of tried slots, best first (ties: earlier in the week first)."""
+    flat = effect.ravel()
+    tried = np.flatnonzero(support.ravel() > 0)
+    order = np.lexsort((tried, -flat[tried]))
+    return tried[order]
+
+
+def _fit(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    codes = pd.factorize(data["account_id"])[0]
+    wd, hr, y = data["weekday"].to_numpy(), data["hour"].to_numpy(), data["y"].to_numpy()
+    effect, _ = fit_effects(wd, hr, codes, y)
+    exact = np.bincount(wd * 24 + hr, minlength=168).reshape(7, 24)
+    return effect, exact, _ranked(effect, exact)
+
+
+def _near(a: int, b: int) -> bool:
+    """The same slot of the week (weekday * 24 + hour) or the hour either side of it."""
+    return min((a - b) % 168, (b - a) % 168) <= 1
+
+
+def _stability(data: pd.DataFrame, best: int, rounds: int = BOOTSTRAPS) -> float:
+    rng = np.random.default_rng(_SEED + len(data))
+    codes = pd.factorize(data["account_id"])[0]
+    wd, hr, y = data["weekday"].to_numpy(), data["hour"].to_numpy(), data["y"].to_numpy()
+    hits = 0
+    for _ in range(rounds):
+        i = rng.integers(0, len(data), len(data))
+        effect, _ = fit_effects(wd[i], hr[i], pd.factorize(codes[i])[0], y[i])
+        ranked = _ranked(effect, np.bincount(wd[i] * 24 + hr[i], minlength=168))
+        if len(ranked) and _near(int(ranked[0]), best):
+            hits += 1
+    return hits / rounds
+
+
+def _label(posts: int, confidence: float) -> str:
+    if posts < MIN_POSTS:
+        return "not enough data"
+    return "low" if confidence < 0.4 else "fair" if confidence < 0.7 else "high"
+
+
+def _learned(data: pd.DataFrame, *, top: int, bootstraps: int) -> tuple[tuple[Slot, ...], float, pd.DataFrame]:
+    effect, support, ranked = _fit(data)
+    cells = data["weekday"].to_numpy() * 24 + data["hour"].to_numpy()
+    baseline = float(effect.ravel()[cells].mean())
+    exact = np.bincount(cells, minlength=168)
+    lift = np.exp(effect.ravel() - baseline) - 1
+    slots = tuple(Slot(int(c) // 24, int(c) % 24, float(lift[c]), int(exact[c])) for c in ranked[:top])
+    stability = _stability(data, int(ranked[0]), bootstraps) if len(ranked) and bootstraps else 0.0
+    confidence = round(stability * min(1.0, len(data) / FULL_POSTS) ** 0.5, 3)
+    grid = pd.DataFrame({"weekday": np.repeat(np.arange(7), 24), "hour": np.tile(np.arange(24), 7),
+                         "posts": exact, "lift": np.where(support.ravel() > 0, lift, np.nan)})
+    return slots, confidence, grid
+
+
+# ---------------------------------------------------------------- the recommendation with its fallbacks
+
+def default_recommendation(platforms: Sequence[str], tz_name: str, *, own_posts: int = 0,
+                           account_ids: Sequence[str] = (), reason: str = "") -> Recommendation:
+    """The generic default for the first platform (its slots in the workspace's local time)."""
+    platform = platforms[0] if platforms else ""
+    cells = DEFAULT_SLOTS.get(platform, _OVERALL)
+    slots = tuple(Slot(d, h) for d, h in cells)
+    what = _platform_words(platforms) if platforms else "these accounts"
+    why = reason or (f"There are not enough published posts with figures yet ({own_posts}; Outpost needs "
+                     f"{MIN_POSTS}) to learn from.")
+    text = (f"{why} Until then, {slots[0].long_label} is {DEFAULT_SOURCE} for {what}. "
+            f"It will be replaced by your own best times once there is enough history.")
+    return Recommendation(slots=slots, posts_used=0, confidence=0.0, label="not enough data", basis="default",
+                          explanation=text, tz_name=tz_name, own_posts=own_posts, platforms=tuple(platforms),
+                          account_ids=tuple(account_ids))
+
+
+def recommend(posts: pd.DataFrame, tz_name: str, *, account_ids: Iterable[str] = (),
+              platforms: Iterable[str] = (), top: int = TOP, bootstraps: int = BOOTSTRAPS,
+              min_posts: int = MIN_POSTS) -> Recommendation:
+    """Best times for the chosen accounts (or, with none chosen, the chosen platforms; with neither, the whole
+    workspace), from `posts` = the workspace's published posts, with the fallback chain of the module docstring."""
+    account_ids = tuple(dict.fromkeys(str(a) for a in account_ids))
+    platforms = tuple(dict.fromkeys(str(p) for p in platforms))
+    data = _prepare(posts, tz_name)
+    if account_ids and not platforms:
+        platforms = tuple(dict.fromkeys(data.loc[data["account_id"].isin(account_ids), "platform"]))
+    if account_ids:
+        own = data[data["account_id"].isin(account_ids)]
+        who = "this account" if len(account_ids) == 1 else "these accounts"
+    elif platforms:
+        own = data[data["platform"].isin(platforms)]
+        who = f"the workspace's {_platform_words(platforms)} accounts"
+    else:
+        own = data
+        who = "this workspace's accounts"
+    n_own = len(own)
+    common = dict(tz_name=tz_name, own_posts=n_own, platforms=platforms, account_ids=account_ids)
+
+    def build(pool: pd.DataFrame, basis: str, source: str) -> Recommendation:
+        slots, confidence, grid = _learned(pool, top=top, bootstraps=bootstraps)
+        label = _label(len(pool), confidence)
+        best = slots[0]
+        lift = (f"posts then got {abs(best.lift) * 100:.0f}% {'more' if best.lift >= 0 else 'fewer'} engagements "
+                f"than a typical post of the same account")
+        text = (f"{best.long_label} ({tz_name}) has done best for {source}: {lift} "
+                f"(based on {len(pool)} posts, {label} confidence).")
+        if basis != "this account" or not account_ids:
+            if n_own < min_posts and (account_ids or platforms):
+                text = (f"{who[0].upper()}{who[1:]} {'has' if who == 'this account' else 'have'} only {n_own} "
+                        f"published post{'s' if n_own != 1 else ''} with figures, too few to learn from "
+                        f"(Outpost needs {min_posts}), so this comes from {source}. " + text)
+        return Recommendation(slots=slots, posts_used=len(pool), confidence=confidence, label=label, basis=basis,
+                              explanation=text, grid=grid, **common)
+
+    if n_own >= min_posts:
+        return build(own, "this account" if account_ids else "this workspace", who)
+    if account_ids and platforms:
+        same = data[data["platform"].isin(platforms)]
+        if len(same) >= min_posts and len(same) > n_own:
+            return build(same, "this workspace", f"the workspace's {_platform_words(platforms)} accounts")
+    if (account_ids or platforms) and len(data) >= min_posts:
+        return build(data, "this workspace", "all of the workspace's accounts")
+    return default_recommendation(platforms, tz_name, own_posts=n_own, account_ids=account_ids)

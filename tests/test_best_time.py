@@ -1,0 +1,282 @@
+"""Best time to post: the model (core.analytics.best_time) on small synthetic histories, and the service
+(core.services.best_time) on a real in-memory DuckDB engine and store: permissions, the composer's next free
+moments, Settings' queue slots."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.analytics.best_time import DEFAULT_SLOTS, MIN_POSTS, Slot, local_cells, recommend
+from core.analytics.engine import AnalyticsEngine
+from core.domain import Account, Membership, Post, Role, Schedule, User, Workspace
+from core.domain.catalog import Platform
+from core.domain.errors import PermissionDenied, ValidationError
+from core.rules.permissions import Actor
+from core.services.best_time import (best_times, history, suggest_queue_slots, suggest_times, with_slots_added)
+from core.services.scheduler import Scheduler
+from core.store import InMemoryPostStore
+
+UTC = timezone.utc
+MONDAY = datetime(2026, 1, 5)        # a Monday
+
+
+def frame(rows) -> pd.DataFrame:
+    """rows: (published_at UTC, account_id, platform, engagements)."""
+    df = pd.DataFrame(rows, columns=["published_at", "account_id", "platform", "engagements"])
+    df["published_at"] = pd.to_datetime(df["published_at"], utc=True)
+    df["reach"] = df["engagements"] * 20
+    df["engagement_rate"] = df["engagements"] / df["reach"]
+    return df
+
+
+def planted(weeks: int, *, account="acc_big", platform="instagram", level=400.0, best=(2, 18), seed=7,
+            noise=0.35, slots=((0, 9), (1, 12), (2, 18), (3, 9), (4, 15), (2, 9), (1, 18))):
+    """One account posting weekly at `slots` (UTC), twice as many engagements at `best`, lognormal post quality."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(weeks):
+        for d, h in slots:
+            at = MONDAY.replace(tzinfo=UTC) + timedelta(weeks=w, days=d, hours=h, minutes=5)
+            mean = level * (2.0 if (d, h) == best else 1.0) * float(np.exp(rng.normal(0, noise)))
+            rows.append((at, account, platform, round(mean)))
+    return frame(rows)
+
+
+# ---------------------------------------------------------------- the model
+
+def test_a_planted_slot_is_found_across_big_and_small_accounts():
+    # A big account (~400 engagements) and a small one (~12) posting at the same 7 weekly slots for 10 weeks;
+    # Wednesday 18:00 gets twice the engagements on both. Scored against each account's own level, they agree.
+    df = pd.concat([planted(10, level=400.0), planted(10, account="acc_small", level=12.0, seed=8)])
+    rec = recommend(df, "UTC")
+    assert rec.best.label == "Wed 18:00"
+    assert rec.best.posts == 20
+    assert rec.posts_used == 140
+    assert rec.basis == "this workspace"
+    assert 0.5 < rec.best.lift < 1.0          # planted +100%, shrunk toward the weekday and hour effects
+    assert rec.label == "high" and rec.confidence >= 0.7
+    assert "Wednesday 18:00 (UTC) has done best" in rec.explanation
+    only_big = recommend(df, "UTC", account_ids=["acc_big"])
+    assert (only_big.basis, only_big.posts_used, only_big.best.label) == ("this account", 70, "Wed 18:00")
+    assert only_big.summary.startswith("Wed 18:00 (based on 70 posts, ")
+
+
+def test_missing_engagements_are_left_out_not_counted_as_zero():
+    df = planted(4)
+    df.loc[df.index[:5], "engagements"] = np.nan
+    rec = recommend(df, "UTC")
+    assert rec.posts_used == 28 - 5
+
+
+def test_weekday_and_hour_are_local_across_the_berlin_dst_change():
+    # 09:00 in Berlin is 08:00 UTC in winter (CET) and 07:00 UTC in summer (CEST, from Sun 29 Mar 2026 01:00 UTC);
+    # the fall-back on Sun 25 Oct 2026 at 01:00 UTC: 00:30 UTC is 02:30 CEST (the first), 01:30 UTC is 02:30 CET
+    # (the second), 02:30 UTC is 03:30 CET.
+    at = pd.Series(pd.to_datetime(["2026-03-24 08:00", "2026-03-31 07:00", "2026-03-29 00:59", "2026-03-29 01:00",
+                                   "2026-10-25 00:30", "2026-10-25 01:30", "2026-10-25 02:30"], utc=True))
+    cells = local_cells(at, "Europe/Berlin")
+    assert list(zip(cells.weekday, cells.hour)) == [(1, 9), (1, 9), (6, 1), (6, 3), (6, 2), (6, 2), (6, 3)]
+    # A weekly Tuesday 09:00 Berlin post across the change lands in one cell, not split over 08:00 and 09:00.
+    rows = [(pd.Timestamp(f"2026-{d} 09:00", tz="Europe/Berlin").tz_convert("UTC"), "a", "x", 10 + i)
+            for i, d in enumerate(["03-03", "03-10", "03-17", "03-24", "03-31", "04-07", "04-14", "04-21"] * 3)]
+    rec = recommend(frame(rows), "Europe/Berlin", bootstraps=0)
+    grid = rec.grid.set_index(["weekday", "hour"])["posts"]
+    assert grid[(1, 9)] == 24 and grid.sum() == 24
+    assert rec.best.label == "Tue 09:00"
+
+
+def test_too_little_data_falls_back_to_the_workspace_then_the_default_and_says_so():
+    few = planted(1, account="acc_new", slots=((0, 9), (2, 11), (4, 15)))            # 3 posts of its own
+    same_platform = planted(4, account="acc_old", level=50.0)                       # 28 Instagram posts
+    other_platform = planted(4, account="acc_li", platform="linkedin", level=50.0)  # 28 LinkedIn posts
+
+    rec = recommend(pd.concat([few, same_platform, other_platform]), "UTC", account_ids=["acc_new"])
+    assert (rec.basis, rec.own_posts, rec.posts_used, rec.platforms) == ("this workspace", 3, 31, ("instagram",))
+    assert rec.explanation.startswith("This account has only 3 published posts with figures, too few to learn "
+                                      "from (Outpost needs 20), so this comes from the workspace's Instagram accounts.")
+
+    rec = recommend(pd.concat([few, other_platform]), "UTC", account_ids=["acc_new"])
+    assert (rec.basis, rec.posts_used) == ("this workspace", 31)
+    assert "so this comes from all of the workspace's accounts." in rec.explanation
+
+    rec = recommend(few, "UTC", account_ids=["acc_new"])
+    assert (rec.basis, rec.label, rec.confidence, rec.posts_used, rec.own_posts) == (
+        "default", "not enough data", 0.0, 0, 3)
+    assert [(s.weekday, s.hour) for s in rec.slots] == list(DEFAULT_SLOTS["instagram"])
+    assert rec.best.lift is None and rec.best.lift_words == "not measured"
+    assert rec.summary == "Wed 11:00 (generic default: not enough posts yet)"
+    assert rec.explanation.startswith("There are not enough published posts with figures yet (3; Outpost needs 20)")
+    assert "generic starting point" in rec.explanation and "not measured on your audience" in rec.explanation
+
+    # No posts at all, an account on a platform without a study of its own: the overall default.
+    empty = frame([])
+    rec = recommend(empty, "UTC", account_ids=["acc_masto"], platforms=["mastodon"])
+    assert rec.basis == "default" and [s.label for s in rec.slots] == ["Tue 10:00", "Wed 10:00", "Thu 10:00"]
+
+
+def test_confidence_grows_with_more_history():
+    short, longer, long = (recommend(planted(w, noise=0.6, seed=3), "UTC") for w in (3, 6, 16))
+    assert (short.posts_used, longer.posts_used, long.posts_used) == (21, 42, 112)
+    assert short.confidence < longer.confidence < long.confidence
+    assert long.best.label == "Wed 18:00" and long.label == "high"
+    under = recommend(planted(2, noise=0.6), "UTC")
+    assert under.posts_used < MIN_POSTS and under.basis == "default"
+
+
+def test_the_same_history_always_gets_the_same_answer():
+    df = planted(6, noise=0.6)
+    assert recommend(df, "UTC") == recommend(df.sample(frac=1.0, random_state=1), "UTC")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.drop(columns=["engagements"]), "The post table lacks engagements, which best times need."),
+    (lambda df: "not a table", "Best times are learned from a table of published posts."),
+])
+def test_bad_input_is_refused_in_words(change, message):
+    with pytest.raises(ValidationError) as exc:
+        recommend(change(planted(1)), "UTC")
+    assert str(exc.value) == message
+
+
+def test_an_unknown_timezone_is_refused():
+    with pytest.raises(ValidationError, match="'Mars/Olympus' is not a timezone Outpost knows"):
+        recommend(planted(1), "Mars/Olympus")
+
+
+def test_slots_added_to_the_queue():
+    assert with_slots_added({0: (time(9, 0),), 2: ()}, [Slot(2, 18), Slot(0, 9), Slot(5, 11)]) == {
+        0: ["09:00"], 2: ["18:00"], 5: ["11:00"]}
+
+
+# ---------------------------------------------------------------- the service
+
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)    # a Friday; history runs 16 weeks up to 18 Mar 12:00
+
+
+class World:
+    """A workspace in the store (Berlin) with two accounts, its members, and published history in the engine."""
+
+    def __init__(self):
+        self.store = InMemoryPostStore()
+        self.ws = self.store.add_workspace(Workspace(name="Acme", id="ws_acme", timezone_name="Europe/Berlin")).id
+        self.other_ws = self.store.add_workspace(Workspace(name="Other", id="ws_other")).id
+        self.ig = self.store.save_account(Account(platform=Platform.INSTAGRAM, handle="acme", id="acc_ig",
+                                                  workspace_id=self.ws))
+        self.li = self.store.save_account(Account(platform=Platform.LINKEDIN, handle="acme-li", id="acc_li",
+                                                  workspace_id=self.ws))
+        self.engine = AnalyticsEngine.in_memory()
+        con = self.engine.cursor()
+        self.con = con
+        con.execute("INSERT INTO workspaces VALUES (1, 'ws_acme', 'Acme', 'Europe/Berlin')")
+        con.execute("INSERT INTO accounts VALUES (1, 'acc_ig', 1, 'ws_acme', 'instagram', '@acme', 'Acme', "
+                    "'connected'), (2, 'acc_li', 1, 'ws_acme', 'linkedin', '@acme-li', 'Acme', 'connected')")
+        self.n = 0
+
+    def person(self, role: Role | None) -> Actor:
+        user = self.store.add_user(User(email=f"{role or 'stranger'}@acme.example", display_name=str(role)))
+        if role is not None:
+            self.store.set_membership(Membership(user_id=user.id, workspace_id=self.ws, role=role))
+        return Actor.of(self.store, user.id)
+
+    def published(self, akey: int, account: str, platform: str, at: datetime, likes: int | None) -> None:
+        self.n += 1
+        did = f"d{self.n}"
+        self.con.execute("INSERT INTO posts (post_id, wkey, workspace_id, caption) VALUES (?, 1, 'ws_acme', 'c')",
+                         [f"p{self.n}"])
+        self.con.execute("INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, "
+                         "platform, state, due_at, published_at) VALUES (?, ?, ?, ?, 1, ?, 'ws_acme', ?, "
+                         "'published', ?, ?)", [self.n, did, f"p{self.n}", akey, account, platform, at, at])
+        self.con.execute("INSERT INTO post_snapshots (seq, dkey, akey, wkey, taken_at, likes, reach) "
+                         "VALUES (?, ?, ?, 1, ?, ?, 1000)", [self.n, self.n, akey, at + timedelta(days=1), likes])
+
+    def weekly_history(self, weeks: int = 12) -> None:
+        """Instagram posts at 5 Berlin slots a week; Thursday 19:00 Berlin gets three times the likes."""
+        rng = np.random.default_rng(5)
+        first = datetime(2025, 12, 1)          # a Monday, in the 16 weeks before NOW - 2 days
+        for w in range(weeks):
+            for d, h in ((0, 9), (1, 12), (3, 19), (3, 9), (4, 15)):
+                local = pd.Timestamp(first + timedelta(weeks=w, days=d, hours=h), tz="Europe/Berlin")
+                likes = round(80 * (3.0 if (d, h) == (3, 19) else 1.0) * float(np.exp(rng.normal(0, 0.3))))
+                self.published(1, "acc_ig", "instagram", local.tz_convert("UTC").to_pydatetime(), likes)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_a_viewer_reads_best_times_and_someone_outside_the_workspace_cannot(world):
+    world.weekly_history()
+    viewer = world.person(Role.VIEWER)
+    times = best_times(world.engine, world.store, viewer, world.ws, now=NOW)
+    ig = times.by_account["acc_ig"]
+    assert (ig.basis, ig.posts_used, ig.best.label, ig.tz_name) == ("this account", 60, "Thu 19:00", "Europe/Berlin")
+    assert times.by_platform["instagram"].best.label == "Thu 19:00"
+    li = times.by_account["acc_li"]          # no LinkedIn posts: borrows the workspace's (Instagram) history
+    assert (li.basis, li.own_posts, li.posts_used) == ("this workspace", 0, 60)
+    assert li.explanation.startswith("This account has only 0 published posts with figures")
+    assert times.posts == 60
+    assert (times.start, times.end) == (datetime(2025, 11, 26, 12, tzinfo=UTC), datetime(2026, 3, 18, 12, tzinfo=UTC))
+
+    stranger = world.person(None)
+    for call in (lambda: best_times(world.engine, world.store, stranger, world.ws, now=NOW),
+                 lambda: suggest_times(world.engine, world.store, stranger, world.ws, ["acc_ig"], now=NOW),
+                 lambda: suggest_queue_slots(world.engine, world.store, stranger, world.ws, now=NOW)):
+        with pytest.raises(PermissionDenied, match="You are not a member of this workspace."):
+            call()
+
+
+def test_posts_younger_than_two_days_and_older_than_16_weeks_are_not_read(world):
+    world.published(1, "acc_ig", "instagram", NOW - timedelta(days=1), 5)                 # still settling
+    world.published(1, "acc_ig", "instagram", NOW - timedelta(days=3), 5)                 # in
+    world.published(1, "acc_ig", "instagram", NOW - timedelta(days=2, weeks=16, hours=1), 5)   # too old
+    df, _, _ = history(world.engine, world.ws, "Europe/Berlin", now=NOW)
+    assert list(df["published_at"]) == [pd.Timestamp(NOW - timedelta(days=3))]
+
+
+def test_the_composer_gets_the_next_free_moments_at_the_best_slots(world):
+    world.weekly_history()
+    editor = world.person(Role.EDITOR)
+    s = suggest_times(world.engine, world.store, editor, world.ws, ["acc_ig"], now=NOW)
+    assert s.headline.startswith("Best time for this account: Thu 19:00 (based on 60 posts, ")
+    slot, first = s.moments[0]
+    # The next Thursday 19:00 in Berlin after Fri 20 Mar 2026: Thu 26 Mar, still CET (UTC+1): 18:00 UTC.
+    assert slot.label == "Thu 19:00" and first.at == datetime(2026, 3, 26, 18, 0, tzinfo=UTC)
+    assert f"{first.local:%a %d %b %H:%M %Z}" == "Thu 26 Mar 19:00 CET"
+
+    # A post already planned then on the account: the suggestion moves to the week after (now CEST, UTC+2).
+    Scheduler(world.store, clock=lambda: NOW).schedule_post("planned", Post(
+        accounts=[world.ig], caption="Already planned", workspace_id=world.ws,
+        media_urls=["https://media.example/planned.jpg"],
+        schedule=Schedule(scheduled_at=datetime(2026, 3, 26, 18, 0, tzinfo=UTC), timezone_name="Europe/Berlin")))
+    s = suggest_times(world.engine, world.store, editor, world.ws, ["acc_ig"], now=NOW)
+    assert s.moments[0][1].at == datetime(2026, 4, 2, 17, 0, tzinfo=UTC)
+
+    both = suggest_times(world.engine, world.store, editor, world.ws, ["acc_ig", "acc_li"], now=NOW)
+    assert both.headline.startswith("Best time for these accounts: Thu 19:00 (based on 60 posts, ")
+
+    with pytest.raises(ValidationError, match="Choose at least one account"):
+        suggest_times(world.engine, world.store, editor, world.ws, [], now=NOW)
+    with pytest.raises(ValidationError, match="not in this workspace"):
+        suggest_times(world.engine, world.store, editor, world.ws, ["acc_elsewhere"], now=NOW)
+
+
+def test_settings_gets_queue_slots_it_does_not_have_yet(world):
+    world.weekly_history()
+    owner = world.person(Role.OWNER)
+    q = suggest_queue_slots(world.engine, world.store, owner, world.ws, now=NOW, count=3)
+    assert [s.label for s in q.recommendation.slots][0] == "Thu 19:00"
+    # The default queue has Thursday 09:00, 12:30 and 17:00: Thursday 19:00 is new.
+    assert "Thu 19:00" in [s.label for s in q.new]
+    assert {s.label for s in q.new} | {s.label for s in q.already} == {s.label for s in q.recommendation.slots}
+
+
+def test_an_empty_workspace_gets_the_generic_default(world):
+    times = best_times(world.engine, world.store, world.person(Role.VIEWER), world.ws, now=NOW)
+    assert times.posts == 0
+    assert times.workspace.basis == "default" and times.workspace.platforms == ("instagram",)
+    assert times.by_account["acc_li"].best.label == "Tue 09:00"     # LinkedIn's default
+    assert times.by_account["acc_li"].summary == "Tue 09:00 (generic default: not enough posts yet)"
