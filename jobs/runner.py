@@ -87,10 +87,12 @@ class RunnerConfig:
     poll_s: float = 1.0                   # the longest the publish loop sleeps without looking
     shutdown_timeout_s: float = 30.0
     token_job_s: float = 600.0
-    insights_s: float = 3600.0
+    insights_s: float = 3600.0            # the batch-generation hook's interval (see schedule_jobs)
+    metrics_tick_s: float = _DEFAULTS.metrics_tick_s   # how often the runner looks at which metrics are due
     reminders_s: float = 3600.0
     housekeeping_s: float = 3600.0
-    insights_days: int = insights.INSIGHTS_DAYS   # pull metrics for posts published this recently
+    # When each post's metrics and each account's followers are pulled (core.services.insights).
+    metrics: insights.MetricSchedule = insights.MetricSchedule.from_settings(_DEFAULTS)
     stale_after_s: float = 30.0           # --health: a heartbeat older than this is stale
     policy: RetryPolicy = _retry_policy(_DEFAULTS)
     pacing: Pacing = _pacing(_DEFAULTS)
@@ -108,7 +110,8 @@ class RunnerConfig:
                    lease=timedelta(seconds=settings.runner_lease_s),
                    platform_concurrency=dict(settings.platform_concurrency), policy=_retry_policy(settings),
                    max_lateness=timedelta(seconds=settings.max_lateness_s),
-                   reconcile_after=timedelta(seconds=max(0.0, settings.reconcile_after_s)), pacing=_pacing(settings))
+                   reconcile_after=timedelta(seconds=max(0.0, settings.reconcile_after_s)), pacing=_pacing(settings),
+                   metrics=insights.MetricSchedule.from_settings(settings), metrics_tick_s=settings.metrics_tick_s)
 
 
 class Runner:
@@ -134,6 +137,7 @@ class Runner:
             library = MediaLibrary(settings.media_dir, settings.public_media_url)
         except Exception:  # no media directory yet is fine: nothing was uploaded
             library = None
+        self.metric_pauses = insights.Pauses()     # who said "too many calls" to the metrics pulls, until when
         self.publisher = Publisher(store, self.adapter_for, runner_id=self.claim_id, clock=clock,
                                    policy=config.policy, pacing=config.pacing, max_lateness=config.max_lateness,
                                    media_library=library, on_published=self._after_publish,
@@ -409,9 +413,10 @@ class Runner:
                                      notifier=self.notifier, should_stop=self.stopping.is_set)
 
     def pull_insights(self) -> int:
-        """Metrics of recent posts and followers per account (core.services.insights)."""
-        return insights.pull_insights(self.store, self.adapter_for, clock=self.clock, days=self.config.insights_days,
-                                      should_stop=self.stopping.is_set)
+        """The metrics and followers that are due (core.services.insights); an account or platform that said "too
+        many calls" is left alone until its reset, remembered from one pull to the next (self.metric_pauses)."""
+        return insights.pull_insights(self.store, self.adapter_for, clock=self.clock, schedule=self.config.metrics,
+                                      pauses=self.metric_pauses, should_stop=self.stopping.is_set)
 
     def approval_reminders(self) -> int:
         """Tell approvers about posts waiting for them that are due within a day (core.services.reminders)."""
@@ -468,7 +473,7 @@ class Runner:
         s.every(c.heartbeat_s).seconds.do(self._guarded("heartbeat", self.heartbeat))
         s.every(c.sweep_s).seconds.do(self._guarded("sweep", self.sweep))
         s.every(c.token_job_s).seconds.do(self._guarded("tokens", self.refresh_tokens, background=True))
-        s.every(c.insights_s).seconds.do(self._guarded("insights", self.pull_insights, background=True))
+        s.every(c.metrics_tick_s).seconds.do(self._guarded("insights", self.pull_insights, background=True))
         s.every(c.reminders_s).seconds.do(self._guarded("reminders", self.approval_reminders, background=True))
         s.every(c.housekeeping_s).seconds.do(self._guarded("housekeeping", self.housekeeping, background=True))
         s.every(c.insights_s).seconds.do(self._guarded("generate", self._generate, background=True))
@@ -594,6 +599,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reconcile-after-s", type=float, default=None,
                    help="after a lost answer, wait this long before asking the platform whether the post exists "
                         "(default: OUTPOST_RECONCILE_AFTER_S, else 30: platforms list a new post within seconds)")
+    p.add_argument("--metrics-young-hours", type=float, default=None,
+                   help="a post counts as young this long after it was published (default: "
+                        "OUTPOST_METRICS_YOUNG_HOURS, else 48)")
+    p.add_argument("--metrics-young-every-s", type=float, default=None,
+                   help="pull a young post's metrics this often (default: OUTPOST_METRICS_YOUNG_EVERY_S, else 3600)")
+    p.add_argument("--metrics-old-every-s", type=float, default=None,
+                   help="then this often (default: OUTPOST_METRICS_OLD_EVERY_S, else 86400)")
+    p.add_argument("--metrics-max-age-days", type=float, default=None,
+                   help="stop pulling a post's metrics this long after it was published (default: "
+                        "OUTPOST_METRICS_MAX_AGE_DAYS, else 30)")
+    p.add_argument("--followers-every-s", type=float, default=None,
+                   help="pull each account's followers this often (default: OUTPOST_FOLLOWERS_EVERY_S, else 21600)")
+    p.add_argument("--metrics-tick-s", type=float, default=None,
+                   help="look at which metrics are due this often (default: OUTPOST_METRICS_TICK_S, else 300)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: OUTPOST_LOG_LEVEL or INFO)")
     p.add_argument("--json-logs", action="store_true", default=None, help="one JSON object per log line")
     return p
@@ -618,10 +637,19 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
     flags = {"runner_name": args.name or None, "runner_concurrency": args.concurrency, "runner_lease_s": args.lease_s,
              "platform_concurrency": platform_concurrency, "burst_limit": args.burst_limit,
              "burst_window_s": args.burst_window_s, "max_attempts": args.max_attempts, "retry_delays_s": delays,
-             "max_lateness_s": args.max_lateness_s, "reconcile_after_s": args.reconcile_after_s}
+             "max_lateness_s": args.max_lateness_s, "reconcile_after_s": args.reconcile_after_s,
+             "metrics_young_hours": args.metrics_young_hours, "metrics_young_every_s": args.metrics_young_every_s,
+             "metrics_old_every_s": args.metrics_old_every_s, "metrics_max_age_days": args.metrics_max_age_days,
+             "followers_every_s": args.followers_every_s, "metrics_tick_s": args.metrics_tick_s}
     settings = replace(settings, **{name: value for name, value in flags.items() if value is not None})
     if settings.runner_concurrency < 1 or settings.burst_limit < 1:
         raise SystemExit("--concurrency and --burst-limit must be at least 1.")
+    metric_flags = ("metrics_young_hours", "metrics_young_every_s", "metrics_old_every_s", "metrics_max_age_days",
+                    "followers_every_s", "metrics_tick_s")
+    if any(getattr(settings, name) <= 0 for name in metric_flags if name != "metrics_young_hours") \
+            or settings.metrics_young_hours < 0:
+        raise SystemExit("--metrics-*-every-s, --metrics-max-age-days, --followers-every-s and --metrics-tick-s must "
+                         "be more than 0, and --metrics-young-hours not negative.")
     try:
         config = RunnerConfig.from_settings(settings)
     except ValueError as exc:

@@ -9,8 +9,11 @@ one node space, so the Instagram API with Facebook Login works on graph.facebook
 """
 from __future__ import annotations
 
+import json
+import math
 import re
 import secrets
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -122,6 +125,48 @@ def rate_limited() -> Response:
     # Graph throttling is code 4/17/32 in an HTTP 400-range answer, with a usage header at 100%.
     return graph_error(400, "(#4) Application request limit reached", 4, transient=True,
                        headers={"x-app-usage": '{"call_count":100,"total_cputime":12,"total_time":18}'})
+
+
+# ------------------------------------------------------------------ per-user call limits
+def limit_calls(st, per_user: int | None, window_s: float = 3600.0) -> None:
+    """Switch Graph's per-user call limit on (at most `per_user` calls per user or Page per rolling `window_s`, on
+    both graph hosts) or off (None, the default; a reset turns it off too). Meta counts calls per app-user pair and
+    per Page (https://developers.facebook.com/docs/graph-api/overview/rate-limiting/); the real budgets are large
+    (4800 x impressions a day) and a test needs them small."""
+    with st.lock:
+        st.meta.call_limit = (per_user, float(window_s)) if per_user is not None else None
+        st.meta.calls = defaultdict(deque)
+
+
+def throttled(token: Token, regain_min: int, calls: int) -> Reply:
+    """Meta's answer to a user or Page over its call budget: code 17 (user) or 32 (Page), is_transient, HTTP 400
+    (not 429), and the usage header at 100% with when access comes back (minutes)."""
+    page = token.kind == "page"
+    usage = {token.account_id: [{"type": "pages" if page else token.platform, "call_count": 100,
+                                 "total_cputime": 25, "total_time": 30, "estimated_time_to_regain_access": regain_min}]}
+    headers = {"x-business-use-case-usage": json.dumps(usage),
+               "x-app-usage": json.dumps({"call_count": 100, "total_cputime": 25, "total_time": 30})}
+    if page:
+        return fail(400, "(#32) Page request limit reached", 32, transient=True, headers=headers)
+    return fail(400, "(#17) User request limit reached", 17, 2446079, transient=True, headers=headers,
+                user_title="Too many calls", user_msg=f"You have made too many calls ({calls}). Try again later.")
+
+
+def count_call(call: Call, token: Token) -> None:
+    """Count one call against the token's user (or Page); raise Meta's throttling error when the budget is spent.
+    A refused call is not counted."""
+    limit = getattr(call.st.meta, "call_limit", None)
+    if not limit:
+        return
+    per_user, window_s = limit
+    now = call.now()
+    with call.st.lock:
+        stamps = call.st.meta.calls[(token.platform, token.account_id)]
+        while stamps and stamps[0] <= now - window_s:
+            stamps.popleft()
+        if len(stamps) >= per_user:
+            raise throttled(token, max(1, math.ceil((stamps[0] + window_s - now) / 60)), len(stamps))
+        stamps.append(now)
 
 
 def _pdt(ts: float) -> str:
@@ -278,6 +323,7 @@ async def dispatch(call: Call) -> Response:
     if not segments or len(segments) > 2:
         raise unsupported(call, "/".join(segments))
     token = authenticate(call)
+    count_call(call, token)
     node_id = segments[0]
     if node_id == "me":
         node_id = token.account_id

@@ -1,16 +1,16 @@
 """`core.store.MetricStore` in SQL: metric snapshots over time, and the published deliveries insights are pulled for."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Sequence
 
 import sqlalchemy as sa
 
 from core.db.rows import (account_snapshot_from_row, account_snapshot_values, delivery_from_row,
                           metric_snapshot_from_row, metric_snapshot_values)
-from core.db.schema import account_metric_snapshots, deliveries, post_metric_snapshots
+from core.db.schema import account_metric_snapshots, accounts, deliveries, post_metric_snapshots, posts
 from core.db.sql_base import SqlBase
-from core.domain import Delivery
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery
 from core.domain.lifecycle import DeliveryState
 from core.store.records import AccountSnapshot, MetricSnapshot
 from core.domain.timeutil import to_utc
@@ -28,6 +28,39 @@ class SqlMetricStore(SqlBase):
                  .order_by(_d.c.account_id, _d.c.published_at).limit(limit))
         with self._read() as conn:
             return [delivery_from_row(r) for r in conn.execute(query)]
+
+    def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
+                                   old_every: timedelta, max_age: timedelta, limit: int = 5000) -> list[Delivery]:
+        """What `core.store.MetricStore` says: decided from the history itself, each delivery's last snapshot read
+        through ix_post_metric_snapshots_delivery_id_taken_at (one index probe per recent delivery)."""
+        now = to_utc(now, "now")
+        snaps = post_metric_snapshots
+        last = (sa.select(sa.func.max(snaps.c.taken_at))
+                .where(snaps.c.delivery_id == _d.c.id, snaps.c.is_demo == sa.false())
+                .scalar_subquery())
+        young = _d.c.published_at > now - young_for
+        due = sa.or_(last.is_(None), sa.and_(young, last <= now - young_every),
+                     sa.and_(sa.not_(young), last <= now - old_every))
+        query = (sa.select(_d).join(posts, posts.c.id == _d.c.post_id)
+                 .where(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.external_id.is_not(None),
+                        _d.c.published_at >= now - max_age, posts.c.is_demo == sa.false(), due)
+                 .order_by(sa.case((last.is_(None), 0), else_=1), last, _d.c.published_at, _d.c.id)
+                 .limit(limit))
+        with self._read() as conn:
+            return [delivery_from_row(r) for r in conn.execute(query)]
+
+    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 5000) -> list[str]:
+        now = to_utc(now, "now")
+        snaps = account_metric_snapshots
+        last = (sa.select(sa.func.max(snaps.c.taken_at))
+                .where(snaps.c.account_id == accounts.c.id, snaps.c.is_demo == sa.false())
+                .scalar_subquery())
+        query = (sa.select(accounts.c.id)
+                 .where(accounts.c.status.in_([s.value for s in PUBLISHABLE_ACCOUNT_STATUSES]),
+                        sa.or_(last.is_(None), last <= now - every))
+                 .order_by(sa.case((last.is_(None), 0), else_=1), last, accounts.c.id).limit(limit))
+        with self._read() as conn:
+            return [r.id for r in conn.execute(query)]
 
     def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
                              account_snapshots: Sequence[AccountSnapshot] = ()) -> None:

@@ -75,6 +75,15 @@ class Settings:
     retry_delays_s: tuple[float, ...] = (60.0, 300.0, 900.0)
     max_lateness_s: float = 3600.0                # a delivery found later than this goes to review instead of out
     reconcile_after_s: float = 30.0               # after a lost answer, wait this long before asking the platform
+    # Metric history (core.services.insights.MetricSchedule): a post is pulled every metrics_young_every_s while
+    # younger than metrics_young_hours, then every metrics_old_every_s until metrics_max_age_days; each account's
+    # followers every followers_every_s. The runner looks at what is due every metrics_tick_s.
+    metrics_young_hours: float = 48.0
+    metrics_young_every_s: float = 3600.0
+    metrics_old_every_s: float = 86400.0
+    metrics_max_age_days: float = 30.0
+    followers_every_s: float = 21600.0
+    metrics_tick_s: float = 300.0
 
     def __post_init__(self):
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -160,6 +169,16 @@ class Settings:
                                               "OUTPOST_RETRY_DELAYS_S"),
             max_lateness_s=_duration(env.get("OUTPOST_MAX_LATENESS_S"), "OUTPOST_MAX_LATENESS_S", 3600.0),
             reconcile_after_s=_duration(env.get("OUTPOST_RECONCILE_AFTER_S"), "OUTPOST_RECONCILE_AFTER_S", 30.0),
+            metrics_young_hours=_duration(env.get("OUTPOST_METRICS_YOUNG_HOURS"), "OUTPOST_METRICS_YOUNG_HOURS", 48.0),
+            metrics_young_every_s=_duration(env.get("OUTPOST_METRICS_YOUNG_EVERY_S"), "OUTPOST_METRICS_YOUNG_EVERY_S",
+                                            3600.0, positive=True),
+            metrics_old_every_s=_duration(env.get("OUTPOST_METRICS_OLD_EVERY_S"), "OUTPOST_METRICS_OLD_EVERY_S",
+                                          86400.0, positive=True),
+            metrics_max_age_days=_duration(env.get("OUTPOST_METRICS_MAX_AGE_DAYS"), "OUTPOST_METRICS_MAX_AGE_DAYS",
+                                           30.0, positive=True),
+            followers_every_s=_duration(env.get("OUTPOST_FOLLOWERS_EVERY_S"), "OUTPOST_FOLLOWERS_EVERY_S", 21600.0,
+                                        positive=True),
+            metrics_tick_s=_duration(env.get("OUTPOST_METRICS_TICK_S"), "OUTPOST_METRICS_TICK_S", 300.0, positive=True),
         )
 
 

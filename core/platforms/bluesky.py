@@ -36,6 +36,7 @@ from core.domain.errors import (ConfigurationError, OutcomeUnknown, PlatformErro
 from core.media.probe import UnsupportedMediaError, inspect_media
 # The SSRF checks media links go through (public addresses only, redirects checked again), for link cards too.
 from core.media.fetch import fetch_public
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
                                  PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
                                  normalize_text)
@@ -516,9 +517,8 @@ class BlueskyAdapter(PlatformAdapter):
             data = self.request("GET", self._xrpc(self._pds(creds), "app.bsky.feed.getPosts"),
                                 params=[("uris", u) for u in uris[start:start + BATCH]], token=creds.access_token).json()
             for view in data.get("posts") or []:
-                raw = {k: int(view.get(k) or 0) for k in ("likeCount", "repostCount", "replyCount", "quoteCount")}
-                out[view["uri"]] = PostMetrics(view["uri"], {"likes": raw["likeCount"], "comments": raw["replyCount"],
-                                                             "shares": raw["repostCount"] + raw["quoteCount"]}, raw)
+                raw = {k: view[k] for k in ("likeCount", "repostCount", "replyCount", "quoteCount") if k in view}
+                out[view["uri"]] = PostMetrics(view["uri"], metric_names.table("bluesky").normalise(raw), raw)
         return out
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:

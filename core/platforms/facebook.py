@@ -20,19 +20,18 @@ from urllib.parse import urlencode
 import httpx
 
 from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.domain.catalog import Platform
 from core.platforms.meta import (DEFAULT_VERSION, SecretStr, classify_graph, graph_error, insight_values, media_items,
-                                 number, parse_graph_time)
+                                 parse_graph_time)
 
 GRAPH = "https://graph.facebook.com"
-# Non-deprecated names only: impressions-type metrics became *media_view* ones on Nov 15 2025.
-POST_METRICS = {"post_media_view": "views", "post_total_media_view_unique": "reach",
-                "post_reactions_by_type_total": "likes", "post_clicks": "clicks"}
-# A video node has no `insights` edge; reels answer only the fb_reels_* metric.
-VIDEO_METRICS = {"total_video_views": "video_views", "total_video_reactions_by_type_total": "likes",
-                 "fb_reels_total_plays": "video_views"}
+# Non-deprecated names only (core.platforms.metric_names): impressions-type metrics became *media_view* ones on
+# Nov 15 2025. A video node has no `insights` edge; reels answer only the fb_reels_* metric.
+POST_METRICS = metric_names.table("facebook")
+VIDEO_METRICS = metric_names.table("facebook", "video")
 
 
 class FacebookAdapter(PlatformAdapter):
@@ -206,16 +205,10 @@ class FacebookAdapter(PlatformAdapter):
         for object_id in external_ids:
             names = POST_METRICS if "_" in object_id else VIDEO_METRICS
             edge = "insights" if "_" in object_id else "video_insights"
-            raw = insight_values(self.get(f"{object_id}/{edge}", token, metric=",".join(names)))
+            raw = insight_values(self.get(f"{object_id}/{edge}", token, metric=",".join(names.names)))
             if not raw:
                 continue
-            values: dict[str, int] = {}
-            for name, key in names.items():          # first named metric wins a shared key
-                if name in raw and key not in values:
-                    values[key] = number(raw[name])
-            if "video_views" in values:
-                values.setdefault("views", values["video_views"])
-            out[object_id] = PostMetrics(object_id, values, raw=raw)
+            out[object_id] = PostMetrics(object_id, names.normalise(raw), raw=raw)
         return out
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:

@@ -20,16 +20,17 @@ from typing import Any, Sequence
 import httpx
 
 from core.domain.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.domain.catalog import Platform
-from core.platforms.meta import (LongLivedToken, DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values, number,
+from core.platforms.meta import (LongLivedToken, DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values,
                                  parse_graph_time)
 
 GRAPH = "https://graph.instagram.com"
-# Instagram's metric name -> Outpost's. `impressions`, `plays` and `video_views` are deprecated (Apr 21 2025).
-METRICS = {"views": "views", "reach": "reach", "saved": "saves", "likes": "likes", "comments": "comments",
-           "shares": "shares", "total_interactions": None}
+# What is asked for: the names metric_names maps (`impressions`, `plays` and `video_views` are deprecated since
+# Apr 21 2025), plus total_interactions, kept in raw only.
+METRICS = metric_names.table("instagram").names + ("total_interactions",)
 STORY_METRICS = ("views", "reach", "shares", "total_interactions")   # stories refuse saved/likes/comments
 
 
@@ -187,12 +188,11 @@ class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
         for media_id in external_ids:
             values = self._insights(media_id, creds.access_token)
             if values:
-                out[media_id] = PostMetrics(media_id, {METRICS[k]: number(v) for k, v in values.items()
-                                                       if METRICS.get(k)}, raw=values)
+                out[media_id] = PostMetrics(media_id, metric_names.table("instagram").normalise(values), raw=values)
         return out
 
     def _insights(self, media_id: str, token: str) -> dict[str, Any]:
-        for metrics in (tuple(METRICS), STORY_METRICS):
+        for metrics in (METRICS, STORY_METRICS):
             try:
                 return insight_values(self.get(f"{media_id}/insights", token, metric=",".join(metrics)))
             except (Rejected, ReconnectNeeded) as exc:

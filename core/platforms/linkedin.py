@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.domain.catalog import Platform
@@ -26,10 +27,10 @@ ORG_SCOPES = ("w_organization_social", "r_organization_social", "rw_organization
 _RESERVED = re.compile(r"([\\|{}@\[\]()<>#*_~])")
 _UNESCAPE = re.compile(r"\\([\\|{}@\[\]()<>#*_~])")
 # memberCreatorPostAnalytics answers one queryType per call.
-_MEMBER_QUERIES = {"IMPRESSION": "views", "MEMBERS_REACHED": "reach", "REACTION": "likes", "COMMENT": "comments",
-                   "RESHARE": "shares"}
-_ORG_STATS = {"impressionCount": "views", "uniqueImpressionsCount": "reach", "clickCount": "clicks",
-              "likeCount": "likes", "commentCount": "comments", "shareCount": "shares"}
+# core.platforms.metric_names: a member's post analytics (one queryType a call) and an organization's share
+# statistics (20 posts a call).
+_MEMBER = metric_names.table("linkedin", "member")
+_ORG = metric_names.table("linkedin")
 
 
 def escape_little_text(text: str) -> str:
@@ -248,18 +249,19 @@ class LinkedInAdapter(PlatformAdapter):
         for urn in external_ids:
             kind = "ugc" if urn.startswith("urn:li:ugcPost:") else "share"
             raw = {}
-            for query in _MEMBER_QUERIES:
+            for query in _MEMBER.names:
                 data = self._rest("GET", f"/rest/memberCreatorPostAnalytics?q=entity&entity=({kind}:{_enc(urn)})"
                                          f"&queryType={query}&aggregation=TOTAL", creds.access_token).json()
                 elements = data.get("elements") or [{}]
-                raw[query] = int(elements[0].get("count") or 0)
-            out[urn] = PostMetrics(urn, {key: raw[q] for q, key in _MEMBER_QUERIES.items()}, raw)
+                if elements[0].get("count") is not None:       # no element: LinkedIn said nothing, not zero
+                    raw[query] = elements[0]["count"]
+            out[urn] = PostMetrics(urn, _MEMBER.normalise(raw), raw)
         return out
 
     def _org_metrics(self, creds: Credentials, org: str, urns: Sequence[str]) -> dict[str, PostMetrics]:
         out = {}
-        for start in range(0, len(urns), 20):
-            batch = urns[start:start + 20]
+        for start in range(0, len(urns), _ORG.batch):
+            batch = urns[start:start + _ORG.batch]
             shares = [_enc(u) for u in batch if not u.startswith("urn:li:ugcPost:")]
             ugcs = [_enc(u) for u in batch if u.startswith("urn:li:ugcPost:")]
             path = f"/rest/organizationalEntityShareStatistics?q=organizationalEntity&organizationalEntity={_enc(org)}"
@@ -269,9 +271,8 @@ class LinkedInAdapter(PlatformAdapter):
             found = {e.get("share") or e.get("ugcPost"): e.get("totalShareStatistics", {})
                      for e in data.get("elements", [])}
             for urn in batch:   # posts with no activity are left out of the answer: that means zero
-                stats = found.get(urn) or {}
-                out[urn] = PostMetrics(urn, {key: int(stats.get(name) or 0) for name, key in _ORG_STATS.items()},
-                                       dict(stats))
+                stats = found.get(urn) or {name: 0 for name in _ORG.names}
+                out[urn] = PostMetrics(urn, _ORG.normalise(stats), dict(stats))
         return out
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:

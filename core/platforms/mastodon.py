@@ -27,6 +27,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import httpx
 
 from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, host_of, json_object,
                                  normalize_text)
@@ -331,11 +332,9 @@ class MastodonAdapter(PlatformAdapter):
 
     @staticmethod
     def _metrics(status: dict) -> PostMetrics:
-        raw = {k: int(status.get(k) or 0) for k in ("favourites_count", "reblogs_count", "replies_count",
-                                                    "quotes_count") if k in status}
-        values = {"likes": raw.get("favourites_count", 0), "comments": raw.get("replies_count", 0),
-                  "shares": raw.get("reblogs_count", 0) + raw.get("quotes_count", 0)}
-        return PostMetrics(str(status["id"]), values, raw)
+        raw = {k: status[k] for k in ("favourites_count", "reblogs_count", "replies_count", "quotes_count")
+               if status.get(k) is not None}
+        return PostMetrics(str(status["id"]), metric_names.table("mastodon").normalise(raw), raw)
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         account = self.request("GET", f"{self.base}/api/v1/accounts/verify_credentials",

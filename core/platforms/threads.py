@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Sequence
 import httpx
 
 from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.domain.catalog import Platform
@@ -32,7 +33,7 @@ from core.domain.timeutil import UTC
 
 GRAPH = "https://graph.threads.net"
 DEFAULT_VERSION = "v1.0"
-MEDIA_METRICS = ("views", "likes", "replies", "reposts", "quotes", "shares")
+MEDIA_METRICS = metric_names.table("threads").names     # views, likes, replies, reposts, quotes, shares
 # What the threads listing calls each kind of post (its `media_type`).
 LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO", "CAROUSEL": "CAROUSEL_ALBUM"}
 CAROUSEL = (2, 20)            # the app allows 20; API support for 20 is unverified (facts §7.2)
@@ -253,12 +254,8 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
                     continue          # deleted, or not a thread of this profile: nothing to read
                 raise
             if values:
-                out[media_id] = PostMetrics(media_id, {
-                    "views": number(values.get("views")), "likes": number(values.get("likes")),
-                    "comments": number(values.get("replies")),
-                    # Every way Threads counts passing a post on: reposts, quotes and shares (sends).
-                    "shares": sum(number(values.get(k)) for k in ("reposts", "quotes", "shares")),
-                }, raw=values)
+                # Every way Threads counts passing a post on (reposts, quotes, shares) is a share.
+                out[media_id] = PostMetrics(media_id, metric_names.table("threads").normalise(values), raw=values)
         return out
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import httpx
 
 from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.domain.catalog import Platform
@@ -275,15 +276,12 @@ class TikTokAdapter(PlatformAdapter):
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
         out: dict[str, PostMetrics] = {}
         ids = [str(i) for i in external_ids]
-        for start in range(0, len(ids), 20):                 # video/query takes up to 20 ids
-            data = self._call(creds.access_token, "/video/query/", {"filters": {"video_ids": ids[start:start + 20]}},
-                              params={"fields": VIDEO_FIELDS})
+        names = metric_names.table("tiktok")
+        for start in range(0, len(ids), names.batch):         # video/query takes up to 20 ids
+            data = self._call(creds.access_token, "/video/query/",
+                              {"filters": {"video_ids": ids[start:start + names.batch]}}, params={"fields": VIDEO_FIELDS})
             for video in data.get("videos") or []:
-                views = int(video.get("view_count") or 0)
-                out[str(video["id"])] = PostMetrics(str(video["id"]), values={
-                    "views": views, "video_views": views, "likes": int(video.get("like_count") or 0),
-                    "comments": int(video.get("comment_count") or 0), "shares": int(video.get("share_count") or 0)},
-                    raw=video)
+                out[str(video["id"])] = PostMetrics(str(video["id"]), values=names.normalise(video), raw=video)
         return out
 
     # ------------------------------------------------------------ plumbing

@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import httpx
 
 from core.domain.errors import PlatformError, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.domain.catalog import Platform
@@ -199,11 +200,12 @@ class XAdapter(PlatformAdapter):
         out: dict[str, PostMetrics] = {}
         for ids, fields in ((recent, "public_metrics,non_public_metrics,attachments"),
                             (old, "public_metrics,attachments")):
-            for start in range(0, len(ids), 100):
-                data = self.request("GET", f"{API}/tweets?ids={','.join(ids[start:start + 100])}"
+            batch = metric_names.table("x").batch              # GET /2/tweets takes up to 100 ids
+            for start in range(0, len(ids), batch):
+                data = self.request("GET", f"{API}/tweets?ids={','.join(ids[start:start + batch])}"
                                            f"&tweet.fields={fields}&expansions=attachments.media_keys"
                                            "&media.fields=public_metrics", token=creds.access_token).json()
-                views = {m["media_key"]: (m.get("public_metrics") or {}).get("view_count", 0)
+                views = {m["media_key"]: (m.get("public_metrics") or {}).get("view_count")
                          for m in (data.get("includes") or {}).get("media", [])}
                 for post in data.get("data") or []:
                     out[post["id"]] = self._metrics(post, views)
@@ -211,16 +213,15 @@ class XAdapter(PlatformAdapter):
 
     @staticmethod
     def _metrics(post: dict, media_views: dict) -> PostMetrics:
+        """Through metric_names' X table: an old post (no non_public_metrics) has no clicks, not 0 clicks."""
         public, private = post.get("public_metrics") or {}, post.get("non_public_metrics") or {}
         keys = (post.get("attachments") or {}).get("media_keys", [])
-        values = {"views": int(private.get("impression_count", public.get("impression_count", 0))),
-                  "likes": int(public.get("like_count", 0)), "comments": int(public.get("reply_count", 0)),
-                  "shares": int(public.get("retweet_count", 0)) + int(public.get("quote_count", 0)),
-                  "saves": int(public.get("bookmark_count", 0)), "clicks": int(private.get("url_link_clicks", 0))}
-        if any(k in media_views for k in keys):
-            values["video_views"] = sum(int(media_views.get(k, 0)) for k in keys)
         raw = {"public_metrics": public, **({"non_public_metrics": private} if private else {})}
-        return PostMetrics(post["id"], values, raw)
+        flat = metric_names.flatten(raw)
+        played = [media_views[k] for k in keys if media_views.get(k) is not None]
+        if played:
+            flat["media.view_count"] = sum(int(v) for v in played)
+        return PostMetrics(post["id"], metric_names.table("x").normalise(flat), raw)
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         data = self.request("GET", f"{API}/users/me?user.fields=public_metrics", token=creds.access_token).json()

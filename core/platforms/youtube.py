@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import httpx
 
 from core.domain.errors import PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
+from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, OAuthSpec, PlatformAdapter, PostMetrics, Profile,
                                  PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.domain.catalog import Platform
@@ -236,15 +237,13 @@ class YouTubeAdapter(PlatformAdapter):
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
         out: dict[str, PostMetrics] = {}
         ids = [str(i) for i in external_ids]
-        for start in range(0, len(ids), 50):                 # videos.list takes up to 50 ids
+        names = metric_names.table("youtube")
+        for start in range(0, len(ids), names.batch):         # videos.list takes up to 50 ids, 1 unit a call
             body = self.request("GET", f"{API}/videos", token=creds.access_token,
-                                params={"part": "statistics", "id": ",".join(ids[start:start + 50])}).json()
+                                params={"part": "statistics", "id": ",".join(ids[start:start + names.batch])}).json()
             for item in body.get("items") or []:
-                stats = item.get("statistics") or {}     # counts arrive as strings
-                views = _int(stats.get("viewCount")) or 0
-                out[str(item["id"])] = PostMetrics(str(item["id"]), values={
-                    "views": views, "video_views": views, "likes": _int(stats.get("likeCount")) or 0,
-                    "comments": _int(stats.get("commentCount")) or 0}, raw=stats)
+                stats = item.get("statistics") or {}     # counts arrive as strings; a hidden one is left out
+                out[str(item["id"])] = PostMetrics(str(item["id"]), values=names.normalise(stats), raw=stats)
         return out
 
 

@@ -1,65 +1,236 @@
-"""Platform insights: metrics of recently published posts and each account's followers, as snapshots over time.
+"""Platform insights: each published post's metrics and each account's followers, as snapshots over time.
 
-Batched per account (one metrics call for all its recent posts), one account at a time; an account the
-platform refuses this hour is skipped until the next pull, never stopping the others.
+**What is pulled when** is decided from the history itself (the last snapshot per delivery and per account), by a
+`MetricSchedule`: a delivery is pulled every `young_every` (hourly) while it is younger than `young_for` (48 h),
+then every `old_every` (daily) until `max_age` (30 days), and never again after that; an account's followers
+every `followers_every` (6 h). Posts that are demo data are never pulled. The runner calls `pull_insights` on a
+short tick; whatever is due then is pulled, whatever is not waits for its time.
+
+**Within each platform's limits**: one account at a time, its due posts in batches of as many ids as one metrics
+call takes (core.platforms.metric_names: YouTube 50 a call, X 100, Graph one media per call...), each batch stored
+as soon as it is read. When a platform says "too many calls" or "quota used up", that account (or, for a limit
+of the whole app or API project, the whole platform) is left alone until the platform's reset (`Pauses`, kept by
+the runner between pulls) and the others go on; what was not pulled stays due and is pulled on a later tick.
+Any other failure skips that account for this pull only, never stopping the others.
+
+**Missing stays missing**: a snapshot holds only what the platform reported (see metric_names).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
 from core.services.connect import credentials
 from core.domain import Account, Delivery
-from core.domain.errors import OutpostError, PlatformError
+from core.domain.errors import OutpostError, PlatformError, RetryLater
+from core.infra.settings import Settings
+from core.platforms import metric_names
 from core.platforms.base import PlatformAdapter, PublishRequest
 from core.store import AccountSnapshot, MetricSnapshot, PostStore
 from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.insights")
-INSIGHTS_DAYS = 30                      # pull metrics for posts published this recently
+INSIGHTS_DAYS = 30                      # pull metrics for posts published this recently (the default max_age)
+
+# A limit of the whole app or API project, not of one account: every account of the platform waits for its reset.
+# YouTube's daily quota is the project's; Graph's code 4 is the app's ("Application request limit reached").
+APP_WIDE_LIMITS = {"youtube": {"quotaExceeded"}, "instagram": {"4"}, "facebook": {"4"}, "threads": {"4"}}
+# Platform answers that mean "this account (or app) made too many calls" even where the adapter does not flag
+# them rate_limited (YouTube's quota and rate-limit reasons).
+LIMIT_CODES = {"quotaExceeded", "rateLimitExceeded", "userRateLimitExceeded"}
+# How long to leave an account alone when the platform says it is limited but not until when (Graph's limits
+# are counted over a rolling hour).
+DEFAULT_PAUSE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class MetricSchedule:
+    """How often metrics are pulled (Settings: OUTPOST_METRICS_*; the runner's flags win over them)."""
+
+    young_for: timedelta = timedelta(hours=48)      # a post is "young" this long after it was published ...
+    young_every: timedelta = timedelta(hours=1)     # ... and pulled this often while young,
+    old_every: timedelta = timedelta(days=1)        # this often after that,
+    max_age: timedelta = timedelta(days=INSIGHTS_DAYS)   # and never once it is older than this.
+    followers_every: timedelta = timedelta(hours=6)  # each account's followers
+    # A pull this much before its time counts as on time, so a snapshot taken a little late by one tick does not
+    # push the next pull a whole tick later (the runner ticks every few minutes).
+    slack: timedelta = timedelta(minutes=2)
+    limit: int = 5000                               # deliveries (and accounts) looked at per pull
+
+    def __post_init__(self):
+        for name in ("young_every", "old_every", "followers_every", "max_age"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name} must be more than zero")
+        if self.slack < timedelta(0) or self.slack >= min(self.young_every, self.old_every, self.followers_every):
+            raise ValueError("slack must be at least zero and shorter than every interval")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "MetricSchedule":
+        """The schedule `settings` describe (ValueError when an interval is not more than zero)."""
+        every = [timedelta(seconds=s) for s in (settings.metrics_young_every_s, settings.metrics_old_every_s,
+                                                settings.followers_every_s)]
+        return cls(young_for=timedelta(hours=settings.metrics_young_hours), young_every=every[0], old_every=every[1],
+                   max_age=timedelta(days=settings.metrics_max_age_days), followers_every=every[2],
+                   slack=min(cls.slack, min(every) / 10) if min(every) > timedelta(0) else timedelta(0))
+
+
+class Pauses:
+    """Accounts and platforms a platform told to stop, until when (kept by the runner from one pull to the next)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._until: dict[str, datetime] = {}
+
+    def hold(self, key: str, until: datetime) -> None:
+        with self._lock:
+            self._until[key] = max(until, self._until.get(key, until))
+
+    def until(self, key: str, now: datetime) -> datetime | None:
+        """When `key` may be called again, if that is still ahead of `now`."""
+        with self._lock:
+            until = self._until.get(key)
+            if until is not None and until <= now:
+                del self._until[key]
+                return None
+            return until
+
+    def as_dict(self) -> dict[str, datetime]:
+        with self._lock:
+            return dict(self._until)
+
+
+@dataclass
+class PullResult:
+    """What one pull did (the runner logs it; tests read it)."""
+
+    snapshots: int = 0                  # post metric snapshots stored
+    followers: int = 0                  # follower snapshots stored
+    calls: int = 0                      # post metrics calls made (one per batch of ids)
+    paused: dict[str, datetime] = field(default_factory=dict)   # "account:<id>" / "platform:<slug>" -> until
+    skipped: set[str] = field(default_factory=set)               # accounts that failed this time
+
+
+def _scope_key(platform: str, account_id: str, exc: PlatformError) -> str:
+    code = str(exc.code or "").split("/")[0]
+    return f"platform:{platform}" if code in APP_WIDE_LIMITS.get(platform, ()) else f"account:{account_id}"
+
+
+def _is_limit(exc: PlatformError) -> bool:
+    return isinstance(exc, RetryLater) and (exc.rate_limited or str(exc.code or "") in LIMIT_CODES)
 
 
 def pull_insights(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], *,
-                  clock: Callable[[], datetime] = utcnow, days: int = INSIGHTS_DAYS,
+                  clock: Callable[[], datetime] = utcnow, schedule: MetricSchedule | None = None,
+                  pauses: Pauses | None = None, days: int | None = None, report: PullResult | None = None,
                   should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Store a metric snapshot per recent published delivery and a follower snapshot per account; returns how
-    many post snapshots were taken."""
+    """Pull what is due now: post metrics per `schedule`, then followers; returns how many post snapshots were
+    stored (`report`, if given, is filled in with the rest). `days` (older callers) sets the schedule's max_age.
+    An account that failed this time is left alone until the next pull, followers included."""
+    schedule = schedule or MetricSchedule()
+    if days is not None:
+        schedule = replace(schedule, max_age=timedelta(days=days))
+    pauses = pauses if pauses is not None else Pauses()
     now = clock()
+    result = report if report is not None else PullResult()
+    due = store.deliveries_due_for_metrics(
+        now, young_for=schedule.young_for, young_every=schedule.young_every - schedule.slack,
+        old_every=schedule.old_every - schedule.slack, max_age=schedule.max_age, limit=schedule.limit)
     by_account: dict[str, list[Delivery]] = {}
-    for d in store.published_deliveries(now - timedelta(days=days)):
+    for d in due:
         by_account.setdefault(d.account_id, []).append(d)
-    taken = 0
     for account_id, items in by_account.items():
         if should_stop():
+            return result.snapshots
+        _guarded(account_id, result, lambda: _pull_posts(store, adapter_for, account_id, items, now, pauses, result))
+    for account_id in store.accounts_due_for_followers(now, every=schedule.followers_every - schedule.slack,
+                                                       limit=schedule.limit):
+        if should_stop():
             break
-        try:
-            taken += _pull_account(store, adapter_for, account_id, items, now)
-        except (PlatformError, OutpostError) as exc:
-            log.warning("insights for account %s skipped this hour: %s", account_id, exc)
-        except Exception:
-            log.exception("insights for account %s failed unexpectedly; going on with the others", account_id)
-    return taken
+        if account_id not in result.skipped:
+            _guarded(account_id, result, lambda: _pull_followers(store, adapter_for, account_id, now, pauses, result))
+    return result.snapshots
 
 
-def _pull_account(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], account_id: str,
-                  items: list[Delivery], now: datetime) -> int:
+def _guarded(account_id: str, result: PullResult, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except (PlatformError, OutpostError) as exc:
+        result.skipped.add(account_id)
+        log.warning("insights for account %s skipped this time: %s", account_id, exc)
+    except Exception:
+        result.skipped.add(account_id)
+        log.exception("insights for account %s failed unexpectedly; going on with the others", account_id)
+
+
+def _paused(account: Account, now: datetime, pauses: Pauses) -> bool:
+    for key in (f"platform:{account.platform.value}", f"account:{account.id}"):
+        until = pauses.until(key, now)
+        if until is not None:
+            log.info("insights for account %s wait until %s (%s was told to slow down)", account.id,
+                     until.isoformat(), key)
+            return True
+    return False
+
+
+def _limited(account: Account, exc: PlatformError, now: datetime, pauses: Pauses, result: PullResult) -> None:
+    """The platform said "too many calls": leave the account (or platform) alone until its reset."""
+    key = _scope_key(account.platform.value, account.id, exc)
+    retry_at = getattr(exc, "retry_at", None)
+    until = retry_at if retry_at is not None and retry_at > now else now + DEFAULT_PAUSE
+    pauses.hold(key, until)
+    result.paused[key] = until
+    log.warning("insights: %s is limited until %s (%s); the others go on", key, until.isoformat(), exc)
+
+
+def _pull_posts(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], account_id: str,
+                items: list[Delivery], now: datetime, pauses: Pauses, result: PullResult) -> None:
     account = store.get_account(account_id)
+    if _paused(account, now, pauses):
+        return
     adapter = adapter_for(account.platform)
     creds = credentials(account)
     items = resolve_pending(store, adapter, account, items)
     ready = [d for d in items if d.external_id and not d.progress.get("pending_id")]
-    metrics = adapter.post_metrics(creds, [d.external_id for d in ready]) if ready else {}
-    snaps = [MetricSnapshot(delivery_id=d.id, post_id=d.post_id, account_id=account.id,
-                            workspace_id=account.workspace_id, platform=account.platform.value,
-                            external_id=d.external_id, taken_at=now, metrics=dict(m.values),
-                            raw=dict(m.raw)) for d in ready if (m := metrics.get(d.external_id))]
-    followers = adapter.account_metrics(creds)
-    store.add_metric_snapshots(snaps, [AccountSnapshot(
+    batch = metric_names.batch_size(account.platform.value)
+    for start in range(0, len(ready), batch):
+        chunk = ready[start:start + batch]
+        try:
+            metrics = adapter.post_metrics(creds, [d.external_id for d in chunk])
+        except PlatformError as exc:
+            if _is_limit(exc):
+                _limited(account, exc, now, pauses, result)
+                return
+            raise
+        result.calls += 1
+        snaps = [MetricSnapshot(delivery_id=d.id, post_id=d.post_id, account_id=account.id,
+                                workspace_id=account.workspace_id, platform=account.platform.value,
+                                external_id=d.external_id, taken_at=now, metrics=dict(m.values),
+                                raw=dict(m.raw)) for d in chunk if (m := metrics.get(d.external_id))]
+        if snaps:
+            store.add_metric_snapshots(snaps)
+            result.snapshots += len(snaps)
+
+
+def _pull_followers(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], account_id: str,
+                    now: datetime, pauses: Pauses, result: PullResult) -> None:
+    account = store.get_account(account_id)
+    if _paused(account, now, pauses):
+        return
+    adapter = adapter_for(account.platform)
+    try:
+        followers = adapter.account_metrics(credentials(account))
+    except PlatformError as exc:
+        if _is_limit(exc):
+            _limited(account, exc, now, pauses, result)
+            return
+        raise
+    store.add_metric_snapshots((), [AccountSnapshot(
         account_id=account.id, workspace_id=account.workspace_id, platform=account.platform.value,
         taken_at=now, followers=followers.followers, raw=dict(followers.raw))])
-    return len(snaps)
+    result.followers += 1
 
 
 def resolve_pending(store: PostStore, adapter: PlatformAdapter, account: Account,

@@ -2,10 +2,10 @@
 the protocol and its in-memory part."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, Sequence
 
-from core.domain import Delivery
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery
 from core.domain.lifecycle import DeliveryState
 from core.store.base import MemoryState
 from core.store.records import AccountSnapshot, MetricSnapshot
@@ -16,6 +16,17 @@ class MetricStore(Protocol):
     """Snapshots of metrics over time, and the published deliveries they are taken for."""
 
     def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]: ...
+    def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
+                                   old_every: timedelta, max_age: timedelta, limit: int = 5000) -> list[Delivery]:
+        """Published deliveries (with an external id, of a post that is not demo data, published within `max_age`
+        of `now`) whose last metric snapshot is at or before `now - young_every` while the delivery is younger
+        than `young_for`, at or before `now - old_every` after that, or that have none. The longest waiting
+        first (never pulled, then the oldest last snapshot, then the earliest published), at most `limit`."""
+        ...
+    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 5000) -> list[str]:
+        """Ids of accounts the runner acts for (connected, expiring, expired) whose last follower snapshot (demo
+        history aside) is at or before `now - every`, or that have none; the longest waiting first."""
+        ...
     def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
                              account_snapshots: Sequence[AccountSnapshot] = ()) -> None: ...
     def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
@@ -32,6 +43,37 @@ class MetricMemory(MemoryState):
             hits = [d for d in self._deliveries.values() if d.state == DeliveryState.PUBLISHED and d.external_id
                     and d.published_at is not None and d.published_at >= since]
             return sorted(hits, key=lambda d: (d.account_id, d.published_at))[:limit]
+
+    def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
+                                   old_every: timedelta, max_age: timedelta, limit: int = 5000) -> list[Delivery]:
+        now = to_utc(now, "now")
+        with self._lock:
+            last: dict[str, datetime] = {}
+            for s in self._snapshots:
+                if not getattr(s, "is_demo", False) and (s.delivery_id not in last or s.taken_at > last[s.delivery_id]):
+                    last[s.delivery_id] = s.taken_at
+            hits = []
+            for d in self._deliveries.values():
+                post = self._posts.get(d.post_id)
+                if (d.state != DeliveryState.PUBLISHED or not d.external_id or d.published_at is None
+                        or d.published_at < now - max_age or post is None or getattr(post, "is_demo", False)):
+                    continue
+                every = young_every if d.published_at > now - young_for else old_every
+                seen = last.get(d.id)
+                if seen is None or seen <= now - every:
+                    hits.append((seen is not None, seen or now, d.published_at, d.id, d))
+            return [h[-1] for h in sorted(hits, key=lambda h: h[:4])][:limit]
+
+    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 5000) -> list[str]:
+        now = to_utc(now, "now")
+        with self._lock:
+            last: dict[str, datetime] = {}
+            for s in self._account_snapshots:
+                if not getattr(s, "is_demo", False) and (s.account_id not in last or s.taken_at > last[s.account_id]):
+                    last[s.account_id] = s.taken_at
+            hits = [(a.id in last, last.get(a.id) or now, a.id) for a in self._accounts.values()
+                    if a.status in PUBLISHABLE_ACCOUNT_STATUSES and (a.id not in last or last[a.id] <= now - every)]
+            return [h[-1] for h in sorted(hits)][:limit]
 
     def add_metric_snapshots(self, snapshots: Sequence[MetricSnapshot] = (),
                              account_snapshots: Sequence[AccountSnapshot] = ()) -> None:

@@ -1,0 +1,196 @@
+"""Metric pulls against the emulator over real HTTP, on its clock: YouTube's daily quota (a project's: every
+YouTube account waits until midnight Pacific) and Graph's per-user call limit (one Instagram account waits for the
+time Meta gives) stop only what they limit, the rest goes on, and what was skipped is pulled next time; a metric
+the platform leaves out (X's private counts of a post past their window) is stored missing, not 0."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.domain import Account, Delivery, Post, RenderedContent, Schedule
+from core.domain.lifecycle import PostState
+from core.platforms.base import MediaItem, PublishRequest
+from core.platforms.registry import build_adapter
+from core.services import insights, tokens
+from core.services.connect import credentials
+from core.services.insights import MetricSchedule, Pauses, PullResult
+from tests.runner_helpers import make_world
+
+sandbox = pytest.importorskip("sandbox")
+from sandbox import meta as graph                                     # noqa: E402  (the emulator's Graph core)
+from sandbox.state import Post as EmulatorPost, iso                   # noqa: E402
+
+SCHEDULE = MetricSchedule()
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with sandbox.Emulator.start(seed=11) as emulator:
+        yield emulator
+
+
+class World:
+    """A SQLite store with connected sandbox accounts, adapters on the emulator's clock, and a pull that records."""
+
+    def __init__(self, emu, tmp_path):
+        self.emu = emu
+        self.w = make_world(emu, tmp_path)
+        self.store = self.w.store
+        self.pauses = Pauses()
+        self.adapters = {}
+
+    def clock(self) -> datetime:
+        return datetime.fromtimestamp(self.emu.now(), timezone.utc)
+
+    def adapter(self, platform):
+        key = str(getattr(platform, "value", platform))
+        if key not in self.adapters:
+            self.adapters[key] = build_adapter(key, self.w.settings, self.w.client, clock=self.clock,
+                                               **({"sleep": self.emu.advance} if key == "instagram" else {}))
+        return self.adapters[key]
+
+    def pull(self) -> PullResult:
+        """The runner's tick: tokens that expire soon are refreshed (its token job), then what is due is pulled."""
+        tokens.refresh_tokens(self.store, self.adapter, clock=self.clock)
+        report = PullResult()
+        insights.pull_insights(self.store, self.adapter, clock=self.clock, schedule=SCHEDULE, pauses=self.pauses,
+                               report=report)
+        return report
+
+    def delivered(self, acct: Account, external_id: str) -> Delivery:
+        """The store's record of a post the platform has under `external_id` (published now)."""
+        now = self.clock()
+        pid = f"post_{external_id[-12:]}_{acct.id[-6:]}"
+        post = Post(caption=f"Post {external_id}", accounts=(acct,), workspace_id=self.w.workspace.id, id=pid,
+                    schedule=Schedule(scheduled_at=now), state=PostState.APPROVED)
+        self.store.add_post(post, [Delivery(post_id=pid, account_id=acct.id, platform=acct.platform, due_at=now)])
+        [d] = self.store.get_deliveries(pid)
+        d = self.store.update_delivery(d.start_publishing(runner_id="r", lease_until=now + timedelta(minutes=5)),
+                                       expected_version=d.version)
+        return self.store.update_delivery(d.mark_published(external_id=external_id, external_url=None, at=now),
+                                          expected_version=d.version)
+
+    def publish_text(self, acct: Account, text: str, media: tuple[MediaItem, ...] = ()) -> Delivery:
+        content = RenderedContent(platform=acct.platform, text=text, caption=text, hashtags=(), media_urls=(),
+                                  link="", title=None)
+        result = self.adapter(acct.platform).publish(credentials(acct), PublishRequest(content, media=media))
+        return self.delivered(acct, result.external_id)
+
+    def calls(self, api: str) -> int:
+        """Requests to a platform's API host (token refreshes, on the OAuth hosts, aside)."""
+        return sum(1 for r in self.emu.state.requests if r["path"].startswith(f"/{api}/"))
+
+
+@pytest.fixture
+def world(emu, tmp_path):
+    emu.reset(clock=True)
+    w = World(emu, tmp_path)
+    yield w
+    w.w.client.close()
+    w.store.engine.dispose()
+
+
+def seed_videos(emu, channel: str, n: int) -> list[str]:
+    """Videos the channel uploaded earlier (as the emulator records an upload), so a pull has many to read."""
+    now = emu.now()
+    ids = [f"seedvid{i:04d}" for i in range(n)]
+    for i, vid in enumerate(ids):
+        emu.state.add_post(EmulatorPost(platform="youtube", account=channel, external_id=vid, text=f"Video {i}",
+                                        media=[], received_at=iso(now), request_id="seed", published_at=now - 600,
+                                        extra={"invalid": False, "privacyStatus": "public", "video": True}))
+    return ids
+
+
+def test_youtube_quota_used_up_waits_until_midnight_pacific_and_the_others_go_on(world):
+    yt, x = world.w.connect("youtube"), world.w.connect("x")
+    videos = [world.delivered(yt, vid) for vid in seed_videos(world.emu, yt.external_id, 110)]
+    tweets = [world.publish_text(x, f"Tweet number {n} about spring") for n in range(3)]
+    # The project has used 9,998 of today's 10,000 units (Pacific day): two videos.list calls are left.
+    day = world.clock().astimezone(ZoneInfo("America/Los_Angeles")).date().isoformat()
+    world.emu.state.yt.units[("outpost-sandbox-youtube", day)] = 9998
+
+    first = world.pull()
+    midnight = datetime.combine(world.clock().astimezone(ZoneInfo("America/Los_Angeles")).date() + timedelta(days=1),
+                                datetime.min.time(), tzinfo=ZoneInfo("America/Los_Angeles")).astimezone(timezone.utc)
+    assert first.paused == {"platform:youtube": midnight}
+    pulled = {s.delivery_id for s in world.store.list_metric_snapshots(limit=1000)}
+    # 50 + 50 videos read; the third call (10 ids) was refused with 403 quotaExceeded; the tweets all read.
+    assert len(pulled & {d.id for d in videos}) == 100 and {d.id for d in tweets} <= pulled
+    assert first.snapshots == 103 and first.calls == 3                       # 2 YouTube calls + 1 X call
+    assert world.store.list_account_snapshots(account_id=yt.id) == []         # followers wait for the reset too
+    assert len(world.store.list_account_snapshots(account_id=x.id)) == 1
+    skipped = {d.id for d in videos} - pulled
+    assert len(skipped) == 10
+
+    # An hour later: YouTube is not asked at all before midnight Pacific (it would only refuse again and cost a
+    # unit); X's tweets are due again and are read.
+    youtube_calls = world.calls("www.googleapis.com")
+    world.emu.advance(3600)
+    later = world.pull()
+    assert world.calls("www.googleapis.com") == youtube_calls and later.snapshots == 3
+
+    # After midnight Pacific a new day's quota: the ten that were skipped are still due and are read first.
+    world.emu.advance((midnight - world.clock()).total_seconds() + 60)
+    after = world.pull()
+    assert "platform:youtube" not in after.paused
+    for d in videos:
+        if d.id in skipped:
+            [snap] = world.store.list_metric_snapshots(delivery_id=d.id)
+            assert snap.taken_at > midnight and snap.metrics["views"] >= 0
+    assert len(world.store.list_account_snapshots(account_id=yt.id)) == 1
+
+
+def test_graph_user_call_limit_pauses_that_instagram_account_only(world):
+    ig, other, x = world.w.connect("instagram"), world.w.connect("instagram"), world.w.connect("x")
+    image = MediaItem(f"{world.emu.url}/_media/sample.jpg?w=1080&h=1350")
+    posts = [world.publish_text(ig, f"Fresh loaves, batch {n}", (image,)) for n in range(3)]
+    theirs = world.publish_text(other, "Croissants at eight", (image,))
+    tweet = world.publish_text(x, "Open until six today")
+    world.emu.advance(2 * 3600)                                               # metrics grow
+    graph.limit_calls(world.emu.state, per_user=2, window_s=3600)            # 2 Graph calls per user per hour
+
+    started = world.clock()
+    first = world.pull()
+    # The first account's third media insights call got Meta's (#17) User request limit reached (HTTP 400, with
+    # X-Business-Use-Case-Usage saying when access comes back: 60 minutes); the other account and X go on.
+    # (The emulator's clock runs with real time: the pull itself takes some milliseconds.)
+    [(key, until)] = first.paused.items()
+    assert key == f"account:{ig.id}"
+    assert timedelta(minutes=60) <= until - started < timedelta(minutes=60, seconds=5)
+    pulled = {s.delivery_id for s in world.store.list_metric_snapshots(limit=100)}
+    assert pulled == {posts[0].id, posts[1].id, theirs.id, tweet.id}
+    assert world.store.list_account_snapshots(account_id=ig.id) == []
+    assert len(world.store.list_account_snapshots(account_id=other.id)) == 1
+    refused = [r for r in world.emu.state.requests if r["platform"] == "instagram" and r["status"] == 400]
+    assert len(refused) == 1
+
+    # 30 minutes later: not asked (still limited); 61 minutes after the refusal: the skipped media is read.
+    world.emu.advance(1800)
+    calls = world.calls("graph.instagram.com")
+    world.pull()
+    assert world.calls("graph.instagram.com") == calls
+    world.emu.advance(31 * 60)
+    again = world.pull()
+    [snap] = world.store.list_metric_snapshots(delivery_id=posts[2].id)
+    assert snap.metrics.keys() == {"views", "reach", "likes", "comments", "shares", "saves"}
+    # The skipped one went first (never pulled); the first two, due again by now, had one call of the budget left:
+    # the one pulled longest ago got it, the other waits for the next hour's budget again.
+    assert len(world.store.list_metric_snapshots(delivery_id=posts[0].id)) == 2
+    assert len(world.store.list_metric_snapshots(delivery_id=posts[1].id)) == 1
+    assert list(again.paused) == [f"account:{ig.id}"]
+
+
+def test_a_metric_x_no_longer_gives_is_stored_missing_not_zero(world):
+    x = world.w.connect("x")
+    tweet = world.publish_text(x, "Last call for the spring sale")
+    world.emu.advance(3 * 3600)
+    # X gives a post's private counts (link clicks, the owner's impressions) only while it is young: here that
+    # window is made shorter than the post's age, so X answers the private fields with an error beside the post.
+    world.emu.configure(x_non_public_days=0.01)
+    world.pull()
+    [snap] = world.store.list_metric_snapshots(delivery_id=tweet.id)
+    assert "clicks" not in snap.metrics                                       # not available, not 0
+    assert snap.metrics["views"] == snap.raw["public_metrics"]["impression_count"] > 0
+    assert "non_public_metrics" not in snap.raw
