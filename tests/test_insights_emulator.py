@@ -1,7 +1,9 @@
 """Metric pulls against the emulator over real HTTP, on its clock: YouTube's daily quota (a project's: every
 YouTube account waits until midnight Pacific) and Graph's per-user call limit (one Instagram account waits for the
 time Meta gives) stop only what they limit, the rest goes on, and what was skipped is pulled next time; a metric
-the platform leaves out (X's private counts of a post past their window) is stored missing, not 0."""
+the platform leaves out (X's private counts of a post past their window) is stored missing, not 0; and each
+platform's normalisation table (core.platforms.metric_names) maps the emulator's real answer to what Outpost
+stores, key by key."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -11,6 +13,7 @@ import pytest
 
 from core.domain import Account, Delivery, Post, RenderedContent, Schedule
 from core.domain.lifecycle import PostState
+from core.platforms import metric_names
 from core.platforms.base import MediaItem, PublishRequest
 from core.platforms.registry import build_adapter
 from core.services import insights, tokens
@@ -47,8 +50,9 @@ class World:
     def adapter(self, platform):
         key = str(getattr(platform, "value", platform))
         if key not in self.adapters:
+            # On the emulator's clock; waiting (a container processing) moves it instead of taking real time.
             self.adapters[key] = build_adapter(key, self.w.settings, self.w.client, clock=self.clock,
-                                               **({"sleep": self.emu.advance} if key == "instagram" else {}))
+                                               sleep=self.emu.advance)
         return self.adapters[key]
 
     def pull(self) -> PullResult:
@@ -90,6 +94,7 @@ def world(emu, tmp_path):
     yield w
     w.w.client.close()
     w.store.engine.dispose()
+    emu.config.update(sandbox.SandboxConfig().as_dict())      # a test's tightened setting ends with it
 
 
 def seed_videos(emu, channel: str, n: int) -> list[str]:
@@ -194,3 +199,86 @@ def test_a_metric_x_no_longer_gives_is_stored_missing_not_zero(world):
     assert "clicks" not in snap.metrics                                       # not available, not 0
     assert snap.metrics["views"] == snap.raw["public_metrics"]["impression_count"] > 0
     assert "non_public_metrics" not in snap.raw
+
+
+# ---------------------------------------------------------------- the normalisation table, platform by platform
+# What Outpost must store for a post, from the emulator's own model of it (sandbox.insights: the counts behind every
+# platform's answer) and the platform's documented names: each row is the platform's metric table read aloud.
+def _reactions(m):
+    from sandbox.facebook import _reactions as by_type          # Facebook answers likes as reactions by type
+    return sum(by_type(m).values())
+
+
+EXPECTED = {
+    # views, reach, saved, likes, comments, shares
+    "instagram": lambda m: {"views": m["views"], "reach": m["reach"], "saves": m["saves"], "likes": m["likes"],
+                            "comments": m["comments"], "shares": m["shares"]},
+    # post_media_view, post_total_media_view_unique, post_reactions_by_type_total (summed), post_clicks
+    "facebook": lambda m: {"views": m["views"], "reach": m["reach"], "likes": _reactions(m), "clicks": m["clicks"]},
+    # views, likes, replies; reposts + quotes + shares
+    "threads": lambda m: {"views": m["views"], "likes": m["likes"], "comments": m["comments"],
+                          "shares": m["shares"] + m["quotes"] + m["saves"] // 2},
+    # the owner's impression_count, like, reply, retweet + quote, bookmark, url_link_clicks
+    "x": lambda m: {"views": m["impressions"], "likes": m["likes"], "comments": m["comments"],
+                    "shares": m["shares"] + m["quotes"], "saves": m["bookmarks"], "clicks": m["clicks"]},
+    # view_count (also video_views), like_count, comment_count, share_count
+    "tiktok": lambda m: {"views": m["views"], "video_views": m["views"], "likes": m["likes"],
+                         "comments": m["comments"], "shares": m["shares"]},
+    # viewCount (also video_views), likeCount, commentCount: no reach, no shares
+    "youtube": lambda m: {"views": m["views"], "video_views": m["views"], "likes": m["likes"],
+                          "comments": m["comments"]},
+    # a member's post: IMPRESSION, MEMBERS_REACHED, REACTION, COMMENT, RESHARE
+    "linkedin": lambda m: {"views": m["impressions"], "reach": m["reach"], "likes": m["likes"],
+                           "comments": m["comments"], "shares": m["shares"]},
+    # likeCount, replyCount, repostCount + quoteCount: Bluesky counts no views
+    "bluesky": lambda m: {"likes": m["likes"], "comments": m["comments"], "shares": m["shares"] + m["quotes"]},
+    # favourites_count, replies_count, reblogs_count + quotes_count: no views either
+    "mastodon": lambda m: {"likes": m["likes"], "comments": m["comments"], "shares": m["shares"] + m["quotes"]},
+}
+
+
+def test_each_platform_table_maps_the_real_answer(world):
+    """One post on each platform, read 20 days on through the runner's pull: stored exactly as the table says."""
+    from sandbox import insights as model
+    delivered = {}
+    for platform in EXPECTED:
+        acct = world.w.connect(platform)
+        if platform == "youtube":
+            [vid] = seed_videos(world.emu, acct.external_id, 1)
+            delivered[platform] = (acct, world.delivered(acct, vid))
+        elif platform in ("instagram", "tiktok"):           # a picture (TikTok: a photo post of two)
+            pictures = (MediaItem(f"{world.emu.url}/_media/sample.jpg?w=1080&h=1350"),) * (1 + (platform == "tiktok"))
+            delivered[platform] = (acct, world.publish_text(acct, f"Spring menu on {platform}", pictures))
+        else:
+            delivered[platform] = (acct, world.publish_text(acct, f"Spring menu on {platform}"))
+    # 20 days on, every counter is at its final value (the emulator's growth curve has flattened), so the model
+    # read below and the platform's answer agree to the unit; X still gives its private counts (30 days).
+    world.emu.advance(20 * 86400)
+    report = world.pull()
+    assert report.snapshots == len(EXPECTED) and report.followers == len(EXPECTED) and not report.skipped
+    wrong = {}
+    for platform, (acct, d) in delivered.items():
+        [snap] = world.store.list_metric_snapshots(delivery_id=d.id)
+        post = world.emu.state.find_post(platform, d.external_id)
+        expected = EXPECTED[platform](model.post_metrics(world.emu.state, post))
+        # The same table read again over the raw answer the snapshot keeps gives the same figures.
+        table = metric_names.table(platform, "member" if platform == "linkedin" else "post")
+        again = table.normalise(metric_names.flatten(snap.raw) if platform == "x" else snap.raw)
+        if snap.metrics != expected or again != expected:
+            wrong[platform] = (snap.metrics, again, expected)
+        [followers] = world.store.list_account_snapshots(account_id=acct.id)
+        assert followers.followers and followers.followers > 0, platform
+    assert wrong == {}
+
+
+def test_meaning_changes_are_dated():
+    from datetime import date
+    assert metric_names.meaning("instagram", "views", date(2025, 4, 20)).startswith("the times it was on screen")
+    assert metric_names.meaning("instagram", "views", date(2025, 4, 21)).startswith("every time the post was shown")
+    assert metric_names.meaning("facebook", "reach", date(2026, 1, 1)).endswith("(`post_total_media_view_unique`)")
+    assert metric_names.meaning("x", "views", date(2025, 1, 1)) is None                  # never changed
+    assert [c.on for c in metric_names.changes_between("facebook", "views", date(2025, 1, 1), date(2025, 12, 31))] \
+        == [date(2025, 11, 15)]
+    # Nothing maps to a name Outpost does not have, and nothing maps a deprecated name.
+    asked = {n for t in metric_names.TABLES.values() for n in t.names}
+    assert not asked & {"impressions", "plays", "video_views", "post_impressions", "post_impressions_unique"}

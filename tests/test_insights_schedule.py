@@ -3,10 +3,10 @@
 Three layers, each with a controllable clock:
 - the store's "what is due" (memory, SQLite, PostgreSQL): decided from the history itself;
 - the schedule over a month of ticks (core.services.insights on the memory store, a recording adapter);
-- real HTTP to the emulator: YouTube's daily quota and Graph's per-user call limit pause one platform or one
+- (real HTTP to the emulator: YouTube's daily quota and Graph's per-user call limit pause one platform or one
   account until the reset while the others go on, and what was skipped is pulled next time; a metric the
-  platform leaves out is stored missing. The normalisation table per platform is checked in
-  tests/test_metric_names.py.
+  platform leaves out is stored missing. Those, and the normalisation table of every platform against the
+  emulator's real answers, are in tests/test_insights_emulator.py.)
 """
 from __future__ import annotations
 
