@@ -1,0 +1,28 @@
+"""bench.best_time run small, as a person runs it: its last line is the JSON result (figures not asserted)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_best_time_prints_its_figures_as_the_last_line():
+    out = subprocess.run([sys.executable, "-m", "bench.best_time", "--trials", "3", "--weeks", "2",
+                          "--held-out-weeks", "1", "--accounts", "2"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (result["trials"], result["weeks"], result["held_out_weeks"], result["accounts"]) == (3, 2, 1, 2)
+    for key in ("top1_accuracy", "top3_accuracy"):
+        assert result[key] in (0.0, 0.333, 0.667, 1.0)
+    assert result["top1_accuracy"] <= result["top3_accuracy"]
+    assert sum(result["labels"].values()) == 3
+
+
+def test_bench_best_time_refuses_bad_arguments_in_words():
+    out = subprocess.run([sys.executable, "-m", "bench.best_time", "--trials", "0"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2
+    assert "--trials, --weeks, --held-out-weeks and --accounts must be at least 1" in out.stderr
