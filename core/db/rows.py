@@ -195,7 +195,7 @@ def post_values(p: Post, status: PostStatus) -> dict[str, Any]:
         "schedule_notice": s.notice if s else None, "recurrence": p.recurrence, "series_id": p.series_id,
         "is_ai_generated": bool(p.is_ai_generated), "batch_id": p.batch_id, "state": p.state.value,
         "status": PostStatus(status).value, "created_by": p.created_by, "rejection_reason": p.rejection_reason,
-        "created_at": p.created_at, "updated_at": p.updated_at, "version": p.version,
+        "created_at": p.created_at, "updated_at": p.updated_at, "version": p.version, "is_demo": bool(p.is_demo),
     }
 
 
@@ -211,7 +211,7 @@ def post_from_row(row, targets: Sequence[Account]) -> Post:
         recurrence=row.recurrence, is_ai_generated=bool(row.is_ai_generated), batch_id=row.batch_id,
         workspace_id=row.workspace_id, id=row.id, state=row.state, created_by=row.created_by,
         rejection_reason=row.rejection_reason, created_at=row.created_at, updated_at=row.updated_at,
-        version=row.version, series_id=row.series_id)
+        version=row.version, series_id=row.series_id, is_demo=bool(row.is_demo))
 
 
 DELIVERY_FIELDS = ("id", "post_id", "account_id", "due_at", "attempts", "next_attempt_at", "external_id", "progress",
@@ -269,20 +269,22 @@ def batch_from_row(row) -> Batch:
 def metric_snapshot_values(s: MetricSnapshot) -> dict[str, Any]:
     return {"delivery_id": s.delivery_id, "post_id": s.post_id, "account_id": s.account_id,
             "workspace_id": s.workspace_id, "platform": str(s.platform), "external_id": s.external_id,
-            "taken_at": s.taken_at, "metrics": dict(s.metrics), "raw": dict(s.raw or {})}
+            "taken_at": s.taken_at, "metrics": dict(s.metrics), "raw": dict(s.raw or {}), "is_demo": bool(s.is_demo)}
 
 
 def metric_snapshot_from_row(r) -> MetricSnapshot:
     return MetricSnapshot(delivery_id=r.delivery_id, post_id=r.post_id, account_id=r.account_id,
                           workspace_id=r.workspace_id, platform=r.platform, external_id=r.external_id,
-                          taken_at=aware(r.taken_at), metrics=dict(r.metrics or {}), raw=dict(r.raw or {}))
+                          taken_at=aware(r.taken_at), metrics=dict(r.metrics or {}), raw=dict(r.raw or {}),
+                          is_demo=bool(r.is_demo))
 
 
 def account_snapshot_values(s: AccountSnapshot) -> dict[str, Any]:
     return {"account_id": s.account_id, "workspace_id": s.workspace_id, "platform": str(s.platform),
-            "taken_at": s.taken_at, "followers": s.followers, "raw": dict(s.raw or {})}
+            "taken_at": s.taken_at, "followers": s.followers, "raw": dict(s.raw or {}), "is_demo": bool(s.is_demo)}
 
 
 def account_snapshot_from_row(r) -> AccountSnapshot:
     return AccountSnapshot(account_id=r.account_id, workspace_id=r.workspace_id, platform=r.platform,
-                           taken_at=aware(r.taken_at), followers=r.followers, raw=dict(r.raw or {}))
+                           taken_at=aware(r.taken_at), followers=r.followers, raw=dict(r.raw or {}),
+                           is_demo=bool(r.is_demo))

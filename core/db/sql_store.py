@@ -6,6 +6,7 @@
     sql_runner     the runner's claims, holds, heartbeats  (core.store.ClaimStore)
     sql_metrics    metric snapshots                        (core.store.MetricStore)
     sql_activity   activity, notifications, batches        (core.store.ActivityStore)
+    sql_demo       the sandbox's demo history              (core.store.DemoStore)
 
 They share `core.db.sql_base` (transactions, the engine, cipher and clock) and `core.db.rows` (rows <->
 domain objects). Same contract as `core.store.InMemoryPostStore`: the contract suite in
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from core.db.sql_accounts import SqlAccountStore
 from core.db.sql_activity import SqlActivityStore
+from core.db.sql_demo import SqlDemoStore
 from core.db.sql_metrics import SqlMetricStore
 from core.db.sql_people import SqlPeopleStore
 from core.db.sql_posts import SqlPostDeliveryStore
@@ -22,5 +24,5 @@ from core.db.sql_runner import SqlRunnerQueries
 
 
 class SqlPostStore(SqlPeopleStore, SqlAccountStore, SqlPostDeliveryStore, SqlMetricStore, SqlRunnerQueries,
-                  SqlActivityStore):
+                  SqlActivityStore, SqlDemoStore):
     """`PostStore` on a SQLAlchemy engine, tokens encrypted with `cipher`."""

@@ -376,6 +376,7 @@ class Post:
     updated_at: datetime | None = None
     version: int = 0
     series_id: str | None = None          # recurring posts: every occurrence shares it
+    is_demo: bool = False                 # sandbox demo history (sandbox.demo): removed in one click, never pulled
 
     def __post_init__(self):
         targets: list[Account] = []

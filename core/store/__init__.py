@@ -6,6 +6,7 @@
     claims      ClaimStore         the runner's claims, leases, holds, pacing counts, heartbeats
     metrics     MetricStore        metric snapshots and what insights are pulled for
     activity    ActivityStore      the activity log, notifications, batches
+    demo        DemoStore          the sandbox's demo history: written at once, removed exactly
     records     Heartbeat, MetricSnapshot, AccountSnapshot (the runner's records)
 
 `PostStore` is all of them together (what the SQL store, `core.db.sql_store.SqlPostStore`, and
@@ -34,6 +35,7 @@ from typing import Protocol
 from core.store.accounts import AccountMemory, AccountStore, same_platform_account
 from core.store.activity import ActivityMemory, ActivityStore
 from core.store.claims import PACING_LOOKBACK, ClaimMemory, ClaimStore
+from core.store.demo import DemoMemory, DemoRemoval, DemoStore
 from core.store.memory import InMemoryPostStore
 from core.store.metrics import MetricMemory, MetricStore
 from core.store.people import PeopleMemory, PeopleStore
@@ -41,13 +43,15 @@ from core.store.posts import PostDeliveryMemory, PostDeliveryStore, post_matches
 from core.store.records import AccountSnapshot, Heartbeat, MetricSnapshot
 
 
-class PostStore(PeopleStore, AccountStore, PostDeliveryStore, ClaimStore, MetricStore, ActivityStore, Protocol):
+class PostStore(PeopleStore, AccountStore, PostDeliveryStore, ClaimStore, MetricStore, ActivityStore, DemoStore,
+                Protocol):
     """What the Scheduler, the dashboard and the runner need from storage: every aggregate's protocol."""
 
 
 __all__ = [
     "PostStore", "InMemoryPostStore",
-    "PeopleStore", "AccountStore", "PostDeliveryStore", "ClaimStore", "MetricStore", "ActivityStore",
+    "PeopleStore", "AccountStore", "PostDeliveryStore", "ClaimStore", "MetricStore", "ActivityStore", "DemoStore",
     "PeopleMemory", "AccountMemory", "PostDeliveryMemory", "ClaimMemory", "MetricMemory", "ActivityMemory",
+    "DemoMemory", "DemoRemoval",
     "Heartbeat", "MetricSnapshot", "AccountSnapshot", "PACING_LOOKBACK", "same_platform_account", "post_matches",
 ]

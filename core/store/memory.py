@@ -7,13 +7,15 @@ from typing import Callable
 from core.store.accounts import AccountMemory
 from core.store.activity import ActivityMemory
 from core.store.claims import ClaimMemory
+from core.store.demo import DemoMemory
 from core.store.metrics import MetricMemory
 from core.store.people import PeopleMemory
 from core.store.posts import PostDeliveryMemory
 from core.domain.timeutil import utcnow
 
 
-class InMemoryPostStore(PeopleMemory, AccountMemory, PostDeliveryMemory, ClaimMemory, MetricMemory, ActivityMemory):
+class InMemoryPostStore(PeopleMemory, AccountMemory, PostDeliveryMemory, ClaimMemory, MetricMemory, ActivityMemory,
+                        DemoMemory):
     """A complete store that lives in memory (see `core.store`)."""
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow):

@@ -35,6 +35,7 @@ class MetricSnapshot:
     taken_at: datetime
     metrics: Mapping[str, int]
     raw: Mapping[str, Any] = field(default_factory=dict)
+    is_demo: bool = False        # written by the sandbox's demo history (sandbox.demo), removed with it
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,4 @@ class AccountSnapshot:
     taken_at: datetime
     followers: int | None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    is_demo: bool = False        # written by the sandbox's demo history (sandbox.demo), removed with it
