@@ -49,12 +49,16 @@ def following(seed: int, platform: str, account_id: str) -> int:
 
 
 def final_metrics(seed: int, platform: str, post_id: str, published_at: float, audience: int,
-                  video: bool = False) -> dict[str, float]:
+                  video: bool = False, *, timing: float | None = None, appeal: float = 1.0) -> dict[str, float]:
+    """A post's final numbers. `timing` replaces the UTC weekday/hour factor on reach (the demo history plants
+    its pattern in the workspace's own zone); `appeal` multiplies what people do with the post (likes, and the
+    comments, shares and saves that follow them), so it moves the engagement rate, not only the reach."""
     r = _rng(seed, "post", platform, post_id)
     quality = r.lognormvariate(0.0, 0.45)
-    reach = max(audience, 50) * r.uniform(0.15, 0.45) * quality * timing_factor(published_at)
+    timing = timing_factor(published_at) if timing is None else timing
+    reach = max(audience, 50) * r.uniform(0.15, 0.45) * quality * timing
     views = reach * r.uniform(1.25, 1.9)
-    likes = reach * r.uniform(0.025, 0.09)
+    likes = reach * r.uniform(0.025, 0.09) * appeal
     comments = likes * r.uniform(0.03, 0.12)
     shares = likes * r.uniform(0.04, 0.20)
     saves = likes * r.uniform(0.05, 0.25)

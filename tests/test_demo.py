@@ -1,0 +1,298 @@
+"""Demo data in sandbox mode (issue 12): 90 days of history with a planted best time, written once, removed in one
+click without touching a real row, refused to a viewer, never seeded again by itself after removal."""
+from __future__ import annotations
+
+import collections
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.domain import Account, ActivityEvent, Delivery, Membership, Post, Role, Schedule, User, Workspace
+from core.domain.errors import PermissionDenied
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.infra.settings import Settings
+from core.rules.permissions import Actor
+from core.services.demo import demo_status, remove_demo
+from core.store import AccountSnapshot, MetricSnapshot
+from sandbox.demo import DEMO_META_KEY, PLANTED, auto_seed_demo, pull_times, seed_demo
+from tests.store_contract.world import T0
+
+BERLIN = "Europe/Berlin"
+UTC = timezone.utc
+# No emulator behind it: accounts are made by hand, follower counts come from the growth model.
+OFFLINE = Settings(sandbox=True, sandbox_url="http://127.0.0.1:9")
+
+
+class W:
+    pass
+
+
+def world(store, tz: str = BERLIN) -> W:
+    w = W()
+    w.store = store
+    w.ws = store.add_workspace(Workspace(name="Brand", timezone_name=tz, id="ws_brand"))
+    w.owner = store.add_user(User(email="owner@brand.test", id="u_owner"))
+    w.viewer = store.add_user(User(email="viewer@brand.test", id="u_viewer"))
+    store.set_membership(Membership(user_id=w.owner.id, workspace_id=w.ws.id, role=Role.OWNER))
+    store.set_membership(Membership(user_id=w.viewer.id, workspace_id=w.ws.id, role=Role.VIEWER))
+    w.accounts = [store.save_account(Account(platform=p, handle="brand", workspace_id=w.ws.id, id=f"a_{p}",
+                                             external_id=f"ext-{p}")) for p in ("instagram", "linkedin", "x")]
+    w.as_owner, w.as_viewer = Actor.of(store, w.owner.id), Actor.of(store, w.viewer.id)
+    return w
+
+
+def seed(w, now=T0, days=90):
+    return seed_demo(w.store, OFFLINE, actor=w.as_owner, workspace_id=w.ws.id, user_id=w.owner.id, now=now, days=days)
+
+
+# Tests about writing and removing the history use three weeks of it (44 posts, 2,299 snapshots): quicker to read
+# back on every store, and the same code as 90 days.
+SHORT = 21
+
+
+def everything(w) -> dict:
+    s = w.store
+    posts = s.list_posts(workspace_id=w.ws.id, limit=10_000)
+    deliveries = [d for ds in s.deliveries_for(p.id for p in posts).values() for d in ds]
+    return {"posts": posts, "deliveries": deliveries,
+            "snapshots": s.list_metric_snapshots(workspace_id=w.ws.id, limit=1_000_000),
+            "followers": [x for a in w.accounts for x in s.list_account_snapshots(account_id=a.id, limit=10_000)],
+            "events": s.list_events(workspace_id=w.ws.id, limit=100_000)}
+
+
+def test_seeding_writes_90_days_of_demo_history(store):
+    w = world(store)
+    summary = seed(w)
+    assert summary.seeded and summary.connected == 0
+    assert (summary.posts, summary.deliveries, summary.snapshots, summary.account_snapshots, summary.events) == \
+        (174, 168, 11594, 270, 457)
+    assert summary.planted == "Tuesdays and Thursdays, 18:00–19:00 (Europe/Berlin)"
+    rows = everything(w)
+    assert len(rows["posts"]) == 174 and len(rows["deliveries"]) == 168 and len(rows["snapshots"]) == 11594
+    assert len(rows["followers"]) == 270 and len(rows["events"]) == 457
+    assert all(p.is_demo for p in rows["posts"]) and all(s.is_demo for s in rows["snapshots"])
+    assert all(s.is_demo for s in rows["followers"])
+    # 90 days back from now, nothing after it; published with small lateness, a few retries and failures.
+    published = [d for d in rows["deliveries"] if d.state == DeliveryState.PUBLISHED]
+    failed = [d for d in rows["deliveries"] if d.state == DeliveryState.FAILED]
+    assert (len(published), len(failed)) == (164, 4)
+    assert {d.last_error_code for d in failed} <= {"2207009", "DUPLICATE_POST", "duplicate"}
+    assert min(d.published_at for d in published) >= T0 - timedelta(days=90)
+    assert max(d.published_at for d in published) < T0
+    assert sum(d.attempts - 1 for d in published) == 13
+    assert all(timedelta(0) < d.published_at - d.due_at < timedelta(minutes=7) for d in published)
+    statuses = collections.Counter(store.get_post_status(p.id) for p in rows["posts"])
+    assert statuses == {PostStatus.PUBLISHED: 164, PostStatus.FAILED: 4, PostStatus.REJECTED: 6}
+    assert sum(p.is_ai_generated for p in rows["posts"]) == 59
+    actions = collections.Counter(e.action for e in rows["events"])
+    assert (actions["post.approved"], actions["post.rejected"]) == (74, 17)
+    # Content types and hashtags vary; media on the emulator's media server.
+    media = [u for p in rows["posts"] for u in p.media_urls]
+    assert all(u.startswith("http://127.0.0.1:9/_media/sample.") for u in media)
+    assert any(".mp4" in u for u in media) and any(len(p.media_urls) >= 3 for p in rows["posts"])
+    assert any(not p.media_urls for p in rows["posts"]) and all(p.hashtags for p in rows["posts"])
+    # Snapshots on the runner's schedule: hourly for 48 h, then daily to 30 days, none after now.
+    by_delivery = collections.defaultdict(list)
+    for snap in rows["snapshots"]:
+        by_delivery[snap.delivery_id].append(snap.taken_at)
+    assert set(by_delivery) == {d.id for d in published}
+    for d in published:
+        assert sorted(by_delivery[d.id]) == pull_times(d.published_at, T0)
+    old = next(d for d in published if T0 - d.published_at > timedelta(days=31))
+    assert len(by_delivery[old.id]) == 48 + 28
+    # Followers: one count a day per account, growing.
+    for a in w.accounts:
+        counts = [s.followers for s in sorted(store.list_account_snapshots(account_id=a.id), key=lambda s: s.taken_at)]
+        assert len(counts) == 90 and counts[-1] > counts[0]
+
+
+def test_x_has_no_reach_and_linkedin_no_saves_as_their_apis():
+    from core.store import InMemoryPostStore
+    w = world(InMemoryPostStore())
+    store = w.store
+    seed(w, days=SHORT)
+    keys = {s.platform: set(s.metrics) for s in store.list_metric_snapshots(workspace_id=w.ws.id, limit=100_000)}
+    assert keys["instagram"] == {"views", "reach", "likes", "comments", "shares", "saves"}
+    assert keys["linkedin"] == {"views", "reach", "likes", "comments", "shares"}
+    assert {"views", "likes", "comments", "shares", "saves", "clicks"} <= keys["x"] and "reach" not in keys["x"]
+
+
+def best_cells(store, ws_id: str, tz: str):
+    """(cells by average engagement rate, cells by average engagements), best first, among weekday-hour cells
+    (local time) with at least three posts: each post's figures are its latest snapshot."""
+    latest = {}
+    for snap in sorted(store.list_metric_snapshots(workspace_id=ws_id, limit=1_000_000), key=lambda s: s.taken_at):
+        latest[snap.delivery_id] = snap
+    cells = collections.defaultdict(list)
+    for delivery_id, snap in latest.items():
+        local = store.get_delivery(delivery_id).published_at.astimezone(ZoneInfo(tz))
+        engagements = sum(snap.metrics.get(k, 0) for k in ("likes", "comments", "shares", "saves"))
+        basis = snap.metrics.get("reach") or snap.metrics["views"]
+        if basis:           # a post minutes old may have reached nobody yet: no rate
+            cells[(local.weekday(), local.hour)].append((engagements / basis, engagements))
+    cells = {k: v for k, v in cells.items() if len(v) >= 3}
+    by_rate = sorted(cells, key=lambda k: -sum(r for r, _ in cells[k]) / len(cells[k]))
+    by_count = sorted(cells, key=lambda k: -sum(e for _, e in cells[k]) / len(cells[k]))
+    return by_rate, by_count
+
+
+@pytest.mark.parametrize("tz, now", [(BERLIN, T0), (BERLIN, T0 + timedelta(days=45, hours=7)),   # across DST
+                                     ("America/New_York", T0 + timedelta(days=200)), ("Asia/Tokyo", T0)])
+def test_the_planted_slot_is_the_best_in_the_data_in_the_workspaces_zone(tz, now):
+    from core.store import InMemoryPostStore
+    w = world(InMemoryPostStore(), tz)
+    seed(w, now=now)
+    by_rate, by_count = best_cells(w.store, w.ws.id, tz)
+    assert set(by_rate[:2]) == PLANTED == {(1, 18), (3, 18)}
+    assert by_count[0] in PLANTED
+
+
+def test_seeding_twice_does_nothing(store):
+    w = world(store)
+    seed(w, days=SHORT)
+    before = {k: len(v) for k, v in everything(w).items()}
+    assert before == {"posts": 44, "deliveries": 43, "snapshots": 2299, "followers": 63, "events": 120}
+    again = seed(w, now=T0 + timedelta(days=3))
+    assert not again.seeded and again.posts == 0
+    assert {k: len(v) for k, v in everything(w).items()} == before
+
+
+def real_rows(w):
+    """A real published post with its delivery, snapshot, follower count and event, in the same workspace."""
+    ig = w.accounts[0]
+    at = T0 - timedelta(days=2)
+    post = Post(caption="Our real launch", accounts=(ig,), workspace_id=w.ws.id, id="post_real", state=PostState.APPROVED,
+                schedule=Schedule(scheduled_at=at, timezone_name=BERLIN))
+    delivery = Delivery(post_id=post.id, account_id=ig.id, platform=ig.platform, due_at=at, id="dlv_real",
+                        state=DeliveryState.PUBLISHED, attempts=1, external_id="1790000000000001",
+                        published_at=at + timedelta(seconds=3))
+    w.store.add_post(post, [delivery], events=[ActivityEvent(action="post.scheduled", subject_type="post",
+                                                             subject_id=post.id, at=at - timedelta(days=1),
+                                                             actor=f"user:{w.owner.id}", workspace_id=w.ws.id)])
+    w.store.add_metric_snapshots(
+        [MetricSnapshot(delivery_id=delivery.id, post_id=post.id, account_id=ig.id, workspace_id=w.ws.id,
+                        platform="instagram", external_id="1790000000000001", taken_at=T0 - timedelta(hours=1),
+                        metrics={"views": 900, "reach": 700, "likes": 41})],
+        [AccountSnapshot(account_id=ig.id, workspace_id=w.ws.id, platform="instagram", taken_at=T0 - timedelta(hours=1),
+                         followers=5120)])
+
+
+def test_removal_deletes_every_demo_row_and_no_real_one(store, clock):
+    w = world(store)
+    real_rows(w)
+    summary = seed(w, days=SHORT)
+    assert summary.seeded       # real snapshots do not stop the demo; only demo history does
+    removed = remove_demo(store, actor=w.as_owner, workspace_id=w.ws.id, clock=clock)
+    assert removed == summary.posts + summary.deliveries + summary.snapshots + summary.account_snapshots + summary.events
+    rows = everything(w)
+    assert [p.id for p in rows["posts"]] == ["post_real"] and [d.id for d in rows["deliveries"]] == ["dlv_real"]
+    assert [(s.delivery_id, s.metrics["likes"], s.is_demo) for s in rows["snapshots"]] == [("dlv_real", 41, False)]
+    assert [(s.followers, s.is_demo) for s in rows["followers"]] == [(5120, False)]
+    assert [e.action for e in rows["events"]] == ["workspace.demo_removed", "post.scheduled"]
+    assert rows["events"][0].actor == f"user:{w.owner.id}" and rows["events"][0].details["posts"] == 44
+    assert store.get_post_status("post_real") == PostStatus.PUBLISHED
+    assert all(a.status == "connected" for a in store.list_accounts(workspace_id=w.ws.id))   # not demo accounts
+    assert remove_demo(store, actor=w.as_owner, workspace_id=w.ws.id) == 0
+
+
+def test_a_viewer_cannot_remove_or_seed_the_demo(store):
+    w = world(store)
+    seed(w, days=SHORT)
+    with pytest.raises(PermissionDenied, match="Viewers cannot write or change posts; ask an owner or editor."):
+        remove_demo(store, actor=w.as_viewer, workspace_id=w.ws.id)
+    with pytest.raises(PermissionDenied, match="You are not a member of this workspace."):
+        remove_demo(store, actor=Actor.for_user("u_stranger"), workspace_id=w.ws.id)
+    assert demo_status(store, actor=w.as_viewer, workspace_id=w.ws.id) == "present"
+    assert len(everything(w)["posts"]) == 44
+    with pytest.raises(PermissionDenied, match="Viewers cannot write or change posts"):
+        seed_demo(store, OFFLINE, actor=w.as_viewer, workspace_id="ws_brand", user_id=w.viewer.id, now=T0)
+
+
+def test_status_goes_none_present_removed_and_removal_is_not_undone_by_itself(store):
+    w = world(store)
+    auto = lambda now: auto_seed_demo(store, OFFLINE, actor=w.as_owner, workspace_id=w.ws.id,  # noqa: E731
+                                      user_id=w.owner.id, now=now, days=SHORT)
+    assert demo_status(store, actor=w.as_owner, workspace_id=w.ws.id) == "none"
+    assert auto_seed_demo(store, OFFLINE, actor=w.as_viewer, workspace_id=w.ws.id, user_id=w.viewer.id,
+                          now=T0) is None                       # a viewer's first visit does not seed
+    assert auto(T0).posts == 44
+    assert demo_status(store, actor=w.as_owner, workspace_id=w.ws.id) == "present"
+    assert auto(T0) is None
+    remove_demo(store, actor=w.as_owner, workspace_id=w.ws.id)
+    assert demo_status(store, actor=w.as_viewer, workspace_id=w.ws.id) == "removed"
+    assert auto(T0 + timedelta(days=1)) is None
+    assert everything(w)["posts"] == [] and demo_status(store, actor=w.as_owner, workspace_id=w.ws.id) == "removed"
+    # Asked for explicitly, it comes back.
+    assert seed(w, now=T0 + timedelta(days=1), days=SHORT).seeded
+    assert demo_status(store, actor=w.as_owner, workspace_id=w.ws.id) == "present"
+
+
+def test_no_auto_seed_where_metric_history_exists_or_outside_sandbox(store):
+    w = world(store)
+    real_rows(w)
+    assert auto_seed_demo(store, OFFLINE, actor=w.as_owner, workspace_id=w.ws.id, user_id=w.owner.id, now=T0) is None
+    live = Settings(sandbox=False)
+    with pytest.raises(ValueError, match="only for sandbox mode"):
+        seed_demo(store, live, actor=w.as_owner, workspace_id=w.ws.id, user_id=w.owner.id, now=T0)
+
+
+def test_demo_accounts_are_connected_through_the_emulator_and_disconnected_with_the_demo(sandbox_emulator, tmp_path):
+    """A workspace without accounts: three are connected through the emulator's consent flow, their follower
+    series ends at what the emulator says now, and removing the demo disconnects them, except one that a real
+    post now uses."""
+    from core.db import make_engine, upgrade
+    from core.db.sql_store import SqlPostStore
+    from core.infra.secrets import TokenCipher
+    from core.platforms.registry import build_adapter
+    from core.services.connect import credentials
+    import httpx
+    settings = Settings(data_dir=tmp_path, sandbox=True, sandbox_url=sandbox_emulator.url)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    store = SqlPostStore(engine, TokenCipher.generate())
+    ws = store.add_workspace(Workspace(name="New", timezone_name=BERLIN))
+    owner = store.add_user(User(email="new@brand.test"))
+    store.set_membership(Membership(user_id=owner.id, workspace_id=ws.id, role=Role.OWNER))
+    actor = Actor.of(store, owner.id)
+    now = datetime.now(UTC)
+    summary = seed_demo(store, settings, actor=actor, workspace_id=ws.id, user_id=owner.id, now=now, days=SHORT)
+    assert summary.connected == 3
+    accounts = store.list_accounts(workspace_id=ws.id)
+    assert sorted((a.platform.value, a.handle.lstrip("@"), a.meta[DEMO_META_KEY]) for a in accounts) == \
+        [("instagram", "demo_brand", True), ("linkedin", "Demo Brand", True), ("x", "demo_brand", True)]
+    with httpx.Client(trust_env=False) as client:
+        for a in accounts:
+            told = build_adapter(a.platform, settings, client).account_metrics(credentials(a)).followers
+            last = max(store.list_account_snapshots(account_id=a.id), key=lambda s: s.taken_at)
+            assert abs(last.followers - told) <= max(3, told * 0.01)
+    x = next(a for a in accounts if a.platform.value == "x")
+    store.add_post(Post(caption="Real one", accounts=(x,), workspace_id=ws.id, id="post_mine",
+                        schedule=Schedule(scheduled_at=now + timedelta(days=2)), state=PostState.APPROVED),
+                   [Delivery(post_id="post_mine", account_id=x.id, platform=x.platform, due_at=now + timedelta(days=2))])
+    remove_demo(store, actor=actor, workspace_id=ws.id)
+    after = {a.platform.value: a for a in store.list_accounts(workspace_id=ws.id)}
+    assert (after["instagram"].status, after["linkedin"].status, after["x"].status) == ("revoked", "revoked", "connected")
+    assert after["instagram"].oauth_token is None and DEMO_META_KEY not in after["x"].meta
+    events = [e for e in store.list_events(workspace_id=ws.id) if e.action == "account.disconnected"]
+    assert len(events) == 2 and all(e.actor == f"user:{owner.id}" for e in events)
+    engine.dispose()
+
+
+def test_posts_page_and_calendar_show_the_published_demo_posts(tmp_path, monkeypatch):
+    from core.services import calendar as cal
+    from tests.page_harness import owner_world, page_opener
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        for p in ("instagram", "x"):
+            db.save_account(Account(platform=p, handle="brand", workspace_id=ws.id))
+        now = datetime.now(UTC)
+        seed_demo(db, OFFLINE, actor=Actor.of(db, owner.id), workspace_id=ws.id, user_id=owner.id, now=now, days=SHORT)
+        posts = page_opener(db, ws.id, "../pages/posts.py")(owner)
+        assert not posts.exception
+        calendar = page_opener(db, ws.id, "../pages/calendar.py")(owner)
+        assert not calendar.exception
+        start, end = cal.visible_range("Month", now.astimezone(ZoneInfo(ws.timezone_name)).date(), ws.timezone_name)
+        entries = cal.calendar_entries(db, ws.id, start=start, end=end, actor=Actor.of(db, owner.id))
+        assert entries and {e.status for e in entries} <= {PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.REJECTED}
+        assert all(e.post.is_demo for e in entries)
+        assert cal.to_events(entries, ws.timezone_name)
