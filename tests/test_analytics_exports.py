@@ -88,6 +88,24 @@ def test_numbers_held_in_text_columns_stay_numbers_and_lists_become_text():
     ]
 
 
+def test_instants_are_written_with_their_offset():
+    # DuckDB hands TIMESTAMPTZ to pandas in zoneinfo's Etc/UTC; a local column keeps its own offset.
+    utc = pd.Series(pd.to_datetime(["2026-11-01 10:00:00", None, "2026-11-01 10:00:00.250"], utc=True,
+                                   format="ISO8601"))
+    frame = pd.DataFrame({"taken_at": utc.dt.tz_convert("Etc/UTC"), "whole": utc.dt.floor("s"),
+                          "local": utc.dt.tz_convert("Europe/Berlin"),
+                          "micro": utc.dt.tz_convert("Etc/UTC") + pd.Timedelta(microseconds=1)})
+    assert csv_bytes(frame).decode("utf-8-sig").split("\r\n") == [
+        "taken_at,whole,local,micro",
+        "2026-11-01 10:00:00.000+00:00,2026-11-01 10:00:00+00:00,2026-11-01 11:00:00.000+01:00,"
+        "2026-11-01 10:00:00.000001+00:00",
+        ",,,",
+        "2026-11-01 10:00:00.250+00:00,2026-11-01 10:00:00+00:00,2026-11-01 11:00:00.250+01:00,"
+        "2026-11-01 10:00:00.250001+00:00",
+        "",
+    ]
+
+
 def test_an_index_with_a_name_is_kept_as_a_column():
     frame = pd.DataFrame({"posts": [3, 4]}, index=pd.Index(["x", "bluesky"], name="platform"))
     assert csv_bytes(frame).decode("utf-8-sig") == "platform,posts\r\nx,3\r\nbluesky,4\r\n"

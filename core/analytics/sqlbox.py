@@ -83,15 +83,16 @@ BOX_TABLES: dict[str, tuple[str, str]] = {
         " FROM deliveries d LEFT JOIN accounts a ON a.akey = d.akey WHERE d.wkey = $w ORDER BY d.delivery_id"),
     "post_snapshots": (
         "every metric snapshot of a published delivery (NULL = not available)",
+        # In feed order (no ORDER BY: sorting the largest table by strings tripled the copy's time).
         f"SELECT d.delivery_id, d.post_id, d.account_id, d.platform, s.taken_at, {_METRIC_COLUMNS}, s.is_demo"
-        " FROM post_snapshots s LEFT JOIN deliveries d ON d.dkey = s.dkey WHERE s.wkey = $w"
-        " ORDER BY d.delivery_id, s.taken_at, s.seq"),
+        " FROM post_snapshots s LEFT JOIN deliveries d ON d.dkey = s.dkey WHERE s.wkey = $w"),
     "post_metrics": (
         "each delivery's latest snapshot: its current figures",
-        f"SELECT d.delivery_id, d.post_id, d.account_id, d.platform, d.published_at, s.taken_at, {_METRIC_COLUMNS},"
-        " s.is_demo FROM post_snapshots s LEFT JOIN deliveries d ON d.dkey = s.dkey WHERE s.wkey = $w"
-        " QUALIFY row_number() OVER (PARTITION BY s.dkey ORDER BY s.taken_at DESC, s.seq DESC) = 1"
-        " ORDER BY d.delivery_id"),
+        # arg_max over (taken_at, seq) is a hash aggregate: 3x quicker here than a row_number() window.
+        "SELECT d.delivery_id, d.post_id, d.account_id, d.platform, d.published_at, l.taken_at, "
+        + ", ".join(f"l.{m}" for m in METRICS) + ", l.is_demo"
+        " FROM (SELECT s.dkey, arg_max(s, (s.taken_at, s.seq)) AS l FROM post_snapshots s WHERE s.wkey = $w"
+        " GROUP BY s.dkey) m LEFT JOIN deliveries d ON d.dkey = m.dkey ORDER BY d.delivery_id"),
     "followers": (
         "every follower count of an account",
         "SELECT a.account_id, a.platform, a.handle, s.taken_at, s.followers, s.is_demo FROM account_snapshots s"
