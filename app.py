@@ -97,6 +97,7 @@ def _pages(connecting: bool) -> list:
     pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
              st.Page("pages/calendar.py", title="Calendar", icon="📅"),
              st.Page("pages/approvals.py", title="Approvals", icon="✅"),
+             st.Page("pages/analytics.py", title="Analytics", icon="📊"),
              st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
              st.Page("pages/activity.py", title="Activity", icon="📣"),
              st.Page("pages/members.py", title="Members", icon="👥"),

@@ -51,6 +51,42 @@ def media_checker():
     return MediaChecker(allow_hosts=allow, library=media_library())
 
 
+# The analytics engine is refreshed from the SQL database at most this often when a page asks for it.
+ANALYTICS_REFRESH_S = 30.0
+_OPENED: list = []      # the engines _analytics opened, so tests can close them
+
+
+@st.cache_resource
+def _analytics():
+    """One analytics engine per dashboard process (its own DuckDB in memory), with when it was last refreshed."""
+    import threading
+    from core.services.analytics import open_engine
+    engine = open_engine(settings())
+    _OPENED.append(engine)
+    return {"engine": engine, "refreshed": None, "lock": threading.Lock()}
+
+
+def analytics_engine(*, refresh: bool = False):
+    """The dashboard's analytics engine, fed from the SQL database: refreshed when it was last refreshed more than
+    ANALYTICS_REFRESH_S ago (incremental: only new rows are read), or now with `refresh=True` (after this page
+    wrote something, such as the demo data). Its `version` keys the cached query answers."""
+    import time
+    holder = _analytics()
+    with holder["lock"]:
+        last = holder["refreshed"]
+        if refresh or last is None or time.monotonic() - last > ANALYTICS_REFRESH_S:
+            holder["engine"].refresh()
+            holder["refreshed"] = time.monotonic()
+    return holder["engine"]
+
+
+def forget_analytics_engine() -> None:
+    """Close and forget the process's analytics engine (tests that change the data directory)."""
+    while _OPENED:
+        _OPENED.pop().close()
+    _analytics.clear()
+
+
 @dataclass(frozen=True)
 class Context:
     user: User

@@ -1,7 +1,8 @@
 """Who may do what: every public service operation × every role × own/other workspace.
 
 The services: Scheduler, core.services.accounts, core.services.views (what the pages read), connecting accounts (ConnectService,
-PasswordConnectService), core.services.members and core.services.notifications (marking one read). Each row says which roles may do the operation in their own
+PasswordConnectService), core.services.members, core.services.notifications (marking one read) and core.services.analytics (the Analytics
+page's figures, exports and SQL box). Each row says which roles may do the operation in their own
 workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or, for a list, the
 other workspace's posts are not in it) and leaves the store exactly as it was. A public operation without a row
 fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and app.py
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import core.services.accounts
+import core.services.analytics
 import core.services.approvals
 import core.services.members
 import core.services.notifications
@@ -350,8 +352,51 @@ STATUS_TABLE: dict[str, Row] = {
     "unread_count": Row(EVERYONE, noted, lambda w, actor, t: core.services.status.unread_count(
         w.store, t.ws, actor=actor), shows=lambda r, t: r == 1),
 }
+
+def analysed(w: World, ws: str) -> Target:
+    """A published post of `ws` with its figures, in an analytics engine of its own (DuckDB in memory)."""
+    from core.analytics.engine import AnalyticsEngine
+    engine = AnalyticsEngine.in_memory()
+    con = engine.cursor()
+    acct = w.accounts[ws]
+    con.execute("INSERT INTO workspaces VALUES (1, ?, 'Brand', 'UTC')", [ws])
+    con.execute("INSERT INTO accounts (akey, account_id, wkey, workspace_id, platform, handle) VALUES "
+                "(1, ?, 1, ?, 'linkedin', ?)", [acct.id, ws, acct.handle])
+    con.execute("INSERT INTO posts (post_id, wkey, workspace_id, caption, is_demo) VALUES (?, 1, ?, 'Hello', false)",
+                [f"post-{ws}", ws])
+    con.execute("INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, platform, "
+                "state, due_at, published_at, attempts) VALUES (1, ?, ?, 1, 1, ?, ?, 'linkedin', 'published', ?, ?, 1)",
+                [f"d-{ws}", f"post-{ws}", acct.id, ws, NOW - timedelta(hours=5), NOW - timedelta(hours=5)])
+    con.execute("INSERT INTO post_snapshots (seq, dkey, akey, wkey, taken_at, reach, likes) "
+                "VALUES (1, 1, 1, 1, ?, 100, 7)", [NOW - timedelta(hours=4)])
+    con.close()
+    return Target(ws, acct, post_id=f"post-{ws}", delivery_id=f"d-{ws}", extra={"engine": engine})
+
+
+def _a(name: str, *args, **kwargs):
+    """A core.services.analytics operation over the target's workspace: the last day, as the page asks."""
+    def call(w: World, actor: Actor, t: Target):
+        from core.analytics.queries import Filters
+        f = Filters(t.ws, NOW - timedelta(days=1), NOW)
+        fn = getattr(core.services.analytics, name)
+        if name in ("run_query", "export_csv"):
+            return fn(t.extra["engine"], actor, *args, f, **kwargs)
+        return fn(t.extra["engine"], actor, t.ws, *args, **kwargs)
+    return call
+
+
+# The Analytics page's reads: every member (a viewer too); another workspace is refused before anything is read.
+ANALYTICS_TABLE: dict[str, Row] = {
+    "run_query": Row(EVERYONE, analysed, _a("run_query", "post_table"),
+                     shows=lambda r, t: t.delivery_id in set(r["delivery_id"])),
+    "export_csv": Row(EVERYONE, analysed, _a("export_csv", "post_table"),
+                      shows=lambda r, t: t.delivery_id.encode() in r),
+    "export_parquet": Row(EVERYONE, analysed, _a("export_parquet"), shows=lambda r, t: r[:4] == b"PAR1"),
+    "run_sql": Row(EVERYONE, analysed, _a("run_sql", "SELECT count(*) AS n FROM posts"),
+                   shows=lambda r, t: list(r.df["n"]) == [1]),
+}
 TABLE = {**SCHEDULER_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
-         **WORKSPACE_TABLE, **APPROVAL_TABLE}
+         **WORKSPACE_TABLE, **APPROVAL_TABLE, **ANALYTICS_TABLE}
 
 
 def snapshot(store: InMemoryPostStore):
@@ -398,6 +443,7 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.approvals.__all__) == {name.split("(")[0] for name in APPROVAL_TABLE}
     assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
     assert set(core.services.status.__all__) == set(STATUS_TABLE)
+    assert set(core.services.analytics.__all__) == set(ANALYTICS_TABLE)
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
     assert connecting == set(CONNECT_TABLE)
@@ -553,7 +599,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
 SERVICES = {"approval_queue", "approve_batch",
             *core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE,
-            *core.services.workspaces.__all__, *core.services.status.__all__, "Scheduler",
+            *core.services.workspaces.__all__, *core.services.status.__all__, *core.services.analytics.__all__,
+            "Scheduler",
             "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
 
 

@@ -1,0 +1,463 @@
+"""Analytics: what worked. The period's figures against the period before, trends, followers, one post's curve, the
+best time to post, top and bottom posts, hashtags, content types, AI against hand-written, the approval workflow
+and publishing reliability; every table as CSV, the whole history as Parquet, a read-only SQL box.
+
+Every figure comes from core.services.analytics (the named queries of core.analytics.queries, permission-checked
+and cached per engine version); this page only lays them out. A figure a platform did not report is "not
+available", never 0."""
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.domain.catalog import Platform
+from core.domain.errors import OutpostError, PermissionDenied
+from core.domain.timeutil import utcnow, zone
+from core.rules.permissions import Action
+from core.services import analytics
+from core.services import best_time
+from core.services import demo
+from core.services.views import workspace_accounts
+from pages.shared import analytics_engine, context, settings, show_problems, store
+
+ctx = context()
+db = store()
+ws = ctx.workspace
+FLASH = "analytics_flash"
+NA = "not available"
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+PRESETS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Custom dates": None}
+# (column, label) of the post metrics, in the order people read them
+METRICS = (("views", "Views"), ("reach", "Reach"), ("likes", "Likes"), ("comments", "Comments"), ("shares", "Shares"),
+           ("saves", "Saves"), ("clicks", "Clicks"), ("video_views", "Video views"), ("engagements", "Engagements"))
+PERCENT_KPIS = {"engagement_rate", "success_rate"}
+
+
+# ---------------------------------------------------------------- formatting (NaN is "not available", never 0)
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT
+
+
+def _count(value) -> str:
+    if _missing(value):
+        return NA
+    value = float(value)
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1_000:.1f}k"
+    return f"{value:,.0f}"
+
+
+def _percent(value) -> str:
+    return NA if _missing(value) else f"{float(value) * 100:.1f}%"
+
+
+def _duration(seconds) -> str:
+    if _missing(seconds):
+        return NA
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _platform(slug) -> str:
+    """A platform's name as people read it ("LinkedIn", not "linkedin")."""
+    try:
+        return Platform.parse(slug).label
+    except (ValueError, KeyError, OutpostError):
+        return str(slug)
+
+
+def _named(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its platforms by name."""
+    return frame.assign(platform=frame["platform"].map(_platform)) if "platform" in frame and len(frame) else frame
+
+
+def _csv(name: str, f, label: str = "Download CSV", **extra) -> None:
+    """A CSV of the named query's table for this period (made when clicked)."""
+    st.download_button(label, data=lambda: analytics.export_csv(engine, ctx.actor, name, f, **extra),
+                       file_name=analytics.export_filename(ws.name, name.replace("_", "-"), "csv", day=period.last),
+                       mime="text/csv",
+                       key=f"an_csv_{name}", icon="⬇️", on_click="ignore")
+
+
+def _chart(fig, key: str) -> None:
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend_title_text="", height=340)
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+
+
+def _best_time_panel() -> None:
+    """The recommendation for the workspace, and per platform and account, with how sure each is."""
+    try:
+        times = best_time.best_times(engine, db, ctx.actor, ws.id, now=now)
+    except OutpostError as exc:
+        show_problems(exc)
+        return
+    rec = times.workspace
+    slots = ", ".join(s.label for s in rec.slots[1:3])
+    st.success(f"**Best time to post: {rec.summary}**" + (f" · next best: {slots}" if slots else "") +
+               f"  \n{rec.explanation}", icon="🕒")
+    rows = [{"For": _platform(p), "Best times": ", ".join(s.label for s in r.slots[:3]), "Posts": r.posts_used,
+             "Confidence": r.label, "Based on": r.basis} for p, r in times.by_platform.items()]
+    rows += [{"For": names_by_id.get(a, a), "Best times": ", ".join(s.label for s in r.slots[:3]),
+              "Posts": r.posts_used, "Confidence": r.label, "Based on": r.basis} for a, r in times.by_account.items()]
+    if rows:
+        with st.expander("Per platform and account"):
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key="an_best_times")
+            st.caption(f"Learned from posts published {times.start.astimezone(tz):%d %b} – "
+                       f"{times.end.astimezone(tz):%d %b %Y} (the last 16 weeks, leaving out the last two days while "
+                       "their figures still grow). With too few posts an account borrows from the workspace, then "
+                       "from a generic default, and says so.")
+
+
+def _frame(name: str, **extra) -> pd.DataFrame:
+    return analytics.run_query(engine, ctx.actor, name, f, **extra)
+
+
+# ---------------------------------------------------------------- the engine, and the demo in sandbox mode
+
+engine = analytics_engine()
+now = utcnow()
+st.title("Analytics")
+try:
+    accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
+except PermissionDenied as exc:     # core's rule: only the workspace's members read its figures
+    st.error(str(exc))
+    st.stop()
+
+for kind, message in st.session_state.pop(FLASH, []):
+    getattr(st, kind)(message)
+
+demo_state = "none"
+if settings().sandbox:
+    # A first visit to a sandbox workspace with no history: 90 days of demo history, so there is something to read
+    # (sandbox.demo decides: only someone who may write posts, only once; removed, it does not come back).
+    from sandbox.demo import auto_seed_demo, planted_words
+    with st.spinner("Preparing 90 days of demo history for this sandbox workspace…"):
+        try:
+            seeded = auto_seed_demo(db, settings(), actor=ctx.actor, workspace_id=ws.id, user_id=ctx.user.id,
+                                    now=now)
+        except OutpostError as exc:
+            show_problems(exc)
+            seeded = None
+        except Exception as exc:            # the emulator is down, say: the page still shows what there is
+            st.warning(f"The demo history could not be prepared ({exc}); is the sandbox emulator running?")
+            seeded = None
+    if seeded is not None:
+        engine = analytics_engine(refresh=True)
+    demo_state = demo.demo_status(db, actor=ctx.actor, workspace_id=ws.id)
+
+if demo_state == "present":
+    with st.container(border=True):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.markdown("**🧪 Demo data.** These figures are 90 days of made-up history for the sandbox accounts, so "
+                      "you can see how Analytics reads; its best times are planted on "
+                      f"{planted_words(ws.timezone_name)}. Your own posts' figures join them as they are published.")
+        if ctx.can(Action.EDIT_POSTS) and right.button("Remove demo data", key="an_remove_demo"):
+            try:
+                removed = demo.remove_demo(db, actor=ctx.actor, workspace_id=ws.id)
+            except OutpostError as exc:
+                show_problems(exc)
+            else:
+                analytics_engine(refresh=True)
+                st.session_state[FLASH] = [("success", f"Demo data removed ({removed} rows); your own posts and "
+                                                       "figures are untouched.")]
+                st.rerun()
+
+# ---------------------------------------------------------------- filters
+
+tz = zone(ws.timezone_name)
+today = now.astimezone(tz).date()
+row = st.columns([2, 2, 3, 3], vertical_alignment="bottom")
+preset = row[0].selectbox("Period", list(PRESETS), index=1, key="an_period")
+if PRESETS[preset] is None:
+    picked = row[1].date_input("From – to", value=(today - timedelta(days=29), today), max_value=today,
+                               key="an_dates", format="YYYY-MM-DD")
+    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+    if len(picked) == 1:
+        st.caption("Pick the last day of the period too (showing the first day alone until then).")
+        picked = (picked[0], picked[0])
+    period = analytics.Period(*picked)
+else:
+    period = analytics.last_days(PRESETS[preset], today)
+    row[1].markdown(f"**{period.describe()}**")
+platforms = sorted({a.platform.value for a in accounts})
+labels = {a.platform.value: a.platform.label for a in accounts}
+chosen_platforms = row[2].multiselect("Platforms", platforms, format_func=lambda p: labels.get(p, p),
+                                      placeholder="All platforms", key="an_platforms")
+offered = [a for a in accounts if not chosen_platforms or a.platform.value in chosen_platforms]
+names = {a.id: a.label for a in offered}
+names_by_id = {a.id: a.label for a in accounts}
+chosen_accounts = row[3].multiselect("Accounts", list(names), format_func=names.get, placeholder="All accounts",
+                                     key="an_accounts")
+try:
+    f = analytics.filters_for(ws.id, ws.timezone_name, period, platforms=chosen_platforms,
+                              account_ids=[a for a in chosen_accounts if a in names])
+except OutpostError as exc:
+    show_problems(exc)
+    st.stop()
+st.caption(f"Each figure is compared with the {period.days} days before. Days and hours are in {ws.timezone_name}. "
+           f"A figure a platform does not report shows as “{NA}”.")
+
+# ---------------------------------------------------------------- overview
+
+st.subheader("Overview")
+overview = _frame("overview")
+cards = st.columns(4) + st.columns(4)
+for card, kpi in zip(cards, overview.itertuples(index=False)):
+    as_text = _percent if kpi.kpi in PERCENT_KPIS else _count
+    delta = None if _missing(kpi.change_pct) else f"{kpi.change_pct:+.1f}%"
+    if delta in ("+0.0%", "-0.0%"):
+        delta = "0.0%"
+    basis = f" ({kpi.basis})" if isinstance(kpi.basis, str) and kpi.basis else ""
+    card.metric(kpi.label, as_text(kpi.value), delta, border=True, delta_color="off" if delta == "0.0%" else "normal",
+                help=f"{kpi.definition}{basis}. Previous period: {as_text(kpi.previous)}.")
+
+posts = _frame("post_table")
+if posts.empty:
+    st.info("No published posts in this period yet. Posts appear here once they are published and their platform "
+            "has reported figures; try a longer period.")
+
+# ---------------------------------------------------------------- trends and followers
+
+st.subheader("Trends")
+trends = _named(_frame("daily_trends"))
+if trends.empty:
+    st.caption("No published posts in this period yet.")
+else:
+    c1, c2 = st.columns([3, 2])
+    measure = c1.segmented_control("Show", ["engagements", "reach", "views", "posts", "engagement_rate"],
+                                   default="engagements", key="an_trend_measure",
+                                   format_func=lambda m: m.replace("_", " ").capitalize())
+    measure = measure or "engagements"
+    split = c2.segmented_control("By", ["platform", "account"], default="platform", key="an_trend_split",
+                                 format_func=str.capitalize) or "platform"
+    if measure == "engagement_rate":
+        split = "account"           # a rate is per account; adding rates up across accounts would mislead
+        st.caption("Engagement rate is shown per account.")
+    group = "platform" if split == "platform" else "handle"
+    series = trends.groupby(["day", group], as_index=False)[measure].sum(min_count=1) if measure != "engagement_rate" \
+        else trends[["day", group, measure]]
+    _chart(px.line(series.sort_values("day"), x="day", y=measure, color=group, markers=True,
+                   labels={"day": "", measure: measure.replace("_", " ").capitalize()}), "an_trends")
+    if measure in ("views", "engagement_rate"):
+        for note in analytics.series_notes(sorted(set(trends["platform"]))):
+            st.caption(f"ℹ️ {note}")
+    _csv("daily_trends", f)
+
+st.subheader("Follower growth")
+followers = _named(_frame("follower_growth"))
+if followers.empty or followers["followers"].isna().all():
+    st.caption("No follower counts in this period yet (they are read once a day per account).")
+else:
+    _chart(px.line(followers.sort_values("day"), x="day", y="followers", color="handle", markers=True,
+                   labels={"day": "", "followers": "Followers"}), "an_followers")
+    _csv("follower_growth", f)
+
+# ---------------------------------------------------------------- best time to post
+
+st.subheader("Best time to post")
+grid = _frame("best_time_grid")
+if grid.empty:
+    st.caption("No published posts in this period yet: the heatmap fills in as posts go out.")
+else:
+    rates = grid.pivot_table(index="weekday", columns="hour", values="avg_engagement_rate", aggfunc="first")
+    counts = grid.pivot_table(index="weekday", columns="hour", values="posts", aggfunc="first")
+    rates = rates.reindex(index=range(7), columns=range(24))
+    counts = counts.reindex(index=range(7), columns=range(24))
+    text = counts.map(lambda n: "" if _missing(n) or n == 0 else f"{int(n)}")
+    heat = go.Figure(go.Heatmap(
+        z=(rates * 100).values, x=[f"{h:02d}" for h in range(24)], y=list(WEEKDAYS), text=text.values,
+        texttemplate="%{text}", colorscale="Blues", colorbar=dict(title="Eng. rate %"), hoverongaps=False,
+        hovertemplate="%{y} %{x}:00 · %{text} posts · engagement rate %{z:.2f}%<extra></extra>"))
+    heat.update_yaxes(autorange="reversed")
+    heat.update_layout(xaxis_title=f"Hour ({ws.timezone_name})")
+    _chart(heat, "an_heatmap")
+    st.caption("Each cell: the average engagement rate of posts published in that local hour; the number is how "
+               "many posts it rests on. Empty cells have no posts.")
+    _csv("best_time_grid", f)
+_best_time_panel()
+
+# ---------------------------------------------------------------- posts: top and bottom, one post's curve
+
+st.subheader("Top and bottom posts")
+if posts.empty:
+    st.caption("No published posts in this period yet.")
+else:
+    rank_by = st.segmented_control("Rank by", ["engagement_rate", "engagements", "reach", "views"],
+                                   default="engagement_rate", key="an_rank_by",
+                                   format_func=lambda m: m.replace("_", " ").capitalize()) or "engagement_rate"
+    ranked = posts.dropna(subset=[rank_by]).sort_values(rank_by, ascending=False)
+    shown = _named(posts).assign(
+        engagement_rate=posts["engagement_rate"] * 100,
+        published=posts["published_at"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M"),
+        origin=posts["is_ai_generated"].map({True: "AI", False: ""}),
+        thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""))
+    columns = ["thumbnail", "published", "platform", "handle", "caption", "views", "reach", "likes", "comments",
+               "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
+    brief = ["thumbnail", "published", "platform", "handle", "caption", "reach", "engagements", "engagement_rate",
+             "link"]
+    config = {"thumbnail": st.column_config.ImageColumn("", width="small"),
+              "link": st.column_config.LinkColumn("Link", display_text="Open ↗"),
+              "caption": st.column_config.TextColumn("Caption", width="large"),
+              "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%"),
+              **{m: st.column_config.NumberColumn(label, format="localized") for m, label in METRICS},
+              "published": "Published", "platform": "Platform", "handle": "Account", "origin": "AI"}
+    st.markdown(f"**Top 5** by {rank_by.replace('_', ' ')}")
+    st.dataframe(shown.loc[ranked.index[:5], brief], hide_index=True, column_config=config, key="an_top",
+                 row_height=56)
+    st.markdown(f"**Bottom 5** by {rank_by.replace('_', ' ')}")
+    st.dataframe(shown.loc[ranked.index[::-1][:5], brief], hide_index=True, column_config=config,
+                 key="an_bottom", row_height=56)
+    if len(ranked) < len(posts):
+        st.caption(f"{len(posts) - len(ranked)} post(s) left out: their platform did not report "
+                   f"{rank_by.replace('_', ' ')}.")
+    with st.expander(f"All {len(posts)} published posts in this period"):
+        st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts")
+    _csv("post_table", f, label="Download posts (CSV)")
+
+    st.subheader("One post since publication")
+    newest = posts.sort_values("published_at", ascending=False)
+    choice = {r.delivery_id: f"{r.published_at.astimezone(tz):%d %b %H:%M} · {_platform(r.platform)} {r.handle} · "
+                             f"{(r.caption or '')[:60]}" for r in newest.itertuples(index=False)}
+    picked_post = st.selectbox("Post", list(choice), format_func=choice.get, key="an_drill")
+    curve = _frame("post_curve", delivery_id=picked_post)
+    if curve.empty:
+        st.caption("Its platform has not reported figures for this post yet.")
+    else:
+        reported = [m for m, _ in METRICS if m in curve and curve[m].notna().any()]
+        missing = [label for m, label in METRICS if m not in reported]
+        long = curve.rename(columns=dict(METRICS)).melt(
+            id_vars=["hours_since_publish"], value_vars=[dict(METRICS)[m] for m in reported], var_name="metric",
+            value_name="value").dropna(subset=["value"])
+        _chart(px.line(long, x="hours_since_publish", y="value", color="metric", markers=True,
+                       labels={"hours_since_publish": "Hours since publication", "value": ""}), "an_curve")
+        if missing:
+            st.caption(f"{', '.join(missing)}: {NA} for this post (its platform does not report them).")
+        _csv("post_curve", f, label="Download this post's curve (CSV)", delivery_id=picked_post)
+
+# ---------------------------------------------------------------- what kind of content works
+
+st.subheader("What works")
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**Hashtags**")
+    tags = _frame("hashtags")
+    if tags.empty:
+        st.caption("No hashtags in this period's published posts.")
+    else:
+        top_tags = tags.sort_values("avg_engagements", ascending=False).head(15)
+        _chart(px.bar(top_tags.iloc[::-1], x="avg_engagements", y="hashtag", orientation="h",
+                      hover_data=["posts", "avg_engagement_rate", "total_reach"],
+                      labels={"avg_engagements": "Average engagements", "hashtag": ""}), "an_hashtags")
+        _csv("hashtags", f)
+with c2:
+    st.markdown("**Content type**")
+    kinds = _frame("content_types")
+    if kinds.empty:
+        st.caption("No published posts in this period yet.")
+    else:
+        _chart(px.bar(kinds, x="content_type", y="avg_engagements", text="posts",
+                      hover_data=["avg_engagement_rate", "avg_reach"],
+                      labels={"content_type": "", "avg_engagements": "Average engagements"}), "an_content")
+        st.caption("The number on each bar is how many posts it rests on.")
+        _csv("content_types", f)
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**AI-generated against hand-written**")
+    origin = _frame("ai_vs_human")
+    if origin.empty:
+        st.caption("No published posts in this period yet.")
+    else:
+        for r in origin.itertuples(index=False):
+            st.markdown(f"- **{r.origin}**: {int(r.posts)} posts, {_count(r.avg_engagements)} engagements on "
+                        f"average, engagement rate {_percent(r.avg_engagement_rate)}")
+        _csv("ai_vs_human", f)
+with c2:
+    st.markdown("**Workflow**")
+    flow = _frame("workflow")
+    if flow.empty:
+        st.caption("No posts in this period yet.")
+    else:
+        w = flow.iloc[0]
+        st.markdown(f"- Generated with AI: **{_count(w.generated)}**\n- Approved: **{_count(w.approved)}**, rejected: "
+                    f"**{_count(w.rejected)}** (approval rate {_percent(w.approval_rate)})\n- Published: "
+                    f"**{_count(w.published)}**\n- Time to approve (median): "
+                    f"**{NA if _missing(w.median_hours_to_approve) else f'{w.median_hours_to_approve:.1f} h'}**")
+        _csv("workflow", f)
+
+# ---------------------------------------------------------------- publishing reliability
+
+st.subheader("Publishing reliability")
+rel = _frame("reliability")
+if rel.empty or not rel.iloc[0]["due"]:
+    st.caption("Nothing was due to go out in this period.")
+else:
+    r = rel.iloc[0]
+    cards = st.columns(5)
+    cards[0].metric("On time", _percent(r.on_time_rate), border=True,
+                    help=analytics.definition("on_time_rate"))
+    cards[1].metric("Median delay", _duration(r.lateness_p50_s), border=True,
+                    help=analytics.definition("lateness"))
+    cards[2].metric("95th percentile delay", _duration(r.lateness_p95_s), border=True,
+                    help=analytics.definition("lateness"))
+    cards[3].metric("Retries", _count(r.retries), border=True, help=analytics.definition("retries"))
+    cards[4].metric("Failed / need review", f"{int(r.failed)} / {int(r.needs_review)}", border=True,
+                    help=f"Of {int(r.due)} posts due, {int(r.published)} were published.")
+    by_platform = _named(_frame("reliability_by_platform"))
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**By platform**")
+        st.dataframe(by_platform.assign(on_time_rate=by_platform["on_time_rate"] * 100), hide_index=True,
+                     key="an_rel_platform", column_config={
+                         "platform": "Platform", "due": "Due", "published": "Published", "failed": "Failed",
+                         "retries": "Retries",
+                         "on_time_rate": st.column_config.NumberColumn("On time", format="%.1f%%"),
+                         "lateness_p50_s": st.column_config.NumberColumn("Median delay (s)", format="%.0f"),
+                         "lateness_p95_s": st.column_config.NumberColumn("p95 delay (s)", format="%.0f")})
+        _csv("reliability_by_platform", f)
+    with c2:
+        st.markdown("**Failures by reason**")
+        fails = _named(_frame("failures"))
+        if fails.empty:
+            st.caption("No failures in this period.")
+        else:
+            fails["reason"] = fails["reason"].str.replace("_", " ").str.capitalize()
+            _chart(px.bar(fails, x="failures", y="reason", color="platform", orientation="h",
+                          labels={"failures": "Failures", "reason": ""}), "an_failures")
+            _csv("failures", f)
+
+# ---------------------------------------------------------------- the whole history, and SQL
+
+st.subheader("Export and SQL")
+st.download_button("Download the whole metric history (Parquet)",
+                   data=lambda: analytics.export_parquet(engine, ctx.actor, ws.id),
+                   file_name=analytics.export_filename(ws.name, "metric-history", "parquet", day=today),
+                   mime="application/vnd.apache.parquet",
+                   key="an_parquet", icon="⬇️", on_click="ignore",
+                   help="Every metric snapshot of every post and every follower count, not only this period.")
+with st.expander("SQL for power users (read-only)"):
+    st.caption("One SELECT over this workspace's analytics tables; nothing can be changed, files and the network "
+               "are out of reach, and answers stop at 1,000 rows or 5 seconds.")
+    st.caption("Tables: " + "; ".join(f"`{name}` ({what})" for name, what in analytics.sql_tables().items()))
+    sql = st.text_area("SQL", value="SELECT platform, count(*) AS posts, sum(likes) AS likes\nFROM post_metrics "
+                                    "GROUP BY platform ORDER BY posts DESC", key="an_sql", height=120)
+    if st.button("Run", key="an_sql_run"):
+        try:
+            answer = analytics.run_sql(engine, ctx.actor, ws.id, sql)
+        except OutpostError as exc:
+            show_problems(exc)
+        else:
+            st.dataframe(answer.df, hide_index=True, key="an_sql_result")
+            st.caption(f"{len(answer.df)} rows{' (cut at the limit)' if answer.truncated else ''} in "
+                       f"{answer.elapsed_ms:.0f} ms.")

@@ -1,0 +1,201 @@
+"""The Analytics page (AppTest): figures written through the dashboard's own store, read by its analytics engine.
+
+Two posts of the workspace "Brand" (Europe/Berlin) go out in the last 30 days and one 40 days ago (the previous
+period), each with its platform's latest figures; the page's cards, filters, tables and permissions are checked
+with exact numbers. Dates are relative to now (the page's "last N days" are), far from any period's edge.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.page_harness import BERLIN, dashboard_store
+
+PAGE = "../pages/analytics.py"
+
+
+@pytest.fixture
+def fresh_engine():
+    """The dashboard process's analytics engine and cached answers forgotten before and after."""
+    from core.services import analytics
+    from pages import shared
+    shared.forget_analytics_engine()
+    analytics.forget_answers()
+    yield
+    shared.forget_analytics_engine()
+    analytics.forget_answers()
+
+
+def _published(db, ws_id, account, post_id, at, metrics, *, caption, late_s=20, hashtags=()):
+    """A post the runner published `late_s` after its time, with one metric snapshot an hour later."""
+    from core.domain import Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.store.records import MetricSnapshot
+    db.add_post(Post(caption=caption, accounts=(account,), schedule=Schedule(scheduled_at=at), workspace_id=ws_id,
+                     state=PostState.APPROVED, id=post_id, hashtags=tuple(hashtags)),
+                [Delivery(post_id=post_id, account_id=account.id, platform=account.platform, due_at=at,
+                          id=f"d_{post_id}")])
+    [claimed] = db.claim_due(at + timedelta(seconds=late_s), runner_id="r", lease_until=at + timedelta(minutes=5))
+    db.finish_delivery(claimed.mark_published(external_id=f"ext_{post_id}", at=at + timedelta(seconds=late_s),
+                                              external_url=f"https://{account.platform}.example/{post_id}"),
+                       runner_id="r")
+    db.add_metric_snapshots([MetricSnapshot(
+        delivery_id=f"d_{post_id}", post_id=post_id, account_id=account.id, workspace_id=ws_id,
+        platform=account.platform, external_id=f"ext_{post_id}", taken_at=at + timedelta(hours=1), metrics=metrics)])
+
+
+def _followers(db, ws_id, account, at, count):
+    from core.store.records import AccountSnapshot
+    db.add_metric_snapshots((), [AccountSnapshot(account_id=account.id, workspace_id=ws_id, platform=account.platform,
+                                                 taken_at=at, followers=count)])
+
+
+@pytest.fixture
+def brand(tmp_path, monkeypatch, fresh_engine):
+    """Brand's owner and its history (not in sandbox mode, so no demo data is offered):
+    X, 2 days ago:   views 1000, reach 800, likes 40, comments 8, shares 2 (saves not reported): 50 engagements
+    LinkedIn, 10 days ago: views 500, reach 400, likes 10, comments 5, shares 5: 20 engagements
+    X, 40 days ago (the previous 30 days): views 300, reach 200, likes 10: 10 engagements
+    Followers: X 1000 35 days ago and 1200 yesterday, LinkedIn 300 yesterday."""
+    from core.domain import Account
+    from core.domain.timeutil import utcnow
+    from core.services.auth import create_owner
+    monkeypatch.setenv("OUTPOST_SANDBOX", "false")
+    with dashboard_store(tmp_path, monkeypatch, sandbox_url=None) as db:
+        owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Brand",
+                                 timezone_name=BERLIN)
+        x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+        li = db.save_account(Account(platform="linkedin", handle="brand-li", workspace_id=ws.id))
+        now = utcnow()
+        _published(db, ws.id, x, "p_recent", now - timedelta(days=2), {"views": 1000, "reach": 800, "likes": 40,
+                   "comments": 8, "shares": 2}, caption="Spring is here #spring", hashtags=("spring",))
+        _published(db, ws.id, li, "p_li", now - timedelta(days=10), {"views": 500, "reach": 400, "likes": 10,
+                   "comments": 5, "shares": 5}, caption="Hiring now #jobs", hashtags=("jobs",), late_s=200)
+        _published(db, ws.id, x, "p_old", now - timedelta(days=40), {"views": 300, "reach": 200, "likes": 10},
+                   caption="Winter sale")
+        _followers(db, ws.id, x, now - timedelta(days=35), 1000)
+        _followers(db, ws.id, x, now - timedelta(days=1), 1200)
+        _followers(db, ws.id, li, now - timedelta(days=1), 300)
+        yield db, owner, ws, {"x": x, "linkedin": li}
+
+
+def _open(db, user, ws_id, **state):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["ctx"] = shared.Context(user=user, workspace=db.get_workspace(ws_id),
+                                             membership=db.get_membership(user.id, ws_id))
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def cards(at) -> dict[str, tuple[str, str | None]]:
+    """The metric cards as {label: (value, change)}; no change shown is None."""
+    return {m.label: (m.value, m.delta or None) for m in at.metric}
+
+
+def post_tables(at):
+    """The posts' tables in page order: top 5, bottom 5, every post of the period."""
+    return [d.value for d in at.dataframe if "caption" in d.value.columns]
+
+
+def test_the_overview_shows_the_periods_figures_against_the_previous_period(brand):
+    db, owner, ws, _ = brand
+    at = _open(db, owner, ws.id)
+    assert not at.exception, at.exception
+    shown = cards(at)
+    assert shown["Posts published"] == ("2", "+100.0%")
+    assert shown["Engagements"] == ("70", "+600.0%")
+    assert shown["Reach"] == ("1,200", "+500.0%")
+    assert shown["Views"] == ("1,500", "+400.0%")
+    assert shown["Engagement rate"] == ("5.8%", "+16.7%")          # 70 / 1200 against 10 / 200
+    assert shown["Followers"] == ("1,500", "+50.0%")                # 1200 + 300 against 1000 (LinkedIn had none)
+    assert shown["Publishing success rate"][0] == "100.0%"
+    # each card says what the figure is
+    [rate] = [m for m in at.metric if m.label == "Engagement rate"]
+    assert "reach" in rate.help and "views" in rate.help
+    # reliability: both due in the period went out, one 20 s and one 200 s after its time
+    assert shown["On time"][0] == "50.0%"
+    assert shown["Failed / need review"][0] == "0 / 0"
+
+
+def test_filters_change_the_numbers(brand):
+    db, owner, ws, acc = brand
+    at = _open(db, owner, ws.id)
+    at.selectbox(key="an_period").set_value("Last 7 days").run()
+    shown = cards(at)
+    assert shown["Posts published"] == ("1", "0.0%")                # 1 against the LinkedIn post 10 days ago
+    assert shown["Engagements"] == ("50", "+150.0%")
+    at.selectbox(key="an_period").set_value("Last 30 days").run()
+    at.multiselect(key="an_platforms").set_value(["linkedin"]).run()
+    shown = cards(at)
+    assert shown["Posts published"][0] == "1" and shown["Engagements"][0] == "20"
+    assert shown["Reach"][0] == "400"
+    # only LinkedIn's account is offered once LinkedIn is chosen
+    assert at.multiselect(key="an_accounts").options == ["brand-li on LinkedIn"]
+
+
+def test_the_posts_table_ranks_the_periods_posts(brand):
+    db, owner, ws, _ = brand
+    at = _open(db, owner, ws.id)
+    top, bottom, every = post_tables(at)
+    assert list(top["caption"]) == ["Spring is here #spring", "Hiring now #jobs"]     # 6.25 % then 5 %
+    assert list(bottom["caption"]) == ["Hiring now #jobs", "Spring is here #spring"]
+    assert list(top["engagements"]) == [50, 20]
+    assert list(top["engagement_rate"]) == [6.25, 5.0]               # shown in percent
+    assert list(top["link"]) == ["https://x.example/p_recent", "https://linkedin.example/p_li"]
+    assert list(top["platform"]) == ["X", "LinkedIn"]
+    assert every["saves"].isna().all()                                # not reported: not available, not 0
+    at.segmented_control(key="an_rank_by").set_value("reach").run()
+    top, _, _ = post_tables(at)
+    assert list(top["reach"]) == [800, 400]
+
+
+def test_a_viewer_reads_the_same_figures(brand):
+    from core.domain import Membership, Role, User
+    db, owner, ws, _ = brand
+    viewer = db.add_user(User(email="viewer@example.com"))
+    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+    at = _open(db, viewer, ws.id)
+    assert not at.exception
+    assert cards(at)["Engagements"] == ("70", "+600.0%")
+
+
+def test_nobody_outside_the_workspace_reads_its_figures(brand):
+    from core.domain import Account
+    from core.domain.timeutil import utcnow
+    from core.services.auth import create_owner
+    db, owner, ws, _ = brand
+    stranger, theirs = create_owner(db, email="stranger@example.com", password="a long password",
+                                    workspace_name="Theirs", timezone_name=BERLIN)
+    acct = db.save_account(Account(platform="x", handle="@theirs", workspace_id=theirs.id))
+    _published(db, theirs.id, acct, "p_theirs", utcnow() - timedelta(days=3), {"reach": 100, "likes": 999},
+               caption="Their post")
+    # in their own workspace they see their own figures only (the engine holds both workspaces)
+    at = _open(db, stranger, theirs.id)
+    shown = cards(at)
+    assert shown["Posts published"][0] == "1" and shown["Engagements"][0] == "999"
+    assert list(post_tables(at)[0]["caption"]) == ["Their post"]
+    # handed Brand's workspace (they have no role in it), core refuses before anything is read
+    at = _open(db, stranger, ws.id)
+    assert [e.value for e in at.error] == ["You are not a member of this workspace."]
+    assert not at.metric and not at.dataframe
+
+
+def test_an_empty_workspace_says_so_in_plain_words(tmp_path, monkeypatch, fresh_engine):
+    from core.services.auth import create_owner
+    monkeypatch.setenv("OUTPOST_SANDBOX", "false")
+    with dashboard_store(tmp_path, monkeypatch, sandbox_url=None) as db:
+        owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="New",
+                                 timezone_name=BERLIN)
+        at = _open(db, owner, ws.id)
+        assert not at.exception, at.exception
+        assert any(i.value.startswith("No published posts in this period yet.") for i in at.info)
+        shown = cards(at)
+        assert shown["Posts published"][0] == "0"
+        assert shown["Reach"] == ("not available", None)
+        assert shown["Followers"] == ("not available", None)
+        assert "Nothing was due to go out in this period." in [c.value for c in at.caption]
