@@ -32,14 +32,18 @@ every refresh): the app deletes snapshots only together with their posts, which 
 """
 from __future__ import annotations
 
-import time
+import atexit
+import json
+import struct
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import duckdb
 import pyarrow as pa
-import sqlalchemy as sa
 
 from core.analytics.schema import METRICS
 
@@ -234,19 +238,278 @@ class _Connection:
         else:
             raise FeedError(f"Analytics can read SQLite or PostgreSQL, not {backend}.")
 
-    def open(self):
-        try:
-            if self.dialect.name == "sqlite":
-                import adbc_driver_sqlite.dbapi as adbc
-                con = adbc.connect(self._target, autocommit=True)
-            else:
+    kept: tuple | None = None          # PostgreSQL: the ADBC connection and cursor kept between refreshes
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    @property
+    def search_path(self) -> str | None:
+        return self._search_path
+
+    def open(self) -> "_Reader":
+        if self.dialect.name == "sqlite":
+            return _SqliteReader(self._target)
+        return _PostgresReader(self)
+
+    def drop(self) -> None:
+        kept, self.kept = self.kept, None
+        if kept is not None:
+            for thing in reversed(kept):
+                try:
+                    thing.close()
+                except Exception:     # already broken
+                    pass
+
+
+class _Reader:
+    """One read transaction on the SQL database: `one(sql)` -> the first row, `tables(sql)` -> Arrow tables of
+    about CHUNK_ROWS rows each (none for no rows)."""
+
+    def one(self, sql: str) -> tuple:
+        raise NotImplementedError
+
+    def tables(self, sql: str) -> Iterator[pa.Table]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _chunked(batches) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        if batch.num_rows:
+            pending.append(batch)
+            size += batch.num_rows
+        if size >= CHUNK_ROWS:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if size:
+        yield pa.Table.from_batches(pending)
+    # No rows, no table: an empty result's column types are not the real ones (ADBC's SQLite driver types
+    # columns from their values).
+
+
+class _PostgresReader(_Reader):
+    """ADBC's PostgreSQL driver in this process (libpq over a socket: nothing shared with psycopg). The connection
+    is kept between refreshes (opening one reads the server's type catalogue, a few hundred milliseconds) and
+    opened again after an error."""
+
+    def __init__(self, owner: "_Connection"):
+        self._owner = owner
+        if owner.kept is None:
+            try:
                 import adbc_driver_postgresql.dbapi as adbc
-                con = adbc.connect(self._target, autocommit=True)
-                with con.cursor() as cur:
-                    cur.execute(f"SET search_path TO {self._search_path}")
-        except Exception as exc:   # the driver's own errors differ per driver
-            raise FeedError(f"Analytics could not open the database to read it: {exc}") from exc
-        return con
+                con = adbc.connect(owner.target, autocommit=True)
+            except Exception as exc:      # the driver's own errors
+                raise FeedError(f"Analytics could not open the database to read it: {exc}") from exc
+            cur = con.cursor()
+            if owner.search_path:
+                cur.execute(f"SET search_path TO {owner.search_path}")
+            owner.kept = (con, cur)
+        self._con, self._cur = owner.kept
+        self._ok = False
+        try:
+            self._cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._ok = True
+        finally:
+            if not self._ok:
+                self.close()
+
+    def one(self, sql: str) -> tuple:
+        self._ok = False
+        self._cur.execute(sql)
+        row = self._cur.fetchone()
+        self._ok = True
+        return row
+
+    def tables(self, sql: str) -> Iterator[pa.Table]:
+        self._ok = False
+        self._cur.execute(sql)
+        yield from _chunked(self._cur.fetch_record_batch())
+        self._ok = True
+
+    def close(self) -> None:
+        if self._ok:
+            try:
+                self._cur.execute("ROLLBACK")
+                return
+            except Exception:     # the connection broke: open a new one next time
+                pass
+        self._owner.drop()
+
+
+# ADBC's SQLite driver links its own copy of SQLite. Two copies of SQLite in one process break SQLite's locking
+# (POSIX locks belong to the process: closing one copy's file drops the other copy's locks, and each copy takes
+# itself for the only user; https://www.sqlite.org/howtocorrupt.html section 2.2.1): the dashboard's own
+# connections (Python's sqlite3) then read stale data or fail with "disk I/O error". So the SQLite reads run in
+# a small helper process of their own, which sends the results back as Arrow IPC streams over a pipe.
+_SQLITE_WORKER = r"""
+import json, struct, sys
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+sys.stdout = sys.stderr
+def send(kind, payload=b""):
+    out.write(kind + struct.pack("<Q", len(payload)))
+    out.write(payload)
+    out.flush()
+try:
+    import pyarrow as pa
+    import adbc_driver_sqlite.dbapi as adbc
+    from adbc_driver_sqlite import StatementOptions
+    broken = None
+except Exception as exc:
+    broken = f"{type(exc).__name__}: {exc}"
+def ipc(batches):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batches[0].schema) as writer:
+        for b in batches:
+            writer.write_batch(b)
+    return sink.getvalue().to_pybytes()
+con = cur = None
+while True:
+    head = inp.read(4)
+    if len(head) < 4:
+        break
+    req = json.loads(inp.read(struct.unpack("<I", head)[0]))
+    try:
+        if broken:
+            raise RuntimeError(broken)
+        op = req["op"]
+        if op == "begin":
+            con = adbc.connect(req["path"], autocommit=True)
+            cur = con.cursor()
+            cur.execute("BEGIN")
+            send(b"O")
+        elif op == "end":
+            try:
+                if cur is not None:
+                    cur.execute("ROLLBACK")
+                    cur.close()
+            finally:
+                if con is not None:
+                    con.close()
+                con = cur = None
+            send(b"O")
+        else:
+            cur.adbc_statement.set_options(**{StatementOptions.BATCH_ROWS.value: str(req["batch_rows"])})
+            cur.execute(req["sql"])
+            pending, size = [], 0
+            for batch in cur.fetch_record_batch():
+                if batch.num_rows:
+                    pending.append(batch)
+                    size += batch.num_rows
+                if size >= req["chunk_rows"]:
+                    send(b"A", ipc(pending))
+                    pending, size = [], 0
+            if size:
+                send(b"A", ipc(pending))
+            send(b"D")
+    except Exception as exc:
+        send(b"E", f"{type(exc).__name__}: {exc}".encode())
+"""
+
+
+class _SqliteWorker:
+    """The helper process that reads SQLite with ADBC (one per dashboard process, started on first use, ended
+    with the process or when its pipe closes). Requests go one at a time: a reader holds `lock` throughout."""
+
+    lock = threading.Lock()
+    _proc: "subprocess.Popen | None" = None
+
+    @classmethod
+    def ensure(cls) -> "subprocess.Popen":
+        if cls._proc is None or cls._proc.poll() is not None:
+            cls._proc = subprocess.Popen([sys.executable, "-c", _SQLITE_WORKER], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return cls._proc
+
+    @classmethod
+    def stop(cls) -> None:
+        """End the helper process (at exit; a later read starts a new one)."""
+        with cls.lock:
+            proc, cls._proc = cls._proc, None
+            if proc is not None and proc.poll() is None:
+                proc.stdin.close()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    @classmethod
+    def kill(cls) -> None:
+        """End the helper process now (the caller holds `lock`)."""
+        proc, cls._proc = cls._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    @classmethod
+    def ask(cls, request: dict) -> Iterator[tuple[bytes, bytes]]:
+        proc = cls.ensure()
+        body = json.dumps(request).encode()
+        try:
+            proc.stdin.write(struct.pack("<I", len(body)) + body)
+            proc.stdin.flush()
+            while True:
+                head = proc.stdout.read(9)
+                if len(head) < 9:
+                    raise EOFError
+                kind, size = head[:1], struct.unpack("<Q", head[1:])[0]
+                payload = proc.stdout.read(size) if size else b""
+                yield kind, payload
+                if kind in (b"O", b"D", b"E"):
+                    return
+        except (OSError, EOFError, ValueError) as exc:
+            cls.kill()
+            raise FeedError("Analytics could not read the database: its reading process stopped.") from exc
+
+
+atexit.register(_SqliteWorker.stop)
+
+
+class _SqliteReader(_Reader):
+    def __init__(self, path: str):
+        self._streaming = False
+        _SqliteWorker.lock.acquire()
+        try:
+            self._expect_ok({"op": "begin", "path": path}, "open the database to read it")
+        except BaseException:
+            _SqliteWorker.lock.release()
+            raise
+
+    @staticmethod
+    def _expect_ok(request: dict, doing: str) -> None:
+        for kind, payload in _SqliteWorker.ask(request):
+            if kind == b"E":
+                raise FeedError(f"Analytics could not {doing}: {payload.decode(errors='replace')}")
+
+    def tables(self, sql: str) -> Iterator[pa.Table]:
+        request = {"op": "query", "sql": sql, "batch_rows": SQLITE_BATCH_ROWS, "chunk_rows": CHUNK_ROWS}
+        self._streaming = True      # until the worker says it is done: a reply left half read breaks the pipe
+        for kind, payload in _SqliteWorker.ask(request):
+            if kind == b"A":
+                yield pa.ipc.open_stream(payload).read_all()
+            elif kind == b"E":
+                self._streaming = False
+                raise FeedError(f"Analytics could not read the database: {payload.decode(errors='replace')}")
+        self._streaming = False
+
+    def one(self, sql: str) -> tuple:
+        tables = list(self.tables(sql))
+        return tuple(column[0].as_py() for column in tables[0].columns) if tables else ()
+
+    def close(self) -> None:
+        try:
+            if self._streaming:         # stopped half way through a reply: start a fresh worker next time
+                _SqliteWorker.kill()
+            else:
+                self._expect_ok({"op": "end"}, "finish reading the database")
+        finally:
+            _SqliteWorker.lock.release()
 
 
 # ---------------------------------------------------------------- the feed
@@ -264,26 +527,18 @@ class Feed:
         self._last_small: dict[str, pa.Table] = {}
 
     def close(self) -> None:
+        self._source.drop()
         if self._owns_engine:
             self._engine.dispose()
 
     # -- one refresh
 
     def run(self, *, full: bool = False) -> FeedOutcome:
-        sql = self._source.open()
+        reader = self._source.open()
         try:
-            cur = sql.cursor()
-            try:
-                cur.execute("BEGIN" if self._d.name == "sqlite"
-                            else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                try:
-                    return self._run(cur, full)
-                finally:
-                    cur.execute("ROLLBACK")
-            finally:
-                cur.close()
+            return self._run(reader, full)
         finally:
-            sql.close()
+            reader.close()
 
     def _run(self, cur, full: bool) -> FeedOutcome:
         con = self._con
@@ -327,12 +582,12 @@ class Feed:
             "(SELECT count(*) FROM account_snapshots)").fetchone()
         if not any(held) and self._mark_seq("post_snapshots") == 0 and self._mark_seq("activity_events") == 0:
             return ""
-        cur.execute("SELECT (SELECT count(*) FROM workspaces), (SELECT count(*) FROM accounts), "
+        there = cur.one("SELECT (SELECT count(*) FROM workspaces), (SELECT count(*) FROM accounts), "
                     "(SELECT count(*) FROM posts), (SELECT count(*) FROM deliveries), "
                     "(SELECT count(*) FROM account_metric_snapshots), "
                     "(SELECT COALESCE(MAX(seq), 0) FROM post_metric_snapshots), "
                     "(SELECT COALESCE(MAX(seq), 0) FROM activity_events)")
-        there = [int(v or 0) for v in cur.fetchone()]
+        there = [int(v or 0) for v in there]
         names = ("workspaces", "accounts", "posts", "deliveries", "account metric snapshots")
         for name, here, now in zip(names, held, there[:5]):
             if now < here:
@@ -366,26 +621,9 @@ class Feed:
     def _select(self, columns, tail: str) -> str:
         return "SELECT " + ", ".join(f'{self._d.src(e, k)} AS "{n}"' for e, k, n in columns) + " " + tail
 
-    def _batches(self, cur, query: str) -> Iterator[pa.Table]:
+    def _batches(self, cur: _Reader, query: str) -> Iterator[pa.Table]:
         """The result of `query` as Arrow tables of about CHUNK_ROWS rows (none when it has no rows)."""
-        if self._d.name == "sqlite":
-            import adbc_driver_sqlite
-            cur.adbc_statement.set_options(**{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value:
-                                              str(SQLITE_BATCH_ROWS)})
-        cur.execute(query)
-        reader = cur.fetch_record_batch()
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for batch in reader:
-            pending.append(batch)
-            size += batch.num_rows
-            if size >= CHUNK_ROWS:
-                yield pa.Table.from_batches(pending)
-                pending, size = [], 0
-        if size:
-            yield pa.Table.from_batches(pending)
-        # No rows, no table: an empty result's column types are not the real ones (ADBC's SQLite driver types
-        # columns from their values).
+        return cur.tables(query)
 
     def _stage(self, table: pa.Table, columns, select: str) -> None:
         """`table` into DuckDB as temp.stage: `select` over `src`, whose columns are DuckDB expressions by name."""
@@ -562,8 +800,8 @@ class Feed:
         if self._d.name != "postgresql" or mark == 0:
             return where
         low = max(mark - PG_SEQ_WINDOW, 0)
-        cur.execute(f"SELECT seq FROM {sql_table} WHERE seq > {low} AND seq <= {mark}{extra}")
-        there = cur.fetch_arrow_table()
+        chunks = list(cur.tables(f"SELECT seq FROM {sql_table} WHERE seq > {low} AND seq <= {mark}{extra}"))
+        there = pa.concat_tables(chunks) if chunks else pa.table({"seq": pa.array([], pa.int64())})
         self._con.register("seqs_there", there)
         try:
             missing = [int(r[0]) for r in self._con.execute(
@@ -620,8 +858,7 @@ class Feed:
         where = self._seq_where(cur, "activity_events", "activity_events", "decisions",
                                 extra=f" AND action IN ({actions})")
         # The mark moves past the events that are not decisions too: up to the highest number in this snapshot.
-        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM activity_events")
-        top = int(cur.fetchone()[0] or 0)
+        top = int(cur.one("SELECT COALESCE(MAX(seq), 0) FROM activity_events")[0] or 0)
         total = 0
         for chunk in self._batches(cur, self._select(EVENTS, f"FROM activity_events {where} AND seq <= {top} "
                                                              "ORDER BY seq")):
