@@ -159,7 +159,8 @@ def test_history_parquet_holds_every_snapshot_of_the_workspace_and_nothing_else(
     assert os.listdir(tmp_path) == []
     table = pq.read_table(io.BytesIO(data))
     assert tuple(table.column_names) == HISTORY_COLUMNS
-    rows = table.to_pandas().astype(object).where(lambda f: f.notna(), None).to_dict("records")
+    frame = table.to_pandas().sort_values(["kind", "taken_at"], ascending=[False, True], ignore_index=True)
+    rows = frame.astype(object).where(lambda f: f.notna(), None).to_dict("records")
     post = dict.fromkeys(HISTORY_COLUMNS)
     assert rows == [
         {**post, "kind": "post", "taken_at": ts("2026-11-01 11:00"), "platform": "x", "account_id": "acc_a1",

@@ -23,6 +23,8 @@ Parquet, for analysts
 ``history_parquet`` writes every snapshot of one workspace as ONE file with a ``kind`` column (``post`` rows are
 a delivery's metrics at ``taken_at``; ``followers`` rows are an account's follower count at ``taken_at``): one
 download, one schema, ``WHERE kind = 'post'`` to split it. Columns that do not apply to a kind are NULL.
+Rows come in the order the feed stored them, not sorted: sorting millions of rows by account and time more than
+doubled the export's time and memory, and every tool that reads Parquet sorts on its own.
 """
 from __future__ import annotations
 
@@ -65,7 +67,6 @@ SELECT 'followers' AS kind, s.taken_at, a.platform, a.account_id, a.handle, NULL
 FROM account_snapshots s
 LEFT JOIN accounts a ON a.akey = s.akey
 WHERE s.wkey = (SELECT wkey FROM workspaces WHERE workspace_id = $ws)
-ORDER BY kind DESC, account_id, delivery_id, taken_at
 """
 
 
