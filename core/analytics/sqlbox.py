@@ -21,7 +21,8 @@ Safety comes from what the query runs in, not from a list of forbidden words:
    a clear message), and every query runs inside a transaction that is always rolled back, so even one we did
    not see cannot change the copy other queries read.
 5. **Limits.** At most ``row_limit + 1`` rows are read from a streaming result (``truncated`` says there were
-   more); a timer interrupts the connection after ``time_limit_s``.
+   more); a watchdog thread interrupts the connection after ``time_limit_s`` (and keeps interrupting until
+   the query stops).
 
 The copy is cached per engine and workspace, keyed by the engine's ``version`` (it grows with every refresh that
 changed something), so only the first query after a refresh pays for the copy.
@@ -222,14 +223,19 @@ class _Box:
         cur = self.db.cursor()
         try:
             self._refuse_writes(cur, statement)
-            fired = threading.Event()
+            fired, done = threading.Event(), threading.Event()
 
-            def stop() -> None:
+            def watchdog() -> None:
+                if done.wait(time_limit_s):
+                    return
                 fired.set()
-                cur.interrupt()
+                # Again and again until the query gives up: an interrupt that lands between two steps of the
+                # query (binding, the start of execution) could otherwise be lost.
+                while not done.is_set():
+                    cur.interrupt()
+                    done.wait(0.05)
 
-            timer = threading.Timer(time_limit_s, stop)
-            timer.daemon = True
+            timer = threading.Thread(target=watchdog, name="sqlbox-time-limit", daemon=True)
             started = time.perf_counter()
             batches: list[pa.RecordBatch] = []
             read = 0
@@ -256,8 +262,9 @@ class _Box:
             except duckdb.Error as exc:
                 raise _explain(exc) from exc
             finally:
-                timer.cancel()
                 elapsed_ms = (time.perf_counter() - started) * 1000.0
+                done.set()
+                timer.join()
                 try:
                     cur.rollback()
                 except duckdb.Error:
