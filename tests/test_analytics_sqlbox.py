@@ -5,6 +5,7 @@ the network that refusal is DuckDB's own (enable_external_access=false), for sta
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pandas as pd
@@ -276,6 +277,40 @@ def test_time_limit_interrupts_a_runaway_cross_join(engine):
     assert "Stopped after 0.2 s" in str(caught.value)
     assert time.perf_counter() - started < 30
     assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100   # the box still answers
+
+
+def test_a_query_duckdb_cannot_stop_in_time_is_left_behind_and_counted(own_engine, monkeypatch):
+    # One giant value (repeat('x', 2000000000)) is computed without looking at interrupts: the caller must still
+    # have its answer at the limit, and such leftovers must not pile up. Stand-in: a query that waits for us.
+    monkeypatch.setattr(sqlbox, "RUNNING_PER_WORKSPACE", 1)
+    monkeypatch.setattr(sqlbox, "GRACE_S", 0.05)
+    release = threading.Event()
+    execute = sqlbox._Box._execute
+
+    def deaf_to_interrupts(self, statement, **kw):
+        assert release.wait(30)
+        return execute(self, statement, **kw)
+
+    monkeypatch.setattr(sqlbox._Box, "_execute", deaf_to_interrupts)
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(own_engine, "ws_a", "SELECT 1", time_limit_s=0.05)
+    assert caught.value.code == "sql_time_limit"
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(own_engine, "ws_a", "SELECT 1")
+    assert caught.value.code == "sql_busy" and "still running" in str(caught.value)
+    release.set()
+    box = sqlbox._box_for(own_engine, "ws_a")
+    assert box._running.acquire(timeout=30)      # the left-behind query ends and gives its place back
+    box._running.release()
+    assert ask(own_engine, "SELECT 7 AS n")["n"].iloc[0] == 7
+
+
+def test_an_answer_too_heavy_to_show_is_refused(engine, monkeypatch):
+    monkeypatch.setattr(sqlbox, "MAX_RESULT_BYTES", 1_000_000)
+    with pytest.raises(SqlBoxError) as caught:   # 20 rows of 100 kB: under the row limit, over the weight
+        run_readonly(engine, "ws_a", "SELECT repeat('x', 100000) AS s FROM range(20)")
+    assert caught.value.code == "sql_too_big"
+    assert len(ask(engine, "SELECT repeat('x', 100000) AS s FROM range(5)")) == 5
 
 
 def test_bad_limits_are_programming_errors(engine):

@@ -21,8 +21,13 @@ Safety comes from what the query runs in, not from a list of forbidden words:
    a clear message), and every query runs inside a transaction that is always rolled back, so even one we did
    not see cannot change the copy other queries read.
 5. **Limits.** At most ``row_limit + 1`` rows are read from a streaming result (``truncated`` says there were
-   more); a watchdog thread interrupts the connection after ``time_limit_s`` (and keeps interrupting until
-   the query stops).
+   more), weighing at most MAX_RESULT_BYTES; a watchdog thread interrupts the connection after ``time_limit_s``
+   (and keeps interrupting until the query stops); a memory ceiling turns a huge join or list into an error.
+   DuckDB checks for interrupts between chunks of work, so one giant value (``repeat('x', 2000000000)``) can
+   run on past the limit: the query runs on a worker thread, the caller gets the time-limit error at the limit
+   plus GRACE_S regardless, and at most RUNNING_PER_WORKSPACE queries per workspace run at once, so such
+   leftovers cannot pile up. (What they cannot do is stop sooner: a process per query would, at the price of
+   copying the tables into it.)
 
 The copy is cached per engine and workspace, keyed by the engine's ``version`` (it grows with every refresh that
 changed something), so only the first query after a refresh pays for the copy.
@@ -49,6 +54,14 @@ MAX_SQL_CHARS = 20_000
 CACHED_WORKSPACES = 4
 #: Working memory a query may use on top of the copied tables.
 QUERY_MEMORY_BYTES = 512 * 1024 * 1024
+#: The most an answer may weigh once read (row_limit bounds rows, not the size of one huge text cell).
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+#: Queries running at once on one workspace's copy. A query DuckDB cannot interrupt quickly (one giant value:
+#: repeat('x', 2000000000) took 50 s here) is left to finish in the background after its time limit; this bounds
+#: how many of those can pile up.
+RUNNING_PER_WORKSPACE = 3
+#: How long past the time limit the caller waits for DuckDB to honour the interrupt before answering anyway.
+GRACE_S = 1.0
 
 _SAFE_CONFIG = {
     "enable_external_access": False,
@@ -202,6 +215,7 @@ class _Box:
 
     def __init__(self, engine_con: duckdb.DuckDBPyConnection, workspace_id: str):
         self.db = duckdb.connect(":memory:", config=dict(_SAFE_CONFIG))
+        self._running = threading.BoundedSemaphore(RUNNING_PER_WORKSPACE)
         # Our own connection, and one transaction: every table comes from the same state even if a refresh
         # commits meanwhile.
         source = engine_con.cursor()
@@ -220,6 +234,32 @@ class _Box:
         self.db.execute("SET lock_configuration = true")
 
     def run(self, statement: duckdb.Statement, *, row_limit: int, time_limit_s: float) -> SqlResult:
+        """The query on a worker thread; the caller has its answer (or the time-limit error) by the limit plus
+        GRACE_S even when DuckDB takes longer to stop."""
+        if not self._running.acquire(blocking=False):
+            raise SqlBoxError(f"{RUNNING_PER_WORKSPACE} queries of this workspace are still running (one that "
+                              "passed its time limit is still being stopped). Try again in a moment.",
+                              code="sql_busy")
+        outcome: dict[str, object] = {}
+        finished = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome["result"] = self._execute(statement, row_limit=row_limit, time_limit_s=time_limit_s)
+            except BaseException as exc:  # handed to the caller below
+                outcome["error"] = exc
+            finally:
+                self._running.release()
+                finished.set()
+
+        threading.Thread(target=work, name="sqlbox-query", daemon=True).start()
+        if not finished.wait(time_limit_s + GRACE_S):
+            raise SqlBoxError(_time_limit_words(time_limit_s), code="sql_time_limit")
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome["result"]  # type: ignore[return-value]
+
+    def _execute(self, statement: duckdb.Statement, *, row_limit: int, time_limit_s: float) -> SqlResult:
         cur = self.db.cursor()
         try:
             self._refuse_writes(cur, statement)
@@ -245,19 +285,22 @@ class _Box:
                 reader = cur.sql(statement).to_arrow_reader(max(1, min(row_limit + 1, 64 * 1024)))
                 schema = reader.schema
                 try:
+                    weight = 0
                     for batch in reader:
                         batches.append(batch)
                         read += batch.num_rows
+                        weight += batch.nbytes
+                        if weight > MAX_RESULT_BYTES:
+                            raise SqlBoxError(
+                                f"The answer is larger than {MAX_RESULT_BYTES // 2**20} MB. Select fewer or shorter "
+                                "columns, or fewer rows.", code="sql_too_big")
                         if read > row_limit:
                             break
                 finally:
                     reader.close()
             except duckdb.InterruptException as exc:
                 if fired.is_set():
-                    raise SqlBoxError(
-                        f"Stopped after {time_limit_s:g} s: the query took longer than the box's time limit. "
-                        "Narrow it (a WHERE on taken_at or published_at, fewer joins) or aggregate first.",
-                        code="sql_time_limit") from exc
+                    raise SqlBoxError(_time_limit_words(time_limit_s), code="sql_time_limit") from exc
                 raise SqlBoxError("The query was interrupted.", code="sql_interrupted") from exc
             except duckdb.Error as exc:
                 raise _explain(exc) from exc
@@ -284,6 +327,11 @@ class _Box:
         if found:
             raise SqlBoxError(f"Refused: this query hides a {found} (a data-modifying WITH). " + _SELECT_ONLY,
                               code="sql_not_select")
+
+
+def _time_limit_words(limit_s: float) -> str:
+    return (f"Stopped after {limit_s:g} s: the query took longer than the box's time limit. Narrow it (a WHERE on "
+            "taken_at or published_at, fewer joins) or aggregate first.")
 
 
 def _explain(exc: duckdb.Error) -> SqlBoxError:
