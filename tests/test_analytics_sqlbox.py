@@ -119,6 +119,18 @@ def test_a_select_sees_only_its_workspace_with_readable_ids(engine):
     assert ask(engine, "SELECT count(*) AS n FROM post_snapshots", "ws_b")["n"].iloc[0] == 50
 
 
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT count(*) AS n FROM posts;", 1),                                  # a trailing ; is still one query
+    ("FROM post_metrics SELECT views AS n", 1000),                            # DuckDB's FROM-first
+    ("WITH best AS (SELECT max(likes) AS n FROM post_snapshots) SELECT n FROM best", 100),
+    ("/* how many? */ SELECT count(*) AS n FROM followers -- two", 2),
+    ("SELECT * FROM (VALUES (42)) AS t(n)", 42),
+    ("SELECT n FROM (SELECT count(*) AS n FROM deliveries) UNION ALL SELECT 0 ORDER BY n DESC LIMIT 1", 1),
+])
+def test_every_form_of_a_read_only_query_runs(engine, sql, expected):
+    assert ask(engine, sql)["n"].iloc[0] == expected
+
+
 def test_post_metrics_is_each_deliverys_latest_snapshot_and_missing_stays_missing(engine):
     row = ask(engine, "SELECT * FROM post_metrics").iloc[0]
     assert (row["delivery_id"], row["views"], row["reach"], row["likes"]) == ("dlv_a", 1000, 500, 100)
