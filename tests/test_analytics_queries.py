@@ -9,7 +9,8 @@ import pytest
 
 from core.analytics.definitions import DEFINITIONS, SERIES_NOTES, series_notes
 from core.analytics.engine import AnalyticsEngine
-from core.analytics.queries import QUERIES, Filters
+from core.analytics import queries
+from core.analytics.queries import QUERIES, Filters, fold_latest
 from core.domain.errors import ValidationError
 
 UTC = timezone.utc
@@ -131,6 +132,13 @@ def data(con):
     return d
 
 
+@pytest.fixture(params=["folded", "raw"])
+def mode(request, monkeypatch):
+    """Latest figures from the folded table, or read from the snapshots each time (a read-only database)."""
+    monkeypatch.setattr(queries, "USE_FOLDED", request.param == "folded")
+    return request.param
+
+
 MARCH = Filters("w1", t("2026-03-01 00:00"), t("2026-04-01 00:00"))
 
 
@@ -143,7 +151,7 @@ def nan(value) -> bool:
 
 
 # ---------------------------------------------------------------- figures: latest snapshot, engagements, rate
-def test_post_table_uses_latest_snapshot_and_rate_falls_back_to_views(con, data):
+def test_post_table_uses_latest_snapshot_and_rate_falls_back_to_views(con, data, mode):
     data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), likes=1, views=100, reach=50, clicks=9)
     data.snap("d1", "ig", "w1", t("2026-03-11 09:00"), likes=4, comments=2, shares=1, reach=40, views=200)
     data.published("d2", "li", "w1", "linkedin", t("2026-03-11 09:00"), reach=0, views=100, likes=5)
@@ -182,8 +190,38 @@ def test_post_curve_is_every_snapshot_in_order_with_hours_since_publication(con,
     assert QUERIES["post_curve"](con, Filters("w2", MARCH.start, MARCH.end), delivery_id="d1").empty
 
 
+# ---------------------------------------------------------------- the folded latest figures stay right
+def test_snapshots_arriving_after_a_query_are_folded_in(con, data):
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10, reach=5, likes=1)
+    views = lambda: QUERIES["post_table"](con, MARCH)["views"].tolist()
+    assert views() == [10] and fold_latest(con) == "fresh"
+    data.snap("d1", "ig", "w1", t("2026-03-10 12:00"), views=20, reach=8, likes=2)
+    assert fold_latest(con) == "folded" and views() == [20]
+    # A snapshot that arrives later (higher seq) but was taken earlier does not replace the latest one.
+    data.snap("d1", "ig", "w1", t("2026-03-10 11:00"), views=15)
+    assert views() == [20]
+    # The same instant twice: the higher seq is the latest.
+    data.snap("d1", "ig", "w1", t("2026-03-10 12:00"), views=21)
+    assert views() == [21] and fold_latest(con) == "fresh"
+
+
+def test_rows_below_the_mark_or_a_shrunk_history_rebuild_the_folded_figures(con, data):
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10)
+    data.published("d2", "ig", "w1", "instagram", t("2026-03-11 09:00"), views=30)
+    assert QUERIES["post_table"](con, MARCH)["views"].tolist() == [30, 10]
+    # A late commit (PostgreSQL): a row whose seq is below the highest folded one.
+    con.execute("INSERT INTO post_snapshots (seq, dkey, akey, wkey, taken_at, views) VALUES (0, ?, ?, ?, ?, 99)",
+                [data.keys["d:d1"], data.keys["a:ig"], data.keys["w:w1"], t("2026-03-12 09:00")])
+    assert fold_latest(con) == "rebuilt"
+    assert QUERIES["post_table"](con, MARCH)["views"].tolist() == [30, 99]
+    # The feed rebuilt after a deletion: fewer snapshots than folded.
+    con.execute("DELETE FROM post_snapshots WHERE seq = 0")
+    assert fold_latest(con) == "rebuilt"
+    assert QUERIES["post_table"](con, MARCH)["views"].tolist() == [30, 10]
+
+
 # ---------------------------------------------------------------- overview and the previous period
-def test_overview_values_previous_period_and_change(con, data):
+def test_overview_values_previous_period_and_change(con, data, mode):
     # February (the previous period: same length, just before March 1 would be Jan 29 .. Mar 1 for 31 days).
     data.published("f1", "ig", "w1", "instagram", t("2026-02-10 09:00"), reach=100, views=300, likes=10)
     # March: two posts.

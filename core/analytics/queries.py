@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -81,15 +82,27 @@ def _params(con: duckdb.DuckDBPyConnection, f: Filters, lo: datetime | None = No
     lo = f.start if lo is None else lo
     hi = f.end if hi is None else hi
     return {"wkey": row[0] if row else -1, "lo": lo, "hi": hi, "snap_from": lo - SNAPSHOT_SLACK,
-            "tz": f.tz_name, "platforms": list(f.platforms), "all_p": not f.platforms,
-            "accounts": list(f.account_ids), "all_a": not f.account_ids, "demo": f.include_demo}
+            "tz": f.tz_name, "platforms": list(f.platforms), "accounts": list(f.account_ids)}
 
 
-# Deliveries of the workspace that pass the filters (alias d).
-_D_WHERE = """d.wkey = $wkey
-    AND ($all_p OR list_contains($platforms::VARCHAR[], d.platform))
-    AND ($all_a OR list_contains($accounts::VARCHAR[], d.account_id))
-    AND ($demo OR NOT coalesce(d.is_demo, false))"""
+# The filters become SQL conditions only when set (DuckDB plans a shorter query faster); values stay bound.
+def _aw(f: Filters, alias: str = "a") -> str:
+    """Conditions on an account (alias `alias`, columns platform and account_id) from the filters."""
+    out = ""
+    if f.platforms:
+        out += f" AND list_contains($platforms::VARCHAR[], {alias}.platform)"
+    if f.account_ids:
+        out += f" AND list_contains($accounts::VARCHAR[], {alias}.account_id)"
+    return out
+
+
+def _demo(f: Filters, alias: str) -> str:
+    return "" if f.include_demo else f" AND NOT coalesce({alias}.is_demo, false)"
+
+
+def _dw(f: Filters) -> str:
+    """Deliveries (alias d) of the workspace that pass the filters."""
+    return "d.wkey = $wkey" + _aw(f, "d") + _demo(f, "d")
 
 ENGAGEMENT_PARTS = ("likes", "comments", "shares", "saves")
 
@@ -100,34 +113,122 @@ def _engagements(prefix: str = "") -> str:
     return (f"CASE WHEN {' AND '.join(f'{c} IS NULL' for c in parts)} THEN NULL "
             f"ELSE {' + '.join(f'coalesce({c}, 0)' for c in parts)} END")
 
-_METRIC_LIST = ", ".join(METRICS)
 
 
-def _figures(extra_cols: str = "") -> str:
-    """CTEs `pd_` (published deliveries in [$lo, $hi)) and `pf` (each with its latest figures and its rate)."""
-    latest = ", ".join(f"struct_extract(l.m, '{m}') AS {m}" for m in METRICS)
+# ---------------------------------------------------------------- each post's latest figures
+# A snapshot's place in time: (taken_at, seq) as one number, so that one `max`/`arg_max` finds the latest.
+_ORDER_KEY = "((epoch_us(taken_at)::HUGEINT << 64) + seq)"
+# Each post's figures, with engagements and the rate computed once (the definitions, in SQL).
+FIGURES = (*METRICS, "engagements", "rate_base", "rate_basis", "engagement_rate")
+
+
+def _latest_select(where: str) -> str:
+    """Each delivery's latest snapshot among the post_snapshots rows `where` selects, and what follows from it."""
     return f"""
-pd_ AS (
-    SELECT d.dkey, d.delivery_id, d.post_id, d.account_id, d.platform, d.published_at{extra_cols}
-    FROM deliveries d
-    WHERE {_D_WHERE} AND d.state = 'published' AND d.published_at >= $lo AND d.published_at < $hi),
-last_ AS (
-    SELECT s.dkey, arg_max(struct_pack({_METRIC_LIST}), (s.taken_at, s.seq)) AS m
-    FROM post_snapshots s SEMI JOIN pd_ ON s.dkey = pd_.dkey
-    WHERE s.wkey = $wkey AND s.taken_at >= $snap_from
-    GROUP BY s.dkey),
-fig_ AS (
-    SELECT pd_.*, {latest} FROM pd_ LEFT JOIN last_ l ON l.dkey = pd_.dkey),
-eng_ AS (SELECT *, {_engagements()} AS engagements,
-                CASE WHEN reach > 0 THEN reach WHEN views > 0 THEN views END AS basis_n,
-                CASE WHEN reach > 0 THEN 'reach' WHEN views > 0 THEN 'views' END AS basis_name FROM fig_),
-pf AS (
-    SELECT * EXCLUDE (basis_n, basis_name),
-           CASE WHEN engagements IS NOT NULL AND basis_n IS NOT NULL THEN basis_n END AS rate_base,
-           CASE WHEN engagements IS NOT NULL AND basis_n IS NOT NULL THEN basis_name END AS rate_basis,
-           CASE WHEN engagements IS NOT NULL AND basis_n IS NOT NULL THEN engagements / basis_n END
-               AS engagement_rate
-    FROM eng_)"""
+SELECT dkey, wkey, k, {", ".join(METRICS)}, engagements,
+       CASE WHEN engagements IS NOT NULL THEN base END AS rate_base,
+       CASE WHEN engagements IS NOT NULL AND base IS NOT NULL THEN basis END AS rate_basis,
+       CASE WHEN engagements IS NOT NULL THEN engagements / base END AS engagement_rate
+FROM (SELECT *, {_engagements()} AS engagements,
+             CASE WHEN reach > 0 THEN reach WHEN views > 0 THEN views END AS base,
+             CASE WHEN reach > 0 THEN 'reach' WHEN views > 0 THEN 'views' END AS basis
+      FROM (SELECT dkey, any_value(wkey) AS wkey, max({_ORDER_KEY}) AS k,
+                   {", ".join(f"arg_max_null({m}, {_ORDER_KEY}) AS {m}" for m in METRICS)}
+            FROM post_snapshots {where} GROUP BY dkey))"""
+
+
+LATEST_DDL = f"""
+CREATE TABLE IF NOT EXISTS post_figures (dkey INTEGER, wkey INTEGER, k HUGEINT,
+    {", ".join(f"{m} BIGINT" for m in METRICS)}, engagements BIGINT, rate_base BIGINT, rate_basis VARCHAR,
+    engagement_rate DOUBLE);
+CREATE TABLE IF NOT EXISTS post_figures_mark (snapshots BIGINT, deliveries BIGINT, max_seq BIGINT);"""
+_fold_lock = threading.Lock()
+
+
+def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
+    """Bring `post_figures` (each delivery's latest snapshot and its derived figures) up to date; say what it did.
+
+    The feed only appends snapshots, so new rows are those past the highest `seq` folded, and their number is
+    how much the table grew: those are folded in (a post's row replaced when a new snapshot is later). Anything
+    else (the table shrank, or deliveries did: the feed rebuilt everything after a deletion and may have given
+    new keys; or rows arrived below the mark, PostgreSQL's late commits) rebuilds it from every snapshot.
+    Checking costs two row counts (DuckDB keeps them), so every query calls it. Returns 'fresh', 'folded' or
+    'rebuilt'.
+    """
+    try:                                  # the usual case, read only: nothing new since the last fold
+        if _fresh(*con.execute(_COUNTS).fetchone()):
+            return "fresh"
+    except duckdb.CatalogException:       # the first query on this database: the tables are not there yet
+        pass
+    with _fold_lock:
+        con.execute(LATEST_DDL)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            outcome = _fold(con)
+            con.execute("COMMIT")
+            return outcome
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+_COUNTS = """SELECT (SELECT count(*) FROM post_snapshots), (SELECT count(*) FROM deliveries),
+                    (SELECT list_value(snapshots, deliveries, max_seq) FROM post_figures_mark)"""
+
+
+def _fresh(n_snap: int, n_del: int, mark: list | None) -> bool:
+    return bool(mark) and n_snap == mark[0] and n_del >= mark[1]
+
+
+def _fold(con: duckdb.DuckDBPyConnection) -> str:
+    n_snap, n_del, mark = con.execute(_COUNTS).fetchone()
+    if _fresh(n_snap, n_del, mark):
+        return "fresh"
+    if mark and n_snap > mark[0] and n_del >= mark[1]:
+        new, top = con.execute("SELECT count(*), max(seq) FROM post_snapshots WHERE seq > $m",
+                               {"m": mark[2]}).fetchone()
+        if new == n_snap - mark[0]:
+            con.execute("CREATE OR REPLACE TEMP TABLE post_figures_new AS " + _latest_select("WHERE seq > $m"),
+                        {"m": mark[2]})
+            con.execute("DELETE FROM post_figures USING post_figures_new n "
+                        "WHERE post_figures.dkey = n.dkey AND n.k > post_figures.k")
+            con.execute("INSERT INTO post_figures SELECT n.* FROM post_figures_new n "
+                        "ANTI JOIN post_figures l ON l.dkey = n.dkey")
+            con.execute("DROP TABLE post_figures_new")
+            con.execute("UPDATE post_figures_mark SET snapshots = $s, deliveries = $d, max_seq = $m",
+                        {"s": n_snap, "d": n_del, "m": max(top, mark[2])})
+            return "folded"
+    con.execute("DELETE FROM post_figures")
+    con.execute("INSERT INTO post_figures " + _latest_select(""))
+    con.execute("DELETE FROM post_figures_mark")
+    con.execute("INSERT INTO post_figures_mark SELECT $s, $d, coalesce(max(seq), 0) FROM post_snapshots",
+                {"s": n_snap, "d": n_del})
+    return "rebuilt"
+
+
+# Set by the benchmark to time the queries without the folded table (the snapshots read every time).
+USE_FOLDED = True
+
+
+def _figures(con: duckdb.DuckDBPyConnection, f: Filters, extra_cols: str = "") -> str:
+    """CTE `pf`: the deliveries published in [$lo, $hi) that pass the filters, each with its latest figures.
+
+    From `post_figures`, kept up to date here; where it cannot be written (a read-only database), from the
+    snapshots themselves, read from `$snap_from` on (zone maps skip the older row groups).
+    """
+    cols = f"d.dkey, d.delivery_id, d.post_id, d.account_id, d.platform, d.published_at{extra_cols}"
+    where = f"{_dw(f)} AND d.state = 'published' AND d.published_at >= $lo AND d.published_at < $hi"
+    figures = ", ".join(f"l.{c}" for c in FIGURES)
+    if USE_FOLDED:
+        try:
+            fold_latest(con)
+            return f"""pf AS (SELECT {cols}, {figures}
+    FROM deliveries d LEFT JOIN post_figures l ON l.dkey = d.dkey AND l.wkey = $wkey WHERE {where})"""
+        except duckdb.Error:
+            pass
+    raw = _latest_select("s SEMI JOIN pd_ ON s.dkey = pd_.dkey WHERE s.wkey = $wkey AND s.taken_at >= $snap_from")
+    return f"""pd_ AS (SELECT {cols} FROM deliveries d WHERE {where}),
+pf AS (SELECT pd_.*, {figures} FROM pd_ LEFT JOIN ({raw}) l ON l.dkey = pd_.dkey)"""
 
 
 # Pooled rate of a group: sum of engagements / sum of bases, over posts with a rate.
@@ -170,7 +271,7 @@ def overview(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     p = _params(con, f, lo=prev.start, hi=f.end)
     p["mid"] = f.start
     posts = _fetch(con, f"""
-WITH {_figures()}
+WITH {_figures(con, f)}
 SELECT (published_at >= $mid) AS cur, count(*) AS posts_published,
        sum(reach)::DOUBLE AS reach, count(reach) AS n_reach,
        sum(views)::DOUBLE AS views, count(views) AS n_views,
@@ -183,14 +284,11 @@ FROM pf GROUP BY ALL""", p)
 SELECT (d.due_at >= $mid) AS cur,
        count(*) FILTER (WHERE d.state = 'published') AS published,
        count(*) FILTER (WHERE d.state IN ('published', 'failed', 'needs_review')) AS settled
-FROM deliveries d WHERE {_D_WHERE} AND d.due_at >= $lo AND d.due_at < $hi GROUP BY ALL""", p)
+FROM deliveries d WHERE {_dw(f)} AND d.due_at >= $lo AND d.due_at < $hi GROUP BY ALL""", p)
     fol = _fetch(con, f"""
-WITH acc AS (SELECT a.akey FROM accounts a WHERE a.wkey = $wkey
-                 AND ($all_p OR list_contains($platforms::VARCHAR[], a.platform))
-                 AND ($all_a OR list_contains($accounts::VARCHAR[], a.account_id))),
+WITH acc AS (SELECT a.akey FROM accounts a WHERE a.wkey = $wkey{_aw(f)}),
 s AS (SELECT s.akey, s.taken_at, s.seq, s.followers FROM account_snapshots s SEMI JOIN acc ON acc.akey = s.akey
-      WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi
-        AND ($demo OR NOT coalesce(s.is_demo, false)))
+      WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi{_demo(f, "s")})
 SELECT at_end.cur, sum(at_end.followers)::DOUBLE AS followers, count(*) AS n FROM (
     SELECT true AS cur, akey, arg_max(followers, (taken_at, seq)) AS followers FROM s GROUP BY akey
     UNION ALL
@@ -244,7 +342,7 @@ GROUP BY at_end.cur""", p)
 def daily_trends(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per local day of publication, platform and account: posts and their summed latest figures."""
     df = _run(con, f"""
-WITH {_figures()}
+WITH {_figures(con, f)}
 SELECT CAST(timezone($tz, pf.published_at) AS DATE) AS day, pf.platform, pf.account_id, a.handle,
        count(*) AS posts, sum(reach)::DOUBLE AS reach, sum(views)::DOUBLE AS views,
        sum(engagements)::DOUBLE AS engagements, ({_POOLED_RATE})::DOUBLE AS engagement_rate
@@ -257,13 +355,10 @@ GROUP BY ALL ORDER BY day, pf.platform, pf.account_id""", _params(con, f),
 
 def follower_growth(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per account and local day with a count: the day's last follower count and its change since the one before."""
-    df = _run(con, """
-WITH acc AS (SELECT a.akey, a.account_id, a.handle, a.platform FROM accounts a WHERE a.wkey = $wkey
-                 AND ($all_p OR list_contains($platforms::VARCHAR[], a.platform))
-                 AND ($all_a OR list_contains($accounts::VARCHAR[], a.account_id))),
+    df = _run(con, f"""
+WITH acc AS (SELECT a.akey, a.account_id, a.handle, a.platform FROM accounts a WHERE a.wkey = $wkey{_aw(f)}),
 s AS (SELECT s.akey, s.taken_at, s.seq, s.followers FROM account_snapshots s SEMI JOIN acc ON acc.akey = s.akey
-      WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi
-        AND ($demo OR NOT coalesce(s.is_demo, false))),
+      WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi{_demo(f, "s")}),
 u AS (
     SELECT akey, CAST(timezone($tz, taken_at) AS DATE) AS day, arg_max(followers, (taken_at, seq)) AS followers
     FROM s WHERE taken_at >= $lo GROUP BY ALL
@@ -281,15 +376,19 @@ FROM w JOIN acc ON acc.akey = w.akey WHERE w.day IS NOT NULL ORDER BY w.day, acc
 def post_curve(con: duckdb.DuckDBPyConnection, f: Filters, delivery_id: str = "", **_) -> pd.DataFrame:
     """Every snapshot of one published post of the workspace since its publication (its metrics' curves)."""
     p = _params(con, f)
-    p["delivery_id"] = delivery_id
+    # Its key and publication first, so the snapshot scan filters by constants (zone maps skip other posts).
+    hit = _fetch(con, f"""SELECT d.dkey, d.published_at FROM deliveries d WHERE d.delivery_id = $delivery_id
+                         AND d.wkey = $wkey AND d.published_at IS NOT NULL{_demo(f, "d")}""", {**p, "delivery_id": delivery_id})
+    found = not hit.empty
+    p.update(dkey=int(hit["dkey"].iloc[0]) if found else -1,
+             published=hit["published_at"].iloc[0].to_pydatetime() if found else f.start)
+    p["snap_from"] = p["published"] - SNAPSHOT_SLACK
     metrics = ", ".join(f"s.{m}::DOUBLE AS {m}" for m in METRICS)
     df = _run(con, f"""
-WITH d AS (SELECT d.dkey, d.published_at FROM deliveries d
-           WHERE d.delivery_id = $delivery_id AND d.wkey = $wkey AND ($demo OR NOT coalesce(d.is_demo, false)))
-SELECT s.taken_at, (epoch_us(s.taken_at) - epoch_us(d.published_at)) / 3.6e9 AS hours_since_publish, {metrics},
-       ({_engagements("s.")})::DOUBLE AS engagements
-FROM post_snapshots s JOIN d ON d.dkey = s.dkey
-WHERE s.wkey = $wkey AND s.taken_at >= d.published_at - INTERVAL 1 DAY
+SELECT s.taken_at, (epoch_us(s.taken_at) - epoch_us($published::TIMESTAMPTZ)) / 3.6e9 AS hours_since_publish,
+       {metrics}, ({_engagements("s.")})::DOUBLE AS engagements
+FROM post_snapshots s
+WHERE s.dkey = $dkey AND s.wkey = $wkey AND s.taken_at >= $snap_from
 ORDER BY s.taken_at, s.seq""", p, ["taken_at", "hours_since_publish", *METRICS, "engagements"])
     return _utc(df, "taken_at")
 
@@ -302,7 +401,7 @@ _POST_TABLE_COLUMNS = ["delivery_id", "post_id", "published_at", "platform", "ac
 def post_table(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """One row per post published in the period with its latest figures, newest first."""
     df = _run(con, f"""
-WITH {_figures(", d.external_url, d.is_demo AS d_demo")}
+WITH {_figures(con, f, ", d.external_url, d.is_demo AS d_demo")}
 SELECT pf.delivery_id, pf.post_id, pf.published_at, pf.platform, pf.account_id, a.handle, p.caption,
        pf.external_url AS link, p.media_url AS thumbnail, p.content_type, p.is_ai_generated,
        (coalesce(pf.d_demo, false) OR coalesce(p.is_demo, false)) AS is_demo,
@@ -318,7 +417,7 @@ ORDER BY pf.published_at DESC, pf.delivery_id""", _params(con, f), _POST_TABLE_C
 def best_time_grid(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Posts by local weekday (0 = Monday) and hour of publication, with their average results (cells with posts)."""
     return _run(con, f"""
-WITH {_figures()}, t AS (SELECT timezone($tz, published_at) AS local, engagements, engagement_rate FROM pf)
+WITH {_figures(con, f)}, t AS (SELECT timezone($tz, published_at) AS local, engagements, engagement_rate FROM pf)
 SELECT (isodow(local) - 1)::INTEGER AS weekday, hour(local)::INTEGER AS hour, count(*) AS posts,
        avg(engagement_rate) AS avg_engagement_rate, avg(engagements) AS avg_engagements
 FROM t GROUP BY ALL ORDER BY weekday, hour""", _params(con, f),
@@ -328,7 +427,7 @@ FROM t GROUP BY ALL ORDER BY weekday, hour""", _params(con, f),
 def hashtags(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per hashtag (case folded) of the posts published in the period: posts and their average results."""
     return _run(con, f"""
-WITH {_figures()},
+WITH {_figures(con, f)},
 tags AS (SELECT DISTINCT pf.dkey, '#' || lower(ltrim(t.tag, '#')) AS hashtag
          FROM pf JOIN posts p ON p.post_id = pf.post_id, unnest(p.hashtags) AS t(tag)
          WHERE ltrim(t.tag, '#') <> '')
@@ -342,7 +441,7 @@ GROUP BY ALL ORDER BY posts DESC, avg_engagements DESC NULLS LAST, hashtag""", _
 def content_types(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per content type (text, image, carousel, video) of the posts published in the period."""
     return _run(con, f"""
-WITH {_figures()}
+WITH {_figures(con, f)}
 SELECT coalesce(p.content_type, 'unknown') AS content_type, count(*) AS posts,
        avg(pf.engagements) AS avg_engagements, avg(pf.engagement_rate) AS avg_engagement_rate,
        avg(pf.reach) AS avg_reach
@@ -354,7 +453,7 @@ GROUP BY ALL ORDER BY posts DESC, content_type""", _params(con, f),
 def ai_vs_human(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """AI-generated against hand-written posts published in the period."""
     return _run(con, f"""
-WITH {_figures()}
+WITH {_figures(con, f)}
 SELECT CASE WHEN coalesce(p.is_ai_generated, false) THEN 'AI-generated' ELSE 'Hand-written' END AS origin,
        count(*) AS posts, avg(pf.engagements) AS avg_engagements, avg(pf.engagement_rate) AS avg_engagement_rate
 FROM pf LEFT JOIN posts p ON p.post_id = pf.post_id
@@ -366,8 +465,9 @@ def workflow(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     return _run(con, f"""
 WITH p AS (
     SELECT p.post_id, p.created_at, p.is_ai_generated FROM posts p
-    WHERE p.wkey = $wkey AND ($demo OR NOT coalesce(p.is_demo, false))
-      AND (($all_p AND $all_a) OR EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = p.post_id AND {_D_WHERE}))),
+    WHERE p.wkey = $wkey{_demo(f, "p")}{
+        f" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = p.post_id AND {_dw(f)})"
+        if f.platforms or f.account_ids else ""}),
 dec AS (
     SELECT x.post_id, arg_max(x.action, (x."at", x.seq)) AS action, max(x."at") AS decided_at
     FROM decisions x WHERE x.wkey = $wkey AND x."at" >= $lo AND x."at" < $hi
@@ -381,7 +481,7 @@ SELECT (SELECT count(*) FROM p WHERE p.is_ai_generated AND p.created_at >= $lo A
            AS generated,
        counts.approved, counts.rejected,
        (SELECT count(DISTINCT d.post_id) FROM deliveries d SEMI JOIN p ON p.post_id = d.post_id
-        WHERE {_D_WHERE} AND d.state = 'published' AND d.published_at >= $lo AND d.published_at < $hi)
+        WHERE {_dw(f)} AND d.state = 'published' AND d.published_at >= $lo AND d.published_at < $hi)
            AS published,
        CASE WHEN counts.approved + counts.rejected > 0
             THEN counts.approved / (counts.approved + counts.rejected) END::DOUBLE AS approval_rate,
@@ -390,14 +490,14 @@ FROM counts""", _params(con, f),
                 ["generated", "approved", "rejected", "published", "approval_rate", "median_hours_to_approve"])
 
 
-def _reliability_sql(group: str) -> str:
+def _reliability_sql(f: Filters, group: str) -> str:
     return f"""
 WITH r AS (
     SELECT d.platform, d.state, d.attempts,
            CASE WHEN d.state = 'published' AND d.published_at IS NOT NULL
                 THEN epoch(d.published_at - d.due_at) END AS late_s
     FROM deliveries d
-    WHERE {_D_WHERE} AND d.due_at >= $lo AND d.due_at < $hi AND d.state <> 'cancelled')
+    WHERE {_dw(f)} AND d.due_at >= $lo AND d.due_at < $hi AND d.state <> 'cancelled')
 SELECT {group} count(*) AS due,
        count(*) FILTER (WHERE state = 'published') AS published,
        count(*) FILTER (WHERE state = 'failed') AS failed,
@@ -412,14 +512,14 @@ FROM r"""
 
 def reliability(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """One row: posts due in the period, how they ended, how many on time, how late (p50, p95), retries."""
-    return _run(con, _reliability_sql(""), _params(con, f),
+    return _run(con, _reliability_sql(f, ""), _params(con, f),
                 ["due", "published", "failed", "needs_review", "on_time_rate", "lateness_p50_s", "lateness_p95_s",
                  "retries"])
 
 
 def reliability_by_platform(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """The reliability figures per platform."""
-    return _run(con, _reliability_sql("platform,") + " GROUP BY platform ORDER BY platform", _params(con, f),
+    return _run(con, _reliability_sql(f, "platform,") + " GROUP BY platform ORDER BY platform", _params(con, f),
                 ["platform", "due", "published", "failed", "on_time_rate", "lateness_p50_s", "lateness_p95_s",
                  "retries"])
 
@@ -428,7 +528,7 @@ def failures(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Posts due in the period that failed, per platform and error code, most frequent first."""
     return _run(con, f"""
 SELECT d.platform, coalesce(nullif(d.last_error_code, ''), 'unknown') AS reason, count(*) AS failures
-FROM deliveries d WHERE {_D_WHERE} AND d.due_at >= $lo AND d.due_at < $hi AND d.state = 'failed'
+FROM deliveries d WHERE {_dw(f)} AND d.due_at >= $lo AND d.due_at < $hi AND d.state = 'failed'
 GROUP BY ALL ORDER BY failures DESC, platform, reason""", _params(con, f), ["platform", "reason", "failures"])
 
 
