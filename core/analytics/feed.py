@@ -196,9 +196,12 @@ DELIVERIES = _columns("d.id:S:id, d.post_id:S:post_id, d.account_id:S:account_id
                       "d.platform:S:platform, d.state:S:state, d.due_at:t:due_at, d.published_at:t:published_at, "
                       "d.attempts:i:attempts, d.last_error_code:s:last_error_code, d.last_error:s:last_error, "
                       "d.external_url:s:external_url, p.is_demo:B:is_demo, d.updated_at:t:updated_at")
-POST_SNAPSHOTS = _columns("seq:I:seq, delivery_id:S:delivery_id, post_id:S:post_id, account_id:S:account_id, "
-                          "workspace_id:s:workspace_id, platform:S:platform, taken_at:T:taken_at, "
-                          "metrics:j:metrics, is_demo:B:is_demo")
+POST_SNAPSHOTS = _columns("seq:I:seq, delivery_id:S:delivery_id, taken_at:T:taken_at, metrics:j:metrics, "
+                          "is_demo:B:is_demo")
+# What a placeholder delivery is made of (its snapshots outlived it), grouped by delivery_id.
+SNAPSHOT_DELIVERIES = _columns("delivery_id:S:delivery_id, MAX(post_id):S:post_id, MAX(account_id):S:account_id, "
+                               "MAX(workspace_id):s:workspace_id, MAX(platform):S:platform, "
+                               "MAX(CASE WHEN is_demo THEN 1 ELSE 0 END):I:is_demo")
 ACCOUNT_SNAPSHOTS = _columns("seq:I:seq, account_id:S:account_id, workspace_id:s:workspace_id, "
                              "platform:S:platform, taken_at:T:taken_at, followers:i:followers, is_demo:B:is_demo")
 EVENTS = _columns("seq:I:seq, subject_id:S:subject_id, workspace_id:s:workspace_id, \"at\":T:at, "
@@ -567,7 +570,7 @@ class Feed:
             self._marks_cache, self._last_small = None, {}
             raise
         finally:
-            for name in ("src", "stage"):
+            for name in ("src", "stage", "pending"):
                 con.execute(f"DROP TABLE IF EXISTS temp.{name}")
         return outcome
 
@@ -781,9 +784,8 @@ class Feed:
             INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, platform,
                                     is_demo)
             SELECT m.top + row_number() OVER (ORDER BY s.delivery_id), s.*
-            FROM (SELECT delivery_id, arg_max(post_id, seq), arg_max(akey, seq), arg_max(wkey, seq),
-                         arg_max(account_id, seq), arg_max(workspace_id, seq), arg_max(platform, seq),
-                         bool_or(is_demo)
+            FROM (SELECT delivery_id, max(post_id), max(akey), max(wkey), max(account_id), max(workspace_id),
+                         max(platform), bool_or(is_demo)
                   FROM stage WHERE dkey IS NULL GROUP BY delivery_id) AS s,
                  (SELECT COALESCE(MAX(dkey), 0) AS top FROM deliveries) AS m""")
         self._con.execute("UPDATE stage SET dkey = d.dkey FROM deliveries AS d "
@@ -814,26 +816,58 @@ class Feed:
         return where
 
     def _post_snapshots(self, cur) -> int:
+        """The largest source, in one statement per chunk straight from Arrow: a snapshot's keys come from its
+        delivery (only delivery_id, taken_at, metrics are read). Snapshots of deliveries the engine does not know
+        wait in temp.pending until the read is over (no second query while one streams), then get placeholder
+        deliveries made from their snapshots' other columns."""
         where = self._seq_where(cur, "post_snapshots", "post_metric_snapshots", "post_snapshots")
         metrics = "{" + ", ".join(f'"{m}": "BIGINT"' for m in METRICS) + "}"
-        total = 0
+        d = self._d
+        converted = (f"""(SELECT seq, delivery_id, {d.dd("taken_at", "T")} AS taken_at,
+                              json_transform({d.dd("metrics", "j")}, '{metrics}') AS m,
+                              {d.dd("is_demo", "B")} AS is_demo FROM snap)""")
+        insert = ("INSERT INTO post_snapshots SELECT s.seq, d.dkey, d.akey, d.wkey, s.taken_at, "
+                  + ", ".join(f"s.m.{m}" for m in METRICS) + ", s.is_demo FROM {source} AS s "
+                  "JOIN deliveries AS d ON d.delivery_id = s.delivery_id ORDER BY s.seq")
+        total, pending = 0, False
         for chunk in self._batches(cur, self._select(POST_SNAPSHOTS,
                                                      f"FROM post_metric_snapshots {where} ORDER BY seq")):
-            self._stage(chunk, POST_SNAPSHOTS, f"""
-                SELECT src.seq, d.dkey, a.akey, COALESCE(w.wkey, a.wkey, d.wkey) AS wkey, src.delivery_id,
-                       src.post_id, src.account_id, COALESCE(src.workspace_id, a.workspace_id) AS workspace_id,
-                       src.platform, src.taken_at, json_transform(src.metrics, '{metrics}') AS m, src.is_demo
-                FROM src LEFT JOIN deliveries AS d ON d.delivery_id = src.delivery_id
-                LEFT JOIN accounts AS a ON a.account_id = src.account_id
-                LEFT JOIN workspaces AS w ON w.workspace_id = src.workspace_id""")
-            self._stub_accounts()
-            self._stub_deliveries()
-            cols = ", ".join(f"m.{m}" for m in METRICS)
-            total += self._con.execute(
-                f"INSERT INTO post_snapshots SELECT seq, dkey, akey, wkey, taken_at, {cols}, is_demo "
-                f"FROM stage ORDER BY seq").fetchone()[0]
-            self._advance_seq("post_snapshots")
+            self._con.register("snap", chunk)
+            try:
+                if self._con.execute("SELECT count(*) FROM snap "
+                                     "WHERE delivery_id NOT IN (SELECT delivery_id FROM deliveries)").fetchone()[0]:
+                    self._con.execute(("INSERT INTO pending " if pending else "CREATE TEMP TABLE pending AS ")
+                                      + f"SELECT * FROM {converted} "
+                                      "WHERE delivery_id NOT IN (SELECT delivery_id FROM deliveries)")
+                    pending = True
+                total += self._con.execute(insert.format(source=converted)).fetchone()[0]
+                latest = self._con.execute("SELECT MAX(seq) FROM snap").fetchone()[0]
+            finally:
+                self._con.unregister("snap")
+            if latest is not None and latest > self._mark_seq("post_snapshots"):
+                self._set_mark("post_snapshots", seq=int(latest))
+        if pending:
+            unknown = [r[0] for r in self._con.execute("SELECT DISTINCT delivery_id FROM pending").fetchall()]
+            self._stub_deliveries_from(cur, unknown)
+            total += self._con.execute(insert.format(source="pending")).fetchone()[0]
         return total
+
+    def _stub_deliveries_from(self, cur, delivery_ids: list[str]) -> None:
+        """Placeholders for deliveries the SQL database no longer has, from their snapshots."""
+        for start in range(0, len(delivery_ids), 500):
+            ids = ", ".join("'" + i.replace("'", "''") + "'" for i in delivery_ids[start:start + 500])
+            for chunk in self._batches(cur, self._select(
+                    SNAPSHOT_DELIVERIES,
+                    f"FROM post_metric_snapshots WHERE delivery_id IN ({ids}) GROUP BY delivery_id")):
+                self._stage(chunk, SNAPSHOT_DELIVERIES, """
+                    SELECT src.delivery_id, CAST(NULL AS INTEGER) AS dkey, src.post_id, a.akey,
+                           COALESCE(w.wkey, a.wkey) AS wkey, src.account_id,
+                           COALESCE(src.workspace_id, a.workspace_id) AS workspace_id, src.platform,
+                           CAST(src.is_demo AS BOOLEAN) AS is_demo
+                    FROM src LEFT JOIN accounts AS a ON a.account_id = src.account_id
+                    LEFT JOIN workspaces AS w ON w.workspace_id = src.workspace_id""")
+                self._stub_accounts()
+                self._stub_deliveries()
 
     def _account_snapshots(self, cur) -> int:
         where = self._seq_where(cur, "account_snapshots", "account_metric_snapshots", "account_snapshots")
