@@ -189,7 +189,7 @@ def test_the_box_runs_locked_down(engine):
     ("WITH gone AS (DELETE FROM post_snapshots RETURNING *) SELECT count(*) FROM gone", "sql_not_select",
      "hides a DELETE"),
     ("WITH n AS (INSERT INTO posts (post_id) VALUES ('p') RETURNING *) SELECT * FROM n", "sql_not_select",
-     "hides a INSERT"),
+     "hides an INSERT"),
     ("SELECT 1; SELECT 2", "sql_many_statements", "Found 2 statements"),
     ("SELECT 1; DROP TABLE posts", "sql_many_statements", "Found 2 statements"),
     ("", "sql_empty", "Write a query first"),

@@ -325,7 +325,8 @@ class _Box:
             return  # not serialisable: the rolled-back transaction still keeps the copy unchanged
         found = _writes_in(tree)
         if found:
-            raise SqlBoxError(f"Refused: this query hides a {found} (a data-modifying WITH). " + _SELECT_ONLY,
+            article = "an" if found[0] in "AEIOU" else "a"
+            raise SqlBoxError(f"Refused: this query hides {article} {found} (a data-modifying WITH). " + _SELECT_ONLY,
                               code="sql_not_select")
 
 
