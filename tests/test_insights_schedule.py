@@ -72,7 +72,7 @@ def due(store, now: datetime) -> list[str]:
 # ---------------------------------------------------------------- the store: what is due, from the history
 
 def test_what_is_due_is_read_from_the_history(store):
-    """memory, SQLite and PostgreSQL: each delivery's last snapshot decides; demo posts and demo history never."""
+    """memory, SQLite and PostgreSQL: each delivery's last snapshot decides; demo posts are never due."""
     store.add_workspace(Workspace(name="Brand", id=WS))
     a = account(store, "a")
     now = T0 + timedelta(days=40)
@@ -83,19 +83,18 @@ def test_what_is_due_is_read_from_the_history(store):
     old_stale = published(store, a, "old_stale", now - timedelta(days=4))           # pulled 25 h ago: due
     too_old = published(store, a, "too_old", now - timedelta(days=31))              # past 30 days: never
     demo = published(store, a, "demo", now - timedelta(hours=2), is_demo=True)      # demo data: never
-    seeded = published(store, a, "seeded", now - timedelta(hours=3))                # only demo history: due
     store.add_metric_snapshots([
         snapshot(young_recent, now - timedelta(minutes=20)), snapshot(young_stale, now - timedelta(minutes=61)),
         snapshot(young_stale, now - timedelta(minutes=121)), snapshot(old_recent, now - timedelta(hours=5)),
         snapshot(old_stale, now - timedelta(hours=25)), snapshot(too_old, now - timedelta(days=2)),
-        snapshot(seeded, now - timedelta(minutes=5), is_demo=True)])
+        snapshot(demo, now - timedelta(days=1), is_demo=True)])
     # Never pulled first (the earliest published first), then the oldest last snapshot first.
-    assert due(store, now) == [seeded.id, fresh.id, old_stale.id, young_stale.id]
+    assert due(store, now) == [fresh.id, old_stale.id, young_stale.id]
     assert demo.id not in due(store, now + timedelta(days=1))
     # The limit keeps the longest waiting; the rest stay due.
     assert [d.id for d in store.deliveries_due_for_metrics(
         now, young_for=SCHEDULE.young_for, young_every=SCHEDULE.young_every, old_every=SCHEDULE.old_every,
-        max_age=SCHEDULE.max_age, limit=2)] == [seeded.id, fresh.id]
+        max_age=SCHEDULE.max_age, limit=2)] == [fresh.id, old_stale.id]
 
 
 def test_followers_are_due_for_accounts_the_runner_acts_for(store):

@@ -30,14 +30,14 @@ class SqlMetricStore(SqlBase):
             return [delivery_from_row(r) for r in conn.execute(query)]
 
     def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
-                                   old_every: timedelta, max_age: timedelta, limit: int = 5000) -> list[Delivery]:
+                                   old_every: timedelta, max_age: timedelta, limit: int = 2000) -> list[Delivery]:
         """What `core.store.MetricStore` says: decided from the history itself, each delivery's last snapshot read
         through ix_post_metric_snapshots_delivery_id_taken_at (one index probe per recent delivery)."""
         now = to_utc(now, "now")
         snaps = post_metric_snapshots
-        last = (sa.select(sa.func.max(snaps.c.taken_at))
-                .where(snaps.c.delivery_id == _d.c.id, snaps.c.is_demo == sa.false())
-                .scalar_subquery())
+        # max(taken_at) of one delivery is one probe at the end of its index range (no is_demo test: demo history
+        # comes only with demo posts, left out below, and a test would make SQLite read every snapshot's row).
+        last = (sa.select(sa.func.max(snaps.c.taken_at)).where(snaps.c.delivery_id == _d.c.id).scalar_subquery())
         young = _d.c.published_at > now - young_for
         due = sa.or_(last.is_(None), sa.and_(young, last <= now - young_every),
                      sa.and_(sa.not_(young), last <= now - old_every))
@@ -49,7 +49,7 @@ class SqlMetricStore(SqlBase):
         with self._read() as conn:
             return [delivery_from_row(r) for r in conn.execute(query)]
 
-    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 5000) -> list[str]:
+    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 2000) -> list[str]:
         now = to_utc(now, "now")
         snaps = account_metric_snapshots
         last = (sa.select(sa.func.max(snaps.c.taken_at))

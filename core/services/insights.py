@@ -58,7 +58,10 @@ class MetricSchedule:
     # A pull this much before its time counts as on time, so a snapshot taken a little late by one tick does not
     # push the next pull a whole tick later (the runner ticks every few minutes).
     slack: timedelta = timedelta(minutes=2)
-    limit: int = 5000                               # deliveries (and accounts) looked at per pull
+    # Deliveries (and accounts) looked at per pull, the longest waiting first; the rest stay due for the next tick.
+    # (Reading which are due: about 0.5 s for 15,000 recent deliveries with 850,000 snapshots on SQLite, most of it
+    # building the deliveries read.)
+    limit: int = 2000
 
     def __post_init__(self):
         for name in ("young_every", "old_every", "followers_every", "max_age"):

@@ -17,13 +17,14 @@ class MetricStore(Protocol):
 
     def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]: ...
     def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
-                                   old_every: timedelta, max_age: timedelta, limit: int = 5000) -> list[Delivery]:
+                                   old_every: timedelta, max_age: timedelta, limit: int = 2000) -> list[Delivery]:
         """Published deliveries (with an external id, of a post that is not demo data, published within `max_age`
         of `now`) whose last metric snapshot is at or before `now - young_every` while the delivery is younger
         than `young_for`, at or before `now - old_every` after that, or that have none. The longest waiting
-        first (never pulled, then the oldest last snapshot, then the earliest published), at most `limit`."""
+        first (never pulled, then the oldest last snapshot, then the earliest published), at most `limit`.
+        (Demo history belongs to demo posts only, so a real delivery's snapshots are all real.)"""
         ...
-    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 5000) -> list[str]:
+    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 2000) -> list[str]:
         """Ids of accounts the runner acts for (connected, expiring, expired) whose last follower snapshot (demo
         history aside) is at or before `now - every`, or that have none; the longest waiting first."""
         ...
@@ -45,12 +46,12 @@ class MetricMemory(MemoryState):
             return sorted(hits, key=lambda d: (d.account_id, d.published_at))[:limit]
 
     def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
-                                   old_every: timedelta, max_age: timedelta, limit: int = 5000) -> list[Delivery]:
+                                   old_every: timedelta, max_age: timedelta, limit: int = 2000) -> list[Delivery]:
         now = to_utc(now, "now")
         with self._lock:
             last: dict[str, datetime] = {}
             for s in self._snapshots:
-                if not getattr(s, "is_demo", False) and (s.delivery_id not in last or s.taken_at > last[s.delivery_id]):
+                if s.delivery_id not in last or s.taken_at > last[s.delivery_id]:
                     last[s.delivery_id] = s.taken_at
             hits = []
             for d in self._deliveries.values():
@@ -64,7 +65,7 @@ class MetricMemory(MemoryState):
                     hits.append((seen is not None, seen or now, d.published_at, d.id, d))
             return [h[-1] for h in sorted(hits, key=lambda h: h[:4])][:limit]
 
-    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 5000) -> list[str]:
+    def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 2000) -> list[str]:
         now = to_utc(now, "now")
         with self._lock:
             last: dict[str, datetime] = {}
