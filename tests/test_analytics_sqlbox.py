@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -14,7 +16,15 @@ import pytest
 from core.analytics import sqlbox
 from core.analytics.engine import AnalyticsEngine
 from core.analytics.sqlbox import BOX_TABLES, SqlBoxError, run_readonly
+from core.db.sql_store import SqlPostStore
+from core.db.testing import sqlite_engine
+from core.domain import Account, Delivery, Post, Schedule, Workspace
+from core.domain.catalog import Platform
 from core.domain.errors import ValidationError
+from core.domain.lifecycle import DeliveryState, PostState
+from core.infra.secrets import TokenCipher
+from core.store.records import MetricSnapshot
+from tests.store_contract.world import T0, Clock
 
 SLOW = ("SELECT count(*) FROM post_snapshots a, post_snapshots b, post_snapshots c, post_snapshots d, "
         "post_snapshots e WHERE hash(a.taken_at, b.taken_at, c.taken_at, d.taken_at, e.taken_at) = 42")
@@ -369,3 +379,42 @@ def test_a_plain_connection_is_copied_each_time_and_an_unknown_workspace_is_empt
         con.close()
     with pytest.raises(TypeError):
         run_readonly("not an engine", "ws_a", "SELECT 1")
+
+
+# ---------------------------------------------------------------- end to end: the SQL store, a real refresh
+
+def test_through_the_feed_a_refresh_brings_new_snapshots_into_the_box(tmp_path):
+    sql = sqlite_engine(tmp_path / "outpost.sqlite")
+    store = SqlPostStore(sql, TokenCipher.generate(), clock=Clock(T0))
+    due = T0 + timedelta(days=1)
+    for ws, handle in (("ws_a", "@acme"), ("ws_b", "@other")):
+        store.add_workspace(Workspace(name=ws, timezone_name="UTC", id=ws))
+        store.save_account(Account(platform=Platform.X, handle=handle, oauth_token="t", workspace_id=ws,
+                                   id=f"acct_{ws}"))
+        store.add_post(Post(accounts=(store.get_account(f"acct_{ws}"),), workspace_id=ws, id=f"p_{ws}",
+                            schedule=Schedule(scheduled_at=due, timezone_name="UTC"), state=PostState.APPROVED),
+                       [Delivery(post_id=f"p_{ws}", account_id=f"acct_{ws}", platform=Platform.X, due_at=due,
+                                 id=f"d_{ws}")])
+        d = store.get_delivery(f"d_{ws}")
+        store.update_delivery(replace(d, state=DeliveryState.PUBLISHED, published_at=due, attempts=1,
+                                      external_id=f"ext_{ws}", next_attempt_at=None), expected_version=d.version)
+
+    def snap(ws: str, hours: int, views: int) -> MetricSnapshot:
+        return MetricSnapshot(delivery_id=f"d_{ws}", post_id=f"p_{ws}", account_id=f"acct_{ws}", workspace_id=ws,
+                              platform="x", external_id=f"ext_{ws}", taken_at=due + timedelta(hours=hours),
+                              metrics={"views": views})
+
+    store.add_metric_snapshots([snap("ws_a", 1, 10), snap("ws_b", 1, 999)], [])
+    with AnalyticsEngine(engine=sql) as engine:
+        engine.refresh()
+        query = "SELECT delivery_id, count(*) AS n, max(views) AS views, max(likes) AS likes FROM post_snapshots " \
+                "GROUP BY ALL"
+        first = ask(engine, query)
+        assert first[["delivery_id", "n", "views"]].to_dict("records") == [
+            {"delivery_id": "d_ws_a", "n": 1, "views": 10}]
+        assert pd.isna(first["likes"].iloc[0])                 # not reported: not available
+        store.add_metric_snapshots([snap("ws_a", 2, 25)], [])
+        assert ask(engine, query)["n"].iloc[0] == 1           # not refreshed yet: the same copy
+        engine.refresh()
+        assert ask(engine, query)[["n", "views"]].to_dict("records") == [{"n": 2, "views": 25}]
+    sql.dispose()
