@@ -59,7 +59,8 @@ DEFAULT_CHANCE = (0.6, 0.4)
 # Content types each platform takes in the demo, with weights.
 CONTENT_TYPES = {Platform.INSTAGRAM: (("image", 5), ("carousel", 3), ("video", 2)),
                  Platform.LINKEDIN: (("text", 4), ("image", 4), ("carousel", 1), ("video", 1)),
-                 Platform.X: (("text", 6), ("image", 3), ("video", 1))}
+                 Platform.X: (("text", 6), ("image", 3), ("video", 1)),
+                 Platform.YOUTUBE: (("video", 1),), Platform.TIKTOK: (("video", 4), ("carousel", 1))}
 DEFAULT_TYPES = (("text", 3), ("image", 4), ("video", 1))
 TYPE_APPEAL = {"text": 0.9, "image": 1.0, "carousel": 1.15, "video": 1.1}
 TYPE_REACH = {"text": 0.85, "image": 1.0, "carousel": 1.05, "video": 1.3}
@@ -208,33 +209,43 @@ def _pick(rng: random.Random, weighted) -> str:
     return rng.choices(names, weights=weights)[0]
 
 
-def _metric_values(platform: Platform, final: dict[str, float], p: float, video: bool) -> tuple[dict, dict]:
-    """(normalised metrics, the platform's own names) at progress `p`: the keys each adapter reports."""
-    v = {k: int(x * p) for k, x in final.items()}
-    if platform == Platform.INSTAGRAM:
-        raw = {"views": v["views"], "reach": v["reach"], "saved": v["saves"], "likes": v["likes"],
-               "comments": v["comments"], "shares": v["shares"],
-               "total_interactions": v["likes"] + v["comments"] + v["shares"] + v["saves"]}
-        return {k: v[k] for k in ("views", "reach", "likes", "comments", "shares", "saves")}, raw
-    if platform == Platform.LINKEDIN:
-        raw = {"IMPRESSION": v["views"], "MEMBERS_REACHED": v["reach"], "REACTION": v["likes"],
-               "COMMENT": v["comments"], "RESHARE": v["shares"]}
-        return {"views": v["views"], "reach": v["reach"], "likes": v["likes"], "comments": v["comments"],
-                "shares": v["shares"]}, raw
-    if platform == Platform.X:
-        quotes = int(v["shares"] * 0.25)
-        public = {"impression_count": v["views"], "like_count": v["likes"], "reply_count": v["comments"],
-                  "retweet_count": v["shares"] - quotes, "quote_count": quotes, "bookmark_count": v["saves"]}
-        values = {"views": v["views"], "likes": v["likes"], "comments": v["comments"], "shares": v["shares"],
-                  "saves": v["saves"], "clicks": v["clicks"]}
-        if video:
-            values["video_views"] = v["video_views"]
-        return values, {"public_metrics": public, "non_public_metrics": {"impression_count": v["views"],
-                                                                         "url_link_clicks": v["clicks"]}}
-    values = {k: v[k] for k in ("views", "reach", "likes", "comments", "shares", "saves", "clicks")}
-    if video:
-        values["video_views"] = v["video_views"]
-    return values, dict(values)
+def _metric_table(account: Account, video: bool):
+    """The platform's metric table (`core.platforms.metric_names`) its adapter reads this kind of post with."""
+    from core.platforms.metric_names import TABLES
+    platform = account.platform.value
+    kind = "post"
+    if platform == "facebook" and video:
+        kind = "video"
+    elif platform == "linkedin" and not str(account.external_id or "").startswith("urn:li:organization:"):
+        kind = "member"
+    return TABLES[(platform, kind)]
+
+
+def _metric_values(table, final: dict[str, float], p: float, video: bool) -> tuple[dict, dict]:
+    """(normalised metrics, the platform's own names) at progress `p`: the model's numbers put under the names the
+    platform reports them by (a sum split across its parts, X's retweets and quotes), then normalised by the same
+    table the adapter uses, so a demo snapshot has exactly the keys a real one has."""
+    raw: dict[str, int] = {}
+    for key, names in table.keys.items():
+        if key == "video_views" and not video:
+            continue
+        value = int(final[key] * p)
+        if table.combine.get(key) == "first" or len(names) == 1:
+            raw.setdefault(names[0], value)
+            continue
+        parts = [int(value * 0.75)] + [0] * (len(names) - 1)
+        parts[-1] += value - sum(parts)
+        for name, part in zip(names, parts):
+            raw.setdefault(name, part)
+    values = table.normalise(raw)
+    nested: dict = {}
+    for name, value in raw.items():
+        head, _, tail = name.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[name] = value
+    return values, nested
 
 
 def _external(platform: Platform, rng: random.Random, handle: str) -> tuple[str, str]:
@@ -414,9 +425,9 @@ class DemoHistory:
         video = kind == "video"
         final = insights.final_metrics(DEMO_SEED, account.platform.value, f"demo-{n}", published.timestamp(), audience,
                                        video=video, timing=timing, appeal=appeal_boost * appeal_topic * TYPE_APPEAL[kind])
+        table = _metric_table(account, video)
         for taken in pull_times(published, self.now):
-            values, raw = _metric_values(account.platform, final, insights.progress((taken - published).total_seconds()),
-                                         video)
+            values, raw = _metric_values(table, final, insights.progress((taken - published).total_seconds()), video)
             self.snapshots.append(MetricSnapshot(
                 delivery_id=d.id, post_id=d.post_id, account_id=account.id, workspace_id=self.workspace_id,
                 platform=account.platform.value, external_id=d.external_id, taken_at=taken, metrics=values, raw=raw,

@@ -61,8 +61,10 @@ def everything(w) -> dict:
             "events": s.list_events(workspace_id=w.ws.id, limit=100_000)}
 
 
-def test_seeding_writes_90_days_of_demo_history(store):
-    w = world(store)
+def test_seeding_writes_90_days_of_demo_history():
+    from core.store import InMemoryPostStore
+    w = world(InMemoryPostStore())
+    store = w.store
     summary = seed(w)
     assert summary.seeded and summary.connected == 0
     assert (summary.posts, summary.deliveries, summary.snapshots, summary.account_snapshots, summary.events) == \
@@ -107,15 +109,57 @@ def test_seeding_writes_90_days_of_demo_history(store):
         assert len(counts) == 90 and counts[-1] > counts[0]
 
 
-def test_x_has_no_reach_and_linkedin_no_saves_as_their_apis():
+def history(w) -> dict:
+    """The workspace's demo history without its generated ids, in a stable order (to compare stores)."""
+    rows = everything(w)
+    by_id = {p.id: p for p in rows["posts"]}
+    deliveries = {d.post_id: d for d in rows["deliveries"]}
+    posts = sorted(((p.due_at, p.accounts[0].id, p.caption, p.hashtags, p.media_urls, p.is_ai_generated, p.is_demo,
+                     p.state.value, w.store.get_post_status(p.id).value, p.rejection_reason,
+                     (d.state.value, d.attempts, d.published_at, d.external_id, d.external_url, d.last_error_code)
+                     if (d := deliveries.get(p.id)) else None) for p in rows["posts"]), key=repr)
+    snapshots = sorted(((by_id[x.post_id].due_at, x.account_id, x.taken_at, dict(x.metrics), dict(x.raw), x.is_demo)
+                        for x in rows["snapshots"]), key=repr)
+    followers = sorted(((x.account_id, x.taken_at, x.followers, x.is_demo) for x in rows["followers"]), key=repr)
+    return {"posts": posts, "snapshots": snapshots, "followers": followers,
+            "events": sorted(((e.action, e.at, e.actor, e.reason) for e in rows["events"]), key=repr)}
+
+
+def test_every_store_keeps_the_same_history(store):
+    """SQLite and PostgreSQL give back exactly what the memory store holds: every field, every demo mark."""
+    from core.store import InMemoryPostStore
+    reference = world(InMemoryPostStore())
+    seed(reference, days=SHORT)
+    w = world(store)
+    seed(w, days=SHORT)
+    got, want = history(w), history(reference)
+    assert (len(got["posts"]), len(got["snapshots"]), len(got["followers"]), len(got["events"])) == (44, 2299, 63, 120)
+    assert got == want
+
+
+def test_each_platform_has_the_metrics_its_api_reports():
+    """The keys a real snapshot of that platform has (core.platforms.metric_names): X counts no reach, LinkedIn
+    members no saves, Bluesky no views, YouTube (videos only) no shares; video views only on videos."""
     from core.store import InMemoryPostStore
     w = world(InMemoryPostStore())
-    store = w.store
+    for p in ("bluesky", "youtube"):
+        w.store.save_account(Account(platform=p, handle="brand.example", workspace_id=w.ws.id, external_id=f"ext-{p}"))
     seed(w, days=SHORT)
-    keys = {s.platform: set(s.metrics) for s in store.list_metric_snapshots(workspace_id=w.ws.id, limit=100_000)}
+    keys = collections.defaultdict(set)
+    for snap in w.store.list_metric_snapshots(workspace_id=w.ws.id, limit=100_000):
+        keys[snap.platform] |= set(snap.metrics)
     assert keys["instagram"] == {"views", "reach", "likes", "comments", "shares", "saves"}
     assert keys["linkedin"] == {"views", "reach", "likes", "comments", "shares"}
-    assert {"views", "likes", "comments", "shares", "saves", "clicks"} <= keys["x"] and "reach" not in keys["x"]
+    assert keys["x"] == {"views", "likes", "comments", "shares", "saves", "clicks", "video_views"}
+    assert keys["bluesky"] == {"likes", "comments", "shares"}
+    assert keys["youtube"] == {"views", "video_views", "likes", "comments"}
+    x_text = [snap for snap in w.store.list_metric_snapshots(workspace_id=w.ws.id, limit=100_000)
+              if snap.platform == "x" and not any(".mp4" in u for u in w.store.get_post(snap.post_id).media_urls)]
+    assert x_text and all("video_views" not in snap.metrics for snap in x_text)
+    shown = x_text[0]
+    public = shown.raw["public_metrics"]
+    assert shown.metrics["shares"] == public["retweet_count"] + public["quote_count"]
+    assert shown.metrics["views"] == shown.raw["non_public_metrics"]["impression_count"]
 
 
 def best_cells(store, ws_id: str, tz: str):
@@ -138,7 +182,7 @@ def best_cells(store, ws_id: str, tz: str):
 
 
 @pytest.mark.parametrize("tz, now", [(BERLIN, T0), (BERLIN, T0 + timedelta(days=45, hours=7)),   # across DST
-                                     ("America/New_York", T0 + timedelta(days=200)), ("Asia/Tokyo", T0)])
+                                     ("America/New_York", T0 + timedelta(days=200))])
 def test_the_planted_slot_is_the_best_in_the_data_in_the_workspaces_zone(tz, now):
     from core.store import InMemoryPostStore
     w = world(InMemoryPostStore(), tz)
@@ -146,6 +190,36 @@ def test_the_planted_slot_is_the_best_in_the_data_in_the_workspaces_zone(tz, now
     by_rate, by_count = best_cells(w.store, w.ws.id, tz)
     assert set(by_rate[:2]) == PLANTED == {(1, 18), (3, 18)}
     assert by_count[0] in PLANTED
+
+
+def test_the_store_writes_only_demo_rows_of_the_workspace_and_only_once(store):
+    from dataclasses import replace
+    w = world(store)
+    other = store.add_workspace(Workspace(name="Other", id="ws_other"))
+    stranger = store.save_account(Account(platform="x", handle="other", workspace_id=other.id, id="a_other"))
+    ig = w.accounts[0]
+    post = Post(caption="Demo", accounts=(ig,), workspace_id=w.ws.id, id="post_d1", state=PostState.APPROVED,
+                schedule=Schedule(scheduled_at=T0 - timedelta(days=1)), is_demo=True)
+    follow = AccountSnapshot(account_id=ig.id, workspace_id=w.ws.id, platform="instagram", taken_at=T0, followers=10,
+                             is_demo=True)
+    write = lambda posts, followers=(follow,), **kw: store.add_demo_history(  # noqa: E731
+        w.ws.id, posts=posts, account_snapshots=followers, **kw)
+    with pytest.raises(ValueError, match="Post post_d1 is not marked as demo"):
+        write([(replace(post, is_demo=False), [])])
+    with pytest.raises(ValueError, match="follower counts; none were given"):
+        write([(post, [])], followers=())
+    with pytest.raises(ValueError, match="A metric snapshot is not marked as demo"):
+        write([(post, [])], followers=(replace(follow, is_demo=False),))
+    with pytest.raises(ValueError, match="not about a post or delivery of this demo history"):
+        write([(post, [])], events=[ActivityEvent(action="post.approved", subject_type="post", subject_id="post_real",
+                                                  at=T0, workspace_id=w.ws.id)])
+    with pytest.raises(Exception, match="a_other is not connected in this workspace"):
+        write([(replace(post, accounts=(stranger,)), [])])
+    assert not store.has_demo_data(w.ws.id) and store.list_posts(workspace_id=w.ws.id) == []
+    assert write([(post, [])]) is True
+    assert write([(replace(post, id="post_d2"), [])]) is False          # already there: nothing written
+    assert [p.id for p in store.list_posts(workspace_id=w.ws.id)] == ["post_d1"]
+    assert store.get_post("post_d1").is_demo and not store.has_demo_data(other.id)
 
 
 def test_seeding_twice_does_nothing(store):
@@ -283,16 +357,24 @@ def test_posts_page_and_calendar_show_the_published_demo_posts(tmp_path, monkeyp
     from core.services import calendar as cal
     from tests.page_harness import owner_world, page_opener
     with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
-        for p in ("instagram", "x"):
-            db.save_account(Account(platform=p, handle="brand", workspace_id=ws.id))
+        db.save_account(Account(platform="x", handle="brand", workspace_id=ws.id))
         now = datetime.now(UTC)
-        seed_demo(db, OFFLINE, actor=Actor.of(db, owner.id), workspace_id=ws.id, user_id=owner.id, now=now, days=SHORT)
+        summary = seed_demo(db, OFFLINE, actor=Actor.of(db, owner.id), workspace_id=ws.id, user_id=owner.id, now=now,
+                            days=7)
+        assert summary.posts >= 3
         posts = page_opener(db, ws.id, "../pages/posts.py")(owner)
         assert not posts.exception
+        shown = posts.dataframe[0].value
+        assert len(shown) == summary.posts
+        links = {d.external_url for p in db.list_posts(workspace_id=ws.id) for d in db.get_deliveries(p.id)}
+        assert set(shown["link"].dropna()) - {""} <= links
         calendar = page_opener(db, ws.id, "../pages/calendar.py")(owner)
         assert not calendar.exception
-        start, end = cal.visible_range("Month", now.astimezone(ZoneInfo(ws.timezone_name)).date(), ws.timezone_name)
-        entries = cal.calendar_entries(db, ws.id, start=start, end=end, actor=Actor.of(db, owner.id))
-        assert entries and {e.status for e in entries} <= {PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.REJECTED}
-        assert all(e.post.is_demo for e in entries)
+        local = now.astimezone(ZoneInfo(ws.timezone_name)).date()
+        entries = []
+        for anchor in {local, local - timedelta(days=7)}:       # this month and, early in a month, the last one
+            start, end = cal.visible_range("Month", anchor, ws.timezone_name)
+            entries += cal.calendar_entries(db, ws.id, start=start, end=end, actor=Actor.of(db, owner.id))
+        assert len({e.post.id for e in entries}) == summary.posts and all(e.post.is_demo for e in entries)
+        assert {e.status for e in entries} <= {PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.REJECTED}
         assert cal.to_events(entries, ws.timezone_name)

@@ -31,12 +31,13 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
 
 
 def _has_demo(conn: Connection, workspace_id: str) -> bool:
-    for table in (_posts, post_metric_snapshots, account_metric_snapshots):
-        query = (sa.select(sa.literal(1)).select_from(table)
-                 .where(table.c.workspace_id == workspace_id, table.c.is_demo.is_(sa.true())).limit(1))
-        if conn.execute(query).first() is not None:
-            return True
-    return False
+    # Demo history always holds the accounts' daily follower counts (check_demo_history), and those are few per
+    # workspace and indexed by it: asked on every visit to Analytics, this reads neither the posts nor the
+    # (possibly millions of) post snapshots. The demo's are the oldest, so they come first in the index.
+    t = account_metric_snapshots
+    query = (sa.select(sa.literal(1)).select_from(t).where(t.c.workspace_id == workspace_id, t.c.is_demo.is_(sa.true()))
+             .order_by(t.c.workspace_id, t.c.taken_at).limit(1))
+    return conn.execute(query).first() is not None
 
 
 class SqlDemoStore(SqlBase):
@@ -48,7 +49,8 @@ class SqlDemoStore(SqlBase):
 
     def demo_removed_at(self, workspace_id: str) -> datetime | None:
         query = (sa.select(sa.func.max(activity_events.c.at))
-                 .where(activity_events.c.workspace_id == workspace_id, activity_events.c.action == DEMO_REMOVED))
+                 .where(activity_events.c.subject_id == workspace_id, activity_events.c.workspace_id == workspace_id,
+                        activity_events.c.action == DEMO_REMOVED))
         with self._read() as conn:
             at = conn.execute(query).scalar()
         return None if at is None else from_db(at)

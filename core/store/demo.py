@@ -9,8 +9,10 @@ way those rows are written and removed:
   workspace; events must be about those posts or their deliveries.
 - ``remove_demo_data`` deletes the workspace's demo posts (their targets and deliveries with them), demo
   snapshots, and the activity events about those posts and deliveries; never a row that is not demo.
-- ``demo_removed_at`` is when someone last removed the demo (the ``workspace.demo_removed`` event), so it is not
-  seeded again by itself.
+- ``has_demo_data``: whether the workspace has demo history (read from its demo follower counts, which every
+  demo history has and which are few, so asking costs the same whatever the size of the post history).
+- ``demo_removed_at`` is when someone last removed the demo (the ``workspace.demo_removed`` event about the
+  workspace), so it is not seeded again by itself.
 """
 from __future__ import annotations
 
@@ -56,7 +58,10 @@ def check_demo_history(workspace_id: str, posts: Sequence[tuple[Post, Sequence[D
                        snapshots: Sequence[MetricSnapshot], account_snapshots: Sequence[AccountSnapshot],
                        events: Sequence[ActivityEvent]) -> None:
     """Refuse (ValueError) anything `add_demo_history` must not write: a row not marked demo, of another
-    workspace, a delivery of another post, an event about something that is not part of this history."""
+    workspace, a delivery of another post, an event about something that is not part of this history, or a
+    history without the accounts' follower counts (`has_demo_data` asks those: they are few and indexed)."""
+    if not account_snapshots:
+        raise ValueError("Demo history holds each account's follower counts; none were given.")
     subjects = set()
     for post, deliveries in posts:
         if not post.is_demo:
@@ -83,13 +88,12 @@ class DemoMemory(MemoryState):
 
     def has_demo_data(self, workspace_id: str) -> bool:
         with self._lock:
-            return (any(p.is_demo and p.workspace_id == workspace_id for p in self._posts.values())
-                    or any(s.is_demo and s.workspace_id == workspace_id
-                           for s in (*self._snapshots, *self._account_snapshots)))
+            return any(s.is_demo and s.workspace_id == workspace_id for s in self._account_snapshots)
 
     def demo_removed_at(self, workspace_id: str) -> datetime | None:
         with self._lock:
-            times = [e.at for e in self._events if e.action == DEMO_REMOVED and e.workspace_id == workspace_id]
+            times = [e.at for e in self._events if e.action == DEMO_REMOVED and e.workspace_id == workspace_id
+                     and e.subject_id == workspace_id]
             return max(times, default=None)
 
     def add_demo_history(self, workspace_id: str, *, posts: Sequence[tuple[Post, Sequence[Delivery]]],
@@ -103,9 +107,10 @@ class DemoMemory(MemoryState):
             for post, deliveries in posts:
                 if post.id in self._posts:
                     raise DuplicateError(f"A post with id {post.id} already exists.")
-                for acc in post.accounts:
-                    if acc.id not in self._accounts:
-                        raise NotFoundError(f"Account {acc.label} is not connected in this store; save it first.")
+                for account_id in {a.id for a in post.accounts} | {d.account_id for d in deliveries}:
+                    stored = self._accounts.get(account_id)
+                    if stored is None or stored.workspace_id != workspace_id:
+                        raise NotFoundError(f"Account {account_id} is not connected in this workspace; save it first.")
                 for d in deliveries:
                     if d.id in self._deliveries:
                         raise DuplicateError(f"A delivery with id {d.id} already exists.")
