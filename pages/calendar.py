@@ -32,7 +32,9 @@ can_edit = ctx.can(Action.EDIT_POSTS)
 
 st.title("Calendar")
 st.caption(f"Times are in {tz}. " + ("Drag a post to another day or time to move it; click it to open it."
-                                     if can_edit else "Click a post to open it."))
+                                     if can_edit else "Click a post to open it.")
+           + f" A month day with more than {cal.DAY_LIMIT} posts shows how many of each status; click it to see"
+             " that day.")
 
 # ---------------------------------------------------------------- messages from the last action
 flash = s.pop(post_dialog.FLASH, None)
@@ -68,10 +70,13 @@ st.markdown(" ".join(
 
 # ---------------------------------------------------------------- where and what
 today = datetime.now(zone(tz)).date()
+goto = s.pop("cal_goto", None)   # a busy day's summary was clicked: open that day (before the view's widget exists)
+if goto is not None:
+    s["cal_view"], s["cal_anchor"] = "Day", goto
 anchor: date = s.setdefault("cal_anchor", today)
-bar = st.columns([2, 1, 1, 1, 4], vertical_alignment="bottom")
+bar = st.columns([3, 1, 1, 1, 3], vertical_alignment="bottom")
 view = bar[0].segmented_control("View", list(cal.VIEWS), default="Month", key="cal_view", required=True) or "Month"
-step = timedelta(days=28) if view == "Month" else timedelta(days=7)
+step = timedelta(days=1) if view == "Day" else timedelta(days=7)
 if bar[1].button("◀ Earlier", key="cal_prev"):
     s["cal_anchor"] = (anchor.replace(day=1) - timedelta(days=1)) if view == "Month" else anchor - step
     st.rerun()
@@ -109,7 +114,10 @@ options = {
     "eventTimeFormat": {"hour": "2-digit", "minute": "2-digit", "hour12": False},
     "slotLabelFormat": {"hour": "2-digit", "minute": "2-digit", "hour12": False},
     "eventDisplay": "block", "dayHeaderFormat": {"weekday": "short"},
-    "views": {"timeGridWeek": {"dayHeaderFormat": {"weekday": "short", "day": "numeric", "month": "short"}}}, "dayMaxEvents": 4, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
+    "views": {"timeGridWeek": {"dayHeaderFormat": {"weekday": "short", "day": "numeric", "month": "short"}},
+              "timeGridDay": {"dayHeaderFormat": {"weekday": "long", "day": "numeric", "month": "long"}}},
+    "dayMaxEvents": cal.DAY_LIMIT, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
+    "eventOrder": "start,-duration,allDay,order,title",
 }
 
 
@@ -125,7 +133,8 @@ def _calendar() -> None:
     elif not entries:
         st.info("No posts in these dates" + (" with these filters" if filtered else "")
                 + ". Write one on the Posts page, or look earlier or later.")
-    value = calendar(events=cal.to_events(entries, tz, can_edit=can_edit), options=options,
+    events = cal.to_events(entries, tz, can_edit=can_edit, summarise_over=cal.DAY_LIMIT if view == "Month" else None)
+    value = calendar(events=events, options=options,
                      callbacks=["eventClick", "eventChange"], key=key,
                      # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead
                      custom_css=".fc-daygrid-event .fc-event-time{flex-shrink:0}"
@@ -141,7 +150,9 @@ def _calendar() -> None:
         if event.get("id") and mark not in handled:
             handled.add(mark)
             s["cal_rev"] = rev + 1
-            if kind == "eventClick":
+            if kind == "eventClick" and cal.summary_day(event["id"]) is not None:
+                s["cal_goto"] = cal.summary_day(event["id"])
+            elif kind == "eventClick":
                 s[post_dialog.OPEN] = str(event["id"])
             else:
                 s.pop("cal_moved", None)

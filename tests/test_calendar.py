@@ -131,6 +131,48 @@ def test_colours_by_status(status, state, needs_approval, colour, movable):
     assert viewers["editable"] is False
 
 
+def _entry(pid: str, day: date, wall: time, status=PostStatus.SCHEDULED, state=PostState.APPROVED):
+    post = replace(ENTRY_POST, id=pid, state=state, schedule=Schedule.at_local(day, wall, BERLIN))
+    return cal.CalendarEntry(post=post, status=status, deliveries=(), category=cal.category(post, status, None))
+
+
+def test_a_busy_month_day_shows_a_count_per_status_and_a_quiet_day_every_post():
+    """FullCalendar builds an element for every event it gets (2,000 posts in a month took seconds to draw): a
+    month day with more than DAY_LIMIT posts gets one event per status instead, counted by the workspace's days."""
+    busy, quiet = date(2030, 3, 5), date(2030, 3, 6)
+    entries = [_entry(f"s{h}", busy, time(h)) for h in (9, 10, 11)]
+    entries += [_entry(f"w{h}", busy, time(h), PostStatus.PENDING_APPROVAL, PostState.PENDING_APPROVAL)
+                for h in (12, 13)]
+    # 00:30 in Berlin on the 6th is 23:30 UTC on the 5th: it belongs to the quiet day (4 posts, not summarised)
+    entries += [_entry("q0", quiet, time(0, 30))] + [_entry(f"q{h}", quiet, time(h)) for h in (9, 10, 11)]
+    assert cal.DAY_LIMIT == 4
+    events = cal.to_events(entries, BERLIN, can_edit=True, summarise_over=cal.DAY_LIMIT)
+    singles = [e for e in events if not e["extendedProps"].get("summary")]
+    assert [(e["id"], e["start"]) for e in singles] == [
+        ("q0", "2030-03-06T00:30:00"), ("q9", "2030-03-06T09:00:00"), ("q10", "2030-03-06T10:00:00"),
+        ("q11", "2030-03-06T11:00:00")]
+    assert all(e["editable"] for e in singles)
+    summaries = [(e["id"], e["title"], e["start"], e["allDay"], e["editable"], e["backgroundColor"],
+                  e["extendedProps"]["count"]) for e in events if e["extendedProps"].get("summary")]
+    assert summaries == [
+        ("day:2030-03-05:pending_approval", "2 pending approval", "2030-03-05", True, False, "#EAB308", 2),
+        ("day:2030-03-05:scheduled", "3 scheduled", "2030-03-05", True, False, "#2563EB", 3)]
+    assert sum(e["extendedProps"].get("count", 1) for e in events) == len(entries)   # every post is accounted for
+    # the week and day views draw every post
+    assert len(cal.to_events(entries, BERLIN, can_edit=True)) == 9
+    assert cal.summary_day("day:2030-03-05:scheduled") == busy
+    assert cal.summary_day("s9") is None and cal.summary_day("day:soon:scheduled") is None
+
+
+def test_the_day_view_loads_one_day_in_the_workspace_zone(w):
+    plan(w, "p_morning", date(2030, 3, 5), time(0, 30))
+    plan(w, "p_late", date(2030, 3, 5), time(23, 30))
+    plan(w, "p_next", date(2030, 3, 6), time(0, 15))
+    assert cal.visible_range("Day", date(2030, 3, 5), BERLIN) == (datetime(2030, 3, 4, 23, 0, tzinfo=UTC),
+                                                                   datetime(2030, 3, 5, 23, 0, tzinfo=UTC))
+    assert [e.post.id for e in entries(w, view="Day", anchor=date(2030, 3, 5))] == ["p_morning", "p_late"]
+
+
 # ---------------------------------------------------------------- moving by drag
 
 def test_a_drop_moves_the_post_and_undo_puts_it_back(w):
@@ -372,6 +414,39 @@ def test_an_open_dialog_shows_what_the_runner_published_by_itself(page, monkeypa
     assert len(live) == 2                 # the deliveries and the history
     assert [b.proto.url for b in at.get("link_button")] == ["https://x.test/1"]
     assert any(m.value.startswith("**Published**") for m in at.markdown)
+
+
+def test_a_busy_day_shows_its_count_and_a_click_opens_that_day_with_every_post(page, monkeypatch):
+    import streamlit_calendar
+    from core.domain.timeutil import utcnow, zone
+    drawn = []                 # (FullCalendar's view, the events) each time the component is drawn
+    real_calendar = streamlit_calendar.calendar
+
+    def calendar(*, events, options, **kw):
+        drawn.append((options["initialView"], events))
+        return real_calendar(events=events, options=options, **kw)
+    monkeypatch.setattr(streamlit_calendar, "calendar", calendar)
+
+    db, owner, ws, open_as = page
+    acct = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li",
+                                   daily_cap=50, min_gap_minutes=0))
+    day = (utcnow().astimezone(zone(BERLIN)) + timedelta(days=10)).date()
+    for i in range(6):
+        Scheduler(db).schedule_post(f"p{i}", Post(caption=f"Post {i}", accounts=(acct,), workspace_id=ws.id,
+                                                  schedule=Schedule.at_local(day, time(9 + i), BERLIN)))
+    at = open_as(owner, anchor=day)
+    view, events = drawn[-1]
+    assert view == "dayGridMonth"
+    assert [(e["title"], e["extendedProps"]["count"]) for e in events] == [("6 scheduled", 6)]
+
+    at = _drop(at, f"day:{day.isoformat()}:scheduled", day.isoformat(), kind="eventClick")
+    assert not at.exception and "open_post" not in at.session_state      # a count opens no post dialog
+    assert at.session_state["cal_view"] == "Day" and at.session_state["cal_anchor"] == day
+    view, events = drawn[-1]
+    assert view == "timeGridDay"
+    assert [(e["id"], e["start"]) for e in events] == [(f"p{i}", f"{day.isoformat()}T{9 + i:02d}:00:00")
+                                                       for i in range(6)]
+    assert all(e["editable"] for e in events)                          # each can be dragged to another time
 
 
 def test_a_refused_drop_says_why_and_moves_nothing(page):

@@ -24,9 +24,9 @@ from core.rules.timing import check_not_past
 from core.services.scheduler import Scheduler, ScheduleResult
 from core.store import PostStore
 
-__all__ = ["LEGEND", "VIEWS", "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
-           "visible_range", "range_from_view", "parse_wall", "move_post", "undo_move", "post_detail",
-           "duplicate_post", "batch_names"]
+__all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
+           "summary_day", "visible_range", "range_from_view", "parse_wall", "move_post", "undo_move",
+           "post_detail", "duplicate_post", "batch_names"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,13 @@ LEGEND: dict[str, Style] = {
 }
 
 # The calendar's views: our name -> FullCalendar's view.
-VIEWS = {"Month": "dayGridMonth", "Week": "timeGridWeek", "List": "listWeek"}
+VIEWS = {"Month": "dayGridMonth", "Week": "timeGridWeek", "Day": "timeGridDay", "List": "listWeek"}
+
+# A month cell lists up to this many posts one by one; a busier day shows one line per status instead
+# ("62 scheduled"), which opens the day when clicked. FullCalendar builds a DOM element for every event
+# it is given, hidden or not: 2,000 posts in a month took seconds to draw, 31 summaries take milliseconds.
+DAY_LIMIT = 4
+_SUMMARY = "day:"   # the id prefix of a day's summary event: "day:2030-03-05:scheduled"
 
 _MOVABLE = POST_MOVES["reschedule"].sources
 _WALL = "%Y-%m-%dT%H:%M:%S"
@@ -83,6 +89,8 @@ def visible_range(view: str, anchor: date, tz_name: str) -> tuple[datetime, date
         first = anchor.replace(day=1)
         start = first - timedelta(days=first.weekday())
         end = start + timedelta(days=42)
+    elif view == "Day":
+        start, end = anchor, anchor + timedelta(days=1)
     else:
         start = anchor - timedelta(days=anchor.weekday())
         end = start + timedelta(days=7)
@@ -144,12 +152,27 @@ def batch_names(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT) -
     return {b.id: f"Week of {b.week_start:%d %b %Y}" + (f": {b.prompt[:30]}" if b.prompt else "") for b in batches}
 
 
-def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool = False) -> list[dict]:
-    """FullCalendar events: wall-time starts in the zone, the legend's colours, draggable when the post may move."""
+def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool = False,
+              summarise_over: int | None = None) -> list[dict]:
+    """FullCalendar events: wall-time starts in the zone, the legend's colours, draggable when the post may move.
+
+    With `summarise_over` (the month view passes DAY_LIMIT), a day with more posts than that gets one all-day
+    event per status instead of one per post: "62 scheduled" in that status's colour, not draggable,
+    its count in ``extendedProps["count"]``; `summary_day` reads the day back from a click on it."""
     tz = zone(tz_name)
+    order = {key: i for i, key in enumerate(LEGEND)}
+    dated = [(e, e.post.due_at.astimezone(tz)) for e in entries if e.post.due_at is not None]
+    busy: set[date] = set()
+    if summarise_over is not None:
+        per_day: dict[date, int] = {}
+        for _, local in dated:
+            per_day[local.date()] = per_day.get(local.date(), 0) + 1
+        busy = {day for day, n in per_day.items() if n > summarise_over}
     events = []
-    for e in entries:
-        if e.post.due_at is None:
+    counts: dict[tuple[date, str], int] = {}
+    for e, local in dated:
+        if local.date() in busy:
+            counts[(local.date(), e.category)] = counts.get((local.date(), e.category), 0) + 1
             continue
         style = LEGEND.get(e.category, LEGEND["scheduled"])
         where = ", ".join(sorted({a.platform.label for a in e.post.accounts}))
@@ -157,12 +180,34 @@ def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool 
         events.append({
             "id": e.post.id,
             "title": f"{text[:40]}{'…' if len(text) > 40 else ''} ({where})",   # the words first: month cells are narrow
-            "start": e.post.due_at.astimezone(tz).strftime(_WALL),
+            "start": local.strftime(_WALL),
             "backgroundColor": style.colour, "borderColor": style.colour, "textColor": style.text,
             "editable": bool(can_edit and e.status in _MOVABLE),
-            "extendedProps": {"status": style.label, "category": e.category},
+            "extendedProps": {"status": style.label, "category": e.category, "order": order.get(e.category, 99)},
+        })
+    for (day, cat), n in sorted(counts.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+        style = LEGEND.get(cat, LEGEND["scheduled"])
+        events.append({
+            "id": f"{_SUMMARY}{day.isoformat()}:{cat}",
+            "title": f"{n} {style.label.lower()}",   # "65 scheduled": month cells are narrow
+            "start": day.isoformat(), "allDay": True,
+            "backgroundColor": style.colour, "borderColor": style.colour, "textColor": style.text,
+            "editable": False, "classNames": ["outpost-day-summary"],
+            "extendedProps": {"status": style.label, "category": cat, "order": order.get(cat, 99), "count": n,
+                              "summary": True},
         })
     return events
+
+
+def summary_day(event_id: str | None) -> date | None:
+    """The day a clicked summary event stands for ("day:2030-03-05:scheduled"), None for a post's own event."""
+    text = str(event_id or "")
+    if not text.startswith(_SUMMARY):
+        return None
+    try:
+        return date.fromisoformat(text[len(_SUMMARY):len(_SUMMARY) + 10])
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- moving a post
