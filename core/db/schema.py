@@ -173,6 +173,7 @@ posts = sa.Table(
     sa.Index("ix_posts_batch_id", "batch_id"),
     sa.Index("ix_posts_series_id", "series_id"),
     sa.Index("ix_posts_updated_at", "updated_at"),                  # the analytics feed reads changes (0007)
+    sa.Index("ix_posts_workspace_id_status_due_at", "workspace_id", "status", "due_at"),   # one status in time order (0008)
 )
 
 post_accounts = sa.Table(

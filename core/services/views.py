@@ -87,14 +87,19 @@ def _preview(post: Post, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_ATTENTION = (PostStatus.NEEDS_REVIEW, PostStatus.FAILED, PostStatus.PARTIALLY_PUBLISHED, PostStatus.PUBLISHING)
+
+
 def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: int = 200,
                    actor: Actor = SCRIPT) -> list[dict]:
     """Deliveries a person has to settle (needs review, failed), newest problems first, with what to tell them."""
     _may_read(actor, workspace_id)
     tz = zone(tz_name)
-    posts = store.list_posts(workspace_id=workspace_id, limit=limit,
-                             statuses=[PostStatus.NEEDS_REVIEW, PostStatus.FAILED, PostStatus.PARTIALLY_PUBLISHED,
-                                       PostStatus.PUBLISHING])
+    # One status at a time: each is a range of the (workspace, status, due_at) index. Asked for all four at once,
+    # SQLite walks every post of the workspace by time to find the few (90 ms at 100,000 posts, every Posts page).
+    posts = [p for status in _ATTENTION
+             for p in store.list_posts(workspace_id=workspace_id, limit=limit, statuses=[status])]
+    posts = sorted(posts, key=lambda p: (p.due_at is None, p.due_at or datetime.min.replace(tzinfo=tz), p.id))[:limit]
     by_post = store.deliveries_for(p.id for p in posts)
     rows = []
     for post in posts:
