@@ -207,7 +207,8 @@ def test_daily_caps_come_with_the_other_problems_and_warnings_are_said_in_the_wo
     assert not at.exception and len(db.list_posts(workspace_id=ws.id)) == 2
     shown = " ".join(e.value for e in at.error)
     assert "LinkedIn allows 3,000 characters" in shown                    # the content problem and
-    assert "already has 2 posts on Fri" in shown and "daily limit is 2" in shown   # the full day, together
+    # the full day, together (tomorrow in Berlin, named as the message names it: "Sat 5 Dec 2026")
+    assert f"already has 2 posts on {tomorrow:%a} {tomorrow.day} {tomorrow:%b %Y}" in shown and "daily limit is 2" in shown
 
     # a free day: saved, with the same-hour and same-caption warnings in Berlin time
     script.cancel("p1")                   # the 10:00 goes: a place is free, the 09:00 stays
