@@ -83,8 +83,8 @@ class World:
         return self.delivered(acct, result.external_id)
 
     def calls(self, api: str) -> int:
-        """Requests to a platform's API host (token refreshes, on the OAuth hosts, aside)."""
-        return sum(1 for r in self.emu.state.requests if r["path"].startswith(f"/{api}/"))
+        """Requests under a host and path ("www.googleapis.com", "api.x.com/2/tweets"): token refreshes aside."""
+        return sum(1 for r in self.emu.state.requests if r["path"] == f"/{api}" or r["path"].startswith(f"/{api}/"))
 
 
 @pytest.fixture
@@ -110,20 +110,20 @@ def seed_videos(emu, channel: str, n: int) -> list[str]:
 
 def test_youtube_quota_used_up_waits_until_midnight_pacific_and_the_others_go_on(world):
     yt, x = world.w.connect("youtube"), world.w.connect("x")
-    videos = [world.delivered(yt, vid) for vid in seed_videos(world.emu, yt.external_id, 110)]
+    videos = [world.delivered(yt, vid) for vid in seed_videos(world.emu, yt.external_id, 60)]
     tweets = [world.publish_text(x, f"Tweet number {n} about spring") for n in range(3)]
-    # The project has used 9,998 of today's 10,000 units (Pacific day): two videos.list calls are left.
+    # The project has used 9,999 of today's 10,000 units (Pacific day): one videos.list call is left.
     day = world.clock().astimezone(ZoneInfo("America/Los_Angeles")).date().isoformat()
-    world.emu.state.yt.units[("outpost-sandbox-youtube", day)] = 9998
+    world.emu.state.yt.units[("outpost-sandbox-youtube", day)] = 9999
 
     first = world.pull()
     midnight = datetime.combine(world.clock().astimezone(ZoneInfo("America/Los_Angeles")).date() + timedelta(days=1),
                                 datetime.min.time(), tzinfo=ZoneInfo("America/Los_Angeles")).astimezone(timezone.utc)
     assert first.paused == {"platform:youtube": midnight}
     pulled = {s.delivery_id for s in world.store.list_metric_snapshots(limit=1000)}
-    # 50 + 50 videos read; the third call (10 ids) was refused with 403 quotaExceeded; the tweets all read.
-    assert len(pulled & {d.id for d in videos}) == 100 and {d.id for d in tweets} <= pulled
-    assert first.snapshots == 103 and first.calls == 3                       # 2 YouTube calls + 1 X call
+    # 50 videos read; the second call (10 ids) was refused with 403 quotaExceeded; the tweets all read.
+    assert len(pulled & {d.id for d in videos}) == 50 and {d.id for d in tweets} <= pulled
+    assert first.snapshots == 53 and first.calls == 2                        # 1 YouTube call + 1 X call
     assert world.store.list_account_snapshots(account_id=yt.id) == []         # followers wait for the reset too
     assert len(world.store.list_account_snapshots(account_id=x.id)) == 1
     skipped = {d.id for d in videos} - pulled
@@ -282,3 +282,29 @@ def test_meaning_changes_are_dated():
     # Nothing maps to a name Outpost does not have, and nothing maps a deprecated name.
     asked = {n for t in metric_names.TABLES.values() for n in t.names}
     assert not asked & {"impressions", "plays", "video_views", "post_impressions", "post_impressions_unique"}
+
+
+def test_x_rate_limit_window_pauses_that_account_until_its_reset(world):
+    x, masto = world.w.connect("x"), world.w.connect("mastodon")
+    tweet = world.publish_text(x, "Doors open at nine")
+    toot = world.publish_text(masto, "Doors open at nine, fediverse")
+    # One post lookup per user per window, and a window of two hours (X's is 15 minutes, 900 lookups).
+    world.emu.configure(x_read_limit=1, x_window_s=7200)
+    first = world.pull()
+    assert first.snapshots == 2 and first.paused == {}
+    window_ends = max(w[0] for (user, key), w in world.emu.state.x.windows.items() if key == "tweets_read") + 7200
+
+    world.emu.advance(3600)                                 # both due again; X answers 429 for this user
+    second = world.pull()
+    reset = datetime.fromtimestamp(int(window_ends), timezone.utc)      # from x-rate-limit-reset, whole seconds
+    assert second.paused == {f"account:{x.id}": reset}
+    assert len(world.store.list_metric_snapshots(delivery_id=toot.id)) == 2       # Mastodon went on
+    assert len(world.store.list_metric_snapshots(delivery_id=tweet.id)) == 1
+
+    calls = world.calls("api.x.com/2/tweets")
+    world.emu.advance(1800)                                 # still inside the window: X is not asked
+    world.pull()
+    assert world.calls("api.x.com/2/tweets") == calls
+    world.emu.advance(1860)                                 # past the reset: the tweet is read again
+    world.pull()
+    assert len(world.store.list_metric_snapshots(delivery_id=tweet.id)) == 2
