@@ -524,5 +524,5 @@ class BlueskyAdapter(PlatformAdapter):
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         profile = self.request("GET", self._xrpc(self._pds(creds), "app.bsky.actor.getProfile"),
                                params={"actor": creds.external_id}, token=creds.access_token).json()
-        return AccountMetrics(followers=profile.get("followersCount"),
-                              raw={k: profile.get(k) for k in ("followersCount", "followsCount", "postsCount")})
+        raw = {k: profile.get(k) for k in ("followersCount", "followsCount", "postsCount")}
+        return AccountMetrics(followers=metric_names.table("bluesky").follower_count(raw), raw=raw)

@@ -213,8 +213,8 @@ class FacebookAdapter(PlatformAdapter):
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         data = self.get(str(creds.external_id), self.page_token(creds), fields="followers_count,fan_count")
-        followers = data.get("followers_count")    # fan_count (Page likes) stays in raw only
-        return AccountMetrics(followers=int(followers) if followers is not None else None, raw=data)
+        # fan_count (Page likes) stays in raw only
+        return AccountMetrics(followers=metric_names.table("facebook").follower_count(data), raw=data)
 
 
 def _maybe_applied(response: httpx.Response) -> bool:

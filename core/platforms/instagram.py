@@ -205,6 +205,5 @@ class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         data = self.get(creds.external_id or "me", creds.access_token,
                         fields="followers_count,follows_count,media_count")
-        followers = data.get("followers_count")
-        return AccountMetrics(followers=int(followers) if followers is not None else None, raw=data)
+        return AccountMetrics(followers=metric_names.table("instagram").follower_count(data), raw=data)
 

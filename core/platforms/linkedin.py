@@ -280,10 +280,10 @@ class LinkedInAdapter(PlatformAdapter):
         if author.startswith("urn:li:organization:"):
             data = self._rest("GET", f"/rest/networkSizes/{_enc(author)}?edgeType=COMPANY_FOLLOWED_BY_MEMBER",
                               creds.access_token).json()
-            return AccountMetrics(followers=data.get("firstDegreeSize"), raw=data)
+            return AccountMetrics(followers=_ORG.follower_count(data), raw=data)
         data = self._rest("GET", "/rest/memberFollowersCount?q=me", creds.access_token).json()
         elements = data.get("elements") or [{}]
-        return AccountMetrics(followers=elements[0].get("memberFollowersCount"), raw=data)
+        return AccountMetrics(followers=_MEMBER.follower_count(elements[0]), raw=data)
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -339,5 +339,5 @@ class MastodonAdapter(PlatformAdapter):
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         account = self.request("GET", f"{self.base}/api/v1/accounts/verify_credentials",
                                token=creds.access_token).json()
-        return AccountMetrics(followers=account.get("followers_count"),
-                              raw={k: account.get(k) for k in ("followers_count", "following_count", "statuses_count")})
+        raw = {k: account.get(k) for k in ("followers_count", "following_count", "statuses_count")}
+        return AccountMetrics(followers=metric_names.table("mastodon").follower_count(raw), raw=raw)

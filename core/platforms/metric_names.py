@@ -136,7 +136,7 @@ TABLES: dict[tuple[str, str], MetricTable] = {(t.platform, t.kind): t for t in (
     MetricTable("linkedin", batch=20, keys={
         "views": ("impressionCount",), "reach": ("uniqueImpressionsCount",), "clicks": ("clickCount",),
         "likes": ("likeCount",), "comments": ("commentCount",), "shares": ("shareCount",)},
-        followers=("firstDegreeSize", "memberFollowersCount")),
+        followers=("firstDegreeSize",)),
     # memberCreatorPostAnalytics, one queryType per call for one post.
     MetricTable("linkedin", batch=1, kind="member", keys={
         "views": ("IMPRESSION",), "reach": ("MEMBERS_REACHED",), "likes": ("REACTION",), "comments": ("COMMENT",),

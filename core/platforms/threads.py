@@ -27,7 +27,7 @@ from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.domain.catalog import Platform
-from core.platforms.meta import (LongLivedToken, ContainerPublishing, classify_graph, graph_error, insight_values, media_items, number,
+from core.platforms.meta import (LongLivedToken, ContainerPublishing, classify_graph, graph_error, insight_values, media_items,
                                  parse_graph_time)
 from core.domain.timeutil import UTC
 
@@ -261,6 +261,5 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         data = self.get(f"{creds.external_id or 'me'}/threads_insights", creds.access_token, metric="followers_count")
         values = insight_values(data)
-        followers = values.get("followers_count")
-        return AccountMetrics(followers=number(followers) if followers is not None else None, raw=values)
+        return AccountMetrics(followers=metric_names.table("threads").follower_count(values), raw=values)
 

@@ -125,8 +125,7 @@ class TikTokAdapter(PlatformAdapter):
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         user = self._user(creds.access_token)
-        return AccountMetrics(followers=None if user.get("follower_count") is None else int(user["follower_count"]),
-                              raw=user)
+        return AccountMetrics(followers=metric_names.table("tiktok").follower_count(user), raw=user)
 
     def _user(self, token: str) -> dict:
         return self._call(token, "/user/info/", method="GET", params={"fields": USER_FIELDS}).get("user") or {}

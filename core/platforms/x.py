@@ -226,4 +226,4 @@ class XAdapter(PlatformAdapter):
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         data = self.request("GET", f"{API}/users/me?user.fields=public_metrics", token=creds.access_token).json()
         metrics = (data.get("data") or {}).get("public_metrics") or {}
-        return AccountMetrics(followers=metrics.get("followers_count"), raw=metrics)
+        return AccountMetrics(followers=metric_names.table("x").follower_count(metrics), raw=metrics)

@@ -105,7 +105,7 @@ class YouTubeAdapter(PlatformAdapter):
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         stats = self._channel(creds.access_token, "statistics").get("statistics") or {}
-        return AccountMetrics(followers=_int(stats.get("subscriberCount")), raw=stats)
+        return AccountMetrics(followers=metric_names.table("youtube").follower_count(stats), raw=stats)
 
     def _channel(self, token: str, part: str) -> dict:
         items = self.request("GET", f"{API}/channels", token=token, params={"part": part, "mine": "true"}).json()
