@@ -7,6 +7,7 @@ typed is escaped before it goes into the previews' HTML.
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from html import escape
@@ -21,9 +22,12 @@ from core.domain.timeutil import zone
 from core.rules.previews import PreviewData, preview
 from core.rules.timing import check_not_past
 from core.rules.validation import text_count, validate_post
+from core.services.best_time import suggest_times
 from core.services.connect import account_health
 from core.services.scheduler import Scheduler
-from pages.shared import Context, media_checker, media_library, settings, store
+from pages.shared import Context, analytics_engine, media_checker, media_library, settings, store
+
+log = logging.getLogger("outpost.compose")
 
 # What is emptied after a save; the chosen accounts and the "When" stay (the next post often goes to the same places).
 FIELDS = ("compose_caption", "compose_hashtags", "compose_cta", "compose_link",
@@ -196,6 +200,33 @@ def _outcome(already_said: set[str]) -> None:
         st.warning(warning)
 
 
+def _use_time(local: datetime) -> None:
+    """'Use this time': the suggested moment into the date and time fields (a callback: before they are drawn)."""
+    st.session_state["compose_date"] = local.date()
+    st.session_state["compose_time"] = local.time().replace(tzinfo=None, fold=0)
+
+
+def _best_time_hint(ctx: Context, chosen: list[Account]) -> None:
+    """'Best time for these accounts: Tue 18:00 (based on 34 posts, fair confidence)', its next free moment on
+    every chosen account, and a button that puts it in the fields (core.services.best_time decides all of it)."""
+    try:
+        hint = suggest_times(analytics_engine(), store(), ctx.actor, ctx.workspace.id, [a.id for a in chosen])
+    except OutpostError:
+        return
+    except Exception:   # the suggestion is a help: the composer goes on without it
+        log.exception("best-time suggestion failed")
+        return
+    if not hint.moments:
+        st.caption(f"{hint.headline}. None of these times is free on every chosen account in the next four weeks.")
+        return
+    _, res = hint.moments[0]
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.info(f"**{hint.headline}**  \nNext free on every chosen account: {res.local:%a %d %b %H:%M} "
+              f"({res.local.tzname()}).", icon="🕒")
+    right.button("Use this time", key="compose_use_best_time", on_click=_use_time, args=(res.local,))
+    st.caption(hint.recommendation.explanation)
+
+
 def composer(ctx: Context, accounts: list[Account]) -> None:
     """The composer's fields, previews and checks, for someone who may write posts."""
     ws = ctx.workspace
@@ -266,6 +297,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
         wall = d2.time_input("Time", value=ws.preferred_time, step=300, key="compose_time")
         st.caption(f"In {ws.timezone_name}. Your preferred posting time is {ws.preferred_time:%H:%M}.")
         if chosen:
+            _best_time_hint(ctx, chosen)
             try:
                 check_not_past(Schedule.at_local(day, wall, ws.timezone_name).local, local_now)
             except PastTimeError as exc:

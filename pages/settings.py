@@ -14,9 +14,10 @@ from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
 from core.rules.timing import DEFAULT_MIN_GAP
 from core.services.accounts import edit_account
+from core.services.best_time import suggest_queue_slots, with_slots_added
 from core.services.views import workspace_accounts
 from core.services.workspaces import settings_of, timezone_change_impact, update_settings
-from pages.shared import context, show_problems, store
+from pages.shared import analytics_engine, context, show_problems, store
 
 ctx = context()
 db = store()
@@ -100,6 +101,41 @@ if pending and owner:
 error = st.session_state.pop("settings_error", None)
 if error is not None:
     show_problems(error)
+
+
+def _add_best_slots(slots) -> None:
+    """Add the suggested slots to the queue (a callback), and show them in the queue fields above."""
+    merged = with_slots_added(settings_of(db, ctx.actor, ws.id).queue_slots, slots)
+    try:
+        update_settings(db, ctx.actor, ws.id, {"queue_slots": merged})
+    except OutpostError as exc:
+        st.session_state["settings_error"] = exc
+        return
+    for day in range(7):
+        st.session_state[f"settings_slots_{day}"] = ", ".join(merged.get(day, ()))
+    st.session_state["settings_saved"] = f"Added {', '.join(s.label for s in slots)} to the queue slots."
+
+
+st.subheader("Suggested queue slots")
+try:
+    suggestion = suggest_queue_slots(analytics_engine(), db, ctx.actor, ws.id)
+except OutpostError as exc:
+    show_problems(exc)
+    suggestion = None
+if suggestion is not None:
+    rec = suggestion.recommendation
+    learned = rec.basis != "default"
+    if suggestion.new:
+        words = ", ".join(f"**{s.label}**" + (f" ({s.lift_words})" if learned else "") for s in suggestion.new)
+        st.markdown(f"{'Your best times' if learned else 'Generic starting times'} not in the queue yet: {words}")
+        if owner:
+            st.button(f"Add {'them' if len(suggestion.new) > 1 else 'it'} to the queue", key="settings_add_best_slots",
+                      on_click=_add_best_slots, args=(suggestion.new,))
+    else:
+        st.markdown(f"The queue already has every suggested time: {', '.join(s.label for s in rec.slots)}.")
+    if suggestion.already:
+        st.caption(f"Already queue slots: {', '.join(s.label for s in suggestion.already)}.")
+    st.caption(f"{rec.explanation} Times are in {ws.timezone_name}.")
 
 st.subheader("Daily limits and gaps per account")
 accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
