@@ -378,3 +378,37 @@ def test_posts_page_and_calendar_show_the_published_demo_posts(tmp_path, monkeyp
         assert len({e.post.id for e in entries}) == summary.posts and all(e.post.is_demo for e in entries)
         assert {e.status for e in entries} <= {PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.REJECTED}
         assert cal.to_events(entries, ws.timezone_name)
+
+
+def test_the_analytics_engine_reads_the_demo_and_recommends_the_planted_slot(tmp_path):
+    """End to end on SQLite: the DuckDB feed reads the demo, the best-time model recommends a planted slot
+    (Thursday 18:00 Berlin, high confidence), the reliability panel sees the retries and failures; removing the
+    demo empties it all again."""
+    from core.analytics.best_time import recommend
+    from core.analytics.engine import AnalyticsEngine
+    from core.analytics.queries import QUERIES, Filters
+    from core.db import make_engine, upgrade
+    from core.db.sql_store import SqlPostStore
+    from core.infra.secrets import TokenCipher
+    url = f"sqlite:///{tmp_path / 'outpost.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    w = world(SqlPostStore(engine, TokenCipher.generate()))
+    seed(w)
+    analytics = AnalyticsEngine(url)
+    try:
+        analytics.refresh()
+        f = Filters(workspace_id=w.ws.id, start=T0 - timedelta(days=90), end=T0, tz_name=BERLIN)
+        posts = QUERIES["post_table"](analytics.cursor(), f)
+        assert len(posts) == 164 and posts["is_demo"].all()
+        settled = posts[posts["published_at"] < T0 - timedelta(days=2)]
+        best = recommend(settled, BERLIN)
+        assert ((best.slots[0].weekday, best.slots[0].hour), best.label) == ((3, 18), "high")   # Thursday 18:00
+        reliability = QUERIES["reliability"](analytics.cursor(), f).iloc[0]
+        assert (reliability["published"], reliability["failed"], reliability["retries"]) == (164, 4, 13)
+        remove_demo(w.store, actor=w.as_owner, workspace_id=w.ws.id)
+        assert analytics.refresh().rebuilt
+        assert QUERIES["post_table"](analytics.cursor(), f).empty
+    finally:
+        analytics.close()
+        engine.dispose()
