@@ -4,6 +4,7 @@ moments, Settings' queue slots."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -156,6 +157,39 @@ def test_slots_added_to_the_queue():
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)    # a Friday; history runs 16 weeks up to 18 Mar 12:00
 
 
+class History:
+    """Published posts with their figures, straight into an analytics engine's tables (keys as the feed assigns)."""
+
+    def __init__(self, engine, workspace_id: str, tz: str, accounts: list[tuple[str, str]]):
+        self.con = engine.cursor()
+        self.akey = {acc: i + 1 for i, (acc, _) in enumerate(accounts)}
+        self.con.execute("INSERT INTO workspaces VALUES (1, ?, 'Acme', ?)", [workspace_id, tz])
+        for acc, platform in accounts:
+            self.con.execute("INSERT INTO accounts VALUES (?, ?, 1, ?, ?, ?, ?, 'connected')",
+                             [self.akey[acc], acc, workspace_id, platform, "@" + acc, acc])
+        self.ws, self.tz, self.n = workspace_id, tz, 0
+
+    def published(self, account: str, platform: str, at: datetime, likes: int | None) -> None:
+        self.n += 1
+        akey = self.akey[account]
+        self.con.execute("INSERT INTO posts (post_id, wkey, workspace_id, caption) VALUES (?, 1, ?, 'c')",
+                         [f"p{self.n}", self.ws])
+        self.con.execute("INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, "
+                         "platform, state, due_at, published_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, 'published', ?, ?)",
+                         [self.n, f"d{self.n}", f"p{self.n}", akey, account, self.ws, platform, at, at])
+        self.con.execute("INSERT INTO post_snapshots (seq, dkey, akey, wkey, taken_at, likes, reach) "
+                         "VALUES (?, ?, ?, 1, ?, ?, 1000)", [self.n, self.n, akey, at + timedelta(days=1), likes])
+
+    def weekly(self, account: str, platform: str, first_monday: datetime, weeks: int = 12) -> None:
+        """Posts at 5 local slots a week; Thursday 19:00 local gets three times the likes."""
+        rng = np.random.default_rng(5)
+        for w in range(weeks):
+            for d, h in ((0, 9), (1, 12), (3, 19), (3, 9), (4, 15)):
+                local = pd.Timestamp(first_monday + timedelta(weeks=w, days=d, hours=h), tz=self.tz)
+                likes = round(80 * (3.0 if (d, h) == (3, 19) else 1.0) * float(np.exp(rng.normal(0, 0.3))))
+                self.published(account, platform, local.tz_convert("UTC").to_pydatetime(), likes)
+
+
 class World:
     """A workspace in the store (Berlin) with two accounts, its members, and published history in the engine."""
 
@@ -168,12 +202,8 @@ class World:
         self.li = self.store.save_account(Account(platform=Platform.LINKEDIN, handle="acme-li", id="acc_li",
                                                   workspace_id=self.ws))
         self.engine = AnalyticsEngine.in_memory()
-        con = self.engine.cursor()
-        self.con = con
-        con.execute("INSERT INTO workspaces VALUES (1, 'ws_acme', 'Acme', 'Europe/Berlin')")
-        con.execute("INSERT INTO accounts VALUES (1, 'acc_ig', 1, 'ws_acme', 'instagram', '@acme', 'Acme', "
-                    "'connected'), (2, 'acc_li', 1, 'ws_acme', 'linkedin', '@acme-li', 'Acme', 'connected')")
-        self.n = 0
+        self.history = History(self.engine, self.ws, "Europe/Berlin", [("acc_ig", "instagram"),
+                                                                       ("acc_li", "linkedin")])
 
     def person(self, role: Role | None) -> Actor:
         user = self.store.add_user(User(email=f"{role or 'stranger'}@acme.example", display_name=str(role)))
@@ -182,25 +212,11 @@ class World:
         return Actor.of(self.store, user.id)
 
     def published(self, akey: int, account: str, platform: str, at: datetime, likes: int | None) -> None:
-        self.n += 1
-        did = f"d{self.n}"
-        self.con.execute("INSERT INTO posts (post_id, wkey, workspace_id, caption) VALUES (?, 1, 'ws_acme', 'c')",
-                         [f"p{self.n}"])
-        self.con.execute("INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, "
-                         "platform, state, due_at, published_at) VALUES (?, ?, ?, ?, 1, ?, 'ws_acme', ?, "
-                         "'published', ?, ?)", [self.n, did, f"p{self.n}", akey, account, platform, at, at])
-        self.con.execute("INSERT INTO post_snapshots (seq, dkey, akey, wkey, taken_at, likes, reach) "
-                         "VALUES (?, ?, ?, 1, ?, ?, 1000)", [self.n, self.n, akey, at + timedelta(days=1), likes])
+        self.history.published(account, platform, at, likes)
 
     def weekly_history(self, weeks: int = 12) -> None:
-        """Instagram posts at 5 Berlin slots a week; Thursday 19:00 Berlin gets three times the likes."""
-        rng = np.random.default_rng(5)
-        first = datetime(2025, 12, 1)          # a Monday, in the 16 weeks before NOW - 2 days
-        for w in range(weeks):
-            for d, h in ((0, 9), (1, 12), (3, 19), (3, 9), (4, 15)):
-                local = pd.Timestamp(first + timedelta(weeks=w, days=d, hours=h), tz="Europe/Berlin")
-                likes = round(80 * (3.0 if (d, h) == (3, 19) else 1.0) * float(np.exp(rng.normal(0, 0.3))))
-                self.published(1, "acc_ig", "instagram", local.tz_convert("UTC").to_pydatetime(), likes)
+        # 1 Dec 2025 is a Monday: 12 weeks inside the 16 weeks before NOW - 2 days.
+        self.history.weekly("acc_ig", "instagram", datetime(2025, 12, 1), weeks)
 
 
 @pytest.fixture
@@ -280,3 +296,51 @@ def test_an_empty_workspace_gets_the_generic_default(world):
     assert times.workspace.basis == "default" and times.workspace.platforms == ("instagram",)
     assert times.by_account["acc_li"].best.label == "Tue 09:00"     # LinkedIn's default
     assert times.by_account["acc_li"].summary == "Tue 09:00 (generic default: not enough posts yet)"
+
+
+# ---------------------------------------------------------------- the pages (AppTest)
+
+@pytest.fixture
+def pages_world(tmp_path, monkeypatch):
+    """The dashboard's store with an owner, an Instagram account and 12 weeks of its history up to last week in an
+    in-memory engine that the pages get as their analytics engine."""
+    from pages import compose, shared
+    from tests.page_harness import owner_world, page_opener
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        acc = db.save_account(Account(platform=Platform.INSTAGRAM, handle="bakery", workspace_id=ws.id))
+        engine = AnalyticsEngine.in_memory()
+        today = datetime.now(UTC).date()
+        monday = datetime.combine(today - timedelta(days=today.weekday()), time()) - timedelta(weeks=14)
+        History(engine, ws.id, ws.timezone_name, [(acc.id, "instagram")]).weekly(acc.id, "instagram", monday)
+        monkeypatch.setattr(shared, "analytics_engine", lambda **_: engine)
+        monkeypatch.setattr(compose, "analytics_engine", lambda **_: engine)
+        yield db, owner, ws, acc, page_opener
+
+
+def test_the_composer_suggests_the_best_time_and_uses_it(pages_world):
+    db, owner, ws, acc, opener = pages_world
+    at = opener(db, ws.id, "../pages/posts.py")(owner, compose_accounts=[acc.id])
+    hint = [i.value for i in at.info if "Best time for" in i.value]
+    assert hint and hint[0].startswith("**Best time for this account: Thu 19:00 (based on 60 posts, ")
+    at.button(key="compose_use_best_time").click().run()
+    chosen, wall = at.session_state["compose_date"], at.session_state["compose_time"]
+    today = datetime.now(UTC).astimezone(ZoneInfo(ws.timezone_name)).date()
+    assert (chosen.weekday(), wall) == (3, time(19, 0)) and 0 <= (chosen - today).days <= 7
+    assert at.date_input(key="compose_date").value == chosen and at.time_input(key="compose_time").value == wall
+
+
+def test_settings_suggests_queue_slots_and_the_owner_adds_them(pages_world):
+    db, owner, ws, acc, opener = pages_world
+    viewer = db.add_user(User(email="vera@example.com", display_name="Vera"))
+    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+    open_settings = opener(db, ws.id, "../pages/settings.py")
+    seen = open_settings(viewer)
+    assert any("**Thu 19:00**" in m.value for m in seen.markdown)
+    assert not [b for b in seen.button if b.key == "settings_add_best_slots"]
+
+    at = open_settings(owner)
+    at.button(key="settings_add_best_slots").click().run()
+    added = [s.value for s in at.success]
+    assert added and added[0].startswith("Added Thu 19:00") and added[0].endswith("to the queue slots.")
+    assert time(19, 0) in db.get_workspace(ws.id).queue_slots[3]
+    assert "19:00" in at.text_input(key="settings_slots_3").value
