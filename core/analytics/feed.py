@@ -6,6 +6,10 @@ turns them into the tables of `core.analytics.schema` in SQL (JSON parsed by Duc
 Python). One refresh reads everything in one read transaction of the SQL database (a consistent picture) and
 writes everything in one DuckDB transaction (readers see the state before it or after it, never half).
 
+SQLite is read by ADBC in a helper process (`_SqliteWorker`), never in the dashboard's own: the ADBC SQLite
+driver carries its own copy of SQLite, and two copies in one process break SQLite's file locks (see the comment
+at `_SQLITE_WORKER`). PostgreSQL is read by ADBC in this process, on a connection kept between refreshes.
+
 What is read, and how only the new part is read:
 
 - ``post_metric_snapshots``, ``account_metric_snapshots``, ``activity_events`` are append-only: only rows past the
@@ -48,8 +52,10 @@ import pyarrow as pa
 from core.analytics.schema import METRICS
 
 UTC = timezone.utc
-# Re-read posts and deliveries changed this long before the last change seen (late commits, clocks of runners).
-UPDATED_OVERLAP = timedelta(minutes=5)
+# Re-read posts and deliveries changed this long before the last change seen: a write stamps updated_at when it
+# starts and becomes visible when it commits (seconds later for a large one, such as the demo history), and
+# runners on other machines have their own clocks. Rows inside the overlap are read again each refresh.
+UPDATED_OVERLAP = timedelta(seconds=60)
 # PostgreSQL: sequence numbers read again below the mark (numbers taken by transactions that commit later).
 PG_SEQ_WINDOW = 20_000
 # Rows per chunk written into DuckDB while reading a large source (bounded memory on a full load).
