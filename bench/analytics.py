@@ -145,11 +145,11 @@ def _generate(rows: int, seed: int, spare: float) -> dict[str, pa.Table]:
             "comments": (views * 0.005).astype(np.int64), "shares": (views * 0.004).astype(np.int64),
             "saves": (views * 0.006).astype(np.int64), "clicks": (views * 0.01).astype(np.int64),
             "video_views": (views * 0.8).astype(np.int64)}
-    s_platform = platform[s_d]
+    s_pidx = (akey[s_d] - 1) % len(PLATFORMS)                  # platforms go round robin over the accounts
     gaps = rng.random(n) < 0.01                                  # a call that returned nothing for a metric
     metrics = {}
     for m, values in cols.items():
-        reports = np.isin(s_platform, [p for p, ms in REPORTS.items() if m in ms])
+        reports = np.array([m in REPORTS[p] for p in PLATFORMS])[s_pidx]
         metrics[m] = pa.array(values, mask=~reports | gaps)
     snapshots = pa.table({"seq": np.arange(1, n + 1, dtype=np.int64), "dkey": dkey[s_d], "akey": akey[s_d],
                           "wkey": wkey[s_d], "taken_at": _ts_array(taken), **{m: metrics[m] for m in METRICS},

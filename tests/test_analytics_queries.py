@@ -501,3 +501,12 @@ def test_series_notes_say_from_when_views_changed_meaning():
     assert dates[("facebook", "views")] == date(2025, 11, 15)
     assert [n.platform for n in series_notes(("instagram",), date(2025, 1, 1), date(2025, 12, 31))] == ["instagram"]
     assert series_notes(("facebook",), date(2026, 1, 1), date(2026, 3, 1)) == []
+
+
+def test_queries_work_beside_an_unread_result_and_leave_the_connection_as_it_was(con, data):
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10)
+    pending = con.execute("SELECT * FROM range(5)")
+    pending.fetchone()                                       # a result the caller has not finished reading
+    assert QUERIES["post_table"](con, MARCH)["views"].tolist() == [10]
+    assert pending.fetchall() == [(1,), (2,), (3,), (4,)]    # still there, untouched
+    assert con.sql("SELECT 1").fetchall() == [(1,)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from core.platforms import metric_names as _metric_names
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -108,29 +110,13 @@ _ITEMS = (
 
 DEFINITIONS: dict[str, Definition] = {d.name: d for d in _ITEMS}
 
-# Where a platform changed what a series means. core.platforms.metric_names (the per-platform metric tables) keeps
-# these changes with the platforms' names; while it is not there, the two 2025 changes are stated here.
-try:
-    from core.platforms import metric_names as _metric_names
-except ImportError:          # pragma: no cover - the module arrives with the metric tables
-    _metric_names = None
-
-
-def _notes_from_tables() -> tuple[SeriesNote, ...]:
-    return tuple(SeriesNote(c.platform, c.key, c.on,
-                            f"{c.platform.capitalize()} '{c.key}' means {c.after} from {c.on:%d %B %Y}; before that "
-                            f"it meant {c.before}, so figures on either side are not comparable.")
-                 for c in _metric_names.CHANGES)
-
-
-SERIES_NOTES: tuple[SeriesNote, ...] = _notes_from_tables() if _metric_names is not None else (
-    SeriesNote("instagram", "views", date(2025, 4, 21),
-               "Instagram 'views' means every time the post was shown or played, replays included, from 21 April "
-               "2025 (impressions and plays were retired); figures on either side are not comparable."),
-    SeriesNote("facebook", "views", date(2025, 11, 15),
-               "Facebook 'views' means media views from 15 November 2025 (impressions were retired); figures on "
-               "either side are not comparable."),
-)
+# Where a platform changed what a series means: core.platforms.metric_names keeps these changes once, with the
+# platforms' own names (Instagram views from 2025-04-21; Facebook views and reach from 2025-11-15).
+SERIES_NOTES: tuple[SeriesNote, ...] = tuple(
+    SeriesNote(c.platform, c.key, c.on,
+               f"{c.platform.capitalize()} '{c.key}' means {c.after} from {c.on:%d %B %Y}; before that it meant "
+               f"{c.before}, so figures on either side are not comparable.")
+    for c in _metric_names.CHANGES)
 
 
 def definition(name: str) -> Definition:
@@ -150,8 +136,6 @@ def series_notes(platforms: tuple[str, ...] | list[str] = (), start: date | None
 
 def metric_sources(platform: str) -> dict[str, tuple[str, ...]]:
     """The platform's own names behind each Outpost metric ({} when unknown), e.g. instagram saves <- ('saved',)."""
-    if _metric_names is None:
-        return {}
     merged: dict[str, tuple[str, ...]] = {}
     for (slug, _kind), table in _metric_names.TABLES.items():
         if slug == platform:
