@@ -260,3 +260,22 @@ def test_schedule_from_settings_and_its_refusals():
     assert config.metrics.young_every == timedelta(minutes=10) and config.metrics_tick_s == 60
     with pytest.raises(SystemExit, match="must be more than 0"):
         config_from_args(_parser().parse_args(["--metrics-old-every-s", "0"]), Settings())
+
+
+def test_a_post_the_platform_gives_nothing_for_is_asked_again_at_its_time_not_every_tick(memory, clock):
+    """No data yet, deleted, a story past 24 h: no snapshot to date it, so the pull itself remembers it asked."""
+    a = account(memory, "a")
+    gone = published(memory, a, "gone", T0, external_id="deleted-1")
+    kept = published(memory, a, "kept", T0, external_id="here-1")
+
+    class Forgetful(Recorder):
+        def post_metrics(self, creds, ids):
+            return {i: m for i, m in super().post_metrics(creds, ids).items() if i != "deleted-1"}
+
+    adapter = Forgetful(clock)
+    pauses = Pauses()
+    run_ticks(memory, adapter, clock, until=timedelta(hours=3), pauses=pauses)     # 18 ticks of 10 minutes
+    asked = [ids for _, ids in adapter.calls]
+    assert asked == [("deleted-1", "here-1")] * 3                          # at 0, 1 and 2 h, with the other one
+    assert memory.list_metric_snapshots(delivery_id=gone.id) == []          # nothing stored, not zeros
+    assert len(memory.list_metric_snapshots(delivery_id=kept.id)) == 3

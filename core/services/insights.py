@@ -114,6 +114,7 @@ class PullResult:
     calls: int = 0                      # post metrics calls made (one per batch of ids)
     paused: dict[str, datetime] = field(default_factory=dict)   # "account:<id>" / "platform:<slug>" -> until
     skipped: set[str] = field(default_factory=set)               # accounts that failed this time
+    unanswered: int = 0                 # posts asked for that the platform gave nothing for (asked again later)
 
 
 def _scope_key(platform: str, account_id: str, exc: PlatformError) -> str:
@@ -147,7 +148,8 @@ def pull_insights(store: PostStore, adapter_for: Callable[[object], PlatformAdap
     for account_id, items in by_account.items():
         if should_stop():
             return result.snapshots
-        _guarded(account_id, result, lambda: _pull_posts(store, adapter_for, account_id, items, now, pauses, result))
+        _guarded(account_id, result,
+                 lambda: _pull_posts(store, adapter_for, account_id, items, now, schedule, pauses, result))
     for account_id in store.accounts_due_for_followers(now, every=schedule.followers_every - schedule.slack,
                                                        limit=schedule.limit):
         if should_stop():
@@ -189,10 +191,14 @@ def _limited(account: Account, exc: PlatformError, now: datetime, pauses: Pauses
 
 
 def _pull_posts(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], account_id: str,
-                items: list[Delivery], now: datetime, pauses: Pauses, result: PullResult) -> None:
+                items: list[Delivery], now: datetime, schedule: MetricSchedule, pauses: Pauses,
+                result: PullResult) -> None:
     account = store.get_account(account_id)
     if _paused(account, now, pauses):
         return
+    # A post the platform answered nothing for (no data yet, deleted, a story past its 24 h) has no snapshot, so
+    # the history alone would call it due on every tick: it waits for its next time here instead.
+    items = [d for d in items if pauses.until(f"delivery:{d.id}", now) is None]
     adapter = adapter_for(account.platform)
     creds = credentials(account)
     items = resolve_pending(store, adapter, account, items)
@@ -215,6 +221,12 @@ def _pull_posts(store: PostStore, adapter_for: Callable[[object], PlatformAdapte
         if snaps:
             store.add_metric_snapshots(snaps)
             result.snapshots += len(snaps)
+        for d in chunk:
+            if d.external_id not in metrics:
+                young = d.published_at is not None and d.published_at > now - schedule.young_for
+                pauses.hold(f"delivery:{d.id}", now + (schedule.young_every if young else schedule.old_every)
+                            - schedule.slack)
+                result.unanswered += 1
 
 
 def _pull_followers(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], account_id: str,
