@@ -5,7 +5,7 @@ flow when it has none: Instagram, LinkedIn and X as "demo_brand", marked ``meta[
 
 - published posts over the last `days` days: captions with hashtags by topic, text, image, carousel and video
   posts (media on the emulator's media server, ``/_media/sample.*``), some AI-generated, some through approval
-  (``post.submitted``, ``post.approved``, a few ``post.rejected`` first), a few rejected outright;
+  (``post.submitted``, ``post.approved``, a few ``post.rejected`` first and approved once rewritten);
 - their deliveries as the runner leaves them: published with a small lateness, a few after a retry, a few failed
   with the platforms' own error codes, with the runner's events;
 - metric snapshots on the runner's schedule (hourly for the first 48 hours after publication, then daily up to
@@ -340,15 +340,9 @@ class DemoHistory:
                     link="https://demo-brand.example/shop" if platform == Platform.LINKEDIN and rng.random() < 0.4 else "",
                     schedule=Schedule(scheduled_at=due, timezone_name=self.tz), is_ai_generated=ai, workspace_id=ws,
                     id=post_id, state=PostState.APPROVED, created_by=self.user_id, created_at=created, is_demo=True)
-        if approval < 0.04:                       # rejected outright: never published
-            event("post.submitted", created, None, "pending_approval")
-            reason = rng.choice(REJECTIONS)
-            event("post.rejected", created + timedelta(hours=rng.uniform(1, 20)), "pending_approval", "rejected",
-                  reason=reason)
-            self.posts.append((replace(post, state=PostState.REJECTED, rejection_reason=reason), []))
-            self.events += events
-            return
-        if approval < 0.45:                        # through approval (a few sent back once first)
+        # Through approval, a few sent back once first. No demo post is left rejected (or in any state a person
+        # could pick up again): demo history is only read, never continued.
+        if approval < 0.45:
             event("post.submitted", created, None, "pending_approval")
             at = created
             if approval < 0.10:

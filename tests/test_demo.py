@@ -46,7 +46,7 @@ def seed(w, now=T0, days=90):
     return seed_demo(w.store, OFFLINE, actor=w.as_owner, workspace_id=w.ws.id, user_id=w.owner.id, now=now, days=days)
 
 
-# Tests about writing and removing the history use three weeks of it (44 posts, 2,299 snapshots): quicker to read
+# Tests about writing and removing the history use three weeks of it (44 posts, 2,351 snapshots): quicker to read
 # back on every store, and the same code as 90 days.
 SHORT = 21
 
@@ -68,27 +68,27 @@ def test_seeding_writes_90_days_of_demo_history():
     summary = seed(w)
     assert summary.seeded and summary.connected == 0
     assert (summary.posts, summary.deliveries, summary.snapshots, summary.account_snapshots, summary.events) == \
-        (174, 168, 11594, 270, 457)
+        (174, 174, 11948, 270, 475)
     assert summary.planted == "Tuesdays and Thursdays, 18:00–19:00 (Europe/Berlin)"
     rows = everything(w)
-    assert len(rows["posts"]) == 174 and len(rows["deliveries"]) == 168 and len(rows["snapshots"]) == 11594
-    assert len(rows["followers"]) == 270 and len(rows["events"]) == 457
+    assert len(rows["posts"]) == 174 and len(rows["deliveries"]) == 174 and len(rows["snapshots"]) == 11948
+    assert len(rows["followers"]) == 270 and len(rows["events"]) == 475
     assert all(p.is_demo for p in rows["posts"]) and all(s.is_demo for s in rows["snapshots"])
     assert all(s.is_demo for s in rows["followers"])
     # 90 days back from now, nothing after it; published with small lateness, a few retries and failures.
     published = [d for d in rows["deliveries"] if d.state == DeliveryState.PUBLISHED]
     failed = [d for d in rows["deliveries"] if d.state == DeliveryState.FAILED]
-    assert (len(published), len(failed)) == (164, 4)
+    assert (len(published), len(failed)) == (169, 5)
     assert {d.last_error_code for d in failed} <= {"2207009", "DUPLICATE_POST", "duplicate"}
     assert min(d.published_at for d in published) >= T0 - timedelta(days=90)
     assert max(d.published_at for d in published) < T0
     assert sum(d.attempts - 1 for d in published) == 13
     assert all(timedelta(0) < d.published_at - d.due_at < timedelta(minutes=7) for d in published)
     statuses = collections.Counter(store.get_post_status(p.id) for p in rows["posts"])
-    assert statuses == {PostStatus.PUBLISHED: 164, PostStatus.FAILED: 4, PostStatus.REJECTED: 6}
+    assert statuses == {PostStatus.PUBLISHED: 169, PostStatus.FAILED: 5}
     assert sum(p.is_ai_generated for p in rows["posts"]) == 59
     actions = collections.Counter(e.action for e in rows["events"])
-    assert (actions["post.approved"], actions["post.rejected"]) == (74, 17)
+    assert (actions["post.approved"], actions["post.rejected"]) == (80, 17)
     # Content types and hashtags vary; media on the emulator's media server.
     media = [u for p in rows["posts"] for u in p.media_urls]
     assert all(u.startswith("http://127.0.0.1:9/_media/sample.") for u in media)
@@ -133,7 +133,7 @@ def test_every_store_keeps_the_same_history(store):
     w = world(store)
     seed(w, days=SHORT)
     got, want = history(w), history(reference)
-    assert (len(got["posts"]), len(got["snapshots"]), len(got["followers"]), len(got["events"])) == (44, 2299, 63, 120)
+    assert (len(got["posts"]), len(got["snapshots"]), len(got["followers"]), len(got["events"])) == (44, 2351, 63, 123)
     assert got == want
 
 
@@ -226,7 +226,7 @@ def test_seeding_twice_does_nothing(store):
     w = world(store)
     seed(w, days=SHORT)
     before = {k: len(v) for k, v in everything(w).items()}
-    assert before == {"posts": 44, "deliveries": 43, "snapshots": 2299, "followers": 63, "events": 120}
+    assert before == {"posts": 44, "deliveries": 44, "snapshots": 2351, "followers": 63, "events": 123}
     again = seed(w, now=T0 + timedelta(days=3))
     assert not again.seeded and again.posts == 0
     assert {k: len(v) for k, v in everything(w).items()} == before
@@ -376,7 +376,7 @@ def test_posts_page_and_calendar_show_the_published_demo_posts(tmp_path, monkeyp
             start, end = cal.visible_range("Month", anchor, ws.timezone_name)
             entries += cal.calendar_entries(db, ws.id, start=start, end=end, actor=Actor.of(db, owner.id))
         assert len({e.post.id for e in entries}) == summary.posts and all(e.post.is_demo for e in entries)
-        assert {e.status for e in entries} <= {PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.REJECTED}
+        assert {e.status for e in entries} <= {PostStatus.PUBLISHED, PostStatus.FAILED}
         assert cal.to_events(entries, ws.timezone_name)
 
 
@@ -400,12 +400,12 @@ def test_the_analytics_engine_reads_the_demo_and_recommends_the_planted_slot(tmp
         analytics.refresh()
         f = Filters(workspace_id=w.ws.id, start=T0 - timedelta(days=90), end=T0, tz_name=BERLIN)
         posts = QUERIES["post_table"](analytics.cursor(), f)
-        assert len(posts) == 164 and posts["is_demo"].all()
+        assert len(posts) == 169 and posts["is_demo"].all()
         settled = posts[posts["published_at"] < T0 - timedelta(days=2)]
         best = recommend(settled, BERLIN)
         assert ((best.slots[0].weekday, best.slots[0].hour), best.label) == ((3, 18), "high")   # Thursday 18:00
         reliability = QUERIES["reliability"](analytics.cursor(), f).iloc[0]
-        assert (reliability["published"], reliability["failed"], reliability["retries"]) == (164, 4, 13)
+        assert (reliability["published"], reliability["failed"], reliability["retries"]) == (169, 5, 13)
         remove_demo(w.store, actor=w.as_owner, workspace_id=w.ws.id)
         assert analytics.refresh().rebuilt
         assert QUERIES["post_table"](analytics.cursor(), f).empty
