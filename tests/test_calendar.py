@@ -123,7 +123,7 @@ ENTRY_POST = Post(caption="Hello", id="p1", schedule=Schedule(datetime(2030, 3, 
 def test_colours_by_status(status, state, needs_approval, colour, movable):
     post = replace(ENTRY_POST, state=state)
     ws = Workspace(name="W", timezone_name=BERLIN, requires_approval=needs_approval)
-    entry = cal.CalendarEntry(post=post, status=status, deliveries=(), category=cal.category(post, status, ws))
+    entry = cal.CalendarEntry(post=post, status=status, category=cal.category(post, status, ws))
     [event] = cal.to_events([entry], BERLIN, can_edit=True)
     assert event["backgroundColor"] == colour and event["editable"] is movable
     assert event["start"] == "2030-03-05T09:00:00"
@@ -133,7 +133,7 @@ def test_colours_by_status(status, state, needs_approval, colour, movable):
 
 def _entry(pid: str, day: date, wall: time, status=PostStatus.SCHEDULED, state=PostState.APPROVED):
     post = replace(ENTRY_POST, id=pid, state=state, schedule=Schedule.at_local(day, wall, BERLIN))
-    return cal.CalendarEntry(post=post, status=status, deliveries=(), category=cal.category(post, status, None))
+    return cal.CalendarEntry(post=post, status=status, category=cal.category(post, status, None))
 
 
 def test_a_busy_month_day_shows_a_count_per_status_and_a_quiet_day_every_post():
