@@ -422,6 +422,11 @@ def test_readers_in_other_threads_see_a_refresh_whole(store, engine):
 def test_a_database_analytics_cannot_read_is_refused_in_words(tmp_path):
     with pytest.raises(FeedError, match="from its file"):
         AnalyticsEngine("sqlite://")
+    with AnalyticsEngine(f"sqlite:///{tmp_path}/missing.sqlite") as engine:
+        with pytest.raises(FeedError, match="found no database at .*missing.sqlite: start Outpost once"):
+            engine.refresh()
+        assert engine.version == 0
+    assert not (tmp_path / "missing.sqlite").exists()
     with pytest.raises(FeedError, match="SQLite or PostgreSQL, not mysql"):
         AnalyticsEngine(engine=SimpleNamespace(url=sa.make_url("mysql://u@127.0.0.1/x")))
 

@@ -44,6 +44,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
@@ -235,7 +236,8 @@ class _Connection:
             if not database or database == ":memory:" or database.startswith("file:"):
                 raise FeedError("Analytics reads a SQLite database from its file; an in-memory SQLite database "
                                 "cannot be shared with it.")
-            self._target = database
+            # Absolute: the reading process may start after the dashboard changed its working directory.
+            self._target = str(Path(database).expanduser().resolve())
             self._search_path = None
         elif backend == "postgresql":
             self.dialect = _Postgres()
@@ -483,6 +485,8 @@ atexit.register(_SqliteWorker.stop)
 class _SqliteReader(_Reader):
     def __init__(self, path: str):
         self._streaming = False
+        if not Path(path).is_file():      # SQLite would create an empty database there
+            raise FeedError(f"Analytics found no database at {path}: start Outpost once to create it.")
         _SqliteWorker.lock.acquire()
         try:
             self._expect_ok({"op": "begin", "path": path}, "open the database to read it")
