@@ -17,11 +17,7 @@ from typing import Any
 
 import duckdb
 
-from core.analytics.schema import DDL as _SCHEMA_DDL
-
-# DuckDB 2.0 reserves AT (time travel: `FROM t AT (VERSION => ...)`), so schema.py's `decisions.at` only parses
-# quoted. Quoted here until schema.py quotes it (or renames it); queries must write it as "at".
-DDL = _SCHEMA_DDL.replace(" at TIMESTAMPTZ", ' "at" TIMESTAMPTZ')
+from core.analytics.schema import DDL
 
 
 @dataclass(frozen=True)
