@@ -278,6 +278,8 @@ def test_a_viewer_cannot_remove_or_seed_the_demo(store):
     with pytest.raises(PermissionDenied, match="You are not a member of this workspace."):
         remove_demo(store, actor=Actor.for_user("u_stranger"), workspace_id=w.ws.id)
     assert demo_status(store, actor=w.as_viewer, workspace_id=w.ws.id) == "present"
+    with pytest.raises(PermissionDenied, match="You are not a member of this workspace."):
+        demo_status(store, actor=Actor.for_user("u_stranger"), workspace_id=w.ws.id)
     assert len(everything(w)["posts"]) == 44
     with pytest.raises(PermissionDenied, match="Viewers cannot write or change posts"):
         seed_demo(store, OFFLINE, actor=w.as_viewer, workspace_id="ws_brand", user_id=w.viewer.id, now=T0)
