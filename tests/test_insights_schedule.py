@@ -10,6 +10,7 @@ Three layers, each with a controllable clock:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -95,6 +96,18 @@ def test_what_is_due_is_read_from_the_history(store):
     assert [d.id for d in store.deliveries_due_for_metrics(
         now, young_for=SCHEDULE.young_for, young_every=SCHEDULE.young_every, old_every=SCHEDULE.old_every,
         max_age=SCHEDULE.max_age, limit=2)] == [fresh.id, old_stale.id]
+    # What waits for its platform's reset is left out, so it never takes the others' places under the limit.
+    yt = account(store, "yt", Platform.YOUTUBE)
+    video = published(store, yt, "video", now - timedelta(hours=1))
+    kw = dict(young_for=SCHEDULE.young_for, young_every=SCHEDULE.young_every, old_every=SCHEDULE.old_every,
+              max_age=SCHEDULE.max_age)
+    assert [d.id for d in store.deliveries_due_for_metrics(now, **kw)] == [video.id, fresh.id, old_stale.id,
+                                                                          young_stale.id]
+    assert [d.id for d in store.deliveries_due_for_metrics(now, skip_platforms={"youtube"}, **kw)] == \
+        [fresh.id, old_stale.id, young_stale.id]
+    assert [d.id for d in store.deliveries_due_for_metrics(now, skip_accounts={a.id}, **kw)] == [video.id]
+    assert [d.id for d in store.deliveries_due_for_metrics(now, skip_deliveries={fresh.id, video.id}, **kw)] == \
+        [old_stale.id, young_stale.id]
 
 
 def test_followers_are_due_for_accounts_the_runner_acts_for(store):
@@ -279,3 +292,18 @@ def test_a_post_the_platform_gives_nothing_for_is_asked_again_at_its_time_not_ev
     assert asked == [("deleted-1", "here-1")] * 3                          # at 0, 1 and 2 h, with the other one
     assert memory.list_metric_snapshots(delivery_id=gone.id) == []          # nothing stored, not zeros
     assert len(memory.list_metric_snapshots(delivery_id=kept.id)) == 3
+
+
+def test_a_paused_platform_never_takes_the_others_places(memory, clock):
+    """With room for two deliveries a pull, YouTube's quota spent and three videos waiting, X's post is still read."""
+    yt, x = account(memory, "yt", Platform.YOUTUBE), account(memory, "x", Platform.X)
+    for n in range(3):
+        published(memory, yt, f"v{n}", T0 - timedelta(hours=3 - n), external_id=f"vid{n}")
+    tweet = published(memory, x, "t", T0, external_id="tw")
+    pauses = Pauses()
+    pauses.hold("platform:youtube", T0 + timedelta(hours=10))
+    adapter = Recorder(clock)
+    insights.pull_insights(memory, lambda p: adapter, clock=clock, schedule=replace(SCHEDULE, limit=2),
+                           pauses=pauses)
+    assert adapter.calls == [("acct_x", ("tw",))]
+    assert len(memory.list_metric_snapshots(delivery_id=tweet.id)) == 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Collection, Sequence
 
 import sqlalchemy as sa
 
@@ -30,7 +30,9 @@ class SqlMetricStore(SqlBase):
             return [delivery_from_row(r) for r in conn.execute(query)]
 
     def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
-                                   old_every: timedelta, max_age: timedelta, limit: int = 2000) -> list[Delivery]:
+                                   old_every: timedelta, max_age: timedelta, limit: int = 2000,
+                                   skip_accounts: Collection[str] = (), skip_platforms: Collection[str] = (),
+                                   skip_deliveries: Collection[str] = ()) -> list[Delivery]:
         """What `core.store.MetricStore` says: decided from the history itself, each delivery's last snapshot read
         through ix_post_metric_snapshots_delivery_id_taken_at (one index probe per recent delivery)."""
         now = to_utc(now, "now")
@@ -43,7 +45,10 @@ class SqlMetricStore(SqlBase):
                      sa.and_(sa.not_(young), last <= now - old_every))
         query = (sa.select(_d).join(posts, posts.c.id == _d.c.post_id)
                  .where(_d.c.state == DeliveryState.PUBLISHED.value, _d.c.external_id.is_not(None),
-                        _d.c.published_at >= now - max_age, posts.c.is_demo == sa.false(), due)
+                        _d.c.published_at >= now - max_age, posts.c.is_demo == sa.false(), due,
+                        *([_d.c.account_id.not_in(list(skip_accounts))] if skip_accounts else []),
+                        *([_d.c.platform.not_in(list(skip_platforms))] if skip_platforms else []),
+                        *([_d.c.id.not_in(list(skip_deliveries))] if skip_deliveries else []))
                  .order_by(sa.case((last.is_(None), 0), else_=1), last, _d.c.published_at, _d.c.id)
                  .limit(limit))
         with self._read() as conn:

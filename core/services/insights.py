@@ -100,9 +100,11 @@ class Pauses:
                 return None
             return until
 
-    def as_dict(self) -> dict[str, datetime]:
+    def active(self, kind: str, now: datetime) -> set[str]:
+        """The names held of one kind ("account", "platform", "delivery") that still wait at `now`."""
         with self._lock:
-            return dict(self._until)
+            return {key.partition(":")[2] for key, until in self._until.items()
+                    if key.startswith(kind + ":") and until > now}
 
 
 @dataclass
@@ -139,9 +141,12 @@ def pull_insights(store: PostStore, adapter_for: Callable[[object], PlatformAdap
     pauses = pauses if pauses is not None else Pauses()
     now = clock()
     result = report if report is not None else PullResult()
+    # What waits for a platform's reset is left out in the query, so it never takes the places of the others.
     due = store.deliveries_due_for_metrics(
         now, young_for=schedule.young_for, young_every=schedule.young_every - schedule.slack,
-        old_every=schedule.old_every - schedule.slack, max_age=schedule.max_age, limit=schedule.limit)
+        old_every=schedule.old_every - schedule.slack, max_age=schedule.max_age, limit=schedule.limit,
+        skip_accounts=pauses.active("account", now), skip_platforms=pauses.active("platform", now),
+        skip_deliveries=pauses.active("delivery", now))
     by_account: dict[str, list[Delivery]] = {}
     for d in due:
         by_account.setdefault(d.account_id, []).append(d)

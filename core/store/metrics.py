@@ -3,7 +3,7 @@ the protocol and its in-memory part."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol, Sequence
+from typing import Collection, Protocol, Sequence
 
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery
 from core.domain.lifecycle import DeliveryState
@@ -17,12 +17,15 @@ class MetricStore(Protocol):
 
     def published_deliveries(self, since: datetime, *, limit: int = 10000) -> list[Delivery]: ...
     def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
-                                   old_every: timedelta, max_age: timedelta, limit: int = 2000) -> list[Delivery]:
+                                   old_every: timedelta, max_age: timedelta, limit: int = 2000,
+                                   skip_accounts: Collection[str] = (), skip_platforms: Collection[str] = (),
+                                   skip_deliveries: Collection[str] = ()) -> list[Delivery]:
         """Published deliveries (with an external id, of a post that is not demo data, published within `max_age`
         of `now`) whose last metric snapshot is at or before `now - young_every` while the delivery is younger
         than `young_for`, at or before `now - old_every` after that, or that have none. The longest waiting
         first (never pulled, then the oldest last snapshot, then the earliest published), at most `limit`.
-        (Demo history belongs to demo posts only, so a real delivery's snapshots are all real.)"""
+        (Demo history belongs to demo posts only, so a real delivery's snapshots are all real.) The `skip_*`
+        ones (told to wait by their platform) are left out, so they never take the places of the others."""
         ...
     def accounts_due_for_followers(self, now: datetime, *, every: timedelta, limit: int = 2000) -> list[str]:
         """Ids of accounts the runner acts for (connected, expiring, expired) whose last follower snapshot (demo
@@ -46,8 +49,11 @@ class MetricMemory(MemoryState):
             return sorted(hits, key=lambda d: (d.account_id, d.published_at))[:limit]
 
     def deliveries_due_for_metrics(self, now: datetime, *, young_for: timedelta, young_every: timedelta,
-                                   old_every: timedelta, max_age: timedelta, limit: int = 2000) -> list[Delivery]:
+                                   old_every: timedelta, max_age: timedelta, limit: int = 2000,
+                                   skip_accounts: Collection[str] = (), skip_platforms: Collection[str] = (),
+                                   skip_deliveries: Collection[str] = ()) -> list[Delivery]:
         now = to_utc(now, "now")
+        skip_accounts, skip_platforms, skip_deliveries = set(skip_accounts), set(skip_platforms), set(skip_deliveries)
         with self._lock:
             last: dict[str, datetime] = {}
             for s in self._snapshots:
@@ -57,7 +63,9 @@ class MetricMemory(MemoryState):
             for d in self._deliveries.values():
                 post = self._posts.get(d.post_id)
                 if (d.state != DeliveryState.PUBLISHED or not d.external_id or d.published_at is None
-                        or d.published_at < now - max_age or post is None or getattr(post, "is_demo", False)):
+                        or d.published_at < now - max_age or post is None or getattr(post, "is_demo", False)
+                        or d.account_id in skip_accounts or d.platform.value in skip_platforms
+                        or d.id in skip_deliveries):
                     continue
                 every = young_every if d.published_at > now - young_for else old_every
                 seen = last.get(d.id)
