@@ -79,8 +79,13 @@ def _platform(slug) -> str:
 
 
 def _named(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its platforms by name."""
-    return frame.assign(platform=frame["platform"].map(_platform)) if "platform" in frame and len(frame) else frame
+    """The frame with its platforms by name and, where it has accounts, `who`: "demo_brand · Instagram"."""
+    if "platform" not in frame or not len(frame):
+        return frame
+    frame = frame.assign(platform=frame["platform"].map(_platform))
+    if "handle" in frame:
+        frame = frame.assign(who=frame["handle"].fillna("") + " · " + frame["platform"])
+    return frame
 
 
 def _csv(name: str, f, label: str = "Download CSV", **extra) -> None:
@@ -165,13 +170,13 @@ if demo_state == "present":
                       f"{planted_words(ws.timezone_name)}. Your own posts' figures join them as they are published.")
         if ctx.can(Action.EDIT_POSTS) and right.button("Remove demo data", key="an_remove_demo"):
             try:
-                removed = demo.remove_demo(db, actor=ctx.actor, workspace_id=ws.id)
+                demo.remove_demo(db, actor=ctx.actor, workspace_id=ws.id)
             except OutpostError as exc:
                 show_problems(exc)
             else:
                 analytics_engine(refresh=True)
-                st.session_state[FLASH] = [("success", f"Demo data removed ({removed} rows); your own posts and "
-                                                       "figures are untouched.")]
+                st.session_state[FLASH] = [("success", "Demo data removed: its posts, figures and demo accounts are "
+                                                       "gone; your own posts and figures are untouched.")]
                 st.rerun()
 
 # ---------------------------------------------------------------- filters
@@ -220,7 +225,11 @@ for card, kpi in zip(cards, overview.itertuples(index=False)):
     if delta in ("+0.0%", "-0.0%"):
         delta = "0.0%"
     basis = f" ({kpi.basis})" if isinstance(kpi.basis, str) and kpi.basis else ""
-    card.metric(kpi.label, as_text(kpi.value), delta, border=True, delta_color="off" if delta == "0.0%" else "normal",
+    value = as_text(kpi.value)
+    if value == NA:      # said under a dash: the words do not fit the card's large figure
+        value, delta = "—", NA
+    card.metric(kpi.label, value, delta, border=True, delta_color="off" if delta in ("0.0%", NA) else "normal",
+                delta_arrow="off" if delta == NA else "auto",
                 help=f"{kpi.definition}{basis}. Previous period: {as_text(kpi.previous)}.")
 
 posts = _frame("post_table")
@@ -245,7 +254,7 @@ else:
     if measure == "engagement_rate":
         split = "account"           # a rate is per account; adding rates up across accounts would mislead
         st.caption("Engagement rate is shown per account.")
-    group = "platform" if split == "platform" else "handle"
+    group = "platform" if split == "platform" else "who"
     series = trends.groupby(["day", group], as_index=False)[measure].sum(min_count=1) if measure != "engagement_rate" \
         else trends[["day", group, measure]]
     _chart(px.line(series.sort_values("day"), x="day", y=measure, color=group, markers=True,
@@ -260,7 +269,7 @@ followers = _named(_frame("follower_growth"))
 if followers.empty or followers["followers"].isna().all():
     st.caption("No follower counts in this period yet (they are read once a day per account).")
 else:
-    _chart(px.line(followers.sort_values("day"), x="day", y="followers", color="handle", markers=True,
+    _chart(px.line(followers.sort_values("day"), x="day", y="followers", color="who", markers=True,
                    labels={"day": "", "followers": "Followers"}), "an_followers")
     _csv("follower_growth", f)
 
@@ -281,7 +290,8 @@ else:
         texttemplate="%{text}", colorscale="Blues", colorbar=dict(title="Eng. rate %"), hoverongaps=False,
         hovertemplate="%{y} %{x}:00 · %{text} posts · engagement rate %{z:.2f}%<extra></extra>"))
     heat.update_yaxes(autorange="reversed")
-    heat.update_layout(xaxis_title=f"Hour ({ws.timezone_name})")
+    heat.update_xaxes(type="category")
+    heat.update_layout(xaxis_title=f"Hour of the day ({ws.timezone_name})")
     _chart(heat, "an_heatmap")
     st.caption("Each cell: the average engagement rate of posts published in that local hour; the number is how "
                "many posts it rests on. Empty cells have no posts.")
@@ -303,27 +313,26 @@ else:
         published=posts["published_at"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M"),
         origin=posts["is_ai_generated"].map({True: "AI", False: ""}),
         thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""))
-    columns = ["thumbnail", "published", "platform", "handle", "caption", "views", "reach", "likes", "comments",
+    columns = ["thumbnail", "published", "who", "caption", "views", "reach", "likes", "comments",
                "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
-    brief = ["thumbnail", "published", "platform", "handle", "caption", "reach", "engagements", "engagement_rate",
-             "link"]
+    brief = ["thumbnail", "published", "who", "caption", "reach", "views", "engagements", "engagement_rate", "link"]
     config = {"thumbnail": st.column_config.ImageColumn("", width="small"),
               "link": st.column_config.LinkColumn("Link", display_text="Open ↗"),
-              "caption": st.column_config.TextColumn("Caption", width="large"),
+              "caption": st.column_config.TextColumn("Caption", width="medium"),
               "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%"),
               **{m: st.column_config.NumberColumn(label, format="localized") for m, label in METRICS},
-              "published": "Published", "platform": "Platform", "handle": "Account", "origin": "AI"}
+              "published": "Published", "who": "Account", "origin": "AI"}
     st.markdown(f"**Top 5** by {rank_by.replace('_', ' ')}")
     st.dataframe(shown.loc[ranked.index[:5], brief], hide_index=True, column_config=config, key="an_top",
-                 row_height=56)
+                 row_height=56, placeholder=NA)
     st.markdown(f"**Bottom 5** by {rank_by.replace('_', ' ')}")
     st.dataframe(shown.loc[ranked.index[::-1][:5], brief], hide_index=True, column_config=config,
-                 key="an_bottom", row_height=56)
+                 key="an_bottom", row_height=56, placeholder=NA)
     if len(ranked) < len(posts):
         st.caption(f"{len(posts) - len(ranked)} post(s) left out: their platform did not report "
                    f"{rank_by.replace('_', ' ')}.")
     with st.expander(f"All {len(posts)} published posts in this period"):
-        st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts")
+        st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts", placeholder=NA)
     _csv("post_table", f, label="Download posts (CSV)")
 
     st.subheader("One post since publication")
@@ -409,17 +418,17 @@ else:
                     help=analytics.definition("on_time_rate"))
     cards[1].metric("Median delay", _duration(r.lateness_p50_s), border=True,
                     help=analytics.definition("lateness"))
-    cards[2].metric("95th percentile delay", _duration(r.lateness_p95_s), border=True,
+    cards[2].metric("Slowest 5% delay", _duration(r.lateness_p95_s), border=True,
                     help=analytics.definition("lateness"))
     cards[3].metric("Retries", _count(r.retries), border=True, help=analytics.definition("retries"))
     cards[4].metric("Failed / need review", f"{int(r.failed)} / {int(r.needs_review)}", border=True,
                     help=f"Of {int(r.due)} posts due, {int(r.published)} were published.")
     by_platform = _named(_frame("reliability_by_platform"))
-    c1, c2 = st.columns(2)
+    c1, c2 = st.container(), st.container()
     with c1:
         st.markdown("**By platform**")
         st.dataframe(by_platform.assign(on_time_rate=by_platform["on_time_rate"] * 100), hide_index=True,
-                     key="an_rel_platform", column_config={
+                     key="an_rel_platform", placeholder=NA, column_config={
                          "platform": "Platform", "due": "Due", "published": "Published", "failed": "Failed",
                          "retries": "Retries",
                          "on_time_rate": st.column_config.NumberColumn("On time", format="%.1f%%"),
