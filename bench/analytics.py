@@ -255,13 +255,15 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> str:
     return ""
 
 
-def median_ms(fn, rounds: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(rounds):
-        started = time.perf_counter()
-        result = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 2), result
+def timed(fn) -> tuple[float, float, object]:
+    """Wall and CPU milliseconds of one call (CPU of the whole process: DuckDB's worker threads included)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000, result
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
 
 
 def fold_new_rows(con, n: int) -> float:
@@ -404,19 +406,29 @@ def main(argv=None) -> None:
         "ORDER BY published_at < ? DESC, published_at DESC LIMIT 1", [ws_id, END - timedelta(days=31)]).fetchone()[0]
     queries, mismatches = {}, {}
     for name, query in QUERIES.items():
-        duck_ms, duck = median_ms(lambda: query(con, f, delivery_id=delivery_id), args.rounds)
-        pandas_ms, twin = median_ms(lambda: PANDAS[name](frames, f, delivery_id=delivery_id), args.rounds)
-        diff = same(duck, twin)
-        named.USE_FOLDED = False                  # the same query reading the snapshots themselves
-        raw_ms, raw = median_ms(lambda: query(con, f, delivery_id=delivery_id), args.rounds)
+        # Rounds interleave the three ways, so a burst of load on this shared machine hits them alike.
+        runs: dict[str, list[tuple[float, float]]] = {"duckdb": [], "unfolded": [], "pandas": []}
+        answers = {}
+        for _ in range(args.rounds):
+            for way in runs:
+                named.USE_FOLDED = way != "unfolded"          # unfolded: read the snapshots themselves
+                run = (lambda: PANDAS[name](frames, f, delivery_id=delivery_id)) if way == "pandas" else \
+                    (lambda: query(con, f, delivery_id=delivery_id))
+                wall, cpu, answers[way] = timed(run)
+                runs[way].append((wall, cpu))
         named.USE_FOLDED = True
-        diff = diff or same(raw, twin)
+        diff = same(answers["duckdb"], answers["pandas"]) or same(answers["unfolded"], answers["pandas"])
         if diff:
             mismatches[name] = diff
-        queries[name] = {"duckdb_ms": duck_ms, "pandas_ms": pandas_ms, "duckdb_unfolded_ms": raw_ms,
-                         "rows_out": len(duck), "speedup": round(pandas_ms / duck_ms, 1) if duck_ms else None}
-        say(f"{name}: duckdb {duck_ms} ms (unfolded {raw_ms} ms), pandas {pandas_ms} ms ({len(duck)} rows)"
-            f"{' MISMATCH ' + diff if diff else ''}")
+        ms = {way: median([w for w, _ in r]) for way, r in runs.items()}
+        cpu = {way: median([c for _, c in r]) for way, r in runs.items()}
+        queries[name] = {"duckdb_ms": ms["duckdb"], "pandas_ms": ms["pandas"], "duckdb_unfolded_ms": ms["unfolded"],
+                         "duckdb_cpu_ms": cpu["duckdb"], "pandas_cpu_ms": cpu["pandas"],
+                         "rows_out": len(answers["duckdb"]),
+                         "speedup": round(ms["pandas"] / ms["duckdb"], 1) if ms["duckdb"] else None,
+                         "cpu_speedup": round(cpu["pandas"] / cpu["duckdb"], 1) if cpu["duckdb"] else None}
+        say(f"{name}: duckdb {ms['duckdb']} ms (cpu {cpu['duckdb']}; unfolded {ms['unfolded']}), pandas "
+            f"{ms['pandas']} ms (cpu {cpu['pandas']}), {len(answers['duckdb'])} rows{' MISMATCH ' + diff if diff else ''}")
     fold_ms = fold_new_rows(con, args.refresh_rows)
     say(f"folding {args.refresh_rows:,} new snapshot rows: {fold_ms} ms per 100k")
     con.close()
