@@ -1,30 +1,34 @@
 """How often the best-time model finds a planted best weekday and hour in a synthetic history.
 
-    python -m bench.best_time --trials 100 --weeks 8 [--held-out-weeks 8] [--accounts 3] [--seed 1]
+    python -m bench.best_time --trials 100 --weeks 8 [--held-out-weeks 8] [--accounts 5] [--posts-per-week 7-21]
+                              [--noise 0.6] [--strength 1.0] [--seed 1]
 
-Each trial builds one workspace's history (a fresh random generator per trial, so trial t is the same on every run):
+Each trial builds one workspace's history (its own random generator, so trial t is the same on every run):
 
 - A timezone among Europe/Berlin, America/New_York, Asia/Tokyo and UTC (posting times are drawn in local wall time,
-  stored in UTC, and the model buckets them back across daylight saving changes).
-- `--accounts` accounts of very different size: a typical post gets between about 10 and 3,000 engagements
-  (log-uniform); each account posts 4 to 10 times a week.
-- A true time effect on engagements, log scale: a weekday effect (normal, sd 0.1), a smooth daily curve peaking
-  at a random hour between 08:00 and 20:00 (height 0.35, width about 3 hours, a small random second peak), plus a
-  bump of 0.25 at the planted best slot (the peak hour on a random weekday). The planted best slot is the grid's
-  maximum; its neighbours are close behind, as in real data.
-- Posting that does not cover every slot evenly: about 70% of posts in business hours (Monday to Friday, 09:00 to
-  17:00), the rest anywhere from 07:00 to 22:00 on any day, and each account has two or three habitual slots
-  it uses for a third of its posts. Some trials have very few posts at the planted slot.
-- Each post's engagements: Poisson around exp(account level + time effect + quality), with post quality
-  lognormal (sd 0.6 on the log scale): most of the variation is the post, not the time.
+  stored in UTC, and the model buckets them back across the March and April daylight saving changes).
+- `--accounts` accounts (default 5, a small marketing team) of very different size: a typical post gets between
+  about 10 and 3,000 engagements (log-uniform); each account posts `--posts-per-week` times a week (default
+  7 to 21: one to three posts a day).
+- Posting that does not cover every slot evenly (`posting_weights`): a third of an account's posts at its two or
+  three habitual weekday slots, the rest 70% in business hours (Monday to Friday, 09:00-17:59) and 30% anywhere
+  from 07:00 to 22:59 on any day. Evenings and weekends get few posts.
+- The planted best slot: drawn uniformly among the slots getting at least 1% of the workspace's posts
+  (`REGULAR_SHARE`: business hours and the habits), because no method can learn a time nobody posts at, and the
+  model deliberately recommends only tried times. Around it, a true time effect on engagements (`true_effect`,
+  log scale): a weekday effect (sd 0.1) with the best weekday 0.1 above the next, a daily curve peaking at the
+  best hour (height 0.4, sd 3 hours) with a smaller second peak (0.15), and a bump of 0.15 at the slot itself,
+  all times `--strength`. The slot is the grid's maximum, its neighbours close behind, as in real data.
+- Each post's engagements: Poisson around exp(account level + time effect + quality), post quality lognormal
+  (`--noise`, sd 0.6 on the log scale): most of the variation is the post, not its time.
 
-The model (`core.analytics.recommend`, the same call the dashboard makes, with its confidence bootstrap) is fitted
-on the first `--weeks` weeks. "Correct" is the planted best slot (known, because we planted it):
-top1_accuracy = share of trials whose recommended best slot is exactly the planted weekday and hour;
-top3_accuracy = share whose three recommended slots include it. The held-out weeks check that the
-recommendation also pays off on posts it never saw: heldout_lift = the mean over trials of (mean score of
-held-out posts in the recommended top-3 slots) minus (mean score of all held-out posts), where a post's score
-is its log engagements minus its account's true level (log-points; 0.1 is about 10% more engagements).
+The model (`core.analytics.best_time.recommend`, the call the dashboard makes, with its confidence bootstrap) is
+fitted on the first `--weeks` weeks of the whole workspace. "Correct" is the planted best slot (known, because we
+planted it): top1_accuracy = share of trials whose recommended best slot is exactly the planted weekday and hour;
+top3_accuracy = share whose three recommended slots include it. The held-out weeks check that the recommendation
+also pays off on posts it never saw: heldout_lift = the mean over trials of (mean score of held-out posts in the
+recommended top-3 slots) minus (mean score of all held-out posts), a post's score being its log engagements minus
+its account's true level (log-points; 0.3 is about 35% more engagements).
 
 Prints progress to stderr and one JSON object as the last line of stdout:
 {"trials", "weeks", "top1_accuracy", "top3_accuracy", ...extras}. Target (issue 12): top-3 >= 0.9 at 8 weeks.
@@ -37,7 +41,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,8 +23,14 @@ def test_bench_best_time_prints_its_figures_as_the_last_line():
     assert sum(result["labels"].values()) == 3
 
 
-def test_bench_best_time_refuses_bad_arguments_in_words():
-    out = subprocess.run([sys.executable, "-m", "bench.best_time", "--trials", "0"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 2
-    assert "--trials, --weeks, --held-out-weeks and --accounts must be at least 1" in out.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "0"], "--trials, --weeks, --held-out-weeks and --accounts must be at least 1"),
+    (["--posts-per-week", "lots"], "--posts-per-week takes a range such as 7-21"),
+    (["--posts-per-week", "9-3"], "--posts-per-week takes a range such as 7-21 (at least 1)"),
+])
+def test_bench_best_time_refuses_bad_arguments_in_words(args, message, capsys):
+    from bench.best_time import main
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

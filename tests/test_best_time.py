@@ -170,24 +170,38 @@ class History:
         self.ws, self.tz, self.n = workspace_id, tz, 0
 
     def published(self, account: str, platform: str, at: datetime, likes: int | None) -> None:
-        self.n += 1
-        akey = self.akey[account]
-        self.con.execute("INSERT INTO posts (post_id, wkey, workspace_id, caption) VALUES (?, 1, ?, 'c')",
-                         [f"p{self.n}", self.ws])
+        self.many([(account, platform, at, likes)])
+
+    def many(self, rows: list[tuple[str, str, datetime, int | None]]) -> None:
+        """Each row a post published on an account at a moment, with one snapshot a day later (its likes)."""
+        first = self.n + 1
+        self.n += len(rows)
+        keys = list(range(first, self.n + 1))
+        frame = pd.DataFrame({
+            "n": keys, "post_id": [f"p{k}" for k in keys], "delivery_id": [f"d{k}" for k in keys],
+            "akey": [self.akey[r[0]] for r in rows], "account_id": [r[0] for r in rows],
+            "platform": [r[1] for r in rows], "ts": pd.to_datetime([r[2] for r in rows], utc=True),
+            "likes": pd.array([r[3] for r in rows], dtype="Int64")})
+        self.con.register("new_rows", frame)
+        self.con.execute("INSERT INTO posts (post_id, wkey, workspace_id, caption) SELECT post_id, 1, ?, 'c' "
+                         "FROM new_rows", [self.ws])
         self.con.execute("INSERT INTO deliveries (dkey, delivery_id, post_id, akey, wkey, account_id, workspace_id, "
-                         "platform, state, due_at, published_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, 'published', ?, ?)",
-                         [self.n, f"d{self.n}", f"p{self.n}", akey, account, self.ws, platform, at, at])
+                         "platform, state, due_at, published_at) SELECT n, delivery_id, post_id, akey, 1, account_id, "
+                         "?, platform, 'published', ts, ts FROM new_rows", [self.ws])
         self.con.execute("INSERT INTO post_snapshots (seq, dkey, akey, wkey, taken_at, likes, reach) "
-                         "VALUES (?, ?, ?, 1, ?, ?, 1000)", [self.n, self.n, akey, at + timedelta(days=1), likes])
+                         "SELECT n, n, akey, 1, ts + INTERVAL 1 DAY, likes, 1000 FROM new_rows")
+        self.con.unregister("new_rows")
 
     def weekly(self, account: str, platform: str, first_monday: datetime, weeks: int = 12) -> None:
         """Posts at 5 local slots a week; Thursday 19:00 local gets three times the likes."""
         rng = np.random.default_rng(5)
+        rows = []
         for w in range(weeks):
             for d, h in ((0, 9), (1, 12), (3, 19), (3, 9), (4, 15)):
                 local = pd.Timestamp(first_monday + timedelta(weeks=w, days=d, hours=h), tz=self.tz)
                 likes = round(80 * (3.0 if (d, h) == (3, 19) else 1.0) * float(np.exp(rng.normal(0, 0.3))))
-                self.published(account, platform, local.tz_convert("UTC").to_pydatetime(), likes)
+                rows.append((account, platform, local.tz_convert("UTC").to_pydatetime(), likes))
+        self.many(rows)
 
 
 class World:

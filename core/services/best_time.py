@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from core.analytics.best_time import MIN_POSTS, TOP, Recommendation, Slot, recommend
+from core.analytics.best_time import TOP, Recommendation, Slot, recommend
 from core.analytics.queries import Filters, post_table
 from core.domain.errors import Problem, ValidationError
 from core.domain.timeutil import to_utc, utcnow
