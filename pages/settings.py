@@ -5,6 +5,7 @@ The owner edits; everyone else sees the same values read-only. Core checks and v
 """
 from __future__ import annotations
 
+import logging
 from zoneinfo import available_timezones
 
 import streamlit as st
@@ -121,6 +122,10 @@ try:
     suggestion = suggest_queue_slots(analytics_engine(), db, ctx.actor, ws.id)
 except OutpostError as exc:
     show_problems(exc)
+    suggestion = None
+except Exception:   # a help, not the settings themselves: the page goes on without it
+    logging.getLogger("outpost.settings").exception("queue-slot suggestion failed")
+    st.caption("Suggestions from your posts' figures are not available right now.")
     suggestion = None
 if suggestion is not None:
     rec = suggestion.recommendation

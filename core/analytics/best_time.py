@@ -120,7 +120,8 @@ class Recommendation:
     posts_used: int                # posts the slots were learned from (0 for the default)
     confidence: float              # 0-1 (0 for the default)
     label: str                     # one of LABELS
-    basis: str                     # one of BASES
+    basis: str                     # one of BASES: 'this account' = the chosen account(s)' own posts; 'this
+                                   # workspace' = the workspace's (same platform first); 'default' = DEFAULT_SLOTS
     explanation: str               # one or two sentences a marketer understands
     tz_name: str = "UTC"
     own_posts: int = 0             # the scope's own usable posts (what decided the fallback)
