@@ -13,7 +13,9 @@ How it is built:
   (core.services.publisher.Publisher).
 - **Everything else** is driven by the `schedule` package: a heartbeat that also renews the leases
   of work in flight (every few seconds), sweeping expired leases into reconciliation, refreshing
-  tokens, pulling insights hourly, approval reminders, housekeeping, and the batch-generation hook.
+  tokens, pulling the metrics that are due (every few minutes it looks; each post hourly while young, then
+  daily, each account's followers every 6 h: core.services.insights), approval reminders, housekeeping, and
+  the batch-generation hook.
   Those jobs are core services (core.services: a page, a script or a test calls them without a runner);
   the runner only schedules and guards them.
   Every job is wrapped: a failure is logged and counted, never re-raised (a job that raises inside
