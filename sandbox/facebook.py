@@ -388,8 +388,10 @@ def _post_value(name: str, m: dict):
 
 def _lifetime(call: Call, node: Node, names: list[str]) -> Response:
     post = call.st.find_post("facebook", node.id)
-    m = insights.post_metrics(call.st, post) if post else None
-    data = [{"name": n, "period": "lifetime", "values": [{"value": _post_value(n, m) if m else 0}],
+    if post is None:                      # deleted: Graph no longer knows the object (never a row of zeros)
+        raise meta.unsupported(call, node.id)
+    m = insights.post_metrics(call.st, post)
+    data = [{"name": n, "period": "lifetime", "values": [{"value": _post_value(n, m)}],
              "title": n.replace("_", " ").title(), "description": f"Lifetime: {n.replace('_', ' ')}",
              "id": f"{node.id}/insights/{n}/lifetime"} for n in names]
     return json_response({"data": data})

@@ -308,3 +308,18 @@ def test_x_rate_limit_window_pauses_that_account_until_its_reset(world):
     world.emu.advance(1860)                                 # past the reset: the tweet is read again
     world.pull()
     assert len(world.store.list_metric_snapshots(delivery_id=tweet.id)) == 2
+
+
+def test_a_deleted_facebook_post_is_not_read_as_zeros_and_the_page_goes_on(world):
+    fb = world.w.connect("facebook")
+    kept = world.publish_text(fb, "Lunch specials this week")
+    gone = world.publish_text(fb, "Typo in this one")
+    world.emu.advance(3 * 3600)
+    # Deleted on Facebook itself: Graph answers its insights with (#100) Unsupported get request.
+    world.emu.state.find_post("facebook", gone.external_id).deleted = True
+    report = world.pull()
+    assert report.skipped == set() and report.unanswered == 1
+    assert world.store.list_metric_snapshots(delivery_id=gone.id) == []          # no row of zeros
+    [snap] = world.store.list_metric_snapshots(delivery_id=kept.id)
+    assert snap.metrics["views"] > 0
+    assert len(world.store.list_account_snapshots(account_id=fb.id)) == 1        # the Page's followers too

@@ -205,7 +205,12 @@ class FacebookAdapter(PlatformAdapter):
         for object_id in external_ids:
             names = POST_METRICS if "_" in object_id else VIDEO_METRICS
             edge = "insights" if "_" in object_id else "video_insights"
-            raw = insight_values(self.get(f"{object_id}/{edge}", token, metric=",".join(names.names)))
+            try:
+                raw = insight_values(self.get(f"{object_id}/{edge}", token, metric=",".join(names.names)))
+            except Rejected as exc:
+                if str(exc.code).split("/")[0] == "100":
+                    continue          # deleted since, or no longer this Page's: nothing to read, the others go on
+                raise
             if not raw:
                 continue
             out[object_id] = PostMetrics(object_id, names.normalise(raw), raw=raw)
