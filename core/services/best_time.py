@@ -125,6 +125,20 @@ def _recommend(engine, df: pd.DataFrame, end: datetime, workspace_id: str, tz_na
                                                   top=top))
 
 
+def _platforms(accounts, df: pd.DataFrame) -> list[str]:
+    """The workspace's platforms: its accounts' first, then any other in its history."""
+    return list(dict.fromkeys([a.platform.value for a in accounts] + sorted(set(df["platform"].dropna()))))
+
+
+def _whole(engine, df: pd.DataFrame, end: datetime, workspace_id: str, tz: str, platforms: Sequence[str],
+           top: int) -> Recommendation:
+    """The whole workspace's recommendation; without enough history, the default of its first platform."""
+    whole = _recommend(engine, df, end, workspace_id, tz, top=top)
+    if whole.basis == "default" and platforms:
+        whole = _recommend(engine, df, end, workspace_id, tz, platforms=platforms[:1], top=top)
+    return whole
+
+
 def best_times(engine, store: PostStore, actor: Actor, workspace_id: str, *, now: datetime | None = None,
                top: int = TOP) -> BestTimes:
     """The workspace's best times: the whole workspace, each platform it has accounts on, and each account."""
@@ -136,10 +150,8 @@ def best_times(engine, store: PostStore, actor: Actor, workspace_id: str, *, now
 
     def rec(**scope) -> Recommendation:
         return _recommend(engine, df, end, workspace_id, tz, top=top, **scope)
-    platforms = list(dict.fromkeys([a.platform.value for a in accounts] + sorted(set(df["platform"].dropna()))))
-    whole = rec()
-    if whole.basis == "default" and platforms:   # a workspace-wide default: the first platform's, said as such
-        whole = rec(platforms=platforms[:1])
+    platforms = _platforms(accounts, df)
+    whole = _whole(engine, df, end, workspace_id, tz, platforms, top)
     by_platform = {p: rec(platforms=[p]) for p in platforms}
     by_account = {a.id: rec(account_ids=[a.id], platforms=[a.platform.value]) for a in accounts}
     usable = int(pd.to_numeric(df["engagements"], errors="coerce").notna().sum()) if len(df) else 0
@@ -191,8 +203,9 @@ def suggest_queue_slots(engine, store: PostStore, actor: Actor, workspace_id: st
     if count < 1:
         raise ValidationError(Problem("count", "Ask for at least one suggested slot.", field="count"))
     ws = store.get_workspace(workspace_id)
-    times = best_times(engine, store, actor, workspace_id, now=now, top=count)
-    rec = times.workspace
+    df, _, end = history(engine, workspace_id, ws.timezone_name, now=now or utcnow())
+    rec = _whole(engine, df, end, workspace_id, ws.timezone_name,
+                 _platforms(store.list_accounts(workspace_id=workspace_id), df), count)
     queued = {(day, t.hour, t.minute) for day, ts in ws.queue_slots.items() for t in ts}
     new = tuple(s for s in rec.slots if (s.weekday, s.hour, 0) not in queued)
     already = tuple(s for s in rec.slots if (s.weekday, s.hour, 0) in queued)
