@@ -208,3 +208,70 @@ def test_an_empty_workspace_says_so_in_plain_words(tmp_path, monkeypatch, fresh_
         assert shown["Reach"] == ("—", "not available")
         assert shown["Followers"] == ("—", "not available")
         assert "Nothing was due to go out in this period." in [c.value for c in at.caption]
+
+
+def test_the_sql_box_answers_a_select_and_refuses_a_write(brand):
+    db, owner, ws, _ = brand
+    at = _open(db, owner, ws.id)
+    at.text_area(key="an_sql").set_value("SELECT platform, count(*) AS posts FROM deliveries GROUP BY platform "
+                                         "ORDER BY platform")
+    at.button(key="an_sql_run").click().run()
+    [answer] = [d.value for d in at.dataframe if "posts" in d.value.columns and "platform" in d.value.columns]
+    assert answer.to_dict("list") == {"platform": ["linkedin", "x"], "posts": [1, 2]}
+    at.text_area(key="an_sql").set_value("DELETE FROM posts")
+    at.button(key="an_sql_run").click().run()
+    assert [e.value for e in at.error] == ["Refused: DELETE changes data or tables. This box runs one read-only "
+                                           "query: SELECT ..., WITH ... SELECT ... or FROM ...."]
+
+
+def test_exports_carry_the_periods_rows_with_formula_cells_neutralised(brand):
+    """What the page's CSV buttons download (the same service call), read back."""
+    import io
+
+    import pandas as pd
+
+    from core.domain.timeutil import utcnow
+    from core.rules.permissions import Actor
+    from core.services import analytics
+    from pages import shared
+    db, owner, ws, _ = brand
+    f = analytics.filters_for(ws.id, BERLIN, analytics.last_days(30, utcnow().date()))
+    data = analytics.export_csv(shared.analytics_engine(), Actor.of(db, owner.id), "post_table", f)
+    table = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    assert sorted(table["caption"]) == ["Hiring now #jobs", "Spring is here #spring"]
+    assert sorted(table["engagements"]) == [20, 50]
+    history = analytics.export_parquet(shared.analytics_engine(), Actor.of(db, owner.id), ws.id)
+    assert history[:4] == b"PAR1"
+
+
+def test_sandbox_demo_is_seeded_once_and_removed_in_one_click(tmp_path, monkeypatch, fresh_engine, sandbox_emulator):
+    """A first visit in sandbox mode writes the demo history (banner, figures); Remove demo data deletes it and
+    leaves the workspace's own post and figures; a viewer sees the banner without the button."""
+    from core.domain import Account, Membership, Role, User
+    from core.domain.timeutil import utcnow
+    from core.services.auth import create_owner
+    with dashboard_store(tmp_path, monkeypatch, sandbox_url=sandbox_emulator.url) as db:
+        owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Demo",
+                                 timezone_name=BERLIN)
+        at = _open(db, owner, ws.id)
+        assert not at.exception, at.exception
+        assert any("Demo data." in m.value for m in at.markdown)
+        assert int(cards(at)["Posts published"][0]) >= 20
+        viewer = db.add_user(User(email="viewer@example.com"))
+        db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
+        seen = _open(db, viewer, ws.id)
+        assert any("Demo data." in m.value for m in seen.markdown)
+        assert [b for b in seen.button if b.key == "an_remove_demo"] == []
+        # a real post of the workspace's own, published yesterday, on an account of its own
+        mine = db.save_account(Account(platform="mastodon", handle="@mine", workspace_id=ws.id))
+        _published(db, ws.id, mine, "p_mine", utcnow() - timedelta(days=1), {"views": 70, "likes": 7},
+                   caption="Our own post")
+        at.button(key="an_remove_demo").click().run()
+        assert [s.value for s in at.success][:1] == ["Demo data removed: its posts, figures and demo accounts are "
+                                                     "gone; your own posts and figures are untouched."]
+        assert not any("Demo data." in m.value for m in at.markdown)
+        shown = cards(at)
+        assert shown["Posts published"][0] == "1" and shown["Engagements"][0] == "7"
+        # it does not come back by itself
+        again = _open(db, owner, ws.id)
+        assert cards(again)["Posts published"][0] == "1"
