@@ -310,16 +310,18 @@ def test_x_rate_limit_window_pauses_that_account_until_its_reset(world):
     assert len(world.store.list_metric_snapshots(delivery_id=tweet.id)) == 2
 
 
-def test_a_deleted_facebook_post_is_not_read_as_zeros_and_the_page_goes_on(world):
-    fb = world.w.connect("facebook")
+@pytest.mark.parametrize("platform", ["facebook", "linkedin"])
+def test_a_deleted_post_is_not_read_as_zeros_and_the_account_goes_on(world, platform):
+    fb = world.w.connect(platform)
     kept = world.publish_text(fb, "Lunch specials this week")
     gone = world.publish_text(fb, "Typo in this one")
     world.emu.advance(3 * 3600)
-    # Deleted on Facebook itself: Graph answers its insights with (#100) Unsupported get request.
-    world.emu.state.find_post("facebook", gone.external_id).deleted = True
+    # Deleted on the platform itself: Graph answers its insights with (#100) Unsupported get request, LinkedIn
+    # the member's post analytics with 404 RESOURCE_NOT_FOUND.
+    world.emu.state.find_post(platform, gone.external_id).deleted = True
     report = world.pull()
     assert report.skipped == set() and report.unanswered == 1
     assert world.store.list_metric_snapshots(delivery_id=gone.id) == []          # no row of zeros
     [snap] = world.store.list_metric_snapshots(delivery_id=kept.id)
     assert snap.metrics["views"] > 0
-    assert len(world.store.list_account_snapshots(account_id=fb.id)) == 1        # the Page's followers too
+    assert len(world.store.list_account_snapshots(account_id=fb.id)) == 1        # its followers too

@@ -249,12 +249,17 @@ class LinkedInAdapter(PlatformAdapter):
         for urn in external_ids:
             kind = "ugc" if urn.startswith("urn:li:ugcPost:") else "share"
             raw = {}
-            for query in _MEMBER.names:
-                data = self._rest("GET", f"/rest/memberCreatorPostAnalytics?q=entity&entity=({kind}:{_enc(urn)})"
-                                         f"&queryType={query}&aggregation=TOTAL", creds.access_token).json()
-                elements = data.get("elements") or [{}]
-                if elements[0].get("count") is not None:       # no element: LinkedIn said nothing, not zero
-                    raw[query] = elements[0]["count"]
+            try:
+                for query in _MEMBER.names:
+                    data = self._rest("GET", f"/rest/memberCreatorPostAnalytics?q=entity&entity=({kind}:{_enc(urn)})"
+                                             f"&queryType={query}&aggregation=TOTAL", creds.access_token).json()
+                    elements = data.get("elements") or [{}]
+                    if elements[0].get("count") is not None:       # no element: LinkedIn said nothing, not zero
+                        raw[query] = elements[0]["count"]
+            except Rejected as exc:
+                if exc.http_status == 404:
+                    continue          # deleted since: nothing to read, the member's other posts go on
+                raise
             out[urn] = PostMetrics(urn, _MEMBER.normalise(raw), raw)
         return out
 
