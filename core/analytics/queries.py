@@ -9,13 +9,16 @@ and computed here exactly so:
 - engagements = likes + comments + shares + saves over the parts reported; NULL when none is.
 - engagement rate = engagements / reach, or / views where reach is missing or 0 (`rate_basis`).
 - Days, weekdays and hours are local to ``Filters.tz_name`` (DuckDB's ICU ``timezone(tz, ts)``), so a post at
-  01:30 UTC on the last Sunday of March is a Sunday 03:30 in Berlin, and one on the last Sunday of October
-  is 02:30 or 03:30 as the clock said.
+  01:30 UTC on the last Sunday of March is a Sunday 03:30 in Berlin, and posts at 00:30 and 01:30 UTC on the
+  last Sunday of October are both 02:30 there (the clock said so twice).
 
-Values are always bound as parameters, never formatted into the SQL. Speed: the fact table is read once per
-question, pruned by workspace key and by ``taken_at >= start - 1 day`` (a post published in the period has its
-latest snapshot after its publication; the feed appends snapshots in time order, so DuckDB's zone maps skip the
-older row groups), and joined to the few deliveries of the period by integer key.
+Values are always bound as parameters, never formatted into the SQL; a filter that is not set adds no SQL.
+Speed: each post's latest figures are kept in `post_figures` (one row per delivery), folded in from new
+snapshots by the first query after a refresh (`fold_latest`), so a question reads the few deliveries of its
+period and their row there, not the ten million snapshots. Where that table cannot be written, the snapshots
+are read, pruned by workspace key and by ``taken_at >= start - 1 day`` (the feed appends them in time order, so
+DuckDB's zone maps skip the older row groups). DuckDB spends more time planning these queries than running
+them, so the SQL is kept flat. Each query runs on its own cursor of the caller's connection.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import functools
 import math
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
