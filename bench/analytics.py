@@ -15,7 +15,8 @@ the queries whose answers differ: it must be empty).
 
 `refresh_ms_per_100k_new_rows`: a real SQLite file (core.db migrations) with a history, fed once into an engine,
 then 100,000 new snapshot rows inserted and `refresh()` timed (scaled to 100k); null when `core.analytics.feed`
-is not there yet. `rss_mb` is this process's peak RSS. Last line: one JSON object.
+is not there yet. `rss_mb` is this process's peak RSS (DuckDB, the Arrow tables and the pandas copies together);
+`duckdb_mb` what DuckDB holds after loading and folding. Last line: one JSON object.
 Targets at 10,000,000 rows: every query <= 300 ms, each >= 10x faster than pandas, refresh of 100k rows <= 1 s.
 """
 from __future__ import annotations
@@ -386,6 +387,7 @@ def main(argv=None) -> None:
     assert fold_latest(con) == "rebuilt"
     latest_build_ms = (time.perf_counter() - started) * 1000
     say(f"each post's latest figures folded in {latest_build_ms / 1000:.1f} s")
+    duckdb_mb = round(con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0] / 2**20, 1)
 
     frames = {name: t.to_pandas(types_mapper=None) for name, t in tables.items()}
     for name in ("post_snapshots",):
@@ -443,7 +445,7 @@ def main(argv=None) -> None:
           "max_duckdb_ms": max(q["duckdb_ms"] for q in queries.values()),
           "min_speedup": min(q["speedup"] for q in queries.values() if q["speedup"] is not None),
           "load_ms": round(load_ms, 1), "refresh_ms_per_100k_new_rows": refresh_ms, "rss_mb": rss_mb,
-          "latest_build_ms": round(latest_build_ms, 1), "fold_ms_per_100k_new_rows": fold_ms,
+          "duckdb_mb": duckdb_mb, "latest_build_ms": round(latest_build_ms, 1), "fold_ms_per_100k_new_rows": fold_ms,
           "refresh_note": refresh_note, "mismatches": mismatches, "period_days": args.period_days,
           "generate_ms": round(gen_ms, 1), "rounds": args.rounds, "load_1m_start": round(load_start, 2),
           "load_1m_end": round(os.getloadavg()[0], 2)})

@@ -27,6 +27,6 @@ def test_analytics_bench_prints_every_figure_and_both_engines_agree():
         assert figures["duckdb_ms"] > 0 and figures["pandas_ms"] > 0 and figures["duckdb_unfolded_ms"] > 0, name
     assert result["queries"]["post_table"]["rows_out"] > 0 and result["queries"]["post_curve"]["rows_out"] > 0
     assert result["max_duckdb_ms"] == max(q["duckdb_ms"] for q in result["queries"].values())
-    for key in ("load_ms", "latest_build_ms", "fold_ms_per_100k_new_rows", "rss_mb"):
+    for key in ("load_ms", "latest_build_ms", "fold_ms_per_100k_new_rows", "rss_mb", "duckdb_mb"):
         assert result[key] > 0, key
     assert result["refresh_ms_per_100k_new_rows"] > 0 and result["refresh_note"] == ""
