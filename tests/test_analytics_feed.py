@@ -397,6 +397,44 @@ def test_postgres_rows_committed_late_with_a_lower_seq_are_read(request, clock):
 # ---------------------------------------------------------------- readers and errors
 
 
+def test_a_refresh_that_fails_half_way_changes_nothing(store, engine, monkeypatch):
+    from core.analytics.feed import Feed
+    w = Acme(store)
+    _, (d,) = w.post("p1", [w.ig])
+    store.add_metric_snapshots([w.snapshot(d, PUBLISHED + H(1), views=1)])
+    engine.refresh()
+    store.add_metric_snapshots([w.snapshot(d, PUBLISHED + H(2), views=2)])
+    w.post("p2", [w.li])
+
+    def broken(self, cur):
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Feed, "_decisions", broken)
+        with pytest.raises(RuntimeError, match="the disk is full"):
+            engine.refresh()
+    assert engine.version == 1
+    assert rows(engine, "SELECT count(*) FROM posts") == [(1,)]
+    assert rows(engine, "SELECT views FROM post_snapshots") == [(1,)]
+    result = engine.refresh()
+    assert result.rows == counts(posts=1, deliveries=1, post_snapshots=1) and result.version == 2
+    assert rows(engine, "SELECT views FROM post_snapshots ORDER BY seq") == [(1,), (2,)]
+
+
+def test_unreadable_json_in_sqlite_is_not_available_not_an_error(store, engine, sql):
+    if sql.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's json type refuses malformed JSON on write")
+    w = Acme(store)
+    _, (d,) = w.post("p1", [w.ig], media_urls=("https://cdn.test/a.jpg",))
+    store.add_metric_snapshots([w.snapshot(d, PUBLISHED + H(1), views=1)])
+    with sql.begin() as conn:
+        conn.execute(sa.text("UPDATE post_metric_snapshots SET metrics = '{\"views\": 5,'"))
+        conn.execute(sa.text("UPDATE posts SET media_urls = '[\"https://cdn.test/a.jpg\"', hashtags = '#x'"))
+    engine.refresh()
+    assert rows(engine, "SELECT views, likes FROM post_snapshots") == [(None, None)]
+    assert rows(engine, "SELECT hashtags, media_url, content_type FROM posts") == [([], None, "text")]
+
+
 def test_readers_in_other_threads_see_a_refresh_whole(store, engine):
     w = Acme(store)
     _, (d,) = w.post("p1", [w.ig])

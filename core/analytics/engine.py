@@ -47,15 +47,24 @@ class AnalyticsEngine:
     """The dashboard's DuckDB with the analytics tables, and the feed that keeps it up to date."""
 
     def __init__(self, database_url: str = "", *, path: str | None = None, engine: Any = None):
+        # The root connection only hands out cursors; the feed writes on a cursor of its own, so a reader asking
+        # for a cursor never touches a connection a refresh is using.
         self._con = duckdb.connect(str(path) if path else ":memory:")
-        self._con.execute(DDL)
+        self._con.execute(DDL).fetchall()
         self._lock = threading.RLock()
         self._version = 0
         self._closed = False
         self._feed = None
+        self._writer = None
         if engine is not None or database_url:
             from core.analytics.feed import Feed
-            self._feed = Feed(self._con, database_url=database_url, engine=engine)
+            self._writer = self._con.cursor()
+            try:
+                self._feed = Feed(self._writer, database_url=database_url, engine=engine)
+            except BaseException:
+                self._writer.close()
+                self._con.close()
+                raise
 
     @classmethod
     def in_memory(cls) -> "AnalyticsEngine":
@@ -101,6 +110,7 @@ class AnalyticsEngine:
             self._closed = True
             if self._feed is not None:
                 self._feed.close()
+                self._writer.close()
             self._con.close()
 
     def __enter__(self) -> "AnalyticsEngine":

@@ -742,7 +742,7 @@ class Feed:
             self._stage(chunk, POSTS, f"""
                 SELECT src.id AS post_id, w.wkey, src.workspace_id, src.caption,
                     list_sort(list_distinct(list_filter(list_transform(
-                        list_concat(COALESCE(json_extract_string(src.hashtags, '$[*]'), []),
+                        list_concat(COALESCE(try(json_extract_string(src.hashtags, '$[*]')), []),
                                     regexp_extract_all(COALESCE(src.caption, ''),
                                                        '(?:^|[^\\p{{L}}\\p{{N}}_#/&])#([\\p{{L}}\\p{{N}}_]+)', 1)),
                         lambda t: lower(ltrim(trim(t), '#'))), lambda t: t <> ''))) AS hashtags,
@@ -757,7 +757,7 @@ class Feed:
                     src.is_ai_generated, src.is_demo, src.state, src.status, src.batch_id, src.created_by,
                     src.created_at, src.updated_at
                 FROM src
-                CROSS JOIN LATERAL (SELECT list_filter(COALESCE(json_extract_string(src.media_urls, '$[*]'), []),
+                CROSS JOIN LATERAL (SELECT list_filter(COALESCE(try(json_extract_string(src.media_urls, '$[*]')), []),
                                                        lambda u: u IS NOT NULL AND trim(u) <> '') AS urls) AS m
                 LEFT JOIN workspaces AS w ON w.workspace_id = src.workspace_id""")
             total += self._upsert("posts", "post_id",
@@ -834,7 +834,7 @@ class Feed:
         metrics = "{" + ", ".join(f'"{m}": "BIGINT"' for m in METRICS) + "}"
         d = self._d
         converted = (f"""(SELECT seq, delivery_id, {d.dd("taken_at", "T")} AS taken_at,
-                              json_transform({d.dd("metrics", "j")}, '{metrics}') AS m,
+                              try(json_transform({d.dd("metrics", "j")}, '{metrics}')) AS m,
                               {d.dd("is_demo", "B")} AS is_demo FROM snap)""")
         insert = ("INSERT INTO post_snapshots SELECT s.seq, d.dkey, d.akey, d.wkey, s.taken_at, "
                   + ", ".join(f"s.m.{m}" for m in METRICS) + ", s.is_demo FROM {source} AS s "
