@@ -695,7 +695,8 @@ class Feed:
         for chunk in chunks:
             self._stage(chunk, ACCOUNTS,
                         "SELECT src.id AS account_id, w.wkey, src.workspace_id, src.platform, src.handle, "
-                        "src.display_name, src.status FROM src LEFT JOIN workspaces AS w ON w.workspace_id = src.workspace_id")
+                        "src.display_name, src.status "
+                        "FROM src LEFT JOIN workspaces AS w ON w.workspace_id = src.workspace_id")
             total += self._upsert("accounts", "account_id",
                                   ["wkey", "workspace_id", "platform", "handle", "display_name", "status"], "akey")
         return total
