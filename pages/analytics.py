@@ -183,7 +183,7 @@ if demo_state == "present":
 
 tz = zone(ws.timezone_name)
 today = now.astimezone(tz).date()
-row = st.columns([2, 2, 3, 3], vertical_alignment="bottom")
+row = st.columns([2, 3, 3, 3], vertical_alignment="bottom")
 preset = row[0].selectbox("Period", list(PRESETS), index=1, key="an_period")
 if PRESETS[preset] is None:
     picked = row[1].date_input("From – to", value=(today - timedelta(days=29), today), max_value=today,

@@ -275,3 +275,32 @@ def test_sandbox_demo_is_seeded_once_and_removed_in_one_click(tmp_path, monkeypa
         # it does not come back by itself
         again = _open(db, owner, ws.id)
         assert cards(again)["Posts published"][0] == "1"
+
+
+@pytest.mark.parametrize("first, last, start_utc, end_utc", [
+    # a summer week in Berlin: local midnights are 22:00 UTC
+    ("2026-07-06", "2026-07-12", "2026-07-05 22:00", "2026-07-12 22:00"),
+    # the day clocks go forward (29 March 2026) has 23 hours: the period starts at 23:00 UTC, ends at 22:00 UTC
+    ("2026-03-29", "2026-03-29", "2026-03-28 23:00", "2026-03-29 22:00"),
+    # across the change back (25 October 2026): 8 local days, 193 hours
+    ("2026-10-20", "2026-10-27", "2026-10-19 22:00", "2026-10-27 23:00"),
+])
+def test_a_period_is_local_days_in_the_workspaces_zone(first, last, start_utc, end_utc):
+    from datetime import date, datetime, timezone
+
+    from core.services.analytics import Period, filters_for
+    f = filters_for("ws_1", BERLIN, Period(date.fromisoformat(first), date.fromisoformat(last)),
+                    platforms=["x", "linkedin"])
+    utc = lambda text: datetime.fromisoformat(text).replace(tzinfo=timezone.utc)  # noqa: E731
+    assert (f.start, f.end, f.tz_name, f.platforms) == (utc(start_utc), utc(end_utc), BERLIN, ("linkedin", "x"))
+
+
+def test_a_period_that_ends_before_it_starts_is_refused_in_words():
+    from datetime import date
+
+    from core.domain.errors import ValidationError
+    from core.services.analytics import Period, filters_for, last_days
+    with pytest.raises(ValidationError, match="The period ends before it starts"):
+        filters_for("ws_1", BERLIN, Period(date(2026, 5, 2), date(2026, 5, 1)))
+    assert last_days(7, date(2026, 5, 7)) == Period(date(2026, 5, 1), date(2026, 5, 7))
+    assert last_days(7, date(2026, 5, 7)).describe() == "01 May – 07 May 2026"
