@@ -312,7 +312,7 @@ class DemoHistory:
         hour = 18 if planted_day and rng.random() < 0.6 else rng.choices(POSTING_HOURS, weights=HOUR_WEIGHTS)[0]
         local = datetime.combine(day, time(hour, rng.choice((0, 0, 0, 15, 30, 45))), tzinfo=self.zone)
         due = local.astimezone(UTC)
-        if due > self.now - timedelta(hours=1):
+        if not self.now - timedelta(days=self.days) <= due <= self.now - timedelta(hours=1):
             return
         self._n += 1
         n = self._n
