@@ -277,6 +277,21 @@ def test_removal_deletes_every_demo_row_and_no_real_one(store, clock):
     assert remove_demo(store, actor=w.as_owner, workspace_id=w.ws.id) == 0
 
 
+def test_the_insights_pull_never_asks_the_platform_about_demo_posts(store):
+    """The runner's metric schedule (core.store.metrics) skips demo posts, and demo follower counts do not stand in
+    for a real pull: the demo accounts' followers are still asked for, and a real post is due as usual."""
+    w = world(store)
+    seed(w, days=SHORT)
+    real_rows(w)
+    due = lambda now: [d.id for d in store.deliveries_due_for_metrics(  # noqa: E731
+        now, young_for=timedelta(hours=48), young_every=timedelta(hours=1), old_every=timedelta(days=1),
+        max_age=timedelta(days=30))]
+    # The real post (two days old, measured an hour before T0) is next due a day after that; no demo post ever is.
+    assert due(T0 + timedelta(hours=2)) == [] and due(T0 + timedelta(days=1)) == ["dlv_real"]
+    assert sorted(store.accounts_due_for_followers(T0 + timedelta(hours=2), every=timedelta(hours=6))) == \
+        ["a_linkedin", "a_x"]                     # Instagram's real count was taken an hour before T0
+
+
 def test_a_viewer_cannot_remove_or_seed_the_demo(store):
     w = world(store)
     seed(w, days=SHORT)
