@@ -49,8 +49,9 @@ class SqlDemoStore(SqlBase):
 
     def demo_removed_at(self, workspace_id: str) -> datetime | None:
         query = (sa.select(sa.func.max(activity_events.c.at))
-                 .where(activity_events.c.subject_id == workspace_id, activity_events.c.workspace_id == workspace_id,
-                        activity_events.c.action == DEMO_REMOVED))
+                 # By subject (the workspace itself): the (subject_id, at) index holds only the few events about the
+                 # workspace, where its (workspace_id, at) one would walk all of the workspace's history.
+                 .where(activity_events.c.subject_id == workspace_id, activity_events.c.action == DEMO_REMOVED))
         with self._read() as conn:
             at = conn.execute(query).scalar()
         return None if at is None else from_db(at)

@@ -92,8 +92,7 @@ class DemoMemory(MemoryState):
 
     def demo_removed_at(self, workspace_id: str) -> datetime | None:
         with self._lock:
-            times = [e.at for e in self._events if e.action == DEMO_REMOVED and e.workspace_id == workspace_id
-                     and e.subject_id == workspace_id]
+            times = [e.at for e in self._events if e.action == DEMO_REMOVED and e.subject_id == workspace_id]
             return max(times, default=None)
 
     def add_demo_history(self, workspace_id: str, *, posts: Sequence[tuple[Post, Sequence[Delivery]]],
