@@ -217,6 +217,10 @@ def test_the_store_writes_only_demo_rows_of_the_workspace_and_only_once(store):
         write([(post, [])], followers=())
     with pytest.raises(ValueError, match="A metric snapshot is not marked as demo"):
         write([(post, [])], followers=(replace(follow, is_demo=False),))
+    with pytest.raises(ValueError, match="delivery dlv_real, which is not part of this demo history"):
+        write([(post, [])], snapshots=[MetricSnapshot(delivery_id="dlv_real", post_id="post_d1", account_id=ig.id,
+                                                      workspace_id=w.ws.id, platform="instagram", external_id="1",
+                                                      taken_at=T0, metrics={"likes": 1}, is_demo=True)])
     with pytest.raises(ValueError, match="not about a post or delivery of this demo history"):
         write([(post, [])], events=[ActivityEvent(action="post.approved", subject_type="post", subject_id="post_real",
                                                   at=T0, workspace_id=w.ws.id)])

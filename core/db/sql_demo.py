@@ -119,10 +119,16 @@ class SqlDemoStore(SqlBase):
                 removed_deliveries += conn.execute(deliveries.delete().where(deliveries.c.post_id.in_(chunk))).rowcount
                 conn.execute(post_accounts.delete().where(post_accounts.c.post_id.in_(chunk)))
                 conn.execute(_posts.delete().where(_posts.c.id.in_(chunk), _posts.c.is_demo.is_(sa.true())))
-            counts = []
-            for table in (post_metric_snapshots, account_metric_snapshots):
-                counts.append(conn.execute(table.delete().where(table.c.workspace_id == workspace_id,
-                                                                table.c.is_demo.is_(sa.true()))).rowcount)
-            return DemoRemoval(posts=len(post_ids), deliveries=removed_deliveries, snapshots=counts[0],
-                               account_snapshots=counts[1], events=removed_events)
+            # Post snapshots by their deliveries (the (delivery_id, taken_at) index): a demo snapshot is always of a
+            # demo delivery (check_demo_history), and the workspace may have millions of real ones to walk past.
+            snapshots = 0
+            t = post_metric_snapshots
+            for chunk in _chunks(delivery_ids):
+                snapshots += conn.execute(t.delete().where(t.c.delivery_id.in_(chunk), t.c.is_demo.is_(sa.true()),
+                                                           t.c.workspace_id == workspace_id)).rowcount
+            t = account_metric_snapshots
+            followers = conn.execute(t.delete().where(t.c.workspace_id == workspace_id,
+                                                      t.c.is_demo.is_(sa.true()))).rowcount
+            return DemoRemoval(posts=len(post_ids), deliveries=removed_deliveries, snapshots=snapshots,
+                               account_snapshots=followers, events=removed_events)
 

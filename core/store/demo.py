@@ -73,6 +73,9 @@ def check_demo_history(workspace_id: str, posts: Sequence[tuple[Post, Sequence[D
             if d.post_id != post.id:
                 raise ValueError(f"Delivery {d.id} belongs to post {d.post_id}, not {post.id}.")
             subjects.add(d.id)
+    for s in snapshots:
+        if s.delivery_id not in subjects or s.post_id not in subjects:
+            raise ValueError(f"A metric snapshot is of delivery {s.delivery_id}, which is not part of this demo history.")
     for s in (*snapshots, *account_snapshots):
         if not s.is_demo:
             raise ValueError("A metric snapshot is not marked as demo; only demo history is written here.")
