@@ -220,6 +220,19 @@ def test_rows_below_the_mark_or_a_shrunk_history_rebuild_the_folded_figures(con,
     assert QUERIES["post_table"](con, MARCH)["views"].tolist() == [30, 10]
 
 
+def test_keys_given_anew_by_a_rebuild_of_the_feed_rebuild_the_folded_figures(con, data):
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10)
+    data.published("d2", "ig", "w1", "instagram", t("2026-03-11 09:00"), views=30)
+    assert by(QUERIES["post_table"](con, MARCH), "delivery_id")["d2"]["views"] == 30
+    # The feed emptied everything and read it again: same rows, same counts, but d1 and d2 swapped keys.
+    k1, k2 = data.keys["d:d1"], data.keys["d:d2"]
+    con.execute("UPDATE deliveries SET dkey = CASE dkey WHEN ? THEN ? ELSE ? END", [k1, k2, k1])
+    con.execute("UPDATE post_snapshots SET dkey = CASE dkey WHEN ? THEN ? ELSE ? END", [k1, k2, k1])
+    assert fold_latest(con) == "rebuilt"
+    rows = by(QUERIES["post_table"](con, MARCH), "delivery_id")
+    assert (rows["d1"]["views"], rows["d2"]["views"]) == (10, 30)
+
+
 # ---------------------------------------------------------------- overview and the previous period
 def test_overview_values_previous_period_and_change(con, data, mode):
     # February (the previous period: same length, just before March 1 would be Jan 29 .. Mar 1 for 31 days).

@@ -146,7 +146,8 @@ LATEST_DDL = f"""
 CREATE TABLE IF NOT EXISTS post_figures (dkey INTEGER, wkey INTEGER, k HUGEINT,
     {", ".join(f"{m} BIGINT" for m in METRICS)}, engagements BIGINT, rate_base BIGINT, rate_basis VARCHAR,
     engagement_rate DOUBLE);
-CREATE TABLE IF NOT EXISTS post_figures_mark (snapshots BIGINT, deliveries BIGINT, max_seq BIGINT);"""
+CREATE TABLE IF NOT EXISTS post_figures_state (snapshots BIGINT, deliveries BIGINT, max_seq BIGINT,
+    probe_dkey INTEGER, probe_id VARCHAR);"""
 _fold_lock = threading.Lock()
 
 
@@ -155,14 +156,14 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
 
     The feed only appends snapshots, so new rows are those past the highest `seq` folded, and their number is
     how much the table grew: those are folded in (a post's row replaced when a new snapshot is later). Anything
-    else (the table shrank, or deliveries did: the feed rebuilt everything after a deletion and may have given
-    new keys; or rows arrived below the mark, PostgreSQL's late commits) rebuilds it from every snapshot.
-    Checking costs two row counts (DuckDB keeps them), so every query calls it. Returns 'fresh', 'folded' or
-    'rebuilt'.
+    else rebuilds it from every snapshot: the table shrank, or deliveries did, or the highest delivery key now
+    names another delivery (the feed rebuilt everything after a deletion and may have given new keys); or rows
+    arrived below the mark (PostgreSQL's late commits). Checking costs two row counts (DuckDB keeps them) and
+    one lookup by key, so every query calls it. Returns 'fresh', 'folded' or 'rebuilt'.
     """
     with con.cursor() as cur:             # its own connection: its own transaction, whatever the caller's state
         try:                              # the usual case, read only: nothing new since the last fold
-            if _fresh(*cur.execute(_COUNTS).fetchall()[0]):
+            if _fresh(*_state(cur)):
                 return "fresh"
         except duckdb.CatalogException:   # the first query on this database: the tables are not there yet
             pass
@@ -178,19 +179,32 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
                 raise
 
 
-_COUNTS = """SELECT (SELECT count(*) FROM post_snapshots), (SELECT count(*) FROM deliveries),
-                    (SELECT list_value(snapshots, deliveries, max_seq) FROM post_figures_mark)"""
+def _state(con: duckdb.DuckDBPyConnection) -> tuple:
+    """(snapshots now, deliveries now, (snapshots, deliveries, max_seq) folded or None, keys unchanged).
+
+    Four tiny statements: DuckDB plans them much faster than one with scalar subqueries."""
+    n_snap = con.execute("SELECT count(*) FROM post_snapshots").fetchall()[0][0]
+    n_del = con.execute("SELECT count(*) FROM deliveries").fetchall()[0][0]
+    rows = con.execute("SELECT snapshots, deliveries, max_seq, probe_dkey, probe_id FROM post_figures_state").fetchall()
+    if not rows:
+        return n_snap, n_del, None, False
+    snapshots, deliveries, max_seq, probe_dkey, probe_id = rows[0]
+    now = con.execute("SELECT delivery_id FROM deliveries WHERE dkey = $k", {"k": probe_dkey}).fetchall()
+    return n_snap, n_del, (snapshots, deliveries, max_seq), (now[0][0] if now else None) == probe_id
 
 
-def _fresh(n_snap: int, n_del: int, mark: list | None) -> bool:
-    return bool(mark) and n_snap == mark[0] and n_del >= mark[1]
+_PROBE = "(SELECT dkey FROM deliveries ORDER BY dkey DESC LIMIT 1)"
+
+
+def _fresh(n_snap: int, n_del: int, mark: tuple | None, same_keys: bool) -> bool:
+    return mark is not None and same_keys and n_snap == mark[0] and n_del >= mark[1]
 
 
 def _fold(con: duckdb.DuckDBPyConnection) -> str:
-    n_snap, n_del, mark = con.execute(_COUNTS).fetchone()
-    if _fresh(n_snap, n_del, mark):
+    n_snap, n_del, mark, same_keys = _state(con)
+    if _fresh(n_snap, n_del, mark, same_keys):
         return "fresh"
-    if mark and n_snap > mark[0] and n_del >= mark[1]:
+    if mark is not None and same_keys and n_snap > mark[0] and n_del >= mark[1]:
         new, top = con.execute("SELECT count(*), max(seq) FROM post_snapshots WHERE seq > $m",
                                {"m": mark[2]}).fetchone()
         if new == n_snap - mark[0]:
@@ -201,13 +215,15 @@ def _fold(con: duckdb.DuckDBPyConnection) -> str:
             con.execute("INSERT INTO post_figures SELECT n.* FROM post_figures_new n "
                         "ANTI JOIN post_figures l ON l.dkey = n.dkey")
             con.execute("DROP TABLE post_figures_new")
-            con.execute("UPDATE post_figures_mark SET snapshots = $s, deliveries = $d, max_seq = $m",
+            con.execute(f"""UPDATE post_figures_state SET snapshots = $s, deliveries = $d, max_seq = $m,
+                probe_dkey = {_PROBE}, probe_id = (SELECT delivery_id FROM deliveries WHERE dkey = {_PROBE})""",
                         {"s": n_snap, "d": n_del, "m": max(top, mark[2])})
             return "folded"
     con.execute("DELETE FROM post_figures")
     con.execute("INSERT INTO post_figures " + _latest_select(""))
-    con.execute("DELETE FROM post_figures_mark")
-    con.execute("INSERT INTO post_figures_mark SELECT $s, $d, coalesce(max(seq), 0) FROM post_snapshots",
+    con.execute("DELETE FROM post_figures_state")
+    con.execute(f"""INSERT INTO post_figures_state SELECT $s, $d, coalesce(max(seq), 0), {_PROBE},
+                    (SELECT delivery_id FROM deliveries WHERE dkey = {_PROBE}) FROM post_snapshots""",
                 {"s": n_snap, "d": n_del})
     return "rebuilt"
 
