@@ -15,7 +15,7 @@ from pages.shared import context, settings, show_problems, store
 
 ctx = context()
 db = store()
-me = db.get_user(ctx.user.id)
+me = auth.own_account(db, ctx.user.id)
 cookie = st.context.cookies.get(auth.COOKIE_NAME)
 
 st.title("Your account")

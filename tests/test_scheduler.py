@@ -195,3 +195,20 @@ def test_dst_notice_reaches_the_user(scheduler, x_account):
     result = scheduler.schedule_post("p1", Post(account=x_account, caption="early", schedule=sched))
     assert result.notices and "does not exist" in result.notices[0]
     assert result.scheduled_at == datetime(2030, 3, 10, 7, 30, tzinfo=timezone.utc)  # 03:30 EDT
+
+
+def test_demo_posts_can_be_read_but_not_acted_on(scheduler, store, x_account, clock):
+    """Sandbox demo history: trying a failed demo post again would really publish it; editing or cancelling it
+    would keep work that disappears with the demo. A copy of a demo post is a real post."""
+    from dataclasses import replace as _replace
+    scheduler.schedule_post("demo1", Post(account=x_account, caption="Demo", schedule=at(1)))
+    store.update_post(_replace(store.get_post("demo1"), is_demo=True), expected_version=store.get_post("demo1").version)
+    [d] = store.get_deliveries("demo1")
+    for act in (lambda: scheduler.edit("demo1", caption="Mine now"), lambda: scheduler.cancel("demo1"),
+                lambda: scheduler.reschedule("demo1", NOW + timedelta(hours=3)),
+                lambda: scheduler.try_again(d.id), lambda: scheduler.give_up(d.id)):
+        with pytest.raises(ValidationError, match="demo data from the sandbox"):
+            act()
+    assert store.get_post("demo1").caption == "Demo" and scheduler.get("demo1").is_demo
+    copy = scheduler.schedule_post("copy1", _replace(store.get_post("demo1"), id="copy1", schedule=at(2)))
+    assert store.get_post("copy1").is_demo is False and copy.status == PostStatus.SCHEDULED

@@ -175,6 +175,11 @@ def adopt_handoff(store: PostStore, handoff: str | None, *, now: datetime, polic
 # ---------------------------------------------------------------- a person's own account
 
 
+def own_account(store: PostStore, user_id: str) -> User:
+    """The signed-in person as stored now (their page shows and changes only their own)."""
+    return store.get_user(user_id)
+
+
 def open_sessions(store: PostStore, user_id: str, raw_id: str | None, *, now: datetime,
                   policy: SessionPolicy = SessionPolicy()) -> list[dict]:
     """Where this person is signed in (browsers with a live session), newest use first; `current` marks this one."""

@@ -129,6 +129,8 @@ class Scheduler:
 
     def _create(self, post: Post, *, check_slots: bool = True) -> ScheduleResult:
         self._check_target_access(post)
+        if post.is_demo:            # a copy of a demo post is a real post (only the sandbox demo writes demo rows)
+            post = replace(post, is_demo=False)
         if post.created_by is None and self.actor.user_id is not None:   # its author (approval by another person)
             post = replace(post, created_by=self.actor.user_id)
         self._check_targets(post)
@@ -295,6 +297,7 @@ class Scheduler:
         d = self.store.get_delivery(delivery_id)
         post = self.store.get_post(d.post_id)
         self._check(Action.SETTLE, post.workspace_id)
+        _not_demo(post)
         return d, post
 
     def _settle(self, before: Delivery, post: Post, after: Delivery, action: str) -> Delivery:
@@ -356,6 +359,8 @@ class Scheduler:
     def _load(self, post_id: str, action: Action):
         post = self.store.get_post(post_id)
         self._check(action, post.workspace_id)
+        if action != Action.VIEW:
+            _not_demo(post)
         deliveries = self.store.get_deliveries(post_id)
         return post, deliveries, post_status(post, deliveries)
 
@@ -472,6 +477,14 @@ class Scheduler:
                               timezone_name=post.schedule.timezone_name if post.schedule else None,
                               warnings=tuple(_dedupe(warnings)), notices=tuple(dict.fromkeys(notices)),
                               deliveries=tuple(deliveries))
+
+
+def _not_demo(post: Post) -> None:
+    """Demo history is there to read: acting on it (trying a failed demo post again, editing, cancelling) would
+    publish or keep something that disappears with the demo."""
+    if post.is_demo:
+        raise ValidationError(Problem("demo_post", "This is demo data from the sandbox: it can be read but not "
+                                      "changed. Remove the demo on the Analytics page when you are done exploring."))
 
 
 def post_author(store: PostStore, post: Post) -> str | None:
