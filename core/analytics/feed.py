@@ -712,6 +712,8 @@ class Feed:
                                          + (f" WHERE d.updated_at >= {since}" if since else ""))
         total = 0
         for chunk in self._batches(cur, query):
+            if self._known(chunk, "deliveries", "delivery_id", {"updated_at": "t", "state": "S"}):
+                continue
             self._stage(chunk, DELIVERIES,
                         "SELECT src.id AS delivery_id, src.post_id, a.akey, "
                         "COALESCE(w.wkey, a.wkey) AS wkey, src.account_id, "
@@ -740,6 +742,9 @@ class Feed:
         video = "|".join(VIDEO_EXTENSIONS)
         total = 0
         for chunk in self._batches(cur, self._select(POSTS, tail)):
+            # Everything but the derived status changes with updated_at.
+            if self._known(chunk, "posts", "post_id", {"updated_at": "t", "state": "s", "status": "s"}):
+                continue
             self._stage(chunk, POSTS, f"""
                 SELECT src.id AS post_id, w.wkey, src.workspace_id, src.caption,
                     list_sort(list_distinct(list_filter(list_transform(
@@ -767,6 +772,18 @@ class Feed:
                                    "created_by", "created_at", "updated_at"])
             self._advance_at("posts")
         return total
+
+    def _known(self, chunk: pa.Table, table: str, key: str, compared: dict[str, str]) -> bool:
+        """Whether every row of `chunk` (read again inside the overlap) is held as it is: then nothing is staged."""
+        values = ", ".join(f'{self._d.dd(c, k)} AS "{c}"' for c, k in compared.items())
+        differs = " OR ".join(f't."{c}" IS DISTINCT FROM a."{c}"' for c in compared)
+        self._con.register("again", chunk)
+        try:
+            return self._con.execute(
+                f'SELECT count(*) FROM (SELECT id, {values} FROM again) AS a '
+                f'LEFT JOIN {table} AS t ON t."{key}" = a.id WHERE t."{key}" IS NULL OR {differs}').fetchone()[0] == 0
+        finally:
+            self._con.unregister("again")
 
     def _advance_at(self, source: str) -> None:
         latest = self._con.execute("SELECT MAX(updated_at) FROM stage").fetchone()[0]
