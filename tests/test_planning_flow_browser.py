@@ -1,7 +1,7 @@
 """Issue 11's "done when", in Chromium against `./outpost start` (dashboard, runner, media server, emulator): a
 newcomer signs up, asks for approval in Settings, stays signed in through a reload and the consent page, connects X,
 composes with an uploaded image and sees the preview, schedules, drags the post to another day on the Calendar,
-gives it a near time in its dialog, approves its batch, and opens the link the runner published it at."""
+approves its batch, gives it a near time in its dialog, and opens the link the runner published it at."""
 from __future__ import annotations
 
 import os
@@ -200,38 +200,44 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     shot(page, "08-dragged")
     assert db.get_post(post.id).due_at.astimezone(berlin).date() == target
 
-    # 8. Open it and give it a near time, typed into the dialog's date and time fields, so it goes out soon.
-    soon = (datetime.now(berlin) + timedelta(minutes=4)).replace(second=0, microsecond=0)
-    moved.click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Pending approval").wait_for()
-    dialog.get_by_role("spinbutton", name="year, Date").focus()
-    page.keyboard.type(soon.strftime("%Y%m%d"))                       # typed; the picker opens on that day
-    page.locator("#stFloatingOverlayPortal [role=gridcell][aria-selected=true]").click()   # pick it: it closes
-    dialog.get_by_role("spinbutton", name="hour, Time").focus()
-    page.keyboard.type(soon.strftime("%H%M"))
-    page.keyboard.press("Tab")
-    shot(page, "09-dialog")
-    dialog.get_by_role("button", name="Reschedule").click()
-    page.get_by_text(re.compile(f"Moved to .*{soon:%H:%M}")).wait_for()
-    assert page.get_by_role("button", name="Undo").count() == 0      # the drag's undo no longer applies
-    saved = db.get_post(post.id).due_at.astimezone(berlin)
-    assert saved.replace(tzinfo=None) == soon.replace(tzinfo=None)
-    frame.locator(f"td[data-date='{soon.date().isoformat()}'] .fc-event", has_text="spring collection").wait_for()
-    shot(page, "10-rescheduled")
-
-    # 9. Approvals: the post is in the "not in a batch" group; approve the group after its confirmation.
+    # 8. Approvals: the post is in the "not in a batch" group; approve the group after its confirmation.
     page.get_by_role("link", name=re.compile("Approvals")).click()
     page.get_by_role("heading", name=re.compile(r"Approvals \(1\)")).wait_for()
     page.get_by_text(re.compile("Not in a batch · 1 post")).wait_for()
     # the picture as X will show it, loaded from the media server the runner will fetch it from too
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
                            ".some(i => i.complete && i.naturalWidth > 0)", timeout=15_000)
-    shot(page, "11-approvals")
+    shot(page, "09-approvals")
     page.get_by_role("button", name="Approve 1 post").click()
     page.get_by_role("button", name="Yes, approve 1").click()
     page.get_by_text(re.compile("Approved 1 post")).wait_for()
-    shot(page, "12-approved")
+    shot(page, "10-approved")
+
+    # 9. Back on the Calendar, open it and give it a near time, typed into the dialog's date and time fields, so
+    # it goes out soon (approved first: a time this near would pass before the approval on a slow machine).
+    page.get_by_role("link", name="Calendar").click()
+    page.get_by_role("heading", name="Calendar").wait_for()
+    now = datetime.now(berlin)
+    soon = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)   # the next whole minute, at least 40 s
+    if soon - now < timedelta(seconds=40):                                 # ahead: typing it and saving take a
+        soon += timedelta(minutes=1)                                       # few seconds on a busy machine
+    moved.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Scheduled", exact=True).first.wait_for()      # approved: it waits for its time
+    dialog.get_by_role("spinbutton", name="year, Date").focus()
+    page.keyboard.type(soon.strftime("%Y%m%d"))                       # typed; the picker opens on that day
+    page.locator("#stFloatingOverlayPortal [role=gridcell][aria-selected=true]").click()   # pick it: it closes
+    dialog.get_by_role("spinbutton", name="hour, Time").focus()
+    page.keyboard.type(soon.strftime("%H%M"))
+    page.keyboard.press("Tab")
+    shot(page, "11-dialog")
+    dialog.get_by_role("button", name="Reschedule").click()
+    page.get_by_text(re.compile(f"Moved to .*{soon:%H:%M}")).wait_for()
+    assert page.get_by_role("button", name="Undo").count() == 0      # the drag's undo no longer applies
+    saved = db.get_post(post.id).due_at.astimezone(berlin)
+    assert saved.replace(tzinfo=None) == soon.replace(tzinfo=None)
+    frame.locator(f"td[data-date='{soon.date().isoformat()}'] .fc-event", has_text="spring collection").wait_for()
+    shot(page, "12-rescheduled")
 
     # 10. The runner publishes it at its time: wait on the post's state (bounded), not on a fixed sleep.
     from core.domain.lifecycle import DeliveryState
