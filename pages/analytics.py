@@ -23,7 +23,7 @@ from core.services import analytics
 from core.services import best_time
 from core.services import demo
 from core.services.views import workspace_accounts
-from pages.shared import analytics_engine, context, settings, show_problems, store
+from pages.shared import analytics_engine, analytics_problem, context, settings, show_problems, store
 
 ctx = context()
 db = store()
@@ -125,6 +125,109 @@ def _best_time_panel() -> None:
                        "from a generic default, and says so.")
 
 
+@st.fragment
+def _trends(trends: pd.DataFrame) -> None:
+    """The daily chart; its own choices redraw only it."""
+    c1, c2 = st.columns([3, 2])
+    measure = c1.segmented_control("Show", ["engagements", "reach", "views", "posts", "engagement_rate"],
+                                   default="engagements", key="an_trend_measure",
+                                   format_func=lambda m: m.replace("_", " ").capitalize())
+    measure = measure or "engagements"
+    split = c2.segmented_control("By", ["platform", "account"], default="platform", key="an_trend_split",
+                                 format_func=str.capitalize) or "platform"
+    if measure == "engagement_rate":
+        split = "account"           # a rate is per account; adding rates up across accounts would mislead
+        st.caption("Engagement rate is shown per account.")
+    group = "platform" if split == "platform" else "who"
+    series = trends.groupby(["day", group], as_index=False)[measure].sum(min_count=1) if measure != "engagement_rate" \
+        else trends[["day", group, measure]]
+    _chart(px.line(series.sort_values("day"), x="day", y=measure, color=group, markers=True,
+                   labels={"day": "", measure: measure.replace("_", " ").capitalize()}), "an_trends")
+    if measure in ("views", "engagement_rate"):
+        for note in analytics.series_notes(sorted(set(trends["platform"]))):
+            st.caption(f"ℹ️ {note}")
+    _csv("daily_trends", f)
+
+
+@st.fragment
+def _ranked(posts: pd.DataFrame) -> None:
+    """Top and bottom posts; ranking them another way redraws only this."""
+    rank_by = st.segmented_control("Rank by", ["engagement_rate", "engagements", "reach", "views"],
+                                   default="engagement_rate", key="an_rank_by",
+                                   format_func=lambda m: m.replace("_", " ").capitalize()) or "engagement_rate"
+    ranked = posts.dropna(subset=[rank_by]).sort_values(rank_by, ascending=False)
+    shown = _named(posts).assign(
+        engagement_rate=posts["engagement_rate"] * 100,
+        published=posts["published_at"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M"),
+        origin=posts["is_ai_generated"].map({True: "AI", False: ""}),
+        thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""))
+    columns = ["thumbnail", "published", "who", "caption", "views", "reach", "likes", "comments",
+               "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
+    brief = ["thumbnail", "published", "who", "caption", "reach", "views", "engagements", "engagement_rate", "link"]
+    config = {"thumbnail": st.column_config.ImageColumn("", width="small"),
+              "link": st.column_config.LinkColumn("Link", display_text="Open ↗"),
+              "caption": st.column_config.TextColumn("Caption", width="medium"),
+              "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%"),
+              **{m: st.column_config.NumberColumn(label, format="localized") for m, label in METRICS},
+              "published": "Published", "who": "Account", "origin": "AI"}
+    st.markdown(f"**Top 5** by {rank_by.replace('_', ' ')}")
+    st.dataframe(shown.loc[ranked.index[:5], brief], hide_index=True, column_config=config, key="an_top",
+                 row_height=56, placeholder=NA)
+    st.markdown(f"**Bottom 5** by {rank_by.replace('_', ' ')}")
+    st.dataframe(shown.loc[ranked.index[::-1][:5], brief], hide_index=True, column_config=config,
+                 key="an_bottom", row_height=56, placeholder=NA)
+    if len(ranked) < len(posts):
+        st.caption(f"{len(posts) - len(ranked)} post(s) left out: their platform did not report "
+                   f"{rank_by.replace('_', ' ')}.")
+    with st.expander(f"All {len(posts)} published posts in this period"):
+        st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts", placeholder=NA)
+    _csv("post_table", f, label="Download posts (CSV)")
+
+
+@st.fragment
+def _post_curve(posts: pd.DataFrame) -> None:
+    """One post's figures since publication; picking another redraws only this."""
+    st.subheader("One post since publication")
+    newest = posts.sort_values("published_at", ascending=False)
+    choice = {r.delivery_id: f"{r.published_at.astimezone(tz):%d %b %H:%M} · {_platform(r.platform)} {r.handle} · "
+                             f"{(r.caption or '')[:60]}" for r in newest.itertuples(index=False)}
+    picked_post = st.selectbox("Post", list(choice), format_func=choice.get, key="an_drill")
+    curve = _frame("post_curve", delivery_id=picked_post)
+    if curve.empty:
+        st.caption("Its platform has not reported figures for this post yet.")
+    else:
+        reported = [m for m, _ in METRICS if m in curve and curve[m].notna().any()]
+        missing = [label for m, label in METRICS if m not in reported]
+        long = curve.rename(columns=dict(METRICS)).melt(
+            id_vars=["hours_since_publish"], value_vars=[dict(METRICS)[m] for m in reported], var_name="metric",
+            value_name="value").dropna(subset=["value"])
+        _chart(px.line(long, x="hours_since_publish", y="value", color="metric", markers=True,
+                       labels={"hours_since_publish": "Hours since publication", "value": ""}), "an_curve")
+        if missing:
+            st.caption(f"{', '.join(missing)}: {NA} for this post (its platform does not report them).")
+        _csv("post_curve", f, label="Download this post's curve (CSV)", delivery_id=picked_post)
+
+
+@st.fragment
+def _sql_box() -> None:
+    """The read-only SQL box; running a query redraws only it."""
+    with st.expander("SQL for power users (read-only)"):
+        st.caption("One SELECT over this workspace's analytics tables; nothing can be changed, files and the network "
+                   "are out of reach, and answers stop at 1,000 rows or 5 seconds.")
+        st.caption("Tables: " + "; ".join(f"`{name}` ({what})" for name, what in analytics.sql_tables().items()))
+        sql = st.text_area("SQL", value="SELECT platform, count(*) AS posts, sum(likes) AS likes\nFROM post_metrics "
+                                        "GROUP BY platform ORDER BY posts DESC", key="an_sql", height=120)
+        if st.button("Run", key="an_sql_run"):
+            try:
+                answer = analytics.run_sql(engine, ctx.actor, ws.id, sql)
+            except OutpostError as exc:
+                show_problems(exc)
+            else:
+                st.dataframe(answer.df, hide_index=True, key="an_sql_result")
+                st.caption(f"{len(answer.df)} rows{' (cut at the limit)' if answer.truncated else ''} in "
+                           f"{answer.elapsed_ms:.0f} ms.")
+
+
 def _frame(name: str, **extra) -> pd.DataFrame:
     return analytics.run_query(engine, ctx.actor, name, f, **extra)
 
@@ -161,6 +264,10 @@ if settings().sandbox:
     if seeded is not None:
         engine = analytics_engine(refresh=True)
     demo_state = demo.demo_status(db, actor=ctx.actor, workspace_id=ws.id)
+
+if analytics_problem():
+    st.warning("The figures could not be brought up to date just now, so they may miss the latest posts; Outpost "
+               f"tries again on the next visit. ({analytics_problem()})")
 
 if demo_state == "present":
     with st.container(border=True):
@@ -244,25 +351,7 @@ trends = _named(_frame("daily_trends"))
 if trends.empty:
     st.caption("No published posts in this period yet.")
 else:
-    c1, c2 = st.columns([3, 2])
-    measure = c1.segmented_control("Show", ["engagements", "reach", "views", "posts", "engagement_rate"],
-                                   default="engagements", key="an_trend_measure",
-                                   format_func=lambda m: m.replace("_", " ").capitalize())
-    measure = measure or "engagements"
-    split = c2.segmented_control("By", ["platform", "account"], default="platform", key="an_trend_split",
-                                 format_func=str.capitalize) or "platform"
-    if measure == "engagement_rate":
-        split = "account"           # a rate is per account; adding rates up across accounts would mislead
-        st.caption("Engagement rate is shown per account.")
-    group = "platform" if split == "platform" else "who"
-    series = trends.groupby(["day", group], as_index=False)[measure].sum(min_count=1) if measure != "engagement_rate" \
-        else trends[["day", group, measure]]
-    _chart(px.line(series.sort_values("day"), x="day", y=measure, color=group, markers=True,
-                   labels={"day": "", measure: measure.replace("_", " ").capitalize()}), "an_trends")
-    if measure in ("views", "engagement_rate"):
-        for note in analytics.series_notes(sorted(set(trends["platform"]))):
-            st.caption(f"ℹ️ {note}")
-    _csv("daily_trends", f)
+    _trends(trends)
 
 st.subheader("Follower growth")
 followers = _named(_frame("follower_growth"))
@@ -293,8 +382,9 @@ else:
     heat.update_xaxes(type="category")
     heat.update_layout(xaxis_title=f"Hour of the day ({ws.timezone_name})")
     _chart(heat, "an_heatmap")
-    st.caption("Each cell: the average engagement rate of posts published in that local hour; the number is how "
-               "many posts it rests on. Empty cells have no posts.")
+    st.caption("Each cell: the average engagement rate of this period's posts published in that local hour; the "
+               "number is how many posts it rests on. Empty cells had no posts. The recommendation below learns "
+               "from the last 16 weeks, whatever the period.")
     _csv("best_time_grid", f)
 _best_time_panel()
 
@@ -304,56 +394,8 @@ st.subheader("Top and bottom posts")
 if posts.empty:
     st.caption("No published posts in this period yet.")
 else:
-    rank_by = st.segmented_control("Rank by", ["engagement_rate", "engagements", "reach", "views"],
-                                   default="engagement_rate", key="an_rank_by",
-                                   format_func=lambda m: m.replace("_", " ").capitalize()) or "engagement_rate"
-    ranked = posts.dropna(subset=[rank_by]).sort_values(rank_by, ascending=False)
-    shown = _named(posts).assign(
-        engagement_rate=posts["engagement_rate"] * 100,
-        published=posts["published_at"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M"),
-        origin=posts["is_ai_generated"].map({True: "AI", False: ""}),
-        thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""))
-    columns = ["thumbnail", "published", "who", "caption", "views", "reach", "likes", "comments",
-               "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
-    brief = ["thumbnail", "published", "who", "caption", "reach", "views", "engagements", "engagement_rate", "link"]
-    config = {"thumbnail": st.column_config.ImageColumn("", width="small"),
-              "link": st.column_config.LinkColumn("Link", display_text="Open ↗"),
-              "caption": st.column_config.TextColumn("Caption", width="medium"),
-              "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%"),
-              **{m: st.column_config.NumberColumn(label, format="localized") for m, label in METRICS},
-              "published": "Published", "who": "Account", "origin": "AI"}
-    st.markdown(f"**Top 5** by {rank_by.replace('_', ' ')}")
-    st.dataframe(shown.loc[ranked.index[:5], brief], hide_index=True, column_config=config, key="an_top",
-                 row_height=56, placeholder=NA)
-    st.markdown(f"**Bottom 5** by {rank_by.replace('_', ' ')}")
-    st.dataframe(shown.loc[ranked.index[::-1][:5], brief], hide_index=True, column_config=config,
-                 key="an_bottom", row_height=56, placeholder=NA)
-    if len(ranked) < len(posts):
-        st.caption(f"{len(posts) - len(ranked)} post(s) left out: their platform did not report "
-                   f"{rank_by.replace('_', ' ')}.")
-    with st.expander(f"All {len(posts)} published posts in this period"):
-        st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts", placeholder=NA)
-    _csv("post_table", f, label="Download posts (CSV)")
-
-    st.subheader("One post since publication")
-    newest = posts.sort_values("published_at", ascending=False)
-    choice = {r.delivery_id: f"{r.published_at.astimezone(tz):%d %b %H:%M} · {_platform(r.platform)} {r.handle} · "
-                             f"{(r.caption or '')[:60]}" for r in newest.itertuples(index=False)}
-    picked_post = st.selectbox("Post", list(choice), format_func=choice.get, key="an_drill")
-    curve = _frame("post_curve", delivery_id=picked_post)
-    if curve.empty:
-        st.caption("Its platform has not reported figures for this post yet.")
-    else:
-        reported = [m for m, _ in METRICS if m in curve and curve[m].notna().any()]
-        missing = [label for m, label in METRICS if m not in reported]
-        long = curve.rename(columns=dict(METRICS)).melt(
-            id_vars=["hours_since_publish"], value_vars=[dict(METRICS)[m] for m in reported], var_name="metric",
-            value_name="value").dropna(subset=["value"])
-        _chart(px.line(long, x="hours_since_publish", y="value", color="metric", markers=True,
-                       labels={"hours_since_publish": "Hours since publication", "value": ""}), "an_curve")
-        if missing:
-            st.caption(f"{', '.join(missing)}: {NA} for this post (its platform does not report them).")
-        _csv("post_curve", f, label="Download this post's curve (CSV)", delivery_id=picked_post)
+    _ranked(posts)
+    _post_curve(posts)
 
 # ---------------------------------------------------------------- what kind of content works
 
@@ -455,18 +497,4 @@ st.download_button("Download the whole metric history (Parquet)",
                    mime="application/vnd.apache.parquet",
                    key="an_parquet", icon="⬇️", on_click="ignore",
                    help="Every metric snapshot of every post and every follower count, not only this period.")
-with st.expander("SQL for power users (read-only)"):
-    st.caption("One SELECT over this workspace's analytics tables; nothing can be changed, files and the network "
-               "are out of reach, and answers stop at 1,000 rows or 5 seconds.")
-    st.caption("Tables: " + "; ".join(f"`{name}` ({what})" for name, what in analytics.sql_tables().items()))
-    sql = st.text_area("SQL", value="SELECT platform, count(*) AS posts, sum(likes) AS likes\nFROM post_metrics "
-                                    "GROUP BY platform ORDER BY posts DESC", key="an_sql", height=120)
-    if st.button("Run", key="an_sql_run"):
-        try:
-            answer = analytics.run_sql(engine, ctx.actor, ws.id, sql)
-        except OutpostError as exc:
-            show_problems(exc)
-        else:
-            st.dataframe(answer.df, hide_index=True, key="an_sql_result")
-            st.caption(f"{len(answer.df)} rows{' (cut at the limit)' if answer.truncated else ''} in "
-                       f"{answer.elapsed_ms:.0f} ms.")
+_sql_box()

@@ -69,15 +69,30 @@ def _analytics():
 def analytics_engine(*, refresh: bool = False):
     """The dashboard's analytics engine, fed from the SQL database: refreshed when it was last refreshed more than
     ANALYTICS_REFRESH_S ago (incremental: only new rows are read), or now with `refresh=True` (after this page
-    wrote something, such as the demo data). Its `version` keys the cached query answers."""
+    wrote something, such as the demo data). Its `version` keys the cached query answers.
+
+    A refresh that fails leaves the engine as it was (the page shows what it read before, and
+    `analytics_problem()` says why); the next page that asks tries again."""
+    import logging
     import time
     holder = _analytics()
     with holder["lock"]:
         last = holder["refreshed"]
         if refresh or last is None or time.monotonic() - last > ANALYTICS_REFRESH_S:
-            holder["engine"].refresh()
-            holder["refreshed"] = time.monotonic()
+            try:
+                holder["engine"].refresh()
+            except Exception as exc:       # the database is busy or gone: keep what was read, say so, try again
+                logging.getLogger("outpost.dashboard").exception("Analytics refresh failed")
+                holder["problem"] = f"{type(exc).__name__}: {exc}"
+            else:
+                holder["problem"] = None
+                holder["refreshed"] = time.monotonic()
     return holder["engine"]
+
+
+def analytics_problem() -> str | None:
+    """Why the last refresh of the analytics engine failed, or None when it worked."""
+    return _analytics().get("problem")
 
 
 def forget_analytics_engine() -> None:

@@ -304,3 +304,24 @@ def test_a_period_that_ends_before_it_starts_is_refused_in_words():
         filters_for("ws_1", BERLIN, Period(date(2026, 5, 2), date(2026, 5, 1)))
     assert last_days(7, date(2026, 5, 7)) == Period(date(2026, 5, 1), date(2026, 5, 7))
     assert last_days(7, date(2026, 5, 7)).describe() == "01 May – 07 May 2026"
+
+
+def test_a_refresh_that_fails_keeps_the_figures_read_before_and_says_so(brand, monkeypatch):
+    from pages import shared
+    db, owner, ws, _ = brand
+    assert cards(_open(db, owner, ws.id))["Engagements"][0] == "70"
+    engine = shared.analytics_engine()
+
+    def locked(*args, **kwargs):
+        raise RuntimeError("database is locked")
+    monkeypatch.setattr(engine, "refresh", locked)
+    monkeypatch.setattr(shared, "ANALYTICS_REFRESH_S", 0.0)
+    at = _open(db, owner, ws.id)
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "The figures could not be brought up to date just now, so they may miss the latest posts; Outpost tries "
+        "again on the next visit. (RuntimeError: database is locked)"]
+    assert cards(at)["Engagements"][0] == "70"
+    monkeypatch.undo()
+    shared.analytics_engine(refresh=True)                 # it works again: the warning is gone
+    assert len(_open(db, owner, ws.id).warning) == 0
