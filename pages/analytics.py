@@ -118,7 +118,11 @@ def _best_time_panel() -> None:
               "Posts": r.posts_used, "Confidence": r.label, "Based on": r.basis} for a, r in times.by_account.items()]
     if rows:
         with st.expander("Per platform and account"):
-            st.dataframe(pd.DataFrame(rows), hide_index=True, key="an_best_times")
+            table = pd.DataFrame(rows)
+            st.dataframe(table, hide_index=True, key="an_best_times")
+            st.download_button("Download CSV", data=lambda: analytics.table_csv(table), mime="text/csv",
+                               file_name=analytics.export_filename(ws.name, "best-times", "csv", day=today),
+                               key="an_csv_best_times", icon="⬇️", on_click="ignore")
             st.caption(f"Learned from posts published {times.start.astimezone(tz):%d %b} – "
                        f"{times.end.astimezone(tz):%d %b %Y} (the last 16 weeks, leaving out the last two days while "
                        "their figures still grow). With too few posts an account borrows from the workspace, then "
@@ -338,6 +342,7 @@ for card, kpi in zip(cards, overview.itertuples(index=False)):
     card.metric(kpi.label, value, delta, border=True, delta_color="off" if delta in ("0.0%", NA) else "normal",
                 delta_arrow="off" if delta == NA else "auto",
                 help=f"{kpi.definition}{basis}. Previous period: {as_text(kpi.previous)}.")
+_csv("overview", f, label="Download the overview (CSV)")
 
 posts = _frame("post_table")
 if posts.empty:
@@ -465,6 +470,7 @@ else:
     cards[3].metric("Retries", _count(r.retries), border=True, help=analytics.definition("retries"))
     cards[4].metric("Failed / need review", f"{int(r.failed)} / {int(r.needs_review)}", border=True,
                     help=f"Of {int(r.due)} posts due, {int(r.published)} were published.")
+    _csv("reliability", f, label="Download these figures (CSV)")
     by_platform = _named(_frame("reliability_by_platform"))
     c1, c2 = st.container(), st.container()
     with c1:

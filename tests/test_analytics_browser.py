@@ -80,5 +80,5 @@ def test_a_newcomer_reads_the_demo_history_on_analytics(dashboard, page):
 
 def _cards(page) -> dict[str, str]:
     """The metric cards on the page: {label: value}."""
-    return {c.get_by_test_id("stMetricLabel").inner_text().strip(): c.get_by_test_id("stMetricValue").inner_text().strip()
-            for c in page.get_by_test_id("stMetric").all()}
+    text = lambda card, part: card.get_by_test_id(part).inner_text().strip()  # noqa: E731
+    return {text(c, "stMetricLabel"): text(c, "stMetricValue") for c in page.get_by_test_id("stMetric").all()}

@@ -1,12 +1,12 @@
 """Who may do what: every public service operation × every role × own/other workspace.
 
-The services: Scheduler, core.services.accounts, core.services.views (what the pages read), connecting accounts (ConnectService,
-PasswordConnectService), core.services.members, core.services.notifications (marking one read) and core.services.analytics (the Analytics
-page's figures, exports and SQL box). Each row says which roles may do the operation in their own
-workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or, for a list, the
-other workspace's posts are not in it) and leaves the store exactly as it was. A public operation without a row
-fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and app.py
-pass the signed-in person to every service they call (`test_pages_say_who_acts`).
+The services: Scheduler, core.services.accounts, core.services.views (what the pages read), connecting accounts
+(ConnectService, PasswordConnectService), core.services.members, core.services.notifications (marking one read) and
+core.services.analytics (the Analytics page's figures, exports and SQL box). Each row says which roles may do the
+operation in their own workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or,
+for a list, the other workspace's posts are not in it) and leaves the store exactly as it was. A public operation
+without a row fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and
+app.py pass the signed-in person to every service they call (`test_pages_say_who_acts`).
 """
 from __future__ import annotations
 

@@ -146,6 +146,11 @@ def forget_answers() -> None:
         _caches.clear()
 
 
+def table_csv(frame: pd.DataFrame) -> bytes:
+    """A table the page already holds (read through a permission-checked call) as CSV, formula cells neutralised."""
+    return exports.csv_bytes(frame)
+
+
 def export_filename(workspace_name: str, what: str, ext: str, *, day: date | None = None) -> str:
     """A download's file name: ``sams-bakery-post-table-2026-12-03.csv``."""
     return exports.export_filename(workspace_name, what, ext, day=day)
