@@ -325,3 +325,25 @@ def test_a_refresh_that_fails_keeps_the_figures_read_before_and_says_so(brand, m
     monkeypatch.undo()
     shared.analytics_engine(refresh=True)                 # it works again: the warning is gone
     assert len(_open(db, owner, ws.id).warning) == 0
+
+
+def test_the_page_reads_new_figures_once_the_engine_refreshes(brand, monkeypatch):
+    """Answers are cached per engine version: a post published meanwhile shows after the next refresh (at most
+    ANALYTICS_REFRESH_S after the last one), not before, and then with its figures."""
+    from core.domain import Account
+    from core.domain.timeutil import utcnow
+    from core.services.auth import create_owner
+    from pages import shared
+    db, _, _, _ = brand
+    owner, fresh = create_owner(db, email="fresh@example.com", password="a long password", workspace_name="Fresh",
+                                timezone_name=BERLIN)
+    acct = db.save_account(Account(platform="x", handle="@fresh", workspace_id=fresh.id))
+    monkeypatch.setattr(shared, "ANALYTICS_REFRESH_S", 3600.0)
+    shared.analytics_engine(refresh=True)
+    assert cards(_open(db, owner, fresh.id))["Posts published"][0] == "0"
+    _published(db, fresh.id, acct, "p_fresh", utcnow() - timedelta(days=1), {"views": 90, "likes": 9},
+               caption="Fresh post")
+    assert cards(_open(db, owner, fresh.id))["Posts published"][0] == "0"     # not refreshed yet
+    monkeypatch.setattr(shared, "ANALYTICS_REFRESH_S", 0.0)
+    shown = cards(_open(db, owner, fresh.id))
+    assert shown["Posts published"][0] == "1" and shown["Engagements"][0] == "9" and shown["Views"][0] == "90"

@@ -35,7 +35,7 @@ from core.rules.permissions import Action, Actor, check
 __all__ = ["run_query", "export_csv", "export_parquet", "run_sql"]
 
 PRESETS = (7, 30, 90)             # the period picker's "last N days"
-_CACHE_SIZE = 256                  # answers kept (each a small frame: the page asks ~20 per filter choice)
+_CACHE_SIZE = 96                   # answers kept per engine (the page asks ~15 per choice of filters)
 # One cache per engine (gone with it): answers by (version, query, filters, extra).
 _caches: "weakref.WeakKeyDictionary[Any, OrderedDict[tuple, pd.DataFrame]]" = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
@@ -106,6 +106,8 @@ def _answer(engine, name: str, f: Filters, extra: dict[str, Any]) -> pd.DataFram
     finally:
         con.close()
     with _cache_lock:
+        for old in [k for k in answers if k[0] < engine.version]:     # a refresh changed something: never asked again
+            del answers[old]
         answers[key] = frame
         while len(answers) > _CACHE_SIZE:
             answers.popitem(last=False)
