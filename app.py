@@ -101,7 +101,8 @@ def _pages(connecting: bool) -> list:
              st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
              st.Page("pages/activity.py", title="Activity", icon="📣"),
              st.Page("pages/members.py", title="Members", icon="👥"),
-             st.Page("pages/settings.py", title="Settings", icon="⚙️")]
+             st.Page("pages/settings.py", title="Settings", icon="⚙️"),
+             st.Page("pages/profile.py", title="Your account", icon="👤", url_path="account")]
     if connecting:  # the OAuth callback page exists only while a platform is sending someone back
         pages.append(st.Page("pages/connect.py", title="Connecting", icon="🔄", url_path="connect", default=True))
     return pages

@@ -98,7 +98,8 @@ def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: 
     # One status at a time: each is a range of the (workspace, status, due_at) index. Asked for all four at once,
     # SQLite walks every post of the workspace by time to find the few (90 ms at 100,000 posts, every Posts page).
     posts = [p for status in _ATTENTION
-             for p in store.list_posts(workspace_id=workspace_id, limit=limit, statuses=[status])]
+             for p in store.list_posts(workspace_id=workspace_id, limit=limit, statuses=[status])
+             if not p.is_demo]          # sandbox demo history: nothing to settle (the Scheduler refuses it anyway)
     posts = sorted(posts, key=lambda p: (p.due_at is None, p.due_at or datetime.min.replace(tzinfo=tz), p.id))[:limit]
     by_post = store.deliveries_for(p.id for p in posts)
     rows = []
