@@ -37,15 +37,15 @@ def owner_world(tmp_path, monkeypatch, *, timezone_name: str = BERLIN):
         yield db, owner, ws
 
 
-def page_opener(db, workspace_id: str, path: str) -> Callable[..., Any]:
+def page_opener(db, workspace_id: str, path: str, *, timeout: float = 30) -> Callable[..., Any]:
     """open_as(user, **session_state): the page at `path` (relative to tests/) run as `user` in the workspace as
-    stored now, with any extra session state set first."""
+    stored now, with any extra session state set first (each run given `timeout` seconds)."""
     from streamlit.testing.v1 import AppTest
 
     from pages import shared
 
     def open_as(user, **session_state):
-        at = AppTest.from_file(path, default_timeout=30)
+        at = AppTest.from_file(path, default_timeout=timeout)
         at.session_state["ctx"] = shared.Context(user=user, workspace=db.get_workspace(workspace_id),
                                                  membership=db.get_membership(user.id, workspace_id))
         for key, value in session_state.items():

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.page_harness import BERLIN, dashboard_store
+from tests.page_harness import BERLIN, dashboard_store, page_opener
 
 PAGE = "../pages/analytics.py"
 
@@ -88,15 +88,7 @@ def brand(tmp_path_factory):
 
 
 def _open(db, user, ws_id, **state):
-    from streamlit.testing.v1 import AppTest
-
-    from pages import shared
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["ctx"] = shared.Context(user=user, workspace=db.get_workspace(ws_id),
-                                             membership=db.get_membership(user.id, ws_id))
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+    return page_opener(db, ws_id, PAGE, timeout=60)(user, **state)
 
 
 def cards(at) -> dict[str, tuple[str, str | None]]:

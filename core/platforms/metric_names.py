@@ -161,6 +161,24 @@ def batch_size(platform: str) -> int:
     return table(platform).batch
 
 
+# A limit of the whole app or API project, not of one account: every account of the platform waits for its reset.
+# YouTube's daily quota is the project's; Graph's code 4 is the app's ("Application request limit reached").
+_APP_WIDE_LIMITS = {"youtube": {"quotaExceeded"}, "instagram": {"4"}, "facebook": {"4"}, "threads": {"4"}}
+# Platform answers that mean "this account (or app) made too many calls" even where the adapter does not flag
+# them rate_limited (YouTube's quota and rate-limit reasons).
+_LIMIT_CODES = {"quotaExceeded", "rateLimitExceeded", "userRateLimitExceeded"}
+
+
+def limits_whole_app(platform: str, code: object) -> bool:
+    """Whether a limit answer with this error code holds back every account of the platform, not just one."""
+    return str(code or "").split("/")[0] in _APP_WIDE_LIMITS.get(str(platform), ())
+
+
+def is_limit_code(code: object) -> bool:
+    """Whether the error code says "too many calls" even where the adapter did not flag it rate limited."""
+    return str(code or "") in _LIMIT_CODES
+
+
 @dataclass(frozen=True)
 class SeriesChange:
     """From `on`, the platform's figure behind `key` means `after`; before, it meant `before`."""

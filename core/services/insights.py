@@ -35,12 +35,6 @@ from core.domain.timeutil import utcnow
 log = logging.getLogger("outpost.insights")
 INSIGHTS_DAYS = 30                      # pull metrics for posts published this recently (the default max_age)
 
-# A limit of the whole app or API project, not of one account: every account of the platform waits for its reset.
-# YouTube's daily quota is the project's; Graph's code 4 is the app's ("Application request limit reached").
-APP_WIDE_LIMITS = {"youtube": {"quotaExceeded"}, "instagram": {"4"}, "facebook": {"4"}, "threads": {"4"}}
-# Platform answers that mean "this account (or app) made too many calls" even where the adapter does not flag
-# them rate_limited (YouTube's quota and rate-limit reasons).
-LIMIT_CODES = {"quotaExceeded", "rateLimitExceeded", "userRateLimitExceeded"}
 # How long to leave an account alone when the platform says it is limited but not until when (Graph's limits
 # are counted over a rolling hour).
 DEFAULT_PAUSE = timedelta(hours=1)
@@ -120,12 +114,12 @@ class PullResult:
 
 
 def _scope_key(platform: str, account_id: str, exc: PlatformError) -> str:
-    code = str(exc.code or "").split("/")[0]
-    return f"platform:{platform}" if code in APP_WIDE_LIMITS.get(platform, ()) else f"account:{account_id}"
+    app_wide = metric_names.limits_whole_app(platform, exc.code)
+    return f"platform:{platform}" if app_wide else f"account:{account_id}"
 
 
 def _is_limit(exc: PlatformError) -> bool:
-    return isinstance(exc, RetryLater) and (exc.rate_limited or str(exc.code or "") in LIMIT_CODES)
+    return isinstance(exc, RetryLater) and (exc.rate_limited or metric_names.is_limit_code(exc.code))
 
 
 def pull_insights(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], *,
