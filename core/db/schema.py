@@ -167,6 +167,8 @@ posts = sa.Table(
     sa.Column("updated_at", UtcDateTime),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),   # sandbox demo history (0007)
+    # Posted as the first comment under the post where the platform allows it (0009).
+    sa.Column("first_comment", sa.Text, nullable=False, server_default=""),
     # The month calendar and the approval queue.
     sa.Index("ix_posts_workspace_id_due_at", "workspace_id", "due_at"),
     sa.Index("ix_posts_workspace_id_status", "workspace_id", "status"),
@@ -343,4 +345,28 @@ sign_in_failures = sa.Table(
     sa.Column("first_failed_at", UtcDateTime, nullable=False),
     sa.Column("last_failed_at", UtcDateTime, nullable=False),
     sa.Column("paused_until", UtcDateTime),
+)
+
+
+# Saved hashtag groups: a workspace's named sets of hashtags the composer inserts in one click (0009).
+hashtag_groups = sa.Table(
+    "hashtag_groups", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("hashtags", sa.JSON, nullable=False),                 # ["#tag", ...] in the order the person chose
+    sa.Column("created_by", ID),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+# Metric pulls held back after a rate limit or quota answer, so a restart or a `--once` run remembers them (0009).
+# scope: "account:<account id>" or "platform:<slug>" (a limit on the whole app, e.g. YouTube's project quota).
+metric_pauses = sa.Table(
+    "metric_pauses", metadata,
+    sa.Column("scope", sa.String(200), primary_key=True),
+    sa.Column("until", UtcDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("set_at", UtcDateTime, nullable=False),
 )
