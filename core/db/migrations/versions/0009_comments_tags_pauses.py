@@ -7,7 +7,7 @@
   platform, until the time the platform gave; before this they lived in the runner's memory, so a restart or a
   ``--once`` run forgot them and called again straight into the limit.
 
-Revision ID: 0009_first_comment_hashtag_groups_metric_pauses
+Revision ID: 0009_comments_tags_pauses
 Revises: 0008_posts_by_status_and_time
 Create Date: 2026-12-04
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 UtcDateTime = sa.DateTime(timezone=True)   # as core.db.schema.UtcDateTime stores it
 
-revision = "0009_first_comment_hashtag_groups_metric_pauses"
+revision = "0009_comments_tags_pauses"
 down_revision = "0008_posts_by_status_and_time"
 branch_labels = None
 depends_on = None
