@@ -224,8 +224,18 @@ def session_routes(open_store, get_settings) -> list:
 if __name__ == "__main__":
     main()
 else:   # imported by the server (streamlit run app.py finds this st.App)
-    from streamlit.runtime.pages_manager import PagesManager
     # Routing is st.navigation's. Streamlit only learns that from the first run that calls it, so until then
     # the first visit after a start to /accounts would run pages/accounts.py alone (its old pages/ directory mode).
-    PagesManager.uses_pages_directory = False
+    # The switch is not public API: if a Streamlit release moves it, say so and carry on (deep links then work from
+    # the second visit after a start, as st.navigation learns the pages).
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        if not hasattr(PagesManager, "uses_pages_directory"):
+            raise AttributeError("PagesManager.uses_pages_directory")
+        PagesManager.uses_pages_directory = False
+    except (ImportError, AttributeError) as missing:
+        import logging
+        logging.getLogger("outpost.app").warning(
+            "This Streamlit has no %s; the first deep link after a start may open the page without the sidebar.",
+            missing)
     app = st.App(__file__, routes=session_routes(store, settings))
