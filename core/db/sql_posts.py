@@ -164,7 +164,8 @@ class SqlPostDeliveryStore(SqlBase):
 
     def list_posts(self, *, workspace_id: str | None = None, statuses: Iterable[PostStatus] | None = None,
                    start: datetime | None = None, end: datetime | None = None, account_id: str | None = None,
-                   batch_id: str | None = None, limit: int = 500, offset: int = 0) -> list[Post]:
+                   batch_id: str | None = None, limit: int = 500, offset: int = 0,
+                   newest_first: bool = False) -> list[Post]:
         query = sa.select(posts)
         if workspace_id is not None:
             query = query.where(posts.c.workspace_id == workspace_id)
@@ -179,7 +180,9 @@ class SqlPostDeliveryStore(SqlBase):
                                                   post_accounts.c.account_id == account_id))
         if batch_id is not None:
             query = query.where(posts.c.batch_id == batch_id)
-        query = query.order_by(posts.c.due_at.asc().nulls_last(), posts.c.id).limit(limit).offset(offset)
+        order = (posts.c.due_at.desc().nulls_last(), posts.c.id.desc()) if newest_first \
+            else (posts.c.due_at.asc().nulls_last(), posts.c.id)
+        query = query.order_by(*order).limit(limit).offset(offset)
         with self._read() as conn:
             rows = conn.execute(query).all()
             targets = self._targets(conn, [r.id for r in rows])

@@ -28,7 +28,8 @@ class PostDeliveryStore(Protocol):
     def get_post_status(self, post_id: str) -> PostStatus: ...
     def list_posts(self, *, workspace_id: str | None = None, statuses: Iterable[PostStatus] | None = None,
                    start: datetime | None = None, end: datetime | None = None, account_id: str | None = None,
-                   batch_id: str | None = None, limit: int = 500, offset: int = 0) -> list[Post]: ...
+                   batch_id: str | None = None, limit: int = 500, offset: int = 0,
+                   newest_first: bool = False) -> list[Post]: ...
     def get_deliveries(self, post_id: str) -> list[Delivery]: ...
     def deliveries_for(self, post_ids: Iterable[str]) -> dict[str, list[Delivery]]: ...
     def get_delivery(self, delivery_id: str) -> Delivery: ...
@@ -143,7 +144,7 @@ class PostDeliveryMemory(MemoryState):
             return post_status(self.get_post(post_id), self.get_deliveries(post_id))
 
     def list_posts(self, *, workspace_id=None, statuses=None, start=None, end=None, account_id=None,
-                   batch_id=None, limit: int = 500, offset: int = 0) -> list[Post]:
+                   batch_id=None, limit: int = 500, offset: int = 0, newest_first: bool = False) -> list[Post]:
         statuses = None if statuses is None else {PostStatus(s) for s in statuses}
         start = to_utc(start, "start") if start is not None else None
         end = to_utc(end, "end") if end is not None else None
@@ -156,6 +157,9 @@ class PostDeliveryMemory(MemoryState):
                     hits.append(post)
             far = datetime.max.replace(tzinfo=utcnow().tzinfo)
             hits.sort(key=lambda p: (p.due_at or far, p.id))
+            if newest_first:   # latest due first (the Posts page's past), posts without a time still last
+                hits = sorted((p for p in hits if p.due_at), key=lambda p: (p.due_at, p.id), reverse=True) \
+                    + [p for p in hits if not p.due_at]
             return [self._hydrate(p) for p in hits[offset:offset + limit]]
 
     def get_deliveries(self, post_id: str) -> list[Delivery]:

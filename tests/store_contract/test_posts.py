@@ -373,3 +373,18 @@ def test_account_schedule(world, clock):
     assert [i.post_id for i in store.account_schedule(world.li.id, day, day + timedelta(days=1))] == [
         "p_other_account", "p_9"]
     assert store.account_schedule("acct_nobody", day, day + timedelta(days=1)) == []
+
+
+def test_list_posts_newest_first_for_the_posts_pages_past(world):
+    """The Posts page lists what already went out latest first, a page at a time."""
+    store = world.store
+    add(world, "p_a", at=datetime(2030, 3, 1, tzinfo=UTC))
+    add(world, "p_b", at=datetime(2030, 3, 5, tzinfo=UTC))
+    add(world, "p_c", at=datetime(2030, 3, 9, tzinfo=UTC))
+    add(world, "p_unscheduled", at=None, state=PostState.DRAFT)
+    ids = lambda posts: [p.id for p in posts]  # noqa: E731
+    assert ids(store.list_posts(workspace_id=world.ws.id, newest_first=True)) == ["p_c", "p_b", "p_a",
+                                                                                  "p_unscheduled"]
+    end = datetime(2030, 3, 9, tzinfo=UTC)   # exclusive, as always
+    assert ids(store.list_posts(workspace_id=world.ws.id, end=end, newest_first=True, limit=1)) == ["p_b"]
+    assert ids(store.list_posts(workspace_id=world.ws.id, end=end, newest_first=True, limit=1, offset=1)) == ["p_a"]
