@@ -175,21 +175,23 @@ def oauth_state_from_row(row, cipher: TokenCipher) -> OAuthState:
 
 def variant_values(v: PostVariant) -> dict[str, Any]:
     return {"caption": v.caption, "hashtags": None if v.hashtags is None else list(v.hashtags),
-            "media_urls": None if v.media_urls is None else list(v.media_urls), "title": v.title, "link": v.link}
+            "media_urls": None if v.media_urls is None else list(v.media_urls), "title": v.title, "link": v.link,
+            "thread": None if v.thread is None else list(v.thread), "first_comment": v.first_comment}
 
 
 def variant_from_data(data: Mapping[str, Any]) -> PostVariant:
-    hashtags, media = data.get("hashtags"), data.get("media_urls")
+    hashtags, media, thread = data.get("hashtags"), data.get("media_urls"), data.get("thread")
     return PostVariant(caption=data.get("caption"), hashtags=None if hashtags is None else tuple(hashtags),
                        media_urls=None if media is None else tuple(media), title=data.get("title"),
-                       link=data.get("link"))
+                       link=data.get("link"), thread=None if thread is None else tuple(thread),
+                       first_comment=data.get("first_comment"))
 
 
 def post_values(p: Post, status: PostStatus) -> dict[str, Any]:
     s = p.schedule
     return {
         "id": p.id, "workspace_id": p.workspace_id, "caption": p.caption, "hashtags": list(p.hashtags),
-        "call_to_action": p.call_to_action or "", "link": p.link or "", "media_urls": list(p.media_urls),
+        "call_to_action": p.call_to_action or "", "link": p.link or "", "first_comment": p.first_comment or "", "media_urls": list(p.media_urls),
         "variants": {Platform.parse(k).value: variant_values(v) for k, v in p.variants.items()},
         "due_at": s.scheduled_at if s else None, "timezone_name": s.timezone_name if s else None,
         "schedule_notice": s.notice if s else None, "recurrence": p.recurrence, "series_id": p.series_id,
@@ -206,7 +208,8 @@ def post_from_row(row, targets: Sequence[Account]) -> Post:
                             notice=row.schedule_notice)
     return Post(
         caption=row.caption, accounts=tuple(targets), hashtags=tuple(row.hashtags or ()),
-        call_to_action=row.call_to_action, link=row.link, media_urls=tuple(row.media_urls or ()),
+        call_to_action=row.call_to_action, link=row.link, first_comment=getattr(row, "first_comment", "") or "",
+        media_urls=tuple(row.media_urls or ()),
         variants={k: variant_from_data(v) for k, v in (row.variants or {}).items()}, schedule=schedule,
         recurrence=row.recurrence, is_ai_generated=bool(row.is_ai_generated), batch_id=row.batch_id,
         workspace_id=row.workspace_id, id=row.id, state=row.state, created_by=row.created_by,

@@ -293,8 +293,17 @@ class PostVariant:
     media_urls: tuple[str, ...] | None = None
     title: str | None = None  # YouTube video title, TikTok photo title
     link: str | None = None
+    # The whole text as a thread of numbered posts for this platform (the first element is the first post, the
+    # rest its replies in order); None: one post. Only where the platform can thread (limits.supports_thread).
+    thread: tuple[str, ...] | None = None
+    # The first comment on this platform instead of the post's own (None: the post's; "": none here).
+    first_comment: str | None = None
 
     def __post_init__(self):
+        if self.thread is not None:
+            if isinstance(self.thread, str):
+                raise ValidationError(Problem("thread", "A thread is a list of posts, not one text.", field="thread"))
+            object.__setattr__(self, "thread", tuple(str(t) for t in self.thread))
         if self.hashtags is not None:
             object.__setattr__(self, "hashtags", normalize_hashtags(self.hashtags))
         if self.media_urls is not None:
@@ -345,6 +354,10 @@ class RenderedContent:
     media_urls: tuple[str, ...]
     link: str
     title: str | None
+    # The replies that follow `text` as a thread (the variant's thread after its first post); () for one post.
+    thread: tuple[str, ...] = ()
+    # Posted as the first comment under the post where the platform allows it ("" for none).
+    first_comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -362,6 +375,7 @@ class Post:
     link: str = ""
     media_urls: tuple[str, ...] = ()
     title: str = ""                       # YouTube video title, TikTok photo title (variants may override)
+    first_comment: str = ""               # posted under the post where the platform allows it (variants may override)
     variants: Mapping[Platform, PostVariant] = field(default_factory=dict)
     schedule: Schedule | None = None
     recurrence: str | None = None         # RFC 5545 RRULE text, anchored to the schedule
@@ -390,6 +404,7 @@ class Post:
         object.__setattr__(self, "hashtags", normalize_hashtags(self.hashtags))
         object.__setattr__(self, "media_urls", clean_urls(self.media_urls))
         object.__setattr__(self, "caption", self.caption or "")
+        object.__setattr__(self, "first_comment", (self.first_comment or "").strip())
         object.__setattr__(self, "title", (self.title or "").strip())
         object.__setattr__(self, "state", PostState(self.state))
         object.__setattr__(self, "variants", {Platform.parse(k): v for k, v in (self.variants or {}).items()})
@@ -419,9 +434,14 @@ class Post:
         if extra:
             parts.append(" ".join(extra))
         text = "\n\n".join(p for p in parts if p)
+        thread: tuple[str, ...] = ()
+        if v.thread:      # the person's own numbered posts: sent as written (hashtags, link are in them or not)
+            text, thread = v.thread[0], tuple(v.thread[1:])
+        comment = v.first_comment if v.first_comment is not None else self.first_comment
         return RenderedContent(platform=platform, text=text, caption=caption.strip(), hashtags=tuple(hashtags),
                                media_urls=tuple(media), link=link.strip(),
-                               title=v.title if v.title is not None else (self.title or None))
+                               title=v.title if v.title is not None else (self.title or None),
+                               thread=thread, first_comment=(comment or "").strip())
 
     @property
     def platforms(self) -> tuple[Platform, ...]:
@@ -484,6 +504,9 @@ def post_text_problems(post: Post) -> list[Problem]:
         check(content.caption, "caption", "caption", multiline=True, platform=platform)
         check(content.title, "title", "title", platform=platform)
         check(content.link, "link", "link", platform=platform)
+        check(content.first_comment, "first_comment", "first comment", multiline=True, platform=platform)
+        for n, part in enumerate(getattr(content, "thread", None) or (), start=1):
+            check(part, "thread", f"thread post {n}", multiline=True, platform=platform)
         for n, url in enumerate(content.media_urls or (), start=1):
             check(url, "media", f"link of media item {n}", platform=platform)
     check(post.call_to_action, "call_to_action", "call to action", multiline=True)

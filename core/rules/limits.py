@@ -60,6 +60,11 @@ class PlatformLimits:
     video_aspect: AspectRange | None = None
     video_min_s: float | None = None
     video_max_s: float | None = None
+    # Threads and first comments (issue 11)
+    supports_thread: bool = False         # a long text can go out as a chain of replies (the adapter reply-chains)
+    thread_max: int | None = None         # most posts in one thread (Outpost's bound, None: no bound of its own)
+    supports_first_comment: bool = False  # Outpost can post a first comment under the post
+    comment_max: int | None = None        # characters in that comment (counted like the text, `text_counting`)
     # Scheduling
     daily_cap: int = 10                   # default posts per account per local day (configurable per account)
     notes: tuple[str, ...] = field(default=())
@@ -82,6 +87,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §1.4 (caption, hashtags, images, carousel, reels); daily cap is Outpost's default.
     Platform.INSTAGRAM: PlatformLimits(
         platform=Platform.INSTAGRAM,
+        # A first comment: POST /{ig-media-id}/comments (facts §1; the comment shares the caption's 2,200).
+        supports_first_comment=True, comment_max=2200,
         text_max=2200,
         # Was 30 for years; Instagram announced 5 on Dec 19 2025 (rolling out). Whether the API
         # refuses a 6th is unverified, so we take the stricter value.
@@ -104,6 +111,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §2.3 (text per postiz, photos per the 1366046 error text).
     Platform.FACEBOOK: PlatformLimits(
         platform=Platform.FACEBOOK,
+        # A first comment: POST /{post-id}/comments (facts §2.2); about 8,000 characters per comment.
+        supports_first_comment=True, comment_max=8000,
         text_max=63_206,
         media_max=10, images_max=10, videos_max=1,   # photos via attached_media, or one video
         image_types=frozenset({JPEG, PNG}),
@@ -113,6 +122,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §3.4 (all third-party figures; the official text limit is unverified).
     Platform.LINKEDIN: PlatformLimits(
         platform=Platform.LINKEDIN,
+        # A first comment: POST /v2/socialActions/{urn}/comments (facts §3.3); comments take 1,250 characters.
+        supports_first_comment=True, comment_max=1250,
         text_max=3000,
         media_max=20, images_max=20, videos_max=1,   # multiImage up to 20 (unverified), or one video
         image_types=frozenset({JPEG, GIF, PNG}),
@@ -127,6 +138,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §4.3 (twitter-text v3 config; media best-practices doc).
     Platform.X: PlatformLimits(
         platform=Platform.X,
+        # A thread: each next post replies to the one before (reply.in_reply_to_tweet_id, facts §4.2).
+        supports_thread=True, thread_max=25,
         text_max=280,
         text_counting="x_weighted",                  # Premium's longer posts are unverified: the default
         # twitter-text's INVALID_CHARACTERS: a text holding one is not a valid tweet, whatever its length.

@@ -238,7 +238,7 @@ def _platform_problems(content: RenderedContent, limits: PlatformLimits) -> list
     # -- text
     text = content.text
     used = count_text(text, limits.text_counting)
-    added = _additions(content)
+    added = [] if content.thread else _additions(content)   # a thread's posts are sent as the person wrote them
     plural = len(added) > 1 or added == ["hashtags"]
     after = f" once its {_and_list(added)} {'are' if plural else 'is'} added" if added else ""
     if used > limits.text_max:
@@ -246,11 +246,13 @@ def _platform_problems(content: RenderedContent, limits: PlatformLimits) -> list
         hint = _HINTS.get(limits.text_counting) if used != count_text(text, "chars") else None
         add("caption_too_long",
             f"{label} allows {limits.text_max:,} {_UNITS[limits.text_counting].replace('weighted ', '')}; "
-            f"this caption {verb} {used:,}{after}" + (f" ({hint})." if hint else "."), "caption")
+            f"{'post 1 of the thread' if content.thread else 'this caption'} {verb} {used:,}{after}"
+            + (f" ({hint})." if hint else "."), "thread" if content.thread else "caption")
     elif limits.text_max_bytes is not None and (size := count_text(text, "bytes")) > limits.text_max_bytes:
         add("caption_too_long",
             f"{label} allows {limits.text_max_bytes:,} bytes of text; this caption has {size:,}{after} "
             f"({_HINTS['bytes']}).", "caption")
+    problems += _thread_and_comment_problems(content, limits)
     if bad := sorted({ch for ch in text if ch in limits.text_forbidden_chars}):
         what, it = ("an invisible character", "it") if len(bad) == 1 else ("invisible characters", "them")
         add("invalid_character",
@@ -322,6 +324,51 @@ def _platform_problems(content: RenderedContent, limits: PlatformLimits) -> list
         add("video_required", f"{label} needs exactly one video.", "media")
     elif limits.requires_media and not media:
         add("media_required", f"{label} needs at least one image or video.", "media")
+    return problems
+
+
+def _thread_and_comment_problems(content: RenderedContent, limits: PlatformLimits) -> list[Problem]:
+    """A thread's replies (each within the platform's text limit, in its own count) and the first comment (within
+    the platform's comment limit; a warning where the platform takes none, since the post still goes)."""
+    label, slug = limits.platform.label, limits.platform.value
+    problems: list[Problem] = []
+    unit = _UNITS[limits.text_counting].replace("weighted ", "")
+    if content.thread:
+        posts = (content.text, *content.thread)
+        if not limits.supports_thread:
+            problems.append(Problem(
+                "thread_not_supported",
+                f"{label} cannot post a thread: Outpost sends one post there. Join the thread into one text for "
+                f"{label}, or remove {label}'s thread.", field="thread", platform=slug))
+        else:
+            if limits.thread_max is not None and len(posts) > limits.thread_max:
+                problems.append(Problem(
+                    "thread_too_long", f"A thread on {label} can have at most {limits.thread_max:,} posts; this one "
+                                       f"has {len(posts):,}. Shorten the text or join some posts.",
+                    field="thread", platform=slug))
+            for n, part in enumerate(posts, start=1):
+                if _is_blank(part):
+                    problems.append(Problem("thread_post_empty",
+                                            f"Post {n} of the {label} thread is empty: write something in it or "
+                                            "remove it.", field="thread", platform=slug))
+                elif n > 1 and (used := count_text(part, limits.text_counting)) > limits.text_max:
+                    hint = _HINTS.get(limits.text_counting) if used != count_text(part, "chars") else None
+                    problems.append(Problem(
+                        "thread_post_too_long",
+                        f"{label} allows {limits.text_max:,} {unit} in each post of a thread; post {n} has "
+                        f"{used:,}" + (f" ({hint})." if hint else "."), field="thread", platform=slug))
+    comment = content.first_comment
+    if comment and not _is_blank(comment):
+        if not limits.supports_first_comment:
+            problems.append(Problem(
+                "first_comment_not_supported",
+                f"{label} does not let Outpost add a first comment: the post goes out on {label} without it.",
+                field="first_comment", platform=slug, severity="warning"))
+        elif limits.comment_max is not None and (used := count_text(comment, limits.text_counting)) > limits.comment_max:
+            problems.append(Problem(
+                "first_comment_too_long",
+                f"{label} allows {limits.comment_max:,} {unit} in a comment; the first comment has {used:,}.",
+                field="first_comment", platform=slug))
     return problems
 
 
