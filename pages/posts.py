@@ -1,4 +1,6 @@
-"""Posts: what is planned and what happened, and a composer to add one."""
+"""Posts: a composer, what needs a person, and the list: upcoming posts first (the next due at the top), then the
+past (the latest first), a page at a time, filtered by status, account and platform; a row opens the post dialog.
+Sandbox demo posts are tagged "Demo" (read-only: the Scheduler refuses acting on them)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,10 +11,13 @@ import streamlit as st
 from core.services.accounts import add_account
 from core.domain import Account
 from core.domain.errors import OutpostError
+from core.domain.lifecycle import PostStatus
+from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
 from core.services.scheduler import Scheduler
-from core.services.views import attention_rows, post_rows, workspace_accounts
+from core.services.views import PAST, UPCOMING, attention_rows, post_list, workspace_accounts
+from pages import post_dialog
 from pages.compose import composer
 from pages.shared import context, settings, show_problems, store
 
@@ -22,6 +27,9 @@ ws = ctx.workspace
 
 st.title("Posts")
 st.caption(f"Times are shown in {ws.timezone_name}.")
+flash = st.session_state.pop(post_dialog.FLASH, None)   # what the post dialog did last
+if flash:
+    getattr(st, flash[0])(flash[1])
 
 accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
 
@@ -77,23 +85,63 @@ if attention:
             except OutpostError as exc:
                 show_problems(exc)
 
-# ---------------------------------------------------------------- list (refreshes itself while the runner publishes)
-@st.fragment(run_every=timedelta(seconds=10))
-def posts_list() -> None:
-    rows = post_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
-    if not rows:
-        st.info("No posts yet. Write one above: choose an account, type a caption and pick a time."
-                if ctx.can(Action.EDIT_POSTS) else "No posts yet.")
+# ---------------------------------------------------------------- the list: upcoming first, then the past
+# (refreshes itself while the runner publishes: only this fragment runs again, every REFRESH)
+REFRESH = timedelta(seconds=10)
+PAGE = 50                                   # rows a section shows at first, and how many more "Show more" adds
+s = st.session_state
+by_id = {a.id: a for a in accounts}
+platforms = sorted({a.platform for a in accounts}, key=lambda p: p.label)
+
+
+def _section(title: str, section: str, filters: dict, empty: str) -> None:
+    shown = s.setdefault(f"posts_{section}_limit", PAGE)
+    found = post_list(db, ws.id, tz_name=ws.timezone_name, section=section, now=utcnow(), limit=shown,
+                      actor=ctx.actor, **filters)
+    st.subheader(title)
+    if not found.rows:
+        st.caption(empty)
         return
-    frame = pd.DataFrame(rows).drop(columns=["id"])
-    status_filter = st.multiselect("Status", sorted(frame["status"].unique()), key="posts_status_filter")
-    if status_filter:
-        frame = frame[frame["status"].isin(status_filter)]
-    st.dataframe(frame, hide_index=True, width="stretch",
-                 column_config={"when": "When", "accounts": "Accounts", "caption": "Caption", "status": "Status",
-                                "problem": "Last problem", "ai": "",
-                                "link": st.column_config.LinkColumn("Published post", display_text="Open ↗")})
-    st.caption(f"{len(frame)} post(s). This list updates itself every few seconds.")
+    frame = pd.DataFrame(found.rows)
+    rev = s.get("posts_rev", 0)
+    key = f"posts_{section}_{rev}"
+    picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                          key=key, column_order=COLUMNS, column_config=COLUMN_CONFIG)
+    rows = picked.selection.rows if picked else []
+    if rows:                                 # a row was clicked: open its post (once; a fresh key clears it)
+        s["posts_rev"] = rev + 1
+        s[post_dialog.OPEN] = str(frame.iloc[rows[0]]["id"])
+        st.rerun(scope="app")                # the dialog lives outside this fragment
+    if found.more and st.button("Show more", key=f"posts_{section}_more"):
+        s[f"posts_{section}_limit"] = shown + PAGE
+        st.rerun(scope="fragment")
+
+
+COLUMNS = ["when", "status", "accounts", "caption", "tags", "problem", "link"]
+COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "caption": "Caption", "status": "Status",
+                 "problem": "Last problem", "tags": st.column_config.TextColumn("", width="small"),
+                 "link": st.column_config.LinkColumn("Published post", display_text="Open ↗")}
+
+
+@st.fragment(run_every=REFRESH)
+def posts_list() -> None:
+    f1, f2, f3 = st.columns(3)
+    statuses = f1.multiselect("Status", list(PostStatus), format_func=lambda v: PostStatus(v).label,
+                              key="posts_f_status")
+    chosen = f2.multiselect("Account", list(by_id), format_func=lambda i: by_id[i].label, key="posts_f_accounts")
+    on = f3.multiselect("Platform", [p.value for p in platforms],
+                        format_func=lambda v: next(p.label for p in platforms if p.value == v), key="posts_f_platforms")
+    filters = {"statuses": statuses, "account_ids": chosen, "platforms": on}
+    filtered = bool(statuses or chosen or on)
+    _section("Upcoming", UPCOMING, filters,
+             "Nothing planned" + (" with these filters." if filtered else
+                                  (": write a post above." if ctx.can(Action.EDIT_POSTS) else ".")))
+    _section("Past", PAST, filters, "Nothing here yet" + (" with these filters." if filtered else "."))
+    st.caption("Click a row to open the post. Demo posts are sample history: they can be read, not acted on. "
+               "This list updates itself every few seconds.")
 
 
 posts_list()
+
+if s.get(post_dialog.OPEN):
+    post_dialog.show(s[post_dialog.OPEN])

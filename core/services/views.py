@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 from core.services.connect import account_health
 from core.domain import Account, Membership, Post, User, Workspace, post_status
@@ -21,8 +22,8 @@ from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import zone
 
-__all__ = ["signed_in", "workspace_accounts", "post_rows", "attention_rows", "account_rows", "activity_rows",
-           "notification_rows"]
+__all__ = ["signed_in", "workspace_accounts", "post_rows", "PostList", "post_list", "UPCOMING", "PAST",
+           "attention_rows", "account_rows", "activity_rows", "notification_rows"]
 
 
 def _may_read(actor: Actor, workspace_id: str) -> None:
@@ -57,29 +58,87 @@ def workspace_accounts(store: PostStore, workspace_id: str, *, actor: Actor = SC
 
 def post_rows(store: PostStore, workspace_id: str, *, tz_name: str, start: datetime | None = None,
               end: datetime | None = None, limit: int = 500, actor: Actor = SCRIPT) -> list[dict]:
-    """One row per post for tables: when (local), where, what, its status with the latest error, and the link to
-    the published post."""
+    """One row per post for tables, by due time: when (local), where, what, its status with the latest error,
+    tags (Demo, AI) and the link to the published post."""
     _may_read(actor, workspace_id)
-    tz = zone(tz_name)
-    rows = []
     posts = store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=limit)
+    return _rows(store, posts, zone(tz_name))
+
+
+def _rows(store: PostStore, posts: list[Post], tz) -> list[dict]:
     by_post = store.deliveries_for(p.id for p in posts)
+    rows = []
     for post in posts:
         deliveries = by_post[post.id]
         status = post_status(post, deliveries)
         errors = [d.last_error for d in deliveries if d.last_error]
         rows.append({
             "id": post.id,
-            "when": post.due_at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if post.due_at else "—",
+            "when": post.due_at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if post.due_at else "No time yet",
             "accounts": ", ".join(a.label for a in post.accounts),
             "caption": _preview(post),
             "status": status.label,
             "problem": errors[-1] if errors else "",
-            "ai": "AI" if post.is_ai_generated else "",
+            # sandbox demo history is marked wherever it is listed: it can be read, not acted on
+            "tags": " · ".join(t for t, on in (("Demo", post.is_demo), ("AI", post.is_ai_generated)) if on),
             # where it went out (the first account's link when several published it)
             "link": next((d.external_url for d in deliveries if d.external_url), ""),
         })
     return rows
+
+
+UPCOMING, PAST = "upcoming", "past"
+_DRAFTS_READ = 1000
+
+
+@dataclass(frozen=True)
+class PostList:
+    """A page of the Posts list: its rows and whether there are more after them ("Show more")."""
+
+    rows: list[dict]
+    more: bool
+
+
+def post_list(store: PostStore, workspace_id: str, *, tz_name: str, section: str, now: datetime,
+              limit: int = 50, statuses: Iterable[PostStatus | str] = (), account_ids: Iterable[str] = (),
+              platforms: Iterable[str] = (), actor: Actor = SCRIPT) -> PostList:
+    """The first `limit` posts of a section of the Posts list, filtered (an empty filter: all).
+
+    UPCOMING: due from `now` on, the next one first; then, once every dated post is listed, drafts with no time
+    yet. PAST: due before `now`, the latest first. `platforms` and `account_ids` both narrow to accounts (a post
+    is listed when one of its accounts is chosen); statuses are the derived ones (PostStatus values).
+    Reads `limit` + 1 posts per account asked (at most one query per chosen account, and one page of
+    deliveries): the cost does not grow with the workspace's history."""
+    _may_read(actor, workspace_id)
+    if section not in (UPCOMING, PAST):
+        raise ValueError(f"section must be {UPCOMING!r} or {PAST!r}, not {section!r}")
+    wanted = {PostStatus(s) for s in statuses} or None
+    targets: list[str | None] = [None]
+    account_ids, platforms = set(account_ids), set(platforms)
+    if account_ids or platforms:
+        chosen = [a.id for a in store.list_accounts(workspace_id=workspace_id)
+                  if (not account_ids or a.id in account_ids) and (not platforms or a.platform.value in platforms)]
+        if not chosen:
+            return PostList(rows=[], more=False)
+        targets = chosen
+    window = {"start": now} if section == UPCOMING else {"end": now, "newest_first": True}
+    found: dict[str, Post] = {}
+    for account_id in targets:   # each account's first limit+1: their union holds the first limit+1 of all
+        for post in store.list_posts(workspace_id=workspace_id, statuses=wanted, account_id=account_id,
+                                     limit=limit + 1, **window):
+            found.setdefault(post.id, post)
+    posts = sorted(found.values(), key=lambda p: (p.due_at, p.id), reverse=section == PAST)
+    if section == UPCOMING and len(posts) <= limit and (wanted is None or PostStatus.DRAFT in wanted):
+        # every dated one is listed: the drafts that have no time yet come last (the store lists them after the
+        # dated drafts; a workspace keeps few drafts, so the first _DRAFTS_READ drafts are read for them)
+        for account_id in targets:
+            for post in store.list_posts(workspace_id=workspace_id, statuses=[PostStatus.DRAFT],
+                                         account_id=account_id, limit=_DRAFTS_READ):
+                if post.due_at is None and post.id not in found:
+                    found[post.id] = post
+                    posts.append(post)
+    more = len(posts) > limit
+    return PostList(rows=_rows(store, posts[:limit], zone(tz_name)), more=more)
 
 
 def _preview(post: Post, width: int = 80) -> str:
