@@ -7,6 +7,7 @@
     sql_metrics    metric snapshots                        (core.store.MetricStore)
     sql_activity   activity, notifications, batches        (core.store.ActivityStore)
     sql_demo       the sandbox's demo history              (core.store.DemoStore)
+    sql_hashtags   saved hashtag groups                    (core.store.HashtagGroupStore)
 
 They share `core.db.sql_base` (transactions, the engine, cipher and clock) and `core.db.rows` (rows <->
 domain objects). Same contract as `core.store.InMemoryPostStore`: the contract suite in
@@ -17,6 +18,7 @@ from __future__ import annotations
 from core.db.sql_accounts import SqlAccountStore
 from core.db.sql_activity import SqlActivityStore
 from core.db.sql_demo import SqlDemoStore
+from core.db.sql_hashtags import SqlHashtagGroupStore
 from core.db.sql_metrics import SqlMetricStore
 from core.db.sql_people import SqlPeopleStore
 from core.db.sql_posts import SqlPostDeliveryStore
@@ -24,5 +26,5 @@ from core.db.sql_runner import SqlRunnerQueries
 
 
 class SqlPostStore(SqlPeopleStore, SqlAccountStore, SqlPostDeliveryStore, SqlMetricStore, SqlRunnerQueries,
-                  SqlActivityStore, SqlDemoStore):
+                  SqlActivityStore, SqlDemoStore, SqlHashtagGroupStore):
     """`PostStore` on a SQLAlchemy engine, tokens encrypted with `cipher`."""

@@ -32,6 +32,7 @@ class Action(StrEnum):
     SETTLE = "settle"                      # decide a delivery the runner could not (it is live / again / drop)
     CONNECT_ACCOUNTS = "connect_accounts"  # connect, add or edit social accounts
     MANAGE_MEMBERS = "manage_members"      # invite people and change their roles, workspace settings
+    MANAGE_HASHTAGS = "manage_hashtags"    # create, rename or delete the workspace's saved hashtag groups
 
 
 # One row per action: who may, in words for the refusal, derived from Role's properties.
@@ -45,6 +46,7 @@ _RULES: dict[Action, tuple[Callable[[Role], bool], str]] = {
     Action.SETTLE: (lambda r: r.can_edit, "decide what happens to a post the runner could not confirm"),
     Action.CONNECT_ACCOUNTS: (lambda r: r.can_connect_accounts, "connect or change accounts"),
     Action.MANAGE_MEMBERS: (lambda r: r.can_manage_workspace, "manage members"),
+    Action.MANAGE_HASHTAGS: (lambda r: r.can_edit, "create, rename or delete hashtag groups"),
 }
 _PLURAL = {Role.OWNER: "Owners", Role.EDITOR: "Editors", Role.APPROVER: "Approvers", Role.VIEWER: "Viewers"}
 

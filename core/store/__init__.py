@@ -7,6 +7,7 @@
     metrics     MetricStore        metric snapshots and what insights are pulled for
     activity    ActivityStore      the activity log, notifications, batches
     demo        DemoStore          the sandbox's demo history: written at once, removed exactly
+    hashtags    HashtagGroupStore  a workspace's saved hashtag groups
     records     Heartbeat, MetricSnapshot, AccountSnapshot (the runner's records)
 
 `PostStore` is all of them together (what the SQL store, `core.db.sql_store.SqlPostStore`, and
@@ -36,6 +37,7 @@ from core.store.accounts import AccountMemory, AccountStore, same_platform_accou
 from core.store.activity import ActivityMemory, ActivityStore
 from core.store.claims import PACING_LOOKBACK, ClaimMemory, ClaimStore
 from core.store.demo import DemoMemory, DemoRemoval, DemoStore
+from core.store.hashtags import HashtagGroup, HashtagGroupMemory, HashtagGroupStore
 from core.store.memory import InMemoryPostStore
 from core.store.metrics import MetricMemory, MetricStore
 from core.store.people import PeopleMemory, PeopleStore
@@ -44,7 +46,7 @@ from core.store.records import AccountSnapshot, Heartbeat, MetricSnapshot
 
 
 class PostStore(PeopleStore, AccountStore, PostDeliveryStore, ClaimStore, MetricStore, ActivityStore, DemoStore,
-                Protocol):
+                HashtagGroupStore, Protocol):
     """What the Scheduler, the dashboard and the runner need from storage: every aggregate's protocol."""
 
 
@@ -52,6 +54,6 @@ __all__ = [
     "PostStore", "InMemoryPostStore",
     "PeopleStore", "AccountStore", "PostDeliveryStore", "ClaimStore", "MetricStore", "ActivityStore", "DemoStore",
     "PeopleMemory", "AccountMemory", "PostDeliveryMemory", "ClaimMemory", "MetricMemory", "ActivityMemory",
-    "DemoMemory", "DemoRemoval",
+    "DemoMemory", "DemoRemoval", "HashtagGroupStore", "HashtagGroupMemory", "HashtagGroup",
     "Heartbeat", "MetricSnapshot", "AccountSnapshot", "PACING_LOOKBACK", "same_platform_account", "post_matches",
 ]

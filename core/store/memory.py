@@ -8,6 +8,7 @@ from core.store.accounts import AccountMemory
 from core.store.activity import ActivityMemory
 from core.store.claims import ClaimMemory
 from core.store.demo import DemoMemory
+from core.store.hashtags import HashtagGroupMemory
 from core.store.metrics import MetricMemory
 from core.store.people import PeopleMemory
 from core.store.posts import PostDeliveryMemory
@@ -15,7 +16,7 @@ from core.domain.timeutil import utcnow
 
 
 class InMemoryPostStore(PeopleMemory, AccountMemory, PostDeliveryMemory, ClaimMemory, MetricMemory, ActivityMemory,
-                        DemoMemory):
+                        DemoMemory, HashtagGroupMemory):
     """A complete store that lives in memory (see `core.store`)."""
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow):
