@@ -139,7 +139,7 @@ class Runner:
             library = MediaLibrary(settings.media_dir, settings.public_media_url)
         except Exception:  # no media directory yet is fine: nothing was uploaded
             library = None
-        self.metric_pauses = insights.Pauses()     # who said "too many calls" to the metrics pulls, until when
+        self.metric_pauses = insights.Pauses()     # who said "too many calls" to the metrics pulls (kept in the store)
         self.publisher = Publisher(store, self.adapter_for, runner_id=self.claim_id, clock=clock,
                                    policy=config.policy, pacing=config.pacing, max_lateness=config.max_lateness,
                                    media_library=library, on_published=self._after_publish,
@@ -416,7 +416,8 @@ class Runner:
 
     def pull_insights(self) -> int:
         """The metrics and followers that are due (core.services.insights); an account or platform that said "too
-        many calls" is left alone until its reset, remembered from one pull to the next (self.metric_pauses)."""
+        many calls" is left alone until its reset, remembered in the store (table metric_pauses), so a restart or
+        `--once` from cron remembers it too."""
         return insights.pull_insights(self.store, self.adapter_for, clock=self.clock, schedule=self.config.metrics,
                                       pauses=self.metric_pauses, should_stop=self.stopping.is_set)
 

@@ -1,4 +1,5 @@
-"""`core.store.MetricStore` in SQL: metric snapshots over time, and the published deliveries insights are pulled for."""
+"""`core.store.MetricStore` in SQL: metric snapshots over time, the published deliveries insights are pulled for, and
+the pauses a platform's limit answer puts on the pulls (table metric_pauses)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -6,12 +7,14 @@ from typing import Collection, Sequence
 
 import sqlalchemy as sa
 
+from core.db.rows import aware
 from core.db.rows import (account_snapshot_from_row, account_snapshot_values, delivery_from_row,
                           metric_snapshot_from_row, metric_snapshot_values)
-from core.db.schema import account_metric_snapshots, accounts, deliveries, post_metric_snapshots, posts
+from core.db.schema import account_metric_snapshots, accounts, deliveries, metric_pauses, post_metric_snapshots, posts
 from core.db.sql_base import SqlBase
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery
 from core.domain.lifecycle import DeliveryState
+from core.store.metrics import MetricPause, check_pause_scope
 from core.store.records import AccountSnapshot, MetricSnapshot
 from core.domain.timeutil import to_utc
 
@@ -94,3 +97,48 @@ class SqlMetricStore(SqlBase):
         with self._read() as conn:
             rows = conn.execute(query).all()
         return [account_snapshot_from_row(r) for r in rows]
+
+    # ------------------------------------------------------------ pauses
+    def pause_metrics(self, scope: str, until: datetime, reason: str, *, now: datetime | None = None) -> MetricPause:
+        scope, until = check_pause_scope(scope), to_utc(until, "until")
+        now = to_utc(now, "now") if now is not None else self._clock()
+        values = {"until": until, "reason": str(reason), "set_at": now}
+        for attempt in range(2):
+            try:
+                with self._write() as conn:
+                    conn.execute(metric_pauses.delete().where(metric_pauses.c.until <= now,
+                                                              metric_pauses.c.scope != scope))
+                    row = conn.execute(sa.select(metric_pauses).where(metric_pauses.c.scope == scope)).first()
+                    if row is None:
+                        conn.execute(metric_pauses.insert().values(scope=scope, **values))
+                    elif aware(row.until) < until:
+                        conn.execute(metric_pauses.update().where(metric_pauses.c.scope == scope).values(values))
+                    else:
+                        return _pause(row)
+                    return MetricPause(scope=scope, **values)
+            except sa.exc.IntegrityError:      # another runner paused the same scope between our read and insert
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def metric_pauses(self, now: datetime, *, scopes: Collection[str] | None = None) -> list[MetricPause]:
+        query = (sa.select(metric_pauses).where(metric_pauses.c.until > to_utc(now, "now"))
+                 .order_by(metric_pauses.c.scope))
+        if scopes is not None:
+            if not scopes:
+                return []
+            query = query.where(metric_pauses.c.scope.in_(list(scopes)))
+        with self._read() as conn:
+            return [_pause(r) for r in conn.execute(query)]
+
+    def lift_metric_pause(self, scope: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(metric_pauses.delete().where(metric_pauses.c.scope == scope)).rowcount > 0
+
+    def drop_expired_metric_pauses(self, now: datetime) -> int:
+        with self._write() as conn:
+            return conn.execute(metric_pauses.delete().where(metric_pauses.c.until <= to_utc(now, "now"))).rowcount
+
+
+def _pause(row) -> MetricPause:
+    return MetricPause(scope=row.scope, until=aware(row.until), reason=row.reason, set_at=aware(row.set_at))

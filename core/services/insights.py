@@ -9,8 +9,9 @@ short tick; whatever is due then is pulled, whatever is not waits for its time.
 **Within each platform's limits**: one account at a time, its due posts in batches of as many ids as one metrics
 call takes (core.platforms.metric_names: YouTube 50 a call, X 100, Graph one media per call...), each batch stored
 as soon as it is read. When a platform says "too many calls" or "quota used up", that account (or, for a limit
-of the whole app or API project, the whole platform) is left alone until the platform's reset (`Pauses`, kept by
-the runner between pulls) and the others go on; what was not pulled stays due and is pulled on a later tick.
+of the whole app or API project, the whole platform) is left alone until the platform's reset (`Pauses`, kept in
+the store, table metric_pauses, so a restarted runner keeps them) and the others go on; what was not pulled stays
+due and is pulled on a later tick.
 Any other failure skips that account for this pull only, never stopping the others.
 
 **Missing stays missing**: a snapshot holds only what the platform reported (see metric_names).
@@ -75,11 +76,18 @@ class MetricSchedule:
 
 
 class Pauses:
-    """Accounts and platforms a platform told to stop, until when (kept by the runner from one pull to the next)."""
+    """Accounts and platforms a platform told to stop, until when, and posts that wait for their next time.
+
+    Account and platform pauses are kept in the store as well (`MetricStore.pause_metrics`, table metric_pauses),
+    and read back before every pull (`sync`): a restarted runner, another runner, or `jobs.runner --once` from cron
+    keeps away from a limit it did not see itself, and a pause a person lifted ends here too. Holds of single
+    posts (no answer yet) are this process's only: forgetting them costs one call."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._until: dict[str, datetime] = {}
+        self._stored: set[str] = set()        # the keys the store knows of (as of the last sync or write)
+        self._synced = False
 
     def hold(self, key: str, until: datetime) -> None:
         with self._lock:
@@ -99,6 +107,36 @@ class Pauses:
         with self._lock:
             return {key.partition(":")[2] for key, until in self._until.items()
                     if key.startswith(kind + ":") and until > now}
+
+    def sync(self, store: PostStore, now: datetime) -> None:
+        """Take the store's running pauses in (ended ones are deleted there); a pause this object had from the store
+        that the store no longer has was lifted, so it ends here too. A store that cannot be read leaves things
+        as they were (the pull goes on with what this process knows)."""
+        try:
+            if not self._synced or self._stored:     # a write only when an ended pause may be there to delete
+                store.drop_expired_metric_pauses(now)
+            stored = {p.scope: p.until for p in store.metric_pauses(now)}
+        except Exception:
+            log.exception("insights: could not read the metric pauses; going on with this runner's own")
+            return
+        with self._lock:
+            for key in self._stored - stored.keys():
+                self._until.pop(key, None)
+            for key, until in stored.items():
+                self._until[key] = max(until, self._until.get(key, until))
+            self._stored = set(stored)
+            self._synced = True
+
+    def persist(self, store: PostStore, key: str, until: datetime, reason: str, now: datetime) -> None:
+        """Hold `key` ("account:<id>" / "platform:<slug>") until `until`, here and in the store."""
+        self.hold(key, until)
+        try:
+            store.pause_metrics(key, until, reason, now=now)
+        except Exception:            # this process still keeps away; the next sync tries the store again
+            log.exception("insights: could not store the pause of %s until %s", key, until.isoformat())
+            return
+        with self._lock:
+            self._stored.add(key)
 
 
 @dataclass
@@ -135,6 +173,7 @@ def pull_insights(store: PostStore, adapter_for: Callable[[object], PlatformAdap
     pauses = pauses if pauses is not None else Pauses()
     now = clock()
     result = report if report is not None else PullResult()
+    pauses.sync(store, now)
     # What waits for a platform's reset is left out in the query, so it never takes the places of the others.
     due = store.deliveries_due_for_metrics(
         now, young_for=schedule.young_for, young_every=schedule.young_every - schedule.slack,
@@ -179,14 +218,21 @@ def _paused(account: Account, now: datetime, pauses: Pauses) -> bool:
     return False
 
 
-def _limited(account: Account, exc: PlatformError, now: datetime, pauses: Pauses, result: PullResult) -> None:
+def _limited(store: PostStore, account: Account, exc: PlatformError, now: datetime, pauses: Pauses,
+             result: PullResult) -> None:
     """The platform said "too many calls": leave the account (or platform) alone until its reset."""
     key = _scope_key(account.platform.value, account.id, exc)
     retry_at = getattr(exc, "retry_at", None)
     until = retry_at if retry_at is not None and retry_at > now else now + DEFAULT_PAUSE
-    pauses.hold(key, until)
+    pauses.persist(store, key, until, _pause_reason(account, key, exc), now)
     result.paused[key] = until
     log.warning("insights: %s is limited until %s (%s); the others go on", key, until.isoformat(), exc)
+
+
+def _pause_reason(account: Account, key: str, exc: PlatformError) -> str:
+    """Why metric pulls wait, in words (the Accounts and Activity pages may show it)."""
+    who = f"every {account.platform.label} account" if key.startswith("platform:") else account.label
+    return f"Metrics for {who} wait for the platform's limit to reset: {exc}"
 
 
 def _pull_posts(store: PostStore, adapter_for: Callable[[object], PlatformAdapter], account_id: str,
@@ -209,7 +255,7 @@ def _pull_posts(store: PostStore, adapter_for: Callable[[object], PlatformAdapte
             metrics = adapter.post_metrics(creds, [d.external_id for d in chunk])
         except PlatformError as exc:
             if _is_limit(exc):
-                _limited(account, exc, now, pauses, result)
+                _limited(store, account, exc, now, pauses, result)
                 return
             raise
         result.calls += 1
@@ -238,7 +284,7 @@ def _pull_followers(store: PostStore, adapter_for: Callable[[object], PlatformAd
         followers = adapter.account_metrics(credentials(account))
     except PlatformError as exc:
         if _is_limit(exc):
-            _limited(account, exc, now, pauses, result)
+            _limited(store, account, exc, now, pauses, result)
             return
         raise
     store.add_metric_snapshots((), [AccountSnapshot(

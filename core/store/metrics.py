@@ -1,7 +1,8 @@
-"""Metric snapshots (per published delivery and per account) and what insights are pulled for:
-the protocol and its in-memory part."""
+"""Metric snapshots (per published delivery and per account), what insights are pulled for, and the pauses a
+platform's limit answer puts on the pulls: the protocol and its in-memory part."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Collection, Protocol, Sequence
 
@@ -9,7 +10,39 @@ from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Delivery
 from core.domain.lifecycle import DeliveryState
 from core.store.base import MemoryState
 from core.store.records import AccountSnapshot, MetricSnapshot
+from core.domain.errors import ValidationError
 from core.domain.timeutil import to_utc
+
+PAUSE_KINDS = ("account", "platform")
+
+
+@dataclass(frozen=True)
+class MetricPause:
+    """Metric pulls held back until `until` after a platform said "too many calls" or "quota used up" (table
+    metric_pauses): for one account (scope "account:<id>") or every account of a platform ("platform:<slug>")."""
+
+    scope: str
+    until: datetime
+    reason: str
+    set_at: datetime
+
+    @property
+    def kind(self) -> str:
+        """"account" or "platform"."""
+        return self.scope.partition(":")[0]
+
+    @property
+    def name(self) -> str:
+        """The account id or the platform slug."""
+        return self.scope.partition(":")[2]
+
+
+def check_pause_scope(scope: str) -> str:
+    """`scope` if it is "account:<id>" or "platform:<slug>" (ValidationError otherwise)."""
+    kind, sep, name = str(scope or "").partition(":")
+    if not sep or kind not in PAUSE_KINDS or not name.strip() or len(scope) > 200:
+        raise ValidationError(f"A metrics pause is for 'account:<id>' or 'platform:<name>', not {scope!r}.")
+    return scope
 
 
 class MetricStore(Protocol):
@@ -36,6 +69,21 @@ class MetricStore(Protocol):
     def list_metric_snapshots(self, *, delivery_id: str | None = None, workspace_id: str | None = None,
                               limit: int = 1000) -> list[MetricSnapshot]: ...
     def list_account_snapshots(self, *, account_id: str, limit: int = 1000) -> list[AccountSnapshot]: ...
+    def pause_metrics(self, scope: str, until: datetime, reason: str, *, now: datetime | None = None) -> MetricPause:
+        """Hold back metric pulls for `scope` ("account:<id>" / "platform:<slug>") until `until`, for `reason` (in
+        words). A later pause wins; an earlier one does not shorten it. Returns the pause as it now stands. Pauses
+        that ended at or before `now` (the store's clock if not given) are deleted on the way."""
+        ...
+    def metric_pauses(self, now: datetime, *, scopes: Collection[str] | None = None) -> list[MetricPause]:
+        """The pauses still running at `now` (ended ones are ignored), of `scopes` if given, by scope. The runner
+        reads them before every pull (so a restarted runner keeps away from a limit); pages may show them."""
+        ...
+    def lift_metric_pause(self, scope: str) -> bool:
+        """End the pause of `scope` now (a person lifted it); False when there was none."""
+        ...
+    def drop_expired_metric_pauses(self, now: datetime) -> int:
+        """Delete the pauses that ended at or before `now`; how many."""
+        ...
 
 
 class MetricMemory(MemoryState):
@@ -101,3 +149,43 @@ class MetricMemory(MemoryState):
         with self._lock:
             hits = [s for s in reversed(self._account_snapshots) if s.account_id == account_id]
             return sorted(hits, key=lambda s: s.taken_at, reverse=True)[:limit]
+
+    # ------------------------------------------------------------ pauses
+    def _pause_table(self) -> dict[str, MetricPause]:
+        with self._lock:
+            table = getattr(self, "_metric_pauses", None)
+            if table is None:
+                table = self._metric_pauses = {}
+            return table
+
+    def pause_metrics(self, scope: str, until: datetime, reason: str, *, now: datetime | None = None) -> MetricPause:
+        scope, until = check_pause_scope(scope), to_utc(until, "until")
+        now = to_utc(now, "now") if now is not None else self._clock()
+        with self._lock:
+            table = self._pause_table()
+            for key in [k for k, p in table.items() if p.until <= now]:
+                del table[key]
+            current = table.get(scope)
+            if current is None or current.until < until:
+                table[scope] = current = MetricPause(scope=scope, until=until, reason=str(reason), set_at=now)
+            return current
+
+    def metric_pauses(self, now: datetime, *, scopes: Collection[str] | None = None) -> list[MetricPause]:
+        now = to_utc(now, "now")
+        wanted = None if scopes is None else set(scopes)
+        with self._lock:
+            return sorted((p for p in self._pause_table().values()
+                           if p.until > now and (wanted is None or p.scope in wanted)), key=lambda p: p.scope)
+
+    def lift_metric_pause(self, scope: str) -> bool:
+        with self._lock:
+            return self._pause_table().pop(scope, None) is not None
+
+    def drop_expired_metric_pauses(self, now: datetime) -> int:
+        now = to_utc(now, "now")
+        with self._lock:
+            table = self._pause_table()
+            ended = [k for k, p in table.items() if p.until <= now]
+            for key in ended:
+                del table[key]
+            return len(ended)
