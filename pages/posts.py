@@ -112,9 +112,12 @@ def _section(title: str, section: str, filters: dict, empty: str) -> None:
         s["posts_rev"] = rev + 1
         s[post_dialog.OPEN] = str(frame.iloc[rows[0]]["id"])
         st.rerun(scope="app")                # the dialog lives outside this fragment
-    if found.more and st.button("Show more", key=f"posts_{section}_more"):
-        s[f"posts_{section}_limit"] = shown + PAGE
-        st.rerun(scope="fragment")
+    if found.more:
+        st.button("Show more", key=f"posts_{section}_more", on_click=_show_more, args=(section, shown))
+
+
+def _show_more(section: str, shown: int) -> None:
+    s[f"posts_{section}_limit"] = shown + PAGE
 
 
 COLUMNS = ["when", "status", "accounts", "caption", "tags", "problem", "link"]

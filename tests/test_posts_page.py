@@ -218,3 +218,88 @@ def test_daily_caps_come_with_the_other_problems_and_warnings_are_said_in_the_wo
     warned = " ".join(w.value for w in at.warning)
     assert "already has a post" in warned and "same caption" in warned
     assert ("CET" in warned or "CEST" in warned) and "UTC" not in warned
+
+
+# ---------------------------------------------------------------- the list: upcoming first, then the past
+
+@pytest.fixture
+def history(page):
+    """An X and a LinkedIn account with 60 posts due from tomorrow on (one a day, 09:00 UTC) and 3 that went
+    out in the past week, one of them sandbox demo history."""
+    from datetime import timedelta
+
+    from core.domain import Account, Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.domain.timeutil import utcnow
+    db, owner, ws, open_as = page
+    x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    li = db.save_account(Account(platform="linkedin", handle="brand-co", workspace_id=ws.id))
+    base = utcnow().replace(hour=9, minute=0, second=0, microsecond=0)
+
+    def post(pid, at, acct, caption, **kw):
+        db.add_post(Post(caption=caption, accounts=(acct,), schedule=Schedule(scheduled_at=at), workspace_id=ws.id,
+                         state=PostState.APPROVED, id=pid, **kw),
+                    [Delivery(post_id=pid, account_id=acct.id, platform=acct.platform, due_at=at, id=f"d_{pid}")])
+
+    for n in range(60):
+        post(f"up{n:02d}", base + timedelta(days=n + 1), x if n % 2 == 0 else li, f"Upcoming {n:02d}")
+    for n, demo in ((1, False), (3, True), (5, False)):
+        post(f"past{n}", base - timedelta(days=n), li, f"Went out {n} days ago", is_demo=demo)
+    return db, owner, ws, open_as, x, li
+
+
+def _captions(at, n):
+    return list(at.dataframe[n].value["caption"])
+
+
+def test_upcoming_posts_come_first_the_next_one_at_the_top_then_the_past_latest_first(history):
+    db, owner, ws, open_as, x, li = history
+    at = open_as(owner)
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Upcoming", "Past"]
+    upcoming = _captions(at, 0)
+    assert upcoming == [f"Upcoming {n:02d}" for n in range(50)]               # the first page: 50 posts
+    assert _captions(at, 1) == ["Went out 1 days ago", "Went out 3 days ago", "Went out 5 days ago"]
+    at.button(key="posts_upcoming_more").click().run()                          # the other 10
+    assert _captions(at, 0) == [f"Upcoming {n:02d}" for n in range(60)]
+    assert "posts_upcoming_more" not in {b.key for b in at.button}             # nothing more to show
+    assert "posts_past_more" not in {b.key for b in at.button}
+
+
+def test_demo_posts_are_tagged_demo(history):
+    db, owner, ws, open_as, x, li = history
+    at = open_as(owner)
+    past = at.dataframe[1].value
+    assert dict(zip(past["caption"], past["tags"])) == {"Went out 1 days ago": "", "Went out 3 days ago": "Demo",
+                                                        "Went out 5 days ago": ""}
+
+
+def test_the_list_filters_by_status_account_and_platform(history):
+    db, owner, ws, open_as, x, li = history
+    from core.rules.permissions import Actor
+    from core.services.scheduler import Scheduler
+    Scheduler(db, actor=Actor.system("test")).cancel("up00")
+    at = open_as(owner)
+    at.multiselect(key="posts_f_platforms").set_value(["x"]).run()
+    assert _captions(at, 0)[:3] == ["Upcoming 00", "Upcoming 02", "Upcoming 04"]
+    assert len(_captions(at, 0)) == 30 and "posts_upcoming_more" not in {b.key for b in at.button}
+    assert [s.value for s in at.subheader] == ["Upcoming", "Past"]
+    assert any("Nothing here yet with these filters" in c.value for c in at.caption)   # X posted nothing before
+    at.multiselect(key="posts_f_platforms").set_value([])
+    at.multiselect(key="posts_f_status").set_value(["cancelled"]).run()
+    assert _captions(at, 0) == ["Upcoming 00"]
+    at.multiselect(key="posts_f_status").set_value([])
+    at.multiselect(key="posts_f_accounts").set_value([li.id]).run()
+    assert _captions(at, 0)[:2] == ["Upcoming 01", "Upcoming 03"] and len(_captions(at, 1)) == 3
+
+
+def test_clicking_a_row_opens_the_post_dialog(history):
+    db, owner, ws, open_as, x, li = history
+    at = open_as(owner)
+    at.session_state["posts_past_0"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.session_state["open_post"] == "past3"
+    assert "pd_caption_past3" in {a.key for a in at.text_area}       # the post dialog, with that post
+    at.run()                                  # the click is acted on once: a fresh list has nothing selected
+    assert "posts_past_1" in at.session_state and not at.session_state["posts_past_1"]["selection"]["rows"]
