@@ -297,6 +297,8 @@ def _tweet_json(call: Call, tok: Token, post: Post, fields: set[str]) -> tuple[d
         data["created_at"] = iso(post.published_at, micro=False).replace("+00:00", ".000Z")
     if "author_id" in fields:
         data["author_id"] = post.account
+    if "referenced_tweets" in fields and post.extra.get("in_reply_to"):
+        data["referenced_tweets"] = [{"type": "replied_to", "id": post.extra["in_reply_to"]}]
     if "conversation_id" in fields:
         data["conversation_id"] = post.extra.get("in_reply_to") or post.external_id
     if ("attachments" in fields or "attachments.media_keys" in _fields(call, "expansions")) and post.media:

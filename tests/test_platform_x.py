@@ -256,21 +256,79 @@ def test_thread_is_a_reply_chain_and_resumes_where_it_stopped():
     assert bodies == [{"text": "1/3"}, {"text": "2/3", "reply": {"in_reply_to_tweet_id": "101"}},
                       {"text": "3/3", "reply": {"in_reply_to_tweet_id": "102"}}]
     assert result.external_id == "101" and result.extra["thread_ids"] == ["101", "102", "103"]
-    assert saved == {"tweet:0": "101", "tweet:1": "102", "tweet:2": "103"}
+    assert {k: v for k, v in saved.items() if k.startswith("tweet:")} == {
+        "tweet:0": "101", "tweet:1": "102", "tweet:2": "103"}
+    # each reply was checkpointed before it was sent
+    assert saved["tweet_sent:1"] == saved["tweet_sent:2"] == NOW.isoformat()
 
-    # the second post hit a 503 (in doubt until checked): a retry posts only the rest of the chain
-    adapter, fake, _ = make({("POST", "/2/tweets"): [problem(503, "Service Unavailable"), tweet("202"), tweet("203")]})
+    # a 429 on the second post (certainly not made): a retry posts only the rest of the chain
+    adapter, fake, _ = make({("POST", "/2/tweets"): [problem(429, "Too Many Requests", "Too Many Requests"),
+                                                     tweet("202"), tweet("203")]})
     saved = {"tweet:0": "101"}
     request = PublishRequest(content("1/3"), options={"thread": ["2/3", "3/3"]}, progress=dict(saved),
                              checkpoint=saved.__setitem__)
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(RetryLater):
         adapter.publish(CREDS, request)
+    assert saved["tweet_sent:1"] == ""
     result = adapter.publish(CREDS, PublishRequest(content("1/3"), options={"thread": ["2/3", "3/3"]},
                                                    progress=dict(saved)))
     assert [json.loads(c.content) for c in fake.calls[1:]] == [
         {"text": "2/3", "reply": {"in_reply_to_tweet_id": "101"}},
         {"text": "3/3", "reply": {"in_reply_to_tweet_id": "202"}}]
     assert result.extra["thread_ids"] == ["101", "202", "203"]
+
+
+def replies(*items: tuple[str, str, str]) -> httpx.Response:
+    """The account's timeline with replies: (id, text, the post it replies to)."""
+    return httpx.Response(200, json={"data": [
+        {"id": i, "text": t, "created_at": "2026-11-20T15:30:01.000Z",
+         "referenced_tweets": [{"type": "replied_to", "id": parent}]} for i, t, parent in items],
+        "meta": {"result_count": len(items)}})
+
+
+def test_a_reply_whose_answer_was_lost_is_looked_up_not_posted_again():
+    """Post 2's answer is a 503 (X may have made it): the next try finds it among the replies to post 1."""
+    adapter, fake, _ = make({("POST", "/2/tweets"): [problem(503, "Service Unavailable"), tweet("203")],
+                             ("GET", "/2/users/2244994945/tweets"): replies(("555", "2/3", "999"),
+                                                                            ("202", "2/3", "101"))})
+    saved = {"tweet:0": "101"}
+    options = {"thread": ["2/3", "3/3"]}
+    with pytest.raises(OutcomeUnknown):
+        adapter.publish(CREDS, PublishRequest(content("1/3"), options=options, progress=dict(saved),
+                                              checkpoint=saved.__setitem__))
+    assert saved["tweet_sent:1"] == NOW.isoformat() and "tweet:1" not in saved
+    result = adapter.publish(CREDS, PublishRequest(content("1/3"), options=options, progress=dict(saved),
+                                                   checkpoint=saved.__setitem__))
+    # the same text replying to another post (555) is not ours; 202 replies to 101: ours
+    assert result.extra["thread_ids"] == ["101", "202", "203"]
+    posted = [json.loads(c.content) for c in fake.made("POST", "/2/tweets")]
+    assert posted == [{"text": "2/3", "reply": {"in_reply_to_tweet_id": "101"}},
+                      {"text": "3/3", "reply": {"in_reply_to_tweet_id": "202"}}]
+
+
+def test_a_lost_reply_not_listed_waits_for_the_settle_window_and_the_lag_then_is_sent_again():
+    now = [NOW]
+    fake = FakePlatform({("POST", "/2/tweets"): tweet("302"),
+                         ("GET", "/2/users/2244994945/tweets"): replies()}, not_routed=not_routed)
+    adapter = XAdapter(fake.client(), PlatformConfig(client_id="x", redirect_uri="https://outpost.test/cb"),
+                       clock=lambda: now[0])
+    saved = {"tweet:0": "101", "tweet_sent:1": NOW.isoformat()}
+    options = {"thread": ["2/2"]}
+    now[0] = NOW + adapter.settle_window          # the request may still land: not sent again
+    with pytest.raises(OutcomeUnknown, match="post 2 of the thread"):
+        adapter.publish(CREDS, PublishRequest(content("1/2"), options=options, progress=dict(saved)))
+    assert fake.made("POST", "/2/tweets") == []
+    now[0] = NOW + adapter.settle_window + adapter.listing_lag     # proven absent: sent again, once
+    result = adapter.publish(CREDS, PublishRequest(content("1/2"), options=options, progress=dict(saved)))
+    assert result.extra["thread_ids"] == ["101", "302"] and len(fake.made("POST", "/2/tweets")) == 1
+
+
+def test_a_refused_reply_says_which_post_of_the_thread():
+    adapter, _, _ = make({("POST", "/2/tweets"): problem(403, "You are not allowed to create a Tweet with "
+                                                              "duplicate content.")})
+    with pytest.raises(Rejected, match="post 2 of 2 of the thread"):
+        adapter.publish(CREDS, PublishRequest(content("1/2"), options={"thread": ["2/2"]},
+                                              progress={"tweet:0": "101"}))
 
 
 # ---------------------------------------------------------------- reconciliation

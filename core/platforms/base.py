@@ -443,6 +443,95 @@ class PlatformAdapter:
             return ()
         return tuple(s for s in self.oauth.scopes if s not in token.scopes)
 
+    # ------------------------------------------------------------ the post and what follows it
+    # The publisher calls `publish_post`: the post itself (`publish`), then its first comment where the platform
+    # takes one (`options["first_comment"]`; a thread's replies are the adapter's own `publish`, as on X). The
+    # post counts as published once it is on the platform; what follows it never makes it a second time:
+    #
+    # - each step is checkpointed before it is sent ("comment:sent") and when it is done ("comment:id"), and the
+    #   post's id as soon as it exists ("post:id"), so an attempt tried again resumes after what is done;
+    # - a step whose answer was lost (OutcomeUnknown) is looked up on the platform first (`find_comment`: the
+    #   post's comments, matched by text); not there, it is sent again only once the settle window and the
+    #   listing lag have passed since it was sent; before that the attempt ends in doubt (OutcomeUnknown) and
+    #   the publisher looks again later;
+    # - a step refused for good does not undo the post: the result says why (extra["first_comment_error"]) and
+    #   the publisher records it and tells people.
+
+    def live_post(self, progress: Mapping[str, str]) -> PublishResult | None:
+        """The post an earlier attempt of this delivery is known to have made (from its checkpoints), or None."""
+        if progress.get("post:id"):
+            return PublishResult(progress["post:id"], progress.get("post:url") or None)
+        return None
+
+    def mark_live(self, request: PublishRequest, post: PublishResult) -> None:
+        """Checkpoint that the post exists (found on the platform after a lost answer), so it is never made again."""
+        request.save("post:id", post.external_id)
+        request.save("post:url", post.url or "")
+
+    def first_comment_wanted(self, request: PublishRequest) -> str:
+        """The first comment to post under this request's post ("" when none, or where the platform takes none)."""
+        text = str(request.options.get("first_comment") or "").strip()
+        return text if text and self.limits.supports_first_comment else ""
+
+    def followups_pending(self, request: PublishRequest) -> bool:
+        """Whether something still has to follow the post (a comment, a thread's replies) for it to be complete."""
+        progress = request.progress
+        return bool(self.first_comment_wanted(request)) and not (progress.get("comment:id")
+                                                                 or progress.get("comment:failed"))
+
+    def publish_post(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        """The post (made once: a live post from an earlier attempt is not made again), then its first comment."""
+        comment = self.first_comment_wanted(request)
+        main = self.live_post(request.progress) if comment else None
+        if main is None:
+            main = self.publish(creds, request)
+            if comment:
+                self.mark_live(request, main)
+        if not comment:
+            return main
+        return PublishResult(main.external_id, main.url,
+                             extra={**main.extra, **self._first_comment(creds, request, main, comment)})
+
+    def _first_comment(self, creds: Credentials, request: PublishRequest, post: PublishResult,
+                       text: str) -> dict[str, str]:
+        progress = request.progress
+        if progress.get("comment:id"):
+            return {"first_comment_id": progress["comment:id"]}
+        if progress.get("comment:failed"):
+            return {"first_comment_error": progress["comment:failed"]}
+        label = self.platform.label
+        sent = _when(progress.get("comment:sent"))
+        if sent is not None:
+            # An earlier try's answer was lost: is the comment there?
+            found = self.find_comment(creds, post, text, since=sent - timedelta(minutes=5))
+            if found:
+                request.save("comment:id", found)
+                return {"first_comment_id": found, "first_comment_found": "1"}
+            if self.clock() < sent + self.settle_window + self.listing_lag:
+                raise OutcomeUnknown(f"The post is on {label}, but the answer to its first comment was lost and "
+                                     f"{label} does not show the comment yet.", platform=self.platform.value,
+                                     code="comment_in_doubt")
+            # Not there a settle window and a listing lag after it was sent: it was never made.
+        request.save("comment:sent", self.clock().isoformat())
+        try:
+            comment_id = self.post_comment(creds, post, text)
+        except (RetryLater, TokenExpired):
+            request.save("comment:sent", "")          # certainly not made: sending it again is safe
+            raise
+        except (Rejected, ReconnectNeeded) as exc:
+            request.save("comment:failed", str(exc)[:500])
+            return {"first_comment_error": str(exc)}
+        request.save("comment:id", comment_id)
+        return {"first_comment_id": comment_id}
+
+    def post_comment(self, creds: Credentials, post: PublishResult, text: str) -> str:
+        """Post `text` as a comment under `post`; returns the comment's id. Platforms with supports_first_comment."""
+        raise NotImplementedError
+
+    def find_comment(self, creds: Credentials, post: PublishResult, text: str, *, since: datetime) -> str | None:
+        """The id of a comment of this account under `post` with this text, made at or after `since` (or None)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------ hooks
     def fetch_profile(self, token: TokenSet) -> Profile:
         raise NotImplementedError
@@ -459,6 +548,16 @@ class PlatformAdapter:
 
     def account_metrics(self, creds: Credentials) -> AccountMetrics:
         raise NotImplementedError
+
+
+def _when(value: str | None) -> datetime | None:
+    """A checkpointed time (ISO text), or None when unset or empty."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def host_overrides_for_sandbox(sandbox_url: str, hosts: Sequence[str]) -> dict[str, str]:

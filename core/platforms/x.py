@@ -14,10 +14,11 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import httpx
 
-from core.domain.errors import PlatformError, Rejected, RetryLater, TokenExpired
+from core.domain.errors import OutcomeUnknown, PlatformError, Rejected, RetryLater, TokenExpired
 from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
+                                 Profile, PublishRequest, PublishResult, TokenSet, _when, json_object,
+                                 normalize_text)
 from core.domain.catalog import Platform
 from core.domain.timeutil import UTC
 
@@ -110,20 +111,77 @@ class XAdapter(PlatformAdapter):
             progress[key] = value
             request.save(key, value)
 
-        media_ids = [self._upload(creds, item, i, progress, save) for i, item in enumerate(request.media)]
         texts = [request.content.text, *(request.options.get("thread") or ())]
         ids: list[str] = []
         for i, text in enumerate(texts):
             key = f"tweet:{i}"
-            if key not in progress:
-                body: dict[str, Any] = {"text": text}
-                if i == 0 and media_ids:
-                    body["media"] = {"media_ids": media_ids}
-                if ids:
-                    body["reply"] = {"in_reply_to_tweet_id": ids[-1]}
-                save(key, self.request("POST", f"{API}/tweets", token=creds.access_token, json=body).json()["data"]["id"])
+            if not progress.get(key):
+                if i == 0:
+                    media_ids = [self._upload(creds, item, n, progress, save) for n, item in enumerate(request.media)]
+                    body: dict[str, Any] = {"text": text}
+                    if media_ids:
+                        body["media"] = {"media_ids": media_ids}
+                    # The publisher's own "sent" checkpoint covers the first post (find_published looks it up).
+                    save(key, self._post(creds, body))
+                    save("post:url", self._url(creds, progress[key]))
+                else:
+                    save(key, self._reply(creds, progress, i, len(texts), ids[-1], text, save))
             ids.append(progress[key])
         return PublishResult(external_id=ids[0], url=self._url(creds, ids[0]), extra={"thread_ids": ids})
+
+    def _post(self, creds: Credentials, body: dict) -> str:
+        return self.request("POST", f"{API}/tweets", token=creds.access_token, json=body).json()["data"]["id"]
+
+    def _reply(self, creds: Credentials, progress: dict, i: int, total: int, parent: str, text: str,
+               save: Callable[[str, str], None]) -> str:
+        """Post `i` of a thread (a reply to `parent`), made once: checkpointed before it is sent; an earlier send
+        whose answer was lost is looked up among the account's replies before anything is sent again."""
+        sent_key = f"tweet_sent:{i}"
+        sent = _when(progress.get(sent_key))
+        if sent is not None:
+            found = self._find_reply(creds, parent, text, since=sent - timedelta(minutes=5))
+            if found:
+                return found
+            if self.clock() < sent + self.settle_window + self.listing_lag:
+                raise OutcomeUnknown(f"The first post is on X, but the answer to post {i + 1} of the thread was "
+                                     "lost and X does not show it yet.", platform=self.platform.value,
+                                     code="reply_in_doubt")
+            # Not there a settle window and a listing lag after it was sent: it was never made.
+        save(sent_key, self.clock().isoformat())
+        try:
+            return self._post(creds, {"text": text, "reply": {"in_reply_to_tweet_id": parent}})
+        except (RetryLater, TokenExpired):
+            save(sent_key, "")                         # certainly not made: sending it again is safe
+            raise
+        except Rejected as exc:
+            raise Rejected(f"X refused post {i + 1} of {total} of the thread: {exc}", platform=self.platform.value,
+                           code=exc.code, http_status=exc.http_status) from None
+
+    def _find_reply(self, creds: Credentials, parent: str, text: str, *, since: datetime) -> str | None:
+        """The account's reply to `parent` with this text, made at or after `since` (its recent posts)."""
+        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data = self.request("GET", f"{API}/users/{creds.external_id}/tweets?max_results=100&start_time={start}"
+                                   "&tweet.fields=created_at,text,referenced_tweets", token=creds.access_token).json()
+        wanted = _comparable(text)
+        for post in data.get("data") or []:
+            replied_to = {r.get("id") for r in post.get("referenced_tweets") or () if r.get("type") == "replied_to"}
+            if parent in replied_to and _comparable(post.get("text", "")) == wanted:
+                return post["id"]
+        return None
+
+    def live_post(self, progress) -> PublishResult | None:
+        if progress.get("tweet:0"):
+            post_id = progress["tweet:0"]
+            return PublishResult(post_id, progress.get("post:url") or f"https://x.com/i/status/{post_id}")
+        return None
+
+    def mark_live(self, request: PublishRequest, post: PublishResult) -> None:
+        request.save("tweet:0", post.external_id)
+        request.save("post:url", post.url or "")
+
+    def followups_pending(self, request: PublishRequest) -> bool:
+        replies = request.options.get("thread") or ()
+        return any(not request.progress.get(f"tweet:{i}") for i in range(1, len(replies) + 1))
 
     def _url(self, creds: Credentials, post_id: str) -> str:
         # Without the username, X's /i/status/ form opens the same post; no extra call after posting.

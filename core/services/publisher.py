@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from core.services.connect import UNREADABLE_REASON, credentials, mark_reconnect_needed, refresh_account
 from core.services import notifications
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Post
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Notification, Post
 from core.domain.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
 from core.domain.lifecycle import DeliveryState
 from core.services.notifications import InAppNotifier, Notifier
@@ -150,7 +150,7 @@ class Publisher:
                              "or try again." if d.progress.get("sent") else "Nothing was sent to the platform.")),
                 code="crash_loop"), "delivery.needs_review", post=post, notify=True)
         meant_for = d.next_attempt_at or d.due_at
-        if not d.progress.get("sent") and lateness(now, meant_for) > self.max_lateness:
+        if not d.progress.get("sent") and not _live(d) and lateness(now, meant_for) > self.max_lateness:
             late = lateness(now, meant_for)
             return self._finish(d.needs_review(
                 evidence=(f"This was due {_ago(late)} ago ({_local(meant_for, post)}) and was not sent then "
@@ -178,9 +178,10 @@ class Publisher:
             checked = self._reconcile(d, post, account, adapter, request)
             if checked is not None:
                 return checked
-        held = self._pace(d, post, account, now)
-        if held is not None:
-            return held
+        if adapter.live_post(request.progress) is None:    # finishing a live post's thread or comment is not pacing
+            held = self._pace(d, post, account, now)
+            if held is not None:
+                return held
         return self._publish(d, post, account, adapter, request)
 
     @property
@@ -214,16 +215,23 @@ class Publisher:
                 return self._apply(d, post, account, self._decide(d, exc), exc)
         sent_at = self.clock()
         self._save(d, "sent", sent_at.isoformat())
+
+        def live() -> PublishResult | None:       # what this attempt or an earlier one already put on the platform
+            found = adapter.live_post(request.progress)
+            if found is None:
+                return None
+            comment_left = adapter.first_comment_wanted(request) and not request.progress.get("comment:id")
+            return replace(found, extra={**found.extra, "followup": "comment" if comment_left else "thread"})
         while True:
             try:
-                result = adapter.publish(credentials(account), request)
+                result = adapter.publish_post(credentials(account), request)
             except TokenExpired as exc:
                 if refreshed:
-                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True), exc, self._settle_at(adapter, request, sent_at))
+                    return self._apply(d, post, account, self._decide(d, exc, refreshed=True), exc, self._settle_at(adapter, request, sent_at), live())
                 try:
                     account, refreshed = self._refresh(account, adapter), True
                 except PlatformError as again:
-                    return self._apply(d, post, account, self._decide(d, again), again, self._settle_at(adapter, request, sent_at))
+                    return self._apply(d, post, account, self._decide(d, again), again, self._settle_at(adapter, request, sent_at), live())
                 continue
             except Rejected as exc:
                 if (d.progress.get("sent") or refreshed) and exc.code in adapter.duplicate_codes:
@@ -231,11 +239,12 @@ class Publisher:
                     # likely ours, landed late (X's duplicate refusal, the second net). Look it up, never fail it.
                     unknown = OutcomeUnknown(f"{d.platform.label} says this was already posted ({exc}).",
                                              platform=d.platform.value, code="duplicate_after_doubt")
-                    return self._apply(d, post, account, self._decide(d, unknown), unknown, self._settle_at(adapter, request, sent_at))
-                return self._apply(d, post, account, self._decide(d, exc), exc, self._settle_at(adapter, request, sent_at))
+                    return self._apply(d, post, account, self._decide(d, unknown), unknown, self._settle_at(adapter, request, sent_at), live())
+                return self._apply(d, post, account, self._decide(d, exc), exc, self._settle_at(adapter, request, sent_at), live())
             except PlatformError as exc:
-                return self._apply(d, post, account, self._decide(d, exc), exc, self._settle_at(adapter, request, sent_at))
-            return self._published(d, post, result, reconciled=False)
+                return self._apply(d, post, account, self._decide(d, exc), exc, self._settle_at(adapter, request, sent_at), live())
+            return self._published(d, post, result, reconciled=False,
+                                   followup_error=_followup_error(d.platform.label, None, result))
 
     def _decide(self, d: Delivery, error: PlatformError, refreshed: bool = False) -> Decision:
         return decide(error, attempts_made=d.attempts, now=self.clock(), policy=self.policy, refreshed=refreshed,
@@ -247,7 +256,8 @@ class Publisher:
         sent_at = _parse(d.progress.get("sent")) or d.due_at
         since = min(d.due_at, sent_at) - RECONCILE_SLACK
         try:
-            found = adapter.find_published(credentials(account), request, since=since)
+            found = adapter.live_post(request.progress) or adapter.find_published(credentials(account), request,
+                                                                                   since=since)
         except PlatformError as exc:
             at = self.policy.next_attempt(d.attempts, self.clock(), rng=self.rng,
                                           retry_at=getattr(exc, "retry_at", None))
@@ -258,6 +268,12 @@ class Publisher:
                     code="unverified"), "delivery.needs_review", post=post, notify=True)
             return self._finish(d.retry_later(at=at, error=f"Checking whether an earlier attempt posted this: {exc}",
                                               code="reconcile_retry"), "delivery.retry_wait")
+        if found is not None and adapter.followups_pending(request):
+            # The post is there; what follows it is not finished: go on from where it stopped (the adapter looks
+            # up a step whose answer was lost before sending it again), never making the post a second time.
+            if adapter.live_post(request.progress) is None:
+                adapter.mark_live(request, found)
+            return None
         if found is not None:
             return self._published(d, post, found, reconciled=True)
         now = self.clock()
@@ -310,16 +326,39 @@ class Publisher:
                             "delivery.in_doubt", progress=progress, details={"check_at": until.isoformat()})
 
     # ------------------------------------------------------------ outcomes
-    def _published(self, d: Delivery, post: Post, result: PublishResult, *, reconciled: bool) -> Delivery | None:
+    def _published(self, d: Delivery, post: Post, result: PublishResult, *, reconciled: bool,
+                   followup_error: str | None = None) -> Delivery | None:
         done = d.mark_published(external_id=result.external_id, external_url=result.url, at=self.clock())
         progress = {}
+        if followup_error:
+            progress["followup_error"] = followup_error[:500]
+        if result.extra.get("first_comment_id"):
+            progress["comment:id"] = str(result.extra["first_comment_id"])
         if result.extra.get("pending_id"):
             progress["pending_id"] = "1"      # the platform's public id comes later (TikTok moderation)
         if reconciled:
             progress["reconciled"] = "1"
-        final = self._finish(done, "delivery.published", post=post, progress=progress,
+        events = []
+        if followup_error:
+            events.append(ActivityEvent(action="delivery.followup_failed", subject_type="delivery", subject_id=d.id,
+                                        at=self.clock(), actor=f"runner:{self.runner_id}",
+                                        workspace_id=post.workspace_id, reason=followup_error,
+                                        details={"post_id": d.post_id, "platform": d.platform.value,
+                                                 "external_id": result.external_id, "url": result.url}))
+        final = self._finish(done, "delivery.published", post=post, progress=progress, more_events=events,
                              details={"external_id": result.external_id, "url": result.url, "reconciled": reconciled,
-                                      "attempt": d.attempts})
+                                      "attempt": d.attempts,
+                                      **({"first_comment_id": str(result.extra["first_comment_id"])}
+                                         if result.extra.get("first_comment_id") else {})})
+        if final is not None and followup_error and post.workspace_id:
+            try:
+                self.notifier.notify(Notification(
+                    workspace_id=post.workspace_id, kind="followup_failed", subject_id=post.id,
+                    title=followup_error.split(":", 1)[0] if ":" in followup_error else followup_error,
+                    body=f"{notifications.summary(post)}: {followup_error} The post itself is published"
+                         + (f" ({result.url})." if result.url else ".")))
+            except Exception:  # telling people must not undo a publish
+                log.exception("could not notify about delivery %s's comment or thread", d.id)
         if final is not None and self.on_published is not None:
             try:
                 self.on_published(post, final)
@@ -328,8 +367,14 @@ class Publisher:
         return final
 
     def _apply(self, d: Delivery, post: Post, account: Account, decision: Decision,
-               error: PlatformError | None = None, settle_at: datetime | None = None) -> Delivery | None:
+               error: PlatformError | None = None, settle_at: datetime | None = None,
+               live: PublishResult | None = None) -> Delivery | None:
         kind = decision.kind
+        if live is not None and kind not in ("retry", "check_later"):
+            # The post is on the platform; only what follows it (a thread's reply, the first comment) failed for
+            # good. The delivery is published with its link; the part that is missing is recorded and told.
+            return self._published(d, post, live, reconciled=False,
+                                   followup_error=_followup_error(d.platform.label, decision.reason, live))
         if kind == "retry":
             details = {"retry_at": decision.at.isoformat()}
             reset = getattr(error, "retry_at", None) if getattr(error, "rate_limited", False) else None
@@ -405,8 +450,13 @@ class Publisher:
             # container or record key its first try saved, not the claim-time snapshot (and make a second).
             progress[key] = value
 
+        options = dict(account.meta.get("publish_options") or {})
+        if content.thread:                 # the replies after the first post (the adapter reply-chains them)
+            options["thread"] = list(content.thread)
+        if content.first_comment:          # posted under the post where the platform takes one
+            options["first_comment"] = content.first_comment
         return PublishRequest(content=content, media=media, marker=d.marker or d.id, progress=progress,
-                              checkpoint=checkpoint, options=dict(account.meta.get("publish_options") or {}))
+                              checkpoint=checkpoint, options=options)
 
     def _media_item(self, url: str) -> MediaItem:
         data = None
@@ -431,7 +481,8 @@ class Publisher:
             return refresh_account(self.store, adapter, current, clock=self.clock, actor=f"runner:{self.runner_id}")
 
     def _finish(self, d: Delivery, action: str, *, post: Post | None = None, notify: bool = False,
-                details: dict | None = None, progress: dict | None = None) -> Delivery | None:
+                details: dict | None = None, progress: dict | None = None,
+                more_events: list[ActivityEvent] | None = None) -> Delivery | None:
         # Only the progress keys this outcome means to change are written; everything else stays as the
         # database has it. (The delivery in hand carries the progress read at claim time: writing that back
         # would undo what this attempt saved since, such as "sent" just before the platform call.)
@@ -442,7 +493,7 @@ class Publisher:
                               actor=f"runner:{self.runner_id}", workspace_id=workspace_id,
                               from_state=DeliveryState.PUBLISHING.value, to_state=d.state.value, reason=d.last_error,
                               details={"post_id": d.post_id, "platform": d.platform.value, **(details or {})})
-        final = self.store.finish_delivery(d, runner_id=self.runner_id, events=[event])
+        final = self.store.finish_delivery(d, runner_id=self.runner_id, events=[event, *(more_events or ())])
         if final is None:
             raise LeaseLost(d.id)
         log.info("delivery %s (%s) -> %s%s", d.id, d.platform.value, final.state.value,
@@ -450,6 +501,25 @@ class Publisher:
         if notify and post is not None and post.workspace_id:
             self.notifier.notify(notifications.delivery_outcome(post, final))
         return final
+
+
+def _live(d: Delivery) -> bool:
+    """An earlier attempt of `d` already made the post (only its thread or first comment may be left)."""
+    return bool(d.progress.get("post:id") or d.progress.get("tweet:0"))
+
+
+def _followup_error(label: str, reason: str | None, result: PublishResult) -> str | None:
+    """What did not follow a published post, in words (None: everything did)."""
+    extra = result.extra or {}
+    if extra.get("first_comment_error"):
+        return f"The first comment on your {label} post was not posted: {extra['first_comment_error']}"
+    if extra.get("thread_error"):
+        return f"Your {label} thread was not posted in full: {extra['thread_error']}"
+    if reason is None:
+        return None
+    if extra.get("followup") == "comment":
+        return f"The first comment on your {label} post was not posted: {reason}"
+    return f"Your {label} thread was not posted in full: {reason}"
 
 
 def _local(when: datetime, post: Post, fmt: str = "%d %b %H:%M %Z") -> str:
