@@ -58,7 +58,8 @@ _OPENED: list = []      # the engines _analytics opened, so tests can close them
 
 @st.cache_resource
 def _analytics():
-    """One analytics engine per dashboard process (its own DuckDB in memory), with when it was last refreshed."""
+    """One analytics engine per dashboard process (its DuckDB file in the data directory, or in memory when another
+    process holds the file), with when it was last refreshed."""
     import threading
     from core.services.analytics import open_engine
     engine = open_engine(settings())

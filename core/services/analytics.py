@@ -174,6 +174,8 @@ def series_notes(platforms: Iterable[str] = ()) -> list[str]:
 
 
 def open_engine(settings):
-    """The dashboard's analytics engine on `settings.database_url` (its own DuckDB in memory), not yet refreshed."""
-    from core.analytics.engine import AnalyticsEngine
-    return AnalyticsEngine(settings.database_url)
+    """The dashboard's analytics engine on `settings.database_url`, not yet refreshed: its DuckDB is the file
+    `<data dir>/analytics.duckdb`, which only the dashboard opens and which keeps what was read between starts
+    (in memory instead when another dashboard process holds it: `engine.mode`, `engine.note` say so)."""
+    from core.analytics.engine import FILE_NAME, AnalyticsEngine
+    return AnalyticsEngine(settings.database_url, path=settings.data_dir / FILE_NAME)
