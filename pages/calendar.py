@@ -33,8 +33,8 @@ can_edit = ctx.can(Action.EDIT_POSTS)
 st.title("Calendar")
 st.caption(f"Times are in {tz}. " + ("Drag a post to another day or time to move it; click it to open it."
                                      if can_edit else "Click a post to open it.")
-           + f" A month day with more than {cal.DAY_LIMIT} posts shows how many of each status; click it to see"
-             " that day.")
+           + f" A day with more than {cal.DAY_LIMIT} posts in the month ({cal.WEEK_DAY_LIMIT} in the week) shows"
+             " how many of each status; click it to see that day. Demo posts (grey) are sample history: read-only.")
 
 # ---------------------------------------------------------------- messages from the last action
 flash = s.pop(post_dialog.FLASH, None)
@@ -65,7 +65,7 @@ if moved is not None:
 # ---------------------------------------------------------------- legend
 st.markdown(" ".join(
     f"<span style='background:{style.colour};color:{style.text};padding:2px 8px;border-radius:10px;"
-    f"font-size:0.8rem;white-space:nowrap'>{style.label}</span>" for style in cal.LEGEND.values()),
+    f"font-size:0.8rem;white-space:nowrap'>{style.label}</span>" for style in (*cal.LEGEND.values(), cal.DEMO)),
     unsafe_allow_html=True)
 
 # ---------------------------------------------------------------- where and what
@@ -133,7 +133,7 @@ def _calendar() -> None:
     elif not entries:
         st.info("No posts in these dates" + (" with these filters" if filtered else "")
                 + ". Write one on the Posts page, or look earlier or later.")
-    events = cal.to_events(entries, tz, can_edit=can_edit, summarise_over=cal.DAY_LIMIT if view == "Month" else None)
+    events = cal.to_events(entries, tz, can_edit=can_edit, summarise_over=cal.summarise_over(view))
     value = calendar(events=events, options=options,
                      callbacks=["eventClick", "eventChange"], key=key,
                      # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead

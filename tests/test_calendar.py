@@ -158,10 +158,38 @@ def test_a_busy_month_day_shows_a_count_per_status_and_a_quiet_day_every_post():
         ("day:2030-03-05:pending_approval", "2 pending approval", "2030-03-05", True, False, "#EAB308", 2),
         ("day:2030-03-05:scheduled", "3 scheduled", "2030-03-05", True, False, "#2563EB", 3)]
     assert sum(e["extendedProps"].get("count", 1) for e in events) == len(entries)   # every post is accounted for
-    # the week and day views draw every post
+    # the day view draws every post; the week view summarises only above WEEK_DAY_LIMIT
+    assert cal.summarise_over("Day") is None and cal.summarise_over("Month") == cal.DAY_LIMIT
     assert len(cal.to_events(entries, BERLIN, can_edit=True)) == 9
+    assert len(cal.to_events(entries, BERLIN, can_edit=True, summarise_over=cal.summarise_over("Week"))) == 9
     assert cal.summary_day("day:2030-03-05:scheduled") == busy
     assert cal.summary_day("s9") is None and cal.summary_day("day:soon:scheduled") is None
+
+
+def test_a_busy_week_day_shows_a_count_per_status_so_a_full_week_is_not_hundreds_of_events():
+    busy, quiet = date(2030, 3, 5), date(2030, 3, 6)
+    entries = [_entry(f"b{m}", busy, time(8 + m // 6, (m % 6) * 10)) for m in range(cal.WEEK_DAY_LIMIT + 1)]
+    entries += [_entry(f"q{m}", quiet, time(8 + m // 6, (m % 6) * 10)) for m in range(cal.WEEK_DAY_LIMIT)]
+    events = cal.to_events(entries, BERLIN, can_edit=True, summarise_over=cal.summarise_over("Week"))
+    assert [(e["id"], e["title"], e["allDay"]) for e in events if e["extendedProps"].get("summary")] == [
+        ("day:2030-03-05:scheduled", f"{cal.WEEK_DAY_LIMIT + 1} scheduled", True)]
+    assert sorted(e["id"] for e in events if not e.get("allDay")) == sorted(f"q{m}" for m in range(cal.WEEK_DAY_LIMIT))
+
+
+def test_demo_posts_are_muted_labelled_and_never_draggable():
+    demo = cal.CalendarEntry(post=replace(_entry("d1", date(2030, 3, 5), time(9)).post, is_demo=True,
+                                          state=PostState.APPROVED),
+                             status=PostStatus.PUBLISHED, category="published")
+    real = _entry("r1", date(2030, 3, 5), time(10))
+    [d, r] = cal.to_events([demo, real], BERLIN, can_edit=True)
+    assert d["title"].startswith("Demo · ") and not r["title"].startswith("Demo")
+    assert d["backgroundColor"] == cal.DEMO.colour and d["borderColor"] == cal.LEGEND["published"].colour
+    assert d["editable"] is False and d["classNames"] == ["outpost-demo"] and d["extendedProps"]["demo"] is True
+    assert r["editable"] is True and r["backgroundColor"] == cal.LEGEND["scheduled"].colour
+    # even a demo post whose status could move is not draggable
+    scheduled_demo = cal.CalendarEntry(post=replace(real.post, id="d2", is_demo=True), status=PostStatus.SCHEDULED,
+                                       category="scheduled")
+    assert cal.to_events([scheduled_demo], BERLIN, can_edit=True)[0]["editable"] is False
 
 
 def test_the_day_view_loads_one_day_in_the_workspace_zone(w):

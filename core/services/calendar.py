@@ -24,7 +24,7 @@ from core.rules.timing import check_not_past
 from core.services.scheduler import Scheduler, ScheduleResult
 from core.store import PostStore
 
-__all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
+__all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "WEEK_DAY_LIMIT", "DEMO", "summarise_over", "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
            "summary_day", "visible_range", "range_from_view", "parse_wall", "move_post", "undo_move",
            "post_detail", "duplicate_post", "batch_names"]
 
@@ -59,6 +59,13 @@ VIEWS = {"Month": "dayGridMonth", "Week": "timeGridWeek", "Day": "timeGridDay", 
 # ("62 scheduled"), which opens the day when clicked. FullCalendar builds a DOM element for every event
 # it is given, hidden or not: 2,000 posts in a month took seconds to draw, 31 summaries take milliseconds.
 DAY_LIMIT = 4
+# The week view summarises a day the same way above this many posts (its columns fit a dozen at distinct times;
+# a bench month of 2,000 posts is ~450 a week, which took FullCalendar seconds to lay out one by one).
+WEEK_DAY_LIMIT = 12
+
+# Sandbox demo history on the calendar: muted (grey with the status colour as its edge), "Demo · " before its
+# caption, never draggable (the Scheduler refuses acting on it anyway).
+DEMO = Style("Demo (sample history)", "#E5E7EB", "#4B5563")
 _SUMMARY = "day:"   # the id prefix of a day's summary event: "day:2030-03-05:scheduled"
 
 _MOVABLE = POST_MOVES["reschedule"].sources
@@ -187,13 +194,18 @@ def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool 
         style = LEGEND.get(e.category, LEGEND["scheduled"])
         where = ", ".join(sorted({a.platform.label for a in e.post.accounts}))
         text = " ".join(e.post.caption.split()) or "(no caption)"
+        demo = e.post.is_demo
         events.append({
             "id": e.post.id,
-            "title": f"{text[:40]}{'…' if len(text) > 40 else ''} ({where})",   # the words first: month cells are narrow
+            # the words first: month cells are narrow
+            "title": f"{'Demo · ' if demo else ''}{text[:40]}{'…' if len(text) > 40 else ''} ({where})",
             "start": local.strftime(_WALL),
-            "backgroundColor": style.colour, "borderColor": style.colour, "textColor": style.text,
-            "editable": bool(can_edit and e.status in _MOVABLE),
-            "extendedProps": {"status": style.label, "category": e.category, "order": order.get(e.category, 99)},
+            "backgroundColor": DEMO.colour if demo else style.colour, "borderColor": style.colour,
+            "textColor": DEMO.text if demo else style.text,
+            "editable": bool(can_edit and e.status in _MOVABLE and not demo),
+            **({"classNames": ["outpost-demo"]} if demo else {}),
+            "extendedProps": {"status": style.label, "category": e.category, "order": order.get(e.category, 99),
+                              "demo": demo},
         })
     for (day, cat), n in sorted(counts.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
         style = LEGEND.get(cat, LEGEND["scheduled"])
@@ -207,6 +219,11 @@ def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool 
                               "summary": True},
         })
     return events
+
+
+def summarise_over(view: str) -> int | None:
+    """Above how many posts a day of `view` is summarised per status (None: every post drawn)."""
+    return {"Month": DAY_LIMIT, "Week": WEEK_DAY_LIMIT}.get(view)
 
 
 def summary_day(event_id: str | None) -> date | None:
