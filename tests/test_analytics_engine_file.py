@@ -247,3 +247,28 @@ def test_the_dashboard_opens_its_file_in_the_data_directory(db, tmp_path):
         assert engine.mode == "file" and engine.path == tmp_path / "data" / FILE_NAME
         engine.refresh()
     assert (tmp_path / "data" / FILE_NAME).exists()
+
+
+@pytest.mark.postgres
+def test_postgres_another_database_behind_the_same_address_is_rebuilt(request, tmp_path):
+    from core.db.testing import clear_tables, postgres_schema
+    from tests.store_contract.world import POSTGRES_URL, SKIP_POSTGRES
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_POSTGRES)
+    path = tmp_path / FILE_NAME
+    first = request.getfixturevalue("postgres_engine")
+    clear_tables(first)
+    store = SqlPostStore(first, TokenCipher.generate(), clock=Clock(T0))
+    store.add_workspace(Workspace(name="First", timezone_name="UTC", id="ws_first"))
+    with AnalyticsEngine(engine=first, path=path) as engine:
+        engine.refresh()
+    with AnalyticsEngine(engine=first, path=path) as engine:
+        assert "only what is new" in engine.note
+    with postgres_schema(POSTGRES_URL) as second:       # same server and address, another database's tables
+        SqlPostStore(second, TokenCipher.generate(), clock=Clock(T0)).add_workspace(
+            Workspace(name="Second", timezone_name="UTC", id="ws_second"))
+        with AnalyticsEngine(engine=second, path=path) as engine:
+            assert "replaced or recreated" in engine.note
+            engine.refresh()
+            with engine.cursor() as con:
+                assert con.execute("SELECT workspace_id FROM workspaces").fetchall() == [("ws_second",)]

@@ -201,9 +201,9 @@ def open_file(path: Path, identity: dict[str, str] | None
                 note = f"Analytics is read again from the start: {reason}."
                 continue
             if attempt == 1:
-                held_rows = con.execute("SELECT count(*) FROM feed_marks").fetchall()[0][0] if "feed_marks" in tables else 0
-                note = "Reopened the analytics file: only what is new is read." if held_rows else ""
-                log.info("Analytics: opened %s (%s).", path, "reading only what is new" if held_rows else "new file")
+                reopened = bool(tables - {"engine_meta"})
+                note = "Reopened the analytics file: only what is new is read." if reopened else ""
+                log.info("Analytics: opened %s (%s).", path, "reading only what is new" if reopened else "new file")
             con.execute(_META_DDL)
             con.execute("INSERT OR REPLACE INTO engine_meta VALUES ('layout', ?)", [layout])
             if identity is not None:
