@@ -14,14 +14,18 @@ from html import escape
 
 import streamlit as st
 
-from core.domain import Account, Post, Schedule, new_id
+from core.domain import Account, Post, PostVariant, Schedule, new_id, normalize_hashtags
 from core.domain.catalog import Platform
 from core.domain.errors import OutpostError, PastTimeError, Problem, ValidationError
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import zone
-from core.rules.previews import PreviewData, preview
+from core.rules import recurrence_builder as repeat
+from core.rules.limits import limits_for
+from core.rules.permissions import Action
+from core.rules.previews import PreviewData, preview, split_thread
 from core.rules.timing import check_not_past
 from core.rules.validation import text_count, validate_post
+from core.services import hashtag_groups
 from core.services.best_time import suggest_times
 from core.services.connect import account_health
 from core.services.scheduler import Scheduler
@@ -30,9 +34,13 @@ from pages.shared import Context, analytics_engine, media_checker, media_library
 log = logging.getLogger("outpost.compose")
 
 # What is emptied after a save; the chosen accounts and the "When" stay (the next post often goes to the same places).
+# Per-platform variants (compose_v_*) and the X thread (compose_thread*) are emptied too (`_empty`), and a repeat
+# rule is never carried into the next post.
 FIELDS = ("compose_caption", "compose_hashtags", "compose_cta", "compose_link",
-          "compose_media")
-MODES = ("At a date and time", "Next free queue slot", "Save as draft")
+          "compose_media", "compose_first_comment")
+AT, REPEAT, QUEUE, DRAFT = "At a date and time", "Repeat on a schedule", "Next free queue slot", "Save as draft"
+MODES = (AT, REPEAT, QUEUE, DRAFT)
+VARIANT_FIELDS = ("caption", "hashtags", "link", "title")
 
 _COLOURS = {Platform.INSTAGRAM: "#d62976", Platform.FACEBOOK: "#1877f2", Platform.LINKEDIN: "#0a66c2",
             Platform.X: "#0f1419", Platform.TIKTOK: "#111111", Platform.YOUTUBE: "#ff0000",
@@ -49,9 +57,11 @@ def _ratio_words(ratio: float) -> str:
     return f"{ratio:.2f}:1"
 
 
-def preview_html(view: PreviewData, sources: dict[str, str] | None = None) -> str:
+def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, threaded: bool = False,
+                 comment: str = "") -> str:
     """One platform's preview card as HTML; every text from the person is escaped. `sources` maps a media link
-    to what the browser should load for it (a data: URI for an upload not published yet)."""
+    to what the browser should load for it (a data: URI for an upload not published yet). `threaded`: the person
+    chose to post the text as the thread shown (else a thread is what an over-long X text would need)."""
     sources = sources or {}
     colour = _COLOURS.get(view.platform, "#444")
     initial = escape((view.name or "?")[:1].upper())
@@ -67,8 +77,14 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None) -> st
     if view.thread:
         posts = [f'<div style="border-left:3px solid #cfd9de;padding:4px 0 4px 10px;margin-bottom:6px;{text_style}">'
                  f'{escape(p)}</div>' for p in view.thread]
-        body = (f'<div style="color:#b45309;font-size:0.85em;margin-bottom:6px">Over X\'s 280: as a thread this is '
-                f'{len(view.thread)} posts. Outpost sends one post to X, so shorten it for X.</div>{posts[0]}')
+        if threaded:
+            note = (f'<div style="color:#536471;font-size:0.85em;margin-bottom:6px">A thread of {len(view.thread)} '
+                    f'posts: each one replies to the one before.</div>')
+        else:
+            note = (f'<div style="color:#b45309;font-size:0.85em;margin-bottom:6px">Over X\'s 280: as a thread this '
+                    f'is {len(view.thread)} posts. Tick "Post as a thread" below to send it as these posts, or '
+                    f'shorten it for X.</div>')
+        body = note + posts[0]
         rest = "".join(posts[1:])        # the photos go with the first post of a thread
     else:
         more = f'<span style="color:#667">{escape(view.more)}</span>' if view.more else ""
@@ -96,6 +112,10 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None) -> st
                 f'<div style="font-size:0.75em;color:#667">{escape(view.card.site)}</div>'
                 f'<div style="font-size:0.85em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
                 f'{escape(view.card.url)}</div></div>')
+    if comment:
+        rest += (f'<div style="border-top:1px solid #eef;margin-top:8px;padding-top:6px;font-size:0.9em">'
+                 f'<span style="color:#667">First comment · {escape(view.name)}</span>'
+                 f'<div style="{text_style}">{escape(comment)}</div></div>')
     return (f'<div style="border:1px solid #e1e4e8;border-radius:12px;padding:12px;background:#fff;color:#0f1419;'
             f'font-family:system-ui,sans-serif;font-size:14px;max-width:420px">{head}{body}{media}{card}{rest}</div>')
 
@@ -120,24 +140,208 @@ def _uploads(key: str) -> tuple[list[str], dict[str, str], dict[str, tuple[int |
     return urls, sources, sizes
 
 
-def _draft(accounts: list[Account], media_urls: list[str], ws_id: str, user_id: str, *, hashtags: bool = True) -> Post:
+# ---------------------------------------------------------------- per-platform variants (the post dialog uses them too)
+
+COMPOSE = "compose"    # the composer's prefix for its variant fields (the dialog uses its own)
+
+
+def variant_key(prefix: str, platform: Platform, field: str | None = None) -> str:
+    return f"{prefix}_v_{platform.value}" + (f"_{field}" if field else "")
+
+
+def _fields_of(platform: Platform) -> tuple[str, ...]:
+    return VARIANT_FIELDS if limits_for(platform).title_max else VARIANT_FIELDS[:3]
+
+
+def _fill_variant(prefix: str, platform: Platform, base: dict[str, str]) -> None:
+    """'Customise for X' ticked: its fields start from the post's own, to be changed rather than retyped."""
+    s = st.session_state
+    if s.get(variant_key(prefix, platform)):
+        for f in _fields_of(platform):
+            if not s.get(variant_key(prefix, platform, f)):
+                s[variant_key(prefix, platform, f)] = base.get(f, "")
+
+
+def open_variant(prefix: str, platform: Platform, variant: PostVariant | None) -> None:
+    """Put a saved variant into its editor's fields, the first time the editor is drawn (the post dialog)."""
+    s = st.session_state
+    if variant_key(prefix, platform) in s:
+        return
+    s[variant_key(prefix, platform)] = variant is not None and any(getattr(variant, f) is not None
+                                                                   for f in VARIANT_FIELDS)
+    for f in _fields_of(platform):
+        value = getattr(variant, f) if variant is not None else None
+        s[variant_key(prefix, platform, f)] = (" ".join(value) if f == "hashtags" else value) if value else ""
+
+
+def variant_editor(prefix: str, platform: Platform, base: dict[str, str]) -> None:
+    """The optional 'Customise for <Platform>' editor: what is typed here replaces the post's own caption, hashtags,
+    link (and title, where the platform has one) on that platform; an empty field uses the post's own."""
+    on = st.checkbox(f"Customise for {platform.label}", key=variant_key(prefix, platform),
+                     on_change=_fill_variant, args=(prefix, platform, base))
+    if not on:
+        return
+    with st.container(border=True):
+        st.text_area(f"Caption on {platform.label}", key=variant_key(prefix, platform, "caption"), height=100)
+        c1, c2 = st.columns(2)
+        c1.text_input(f"Hashtags on {platform.label}", key=variant_key(prefix, platform, "hashtags"))
+        c2.text_input(f"Link on {platform.label}", key=variant_key(prefix, platform, "link"))
+        if "title" in _fields_of(platform):
+            st.text_input(f"Title on {platform.label}", key=variant_key(prefix, platform, "title"),
+                          help=f"At most {limits_for(platform).title_max} characters.")
+        st.caption(f"An empty field uses the post's own. Untick to send {platform.label} the post's own text.")
+
+
+def variant_from_fields(prefix: str, platform: Platform, *, keep: PostVariant | None = None) -> PostVariant | None:
+    """The variant typed in `platform`'s editor, over `keep`'s other parts (media, thread, first comment); None when
+    nothing is left. Hashtags that are not hashtags: a ValidationError whose message names the platform."""
+    s = st.session_state
+    keep = keep or PostVariant()
+    values: dict[str, object] = {f: None for f in VARIANT_FIELDS}
+    if s.get(variant_key(prefix, platform)):
+        for f in _fields_of(platform):
+            text = s.get(variant_key(prefix, platform, f)) or ""
+            values[f] = (text if f == "caption" else text.strip()) if text.strip() else None
+        if values["hashtags"] is not None:
+            try:
+                values["hashtags"] = normalize_hashtags(values["hashtags"])
+            except ValidationError as exc:
+                raise ValidationError([Problem(p.code, f"Hashtags on {platform.label}: {p.message}", field="hashtags",
+                                               platform=platform.value) for p in exc.problems]) from None
+    variant = replace(keep, **values)
+    return None if variant == PostVariant() else variant
+
+
+# ---------------------------------------------------------------- the X thread
+
+def thread_parts() -> list[str]:
+    s = st.session_state
+    return [s.get(f"compose_thread_{i}") or "" for i in range(s.get("compose_thread_n") or 0)]
+
+
+def _set_thread(parts: list[str]) -> None:
+    s = st.session_state
+    for i, part in enumerate(parts):
+        s[f"compose_thread_{i}"] = part
+    s["compose_thread_n"] = len(parts)
+
+
+def _start_thread(x_text: str) -> None:
+    """'Post as a thread' ticked: the X text split at sentence boundaries into numbered posts, to edit."""
+    if st.session_state.get("compose_thread"):
+        _set_thread(split_thread(x_text, limits_for(Platform.X).text_max) or [""])
+
+
+def _add_thread_post() -> None:
+    _set_thread(thread_parts() + [""])
+
+
+def _drop_thread_post() -> None:
+    parts = thread_parts()
+    if len(parts) > 1:
+        _set_thread(parts[:-1])
+
+
+def _thread_editor(x_text: str) -> None:
+    """Offered while the X text is over X's limit (or a thread is on): the thread's posts, each with its counter."""
+    limit = limits_for(Platform.X).text_max
+    on = st.checkbox("Post as a thread on X", key="compose_thread", on_change=_start_thread, args=(x_text,),
+                     help="X takes 280 characters a post: the text goes out as numbered posts, each replying to "
+                          "the one before. Split at sentence ends; change any post as you like.")
+    if not on:
+        return
+    parts = thread_parts()
+    with st.container(border=True):
+        for i in range(len(parts)):
+            st.text_area(f"X post {i + 1} of {len(parts)}", key=f"compose_thread_{i}", height=90)
+            count = text_count(Platform.X, st.session_state.get(f"compose_thread_{i}") or "")
+            (st.error if count.over else st.caption)(f"{count.used:,} / {limit:,} {count.unit}")
+        row = st.container(horizontal=True)
+        row.button("Add a post", key="compose_thread_add", on_click=_add_thread_post)
+        if len(parts) > 1:
+            row.button("Remove the last post", key="compose_thread_drop", on_click=_drop_thread_post)
+
+
+# ---------------------------------------------------------------- the post as typed
+
+def _variants(platforms: list[Platform], *, thread: bool) -> tuple[dict[Platform, PostVariant], list[Problem]]:
+    """Each chosen platform's variant as typed, the X thread (when `thread` and it is on), and the first comment
+    left off where the platform takes none (said in the composer, so not warned about again)."""
+    s = st.session_state
+    variants: dict[Platform, PostVariant] = {}
+    problems: list[Problem] = []
+    comment = (s.get("compose_first_comment") or "").strip()
+    for platform in platforms:
+        keep = None
+        if comment and not limits_for(platform).supports_first_comment:
+            keep = PostVariant(first_comment="")
+        if platform == Platform.X and thread and s.get("compose_thread"):
+            keep = replace(keep or PostVariant(), thread=tuple(thread_parts()))
+        try:
+            variant = variant_from_fields(COMPOSE, platform, keep=keep)
+        except ValidationError as exc:
+            problems += exc.problems
+            variant = keep
+        if variant is not None:
+            variants[platform] = variant
+    return variants, problems
+
+
+def _draft(accounts: list[Account], media_urls: list[str], ws_id: str, user_id: str, *, hashtags: bool = True,
+           variants: dict[Platform, PostVariant] | None = None) -> Post:
     s = st.session_state
     return Post(accounts=accounts, caption=s.get("compose_caption") or "",
                 hashtags=(s.get("compose_hashtags") or "") if hashtags else "",
                 call_to_action=s.get("compose_cta") or "", link=s.get("compose_link") or "",
                 media_urls=(s.get("compose_media") or "").splitlines() + media_urls, workspace_id=ws_id,
-                created_by=user_id)
+                created_by=user_id, first_comment=s.get("compose_first_comment") or "", variants=variants or {})
 
 
-def _saved_message(result, mode: str, tz_name: str, labels: list[str]) -> str:
+def _repeat_choices(first_day) -> repeat.RepeatChoices:
+    s = st.session_state
+    return repeat.RepeatChoices(pattern=s.get("compose_rep_pattern", "weekly"), every=int(s.get("compose_rep_every", 1)),
+                                days=tuple(s.get("compose_rep_days") or ()),
+                                month_day=int(s.get("compose_rep_monthday", first_day.day)),
+                                ends=s.get("compose_rep_ends", "never"), count=int(s.get("compose_rep_count", 10)),
+                                until=s.get("compose_rep_until"))
+
+
+def _saved_message(result, mode: str, tz_name: str, labels: list[str], rule: str | None = None) -> str:
     where = ", ".join(labels)
     if result.status == PostStatus.DRAFT:
         return f"Saved as a draft for {where}. Nothing is published until you give it a time."
     when = Schedule(scheduled_at=result.scheduled_at, timezone_name=tz_name).describe()
+    if rule:
+        words = repeat.describe(rule)
+        if result.status == PostStatus.PENDING_APPROVAL:
+            return f"Sent for approval: once approved it repeats {words}, the first post {when}, on {where}."
+        return f"Repeats {words}: the first post goes out {when} on {where}."
     if result.status == PostStatus.PENDING_APPROVAL:
         return f"Sent for approval: once approved it goes out {when} on {where}."
-    verb = "Added to the queue" if mode == MODES[1] else "Scheduled"
+    verb = "Added to the queue" if mode == QUEUE else "Scheduled"
     return f"{verb}: it goes out {when} on {where}."
+
+
+def _empty() -> None:
+    """After a save: nothing of this post goes into the next one (text fields set, not removed: a removed key
+    leaves the old text in the browser)."""
+    s = st.session_state
+    for key in FIELDS:
+        s[key] = ""
+    for platform in Platform:
+        if variant_key(COMPOSE, platform) in s:
+            s[variant_key(COMPOSE, platform)] = False
+        for f in VARIANT_FIELDS:
+            if variant_key(COMPOSE, platform, f) in s:
+                s[variant_key(COMPOSE, platform, f)] = ""
+    s["compose_thread"] = False
+    for i in range(s.pop("compose_thread_n", 0) or 0):
+        s.pop(f"compose_thread_{i}", None)
+    if s.get("compose_mode") == REPEAT:      # a repeating series is chosen anew each time, never inherited
+        s["compose_mode"] = AT
+        for key in [k for k in s if str(k).startswith("compose_rep_")]:
+            del s[key]
+    s["compose_upload_round"] = s.get("compose_upload_round", 0) + 1
 
 
 def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
@@ -145,24 +349,33 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
     s = st.session_state
     ws = ctx.workspace
     s.pop("compose_outcome", None)
+    rule = None
     try:
         media, _, _ = _uploads(upload_key)
         chosen = [by_id[i] for i in s.get("compose_accounts") or () if i in by_id]
-        post = _draft(chosen, media, ws.id, ctx.user.id)
-        mode = s.get("compose_mode", MODES[0])
+        variants, problems = _variants(list(dict.fromkeys(a.platform for a in chosen)), thread=True)
+        if problems:
+            raise ValidationError(problems)
+        post = _draft(chosen, media, ws.id, ctx.user.id, variants=variants)
+        mode = s.get("compose_mode", AT)
         scheduler = Scheduler(store(), actor=ctx.actor, refuse_past=True, media_checker=media_checker())
         pid = new_id("post")
-        if mode == MODES[0]:
+        if mode in (AT, REPEAT):
             sched = Schedule.at_local(s["compose_date"], s["compose_time"], ws.timezone_name)
-            problems: list[Problem] = []
+            problems = []
+            if mode == REPEAT:
+                try:
+                    rule = repeat.build_rule(_repeat_choices(s["compose_date"]), first_day=s["compose_date"])
+                except ValidationError as exc:
+                    problems += exc.problems
             try:   # said in the workspace's zone, with every other problem, before the scheduler says it in UTC
                 check_not_past(sched.local, datetime.now(zone(ws.timezone_name)))
             except PastTimeError as exc:
                 problems += exc.problems
             if problems:
                 raise ValidationError(problems + [p for p in validate_post(post) if p.severity == "error"])
-            result = scheduler.schedule_post(pid, replace(post, schedule=sched))
-        elif mode == MODES[1]:
+            result = scheduler.schedule_post(pid, replace(post, schedule=sched, recurrence=rule))
+        elif mode == QUEUE:
             result = scheduler.add_to_queue(pid, post)
         else:
             result = scheduler.save_draft(pid, post)
@@ -172,11 +385,92 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
     except OutpostError as exc:
         s["compose_outcome"] = ("error", [str(exc)])
         return
-    s["compose_outcome"] = ("saved", [_saved_message(result, mode, ws.timezone_name, [a.label for a in chosen])],
+    s["compose_outcome"] = ("saved", [_saved_message(result, mode, ws.timezone_name, [a.label for a in chosen], rule)],
                             list(result.notices), [w.message for w in result.warnings])
-    for key in FIELDS:               # the next post starts empty: nothing of this one goes into it
-        s[key] = ""                  # (set, not removed: a removed key leaves the old text in the browser)
-    s["compose_upload_round"] = s.get("compose_upload_round", 0) + 1
+    _empty()
+
+
+# ---------------------------------------------------------------- saved hashtag groups
+
+def _add_group(groups: dict[str, hashtag_groups.HashtagGroup]) -> None:
+    """A group picked: its tags after the ones typed, none twice; the picker is ready for the next one."""
+    s = st.session_state
+    group = groups.get(s.get("compose_group_pick") or "")
+    s["compose_group_pick"] = None
+    if group is None:
+        return
+    try:
+        s["compose_hashtags"] = hashtag_groups.add_group_tags(s.get("compose_hashtags") or "", group.hashtags)
+    except ValidationError as exc:
+        s["compose_group_msg"] = ("error", "Fix the hashtags typed first: " + " ".join(p.message for p in exc.problems))
+    else:
+        s["compose_group_msg"] = ("info", f"Added '{group.name}'.")
+
+
+def _manage_group(ctx: Context, what: str) -> None:
+    """Save the typed hashtags as a group, rename or delete one (core checks who may and what is allowed)."""
+    s = st.session_state
+    ws_id = ctx.workspace.id
+    try:
+        if what == "create":
+            group = hashtag_groups.create_group(store(), ctx.actor, ws_id, s.get("compose_group_name") or "",
+                                                s.get("compose_hashtags") or "")
+            s["compose_group_name"] = ""
+            done = f"Saved the group '{group.name}' ({' '.join(group.hashtags)})."
+        elif what == "rename":
+            group = hashtag_groups.update_group(store(), ctx.actor, ws_id, s.get("compose_group_edit") or "",
+                                                name=s.get("compose_group_rename") or "")
+            s["compose_group_rename"] = ""
+            done = f"Renamed to '{group.name}'."
+        elif what == "retag":
+            group = hashtag_groups.update_group(store(), ctx.actor, ws_id, s.get("compose_group_edit") or "",
+                                                hashtags=s.get("compose_hashtags") or "")
+            done = f"'{group.name}' now holds {' '.join(group.hashtags)}."
+        else:
+            group = store().get_hashtag_group(s.get("compose_group_edit") or "")
+            hashtag_groups.delete_group(store(), ctx.actor, ws_id, group.id)
+            s["compose_group_edit"] = None
+            done = f"Deleted the group '{group.name}'. Posts that used its hashtags keep them."
+    except ValidationError as exc:
+        s["compose_group_msg"] = ("error", " ".join(p.message for p in exc.problems) or str(exc))
+    except OutpostError as exc:
+        s["compose_group_msg"] = ("error", str(exc))
+    else:
+        s["compose_group_msg"] = ("success", done)
+
+
+def _hashtag_groups(ctx: Context, where) -> None:
+    """The saved groups beside the Hashtags field: pick one to add its tags; manage them (editors and owners)."""
+    try:
+        groups = {g.id: g for g in hashtag_groups.list_groups(store(), ctx.actor, ctx.workspace.id)}
+    except OutpostError as exc:
+        where.caption(str(exc))
+        return
+    with where:
+        if groups:
+            st.selectbox("Add a saved hashtag group", list(groups), index=None, key="compose_group_pick",
+                         format_func=lambda i: f"{groups[i].name}: {' '.join(groups[i].hashtags)}",
+                         placeholder="Choose a group to add its hashtags", on_change=_add_group, args=(groups,))
+        else:
+            st.caption("No saved hashtag groups yet: type hashtags, then save them as a group to reuse them.")
+        if ctx.can(Action.MANAGE_HASHTAGS):
+            with st.popover("Manage hashtag groups"):
+                st.text_input("New group's name", key="compose_group_name", placeholder="Spring launch")
+                st.button("Save the hashtags typed as a group", key="compose_group_create", on_click=_manage_group,
+                          args=(ctx, "create"))
+                if groups:
+                    st.divider()
+                    st.selectbox("Group", list(groups), key="compose_group_edit",
+                                 format_func=lambda i: f"{groups[i].name}: {' '.join(groups[i].hashtags)}")
+                    st.text_input("New name", key="compose_group_rename")
+                    row = st.container(horizontal=True)
+                    row.button("Rename", key="compose_group_rename_btn", on_click=_manage_group, args=(ctx, "rename"))
+                    row.button("Use the hashtags typed", key="compose_group_retag", on_click=_manage_group,
+                               args=(ctx, "retag"), help="Replace this group's hashtags with the ones typed above.")
+                    row.button("Delete", key="compose_group_delete", on_click=_manage_group, args=(ctx, "delete"))
+        msg = st.session_state.pop("compose_group_msg", None)
+        if msg:
+            getattr(st, msg[0])(msg[1])
 
 
 def _outcome(already_said: set[str]) -> None:
@@ -227,60 +521,145 @@ def _best_time_hint(ctx: Context, chosen: list[Account]) -> None:
     st.caption(hint.recommendation.explanation)
 
 
+def _repeat_builder(ws, day, wall) -> list[Problem]:
+    """The repeat rule builder under the first post's date and time: the rule in words and its next five posts in
+    the workspace's zone (core.rules.recurrence_builder builds and expands it)."""
+    s = st.session_state
+    s.setdefault("compose_rep_pattern", "weekly")
+    s.setdefault("compose_rep_every", 1)
+    s.setdefault("compose_rep_days", [repeat.DAY_CODES[day.weekday()]])
+    s.setdefault("compose_rep_monthday", day.day)
+    s.setdefault("compose_rep_ends", "never")
+    s.setdefault("compose_rep_count", 10)
+    s.setdefault("compose_rep_until", day + timedelta(days=30))
+    c1, c2 = st.columns(2)
+    pattern = c1.selectbox("Repeats", list(repeat.PATTERNS), format_func=repeat.PATTERNS.get,
+                           key="compose_rep_pattern")
+    unit = {"daily": "days", "monthly": "months"}.get(pattern, "weeks")
+    c2.number_input(f"Every how many {unit}", min_value=1, max_value=99, step=1, key="compose_rep_every")
+    if pattern == "weekly":
+        st.multiselect("On", repeat.DAY_CODES, format_func=repeat.DAY_NAMES.get, key="compose_rep_days")
+    elif pattern == "monthly":
+        st.number_input("On day of the month", min_value=1, max_value=31, step=1, key="compose_rep_monthday")
+    e1, e2 = st.columns(2)
+    ends = e1.radio("Ends", list(repeat.ENDS), format_func=repeat.ENDS.get, key="compose_rep_ends")
+    if ends == "after":
+        e2.number_input("Number of posts (the first included)", min_value=1, max_value=500, step=1,
+                        key="compose_rep_count")
+    elif ends == "on":
+        e2.date_input("Last day", key="compose_rep_until")
+    try:
+        rule = repeat.build_rule(_repeat_choices(day), first_day=day)
+        first = Schedule.at_local(day, wall, ws.timezone_name)
+        posts = repeat.upcoming(rule, first.scheduled_at, ws.timezone_name, 5)
+    except ValidationError as exc:
+        return list(exc.problems)
+    lines = "\n".join(f"- {p.local:%a %d %b %Y %H:%M} {p.local.tzname()}" for p in posts)
+    more = "" if len(posts) < 5 else "\n- …"
+    st.info(f"**Repeats {repeat.describe(rule)}.** The next posts, in {ws.timezone_name}:\n{lines}{more}")
+    if repeat.off_rule_start(rule, first.scheduled_at, ws.timezone_name):
+        st.caption(f"The first post goes out on {first.local:%A %d %b} as chosen, although the rule does not pick "
+                   "that day; the ones after follow the rule.")
+    return []
+
+
 def composer(ctx: Context, accounts: list[Account]) -> None:
     """The composer's fields, previews and checks, for someone who may write posts."""
+    s = st.session_state
     ws = ctx.workspace
     by_id = {a.id: a for a in accounts}
     chosen_ids = st.multiselect("Post to", list(by_id), format_func=lambda i: by_id[i].label, key="compose_accounts",
                                 placeholder="Choose one or more accounts")
+    chosen = [by_id[i] for i in chosen_ids]
+    platforms = list(dict.fromkeys(a.platform for a in chosen))
     st.text_area("Caption", height=140, key="compose_caption", placeholder="What do you want to say?")
     c1, c2 = st.columns(2)
     c1.text_input("Hashtags", placeholder="#launch #creator", key="compose_hashtags")
-    c2.text_input("Call to action", placeholder="Link in bio", key="compose_cta")
-    c1.text_input("Link", placeholder="https://…", key="compose_link")
-    c2.text_area("Image or video links (one per line)", height=68, key="compose_media",
+    _hashtag_groups(ctx, c2)
+    c1, c2 = st.columns(2)
+    c1.text_input("Call to action", placeholder="Link in bio", key="compose_cta")
+    c2.text_input("Link", placeholder="https://…", key="compose_link")
+    c1, c2 = st.columns(2)
+    c1.text_area("Image or video links (one per line)", height=68, key="compose_media",
                  help="Public links to JPEG/PNG images or MP4 videos. Outpost downloads each one "
                       "and checks its format, size and shape against every platform you chose.")
     if settings().sandbox:
-        c2.caption(f"Sandbox sample: `{settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350`")
-    upload_key = f"compose_uploads_{st.session_state.get('compose_upload_round', 0)}"
-    st.file_uploader("…or upload photos and videos", accept_multiple_files=True,
+        c1.caption(f"Sandbox sample: `{settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350`")
+    upload_key = f"compose_uploads_{s.get('compose_upload_round', 0)}"
+    c2.file_uploader("…or upload photos and videos", accept_multiple_files=True,
                      type=["jpg", "jpeg", "png", "gif", "webp", "mp4", "mov", "webm"], key=upload_key)
+
+    commenting = [p for p in platforms if limits_for(p).supports_first_comment]
+    if commenting:
+        st.text_area("First comment", height=68, key="compose_first_comment",
+                     placeholder="Posted as the first comment under the post (more hashtags, a link, a question…)")
+        silent = [p.label for p in platforms if p not in commenting]
+        st.caption(f"Posted under the post on {', '.join(p.label for p in commenting)}."
+                   + (f" {', '.join(silent)} {'does' if len(silent) == 1 else 'do'} not let Outpost add a first "
+                      "comment, so it is left off there." if silent else ""))
+    elif platforms:
+        st.caption(f"First comment: {', '.join(p.label for p in platforms)} "
+                   f"{'does' if len(platforms) == 1 else 'do'} not let Outpost add one.")
+
+    if platforms:
+        st.markdown("**Per platform** (optional: a different caption, hashtags or link for one platform)")
+        base = {"caption": s.get("compose_caption") or "", "hashtags": s.get("compose_hashtags") or "",
+                "link": s.get("compose_link") or "", "title": ""}
+        for platform in platforms:
+            variant_editor(COMPOSE, platform, base)
     st.caption("Counters and previews update when you click outside a field or press Ctrl+Enter "
                "(Streamlit sends text when a field loses focus, so no keystroke is lost).")
 
-    chosen = [by_id[i] for i in chosen_ids]
     problems: list[Problem] = []
     try:
         media, sources, sizes = _uploads(upload_key)
     except OutpostError as exc:
         media, sources, sizes = [], {}, {}
         problems.append(Problem("upload", str(exc), field="media"))
+    variants, variant_problems = _variants(platforms, thread=False)
+    problems += variant_problems
     try:
-        draft = _draft(chosen, media, ws.id, ctx.user.id)
+        draft = _draft(chosen, media, ws.id, ctx.user.id, variants=variants)
     except ValidationError as exc:   # a half-typed hashtag: preview without the tags, say what is wrong
         problems += exc.problems
-        draft = _draft(chosen, media, ws.id, ctx.user.id, hashtags=False)
+        draft = _draft(chosen, media, ws.id, ctx.user.id, hashtags=False, variants=variants)
+
+    if Platform.X in platforms:
+        x_text = draft.render(Platform.X).text
+        if s.get("compose_thread") or text_count(Platform.X, x_text).over:
+            _thread_editor(x_text)
+        if s.get("compose_thread"):
+            variants, _ = _variants(platforms, thread=True)
+            draft = replace(draft, variants=variants)
 
     if chosen:
         st.markdown("**Preview**")
-        platforms = list(dict.fromkeys(a.platform for a in chosen))
         counters = st.columns(len(platforms))
         for col, platform in zip(counters, platforms):
-            count = text_count(platform, draft.render(platform).text)
+            rendered = draft.render(platform)
+            if rendered.thread:
+                posts = (rendered.text, *rendered.thread)
+                over = any(text_count(platform, p).over for p in posts)
+                (col.error if over else col.caption)(f"{platform.label}: a thread of {len(posts)} posts")
+                continue
+            count = text_count(platform, rendered.text)
             label = f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}"
             (col.error if count.over else col.caption)(label)
         per_row = 3
         for start in range(0, len(chosen), per_row):
             cols = st.columns(per_row)
             for col, account in zip(cols, chosen[start:start + per_row]):
+                rendered = draft.render(account.platform)
+                view = preview(draft, account, media_sizes=sizes)
+                if rendered.thread:
+                    view = replace(view, thread=(rendered.text, *rendered.thread), shown=rendered.text, more="")
                 with col:
-                    st.html(preview_html(preview(draft, account, media_sizes=sizes), sources))
-        has_text = any(st.session_state.get(k) for k in ("compose_caption", "compose_hashtags", "compose_cta",
-                                                         "compose_link", "compose_media")) or media
+                    st.html(preview_html(view, sources, threaded=bool(rendered.thread),
+                                         comment=rendered.first_comment))
+        has_text = any(s.get(k) for k in FIELDS) or media or bool(variants)
         if has_text:
             problems += validate_post(draft)
-            if media and not (st.session_state.get("compose_media") or "").strip():
+            if media and not (s.get("compose_media") or "").strip():
                 # uploads are read from disk, so their shapes and sizes are checked now; links when saving
                 problems += media_checker()(draft)
         now = datetime.now(zone(ws.timezone_name))
@@ -291,18 +670,22 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
 
     mode = st.radio("When", MODES, horizontal=True, key="compose_mode")
     local_now = datetime.now(zone(ws.timezone_name))
-    if mode == MODES[0]:
+    if mode in (AT, REPEAT):
         d1, d2 = st.columns(2)
-        day = d1.date_input("Date", value=(local_now + timedelta(days=1)).date(), key="compose_date")
+        day = d1.date_input("Date" if mode == AT else "First post on", value=(local_now + timedelta(days=1)).date(),
+                            key="compose_date")
         wall = d2.time_input("Time", value=ws.preferred_time, step=300, key="compose_time")
         st.caption(f"In {ws.timezone_name}. Your preferred posting time is {ws.preferred_time:%H:%M}.")
-        if chosen:
+        if mode == REPEAT:
+            problems += _repeat_builder(ws, day, wall)
+        if chosen and mode == AT:
             _best_time_hint(ctx, chosen)
+        if chosen:
             try:
                 check_not_past(Schedule.at_local(day, wall, ws.timezone_name).local, local_now)
             except PastTimeError as exc:
                 problems += exc.problems
-    elif mode == MODES[1]:
+    elif mode == QUEUE:
         st.caption("Takes the next queue slot that is free on every chosen account (set the slots in Settings).")
     else:
         st.caption("Kept as a draft: nothing is published until you give it a time.")
@@ -314,6 +697,6 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
         st.error("Before this can be scheduled:\n\n" + "\n".join(f"- {m}" for m in errors))
     if warnings:
         st.warning("Worth a look:\n\n" + "\n".join(f"- {m}" for m in warnings))
-    st.button("Schedule post" if mode != MODES[2] else "Save draft", type="primary", key="compose_submit",
-              on_click=_submit, args=(ctx, by_id, upload_key))
+    label = {DRAFT: "Save draft", REPEAT: "Schedule the series"}.get(mode, "Schedule post")
+    st.button(label, type="primary", key="compose_submit", on_click=_submit, args=(ctx, by_id, upload_key))
     _outcome(said)
