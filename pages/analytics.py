@@ -282,6 +282,8 @@ if settings().sandbox:
 if analytics_problem():
     st.warning("The figures could not be brought up to date just now, so they may miss the latest posts; Outpost "
                f"tries again on the next visit. ({analytics_problem()})")
+if getattr(engine, "mode", "") == "memory" and getattr(engine, "note", ""):
+    st.caption(f"ℹ️ {engine.note}")      # another dashboard holds the analytics file: this one works in memory
 
 if demo_state == "present":
     with st.container(border=True):
@@ -289,7 +291,7 @@ if demo_state == "present":
         left.markdown("**🧪 Demo data.** These figures are 90 days of made-up history for the sandbox accounts, so "
                       "you can see how Analytics reads; its best times are planted on "
                       f"{planted_words(ws.timezone_name)}. Your own posts' figures join them as they are published.")
-        if ctx.can(Action.EDIT_POSTS) and right.button("Remove demo data", key="an_remove_demo"):
+        if ctx.can(Action.REMOVE_DEMO) and right.button("Remove demo data", key="an_remove_demo"):
             try:
                 demo.remove_demo(db, actor=ctx.actor, workspace_id=ws.id)
             except OutpostError as exc:

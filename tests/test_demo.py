@@ -281,6 +281,33 @@ def test_removal_deletes_every_demo_row_and_no_real_one(store, clock):
     assert remove_demo(store, actor=w.as_owner, workspace_id=w.ws.id) == 0
 
 
+def test_removal_takes_the_follower_counts_of_the_demos_own_accounts_and_keeps_real_ones(store, clock):
+    """Accounts the demo connected (meta["demo"]) get real follower pulls from the runner while the demo is there;
+    removing the demo disconnects them and takes those counts too. A demo account a real post uses, and an account
+    of the workspace's own, keep their real counts."""
+    from dataclasses import replace as _replace
+    w = world(store)
+    ig, li, x = w.accounts
+    for a in (li, x):                              # as if connected for the demo
+        store.save_account(_replace(store.get_account(a.id), meta={DEMO_META_KEY: True}))
+    seed(w, days=SHORT)
+    pulled = lambda a, n: AccountSnapshot(account_id=a.id, workspace_id=w.ws.id, platform=str(a.platform),  # noqa: E731
+                                          taken_at=T0 + timedelta(hours=n), followers=1000 + n)
+    store.add_metric_snapshots([], [pulled(ig, 1), pulled(li, 1), pulled(li, 2), pulled(x, 1)])
+    # a real post on the X demo account: it stays connected and keeps its counts
+    store.add_post(Post(caption="Real one", accounts=(x,), workspace_id=w.ws.id, id="post_x",
+                        schedule=Schedule(scheduled_at=T0 + timedelta(days=2)), state=PostState.APPROVED),
+                   [Delivery(post_id="post_x", account_id=x.id, platform=x.platform, due_at=T0 + timedelta(days=2))])
+    remove_demo(store, actor=w.as_owner, workspace_id=w.ws.id, clock=clock)
+    left = {a.id: sorted((s.followers, s.is_demo) for s in store.list_account_snapshots(account_id=a.id))
+            for a in w.accounts}
+    assert left == {ig.id: [(1001, False)], li.id: [], x.id: [(1001, False)]}
+    statuses = {a.id: a.status for a in store.list_accounts(workspace_id=w.ws.id)}
+    assert (statuses[ig.id], statuses[li.id], statuses[x.id]) == ("connected", "revoked", "connected")
+    removal = [e for e in store.list_events(workspace_id=w.ws.id) if e.action == "workspace.demo_removed"][0]
+    assert removal.details["account_snapshots"] == 63 + 2     # the demo's 63 and the LinkedIn account's 2 pulls
+
+
 def test_the_insights_pull_never_asks_the_platform_about_demo_posts(store):
     """The runner's metric schedule (core.store.metrics) skips demo posts, and demo follower counts do not stand in
     for a real pull: the demo accounts' followers are still asked for, and a real post is due as usual."""
@@ -299,8 +326,12 @@ def test_the_insights_pull_never_asks_the_platform_about_demo_posts(store):
 def test_a_viewer_cannot_remove_or_seed_the_demo(store):
     w = world(store)
     seed(w, days=SHORT)
-    with pytest.raises(PermissionDenied, match="Viewers cannot write or change posts; ask an owner or editor."):
+    with pytest.raises(PermissionDenied, match="Viewers cannot remove the demo data; ask an owner."):
         remove_demo(store, actor=w.as_viewer, workspace_id=w.ws.id)
+    editor = store.add_user(User(email="editor@brand.test", id="u_editor"))
+    store.set_membership(Membership(user_id=editor.id, workspace_id=w.ws.id, role=Role.EDITOR))
+    with pytest.raises(PermissionDenied, match="Editors cannot remove the demo data; ask an owner."):
+        remove_demo(store, actor=Actor.of(store, editor.id), workspace_id=w.ws.id)
     with pytest.raises(PermissionDenied, match="You are not a member of this workspace."):
         remove_demo(store, actor=Actor.for_user("u_stranger"), workspace_id=w.ws.id)
     assert demo_status(store, actor=w.as_viewer, workspace_id=w.ws.id) == "present"

@@ -101,7 +101,7 @@ class SqlDemoStore(SqlBase):
         if missing:
             raise NotFoundError(f"Account {missing[0]} is not connected in this workspace; save it first.")
 
-    def remove_demo_data(self, workspace_id: str) -> DemoRemoval:
+    def remove_demo_data(self, workspace_id: str, *, demo_accounts: Sequence[str] = ()) -> DemoRemoval:
         with self._write() as conn:
             post_ids = list(conn.execute(sa.select(_posts.c.id).where(
                 _posts.c.workspace_id == workspace_id, _posts.c.is_demo.is_(sa.true()))).scalars())
@@ -129,6 +129,15 @@ class SqlDemoStore(SqlBase):
             t = account_metric_snapshots
             followers = conn.execute(t.delete().where(t.c.workspace_id == workspace_id,
                                                       t.c.is_demo.is_(sa.true()))).rowcount
+            # The demo's own accounts that no post uses now: their follower counts (the runner's real pulls too)
+            # go with the demo, as the account is disconnected with it.
+            for chunk in _chunks(sorted(set(demo_accounts))):
+                mine = sa.select(accounts.c.id).where(accounts.c.id.in_(chunk), accounts.c.workspace_id == workspace_id)
+                used = sa.union(sa.select(post_accounts.c.account_id).where(post_accounts.c.account_id.in_(chunk)),
+                                sa.select(deliveries.c.account_id).where(deliveries.c.account_id.in_(chunk)))
+                unused = sorted(set(conn.execute(mine).scalars()) - set(conn.execute(used).scalars()))
+                if unused:
+                    followers += conn.execute(t.delete().where(t.c.account_id.in_(unused))).rowcount
             return DemoRemoval(posts=len(post_ids), deliveries=removed_deliveries, snapshots=snapshots,
                                account_snapshots=followers, events=removed_events)
 

@@ -33,6 +33,7 @@ class Action(StrEnum):
     CONNECT_ACCOUNTS = "connect_accounts"  # connect, add or edit social accounts
     MANAGE_MEMBERS = "manage_members"      # invite people and change their roles, workspace settings
     MANAGE_HASHTAGS = "manage_hashtags"    # create, rename or delete the workspace's saved hashtag groups
+    REMOVE_DEMO = "remove_demo"            # remove the sandbox's demo history (it disconnects the demo's accounts)
 
 
 # One row per action: who may, in words for the refusal, derived from Role's properties.
@@ -47,6 +48,8 @@ _RULES: dict[Action, tuple[Callable[[Role], bool], str]] = {
     Action.CONNECT_ACCOUNTS: (lambda r: r.can_connect_accounts, "connect or change accounts"),
     Action.MANAGE_MEMBERS: (lambda r: r.can_manage_workspace, "manage members"),
     Action.MANAGE_HASHTAGS: (lambda r: r.can_edit, "create, rename or delete hashtag groups"),
+    # Removing the demo deletes a workspace's history and disconnects accounts: the workspace's owner decides.
+    Action.REMOVE_DEMO: (lambda r: r.can_manage_workspace, "remove the demo data"),
 }
 _PLURAL = {Role.OWNER: "Owners", Role.EDITOR: "Editors", Role.APPROVER: "Approvers", Role.VIEWER: "Viewers"}
 

@@ -37,9 +37,16 @@ def demo_status(store: PostStore, *, actor: Actor, workspace_id: str) -> DemoSta
 def remove_demo(store: PostStore, *, actor: Actor, workspace_id: str,
                 clock: Callable[[], datetime] = utcnow) -> int:
     """Delete the workspace's demo history and disconnect its demo accounts; returns how many rows were deleted
-    (posts, deliveries, snapshots, follower counts and their events). Owners and editors only."""
-    check(actor, Action.EDIT_POSTS, workspace_id, subject="workspace")
-    removed = store.remove_demo_data(workspace_id)
+    (posts, deliveries, snapshots, follower counts and their events). The workspace's owners only
+    (`Action.REMOVE_DEMO`): it deletes history and disconnects accounts.
+
+    The accounts the demo connected (``meta["demo"]``) that no real post uses are disconnected, and their
+    follower counts go with the demo, the runner's real pulls of them too (they exist only because the demo
+    connected the account); a demo account a real post now uses stays connected and keeps its real counts."""
+    check(actor, Action.REMOVE_DEMO, workspace_id, subject="workspace")
+    demo_accounts = [a.id for a in store.list_accounts(workspace_id=workspace_id)
+                     if (a.meta or {}).get(DEMO_META_KEY)]
+    removed = store.remove_demo_data(workspace_id, demo_accounts=demo_accounts)
     now = clock()
     disconnected, kept = [], []
     for account in store.list_accounts(workspace_id=workspace_id):

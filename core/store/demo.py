@@ -8,7 +8,10 @@ way those rows are written and removed:
   history yet: two first visits at once seed once. Every post and snapshot must be marked demo and belong to the
   workspace; events must be about those posts or their deliveries.
 - ``remove_demo_data`` deletes the workspace's demo posts (their targets and deliveries with them), demo
-  snapshots, and the activity events about those posts and deliveries; never a row that is not demo.
+  snapshots, and the activity events about those posts and deliveries; never a row that is not demo, except
+  the follower counts of `demo_accounts` (accounts the demo connected, ``meta["demo"]``) that no post uses once
+  the demo posts are gone: the runner pulled those only because the demo connected the account, and the
+  account is disconnected with the demo. A demo account a real post uses keeps its real follower counts.
 - ``has_demo_data``: whether the workspace has demo history (read from its demo follower counts, which every
   demo history has and which are few, so asking costs the same whatever the size of the post history).
 - ``demo_removed_at`` is when someone last removed the demo (the ``workspace.demo_removed`` event about the
@@ -51,7 +54,7 @@ class DemoStore(Protocol):
     def add_demo_history(self, workspace_id: str, *, posts: Sequence[tuple[Post, Sequence[Delivery]]],
                          snapshots: Sequence[MetricSnapshot] = (), account_snapshots: Sequence[AccountSnapshot] = (),
                          events: Sequence[ActivityEvent] = ()) -> bool: ...
-    def remove_demo_data(self, workspace_id: str) -> DemoRemoval: ...
+    def remove_demo_data(self, workspace_id: str, *, demo_accounts: Sequence[str] = ()) -> DemoRemoval: ...
 
 
 def check_demo_history(workspace_id: str, posts: Sequence[tuple[Post, Sequence[Delivery]]],
@@ -128,7 +131,7 @@ class DemoMemory(MemoryState):
             self._events.extend(events)
             return True
 
-    def remove_demo_data(self, workspace_id: str) -> DemoRemoval:
+    def remove_demo_data(self, workspace_id: str, *, demo_accounts: Sequence[str] = ()) -> DemoRemoval:
         with self._lock:
             post_ids = {p.id for p in self._posts.values() if p.is_demo and p.workspace_id == workspace_id}
             delivery_ids = {d for pid in post_ids for d in self._post_deliveries.get(pid, [])}
@@ -139,8 +142,14 @@ class DemoMemory(MemoryState):
                 self._deliveries.pop(did, None)
             before = len(self._snapshots), len(self._account_snapshots), len(self._events)
             self._snapshots = [s for s in self._snapshots if not (s.is_demo and s.workspace_id == workspace_id)]
+            used = ({a.id for p in self._posts.values() for a in p.accounts}
+                    | {d.account_id for d in self._deliveries.values()})
+            unused = {a for a in demo_accounts
+                      if a not in used and (acct := self._accounts.get(a)) is not None
+                      and acct.workspace_id == workspace_id}
             self._account_snapshots = [s for s in self._account_snapshots
-                                       if not (s.is_demo and s.workspace_id == workspace_id)]
+                                       if not ((s.is_demo and s.workspace_id == workspace_id)
+                                               or s.account_id in unused)]
             subjects = post_ids | delivery_ids
             self._events = [e for e in self._events
                             if not (e.workspace_id == workspace_id and e.subject_id in subjects)]
