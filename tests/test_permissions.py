@@ -2,7 +2,8 @@
 
 The services: Scheduler, core.services.accounts, core.services.views (what the pages read), connecting accounts
 (ConnectService, PasswordConnectService), core.services.members, core.services.notifications (marking one read) and
-core.services.analytics (the Analytics page's figures, exports and SQL box). Each row says which roles may do the
+core.services.analytics (the Analytics page's figures, exports and SQL box), core.services.best_time (best times to
+post) and core.services.demo (the sandbox's demo data). Each row says which roles may do the
 operation in their own workspace; in another workspace every role is refused. A refusal is a PermissionDenied (or,
 for a list, the other workspace's posts are not in it) and leaves the store exactly as it was. A public operation
 without a row fails `test_every_public_operation_has_a_row`: a new operation must say who may call it. The pages and
@@ -23,6 +24,8 @@ import pytest
 import core.services.accounts
 import core.services.analytics
 import core.services.approvals
+import core.services.best_time
+import core.services.demo
 import core.services.members
 import core.services.notifications
 import core.services.status
@@ -292,6 +295,8 @@ VIEW_TABLE: dict[str, Row] = {
                               shows=lambda r, t: t.account.id in {a.id for a in r}),
     "post_rows": Row(EVERYONE, scheduled, _v("post_rows", tz_name="UTC"),
                      shows=lambda r, t: t.post_id in {row["id"] for row in r}),
+    "post_list": Row(EVERYONE, scheduled, _v("post_list", tz_name="UTC", section="upcoming", now=NOW),
+                     shows=lambda r, t: t.post_id in {row["id"] for row in r.rows}),
     "attention_rows": Row(EVERYONE, in_review, _v("attention_rows", tz_name="UTC"),
                           shows=lambda r, t: t.delivery_id in {row["delivery_id"] for row in r}),
     "account_rows": Row(EVERYONE, account_only, _v("account_rows", tz_name="UTC", now=NOW),
@@ -302,7 +307,7 @@ VIEW_TABLE: dict[str, Row] = {
                              shows=lambda r, t: t.extra["notification_id"] in {row["id"] for row in r}),
 }
 # Not workspace data: where the dashboard learns who acts (the person's own record and memberships).
-NOT_A_WORKSPACE_READ = {"signed_in"}
+NOT_A_WORKSPACE_READ = {"signed_in", "PostList", "UPCOMING", "PAST"}     # a person's own reads; a result; names
 
 CONNECT_TABLE: dict[str, Row] = {
     # connecting accounts: owners, at the start and again when the connection completes
@@ -395,8 +400,54 @@ ANALYTICS_TABLE: dict[str, Row] = {
     "run_sql": Row(EVERYONE, analysed, _a("run_sql", "SELECT count(*) AS n FROM posts"),
                    shows=lambda r, t: list(r.df["n"]) == [1]),
 }
+
+
+def _b(name: str):
+    """A core.services.best_time operation over the target's workspace and its analytics engine."""
+    def call(w: World, actor: Actor, t: Target):
+        fn = getattr(core.services.best_time, name)
+        if name == "suggest_times":
+            return fn(t.extra["engine"], w.store, actor, t.ws, [t.account.id], now=NOW)
+        return fn(t.extra["engine"], w.store, actor, t.ws, now=NOW)
+    return call
+
+
+# Best times to post (Analytics, Compose's suggested time, Settings' queue slots): every member reads them.
+BEST_TIME_TABLE: dict[str, Row] = {
+    "best_times": Row(EVERYONE, analysed, _b("best_times"), shows=lambda r, t: r.tz_name == "UTC"),
+    "suggest_times": Row(EVERYONE, analysed, _b("suggest_times"), shows=lambda r, t: r.recommendation is not None),
+    "suggest_queue_slots": Row(EVERYONE, analysed, _b("suggest_queue_slots"),
+                               shows=lambda r, t: r.recommendation is not None),
+}
+
+
+def with_demo(w: World, ws: str) -> Target:
+    """The sandbox's demo history in `ws`: one published demo post, its snapshot and a demo follower count."""
+    from core.store.records import AccountSnapshot, MetricSnapshot
+    acct = w.accounts[ws]
+    post = Post(caption="Demo", accounts=(acct,), schedule=Schedule(scheduled_at=NOW - timedelta(days=3)),
+                workspace_id=ws, state=PostState.APPROVED, is_demo=True, id=f"demo-{ws}")
+    delivery = Delivery(post_id=post.id, account_id=acct.id, platform="linkedin", due_at=NOW - timedelta(days=3),
+                        state=DeliveryState.PUBLISHED, published_at=NOW - timedelta(days=3), attempts=1,
+                        id=f"demo-d-{ws}")
+    w.store.add_demo_history(ws, posts=[(post, [delivery])], snapshots=[MetricSnapshot(
+        delivery_id=delivery.id, post_id=post.id, account_id=acct.id, workspace_id=ws, platform="linkedin",
+        external_id="e", taken_at=NOW - timedelta(days=2), metrics={"likes": 3}, is_demo=True)],
+        account_snapshots=[AccountSnapshot(account_id=acct.id, workspace_id=ws, platform="linkedin",
+                                           taken_at=NOW - timedelta(days=2), followers=10, is_demo=True)])
+    return Target(ws, acct, post_id=post.id, delivery_id=delivery.id)
+
+
+# The sandbox's demo data: every member sees whether it is there; only the owner removes it (it deletes history
+# and disconnects the demo's accounts: Action.REMOVE_DEMO).
+DEMO_TABLE: dict[str, Row] = {
+    "demo_status": Row(EVERYONE, with_demo, lambda w, actor, t: core.services.demo.demo_status(
+        w.store, actor=actor, workspace_id=t.ws), shows=lambda r, t: r == "present"),
+    "remove_demo": Row(frozenset({OWNER}), with_demo, lambda w, actor, t: core.services.demo.remove_demo(
+        w.store, actor=actor, workspace_id=t.ws, clock=lambda: NOW), shows=lambda r, t: r > 0),
+}
 TABLE = {**SCHEDULER_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
-         **WORKSPACE_TABLE, **APPROVAL_TABLE, **ANALYTICS_TABLE}
+         **WORKSPACE_TABLE, **APPROVAL_TABLE, **ANALYTICS_TABLE, **BEST_TIME_TABLE, **DEMO_TABLE}
 
 
 def snapshot(store: InMemoryPostStore):
@@ -444,6 +495,13 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
     assert set(core.services.status.__all__) == set(STATUS_TABLE)
     assert set(core.services.analytics.__all__) == set(ANALYTICS_TABLE)
+    assert set(core.services.demo.__all__) - {"DemoStatus", "DEMO_META_KEY"} == set(DEMO_TABLE)
+    # best_time: every function told who acts is an operation (`history` is the engine read they share, after
+    # their check; `with_slots_added` only merges slots)
+    told = {name for name in core.services.best_time.__all__
+            if inspect.isfunction(fn := getattr(core.services.best_time, name))
+            and "actor" in inspect.signature(fn).parameters}
+    assert told == set(BEST_TIME_TABLE)
     connecting = {f"{cls.__name__}.{name}" for cls in (ConnectService, PasswordConnectService)
                   for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
     assert connecting == set(CONNECT_TABLE)
@@ -471,6 +529,7 @@ def test_a_system_actor_may_do_everything_everywhere(world, operation):
     (VIEWER, Action.APPROVE, "Viewers cannot approve or reject posts; ask an owner or approver."),
     (APPROVER, Action.EDIT_POSTS, "Approvers cannot write or change posts; ask an owner or editor."),
     (EDITOR, Action.CONNECT_ACCOUNTS, "Editors cannot connect or change accounts; ask an owner."),
+    (EDITOR, Action.REMOVE_DEMO, "Editors cannot remove the demo data; ask an owner."),
     (VIEWER, Action.CANCEL, "Viewers cannot cancel posts; ask an owner, editor or approver."),
 ])
 def test_refusals_say_who_to_ask(role, action, message):
@@ -491,6 +550,7 @@ def test_the_table_is_the_roles_own_properties():
         assert allows(role, Action.APPROVE) == role.can_approve
         assert allows(role, Action.CONNECT_ACCOUNTS) == role.can_connect_accounts
         assert allows(role, Action.MANAGE_MEMBERS) == role.can_manage_workspace
+        assert allows(role, Action.REMOVE_DEMO) == role.can_manage_workspace
     assert roles_allowed(Action.VIEW) == tuple(Role)
 
 
