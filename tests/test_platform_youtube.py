@@ -141,6 +141,7 @@ MIDNIGHT_PT = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 ERRORS = [
     # (HTTP, reason, headers, class, retry_at)
     (403, "quotaExceeded", {}, RetryLater, MIDNIGHT_PT),                 # the project's daily quota
+    (403, "dailyLimitExceeded", {}, RetryLater, MIDNIGHT_PT),            # the same, in the older usageLimits domain
     (400, "uploadLimitExceeded", {}, RetryLater, NOW + timedelta(hours=24)),   # the channel's daily uploads
     (403, "rateLimitExceeded", {}, RetryLater, NOW + timedelta(seconds=60)),
     (429, "userRateLimitExceeded", {"Retry-After": "30"}, RetryLater, NOW + timedelta(seconds=30)),
@@ -165,6 +166,20 @@ def test_error_bodies_map_to_classes(http, reason, headers, cls, retry_at):
     if cls is RetryLater:
         assert exc.value.retry_at == retry_at
     assert len(fake.calls) == 1 and saved == {}
+
+
+@pytest.mark.parametrize("reason", ["quotaExceeded", "dailyLimitExceeded"])
+def test_the_daily_quota_is_a_limit_in_words(reason):
+    """Not a failure: a rate limit (the runner holds the account until the reset), in words, without Google's HTML."""
+    quota_message = ('The request cannot be completed because you have exceeded your '
+                     '<a href="/youtube/v3/getting-started#quota">quota</a>.')
+    adapter, _ = make({("POST", UPLOAD_PATH): gerr(403, reason, quota_message)})
+    with pytest.raises(RetryLater) as exc:
+        adapter.publish(CREDS, req(video())[0])
+    assert exc.value.rate_limited and exc.value.retry_at == MIDNIGHT_PT
+    words = str(exc.value)
+    assert "daily API quota" in words and "midnight Pacific time (08:00 UTC)" in words
+    assert "<a" not in words and "exceeded your quota." in words
 
 
 @pytest.mark.parametrize("now,expected", [

@@ -163,10 +163,11 @@ def batch_size(platform: str) -> int:
 
 # A limit of the whole app or API project, not of one account: every account of the platform waits for its reset.
 # YouTube's daily quota is the project's; Graph's code 4 is the app's ("Application request limit reached").
-_APP_WIDE_LIMITS = {"youtube": {"quotaExceeded"}, "instagram": {"4"}, "facebook": {"4"}, "threads": {"4"}}
+_APP_WIDE_LIMITS = {"youtube": {"quotaExceeded", "dailyLimitExceeded"}, "instagram": {"4"}, "facebook": {"4"},
+                    "threads": {"4"}}
 # Platform answers that mean "this account (or app) made too many calls" even where the adapter does not flag
 # them rate_limited (YouTube's quota and rate-limit reasons).
-_LIMIT_CODES = {"quotaExceeded", "rateLimitExceeded", "userRateLimitExceeded"}
+_LIMIT_CODES = {"quotaExceeded", "dailyLimitExceeded", "rateLimitExceeded", "userRateLimitExceeded"}
 
 
 def limits_whole_app(platform: str, code: object) -> bool:

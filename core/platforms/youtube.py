@@ -30,6 +30,8 @@ SCOPE = "https://www.googleapis.com/auth/"
 QUANTUM = 256 * 1024                     # upload chunks are multiples of 256 KiB (only the last may be shorter)
 PRIVACY = ("public", "unlisted", "private")
 _RATE = {"rateLimitExceeded", "userRateLimitExceeded"}
+# The project's daily quota: quotaExceeded (youtube.quota) and, from the older usageLimits domain, dailyLimitExceeded.
+_QUOTA = ("quotaExceeded", "dailyLimitExceeded")
 _FORBIDDEN_WORDS = {
     "forbidden": "YouTube does not allow this account to do that.",
     "authenticatedUserAccountSuspended": "This YouTube account is suspended.",
@@ -69,9 +71,14 @@ class YouTubeAdapter(PlatformAdapter):
         said = error.get("message") or ""
         reasons = [e.get("reason") for e in error.get("errors") or [] if isinstance(e, dict)]
         reason = next((r for r in reasons if r), str(status))
-        if "quotaExceeded" in reasons:
-            return RetryLater(f"The YouTube API project used up today's quota; it resets at midnight Pacific time. "
-                              f"({said})", code=reason, retry_at=self.next_quota_reset())
+        quota = next((r for r in reasons if r in _QUOTA), None)
+        if quota:
+            # The project's daily quota (every channel connected through it): nothing was done, and nothing can be
+            # until midnight Pacific. A limit, not a failure: the runner holds the account until then.
+            reset = self.next_quota_reset()
+            return RetryLater(f"YouTube's daily API quota for Outpost's Google project is used up; it resets at "
+                              f"midnight Pacific time ({reset:%H:%M} UTC), and Outpost waits until then. "
+                              f"({_plain(said)})", code=quota, retry_at=reset, rate_limited=True)
         if "uploadLimitExceeded" in reasons:
             return RetryLater(f"This YouTube channel reached its upload limit for the day; trying again in 24 hours. "
                               f"({said})", code=reason, retry_at=self.clock() + timedelta(hours=24))
@@ -245,6 +252,11 @@ class YouTubeAdapter(PlatformAdapter):
                 stats = item.get("statistics") or {}     # counts arrive as strings; a hidden one is left out
                 out[str(item["id"])] = PostMetrics(str(item["id"]), values=names.normalise(stats), raw=stats)
         return out
+
+
+def _plain(message: str) -> str:
+    """Google's error message without its HTML (the quota message links the quota page)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", message or "")).strip()
 
 
 def _next_offset(response: httpx.Response) -> int:

@@ -8,6 +8,8 @@ outcome                        decision
 published                      ``published`` with the platform's id and URL
 RetryLater (5xx, 429, ...)     ``retry`` after 1, 5, 15 minutes (jittered), or at the platform's
                                own reset time when that is later; ``failed`` when attempts are used up
+RetryLater, rate limited,      ``retry`` at the platform's reset (a limit is not a failure: it waits
+  with a reset time            on when the attempts are used up, up to twice as many; YouTube's quota)
 TokenExpired                   the runner refreshes the token once and tries again; if the platform
                                still says expired, ``reconnect``
 ReconnectNeeded                ``reconnect``: the account is marked, people are told, the delivery
@@ -105,6 +107,13 @@ def decide(error: PlatformError, *, attempts_made: int, now: datetime, policy: R
                                    "published if it is there, or try again.")
         return Decision("check_later", at=now + reconcile_after, reason=str(error), code=code or "lost_response")
     if isinstance(error, RetryLater):
+        if error.rate_limited and error.retry_at is not None and error.retry_at > now \
+                and attempts_made < 2 * policy.max_attempts:
+            # A limit, not a failure: the platform refused before doing anything and said when it will take the
+            # post again (a daily quota's reset, a rate window's end). It waits for that even when the attempts
+            # are used up, paced by the platform's reset, never a tight loop; but not forever (as above).
+            at = max(error.retry_at, now + policy.delay(attempts_made, rng))
+            return Decision("retry", at=at, reason=str(error), code=code, details={"limited_until": error.retry_at})
         at = policy.next_attempt(attempts_made, now, retry_at=error.retry_at, rng=rng)
         if at is None:
             return Decision("failed", reason=f"Gave up after {attempts_made} attempts: {error}", code=code)
