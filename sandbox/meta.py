@@ -156,11 +156,15 @@ def count_call(call: Call, token: Token) -> None:
     """Count one call against the token's user (or Page); raise Meta's throttling error when the budget is spent.
     A refused call is not counted."""
     limit = getattr(call.st.meta, "call_limit", None)
+    if not limit and call.cfg.graph_user_calls is not None:     # the setting (--config, PATCH /_control/config)
+        limit = (call.cfg.graph_user_calls, call.cfg.graph_user_window_s)
     if not limit:
         return
     per_user, window_s = limit
     now = call.now()
     with call.st.lock:
+        if getattr(call.st.meta, "calls", None) is None:
+            call.st.meta.calls = defaultdict(deque)
         stamps = call.st.meta.calls[(token.platform, token.account_id)]
         while stamps and stamps[0] <= now - window_s:
             stamps.popleft()
