@@ -1,0 +1,243 @@
+"""The composer (pages/compose.py) as a marketer uses it: saved hashtag groups, per-platform variants, an X thread,
+a first comment and a repeating series; what it saves, what the preview shows, and that it is empty after saving.
+
+The composer runs alone (AppTest.from_function over `pages.compose.composer`), as the Posts page draws it, so each
+run is quick; the Posts page's own tests cover the page around it."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from core.domain import Account, Membership, Role, User
+from core.domain.catalog import Platform
+from core.domain.timeutil import zone
+from core.rules.permissions import Actor
+from core.services import hashtag_groups
+from tests.page_harness import owner_world
+
+
+def _composer_app():
+    import streamlit as st
+
+    from core.services.views import workspace_accounts
+    from pages.compose import composer
+    from pages.shared import store
+
+    ctx = st.session_state["ctx"]
+    composer(ctx, workspace_accounts(store(), ctx.workspace.id, actor=ctx.actor))
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        accounts = [db.save_account(Account(platform=p, handle=h, display_name="Brand Studio", workspace_id=ws.id))
+                    for p, h in (("x", "@brand"), ("instagram", "@brand.studio"), ("linkedin", "brand-studio"))]
+
+        def open_as(user, **state):
+            at = AppTest.from_function(_composer_app, default_timeout=30)
+            at.session_state["ctx"] = shared.Context(user=user, workspace=db.get_workspace(ws.id),
+                                                     membership=db.get_membership(user.id, ws.id))
+            for key, value in state.items():
+                at.session_state[key] = value
+            return at.run()
+
+        yield db, owner, ws, open_as, accounts
+
+
+def _html(at) -> str:
+    return "\n".join(str(e.proto.body) for e in at.get("html"))
+
+
+def _member(db, ws, role: Role) -> User:
+    user = db.add_user(User(email=f"{role.value}@example.com"))
+    db.set_membership(Membership(user_id=user.id, workspace_id=ws.id, role=role))
+    return user
+
+
+# ---------------------------------------------------------------- saved hashtag groups
+
+def test_a_saved_group_adds_its_tags_once_and_new_groups_are_saved_renamed_and_deleted(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner)
+    at.text_input(key="compose_hashtags").input("#spring launch")
+    at.text_input(key="compose_group_name").input("Spring launch")
+    at.button(key="compose_group_create").click().run()
+    [group] = db.list_hashtag_groups(ws.id)
+    assert group.name == "Spring launch" and group.hashtags == ("#spring", "#launch")
+    assert "Saved the group 'Spring launch' (#spring #launch)." in [s.value for s in at.success]
+
+    at.text_input(key="compose_hashtags").input("#Launch #promo").run()
+    at.selectbox(key="compose_group_pick").set_value(group.id).run()
+    assert at.text_input(key="compose_hashtags").value == "#Launch #promo #spring"      # #launch not twice
+    assert at.selectbox(key="compose_group_pick").value is None                       # ready for the next one
+
+    at.text_input(key="compose_group_name").input("spring LAUNCH")
+    at.button(key="compose_group_create").click().run()
+    assert [e.value for e in at.error] == [
+        "There is already a hashtag group called 'spring LAUNCH'; choose another name."]
+    assert len(db.list_hashtag_groups(ws.id)) == 1
+
+    at.selectbox(key="compose_group_edit").set_value(group.id)
+    at.text_input(key="compose_group_rename").input("Spring")
+    at.button(key="compose_group_rename_btn").click().run()
+    assert [g.name for g in db.list_hashtag_groups(ws.id)] == ["Spring"]
+    at.button(key="compose_group_delete").click().run()
+    assert db.list_hashtag_groups(ws.id) == []
+    assert any("Deleted the group 'Spring'" in s.value for s in at.success)
+
+
+def test_a_viewer_in_the_composer_would_not_manage_groups_and_an_approver_cannot(world):
+    """The composer is only drawn for people who may write posts; a group's management is only offered to those
+    who may change groups, and core refuses anyone else (tests/test_hashtag_groups.py)."""
+    db, owner, ws, open_as, _ = world
+    hashtag_groups.create_group(db, Actor.of(db, owner.id), ws.id, "Launch", "#launch")
+    approver = _member(db, ws, Role.APPROVER)
+    at = open_as(approver)
+    assert not at.exception
+    assert at.selectbox(key="compose_group_pick").options == ["Launch: #launch"]       # every member may use them
+    assert not [w for w in at.text_input if w.key == "compose_group_name"]             # but not manage them
+
+
+# ---------------------------------------------------------------- per-platform variants
+
+def test_a_linkedin_variant_is_what_linkedin_previews_and_saves_and_untick_falls_back(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner)
+    at.multiselect(key="compose_accounts").set_value([x.id, li.id])
+    at.text_area(key="compose_caption").input("Short and sweet.")
+    at.text_input(key="compose_hashtags").input("#spring").run()
+    at.checkbox(key="compose_v_linkedin").check().run()
+    assert at.text_area(key="compose_v_linkedin_caption").value == "Short and sweet."   # starts from the post's own
+    at.text_area(key="compose_v_linkedin_caption").input("A longer note for our professional network.")
+    at.text_input(key="compose_v_linkedin_hashtags").input("#hiring").run()
+    html = _html(at)
+    assert "A longer note for our professional network." in html and "#hiring" in html
+    assert "Short and sweet." in html                                                  # X keeps the post's own
+    linkedin = [c.value for c in at.caption if c.value.startswith("LinkedIn: ")]
+    assert linkedin == [f"LinkedIn: {len('A longer note for our professional network.') + 2 + len('#hiring')} / "
+                        "3,000 characters"]
+
+    at.checkbox(key="compose_v_linkedin").uncheck().run()
+    assert "A longer note" not in _html(at)                                            # unticked: the post's own
+    at.checkbox(key="compose_v_linkedin").check().run()
+    assert at.text_area(key="compose_v_linkedin_caption").value == "Short and sweet."
+    at.text_area(key="compose_v_linkedin_caption").input("Only on LinkedIn.")
+    at.radio(key="compose_mode").set_value("Save as draft").run()
+    at.button(key="compose_submit").click().run()
+    assert not at.exception
+    [post] = db.list_posts(workspace_id=ws.id)
+    assert post.caption == "Short and sweet." and post.render("linkedin").caption == "Only on LinkedIn."
+    assert post.render("x").caption == "Short and sweet."
+    assert at.checkbox(key="compose_v_linkedin").value is False                        # the next post starts plain
+    assert "Only on LinkedIn." not in _html(at)
+
+
+def test_a_variant_with_a_bad_hashtag_is_named_by_its_platform_and_nothing_is_saved(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[li.id])
+    at.text_area(key="compose_caption").input("Hello")
+    at.checkbox(key="compose_v_linkedin").check().run()
+    at.text_input(key="compose_v_linkedin_hashtags").input("#good #bad-tag").run()
+    assert any("Hashtags on LinkedIn: '#bad-tag' is not a hashtag" in e.value for e in at.error)
+    at.radio(key="compose_mode").set_value("Save as draft").run()
+    at.button(key="compose_submit").click().run()
+    assert db.list_posts(workspace_id=ws.id) == []
+
+
+# ---------------------------------------------------------------- X thread and first comment
+
+def test_a_long_x_text_goes_out_as_an_edited_numbered_thread(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[x.id])
+    caption = "We are launching our spring collection today. " * 8
+    at.text_area(key="compose_caption").input(caption).run()
+    assert "Tick \"Post as a thread\"" in _html(at)
+    at.checkbox(key="compose_thread").check().run()
+    parts = [at.text_area(key=f"compose_thread_{i}").value for i in range(2)]
+    assert parts[0].endswith(" 1/2") and parts[1].endswith(" 2/2")                   # split at sentence ends
+    assert parts[0].rstrip(" 1/2").endswith("today.")
+    at.text_area(key="compose_thread_1").input("And it is 20% off this week. 2/2").run()
+    html = _html(at)
+    assert "A thread of 2 posts" in html and "And it is 20% off this week. 2/2" in html
+    assert "Outpost sends one post" not in html
+    assert "X: a thread of 2 posts" in [c.value for c in at.caption]
+    at.radio(key="compose_mode").set_value("Save as draft").run()
+    at.button(key="compose_submit").click().run()
+    assert not at.exception, at.exception
+    [post] = db.list_posts(workspace_id=ws.id)
+    rendered = post.render("x")
+    assert rendered.text == parts[0] and rendered.thread == ("And it is 20% off this week. 2/2",)
+    assert at.text_area(key="compose_caption").value == "" and "compose_thread" not in [c.key for c in at.checkbox]
+    at.text_area(key="compose_caption").input(caption).run()                          # the next long text: offered
+    assert at.checkbox(key="compose_thread").value is False                           # again, not already on
+
+
+def test_a_first_comment_goes_where_the_platform_takes_one_and_is_left_off_elsewhere(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[x.id, li.id])
+    assert "Posted under the post on LinkedIn. X does not let Outpost add a first comment, so it is left off " \
+           "there." in [c.value for c in at.caption]
+    at.text_area(key="compose_caption").input("Our new season is here.")
+    at.text_area(key="compose_first_comment").input("Shop it at brand.example/spring").run()
+    assert "First comment" in _html(at) and _html(at).count("Shop it at brand.example/spring") == 1
+    assert not any("first comment" in w.value for w in at.warning)   # not for X: it is said above
+    at.radio(key="compose_mode").set_value("Save as draft").run()
+    at.button(key="compose_submit").click().run()
+    [post] = db.list_posts(workspace_id=ws.id)
+    assert post.render("linkedin").first_comment == "Shop it at brand.example/spring"
+    assert post.render("x").first_comment == ""
+    assert at.text_area(key="compose_first_comment").value == ""
+
+    at.multiselect(key="compose_accounts").set_value([x.id]).run()
+    assert "First comment: X does not let Outpost add one." in [c.value for c in at.caption]
+    assert not [w for w in at.text_area if w.key == "compose_first_comment"]
+
+
+# ---------------------------------------------------------------- a repeating series
+
+def test_a_weekly_series_shows_its_next_posts_in_the_workspace_zone_and_is_saved_with_its_rule(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    tz = zone(ws.timezone_name)
+    tomorrow = (datetime.now(tz) + timedelta(days=1)).date()
+    monday = tomorrow + timedelta(days=(7 - tomorrow.weekday()) % 7)
+    at = open_as(owner, compose_accounts=[li.id])
+    at.text_area(key="compose_caption").input("Monday tip")
+    at.radio(key="compose_mode").set_value("Repeat on a schedule").run()
+    at.date_input(key="compose_date").set_value(monday)
+    at.time_input(key="compose_time").set_value(time(8, 30)).run()
+    at.multiselect(key="compose_rep_days").set_value(["MO", "TH"])
+    at.radio(key="compose_rep_ends").set_value("after").run()
+    at.number_input(key="compose_rep_count").set_value(3).run()
+    [info] = [i.value for i in at.info if "Repeats" in i.value]
+    assert info.startswith("**Repeats every week on Mon, Thu, 3 times.** The next posts, in Europe/Berlin:")
+    expected = [monday, monday + timedelta(days=3), monday + timedelta(days=7)]
+    for day in expected:
+        assert f"{day:%a %d %b %Y} 08:30" in info
+    assert info.count("08:30") == 3
+    at.button(key="compose_submit").click().run()
+    assert not at.exception
+    [post] = db.list_posts(workspace_id=ws.id)
+    assert post.recurrence == "FREQ=WEEKLY;BYDAY=MO,TH;COUNT=3"
+    assert post.due_at.astimezone(tz).replace(tzinfo=None) == datetime.combine(monday, time(8, 30))
+    [done] = [s.value for s in at.success]
+    assert done.startswith("Repeats every week on Mon, Thu, 3 times: the first post goes out")
+    assert at.radio(key="compose_mode").value == "At a date and time"                 # never inherited
+
+
+def test_a_series_that_cannot_be_built_is_said_in_words_and_not_saved(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[li.id])
+    at.text_area(key="compose_caption").input("Tip")
+    at.radio(key="compose_mode").set_value("Repeat on a schedule").run()
+    at.multiselect(key="compose_rep_days").set_value([])
+    at.radio(key="compose_rep_ends").set_value("on").run()
+    at.date_input(key="compose_rep_until").set_value(date(2020, 1, 1)).run()
+    [err] = at.error
+    assert "Choose at least one day of the week for a weekly post." in err.value
+    assert "cannot end (01 Jan 2020) before its first post" in err.value
+    at.button(key="compose_submit").click().run()
+    assert db.list_posts(workspace_id=ws.id) == []
