@@ -42,6 +42,25 @@ def _listing_lags(value) -> dict:
     return out
 
 
+# Settings that are off when None, else a whole number at least this much.
+_OPTIONAL_COUNTS = {"graph_user_calls": 1, "yt_channel_daily_uploads": 0}
+
+
+def _optional_count(name: str, value, least: int) -> int | None:
+    """`value` as given to PATCH /_control/config or --config: None (or "off", "") turns the setting off."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "none", "null")):
+        return None
+    try:
+        if isinstance(value, bool) or float(value) != int(float(value)):
+            raise ValueError
+        number = int(float(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number or null (off), not {value!r}") from None
+    if number < least:
+        raise ValueError(f"{name} must be at least {least}, or null (off)")
+    return number
+
+
 @dataclass
 class SandboxConfig:
     """The emulator's knobs. Times in seconds unless the name says otherwise."""
@@ -68,6 +87,12 @@ class SandboxConfig:
     fb_long_token_s: float = 5183944.0       # the expires_in Meta returns for a long-lived user token
     fb_reject_duplicates: bool = True        # (#506) Duplicate status message
     fb_message_max: int = 63206              # a post's message, a photo's caption, a video's description (postiz)
+    # Graph's per-user call limit on graph.instagram.com and graph.facebook.com: None (the default) is off; a
+    # number is at most that many calls per user (code 17) or Page (code 32) per rolling `graph_user_window_s`,
+    # answered as Meta does (HTTP 400, usage headers saying when access comes back). The real budgets are large;
+    # set a small one to see Outpost's metric pulls pause one account until the reset.
+    graph_user_calls: int | None = None
+    graph_user_window_s: float = 3600.0
 
     # LinkedIn
     li_access_s: float = 60 * DAY
@@ -183,6 +208,8 @@ class SandboxConfig:
             current = getattr(self, name)
             if name == "listing_lag_s":
                 value = _listing_lags(value)
+            elif name in _OPTIONAL_COUNTS:
+                value = _optional_count(name, value, _OPTIONAL_COUNTS[name])
             elif isinstance(current, bool) and not isinstance(value, bool):
                 value = str(value).lower() in ("1", "true", "yes", "on")
             elif isinstance(current, int) and not isinstance(current, bool) and value is not None:

@@ -90,3 +90,30 @@ def test_a_page_over_its_budget_gets_code_32_and_a_reset_turns_the_limit_off(emu
     [fb] = emulator.accounts("facebook")
     assert all(get("graph.facebook.com", fb["page_id"], fb["page_access_token"], fields="name").is_success
                for _ in range(5))
+
+
+def test_the_setting_turns_the_limit_on_for_a_person_trying_it(emulator, get, client):
+    """`graph_user_calls` (PATCH /_control/config, or `python -m sandbox --config FILE.json`): the same limit without
+    Python; null turns it off again, and a value that is not a count is refused in words."""
+    config = f"{emulator.url}/_control/config"
+    try:
+        [ig] = emulator.accounts("instagram")
+        answer = client.patch(config, json={"graph_user_calls": 2, "graph_user_window_s": 600})
+        assert answer.status_code == 200 and answer.json()["graph_user_calls"] == 2
+        codes = [get("graph.instagram.com", "me", ig["access_token"], fields="id").status_code for _ in range(3)]
+        assert codes == [200, 200, 400]
+        refused = get("graph.instagram.com", "me", ig["access_token"], fields="id")
+        assert refused.json()["error"]["code"] == 17
+        usage = json.loads(refused.headers["x-business-use-case-usage"])
+        assert usage[ig["account_id"]][0]["estimated_time_to_regain_access"] == 10
+        emulator.advance(601)                                      # the rolling window moves on
+        assert get("graph.instagram.com", "me", ig["access_token"], fields="id").status_code == 200
+        for bad in (0, "lots", 2.5, True):
+            answer = client.patch(config, json={"graph_user_calls": bad})
+            assert answer.status_code == 400 and "graph_user_calls must be" in answer.text
+        assert client.get(config).json()["graph_user_calls"] == 2   # a refused value changes nothing
+        assert client.patch(config, json={"graph_user_calls": None}).json()["graph_user_calls"] is None
+        assert all(get("graph.instagram.com", "me", ig["access_token"], fields="id").status_code == 200
+                   for _ in range(5))
+    finally:
+        emulator.configure(graph_user_calls=None, graph_user_window_s=3600.0)
