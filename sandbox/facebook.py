@@ -286,6 +286,31 @@ async def create_video(call: Call, token: Token, page: Node) -> Response:
     return json_response({"id": video_id})
 
 
+FB_COMMENT_MAX = 8000
+
+
+@meta.edge("fb_post", "POST", "comments")
+@meta.edge("fb_video", "POST", "comments")
+async def create_comment(call: Call, token: Token, node: Node) -> Response:
+    """A comment as the Page under its own post or video: a Page token with pages_manage_engagement."""
+    if token.kind != "page" or token.account_id != node.owner or "pages_manage_engagement" not in token.scopes:
+        raise fail(403, "(#200) Permissions error: commenting as the Page requires a Page access token with "
+                        "pages_manage_engagement", 200)
+    return meta.create_comment(call, token, node, platform="facebook", max_chars=FB_COMMENT_MAX)
+
+
+@meta.edge("fb_post", "GET", "comments")
+@meta.edge("fb_video", "GET", "comments")
+async def list_comments(call: Call, token: Token, node: Node) -> Response:
+    st = call.st
+
+    def author(c) -> dict:
+        who = st.meta.nodes.get(c.author)
+        return {"id": c.author, "name": (who.data.get("name", "") if who else "")}
+    return meta.list_comments(call, node, platform="facebook", fields={
+        "message": lambda c: c.text, "created_time": lambda c: meta.graph_time(c.created_at), "from": author})
+
+
 @meta.edge("fb_page", "GET", "feed")
 @meta.edge("fb_page", "GET", "posts")
 @meta.edge("fb_page", "GET", "published_posts")
@@ -467,7 +492,8 @@ async def page_insights(call: Call, token: Token, page: Node) -> Response:
 def control_credentials(st: State, account: Account, scopes=None) -> dict:
     """Tokens for /_control/accounts: a long-lived user token and its Page token."""
     client = st.config.client("facebook")
-    scopes = scopes or ["pages_show_list", "pages_manage_posts", "pages_read_engagement", "read_insights",
+    scopes = scopes or ["pages_show_list", "pages_manage_posts", "pages_read_engagement", "pages_manage_engagement",
+                        "read_insights",
                         "publish_video", "business_management", "instagram_basic", "instagram_content_publish",
                         "instagram_manage_insights"]
     user = oauth.mint(st, "facebook", account.id, client["client_id"], scopes, st.config.fb_long_token_s,

@@ -360,6 +360,30 @@ async def get_media(call: Call, token: Token, node: Node) -> Response:
     return json_response(_media_fields(call, node))
 
 
+IG_COMMENT_MAX = 2200
+
+
+@meta.edge("ig_media", "POST", "comments")
+async def create_comment(call: Call, token: Token, node: Node) -> Response:
+    """A comment under the account's own media (needs instagram_business_manage_comments); not on a story."""
+    meta.require_scope(token, "instagram_business_manage_comments", "instagram_manage_comments")
+    if node.data.get("product") == "STORY":
+        raise fail(400, "(#100) Comments are not available on stories", 100)
+    return meta.create_comment(call, token, node, platform="instagram", max_chars=IG_COMMENT_MAX)
+
+
+@meta.edge("ig_media", "GET", "comments")
+async def list_comments(call: Call, token: Token, node: Node) -> Response:
+    st = call.st
+
+    def username(c) -> str:
+        user = st.meta.nodes.get(c.author)
+        return user.data.get("username", "") if user else ""
+    return meta.list_comments(call, node, platform="instagram", fields={
+        "text": lambda c: c.text, "timestamp": lambda c: meta.graph_time(c.created_at), "username": username,
+        "from": lambda c: {"id": c.author, "username": username(c)}, "like_count": lambda c: 0})
+
+
 def _listing(call: Call, user: Node, stories: bool) -> Response:
     st = call.st
     posts = sorted(call.listed("instagram", st.live_posts("instagram", user.id)), key=lambda p: p.published_at,

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from starlette.responses import Response
 
 from sandbox import insights, media, oauth
-from sandbox.state import Account, Post, State, Token, iso, stable_int, stable_str
+from sandbox.state import Comment, Account, Post, State, Token, iso, stable_int, stable_str
 from sandbox.web import Call, Reply, RouteTable, empty_response, json_response
 
 routes = RouteTable("linkedin")
@@ -535,6 +535,66 @@ async def find_posts(call: Call) -> Response:
     chunk = posts[start:start + count]
     return json_response({"paging": {"start": start, "count": count, "total": len(posts)},
                           "elements": [_post_json(p) for p in chunk]})
+
+
+# ----------------------------------------------------------------- comments
+LI_COMMENT_MAX = 1250
+
+
+def _comment_json(c) -> dict:
+    urn = f"urn:li:comment:({c.object_id},{c.id})"
+    return {"id": c.id, "$URN": urn, "actor": c.author, "object": c.object_id, "message": {"text": c.text},
+            "created": {"actor": c.author, "time": int(c.created_at * 1000)},
+            "lastModified": {"actor": c.author, "time": int(c.created_at * 1000)}}
+
+
+@routes.post(API, "/rest/socialActions/{urn}/comments")
+async def create_comment(call: Call) -> Response:
+    """A comment under a post, as the member or an organization it administers (the write scopes)."""
+    token = rest(call, ("w_member_social", "w_organization_social"))
+    st = call.st
+    target = call.path_param("urn")
+    post = st.find_post("linkedin", target)
+    if post is None:
+        return error(404, f"Post {target} does not exist", "RESOURCE_NOT_FOUND")
+    body = call.json if isinstance(call.json, dict) else {}
+    actor = str(body.get("actor") or "")
+    if not actor:
+        raise _field_missing("/actor")
+    if not _can_act_as(st, token, actor, "w_member_social", "w_organization_social"):
+        return error(403, "Not enough permissions to access: socialActions.comments.CREATE.NO_VERSION",
+                     "ACCESS_DENIED", 100)
+    text = str(((body.get("message") or {}).get("text")) or "")
+    if not text.strip():
+        raise _field_missing("/message/text")
+    if len(text) > LI_COMMENT_MAX:
+        return error(422, f"ERROR :: /message/text :: length {len(text)} exceeds the maximum of {LI_COMMENT_MAX}\n",
+                     "UNPROCESSABLE_ENTITY")
+    comment = st.add_comment(Comment(platform="linkedin", object_id=target, id=str(7_400_000_000_000_000_000
+                                                                                  + st.next("li-comment")),
+                                     text=text, author=actor, created_at=call.now(), request_id=call.request_id))
+    data = _comment_json(comment)
+    return json_response(data, 201, {"x-restli-id": data["$URN"]})
+
+
+@routes.get(API, "/rest/socialActions/{urn}/comments")
+async def list_comments(call: Call) -> Response:
+    """The comments under a post, newest first (start, count). Reading needs r_member_social for a member's
+    post or r_organization_social for a Page's, as the posts finder; new comments show after the listing lag."""
+    token = rest(call)
+    st = call.st
+    target = call.path_param("urn")
+    post = st.find_post("linkedin", target)
+    if post is None:
+        return error(404, f"Post {target} does not exist", "RESOURCE_NOT_FOUND")
+    if not _can_act_as(st, token, post.account, "r_member_social", "r_organization_social"):
+        return error(403, "Not enough permissions to access: socialActions.comments.GET_ALL.NO_VERSION",
+                     "ACCESS_DENIED", 100)
+    comments = sorted(call.listed("linkedin", st.comments_on("linkedin", target), made=lambda c: c.created_at),
+                      key=lambda c: c.created_at, reverse=True)
+    start, count = int(call.query.get("start", 0)), min(int(call.query.get("count", 10)), 100)
+    return json_response({"paging": {"start": start, "count": count, "total": len(comments)},
+                          "elements": [_comment_json(c) for c in comments[start:start + count]]})
 
 
 # ----------------------------------------------------------------- analytics

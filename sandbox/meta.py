@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable
 from starlette.responses import Response
 
 from sandbox import oauth
-from sandbox.state import Token
+from sandbox.state import Comment, Token
 from sandbox.web import Call, Reply, json_response
 
 VERSION = re.compile(r"^v\d+\.\d+$")
@@ -345,3 +345,35 @@ async def dispatch(call: Call) -> Response:
             raise nonexisting_field(edge_name, node)
         raise unsupported(call, segments[0])
     return await handler(call, token, node)
+
+
+# ------------------------------------------------------------------ comments (Instagram media, Page posts)
+def create_comment(call: Call, token: Token, node: Node, *, platform: str, max_chars: int) -> Response:
+    """`POST /{object-id}/comments {message}`: the comment is made under the object, `{"id"}` comes back.
+    Nothing refuses the same text twice: a client that sends a comment again gets a second comment."""
+    message = str(call.param("message") or "")
+    if not message.strip():
+        raise fail(400, "(#100) The parameter message is required", 100)
+    if len(message) > max_chars:
+        raise fail(400, f"(#100) Length of param message must be less than or equal to {max_chars}", 100)
+    st = call.st
+    n = st.next(f"meta:comment:{platform}")
+    comment_id = (str(17_858_000_000_000_000 + st.seed * 1_000_000_000 + n) if platform == "instagram"
+                  else f"{node.id.split('_')[-1]}_{100_000_000_000 + n}")
+    st.add_comment(Comment(platform=platform, object_id=node.id, id=comment_id, text=message,
+                           author=token.account_id, created_at=call.now(), request_id=call.request_id))
+    return json_response({"id": comment_id})
+
+
+def list_comments(call: Call, node: Node, *, platform: str, fields: dict[str, Callable[[Comment], Any]]) -> Response:
+    """`GET /{object-id}/comments`: the comments under the object, newest first, paged; new ones show only after
+    the platform's listing lag (like every listing here)."""
+    comments = sorted(call.listed(platform, call.st.comments_on(platform, node.id), made=lambda c: c.created_at),
+                      key=lambda c: c.created_at, reverse=True)
+    requested = split_fields(call.param("fields") or "") or ["id", *list(fields)[:1]]
+    for name in requested:
+        if name != "id" and name not in fields:
+            raise fail(400, f"(#100) Tried accessing nonexisting field ({name}) on node type (Comment)", 100)
+    page = paged(comments, call)
+    page["data"] = [{"id": c.id, **{n: fields[n](c) for n in requested if n != "id"}} for c in page["data"]]
+    return json_response(page)

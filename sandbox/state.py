@@ -131,6 +131,25 @@ class Post:
         return data
 
 
+@dataclass
+class Comment:
+    """A comment under a post (Instagram media, a Facebook Page post or video, a LinkedIn post)."""
+
+    platform: str
+    object_id: str            # the post (or media) it is under
+    id: str
+    text: str
+    author: str               # the account that commented
+    created_at: float         # emulator clock
+    request_id: str = ""
+    deleted: bool = False
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["created_at"] = iso(self.created_at)
+        return data
+
+
 class State:
     """All emulator data. Platform modules keep their own objects in `meta`, `li`, `x`, `tt`, `yt`."""
 
@@ -151,6 +170,7 @@ class State:
             self.post_index: dict[tuple[str, str], Post] = {}
             self.posts_by_account: dict[tuple[str, str], list[Post]] = defaultdict(list)
             self.rejected_duplicates: list[dict] = []
+            self.comments: dict[tuple[str, str], list[Comment]] = defaultdict(list)
             self.requests: deque = deque(maxlen=20000)
             self.seq: dict[str, int] = defaultdict(int)
             self.meta = SimpleNamespace(nodes={}, publishes=defaultdict(list), page_tokens={}, by_user={})
@@ -188,6 +208,18 @@ class State:
 
     def live_posts(self, platform: str, account: str) -> list[Post]:
         return [p for p in self.posts_by_account.get((platform, account), ()) if not p.deleted]
+
+    def add_comment(self, comment: Comment) -> Comment:
+        with self.lock:
+            if not hasattr(self, "comments"):            # a state file saved before comments existed
+                self.comments = defaultdict(list)
+            self.comments[(comment.platform, comment.object_id)].append(comment)
+        return comment
+
+    def comments_on(self, platform: str, object_id: str) -> list[Comment]:
+        """The comments under one post, oldest first (deleted ones left out)."""
+        with self.lock:
+            return [c for c in getattr(self, "comments", {}).get((platform, object_id), ()) if not c.deleted]
 
     def reject_duplicate(self, platform: str, account: str, text: str, request_id: str) -> None:
         with self.lock:

@@ -213,6 +213,10 @@ class PlatformAdapter:
     # Error codes (PlatformError.code) with which the platform refuses a post it already has: after an attempt in
     # doubt such a refusal means "probably ours, landed late", so the runner looks it up instead of failing it.
     duplicate_codes: ClassVar[frozenset[str]] = frozenset({"duplicate"})
+    # Whether a post's comments listing can be trusted to say "not there" (so a first comment whose answer was
+    # lost may be sent again once the settle window and the listing lag have passed). False: it is never sent
+    # again, and people are told to look.
+    reliable_comment_listing: ClassVar[bool] = True
 
     def __init__(self, client: httpx.Client, config: PlatformConfig, *, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], None] = time.sleep):
@@ -503,7 +507,10 @@ class PlatformAdapter:
         sent = _when(progress.get("comment:sent"))
         if sent is not None:
             # An earlier try's answer was lost: is the comment there?
-            found = self.find_comment(creds, post, text, since=sent - timedelta(minutes=5))
+            try:
+                found = self.find_comment(creds, post, text, since=sent - timedelta(minutes=5))
+            except (Rejected, ReconnectNeeded) as exc:     # not allowed to read the comments: nobody can tell
+                return self._comment_unknown(request, f"{label} does not let Outpost read the comments ({exc})")
             if found:
                 request.save("comment:id", found)
                 return {"first_comment_id": found, "first_comment_found": "1"}
@@ -511,6 +518,9 @@ class PlatformAdapter:
                 raise OutcomeUnknown(f"The post is on {label}, but the answer to its first comment was lost and "
                                      f"{label} does not show the comment yet.", platform=self.platform.value,
                                      code="comment_in_doubt")
+            if not self.reliable_comment_listing:
+                return self._comment_unknown(request, f"{label} does not show it, and its list of comments may "
+                                                      "leave out new ones")
             # Not there a settle window and a listing lag after it was sent: it was never made.
         request.save("comment:sent", self.clock().isoformat())
         try:
@@ -519,10 +529,22 @@ class PlatformAdapter:
             request.save("comment:sent", "")          # certainly not made: sending it again is safe
             raise
         except (Rejected, ReconnectNeeded) as exc:
-            request.save("comment:failed", str(exc)[:500])
-            return {"first_comment_error": str(exc)}
+            why = str(exc).rstrip(". ") + "."
+            if isinstance(exc, ReconnectNeeded) or exc.http_status == 403 or exc.code in ("10", "200", "ACCESS_DENIED"):
+                why += (f" Reconnect the account from Accounts to let Outpost comment on {label} (an account connected "
+                        "before first comments existed has not given that permission).")
+            request.save("comment:failed", why[:500])
+            return {"first_comment_error": why}
         request.save("comment:id", comment_id)
         return {"first_comment_id": comment_id}
+
+    @staticmethod
+    def _comment_unknown(request: PublishRequest, why: str) -> dict[str, str]:
+        """A first comment whose answer was lost and that cannot be proven absent: never sent again."""
+        message = (f"its answer was lost and Outpost cannot tell whether it went out ({why}). Look under the post "
+                   "and add it by hand if it is missing.")
+        request.save("comment:failed", message[:500])
+        return {"first_comment_error": message}
 
     def post_comment(self, creds: Credentials, post: PublishResult, text: str) -> str:
         """Post `text` as a comment under `post`; returns the comment's id. Platforms with supports_first_comment."""

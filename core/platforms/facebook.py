@@ -39,7 +39,7 @@ class FacebookAdapter(PlatformAdapter):
     oauth = OAuthSpec(authorize_url=f"https://www.facebook.com/{DEFAULT_VERSION}/dialog/oauth",
                       token_url=f"{GRAPH}/{DEFAULT_VERSION}/oauth/access_token",
                       scopes=("pages_show_list", "pages_manage_posts", "pages_read_engagement", "read_insights",
-                              "publish_video"),
+                              "publish_video", "pages_manage_engagement"),
                       scope_separator=",")
     HOSTS: tuple[str, ...] = ("graph.facebook.com", "www.facebook.com")
     duplicate_codes: ClassVar[frozenset[str]] = frozenset({"506"})       # (#506) Duplicate status message
@@ -195,6 +195,30 @@ class FacebookAdapter(PlatformAdapter):
                 link = item.get("permalink_url")
                 return PublishResult(external_id=str(item["id"]),
                                      url="https://www.facebook.com" + link if link and link.startswith("/") else link)
+        return None
+
+    # ------------------------------------------------------------ the first comment
+    def post_comment(self, creds: Credentials, post: PublishResult, text: str) -> str:
+        """POST /{post-id}/comments {message} as the Page (its token, pages_manage_engagement) -> {"id"}."""
+        return str(self.post(f"{post.external_id}/comments", self.page_token(creds), {"message": text})["id"])
+
+    def find_comment(self, creds: Credentials, post: PublishResult, text: str, *, since: datetime) -> str | None:
+        """The Page's comment with this text under the post, made at or after `since` (newest first, 4 pages)."""
+        token = self.page_token(creds)
+        want, params = normalize_text(text), {"fields": "id,message,created_time,from", "limit": 50,
+                                              "order": "reverse_chronological"}
+        for _ in range(4):
+            data = self.get(f"{post.external_id}/comments", token, **params)
+            for item in data.get("data") or ():
+                when = parse_graph_time(item.get("created_time"))
+                author = str((item.get("from") or {}).get("id") or "")
+                if (normalize_text(item.get("message") or "") == want and (when is None or when >= since)
+                        and (not author or author == str(creds.external_id))):
+                    return str(item["id"])
+            after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
+            if not (data.get("paging") or {}).get("next") or not after:
+                return None
+            params = {**params, "after": after}
         return None
 
     # ------------------------------------------------------------ metrics

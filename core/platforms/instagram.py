@@ -39,7 +39,7 @@ class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     oauth = OAuthSpec(authorize_url="https://www.instagram.com/oauth/authorize",
                       token_url="https://api.instagram.com/oauth/access_token",
                       scopes=("instagram_business_basic", "instagram_business_content_publish",
-                              "instagram_business_manage_insights"),
+                              "instagram_business_manage_insights", "instagram_business_manage_comments"),
                       scope_separator=",")
     HOSTS: tuple[str, ...] = ("graph.instagram.com", "api.instagram.com", "www.instagram.com")
     GRAPH_HOST = GRAPH                         # token renewal: LongLivedToken (ig_refresh_token, 24 h minimum age)
@@ -182,6 +182,28 @@ class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
         return None
 
     # ------------------------------------------------------------ metrics
+    # ------------------------------------------------------------ the first comment
+    def post_comment(self, creds: Credentials, post: PublishResult, text: str) -> str:
+        """POST /{ig-media-id}/comments {message} (instagram_business_manage_comments) -> {"id"}."""
+        return str(self.post(f"{post.external_id}/comments", creds.access_token, {"message": text})["id"])
+
+    def find_comment(self, creds: Credentials, post: PublishResult, text: str, *, since: datetime) -> str | None:
+        """This account's comment with this text under the media, made at or after `since` (newest pages first)."""
+        want, params = normalize_text(text), {"fields": "id,text,timestamp,from", "limit": 50}
+        for _ in range(4):
+            data = self.get(f"{post.external_id}/comments", creds.access_token, **params)
+            for item in data.get("data") or ():
+                when = parse_graph_time(item.get("timestamp"))
+                author = str((item.get("from") or {}).get("id") or "")
+                if (normalize_text(item.get("text") or "") == want and (when is None or when >= since)
+                        and (not author or not creds.external_id or author == str(creds.external_id))):
+                    return str(item["id"])
+            after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
+            if not (data.get("paging") or {}).get("next") or not after:
+                return None
+            params = {**params, "after": after}
+        return None
+
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
         """One insights call per media (the media insights edge takes one id); empty data = no data yet."""
         out: dict[str, PostMetrics] = {}

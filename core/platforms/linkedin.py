@@ -240,6 +240,31 @@ class LinkedInAdapter(PlatformAdapter):
                 return PublishResult(external_id=post["id"], url=f"https://www.linkedin.com/feed/update/{post['id']}/")
         return None
 
+    # ------------------------------------------------------------ the first comment
+    # Comments API (facts §3.3: socialActions/{urn}/comments), on the versioned /rest path like the posts.
+    # Reading the comments back needs a read scope ordinary member apps do not get, and a miss is no proof:
+    # a first comment whose answer was lost is never sent again (people are told to look).
+    reliable_comment_listing: ClassVar[bool] = False
+
+    def post_comment(self, creds: Credentials, post: PublishResult, text: str) -> str:
+        author = self._author(creds)
+        response = self._rest("POST", f"/rest/socialActions/{_enc(post.external_id)}/comments", creds.access_token,
+                              json={"actor": author, "object": post.external_id, "message": {"text": text}})
+        data = json_object(response)
+        return response.headers.get("x-restli-id") or str(data.get("$URN") or data.get("id") or "")
+
+    def find_comment(self, creds: Credentials, post: PublishResult, text: str, *, since: datetime) -> str | None:
+        author = self._author(creds)
+        data = self._rest("GET", f"/rest/socialActions/{_enc(post.external_id)}/comments?count=50",
+                          creds.access_token).json()
+        want, floor = normalize_text(text), since.timestamp() * 1000
+        for item in data.get("elements", []):
+            made = (item.get("created") or {}).get("time") or 0
+            if (item.get("actor") == author and normalize_text((item.get("message") or {}).get("text") or "") == want
+                    and made >= floor):
+                return str(item.get("$URN") or item.get("id"))
+        return None
+
     # ------------------------------------------------------------ metrics
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
         author = self._author(creds)

@@ -355,7 +355,7 @@ class Publisher:
                 self.notifier.notify(Notification(
                     workspace_id=post.workspace_id, kind="followup_failed", subject_id=post.id,
                     title=followup_error.split(":", 1)[0] if ":" in followup_error else followup_error,
-                    body=f"{notifications.summary(post)}: {followup_error} The post itself is published"
+                    body=f"{notifications.summary(post)}: {followup_error.rstrip('. ')}. The post itself is published"
                          + (f" ({result.url})." if result.url else ".")))
             except Exception:  # telling people must not undo a publish
                 log.exception("could not notify about delivery %s's comment or thread", d.id)
