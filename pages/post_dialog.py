@@ -18,7 +18,9 @@ from core.domain.timeutil import zone
 from core.rules.permissions import Action
 from core.rules.timing import check_not_past
 from core.services.calendar import duplicate_post, post_detail
+from core.rules.limits import limits_for
 from core.services.scheduler import Scheduler
+from pages.compose import open_variant, variant_editor, variant_from_fields
 from pages.shared import context, store
 
 OPEN = "open_post"            # the post id the dialog shows
@@ -41,8 +43,19 @@ def _act(post_id: str, what: str) -> None:
     s = st.session_state
     try:
         if what == "save_caption":
-            sched.edit(post_id, caption=s.get(f"pd_caption_{post_id}", ""))
-            done = "Caption saved."
+            post = sched.get(post_id)
+            variants = dict(post.variants)
+            for platform in post.platforms:   # what is unticked or emptied falls back to the post's own
+                variant = variant_from_fields(_prefix(post_id), platform, keep=post.variants.get(platform))
+                if variant is None:
+                    variants.pop(platform, None)
+                else:
+                    variants[platform] = variant
+            changes = {"caption": s.get(f"pd_caption_{post_id}", ""), "variants": variants}
+            if f"pd_comment_{post_id}" in s:
+                changes["first_comment"] = s.get(f"pd_comment_{post_id}") or ""
+            sched.edit(post_id, **changes)
+            done = "Changes saved."
         elif what == "reschedule":
             when = Schedule.at_local(s[f"pd_date_{post_id}"], s[f"pd_time_{post_id}"], ws.timezone_name)
             check_not_past(when.local, sched.clock())
@@ -73,6 +86,10 @@ def _act(post_id: str, what: str) -> None:
     s[FLASH] = ("success", done)
 
 
+def _prefix(post_id: str) -> str:
+    return f"pd_{post_id}"
+
+
 def _dismiss() -> None:
     st.session_state.pop(OPEN, None)
     st.session_state.pop(_ERROR, None)
@@ -99,7 +116,17 @@ def _dialog(post_id: str) -> None:
     if editable:
         st.markdown("##### Edit")
         st.text_area("Caption", value=post.caption, key=f"pd_caption_{post_id}", height=110)
-        st.button("Save caption", key=f"pd_save_{post_id}", on_click=_act, args=(post_id, "save_caption"))
+        if any(limits_for(p).supports_first_comment for p in post.platforms):
+            st.text_area("First comment", value=post.first_comment, key=f"pd_comment_{post_id}", height=68,
+                         help="Posted under the post where the platform allows it.")
+        base = {"caption": post.caption, "hashtags": " ".join(post.hashtags), "link": post.link, "title": post.title}
+        for platform in post.platforms:     # each platform's own text reopens as it was saved
+            open_variant(_prefix(post_id), platform, post.variants.get(platform))
+            variant_editor(_prefix(post_id), platform, base)
+            thread = (post.variants.get(platform) or None) and post.variants[platform].thread
+            if thread:
+                st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts.")
+        st.button("Save changes", key=f"pd_save_{post_id}", on_click=_act, args=(post_id, "save_caption"))
         local = post.due_at.astimezone(tz) if post.due_at else datetime.now(tz)
         c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         c1.date_input("Date", value=local.date(), key=f"pd_date_{post_id}")

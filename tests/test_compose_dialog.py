@@ -1,0 +1,66 @@
+"""Editing a post in the post dialog (pages/post_dialog.py): its per-platform variants and first comment reopen as
+they were saved, changes are saved, and unticking a platform's variant falls back to the post's own text."""
+from __future__ import annotations
+
+import pytest
+
+from core.domain import Account, Post, PostVariant
+from core.domain.catalog import Platform
+from core.rules.permissions import Actor
+from core.services.scheduler import Scheduler
+from tests.page_harness import owner_world
+
+
+def _dialog_app():
+    import streamlit as st
+
+    from pages import post_dialog
+    post_dialog.show(st.session_state["post_to_open"])
+
+
+@pytest.fixture
+def opened(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+        li = db.save_account(Account(platform="linkedin", handle="brand-studio", workspace_id=ws.id))
+        post = Post(accounts=(x, li), caption="Spring is here.", hashtags=("#spring",), workspace_id=ws.id,
+                    first_comment="More at brand.example",
+                    variants={Platform.LINKEDIN: PostVariant(caption="Spring is here, team.", hashtags=("#hiring",)),
+                              Platform.X: PostVariant(thread=("One 1/2", "Two 2/2"))})
+        Scheduler(db, actor=Actor.of(db, owner.id)).save_draft("p1", post)
+        at = AppTest.from_function(_dialog_app, default_timeout=30)
+        at.session_state["ctx"] = shared.Context(user=owner, workspace=db.get_workspace(ws.id),
+                                                 membership=db.get_membership(owner.id, ws.id))
+        at.session_state["post_to_open"] = "p1"
+        yield db, at.run()
+
+
+def test_variants_and_the_first_comment_reopen_and_save_and_unticking_falls_back(opened):
+    db, at = opened
+    assert not at.exception
+    assert at.checkbox(key="pd_p1_v_linkedin").value is True
+    assert at.text_area(key="pd_p1_v_linkedin_caption").value == "Spring is here, team."
+    assert at.text_input(key="pd_p1_v_linkedin_hashtags").value == "#hiring"
+    assert at.checkbox(key="pd_p1_v_x").value is False                  # X has a thread, not its own text
+    assert "Goes out on X as a thread of 2 posts." in [c.value for c in at.caption]
+    assert at.text_area(key="pd_comment_p1").value == "More at brand.example"
+
+    at.text_area(key="pd_p1_v_linkedin_caption").input("Spring is here, network.")
+    at.text_area(key="pd_comment_p1").input("Shop: brand.example/spring")
+    at.button(key="pd_save_p1").click().run()
+    assert not at.exception
+    post = db.get_post("p1")
+    assert post.render("linkedin").caption == "Spring is here, network."
+    assert post.render("linkedin").hashtags == ("#hiring",) and post.first_comment == "Shop: brand.example/spring"
+    assert post.render("x").thread == ("Two 2/2",)                        # the thread is kept
+
+    at.session_state["open_post"] = "p1"
+    at.run()
+    at.checkbox(key="pd_p1_v_linkedin").uncheck().run()
+    at.button(key="pd_save_p1").click().run()
+    post = db.get_post("p1")
+    assert post.render("linkedin").caption == "Spring is here." and Platform.LINKEDIN not in post.variants
+    assert post.render("x").text == "One 1/2"
