@@ -212,3 +212,17 @@ def test_a_store_that_cannot_keep_the_pause_still_leaves_the_account_alone_this_
     clock.now += timedelta(hours=1, minutes=1)
     _pull(store, adapter, clock, pauses)
     assert x.id not in adapter.calls and ig.id in adapter.calls
+
+
+def test_pages_read_which_accounts_are_paused_and_why(world, clock):
+    store, ig, x = world
+    fb = _account(store, "fb", Platform.FACEBOOK)
+    store.pause_metrics(f"account:{ig.id}", T0 + timedelta(hours=1), "Instagram: too many calls.", now=T0)
+    store.pause_metrics("platform:instagram", T0 + timedelta(hours=3), "Graph: the app's limit.", now=T0)
+    store.pause_metrics("platform:facebook", T0 + timedelta(minutes=30), "Graph: the app's limit.", now=T0)
+    paused = insights.pauses_for_accounts(store, [ig, x, fb], T0 + timedelta(minutes=10))
+    assert {k: (p.scope, p.reason) for k, p in paused.items()} == {
+        ig.id: ("platform:instagram", "Graph: the app's limit."),      # the later of its own and its platform's
+        fb.id: ("platform:facebook", "Graph: the app's limit.")}
+    assert insights.pauses_for_accounts(store, [ig, x, fb], T0 + timedelta(hours=3)) == {}
+    assert insights.pauses_for_accounts(store, [], T0) == {}

@@ -22,7 +22,7 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Iterable
 
 from core.services.connect import credentials
 from core.domain import Account, Delivery
@@ -31,6 +31,7 @@ from core.infra.settings import Settings
 from core.platforms import metric_names
 from core.platforms.base import PlatformAdapter, PublishRequest
 from core.store import AccountSnapshot, MetricSnapshot, PostStore
+from core.store.metrics import MetricPause
 from core.domain.timeutil import utcnow
 
 log = logging.getLogger("outpost.insights")
@@ -137,6 +138,20 @@ class Pauses:
             return
         with self._lock:
             self._stored.add(key)
+
+
+def pauses_for_accounts(store: PostStore, accounts: Iterable[Account], now: datetime) -> dict[str, MetricPause]:
+    """For pages: the metric pause holding each of `accounts` back at `now` (its own or its platform's, whichever
+    ends later), by account id; accounts that are not paused are left out. One read of the store."""
+    accounts = list(accounts)
+    scopes = {f"account:{a.id}" for a in accounts} | {f"platform:{a.platform.value}" for a in accounts}
+    running = {p.scope: p for p in store.metric_pauses(now, scopes=sorted(scopes))}
+    out = {}
+    for a in accounts:
+        found = [p for p in (running.get(f"account:{a.id}"), running.get(f"platform:{a.platform.value}")) if p]
+        if found:
+            out[a.id] = max(found, key=lambda p: p.until)
+    return out
 
 
 @dataclass
