@@ -116,7 +116,8 @@ def test_authorization_url_carries_the_configured_version():
     assert (url.netloc, url.path) == ("www.facebook.com", "/v26.0/dialog/oauth")
     assert params == {"client_id": "fb-app", "redirect_uri": "https://outpost.example/oauth/facebook",
                       "state": "st-2", "response_type": "code",
-                      "scope": "pages_show_list,pages_manage_posts,pages_read_engagement,read_insights,publish_video"}
+                      "scope": "pages_show_list,pages_manage_posts,pages_read_engagement,read_insights,publish_video,"
+                               "pages_manage_engagement"}
 
 
 def test_exchange_code_then_long_lived_token_then_permissions():
@@ -137,7 +138,8 @@ def test_exchange_code_then_long_lived_token_then_permissions():
     assert graph.calls[2].headers["authorization"] == "Bearer EAAGlong"
     assert token.access_token == "EAAGlong" and token.expires_at == NOW + timedelta(seconds=5183944)
     assert token.scopes == ("pages_show_list", "pages_manage_posts")
-    assert adapter.missing_scopes(token) == ("pages_read_engagement", "read_insights", "publish_video")
+    assert adapter.missing_scopes(token) == ("pages_read_engagement", "read_insights", "publish_video",
+                                             "pages_manage_engagement")
 
 
 def test_a_refused_code_means_reconnect():

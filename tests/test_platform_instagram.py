@@ -172,7 +172,8 @@ def test_authorization_url():
     assert params == {"client_id": "ig-app", "redirect_uri": "https://outpost.example/oauth/instagram",
                       "response_type": "code", "state": "st-1",
                       "scope": "instagram_business_basic,instagram_business_content_publish,"
-                               "instagram_business_manage_insights"}            # comma-separated, no PKCE
+                               "instagram_business_manage_insights,"
+                               "instagram_business_manage_comments"}            # comma-separated, no PKCE
 
 
 @pytest.mark.parametrize("short", [
@@ -197,7 +198,7 @@ def test_exchange_code_gets_a_long_lived_token(short):
     assert token.expires_at == NOW + timedelta(seconds=5183944) and token.issued_at == NOW
     assert token.scopes == ("instagram_business_basic", "instagram_business_content_publish")
     assert token.extra["user_id"] == "17841400000000001"
-    assert adapter.missing_scopes(token) == ("instagram_business_manage_insights",)
+    assert adapter.missing_scopes(token) == ("instagram_business_manage_insights", "instagram_business_manage_comments")
 
 
 def test_a_refused_code_means_reconnect():
