@@ -226,3 +226,28 @@ def test_pages_read_which_accounts_are_paused_and_why(world, clock):
         fb.id: ("platform:facebook", "Graph: the app's limit.")}
     assert insights.pauses_for_accounts(store, [ig, x, fb], T0 + timedelta(hours=3)) == {}
     assert insights.pauses_for_accounts(store, [], T0) == {}
+
+
+def test_the_runner_process_after_a_restart_does_not_call_into_the_limit(world, clock, tmp_path):
+    """jobs.runner itself: the pull of one Runner pauses an account; a new Runner (a restart, or cron's --once) on
+    the same database leaves it alone until the reset."""
+    from jobs.runner import Runner, RunnerConfig
+    from core.infra.settings import Settings
+    store, ig, x = world
+    clock.now = T0 + timedelta(minutes=10)
+    reset = clock.now + timedelta(hours=1)
+    adapter = Platformish()
+    adapter.limited[ig.id] = RetryLater("Instagram: too many calls.", code="17", rate_limited=True, retry_at=reset)
+    settings = Settings(data_dir=tmp_path, sandbox=True)
+
+    def runner() -> Runner:
+        return Runner(store, settings, RunnerConfig(name="test-runner"), adapter_for=lambda p: adapter, clock=clock)
+    runner().pull_insights()
+    adapter.limited.clear()
+    adapter.calls.clear()
+    clock.now = reset - timedelta(minutes=1)
+    runner().pull_insights()
+    assert ig.id not in adapter.calls
+    clock.now = reset
+    runner().pull_insights()
+    assert ig.id in adapter.calls
