@@ -234,6 +234,26 @@ def test_keys_given_anew_by_a_rebuild_of_the_feed_rebuild_the_folded_figures(con
 
 
 # ---------------------------------------------------------------- overview and the previous period
+def test_posts_changed_in_place_or_added_later_show_in_the_queries(con, data):
+    """What a query keeps of each post by delivery key (post_attrs) follows the posts: a post the feed changed
+    (it calls post_attrs_stale), a delivery added after a query, a post that arrived after its delivery."""
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10, likes=1)
+    types = lambda: QUERIES["content_types"](con, MARCH).set_index("content_type")["posts"].to_dict()
+    assert types() == {"text": 1}
+    con.execute("UPDATE posts SET content_type = 'video', hashtags = ['#Launch'] WHERE post_id = 'p_d1'")
+    queries.post_attrs_stale(con)
+    assert types() == {"video": 1}
+    assert QUERIES["hashtags"](con, MARCH)["hashtag"].tolist() == ["#launch"]
+    assert QUERIES["post_table"](con, MARCH)["hashtags"].tolist() == ["#Launch"]
+    # A delivery whose post is not there yet counts as 'unknown'; the post arriving later gives its type.
+    data.delivery("d2", "p_d2", "x", "w1", "x", due_at=t("2026-03-11 09:00"))
+    assert types() == {"video": 1, "unknown": 1}
+    data.post("p_d2", "w1", content_type="image", ai=True)
+    assert types() == {"video": 1, "image": 1}
+    assert QUERIES["ai_vs_human"](con, MARCH).set_index("origin")["posts"].to_dict() == {
+        "AI-generated": 1, "Hand-written": 1}
+
+
 def test_overview_values_previous_period_and_change(con, data, mode):
     # February (the previous period: same length, just before March 1 would be Jan 29 .. Mar 1 for 31 days).
     data.published("f1", "ig", "w1", "instagram", t("2026-02-10 09:00"), reach=100, views=300, likes=10)

@@ -51,6 +51,7 @@ import duckdb
 import pyarrow as pa
 
 from core.analytics.schema import METRICS
+from core.analytics.queries import post_attrs_stale
 
 UTC = timezone.utc
 # Re-read posts and deliveries changed this long before the last change seen: a write stamps updated_at when it
@@ -571,6 +572,9 @@ class Feed:
             since_deliveries = self._mark_at("deliveries")
             outcome.rows["deliveries"] = self._deliveries(cur, since_deliveries)
             outcome.rows["posts"] = self._posts(cur, self._mark_at("posts"), since_deliveries)
+            if outcome.rows["posts"] or outcome.rebuilt:
+                # Posts changed in place: what the queries keep of them by delivery key is rebuilt on next use.
+                post_attrs_stale(con)
             outcome.rows["post_snapshots"] = self._post_snapshots(cur)
             outcome.rows["account_snapshots"] = self._account_snapshots(cur)
             outcome.rows["decisions"] = self._decisions(cur)

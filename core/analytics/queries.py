@@ -147,7 +147,22 @@ CREATE TABLE IF NOT EXISTS post_figures (dkey INTEGER, wkey INTEGER, k HUGEINT,
     {", ".join(f"{m} BIGINT" for m in METRICS)}, engagements BIGINT, rate_base BIGINT, rate_basis VARCHAR,
     engagement_rate DOUBLE);
 CREATE TABLE IF NOT EXISTS post_figures_state (snapshots BIGINT, deliveries BIGINT, max_seq BIGINT,
-    probe_dkey INTEGER, probe_id VARCHAR);"""
+    probe_dkey INTEGER, probe_id VARCHAR);
+CREATE TABLE IF NOT EXISTS post_attrs (dkey INTEGER, p_wkey INTEGER, content_type VARCHAR, is_ai_generated BOOLEAN,
+    p_demo BOOLEAN, caption VARCHAR, media_url VARCHAR, hashtags VARCHAR[]);
+CREATE TABLE IF NOT EXISTS post_attrs_state (deliveries BIGINT, posts BIGINT);"""
+# What each delivery's post says (its row in `post_attrs`, by delivery key): the queries that group or list by
+# what was posted read it by integer key instead of joining ten thousands of posts by their text ids. Rebuilt
+# (a few tens of ms at 10M snapshot rows) whenever deliveries or posts were added, the snapshots folded anew, or
+# the feed changed a post (it empties `post_attrs_state`, see `core.analytics.feed`).
+POST_ATTRS = {"p_wkey": "p.wkey", "content_type": "p.content_type", "is_ai_generated": "p.is_ai_generated",
+              "p_demo": "p.is_demo", "caption": "p.caption", "media_url": "p.media_url", "hashtags": "p.hashtags"}
+
+
+def post_attrs_stale(con: duckdb.DuckDBPyConnection) -> None:
+    """Say that posts changed in place (the feed calls it, in its transaction): the next query rebuilds `post_attrs`."""
+    con.execute(LATEST_DDL)
+    con.execute("DELETE FROM post_attrs_state")
 _fold_lock = threading.Lock()
 
 
@@ -180,28 +195,50 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _state(con: duckdb.DuckDBPyConnection) -> tuple:
-    """(snapshots now, deliveries now, (snapshots, deliveries, max_seq) folded or None, keys unchanged).
+    """(snapshots now, deliveries now, (snapshots, deliveries, max_seq) folded or None, keys unchanged,
+    post_attrs up to date).
 
-    Four tiny statements: DuckDB plans them much faster than one with scalar subqueries."""
+    Five tiny statements: DuckDB plans them much faster than one with scalar subqueries."""
     n_snap = con.execute("SELECT count(*) FROM post_snapshots").fetchall()[0][0]
     n_del = con.execute("SELECT count(*) FROM deliveries").fetchall()[0][0]
-    rows = con.execute("SELECT snapshots, deliveries, max_seq, probe_dkey, probe_id FROM post_figures_state").fetchall()
+    n_posts = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+    rows = con.execute("SELECT s.snapshots, s.deliveries, s.max_seq, s.probe_dkey, s.probe_id, a.deliveries, a.posts "
+                       "FROM post_figures_state s LEFT JOIN post_attrs_state a ON true").fetchall()
     if not rows:
-        return n_snap, n_del, None, False
-    snapshots, deliveries, max_seq, probe_dkey, probe_id = rows[0]
+        return n_snap, n_del, None, False, False
+    snapshots, deliveries, max_seq, probe_dkey, probe_id, a_del, a_posts = rows[0]
     now = con.execute("SELECT delivery_id FROM deliveries WHERE dkey = $k", {"k": probe_dkey}).fetchall()
-    return n_snap, n_del, (snapshots, deliveries, max_seq), (now[0][0] if now else None) == probe_id
+    return (n_snap, n_del, (snapshots, deliveries, max_seq), (now[0][0] if now else None) == probe_id,
+            (a_del, a_posts) == (n_del, n_posts))
 
 
 _PROBE = "(SELECT dkey FROM deliveries ORDER BY dkey DESC LIMIT 1)"
 
 
-def _fresh(n_snap: int, n_del: int, mark: tuple | None, same_keys: bool) -> bool:
-    return mark is not None and same_keys and n_snap == mark[0] and n_del >= mark[1]
+def _fresh(n_snap: int, n_del: int, mark: tuple | None, same_keys: bool, attrs_fresh: bool = True) -> bool:
+    return mark is not None and same_keys and n_snap == mark[0] and n_del >= mark[1] and attrs_fresh
 
 
 def _fold(con: duckdb.DuckDBPyConnection) -> str:
-    n_snap, n_del, mark, same_keys = _state(con)
+    n_snap, n_del, mark, same_keys, attrs_fresh = _state(con)
+    if _fresh(n_snap, n_del, mark, same_keys, attrs_fresh):
+        return "fresh"
+    outcome = _fold_figures(con, n_snap, n_del, mark, same_keys)
+    if outcome != "fresh" or not attrs_fresh:
+        _rebuild_attrs(con)
+    return "folded" if outcome == "fresh" else outcome
+
+
+def _rebuild_attrs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DELETE FROM post_attrs")
+    con.execute(f"""INSERT INTO post_attrs SELECT d.dkey, {", ".join(POST_ATTRS.values())}
+                    FROM deliveries d LEFT JOIN posts p ON p.post_id = d.post_id ORDER BY d.dkey""")
+    con.execute("DELETE FROM post_attrs_state")
+    con.execute("INSERT INTO post_attrs_state SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM posts)")
+
+
+def _fold_figures(con: duckdb.DuckDBPyConnection, n_snap: int, n_del: int, mark: tuple | None,
+                  same_keys: bool) -> str:
     if _fresh(n_snap, n_del, mark, same_keys):
         return "fresh"
     if mark is not None and same_keys and n_snap > mark[0] and n_del >= mark[1]:
@@ -232,11 +269,13 @@ def _fold(con: duckdb.DuckDBPyConnection) -> str:
 USE_FOLDED = True
 
 
-def _figures(con: duckdb.DuckDBPyConnection, f: Filters, extra_cols: str = "") -> str:
-    """CTE `pf`: the deliveries published in [$lo, $hi) that pass the filters, each with its latest figures.
+def _figures(con: duckdb.DuckDBPyConnection, f: Filters, extra_cols: str = "", post: tuple[str, ...] = ()) -> str:
+    """CTE `pf`: the deliveries published in [$lo, $hi) that pass the filters, each with its latest figures
+    and the `post` attributes of its post (names of `POST_ATTRS`; NULL where the post is not there).
 
-    From `post_figures`, kept up to date here; where it cannot be written (a read-only database), from the
-    snapshots themselves, read from `$snap_from` on (zone maps skip the older row groups).
+    From `post_figures` and `post_attrs`, kept up to date here; where they cannot be written (a read-only
+    database), from the snapshots themselves, read from `$snap_from` on (zone maps skip the older row groups),
+    and from the posts.
     """
     cols = f"d.dkey, d.delivery_id, d.post_id, d.account_id, d.platform, d.published_at{extra_cols}"
     where = f"{_dw(f)} AND d.state = 'published' AND d.published_at >= $lo AND d.published_at < $hi"
@@ -244,12 +283,16 @@ def _figures(con: duckdb.DuckDBPyConnection, f: Filters, extra_cols: str = "") -
     if USE_FOLDED:
         try:
             fold_latest(con)
-            return f"""pf AS (SELECT {cols}, {figures}
-    FROM deliveries d LEFT JOIN post_figures l ON l.dkey = d.dkey AND l.wkey = $wkey WHERE {where})"""
+            attrs = "".join(f", pa.{a}" for a in post)
+            join = " LEFT JOIN post_attrs pa ON pa.dkey = d.dkey" if post else ""
+            return f"""pf AS (SELECT {cols}, {figures}{attrs}
+    FROM deliveries d LEFT JOIN post_figures l ON l.dkey = d.dkey AND l.wkey = $wkey{join} WHERE {where})"""
         except duckdb.Error:
             pass
     raw = _latest_select("s SEMI JOIN pd_ ON s.dkey = pd_.dkey WHERE s.wkey = $wkey AND s.taken_at >= $snap_from")
-    return f"""pd_ AS (SELECT {cols} FROM deliveries d WHERE {where}),
+    attrs = "".join(f", {POST_ATTRS[a]} AS {a}" for a in post)
+    join = " LEFT JOIN posts p ON p.post_id = d.post_id" if post else ""
+    return f"""pd_ AS (SELECT {cols}{attrs} FROM deliveries d{join} WHERE {where}),
 pf AS (SELECT pd_.*, {figures} FROM pd_ LEFT JOIN ({raw}) l ON l.dkey = pd_.dkey)"""
 
 
@@ -443,13 +486,14 @@ _POST_TABLE_COLUMNS = ["delivery_id", "post_id", "published_at", "platform", "ac
 def post_table(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """One row per post published in the period with its latest figures, newest first."""
     df = _run(con, f"""
-WITH {_figures(con, f, ", d.external_url, d.is_demo AS d_demo")}
-SELECT pf.delivery_id, pf.post_id, pf.published_at, pf.platform, pf.account_id, a.handle, p.caption,
-       pf.external_url AS link, p.media_url AS thumbnail, p.content_type, p.is_ai_generated,
-       (coalesce(pf.d_demo, false) OR coalesce(p.is_demo, false)) AS is_demo,
-       array_to_string(list_transform(p.hashtags, lambda t: '#' || ltrim(t, '#')), ' ') AS hashtags,
+WITH {_figures(con, f, ", d.external_url, d.is_demo AS d_demo",
+              ("caption", "media_url", "content_type", "is_ai_generated", "p_demo", "hashtags"))}
+SELECT pf.delivery_id, pf.post_id, pf.published_at, pf.platform, pf.account_id, a.handle, pf.caption,
+       pf.external_url AS link, pf.media_url AS thumbnail, pf.content_type, pf.is_ai_generated,
+       (coalesce(pf.d_demo, false) OR coalesce(pf.p_demo, false)) AS is_demo,
+       array_to_string(list_transform(pf.hashtags, lambda t: '#' || ltrim(t, '#')), ' ') AS hashtags,
        {", ".join(f"pf.{m}::DOUBLE AS {m}" for m in METRICS)}, pf.engagements::DOUBLE AS engagements, pf.engagement_rate, pf.rate_basis
-FROM pf LEFT JOIN posts p ON p.post_id = pf.post_id LEFT JOIN accounts a ON a.account_id = pf.account_id
+FROM pf LEFT JOIN accounts a ON a.account_id = pf.account_id
 ORDER BY pf.published_at DESC, pf.delivery_id""", _params(con, f), _POST_TABLE_COLUMNS, arrow=True)
     df = _utc(df, "published_at")
     df["rate_basis"] = df["rate_basis"].astype(object).where(df["rate_basis"].notna(), None)
@@ -471,12 +515,12 @@ FROM t GROUP BY ALL ORDER BY weekday, hour""", _params(con, f),
 def hashtags(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per hashtag (case folded) of the posts published in the period: posts and their average results."""
     return _run(con, f"""
-WITH {_figures(con, f)},
+WITH {_figures(con, f, post=("p_wkey", "hashtags"))},
 tags AS (  -- each post's hashtags once, case folded
-    SELECT unnest(list_distinct(list_filter(list_transform(p.hashtags, lambda t: lower(ltrim(t, '#'))),
+    SELECT unnest(list_distinct(list_filter(list_transform(pf.hashtags, lambda t: lower(ltrim(t, '#'))),
                                             lambda t: t <> ''))) AS tag,
            pf.engagements, pf.engagement_rate, pf.reach
-    FROM pf JOIN posts p ON p.post_id = pf.post_id WHERE p.wkey = $wkey)
+    FROM pf WHERE pf.p_wkey = $wkey)
 SELECT '#' || tag AS hashtag, count(*) AS posts, avg(engagements) AS avg_engagements,
        avg(engagement_rate) AS avg_engagement_rate, sum(reach)::DOUBLE AS total_reach
 FROM tags GROUP BY tag ORDER BY posts DESC, avg_engagements DESC NULLS LAST, hashtag""", _params(con, f),
@@ -487,11 +531,11 @@ FROM tags GROUP BY tag ORDER BY posts DESC, avg_engagements DESC NULLS LAST, has
 def content_types(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per content type (text, image, carousel, video) of the posts published in the period."""
     return _run(con, f"""
-WITH {_figures(con, f)}
-SELECT coalesce(p.content_type, 'unknown') AS content_type, count(*) AS posts,
+WITH {_figures(con, f, post=("content_type",))}
+SELECT coalesce(pf.content_type, 'unknown') AS content_type, count(*) AS posts,
        avg(pf.engagements) AS avg_engagements, avg(pf.engagement_rate) AS avg_engagement_rate,
        avg(pf.reach) AS avg_reach
-FROM pf LEFT JOIN posts p ON p.post_id = pf.post_id
+FROM pf
 GROUP BY ALL ORDER BY posts DESC, content_type""", _params(con, f),
                 ["content_type", "posts", "avg_engagements", "avg_engagement_rate", "avg_reach"])
 
@@ -500,10 +544,10 @@ GROUP BY ALL ORDER BY posts DESC, content_type""", _params(con, f),
 def ai_vs_human(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """AI-generated against hand-written posts published in the period."""
     return _run(con, f"""
-WITH {_figures(con, f)}
-SELECT CASE WHEN coalesce(p.is_ai_generated, false) THEN 'AI-generated' ELSE 'Hand-written' END AS origin,
+WITH {_figures(con, f, post=("is_ai_generated",))}
+SELECT CASE WHEN coalesce(pf.is_ai_generated, false) THEN 'AI-generated' ELSE 'Hand-written' END AS origin,
        count(*) AS posts, avg(pf.engagements) AS avg_engagements, avg(pf.engagement_rate) AS avg_engagement_rate
-FROM pf LEFT JOIN posts p ON p.post_id = pf.post_id
+FROM pf
 GROUP BY ALL ORDER BY origin""", _params(con, f), ["origin", "posts", "avg_engagements", "avg_engagement_rate"])
 
 
