@@ -178,7 +178,7 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
     """
     with con.cursor() as cur:             # its own connection: its own transaction, whatever the caller's state
         try:                              # the usual case, read only: nothing new since the last fold
-            if _fresh(*_state(cur)):
+            if _quick_fresh(cur):
                 return "fresh"
         except duckdb.CatalogException:   # the first query on this database: the tables are not there yet
             pass
@@ -196,9 +196,7 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
 
 def _state(con: duckdb.DuckDBPyConnection) -> tuple:
     """(snapshots now, deliveries now, (snapshots, deliveries, max_seq) folded or None, keys unchanged,
-    post_attrs up to date).
-
-    Five tiny statements: DuckDB plans them much faster than one with scalar subqueries."""
+    post_attrs up to date)."""
     n_snap = con.execute("SELECT count(*) FROM post_snapshots").fetchall()[0][0]
     n_del = con.execute("SELECT count(*) FROM deliveries").fetchall()[0][0]
     n_posts = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
@@ -210,6 +208,21 @@ def _state(con: duckdb.DuckDBPyConnection) -> tuple:
     now = con.execute("SELECT delivery_id FROM deliveries WHERE dkey = $k", {"k": probe_dkey}).fetchall()
     return (n_snap, n_del, (snapshots, deliveries, max_seq), (now[0][0] if now else None) == probe_id,
             (a_del, a_posts) == (n_del, n_posts))
+
+
+def _quick_fresh(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether nothing changed since the last fold, in two statements (every query asks): the counts and the
+    marks in one (a cross join of one-row tables plans faster than scalar subqueries; no row when either mark
+    is missing), then the lookup of the probe's key."""
+    rows = con.execute("""SELECT * FROM (SELECT count(*) FROM post_snapshots), (SELECT count(*) FROM deliveries),
+        (SELECT count(*) FROM posts), post_figures_state s, post_attrs_state a""").fetchall()
+    if not rows:
+        return False
+    n_snap, n_del, n_posts, snapshots, deliveries, max_seq, probe_dkey, probe_id, a_del, a_posts = rows[0]
+    if not (n_snap == snapshots and n_del >= deliveries and (a_del, a_posts) == (n_del, n_posts)):
+        return False
+    now = con.execute("SELECT delivery_id FROM deliveries WHERE dkey = $k", {"k": probe_dkey}).fetchall()
+    return (now[0][0] if now else None) == probe_id
 
 
 _PROBE = "(SELECT dkey FROM deliveries ORDER BY dkey DESC LIMIT 1)"
