@@ -250,8 +250,10 @@ def _status_json(call: Call, post: Post) -> dict:
     account = st.account("mastodon", post.account)
     m = insights.post_metrics(st, post)
     items = [_ns(st).media[i] for i in post.media if i in _ns(st).media]
-    return {"id": post.external_id, "created_at": _time(post.published_at), "in_reply_to_id": None,
-            "in_reply_to_account_id": None, "sensitive": post.extra.get("sensitive", False),
+    parent = st.find_post("mastodon", post.extra["in_reply_to"]) if post.extra.get("in_reply_to") else None
+    return {"id": post.external_id, "created_at": _time(post.published_at),
+            "in_reply_to_id": post.extra.get("in_reply_to"),
+            "in_reply_to_account_id": parent.account if parent else None, "sensitive": post.extra.get("sensitive", False),
             "spoiler_text": post.extra.get("spoiler_text", ""), "visibility": post.extra.get("visibility", "public"),
             "language": post.extra.get("language"), "uri": post.extra["uri"], "url": post.url,
             "replies_count": m["comments"], "reblogs_count": m["shares"], "favourites_count": m["likes"],
@@ -321,6 +323,9 @@ async def create_status(call: Call) -> Response:
             raise Reply(error("Cannot attach a video to a post that already contains images", 422))
         if any(not _ready(call, i) for i in items):
             raise Reply(error("Cannot attach files that have not finished processing. Try again in a moment!", 422))
+        reply_to = str(params.get("in_reply_to_id") or "") or None
+        if reply_to and st.find_post("mastodon", reply_to) is None:
+            raise Reply(error("Record not found", 404))
         account = st.account("mastodon", tok.account_id)
         status_id = _snowflake(st, now)
         post = Post(platform="mastodon", account=tok.account_id, external_id=status_id, text=text,
@@ -330,6 +335,7 @@ async def create_status(call: Call) -> Response:
                            "visibility": visibility, "sensitive": bool(params.get("sensitive") in (True, "true", "1")),
                            "spoiler_text": str(params.get("spoiler_text") or ""),
                            "language": params.get("language") or "en", "idempotency_key": key,
+                           "in_reply_to": reply_to,
                            "video": any(i["type"] == "video" for i in items)})
         with st.lock:
             for item in items:
@@ -408,7 +414,8 @@ async def account_statuses(call: Call) -> Response:
         posts = [p for p in posts if (max_id is None or int(p.external_id) < max_id)
                  and (since_id is None or int(p.external_id) > since_id)
                  and (min_id is None or int(p.external_id) > min_id)
-                 and (call.query.get("only_media") != "true" or p.media)]
+                 and (call.query.get("only_media") != "true" or p.media)
+                 and (call.query.get("exclude_replies") != "true" or not p.extra.get("in_reply_to"))]
         chunk = posts[-limit:] if min_id is not None else posts[:limit]
         headers = {}
         if chunk:

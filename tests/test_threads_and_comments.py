@@ -35,6 +35,7 @@ X = Account(platform="x", handle="@brand")
 IG = Account(platform="instagram", handle="@brand")
 LI = Account(platform="linkedin", handle="Brand")
 MASTODON = Account(platform="mastodon", handle="@brand@example.social")
+BLUESKY = Account(platform="bluesky", handle="brand.bsky.social")
 PHOTO = "https://cdn.example.com/a.jpg"
 
 
@@ -54,12 +55,12 @@ def test_a_thread_renders_as_its_first_post_and_the_replies():
 
 
 def test_a_thread_is_refused_where_the_platform_cannot_thread_in_words():
-    post = Post(caption="Hello", accounts=(MASTODON,), variants={Platform.MASTODON: PostVariant(thread=("a", "b"))})
+    post = Post(caption="Hello", accounts=(BLUESKY,), variants={Platform.BLUESKY: PostVariant(thread=("a", "b"))})
     with pytest.raises(ValidationError) as err:
         ensure_valid(post)
     [problem] = err.value.problems
-    assert problem.code == "thread_not_supported" and "Mastodon cannot post a thread" in problem.message
-    assert [p for p, limits in LIMITS.items() if limits.supports_thread] == [Platform.X]
+    assert problem.code == "thread_not_supported" and "Bluesky cannot post a thread" in problem.message
+    assert [p for p, limits in LIMITS.items() if limits.supports_thread] == [Platform.X, Platform.MASTODON]
 
 
 def test_every_post_of_a_thread_is_counted_in_the_platforms_own_unit():
@@ -294,3 +295,33 @@ def test_an_x_reply_whose_answer_was_lost_is_found_and_the_thread_finishes_once(
     [done] = run_due(world, clock, pub)
     assert done.state == DeliveryState.PUBLISHED and done.external_id == first.progress["tweet:0"]
     assert [p["text"] for p in world.emu.posts("x")] == ["Alpha 1/3", "Beta 2/3", "Gamma 3/3"]
+
+
+def test_a_mastodon_thread_replies_in_order_and_a_lost_reply_is_not_doubled(world):
+    """Mastodon threads through the base class (in_reply_to_id); the first reply's answer is lost (it was made)."""
+    account = world.connect("mastodon")
+    clock = Clock(utcnow())
+    world.post(account, at=clock(), variants={Platform.MASTODON: PostVariant(thread=("Uno 1/3", "Dos 2/3",
+                                                                                     "Tres 3/3"))})
+    pub = publisher(world, clock)
+    adapter = pub.adapter_for("mastodon")
+    real_reply, calls = adapter.post_reply, []
+
+    def lose_the_first_reply(*args):
+        calls.append(args[3])
+        if len(calls) == 1:
+            world.emu.add_fault(kind="lost_response", platform="mastodon", path="/api/v1/statuses", method="POST",
+                                count=1)
+        return real_reply(*args)
+    adapter.post_reply = lose_the_first_reply
+    [first] = run_due(world, clock, pub)
+    assert first.state == DeliveryState.RETRY_WAIT and first.last_error_code == "lost_response"
+    assert first.progress.get("post:id") and first.progress.get("reply_sent:1") and not first.progress.get("reply:1")
+    clock.now = first.next_attempt_at
+    [done] = run_due(world, clock, pub)            # found among the account's statuses, then the last reply
+    assert done.state == DeliveryState.PUBLISHED and calls == ["Dos 2/3", "Tres 3/3"]
+    statuses = {p["external_id"]: p for p in world.emu.posts("mastodon")}
+    by_text = {p["text"]: p for p in statuses.values()}
+    assert sorted(by_text) == ["Dos 2/3", "Tres 3/3", "Uno 1/3"] and len(statuses) == 3
+    assert by_text["Dos 2/3"]["extra"]["in_reply_to"] == by_text["Uno 1/3"]["external_id"] == done.external_id
+    assert by_text["Tres 3/3"]["extra"]["in_reply_to"] == by_text["Dos 2/3"]["external_id"]

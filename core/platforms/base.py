@@ -477,24 +477,91 @@ class PlatformAdapter:
         text = str(request.options.get("first_comment") or "").strip()
         return text if text and self.limits.supports_first_comment else ""
 
+    # An adapter whose own `publish` posts the thread's replies (X) sets this; the others reply-chain here, through
+    # `post_reply` and `find_reply`, where the platform's limits say supports_thread.
+    threads_itself: ClassVar[bool] = False
+
+    def thread_wanted(self, request: PublishRequest) -> list[str]:
+        """The replies that follow the post as a thread, where this base class posts them ([] otherwise)."""
+        if self.threads_itself or not self.limits.supports_thread:
+            return []
+        return [str(t) for t in request.options.get("thread") or ()]
+
     def followups_pending(self, request: PublishRequest) -> bool:
         """Whether something still has to follow the post (a comment, a thread's replies) for it to be complete."""
         progress = request.progress
+        replies = self.thread_wanted(request)
+        if any(not progress.get(f"reply:{i}") for i in range(1, len(replies) + 1)):
+            return True
         return bool(self.first_comment_wanted(request)) and not (progress.get("comment:id")
                                                                  or progress.get("comment:failed"))
 
     def publish_post(self, creds: Credentials, request: PublishRequest) -> PublishResult:
-        """The post (made once: a live post from an earlier attempt is not made again), then its first comment."""
-        comment = self.first_comment_wanted(request)
-        main = self.live_post(request.progress) if comment else None
+        """The post (made once: a live post from an earlier attempt is not made again), then the thread's replies,
+        then its first comment."""
+        comment, replies = self.first_comment_wanted(request), self.thread_wanted(request)
+        main = self.live_post(request.progress) if comment or replies else None
         if main is None:
             main = self.publish(creds, request)
-            if comment:
+            if comment or replies:
                 self.mark_live(request, main)
-        if not comment:
+        if not comment and not replies:
             return main
-        return PublishResult(main.external_id, main.url,
-                             extra={**main.extra, **self._first_comment(creds, request, main, comment)})
+        extra = dict(main.extra)
+        if replies:
+            extra["thread_ids"] = self._thread(creds, request, main, replies)
+        if comment:
+            extra.update(self._first_comment(creds, request, main, comment))
+        return PublishResult(main.external_id, main.url, extra=extra)
+
+    def _thread(self, creds: Credentials, request: PublishRequest, post: PublishResult,
+                replies: Sequence[str]) -> list[str]:
+        """Each reply to the one before, made once: checkpointed before it is sent ("reply_sent:i") and when made
+        ("reply:i"); a send whose answer was lost is looked up among the replies before it is sent again."""
+        progress, label, total = request.progress, self.platform.label, len(replies) + 1
+        ids = [post.external_id]
+        for i, text in enumerate(replies, start=1):
+            key, sent_key = f"reply:{i}", f"reply_sent:{i}"
+            if not progress.get(key):
+                sent = _when(progress.get(sent_key))
+                found = None
+                if sent is not None:
+                    found = self.find_reply(creds, ids[-1], text, since=sent - timedelta(minutes=5))
+                    if (not found and self.clock() < sent + self.settle_window + self.listing_lag
+                            and not self.reply_resend_safe(sent)):
+                        raise OutcomeUnknown(f"The first post is on {label}, but the answer to post {i + 1} of the "
+                                             f"thread was lost and {label} does not show it yet.",
+                                             platform=self.platform.value, code="reply_in_doubt")
+                if found:
+                    request.save(key, found)
+                else:
+                    # A resend the platform's idempotency covers keeps the first send's time (its window runs from it).
+                    keep = sent is not None and self.reply_resend_safe(sent)
+                    request.save(sent_key, (sent if keep else self.clock()).isoformat())
+                    try:
+                        request.save(key, self.post_reply(creds, request, ids[-1], text, i))
+                    except (RetryLater, TokenExpired):
+                        request.save(sent_key, "")       # certainly not made: sending it again is safe
+                        raise
+                    except Rejected as exc:
+                        raise Rejected(f"{label} refused post {i + 1} of {total} of the thread: {exc}",
+                                       platform=self.platform.value, code=exc.code,
+                                       http_status=exc.http_status) from None
+            ids.append(progress[key])
+        return ids
+
+    def reply_resend_safe(self, sent_at: datetime) -> bool:
+        """Hook: True when sending a reply again (first sent at `sent_at`) cannot make a second one, by the
+        platform's own idempotency (Mastodon's Idempotency-Key, remembered for an hour)."""
+        return False
+
+    def post_reply(self, creds: Credentials, request: PublishRequest, parent_id: str, text: str, index: int) -> str:
+        """Post `text` as a reply to `parent_id` (post `index` of the thread, 1 = the first reply); returns its id."""
+        raise NotImplementedError
+
+    def find_reply(self, creds: Credentials, parent_id: str, text: str, *, since: datetime) -> str | None:
+        """The id of this account's reply to `parent_id` with this text, made at or after `since` (or None)."""
+        raise NotImplementedError
 
     def _first_comment(self, creds: Credentials, request: PublishRequest, post: PublishResult,
                        text: str) -> dict[str, str]:

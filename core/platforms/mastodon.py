@@ -213,6 +213,32 @@ class MastodonAdapter(PlatformAdapter):
         save("status_url", self._url_of(status) or "")
         return PublishResult(str(status["id"]), self._url_of(status), extra={"uri": status.get("uri")})
 
+    # ------------------------------------------------------------ threads (a status replying to the one before)
+    def reply_resend_safe(self, sent_at: datetime) -> bool:
+        # Each reply has its own Idempotency-Key (the delivery's marker and the reply's place in the thread); as
+        # for the post itself, it stands in for the listing's second look only once the first request is done.
+        return self.settle_window <= self.clock() - sent_at < self.IDEMPOTENCY_TTL
+
+    def post_reply(self, creds: Credentials, request: PublishRequest, parent_id: str, text: str, index: int) -> str:
+        body: dict[str, Any] = {"status": text, "in_reply_to_id": parent_id}
+        if request.options.get("visibility") in VISIBILITIES:
+            body["visibility"] = request.options["visibility"]
+        headers = {"Idempotency-Key": self.idempotency_key(f"{request.marker}:reply:{index}")} if request.marker else {}
+        status = self.request("POST", f"{self.base}/api/v1/statuses", token=creds.access_token, json=body,
+                              headers=headers).json()
+        return str(status["id"])
+
+    def find_reply(self, creds: Credentials, parent_id: str, text: str, *, since: datetime) -> str | None:
+        statuses = self.request("GET", f"{self.base}/api/v1/accounts/{creds.external_id}/statuses",
+                                params={"limit": 40, "exclude_reblogs": "true"}, token=creds.access_token).json()
+        wanted = comparable(text)
+        for status in statuses if isinstance(statuses, list) else ():
+            made = _created(status) if isinstance(status, dict) else None
+            if (isinstance(status, dict) and str(status.get("in_reply_to_id") or "") == str(parent_id)
+                    and plain(status.get("content", "")) == wanted and (made is None or made >= since)):
+                return str(status["id"])
+        return None
+
     def _upload(self, creds: Credentials, item: MediaItem, index: int, progress: dict, save: Callable) -> str:
         """POST /api/v2/media, then wait while it answers 202/206 (processing); returns the attachment id."""
         done, pending = f"media:{index}", f"media_pending:{index}"

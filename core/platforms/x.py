@@ -50,6 +50,7 @@ class XAdapter(PlatformAdapter):
     HOSTS: ClassVar[tuple[str, ...]] = ("api.x.com", "x.com")
     MEDIA_POLLS: ClassVar[int] = 30
     NON_PUBLIC_DAYS: ClassVar[int] = 30     # non_public_metrics exist only for posts at most 30 days old
+    threads_itself: ClassVar[bool] = True   # publish() posts the thread's replies (tweet:i checkpoints)
 
     # ------------------------------------------------------------ errors
     def classify(self, response: httpx.Response) -> PlatformError:

@@ -207,6 +207,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §9.2 (instance defaults from /api/v2/instance; a given instance may allow more).
     Platform.MASTODON: PlatformLimits(
         platform=Platform.MASTODON,
+        # A thread: each next status replies to the one before (in_reply_to_id, facts §9).
+        supports_thread=True, thread_max=25,
         text_max=500,                                # instances reserve 23 per URL; counting the URL as written is stricter
         media_max=4, images_max=4,
         videos_max=1,                                # Mastodon's status validator: one video, never with images
