@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.domain import Account, Post
+from core.domain import Account, Post, PostVariant
 from core.domain.catalog import Platform
 from core.rules.limits import AspectRange
 from core.rules.previews import FEED, crop_box, cut_text, preview, shown_ratio, split_thread
@@ -120,7 +120,27 @@ def test_x_preview_shows_the_thread_when_the_text_is_over_the_limit():
     view = preview(Post(caption=LONG), _account("x"))
     assert len(view.thread) == 2 and view.thread[1].endswith("2/2") and view.more == ""
     assert preview(Post(caption="Short."), _account("x")).thread == ()
-    assert preview(Post(caption=LONG), _account("linkedin")).thread == ()   # threads are X's
+    assert preview(Post(caption=LONG), _account("linkedin")).thread == ()   # LinkedIn does not thread
+    assert view.threaded is False                                           # a suggestion, not what goes out
+
+
+def test_a_thread_the_person_wrote_is_what_the_preview_shows():
+    post = Post(caption=LONG, variants={Platform.X: PostVariant(thread=("Mine 1/2", "Also mine 2/2"))})
+    view = preview(post, _account("x"))
+    assert view.threaded and view.thread == ("Mine 1/2", "Also mine 2/2") and view.shown == "Mine 1/2"
+
+
+def test_a_mastodon_text_over_its_500_is_shown_as_the_thread_it_would_need():
+    text = " ".join(f"Sentence {i} of a story told on the fediverse, one step at a time." for i in range(12))
+    view = preview(Post(caption=text), _account("mastodon"))
+    assert len(view.thread) == 2 and all(len(p) <= 500 for p in view.thread) and not view.threaded
+    assert split_thread(text, 500, counting="chars") == list(view.thread)
+
+
+def test_the_preview_carries_the_first_comment_where_it_will_be_posted():
+    post = Post(caption="New menu", first_comment="Full menu: link in bio")
+    assert preview(post, _account("instagram")).first_comment == "Full menu: link in bio"
+    assert preview(post, _account("x")).first_comment == ""                 # X takes no first comment
 
 
 # ---------------------------------------------------------------- media and links

@@ -78,9 +78,13 @@ class PreviewData:
     text: str                    # the whole text sent
     shown: str                   # what the feed shows before the reader taps "more"
     more: str                    # "" when nothing is cut
-    thread: tuple[str, ...]      # X only, when the text is over the limit: the numbered posts; else ()
+    # Where the platform threads (limits.supports_thread): the thread the post goes out as (the variant's own,
+    # `threaded`), or the numbered posts a text over the limit would need (a suggestion); else ().
+    thread: tuple[str, ...]
     media: tuple[MediaFrame, ...]
     card: LinkCard | None
+    threaded: bool = False       # the post goes out as `thread` (the person's thread for this platform)
+    first_comment: str = ""      # posted under the post on this platform ("" when none, or where it cannot be)
 
     @property
     def truncated(self) -> bool:
@@ -130,12 +134,12 @@ def crop_box(width: int, height: int, ratio: float) -> tuple[int, int, int, int]
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n\s*")
 
 
-def _weighted(text: str) -> int:
-    return count_text(text, "x_weighted")
-
-
-def _pieces(text: str, budget: int) -> list[str]:
+def _pieces(text: str, budget: int, counting: str) -> list[str]:
     """Sentences, each further cut at spaces (and a single over-long word by characters) to fit `budget`."""
+
+    def _weighted(part: str) -> int:
+        return count_text(part, counting)
+
     out: list[str] = []
     for sentence in (s.strip() for s in _SENTENCE_END.split(text)):
         if not sentence:
@@ -165,11 +169,16 @@ def _pieces(text: str, budget: int) -> list[str]:
     return out
 
 
-def split_thread(text: str, limit: int = 280) -> list[str]:
-    """`text` as X posts within `limit` weighted characters each (twitter-text's count): the text itself when it
-    fits; else split between sentences (inside one only when a sentence alone is too long), each post ending
-    with its number, " 1/3". Sentences are joined by a space within a post."""
+def split_thread(text: str, limit: int = 280, *, counting: str = "x_weighted") -> list[str]:
+    """`text` as posts within `limit` each, counted in `counting` (X's weighted count by default; a platform's
+    `text_counting` for another that threads): the text itself when it fits; else split between sentences
+    (inside one only when a sentence alone is too long), each post ending with its number, " 1/3". Sentences are
+    joined by a space within a post."""
     text = text.strip()
+
+    def _weighted(part: str) -> int:
+        return count_text(part, counting)
+
     if _weighted(text) <= limit:
         return [text] if text else []
     total_guess = 9
@@ -177,7 +186,7 @@ def split_thread(text: str, limit: int = 280) -> list[str]:
         suffix_len = len(f" {total_guess}/{total_guess}")
         posts: list[str] = []
         current = ""
-        for piece in _pieces(text, limit - suffix_len):
+        for piece in _pieces(text, limit - suffix_len, counting):
             joined = f"{current} {piece}" if current else piece
             if _weighted(joined) <= limit - suffix_len:
                 current = joined
@@ -203,8 +212,12 @@ def preview(post: Post, account: Account, *,
     text = rendered.text
     thread: tuple[str, ...] = ()
     limits = limits_for(platform)
-    if platform == Platform.X and count_text(text, limits.text_counting) > limits.text_max:
-        thread = tuple(split_thread(text, limits.text_max))
+    threaded = bool(rendered.thread) and limits.supports_thread
+    if threaded:
+        thread = (rendered.text, *rendered.thread)
+        shown, cut = rendered.text, False
+    elif limits.supports_thread and count_text(text, limits.text_counting) > limits.text_max:
+        thread = tuple(split_thread(text, limits.text_max, counting=limits.text_counting))
         shown, cut = text, False
     else:
         shown, cut = cut_text(text, look.cut_chars, look.cut_lines)
@@ -223,4 +236,5 @@ def preview(post: Post, account: Account, *,
     return PreviewData(platform=platform, name=account.display_name.strip().lstrip("@") or handle,
                        handle=f"{look.handle_prefix}{handle}" if look.handle_prefix else "",
                        text=text, shown=shown, more=look.more if cut else "", thread=thread,
-                       media=tuple(frames), card=card)
+                       media=tuple(frames), card=card, threaded=threaded,
+                       first_comment=rendered.first_comment if limits.supports_first_comment else "")
