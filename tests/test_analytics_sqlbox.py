@@ -5,6 +5,7 @@ the network that refusal is DuckDB's own (enable_external_access=false), for sta
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -301,7 +302,7 @@ def test_time_limit_interrupts_a_runaway_cross_join(engine):
     assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100   # the box still answers
 
 
-def test_a_query_duckdb_cannot_stop_in_time_is_left_behind_and_counted(own_engine, monkeypatch):
+def test_a_query_duckdb_cannot_stop_in_time_is_left_behind_counted_and_said(own_engine, monkeypatch, caplog):
     # One giant value (repeat('x', 2000000000)) is computed without looking at interrupts: the caller must still
     # have its answer at the limit, and such leftovers must not pile up. Stand-in: a query that waits for us.
     monkeypatch.setattr(sqlbox, "RUNNING_PER_WORKSPACE", 1)
@@ -314,9 +315,16 @@ def test_a_query_duckdb_cannot_stop_in_time_is_left_behind_and_counted(own_engin
         return execute(self, statement, **kw)
 
     monkeypatch.setattr(sqlbox._Box, "_execute", deaf_to_interrupts)
+    caplog.set_level(logging.WARNING, logger="outpost.analytics.sqlbox")
+    before = sqlbox.leftovers()
     with pytest.raises(SqlBoxError) as caught:
-        run_readonly(own_engine, "ws_a", "SELECT 1", time_limit_s=0.05)
+        run_readonly(own_engine, "ws_a", "SELECT 1 AS deaf", time_limit_s=0.05)
+    # Not silent: the person is told it outran its limit and is still being finished; the log says so too.
     assert caught.value.code == "sql_time_limit"
+    assert "Stopped after 0.05 s" in str(caught.value) and "still finishing one step" in str(caught.value)
+    assert sqlbox.leftovers() == before + 1
+    assert any("passed its 0.05 s time limit" in r.getMessage() and "SELECT 1 AS deaf" in r.getMessage()
+               for r in caplog.records)
     with pytest.raises(SqlBoxError) as caught:
         run_readonly(own_engine, "ws_a", "SELECT 1")
     assert caught.value.code == "sql_busy" and "still running" in str(caught.value)
@@ -324,6 +332,8 @@ def test_a_query_duckdb_cannot_stop_in_time_is_left_behind_and_counted(own_engin
     box = sqlbox._box_for(own_engine, "ws_a")
     assert box._running.acquire(timeout=30)      # the left-behind query ends and gives its place back
     box._running.release()
+    assert sqlbox.leftovers() == before
+    assert any("stopped" in r.getMessage() and "time limit was 0.05 s" in r.getMessage() for r in caplog.records)
     assert ask(own_engine, "SELECT 7 AS n")["n"].iloc[0] == 7
 
 
@@ -365,6 +375,25 @@ def test_the_copy_is_cached_until_the_engine_version_changes(own_engine):
     # Another workspace is its own copy.
     assert ask(engine, "SELECT count(*) AS n FROM post_snapshots", "ws_b")["n"].iloc[0] == 50
     assert sqlbox.copies_made() == before + 3
+
+
+def test_the_cache_keeps_few_copies_and_never_an_outdated_one(own_engine, monkeypatch):
+    engine = own_engine
+    count = "SELECT count(*) AS n FROM post_snapshots"
+    assert ask(engine, count)["n"].iloc[0] == 100 and ask(engine, count, "ws_b")["n"].iloc[0] == 50
+    held = sqlbox.copies_held(engine)
+    assert set(held) == {"ws_a", "ws_b"} and all(size > 0 for size in held.values())
+    ask(engine, count, "ws_nobody")                       # a third workspace: the least recently used goes
+    assert set(sqlbox.copies_held(engine)) == {"ws_b", "ws_nobody"}
+    engine.refreshed()
+    ask(engine, count)                                    # a refresh: outdated copies go before the new one is made
+    assert set(sqlbox.copies_held(engine)) == {"ws_a"}
+    # Bounded by weight too: when two copies weigh more than the bound, only the latest is kept.
+    monkeypatch.setattr(sqlbox, "CACHE_BYTES", held["ws_a"] + held["ws_b"] - 1)
+    ask(engine, count, "ws_b")
+    assert set(sqlbox.copies_held(engine)) == {"ws_b"}
+    made = sqlbox.copies_made()
+    assert ask(engine, count, "ws_b")["n"].iloc[0] == 50 and sqlbox.copies_made() == made      # still cached
 
 
 def test_a_plain_connection_is_copied_each_time_and_an_unknown_workspace_is_empty(own_engine):

@@ -26,11 +26,16 @@ Safety comes from what the query runs in, not from a list of forbidden words:
    DuckDB checks for interrupts between chunks of work, so one giant value (``repeat('x', 2000000000)``) can
    run on past the limit: the query runs on a worker thread, the caller gets the time-limit error at the limit
    plus GRACE_S regardless, and at most RUNNING_PER_WORKSPACE queries per workspace run at once, so such
-   leftovers cannot pile up. (What they cannot do is stop sooner: a process per query would, at the price of
-   copying the tables into it.)
+   leftovers cannot pile up. Such a query never outruns its limit silently: the caller is told at the limit that
+   it was stopped and that DuckDB is still finishing one step of it, the log says so (and again, with how long it
+   ran, when it has ended), and `leftovers()` counts the ones still running. (What they cannot do is stop
+   sooner: a process per query would, at the price of copying the tables into it.)
 
 The copy is cached per engine and workspace, keyed by the engine's ``version`` (it grows with every refresh that
-changed something), so only the first query after a refresh pays for the copy.
+changed something), so only the first query after a refresh pays for the copy. The cache is bounded: copies of
+an older version are dropped before a new one is made (they would be made again anyway), and at most
+CACHED_WORKSPACES copies weighing at most CACHE_BYTES together are kept, the least recently used dropped first
+(the latest copy stays whatever its weight: the query that asked for it is running on it).
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import logging
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -50,8 +57,11 @@ from core.analytics.schema import METRICS
 from core.domain.errors import ValidationError
 
 MAX_SQL_CHARS = 20_000
-#: Workspaces whose copies are kept per engine (least recently used dropped first).
-CACHED_WORKSPACES = 4
+#: Workspaces whose copies are kept per engine (least recently used dropped first). A copy holds the workspace's
+#: whole metric history (about 60 bytes a snapshot row: 10M rows weigh ~0.6 GB), so few are kept.
+CACHED_WORKSPACES = 2
+#: What the kept copies may weigh together (DuckDB's own count of their memory); the latest one is always kept.
+CACHE_BYTES = 1024 * 1024 * 1024
 #: Working memory a query may use on top of the copied tables.
 QUERY_MEMORY_BYTES = 512 * 1024 * 1024
 #: The most an answer may weigh once read (row_limit bounds rows, not the size of one huge text cell).
@@ -62,6 +72,8 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 RUNNING_PER_WORKSPACE = 3
 #: How long past the time limit the caller waits for DuckDB to honour the interrupt before answering anyway.
 GRACE_S = 1.0
+
+log = logging.getLogger("outpost.analytics.sqlbox")
 
 _SAFE_CONFIG = {
     "enable_external_access": False,
@@ -214,6 +226,7 @@ class _Box:
     """One workspace's copy in its own locked-down in-memory DuckDB."""
 
     def __init__(self, engine_con: duckdb.DuckDBPyConnection, workspace_id: str):
+        self.workspace_id = workspace_id
         self.db = duckdb.connect(":memory:", config=dict(_SAFE_CONFIG))
         self._running = threading.BoundedSemaphore(RUNNING_PER_WORKSPACE)
         # Our own connection, and one transaction: every table comes from the same state even if a refresh
@@ -230,6 +243,7 @@ class _Box:
         finally:
             source.close()
         used = self.db.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchall()[0][0]
+        self.bytes = int(used)        # what the copy weighs (the cache's bound counts it)
         self.db.execute(f"SET memory_limit = '{int(used) + QUERY_MEMORY_BYTES}B'")
         self.db.execute("SET lock_configuration = true")
 
@@ -242,6 +256,9 @@ class _Box:
                               code="sql_busy")
         outcome: dict[str, object] = {}
         finished = threading.Event()
+        fate = {"abandoned": False}           # set by the caller when it stops waiting, under `settled`
+        settled = threading.Lock()
+        started = time.monotonic()
 
         def work() -> None:
             try:
@@ -250,11 +267,29 @@ class _Box:
                 outcome["error"] = exc
             finally:
                 self._running.release()
-                finished.set()
+                with settled:
+                    finished.set()
+                    left_behind = fate["abandoned"]
+                if left_behind:
+                    _LEFTOVERS.change(-1)
+                    log.warning("SQL box: a query of workspace %s stopped %.1f s after it started (its time limit "
+                                "was %g s).", self.workspace_id, time.monotonic() - started, time_limit_s)
 
         threading.Thread(target=work, name="sqlbox-query", daemon=True).start()
         if not finished.wait(time_limit_s + GRACE_S):
-            raise SqlBoxError(_time_limit_words(time_limit_s), code="sql_time_limit")
+            with settled:
+                if not finished.is_set():
+                    fate["abandoned"] = True
+                    _LEFTOVERS.change(+1)
+            if not fate["abandoned"]:   # it ended just now: its answer came too late, but nothing is left behind
+                raise SqlBoxError(_time_limit_words(time_limit_s), code="sql_time_limit")
+            log.warning("SQL box: a query of workspace %s passed its %g s time limit and DuckDB has not stopped it "
+                        "yet (one step of it does not look at interrupts); it runs on in the background until it "
+                        "does, read-only: %s", self.workspace_id, time_limit_s, _shorten(statement.query))
+            raise SqlBoxError(_time_limit_words(time_limit_s) + " DuckDB is still finishing one step of it that it "
+                              "cannot interrupt (one giant value, such as repeat() or lpad() with a huge length). "
+                              "It changes nothing; until it ends it takes one of the "
+                              f"{RUNNING_PER_WORKSPACE} places for this workspace's queries.", code="sql_time_limit")
         if "error" in outcome:
             raise outcome["error"]  # type: ignore[misc]
         return outcome["result"]  # type: ignore[return-value]
@@ -328,6 +363,29 @@ class _Box:
             article = "an" if found[0] in "AEIOU" else "a"
             raise SqlBoxError(f"Refused: this query hides {article} {found} (a data-modifying WITH). " + _SELECT_ONLY,
                               code="sql_not_select")
+
+
+def _shorten(sql: str, limit: int = 300) -> str:
+    one_line = " ".join(sql.split())
+    return one_line if len(one_line) <= limit else one_line[:limit] + "..."
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def change(self, by: int) -> None:
+        with self._lock:
+            self.value += by
+
+
+_LEFTOVERS = _Counter()
+
+
+def leftovers() -> int:
+    """Queries past their time limit that DuckDB is still finishing in the background (in this process)."""
+    return _LEFTOVERS.value
 
 
 def _time_limit_words(limit_s: float) -> str:
@@ -418,6 +476,10 @@ class _Cache:
                 if hit and hit[0] == version:
                     boxes.move_to_end(workspace_id)
                     return hit[1]
+                # Copies of an older version would be made again before use: let them go before the new one is
+                # made, so the old and the new copy of a large workspace are never both held.
+                for stale in [w for w, (v, _) in boxes.items() if v != version]:
+                    del boxes[stale]
             source = engine.cursor()
             try:
                 box = _Box(source, workspace_id)
@@ -427,9 +489,15 @@ class _Cache:
                 self.builds += 1
                 boxes[workspace_id] = (version, box)
                 boxes.move_to_end(workspace_id)
-                while len(boxes) > CACHED_WORKSPACES:
+                while len(boxes) > 1 and (len(boxes) > CACHED_WORKSPACES
+                                          or sum(b.bytes for _, b in boxes.values()) > CACHE_BYTES):
                     boxes.popitem(last=False)
             return box
+
+    def held(self, engine) -> dict[str, int]:
+        """The copies kept for `engine`: workspace -> bytes (tests and the bench read it)."""
+        with self._lock:
+            return {w: b.bytes for w, (_, b) in self._by_engine.get(engine, {}).items()}
 
 
 _CACHE = _Cache()
@@ -441,6 +509,11 @@ def _box_for(con, workspace_id: str) -> _Box:
     if hasattr(con, "cursor") and hasattr(con, "version"):
         return _CACHE.get(con, workspace_id)
     raise TypeError("run_readonly needs the AnalyticsEngine or a DuckDB connection to its tables")
+
+
+def copies_held(engine) -> dict[str, int]:
+    """The workspaces whose copies are kept for `engine`, with what each weighs in bytes."""
+    return _CACHE.held(engine)
 
 
 def copies_made() -> int:
