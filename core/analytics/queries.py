@@ -298,8 +298,13 @@ def _figures(con: duckdb.DuckDBPyConnection, f: Filters, extra_cols: str = "", p
             fold_latest(con)
             attrs = "".join(f", pa.{a}" for a in post)
             join = " LEFT JOIN post_attrs pa ON pa.dkey = d.dkey" if post else ""
-            return f"""pf AS (SELECT {cols}, {figures}{attrs}
-    FROM deliveries d LEFT JOIN post_figures l ON l.dkey = d.dkey AND l.wkey = $wkey{join} WHERE {where})"""
+            # The period's deliveries first (a few thousand): DuckDB then builds its hash table on them and
+            # skips the row groups of post_figures / post_attrs outside their keys (both are in key order). By
+            # key alone: a snapshot carries its delivery's workspace (the feed writes it so), and a condition on
+            # post_figures' workspace makes DuckDB build on the tens of thousands of that workspace instead.
+            return f"""pf AS (SELECT {cols.replace("d.", "d_.")}, {figures}{attrs}
+    FROM (SELECT * FROM deliveries d WHERE {where}) d_ LEFT JOIN post_figures l ON l.dkey = d_.dkey
+    {join.replace("d.dkey", "d_.dkey")})"""
         except duckdb.Error:
             pass
     raw = _latest_select("s SEMI JOIN pd_ ON s.dkey = pd_.dkey WHERE s.wkey = $wkey AND s.taken_at >= $snap_from")
