@@ -58,7 +58,7 @@ from core.domain.errors import ValidationError
 
 MAX_SQL_CHARS = 20_000
 #: Workspaces whose copies are kept per engine (least recently used dropped first). A copy holds the workspace's
-#: whole metric history (about 60 bytes a snapshot row: 10M rows weigh ~0.6 GB), so few are kept.
+#: whole metric history (about 140 bytes a snapshot row: 1M rows weighed 140 MB, so 10M ~1.4 GB), so few are kept.
 CACHED_WORKSPACES = 2
 #: What the kept copies may weigh together (DuckDB's own count of their memory); the latest one is always kept.
 CACHE_BYTES = 1024 * 1024 * 1024
