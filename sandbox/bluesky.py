@@ -300,6 +300,14 @@ def _check_post(call: Call, tok: Token, record: dict) -> list[str]:
         raise _invalid("Record/createdAt must be an valid atproto datetime (both RFC-3339 and ISO-8601)") from None
     if len(record.get("langs") or []) > 3:
         raise _invalid("Record/langs must not have more than 3 elements")
+    reply = record.get("reply")
+    if reply is not None:
+        for part in ("root", "parent"):
+            ref = (reply or {}).get(part) if isinstance(reply, dict) else None
+            if not isinstance(ref, dict) or not isinstance(ref.get("uri"), str) or not isinstance(ref.get("cid"), str):
+                raise _invalid(f'Record/reply/{part} must have the properties "uri" and "cid"')
+            if call.st.find_post("bluesky", ref["uri"]) is None:
+                raise _invalid(f"Record/reply/{part} is not a post that exists: {ref['uri']}")
     size = len(text.encode("utf-8"))
     for i, facet in enumerate(record.get("facets") or []):
         index = (facet or {}).get("index") or {}
@@ -386,7 +394,8 @@ async def create_record(call: Call) -> Response:
                              received_at=iso(time.time()), request_id=call.request_id, published_at=now,
                              url=f"https://bsky.app/profile/{_handle(account)}/post/{rkey}",
                              extra={"rkey": rkey, "cid": cid, "facets": record.get("facets") or [],
-                                    "langs": record.get("langs") or [], "embed": record.get("embed")}))
+                                    "langs": record.get("langs") or [], "embed": record.get("embed"),
+                                    "in_reply_to": ((record.get("reply") or {}).get("parent") or {}).get("uri")}))
         response = json_response({"uri": uri, "cid": cid, "commit": {"cid": _cid("bafyrei", uri.encode()),
                                                                     "rev": _next_tid(st, now)},
                                   "validationStatus": "valid"})

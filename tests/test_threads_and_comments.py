@@ -35,7 +35,6 @@ X = Account(platform="x", handle="@brand")
 IG = Account(platform="instagram", handle="@brand")
 LI = Account(platform="linkedin", handle="Brand")
 MASTODON = Account(platform="mastodon", handle="@brand@example.social")
-BLUESKY = Account(platform="bluesky", handle="brand.bsky.social")
 PHOTO = "https://cdn.example.com/a.jpg"
 
 
@@ -55,12 +54,13 @@ def test_a_thread_renders_as_its_first_post_and_the_replies():
 
 
 def test_a_thread_is_refused_where_the_platform_cannot_thread_in_words():
-    post = Post(caption="Hello", accounts=(BLUESKY,), variants={Platform.BLUESKY: PostVariant(thread=("a", "b"))})
+    post = Post(caption="Hello", accounts=(LI,), variants={Platform.LINKEDIN: PostVariant(thread=("a", "b"))})
     with pytest.raises(ValidationError) as err:
         ensure_valid(post)
     [problem] = err.value.problems
-    assert problem.code == "thread_not_supported" and "Bluesky cannot post a thread" in problem.message
-    assert [p for p, limits in LIMITS.items() if limits.supports_thread] == [Platform.X, Platform.MASTODON]
+    assert problem.code == "thread_not_supported" and "LinkedIn cannot post a thread" in problem.message
+    assert [p for p, limits in LIMITS.items() if limits.supports_thread] == [
+        Platform.X, Platform.BLUESKY, Platform.MASTODON]
 
 
 def test_every_post_of_a_thread_is_counted_in_the_platforms_own_unit():
@@ -325,3 +325,33 @@ def test_a_mastodon_thread_replies_in_order_and_a_lost_reply_is_not_doubled(worl
     assert sorted(by_text) == ["Dos 2/3", "Tres 3/3", "Uno 1/3"] and len(statuses) == 3
     assert by_text["Dos 2/3"]["extra"]["in_reply_to"] == by_text["Uno 1/3"]["external_id"] == done.external_id
     assert by_text["Tres 3/3"]["extra"]["in_reply_to"] == by_text["Dos 2/3"]["external_id"]
+
+
+def test_a_bluesky_thread_is_made_once_under_its_own_record_keys(world):
+    """Bluesky threads by record: root and parent refs; the second reply's answer is lost (the PDS made it), and
+    the next attempt finds it under the record key it chose, without a listing."""
+    account = world.connect("bluesky")
+    clock = Clock(utcnow())
+    world.post(account, at=clock(), variants={Platform.BLUESKY: PostVariant(thread=("Eins 1/3", "Zwei 2/3",
+                                                                                    "Drei 3/3"))})
+    pub = publisher(world, clock)
+    adapter = pub.adapter_for("bluesky")
+    real_create, calls = adapter._create, []
+
+    def lose_the_second_reply(url, creds, body):
+        calls.append(body["record"]["text"])
+        if len(calls) == 3:
+            world.emu.add_fault(kind="lost_response", platform="bluesky", path="createRecord", method="POST",
+                                count=1)
+        return real_create(url, creds, body)
+    adapter._create = lose_the_second_reply
+    [first] = run_due(world, clock, pub)
+    assert first.state == DeliveryState.RETRY_WAIT and first.progress.get("reply:1")
+    assert not first.progress.get("reply:2") and first.progress.get("reply_rkey:2")
+    clock.now = first.next_attempt_at
+    [done] = run_due(world, clock, pub)
+    assert done.state == DeliveryState.PUBLISHED and calls == ["Eins 1/3", "Zwei 2/3", "Drei 3/3"]
+    posts = {p["text"]: p for p in world.emu.posts("bluesky")}
+    assert sorted(posts) == ["Drei 3/3", "Eins 1/3", "Zwei 2/3"] and len(world.emu.posts("bluesky")) == 3
+    assert posts["Zwei 2/3"]["extra"]["in_reply_to"] == posts["Eins 1/3"]["external_id"] == done.external_id
+    assert posts["Drei 3/3"]["extra"]["in_reply_to"] == posts["Zwei 2/3"]["external_id"]

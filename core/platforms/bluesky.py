@@ -298,7 +298,73 @@ class BlueskyAdapter(PlatformAdapter):
                        meta={"username": handle, "did": did, "pds": pds})
 
     # ------------------------------------------------------------ publishing
+    # A thread: each reply is a record of its own whose `reply` names the thread's first post (root) and the post
+    # before (parent), each under a record key of its own chosen before it is first sent, so a reply can only
+    # ever be made once (a second createRecord under a taken key is refused); no listing is needed to tell.
+    threads_itself: ClassVar[bool] = True
+
+    def followups_pending(self, request: PublishRequest) -> bool:
+        replies = request.options.get("thread") or ()
+        return any(not request.progress.get(f"reply:{i}") for i in range(1, len(replies) + 1))
+
     def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
+        """The post (`_publish_post`), then the thread's replies, each under its own record key."""
+        main = self._publish_main(creds, request)
+        replies = [str(t) for t in request.options.get("thread") or ()]
+        if not replies:
+            return main
+        progress = dict(request.progress)
+
+        def save(key: str, value: str) -> None:
+            progress[key] = value
+            request.save(key, value)
+
+        if not progress.get("post:id"):
+            save("post:id", main.external_id)
+            save("post:url", main.url or "")
+        root = parent = {"uri": main.external_id, "cid": str(main.extra.get("cid") or "")}
+        uris = [main.external_id]
+        for i, text in enumerate(replies, start=1):
+            done = self._reply(creds, request, i, len(replies) + 1, text, root, parent, progress, save)
+            parent = {"uri": done.external_id, "cid": str(done.extra.get("cid") or "")}
+            uris.append(done.external_id)
+        return PublishResult(main.external_id, main.url, extra={**main.extra, "thread_ids": uris})
+
+    def _reply(self, creds: Credentials, request: PublishRequest, i: int, total: int, text: str, root: dict,
+               parent: dict, progress: dict, save: Callable[[str, str], None]) -> PublishResult:
+        key = f"reply_rkey:{i}"
+        if progress.get(key):                # chosen by an earlier attempt: it may have been made
+            found = self._existing(creds, progress[key])
+            if found is not None:
+                save(f"reply:{i}", found.external_id)
+                return found
+        else:
+            save(key, delivery_rkey(f"{request.marker}:reply:{i}", self.clock()))
+        rkey = progress[key]
+        now = self.clock().astimezone(UTC)
+        record: dict[str, Any] = {"$type": POST, "text": text, "reply": {"root": root, "parent": parent},
+                                  "createdAt": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"}
+        found_facets = facets(text, lambda handle: self._resolve(creds, handle))
+        if found_facets:
+            record["facets"] = found_facets
+        url = self._xrpc(self._pds(creds), "com.atproto.repo.createRecord")
+        try:
+            data = self._create(url, creds, {"repo": creds.external_id, "collection": POST, "record": record,
+                                             "rkey": rkey})
+        except (RetryLater, OutcomeUnknown, Rejected) as exc:
+            if (exc.http_status or 0) >= 500 or re.search(r"already (exists|a value)", str(exc), re.I):
+                found = self._existing(creds, rkey)      # the key is taken: ours, from a lost answer
+                if found is not None:
+                    save(f"reply:{i}", found.external_id)
+                    return found
+            if isinstance(exc, Rejected):
+                raise Rejected(f"Bluesky refused post {i + 1} of {total} of the thread: {exc}",
+                               platform=self.platform.value, code=exc.code, http_status=exc.http_status) from None
+            raise
+        save(f"reply:{i}", data["uri"])
+        return PublishResult(data["uri"], self._url(creds, rkey), extra={"cid": data.get("cid"), "rkey": rkey})
+
+    def _publish_main(self, creds: Credentials, request: PublishRequest) -> PublishResult:
         """Upload the images, then createRecord under this delivery's own record key."""
         if any(item.kind == "video" for item in request.media):
             raise Rejected("Outpost cannot post videos to Bluesky yet; use images (up to 4).",

@@ -197,6 +197,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §8.3 (lexicon limits: 300 graphemes and 3000 bytes).
     Platform.BLUESKY: PlatformLimits(
         platform=Platform.BLUESKY,
+        # A thread: each next post replies to the one before (reply.root / reply.parent, facts §8).
+        supports_thread=True, thread_max=25,
         text_max=300,
         text_counting="graphemes",
         text_max_bytes=3000,
