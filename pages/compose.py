@@ -192,16 +192,20 @@ def variant_editor(prefix: str, platform: Platform, base: dict[str, str]) -> Non
         st.caption(f"An empty field uses the post's own. Untick to send {platform.label} the post's own text.")
 
 
-def variant_from_fields(prefix: str, platform: Platform, *, keep: PostVariant | None = None) -> PostVariant | None:
+def variant_from_fields(prefix: str, platform: Platform, *, keep: PostVariant | None = None,
+                        base: dict[str, str] | None = None) -> PostVariant | None:
     """The variant typed in `platform`'s editor, over `keep`'s other parts (media, thread, first comment); None when
-    nothing is left. Hashtags that are not hashtags: a ValidationError whose message names the platform."""
+    nothing is left. A field left as the post's own (`base`) is not an override, so it follows later changes to the
+    post. Hashtags that are not hashtags: a ValidationError whose message names the platform."""
     s = st.session_state
     keep = keep or PostVariant()
+    base = base or {}
     values: dict[str, object] = {f: None for f in VARIANT_FIELDS}
     if s.get(variant_key(prefix, platform)):
         for f in _fields_of(platform):
             text = s.get(variant_key(prefix, platform, f)) or ""
-            values[f] = (text if f == "caption" else text.strip()) if text.strip() else None
+            same = text.strip() == (base.get(f) or "").strip()
+            values[f] = (text if f == "caption" else text.strip()) if text.strip() and not same else None
         if values["hashtags"] is not None:
             try:
                 values["hashtags"] = normalize_hashtags(values["hashtags"])
@@ -271,6 +275,7 @@ def _variants(platforms: list[Platform], *, thread: bool) -> tuple[dict[Platform
     variants: dict[Platform, PostVariant] = {}
     problems: list[Problem] = []
     comment = (s.get("compose_first_comment") or "").strip()
+    base = _base()
     for platform in platforms:
         keep = None
         if comment and not limits_for(platform).supports_first_comment:
@@ -278,13 +283,20 @@ def _variants(platforms: list[Platform], *, thread: bool) -> tuple[dict[Platform
         if platform == Platform.X and thread and s.get("compose_thread"):
             keep = replace(keep or PostVariant(), thread=tuple(thread_parts()))
         try:
-            variant = variant_from_fields(COMPOSE, platform, keep=keep)
+            variant = variant_from_fields(COMPOSE, platform, keep=keep, base=base)
         except ValidationError as exc:
             problems += exc.problems
             variant = keep
         if variant is not None:
             variants[platform] = variant
     return variants, problems
+
+
+def _base() -> dict[str, str]:
+    """The post's own text as typed: what a variant's fields start from and are compared with."""
+    s = st.session_state
+    return {"caption": s.get("compose_caption") or "", "hashtags": s.get("compose_hashtags") or "",
+            "link": s.get("compose_link") or "", "title": ""}
 
 
 def _draft(accounts: list[Account], media_urls: list[str], ws_id: str, user_id: str, *, hashtags: bool = True,
@@ -603,10 +615,8 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
 
     if platforms:
         st.markdown("**Per platform** (optional: a different caption, hashtags or link for one platform)")
-        base = {"caption": s.get("compose_caption") or "", "hashtags": s.get("compose_hashtags") or "",
-                "link": s.get("compose_link") or "", "title": ""}
         for platform in platforms:
-            variant_editor(COMPOSE, platform, base)
+            variant_editor(COMPOSE, platform, _base())
     st.caption("Counters and previews update when you click outside a field or press Ctrl+Enter "
                "(Streamlit sends text when a field loses focus, so no keystroke is lost).")
 

@@ -45,8 +45,10 @@ def _act(post_id: str, what: str) -> None:
         if what == "save_caption":
             post = sched.get(post_id)
             variants = dict(post.variants)
-            for platform in post.platforms:   # what is unticked or emptied falls back to the post's own
-                variant = variant_from_fields(_prefix(post_id), platform, keep=post.variants.get(platform))
+            base = {"caption": s.get(f"pd_caption_{post_id}", ""), "hashtags": " ".join(post.hashtags),
+                    "link": post.link, "title": post.title}
+            for platform in post.platforms:   # what is unticked, emptied or left as the post's own falls back to it
+                variant = variant_from_fields(_prefix(post_id), platform, keep=post.variants.get(platform), base=base)
                 if variant is None:
                     variants.pop(platform, None)
                 else:

@@ -132,6 +132,7 @@ def test_a_linkedin_variant_is_what_linkedin_previews_and_saves_and_untick_falls
     [post] = db.list_posts(workspace_id=ws.id)
     assert post.caption == "Short and sweet." and post.render("linkedin").caption == "Only on LinkedIn."
     assert post.render("x").caption == "Short and sweet."
+    assert post.variants[Platform.LINKEDIN].hashtags is None        # left as the post's own: not an override
     assert at.checkbox(key="compose_v_linkedin").value is False                        # the next post starts plain
     assert "Only on LinkedIn." not in _html(at)
 
