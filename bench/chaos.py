@@ -4,6 +4,7 @@
     ... [--accounts M] [--platforms x,facebook,linkedin] [--spread-s S] [--runners R] [--latency-ms L]
         [--p-5xx 0.05] [--p-429 0.03] [--p-lost 0.02] [--p-applied-5xx 0.02] [--p-slow-apply 0.02]
         [--slow-apply-s 40] [--listing-lag-s 10] [--rate-limit-platforms x,facebook] [--database-url URL]
+        [--platform-timeout-s 30] [--settle-s 120] [--runner-listing-lag-s 30] [--reconcile-after-s 30]
 
 What it does:
 1. Starts the emulator, a fresh database and M accounts as bench.publish does (quotas lifted, the platforms'
@@ -91,6 +92,18 @@ def parser() -> argparse.ArgumentParser:
                    help="X's rate-limit window in the emulator: an injected X 429 says 'come back in this many "
                         "seconds', and the runner holds the whole account that long (default 60; X's real window "
                         "is 900, which makes an account hit twice wait 30 minutes and the run take an hour)")
+    # The runner's in-doubt timings (its own settings, OUTPOST_PLATFORM_TIMEOUT_S, OUTPOST_SETTLE_S,
+    # OUTPOST_LISTING_LAG_S and --reconcile-after-s; default: the product's). A small run (the test suite's) scales
+    # them down together, keeping their order: platform timeout < slow apply < settle window, listing lag above
+    # the emulator's, so every fault still lands in the same case as at full size, only sooner.
+    p.add_argument("--platform-timeout-s", type=float, default=None,
+                   help="the runner's request timeout (default 30; must stay below --slow-apply-s and --settle-s)")
+    p.add_argument("--settle-s", type=float, default=None,
+                   help="the runner's settle window on every platform (default: the adapters', 2 minutes)")
+    p.add_argument("--runner-listing-lag-s", type=float, default=None,
+                   help="how long the runner allows a listing to lag (default: the adapters', 30 s)")
+    p.add_argument("--reconcile-after-s", type=float, default=None,
+                   help="the runner's wait before asking about a lost answer (default 30)")
     p.add_argument("--lease-s", type=float, default=10.0)
     p.add_argument("--retry-delays-s", default="1,2,4")
     p.add_argument("--max-attempts", type=int, default=4)
@@ -131,6 +144,28 @@ def fault_rules(platforms, rate_limited, p5, p429, plost, seed: int, *, p_applie
                           "probability": min(1.0, share / left), "seed": seed * 1000 + k * 10 + j, **extra})
             left -= share
     return rules
+
+
+def check_timings(args) -> None:
+    """Refuse in-doubt timings that would make the faults mean something else than at full size."""
+    timeout = args.platform_timeout_s if args.platform_timeout_s is not None else 30.0
+    settle = args.settle_s if args.settle_s is not None else 120.0
+    lag = args.runner_listing_lag_s if args.runner_listing_lag_s is not None else 30.0
+    if args.p_slow_apply > 0 and not timeout < args.slow_apply_s <= settle:
+        raise SystemExit(f"a slow apply ({args.slow_apply_s:g} s) must outlast the runner's request timeout "
+                         f"({timeout:g} s) and land within its settle window ({settle:g} s)")
+    if lag < args.listing_lag_s:
+        raise SystemExit(f"the runner's listing lag ({lag:g} s) must cover the emulator's ({args.listing_lag_s:g} s)")
+
+
+def runner_timing_env(args) -> dict[str, str]:
+    """The environment that carries the timings to the runners (empty: the product's defaults)."""
+    env = {}
+    for name, value in (("OUTPOST_PLATFORM_TIMEOUT_S", args.platform_timeout_s), ("OUTPOST_SETTLE_S", args.settle_s),
+                        ("OUTPOST_LISTING_LAG_S", args.runner_listing_lag_s)):
+        if value is not None:
+            env[name] = f"{value:g}"
+    return env
 
 
 def _words(text: str | None) -> str:
@@ -176,6 +211,7 @@ def _lagged_listings(world) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    check_timings(args)
     stop_on_sigterm()
     n, kills = args.deliveries, args.kills
     if n < 1 or kills < 0 or args.runners < 1:
@@ -202,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
             world.emulator.add_fault(**rule)
         say(f"{len(rules)} fault rules on the publishing calls of {', '.join(platforms)} "
             f"(429 on {', '.join(rate_limited) or 'none'}); listings lag {args.listing_lag_s:g}s")
+        timing_env = runner_timing_env(args)
+        if timing_env:
+            base_env = world.runner_env
+            world.runner_env = lambda level="INFO": {**base_env(level), **timing_env}
+        extra = ["--reconcile-after-s", f"{args.reconcile_after_s:g}"] if args.reconcile_after_s is not None else []
         pool = RunnerPool(world, args.runners,
                           runner_args(concurrency=args.concurrency, lease_s=args.lease_s,
                                       retry_delays_s=args.retry_delays_s, max_attempts=args.max_attempts,
-                                      log_level=args.runner_log_level), log_level=args.runner_log_level)
+                                      log_level=args.runner_log_level) + extra, log_level=args.runner_log_level)
         pool.wait_ready()
 
         accs = world.accounts
@@ -259,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
             "database": "postgresql" if world.db.schema else "sqlite",
             "settle_s": settle_s,
         }
+        timings = {**timing_env, **({"reconcile_after_s": args.reconcile_after_s} if extra else {})}
+        if timings:
+            out["runner_timings"] = timings       # scaled down from the product's defaults (a small run)
         if result.lost:
             out["lost_detail"] = result.lost_detail
         if result.codes:

@@ -29,9 +29,14 @@ RUNS = {
     "publish_two_runners": ["publish", *SMALL, "--runners", "2", "--spread-s", "0"],
     # Fault shares raised from 5/3/2% so that each kind fires on 40 deliveries, and one SIGKILL. 429s on Facebook
     # and on X with a 3-second window (X's real one is 15 minutes, LinkedIn's "after midnight": the runner waits).
+    # The in-doubt timings are scaled down together, in the same order as the product's defaults (request timeout
+    # 4 s < slow apply 6 s < settle window 10 s; the runner's listing lag 3 s covers the emulator's 2 s; a lost
+    # answer asked about after 3 s): every fault lands in the same case as at full size, in a minute, not four.
     "chaos": ["chaos", "--deliveries", "40", "--kills", "1", "--accounts", "8", "--latency-ms", "20",
               "--spread-s", "3", "--p-5xx", "0.1", "--p-429", "0.1", "--p-lost", "0.1",
-              "--rate-limit-platforms", "facebook,x", "--x-window-s", "3"],
+              "--rate-limit-platforms", "facebook,x", "--x-window-s", "3",
+              "--platform-timeout-s", "4", "--slow-apply-s", "6", "--settle-s", "10", "--listing-lag-s", "2",
+              "--runner-listing-lag-s", "3", "--reconcile-after-s", "3"],
 }
 # What a claim costs as the backlog grows (no emulator, no runner): small backlogs, both layouts.
 CLAIMS = ["claims", "--backlogs", "50,300", "--accounts", "60", "--limit", "4", "--rounds", "3"]
@@ -103,9 +108,9 @@ def test_publish_bench_on_postgres(runs):
 
 
 def test_chaos_bench_loses_nothing_and_publishes_nothing_twice(runs):
-    # In-doubt deliveries wait for the platform's settle window (2 minutes) and two listing checks before they
-    # are sent again or go to review: the run takes about 3 minutes alone, longer beside the other runs.
-    result = runs["chaos"].result(timeout=480)
+    # In-doubt deliveries wait for the settle window (10 s here, 2 minutes at full size) and two listing checks
+    # before they are sent again or go to review: the run takes under a minute.
+    result = runs["chaos"].result(timeout=300)
     assert result["deliveries"] == 40
     assert result["kills"] == 1
     assert result["duplicates"] == 0
@@ -113,6 +118,9 @@ def test_chaos_bench_loses_nothing_and_publishes_nothing_twice(runs):
     assert result["failed_but_posted"] == 0
     # Every delivery ended somewhere a person can see: published, failed with a reason, or waiting for review.
     assert result["published"] + result["failed"] + result["needs_review"] == 40
+    # The runners ran with the scaled-down timings the command line asked for.
+    assert result["runner_timings"] == {"OUTPOST_PLATFORM_TIMEOUT_S": "4", "OUTPOST_SETTLE_S": "10",
+                                        "OUTPOST_LISTING_LAG_S": "3", "reconcile_after_s": 3.0}
 
 
 def check_claims(result: dict) -> None:
@@ -133,3 +141,15 @@ def test_claims_bench_reports_the_cost_per_backlog(runs):
 @pytest.mark.skipif(not POSTGRES_URL, reason="set OUTPOST_TEST_POSTGRES_URL to run the benches on PostgreSQL")
 def test_claims_bench_on_postgres(runs):
     check_claims(runs["claims_postgres"].result())
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--platform-timeout-s", "8", "--slow-apply-s", "6", "--settle-s", "10"], "must outlast the runner's request timeout"),
+    (["--platform-timeout-s", "4", "--slow-apply-s", "12", "--settle-s", "10"], "land within its settle window"),
+    (["--listing-lag-s", "5", "--runner-listing-lag-s", "3"], "must cover the emulator's"),
+])
+def test_chaos_bench_refuses_timings_that_change_what_a_fault_means(args, words):
+    # Checked before anything starts (no emulator, no database): a run scaled down wrongly says so in words.
+    from bench import chaos
+    with pytest.raises(SystemExit, match=words):
+        chaos.main(["--deliveries", "4", "--kills", "0", *args])
