@@ -210,6 +210,11 @@ async def create_container(call: Call, token: Token, user: Node) -> Response:
         raise _invalid("(#100) Param text is required for TEXT posts")
     if media_type == "CAROUSEL":
         children = _carousel_children(call, user)
+    reply_to = str(p.get("reply_to_id") or "") or None
+    if reply_to:
+        parent = call.st.meta.nodes.get(reply_to)
+        if parent is None or parent.type != "th_media":
+            raise _invalid(f"(#100) Param reply_to_id must be a valid Threads media id, not {reply_to}")
     url = None
     if media_type in ("IMAGE", "VIDEO"):
         url_param = "video_url" if media_type == "VIDEO" else "image_url"
@@ -220,7 +225,7 @@ async def create_container(call: Call, token: Token, user: Node) -> Response:
     node = Node(id=meta.new_id(call.st, "container"), type="th_container", owner=user.id, created_at=now,
                 data={"media_type": media_type, "is_carousel_item": is_item, "text": "" if is_item else text,
                       "url": url, "children": children, "alt_text": p.get("alt_text"), "ready_at": None,
-                      "error": None, "published_id": None})
+                      "error": None, "published_id": None, "reply_to": reply_to})
     if media_type == "VIDEO":
         meta.add_node(call, node)
         call.core.spawn(_fetch_video(call, node))
@@ -308,10 +313,12 @@ async def publish(call: Call, token: Token, user: Node) -> Response:
         meta.add_node(st, Node(id=media_id, type="th_media", owner=user.id, created_at=now, data={
             "media_type": LISTED_TYPE[d["media_type"]], "text": d["text"], "shortcode": shortcode,
             "permalink": permalink, "urls": urls, "container": node.id, "video": video,
-            "alt_text": d.get("alt_text"), "children": [c.data["media_type"] for c in children]}))
+            "alt_text": d.get("alt_text"), "children": [c.data["media_type"] for c in children],
+            "reply_to": d.get("reply_to")}))
     st.add_post(Post(platform="threads", account=user.id, external_id=media_id, text=d["text"], media=urls,
                      received_at=iso(time.time()), request_id=call.request_id, published_at=now,
-                     kind=d["media_type"].lower(), url=permalink, extra={"container_id": node.id, "video": video}))
+                     kind=d["media_type"].lower(), url=permalink,
+                     extra={"container_id": node.id, "video": video, "in_reply_to": d.get("reply_to")}))
     return json_response({"id": media_id})
 
 
@@ -354,6 +361,21 @@ def _time_param(call: Call, name: str) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
+@meta.edge("th_media", "GET", "replies")
+async def list_replies(call: Call, token: Token, node: Node) -> Response:
+    """The direct replies to a post, newest first (threads_read_replies); new ones show after the listing lag."""
+    meta.require_scope(token, "threads_read_replies", "threads_manage_replies")
+    st = call.st
+    with st.lock:
+        replies = [n for n in st.meta.nodes.values() if n.type == "th_media" and n.data.get("reply_to") == node.id]
+    replies = sorted(call.listed("threads", replies, made=lambda n: n.created_at), key=lambda n: n.created_at,
+                     reverse=True)
+    page = meta.paged(replies, call)
+    page["data"] = [{**_media_fields(call, n), "replied_to": {"id": node.id}, "is_reply": True}
+                    for n in page["data"]]
+    return json_response(page)
+
+
 @meta.edge("th_user", "GET", "threads")
 async def list_threads(call: Call, token: Token, user: Node) -> Response:
     meta.require_scope(token, "threads_basic")
@@ -362,7 +384,8 @@ async def list_threads(call: Call, token: Token, user: Node) -> Response:
     posts = sorted(call.listed("threads", st.live_posts("threads", user.id)), key=lambda p: p.published_at,
                    reverse=True)
     nodes = [st.meta.nodes[p.external_id] for p in posts if p.external_id in st.meta.nodes]
-    nodes = [n for n in nodes if (since is None or n.created_at >= since) and (until is None or n.created_at <= until)]
+    nodes = [n for n in nodes if (since is None or n.created_at >= since) and (until is None or n.created_at <= until)
+             and not n.data.get("reply_to")]          # replies are listed under /replies, not here
     page = meta.paged(nodes, call)
     page["data"] = [_media_fields(call, n) for n in page["data"]]
     return json_response(page)

@@ -60,7 +60,7 @@ def test_a_thread_is_refused_where_the_platform_cannot_thread_in_words():
     [problem] = err.value.problems
     assert problem.code == "thread_not_supported" and "LinkedIn cannot post a thread" in problem.message
     assert [p for p, limits in LIMITS.items() if limits.supports_thread] == [
-        Platform.X, Platform.BLUESKY, Platform.MASTODON]
+        Platform.X, Platform.THREADS, Platform.BLUESKY, Platform.MASTODON]
 
 
 def test_every_post_of_a_thread_is_counted_in_the_platforms_own_unit():
@@ -141,7 +141,7 @@ def world(emu, template, tmp_path):
               client=httpx.Client(timeout=15, trust_env=False))
     yield w
     emu.clear_faults()
-    emu.configure(listing_lag_s={}, ig_image_delay_s=0.2)
+    emu.configure(listing_lag_s={}, ig_image_delay_s=0.2, thr_text_delay_s=0.1)
     w.client.close()
     w.store.engine.dispose()
 
@@ -355,3 +355,33 @@ def test_a_bluesky_thread_is_made_once_under_its_own_record_keys(world):
     assert sorted(posts) == ["Drei 3/3", "Eins 1/3", "Zwei 2/3"] and len(world.emu.posts("bluesky")) == 3
     assert posts["Zwei 2/3"]["extra"]["in_reply_to"] == posts["Eins 1/3"]["external_id"] == done.external_id
     assert posts["Drei 3/3"]["extra"]["in_reply_to"] == posts["Zwei 2/3"]["external_id"]
+
+
+def test_a_threads_thread_waits_out_a_late_listing_before_sending_a_lost_reply_again(world):
+    """Threads: the first reply is published behind a gateway 502 and the parent's replies list it 10 minutes
+    late: Outpost keeps looking (settle window, then the listing lag) and finds it; nothing is posted twice."""
+    account = world.connect("threads")
+    world.emu.configure(listing_lag_s={"threads": 600}, thr_text_delay_s=0.0)
+    clock = Clock(utcnow())
+    world.post(account, at=clock(), variants={Platform.THREADS: PostVariant(thread=("Un 1/2", "Deux 2/2"))})
+    pub = publisher(world, clock)
+    adapter = pub.adapter_for("threads")
+    real_reply = adapter.post_reply
+
+    def reply_behind_a_gateway(*args):
+        world.emu.add_fault(kind="applied_then_5xx", platform="threads", path="threads_publish", method="POST",
+                            count=1)
+        return real_reply(*args)
+    adapter.post_reply = reply_behind_a_gateway
+    [first] = run_due(world, clock, pub)
+    assert first.state == DeliveryState.RETRY_WAIT and first.progress.get("reply_sent:1")
+    assert sorted(p["text"] for p in world.emu.posts("threads")) == ["Deux 2/2", "Un 1/2"]
+    clock.now = first.next_attempt_at                             # settled, but not listed yet
+    [look] = run_due(world, clock, pub)
+    assert look.state == DeliveryState.RETRY_WAIT and look.last_error_code == "reply_in_doubt"
+    world.emu.advance(601)
+    clock.now = look.next_attempt_at
+    [done] = run_due(world, clock, pub)
+    assert done.state == DeliveryState.PUBLISHED
+    posts = {p["text"]: p for p in world.emu.posts("threads")}
+    assert len(world.emu.posts("threads")) == 2 and posts["Deux 2/2"]["extra"]["in_reply_to"] == done.external_id

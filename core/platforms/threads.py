@@ -134,6 +134,25 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
                                      "being looked up.", platform=self.platform.value, code="PUBLISHED") from None
             raise
 
+    # ------------------------------------------------------------ threads of several posts
+    # Each next post replies to the one before: a TEXT container with reply_to_id, published like any post (the
+    # base class checkpoints each reply and looks a lost one up among the parent's replies before sending again).
+    def post_reply(self, creds: Credentials, request: PublishRequest, parent_id: str, text: str, index: int) -> str:
+        user, token = creds.external_id or "me", creds.access_token
+        container = self._container(user, token, {"media_type": "TEXT", "text": text, "reply_to_id": parent_id})
+        request.save(f"reply_container:{index}", container)
+        self._wait(container, token)
+        return self._publish_container(user, token, container)
+
+    def find_reply(self, creds: Credentials, parent_id: str, text: str, *, since: datetime) -> str | None:
+        want = normalize_text(text)
+        data = self.get(f"{parent_id}/replies", creds.access_token, fields="id,text,timestamp,username", limit=50)
+        for item in data.get("data") or ():
+            when = parse_graph_time(item.get("timestamp"))
+            if normalize_text(item.get("text") or "") == want and (when is None or when >= since):
+                return str(item["id"])
+        return None
+
     def _status_or_none(self, container: str, token: str) -> str | None:
         try:
             return self._status(container, token)

@@ -188,6 +188,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §7.2 ("≤500 chars; emojis counted as UTF-8 bytes").
     Platform.THREADS: PlatformLimits(
         platform=Platform.THREADS,
+        # A thread: each next post replies to the one before (reply_to_id on its container, facts §7).
+        supports_thread=True, thread_max=25,
         text_max=500,
         text_counting="chars_emoji_bytes",
         media_max=20, images_max=20, videos_max=20,  # carousel of 20 is unverified
