@@ -385,3 +385,37 @@ def test_a_threads_thread_waits_out_a_late_listing_before_sending_a_lost_reply_a
     assert done.state == DeliveryState.PUBLISHED
     posts = {p["text"]: p for p in world.emu.posts("threads")}
     assert len(world.emu.posts("threads")) == 2 and posts["Deux 2/2"]["extra"]["in_reply_to"] == done.external_id
+
+
+def test_a_reply_refused_for_good_leaves_the_thread_published_as_far_as_it_went_and_says_so(world):
+    """X refuses the second post (the same words as the first: a duplicate). The first post stays published
+    with its link; the person is told which post of the thread did not go out."""
+    x = world.connect("x")
+    clock = Clock(utcnow())
+    post = world.post(x, at=clock(), variants={Platform.X: PostVariant(thread=("Same words", "Same words"))})
+    [done] = run_due(world, clock, publisher(world, clock))
+    assert done.state == DeliveryState.PUBLISHED and done.external_url and len(world.emu.posts("x")) == 1
+    assert done.progress["followup_error"].startswith("Your X thread was not posted in full: X refused post 2 of 2")
+    [note] = [n for n in world.store.list_notifications(workspace_id=world.workspace.id)
+              if n.kind == "followup_failed"]
+    assert note.title == "Your X thread was not posted in full" and note.subject_id == post.id
+
+
+def test_a_linkedin_comment_whose_answer_was_lost_is_never_sent_again(world):
+    """LinkedIn does not let Outpost read the comments back (no r_member_social): a lost answer cannot be
+    settled, so the comment is not sent again and the person is asked to look."""
+    li = world.connect("linkedin")
+    clock = Clock(utcnow())
+    world.post(li, at=clock(), text="We are hiring", first_comment="Apply: https://example.com/jobs")
+    world.emu.add_fault(kind="lost_response", platform="linkedin", path="/comments", method="POST", count=1)
+    pub = publisher(world, clock)
+    [first] = run_due(world, clock, pub)
+    assert first.state == DeliveryState.RETRY_WAIT and len(comments(world, "linkedin")) == 1
+    for _ in range(3):
+        clock.now = first.next_attempt_at
+        [first] = run_due(world, clock, pub)
+        if first.state == DeliveryState.PUBLISHED:
+            break
+    assert first.state == DeliveryState.PUBLISHED and len(comments(world, "linkedin")) == 1
+    assert "cannot tell whether it went out" in first.progress["followup_error"]
+    assert len(world.emu.posts("linkedin")) == 1
