@@ -193,19 +193,19 @@ def test_a_file_another_process_holds_leaves_this_dashboard_in_memory(db, tmp_pa
                for r in caplog.records)
 
 
+# A dashboard killed after a refresh committed (DuckDB alone: the file is the engine's, made below).
 KILLED = textwrap.dedent("""
-    import os, signal, sys
-    from core.analytics.engine import AnalyticsEngine
-    engine = AnalyticsEngine(path=sys.argv[1])
-    with engine.cursor() as con:
-        con.execute("INSERT INTO workspaces VALUES (1, 'ws_killed', 'Killed', 'UTC')")
-        con.execute("INSERT INTO feed_marks VALUES ('post_snapshots', 7, NULL)")
+    import os, signal, sys, duckdb
+    con = duckdb.connect(sys.argv[1])
+    con.execute("INSERT INTO workspaces VALUES (1, 'ws_killed', 'Killed', 'UTC')")
+    con.execute("INSERT INTO feed_marks VALUES ('post_snapshots', 7, NULL)")
     os.kill(os.getpid(), signal.SIGKILL)
 """)
 
 
 def test_a_file_left_by_a_killed_process_reopens_with_what_it_committed(tmp_path):
     path = tmp_path / FILE_NAME
+    AnalyticsEngine(path=path).close()
     run = subprocess.run([sys.executable, "-c", KILLED, str(path)], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == -signal.SIGKILL, run.stderr
