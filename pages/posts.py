@@ -16,7 +16,7 @@ from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
 from core.services.scheduler import Scheduler
-from core.services.views import PAST, UPCOMING, attention_rows, post_list, workspace_accounts
+from core.services.views import PAST, UPCOMING, attention_rows, has_posts, post_list, workspace_accounts
 from pages import post_dialog
 from pages.compose import composer
 from pages.shared import context, settings, show_problems, store
@@ -34,25 +34,42 @@ if flash:
 accounts = workspace_accounts(db, ws.id, actor=ctx.actor)
 
 # ---------------------------------------------------------------- composer
+# Open at first in a workspace with no posts yet; otherwise behind "New post" (the composer's fields are a third
+# of what the page draws: the list comes first). Its state is not a widget's, so it stays open across pages.
+COMPOSING = "posts_composing"
+s = st.session_state
+
+
+def _composing(on: bool) -> None:
+    s[COMPOSING] = on
+
+
 if ctx.can(Action.EDIT_POSTS):
-    with st.expander("✍️ New post", expanded=True):
-        if not accounts:
-            st.info("Connect an account first, on the Accounts page (it walks you through the platform's own "
-                    "sign-in). In sandbox mode you can also add a practice account right here.")
-        if settings().sandbox and ctx.can(Action.CONNECT_ACCOUNTS):
-            with st.popover("Add a sandbox account"):
-                plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label, key="new_acc_platform")
-                handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
-                if st.button("Add account", key="new_acc_add"):
-                    try:
-                        add_account(db, ctx.actor, Account(platform=plat, handle=handle, display_name=handle,
-                                                           workspace_id=ws.id))
-                    except OutpostError as exc:
-                        show_problems(exc)
-                    else:
-                        st.rerun()
-        if accounts:
-            composer(ctx, accounts)
+    if COMPOSING not in s:
+        s[COMPOSING] = not has_posts(db, ws.id, actor=ctx.actor)
+    if not s[COMPOSING]:
+        st.button("✍️ New post", key="posts_compose_open", type="primary", on_click=_composing, args=(True,))
+    else:
+        with st.expander("✍️ New post", expanded=True):
+            st.button("Close the composer", key="posts_compose_close", on_click=_composing, args=(False,),
+                      type="tertiary")
+            if not accounts:
+                st.info("Connect an account first, on the Accounts page (it walks you through the platform's own "
+                        "sign-in). In sandbox mode you can also add a practice account right here.")
+            if settings().sandbox and ctx.can(Action.CONNECT_ACCOUNTS):
+                with st.popover("Add a sandbox account"):
+                    plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label, key="new_acc_platform")
+                    handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
+                    if st.button("Add account", key="new_acc_add"):
+                        try:
+                            add_account(db, ctx.actor, Account(platform=plat, handle=handle, display_name=handle,
+                                                               workspace_id=ws.id))
+                        except OutpostError as exc:
+                            show_problems(exc)
+                        else:
+                            st.rerun()
+            if accounts:
+                composer(ctx, accounts)
 
 # ---------------------------------------------------------------- what needs a person
 attention = attention_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
@@ -89,18 +106,16 @@ if attention:
 # (refreshes itself while the runner publishes: only this fragment runs again, every REFRESH)
 REFRESH = timedelta(seconds=10)
 PAGE = 50                                   # rows a section shows at first, and how many more "Show more" adds
-s = st.session_state
 by_id = {a.id: a for a in accounts}
 platforms = sorted({a.platform for a in accounts}, key=lambda p: p.label)
 
 
-def _section(title: str, section: str, filters: dict, empty: str) -> None:
+def _section(section: str, filters: dict, empty: str) -> None:
     shown = s.setdefault(f"posts_{section}_limit", PAGE)
     found = post_list(db, ws.id, tz_name=ws.timezone_name, section=section, now=utcnow(), limit=shown,
                       actor=ctx.actor, **filters)
-    st.subheader(title)
     if not found.rows:
-        st.caption(empty)
+        st.info(empty)
         return
     frame = pd.DataFrame(found.rows)
     rev = s.get("posts_rev", 0)
@@ -112,6 +127,12 @@ def _section(title: str, section: str, filters: dict, empty: str) -> None:
         s["posts_rev"] = rev + 1
         s[post_dialog.OPEN] = str(frame.iloc[rows[0]]["id"])
         st.rerun(scope="app")                # the dialog lives outside this fragment
+    order = "the next one first" if section == UPCOMING else "the latest first"
+    demo = any("Demo" in r["tags"] for r in found.rows)
+    st.caption(f"{len(found.rows)} post(s). " + (f"More after these ({order}). " if found.more else f"{order.capitalize()}. ")
+               + "Click a row to open the post. "
+               + ("Demo posts are sample history: they can be read, not acted on. " if demo else "")
+               + "This list updates itself every few seconds.")
     if found.more:
         st.button("Show more", key=f"posts_{section}_more", on_click=_show_more, args=(section, shown))
 
@@ -126,22 +147,28 @@ COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "caption": "Caption", "
                  "link": st.column_config.LinkColumn("Published post", display_text="Open ↗")}
 
 
+SECTIONS = {"Upcoming": UPCOMING, "Past": PAST}
+
+
 @st.fragment(run_every=REFRESH)
 def posts_list() -> None:
-    f1, f2, f3 = st.columns(3)
+    st.subheader("Your posts")
+    f0, f1, f2, f3 = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
+    shown = f0.segmented_control("Show", list(SECTIONS), default="Upcoming", required=True,
+                                 key="posts_section") or "Upcoming"
     statuses = f1.multiselect("Status", list(PostStatus), format_func=lambda v: PostStatus(v).label,
-                              key="posts_f_status")
-    chosen = f2.multiselect("Account", list(by_id), format_func=lambda i: by_id[i].label, key="posts_f_accounts")
-    on = f3.multiselect("Platform", [p.value for p in platforms],
+                              key="posts_f_status", placeholder="All")
+    chosen = f2.multiselect("Account", list(by_id), format_func=lambda i: by_id[i].label, key="posts_f_accounts",
+                            placeholder="All")
+    on = f3.multiselect("Platform", [p.value for p in platforms], placeholder="All",
                         format_func=lambda v: next(p.label for p in platforms if p.value == v), key="posts_f_platforms")
     filters = {"statuses": statuses, "account_ids": chosen, "platforms": on}
     filtered = bool(statuses or chosen or on)
-    _section("Upcoming", UPCOMING, filters,
-             "Nothing planned" + (" with these filters." if filtered else
-                                  (": write a post above." if ctx.can(Action.EDIT_POSTS) else ".")))
-    _section("Past", PAST, filters, "Nothing here yet" + (" with these filters." if filtered else "."))
-    st.caption("Click a row to open the post. Demo posts are sample history: they can be read, not acted on. "
-               "This list updates itself every few seconds.")
+    if SECTIONS[shown] == UPCOMING:
+        _section(UPCOMING, filters, "Nothing planned" + (" with these filters." if filtered else
+                 (": press New post above to write one." if ctx.can(Action.EDIT_POSTS) else ".")))
+    else:
+        _section(PAST, filters, "Nothing in the past" + (" with these filters." if filtered else " yet."))
 
 
 posts_list()

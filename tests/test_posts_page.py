@@ -85,7 +85,7 @@ def test_the_page_shows_only_the_current_workspaces_accounts_and_posts(page):
     script = Scheduler(db, actor=Actor.system("test"))
     script.save_draft("p_brand", Post(account=mine, caption="For the brand", workspace_id=ws.id))
     script.save_draft("p_side", Post(account=theirs, caption="For the side project", workspace_id=other.id))
-    at = open_as(owner)
+    at = open_as(owner, posts_composing=True)
     assert not at.exception
     assert at.multiselect(key="compose_accounts").options == [mine.label]
     assert list(at.dataframe[0].value["caption"]) == ["For the brand"]
@@ -173,7 +173,7 @@ def test_the_list_links_to_the_published_post(composer):
     db.add_post(Post(caption="Live now", accounts=(x,), schedule=Schedule(scheduled_at=now - timedelta(minutes=1)),
                      workspace_id=ws.id, state=PostState.APPROVED, id="p1"),
                 [Delivery(post_id="p1", account_id=x.id, platform="x", due_at=now - timedelta(minutes=1), id="d1")])
-    at = open_as(owner)                 # open before the runner publishes it
+    at = open_as(owner, posts_section="Past")   # due a minute ago; opened before the runner publishes it
     assert list(at.dataframe[0].value["status"]) == ["Scheduled"]
     [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
     db.finish_delivery(claimed.mark_published(external_id="123", external_url="https://x.example/brand/status/123",
@@ -198,7 +198,7 @@ def test_daily_caps_come_with_the_other_problems_and_warnings_are_said_in_the_wo
     for n, hour in enumerate((9, 10)):    # LinkedIn's default cap is 2 a day: tomorrow is full
         script.schedule_post(f"p{n}", Post(account=li, caption="Spring is here.", workspace_id=ws.id,
                                            schedule=Schedule.at_local(tomorrow, time(hour), ws.timezone_name)))
-    at = open_as(owner)
+    at = open_as(owner, posts_composing=True)    # the workspace has posts: the composer is opened
     at.multiselect(key="compose_accounts").set_value([li.id])
     at.text_area(key="compose_caption").input("y" * 3100)
     at.date_input(key="compose_date").set_value(tomorrow)
@@ -256,22 +256,35 @@ def test_upcoming_posts_come_first_the_next_one_at_the_top_then_the_past_latest_
     db, owner, ws, open_as, x, li = history
     at = open_as(owner)
     assert not at.exception
-    assert [h.value for h in at.subheader] == ["Upcoming", "Past"]
-    upcoming = _captions(at, 0)
-    assert upcoming == [f"Upcoming {n:02d}" for n in range(50)]               # the first page: 50 posts
-    assert _captions(at, 1) == ["Went out 1 days ago", "Went out 3 days ago", "Went out 5 days ago"]
+    assert _captions(at, 0) == [f"Upcoming {n:02d}" for n in range(50)]      # the first page: 50 posts
+    assert any(c.value.startswith("50 post(s). More after these") for c in at.caption)
     at.button(key="posts_upcoming_more").click().run()                          # the other 10
     assert _captions(at, 0) == [f"Upcoming {n:02d}" for n in range(60)]
     assert "posts_upcoming_more" not in {b.key for b in at.button}             # nothing more to show
+    at.segmented_control(key="posts_section").set_value("Past").run()
+    assert _captions(at, 0) == ["Went out 1 days ago", "Went out 3 days ago", "Went out 5 days ago"]
     assert "posts_past_more" not in {b.key for b in at.button}
+
+
+def test_the_composer_waits_behind_new_post_once_the_workspace_has_posts(history):
+    db, owner, ws, open_as, x, li = history
+    at = open_as(owner)
+    assert "compose_caption" not in {a.key for a in at.text_area} and not at.expander
+    at.button(key="posts_compose_open").click().run()
+    assert "compose_caption" in {a.key for a in at.text_area}
+    at.button(key="posts_compose_close").click().run()
+    assert "compose_caption" not in {a.key for a in at.text_area}
 
 
 def test_demo_posts_are_tagged_demo(history):
     db, owner, ws, open_as, x, li = history
     at = open_as(owner)
-    past = at.dataframe[1].value
+    assert not any("Demo posts" in c.value for c in at.caption)           # none among the upcoming ones
+    at.segmented_control(key="posts_section").set_value("Past").run()
+    past = at.dataframe[0].value
     assert dict(zip(past["caption"], past["tags"])) == {"Went out 1 days ago": "", "Went out 3 days ago": "Demo",
                                                         "Went out 5 days ago": ""}
+    assert any("Demo posts are sample history: they can be read, not acted on." in c.value for c in at.caption)
 
 
 def test_the_list_filters_by_status_account_and_platform(history):
@@ -283,19 +296,22 @@ def test_the_list_filters_by_status_account_and_platform(history):
     at.multiselect(key="posts_f_platforms").set_value(["x"]).run()
     assert _captions(at, 0)[:3] == ["Upcoming 00", "Upcoming 02", "Upcoming 04"]
     assert len(_captions(at, 0)) == 30 and "posts_upcoming_more" not in {b.key for b in at.button}
-    assert [s.value for s in at.subheader] == ["Upcoming", "Past"]
-    assert any("Nothing here yet with these filters" in c.value for c in at.caption)   # X posted nothing before
+    at.segmented_control(key="posts_section").set_value("Past").run()
+    assert not at.dataframe and [i.value for i in at.info] == ["Nothing in the past with these filters."]
+    at.segmented_control(key="posts_section").set_value("Upcoming")
     at.multiselect(key="posts_f_platforms").set_value([])
     at.multiselect(key="posts_f_status").set_value(["cancelled"]).run()
     assert _captions(at, 0) == ["Upcoming 00"]
     at.multiselect(key="posts_f_status").set_value([])
     at.multiselect(key="posts_f_accounts").set_value([li.id]).run()
-    assert _captions(at, 0)[:2] == ["Upcoming 01", "Upcoming 03"] and len(_captions(at, 1)) == 3
+    assert _captions(at, 0)[:2] == ["Upcoming 01", "Upcoming 03"]
+    at.segmented_control(key="posts_section").set_value("Past").run()
+    assert len(_captions(at, 0)) == 3
 
 
 def test_clicking_a_row_opens_the_post_dialog(history):
     db, owner, ws, open_as, x, li = history
-    at = open_as(owner)
+    at = open_as(owner, posts_section="Past")
     at.session_state["posts_past_0"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     assert not at.exception

@@ -22,7 +22,7 @@ from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import zone
 
-__all__ = ["signed_in", "workspace_accounts", "post_rows", "PostList", "post_list", "UPCOMING", "PAST",
+__all__ = ["signed_in", "workspace_accounts", "post_rows", "has_posts", "PostList", "post_list", "UPCOMING", "PAST",
            "attention_rows", "account_rows", "activity_rows", "notification_rows"]
 
 
@@ -85,6 +85,12 @@ def _rows(store: PostStore, posts: list[Post], tz) -> list[dict]:
             "link": next((d.external_url for d in deliveries if d.external_url), ""),
         })
     return rows
+
+
+def has_posts(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT) -> bool:
+    """Whether the workspace has any post at all (the Posts page opens its composer at first when not)."""
+    _may_read(actor, workspace_id)
+    return bool(store.list_posts(workspace_id=workspace_id, limit=1))
 
 
 UPCOMING, PAST = "upcoming", "past"
