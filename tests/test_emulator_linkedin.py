@@ -237,3 +237,30 @@ def test_auth_errors(li, http):
     other = http.post(f"{base}/rest/posts", json=post_body("urn:li:person:someoneElse", "hi"),
                       headers=li_headers(emu, creds["access_token"]))
     assert other.status_code == 403 and other.json()["code"] == "ACCESS_DENIED"
+
+
+def test_comments_under_a_post_as_the_member_and_reading_them_back_needs_the_read_scope(li, http):
+    """socialActions/{urn}/comments (issue 11): 201 with the comment's URN in x-restli-id; the write scopes make
+    comments, reading them back needs r_member_social (restricted) for a member's post; no duplicate check."""
+    from urllib.parse import quote
+    emu, base, creds = li
+    headers = li_headers(emu, creds["access_token"])
+    urn = http.post(f"{base}/rest/posts", json=post_body(creds["person_urn"], "Hiring"),
+                    headers=headers).headers["x-restli-id"]
+    path = f"{base}/rest/socialActions/{quote(urn, safe='')}/comments"
+    body = {"actor": creds["person_urn"], "object": urn, "message": {"text": "Apply (link below)"}}
+    made = http.post(path, json=body, headers=headers)
+    assert made.status_code == 201, made.text
+    assert made.headers["x-restli-id"].startswith(f"urn:li:comment:({urn},")
+    assert http.post(path, json=body, headers=headers).status_code == 201          # sent twice: two comments
+    assert http.post(path, json={**body, "message": {"text": "c" * 1251}}, headers=headers).status_code == 422
+    as_other = http.post(path, json={**body, "actor": "urn:li:person:someone"}, headers=headers)
+    assert as_other.status_code == 403
+    assert http.get(path, headers=headers).status_code == 403                        # writing is not reading
+    reader = emu.accounts("linkedin", handle="li_member", scopes=["r_member_social"])[0]
+    listed = http.get(path, headers=li_headers(emu, reader["access_token"])).json()
+    assert [c["message"]["text"] for c in listed["elements"]] == ["Apply (link below)"] * 2
+    assert all(c["actor"] == creds["person_urn"] for c in listed["elements"])
+    missing = http.post(f"{base}/rest/socialActions/{quote('urn:li:share:1', safe='')}/comments", json=body,
+                        headers=headers)
+    assert missing.status_code == 404

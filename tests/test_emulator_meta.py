@@ -287,3 +287,73 @@ def test_instagram_through_facebook_login(fb, http):
     done = http.post(f"{base}/{ig_user}/media_publish", params={"creation_id": cid, "access_token": token})
     assert done.status_code == 200, done.text
     assert emu.posts("instagram")[0]["account"] == ig_user
+
+
+# ---------------------------------------------------------------- comments (issue 11: the first comment)
+
+def _published_media(ig, http, caption="With a comment"):
+    emu, base, user, token = ig
+    emu.configure(ig_image_delay_s=0.0)
+    cid = create(http, base, user, token, image_url=image_url(emu), caption=caption).json()["id"]
+    return http.post(f"{base}/{user}/media_publish", data={"creation_id": cid, "access_token": token}).json()["id"]
+
+
+def test_instagram_comments_are_made_every_time_they_are_sent_and_listed_after_the_lag(ig, http):
+    emu, base, user, token = ig
+    media = _published_media(ig, http)
+    made = http.post(f"{base}/{media}/comments", data={"message": "First!", "access_token": token})
+    assert made.status_code == 200 and set(made.json()) == {"id"}
+    # Instagram does not refuse the same words twice: a client that sends again makes a second comment.
+    again = http.post(f"{base}/{media}/comments", data={"message": "First!", "access_token": token})
+    assert again.status_code == 200 and again.json()["id"] != made.json()["id"]
+    listing = http.get(f"{base}/{media}/comments", params={"fields": "id,text,timestamp,from",
+                                                           "access_token": token}).json()
+    assert [c["text"] for c in listing["data"]] == ["First!", "First!"]
+    assert listing["data"][0]["from"]["id"] == user
+    emu.configure(listing_lag_s={"instagram": 60})
+    http.post(f"{base}/{media}/comments", data={"message": "Late", "access_token": token})
+    shown = http.get(f"{base}/{media}/comments", params={"fields": "text", "access_token": token}).json()["data"]
+    assert [c["text"] for c in shown] == []                     # every comment is younger than the lag now
+    emu.advance(61)
+    shown = http.get(f"{base}/{media}/comments", params={"fields": "text", "access_token": token}).json()["data"]
+    assert [c["text"] for c in shown] == ["Late", "First!", "First!"]
+
+
+def test_instagram_comment_limits_and_permission(ig, http):
+    emu, base, user, token = ig
+    media = _published_media(ig, http)
+    long = http.post(f"{base}/{media}/comments", data={"message": "c" * 2201, "access_token": token})
+    assert long.status_code == 400 and "2200" in long.json()["error"]["message"]
+    empty = http.post(f"{base}/{media}/comments", data={"message": " ", "access_token": token})
+    assert empty.status_code == 400
+    # An account connected without instagram_business_manage_comments: its own media, but no comment.
+    narrow = emu.accounts("instagram", handle="ig_no_comments",
+                          scopes=["instagram_business_basic", "instagram_business_content_publish"])[0]
+    own = _published_media((emu, base, narrow["ig_user_id"], narrow["access_token"]), http)
+    refused = http.post(f"{base}/{own}/comments", data={"message": "hi", "access_token": narrow["access_token"]})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == 10
+    assert emu.core.state.comments_on("instagram", own) == [] == emu.core.state.comments_on("instagram", media)
+
+
+def test_instagram_comment_lost_after_it_was_made(ig, http):
+    emu, base, user, token = ig
+    media = _published_media(ig, http)
+    emu.add_fault(kind="lost_response", platform="instagram", path="/comments", method="POST", count=1)
+    with pytest.raises(Exception):
+        http.post(f"{base}/{media}/comments", data={"message": "Lost", "access_token": token})
+    assert [c.text for c in emu.core.state.comments_on("instagram", media)] == ["Lost"]
+
+
+def test_page_post_comments_need_the_page_token_with_engagement(fb, http):
+    emu, base, creds = fb
+    page, token = creds["page_id"], creds["page_access_token"]
+    post = http.post(f"{base}/{page}/feed", json={"message": "Hours this week", "access_token": token}).json()["id"]
+    made = http.post(f"{base}/{post}/comments", data={"message": "Closed Monday", "access_token": token})
+    assert made.status_code == 200, made.text
+    as_user = http.post(f"{base}/{post}/comments", data={"message": "x", "access_token": creds["access_token"]})
+    assert as_user.status_code == 403 and as_user.json()["error"]["code"] == 200
+    listing = http.get(f"{base}/{post}/comments", params={"fields": "id,message,created_time,from",
+                                                          "access_token": token}).json()
+    [comment] = listing["data"]
+    assert comment["message"] == "Closed Monday" and comment["from"]["id"] == page
+    assert comment["id"] == made.json()["id"]
