@@ -102,6 +102,13 @@ def test_a_variant_can_drop_or_change_the_first_comment_for_one_platform():
     assert post.render(Platform.INSTAGRAM).first_comment == "Link in bio"
 
 
+def test_a_character_x_calls_invalid_in_a_reply_is_refused():
+    post = Post(caption="x", accounts=(X,), variants={Platform.X: PostVariant(thread=("ok 1/2", "zero\ufeffwidth"))})
+    [problem] = validate_post(post)
+    assert problem.code == "invalid_character" and "post 2 of the thread" in problem.message and "U+FEFF" in \
+        problem.message
+
+
 def test_a_broken_character_in_a_thread_or_comment_is_refused_before_anything_else():
     post = Post(caption="Hi", accounts=(X,), first_comment="bad \x00",
                 variants={Platform.X: PostVariant(thread=("ok", "half \ud83d"))})

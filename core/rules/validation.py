@@ -351,6 +351,12 @@ def _thread_and_comment_problems(content: RenderedContent, limits: PlatformLimit
                     problems.append(Problem("thread_post_empty",
                                             f"Post {n} of the {label} thread is empty: write something in it or "
                                             "remove it.", field="thread", platform=slug))
+                elif n > 1 and (bad := sorted({ch for ch in part if ch in limits.text_forbidden_chars})):
+                    problems.append(Problem(
+                        "invalid_character",
+                        f"{label} refuses post {n} of the thread: it contains an invisible character "
+                        f"({_and_list([f'U+{ord(c):04X}' for c in bad])}) that {label} calls invalid. Delete it.",
+                        field="thread", platform=slug))
                 elif n > 1 and (used := count_text(part, limits.text_counting)) > limits.text_max:
                     hint = _HINTS.get(limits.text_counting) if used != count_text(part, "chars") else None
                     problems.append(Problem(
