@@ -172,6 +172,7 @@ def run_readonly(con, workspace_id: str, sql: str, *, row_limit: int = 1000,
     if not time_limit_s > 0:
         raise ValueError("time_limit_s must be positive")
     statement = _one_select(sql)
+    _refuse_while_stopping(workspace_id)          # before a copy is made for nothing
     box = _box_for(con, workspace_id)
     return box.run(statement, row_limit=row_limit, time_limit_s=time_limit_s)
 
@@ -250,6 +251,7 @@ class _Box:
     def run(self, statement: duckdb.Statement, *, row_limit: int, time_limit_s: float) -> SqlResult:
         """The query on a worker thread; the caller has its answer (or the time-limit error) by the limit plus
         GRACE_S even when DuckDB takes longer to stop."""
+        _refuse_while_stopping(self.workspace_id)
         if not self._running.acquire(blocking=False):
             raise SqlBoxError(f"{RUNNING_PER_WORKSPACE} queries of this workspace are still running (one that "
                               "passed its time limit is still being stopped). Try again in a moment.",
@@ -266,21 +268,21 @@ class _Box:
             except BaseException as exc:  # handed to the caller below
                 outcome["error"] = exc
             finally:
-                self._running.release()
                 with settled:
                     finished.set()
                     left_behind = fate["abandoned"]
                 if left_behind:
-                    _LEFTOVERS.change(-1)
+                    _LEFTOVERS.change(self.workspace_id, -1)
                     log.warning("SQL box: a query of workspace %s stopped %.1f s after it started (its time limit "
                                 "was %g s).", self.workspace_id, time.monotonic() - started, time_limit_s)
+                self._running.release()
 
         threading.Thread(target=work, name="sqlbox-query", daemon=True).start()
         if not finished.wait(time_limit_s + GRACE_S):
             with settled:
                 if not finished.is_set():
                     fate["abandoned"] = True
-                    _LEFTOVERS.change(+1)
+                    _LEFTOVERS.change(self.workspace_id, +1)
             if not fate["abandoned"]:   # it ended just now: its answer came too late, but nothing is left behind
                 raise SqlBoxError(_time_limit_words(time_limit_s), code="sql_time_limit")
             log.warning("SQL box: a query of workspace %s passed its %g s time limit and DuckDB has not stopped it "
@@ -371,21 +373,41 @@ def _shorten(sql: str, limit: int = 300) -> str:
 
 
 class _Counter:
+    """Left-behind queries per workspace, across its copies (a refresh makes a new copy; the old one's leftovers
+    still count)."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.value = 0
+        self._by_workspace: dict[str, int] = {}
 
-    def change(self, by: int) -> None:
+    def change(self, workspace_id: str, by: int) -> None:
         with self._lock:
-            self.value += by
+            n = self._by_workspace.get(workspace_id, 0) + by
+            if n:
+                self._by_workspace[workspace_id] = n
+            else:
+                self._by_workspace.pop(workspace_id, None)
+
+    def of(self, workspace_id: str | None = None) -> int:
+        with self._lock:
+            if workspace_id is None:
+                return sum(self._by_workspace.values())
+            return self._by_workspace.get(workspace_id, 0)
 
 
 _LEFTOVERS = _Counter()
 
 
-def leftovers() -> int:
-    """Queries past their time limit that DuckDB is still finishing in the background (in this process)."""
-    return _LEFTOVERS.value
+def _refuse_while_stopping(workspace_id: str) -> None:
+    if _LEFTOVERS.of(workspace_id) >= RUNNING_PER_WORKSPACE:     # left behind by this copy or older ones
+        raise SqlBoxError(f"{RUNNING_PER_WORKSPACE} queries of this workspace passed their time limit and are still "
+                          "being stopped. Try again in a moment.", code="sql_busy")
+
+
+def leftovers(workspace_id: str | None = None) -> int:
+    """Queries past their time limit that DuckDB is still finishing in the background (in this process, or of
+    one workspace)."""
+    return _LEFTOVERS.of(workspace_id)
 
 
 def _time_limit_words(limit_s: float) -> str:
