@@ -254,6 +254,20 @@ def test_posts_changed_in_place_or_added_later_show_in_the_queries(con, data):
         "AI-generated": 1, "Hand-written": 1}
 
 
+def test_posts_the_feed_rewrote_update_what_the_queries_keep_of_them(con, data):
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10, likes=1)
+    data.published("d2", "li", "w1", "linkedin", t("2026-03-11 09:00"), views=10, likes=1)
+    assert QUERIES["content_types"](con, MARCH)["posts"].tolist() == [2]
+    # What the feed does for the posts of one refresh: write them, then update their rows by delivery key.
+    con.execute("UPDATE posts SET content_type = 'carousel', is_ai_generated = true WHERE post_id = 'p_d2'")
+    con.execute("CREATE TEMP TABLE changed AS SELECT * FROM posts WHERE post_id = 'p_d2'")
+    queries.post_attrs_update(con, "changed")
+    assert fold_latest(con) == "fresh"                     # nothing to rebuild: the rows are right already
+    assert QUERIES["content_types"](con, MARCH).set_index("content_type")["posts"].to_dict() == {
+        "carousel": 1, "text": 1}
+    assert QUERIES["ai_vs_human"](con, MARCH)["posts"].tolist() == [1, 1]
+
+
 def test_overview_values_previous_period_and_change(con, data, mode):
     # February (the previous period: same length, just before March 1 would be Jan 29 .. Mar 1 for 31 days).
     data.published("f1", "ig", "w1", "instagram", t("2026-02-10 09:00"), reach=100, views=300, likes=10)

@@ -51,7 +51,7 @@ import duckdb
 import pyarrow as pa
 
 from core.analytics.schema import METRICS
-from core.analytics.queries import post_attrs_stale
+from core.analytics.queries import post_attrs_stale, post_attrs_update
 
 UTC = timezone.utc
 # Re-read posts and deliveries changed this long before the last change seen: a write stamps updated_at when it
@@ -572,8 +572,8 @@ class Feed:
             since_deliveries = self._mark_at("deliveries")
             outcome.rows["deliveries"] = self._deliveries(cur, since_deliveries)
             outcome.rows["posts"] = self._posts(cur, self._mark_at("posts"), since_deliveries)
-            if outcome.rows["posts"] or outcome.rebuilt:
-                # Posts changed in place: what the queries keep of them by delivery key is rebuilt on next use.
+            if outcome.rebuilt:
+                # Everything read again: what the queries keep of the posts by delivery key is rebuilt on next use.
                 post_attrs_stale(con)
             outcome.rows["post_snapshots"] = self._post_snapshots(cur)
             outcome.rows["account_snapshots"] = self._account_snapshots(cur)
@@ -774,6 +774,7 @@ class Feed:
                                   ["wkey", "workspace_id", "caption", "hashtags", "link", "media_url", "media_count",
                                    "content_type", "is_ai_generated", "is_demo", "state", "status", "batch_id",
                                    "created_by", "created_at", "updated_at"])
+            post_attrs_update(self._con, "stage")    # what the queries keep of these posts by delivery key
             self._advance_at("posts")
         return total
 

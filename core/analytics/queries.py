@@ -152,17 +152,28 @@ CREATE TABLE IF NOT EXISTS post_attrs (dkey INTEGER, p_wkey INTEGER, content_typ
     p_demo BOOLEAN, caption VARCHAR, media_url VARCHAR, hashtags VARCHAR[]);
 CREATE TABLE IF NOT EXISTS post_attrs_state (deliveries BIGINT, posts BIGINT);"""
 # What each delivery's post says (its row in `post_attrs`, by delivery key): the queries that group or list by
-# what was posted read it by integer key instead of joining ten thousands of posts by their text ids. Rebuilt
-# (a few tens of ms at 10M snapshot rows) whenever deliveries or posts were added, the snapshots folded anew, or
-# the feed changed a post (it empties `post_attrs_state`, see `core.analytics.feed`).
+# what was posted read it by integer key instead of joining ten thousands of posts by their text ids. Extended
+# when deliveries or posts were added (rows of new deliveries, and of deliveries whose post had not arrived);
+# the feed updates the rows of the posts it changed (`post_attrs_update`); rebuilt whole when the folded figures
+# are (delivery keys may be new) or someone said posts changed in place (`post_attrs_stale`).
 POST_ATTRS = {"p_wkey": "p.wkey", "content_type": "p.content_type", "is_ai_generated": "p.is_ai_generated",
               "p_demo": "p.is_demo", "caption": "p.caption", "media_url": "p.media_url", "hashtags": "p.hashtags"}
 
 
 def post_attrs_stale(con: duckdb.DuckDBPyConnection) -> None:
-    """Say that posts changed in place (the feed calls it, in its transaction): the next query rebuilds `post_attrs`."""
+    """Say that posts changed in place in ways nobody told `post_attrs_update`: the next query rebuilds `post_attrs`."""
     con.execute(LATEST_DDL)
     con.execute("DELETE FROM post_attrs_state")
+
+
+def post_attrs_update(con: duckdb.DuckDBPyConnection, changed: str) -> None:
+    """Bring the `post_attrs` rows of the posts in table `changed` (posts' columns) up to date (the feed calls it
+    in its transaction for the posts it wrote)."""
+    con.execute(LATEST_DDL)
+    sets = ", ".join(f"{a} = x.{c.removeprefix('p.')}" for a, c in POST_ATTRS.items())
+    con.execute(f"""UPDATE post_attrs SET {sets}
+                    FROM (SELECT d.dkey, c.* FROM {changed} c JOIN deliveries d ON d.post_id = c.post_id) x
+                    WHERE post_attrs.dkey = x.dkey""")
 _fold_lock = threading.Lock()
 
 
@@ -196,18 +207,18 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
 
 def _state(con: duckdb.DuckDBPyConnection) -> tuple:
     """(snapshots now, deliveries now, (snapshots, deliveries, max_seq) folded or None, keys unchanged,
-    post_attrs up to date)."""
+    post_attrs' (deliveries, posts) counts against now's: equal when up to date, None when to be rebuilt)."""
     n_snap = con.execute("SELECT count(*) FROM post_snapshots").fetchall()[0][0]
     n_del = con.execute("SELECT count(*) FROM deliveries").fetchall()[0][0]
     n_posts = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
     rows = con.execute("SELECT s.snapshots, s.deliveries, s.max_seq, s.probe_dkey, s.probe_id, a.deliveries, a.posts "
                        "FROM post_figures_state s LEFT JOIN post_attrs_state a ON true").fetchall()
     if not rows:
-        return n_snap, n_del, None, False, False
+        return n_snap, n_del, None, False, None
     snapshots, deliveries, max_seq, probe_dkey, probe_id, a_del, a_posts = rows[0]
     now = con.execute("SELECT delivery_id FROM deliveries WHERE dkey = $k", {"k": probe_dkey}).fetchall()
     return (n_snap, n_del, (snapshots, deliveries, max_seq), (now[0][0] if now else None) == probe_id,
-            (a_del, a_posts) == (n_del, n_posts))
+            None if a_del is None else ((a_del, a_posts), (n_del, n_posts)))
 
 
 def _quick_fresh(con: duckdb.DuckDBPyConnection) -> bool:
@@ -228,24 +239,36 @@ def _quick_fresh(con: duckdb.DuckDBPyConnection) -> bool:
 _PROBE = "(SELECT dkey FROM deliveries ORDER BY dkey DESC LIMIT 1)"
 
 
-def _fresh(n_snap: int, n_del: int, mark: tuple | None, same_keys: bool, attrs_fresh: bool = True) -> bool:
-    return mark is not None and same_keys and n_snap == mark[0] and n_del >= mark[1] and attrs_fresh
+def _fresh(n_snap: int, n_del: int, mark: tuple | None, same_keys: bool, attrs=((0, 0), (0, 0))) -> bool:
+    return (mark is not None and same_keys and n_snap == mark[0] and n_del >= mark[1] and attrs is not None
+            and attrs[0] == attrs[1])
 
 
 def _fold(con: duckdb.DuckDBPyConnection) -> str:
-    n_snap, n_del, mark, same_keys, attrs_fresh = _state(con)
-    if _fresh(n_snap, n_del, mark, same_keys, attrs_fresh):
+    n_snap, n_del, mark, same_keys, attrs = _state(con)
+    if _fresh(n_snap, n_del, mark, same_keys, attrs):
         return "fresh"
     outcome = _fold_figures(con, n_snap, n_del, mark, same_keys)
-    if outcome != "fresh" or not attrs_fresh:
-        _rebuild_attrs(con)
+    if outcome == "rebuilt" or attrs is None:       # rebuilt: the delivery keys may be new
+        con.execute("DELETE FROM post_attrs")
+        _extend_attrs(con)
+    elif attrs[0] != attrs[1]:
+        _extend_attrs(con)
     return "folded" if outcome == "fresh" else outcome
 
 
-def _rebuild_attrs(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("DELETE FROM post_attrs")
-    con.execute(f"""INSERT INTO post_attrs SELECT d.dkey, {", ".join(POST_ATTRS.values())}
-                    FROM deliveries d LEFT JOIN posts p ON p.post_id = d.post_id ORDER BY d.dkey""")
+def _extend_attrs(con: duckdb.DuckDBPyConnection) -> None:
+    """Rows for the deliveries post_attrs does not have yet, and again for those whose post was not there."""
+    cols = ", ".join(POST_ATTRS.values())
+    con.execute(f"""INSERT INTO post_attrs SELECT d.dkey, {cols} FROM deliveries d
+                    ANTI JOIN post_attrs a ON a.dkey = d.dkey LEFT JOIN posts p ON p.post_id = d.post_id
+                    ORDER BY d.dkey""")
+    sets = ", ".join(f"{a} = x.{a}" for a in POST_ATTRS)
+    con.execute(f"""UPDATE post_attrs SET {sets}
+                    FROM (SELECT m.dkey, {", ".join(f"{c} AS {a}" for a, c in POST_ATTRS.items())}
+                          FROM (SELECT a.dkey, d.post_id FROM post_attrs a JOIN deliveries d ON d.dkey = a.dkey
+                                WHERE a.p_wkey IS NULL) m JOIN posts p ON p.post_id = m.post_id) x
+                    WHERE post_attrs.dkey = x.dkey""")
     con.execute("DELETE FROM post_attrs_state")
     con.execute("INSERT INTO post_attrs_state SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM posts)")
 
@@ -332,8 +355,9 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict, arrow: bool =
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict, columns: list[str],
          arrow: bool = False) -> pd.DataFrame:
     df = _fetch(con, sql, params, arrow)
-    df = df[columns]
-    return df.reset_index(drop=True)
+    if list(df.columns) != columns:      # the SQL names them in order: no copy of the frame in the usual case
+        df = df[columns].reset_index(drop=True)
+    return df
 
 
 def _local_date(df: pd.DataFrame, col: str = "day") -> pd.DataFrame:
