@@ -494,3 +494,59 @@ def test_api_version_and_host_override_come_from_config():
                                              "http://127.0.0.1:9/emu/graph.instagram.com"})
     assert adapter.account_metrics(CREDS).followers == 1
     assert str(graph.calls[0].url).startswith("http://127.0.0.1:9/emu/graph.instagram.com/v26.0/")
+
+
+# ---------------------------------------------------------------- the first comment (issue 11)
+def comments_page(*items):
+    return {"data": [{"id": i, "text": t, "timestamp": "2026-05-01T12:00:05+0000", "from": {"id": who}}
+                     for i, t, who in items]}
+
+
+def test_publish_post_then_its_first_comment_checkpointed_around_the_send():
+    adapter, graph, _ = make({**publish_routes(), ("POST", f"{V}/m1/comments"): {"id": "cm1"}})
+    request, saved = req(media=[MediaItem(JPG)], first_comment="Link in bio")
+    result = adapter.publish_post(CREDS, request)
+    assert graph.body("POST", f"{V}/m1/comments") == {"message": "Link in bio"}
+    assert result.external_id == "m1" and result.extra["first_comment_id"] == "cm1"
+    assert saved["post:id"] == "m1" and saved["comment:sent"] == NOW.isoformat() and saved["comment:id"] == "cm1"
+    # Tried again (the answer to the delivery was lost after): neither the post nor the comment is made again.
+    again, _ = req(media=[MediaItem(JPG)], first_comment="Link in bio", progress=dict(saved))
+    adapter, graph, _ = make({})
+    assert adapter.publish_post(CREDS, again).extra["first_comment_id"] == "cm1" and graph.calls == []
+
+
+def test_a_lost_comment_answer_is_looked_up_among_the_comments_by_this_account():
+    adapter, graph, _ = make({("POST", f"{V}/m1/comments"): httpx.ReadError("lost"),
+                              ("GET", f"{V}/m1/comments"): comments_page(("x9", "Link in bio", "someone_else"),
+                                                                         ("cm7", "Link  in bio", USER))})
+    progress = {"post:id": "m1", "post:url": "https://www.instagram.com/p/AbC/"}
+    request, saved = req(first_comment="Link in bio", progress=progress)
+    with pytest.raises(OutcomeUnknown):
+        adapter.publish_post(CREDS, request)
+    assert saved["comment:sent"] == NOW.isoformat() and "comment:id" not in saved
+    again, saved = req(first_comment="Link in bio", progress={**progress, "comment:sent": NOW.isoformat()})
+    assert adapter.publish_post(CREDS, again).extra["first_comment_id"] == "cm7"       # ours, not someone else's
+    assert len(graph.made("POST", f"{V}/m1/comments")) == 1 and saved["comment:id"] == "cm7"
+
+
+def test_a_lost_comment_not_listed_is_sent_again_only_after_the_settle_window_and_the_lag():
+    clock = [NOW]
+    graph = fake_graph({("GET", f"{V}/m1/comments"): {"data": []}, ("POST", f"{V}/m1/comments"): {"id": "cm2"}})
+    adapter = InstagramAdapter(graph.client(), PlatformConfig(client_id="ig-app", redirect_uri="https://o.example/cb"),
+                               clock=lambda: clock[0])
+    progress = {"post:id": "m1", "comment:sent": NOW.isoformat()}
+    clock[0] = NOW + adapter.settle_window
+    with pytest.raises(OutcomeUnknown, match="does not show the comment yet"):
+        adapter.publish_post(CREDS, req(first_comment="Hi", progress=progress)[0])
+    assert graph.made("POST", f"{V}/m1/comments") == []
+    clock[0] = NOW + adapter.settle_window + adapter.listing_lag
+    assert adapter.publish_post(CREDS, req(first_comment="Hi", progress=progress)[0]).extra["first_comment_id"] == "cm2"
+
+
+def test_a_comment_instagram_refuses_does_not_fail_the_post():
+    adapter, _, _ = make({**publish_routes(), ("POST", f"{V}/m1/comments"): graph_error(
+        10, "(#10) Application does not have permission for this action")})
+    request, saved = req(media=[MediaItem(JPG)], first_comment="Hi")
+    result = adapter.publish_post(CREDS, request)
+    assert result.external_id == "m1" and "Reconnect the account" in result.extra["first_comment_error"]
+    assert saved["comment:failed"] and saved["comment:sent"]
