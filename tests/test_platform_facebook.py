@@ -328,3 +328,24 @@ def test_account_metrics_reads_followers_count():
     metrics = adapter.account_metrics(CREDS)
     assert metrics.followers == 2310 and metrics.raw["fan_count"] == 2200
     assert graph.calls[0].headers["authorization"] == "Bearer EAAPpage"
+
+
+# ---------------------------------------------------------------- the first comment (issue 11)
+def test_first_comment_as_the_page_and_a_lost_one_found_among_the_pages_own():
+    post = f"{PAGE}_122100000000001"
+    adapter, graph = make({("POST", f"{V}/{post}/comments"): httpx.ReadTimeout("lost"),
+                           ("GET", f"{V}/{post}/comments"): {"data": [
+                               {"id": "c_other", "message": "Closed Monday", "created_time": "2026-05-01T12:00:01+0000",
+                                "from": {"id": "999", "name": "A visitor"}},
+                               {"id": "c_ours", "message": "Closed Monday", "created_time": "2026-05-01T12:00:02+0000",
+                                "from": {"id": PAGE, "name": "Outpost Bakery"}}]}})
+    saved: dict = {}
+    request = PublishRequest(content=req().content, options={"first_comment": "Closed Monday"},
+                             progress={"post:id": post}, checkpoint=saved.__setitem__)
+    with pytest.raises(OutcomeUnknown):
+        adapter.publish_post(CREDS, request)
+    assert graph.calls[0].headers["authorization"] == "Bearer EAAPpage"        # the Page's token, not the user's
+    again = PublishRequest(content=req().content, options={"first_comment": "Closed Monday"},
+                           progress={"post:id": post, **saved})
+    assert adapter.publish_post(CREDS, again).extra["first_comment_id"] == "c_ours"
+    assert len(graph.made("POST", f"{V}/{post}/comments")) == 1

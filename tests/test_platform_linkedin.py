@@ -394,3 +394,33 @@ def test_a_media_link_to_a_private_address_is_refused_before_any_connection():
     with pytest.raises(Rejected) as info:
         adapter.publish(PERSON, PublishRequest(content(), media=(MediaItem("https://intranet.test/admin.png"),)))
     assert fake.calls == [] and info.value.platform == "linkedin"
+
+
+# ---------------------------------------------------------------- the first comment (issue 11)
+def test_first_comment_under_the_post_as_its_author():
+    comment_urn = "urn:li:comment:(urn:li:share:7001,9001)"
+    path = "/rest/socialActions/urn%3Ali%3Ashare%3A7001/comments"
+    adapter, fake, _ = make({("POST", "/rest/posts"): CREATED,
+                             ("POST", "/rest/socialActions/urn:li:share:7001/comments"): httpx.Response(
+                                 201, json={"id": "9001"}, headers={"x-restli-id": comment_urn})})
+    saved: dict = {}
+    request = PublishRequest(content("Hiring"), options={"first_comment": "Apply (link) here"},
+                             checkpoint=saved.__setitem__)
+    result = adapter.publish_post(ORG, request)
+    call = fake.calls[-1]
+    assert call.url.raw_path.decode() == path and call.headers["linkedin-version"] == "202607"
+    assert json.loads(call.content) == {"actor": "urn:li:organization:777", "object": "urn:li:share:7001",
+                                        "message": {"text": "Apply (link) here"}}     # plain text, not little text
+    assert result.extra["first_comment_id"] == comment_urn and saved["comment:id"] == comment_urn
+
+
+def test_a_lost_comment_linkedin_cannot_list_is_reported_not_sent_again():
+    adapter, fake, _ = make({("GET", "/rest/socialActions/urn:li:share:7001/comments"): err(
+        403, {"message": "Not enough permissions", "serviceErrorCode": 100, "code": "ACCESS_DENIED", "status": 403})})
+    saved: dict = {}
+    progress = {"post:id": "urn:li:share:7001", "comment:sent": NOW.isoformat()}
+    result = adapter.publish_post(PERSON, PublishRequest(content("Hiring"), options={"first_comment": "Apply"},
+                                                         progress=progress, checkpoint=saved.__setitem__))
+    assert "cannot tell whether it went out" in result.extra["first_comment_error"]
+    assert fake.made("POST", "/rest/socialActions/urn:li:share:7001/comments") == []
+    assert saved["comment:failed"]
