@@ -51,18 +51,21 @@ _META_DDL = "CREATE TABLE IF NOT EXISTS engine_meta (key VARCHAR PRIMARY KEY, va
 
 
 def layout_version() -> str:
-    """A fingerprint of the analytics tables and of the feed that fills them: a file made with another one was
-    made by another version of Outpost and is rebuilt."""
-    from core.analytics import feed
+    """A fingerprint of the analytics tables and of the code that fills them (the feed, and the queries, which keep
+    derived tables such as each post's latest figures in the same DuckDB): a file made with another one was made
+    by another version of Outpost and is rebuilt. A module may declare ``LAYOUT_VERSION`` (bumped when what it
+    writes changes); without one, any change to its code counts."""
+    from core.analytics import feed, queries
     parts = [str(LAYOUT_EDITION), DDL]
-    edition = getattr(feed, "FEED_VERSION", None)
-    if edition is not None:
-        parts.append(f"feed {edition}")
-    else:                              # no declared edition: any change to the feed's code counts
+    for module in (feed, queries):
+        declared = getattr(module, "LAYOUT_VERSION", None)
+        if declared is not None:
+            parts.append(f"{module.__name__} {declared}")
+            continue
         try:
-            parts.append(Path(feed.__file__).read_text(encoding="utf-8"))
+            parts.append(Path(module.__file__).read_text(encoding="utf-8"))
         except OSError:
-            parts.append("feed source unavailable")
+            parts.append(f"{module.__name__} source unavailable")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
