@@ -17,11 +17,12 @@ from core.domain.errors import OutpostError
 from core.domain.timeutil import zone
 from core.rules.permissions import Action
 from core.services import calendar as cal
-from core.services.views import workspace_accounts
+from core.services.views import data_version, workspace_accounts
 from pages import post_dialog
 from pages.shared import context, show_problems, store
 
 REFRESH = timedelta(seconds=12)   # how often the visible dates are read again while the page is open
+CACHE_TTL = timedelta(seconds=30)  # the longest a cached answer is kept, whatever the version says
 
 ctx = context()
 db = store()
@@ -121,19 +122,31 @@ options = {
 }
 
 
+@st.cache_data(ttl=CACHE_TTL, max_entries=64, show_spinner=False)
+def _events(workspace_id: str, tz_name: str, view_name: str, first: datetime, last: datetime, account_ids: tuple,
+            platform_values: tuple, categories: tuple, batch_id: str | None, editable: bool, version: str, *,
+            _actor) -> list[dict]:
+    """The visible dates' events, kept while the workspace's posts have not changed (`version`): the refresh
+    every REFRESH, a filter set back and a view visited again read nothing more than the version (2,000 posts
+    in a month are ~0.2 s of CPU to read and turn into events)."""
+    entries = cal.calendar_entries(db, workspace_id, start=first, end=last, actor=_actor, account_ids=account_ids,
+                                   platforms=platform_values, categories=categories, batch_id=batch_id)
+    return cal.to_events(entries, tz_name, can_edit=editable, summarise_over=cal.summarise_over(view_name))
+
+
 @st.fragment(run_every=REFRESH)
 def _calendar() -> None:
     """The visible dates, read again every REFRESH so what the runner publishes shows up by itself. The key stays
     the same between these runs: the component keeps its state (a drag in progress included) and only redraws
     the events (streamlit-calendar >= 1.3.2)."""
-    entries = cal.calendar_entries(db, ws.id, start=start, end=end, actor=ctx.actor, account_ids=f_accounts,
-                                   platforms=f_platforms, categories=f_status, batch_id=f_batch)
+    version = data_version(db, ws.id, actor=ctx.actor)   # VIEW checked on every run, cached answer or not
+    events = _events(ws.id, tz, view, start, end, tuple(f_accounts), tuple(f_platforms), tuple(f_status), f_batch,
+                     can_edit, version, _actor=ctx.actor)
     if not accounts:
         st.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts page.")
-    elif not entries:
+    elif not events:
         st.info("No posts in these dates" + (" with these filters" if filtered else "")
                 + ". Write one on the Posts page, or look earlier or later.")
-    events = cal.to_events(entries, tz, can_edit=can_edit, summarise_over=cal.summarise_over(view))
     value = calendar(events=events, options=options,
                      callbacks=["eventClick", "eventChange"], key=key,
                      # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead

@@ -298,6 +298,7 @@ VIEW_TABLE: dict[str, Row] = {
     "post_list": Row(EVERYONE, scheduled, _v("post_list", tz_name="UTC", section="upcoming", now=NOW),
                      shows=lambda r, t: t.post_id in {row["id"] for row in r.rows}),
     "has_posts": Row(EVERYONE, scheduled, _v("has_posts"), shows=lambda r, t: r is True),
+    "data_version": Row(EVERYONE, scheduled, _v("data_version"), shows=lambda r, t: r != "-"),
     "attention_rows": Row(EVERYONE, in_review, _v("attention_rows", tz_name="UTC"),
                           shows=lambda r, t: t.delivery_id in {row["delivery_id"] for row in r}),
     "account_rows": Row(EVERYONE, account_only, _v("account_rows", tz_name="UTC", now=NOW),

@@ -22,7 +22,7 @@ from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import zone
 
-__all__ = ["signed_in", "workspace_accounts", "post_rows", "has_posts", "PostList", "post_list", "UPCOMING", "PAST",
+__all__ = ["signed_in", "workspace_accounts", "post_rows", "has_posts", "data_version", "PostList", "post_list", "UPCOMING", "PAST",
            "attention_rows", "account_rows", "activity_rows", "notification_rows"]
 
 
@@ -85,6 +85,16 @@ def _rows(store: PostStore, posts: list[Post], tz) -> list[dict]:
             "link": next((d.external_url for d in deliveries if d.external_url), ""),
         })
     return rows
+
+
+def data_version(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT) -> str:
+    """A marker that changes whenever the workspace's posts do, for caching what the pages draw from them: the
+    newest activity event of the workspace (every write of a post or delivery records one in the same
+    transaction, the runner's included). One indexed row; the pages still keep an answer only briefly, for
+    writes whose event is dated in the past (sandbox demo history)."""
+    _may_read(actor, workspace_id)
+    newest = store.list_events(workspace_id=workspace_id, limit=1)
+    return f"{newest[0].id}@{newest[0].at.isoformat()}" if newest else "-"
 
 
 def has_posts(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT) -> bool:
