@@ -19,6 +19,7 @@ from core.rules.permissions import Action
 from core.rules.timing import check_not_past
 from core.services.calendar import duplicate_post, post_detail
 from core.rules.limits import limits_for
+from core.rules.recurrence_builder import describe
 from core.services.scheduler import Scheduler
 from pages.compose import open_variant, variant_editor, variant_from_fields
 from pages.shared import context, store
@@ -129,6 +130,8 @@ def _dialog(post_id: str) -> None:
             if thread:
                 st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts.")
         st.button("Save changes", key=f"pd_save_{post_id}", on_click=_act, args=(post_id, "save_caption"))
+        if post.recurrence:
+            st.caption(f"Repeats {describe(post.recurrence)} from its first post.")
         local = post.due_at.astimezone(tz) if post.due_at else datetime.now(tz)
         c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         c1.date_input("Date", value=local.date(), key=f"pd_date_{post_id}")

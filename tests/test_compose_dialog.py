@@ -27,7 +27,7 @@ def opened(tmp_path, monkeypatch):
         x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
         li = db.save_account(Account(platform="linkedin", handle="brand-studio", workspace_id=ws.id))
         post = Post(accounts=(x, li), caption="Spring is here.", hashtags=("#spring",), workspace_id=ws.id,
-                    first_comment="More at brand.example",
+                    first_comment="More at brand.example", recurrence="FREQ=WEEKLY;BYDAY=MO",
                     variants={Platform.LINKEDIN: PostVariant(caption="Spring is here, team.", hashtags=("#hiring",)),
                               Platform.X: PostVariant(thread=("One 1/2", "Two 2/2"))})
         Scheduler(db, actor=Actor.of(db, owner.id)).save_draft("p1", post)
@@ -47,6 +47,7 @@ def test_variants_and_the_first_comment_reopen_and_save_and_unticking_falls_back
     assert at.checkbox(key="pd_p1_v_x").value is False                  # X has a thread, not its own text
     assert "Goes out on X as a thread of 2 posts." in [c.value for c in at.caption]
     assert at.text_area(key="pd_comment_p1").value == "More at brand.example"
+    assert "Repeats every week on Monday from its first post." in [c.value for c in at.caption]
 
     at.text_area(key="pd_p1_v_linkedin_caption").input("Spring is here, network.")
     at.text_area(key="pd_comment_p1").input("Shop: brand.example/spring")

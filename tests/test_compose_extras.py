@@ -85,6 +85,9 @@ def test_a_saved_group_adds_its_tags_once_and_new_groups_are_saved_renamed_and_d
     at.text_input(key="compose_group_rename").input("Spring")
     at.button(key="compose_group_rename_btn").click().run()
     assert [g.name for g in db.list_hashtag_groups(ws.id)] == ["Spring"]
+    at.text_input(key="compose_hashtags").input("#spring #sale").run()
+    at.button(key="compose_group_retag").click().run()
+    assert db.list_hashtag_groups(ws.id)[0].hashtags == ("#spring", "#sale")
     at.button(key="compose_group_delete").click().run()
     assert db.list_hashtag_groups(ws.id) == []
     assert any("Deleted the group 'Spring'" in s.value for s in at.success)
