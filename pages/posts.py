@@ -16,7 +16,7 @@ from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
 from core.services.scheduler import Scheduler
-from core.services.views import PAST, UPCOMING, attention_rows, has_posts, post_list, workspace_accounts
+from core.services.views import PAST, UPCOMING, attention_rows, data_version, has_posts, post_list, workspace_accounts
 from pages import post_dialog
 from pages.compose import composer
 from pages.shared import context, settings, show_problems, store
@@ -110,10 +110,21 @@ by_id = {a.id: a for a in accounts}
 platforms = sorted({a.platform for a in accounts}, key=lambda p: p.label)
 
 
+@st.cache_data(ttl=timedelta(seconds=30), max_entries=64, show_spinner=False)
+def _post_list(workspace_id: str, tz_name: str, section: str, now, limit: int, version: str, statuses: tuple,
+               account_ids: tuple, platform_values: tuple, *, _actor):
+    """A page of the list, kept while the workspace's posts have not changed (`version`) and the minute is the
+    same: the refresh every REFRESH reads one row when nothing happened."""
+    return post_list(db, workspace_id, tz_name=tz_name, section=section, now=now, limit=limit, actor=_actor,
+                     statuses=statuses, account_ids=account_ids, platforms=platform_values)
+
+
 def _section(section: str, filters: dict, empty: str) -> None:
     shown = s.setdefault(f"posts_{section}_limit", PAGE)
-    found = post_list(db, ws.id, tz_name=ws.timezone_name, section=section, now=utcnow(), limit=shown,
-                      actor=ctx.actor, **filters)
+    version = data_version(db, ws.id, actor=ctx.actor)   # VIEW checked on every run, cached answer or not
+    minute = utcnow().replace(second=0, microsecond=0)   # where upcoming ends and the past begins
+    found = _post_list(ws.id, ws.timezone_name, section, minute, shown, version,
+                       *(tuple(filters[k]) for k in ("statuses", "account_ids", "platforms")), _actor=ctx.actor)
     if not found.rows:
         st.info(empty)
         return
@@ -152,7 +163,7 @@ SECTIONS = {"Upcoming": UPCOMING, "Past": PAST}
 
 @st.fragment(run_every=REFRESH)
 def posts_list() -> None:
-    st.subheader("Your posts")
+    st.subheader("Planned and published")
     f0, f1, f2, f3 = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
     shown = f0.segmented_control("Show", list(SECTIONS), default="Upcoming", required=True,
                                  key="posts_section") or "Upcoming"
