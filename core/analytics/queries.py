@@ -14,11 +14,15 @@ and computed here exactly so:
 
 Values are always bound as parameters, never formatted into the SQL; a filter that is not set adds no SQL.
 Speed: each post's latest figures are kept in `post_figures` (one row per delivery), folded in from new
-snapshots by the first query after a refresh (`fold_latest`), so a question reads the few deliveries of its
-period and their row there, not the ten million snapshots. Where that table cannot be written, the snapshots
-are read, pruned by workspace key and by ``taken_at >= start - 1 day`` (the feed appends them in time order, so
-DuckDB's zone maps skip the older row groups). DuckDB spends more time planning these queries than running
-them, so the SQL is kept flat. Each query runs on its own cursor of the caller's connection.
+snapshots by the first query after a refresh (`fold_latest`), and what its post says (type, origin, hashtags,
+caption) in `post_attrs`, both in delivery-key order; so a question reads the few thousand deliveries of its
+period and joins their rows there by integer key (DuckDB skips the other row groups), not the ten million
+snapshots nor the posts by their text ids. Where those tables cannot be written, the snapshots are read, pruned
+by workspace key and by ``taken_at >= start - 1 day`` (the feed appends them in time order, so DuckDB's zone
+maps skip the older row groups), and the posts joined. What is left is DuckDB's fixed cost per statement
+(planning, a round trip, the DataFrame): the SQL is kept flat and each query makes few statements (the
+workspace's key, a two-statement freshness check, its SQL). Each query runs on its own cursor of the caller's
+connection.
 """
 from __future__ import annotations
 
