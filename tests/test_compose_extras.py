@@ -14,7 +14,7 @@ from core.domain.catalog import Platform
 from core.domain.timeutil import zone
 from core.rules.permissions import Actor
 from core.services import hashtag_groups
-from tests.page_harness import owner_world
+from tests.page_harness import dashboard_store, owner_world
 
 
 def _composer_app():
@@ -28,14 +28,34 @@ def _composer_app():
     composer(ctx, workspace_accounts(store(), ctx.workspace.id, actor=ctx.actor))
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """The dashboard's data directory with its owner, workspace and three accounts, made once for the module (its
+    migrations and the owner's password hashing are most of a test's time); each test works on a copy."""
+    import sqlalchemy as sa
+    path = tmp_path_factory.mktemp("compose_world")
+    with pytest.MonkeyPatch.context() as mp, owner_world(path, mp) as (db, owner, ws):
+        accounts = [db.save_account(Account(platform=p, handle=h, display_name="Brand Studio", workspace_id=ws.id))
+                    for p, h in (("x", "@brand"), ("instagram", "@brand.studio"), ("linkedin", "brand-studio"))]
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return path, owner.id, ws.id, [a.id for a in accounts]
+
+
 @pytest.fixture
-def world(tmp_path, monkeypatch):
+def world(template, tmp_path, monkeypatch):
+    import shutil
+
     from streamlit.testing.v1 import AppTest
 
     from pages import shared
-    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
-        accounts = [db.save_account(Account(platform=p, handle=h, display_name="Brand Studio", workspace_id=ws.id))
-                    for p, h in (("x", "@brand"), ("instagram", "@brand.studio"), ("linkedin", "brand-studio"))]
+    path, owner_id, ws_id, account_ids = template
+    for f in path.iterdir():
+        if f.is_file() and not f.name.endswith("-shm"):
+            shutil.copy(f, tmp_path / f.name)
+    with dashboard_store(tmp_path, monkeypatch) as db:
+        owner, ws = db.get_user(owner_id), db.get_workspace(ws_id)
+        accounts = [db.get_account(i) for i in account_ids]
 
         def open_as(user, **state):
             at = AppTest.from_function(_composer_app, default_timeout=30)
@@ -109,7 +129,7 @@ def test_a_viewer_in_the_composer_would_not_manage_groups_and_an_approver_cannot
 
 def test_a_linkedin_variant_is_what_linkedin_previews_and_saves_and_untick_falls_back(world):
     db, owner, ws, open_as, (x, ig, li) = world
-    at = open_as(owner)
+    at = open_as(owner, compose_mode="Save as draft")
     at.multiselect(key="compose_accounts").set_value([x.id, li.id])
     at.text_area(key="compose_caption").input("Short and sweet.")
     at.text_input(key="compose_hashtags").input("#spring").run()
@@ -128,8 +148,7 @@ def test_a_linkedin_variant_is_what_linkedin_previews_and_saves_and_untick_falls
     assert "A longer note" not in _html(at)                                            # unticked: the post's own
     at.checkbox(key="compose_v_linkedin").check().run()
     assert at.text_area(key="compose_v_linkedin_caption").value == "Short and sweet."
-    at.text_area(key="compose_v_linkedin_caption").input("Only on LinkedIn.")
-    at.radio(key="compose_mode").set_value("Save as draft").run()
+    at.text_area(key="compose_v_linkedin_caption").input("Only on LinkedIn.").run()
     at.button(key="compose_submit").click().run()
     assert not at.exception
     [post] = db.list_posts(workspace_id=ws.id)
@@ -142,12 +161,11 @@ def test_a_linkedin_variant_is_what_linkedin_previews_and_saves_and_untick_falls
 
 def test_a_variant_with_a_bad_hashtag_is_named_by_its_platform_and_nothing_is_saved(world):
     db, owner, ws, open_as, (x, ig, li) = world
-    at = open_as(owner, compose_accounts=[li.id])
+    at = open_as(owner, compose_accounts=[li.id], compose_mode="Save as draft")
     at.text_area(key="compose_caption").input("Hello")
     at.checkbox(key="compose_v_linkedin").check().run()
     at.text_input(key="compose_v_linkedin_hashtags").input("#good #bad-tag").run()
     assert any("Hashtags on LinkedIn: '#bad-tag' is not a hashtag" in e.value for e in at.error)
-    at.radio(key="compose_mode").set_value("Save as draft").run()
     at.button(key="compose_submit").click().run()
     assert db.list_posts(workspace_id=ws.id) == []
 
@@ -156,7 +174,7 @@ def test_a_variant_with_a_bad_hashtag_is_named_by_its_platform_and_nothing_is_sa
 
 def test_a_long_x_text_goes_out_as_an_edited_numbered_thread(world):
     db, owner, ws, open_as, (x, ig, li) = world
-    at = open_as(owner, compose_accounts=[x.id])
+    at = open_as(owner, compose_accounts=[x.id], compose_mode="Save as draft")
     caption = "We are launching our spring collection today. " * 8
     at.text_area(key="compose_caption").input(caption).run()
     assert "Tick \"Post as a thread\"" in _html(at)
@@ -169,7 +187,6 @@ def test_a_long_x_text_goes_out_as_an_edited_numbered_thread(world):
     assert "A thread of 2 posts" in html and "And it is 20% off this week. 2/2" in html
     assert "Outpost sends one post" not in html
     assert "X: a thread of 2 posts" in [c.value for c in at.caption]
-    at.radio(key="compose_mode").set_value("Save as draft").run()
     at.button(key="compose_submit").click().run()
     assert not at.exception, at.exception
     [post] = db.list_posts(workspace_id=ws.id)
@@ -182,14 +199,13 @@ def test_a_long_x_text_goes_out_as_an_edited_numbered_thread(world):
 
 def test_a_first_comment_goes_where_the_platform_takes_one_and_is_left_off_elsewhere(world):
     db, owner, ws, open_as, (x, ig, li) = world
-    at = open_as(owner, compose_accounts=[x.id, li.id])
+    at = open_as(owner, compose_accounts=[x.id, li.id], compose_mode="Save as draft")
     assert "Posted under the post on LinkedIn. X does not let Outpost add a first comment, so it is left off " \
            "there." in [c.value for c in at.caption]
     at.text_area(key="compose_caption").input("Our new season is here.")
     at.text_area(key="compose_first_comment").input("Shop it at brand.example/spring").run()
     assert "First comment" in _html(at) and _html(at).count("Shop it at brand.example/spring") == 1
     assert not any("first comment" in w.value for w in at.warning)   # not for X: it is said above
-    at.radio(key="compose_mode").set_value("Save as draft").run()
     at.button(key="compose_submit").click().run()
     [post] = db.list_posts(workspace_id=ws.id)
     assert post.render("linkedin").first_comment == "Shop it at brand.example/spring"
@@ -208,9 +224,8 @@ def test_a_weekly_series_shows_its_next_posts_in_the_workspace_zone_and_is_saved
     tz = zone(ws.timezone_name)
     tomorrow = (datetime.now(tz) + timedelta(days=1)).date()
     monday = tomorrow + timedelta(days=(7 - tomorrow.weekday()) % 7)
-    at = open_as(owner, compose_accounts=[li.id])
+    at = open_as(owner, compose_accounts=[li.id], compose_mode="Repeat on a schedule")
     at.text_area(key="compose_caption").input("Monday tip")
-    at.radio(key="compose_mode").set_value("Repeat on a schedule").run()
     at.date_input(key="compose_date").set_value(monday)
     at.time_input(key="compose_time").set_value(time(8, 30)).run()
     at.multiselect(key="compose_rep_days").set_value(["MO", "TH"])
@@ -234,9 +249,8 @@ def test_a_weekly_series_shows_its_next_posts_in_the_workspace_zone_and_is_saved
 
 def test_a_series_that_cannot_be_built_is_said_in_words_and_not_saved(world):
     db, owner, ws, open_as, (x, ig, li) = world
-    at = open_as(owner, compose_accounts=[li.id])
+    at = open_as(owner, compose_accounts=[li.id], compose_mode="Repeat on a schedule")
     at.text_area(key="compose_caption").input("Tip")
-    at.radio(key="compose_mode").set_value("Repeat on a schedule").run()
     at.multiselect(key="compose_rep_days").set_value([])
     at.radio(key="compose_rep_ends").set_value("on").run()
     at.date_input(key="compose_rep_until").set_value(date(2020, 1, 1)).run()
