@@ -426,3 +426,29 @@ def test_a_linkedin_comment_whose_answer_was_lost_is_never_sent_again(world):
     assert first.state == DeliveryState.PUBLISHED and len(comments(world, "linkedin")) == 1
     assert "cannot tell whether it went out" in first.progress["followup_error"]
     assert len(world.emu.posts("linkedin")) == 1
+
+
+def test_access_revoked_mid_thread_keeps_the_post_published_and_asks_for_a_reconnect(world):
+    """The person revokes Outpost's access on X between the first post and its reply: the first post stays
+    published with its link, the account is marked for a reconnect, and nothing is posted twice."""
+    x = world.connect("x")
+    clock = Clock(utcnow())
+    world.post(x, at=clock(), variants={Platform.X: PostVariant(thread=("Before 1/2", "After 2/2"))})
+    pub = publisher(world, clock)
+    adapter = pub.adapter_for("x")
+    real_post = adapter._post
+
+    def revoke_after_the_first(creds, body):
+        if "reply" in body:
+            st = world.emu.core.state
+            with st.lock:
+                for token in st.tokens.values():
+                    if token.platform == "x":
+                        token.revoked = True
+        return real_post(creds, body)
+    adapter._post = revoke_after_the_first
+    [done] = run_due(world, clock, pub)
+    assert done.state == DeliveryState.PUBLISHED and done.external_url
+    assert [p["text"] for p in world.emu.posts("x")] == ["Before 1/2"]
+    assert done.progress["followup_error"].startswith("Your X thread was not posted in full:")
+    assert world.store.get_account(x.id).status == "reconnect_needed"

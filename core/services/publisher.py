@@ -373,6 +373,9 @@ class Publisher:
         if live is not None and kind not in ("retry", "check_later"):
             # The post is on the platform; only what follows it (a thread's reply, the first comment) failed for
             # good. The delivery is published with its link; the part that is missing is recorded and told.
+            if kind == "reconnect":            # the account's other posts need the reconnect too
+                mark_reconnect_needed(self.store, account, decision.reason, actor=f"runner:{self.runner_id}",
+                                      clock=self.clock, notifier=self.notifier)
             return self._published(d, post, live, reconciled=False,
                                    followup_error=_followup_error(d.platform.label, decision.reason, live))
         if kind == "retry":
