@@ -15,6 +15,7 @@ from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
 from core.rules.timing import DEFAULT_MIN_GAP
 from core.services.accounts import edit_account
+from core.services import hashtag_groups
 from core.services.best_time import suggest_queue_slots, with_slots_added
 from core.services.views import workspace_accounts
 from core.services.workspaces import settings_of, timezone_change_impact, update_settings
@@ -178,3 +179,76 @@ else:
             else:
                 st.success(f"Saved the limits of {changed} account{'s' if changed != 1 else ''}." if changed
                            else "Nothing to save: the limits are as they were.")
+
+
+# ---------------------------------------------------------------- saved hashtag groups (editors and owners change them)
+
+def _group_action(what: str) -> None:
+    """Add, change or delete a saved hashtag group (a callback); core checks who may and what is allowed."""
+    s = st.session_state
+    try:
+        if what == "add":
+            group = hashtag_groups.create_group(db, ctx.actor, ws.id, s.get("settings_group_name") or "",
+                                                s.get("settings_group_tags") or "")
+            s["settings_group_name"] = s["settings_group_tags"] = ""
+            done = f"Saved the hashtag group '{group.name}'."
+        elif what == "change":
+            group = hashtag_groups.update_group(db, ctx.actor, ws.id, s.get("settings_group_pick") or "",
+                                                name=s.get("settings_group_rename") or "",
+                                                hashtags=s.get("settings_group_retag") or "")
+            done = f"Saved the hashtag group '{group.name}'."
+        else:
+            group = db.get_hashtag_group(s.get("settings_group_pick") or "")
+            hashtag_groups.delete_group(db, ctx.actor, ws.id, group.id)
+            s.pop("settings_group_pick", None)
+            done = f"Deleted the hashtag group '{group.name}'. Posts that used its hashtags keep them."
+    except OutpostError as exc:
+        s["settings_group_error"] = exc
+    else:
+        s["settings_group_done"] = done
+
+
+def _group_picked(groups) -> None:
+    """Another group chosen: its name and hashtags into the fields to change."""
+    group = groups.get(st.session_state.get("settings_group_pick"))
+    if group is not None:
+        st.session_state["settings_group_rename"] = group.name
+        st.session_state["settings_group_retag"] = " ".join(group.hashtags)
+
+
+st.subheader("Saved hashtag groups")
+st.caption("Named sets of hashtags the composer adds in one click. Editors and owners change them; everyone "
+           "in the workspace uses them.")
+groups = {g.id: g for g in hashtag_groups.list_groups(db, ctx.actor, ws.id)}
+may_edit_groups = ctx.can(Action.MANAGE_HASHTAGS)
+if groups:
+    st.table([{"Group": g.name, "Hashtags": " ".join(g.hashtags)} for g in groups.values()])
+else:
+    st.info("No saved hashtag groups yet." + (" Add one below, or save the hashtags you type in the composer."
+                                             if may_edit_groups else ""))
+if may_edit_groups:
+    add, change = st.columns(2)
+    with add.container(border=True):
+        st.markdown("**New group**")
+        st.text_input("Name", key="settings_group_name", placeholder="Spring launch")
+        st.text_input("Hashtags", key="settings_group_tags", placeholder="#spring #launch #newin")
+        st.button("Add the group", key="settings_group_add", on_click=_group_action, args=("add",))
+    if groups:
+        with change.container(border=True):
+            st.markdown("**Change a group**")
+            if st.session_state.get("settings_group_pick") not in groups:
+                st.session_state["settings_group_pick"] = next(iter(groups))
+                _group_picked(groups)
+            st.selectbox("Group", list(groups), format_func=lambda i: groups[i].name, key="settings_group_pick",
+                         on_change=_group_picked, args=(groups,))
+            st.text_input("Name", key="settings_group_rename")
+            st.text_input("Hashtags", key="settings_group_retag")
+            row = st.container(horizontal=True)
+            row.button("Save the group", key="settings_group_save", on_click=_group_action, args=("change",))
+            row.button("Delete the group", key="settings_group_delete", on_click=_group_action, args=("delete",))
+group_done = st.session_state.pop("settings_group_done", None)
+if group_done:
+    st.success(group_done)
+group_error = st.session_state.pop("settings_group_error", None)
+if group_error is not None:
+    show_problems(group_error)

@@ -279,3 +279,33 @@ def test_connecting_again_after_a_disconnect_does_not_bring_cancelled_posts_back
     assert again.id == "a_x" and again.status == AccountStatus.CONNECTED and again.oauth_token == "new-token"
     assert "Disconnected" not in accounts.account_health_list(w.store, w.owner, w.ws.id, now=w.clock())[1].health
     assert w.store.get_deliveries("p1")[0].state == DeliveryState.CANCELLED
+
+
+def test_settings_page_hashtag_groups_are_added_changed_and_deleted_by_editors_and_read_by_others(page):
+    db, owner, ws, open_as = page
+    editor = _member(db, ws, Role.EDITOR)
+    at = open_as(editor)
+    assert any("No saved hashtag groups yet." in i.value for i in at.info)
+    at.text_input(key="settings_group_name").input("Spring launch")
+    at.text_input(key="settings_group_tags").input("spring #launch #Spring")
+    at.button(key="settings_group_add").click().run()
+    assert not at.exception
+    [group] = db.list_hashtag_groups(ws.id)
+    assert group.name == "Spring launch" and group.hashtags == ("#spring", "#launch")
+    assert "Saved the hashtag group 'Spring launch'." in [s.value for s in at.success]
+    assert at.text_input(key="settings_group_rename").value == "Spring launch"       # ready to change
+    at.text_input(key="settings_group_rename").input("Spring")
+    at.text_input(key="settings_group_retag").input("#spring #sale")
+    at.button(key="settings_group_save").click().run()
+    [changed] = db.list_hashtag_groups(ws.id)
+    assert changed.name == "Spring" and changed.hashtags == ("#spring", "#sale")
+
+    viewer = _member(db, ws, Role.VIEWER)
+    seen = open_as(viewer)
+    assert not seen.exception
+    assert [row for row in seen.table[-1].value.to_dict("records")] == [{"Group": "Spring", "Hashtags": "#spring #sale"}]
+    assert not [b for b in seen.button if b.key and b.key.startswith("settings_group_")]
+
+    at.button(key="settings_group_delete").click().run()
+    assert db.list_hashtag_groups(ws.id) == []
+    assert any("Deleted the hashtag group 'Spring'" in s.value for s in at.success)
