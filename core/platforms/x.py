@@ -104,7 +104,9 @@ class XAdapter(PlatformAdapter):
         """Post the text (with media), then each `options["thread"]` text as a reply to the one before.
 
         Every posted id is saved at once, so a retry resumes the chain where it stopped instead of
-        re-posting (which X would refuse as a duplicate anyway).
+        re-posting; each reply is checkpointed before it is sent, and one whose answer was lost is looked up
+        among the account's replies to the post before it (after the settle window and the listing lag, it is
+        sent again only when still absent).
         """
         progress = dict(request.progress)
 

@@ -19,6 +19,12 @@ The order of things is what keeps "never twice" true:
 6. Record the outcome (core.rules.outcomes.decide) if this runner still holds the delivery. An unexpected error
    anywhere in the attempt counts as an attempt too: retried by the policy, then ``needs_review``.
 
+What follows the post (issue 11: a thread's replies, the first comment; `PlatformAdapter.publish_post`) never
+makes the post again: once the post exists its id is checkpointed, an attempt in doubt that finds it goes on with
+what is left (looked up before anything is sent again, like the post itself), and pacing and the too-late rule
+no longer apply. A reply or comment that fails for good leaves the delivery published with its link; the missing
+part is logged (``delivery.followup_failed``) and told in words (a ``followup_failed`` notification).
+
 Every write goes through the store's fenced methods (``save_progress`` / ``finish_delivery``): a runner
 whose lease was taken over stops, and its late answer never overwrites the new holder's.
 """
