@@ -191,7 +191,8 @@ def post_values(p: Post, status: PostStatus) -> dict[str, Any]:
     s = p.schedule
     return {
         "id": p.id, "workspace_id": p.workspace_id, "caption": p.caption, "hashtags": list(p.hashtags),
-        "call_to_action": p.call_to_action or "", "link": p.link or "", "first_comment": p.first_comment or "", "media_urls": list(p.media_urls),
+        "call_to_action": p.call_to_action or "", "link": p.link or "", "first_comment": p.first_comment or "",
+        "media_urls": list(p.media_urls),
         "variants": {Platform.parse(k).value: variant_values(v) for k, v in p.variants.items()},
         "due_at": s.scheduled_at if s else None, "timezone_name": s.timezone_name if s else None,
         "schedule_notice": s.notice if s else None, "recurrence": p.recurrence, "series_id": p.series_id,
