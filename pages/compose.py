@@ -439,8 +439,7 @@ def _manage_group(ctx: Context, what: str) -> None:
                                                 hashtags=s.get("compose_hashtags") or "")
             done = f"'{group.name}' now holds {' '.join(group.hashtags)}."
         else:
-            group = store().get_hashtag_group(s.get("compose_group_edit") or "")
-            hashtag_groups.delete_group(store(), ctx.actor, ws_id, group.id)
+            group = hashtag_groups.delete_group(store(), ctx.actor, ws_id, s.get("compose_group_edit") or "")
             s["compose_group_edit"] = None
             done = f"Deleted the group '{group.name}'. Posts that used its hashtags keep them."
     except ValidationError as exc:

@@ -198,8 +198,7 @@ def _group_action(what: str) -> None:
                                                 hashtags=s.get("settings_group_retag") or "")
             done = f"Saved the hashtag group '{group.name}'."
         else:
-            group = db.get_hashtag_group(s.get("settings_group_pick") or "")
-            hashtag_groups.delete_group(db, ctx.actor, ws.id, group.id)
+            group = hashtag_groups.delete_group(db, ctx.actor, ws.id, s.get("settings_group_pick") or "")
             s.pop("settings_group_pick", None)
             done = f"Deleted the hashtag group '{group.name}'. Posts that used its hashtags keep them."
     except OutpostError as exc:

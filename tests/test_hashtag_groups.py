@@ -137,7 +137,7 @@ def test_an_outsider_neither_reads_nor_touches_a_workspaces_groups(team):
 def test_deleting_a_group_removes_it_and_a_second_delete_says_it_is_gone(team):
     store, ws, _, people = team
     made = groups.create_group(store, people[Role.EDITOR], ws.id, "Launch", "#launch")
-    groups.delete_group(store, people[Role.EDITOR], ws.id, made.id)
+    assert groups.delete_group(store, people[Role.EDITOR], ws.id, made.id) == made
     assert store.list_hashtag_groups(ws.id) == []
     with pytest.raises(NotFoundError, match="someone may have deleted it"):
         groups.delete_group(store, people[Role.EDITOR], ws.id, made.id)

@@ -111,10 +111,11 @@ def update_group(store: PostStore, actor: Actor, workspace_id: str, group_id: st
         raise _said(exc) from None
 
 
-def delete_group(store: PostStore, actor: Actor, workspace_id: str, group_id: str) -> None:
-    """Delete a group (editors and owners); posts that used its tags keep them."""
-    _own_group(store, actor, workspace_id, group_id)
+def delete_group(store: PostStore, actor: Actor, workspace_id: str, group_id: str) -> HashtagGroup:
+    """Delete a group (editors and owners) and return it as it was; posts that used its tags keep them."""
+    group = _own_group(store, actor, workspace_id, group_id)
     store.delete_hashtag_group(group_id)
+    return group
 
 
 def add_group_tags(current: str | Iterable[str] | None, group_tags: Iterable[str]) -> str:
