@@ -1,18 +1,23 @@
 """A small world for runner tests: the emulator, a SQLite store, an owner, connected sandbox accounts."""
 from __future__ import annotations
 
+import atexit
 import itertools
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
 from core.services.auth import create_owner
 from core.db import make_engine, upgrade
 from core.db.sql_store import SqlPostStore
+from core.db.testing import sqlite_engine
 from core.domain import Account, Delivery, Post, Schedule
 from core.domain.lifecycle import PostState
-from core.infra.secrets import load_keyring
+from core.infra.secrets import TokenCipher, load_keyring
 from core.infra.settings import Settings
 from core.domain.timeutil import utcnow
 from sandbox.seed import connect_accounts
@@ -56,12 +61,44 @@ class World:
 
 def make_world(emu, tmp_path, **settings_changes) -> World:
     settings = Settings(data_dir=tmp_path, sandbox=True, sandbox_url=emu.url, **settings_changes)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    store = SqlPostStore(engine, load_keyring(env_value=None, key_file=settings.key_file))
-    owner, ws = create_owner(store, email="owner@example.com", password="a long password", workspace_name="Brand")
+    keyring = load_keyring(env_value=None, key_file=settings.key_file)
+    if "database_url" in settings_changes:
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        store = SqlPostStore(engine, keyring)
+        owner, ws = create_owner(store, email="owner@example.com", password="a long password", workspace_name="Brand")
+    else:
+        # The SQLite file starts as a copy of one migrated with its owner and workspace made once per process
+        # (the migrations and a bcrypt hash at the product's cost are the same for every runner test).
+        owner_id, ws_id = _owner_template(Path(settings.database_url.removeprefix("sqlite:///")))
+        store = SqlPostStore(make_engine(settings.database_url), keyring)
+        owner, ws = store.get_user(owner_id), store.get_workspace(ws_id)
     return World(emu=emu, settings=settings, store=store, owner=owner, workspace=ws,
                  client=httpx.Client(timeout=15, trust_env=False))
+
+
+_TEMPLATE: dict[str, tuple[Path, str, str]] = {}
+
+
+def _owner_template(path: Path) -> tuple[str, str]:
+    """Copy to `path` a SQLite database at head holding the owner and the workspace "Brand": (owner id, ws id)."""
+    if "owner" not in _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="outpost-runner-world-"))
+        atexit.register(shutil.rmtree, folder, True)
+        engine = sqlite_engine(folder / "owner.sqlite")
+        try:
+            store = SqlPostStore(engine, TokenCipher.generate())    # nothing of the owner's is encrypted
+            owner, ws = create_owner(store, email="owner@example.com", password="a long password",
+                                     workspace_name="Brand")
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            engine.dispose()
+        _TEMPLATE["owner"] = (folder / "owner.sqlite", owner.id, ws.id)
+    template, owner_id, ws_id = _TEMPLATE["owner"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return owner_id, ws_id
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):

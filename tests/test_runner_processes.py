@@ -236,7 +236,7 @@ def _publish_in_bulk(world, runners, n_runners: int, *, accounts: int = 12, per_
             assert r.proc.poll() is None, f"runner {r.name} died:\n{r.log()}"
         return all(d.state == DeliveryState.PUBLISHED for d in deliveries_of(world, posts))
 
-    wait_for(all_done, timeout=45, interval=0.2)
+    wait_for(all_done, timeout=120, interval=0.2)      # a bound against a hang (it timed out at 45 s under load)
     claims = check_published_once(world, posts, runners=procs)
     for r in procs:
         r.signal(signal.SIGTERM)
