@@ -153,7 +153,7 @@ CREATE TABLE IF NOT EXISTS post_figures (dkey INTEGER, wkey INTEGER, k HUGEINT,
 CREATE TABLE IF NOT EXISTS post_figures_state (snapshots BIGINT, deliveries BIGINT, max_seq BIGINT,
     probe_dkey INTEGER, probe_id VARCHAR);
 CREATE TABLE IF NOT EXISTS post_attrs (dkey INTEGER, p_wkey INTEGER, content_type VARCHAR, is_ai_generated BOOLEAN,
-    p_demo BOOLEAN, caption VARCHAR, media_url VARCHAR, hashtags VARCHAR[]);
+    p_demo BOOLEAN, caption VARCHAR, media_url VARCHAR, hashtags VARCHAR, tags VARCHAR[]);
 CREATE TABLE IF NOT EXISTS post_attrs_state (deliveries BIGINT, posts BIGINT);"""
 # What each delivery's post says (its row in `post_attrs`, by delivery key): the queries that group or list by
 # what was posted read it by integer key instead of joining ten thousands of posts by their text ids. Extended
@@ -161,7 +161,12 @@ CREATE TABLE IF NOT EXISTS post_attrs_state (deliveries BIGINT, posts BIGINT);""
 # the feed updates the rows of the posts it changed (`post_attrs_update`); rebuilt whole when the folded figures
 # are (delivery keys may be new) or someone said posts changed in place (`post_attrs_stale`).
 POST_ATTRS = {"p_wkey": "p.wkey", "content_type": "p.content_type", "is_ai_generated": "p.is_ai_generated",
-              "p_demo": "p.is_demo", "caption": "p.caption", "media_url": "p.media_url", "hashtags": "p.hashtags"}
+              "p_demo": "p.is_demo", "caption": "p.caption", "media_url": "p.media_url",
+              # as the post table shows them: '#launch #sale'
+              "hashtags": "array_to_string(list_transform(p.hashtags, lambda t: '#' || ltrim(t, '#')), ' ')",
+              # each once, case folded, for the hashtag table
+              "tags": "list_distinct(list_filter(list_transform(p.hashtags, lambda t: lower(ltrim(t, '#'))), "
+                      "lambda t: t <> ''))"}
 
 
 def post_attrs_stale(con: duckdb.DuckDBPyConnection) -> None:
@@ -174,9 +179,10 @@ def post_attrs_update(con: duckdb.DuckDBPyConnection, changed: str) -> None:
     """Bring the `post_attrs` rows of the posts in table `changed` (posts' columns) up to date (the feed calls it
     in its transaction for the posts it wrote)."""
     con.execute(LATEST_DDL)
-    sets = ", ".join(f"{a} = x.{c.removeprefix('p.')}" for a, c in POST_ATTRS.items())
+    sets = ", ".join(f"{a} = x.{a}" for a in POST_ATTRS)
     con.execute(f"""UPDATE post_attrs SET {sets}
-                    FROM (SELECT d.dkey, c.* FROM {changed} c JOIN deliveries d ON d.post_id = c.post_id) x
+                    FROM (SELECT d.dkey, {", ".join(f"{c} AS {a}" for a, c in POST_ATTRS.items())}
+                          FROM {changed} p JOIN deliveries d ON d.post_id = p.post_id) x
                     WHERE post_attrs.dkey = x.dkey""")
 _fold_lock = threading.Lock()
 
@@ -537,7 +543,7 @@ WITH {_figures(con, f, ", d.external_url, d.is_demo AS d_demo",
 SELECT pf.delivery_id, pf.post_id, pf.published_at, pf.platform, pf.account_id, a.handle, pf.caption,
        pf.external_url AS link, pf.media_url AS thumbnail, pf.content_type, pf.is_ai_generated,
        (coalesce(pf.d_demo, false) OR coalesce(pf.p_demo, false)) AS is_demo,
-       array_to_string(list_transform(pf.hashtags, lambda t: '#' || ltrim(t, '#')), ' ') AS hashtags,
+       pf.hashtags,
        {", ".join(f"pf.{m}::DOUBLE AS {m}" for m in METRICS)}, pf.engagements::DOUBLE AS engagements, pf.engagement_rate, pf.rate_basis
 FROM pf LEFT JOIN accounts a ON a.account_id = pf.account_id
 ORDER BY pf.published_at DESC, pf.delivery_id""", _params(con, f), _POST_TABLE_COLUMNS, arrow=True)
@@ -561,11 +567,9 @@ FROM t GROUP BY ALL ORDER BY weekday, hour""", _params(con, f),
 def hashtags(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per hashtag (case folded) of the posts published in the period: posts and their average results."""
     return _run(con, f"""
-WITH {_figures(con, f, post=("p_wkey", "hashtags"))},
-tags AS (  -- each post's hashtags once, case folded
-    SELECT unnest(list_distinct(list_filter(list_transform(pf.hashtags, lambda t: lower(ltrim(t, '#'))),
-                                            lambda t: t <> ''))) AS tag,
-           pf.engagements, pf.engagement_rate, pf.reach
+WITH {_figures(con, f, post=("p_wkey", "tags"))},
+tags AS (  -- each post's hashtags once, case folded (POST_ATTRS["tags"])
+    SELECT unnest(pf.tags) AS tag, pf.engagements, pf.engagement_rate, pf.reach
     FROM pf WHERE pf.p_wkey = $wkey)
 SELECT '#' || tag AS hashtag, count(*) AS posts, avg(engagements) AS avg_engagements,
        avg(engagement_rate) AS avg_engagement_rate, sum(reach)::DOUBLE AS total_reach
