@@ -234,6 +234,7 @@ def _start_thread(x_text: str) -> None:
     """'Post as a thread' ticked: the X text split at sentence boundaries into numbered posts, to edit."""
     if st.session_state.get("compose_thread"):
         _set_thread(split_thread(x_text, limits_for(Platform.X).text_max) or [""])
+        st.session_state["compose_thread_from"] = x_text
 
 
 def _add_thread_post() -> None:
@@ -256,6 +257,9 @@ def _thread_editor(x_text: str) -> None:
         return
     parts = thread_parts()
     with st.container(border=True):
+        if st.session_state.get("compose_thread_from") not in (None, x_text):
+            st.caption("The caption changed since this thread was split: these posts are sent as they are. Untick "
+                       "and tick 'Post as a thread on X' to split the new text.")
         for i in range(len(parts)):
             st.text_area(f"X post {i + 1} of {len(parts)}", key=f"compose_thread_{i}", height=90)
             count = text_count(Platform.X, st.session_state.get(f"compose_thread_{i}") or "")
@@ -347,6 +351,7 @@ def _empty() -> None:
             if variant_key(COMPOSE, platform, f) in s:
                 s[variant_key(COMPOSE, platform, f)] = ""
     s["compose_thread"] = False
+    s.pop("compose_thread_from", None)
     for i in range(s.pop("compose_thread_n", 0) or 0):
         s.pop(f"compose_thread_{i}", None)
     if s.get("compose_mode") == REPEAT:      # a repeating series is chosen anew each time, never inherited

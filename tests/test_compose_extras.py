@@ -183,10 +183,13 @@ def test_a_long_x_text_goes_out_as_an_edited_numbered_thread(world):
     assert parts[0].endswith(" 1/2") and parts[1].endswith(" 2/2")                   # split at sentence ends
     assert parts[0].rstrip(" 1/2").endswith("today.")
     at.text_area(key="compose_thread_1").input("And it is 20% off this week. 2/2").run()
+    assert not any("caption changed" in c.value for c in at.caption)
     html = _html(at)
     assert "A thread of 2 posts" in html and "And it is 20% off this week. 2/2" in html
     assert "Outpost sends one post" not in html
     assert "X: a thread of 2 posts" in [c.value for c in at.caption]
+    at.text_area(key="compose_caption").input(caption + "See you there.").run()    # the thread is not redone
+    assert any("caption changed since this thread was split" in c.value for c in at.caption)
     at.button(key="compose_submit").click().run()
     assert not at.exception, at.exception
     [post] = db.list_posts(workspace_id=ws.id)
