@@ -57,7 +57,10 @@ def test_a_planted_slot_is_found_across_big_and_small_accounts():
     assert rec.best.posts == 20
     assert rec.posts_used == 140
     assert rec.basis == "this workspace"
-    assert 0.5 < rec.best.lift < 1.0          # planted +100%, shrunk toward the weekday and hour effects
+    # Planted +100% at one slot; the model believes a single weekday-and-hour standing out only so far (its prior
+    # says such one-slot quirks are small), so it reports a conservative lift, still clearly the best of the grid.
+    assert 0.25 < rec.best.lift < 1.0
+    assert all(s.lift < rec.best.lift - 0.2 for s in rec.slots[1:])
     assert rec.label == "high" and rec.confidence >= 0.7
     assert "Wednesday 18:00 (UTC) has done best" in rec.explanation
     only_big = recommend(df, "UTC", account_ids=["acc_big"])
