@@ -362,6 +362,14 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict, arrow: bool =
     return con.execute(sql, bound).df()
 
 
+def _records(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
+    """The rows of `sql` as dicts, for a query that reads a few rows itself (no DataFrame built: ~1 ms each)."""
+    used = set(re.findall(r"\$([a-z_]+)", sql))
+    result = con.execute(sql, {k: v for k, v in params.items() if k in used})
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row)) for row in result.fetchall()]
+
+
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict, columns: list[str],
          arrow: bool = False) -> pd.DataFrame:
     df = _fetch(con, sql, params, arrow)
@@ -406,7 +414,7 @@ def overview(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     prev = f.previous()
     p = _params(con, f, lo=prev.start, hi=f.end)
     p["mid"] = f.start
-    posts = _fetch(con, f"""
+    posts = _records(con, f"""
 WITH {_figures(con, f)}
 SELECT (published_at >= $mid) AS cur, count(*) AS posts_published,
        sum(reach)::DOUBLE AS reach, count(reach) AS n_reach,
@@ -416,12 +424,12 @@ SELECT (published_at >= $mid) AS cur, count(*) AS posts_published,
        count(*) FILTER (WHERE rate_basis = 'reach') AS n_rate_reach,
        count(*) FILTER (WHERE rate_basis = 'views') AS n_rate_views
 FROM pf GROUP BY ALL""", p)
-    rel = _fetch(con, f"""
+    rel = _records(con, f"""
 SELECT (d.due_at >= $mid) AS cur,
        count(*) FILTER (WHERE d.state = 'published') AS published,
        count(*) FILTER (WHERE d.state IN ('published', 'failed', 'needs_review')) AS settled
 FROM deliveries d WHERE {_dw(f)} AND d.due_at >= $lo AND d.due_at < $hi GROUP BY ALL""", p)
-    fol = _fetch(con, f"""
+    fol = _records(con, f"""
 WITH acc AS (SELECT a.akey FROM accounts a WHERE a.wkey = $wkey{_aw(f)}),
 l AS (SELECT akey, arg_max(followers, {_ORDER_KEY}) AS at_end,
              arg_max(followers, {_ORDER_KEY}) FILTER (WHERE taken_at < $mid) AS at_start
@@ -431,8 +439,8 @@ SELECT true AS cur, sum(at_end)::DOUBLE AS followers, count(at_end) AS n FROM l
 UNION ALL
 SELECT false AS cur, sum(at_start)::DOUBLE AS followers, count(at_start) AS n FROM l""", p)
 
-    by_cur = {name: {bool(r["cur"]): r for r in frame.to_dict("records")}
-              for name, frame in (("posts", posts), ("rel", rel), ("fol", fol))}
+    by_cur = {name: {bool(r["cur"]): r for r in records}
+              for name, records in (("posts", posts), ("rel", rel), ("fol", fol))}
 
     def pick(frame: str, cur: bool, col: str, default=math.nan):
         value = by_cur[frame].get(cur, {}).get(col)
