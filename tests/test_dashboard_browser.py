@@ -66,7 +66,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_
     # the composer is empty in the browser too: nothing of this post goes into the next one
     assert page.get_by_label("Caption", exact=True).input_value() == ""
     assert page.get_by_label("Image or video links (one per line)", exact=True).input_value() == ""
-    table = page.locator("[data-testid='stDataFrame']")
+    table = page.locator("[data-testid='stDataFrame']").first
     table.wait_for()
     shot(page, "03-scheduled")
     assert "1 post(s)." in page.content()
@@ -188,6 +188,6 @@ def test_a_post_the_runner_could_not_send_is_settled_from_the_posts_page(dashboa
     assert d.state == DeliveryState.PUBLISHED
     assert any(p["text"] == "Flash sale ends tonight" for p in sandbox_emulator.posts("x"))
     page.reload()                                 # still signed in
-    page.locator("[data-testid='stDataFrame']").wait_for()
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
     shot(page, "08-published")
     db.engine.dispose()
