@@ -132,7 +132,9 @@ def _section(section: str, filters: dict, empty: str) -> None:
     rev = s.get("posts_rev", 0)
     key = f"posts_{section}_{rev}"
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                          key=key, column_order=COLUMNS, column_config=COLUMN_CONFIG)
+                          key=key, column_config=COLUMN_CONFIG,
+                          # the tags (Demo, AI) and problems only when a row has one: the table fits the page
+                          column_order=[c for c in COLUMNS if c not in ("tags", "problem") or frame[c].any()])
     rows = picked.selection.rows if picked else []
     if rows:                                 # a row was clicked: open its post (once; a fresh key clears it)
         s["posts_rev"] = rev + 1
@@ -152,9 +154,9 @@ def _show_more(section: str, shown: int) -> None:
     s[f"posts_{section}_limit"] = shown + PAGE
 
 
-COLUMNS = ["when", "status", "accounts", "caption", "tags", "problem", "link"]
-COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "caption": "Caption", "status": "Status",
-                 "problem": "Last problem", "tags": st.column_config.TextColumn("", width="small"),
+COLUMNS = ["when", "status", "tags", "accounts", "caption", "problem", "link"]
+COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "caption": st.column_config.TextColumn("Caption", width="large"),
+                 "status": "Status", "problem": "Last problem", "tags": st.column_config.TextColumn("Tag", width="small"),
                  "link": st.column_config.LinkColumn("Published post", display_text="Open ↗")}
 
 
