@@ -254,7 +254,7 @@ def measure_browser(url: str, *, calendar_posts: int, rounds: int, batch: int, n
                     .evaluate(_CALENDAR_COUNT)
 
             def posts():
-                page.goto(url + "/posts")
+                page.goto(url + "/")   # Posts is the default page: "/posts" is "page not found" (then Posts)
                 page.locator("[data-testid='stDataFrame']").wait_for()
                 page.get_by_text("This list updates itself").wait_for()
 
