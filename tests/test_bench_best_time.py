@@ -21,6 +21,9 @@ def test_bench_best_time_prints_its_figures_as_the_last_line():
         assert result[key] in (0.0, 0.333, 0.667, 1.0)
     assert result["top1_accuracy"] <= result["top3_accuracy"]
     assert sum(result["labels"].values()) == 3
+    by_label = result["accuracy_by_label"]          # calibration: accuracy among the trials of each label
+    assert sum(v["trials"] for v in by_label.values()) == 3
+    assert all(result["labels"][k] == v["trials"] and v["top1"] <= v["top3"] for k, v in by_label.items())
 
 
 @pytest.mark.parametrize("args, message", [

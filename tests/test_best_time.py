@@ -121,6 +121,28 @@ def test_too_little_data_falls_back_to_the_workspace_then_the_default_and_says_s
     assert rec.basis == "default" and [s.label for s in rec.slots] == ["Tue 10:00", "Wed 10:00", "Thu 10:00"]
 
 
+def test_a_smooth_daily_peak_is_found_and_one_viral_post_does_not_make_a_best_time():
+    # Two accounts post four times a day on weekdays, at hours drawn from 08:00-19:00, for 8 weeks. Thursday is 15%
+    # better than the other days and the hours follow a smooth curve peaking at 14:00 (+40%), lognormal post
+    # quality (sd 0.6): Thursday 14:00 itself has only a handful of posts. One post at Sunday 03:00 went viral
+    # (50 times the usual): one lucky post is not a best time.
+    rng = np.random.default_rng(11)
+    rows = []
+    for account, level in (("acc_a", 300.0), ("acc_b", 25.0)):
+        for w in range(8):
+            for d in range(5):
+                for h in rng.integers(8, 20, 4):
+                    effect = 0.15 * (d == 3) + 0.4 * np.exp(-0.5 * ((h - 14) / 3.0) ** 2)
+                    at = MONDAY.replace(tzinfo=UTC) + timedelta(weeks=w, days=d, hours=int(h), minutes=10)
+                    rows.append((at, account, "instagram", round(level * np.exp(effect + rng.normal(0, 0.6)))))
+    rows.append((MONDAY.replace(tzinfo=UTC) + timedelta(days=6, hours=3), "acc_a", "instagram", 15000))
+    rec = recommend(frame(rows), "UTC")
+    assert rec.best.label in ("Thu 13:00", "Thu 14:00", "Thu 15:00")
+    assert "Thu 14:00" in [s.label for s in rec.slots]
+    assert {s.label for s in rec.slots} <= {"Thu 12:00", "Thu 13:00", "Thu 14:00", "Thu 15:00", "Thu 16:00"}
+    assert rec.grid.set_index(["weekday", "hour"]).loc[(6, 3), "lift"] < rec.best.lift
+
+
 def test_confidence_grows_with_more_history():
     short, longer, long = (recommend(planted(w, noise=0.6, seed=3), "UTC") for w in (3, 6, 16))
     assert (short.posts_used, longer.posts_used, long.posts_used) == (21, 42, 112)
