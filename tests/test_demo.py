@@ -423,6 +423,8 @@ def test_posts_page_and_calendar_show_the_published_demo_posts(tmp_path, monkeyp
         assert summary.posts >= 3
         posts = page_opener(db, ws.id, "../pages/posts.py")(owner)
         assert not posts.exception
+        posts.segmented_control(key="posts_section").set_value("Past").run()     # published: in the past
+        assert not posts.exception
         shown = posts.dataframe[0].value
         assert len(shown) == summary.posts
         links = {d.external_url for p in db.list_posts(workspace_id=ws.id) for d in db.get_deliveries(p.id)}
