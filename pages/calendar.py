@@ -125,12 +125,13 @@ options = {
 @st.cache_data(ttl=CACHE_TTL, max_entries=64, show_spinner=False)
 def _events(workspace_id: str, tz_name: str, view_name: str, first: datetime, last: datetime, account_ids: tuple,
             platform_values: tuple, categories: tuple, batch_id: str | None, editable: bool, version: str, *,
-            _actor) -> list[dict]:
+            _ctx) -> list[dict]:
     """The visible dates' events, kept while the workspace's posts have not changed (`version`): the refresh
     every REFRESH, a filter set back and a view visited again read nothing more than the version (2,000 posts
     in a month are ~0.2 s of CPU to read and turn into events)."""
-    entries = cal.calendar_entries(db, workspace_id, start=first, end=last, actor=_actor, account_ids=account_ids,
-                                   platforms=platform_values, categories=categories, batch_id=batch_id)
+    entries = cal.calendar_entries(db, workspace_id, start=first, end=last, actor=_ctx.actor,
+                                   account_ids=account_ids, platforms=platform_values, categories=categories,
+                                   batch_id=batch_id)
     return cal.to_events(entries, tz_name, can_edit=editable, summarise_over=cal.summarise_over(view_name))
 
 
@@ -141,7 +142,7 @@ def _calendar() -> None:
     the events (streamlit-calendar >= 1.3.2)."""
     version = data_version(db, ws.id, actor=ctx.actor)   # VIEW checked on every run, cached answer or not
     events = _events(ws.id, tz, view, start, end, tuple(f_accounts), tuple(f_platforms), tuple(f_status), f_batch,
-                     can_edit, version, _actor=ctx.actor)
+                     can_edit, version, _ctx=ctx)
     if not accounts:
         st.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts page.")
     elif not events:

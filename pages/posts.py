@@ -58,7 +58,8 @@ if ctx.can(Action.EDIT_POSTS):
                         "sign-in). In sandbox mode you can also add a practice account right here.")
             if settings().sandbox and ctx.can(Action.CONNECT_ACCOUNTS):
                 with st.popover("Add a sandbox account"):
-                    plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label, key="new_acc_platform")
+                    plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label,
+                                        key="new_acc_platform")
                     handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
                     if st.button("Add account", key="new_acc_add"):
                         try:
@@ -112,11 +113,11 @@ platforms = sorted({a.platform for a in accounts}, key=lambda p: p.label)
 
 @st.cache_data(ttl=timedelta(seconds=30), max_entries=64, show_spinner=False)
 def _post_list(workspace_id: str, tz_name: str, section: str, now, limit: int, version: str, statuses: tuple,
-               account_ids: tuple, platform_values: tuple, *, _actor):
+               account_ids: tuple, platform_values: tuple, *, _ctx):
     """A page of the list, kept while the workspace's posts have not changed (`version`) and the minute is the
     same: the refresh every REFRESH reads one row when nothing happened."""
-    return post_list(db, workspace_id, tz_name=tz_name, section=section, now=now, limit=limit, actor=_actor,
-                     statuses=statuses, account_ids=account_ids, platforms=platform_values)
+    return post_list(db, workspace_id, tz_name=tz_name, section=section, now=now, limit=limit,
+                     actor=_ctx.actor, statuses=statuses, account_ids=account_ids, platforms=platform_values)
 
 
 def _section(section: str, filters: dict, empty: str) -> None:
@@ -124,7 +125,7 @@ def _section(section: str, filters: dict, empty: str) -> None:
     version = data_version(db, ws.id, actor=ctx.actor)   # VIEW checked on every run, cached answer or not
     minute = utcnow().replace(second=0, microsecond=0)   # where upcoming ends and the past begins
     found = _post_list(ws.id, ws.timezone_name, section, minute, shown, version,
-                       *(tuple(filters[k]) for k in ("statuses", "account_ids", "platforms")), _actor=ctx.actor)
+                       *(tuple(filters[k]) for k in ("statuses", "account_ids", "platforms")), _ctx=ctx)
     if not found.rows:
         st.info(empty)
         return
@@ -142,7 +143,8 @@ def _section(section: str, filters: dict, empty: str) -> None:
         st.rerun(scope="app")                # the dialog lives outside this fragment
     order = "the next one first" if section == UPCOMING else "the latest first"
     demo = any("Demo" in r["tags"] for r in found.rows)
-    st.caption(f"{len(found.rows)} post(s). " + (f"More after these ({order}). " if found.more else f"{order.capitalize()}. ")
+    st.caption(f"{len(found.rows)} post(s). "
+               + (f"More after these ({order}). " if found.more else f"{order.capitalize()}. ")
                + "Click a row to open the post. "
                + ("Demo posts are sample history: they can be read, not acted on. " if demo else "")
                + "This list updates itself every few seconds.")
@@ -155,8 +157,9 @@ def _show_more(section: str, shown: int) -> None:
 
 
 COLUMNS = ["when", "status", "tags", "accounts", "caption", "problem", "link"]
-COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "caption": st.column_config.TextColumn("Caption", width="large"),
-                 "status": "Status", "problem": "Last problem", "tags": st.column_config.TextColumn("Tag", width="small"),
+COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "status": "Status", "problem": "Last problem",
+                 "caption": st.column_config.TextColumn("Caption", width="large"),
+                 "tags": st.column_config.TextColumn("Tag", width="small"),
                  "link": st.column_config.LinkColumn("Published post", display_text="Open ↗")}
 
 

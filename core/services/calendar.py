@@ -24,7 +24,8 @@ from core.rules.timing import check_not_past
 from core.services.scheduler import Scheduler, ScheduleResult
 from core.store import PostStore
 
-__all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "WEEK_DAY_LIMIT", "DEMO", "summarise_over", "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
+__all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "WEEK_DAY_LIMIT", "DEMO", "summarise_over",
+           "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
            "summary_day", "visible_range", "range_from_view", "parse_wall", "move_post", "undo_move",
            "post_detail", "duplicate_post", "batch_names"]
 

@@ -22,7 +22,8 @@ from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import zone
 
-__all__ = ["signed_in", "workspace_accounts", "post_rows", "has_posts", "data_version", "PostList", "post_list", "UPCOMING", "PAST",
+__all__ = ["signed_in", "workspace_accounts", "post_rows", "has_posts", "data_version", "PostList", "post_list",
+           "UPCOMING", "PAST",
            "attention_rows", "account_rows", "activity_rows", "notification_rows"]
 
 
