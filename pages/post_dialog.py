@@ -115,7 +115,9 @@ def _dialog(post_id: str) -> None:
     if st.session_state.get(_ERROR):
         st.error(st.session_state[_ERROR])
 
-    editable = status in POST_MOVES["edit"].sources and ctx.can(Action.EDIT_POSTS)
+    if post.is_demo:    # core refuses acting on demo history; say so instead of offering buttons that fail
+        st.info("Demo data from the sandbox: you can read it and duplicate it as a real post, not change it.")
+    editable = status in POST_MOVES["edit"].sources and ctx.can(Action.EDIT_POSTS) and not post.is_demo
     if editable:
         st.markdown("##### Edit")
         st.text_area("Caption", value=post.caption, key=f"pd_caption_{post_id}", height=110)
@@ -142,9 +144,9 @@ def _dialog(post_id: str) -> None:
         st.caption(f"{post.caption}")
 
     buttons = []   # (label, what) in one row, only those this person may use on a post in this state
-    if status == PostStatus.PENDING_APPROVAL and ctx.can(Action.APPROVE):
+    if status == PostStatus.PENDING_APPROVAL and ctx.can(Action.APPROVE) and not post.is_demo:
         buttons += [("Approve", "approve"), ("Reject", "reject")]
-    if status in POST_MOVES["cancel"].sources and ctx.can(Action.CANCEL):
+    if status in POST_MOVES["cancel"].sources and ctx.can(Action.CANCEL) and not post.is_demo:
         buttons.append(("Cancel post", "cancel"))
     if ctx.can(Action.EDIT_POSTS):
         buttons.append(("Duplicate", "duplicate"))

@@ -65,3 +65,29 @@ def test_variants_and_the_first_comment_reopen_and_save_and_unticking_falls_back
     post = db.get_post("p1")
     assert post.render("linkedin").caption == "Spring is here." and Platform.LINKEDIN not in post.variants
     assert post.render("x").text == "One 1/2"
+
+
+def test_a_demo_post_opens_read_only_with_what_can_be_done_said(tmp_path, monkeypatch):
+    """Sandbox demo history can be read and duplicated, never edited or cancelled: the dialog says so and offers
+    nothing core would refuse."""
+    from dataclasses import replace
+
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+        Scheduler(db, actor=Actor.of(db, owner.id)).save_draft("d1", Post(accounts=(x,), caption="Demo hello.",
+                                                                          workspace_id=ws.id))
+        draft = db.get_post("d1")
+        db.update_post(replace(draft, is_demo=True), expected_version=draft.version)
+        at = AppTest.from_function(_dialog_app, default_timeout=30)
+        at.session_state["ctx"] = shared.Context(user=owner, workspace=db.get_workspace(ws.id),
+                                                 membership=db.get_membership(owner.id, ws.id))
+        at.session_state["post_to_open"] = "d1"
+        at.run()
+        assert not at.exception
+        assert any("Demo data from the sandbox" in i.value for i in at.info)
+        assert not [t for t in at.text_area if t.key == "pd_caption_d1"]        # no editor
+        keys = {b.key for b in at.button}
+        assert "pd_cancel_d1" not in keys and "pd_move_d1" not in keys and "pd_duplicate_d1" in keys
