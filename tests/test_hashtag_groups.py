@@ -173,3 +173,13 @@ def test_adding_a_group_keeps_what_was_typed_and_repeats_nothing():
     assert groups.add_group_tags("launch, promo", ("#promo",)) == "#launch #promo"
     with pytest.raises(ValidationError):
         groups.add_group_tags("#half-typed", ("#a",))
+
+
+def test_names_differing_only_in_non_ascii_case_are_the_same_group(team):
+    """'Été' and 'été' (and 'Straße' / 'STRASSE') are one name on every store: SQLite's lower() folds only ASCII."""
+    store, ws, _, people = team
+    groups.create_group(store, people[Role.EDITOR], ws.id, "Été", "#summer")
+    groups.create_group(store, people[Role.EDITOR], ws.id, "Straße", "#city")
+    for clash in ("été", "STRASSE"):
+        with pytest.raises(ValidationError):
+            groups.create_group(store, people[Role.EDITOR], ws.id, clash, "#summer")

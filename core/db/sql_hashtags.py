@@ -40,14 +40,17 @@ class SqlHashtagGroupStore(SqlBase):
             raise NotFoundError(f"No workspace with id {workspace_id}.")
 
     def _name_taken(self, conn: Connection, group: HashtagGroup) -> bool:
-        query = sa.select(_t.c.id).where(_t.c.workspace_id == group.workspace_id,
-                                         sa.func.lower(_t.c.name) == group.name.lower(), _t.c.id != group.id)
-        return conn.execute(query.limit(1)).first() is not None
+        # Compared in Python (casefold): SQLite's lower() folds only ASCII, so "Été" and "été" would both pass there
+        # while PostgreSQL refused the second. A workspace has a handful of groups; its row is locked meanwhile.
+        query = sa.select(_t.c.name).where(_t.c.workspace_id == group.workspace_id, _t.c.id != group.id)
+        wanted = group.name.casefold()
+        return any(name.casefold() == wanted for (name,) in conn.execute(query))
 
     def list_hashtag_groups(self, workspace_id: str) -> list[HashtagGroup]:
-        query = sa.select(_t).where(_t.c.workspace_id == workspace_id).order_by(sa.func.lower(_t.c.name), _t.c.id)
+        query = sa.select(_t).where(_t.c.workspace_id == workspace_id)
         with self._read() as conn:
-            return [_group(r) for r in conn.execute(query)]
+            found = [_group(r) for r in conn.execute(query)]
+        return sorted(found, key=lambda g: (g.name.casefold(), g.id or ""))
 
     def get_hashtag_group(self, group_id: str) -> HashtagGroup:
         with self._read() as conn:

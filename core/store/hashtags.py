@@ -43,7 +43,7 @@ def not_found(group_id: str) -> NotFoundError:
 
 
 def sort_key(group: HashtagGroup) -> tuple[str, str]:
-    return group.name.lower(), group.id
+    return group.name.casefold(), group.id
 
 
 class HashtagGroupStore(Protocol):
@@ -64,7 +64,7 @@ class HashtagGroupMemory(MemoryState):
         return self.__dict__.setdefault("_hashtag_groups_by_id", {})
 
     def _name_taken(self, group: HashtagGroup) -> bool:
-        return any(g.workspace_id == group.workspace_id and g.name.lower() == group.name.lower() and g.id != group.id
+        return any(g.workspace_id == group.workspace_id and g.name.casefold() == group.name.casefold() and g.id != group.id
                    for g in self._hashtag_groups.values())
 
     def list_hashtag_groups(self, workspace_id: str) -> list[HashtagGroup]:
