@@ -7,6 +7,8 @@ a message in ``st.session_state[FLASH]`` for the page to show; a refusal stays i
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from datetime import datetime, timedelta
 
 import streamlit as st
@@ -49,7 +51,12 @@ def _act(post_id: str, what: str) -> None:
             base = {"caption": s.get(f"pd_caption_{post_id}", ""), "hashtags": " ".join(post.hashtags),
                     "link": post.link, "title": post.title}
             for platform in post.platforms:   # what is unticked, emptied or left as the post's own falls back to it
-                variant = variant_from_fields(_prefix(post_id), platform, keep=post.variants.get(platform), base=base)
+                keep = post.variants.get(platform)
+                if keep is not None and keep.thread:    # the thread's posts as edited here; all emptied: no thread
+                    parts = tuple(p for i in range(len(keep.thread))
+                                  if (p := (s.get(_thread_key(post_id, platform, i), keep.thread[i]) or "").strip()))
+                    keep = replace(keep, thread=parts or None)
+                variant = variant_from_fields(_prefix(post_id), platform, keep=keep, base=base)
                 if variant is None:
                     variants.pop(platform, None)
                 else:
@@ -93,6 +100,10 @@ def _prefix(post_id: str) -> str:
     return f"pd_{post_id}"
 
 
+def _thread_key(post_id: str, platform, index: int) -> str:
+    return f"pd_{post_id}_thread_{platform.value}_{index}"
+
+
 def _dismiss() -> None:
     st.session_state.pop(OPEN, None)
     st.session_state.pop(_ERROR, None)
@@ -124,13 +135,21 @@ def _dialog(post_id: str) -> None:
         if any(limits_for(p).supports_first_comment for p in post.platforms):
             st.text_area("First comment", value=post.first_comment, key=f"pd_comment_{post_id}", height=68,
                          help="Posted under the post where the platform allows it.")
-        base = {"caption": post.caption, "hashtags": " ".join(post.hashtags), "link": post.link, "title": post.title}
+        # "Customise" starts from the caption as typed here, not as saved.
+        base = {"caption": st.session_state.get(f"pd_caption_{post_id}", post.caption),
+                "hashtags": " ".join(post.hashtags), "link": post.link, "title": post.title}
         for platform in post.platforms:     # each platform's own text reopens as it was saved
-            open_variant(_prefix(post_id), platform, post.variants.get(platform))
-            variant_editor(_prefix(post_id), platform, base)
             thread = (post.variants.get(platform) or None) and post.variants[platform].thread
             if thread:
-                st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts.")
+                # A thread is what goes out on that platform, whatever the caption says: its posts are edited here.
+                st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts (the caption above is "
+                           f"not used there). Empty every post to send {platform.label} the caption instead.")
+                for i, part in enumerate(thread):
+                    st.text_area(f"{platform.label} post {i + 1} of {len(thread)}", value=part, height=68,
+                                 key=_thread_key(post_id, platform, i))
+                continue
+            open_variant(_prefix(post_id), platform, post.variants.get(platform))
+            variant_editor(_prefix(post_id), platform, base)
         st.button("Save changes", key=f"pd_save_{post_id}", on_click=_act, args=(post_id, "save_caption"))
         if post.recurrence:
             st.caption(f"Repeats {describe(post.recurrence)} from its first post.")

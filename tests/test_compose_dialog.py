@@ -44,8 +44,9 @@ def test_variants_and_the_first_comment_reopen_and_save_and_unticking_falls_back
     assert at.checkbox(key="pd_p1_v_linkedin").value is True
     assert at.text_area(key="pd_p1_v_linkedin_caption").value == "Spring is here, team."
     assert at.text_input(key="pd_p1_v_linkedin_hashtags").value == "#hiring"
-    assert at.checkbox(key="pd_p1_v_x").value is False                  # X has a thread, not its own text
-    assert "Goes out on X as a thread of 2 posts." in [c.value for c in at.caption]
+    assert not [c for c in at.checkbox if c.key == "pd_p1_v_x"]          # X has a thread, not its own text
+    assert any(c.value.startswith("Goes out on X as a thread of 2 posts") for c in at.caption)
+    assert at.text_area(key="pd_p1_thread_x_0").value == "One 1/2"        # the thread's posts, to edit here
     assert at.text_area(key="pd_comment_p1").value == "More at brand.example"
     assert "Repeats every week on Monday from its first post." in [c.value for c in at.caption]
 
@@ -91,3 +92,31 @@ def test_a_demo_post_opens_read_only_with_what_can_be_done_said(tmp_path, monkey
         assert not [t for t in at.text_area if t.key == "pd_caption_d1"]        # no editor
         keys = {b.key for b in at.button}
         assert "pd_cancel_d1" not in keys and "pd_move_d1" not in keys and "pd_duplicate_d1" in keys
+
+
+def test_a_thread_is_edited_in_the_dialog_and_emptying_it_sends_the_caption(opened):
+    """On X the thread is what goes out, whatever the caption says: the dialog edits its posts, and emptying every
+    post sends X the caption instead (no silent old thread after a caption change)."""
+    db, at = opened
+    at.text_area(key="pd_p1_thread_x_1").input("Two, reworded 2/2")
+    at.button(key="pd_save_p1").click().run()
+    assert not at.exception
+    assert db.get_post("p1").render("x").thread == ("Two, reworded 2/2",)
+
+    at.session_state["open_post"] = "p1"
+    at.run()
+    at.text_area(key="pd_caption_p1").input("Summer is here.")
+    at.text_area(key="pd_p1_thread_x_0").input("")
+    at.text_area(key="pd_p1_thread_x_1").input("")
+    at.button(key="pd_save_p1").click().run()
+    assert not at.exception
+    rendered = db.get_post("p1").render("x")
+    assert rendered.thread == () and rendered.caption == "Summer is here."
+
+
+def test_customise_starts_from_the_caption_as_typed_not_as_saved(opened):
+    db, at = opened
+    at.text_area(key="pd_caption_p1").input("Autumn is here.").run()
+    at.checkbox(key="pd_p1_v_linkedin").uncheck().run()
+    at.checkbox(key="pd_p1_v_linkedin").check().run()
+    assert at.text_area(key="pd_p1_v_linkedin_caption").value == "Autumn is here."
