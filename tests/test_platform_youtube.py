@@ -178,7 +178,8 @@ def test_the_daily_quota_is_a_limit_in_words(reason):
         adapter.publish(CREDS, req(video())[0])
     assert exc.value.rate_limited and exc.value.retry_at == MIDNIGHT_PT
     words = str(exc.value)
-    assert "daily API quota" in words and "midnight Pacific time (08:00 UTC)" in words
+    # The reset is the retry time; the publisher words it in the post's own zone (not in UTC here).
+    assert "daily API quota" in words and "midnight Pacific time" in words and "UTC" not in words
     assert "<a" not in words and "exceeded your quota." in words
 
 

@@ -6,6 +6,7 @@ HTTP to the emulator (which counts the quota per Pacific day), the publisher on 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -72,7 +73,8 @@ def test_a_video_over_the_quota_waits_for_midnight_pacific_then_goes_out_once(wo
     channel = world.connect("youtube")
     video = f"{emu.url}/_media/sample.mp4?seconds=2"
     first = world.post(channel, at=clock(), text="Morning light over the harbour", media=(video,))
-    second = world.post(channel, at=clock(), text="Evening light over the harbour", media=(video,))
+    second = world.post(channel, at=clock(), text="Evening light over the harbour", media=(video,),
+                        tz="Europe/Berlin")
     done = {d.post_id: d for d in run_due()}
     assert done[first.id].state == DeliveryState.PUBLISHED
     waiting = done[second.id]
@@ -82,6 +84,9 @@ def test_a_video_over_the_quota_waits_for_midnight_pacific_then_goes_out_once(wo
     assert waiting.state == DeliveryState.RETRY_WAIT and waiting.next_attempt_at == reset
     assert "daily API quota" in waiting.last_error and "midnight Pacific" in waiting.last_error
     assert "<a" not in waiting.last_error
+    # The retry time in the post's own zone (Berlin), not in UTC.
+    local = reset.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"Outpost tries again at {local:%d %b %H:%M %Z}." in waiting.last_error and "UTC" not in waiting.last_error
     until, why = world.store.account_holds(clock())[channel.id]
     assert until == reset and "quota" in why
 

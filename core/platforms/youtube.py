@@ -76,8 +76,9 @@ class YouTubeAdapter(PlatformAdapter):
             # The project's daily quota (every channel connected through it): nothing was done, and nothing can be
             # until midnight Pacific. A limit, not a failure: the runner holds the account until then.
             reset = self.next_quota_reset()
+            # The reset is the retry time: the publisher words it in the post's own time zone.
             return RetryLater(f"YouTube's daily API quota for Outpost's Google project is used up; it resets at "
-                              f"midnight Pacific time ({reset:%H:%M} UTC), and Outpost waits until then. "
+                              f"midnight Pacific time, and Outpost waits until then. "
                               f"({_plain(said)})", code=quota, retry_at=reset, rate_limited=True)
         if "uploadLimitExceeded" in reasons:
             return RetryLater(f"This YouTube channel reached its upload limit for the day; trying again in 24 hours. "
