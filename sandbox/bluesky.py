@@ -12,7 +12,8 @@ What the real PDS does and this one reproduces:
 - createRecord validates app.bsky.feed.post: 300 graphemes and 3000 bytes of text, createdAt, at most
   3 langs, facets (byte offsets inside the text), up to 4 images with alt text, each blob at most
   1,000,000 bytes; a client-chosen rkey must be a TID, and one already taken is the PDS's 500
-  InternalServerError (atproto#3718).
+  InternalServerError (atproto#3718). With `bsky_client_rkeys` false it is a PDS that refuses any
+  client-chosen post key (400 InvalidRequest "Custom rkeys for posts are not currently supported").
 - Writes cost points (create 3, delete 1) against 5000/hour and 35,000/day per DID, with
   ratelimit-limit/-remaining/-reset/-policy headers; createSession is limited per handle.
 https://docs.bsky.app/docs/api/com-atproto-repo-create-record , https://docs.bsky.app/docs/advanced-guides/rate-limits
@@ -374,6 +375,9 @@ async def create_record(call: Call) -> Response:
     headers = _writes(call, _did(account), 3)
     try:
         rkey = body.get("rkey")
+        if rkey is not None and collection == POST and not call.cfg.bsky_client_rkeys:
+            # Some PDS implementations choose every post's key themselves (config bsky_client_rkeys: false).
+            raise Reply(xrpc_error("InvalidRequest", "Custom rkeys for posts are not currently supported"))
         if rkey is not None and not (_TID.match(str(rkey)) if collection == POST else _RKEY.match(str(rkey))):
             raise Reply(xrpc_error("InvalidRequest", f"Invalid record key: {rkey}"))
         cids = _check_post(call, tok, record) if collection == POST else []

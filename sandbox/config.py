@@ -188,6 +188,7 @@ class SandboxConfig:
     bsky_points_day: int = 35000
     bsky_sessions_5min: int = 30             # createSession per handle
     bsky_sessions_day: int = 300
+    bsky_client_rkeys: bool = True           # False: a PDS that refuses client-chosen post record keys
 
     # Emulator behaviour
     latency_ms: float = 0.0                  # added to every platform request

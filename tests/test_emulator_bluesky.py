@@ -152,6 +152,18 @@ def test_a_chosen_record_key_must_be_a_tid_and_is_taken_once(bsky, http):
     assert missing.status_code == 400 and missing.json()["error"] == "RecordNotFound"
 
 
+def test_a_pds_that_chooses_every_key_refuses_ours_and_makes_nothing(bsky, http):
+    emu, session = bsky
+    emu.configure(bsky_client_rkeys=False)
+    refused = create(http, emu, session, "mine", rkey="3lbvvyxqmn22c")
+    assert refused.status_code == 400 and refused.json() == {
+        "error": "InvalidRequest", "message": "Custom rkeys for posts are not currently supported"}
+    assert emu.posts("bluesky") == []
+    made = create(http, emu, session, "mine")
+    assert made.status_code == 200 and not made.json()["uri"].endswith("/3lbvvyxqmn22c")
+    assert [p["text"] for p in emu.posts("bluesky")] == ["mine"]
+
+
 def test_write_points_run_out(bsky, http):
     emu, session = bsky
     emu.configure(bsky_points_hour=6)

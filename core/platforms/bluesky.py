@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, Sequence
 from urllib.parse import urlsplit
 
@@ -197,9 +197,6 @@ class BlueskyAdapter(PlatformAdapter):
                                            scopes=(), rotates_refresh_token=True)
     HOSTS: ClassVar[tuple[str, ...]] = ("bsky.social", SANDBOX_PDS)
 
-    def idempotent_retry(self, request: PublishRequest, *, sent_at: datetime, now: datetime) -> bool:
-        # Under our own record key a second createRecord cannot make a second post: the PDS refuses a taken key.
-        return bool(request.progress.get("rkey"))
     # The Accounts page asks for a handle and an app password instead of sending people to a consent page.
     connect_with: ClassVar[str] = "app_password"
 
@@ -301,6 +298,10 @@ class BlueskyAdapter(PlatformAdapter):
     # A thread: each reply is a record of its own whose `reply` names the thread's first post (root) and the post
     # before (parent), each under a record key of its own chosen before it is first sent, so a reply can only
     # ever be made once (a second createRecord under a taken key is refused); no listing is needed to tell.
+    # A PDS that refuses client-chosen keys (the first post's "rkey" saved as "") chooses the replies' keys too:
+    # each reply is checkpointed before it is sent ("reply_sent:i"), and one whose answer was lost is looked for
+    # in the repo's listing, and sent again only once the settle window and the listing lag have passed.
+    # Once the first post exists ("post:id") it is never made again: a retry goes on from the saved post.
     threads_itself: ClassVar[bool] = True
 
     def followups_pending(self, request: PublishRequest) -> bool:
@@ -308,20 +309,25 @@ class BlueskyAdapter(PlatformAdapter):
         return any(not request.progress.get(f"reply:{i}") for i in range(1, len(replies) + 1))
 
     def publish(self, creds: Credentials, request: PublishRequest) -> PublishResult:
-        """The post (`_publish_post`), then the thread's replies, each under its own record key."""
-        main = self._publish_main(creds, request)
+        """The post (`_publish_post`, or the one an earlier attempt made), then the thread's replies."""
         replies = [str(t) for t in request.options.get("thread") or ()]
-        if not replies:
-            return main
         progress = dict(request.progress)
 
         def save(key: str, value: str) -> None:
             progress[key] = value
             request.save(key, value)
 
-        if not progress.get("post:id"):
-            save("post:id", main.external_id)
-            save("post:url", main.url or "")
+        if progress.get("post:id"):          # made by an earlier attempt: never made a second time
+            main = self._saved_post(creds, progress["post:id"], progress.get("post:url") or None,
+                                    progress.get("post:cid") or "", what="The first post of this thread")
+        else:
+            main = self._publish_main(creds, request, progress, save)
+            if replies:
+                save("post:id", main.external_id)
+                save("post:url", main.url or "")
+                save("post:cid", str(main.extra.get("cid") or ""))
+        if not replies:
+            return main
         root = parent = {"uri": main.external_id, "cid": str(main.extra.get("cid") or "")}
         uris = [main.external_id]
         for i, text in enumerate(replies, start=1):
@@ -330,16 +336,45 @@ class BlueskyAdapter(PlatformAdapter):
             uris.append(done.external_id)
         return PublishResult(main.external_id, main.url, extra={**main.extra, "thread_ids": uris})
 
+    def _saved_post(self, creds: Credentials, uri: str, url: str | None, cid: str, *, what: str) -> PublishResult:
+        """A post an earlier attempt made, from its saved uri (and cid; asked of the PDS when not saved)."""
+        rkey = uri.rsplit("/", 1)[-1]
+        if cid:
+            return PublishResult(uri, url or self._url(creds, rkey), extra={"cid": cid, "rkey": rkey})
+        found = self._existing(creds, rkey)
+        if found is None:
+            raise Rejected(f"{what} was posted, but it is no longer on Bluesky (was it deleted?), so the rest of the "
+                           "thread cannot reply to it. Nothing more was posted.", platform=self.platform.value,
+                           code="thread_parent_gone")
+        return PublishResult(uri, url or found.url, extra=dict(found.extra))
+
+    def idempotent_retry(self, request: PublishRequest, *, sent_at: datetime, now: datetime) -> bool:
+        # Under our own record key a second createRecord cannot make a second post: the PDS refuses a taken key.
+        # A reply sent without one (the PDS chose its key) is in doubt like any post: that waits.
+        progress = request.progress
+        replies = request.options.get("thread") or ()
+        if any(progress.get(f"reply_sent:{i}") and not progress.get(f"reply_rkey:{i}")
+               and not progress.get(f"reply:{i}") for i in range(1, len(replies) + 1)):
+            return False
+        return bool(progress.get("rkey"))
+
     def _reply(self, creds: Credentials, request: PublishRequest, i: int, total: int, text: str, root: dict,
                parent: dict, progress: dict, save: Callable[[str, str], None]) -> PublishResult:
-        key = f"reply_rkey:{i}"
+        key, sent_key = f"reply_rkey:{i}", f"reply_sent:{i}"
+        if progress.get(f"reply:{i}"):       # made by an earlier attempt
+            return self._saved_post(creds, progress[f"reply:{i}"], None, progress.get(f"reply_cid:{i}") or "",
+                                    what=f"Post {i + 1} of {total} of the thread")
         if progress.get(key):                # chosen by an earlier attempt: it may have been made
             found = self._existing(creds, progress[key])
             if found is not None:
-                save(f"reply:{i}", found.external_id)
-                return found
-        else:
-            save(key, delivery_rkey(f"{request.marker}:reply:{i}", self.clock()))
+                return self._reply_done(i, found, save)
+        elif key in progress:                # sent without a key (the PDS chooses): look before sending again
+            self._look_for_reply(creds, i, total, text, parent, progress, save)
+            if progress.get(f"reply:{i}"):
+                return self._saved_post(creds, progress[f"reply:{i}"], None, progress.get(f"reply_cid:{i}") or "",
+                                        what=f"Post {i + 1} of {total} of the thread")
+        else:                                # a PDS that refused the first post's key refuses these too
+            save(key, delivery_rkey(f"{request.marker}:reply:{i}", self.clock()) if progress.get("rkey") != "" else "")
         rkey = progress[key]
         now = self.clock().astimezone(UTC)
         record: dict[str, Any] = {"$type": POST, "text": text, "reply": {"root": root, "parent": parent},
@@ -348,33 +383,94 @@ class BlueskyAdapter(PlatformAdapter):
         if found_facets:
             record["facets"] = found_facets
         url = self._xrpc(self._pds(creds), "com.atproto.repo.createRecord")
+        body = {"repo": creds.external_id, "collection": POST, "record": record, **({"rkey": rkey} if rkey else {})}
         try:
-            data = self._create(url, creds, {"repo": creds.external_id, "collection": POST, "record": record,
-                                             "rkey": rkey})
+            data = self._create_reply(url, creds, body, sent_key, save)
         except (RetryLater, OutcomeUnknown, Rejected) as exc:
-            if (exc.http_status or 0) >= 500 or re.search(r"already (exists|a value)", str(exc), re.I):
+            if rkey and ((exc.http_status or 0) >= 500 or re.search(r"already (exists|a value)", str(exc), re.I)):
                 found = self._existing(creds, rkey)      # the key is taken: ours, from a lost answer
                 if found is not None:
-                    save(f"reply:{i}", found.external_id)
-                    return found
-            if isinstance(exc, Rejected):
-                raise Rejected(f"Bluesky refused post {i + 1} of {total} of the thread: {exc}",
-                               platform=self.platform.value, code=exc.code, http_status=exc.http_status) from None
-            raise
-        save(f"reply:{i}", data["uri"])
-        return PublishResult(data["uri"], self._url(creds, rkey), extra={"cid": data.get("cid"), "rkey": rkey})
+                    return self._reply_done(i, found, save)
+            if not (rkey and isinstance(exc, Rejected) and re.search(r"rkey|record key", str(exc), re.I)):
+                if isinstance(exc, Rejected):
+                    raise self._refused(exc, i, total) from None
+                raise
+            # A PDS that will not take a client-chosen key: let it choose; a lost answer is then looked up.
+            save(key, "")
+            body.pop("rkey")
+            rkey = ""
+            try:
+                data = self._create_reply(url, creds, body, sent_key, save)
+            except Rejected as again:
+                raise self._refused(again, i, total) from None
+        rkey = rkey or data["uri"].rsplit("/", 1)[-1]
+        return self._reply_done(i, PublishResult(data["uri"], self._url(creds, rkey),
+                                                 extra={"cid": data.get("cid"), "rkey": rkey}), save)
 
-    def _publish_main(self, creds: Credentials, request: PublishRequest) -> PublishResult:
-        """Upload the images, then createRecord under this delivery's own record key."""
+    def _create_reply(self, url: str, creds: Credentials, body: dict, sent_key: str,
+                      save: Callable[[str, str], None]) -> dict:
+        """createRecord for a reply. Without a key of ours its send time is saved first (a lost answer is then
+        looked up by listing), and cleared when the PDS certainly made nothing (refused, limited, or the session
+        expired); a 5xx or a lost answer (OutcomeUnknown) keeps it."""
+        if "rkey" in body:
+            return self._create(url, creds, body)
+        save(sent_key, self.clock().isoformat())
+        try:
+            return self._create(url, creds, body)
+        except (RetryLater, TokenExpired, Rejected):
+            save(sent_key, "")
+            raise
+
+    def _refused(self, exc: Rejected, i: int, total: int) -> Rejected:
+        return Rejected(f"Bluesky refused post {i + 1} of {total} of the thread: {exc}", platform=self.platform.value,
+                        code=exc.code, http_status=exc.http_status)
+
+    def _reply_done(self, i: int, done: PublishResult, save: Callable[[str, str], None]) -> PublishResult:
+        save(f"reply:{i}", done.external_id)
+        save(f"reply_cid:{i}", str(done.extra.get("cid") or ""))
+        return done
+
+    def _look_for_reply(self, creds: Credentials, i: int, total: int, text: str, parent: dict, progress: dict,
+                        save: Callable[[str, str], None]) -> None:
+        """A reply sent without a key of ours whose answer was lost: find it in the repo (saved as made), or raise
+        OutcomeUnknown while the PDS may still apply it or its listing may not show it yet; after both it is
+        not there and may be sent again."""
+        try:
+            sent = datetime.fromisoformat(progress.get(f"reply_sent:{i}") or "")
+        except ValueError:
+            return                           # never sent, or certainly not made
+        found = self._find_reply(creds, text, parent["uri"], since=sent - timedelta(minutes=5))
+        if found is not None:
+            self._reply_done(i, found, save)
+            return
+        if self.clock() < sent + self.settle_window + self.listing_lag:
+            raise OutcomeUnknown(f"The first post is on Bluesky, but the answer to post {i + 1} of {total} of the "
+                                 "thread was lost and Bluesky does not show it yet.", platform=self.platform.value,
+                                 code="reply_in_doubt")
+
+    def _find_reply(self, creds: Credentials, text: str, parent_uri: str, *, since: datetime) -> PublishResult | None:
+        """This account's reply to `parent_uri` with these words, made at or after `since`, among its latest 50."""
+        data = self.request("GET", self._xrpc(self._pds(creds), "com.atproto.repo.listRecords"),
+                            params={"repo": creds.external_id, "collection": POST, "limit": 50},
+                            token=creds.access_token).json()
+        wanted = normalize_text(text)
+        for item in data.get("records") or []:
+            value = item.get("value") or {}
+            made = _moment(value.get("createdAt"))
+            replied_to = ((value.get("reply") or {}).get("parent") or {}).get("uri")
+            if replied_to == parent_uri and made is not None and made >= since \
+                    and normalize_text(value.get("text", "")) == wanted:
+                rkey = item["uri"].rsplit("/", 1)[-1]
+                return PublishResult(item["uri"], self._url(creds, rkey), extra={"cid": item.get("cid"), "rkey": rkey})
+        return None
+
+    def _publish_main(self, creds: Credentials, request: PublishRequest, progress: dict,
+                      save: Callable[[str, str], None]) -> PublishResult:
+        """Upload the images, then createRecord under this delivery's own record key (`progress` is what this
+        attempt knows, kept up to date by `save`: the thread's replies follow the key it settles on)."""
         if any(item.kind == "video" for item in request.media):
             raise Rejected("Outpost cannot post videos to Bluesky yet; use images (up to 4).",
                            platform=self.platform.value, code="video_unsupported")
-        progress = dict(request.progress)
-
-        def save(key: str, value: str) -> None:
-            progress[key] = value
-            request.save(key, value)
-
         if progress.get("rkey"):             # an earlier attempt may have made it: look before posting again
             found = self._existing(creds, progress["rkey"])
             if found is not None:
