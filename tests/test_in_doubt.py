@@ -125,7 +125,7 @@ def test_a_request_that_lands_after_the_runner_died_is_not_posted_again(world):
         assert taken.attempts == 2                                    # the takeover counts
         b = publisher(world, clock)
         waiting = b.run(taken)
-        assert waiting.state == DeliveryState.QUEUED and waiting.last_error_code == "in_doubt"
+        assert waiting.state == DeliveryState.RETRY_WAIT and waiting.last_error_code == "in_doubt"
         [landed] = wait_for(lambda: posts(world, "x"), timeout=30)    # the held request lands...
         assert world.emu.duplicates()["attempted_extra"] == 0         # ...and nothing was sent again
         world.emu.advance(601)                                        # X lists it now
@@ -189,7 +189,7 @@ def test_a_502_that_was_not_applied_is_posted_after_two_empty_looks(world):
     assert first.state == DeliveryState.RETRY_WAIT and posts(world, "facebook") == []
     clock.now = first.next_attempt_at
     [look] = run_due(world, clock, pub)                               # not there after the settle window ...
-    assert look.state == DeliveryState.QUEUED and look.last_error_code == "in_doubt" and look.attempts == 1
+    assert look.state == DeliveryState.RETRY_WAIT and look.last_error_code == "in_doubt" and look.attempts == 1
     clock.now = look.next_attempt_at
     [done] = run_due(world, clock, pub)                               # ... nor a listing lag later: post it
     assert done.state == DeliveryState.PUBLISHED and done.attempts == 2
@@ -209,7 +209,7 @@ def test_a_listing_that_lags_is_read_again_before_posting(world):
     assert first.state == DeliveryState.RETRY_WAIT and len(posts(world, "x")) == 1
     clock.now = first.next_attempt_at
     [look] = run_due(world, clock, pub)                               # the timeline does not show it yet
-    assert look.state == DeliveryState.QUEUED and look.last_error_code == "in_doubt"
+    assert look.state == DeliveryState.RETRY_WAIT and look.last_error_code == "in_doubt"
     world.emu.advance(25)                                             # the platform's lag passes ...
     clock.now = look.next_attempt_at                                  # ... and so does ours
     [done] = run_due(world, clock, pub)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from core.domain.errors import IllegalTransitionError
 
@@ -114,7 +114,9 @@ DELIVERY_MOVES: dict[str, Move] = {
     "retry_later": _m({D.PUBLISHING}, D.RETRY_WAIT),
     "mark_failed": _m({D.PUBLISHING, D.RETRY_WAIT, D.NEEDS_REVIEW}, D.FAILED),
     "needs_review": _m({D.PUBLISHING}, D.NEEDS_REVIEW),
-    # Claimed, but the runner holds it back (daily cap, burst limit) without calling the platform.
+    # Claimed, but the runner holds it back (daily cap, burst limit) without calling the platform. Only for a
+    # delivery nothing of which may be on the platform yet (`may_be_live`): one that may waits in retry_wait, so
+    # that its post is never shown as scheduled, nor edited or cancelled (the runner's `retry_later`).
     "defer": _m({D.PUBLISHING}, D.QUEUED),
     # Hand a claimed delivery back untouched (shutdown before the platform call was made).
     "release": _m({D.PUBLISHING}, D.QUEUED),
@@ -123,6 +125,31 @@ DELIVERY_MOVES: dict[str, Move] = {
     "cancel": _m({D.QUEUED, D.RETRY_WAIT}, D.CANCELLED),
     "reschedule": _m({D.QUEUED, D.RETRY_WAIT}, D.QUEUED),
 }
+
+
+# Progress keys (core.platforms.base) that say the post itself exists on the platform: only what follows it (a
+# thread's replies, the first comment) may be left.
+LIVE_PROGRESS_KEYS = ("post:id", "tweet:0")
+
+
+def is_live(progress: Mapping[str, str]) -> bool:
+    """An earlier attempt of the delivery already made the post (only its thread or first comment may be left)."""
+    return any(progress.get(k) for k in LIVE_PROGRESS_KEYS)
+
+
+def may_be_live(progress: Mapping[str, str]) -> bool:
+    """Something of the delivery is, or may be, on the platform: the post was made, or a send's answer is in doubt
+    ("sent"). Such a delivery has started publishing, whatever its state: it never goes back to the queue, and its
+    post can no longer be edited, rescheduled or cancelled (`started_status`)."""
+    return bool(progress.get("sent")) or is_live(progress)
+
+
+def started_status(status: PostStatus, deliveries: Iterable) -> PostStatus:
+    """`status` (derived from the states), corrected for a queued delivery whose progress says it went out (one
+    handed back to the queue before this rule, or released at a shutdown): publishing, not scheduled."""
+    if status == S.SCHEDULED and any(d.state == D.QUEUED and may_be_live(d.progress) for d in deliveries):
+        return S.PUBLISHING
+    return status
 
 
 def check_post_move(action: str, current: PostStatus, post_id: str | None = None) -> Move:

@@ -42,7 +42,7 @@ from core.services.connect import UNREADABLE_REASON, credentials, mark_reconnect
 from core.services import notifications
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, Delivery, Notification, Post
 from core.domain.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
-from core.domain.lifecycle import DeliveryState
+from core.domain.lifecycle import DeliveryState, is_live, may_be_live
 from core.services.notifications import InAppNotifier, Notifier
 from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult, media_kind
 from core.rules.limits import limits_for
@@ -156,7 +156,7 @@ class Publisher:
                              "or try again." if d.progress.get("sent") else "Nothing was sent to the platform.")),
                 code="crash_loop"), "delivery.needs_review", post=post, notify=True)
         meant_for = d.next_attempt_at or d.due_at
-        if not d.progress.get("sent") and not _live(d) and lateness(now, meant_for) > self.max_lateness:
+        if not d.progress.get("sent") and not is_live(d.progress) and lateness(now, meant_for) > self.max_lateness:
             late = lateness(now, meant_for)
             return self._finish(d.needs_review(
                 evidence=(f"This was due {_ago(late)} ago ({_local(meant_for, post)}) and was not sent then "
@@ -281,7 +281,12 @@ class Publisher:
                 adapter.mark_live(request, found)
             return None
         if found is not None:
-            return self._published(d, post, found, reconciled=True)
+            # A comment refused for good before the earlier runner could record it (it lost the delivery after
+            # saving "comment:failed"): still told, never silently dropped.
+            failed = request.progress.get("comment:failed")
+            return self._published(d, post, found, reconciled=True, followup_error=_followup_error(
+                d.platform.label, None, replace(found, extra={**found.extra, "first_comment_error": failed})
+                if failed else found))
         now = self.clock()
         label = d.platform.label
         # When the doubt arose: recorded with the outcome, or, when the attempt ended with nothing recorded (its
@@ -297,20 +302,20 @@ class Publisher:
         mark = {"doubt_at": doubt_at} if unrecorded else {}
         if not adapter.reliable_listing:
             if now < settle_at + lag:      # let it land and show before a person looks for it
-                return self._wait_in_doubt(d, settle_at + lag, f"{label} may still show it", **mark)
+                return self._wait_in_doubt(d, post, settle_at + lag, f"{label} may still show it", **mark)
             return self._finish(d.needs_review(
                 evidence=(f"An earlier attempt reached {label} but its answer was lost or unclear, and "
                           f"{label} cannot reliably list this account's posts, so Outpost cannot tell "
                           "whether it went out. Look at the account: mark it published if it is there, or try again."),
                 code="unverifiable"), "delivery.needs_review", post=post, notify=True)
         if now < settle_at:                # the platform may still apply the earlier request
-            return self._wait_in_doubt(d, settle_at, f"{label} may still apply the earlier request", **mark)
+            return self._wait_in_doubt(d, post, settle_at, f"{label} may still apply the earlier request", **mark)
         absent = _parse(d.progress.get("absent_at"))
         if absent is None or absent < settle_at:
             # Not there after the settle window: look once more after the listing's lag before sending again.
-            return self._wait_in_doubt(d, now + lag, f"{label}'s listing may lag", absent_at=now)
+            return self._wait_in_doubt(d, post, now + lag, f"{label}'s listing may lag", absent_at=now)
         if now < absent + lag:
-            return self._wait_in_doubt(d, absent + lag, f"{label}'s listing may lag")
+            return self._wait_in_doubt(d, post, absent + lag, f"{label}'s listing may lag")
         if d.attempts > self.policy.max_attempts:
             # Proven not there, but every attempt the policy allows was made: give up like any retry would.
             why = d.progress.get("doubt") or d.last_error or "no answer"
@@ -321,14 +326,15 @@ class Publisher:
                  _ago(now - sent_at))
         return None
 
-    def _wait_in_doubt(self, d: Delivery, until: datetime, why: str, *, absent_at: datetime | None = None,
+    def _wait_in_doubt(self, d: Delivery, post: Post, until: datetime, why: str, *, absent_at: datetime | None = None,
                        doubt_at: datetime | None = None) -> Delivery | None:
         """Not sent again yet: an earlier attempt may still turn up. Waiting is not an attempt (given back)."""
         progress = {k: v.isoformat() for k, v in (("absent_at", absent_at), ("doubt_at", doubt_at)) if v is not None}
         earlier = (d.progress.get("doubt") or "its answer was lost").rstrip(".")
-        return self._finish(d.defer(until=until, code="in_doubt",
-                                    reason=(f"An earlier attempt may have gone out ({earlier}); Outpost looks again "
-                                            f"at {until:%H:%M:%S} UTC before doing anything else ({why}).")),
+        return self._finish(self._hold_back(d, until=until, code="in_doubt", progress=progress,
+                                            reason=(f"An earlier attempt may have gone out ({earlier}); Outpost looks "
+                                                    f"again at {_local(until, post, '%H:%M:%S %Z')} before doing "
+                                                    f"anything else ({why}).")),
                             "delivery.in_doubt", progress=progress, details={"check_at": until.isoformat()})
 
     # ------------------------------------------------------------ outcomes
@@ -396,7 +402,11 @@ class Publisher:
                     details["account_held_until"] = reset.isoformat()
                 except Exception:                    # an optimisation: the delivery's own wait stands regardless
                     log.exception("could not hold account %s until %s", account.id, reset)
-            return self._finish(d.retry_later(at=decision.at, error=decision.reason, code=decision.code),
+            reason = decision.reason
+            if getattr(error, "retry_at", None) is not None and decision.at - self.clock() >= ACCOUNT_HOLD_MIN:
+                # The platform said when (YouTube's quota resets at midnight Pacific): told in the post's own zone.
+                reason = f"{reason.rstrip()} Outpost tries again at {_local(decision.at, post)}."
+            return self._finish(d.retry_later(at=decision.at, error=reason, code=decision.code),
                                 "delivery.retry_wait", progress={"sent": ""}, details=details)
         if kind == "check_later":
             # In doubt: nothing is sent again before the settle window ends, so look no earlier than that.
@@ -422,9 +432,22 @@ class Publisher:
         if announce:
             mark_reconnect_needed(self.store, account, reason, actor=f"runner:{self.runner_id}", clock=self.clock,
                                   notifier=self.notifier)
-        waiting = d.defer(until=self.clock() + timedelta(minutes=10), code="reconnect_needed",
-                          reason=f"Waiting for you to reconnect {account.label}.")
-        return self._finish(waiting, "delivery.waiting", post=post, progress={"sent": ""} if announce and not keep_doubt else None)
+        progress = {"sent": ""} if announce and not keep_doubt else None
+        waiting = self._hold_back(d, until=self.clock() + timedelta(minutes=10), code="reconnect_needed",
+                                  reason=f"Waiting for you to reconnect {account.label}.", progress=progress)
+        return self._finish(waiting, "delivery.waiting", post=post, progress=progress)
+
+    @staticmethod
+    def _hold_back(d: Delivery, *, until: datetime, reason: str, code: str,
+                   progress: dict | None = None) -> Delivery:
+        """Not now (pacing, a reconnect, a doubt to settle) and not the platform's fault: the attempt is given back.
+        A delivery nothing of which may be on the platform goes back to the queue; one that may (its post made, only
+        a comment or reply left, or a send in doubt: core.domain.lifecycle.may_be_live) waits in retry_wait, so its
+        post is never shown as scheduled, nor edited, rescheduled or cancelled while it is live. `progress`: what the
+        outcome writes with it."""
+        if not may_be_live({**d.progress, **(progress or {})}):
+            return d.defer(until=until, reason=reason, code=code)
+        return replace(d.retry_later(at=until, error=reason, code=code), attempts=max(0, d.attempts - 1))
 
     def _pace(self, d: Delivery, post: Post, account: Account, now: datetime) -> Delivery | None:
         p = self.pacing
@@ -435,15 +458,15 @@ class Publisher:
             account.id, [now - p.burst_window, midnight.astimezone(now.tzinfo)]))
         if recent >= p.burst_limit:
             until = now + p.burst_window / max(p.burst_limit, 1)
-            return self._finish(d.defer(until=until, code="burst_limit",
-                                        reason=f"Spacing posts out: {account.label} already had {recent} in the last "
+            return self._finish(self._hold_back(d, until=until, code="burst_limit",
+                                                reason=f"Spacing posts out: {account.label} already had {recent} in the last "
                                                f"{_ago(p.burst_window)}; this one goes out at "
                                                f"{_local(until, post, '%H:%M %Z')}."), "delivery.deferred")
         cap = account.effective_daily_cap
         if p.enforce_daily_cap and today >= cap:
             tomorrow = (midnight + timedelta(days=1, minutes=1)).astimezone(now.tzinfo)
-            return self._finish(d.defer(until=tomorrow, code="daily_cap",
-                                        reason=f"{account.label} reached its limit of {cap} posts today; "
+            return self._finish(self._hold_back(d, until=tomorrow, code="daily_cap",
+                                                reason=f"{account.label} reached its limit of {cap} posts today; "
                                                "this one goes out just after midnight."), "delivery.deferred")
         return None
 
@@ -510,11 +533,6 @@ class Publisher:
         if notify and post is not None and post.workspace_id:
             self.notifier.notify(notifications.delivery_outcome(post, final))
         return final
-
-
-def _live(d: Delivery) -> bool:
-    """An earlier attempt of `d` already made the post (only its thread or first comment may be left)."""
-    return bool(d.progress.get("post:id") or d.progress.get("tweet:0"))
 
 
 def _followup_error(label: str, reason: str | None, result: PublishResult) -> str | None:

@@ -32,7 +32,7 @@ from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Worksp
 from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, Problem, ValidationError
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.services import notifications
-from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus
+from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostState, PostStatus, started_status
 from core.rules import timing as scheduling
 from core.store import PostStore
 from core.domain.timeutil import to_utc, utcnow, zone
@@ -362,7 +362,9 @@ class Scheduler:
         if action != Action.VIEW:
             _not_demo(post)
         deliveries = self.store.get_deliveries(post_id)
-        return post, deliveries, post_status(post, deliveries)
+        # A delivery whose post is (or may be) live counts as publishing even if it waits in the queue: a post
+        # that is on the platform is never edited, rescheduled or cancelled (core.domain.lifecycle.started_status).
+        return post, deliveries, started_status(post_status(post, deliveries), deliveries)
 
     def _workspace(self, workspace_id: str | None) -> Workspace | None:
         if workspace_id is None:
