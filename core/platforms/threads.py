@@ -137,17 +137,40 @@ class ThreadsAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
     # ------------------------------------------------------------ threads of several posts
     # Each next post replies to the one before: a TEXT container with reply_to_id, published like any post (the
     # base class checkpoints each reply and looks a lost one up among the parent's replies before sending again).
+    # The reply's container is saved ("reply_container:i") before it is published, and read back before anything
+    # is sent again: PUBLISHED means the reply went out (found among the replies, or in doubt until a person
+    # looks: never a second one, however late the listing), FINISHED that it did not (that same container is
+    # published, not a new one).
     def post_reply(self, creds: Credentials, request: PublishRequest, parent_id: str, text: str, index: int) -> str:
         user, token = creds.external_id or "me", creds.access_token
-        container = self._container(user, token, {"media_type": "TEXT", "text": text, "reply_to_id": parent_id})
-        request.save(f"reply_container:{index}", container)
+        key, container = f"reply_container:{index}", None
+        saved = request.progress.get(key)
+        if saved:
+            status = self._status(saved, token)      # None: Threads no longer knows it (a new one is made)
+            if status == "PUBLISHED":
+                found = self.find_reply(creds, parent_id, text, since=self.clock() - timedelta(days=1))
+                if found:
+                    return found
+                raise OutcomeUnknown(f"Threads published post {index + 1} of the thread (container {saved}) but does "
+                                     "not list it under the post before yet; it will not be sent again.",
+                                     platform=self.platform.value, code="reply_published_not_listed")
+            if status in ("FINISHED", "IN_PROGRESS"):
+                container = saved                    # made, never published: publish this one
+        if container is None:
+            container = self._container(user, token, {"media_type": "TEXT", "text": text, "reply_to_id": parent_id})
+            request.save(key, container)
         self._wait(container, token)
         return self._publish_container(user, token, container)
 
     def find_reply(self, creds: Credentials, parent_id: str, text: str, *, since: datetime) -> str | None:
+        """This profile's reply to `parent_id` with these words since `since` (another person's identical reply
+        is not ours: replies are told apart by their author's username)."""
         want = normalize_text(text)
+        me = str(creds.meta.get("username") or "").lstrip("@").lower()
         data = self.get(f"{parent_id}/replies", creds.access_token, fields="id,text,timestamp,username", limit=50)
         for item in data.get("data") or ():
+            if me and str(item.get("username") or "").lstrip("@").lower() != me:
+                continue
             when = parse_graph_time(item.get("timestamp"))
             if normalize_text(item.get("text") or "") == want and (when is None or when >= since):
                 return str(item["id"])
