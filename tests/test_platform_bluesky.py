@@ -610,3 +610,76 @@ def test_account_metrics_and_profile():
     found = adapter.fetch_profile(TokenSet("access", extra={"did": DID, "handle": "outpost.bsky.social", "pds": PDS}))
     assert (found.external_id, found.handle, found.display_name) == (DID, "@outpost.bsky.social", "Outpost")
     assert found.meta == {"username": "outpost.bsky.social", "did": DID, "pds": PDS}
+
+
+# ---------------------------------------------------------------- threads on a PDS that chooses its own keys
+def keyless_pds(made: list, listed: list, reply_answers: list):
+    """A PDS that refuses client-chosen keys; each reply's createRecord takes the next of `reply_answers`
+    (an error response, or None: made); `listed` is what listRecords shows."""
+    def create(request):
+        body = json.loads(request.content)
+        if "rkey" in body:
+            return xrpc(400, "InvalidRequest", "Custom rkeys for posts are not currently supported")
+        record = body["record"]
+        if "reply" in record and reply_answers:
+            answer = reply_answers.pop(0)
+            if answer is not None:
+                if answer.status_code == 502:        # applied, then the gateway lost the answer
+                    made.append(record["text"])
+                    listed.append(record)
+                return answer
+        made.append(record["text"])
+        listed.append(record)
+        return created(f"3lpds{len(made):08d}")
+
+    def records(request):
+        return httpx.Response(200, json={"records": [
+            {"uri": f"at://{DID}/app.bsky.feed.post/3lpds{i + 1:08d}", "cid": f"bafyrei{i}", "value": value}
+            for i, value in reversed(list(enumerate(listed)))]})
+    return {("POST", "com.atproto.repo.createRecord"): create, ("GET", "com.atproto.repo.listRecords"): records,
+            ("GET", "com.atproto.repo.getRecord"): NOT_FOUND}
+
+
+def run_thread(adapter, progress: dict, texts=("second part",)):
+    request = PublishRequest(content("Main post"), marker="d", progress=dict(progress),
+                             checkpoint=progress.__setitem__, options={"thread": list(texts)})
+    return adapter.publish_post(CREDS, request)
+
+
+@pytest.mark.parametrize("lost", [xrpc(429, "RateLimitExceeded", "Rate Limit Exceeded"),
+                                  xrpc(502, "UpstreamFailure", "Upstream Failure")])
+def test_a_retry_of_a_thread_never_makes_its_first_post_again(lost):
+    """The reviewer's case: a PDS without our keys, the reply limited or lost; the retry (same saved progress)
+    goes on from the saved first post. Before: the first post was made a second time."""
+    made, listed = [], []
+    clock = [NOW]
+    adapter, fake = make(keyless_pds(made, listed, [lost]))
+    adapter.clock = lambda: clock[0]
+    progress: dict = {}
+    with pytest.raises((RetryLater, OutcomeUnknown)):
+        run_thread(adapter, progress)
+    assert progress["rkey"] == "" and progress["post:id"] and progress["reply_rkey:1"] == ""
+    clock[0] = NOW + timedelta(minutes=3)      # past the settle window and the listing lag
+    result = run_thread(adapter, progress)
+    assert made == ["Main post", "second part"]                  # each once
+    assert result.external_id == progress["post:id"] and result.extra["thread_ids"][1] == progress["reply:1"]
+
+
+def test_a_lost_reply_without_our_key_is_in_doubt_until_the_wait_is_over_then_sent_once():
+    made, listed = [], []
+    clock = [NOW]
+    adapter, fake = make(keyless_pds(made, listed, [xrpc(503, "NotEnoughResources", "Service Unavailable")]))
+    adapter.clock = lambda: clock[0]
+    progress: dict = {}
+    with pytest.raises(OutcomeUnknown):
+        run_thread(adapter, progress)
+    assert progress["reply_sent:1"] and not progress.get("reply:1")
+    clock[0] = NOW + timedelta(minutes=1)      # it may still land, or not be listed yet: nothing is sent
+    with pytest.raises(OutcomeUnknown, match="does not show it yet") as info:
+        run_thread(adapter, progress)
+    assert info.value.code == "reply_in_doubt" and made == ["Main post"]
+    clock[0] = NOW + timedelta(minutes=3)
+    run_thread(adapter, progress)
+    assert made == ["Main post", "second part"]
+    reply = json.loads(fake.of("POST")[-1].content)
+    assert "rkey" not in reply and reply["record"]["reply"]["root"]["uri"] == progress["post:id"]

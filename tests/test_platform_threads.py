@@ -639,3 +639,42 @@ def test_account_metrics_reads_followers_count():
     metrics = adapter.account_metrics(CREDS)
     assert metrics.followers == 1234 and metrics.raw == {"followers_count": 1234}
     assert graph.query("GET", f"{V}/{USER}/threads_insights") == {"metric": "followers_count"}
+
+
+# ---------------------------------------------------------------- a thread's replies
+REPLIES = ("GET", f"{V}/t1/replies")
+ME = Credentials(access_token="THAAlong", external_id=USER, meta={"username": "bakery"})
+
+
+def reply(id_, text, username, at=NOW):
+    return {"id": id_, "text": text, "username": username, "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S+0000")}
+
+
+def test_find_reply_takes_only_this_profiles_reply():
+    """Another person replying the same words under the post is not this thread's reply."""
+    adapter, _, _ = make({REPLIES: [{"data": [reply("r9", "Part two", "someone_else")]},
+                                    {"data": [reply("r9", "Part two", "someone_else"), reply("r2", "Part two", "Bakery")]}]})
+    assert adapter.find_reply(ME, "t1", "Part two", since=NOW - timedelta(minutes=5)) is None
+    assert adapter.find_reply(ME, "t1", "Part two", since=NOW - timedelta(minutes=5)) == "r2"
+
+
+def test_a_reply_whose_saved_container_was_published_is_looked_up_never_sent_again():
+    routes = {("GET", f"{V}/rc1"): {"status": "PUBLISHED", "id": "rc1"}, REPLIES: [{"data": []},
+                                                                                 {"data": [reply("r2", "Part two",
+                                                                                                 "bakery")]}]}
+    adapter, graph, _ = make(routes)
+    request, _ = req(progress={"reply_container:1": "rc1"})
+    with pytest.raises(OutcomeUnknown, match="will not be sent again") as info:
+        adapter.post_reply(ME, request, "t1", "Part two", 1)      # published, not listed yet
+    assert info.value.code == "reply_published_not_listed"
+    assert adapter.post_reply(ME, request, "t1", "Part two", 1) == "r2"
+    assert graph.count(*CREATE) == 0 and graph.count(*PUBLISH) == 0
+
+
+def test_a_reply_whose_saved_container_was_never_published_publishes_that_container():
+    routes = {("GET", f"{V}/rc1"): {"status": "FINISHED", "id": "rc1"}, PUBLISH: {"id": "r2"}}
+    adapter, graph, _ = make(routes)
+    request, saved = req(progress={"reply_container:1": "rc1"})
+    assert adapter.post_reply(ME, request, "t1", "Part two", 1) == "r2"
+    assert graph.count(*CREATE) == 0 and graph.count(*PUBLISH) == 1 and saved == {}
+    assert graph.form(*PUBLISH)["creation_id"] == "rc1"
