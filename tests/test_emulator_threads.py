@@ -360,6 +360,30 @@ def test_a_lost_publish_answer_still_posts_and_the_duplicate_counter_sees_a_blin
     assert (dup["platform"], dup["count"]) == ("threads", 2)
 
 
+def test_a_reply_published_behind_a_gateway_error_is_listed_under_its_parent_only_after_the_lag(th, http):
+    """What an adapter meets after an error answer from threads_publish: the reply's container says PUBLISHED at
+    once, the parent's replies show it (with its author) only once the listing lag has passed."""
+    emu, base, user, token = th
+    emu.configure(listing_lag_s={"threads": 600})
+    parent = create(http, base, user, token, media_type="TEXT", text="Part one").json()["id"]
+    emu.advance(1)
+    parent_id = publish(http, base, user, token, parent).json()["id"]
+    rc = create(http, base, user, token, media_type="TEXT", text="Part two", reply_to_id=parent_id).json()["id"]
+    emu.advance(1)
+    emu.add_fault(kind="applied_then_5xx", platform="threads", path="threads_publish", method="POST", count=1)
+    assert publish(http, base, user, token, rc).status_code == 502
+    assert status(http, base, rc, token)["status"] == "PUBLISHED"
+
+    def replies():
+        return http.get(f"{base}/{parent_id}/replies", params={"fields": "id,text,username"},
+                        headers=bearer(token)).json()["data"]
+    assert replies() == []
+    emu.advance(601)
+    [shown] = replies()
+    assert (shown["text"], shown["username"]) == ("Part two", "th_publisher")
+    assert sorted(p["text"] for p in emu.posts("threads")) == ["Part one", "Part two"]
+
+
 def test_control_accounts_and_config_know_threads(sandbox, http):
     made = http.post(sandbox.url + "/_control/accounts", json={"platform": "threads", "handle": "ctl"})
     assert made.status_code == 201 and made.json()["accounts"][0]["threads_user_id"]
