@@ -171,3 +171,29 @@ DERIVED = [
 @pytest.mark.parametrize("state,deliveries,expected", DERIVED)
 def test_post_status_is_derived_from_deliveries(state, deliveries, expected):
     assert derive_post_status(state, deliveries) == expected
+
+
+@pytest.mark.parametrize("progress,live,maybe", [
+    ({}, False, False),
+    ({"sent": ""}, False, False),                                      # a refused send, cleared: nothing went out
+    ({"sent": "2026-03-02T09:00:00+00:00"}, False, True),             # its answer in doubt: it may be there
+    ({"post:id": "178", "comment:sent": ""}, True, True),             # the post is live, its comment still to come
+    ({"tweet:0": "19"}, True, True),                                  # X: the thread's first post is live
+])
+def test_a_delivery_that_went_out_is_told_from_its_progress(progress, live, maybe):
+    from core.domain.lifecycle import is_live, may_be_live
+    assert (is_live(progress), may_be_live(progress)) == (live, maybe)
+
+
+def test_a_queued_delivery_that_went_out_makes_its_post_publishing_not_scheduled():
+    """Handed back to the queue (a shutdown) after its post went live: never editable or cancellable as Scheduled."""
+    from core.domain.lifecycle import check_post_move, started_status
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    queued = Delivery(post_id="p", account_id="a", platform=Platform.INSTAGRAM, due_at=at)
+    live = Delivery(post_id="p", account_id="a", platform=Platform.INSTAGRAM, due_at=at, progress={"post:id": "178"})
+    assert started_status(S.SCHEDULED, [queued]) == S.SCHEDULED
+    assert started_status(S.SCHEDULED, [queued, live]) == S.PUBLISHING
+    assert started_status(S.PUBLISHED, [live]) == S.PUBLISHED
+    for action in ("cancel", "edit", "reschedule", "revise"):
+        with pytest.raises(IllegalTransitionError, match="publishing has already started"):
+            check_post_move(action, started_status(S.SCHEDULED, [live]), "p")

@@ -5,7 +5,10 @@ The order of things is what keeps "never twice" true:
 1. Too late? A delivery found more than an hour after it was meant to go out (the runner was down,
    the account waited for a reconnect) is not published blindly: it goes to ``needs_review``.
 2. Paced? The account's daily cap (in the workspace's time zone) and burst limit are checked; a
-   delivery over either is held back (``defer``: back in the queue, the attempt given back).
+   delivery over either is held back (``defer``: back in the queue, the attempt given back). A delivery of which
+   something is or may be on the platform (its post made, a send in doubt: ``lifecycle.may_be_live``) is never
+   put back in the queue: every wait of it (pacing, a reconnect, a doubt) is in ``retry_wait`` (``_hold_back``),
+   so its post shows as publishing and can no longer be edited, rescheduled or cancelled.
 3. Does it still break a limit (a script, an import, or a rule changed since it was scheduled)? Fail it with
    the composer's own words (core.rules.validation), before any platform call.
 4. An earlier attempt may have posted (``progress["sent"]`` is set: its answer was lost or ambiguous, or
