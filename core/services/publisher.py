@@ -462,15 +462,15 @@ class Publisher:
         if recent >= p.burst_limit:
             until = now + p.burst_window / max(p.burst_limit, 1)
             return self._finish(self._hold_back(d, until=until, code="burst_limit",
-                                                reason=f"Spacing posts out: {account.label} already had {recent} in the last "
-                                               f"{_ago(p.burst_window)}; this one goes out at "
-                                               f"{_local(until, post, '%H:%M %Z')}."), "delivery.deferred")
+                                                reason=f"Spacing posts out: {account.label} already had {recent} in "
+                                                       f"the last {_ago(p.burst_window)}; this one goes out at "
+                                                       f"{_local(until, post, '%H:%M %Z')}."), "delivery.deferred")
         cap = account.effective_daily_cap
         if p.enforce_daily_cap and today >= cap:
             tomorrow = (midnight + timedelta(days=1, minutes=1)).astimezone(now.tzinfo)
             return self._finish(self._hold_back(d, until=tomorrow, code="daily_cap",
                                                 reason=f"{account.label} reached its limit of {cap} posts today; "
-                                               "this one goes out just after midnight."), "delivery.deferred")
+                                                       "this one goes out just after midnight."), "delivery.deferred")
         return None
 
     # ------------------------------------------------------------ plumbing
