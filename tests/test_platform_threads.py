@@ -652,8 +652,8 @@ def reply(id_, text, username, at=NOW):
 
 def test_find_reply_takes_only_this_profiles_reply():
     """Another person replying the same words under the post is not this thread's reply."""
-    adapter, _, _ = make({REPLIES: [{"data": [reply("r9", "Part two", "someone_else")]},
-                                    {"data": [reply("r9", "Part two", "someone_else"), reply("r2", "Part two", "Bakery")]}]})
+    other, ours = reply("r9", "Part two", "someone_else"), reply("r2", "Part two", "Bakery")
+    adapter, _, _ = make({REPLIES: [{"data": [other]}, {"data": [other, ours]}]})
     assert adapter.find_reply(ME, "t1", "Part two", since=NOW - timedelta(minutes=5)) is None
     assert adapter.find_reply(ME, "t1", "Part two", since=NOW - timedelta(minutes=5)) == "r2"
 

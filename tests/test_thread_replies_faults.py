@@ -174,7 +174,8 @@ def test_a_threads_reply_published_behind_an_error_is_never_sent_again_however_l
     assert "reply_published_not_listed" in codes
     # The first post is live, so the delivery is published; the thread is handed to a person to check.
     assert d.state == DeliveryState.PUBLISHED and not d.progress.get("reply:1")
-    assert "not posted in full" in d.progress["followup_error"] and "Look at the account" in d.progress["followup_error"]
+    told = d.progress["followup_error"]
+    assert "not posted in full" in told and "Look at the account" in told
     assert containers(world) == 2
 
 
