@@ -12,8 +12,9 @@ own PDS, read from the session's DID document, else to `options["service"]` (def
 Exactly once: each delivery gets its own record key (a TID saved with the delivery before the first
 attempt) and `createRecord` is called with it, so a retry can only ever hit the same key: the adapter asks
 `getRecord` for that key before trying again, and a key that already exists is the post, not a second one.
-(A PDS that refuses client-chosen keys gets none; those deliveries are reconciled by listing the repo, and
-a 5xx on their createRecord is OutcomeUnknown, since nothing would stop a retry from posting twice.)
+(A PDS that refuses client-chosen keys gets none, for the post nor for its thread's replies; those are
+reconciled by listing the repo, and a 5xx on their createRecord is OutcomeUnknown, since nothing would stop a
+retry from posting twice. A thread's first post, once made, is never made again: a retry goes on from it.)
 Facet offsets are UTF-8 byte offsets, never character indexes.
 """
 from __future__ import annotations
