@@ -77,9 +77,9 @@ def test_a_send_in_doubt_waited_out_is_publishing_not_scheduled(world):
     assert done.state == DeliveryState.PUBLISHED and len(world.emu.posts("facebook")) == 1
 
 
-def test_a_live_delivery_handed_back_to_the_queue_at_shutdown_cannot_be_cancelled(world):
-    """Released at a shutdown (nothing sent in that claim), a live post's delivery is queued again: the scheduler
-    still refuses to cancel or change it (core.domain.lifecycle.started_status)."""
+def test_a_live_delivery_is_kept_at_shutdown_and_a_takeover_finishes_it(world):
+    """A shutdown gives back only what was never sent: a live post's delivery (its comment still to go) stays
+    claimed, shows Publishing, cannot be cancelled or changed, and the next runner's takeover finishes it."""
     ig = world.connect("instagram")
     clock = Clock(utcnow())
     post = world.post(ig, at=clock(), media=image(world), first_comment="Tag a friend")
@@ -88,16 +88,34 @@ def test_a_live_delivery_handed_back_to_the_queue_at_shutdown_cannot_be_cancelle
     assert first.state == DeliveryState.RETRY_WAIT and first.progress.get("post:id") and not first.progress.get("sent")
     clock.now = first.next_attempt_at
     [held] = claim(world, clock)
-    assert world.store.release_claims("runner-b") == 1
-    [queued] = world.store.deliveries_for([post.id])[post.id]
-    assert queued.state == DeliveryState.QUEUED
-    deliveries = world.store.deliveries_for([post.id])[post.id]
-    assert started_status(status_of(world, post.id), deliveries) == PostStatus.PUBLISHING
+    assert world.store.release_claims("runner-b") == 0                  # live: not handed back to the queue
+    [kept] = world.store.deliveries_for([post.id])[post.id]
+    assert kept.state == DeliveryState.PUBLISHING
+    assert status_of(world, post.id) == PostStatus.PUBLISHING
     refused_everything(Scheduler(world.store, clock=clock, actor=Actor.system("test")), post.id, clock)
-    # And the runner finishes it: the comment goes out under the one post.
-    [done] = run_due(world, clock, publisher(world, clock))
+    # The next runner takes it over when the lease ends: the comment goes out under the one post.
+    clock.now += LEASE + timedelta(seconds=1)
+    [taken] = world.store.claim_expired(clock(), runner_id="runner-c", lease_until=clock() + LEASE)
+    done = publisher(world, clock, runner_id="runner-c").run(taken)
     assert done.state == DeliveryState.PUBLISHED and len(world.emu.posts("instagram")) == 1
     assert [c.text for c in comments(world, "instagram")] == ["Tag a friend"]
+
+
+def test_a_live_delivery_queued_before_this_rule_still_cannot_be_cancelled(world):
+    """Rows handed back to the queue by an older runner: the scheduler still refuses to cancel or change a post
+    whose queued delivery says it went out (core.domain.lifecycle.started_status)."""
+    ig = world.connect("instagram")
+    clock = Clock(utcnow())
+    post = world.post(ig, at=clock(), media=image(world), first_comment="Tag a friend")
+    world.emu.add_fault(kind="rate_limit", platform="instagram", path="/comments", method="POST", count=1)
+    [first] = run_due(world, clock, publisher(world, clock))
+    clock.now = first.next_attempt_at
+    [held] = claim(world, clock)
+    world.store.finish_delivery(held.release(), runner_id="runner-b")   # what release_claims did before
+    deliveries = world.store.deliveries_for([post.id])[post.id]
+    assert deliveries[0].state == DeliveryState.QUEUED
+    assert started_status(status_of(world, post.id), deliveries) == PostStatus.PUBLISHING
+    refused_everything(Scheduler(world.store, clock=clock, actor=Actor.system("test")), post.id, clock)
 
 
 class _TakenOverWhileFinishing:

@@ -53,7 +53,7 @@ from core.db.schema import (UtcDateTime, account_holds, accounts, activity_event
                             runner_heartbeats, waiting_states)
 from core.db.sql_base import SqlBase
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
-from core.domain.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus, derive_post_status, may_be_live
 from core.store.claims import PACING_LOOKBACK
 from core.store.records import Heartbeat
 from core.domain.timeutil import to_utc
@@ -314,7 +314,7 @@ class SqlRunnerQueries(SqlBase):
             if row is None:
                 return None
             held = _row_delivery(row)
-            if unless_sent and held.progress.get("sent"):
+            if unless_sent and may_be_live(held.progress):   # made, or in doubt: the lease takeover settles it
                 return None
             delivery, events = outcome(held)
             final = replace(delivery, version=row.version + 1, updated_at=self._clock(),

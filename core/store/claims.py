@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, ActivityEvent, Delivery
-from core.domain.lifecycle import DeliveryState, PostState
+from core.domain.lifecycle import DeliveryState, PostState, may_be_live
 from core.store.base import MemoryState
 from core.store.records import Heartbeat
 from core.domain.timeutil import to_utc
@@ -163,7 +163,7 @@ class ClaimMemory(MemoryState):
     def release_claims(self, runner_id: str) -> int:
         with self._lock:
             mine = [d for d in self._deliveries.values() if d.claimed_by == runner_id
-                    and d.state == DeliveryState.PUBLISHING and not d.progress.get("sent")]
+                    and d.state == DeliveryState.PUBLISHING and not may_be_live(d.progress)]
             for d in mine:
                 self.finish_delivery(d.release(), runner_id=runner_id, events=[ActivityEvent(
                     action="delivery.released", subject_type="delivery", subject_id=d.id, at=self._clock(),
