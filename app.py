@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import streamlit as st
 
 from core.domain.errors import OutpostError, SchemaOutOfDateError
-from core.domain.timeutil import utcnow
+from core.domain.timeutil import utcnow, zone
 from core.services import auth, views
 from pages.shared import Context, settings, show_problems, store
 
@@ -55,6 +55,18 @@ def _elsewhere() -> str | None:
     return None
 
 
+def _browser_zone() -> str:
+    """The browser's timezone when it reports a real IANA zone, else UTC (the person can type another)."""
+    try:
+        name = st.context.timezone or ""
+        if name:
+            zone(name)
+            return name
+    except Exception:   # no browser context (scripts), or a zone this machine does not know
+        pass
+    return "UTC"
+
+
 def sign_in(db, url_path: str = "") -> None:
     st.title("Outpost")
     if (address := _elsewhere()) is not None:
@@ -67,8 +79,9 @@ def sign_in(db, url_path: str = "") -> None:
             email = st.text_input("Email", key="signup_email")
             password = st.text_input("Password (at least 10 characters)", type="password", key="signup_password")
             ws_name = st.text_input("Workspace name", value="My brand", key="signup_workspace")
-            tz = st.text_input("Workspace timezone", value="UTC", key="signup_tz",
-                               help="An IANA name such as Europe/Berlin or America/New_York.")
+            tz = st.text_input("Workspace timezone", value=_browser_zone(), key="signup_tz",
+                               help="Where your audience is: every time in Outpost is shown in this zone. An IANA "
+                                    "name such as Europe/Berlin or America/New_York (this browser's zone to start).")
             if st.form_submit_button("Create account", type="primary"):
                 try:
                     user, _ = auth.create_owner(db, email=email, password=password, display_name=name,

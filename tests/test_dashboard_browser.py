@@ -24,7 +24,18 @@ def fill(page, label, value):
     box.press("Tab")
 
 
-def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_path):
+@pytest.fixture
+def berlin_page(browser):
+    """A browser in Berlin: the sign-up form starts from the browser's own timezone."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/Berlin")
+    p = context.new_page()
+    p.set_default_timeout(20_000)
+    yield p
+    context.close()
+
+
+def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, berlin_page, tmp_path):
+    page = berlin_page
     page.goto(dashboard)
     page.get_by_text("Create the owner account").wait_for()
     shot(page, "01-signup")
@@ -35,7 +46,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, page, tmp_
     page.get_by_text("Use a password of at least 10 characters.").wait_for()  # weak password refused in words
 
     fill(page, "Password (at least 10 characters)", "correct horse battery")
-    fill(page, "Workspace timezone", "Europe/Berlin")
+    assert page.get_by_label("Workspace timezone", exact=True).input_value() == "Europe/Berlin"   # the browser's
     page.get_by_role("button", name="Create account").click()
     page.get_by_role("heading", name="Posts").wait_for()
     page.get_by_text("Connect an account first").wait_for()
