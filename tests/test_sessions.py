@@ -275,3 +275,15 @@ def test_the_right_password_hands_a_one_time_id_to_the_session_route(signed_out)
     handoff = re.search(r'name="handoff" value="([^"]+)"', snippet).group(1)
     raw = auth.adopt_handoff(db, handoff, now=utcnow())
     assert auth.session_user(db, raw, now=utcnow()).email == "casey@example.com"
+
+
+def test_the_sign_up_form_is_told_every_problem_at_once_and_nothing_is_stored():
+    from core.domain.errors import ValidationError
+    from core.services import auth
+    from core.store import InMemoryPostStore
+    db = InMemoryPostStore()
+    with pytest.raises(ValidationError) as refused:
+        auth.create_owner(db, email="", password="short", workspace_name="", timezone_name="Mars/Base")
+    assert {p.field for p in refused.value.problems} == {"password", "email", "name", "timezone"}
+    assert "Enter an email address." in [p.message for p in refused.value.problems]
+    assert not db.list_workspaces() and not auth.has_users(db)

@@ -128,10 +128,20 @@ class Workspace:
     created_at: datetime | None = None
 
     def __post_init__(self):
+        problems: list[Problem] = []
         if not (self.name or "").strip():
-            raise ValidationError(Problem("workspace_name", "A workspace needs a name.", field="name"))
-        check_text(self.name, field="name", what="workspace name")
-        zone(self.timezone_name)
+            problems.append(Problem("workspace_name", "A workspace needs a name.", field="name"))
+        else:
+            try:
+                check_text(self.name, field="name", what="workspace name")
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+        try:
+            zone(self.timezone_name)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        if problems:    # every problem at once (a name and a zone can both be wrong)
+            raise ValidationError(problems)
         from core.rules.timing import validate_queue_slots
         object.__setattr__(self, "queue_slots", validate_queue_slots(self.queue_slots))
 
@@ -149,7 +159,8 @@ class User:
         check_text(self.display_name, field="display_name", what="name")
         email = (self.email or "").strip().lower()
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            raise ValidationError(Problem("email", f"'{self.email}' does not look like an email address.", field="email"))
+            raise ValidationError(Problem("email", f"'{self.email}' does not look like an email address."
+                                          if (self.email or "").strip() else "Enter an email address.", field="email"))
         object.__setattr__(self, "email", email)
 
 

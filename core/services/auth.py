@@ -69,12 +69,27 @@ def has_users(store: PostStore) -> bool:
 
 def create_owner(store: PostStore, *, email: str, password: str, display_name: str = "",
                  workspace_name: str = "My brand", timezone_name: str = "UTC") -> tuple[User, Workspace]:
-    """Create a user who owns a new workspace."""
-    if store.get_user_by_email(email):
-        raise ValidationError(Problem("email_taken", "There is already an account with that email; sign in instead.",
-                                      field="email"))
+    """Create a user who owns a new workspace. Every problem with the form is told at once; nothing is stored
+    unless all of it is right."""
+    problems: list[Problem] = []
+
+    def gather(make):
+        try:
+            return make()
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    email = email or ""
+    gather(lambda: check_password_strength(password))
+    gather(lambda: User(email=email, display_name=display_name or email.split("@")[0], password_hash="unset"))
+    workspace = gather(lambda: Workspace(name=workspace_name, timezone_name=timezone_name))
+    if email and store.get_user_by_email(email):
+        problems.append(Problem("email_taken", "There is already an account with that email; sign in instead.",
+                                field="email"))
+    if problems:
+        raise ValidationError(problems)
     user = User(email=email, display_name=display_name or email.split("@")[0], password_hash=hash_password(password))
-    workspace = Workspace(name=workspace_name, timezone_name=timezone_name)
     user = store.add_user(user)
     workspace = store.add_workspace(workspace)
     store.set_membership(Membership(user_id=user.id, workspace_id=workspace.id, role=Role.OWNER))
