@@ -35,7 +35,9 @@ st.title("Calendar")
 st.caption(f"Times are in {tz}. " + ("Drag a post to another day or time to move it; click it to open it."
                                      if can_edit else "Click a post to open it.")
            + f" A day with more than {cal.DAY_LIMIT} posts in the month ({cal.WEEK_DAY_LIMIT} in the week) shows"
-             " how many of each status; click it to see that day. Demo posts (grey) are sample history: read-only.")
+             " how many of each status; click it to see that day. Demo posts (grey) are sample history: read-only."
+             " ↻ dashed entries are a repeating post's coming dates: each is made from the series after the"
+             " previous one goes out.")
 
 # ---------------------------------------------------------------- messages from the last action
 flash = s.pop(post_dialog.FLASH, None)
@@ -44,6 +46,9 @@ if flash:
     # undo would put a post rescheduled in the dialog back where it was dragged from).
     s.pop("cal_moved", None)
     getattr(st, flash[0])(flash[1])
+note = s.pop("cal_note", None)
+if note:
+    st.info(note)
 refused = s.pop("cal_refused", None)
 if refused:
     st.error(f"Not moved: {refused}")
@@ -66,7 +71,9 @@ if moved is not None:
 # ---------------------------------------------------------------- legend
 st.markdown(" ".join(
     f"<span style='background:{style.colour};color:{style.text};padding:2px 8px;border-radius:10px;"
-    f"font-size:0.8rem;white-space:nowrap'>{style.label}</span>" for style in (*cal.LEGEND.values(), cal.DEMO)),
+    f"font-size:0.8rem;white-space:nowrap'>{style.label}</span>" for style in (*cal.LEGEND.values(), cal.DEMO))
+    + f" <span style='background:{cal.REPEAT.colour};color:{cal.REPEAT.text};padding:1px 7px;border-radius:10px;"
+      f"border:1px dashed #64748B;font-size:0.8rem;white-space:nowrap'>↻ {cal.REPEAT.label}</span>",
     unsafe_allow_html=True)
 
 # ---------------------------------------------------------------- where and what
@@ -132,7 +139,11 @@ def _events(workspace_id: str, tz_name: str, view_name: str, first: datetime, la
     entries = cal.calendar_entries(db, workspace_id, start=first, end=last, actor=_ctx.actor,
                                    account_ids=account_ids, platforms=platform_values, categories=categories,
                                    batch_id=batch_id)
-    return cal.to_events(entries, tz_name, can_edit=editable, summarise_over=cal.summarise_over(view_name))
+    repeats = cal.planned_repeats(db, workspace_id, start=first, end=last, actor=_ctx.actor,
+                                  account_ids=account_ids, platforms=platform_values, categories=categories,
+                                  batch_id=batch_id)
+    return cal.to_events(entries, tz_name, can_edit=editable, summarise_over=cal.summarise_over(view_name)) \
+        + cal.repeat_events(repeats, tz_name)
 
 
 @st.fragment(run_every=REFRESH)
@@ -153,7 +164,9 @@ def _calendar() -> None:
                      # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead
                      custom_css=".fc-daygrid-event .fc-event-time{flex-shrink:0}"
                                 ".fc-daygrid-event .fc-event-title{overflow:hidden;text-overflow:ellipsis}"
-                                ".fc-event{cursor:pointer}") or {}
+                                ".fc-event{cursor:pointer}"
+                                ".outpost-repeat{border-style:dashed!important;border-width:2px!important;"
+                                "opacity:.8}") or {}
 
     # The last value comes back on every rerun: act on each once, then move to a fresh key.
     handled: set = s.setdefault("cal_handled", set())
@@ -166,6 +179,11 @@ def _calendar() -> None:
             s["cal_rev"] = rev + 1
             if kind == "eventClick" and cal.summary_day(event["id"]) is not None:
                 s["cal_goto"] = cal.summary_day(event["id"])
+            elif kind == "eventClick" and cal.repeat_of(event["id"]) is not None:
+                # a coming date of a series is not a post yet: open the series' current post, and say so
+                s[post_dialog.OPEN] = cal.repeat_of(event["id"])
+                s["cal_note"] = ("That date is a planned repeat: Outpost makes it from this series after the "
+                                 "previous one goes out. Here is the series' current post.")
             elif kind == "eventClick":
                 s[post_dialog.OPEN] = str(event["id"])
             else:

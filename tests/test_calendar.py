@@ -13,6 +13,7 @@ from core.domain.errors import IllegalTransitionError, PermissionDenied, Validat
 from core.domain.lifecycle import PostState, PostStatus
 from core.rules.permissions import Actor
 from core.services import calendar as cal
+from core.domain.timeutil import zone
 from core.services.scheduler import Scheduler
 from tests.page_harness import owner_world, page_opener
 
@@ -199,6 +200,66 @@ def test_the_day_view_loads_one_day_in_the_workspace_zone(w):
     assert cal.visible_range("Day", date(2030, 3, 5), BERLIN) == (datetime(2030, 3, 4, 23, 0, tzinfo=UTC),
                                                                    datetime(2030, 3, 5, 23, 0, tzinfo=UTC))
     assert [e.post.id for e in entries(w, view="Day", anchor=date(2030, 3, 5))] == ["p_morning", "p_late"]
+
+
+# ---------------------------------------------------------------- a repeating post's coming dates
+
+def plan_series(w, pid, day: date, wall: time, rule: str):
+    post = Post(caption=f"Caption of {pid}", accounts=(w.li,), workspace_id=w.ws.id, recurrence=rule,
+                schedule=Schedule.at_local(day, wall, BERLIN))
+    return Scheduler(w.store, clock=w.clock).schedule_post(pid, post)
+
+
+def repeats(w, view="Month", anchor=date(2030, 3, 15), **filters):
+    start, end = cal.visible_range(view, anchor, BERLIN)
+    return cal.planned_repeats(w.store, w.ws.id, start=start, end=end, actor=w.as_owner, **filters)
+
+
+def test_a_weekly_post_shows_its_coming_saturdays_at_the_same_wall_time_across_the_dst_change(w):
+    # Saturdays 09:00 Berlin from 16 Mar 2030; clocks go forward on Sunday 31 March (CET -> CEST).
+    plan_series(w, "p_weekly", date(2030, 3, 16), time(9, 0), "FREQ=WEEKLY;BYDAY=SA")
+    got = repeats(w)   # the month grid: 25 Feb .. 7 Apr
+    assert [r.at for r in got] == [datetime(2030, 3, 23, 8, 0, tzinfo=UTC), datetime(2030, 3, 30, 8, 0, tzinfo=UTC),
+                                   datetime(2030, 4, 6, 7, 0, tzinfo=UTC)]   # 09:00 CEST
+    assert {r.post.id for r in got} == {"p_weekly"}   # the post itself is a post, not a repeat
+    events = cal.repeat_events(got, BERLIN)
+    assert [e["start"] for e in events] == ["2030-03-23T09:00:00", "2030-03-30T09:00:00", "2030-04-06T09:00:00"]
+    first = events[0]
+    assert first["title"].startswith("↻ Caption of p_weekly") and first["editable"] is False
+    assert first["classNames"] == ["outpost-repeat"] and first["backgroundColor"] == cal.REPEAT.colour
+    assert first["borderColor"] == cal.LEGEND["scheduled"].colour
+    assert cal.repeat_of(first["id"]) == "p_weekly" and cal.repeat_of("p_weekly") is None
+    assert cal.summary_day(first["id"]) is None
+
+
+def test_repeats_respect_count_until_and_the_visible_range_only(w):
+    plan_series(w, "p_count", date(2030, 3, 16), time(9, 0), "FREQ=WEEKLY;BYDAY=SA;COUNT=3")
+    plan_series(w, "p_until", date(2030, 3, 18), time(10, 0), "FREQ=WEEKLY;BYDAY=MO;UNTIL=20300401")
+    got = [(r.post.id, r.at.astimezone(zone(BERLIN)).date()) for r in repeats(w)]
+    assert got == [("p_count", date(2030, 3, 23)), ("p_until", date(2030, 3, 25)),
+                   ("p_count", date(2030, 3, 30)), ("p_until", date(2030, 4, 1))]   # COUNT=3 includes the 16th
+    # a week (Mon 25 .. Sun 31 March) shows that week's only, a far month none past the rules' end
+    assert [r.at.astimezone(zone(BERLIN)).date() for r in repeats(w, view="Week", anchor=date(2030, 3, 27))] \
+        == [date(2030, 3, 25), date(2030, 3, 30)]
+    assert repeats(w, anchor=date(2030, 6, 15)) == []
+
+
+def test_a_daily_post_a_year_out_expands_only_the_weeks_on_screen(w):
+    plan_series(w, "p_daily", date(2030, 3, 16), time(9, 0), "FREQ=DAILY")
+    got = repeats(w, view="Week", anchor=date(2031, 3, 26))
+    assert len(got) == 7 and got[0].at.astimezone(zone(BERLIN)) == datetime(2031, 3, 24, 9, 0, tzinfo=zone(BERLIN))
+    assert got[-1].at == datetime(2031, 3, 30, 7, 0, tzinfo=UTC)   # DST began that morning: 09:00 CEST
+
+
+def test_repeats_follow_the_filters_and_a_cancelled_series_has_none(w):
+    plan_series(w, "p_weekly", date(2030, 3, 16), time(9, 0), "FREQ=WEEKLY;BYDAY=SA")
+    assert repeats(w, account_ids=[w.x.id]) == [] and len(repeats(w, account_ids=[w.li.id])) == 3
+    assert repeats(w, platforms=["x"]) == [] and repeats(w, categories=["draft"]) == []
+    Scheduler(w.store, clock=w.clock).cancel("p_weekly")
+    assert repeats(w) == []
+    with pytest.raises(PermissionDenied):
+        cal.planned_repeats(w.store, w.ws.id, start=datetime(2030, 3, 1, tzinfo=UTC),
+                            end=datetime(2030, 4, 1, tzinfo=UTC), actor=Actor.of(w.store, "nobody"))
 
 
 # ---------------------------------------------------------------- moving by drag
@@ -565,3 +626,34 @@ def test_every_post_status_has_its_own_colour_and_legend_entry():
     assert {s.value for s in PostStatus} <= set(LEGEND)
     colours = [style for key, style in LEGEND.items() if key != "approved"]
     assert len({style.colour for style in colours}) == len(colours)
+
+
+def test_a_weekly_post_shows_its_coming_dates_and_clicking_one_opens_the_series(page, monkeypatch):
+    import streamlit_calendar
+    from core.domain.timeutil import utcnow
+    drawn = []
+    real_calendar = streamlit_calendar.calendar
+
+    def calendar(*, events, options, **kw):
+        drawn.append(events)
+        return real_calendar(events=events, options=options, **kw)
+    monkeypatch.setattr(streamlit_calendar, "calendar", calendar)
+
+    db, owner, ws, open_as = page
+    acct = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li"))
+    day = (utcnow().astimezone(zone(BERLIN)) + timedelta(days=3)).date()
+    Scheduler(db).schedule_post("p1", Post(caption="Weekend tips", accounts=(acct,), workspace_id=ws.id,
+                                           recurrence="FREQ=WEEKLY", schedule=Schedule.at_local(day, time(9), BERLIN)))
+    at = open_as(owner, anchor=day)
+    assert not at.exception
+    events = drawn[-1]
+    posts = [e for e in events if not e["extendedProps"].get("repeat")]
+    planned = [e for e in events if e["extendedProps"].get("repeat")]
+    assert [e["id"] for e in posts] == ["p1"]
+    assert planned and all(e["title"].startswith("↻ Weekend tips") and not e["editable"] for e in planned)
+    assert [e["start"][:10] for e in planned[:2]] == [(day + timedelta(days=7)).isoformat(),
+                                                       (day + timedelta(days=14)).isoformat()]
+    at = _drop(at, planned[0]["id"], planned[0]["start"], kind="eventClick")
+    assert not at.exception
+    assert at.session_state["open_post"] == "p1"
+    assert any("planned repeat" in i.value for i in at.info)

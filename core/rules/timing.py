@@ -33,7 +33,7 @@ __all__ = [
     "DEFAULT_PREFERRED_TIME", "DEFAULT_MIN_GAP", "DEFAULT_RECURRENCE_GRACE", "DUPLICATE_CAPTION_WINDOW",
     "LocalTimeResolution", "resolve_local_time", "preferred_time_on", "check_not_past",
     "QueueSlots", "DEFAULT_QUEUE_SLOTS", "validate_queue_slots", "next_free_slot",
-    "validate_rule", "describe_rule", "next_occurrence", "RecurrenceStep", "catch_up",
+    "validate_rule", "describe_rule", "next_occurrence", "occurrences_after", "RecurrenceStep", "catch_up",
     "ScheduledItem", "check_daily_cap", "check_min_gap", "scheduling_warnings", "check_account_slot",
 ]
 
@@ -573,6 +573,12 @@ def _occurrences(rule: str, anchor: datetime, tz_name: str, *, after: datetime |
 def next_occurrence(rule: str, anchor: datetime, tz_name: str, *, after: datetime) -> LocalTimeResolution | None:
     """The first occurrence strictly after `after` (the anchor counts), or None when the rule has ended."""
     return next(_occurrences(rule, anchor, tz_name, after=require_aware(after, "time to look after")), None)
+
+
+def occurrences_after(rule: str, anchor: datetime, tz_name: str, *,
+                      after: datetime) -> Iterator[LocalTimeResolution]:
+    """Every occurrence strictly after `after`, in time order, lazily (stop reading when you have enough)."""
+    return _occurrences(rule, anchor, tz_name, after=require_aware(after, "time to look after"))
 
 
 @dataclass(frozen=True)

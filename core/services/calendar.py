@@ -19,6 +19,7 @@ from core.domain import Post, Schedule, Workspace, new_id, post_status
 from core.domain.errors import NotFoundError, Problem, ValidationError
 from core.domain.lifecycle import POST_MOVES, DeliveryState, PostState, PostStatus
 from core.domain.timeutil import utcnow, zone
+from core.rules import timing as scheduling
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.rules.timing import check_not_past
 from core.services.scheduler import Scheduler, ScheduleResult
@@ -27,7 +28,8 @@ from core.store import PostStore
 __all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "WEEK_DAY_LIMIT", "DEMO", "summarise_over",
            "CalendarEntry", "Moved", "calendar_entries", "category", "to_events",
            "summary_day", "visible_range", "range_from_view", "parse_wall", "move_post", "undo_move",
-           "post_detail", "duplicate_post", "batch_names"]
+           "post_detail", "duplicate_post", "batch_names", "PlannedRepeat", "planned_repeats", "repeat_events",
+           "repeat_of", "REPEAT"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ WEEK_DAY_LIMIT = 12
 # caption, never draggable (the Scheduler refuses acting on it anyway).
 DEMO = Style("Demo (sample history)", "#E5E7EB", "#4B5563")
 _SUMMARY = "day:"   # the id prefix of a day's summary event: "day:2030-03-05:scheduled"
+# A recurring post's coming dates that are not posts yet (the series makes the next one after the previous one
+# goes out): light with a dashed edge in the current post's colour, "↻ " before the caption, never draggable.
+REPEAT = Style("Planned repeat", "#F8FAFC", "#334155")
+_REPEAT = "repeat:"   # "repeat:<the series' current post id>:<UTC instant>"
+# The series whose coming dates are drawn: their current post is still to go out (or waits for approval).
+_CURRENT = (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL, PostStatus.PUBLISHING)
 
 _MOVABLE = POST_MOVES["reschedule"].sources
 _WALL = "%Y-%m-%dT%H:%M:%S"
@@ -220,6 +228,94 @@ def to_events(entries: Iterable[CalendarEntry], tz_name: str, *, can_edit: bool 
                               "summary": True},
         })
     return events
+
+
+@dataclass(frozen=True)
+class PlannedRepeat:
+    """A coming date of a recurring series, after its current post: not a post yet."""
+
+    post: Post           # the series' current post (what the repeat will copy)
+    at: datetime         # UTC
+    category: str        # the current post's legend entry (its colour edges the repeat)
+
+
+def planned_repeats(store: PostStore, workspace_id: str, *, start: datetime, end: datetime,
+                    actor: Actor = SCRIPT, account_ids: Iterable[str] = (), platforms: Iterable[str] = (),
+                    categories: Iterable[str] = (), batch_id: str | None = None,
+                    limit: int = 5000) -> list[PlannedRepeat]:
+    """The coming occurrences in [start, end) of every series whose current post is still to go out.
+
+    Recurring posts are made one at a time (core.services.recurring: the next after the previous one settles), so
+    the calendar would otherwise show only the next date. Expanded from the RRULE anchored at the series' first
+    post (as `continue_series` does: DST-correct, UNTIL and COUNT counted from the first), strictly after the
+    current post, lazily and only up to `end`. Filters as `calendar_entries`, applied to the current post."""
+    check(actor, Action.VIEW, workspace_id, subject="workspace")
+    workspace = store.get_workspace(workspace_id)
+    account_ids, platforms, categories = set(account_ids), set(platforms), set(categories)
+    current: dict[str, tuple[Post, PostStatus]] = {}
+    for status in _CURRENT:
+        for post in store.list_posts(workspace_id=workspace_id, end=end, statuses=[status], batch_id=batch_id,
+                                     limit=limit):
+            if not post.recurrence or post.due_at is None or post.is_demo:
+                continue
+            series = post.series_id or post.id
+            if series not in current or post.due_at > current[series][0].due_at:
+                current[series] = (post, status)
+    out: list[PlannedRepeat] = []
+    for series, (post, status) in current.items():
+        if account_ids and not any(a.id in account_ids for a in post.accounts):
+            continue
+        if platforms and not any(a.platform.value in platforms for a in post.accounts):
+            continue
+        cat = category(post, status, workspace)
+        if categories and cat not in categories:
+            continue
+        anchor, tz_name = post.schedule.scheduled_at, post.schedule.timezone_name
+        if series != post.id:
+            try:
+                first = store.get_post(series)
+            except NotFoundError:
+                pass
+            else:
+                if first.schedule is not None:
+                    anchor, tz_name = first.schedule.scheduled_at, first.schedule.timezone_name
+        after = max(post.due_at, start - timedelta(microseconds=1))
+        try:
+            for occurrence in scheduling.occurrences_after(post.recurrence, anchor, tz_name, after=after):
+                if occurrence.at >= end:
+                    break
+                out.append(PlannedRepeat(post=post, at=occurrence.at, category=cat))
+        except ValidationError:   # a rule that no longer reads: the series does not continue either
+            continue
+    return sorted(out, key=lambda r: (r.at, r.post.id))
+
+
+def repeat_events(repeats: Iterable[PlannedRepeat], tz_name: str) -> list[dict]:
+    """FullCalendar events for planned repeats: "↻ caption (where)", light with a dashed edge, never draggable."""
+    tz = zone(tz_name)
+    events = []
+    for r in repeats:
+        style = LEGEND.get(r.category, LEGEND["scheduled"])
+        where = ", ".join(sorted({a.platform.label for a in r.post.accounts}))
+        text = " ".join(r.post.caption.split()) or "(no caption)"
+        events.append({
+            "id": f"{_REPEAT}{r.post.id}:{r.at:%Y%m%dT%H%M%SZ}",
+            "title": f"↻ {text[:40]}{'…' if len(text) > 40 else ''} ({where})",
+            "start": r.at.astimezone(tz).strftime(_WALL),
+            "backgroundColor": REPEAT.colour, "borderColor": style.colour, "textColor": REPEAT.text,
+            "editable": False, "startEditable": False, "classNames": ["outpost-repeat"],
+            "extendedProps": {"status": REPEAT.label, "category": "repeat", "order": len(LEGEND) + 1,
+                              "repeat": True, "post_id": r.post.id},
+        })
+    return events
+
+
+def repeat_of(event_id: str | None) -> str | None:
+    """The series' current post a clicked planned repeat stands for, None for any other event."""
+    text = str(event_id or "")
+    if not text.startswith(_REPEAT):
+        return None
+    return text[len(_REPEAT):].rpartition(":")[0] or None
 
 
 def summarise_over(view: str) -> int | None:
