@@ -10,7 +10,8 @@ from core.domain import AccountStatus
 from core.domain.errors import OutpostError
 from core.rules.permissions import Action
 from core.platforms.registry import supported_platforms
-from core.domain.timeutil import utcnow
+from core.domain.timeutil import utcnow, zone
+from core.services.insights import pauses_for_accounts
 from core.services.accounts import account_health_list, disconnect_account, disconnect_impact, lift_hold
 from pages.shared import adapter_for, context, settings, show_problems, store
 
@@ -22,18 +23,32 @@ st.title("Accounts")
 done = st.session_state.pop("password_connected", None)
 if done:
     st.success(f"Connected {done}.")
-health = account_health_list(db, ctx.actor, ws.id, now=utcnow())
+now = utcnow()
+health = account_health_list(db, ctx.actor, ws.id, now=now)
 owner = ctx.can(Action.CONNECT_ACCOUNTS)
+tz = zone(ws.timezone_name)
 if health:
+    # The accounts come from the permission-checked list above; their metric pauses are read in one go.
+    pauses = pauses_for_accounts(db, [h.account for h in health], now)
+
+    def _figures(account_id: str) -> str:
+        pause = pauses.get(account_id)
+        return f"Paused until {pause.until.astimezone(tz):%a %d %b %H:%M}" if pause else "Up to date"
+
     st.dataframe(pd.DataFrame([{
         "Account": h.account.handle, "Platform": h.account.platform.label, "Health": h.health,
-        "Token renews in": f"{h.days_left} days" if h.days_left is not None else "—",
+        "Reconnect within": f"{h.days_left} days" if h.days_left is not None else "—",
         "Posted today": h.quota,
-        "Posting": f"Paused until {h.held_until:%a %H:%M}" if h.held_until else "Ready",
+        "Posting": f"Paused until {h.held_until.astimezone(tz):%a %d %b %H:%M}" if h.held_until else "Ready",
+        "Figures": _figures(h.account.id),
         "Last error": h.last_error or "—",
     } for h in health]), hide_index=True, width="stretch")
+    st.caption(f"Times in {ws.timezone_name}.")
     if any(h.held_until for h in health):
         st.caption("A paused account's posts wait until the platform's limit resets, then go out in order.")
+    if pauses:
+        st.caption("Figures paused: the platform said Outpost asked too often; analytics for that account catch up "
+                   "after the pause, nothing is lost.")
 else:
     st.info("No accounts connected yet. Connect one below to start planning posts for it.")
 

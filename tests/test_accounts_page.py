@@ -171,3 +171,17 @@ def test_a_link_declined_elsewhere_or_expired_is_not_offered_again(page):
     later = utcnow() + timedelta(minutes=11)
     stale = connect.attempt_now(db, _consent_link(at), actor=Actor.of(db, owner.id), clock=lambda: later)
     assert stale.expired and not stale.open
+
+
+def test_a_metric_pause_and_a_posting_hold_read_in_the_workspace_zone(page):
+    db, owner, ws, x, open_as = page
+    until = utcnow().replace(microsecond=0) + timedelta(hours=3)
+    db.pause_metrics(f"account:{x.id}", until, "X said: too many requests", now=utcnow())
+    db.hold_account(x.id, until, "X's rate limit")
+    at = open_as(owner)
+    assert not at.exception
+    table = at.dataframe[0].value
+    local = until.astimezone(zone(BERLIN))
+    assert table["Figures"][0] == f"Paused until {local:%a %d %b %H:%M}"
+    assert table["Posting"][0] == f"Paused until {local:%a %d %b %H:%M}"
+    assert "Times in Europe/Berlin." in [c.value for c in at.caption]
