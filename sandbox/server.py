@@ -25,7 +25,7 @@ from sandbox.config import SandboxConfig
 from sandbox.faults import Faults, FaultRule
 from sandbox.platforms import MODULES as PLATFORM_MODULES
 from sandbox.state import State, iso
-from sandbox.web import Call, Handler, Reply, build_call, json_response
+from sandbox.web import Call, Handler, Reply, build_call, json_response, post_page
 
 log = logging.getLogger("outpost.sandbox")
 
@@ -219,7 +219,8 @@ def build_app(core: Core) -> Starlette:
             platform_of.setdefault(host, name)
     routes: list = [Route("/", _index(sorted(by_host))),
                     Mount("/_control", routes=control.routes(core)),
-                    Mount("/_media", routes=media.routes())]
+                    Mount("/_media", routes=media.routes()),
+                    Route("/web/{host}/{rest:path}", post_page(core), methods=["GET"])]
     for host, host_routes in sorted(by_host.items()):
         host_routes.append(Route("/{rest:path}", _fallback(core, platform_of[host], host), methods=ALL_METHODS))
         routes.append(Mount("/" + host, routes=host_routes))
@@ -247,6 +248,7 @@ def _index(hosts: list[str]):
                               "control": ["/_control/health", "/_control/clock", "/_control/faults", "/_control/posts",
                                           "/_control/duplicates", "/_control/accounts", "/_control/config",
                                           "/_control/requests", "/_control/reset"],
+                              "post pages": "/web/<host>/<path> of a published post's URL: /web/x.com/handle/status/1",
                               "media": ["/_media/sample.jpg?w=1080&h=1350", "/_media/sample.png",
                                         "/_media/sample.webp", "/_media/sample.mp4?seconds=5"]})
     return index

@@ -209,3 +209,121 @@ class RouteTable:
 
     def put(self, host: str, path: str):
         return self.route(host, path, ("PUT",))
+
+
+# ------------------------------------------------------------------ post pages
+# `/web/<host>/<path>` is the emulator's own page for the post a platform-shaped URL names
+# (https://x.com/handle/status/123 -> /web/x.com/handle/status/123): what a person sees when they open
+# a published post's link in sandbox mode (core.platforms.links.viewable_link).
+
+WEB_PLATFORMS = {"x.com": "x", "twitter.com": "x", "instagram.com": "instagram", "facebook.com": "facebook",
+                 "linkedin.com": "linkedin", "tiktok.com": "tiktok", "youtube.com": "youtube", "youtu.be": "youtube",
+                 "threads.net": "threads", "threads.com": "threads", "bsky.app": "bluesky"}
+
+
+def _bare_host(host: str) -> str:
+    host = host.lower().strip(".")
+    for prefix in ("www.", "m."):
+        if host.startswith(prefix):
+            return host[len(prefix):]
+    return host
+
+
+def _same_url(a: str, b: str) -> bool:
+    from urllib.parse import urlsplit
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (_bare_host(pa.hostname or "") == _bare_host(pb.hostname or "")
+            and pa.path.rstrip("/") == pb.path.rstrip("/") and pa.query == pb.query)
+
+
+def find_post_by_url(st: "State", url: str):
+    """The post (not deleted) a platform URL names: its recorded URL, else an id in the URL's path or query
+    (x.com/i/status/ID, a Facebook permalink's post half, a Bluesky rkey)."""
+    from urllib.parse import parse_qsl as _qsl, urlsplit
+    parts = urlsplit(url)
+    platform = WEB_PLATFORMS.get(_bare_host(parts.hostname or ""), "mastodon")
+    tokens = {seg for seg in parts.path.split("/") if seg} | {v for _, v in _qsl(parts.query)}
+    with st.lock:
+        posts = [p for p in st.posts if p.platform == platform and not p.deleted]
+    for post in posts:
+        if post.url and _same_url(post.url, url):
+            return post
+    for post in reversed(posts):
+        ids = {post.external_id, post.external_id.rsplit("/", 1)[-1], post.external_id.split("_")[-1],
+               str(post.extra.get("rkey") or "")}
+        if tokens & (ids - {""}):
+            return post
+    return None
+
+
+def _esc(value: Any) -> str:
+    import html
+    return html.escape(str(value), quote=True)
+
+
+def post_page_html(st: "State", url: str) -> tuple[int, str]:
+    from sandbox.insights import post_metrics
+    from sandbox.state import iso as _iso
+    post = find_post_by_url(st, url)
+    head = ('<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>'
+            'body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}}'
+            '.note{{background:#fff6d6;border:1px solid #e8d48a;padding:.5rem .75rem;border-radius:6px;font-size:.9rem}}'
+            '.text{{white-space:pre-wrap;font-size:1.1rem;margin:1rem 0}}.muted{{color:#666;font-size:.9rem}}'
+            'li{{margin:.4rem 0}}img{{max-width:100%}}</style></head><body>'
+            '<p class="note">Sandbox emulator: this is the post as the emulator holds it, not the live platform.</p>')
+    if post is None:
+        return 404, (head.format(title="Post not found") + f"<h1>Post not found</h1><p>The emulator holds no post "
+                     f"at <code>{_esc(url)}</code> (it may have been deleted, or the emulator was reset).</p>"
+                     "</body></html>")
+    account = st.account(post.platform, post.account)
+    author = f"{account.name} (@{account.handle})" if account else post.account
+    out = [head.format(title=_esc(f"{author} on {post.platform}")),
+           f"<h1>{_esc(author)}</h1>",
+           f'<p class="muted">{_esc(post.platform)} {_esc(post.kind)} · published {_esc(_iso(post.published_at, False))}'
+           f' · id <code>{_esc(post.external_id)}</code></p>',
+           f'<div class="text">{_esc(post.text)}</div>']
+    media = [m for m in post.media if m]
+    if media:
+        out.append("<h2>Media</h2><ul>")
+        for item in media:
+            item = str(item)
+            link = f'<a href="{_esc(item)}">{_esc(item)}</a>' if item.startswith(("http://", "https://")) else _esc(item)
+            out.append(f"<li>{link}</li>")
+        out.append("</ul>")
+    metrics = post_metrics(st, post)
+    out.append("<h2>Metrics</h2><ul>" + "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in metrics.items())
+               + "</ul>")
+    with st.lock:
+        replies = [p for p in st.posts if p.platform == post.platform and not p.deleted
+                   and str(p.extra.get("in_reply_to") or "") == post.external_id]
+    comments = st.comments_on(post.platform, post.external_id)
+    out.append(f"<h2>Replies and comments ({len(replies) + len(comments)})</h2>")
+    if replies or comments:
+        out.append("<ul>")
+        for reply in replies:
+            who = st.account(reply.platform, reply.account)
+            out.append(f"<li><b>{_esc('@' + who.handle if who else reply.account)}</b> "
+                       f'<span class="muted">{_esc(_iso(reply.published_at, False))}</span><br>{_esc(reply.text)}</li>')
+        for comment in comments:
+            who = st.account(comment.platform, comment.author)
+            out.append(f"<li><b>{_esc('@' + who.handle if who else comment.author)}</b> "
+                       f'<span class="muted">{_esc(_iso(comment.created_at, False))}</span><br>{_esc(comment.text)}</li>')
+        out.append("</ul>")
+    else:
+        out.append('<p class="muted">None yet.</p>')
+    out.append("</body></html>")
+    return 200, "".join(out)
+
+
+def post_page(core: "Core"):
+    """The Starlette endpoint for `/web/{host}/{path}`."""
+    from starlette.responses import HTMLResponse
+
+    async def page(request: Request) -> Response:
+        host = request.path_params["host"]
+        url = f"https://{host}/{request.path_params.get('rest', '')}"
+        if request.url.query:
+            url += "?" + request.url.query
+        status, body = post_page_html(core.state, url)
+        return HTMLResponse(body, status_code=status)
+    return page
