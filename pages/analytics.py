@@ -17,6 +17,7 @@ import streamlit as st
 from core.domain.catalog import Platform
 from core.domain.errors import OutpostError, PermissionDenied
 from core.domain.timeutil import utcnow, zone
+from core.platforms.links import viewable_link
 from core.rules.permissions import Action
 from core.services import analytics
 from core.services import best_time
@@ -173,7 +174,8 @@ def _ranked(posts: pd.DataFrame) -> None:
         engagement_rate=posts["engagement_rate"] * 100,
         published=posts["published_at"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M"),
         origin=posts["is_ai_generated"].map({True: "AI", False: ""}),
-        thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""))
+        thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""),
+        link=posts["link"].map(lambda u: viewable_link(u, settings()) if isinstance(u, str) else u))
     columns = ["thumbnail", "published", "who", "caption", "views", "reach", "likes", "comments",
                "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
     brief = ["thumbnail", "published", "who", "caption", "reach", "views", "engagements", "engagement_rate", "link"]

@@ -17,6 +17,7 @@ from core.domain import Schedule
 from core.domain.errors import OutpostError, ValidationError
 from core.domain.lifecycle import POST_MOVES, PostStatus
 from core.domain.timeutil import zone
+from core.platforms.links import viewable_link
 from core.rules.permissions import Action
 from core.rules.timing import check_not_past
 from core.services.calendar import duplicate_post, post_detail
@@ -24,7 +25,7 @@ from core.rules.limits import limits_for
 from core.rules.recurrence_builder import describe
 from core.services.scheduler import Scheduler
 from pages.compose import open_variant, variant_editor, variant_from_fields
-from pages.shared import context, store
+from pages.shared import context, settings, store
 
 OPEN = "open_post"            # the post id the dialog shows
 FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
@@ -219,7 +220,7 @@ def _live(post_id: str) -> None:
         cols[1].markdown(d["status"])
         cols[2].caption(f"{d['when']} · {d['attempts']} attempt(s)" + (f" · {d['problem']}" if d["problem"] else ""))
         if d["url"]:
-            cols[3].link_button("Open the post", d["url"])
+            cols[3].link_button("Open the post", viewable_link(d["url"], settings()))   # sandbox: the emulator's page
         elif d["retryable"] and ctx.can(Action.SETTLE):
             cols[3].button("Try again", key=f"pd_retry_{d['delivery_id']}", on_click=_act,
                            args=(post_id, f"retry:{d['delivery_id']}"))

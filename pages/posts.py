@@ -14,6 +14,7 @@ from core.domain.errors import OutpostError
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
+from core.platforms.links import viewable_link
 from core.platforms.registry import supported_platforms
 from core.services.scheduler import Scheduler
 from core.services.views import PAST, UPCOMING, attention_rows, data_version, has_posts, post_list, workspace_accounts
@@ -120,16 +121,35 @@ def _post_list(workspace_id: str, tz_name: str, section: str, now, limit: int, v
                      actor=_ctx.actor, statuses=statuses, account_ids=account_ids, platforms=platform_values)
 
 
+def _boundary(version: str):
+    """Where Upcoming ends and Past begins: the moment the workspace's posts last changed as this page saw it
+    (or the minute began, when that is later). A post the runner has just published changed them, so it moves
+    under Past at the next refresh (its time is before that moment), not up to a minute later; while nothing
+    changes within the minute the boundary stays put, so the cached list is reused."""
+    now = utcnow()
+    minute = now.replace(second=0, microsecond=0)
+    seen = s.get("posts_boundary")
+    if not seen or seen[0] != version or seen[1] < minute:
+        seen = s["posts_boundary"] = (version, now)
+    return seen[1]
+
+
+def posts_caption(count: int) -> str:
+    """ "1 post", "2 posts". """
+    return f"{count} post" if count == 1 else f"{count} posts"
+
+
 def _section(section: str, filters: dict, empty: str) -> None:
     shown = s.setdefault(f"posts_{section}_limit", PAGE)
     version = data_version(db, ws.id, actor=ctx.actor)   # VIEW checked on every run, cached answer or not
-    minute = utcnow().replace(second=0, microsecond=0)   # where upcoming ends and the past begins
-    found = _post_list(ws.id, ws.timezone_name, section, minute, shown, version,
+    boundary = _boundary(version)                       # where upcoming ends and the past begins
+    found = _post_list(ws.id, ws.timezone_name, section, boundary, shown, version,
                        *(tuple(filters[k]) for k in ("statuses", "account_ids", "platforms")), _ctx=ctx)
     if not found.rows:
         st.info(empty)
         return
     frame = pd.DataFrame(found.rows)
+    frame["link"] = frame["link"].map(lambda u: viewable_link(u, settings()))   # sandbox: the emulator's page
     rev = s.get("posts_rev", 0)
     key = f"posts_{section}_{rev}"
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
@@ -143,7 +163,7 @@ def _section(section: str, filters: dict, empty: str) -> None:
         st.rerun(scope="app")                # the dialog lives outside this fragment
     order = "the next one first" if section == UPCOMING else "the latest first"
     demo = any("Demo" in r["tags"] for r in found.rows)
-    st.caption(f"{len(found.rows)} post(s). "
+    st.caption(f"{posts_caption(len(found.rows))}. "
                + (f"More after these ({order}). " if found.more else f"{order.capitalize()}. ")
                + "Click a row to open the post. "
                + ("Demo posts are sample history: they can be read, not acted on. " if demo else "")

@@ -257,7 +257,7 @@ def test_upcoming_posts_come_first_the_next_one_at_the_top_then_the_past_latest_
     at = open_as(owner)
     assert not at.exception
     assert _captions(at, 0) == [f"Upcoming {n:02d}" for n in range(50)]      # the first page: 50 posts
-    assert any(c.value.startswith("50 post(s). More after these") for c in at.caption)
+    assert any(c.value.startswith("50 posts. More after these") for c in at.caption)
     at.button(key="posts_upcoming_more").click().run()                          # the other 10
     assert _captions(at, 0) == [f"Upcoming {n:02d}" for n in range(60)]
     assert "posts_upcoming_more" not in {b.key for b in at.button}             # nothing more to show
@@ -319,3 +319,57 @@ def test_clicking_a_row_opens_the_post_dialog(history):
     assert "pd_caption_past1" in {a.key for a in at.text_area}       # the post dialog, with that post
     at.run()                                  # the click is acted on once: a fresh list has nothing selected
     assert "posts_past_1" in at.session_state and not at.session_state["posts_past_1"]["selection"]["rows"]
+
+
+def test_a_post_the_runner_just_published_is_under_past_at_once_and_one_post_is_said_so(composer, monkeypatch):
+    """Upcoming/Past used to split at the start of the minute: a post due at :10 and published at :20 stayed
+    under Upcoming until the minute turned. The clock the page reads is frozen, then moved."""
+    from datetime import timedelta
+
+    from core.domain import Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.domain.timeutil import utcnow
+    db, owner, ws, open_as, (x, ig, li) = composer
+    minute = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=5)
+    due = minute + timedelta(seconds=10)
+    clock = {"now": minute + timedelta(seconds=5)}
+    monkeypatch.setattr("core.domain.timeutil.utcnow", lambda: clock["now"])
+    db.add_post(Post(caption="Going out now", accounts=(x,), schedule=Schedule(scheduled_at=due),
+                     workspace_id=ws.id, state=PostState.APPROVED, id="p1"),
+                [Delivery(post_id="p1", account_id=x.id, platform="x", due_at=due, id="d1")])
+    at = open_as(owner)
+    assert list(at.dataframe[0].value["caption"]) == ["Going out now"]          # not out yet: Upcoming
+    assert any(c.value.startswith("1 post. ") for c in at.caption)              # not "1 post(s)"
+    clock["now"] = minute + timedelta(seconds=20)                               # the runner publishes it at :20
+    [claimed] = db.claim_due(due, runner_id="r", lease_until=due + timedelta(minutes=2))
+    db.finish_delivery(claimed.mark_published(external_id="21", external_url="https://x.com/brand/status/21",
+                                              at=clock["now"]), runner_id="r")
+    at.run()                                                                    # the list's own refresh
+    assert not at.dataframe and "Nothing planned" in at.info[0].value
+    at.segmented_control(key="posts_section").set_value("Past").run()
+    frame = at.dataframe[0].value
+    assert list(frame["caption"]) == ["Going out now"] and list(frame["status"]) == ["Published"]
+    # sandbox mode: the link opens the emulator's page for the post, not x.com
+    assert list(frame["link"]) == ["http://127.0.0.1:9/web/x.com/brand/status/21"]
+
+
+def test_the_post_dialog_opens_a_published_post_on_the_emulator_in_sandbox_mode(composer):
+    from datetime import timedelta
+
+    from core.domain import Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.domain.timeutil import utcnow
+    db, owner, ws, open_as, (x, ig, li) = composer
+    now = utcnow()
+    db.add_post(Post(caption="Live", accounts=(x,), schedule=Schedule(scheduled_at=now - timedelta(minutes=1)),
+                     workspace_id=ws.id, state=PostState.APPROVED, id="p1"),
+                [Delivery(post_id="p1", account_id=x.id, platform="x", due_at=now - timedelta(minutes=1), id="d1")])
+    [claimed] = db.claim_due(now, runner_id="r", lease_until=now + timedelta(minutes=2))
+    db.finish_delivery(claimed.mark_published(external_id="2128", at=now,
+                                              external_url="https://x.com/sandbox_creator/status/2128"),
+                       runner_id="r")
+    at = open_as(owner, posts_section="Past", open_post="p1")
+    assert not at.exception
+    [button] = at.get("link_button")
+    assert button.proto.label == "Open the post"
+    assert button.proto.url == "http://127.0.0.1:9/web/x.com/sandbox_creator/status/2128"
