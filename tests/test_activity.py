@@ -455,3 +455,54 @@ def test_activity_in_the_browser(dashboard, failed_in_dashboard, page):
     page.get_by_role("button", name="Mark all as read").click()
     page.get_by_role("heading", name="Notifications", exact=True).wait_for()
     assert db.list_notifications(workspace_id=db.get_post("p_bread").workspace_id, unread_only=True) == []
+
+
+# ---------------------------------------------------------------- what each event is about, in words
+
+def _event(w, action, subject_type, subject_id, **kw):
+    from core.domain import ActivityEvent
+    w.store.record_event(ActivityEvent(action=action, subject_type=subject_type, subject_id=subject_id,
+                                       at=w.clock(), workspace_id=w.ws.id, **kw))
+
+
+def test_the_log_names_accounts_posts_and_people_not_ids(w):
+    plan(w, "p", w.clock())
+    run_at(w, w.clock() + timedelta(seconds=3))
+    _event(w, "account.connected", "account", w.li.id, actor="user:u_owner")
+    _event(w, "account.disconnected", "account", "acct_gone", details={"handle": "@old", "platform": "x"})
+    _event(w, "member.added", "membership", "u_editor", actor="user:u_owner")
+    _event(w, "workspace.settings_changed", "workspace", w.ws.id)
+    about = {(r["what"], r["about"]) for r in status.activity_log(w.store, w.ws.id).rows}
+    assert ("post scheduled", "“Caption of p”") in about
+    assert ("delivery publishing", "“Caption of p” on X") in about
+    assert ("account connected", "Acme Inc on LinkedIn") in about
+    assert ("account disconnected", "@old on X") in about   # removed since: named from the event
+    assert ("member added", "Editor Person") in about
+    assert ("workspace settings changed", "this workspace") in about
+    assert not any("acct_" in a or "u_" in a or "ws_" in a for _, a in about)
+
+
+def test_demo_history_is_tagged_and_can_be_left_out(w):
+    plan(w, "p", w.clock() + timedelta(hours=1))
+    _event(w, "post.published", "post", "demo_1", details={"demo": True})
+    log = status.activity_log(w.store, w.ws.id)
+    assert [(r["about"], r["demo"]) for r in log.rows][:1] == [("Demo · an older post", True)]
+    assert [r["post_id"] for r in status.activity_log(w.store, w.ws.id, demo=False).rows] == ["p"]
+
+
+def test_the_names_are_read_once_for_the_page_not_per_row(w, monkeypatch):
+    for i in range(6):
+        plan(w, f"p{i}", w.clock() + timedelta(hours=i + 1), actor=w.people[Role.EDITOR])
+        _event(w, "account.edited", "account", w.x.id, actor="user:u_owner")
+    calls: dict[str, int] = {}
+    for name in ("list_posts", "get_post", "list_accounts", "get_account", "get_user"):
+        real = getattr(w.store, name)
+
+        def counted(*a, _real=real, _name=name, **kw):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*a, **kw)
+        monkeypatch.setattr(w.store, name, counted)
+    rows = status.activity_log(w.store, w.ws.id).rows
+    assert len(rows) == 12 and {r["about"] for r in rows} == {f"“Caption of p{i}”" for i in range(6)} | {"@acme on X"}
+    assert calls.get("list_posts") == 1 and calls.get("list_accounts") == 1
+    assert not calls.get("get_post") and not calls.get("get_account") and calls.get("get_user", 0) <= 2

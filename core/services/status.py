@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from core.domain.lifecycle import DeliveryState, PostStatus
 from core.domain.timeutil import to_utc, zone
 from core.rules.permissions import SCRIPT, Action, Actor, check
-from core.services.views import _who
+from core.services.views import _who, event_post_id, is_demo_event, subjects
 from core.store import PostStore
 
 __all__ = ["automation_status", "activity_log", "unread_count"]
@@ -171,31 +171,38 @@ class ActivityLog:
 
 def activity_log(store: PostStore, workspace_id: str, *, who: str | None = None, action: str | None = None,
                  post_id: str | None = None, since: date | None = None, until: date | None = None,
-                 limit: int = 500, actor: Actor = SCRIPT) -> ActivityLog:
+                 limit: int = 500, demo: bool = True, actor: Actor = SCRIPT) -> ActivityLog:
     """The workspace's events, newest first, in its timezone: `who` a name as shown, `action` as shown ("post
-    approved"), `post_id` the post's own events and its deliveries', `since`/`until` local days (both included)."""
+    approved"), `post_id` the post's own events and its deliveries', `since`/`until` local days (both included),
+    `demo` False to leave the sandbox's demo history out. Each row says what it is about in words ("about": the
+    post's caption start, the account's handle and platform, the person's name; "Demo · " before demo history),
+    the names read once for the page (`core.services.views.subjects`)."""
     check(actor, Action.VIEW, workspace_id, subject="workspace")
     tz = zone(store.get_workspace(workspace_id).timezone_name)
     start = datetime.combine(since, time(0), tzinfo=tz) if since else None
     end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz) if until else None
     names: dict[str, str] = {}
     events = store.list_events(workspace_id=workspace_id, limit=LOG_SCAN)
-    people, actions, posts, rows = set(), set(), [], []
+    people, actions, posts, rows, shown = set(), set(), [], [], []
     for e in events:
         name, what = _who(store, e.actor, names), _what(e.action)
-        pid = e.subject_id if e.subject_type == "post" else str((e.details or {}).get("post_id") or "")
+        pid = event_post_id(e)
         people.add(name)
         actions.add(what)
         if pid and pid not in posts:
             posts.append(pid)
         if (who and name != who) or (action and what != action) or (post_id and pid != post_id) \
-                or (start and e.at < start) or (end and e.at >= end):
+                or (start and e.at < start) or (end and e.at >= end) or (not demo and is_demo_event(e)):
             continue
-        if len(rows) < limit:
-            change = f"{e.from_state} → {e.to_state}" if e.from_state and e.to_state else (e.to_state or "")
-            rows.append({"id": e.id, "at": e.at, "when": e.at.astimezone(tz).strftime("%a %d %b %Y %H:%M:%S"),
-                         "who": name, "what": what, "post_id": pid, "subject": f"{e.subject_type} {e.subject_id}",
-                         "change": change.replace("_", " "), "reason": e.reason or ""})
+        if len(shown) < limit:
+            shown.append((e, name, what, pid))
+    about = subjects(store, workspace_id, [e for e, *_ in shown], names)
+    for e, name, what, pid in shown:
+        change = f"{e.from_state} → {e.to_state}" if e.from_state and e.to_state else (e.to_state or "")
+        rows.append({"id": e.id, "at": e.at, "when": e.at.astimezone(tz).strftime("%a %d %b %Y %H:%M:%S"),
+                     "who": name, "what": what, "post_id": pid, "subject": f"{e.subject_type} {e.subject_id}",
+                     "about": about(e),
+                     "demo": is_demo_event(e), "change": change.replace("_", " "), "reason": e.reason or ""})
     return ActivityLog(rows=tuple(rows), people=tuple(sorted(people)), actions=tuple(sorted(actions)),
                        post_ids=tuple(posts), scanned=len(events))
 

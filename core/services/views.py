@@ -16,6 +16,7 @@ from typing import Iterable
 
 from core.services.connect import account_health
 from core.domain import Account, Membership, Post, User, Workspace, post_status
+from core.domain.catalog import Platform
 from core.domain.errors import NotFoundError
 from core.domain.lifecycle import DeliveryState, PostStatus
 from core.rules.permissions import SCRIPT, Action, Actor, check
@@ -219,13 +220,75 @@ def activity_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: i
     _may_read(actor, workspace_id)
     tz = zone(tz_name)
     names: dict[str, str] = {}
+    events = store.list_events(workspace_id=workspace_id, limit=limit)
+    about = subjects(store, workspace_id, events, names)
     rows = []
-    for e in store.list_events(workspace_id=workspace_id, limit=limit):
+    for e in events:
         change = f"{e.from_state} → {e.to_state}" if e.from_state and e.to_state else (e.to_state or "")
         rows.append({"id": e.id, "when": e.at.astimezone(tz).strftime("%a %d %b %Y %H:%M"),
                      "who": _who(store, e.actor, names), "what": e.action.replace(".", " ").replace("_", " "),
-                     "subject": f"{e.subject_type} {e.subject_id}", "change": change, "reason": e.reason or ""})
+                     "subject": f"{e.subject_type} {e.subject_id}", "about": about(e), "demo": is_demo_event(e),
+                     "post_id": event_post_id(e), "change": change,
+                     "reason": e.reason or ""})
     return rows
+
+
+SUBJECT_POSTS = 2000   # the newest posts read (once) to name the posts a page of the log is about
+
+
+def event_post_id(e) -> str:
+    """The post an event is about: its own subject, or the post of a delivery's event."""
+    return e.subject_id if e.subject_type == "post" else str((e.details or {}).get("post_id") or "")
+
+
+def is_demo_event(e) -> bool:
+    """Sandbox demo history (sandbox.demo marks every event it writes)."""
+    return bool((e.details or {}).get("demo"))
+
+
+def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[str, str]):
+    """What each of `events` is about, in words, as a function of the event: a post's caption start, an account's
+    handle and platform, a person's name; demo history starts "Demo · ". Read once for the whole page, not per
+    row: the workspace's accounts in one query, its newest posts in one (only when a post is named), each person
+    once (`names`, shared with `_who`)."""
+    events = list(events)
+    accounts: dict[str, str] = {}
+    if any(e.subject_type == "account" for e in events):
+        accounts = {a.id: a.label for a in store.list_accounts(workspace_id=workspace_id)}
+    wanted = {event_post_id(e) for e in events} - {""}
+    captions: dict[str, str] = {}
+    if wanted:
+        for post in store.list_posts(workspace_id=workspace_id, newest_first=True, limit=SUBJECT_POSTS):
+            if post.id in wanted:
+                captions[post.id] = f"“{_preview(post, 50)}”" if post.caption.strip() else "a post with no caption"
+
+    def about(e) -> str:
+        details = e.details or {}
+        kind = e.subject_type
+        if kind in ("post", "delivery"):
+            text = captions.get(event_post_id(e), "an older post")
+            platform = details.get("platform") if kind == "delivery" else None
+            if platform:
+                text += f" on {_platform_label(platform)}"
+        elif kind == "account":
+            handle = details.get("handle")
+            text = accounts.get(e.subject_id) or (
+                f"{handle} on {_platform_label(details.get('platform'))}" if handle else "a removed account")
+        elif kind == "membership":
+            text = _who(store, f"user:{e.subject_id}", names)
+        elif kind == "workspace":
+            text = "this workspace"
+        else:
+            text = kind.replace("_", " ")
+        return f"Demo · {text}" if is_demo_event(e) else text
+    return about
+
+
+def _platform_label(value) -> str:
+    try:
+        return Platform(value).label
+    except ValueError:
+        return str(value or "a platform")
 
 
 def _who(store: PostStore, label: str, names: dict[str, str]) -> str:
