@@ -180,8 +180,8 @@ else:
     f4.date_input("Dates", value=(), key="log_dates", help=f"Days in {ws.timezone_name}: one day, or a range.")
     if log.rows:
         frame = pd.DataFrame(log.rows)
-        # what a person recognises: the post's caption (a delivery's event names its post), else what it was about
-        frame["about"] = [captions.get(r["post_id"]) or r["subject"] for r in log.rows]
+        # what a person recognises, named in core: a post's caption start, an account's handle, a person's name
+        frame["about"] = [r["about"] for r in log.rows]
         st.dataframe(frame[["when", "who", "what", "about", "reason", "change"]], hide_index=True, width="stretch",
                      column_config={"when": f"When ({ws.timezone_name})", "who": "Who", "what": "What",
                                     "about": st.column_config.TextColumn("About", width="medium"),

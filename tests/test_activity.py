@@ -333,6 +333,7 @@ def test_the_page_with_data_and_the_settling_buttons(page_store, clock, monkeypa
     assert "Notifications (1 unread)" in text and "A post could not be published" in text
     assert "Not for Acme" not in text
     assert "delivery publishing" in at.dataframe[0].value["what"].tolist()
+    assert "“Caption of f” on X" in at.dataframe[0].value["about"].tolist()   # named, not "delivery dlv_…"
     # a viewer sees the problem but no buttons, and is told whom to ask
     viewer = _page(w.store, Role.VIEWER).run()
     assert not viewer.exception
