@@ -43,3 +43,28 @@ def test_mastodon_status_page(sandbox, http):
     assert sent.status_code == 200, sent.text
     page = http.get(viewable_link(sent.json()["url"], Settings(sandbox=True, sandbox_url=sandbox.url)))
     assert page.status_code == 200 and "Toot toot" in page.text
+
+
+def test_each_platforms_recorded_url_shape_finds_its_post():
+    from sandbox.state import Post, State
+    from sandbox.web import find_post_by_url, post_page_html
+    st = State()
+    shapes = {
+        "instagram": ("17890001", "https://www.instagram.com/p/AbC123/"),
+        "facebook": ("111_222", "https://www.facebook.com/111/posts/222"),
+        "linkedin": ("urn:li:share:7000", "https://www.linkedin.com/feed/update/urn:li:share:7000/"),
+        "tiktok": ("7300", "https://www.tiktok.com/@maker/video/7300"),
+        "youtube": ("dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
+        "threads": ("1789", "https://www.threads.net/@maker/post/C1x"),
+        "bluesky": ("at://did:plc:abc/app.bsky.feed.post/3kabc", "https://bsky.app/profile/maker.bsky.social/post/3kabc"),
+    }
+    for platform, (external_id, url) in shapes.items():
+        st.add_post(Post(platform=platform, account="a", external_id=external_id, text=f"on {platform}", media=[],
+                         received_at="", request_id="r", published_at=st.now(), url=url))
+    for platform, (external_id, url) in shapes.items():
+        assert find_post_by_url(st, url).platform == platform
+    # Bluesky addressed by the DID (no handle known): the record key finds it
+    assert find_post_by_url(st, "https://bsky.app/profile/did:plc:abc/post/3kabc").platform == "bluesky"
+    assert find_post_by_url(st, "https://www.youtube.com/watch?v=other") is None
+    status, body = post_page_html(st, "https://www.linkedin.com/feed/update/urn:li:share:7000")
+    assert status == 200 and "on linkedin" in body
