@@ -141,7 +141,7 @@ def _events(workspace_id: str, tz_name: str, view_name: str, first: datetime, la
                                    batch_id=batch_id)
     repeats = cal.planned_repeats(db, workspace_id, start=first, end=last, actor=_ctx.actor,
                                   account_ids=account_ids, platforms=platform_values, categories=categories,
-                                  batch_id=batch_id)
+                                  batch_id=batch_id, entries=entries)
     return cal.to_events(entries, tz_name, can_edit=editable, summarise_over=cal.summarise_over(view_name)) \
         + cal.repeat_events(repeats, tz_name)
 

@@ -211,8 +211,13 @@ def plan_series(w, pid, day: date, wall: time, rule: str):
 
 
 def repeats(w, view="Month", anchor=date(2030, 3, 15), **filters):
+    """The planned repeats on screen, read alone and with the calendar's own entries (the page's way): the same."""
     start, end = cal.visible_range(view, anchor, BERLIN)
-    return cal.planned_repeats(w.store, w.ws.id, start=start, end=end, actor=w.as_owner, **filters)
+    alone = cal.planned_repeats(w.store, w.ws.id, start=start, end=end, actor=w.as_owner, now=w.clock(), **filters)
+    shown = cal.calendar_entries(w.store, w.ws.id, start=start, end=end, actor=w.as_owner, **filters)
+    assert cal.planned_repeats(w.store, w.ws.id, start=start, end=end, actor=w.as_owner, now=w.clock(),
+                               entries=shown, **filters) == alone
+    return alone
 
 
 def test_a_weekly_post_shows_its_coming_saturdays_at_the_same_wall_time_across_the_dst_change(w):

@@ -242,25 +242,39 @@ class PlannedRepeat:
 def planned_repeats(store: PostStore, workspace_id: str, *, start: datetime, end: datetime,
                     actor: Actor = SCRIPT, account_ids: Iterable[str] = (), platforms: Iterable[str] = (),
                     categories: Iterable[str] = (), batch_id: str | None = None,
-                    limit: int = 5000) -> list[PlannedRepeat]:
+                    entries: Iterable[CalendarEntry] | None = None, now: datetime | None = None,
+                    limit: int = 1000) -> list[PlannedRepeat]:
     """The coming occurrences in [start, end) of every series whose current post is still to go out.
 
     Recurring posts are made one at a time (core.services.recurring: the next after the previous one settles), so
     the calendar would otherwise show only the next date. Expanded from the RRULE anchored at the series' first
     post (as `continue_series` does: DST-correct, UNTIL and COUNT counted from the first), strictly after the
-    current post, lazily and only up to `end`. Filters as `calendar_entries`, applied to the current post."""
+    current post, lazily and only up to `end`. Filters as `calendar_entries`, applied to the current post.
+
+    A series' current post is still to go out, so it is due from about `now` on: it is among the visible range's
+    posts (pass `entries`, the calendar's own read, to read them only once) or between now and the range's start
+    (read only when the range lies ahead: the current month reads nothing more)."""
     check(actor, Action.VIEW, workspace_id, subject="workspace")
     workspace = store.get_workspace(workspace_id)
     account_ids, platforms, categories = set(account_ids), set(platforms), set(categories)
+    since = (now or utcnow()) - timedelta(days=1)   # an overdue post still waiting for a busy runner included
+    found: list[tuple[Post, PostStatus]] = []
+    windows = [(since, start)] if since < start else []
+    if entries is None:
+        windows = [(min(since, start), end)]
+    else:
+        found += [(e.post, e.status) for e in entries if e.status in _CURRENT]
+    for lo, hi in windows:
+        for status in _CURRENT:
+            found += [(p, status) for p in store.list_posts(workspace_id=workspace_id, start=lo, end=hi, limit=limit,
+                                                            statuses=[status], batch_id=batch_id)]
     current: dict[str, tuple[Post, PostStatus]] = {}
-    for status in _CURRENT:
-        for post in store.list_posts(workspace_id=workspace_id, end=end, statuses=[status], batch_id=batch_id,
-                                     limit=limit):
-            if not post.recurrence or post.due_at is None or post.is_demo:
-                continue
-            series = post.series_id or post.id
-            if series not in current or post.due_at > current[series][0].due_at:
-                current[series] = (post, status)
+    for post, status in found:
+        if not post.recurrence or post.due_at is None or post.is_demo:
+            continue
+        series = post.series_id or post.id
+        if series not in current or post.due_at > current[series][0].due_at:
+            current[series] = (post, status)
     out: list[PlannedRepeat] = []
     for series, (post, status) in current.items():
         if account_ids and not any(a.id in account_ids for a in post.accounts):
