@@ -63,3 +63,26 @@ def test_an_unsettled_or_ended_series_is_left_alone():
     store = InMemoryPostStore()
     post = _published_series(store, at=at, tz="UTC", rule="FREQ=DAILY;COUNT=1")
     assert continue_series(store, post, clock=lambda: at + timedelta(minutes=1)) is None
+
+
+def test_the_calendars_planned_repeats_are_the_dates_the_series_then_makes():
+    # A weekly series across Berlin's fall-back: the calendar's planned dates are the posts continue_series makes.
+    from core.services.calendar import planned_repeats
+    at = datetime(2027, 10, 23, 7, 0, tzinfo=UTC)                            # Sat 09:00 CEST
+    store = InMemoryPostStore()
+    ws = store.add_workspace(Workspace(name="Brand", timezone_name="Europe/Berlin"))
+    acct = store.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    post = Post(caption="Weekend", accounts=(acct,), schedule=Schedule(scheduled_at=at, timezone_name="Europe/Berlin"),
+                workspace_id=ws.id, state=PostState.APPROVED, recurrence="FREQ=WEEKLY;COUNT=3", id="s", series_id="s")
+    store.add_post(post, [Delivery(post_id="s", account_id=acct.id, platform="x", due_at=at)])
+    window = dict(start=datetime(2027, 10, 18, tzinfo=UTC), end=datetime(2027, 11, 29, tzinfo=UTC), now=at)
+    planned = [r.at for r in planned_repeats(store, ws.id, **window)]
+    assert planned == [datetime(2027, 10, 30, 7, 0, tzinfo=UTC), datetime(2027, 11, 6, 8, 0, tzinfo=UTC)]   # CET
+    [d] = store.get_deliveries("s")
+    claimed = store.update_delivery(d.start_publishing(runner_id="r", lease_until=at + timedelta(minutes=2)),
+                                    expected_version=1)
+    store.update_delivery(claimed.mark_published(external_id="1", external_url=None, at=at), expected_version=2)
+    nxt = continue_series(store, store.get_post("s"), clock=lambda: at + timedelta(minutes=1))
+    assert nxt.due_at == planned[0]
+    # the new occurrence is now the series' current post: one planned date left (COUNT=3), the made one a post
+    assert [r.at for r in planned_repeats(store, ws.id, **window)] == planned[1:]
