@@ -29,6 +29,7 @@ from core.services import hashtag_groups
 from core.services.best_time import suggest_times
 from core.services.connect import account_health
 from core.services.scheduler import Scheduler
+from core.media.renditions import convert_for_platforms, rendition_source
 from pages.shared import Context, analytics_engine, media_checker, media_library, settings, store
 
 log = logging.getLogger("outpost.compose")
@@ -138,6 +139,24 @@ def _uploads(key: str) -> tuple[list[str], dict[str, str], dict[str, tuple[int |
         elif stored.info.kind != "image":
             sources[url] = "video"
     return urls, sources, sizes
+
+
+def _converted(draft: Post, sources: dict[str, str], sizes: dict[str, tuple[int | None, int | None]]) -> Post:
+    """The draft with core's JPEG renditions for platforms that refuse an upload's type (Instagram and a PNG); each
+    rendition previews as the file it was made from."""
+    library = media_library()
+    draft = convert_for_platforms(draft, library)
+    for variant in draft.variants.values():
+        for url in variant.media_urls or ():
+            name = library.name_of(url)
+            made_from = rendition_source(library, name) if name else None
+            if made_from:
+                original = library.public_url(made_from)
+                if original in sources:
+                    sources.setdefault(url, sources[original])
+                if original in sizes:
+                    sizes.setdefault(url, sizes[original])
+    return draft
 
 
 # ---------------------------------------------------------------- per-platform variants (the post dialog uses them too)
@@ -373,7 +392,7 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
         variants, problems = _variants(list(dict.fromkeys(a.platform for a in chosen)), thread=True)
         if problems:
             raise ValidationError(problems)
-        post = _draft(chosen, media, ws.id, ctx.user.id, variants=variants)
+        post = convert_for_platforms(_draft(chosen, media, ws.id, ctx.user.id, variants=variants), media_library())
         mode = s.get("compose_mode", AT)
         scheduler = Scheduler(store(), actor=ctx.actor, refuse_past=True, media_checker=media_checker())
         pid = new_id("post")
@@ -645,6 +664,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
         if s.get("compose_thread"):
             variants, _ = _variants(platforms, thread=True)
             draft = replace(draft, variants=variants)
+    draft = _converted(draft, sources, sizes)
 
     if chosen:
         st.markdown("**Preview**")
@@ -673,7 +693,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
         has_text = any(s.get(k) for k in FIELDS) or media or bool(variants)
         if has_text:
             problems += validate_post(draft)
-            if media and not (s.get("compose_media") or "").strip():
+            if media and not (s.get("compose_media") or "").strip() and not any(p.field == "media" for p in problems):
                 # uploads are read from disk, so their shapes and sizes are checked now; links when saving
                 problems += media_checker()(draft)
         now = datetime.now(zone(ws.timezone_name))

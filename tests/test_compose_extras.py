@@ -262,3 +262,42 @@ def test_a_series_that_cannot_be_built_is_said_in_words_and_not_saved(world):
     assert "cannot end (01 Jan 2020) before its first post" in err.value
     at.button(key="compose_submit").click().run()
     assert db.list_posts(workspace_id=ws.id) == []
+
+
+def test_a_png_upload_for_instagram_and_x_is_converted_for_instagram_only_and_a_png_link_is_refused_once(
+        world, monkeypatch):
+    """Streamlit's test runner cannot drive a file uploader, so the upload step stores a PNG the way it would."""
+    import io
+
+    from PIL import Image
+
+    from pages import compose
+    from pages.shared import media_library
+    db, owner, ws, open_as, (x, ig, li) = world
+    out = io.BytesIO()
+    Image.new("RGBA", (80, 100), (10, 120, 200, 128)).save(out, "PNG")
+    data = out.getvalue()
+
+    def uploads(key):
+        stored = media_library().save(data, filename="Launch.png", content_type="image/png")
+        return [stored.public_url], {stored.public_url: "data:image/png;base64,AAAA"}, {stored.public_url: (80, 100)}
+
+    monkeypatch.setattr(compose, "_uploads", uploads)
+    at = open_as(owner, compose_mode="Save as draft")
+    at.multiselect(key="compose_accounts").set_value([x.id, ig.id])
+    at.text_area(key="compose_caption").input("Launch day").run()
+    assert not [e.value for e in at.error if "JPEG" in e.value]
+    assert _html(at).count("data:image/png;base64,AAAA") == 2        # both previews show the upload
+    at.button(key="compose_submit").click().run()
+    assert not at.exception and not at.error
+    [post] = db.list_posts(workspace_id=ws.id)
+    assert post.render(Platform.INSTAGRAM).media_urls[0].endswith(".jpg")      # Instagram gets a JPEG made for it
+    assert post.render(Platform.X).media_urls[0].endswith(".png")              # X keeps the PNG
+
+    monkeypatch.setattr(compose, "_uploads", lambda key: ([], {}, {}))
+    at = open_as(owner)
+    at.multiselect(key="compose_accounts").set_value([x.id, ig.id])
+    at.text_area(key="compose_caption").input("Launch day")
+    at.text_area(key="compose_media").input("https://cdn.example.com/shots/Launch.png").run()
+    [error] = [e.value for e in at.error]
+    assert error.count("JPEG images only") == 1 and "Launch.png" in error and "Upload the file" in error

@@ -771,4 +771,5 @@ def test_media_modules_point_one_way():
     assert uses["probe"] <= {"formats"}
     assert uses["fetch"] <= {"formats", "probe"}
     assert uses["library"] <= {"formats", "probe"}
-    assert set(uses) == {"formats", "probe", "fetch", "library", "checks"}
+    assert uses["renditions"] <= {"formats", "library"}       # the checks use the renditions, never the reverse
+    assert set(uses) == {"formats", "probe", "fetch", "library", "checks", "renditions"}

@@ -236,16 +236,20 @@ def test_media_that_fits(platform, media, ok):
 @pytest.mark.parametrize("platform, media, message", [
     # Instagram takes JPEG only.
     (IG, [PHOTO, "https://cdn.example.com/photo.png"],
-     "Instagram accepts JPEG images only; image 2 (photo.png) is a PNG."),
+     "Instagram accepts JPEG images only; image 2 (photo.png) is a PNG."
+     " Upload the file instead of linking to it, and Outpost will convert it to JPEG for Instagram."),
     # TikTok photo posts refuse PNG.
-    (TT, ["https://cdn.example.com/photo.png"], "TikTok accepts JPEG and WebP images only; image 1 (photo.png) is a PNG."),
+    (TT, ["https://cdn.example.com/photo.png"], "TikTok accepts JPEG and WebP images only; image 1 (photo.png) is a PNG."
+     " Upload the file instead of linking to it, and Outpost will convert it to JPEG for TikTok."),
     # The query string and the case of the extension do not hide the type.
     (IG, ["https://cdn.example.com/x/Photo%201.PNG?sig=abc"],
-     "Instagram accepts JPEG images only; image 1 (Photo 1.PNG) is a PNG."),
+     "Instagram accepts JPEG images only; image 1 (Photo 1.PNG) is a PNG."
+     " Upload the file instead of linking to it, and Outpost will convert it to JPEG for Instagram."),
     # LinkedIn videos are MP4 only.
     (LI, ["https://cdn.example.com/clip.webm"], "LinkedIn accepts MP4 videos only; video 1 (clip.webm) is a WebM."),
     # Facebook refuses a WebP photo.
-    (FB, ["https://cdn.example.com/p.webp"], "Facebook Page accepts JPEG and PNG images only; image 1 (p.webp) is a WebP."),
+    (FB, ["https://cdn.example.com/p.webp"], "Facebook Page accepts JPEG and PNG images only; image 1 (p.webp) is a WebP."
+     " Upload the file instead of linking to it, and Outpost will convert it to JPEG for Facebook Page."),
 ])
 def test_wrong_media_type(platform, media, message):
     problems = validate_post(make_post(platform, media_urls=media))

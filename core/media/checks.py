@@ -7,6 +7,7 @@ post can be scheduled.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from math import gcd
 from typing import Iterable
 
@@ -17,6 +18,7 @@ from core.media.fetch import MediaFetchError, fetch_media
 from core.media.formats import MB, bare_type, describe, megabytes, type_name
 from core.media.library import MediaLibrary
 from core.media.probe import MediaInfo, inspect_media
+from core.media.renditions import convert_for_platforms
 from core.rules.limits import AspectRange, PlatformLimits, limits_for
 
 __all__ = ["MediaChecker", "check_media"]
@@ -84,6 +86,14 @@ def check_media(info: MediaInfo, limits: PlatformLimits, *, label: str = "image 
     return problems
 
 
+def _convert_hint(platform) -> str:
+    limits = limits_for(platform)
+    if "image/jpeg" not in {bare_type(t) for t in limits.image_types}:
+        return ""
+    return (f" Upload the file instead of linking to it, and Outpost will convert it to JPEG for "
+            f"{limits.platform.label}.")
+
+
 def _ratio_words(width: int, height: int) -> str:
     """'16:9 (1.78:1)' for common shapes, '1234×567 pixels (2.18:1)' otherwise."""
     ratio = width / height
@@ -142,6 +152,10 @@ class MediaChecker:
         self.timeout_s = timeout_s
         self._cache: dict[str, MediaInfo | ValidationError] = {}
 
+    def prepare(self, post):
+        """`post` with JPEG renditions of its uploads where a platform does not take their type (see renditions)."""
+        return convert_for_platforms(post, self.library)
+
     def info(self, url: str) -> MediaInfo:
         cached = self._cache.get(url)
         if cached is None:
@@ -185,5 +199,9 @@ class MediaChecker:
                 else:
                     images += 1
                     label = f"image {images}"
-                problems += check_media(info, limits_for(platform), label=label)
+                found = check_media(info, limits_for(platform), label=label)
+                if self.library is None or self.library.name_of(url) is None:   # a link: Outpost cannot convert it
+                    found = [replace(p, message=p.message + _convert_hint(platform)) if p.code == "media_type_not_allowed"
+                             and info.kind == "image" else p for p in found]
+                problems += found
         return problems

@@ -109,6 +109,13 @@ class MediaLibrary:
         name = url[len(prefix):].split("?", 1)[0]
         return name if _NAME_RE.fullmatch(name) else None
 
+    def mime_of(self, name: str) -> str | None:
+        """The real type of a library file, from the extension `save` gave it; None for any other name."""
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            return None
+        ext = "." + name.rsplit(".", 1)[1]
+        return next((mime for mime, e in _EXTENSIONS.items() if e == ext), None)
+
     def open(self, name: str) -> BinaryIO:
         """The stored bytes of `name`, for platforms that take uploads; NotFoundError when missing."""
         path = self.path_for(name)

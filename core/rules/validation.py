@@ -378,12 +378,21 @@ def _platform_problems(content: RenderedContent, limits: PlatformLimits) -> list
             if m.mime not in accepted:
                 add("media_type",
                     f"{label} accepts {_type_list(accepted)} {kind}s only; {kind} {m.position} ({m.name}) is "
-                    f"{_ARTICLES.get(m.mime, 'a')} {_TYPE_NAMES[m.mime]}.", "media")
+                    f"{_ARTICLES.get(m.mime, 'a')} {_TYPE_NAMES[m.mime]}." + _convert_hint(kind, accepted, label),
+                    "media")
     if limits.requires_video and not videos and not unknown:
         add("video_required", f"{label} needs exactly one video.", "media")
     elif limits.requires_media and not media:
         add("media_required", f"{label} needs at least one image or video.", "media")
     return problems
+
+
+def _convert_hint(kind: str, accepted: frozenset[str], label: str) -> str:
+    """Outpost converts uploaded photos to JPEG for a platform that takes only JPEG (core.media.renditions), not
+    photos given by link: say so where that would help."""
+    if kind != "image" or JPEG not in accepted:
+        return ""
+    return f" Upload the file instead of linking to it, and Outpost will convert it to JPEG for {label}."
 
 
 def _thread_and_comment_problems(content: RenderedContent, limits: PlatformLimits) -> list[Problem]:

@@ -134,6 +134,7 @@ class Scheduler:
         if post.created_by is None and self.actor.user_id is not None:   # its author (approval by another person)
             post = replace(post, created_by=self.actor.user_id)
         self._check_targets(post)
+        post = self._prepare_media(post)
         from core.rules.validation import validate_post
         problems = [p for p in validate_post(post)]
         if self.media_checker is not None and post.media_urls and _media_worth_checking(problems):
@@ -197,6 +198,7 @@ class Scheduler:
         if {"accounts", "account"} & set(changes):   # new targets: the actor's own workspace's accounts only
             self._check_target_access(changed)
             self._check_targets(changed)
+        changed = self._prepare_media(changed)
         from core.rules.validation import validate_post
         problems = validate_post(changed)
         if self.media_checker is not None and changed.media_urls and _media_worth_checking(problems):
@@ -207,6 +209,11 @@ class Scheduler:
         event = self._event(changed, "post.edited", status, status, details={"fields": sorted(changes)})
         stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
         return self._result(stored, [p for p in problems if p.severity != "error"], [])
+
+    def _prepare_media(self, post: Post) -> Post:
+        """Uploads a platform does not take in their type get a converted copy for it (MediaChecker.prepare)."""
+        prepare = getattr(self.media_checker, "prepare", None)
+        return prepare(post) if prepare is not None else post
 
     def submit(self, post_id: str) -> ScheduleResult:
         return self._editorial(post_id, Action.SUBMIT, lambda p, s: p.submit(s), "post.submitted")
