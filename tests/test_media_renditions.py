@@ -116,3 +116,15 @@ def test_without_a_library_the_png_upload_is_still_refused(library):
                 schedule=Schedule(scheduled_at=T0 + timedelta(days=1), timezone_name="UTC"))
     with pytest.raises(ValidationError):
         Scheduler(InMemoryPostStore(clock=lambda: T0), clock=lambda: T0).schedule_post("post-1", post)
+
+
+def test_a_link_whose_bytes_are_a_png_says_to_upload_it_and_an_upload_says_nothing_of_the_kind(library):
+    """A link without a telling extension is refused after its bytes are read (here: read before, by the cache)."""
+    from core.media.probe import MediaInfo
+    checker = MediaChecker(library=library)
+    info = MediaInfo(kind="image", mime="image/png", width=60, height=40, duration_s=None, size=900, frames=1)
+    checker._cache["https://cdn.example.com/render?id=7"] = info
+    [problem] = checker(Post(accounts=(IG,), caption="Launch", media_urls=("https://cdn.example.com/render?id=7",)))
+    assert problem.message == ("Instagram accepts JPEG images only; image 1 is a PNG. Upload the file instead of "
+                               "linking to it, and Outpost will convert it to JPEG for Instagram.")
+    assert checker(Post(accounts=(X,), caption="Launch", media_urls=("https://cdn.example.com/render?id=7",))) == []
