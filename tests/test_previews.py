@@ -209,3 +209,88 @@ def test_a_photo_the_platform_refuses_is_marked_not_only_cropped(platform, size,
     url = "https://cdn.example.com/a.jpg"
     [frame] = preview(Post(caption="Look", media_urls=[url]), _account(platform), media_sizes={url: size}).media
     assert frame.refused == refused
+
+
+# ---------------------------------------------------------------- long texts, hashtags, the "… more" cut
+
+def test_trailing_hashtags_join_the_post_before_when_they_fit():
+    text = ("Our spring collection is here. Twelve pieces in recycled cotton. Made in Porto by a family workshop."
+            "\n\n#launch #spring #handmade")
+    assert split_thread(text, 70, counting="chars") == [
+        "Our spring collection is here. Twelve pieces in recycled cotton. 1/2",
+        "Made in Porto by a family workshop. #launch #spring #handmade 2/2",
+    ]
+
+
+def test_trailing_hashtags_that_do_not_fit_take_the_last_sentence_with_them_never_a_post_alone():
+    text = "Our spring collection is here. Made in Porto.\n\n#launch #spring #handmade"
+    # both sentences fill post 1 and the hashtags do not fit beside them: the last sentence goes with them
+    assert split_thread(text, 60, counting="chars") == [
+        "Our spring collection is here. 1/2", "Made in Porto. #launch #spring #handmade 2/2"]
+    # one sentence per post and none fits beside the tags: the end of the last sentence goes with them
+    assert split_thread("One two three four five six. Seven eight nine ten eleven.\n\n#launch #spring #handmade",
+                        45, counting="chars") == [
+        "One two three four five six. 1/3", "Seven eight nine 2/3", "ten eleven. #launch #spring #handmade 3/3"]
+
+
+def test_the_feed_cut_drops_the_punctuation_it_ends_on_before_the_platforms_ellipsis():
+    caption = ("We ship our handmade spring collection from a small family workshop in Porto to customers "
+               "worldwide. Orders open on Monday.")
+    shown = ("We ship our handmade spring collection from a small family workshop in Porto to customers "
+             "worldwide")                                                # "…worldwide… more", not "worldwide.… more"
+    assert cut_text(caption, 101, None) == (shown, True)
+    assert cut_text("Wow! Big news today", 5, None) == ("Wow", True)
+    assert cut_text("Hi there, friend", 9, None) == ("Hi there", True)
+    assert cut_text("All done.", 20, None) == ("All done.", False)        # nothing cut: the text as written
+    view = preview(Post(caption=caption), _account("tiktok"))           # TikTok cuts at about 100
+    assert view.shown == shown and view.more == "… more"
+
+
+def _thirty_thousand() -> str:
+    sentences = [f"Sentence {i} tells one more part of a very long story about our workshop." for i in range(420)]
+    return " ".join(sentences)[:30000]
+
+
+def test_a_thread_longer_than_the_platform_takes_previews_its_first_posts_and_how_many_more():
+    text = _thirty_thousand()
+    whole = split_thread(text)
+    assert len(whole) > 100
+    view = preview(Post(caption=text), _account("x"))
+    assert view.thread[:3] == tuple(whole[:3]) and len(view.thread) == 4
+    assert view.thread_more == len(whole) - 3
+    assert view.thread[3] == (f"… and {len(whole) - 3:,} more posts ({len(whole):,} in all): too long for a thread, "
+                              "X takes at most 25. Shorten the text.")
+    fits = " ".join(["A sentence that is long enough to fill some of a post on X today."] * 40)
+    assert len(preview(Post(caption=fits), _account("x")).thread) == len(split_thread(fits)) <= 25
+    assert preview(Post(caption=fits), _account("x")).thread_more == 0
+
+
+@pytest.mark.parametrize("counting, limit", [("x_weighted", 280), ("graphemes", 300), ("chars_emoji_bytes", 500)])
+@pytest.mark.parametrize("kind", ["sentences", "one word", "no full stops", "japanese", "emoji"])
+def test_splitting_a_long_text_counts_each_part_a_few_times_not_once_per_candidate(monkeypatch, counting, limit,
+                                                                                   kind):
+    # Near-linear: the characters counted stay a small multiple of the text (the old split recounted the growing
+    # post for every word and took ~27 s in the composer on a 30,000-character text).
+    text = {"sentences": _thirty_thousand(), "one word": "x" * 30000,
+            "no full stops": " ".join(["handmade spring launch"] * 1300)[:30000],
+            "japanese": "日本語のテキストです。" * 2700, "emoji": "party 🎉🎉 time " * 2000}[kind]
+    import core.rules.previews as previews
+    counted = []
+    real = previews.count_text
+    monkeypatch.setattr(previews, "count_text", lambda part, unit: counted.append(len(part)) or real(part, unit))
+    posts = split_thread(text, limit, counting=counting)
+    assert sum(counted) < 16 * len(text)
+    assert all(count_text(p, counting) <= limit for p in posts)
+    assert "".join(p.rsplit(" ", 1)[0].replace(" ", "") for p in posts) == text.replace(" ", "")
+
+
+@pytest.mark.parametrize("text", [
+    "", "plain words", "a\r\nb\rc", "日本語 and English", "😷 👨\u200d🎤 🙋🏽 🇫🇷 1\ufe0f\u20e3 #\u20e3 © ™",
+    "see https://example.com/a?b=1 and example.co.uk, www.acme.io/x", "http://twitter.com/これは日本語です。example.com中国語",
+    "e\u0301 \u3030 \u303d — ‘quoted’ … 한국어 \u3000 x.com😷example.com", "🎉" * 200 + " https://t.co/abc 🎉",
+])
+def test_the_fast_x_count_is_exactly_twitter_texts(text):
+    import unicodedata
+    from twitter_text import parse_tweet
+    expected = parse_tweet(unicodedata.normalize("NFC", text)).weightedLength if text else 0
+    assert count_text(text, "x_weighted") == expected

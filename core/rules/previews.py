@@ -201,9 +201,10 @@ def _pieces(text: str, budget: int, counting: str) -> list[tuple[str, int]]:
     return out
 
 
-def _join(pieces: list[tuple[str, int]], budget: int) -> list[list[tuple[str, int]]]:
+def _join(pieces: list[tuple[str, int]], budget: int, counting: str) -> list[list[tuple[str, int]]]:
     """The pieces gathered greedily into posts of at most `budget`; trailing hashtags never make a post of their
-    own: they join the post before when they fit, else that post's last sentence moves down to go with them."""
+    own: they join the post before when they fit, else that post's last sentence moves down to go with them (or,
+    where that post is one long sentence, the end of it: at most half its words)."""
     posts: list[list[tuple[str, int]]] = []
     used = 0
     for piece in pieces:
@@ -221,6 +222,14 @@ def _join(pieces: list[tuple[str, int]], budget: int) -> list[list[tuple[str, in
             posts[-2:] = [before + tags]
         elif len(before) > 1 and before[-1][1] + 1 + size <= budget:
             posts[-2:] = [before[:-1], [before[-1], *tags]]
+        else:
+            words = before[-1][0].split(" ")
+            for k in range(len(words) // 2, 0, -1):
+                moved = " ".join(words[-k:])
+                if (n := count_text(moved, counting)) + 1 + size <= budget:
+                    kept = " ".join(words[:-k])
+                    posts[-2:] = [[*before[:-1], (kept, count_text(kept, counting))], [(moved, n), *tags]]
+                    break
     return posts
 
 
@@ -238,8 +247,8 @@ def split_thread(text: str, limit: int = 280, *, counting: str = "x_weighted") -
     total_guess = 10 ** len(str(max(9, -(-size // limit)))) - 1
     while True:
         suffix_len = len(f" {total_guess}/{total_guess}")
-        posts = [" ".join(p for p, _ in post) for post in _join(_pieces(text, limit - suffix_len, counting),
-                                                                limit - suffix_len)]
+        budget = limit - suffix_len
+        posts = [" ".join(p for p, _ in post) for post in _join(_pieces(text, budget, counting), budget, counting)]
         if len(str(len(posts))) <= len(str(total_guess)):
             return [f"{p} {i}/{len(posts)}" for i, p in enumerate(posts, 1)]
         total_guess = 10 ** len(str(len(posts))) - 1
