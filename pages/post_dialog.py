@@ -25,7 +25,7 @@ from core.rules.limits import limits_for
 from core.rules.recurrence_builder import describe
 from core.services.scheduler import Scheduler
 from pages.compose import open_variant, variant_editor, variant_from_fields
-from pages.shared import context, settings, store
+from pages.shared import context, media_checker, settings, store
 
 OPEN = "open_post"            # the post id the dialog shows
 FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
@@ -43,7 +43,8 @@ def _act(post_id: str, what: str) -> None:
     ctx = context()
     db = store()
     ws = ctx.workspace
-    sched = Scheduler(db, actor=ctx.actor, refuse_past=True)
+    # With the media checker: an upload a platform refuses (PNG for Instagram) is converted, as in the composer.
+    sched = Scheduler(db, actor=ctx.actor, refuse_past=True, media_checker=media_checker())
     s = st.session_state
     try:
         if what == "save_caption":
