@@ -13,7 +13,7 @@ from core.services.notifications import mark_read
 from core.services.scheduler import Scheduler
 from core.services.status import activity_log, automation_status, describe_age, unread_count
 from core.services.views import attention_rows, notification_rows, post_rows
-from pages.shared import context, show_problems, store
+from pages.shared import context, settings, show_problems, store
 
 ctx = context()
 db = store()
@@ -163,9 +163,13 @@ else:
 st.subheader("Activity log")
 # The filters as last chosen (the options come from every event looked at, so one read serves both).
 days = st.session_state.get("log_dates") or ()
+if settings().sandbox:
+    st.toggle("Show the sandbox demo history", key="log_demo",
+              help="The made-up history behind the demo analytics; left out so your own events are easy to read.")
 log = activity_log(db, ws.id, who=st.session_state.get("log_who"), action=st.session_state.get("log_what"),
                    post_id=st.session_state.get("log_post"), since=days[0] if len(days) >= 1 else None,
-                   until=days[1] if len(days) >= 2 else (days[0] if days else None), actor=ctx.actor)
+                   until=days[1] if len(days) >= 2 else (days[0] if days else None),
+                   demo=bool(st.session_state.get("log_demo")), actor=ctx.actor)
 if not log.scanned:
     st.caption("Nothing has happened in this workspace yet. Every change to a post, an account or the settings, "
                "and every publish, is recorded here.")
@@ -187,6 +191,6 @@ else:
                                     "about": st.column_config.TextColumn("About", width="medium"),
                                     "reason": st.column_config.TextColumn("Why", width="large"),
                                     "change": "Change"})
-        st.caption(f"{len(log.rows)} event(s), newest first.")
+        st.caption(f"{len(log.rows)} event{'' if len(log.rows) == 1 else 's'}, newest first.")
     else:
         st.info("No events match these filters. Choose “Anyone”, “Anything”, “Any post” or clear the dates.")
