@@ -83,7 +83,7 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, th
                     f'posts: each one replies to the one before.</div>')
         else:
             note = (f'<div style="color:#b45309;font-size:0.85em;margin-bottom:6px">Over X\'s 280: as a thread this '
-                    f'is {len(view.thread)} posts. Tick "Post as a thread" below to send it as these posts, or '
+                    f'is {len(view.thread)} posts. Tick "Post as a thread on X" to send it as these posts, or '
                     f'shorten it for X.</div>')
         body = note + posts[0]
         rest = "".join(posts[1:])        # the photos go with the first post of a thread
@@ -732,5 +732,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
     if warnings:
         st.warning("Worth a look:\n\n" + "\n".join(f"- {m}" for m in warnings))
     label = {DRAFT: "Save draft", REPEAT: "Schedule the series"}.get(mode, "Schedule post")
+    if mode != DRAFT and ctx.workspace.requires_approval:     # it waits for an approver before it can go out
+        label = "Send the series for approval" if mode == REPEAT else "Send for approval"
     st.button(label, type="primary", key="compose_submit", on_click=_submit, args=(ctx, by_id, upload_key))
     _outcome(said)

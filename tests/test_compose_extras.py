@@ -177,7 +177,7 @@ def test_a_long_x_text_goes_out_as_an_edited_numbered_thread(world):
     at = open_as(owner, compose_accounts=[x.id], compose_mode="Save as draft")
     caption = "We are launching our spring collection today. " * 8
     at.text_area(key="compose_caption").input(caption).run()
-    assert "Tick \"Post as a thread\"" in _html(at)
+    assert "Tick \"Post as a thread on X\"" in _html(at)
     at.checkbox(key="compose_thread").check().run()
     parts = [at.text_area(key=f"compose_thread_{i}").value for i in range(2)]
     assert parts[0].endswith(" 1/2") and parts[1].endswith(" 2/2")                   # split at sentence ends
@@ -301,3 +301,12 @@ def test_a_png_upload_for_instagram_and_x_is_converted_for_instagram_only_and_a_
     at.text_area(key="compose_media").input("https://cdn.example.com/shots/Launch.png").run()
     [error] = [e.value for e in at.error]
     assert error.count("JPEG images only") == 1 and "Launch.png" in error and "Upload the file" in error
+
+
+def test_with_approval_required_the_button_says_it_sends_for_approval(world):
+    from dataclasses import replace
+    db, owner, ws, open_as, accounts = world
+    assert open_as(owner).button(key="compose_submit").label == "Schedule post"
+    db.update_workspace(replace(db.get_workspace(ws.id), requires_approval=True))
+    at = open_as(owner)
+    assert not at.exception and at.button(key="compose_submit").label == "Send for approval"

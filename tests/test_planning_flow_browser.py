@@ -176,7 +176,7 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     shot(page, "05-compose-preview")
 
     # 6. Schedule it for the default day (tomorrow, at the preferred time): it waits for approval.
-    page.get_by_role("button", name="Schedule post").click()
+    page.get_by_role("button", name="Send for approval").click()
     page.get_by_text(re.compile("Sent for approval: once approved it goes out")).wait_for()
     shot(page, "06-scheduled")
     db, ws = _post_in_store(outpost["data"])
