@@ -147,20 +147,27 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n\s*")
 _HASHTAGS_ONLY = re.compile(r"#\w+(?:\s+#\w+)*")
 
 
-def _cut_word(word: str, budget: int, weigh) -> tuple[str, str]:
-    """The longest start of `word` (at most `budget` characters) that weighs at most `budget`, and the rest:
-    a binary search, so a 30,000-character word is cut in a few counts per post, not one per character."""
+def _cut_word(word: str, budget: int, weigh) -> tuple[str, int, str]:
+    """The longest start of `word` (at most `budget` characters) that weighs at most `budget`, its weight, and the
+    rest: a guess from the weight per character, then a binary search, so a 30,000-character word is cut in a few
+    counts per post, not one per character."""
     lo, hi = 1, min(len(word), budget)
-    if weigh(word[:hi]) <= budget:          # plain text: the first guess fits
-        return word[:hi], word[hi:]
-    hi -= 1
+    if (size := weigh(word[:hi])) <= budget:          # plain text: the first guess fits
+        return word[:hi], size, word[hi:]
+    guess = max(1, min(hi - 1, hi * budget // size))  # where an evenly weighted word (CJK, emoji) fills the post
+    if (fit := weigh(word[:guess])) <= budget:
+        if guess + 1 >= hi or weigh(word[:guess + 1]) > budget:
+            return word[:guess], fit, word[guess:]
+        lo, hi = guess + 1, hi - 1
+    else:
+        hi = guess - 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if weigh(word[:mid]) <= budget:
             lo = mid
         else:
             hi = mid - 1
-    return word[:lo], word[lo:]
+    return word[:lo], weigh(word[:lo]), word[lo:]
 
 
 def _pieces(text: str, budget: int, counting: str) -> list[tuple[str, int]]:
@@ -182,11 +189,11 @@ def _pieces(text: str, budget: int, counting: str) -> list[tuple[str, int]]:
         for word in sentence.split():
             size = weigh(word) if len(word) <= budget * 4 else budget + 1
             while size > budget:      # one word longer than a post: cut it by characters
-                head, word = _cut_word(word, budget, weigh)
+                head, head_size, word = _cut_word(word, budget, weigh)
                 if current:
                     out.append((current, used))
                     current, used = "", 0
-                out.append((head, weigh(head)))
+                out.append((head, head_size))
                 size = weigh(word) if len(word) <= budget * 4 else budget + 1
             if not word:
                 continue

@@ -95,10 +95,13 @@ def count_text(text: str, counting: str) -> int:
 _X = _twitter_config["defaults"]
 # Code points outside X's light ranges weigh `default_weight` (2 after scaling) instead of 1.
 _X_HEAVY = re.compile("[^" + "".join(f"\\U{r['start']:08x}-\\U{r['end']:08x}" for r in _X["ranges"]) + "]")
-# Every emoji twitter-text knows holds no space and one of these characters (checked over all of Unicode against
-# its pattern when this was written): only words with one are searched for emoji, so Japanese or Cyrillic text
-# is not run through the 92,000-character pattern.
-_WORD = re.compile(r"\S+")
+# Every emoji twitter-text knows starts with one of these characters (Unicode's Extended_Pictographic, the
+# joiners and selectors; no other character starts one or follows a keycap's digit, checked over all of Unicode
+# against its pattern when this was written), or with a keycap's "#", "*" or digit just before one: the pattern
+# is tried only there, so Japanese or Cyrillic text is not run through its 92,000 characters.
+_KEYCAP_BASES = frozenset("#*0123456789")
+_DOT_WORD = re.compile(r"\.\w")
+_LINK_WORD = re.compile(r"[^ \t\n]+")
 _MAYBE_EMOJI = re.compile("[\u00a9\u00ae\u200d\u203c-\u2bff\u3030\u303d\u3297\u3299\ufe0f"
                           "\U0001f000-\U0001ffff\U000e0020-\U000e007f]")
 
@@ -107,7 +110,7 @@ def _x_weighted(text: str) -> int:
     """`twitter_text.parse_tweet(text).weightedLength`, the same figure in linear time: parse_tweet runs its
     92,000-character emoji pattern over every character and weighs each one in Python (0.2 s for 30,000
     characters, on every counter refresh). Here the characters are weighed by one regular expression, the emoji
-    pattern runs only over words that may hold one, and links and emoji replace their characters'
+    pattern is tried only where one may start, and links and emoji replace their characters'
     weight exactly as parse_tweet's loop does (a link first where both start at one place)."""
     text = re.sub(r"\r\n|\r", "\n", text)
     if not text:
@@ -116,20 +119,35 @@ def _x_weighted(text: str) -> int:
     light = next((r["weight"] for r in _X["ranges"]), heavy)
 
     def plain(a: int, b: int) -> int:
+        if a >= b:
+            return 0
         part = text[a:b]
         n_heavy = len(_X_HEAVY.findall(part)) if not part.isascii() else 0
         return n_heavy * heavy + (len(part) - n_heavy) * light
 
     entities: dict[int, int] = {}        # start -> end; a link wins over an emoji starting at the same place
     weights: dict[int, int] = {}         # start -> weight (scaled)
-    for word in () if text.isascii() else _WORD.finditer(text):
-        if not _MAYBE_EMOJI.search(word.group()):
+    pos = 0
+    for hit in () if text.isascii() else _MAYBE_EMOJI.finditer(text):
+        # An emoji starts at one of these characters, or at the "#", "*" or digit of a keycap just before one:
+        # trying only there finds what the pattern's own search finds, without running it at every character.
+        i = hit.start()
+        if i < pos:
             continue
-        for m in _EMOJI.finditer(text, word.start(), word.end()):
-            entities[m.start()], weights[m.start()] = m.end(), heavy
-    for url in extract_urls_with_indices(text):
-        start, end = url["indices"]
-        entities[start], weights[start] = start + len(url["url"]), _X["transformed_url_length"] * scale
+        for start in (i - 1, i) if i - 1 >= pos and text[i - 1] in _KEYCAP_BASES else (i,):
+            if (m := _EMOJI.match(text, start)) and m.end() > start:
+                entities[start], weights[start] = m.end(), heavy
+                pos = m.end()
+                break
+    for word in _LINK_WORD.finditer(text) if _DOT_WORD.search(text) else ():
+        # A link holds a dot and a letter after it, and no space: twitter-text's link pattern (slow on
+        # non-Latin text) runs only over such words, each with the space before it (which the pattern reads).
+        if not _DOT_WORD.search(word.group()):
+            continue
+        at = max(word.start() - 1, 0)
+        for url in extract_urls_with_indices(text[at:word.end()]):
+            start = at + url["indices"][0]
+            entities[start], weights[start] = start + len(url["url"]), _X["transformed_url_length"] * scale
     total, pos = 0, 0
     for start in sorted(entities):
         if start < pos:
