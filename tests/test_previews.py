@@ -288,6 +288,7 @@ def test_splitting_a_long_text_counts_each_part_a_few_times_not_once_per_candida
     "", "plain words", "a\r\nb\rc", "日本語 and English", "😷 👨\u200d🎤 🙋🏽 🇫🇷 1\ufe0f\u20e3 #\u20e3 © ™",
     "see https://example.com/a?b=1 and example.co.uk, www.acme.io/x", "http://twitter.com/これは日本語です。example.com中国語",
     "e\u0301 \u3030 \u303d — ‘quoted’ … 한국어 \u3000 x.com😷example.com", "🎉" * 200 + " https://t.co/abc 🎉",
+    "éfoo.bar at the start, then\néfoo.bar\t-a.com _b.com /c.com @bob.com $AAPL.com пример.рф (see.com)",
 ])
 def test_the_fast_x_count_is_exactly_twitter_texts(text):
     import unicodedata
