@@ -274,5 +274,10 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     link.wait_for()
     signed_in(page)
     shot(page, "13-published")
-    assert link.get_attribute("href") == published["url"]
+    # In sandbox mode the link opens the emulator's page for the post (the real-shaped URL is kept on the delivery).
+    assert published["url"].startswith("https://x.com/")
+    href = link.get_attribute("href")
+    assert href == f"{sandbox}/web/{published['url'].removeprefix('https://')}"
+    opened = httpx.get(href, trust_env=False)
+    assert opened.status_code == 200 and "spring collection" in opened.text
     db.engine.dispose()
