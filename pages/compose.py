@@ -83,7 +83,8 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, th
                     f'posts: each one replies to the one before.</div>')
         else:
             note = (f'<div style="color:#b45309;font-size:0.85em;margin-bottom:6px">Over X\'s 280: as a thread this '
-                    f'is {len(view.thread)} posts. Tick "Post as a thread on X" to send it as these posts, or '
+                    f'is {len(view.thread) - (1 if view.thread_more else 0) + view.thread_more} posts. Tick "Post as '
+                    f'a thread on X" to send it as these posts, or '
                     f'shorten it for X.</div>')
         body = note + posts[0]
         rest = "".join(posts[1:])        # the photos go with the first post of a thread
@@ -252,7 +253,15 @@ def _set_thread(parts: list[str]) -> None:
 def _start_thread(x_text: str) -> None:
     """'Post as a thread' ticked: the X text split at sentence boundaries into numbered posts, to edit."""
     if st.session_state.get("compose_thread"):
-        _set_thread(split_thread(x_text, limits_for(Platform.X).text_max) or [""])
+        limits = limits_for(Platform.X)
+        parts = split_thread(x_text, limits.text_max) or [""]
+        if len(parts) > limits.thread_max:     # not 100+ boxes to edit: say so instead
+            st.session_state["compose_thread"] = False
+            st.session_state["compose_thread_refused"] = (
+                f"This text would be {len(parts)} posts on X, which takes at most {limits.thread_max} in a thread. "
+                f"Shorten it first.")
+            return
+        _set_thread(parts)
         st.session_state["compose_thread_from"] = x_text
 
 
@@ -272,6 +281,8 @@ def _thread_editor(x_text: str) -> None:
     on = st.checkbox("Post as a thread on X", key="compose_thread", on_change=_start_thread, args=(x_text,),
                      help="X takes 280 characters a post: the text goes out as numbered posts, each replying to "
                           "the one before. Split at sentence ends; change any post as you like.")
+    if refused := st.session_state.pop("compose_thread_refused", None):
+        st.warning(refused)
     if not on:
         return
     parts = thread_parts()
@@ -684,9 +695,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
             cols = st.columns(per_row)
             for col, account in zip(cols, chosen[start:start + per_row]):
                 rendered = draft.render(account.platform)
-                view = preview(draft, account, media_sizes=sizes)
-                if rendered.thread:
-                    view = replace(view, thread=(rendered.text, *rendered.thread), shown=rendered.text, more="")
+                view = preview(draft, account, media_sizes=sizes)     # a thread comes capped (core)
                 with col:
                     st.html(preview_html(view, sources, threaded=bool(rendered.thread),
                                          comment=rendered.first_comment))

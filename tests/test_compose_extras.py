@@ -310,3 +310,16 @@ def test_with_approval_required_the_button_says_it_sends_for_approval(world):
     db.update_workspace(replace(db.get_workspace(ws.id), requires_approval=True))
     at = open_as(owner)
     assert not at.exception and at.button(key="compose_submit").label == "Send for approval"
+
+
+def test_a_text_too_long_for_any_thread_is_not_split_into_boxes_and_says_why(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[x.id], compose_mode="Save as draft")
+    at.text_area(key="compose_caption").input("We are launching our spring collection today. " * 400).run()
+    html = _html(at)
+    assert "too long for a thread, X takes at most 25" in html and "posts. Tick" in html
+    at.checkbox(key="compose_thread").check().run()
+    assert not at.exception
+    assert at.checkbox(key="compose_thread").value is False
+    assert not [t for t in at.text_area if (t.key or "").startswith("compose_thread_")]
+    assert any("which takes at most 25 in a thread. Shorten it first." in w.value for w in at.warning)

@@ -80,7 +80,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, berlin_pag
     table = page.locator("[data-testid='stDataFrame']").first
     table.wait_for()
     shot(page, "03-scheduled")
-    assert "1 post(s)." in page.content()
+    assert "1 post." in page.content()
 
     # A second post from an uploaded photo, into the next free queue slot.
     from PIL import Image
@@ -105,7 +105,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, berlin_pag
     page.get_by_role("button", name="Schedule post").click()
     page.get_by_text(re.compile("Added to the queue: it goes out")).wait_for()
     try:
-        page.wait_for_function("() => document.body.innerText.includes('2 post(s).')", timeout=45_000)
+        page.wait_for_function("() => document.body.innerText.includes('2 posts.')", timeout=45_000)
     finally:
         shot(page, "03b-uploaded")
 
