@@ -507,3 +507,18 @@ def test_the_names_are_read_once_for_the_page_not_per_row(w, monkeypatch):
     assert len(rows) == 12 and {r["about"] for r in rows} == {f"“Caption of p{i}”" for i in range(6)} | {"@acme on X"}
     assert calls.get("list_posts") == 1 and calls.get("list_accounts") == 1
     assert not calls.get("get_post") and not calls.get("get_account") and calls.get("get_user", 0) <= 2
+
+
+def test_demo_history_says_nothing_about_the_automation(w):
+    """The sandbox demo's published posts were never published by the runner: no 'last publish', no lateness."""
+    from dataclasses import replace as _replace
+    t0 = w.clock()
+    w.clock.now = t0 - timedelta(hours=1)
+    plan(w, "demo", t0 - timedelta(minutes=30))
+    run_at(w, t0 - timedelta(minutes=30) + timedelta(seconds=3))
+    s = status.automation_status(w.store, w.ws.id, now=t0, actor=w.owner)
+    assert s.last_published_at is not None and s.published_last_hour == 1
+    post = w.store.get_post("demo")
+    w.store.update_post(_replace(post, is_demo=True), expected_version=post.version)
+    s = status.automation_status(w.store, w.ws.id, now=t0, actor=w.owner)
+    assert (s.last_published_at, s.published_last_hour, s.lateness_max) == (None, 0, None)

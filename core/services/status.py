@@ -123,10 +123,12 @@ def _runner_state(store: PostStore, *, now: datetime, stale_after: timedelta = S
 
 
 def _published(store: PostStore, workspace_id: str, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """(published_at, due_at) of every published delivery of the workspace's posts due in [start, end)."""
-    posts = store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=_SCAN,
-                             statuses=[PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED, PostStatus.PUBLISHING,
-                                       PostStatus.NEEDS_REVIEW, PostStatus.FAILED])
+    """(published_at, due_at) of every published delivery of the workspace's posts due in [start, end). Sandbox demo
+    history is left out: the runner did not publish it, so it says nothing about the automation."""
+    posts = [p for p in store.list_posts(workspace_id=workspace_id, start=start, end=end, limit=_SCAN,
+                                         statuses=[PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED,
+                                                   PostStatus.PUBLISHING, PostStatus.NEEDS_REVIEW, PostStatus.FAILED])
+             if not p.is_demo]
     return [(d.published_at, d.due_at) for ds in store.deliveries_for(p.id for p in posts).values() for d in ds
             if d.state == DeliveryState.PUBLISHED and d.published_at is not None]
 
