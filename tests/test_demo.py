@@ -427,8 +427,7 @@ def test_posts_page_and_calendar_show_the_published_demo_posts(tmp_path, monkeyp
         assert not posts.exception
         shown = posts.dataframe[0].value
         assert len(shown) == summary.posts
-        links = {d.external_url for p in db.list_posts(workspace_id=ws.id) for d in db.get_deliveries(p.id)}
-        assert set(shown["link"].dropna()) - {""} <= links
+        assert not set(shown["link"].dropna()) - {""}      # demo history was never on a platform: no link to open
         calendar = page_opener(db, ws.id, "../pages/calendar.py")(owner)
         assert not calendar.exception
         local = now.astimezone(ZoneInfo(ws.timezone_name)).date()
