@@ -212,3 +212,12 @@ def test_demo_posts_can_be_read_but_not_acted_on(scheduler, store, x_account, cl
     assert store.get_post("demo1").caption == "Demo" and scheduler.get("demo1").is_demo
     copy = scheduler.schedule_post("copy1", _replace(store.get_post("demo1"), id="copy1", schedule=at(2)))
     assert store.get_post("copy1").is_demo is False and copy.status == PostStatus.SCHEDULED
+
+
+def test_a_post_with_no_account_is_told_every_problem_at_once():
+    """An empty composer submitted: no account AND nothing to say, in one answer (it said only the first)."""
+    from core.domain.errors import ValidationError
+    from core.store import InMemoryPostStore
+    with pytest.raises(ValidationError) as refused:
+        Scheduler(InMemoryPostStore()).save_draft("p", Post(caption=""))
+    assert [p.code for p in refused.value.problems] == ["no_accounts", "empty_post"]

@@ -399,8 +399,9 @@ class Scheduler:
             return acc
 
     def _check_targets(self, post: Post) -> None:
-        if not post.accounts:
-            raise ValidationError(Problem("no_accounts", "Choose at least one account to post to.", field="accounts"))
+        if not post.accounts:   # with every other problem of the post, at once (an empty composer: all of it)
+            from core.rules.validation import validate_post
+            raise ValidationError([p for p in validate_post(post) if p.severity == "error"])
         if post.workspace_id is not None:
             for acc in post.accounts:
                 known = self._known_account(acc)
