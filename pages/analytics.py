@@ -170,12 +170,15 @@ def _ranked(posts: pd.DataFrame) -> None:
                                    default="engagement_rate", key="an_rank_by",
                                    format_func=lambda m: m.replace("_", " ").capitalize()) or "engagement_rate"
     ranked = posts.dropna(subset=[rank_by]).sort_values(rank_by, ascending=False)
+    links = posts["link"].map(lambda u: viewable_link(u, settings()) if isinstance(u, str) else u)
+    if "is_demo" in posts:     # demo history was never on a platform (nor in the emulator): nothing to open
+        links = links.where(~posts["is_demo"].fillna(False).astype(bool), None)
     shown = _named(posts).assign(
         engagement_rate=posts["engagement_rate"] * 100,
         published=posts["published_at"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M"),
         origin=posts["is_ai_generated"].map({True: "AI", False: ""}),
         thumbnail=posts["thumbnail"].where(posts["thumbnail"].notna(), ""),
-        link=posts["link"].map(lambda u: viewable_link(u, settings()) if isinstance(u, str) else u))
+        link=links)
     columns = ["thumbnail", "published", "who", "caption", "views", "reach", "likes", "comments",
                "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
     brief = ["thumbnail", "published", "who", "caption", "reach", "views", "engagements", "engagement_rate", "link"]

@@ -220,7 +220,9 @@ def _live(post_id: str) -> None:
         cols[0].markdown(f"**{d['account']}**")
         cols[1].markdown(d["status"])
         cols[2].caption(f"{d['when']} · {d['attempts']} attempt(s)" + (f" · {d['problem']}" if d["problem"] else ""))
-        if d["url"]:
+        if d["url"] and post.is_demo:    # demo history was never on a platform: nothing to open
+            cols[3].caption("Demo: not on any platform")
+        elif d["url"]:
             cols[3].link_button("Open the post", viewable_link(d["url"], settings()))   # sandbox: the emulator's page
         elif d["retryable"] and ctx.can(Action.SETTLE):
             cols[3].button("Try again", key=f"pd_retry_{d['delivery_id']}", on_click=_act,

@@ -249,6 +249,8 @@ def test_sandbox_demo_is_seeded_once_and_removed_in_one_click(tmp_path, monkeypa
         assert not at.exception, at.exception
         assert any("Demo data." in m.value for m in at.markdown)
         assert int(cards(at)["Posts published"][0]) >= 20
+        every = post_tables(at)[2]
+        assert len(every) >= 20 and every["link"].isna().all()      # demo history: never on a platform, no link
         viewer = db.add_user(User(email="viewer@example.com"))
         db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
         seen = _open(db, viewer, ws.id)

@@ -120,3 +120,31 @@ def test_customise_starts_from_the_caption_as_typed_not_as_saved(opened):
     at.checkbox(key="pd_p1_v_linkedin").uncheck().run()
     at.checkbox(key="pd_p1_v_linkedin").check().run()
     assert at.text_area(key="pd_p1_v_linkedin_caption").value == "Autumn is here."
+
+
+def test_a_published_demo_post_offers_no_link_to_open(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.domain.lifecycle import DeliveryState
+    from pages import shared
+    with owner_world(tmp_path, monkeypatch) as (db, owner, ws):
+        x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+        from datetime import UTC, datetime
+
+        from core.domain import Schedule
+        Scheduler(db, actor=Actor.of(db, owner.id)).schedule_post("d2", Post(
+            accounts=(x,), caption="Demo hello.", workspace_id=ws.id,
+            schedule=Schedule(scheduled_at=datetime(2031, 1, 6, 9, tzinfo=UTC), timezone_name="UTC")))
+        draft = db.get_post("d2")
+        [d] = db.get_deliveries("d2")
+        db.update_post(replace(draft, is_demo=True), expected_version=draft.version,
+                       deliveries=[replace(d, state=DeliveryState.PUBLISHED, external_url="https://x.com/brand/status/1")])
+        at = AppTest.from_function(_dialog_app, default_timeout=30)
+        at.session_state["ctx"] = shared.Context(user=owner, workspace=db.get_workspace(ws.id),
+                                                 membership=db.get_membership(owner.id, ws.id))
+        at.session_state["post_to_open"] = "d2"
+        at.run()
+        assert not at.exception
+        assert not at.get("link_button")
