@@ -24,6 +24,23 @@ EMAIL, PASSWORD = "robin@example.com", "correct horse battery"
 CAPTION = "Our spring collection lands today."
 
 
+
+# The calendar's iframe; while the page draws it again (the runner published: new data), a second one is mounted at
+# height 0 next to the old one for a moment.
+CALENDAR = "[data-testid='stCustomComponentV1']:not([height='0'])"
+
+
+def _on_calendar(page, act, tries: int = 5):
+    """Do `act(frame)` on the calendar once exactly one is on the page (a redraw may swap it meanwhile: then again)."""
+    from playwright.sync_api import Error, expect
+    for attempt in range(tries):
+        expect(page.locator(CALENDAR)).to_have_count(1, timeout=20_000)
+        try:
+            return act(page.frame_locator(CALENDAR))
+        except Error as exc:
+            if "strict mode violation" not in str(exc) or attempt == tries - 1:
+                raise
+
 def shot(page, name):
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
@@ -187,7 +204,7 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     # 7. The Calendar: the post is on its day; drag it to the next.
     page.get_by_role("link", name="Calendar").click()
     page.get_by_role("heading", name="Calendar").wait_for()
-    frame = page.frame_locator("[data-testid='stCustomComponentV1']")
+    frame = page.frame_locator(CALENDAR)
     event = frame.locator(f"td[data-date='{day.isoformat()}'] .fc-event", has_text="spring collection")
     event.wait_for()
     shot(page, "07-calendar")
@@ -247,7 +264,8 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     assert page.get_by_role("button", name="Undo").count() == 0      # the drag's undo no longer applies
     saved = db.get_post(post.id).due_at.astimezone(berlin)
     assert saved.replace(tzinfo=None) == soon.replace(tzinfo=None)
-    frame.locator(f"td[data-date='{soon.date().isoformat()}'] .fc-event", has_text="spring collection").wait_for()
+    _on_calendar(page, lambda f: f.locator(f"td[data-date='{soon.date().isoformat()}'] .fc-event",
+                                           has_text="spring collection").wait_for())
     shot(page, "12-rescheduled")
 
     # 10. The runner publishes it at its time: wait on the post's state (bounded), not on a fixed sleep.
@@ -267,7 +285,8 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     # 11. The post's dialog on the Calendar shows it published with a link to the platform's post.
     page.get_by_role("link", name="Calendar").click()
     page.get_by_role("heading", name="Calendar").wait_for()
-    frame.locator(f"td[data-date='{soon.date().isoformat()}'] .fc-event", has_text="spring collection").click()
+    _on_calendar(page, lambda f: f.locator(f"td[data-date='{soon.date().isoformat()}'] .fc-event",
+                                           has_text="spring collection").click())
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Published").first.wait_for()
     link = dialog.get_by_role("link", name="Open the post")
