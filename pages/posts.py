@@ -150,8 +150,6 @@ def _section(section: str, filters: dict, empty: str) -> None:
         return
     frame = pd.DataFrame(found.rows)
     frame["link"] = frame["link"].map(lambda u: viewable_link(u, settings()))   # sandbox: the emulator's page
-    # Demo history was never on any platform (nor in the emulator): no link that would open "not found".
-    frame.loc[frame["tags"].str.contains("Demo", na=False), "link"] = None
     rev = s.get("posts_rev", 0)
     key = f"posts_{section}_{rev}"
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",

@@ -25,7 +25,7 @@ from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSp
                                  Profile, PublishRequest, PublishResult, TokenSet, normalize_text)
 from core.domain.catalog import Platform
 from core.platforms.meta import (DEFAULT_VERSION, SecretStr, classify_graph, graph_error, insight_values, media_items,
-                                 parse_graph_time)
+                                 find_own_comment, parse_graph_time)
 
 GRAPH = "https://graph.facebook.com"
 # Non-deprecated names only (core.platforms.metric_names): impressions-type metrics became *media_view* ones on
@@ -204,22 +204,10 @@ class FacebookAdapter(PlatformAdapter):
 
     def find_comment(self, creds: Credentials, post: PublishResult, text: str, *, since: datetime) -> str | None:
         """The Page's comment with this text under the post, made at or after `since` (newest first, 4 pages)."""
-        token = self.page_token(creds)
-        want, params = normalize_text(text), {"fields": "id,message,created_time,from", "limit": 50,
-                                              "order": "reverse_chronological"}
-        for _ in range(4):
-            data = self.get(f"{post.external_id}/comments", token, **params)
-            for item in data.get("data") or ():
-                when = parse_graph_time(item.get("created_time"))
-                author = str((item.get("from") or {}).get("id") or "")
-                if (normalize_text(item.get("message") or "") == want and (when is None or when >= since)
-                        and (not author or author == str(creds.external_id))):
-                    return str(item["id"])
-            after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
-            if not (data.get("paging") or {}).get("next") or not after:
-                return None
-            params = {**params, "after": after}
-        return None
+        return find_own_comment(self.get, f"{post.external_id}/comments", self.page_token(creds), text, since=since,
+                                owner=creds.external_id, text_field="message", time_field="created_time",
+                                params={"fields": "id,message,created_time,from", "limit": 50,
+                                        "order": "reverse_chronological"})
 
     # ------------------------------------------------------------ metrics
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:

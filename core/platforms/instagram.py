@@ -25,7 +25,7 @@ from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSp
                                  Profile, PublishRequest, PublishResult, TokenSet, json_object, normalize_text)
 from core.domain.catalog import Platform
 from core.platforms.meta import (LongLivedToken, DEFAULT_VERSION, ContainerPublishing, classify_graph, insight_values,
-                                 parse_graph_time)
+                                 find_own_comment, parse_graph_time)
 
 GRAPH = "https://graph.instagram.com"
 # What is asked for: the names metric_names maps (`impressions`, `plays` and `video_views` are deprecated since
@@ -189,20 +189,9 @@ class InstagramAdapter(LongLivedToken, ContainerPublishing, PlatformAdapter):
 
     def find_comment(self, creds: Credentials, post: PublishResult, text: str, *, since: datetime) -> str | None:
         """This account's comment with this text under the media, made at or after `since` (newest pages first)."""
-        want, params = normalize_text(text), {"fields": "id,text,timestamp,from", "limit": 50}
-        for _ in range(4):
-            data = self.get(f"{post.external_id}/comments", creds.access_token, **params)
-            for item in data.get("data") or ():
-                when = parse_graph_time(item.get("timestamp"))
-                author = str((item.get("from") or {}).get("id") or "")
-                if (normalize_text(item.get("text") or "") == want and (when is None or when >= since)
-                        and (not author or not creds.external_id or author == str(creds.external_id))):
-                    return str(item["id"])
-            after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
-            if not (data.get("paging") or {}).get("next") or not after:
-                return None
-            params = {**params, "after": after}
-        return None
+        return find_own_comment(self.get, f"{post.external_id}/comments", creds.access_token, text, since=since,
+                                owner=creds.external_id, text_field="text", time_field="timestamp",
+                                params={"fields": "id,text,timestamp,from", "limit": 50})
 
     def post_metrics(self, creds: Credentials, external_ids: Sequence[str]) -> dict[str, PostMetrics]:
         """One insights call per media (the media insights edge takes one id); empty data = no data yet."""

@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import httpx
 
 from core.domain.errors import OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired
-from core.platforms.base import (Credentials, json_object, media_kind, MediaItem, PublishRequest,
+from core.platforms.base import (Credentials, normalize_text, json_object, media_kind, MediaItem, PublishRequest,
                                  PublishResult, TokenSet)
 
 DEFAULT_VERSION = "v25.0"
@@ -171,6 +171,28 @@ def media_items(request: PublishRequest) -> tuple[MediaItem, ...]:
         return request.media
     return tuple(MediaItem(url=u, kind=media_kind(u)) for u in request.content.media_urls)
 
+
+
+def find_own_comment(get: Callable[..., dict], path: str, token: str, text: str, *, since: datetime,
+                     owner: str | None, text_field: str, time_field: str, params: dict[str, Any],
+                     pages: int = 4) -> str | None:
+    """The id of `owner`'s comment saying `text` on a Graph `.../comments` edge, made at or after `since`, reading
+    up to `pages` pages (`get(path, token, **params)` is the adapter's GET). A comment without an author, or an
+    account whose own id is unknown, is matched on text and time alone."""
+    want = normalize_text(text)
+    for _ in range(pages):
+        data = get(path, token, **params)
+        for item in data.get("data") or ():
+            when = parse_graph_time(item.get(time_field))
+            author = str((item.get("from") or {}).get("id") or "")
+            if (normalize_text(item.get(text_field) or "") == want and (when is None or when >= since)
+                    and (not author or not owner or author == str(owner))):
+                return str(item["id"])
+        after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
+        if not (data.get("paging") or {}).get("next") or not after:
+            return None
+        params = {**params, "after": after}
+    return None
 
 class LongLivedToken:
     """Token renewal shared by Instagram (Instagram Login) and Threads: a 60-day token, renewed from itself (no

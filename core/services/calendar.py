@@ -90,6 +90,16 @@ class CalendarEntry:
     category: str
 
 
+def _shown_as(post: Post, status: PostStatus, workspace, account_ids, platforms, categories) -> str | None:
+    """The post's calendar category, or None when the filters (accounts, platforms, categories) leave it out."""
+    if account_ids and not any(a.id in account_ids for a in post.accounts):
+        return None
+    if platforms and not any(a.platform.value in platforms for a in post.accounts):
+        return None
+    cat = category(post, status, workspace)
+    return None if categories and cat not in categories else cat
+
+
 def category(post: Post, status: PostStatus, workspace: Workspace | None) -> str:
     """The legend entry of a post: approved (green) is a scheduled post in a workspace where posts need approval."""
     if status == PostStatus.SCHEDULED and post.state == PostState.APPROVED and workspace is not None \
@@ -160,14 +170,8 @@ def calendar_entries(store: PostStore, workspace_id: str, *, start: datetime, en
     ordered = sorted(found.values(), key=lambda ps: (ps[0].due_at is None, ps[0].due_at or start, ps[0].id))
     out = []
     for post, status in ordered[:limit]:
-        if account_ids and not any(a.id in account_ids for a in post.accounts):
-            continue
-        if platforms and not any(a.platform.value in platforms for a in post.accounts):
-            continue
-        cat = category(post, status, workspace)
-        if categories and cat not in categories:
-            continue
-        out.append(CalendarEntry(post=post, status=status, category=cat))
+        if (cat := _shown_as(post, status, workspace, account_ids, platforms, categories)) is not None:
+            out.append(CalendarEntry(post=post, status=status, category=cat))
     return out
 
 
@@ -277,12 +281,7 @@ def planned_repeats(store: PostStore, workspace_id: str, *, start: datetime, end
             current[series] = (post, status)
     out: list[PlannedRepeat] = []
     for series, (post, status) in current.items():
-        if account_ids and not any(a.id in account_ids for a in post.accounts):
-            continue
-        if platforms and not any(a.platform.value in platforms for a in post.accounts):
-            continue
-        cat = category(post, status, workspace)
-        if categories and cat not in categories:
+        if (cat := _shown_as(post, status, workspace, account_ids, platforms, categories)) is None:
             continue
         anchor, tz_name = post.schedule.scheduled_at, post.schedule.timezone_name
         if series != post.id:

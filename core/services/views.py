@@ -83,8 +83,9 @@ def _rows(store: PostStore, posts: list[Post], tz) -> list[dict]:
             "problem": errors[-1] if errors else "",
             # sandbox demo history is marked wherever it is listed: it can be read, not acted on
             "tags": " · ".join(t for t, on in (("Demo", post.is_demo), ("AI", post.is_ai_generated)) if on),
-            # where it went out (the first account's link when several published it)
-            "link": next((d.external_url for d in deliveries if d.external_url), ""),
+            # where it went out (the first account's link when several published it); demo history was never on a
+            # platform, so it has none
+            "link": "" if post.is_demo else next((d.external_url for d in deliveries if d.external_url), ""),
         })
     return rows
 
