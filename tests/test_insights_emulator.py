@@ -109,6 +109,11 @@ def seed_videos(emu, channel: str, n: int) -> list[str]:
 
 
 def test_youtube_quota_used_up_waits_until_midnight_pacific_and_the_others_go_on(world):
+    # Start at 10:00 Pacific, whatever the wall clock says: "an hour later" below must still be before midnight
+    # Pacific (run between 07:00 and 08:00 UTC, the hour crossed the reset and the test failed).
+    pacific = world.clock().astimezone(ZoneInfo("America/Los_Angeles"))
+    ten = pacific.replace(hour=10, minute=0, second=0, microsecond=0)
+    world.emu.advance(((ten if ten > pacific else ten + timedelta(days=1)) - pacific).total_seconds())
     yt, x = world.w.connect("youtube"), world.w.connect("x")
     videos = [world.delivered(yt, vid) for vid in seed_videos(world.emu, yt.external_id, 60)]
     tweets = [world.publish_text(x, f"Tweet number {n} about spring") for n in range(3)]
