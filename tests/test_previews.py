@@ -190,7 +190,7 @@ def test_the_preview_keeps_the_persons_text_as_written_for_the_page_to_escape():
 
 
 def test_the_dashboards_preview_card_escapes_everything_the_person_typed():
-    from pages.compose import preview_html
+    from pages.preview_card import preview_html
     post = Post(caption='<img src=x onerror="alert(1)"> & more', link="https://example.com/?a=<b>",
                 media_urls=['https://cdn.example.com/a.jpg" onload="alert(2)'])
     html = preview_html(preview(post, _account("linkedin", "brand", name="<i>Brand</i>")))

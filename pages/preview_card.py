@@ -1,0 +1,85 @@
+"""One platform's preview card as HTML, shared by the composer, the post dialog and the approval queue.
+
+Pure (no Streamlit): every text from the person is escaped before it goes into the HTML; tested directly."""
+from __future__ import annotations
+
+from html import escape
+
+from core.domain.catalog import Platform
+from core.rules.previews import PreviewData
+
+_COLOURS = {Platform.INSTAGRAM: "#d62976", Platform.FACEBOOK: "#1877f2", Platform.LINKEDIN: "#0a66c2",
+            Platform.X: "#0f1419", Platform.TIKTOK: "#111111", Platform.YOUTUBE: "#ff0000",
+            Platform.THREADS: "#000000", Platform.BLUESKY: "#1185fe", Platform.MASTODON: "#6364ff"}
+
+
+def _ratio_words(ratio: float) -> str:
+    for words, value in (("1:1", 1.0), ("4:5", 0.8), ("9:16", 9 / 16), ("16:9", 16 / 9), ("3:4", 0.75),
+                         ("1.91:1", 1.91)):
+        if abs(ratio - value) < 0.005:
+            return words
+    return f"{ratio:.2f}:1"
+
+
+def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, threaded: bool = False,
+                 comment: str = "") -> str:
+    """One platform's preview card as HTML; every text from the person is escaped. `sources` maps a media link
+    to what the browser should load for it (a data: URI for an upload not published yet). `threaded`: the person
+    chose to post the text as the thread shown (else a thread is what an over-long X text would need)."""
+    sources = sources or {}
+    colour = _COLOURS.get(view.platform, "#444")
+    initial = escape((view.name or "?")[:1].upper())
+    head = (f'<div style="display:flex;align-items:center;gap:8px;margin-bottom:8px">'
+            f'<div style="width:36px;height:36px;border-radius:50%;background:{colour};color:#fff;display:flex;'
+            f'align-items:center;justify-content:center;font-weight:700">{initial}</div>'
+            f'<div style="line-height:1.2"><div style="font-weight:700">{escape(view.name)}</div>'
+            f'<div style="color:#667;font-size:0.85em">{escape(view.handle)}</div></div>'
+            f'<div style="margin-left:auto;font-size:0.75em;color:#fff;background:{colour};border-radius:10px;'
+            f'padding:2px 8px">{escape(view.platform.label)}</div></div>')
+    text_style = "white-space:pre-wrap;word-wrap:break-word;margin:0 0 8px 0"
+    rest = ""
+    if view.thread:
+        posts = [f'<div style="border-left:3px solid #cfd9de;padding:4px 0 4px 10px;margin-bottom:6px;{text_style}">'
+                 f'{escape(p)}</div>' for p in view.thread]
+        if threaded:
+            note = (f'<div style="color:#536471;font-size:0.85em;margin-bottom:6px">A thread of {len(view.thread)} '
+                    f'posts: each one replies to the one before.</div>')
+        else:
+            note = (f'<div style="color:#b45309;font-size:0.85em;margin-bottom:6px">Over X\'s 280: as a thread this '
+                    f'is {len(view.thread) - (1 if view.thread_more else 0) + view.thread_more} posts. Tick "Post as '
+                    f'a thread on X" to send it as these posts, or '
+                    f'shorten it for X.</div>')
+        body = note + posts[0]
+        rest = "".join(posts[1:])        # the photos go with the first post of a thread
+    else:
+        more = f'<span style="color:#667">{escape(view.more)}</span>' if view.more else ""
+        body = (f'<p style="{text_style}">{escape(view.shown)}{more}</p>' if view.shown else
+                '<p style="color:#98a2b3;margin:0 0 8px 0">Your caption shows here.</p>')
+    media = ""
+    for frame in view.media:
+        src = sources.get(frame.url, frame.url)
+        note = ""
+        if frame.refused:
+            note = (f'<div style="font-size:0.75em;color:#b91c1c">{escape(view.platform.label)} does not take a photo '
+                    f'of this shape: see below</div>')
+        elif frame.cropped:
+            note = f'<div style="font-size:0.75em;color:#667">Cropped to {_ratio_words(frame.ratio)} in the feed</div>'
+        if src.startswith(("http://", "https://", "data:image/")):
+            inner = (f'<img src="{escape(src, quote=True)}" alt="" '
+                     f'style="width:100%;height:100%;object-fit:cover;display:block">')
+        else:
+            inner = '<div style="color:#fff;padding:8px">▶ video</div>'
+        media += (f'<div style="aspect-ratio:{frame.ratio:.4f};width:100%;overflow:hidden;border-radius:8px;'
+                  f'background:#222;margin-bottom:4px">{inner}</div>{note}')
+    card = ""
+    if view.card:
+        card = (f'<div style="border:1px solid #dde;border-radius:8px;padding:8px;margin-top:4px">'
+                f'<div style="font-size:0.75em;color:#667">{escape(view.card.site)}</div>'
+                f'<div style="font-size:0.85em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
+                f'{escape(view.card.url)}</div></div>')
+    if comment:
+        rest += (f'<div style="border-top:1px solid #eef;margin-top:8px;padding-top:6px;font-size:0.9em">'
+                 f'<span style="color:#667">First comment · {escape(view.name)}</span>'
+                 f'<div style="{text_style}">{escape(comment)}</div></div>')
+    return (f'<div style="border:1px solid #e1e4e8;border-radius:12px;padding:12px;background:#fff;color:#0f1419;'
+            f'font-family:system-ui,sans-serif;font-size:14px;max-width:420px">{head}{body}{media}{card}{rest}</div>')
