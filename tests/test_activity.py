@@ -333,7 +333,7 @@ def test_the_page_with_data_and_the_settling_buttons(page_store, clock, monkeypa
     assert "Notifications (1 unread)" in text and "A post could not be published" in text
     assert "Not for Acme" not in text
     assert "delivery publishing" in at.dataframe[0].value["what"].tolist()
-    assert "“Caption of f” on X" in at.dataframe[0].value["about"].tolist()   # named, not "delivery dlv_…"
+    assert "“Caption of f” · @acme on X" in at.dataframe[0].value["about"].tolist()   # named, not "delivery dlv_…"
     # a viewer sees the problem but no buttons, and is told whom to ask
     viewer = _page(w.store, Role.VIEWER).run()
     assert not viewer.exception
@@ -475,7 +475,7 @@ def test_the_log_names_accounts_posts_and_people_not_ids(w):
     _event(w, "workspace.settings_changed", "workspace", w.ws.id)
     about = {(r["what"], r["about"]) for r in status.activity_log(w.store, w.ws.id).rows}
     assert ("post scheduled", "“Caption of p”") in about
-    assert ("delivery publishing", "“Caption of p” on X") in about
+    assert ("delivery publishing", "“Caption of p” · @acme on X") in about
     assert ("account connected", "Acme Inc on LinkedIn") in about
     assert ("account disconnected", "@old on X") in about   # removed since: named from the event
     assert ("member added", "Editor Person") in about
@@ -522,3 +522,21 @@ def test_demo_history_says_nothing_about_the_automation(w):
     w.store.update_post(_replace(post, is_demo=True), expected_version=post.version)
     s = status.automation_status(w.store, w.ws.id, now=t0, actor=w.owner)
     assert (s.last_published_at, s.published_last_hour, s.lateness_max) == (None, 0, None)
+
+
+def test_two_accounts_on_one_platform_are_told_apart_in_the_log_and_the_attention_list(w):
+    """A workspace with two X accounts: every delivery row says which one (its handle), not only the platform,
+    in the log and in what needs a person."""
+    help_desk = w.store.save_account(Account(platform=Platform.X, handle="@acme_help", oauth_token="t",
+                                             workspace_id=w.ws.id, id="a_x2"))
+    post = Post(caption="Caption of both", accounts=(w.x, help_desk), workspace_id=w.ws.id,
+                schedule=Schedule(scheduled_at=w.clock(), timezone_name=BERLIN))
+    Scheduler(w.store, clock=w.clock, actor=Actor.system("test")).schedule_post("both", post)
+    plan(w, "one", w.clock(), account=w.li)                     # a post to one account only
+    for _ in range(3):                                          # one delivery per account per claim
+        run_at(w, w.clock() + timedelta(seconds=3), outcome="failed")
+    about = {r["about"] for r in status.activity_log(w.store, w.ws.id).rows if r["subject"].startswith("delivery")}
+    assert about == {"“Caption of both” · @acme on X", "“Caption of both” · @acme_help on X",
+                     "“Caption of one” · Acme Inc on LinkedIn"}
+    listed = {r["account"] for r in attention_rows(w.store, w.ws.id, tz_name=BERLIN)}
+    assert listed == {"@acme on X", "@acme_help on X", "Acme Inc on LinkedIn"}

@@ -248,29 +248,34 @@ def is_demo_event(e) -> bool:
 
 
 def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[str, str]):
-    """What each of `events` is about, in words, as a function of the event: a post's caption start, an account's
-    handle and platform, a person's name; demo history starts "Demo · ". Read once for the whole page, not per
-    row: the workspace's accounts in one query, its newest posts in one (only when a post is named), each person
-    once (`names`, shared with `_who`)."""
+    """What each of `events` is about, in words, as a function of the event: a post's caption start (and for a
+    delivery, the account it went to: "“Sale…” · @brand on Instagram"), an account's handle and platform, a
+    person's name; demo history starts "Demo · ". Read once for the whole page, not per row: the workspace's
+    accounts in one query, its newest posts in one (only when a post is named), the deliveries of posts with two
+    accounts on one platform in one, each person once (`names`, shared with `_who`)."""
     events = list(events)
     accounts: dict[str, str] = {}
     if any(e.subject_type == "account" for e in events):
         accounts = {a.id: a.label for a in store.list_accounts(workspace_id=workspace_id)}
     wanted = {event_post_id(e) for e in events} - {""}
     captions: dict[str, str] = {}
+    targets: dict[str, tuple[Account, ...]] = {}
     if wanted:
         for post in store.list_posts(workspace_id=workspace_id, newest_first=True, limit=SUBJECT_POSTS):
             if post.id in wanted:
                 captions[post.id] = f"“{_preview(post, 50)}”" if post.caption.strip() else "a post with no caption"
+                targets[post.id] = post.accounts
+    sent_to = _delivery_accounts(store, [e for e in events if e.subject_type == "delivery"], targets)
 
     def about(e) -> str:
         details = e.details or {}
         kind = e.subject_type
         if kind in ("post", "delivery"):
             text = captions.get(event_post_id(e), "an older post")
-            platform = details.get("platform") if kind == "delivery" else None
-            if platform:
-                text += f" on {_platform_label(platform)}"
+            if kind == "delivery":     # which account, not only which platform: a workspace may have two there
+                account = sent_to.get(e.subject_id)
+                platform = details.get("platform")
+                text += f" · {account.label}" if account else (f" on {_platform_label(platform)}" if platform else "")
         elif kind == "account":
             handle = details.get("handle")
             text = accounts.get(e.subject_id) or (
@@ -283,6 +288,28 @@ def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[
             text = kind.replace("_", " ")
         return f"Demo · {text}" if is_demo_event(e) else text
     return about
+
+
+def _delivery_accounts(store: PostStore, events: list, targets: dict[str, tuple[Account, ...]]) -> dict[str, Account]:
+    """The account each delivery event went to, by delivery id. Most posts have one account per platform: the
+    event's platform names it. The deliveries of a post with two accounts on one platform are read (one query
+    for them all)."""
+    found: dict[str, Account] = {}
+    ambiguous: set[str] = set()
+    for e in events:
+        pid, platform = event_post_id(e), (e.details or {}).get("platform")
+        same = [a for a in targets.get(pid, ()) if a.platform.value == platform]
+        if len(same) == 1:
+            found[e.subject_id] = same[0]
+        elif len(same) > 1:
+            ambiguous.add(pid)
+    if ambiguous:
+        by_id = {a.id: a for pid in ambiguous for a in targets[pid]}
+        for deliveries in store.deliveries_for(ambiguous).values():
+            for d in deliveries:
+                if d.account_id in by_id:
+                    found[d.id] = by_id[d.account_id]
+    return found
 
 
 def _platform_label(value) -> str:
