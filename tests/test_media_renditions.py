@@ -128,3 +128,45 @@ def test_a_link_whose_bytes_are_a_png_says_to_upload_it_and_an_upload_says_nothi
     assert problem.message == ("Instagram accepts JPEG images only; image 1 is a PNG. Upload the file instead of "
                                "linking to it, and Outpost will convert it to JPEG for Instagram.")
     assert checker(Post(accounts=(X,), caption="Launch", media_urls=("https://cdn.example.com/render?id=7",))) == []
+
+
+def gif(frames: int) -> bytes:
+    images = [Image.new("RGB", (40, 40), (i * 80, 30, 200 - i * 60)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=frames > 1, append_images=images[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+ANIMATED_WARNING = ("Instagram takes no animated GIFs: it would post the first frame only. "
+                    "Upload a video (MP4) to post the animation.")
+
+
+def test_an_animated_gif_converted_for_instagram_is_a_warning_before_saving_and_x_keeps_it(library):
+    """Instagram takes JPEG only: the JPEG made of an animated GIF is its first frame. The person is told (a
+    warning: the post still goes, with that frame), and the result of scheduling carries it too."""
+    stored = library.save(gif(3), filename="Dance.gif", content_type="image/gif")
+    post = Post(accounts=(IG, X), caption="Launch", media_urls=(stored.public_url,),
+                schedule=Schedule(scheduled_at=T0 + timedelta(days=1), timezone_name="UTC"))
+    converted = convert_for_platforms(post, library)
+    [problem] = MediaChecker(library=library)(converted)
+    assert (problem.message, problem.severity, problem.platform) == (ANIMATED_WARNING, "warning", "instagram")
+    store = InMemoryPostStore(clock=lambda: T0)
+    result = Scheduler(store, clock=lambda: T0, media_checker=MediaChecker(library=library)).schedule_post("p", post)
+    assert [w.message for w in result.warnings] == [ANIMATED_WARNING]
+    assert store.get_post("p").render(Platform.X).media_urls == (stored.public_url,)   # X posts the animation
+
+
+def test_a_still_gif_converted_for_instagram_says_nothing(library):
+    stored = library.save(gif(1), filename="Still.gif", content_type="image/gif")
+    converted = convert_for_platforms(Post(accounts=(IG,), caption="Launch", media_urls=(stored.public_url,)), library)
+    assert converted.render(Platform.INSTAGRAM).media_urls[0].endswith(".jpg")
+    assert MediaChecker(library=library)(converted) == []
+
+
+def test_among_several_images_the_animated_one_is_named(library):
+    still = library.save(png(), filename="a.png", content_type="image/png")
+    moving = library.save(gif(2), filename="b.gif", content_type="image/gif")
+    post = Post(accounts=(IG,), caption="Launch", media_urls=(still.public_url, moving.public_url))
+    [problem] = MediaChecker(library=library)(convert_for_platforms(post, library))
+    assert problem.message.startswith("Instagram takes no animated GIFs: it would post the first frame of image 2 "
+                                      "only.")

@@ -18,7 +18,7 @@ from core.media.fetch import MediaFetchError, fetch_media
 from core.media.formats import MB, bare_type, describe, megabytes, type_name
 from core.media.library import MediaLibrary
 from core.media.probe import MediaInfo, inspect_media
-from core.media.renditions import convert_for_platforms
+from core.media.renditions import convert_for_platforms, rendition_source
 from core.rules.limits import AspectRange, PlatformLimits, limits_for
 
 __all__ = ["MediaChecker", "check_media"]
@@ -180,6 +180,24 @@ class MediaChecker:
                               allow_hosts=self.allow_hosts)
         return inspect_media(fetched.data, fetched.content_type, name=url)
 
+    def _animation_lost(self, url: str, platform, label: str | None) -> list[Problem]:
+        """A warning when `url` is a JPEG Outpost made for `platform` from an animated upload: only its first
+        frame goes out (a warning, not a refusal: the platform takes the still; a video keeps the animation)."""
+        name = self.library.name_of(url) if self.library is not None else None
+        source = rendition_source(self.library, name) if name else None
+        if source is None:
+            return []
+        try:
+            original = self.info(self.library.public_url(source))
+        except ValidationError:       # the original is gone: the rendition is what goes out, nothing to tell
+            return []
+        if original.kind != "image" or (original.frames or 1) < 2:
+            return []
+        which = f"the first frame of {label} only" if label else "the first frame only"
+        return [Problem(code="animation_lost", field="media", platform=platform.value, severity="warning",
+                        message=f"{platform.label} takes no animated {type_name(original.mime)}s: it would post "
+                                f"{which}. Upload a video (MP4) to post the animation.")]
+
     def __call__(self, post) -> list[Problem]:
         problems: list[Problem] = []
         for platform in post.platforms:
@@ -200,6 +218,7 @@ class MediaChecker:
                     images += 1
                     label = f"image {images}"
                 found = check_media(info, limits_for(platform), label=label)
+                found += self._animation_lost(url, platform, label if len(media) > 1 else None)
                 if self.library is None or self.library.name_of(url) is None:   # a link: Outpost cannot convert it
                     found = [replace(p, message=p.message + _convert_hint(platform)) if p.code == "media_type_not_allowed"
                              and info.kind == "image" else p for p in found]
