@@ -8,6 +8,10 @@ our uploads is never converted: validation refuses it and says to upload the fil
 
 `convert_for_platforms` is called by the composer before it validates and by the scheduler (through
 `MediaChecker.prepare`) before it saves, so nothing reaches the runner unconverted.
+
+`remove_renditions` deletes the rendition files nobody needs any more (which posts still need one is decided by
+`core.services.housekeeping`); a rendition made or used again recently is kept, since a post being written may
+hold it before it is saved.
 """
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ import os
 import threading
 import warnings
 from dataclasses import replace
+from datetime import datetime
+from typing import Iterable
 
 from core.domain import Post, PostVariant
 from core.media.formats import bare_type
 from core.media.library import MediaLibrary
 from core.rules.limits import JPEG, limits_for
 
-__all__ = ["convert_for_platforms", "jpeg_rendition", "rendition_source"]
+__all__ = ["convert_for_platforms", "jpeg_rendition", "remove_renditions", "rendition_source"]
 
 JPEG_QUALITY = 90
 _DIR = ".renditions"   # source name -> rendition name, and back; a dot folder, never a library name
@@ -52,8 +58,12 @@ def rendition_source(library: MediaLibrary, name: str) -> str | None:
 def jpeg_rendition(library: MediaLibrary, name: str) -> str | None:
     """The library name of `name`'s JPEG rendition, made once and kept; None when Pillow cannot read it."""
     known = _link(library, name + ".jpeg")
-    if known is not None and library.path_for(known).exists():
-        return known
+    if known is not None:
+        try:
+            os.utime(library.path_for(known))    # used again now: housekeeping keeps it (remove_renditions)
+            return known
+        except FileNotFoundError:                 # removed as unused since: made again below
+            pass
     from PIL import Image, ImageOps
     try:
         with warnings.catch_warnings():
@@ -112,3 +122,26 @@ def convert_for_platforms(post: Post, library: MediaLibrary | None) -> Post:
         else:
             variants[platform] = variant
     return post if variants == dict(post.variants) else replace(post, variants=variants)
+
+
+def remove_renditions(library: MediaLibrary, *, needed: Iterable[str], unused_since: datetime) -> list[str]:
+    """Delete the rendition files that are not `needed` (library names) and were last made or used before
+    `unused_since`; returns their names. Uploads are never deleted, only what this module made from them. The
+    notes of where each came from stay (a few bytes): a post that still names a deleted rendition (a duplicate of
+    an old post) is recognised and gets it made again from its upload (`convert_for_platforms`)."""
+    keep = set(needed)
+    cutoff = unused_since.timestamp()
+    removed = []
+    for note in sorted((library.root / _DIR).glob("*.source")):
+        name = note.name[: -len(".source")]
+        if name in keep or library.mime_of(name) is None:
+            continue
+        path = library.path_for(name)
+        try:
+            if path.stat().st_mtime >= cutoff:
+                continue
+            path.unlink()
+        except FileNotFoundError:     # removed before
+            continue
+        removed.append(name)
+    return removed

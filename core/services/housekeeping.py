@@ -5,6 +5,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
+from core.domain.lifecycle import PostStatus
+from core.media.library import MediaLibrary
+from core.media.renditions import remove_renditions
 from core.services.approvals import expire_overdue
 from core.services.series import continue_settled_series
 from core.store import PostStore
@@ -13,13 +16,21 @@ from core.domain.timeutil import utcnow
 log = logging.getLogger("outpost.housekeeping")
 OAUTH_STATE_KEEP = timedelta(days=1)     # connect attempts older than this are long expired
 HEARTBEAT_KEEP = timedelta(days=1)
-SESSION_KEEP = timedelta(days=7)          # an ended session (or a failed sign-in) is kept this long, then forgotten       # a heartbeat this old belongs to a runner long gone
+SESSION_KEEP = timedelta(days=7)          # an ended session (or a failed sign-in) is kept this long, then forgotten
+# A JPEG made for a platform (core.media.renditions) is kept this long after its post was due once the post is
+# published or cancelled, and this long after it was last made or used when no post names it (deleted posts, a
+# composer draft never saved).
+RENDITION_KEEP = timedelta(days=7)
+# Posts in these states never send anything again (a cancelled post stays cancelled; an expired one may be renewed).
+_DONE = (PostStatus.PUBLISHED, PostStatus.CANCELLED)
+_STILL_SENDING = tuple(s for s in PostStatus if s not in _DONE)
+_SCAN = 200_000        # posts read at most; with more, renditions are left alone rather than guessed about
 
 
 def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "system",
-                 keep_runner_id: str | None = None) -> None:
+                 keep_runner_id: str | None = None, library: MediaLibrary | None = None) -> None:
     """Old connect attempts, heartbeats of runners long gone (never `keep_runner_id`'s), posts nobody approved by
-    their time (expired), series left behind."""
+    their time (expired), series left behind, and (given the media `library`) renditions no post needs."""
     now = clock()
     try:
         purged = store.purge_oauth_states(now - OAUTH_STATE_KEEP)
@@ -49,6 +60,32 @@ def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, ac
         continue_settled_series(store, clock=clock, actor=actor)
     except Exception:
         log.exception("continuing settled series failed; trying again next time")
+    # After the series: an occurrence it just made names the same renditions as the one before.
+    if library is not None:
+        try:
+            removed = forget_unused_renditions(store, library, now=now)
+            if removed:
+                log.info("deleted %d converted media file(s) no post needs any more", len(removed))
+        except Exception:
+            log.exception("deleting unused converted media failed; trying again next time")
+
+
+def forget_unused_renditions(store: PostStore, library: MediaLibrary, *, now: datetime) -> list[str] | None:
+    """Delete the renditions (JPEGs made for a platform, core.media.renditions) that no post needs any more:
+    none that a post which may still be sent names (draft, waiting for approval, scheduled, expired, publishing,
+    failed or needing review: a person may try again), none of a post published or cancelled that was due in
+    the last RENDITION_KEEP, none made or used in the last RENDITION_KEEP. Returns their names (None when there
+    were too many posts to be sure, and nothing was deleted)."""
+    pending = store.list_posts(statuses=_STILL_SENDING, limit=_SCAN)
+    recent = store.list_posts(statuses=_DONE, start=now - RENDITION_KEEP, limit=_SCAN)
+    if len(pending) >= _SCAN or len(recent) >= _SCAN:
+        log.warning("more than %d posts: converted media left alone", _SCAN)
+        return None
+    needed = set()
+    for post in (*pending, *recent):
+        for urls in (post.media_urls, *(v.media_urls or () for v in post.variants.values())):
+            needed.update(name for name in map(library.name_of, urls) if name)
+    return remove_renditions(library, needed=needed, unused_since=now - RENDITION_KEEP)
 
 
 def forget_old_heartbeats(store: PostStore, *, now: datetime, keep_runner_id: str | None = None) -> int:
