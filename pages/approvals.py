@@ -3,6 +3,7 @@ batch after a confirmation that says how many posts go out and when, approve or 
 give expired posts a new time. Every rule is core's (core.services.approvals); this page lays out and asks."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import streamlit as st
@@ -10,11 +11,14 @@ import streamlit as st
 from core.domain import Schedule
 from core.domain.errors import OutpostError
 from core.domain.timeutil import zone
+from core.rules.limits import limits_for
 from core.rules.permissions import Action
+from core.rules.previews import preview
 from core.services import approvals
 from core.services.scheduler import Scheduler
 from pages import post_dialog
-from pages.shared import context, show_problems, store
+from pages.preview_card import preview_html
+from pages.shared import context, media_library, show_problems, store
 
 ctx = context()
 db = store()
@@ -27,11 +31,6 @@ _MD = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$"})
 
 def _flash(kind: str, message: str) -> None:
     st.session_state.setdefault(FLASH, []).append((kind, message))
-
-
-def _text(text: str) -> str:
-    """A caption as plain text in markdown (hashtags are not headings), keeping its line breaks."""
-    return "  \n".join(line.translate(_MD) for line in text.splitlines()) or "_(no text)_"
 
 
 def _key(batch_id: str | None) -> str:
@@ -81,78 +80,137 @@ def _approve_group(group: approvals.BatchGroup) -> None:
     st.rerun()
 
 
-def _post(item: approvals.Waiting, *, expired: bool = False) -> None:
+@st.cache_data(max_entries=5000, show_spinner=False)
+def _library_shape(name: str) -> tuple[str, int | None, int | None]:
+    """(kind, width, height) of a file in the media library, read once per process: its name is its content's hash,
+    so the answer never changes. Raises when the file is missing or unreadable (not cached: tried again)."""
+    from core.media.probe import inspect_media
+    with media_library().open(name) as handle:
+        info = inspect_media(handle.read(), None, name=name)
+    return info.kind, info.width, info.height
+
+
+def _media(post) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None]]]:
+    """What each preview loads for the post's media, and the photos' sizes (for the feed's crop). Stored uploads
+    load from the media library's public address as they are; a video shows as a video tile, not a broken image."""
+    library = media_library()
+    sources: dict[str, str] = {}
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    urls = dict.fromkeys(u for platform in post.platforms for u in post.render(platform).media_urls)
+    for url in urls:
+        name = library.name_of(url)
+        if name is None:
+            if url.lower().split("?")[0].endswith(_VIDEO):
+                sources[url] = "video"
+            continue
+        mime = library.mime_of(name) or ""
+        if not mime.startswith("image/"):
+            sources[url] = "video"
+            continue
+        try:
+            kind, width, height = _library_shape(name)
+        except (OutpostError, OSError, ValueError):
+            continue            # gone from the library: the card shows the platform's usual frame
+        if kind == "image":
+            sizes[url] = (width, height)
+    return sources, sizes
+
+
+def _cards(item: approvals.Waiting) -> None:
+    """The post as each target account's feed will show it: side by side, up to three to a row."""
     post = item.post
-    with st.container(border=True):
-        head = f"**{item.when}** · {', '.join(a.label for a in post.accounts)}"
-        if item.author:
-            head += f" · written by {item.author.translate(_MD)}" + (" (you)" if item.own else "")
-        if post.is_ai_generated:
-            head += " · AI-generated"
-        st.markdown(head)
-        if expired:
-            st.caption("Nobody approved it by its time, so it was not published.")
-        cols = st.columns(max(len(item.previews), 1))
-        for col, preview in zip(cols, item.previews):
+    sources, sizes = _media(post)
+    accounts = post.accounts
+    per_row = min(len(accounts), 3) or 1     # one or two cards get the room; a card is never wider than a phone
+    for start in range(0, len(accounts), per_row):
+        cols = st.columns(per_row)
+        for col, account in zip(cols, accounts[start:start + per_row]):
+            view = preview(post, account, media_sizes=sizes)
+            rest = view.media[1:]
+            if rest:           # the first item, as the feed opens on it; the rest counted (the queue stays short)
+                view = replace(view, media=view.media[:1])
             with col:
-                st.markdown(f"**{preview.platform}** · {', '.join(preview.accounts)}")
-                if preview.title:
-                    st.markdown(f"*{_text(preview.title)}*")
-                st.markdown(_text(preview.text))
-                images = [u for u in preview.media_urls if not u.lower().split("?")[0].endswith(_VIDEO)]
-                videos = [u for u in preview.media_urls if u not in images]
-                if images:
-                    st.image(images[:4], width=110)
-                for url in videos:
-                    st.caption(f"🎬 Video: {url.rsplit('/', 1)[-1].split('?')[0]}")
-                if len(images) > 4:
-                    st.caption(f"…and {len(images) - 4} more")
-        pid = post.id
-        if expired:
-            if may_edit:
-                local = datetime.now(zone(ws.timezone_name)) + timedelta(days=1)
-                c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
-                day = c1.date_input("New date", value=local.date(), key=f"ap_day_{pid}")
-                wall = c2.time_input("New time", value=ws.preferred_time, step=300, key=f"ap_time_{pid}")
-                if c3.button("Reschedule", key=f"ap_resched_{pid}", help="It waits for approval again"):
-                    try:
-                        result = Scheduler(db, actor=ctx.actor, refuse_past=True).reschedule(
-                            pid, Schedule.at_local(day, wall, ws.timezone_name))
-                    except OutpostError as exc:
-                        show_problems(exc)
-                    else:
-                        _flash("success", "Rescheduled for " + Schedule(result.scheduled_at, ws.timezone_name).describe()
-                               + ": it waits for approval again.")
-                        st.rerun()
-            else:
-                st.caption("An owner or editor can give it a new time.")
-            return
-        if item.why_not and may_approve:
-            st.caption(item.why_not)
-        row = st.container(horizontal=True)
-        if may_approve and item.may_approve:
-            if row.button("Approve", key=f"ap_approve_{pid}", type="primary"):
+                st.html(preview_html(view, sources, threaded=view.threaded, comment=view.first_comment))
+                notes = []
+                title = post.render(account.platform).title
+                if title and limits_for(account.platform).title_max:
+                    notes.append(f"Title: {title.translate(_MD)}")
+                if rest:
+                    videos = [sources.get(f.url) == "video" for f in rest]
+                    kind = "video" if all(videos) else "photo" if not any(videos) else "item"
+                    notes.append(f"…and {len(rest)} more {kind}{'s' if len(rest) != 1 else ''} in this post")
+                if account.platform in post.variants:
+                    notes.append(f"Its own version for {account.platform.label}")
+                if notes:
+                    st.caption("  \n".join(notes))
+
+
+def _post(item: approvals.Waiting, *, expired: bool = False) -> None:
+    """One row per post: when, who and the actions on the left, its previews on the right."""
+    with st.container(border=True):
+        side, cards = st.columns([1, 3])
+        with cards:
+            _cards(item)
+        with side:
+            _actions(item, expired=expired)
+
+
+def _actions(item: approvals.Waiting, *, expired: bool) -> None:
+    """When, who wrote it, where it goes, and what the person looking may do with it."""
+    post = item.post
+    st.markdown(f"**{item.when}**")
+    lines = [", ".join(a.label.translate(_MD) for a in post.accounts)]
+    if item.author:
+        lines.append(f"Written by {item.author.translate(_MD)}" + (" (you)" if item.own else ""))
+    if post.is_ai_generated:
+        lines.append("AI-generated")
+    st.caption("  \n".join(lines))
+    if expired:
+        st.caption("Nobody approved it by its time, so it was not published.")
+    pid = post.id
+    if expired:
+        if may_edit:
+            local = datetime.now(zone(ws.timezone_name)) + timedelta(days=1)
+            day = st.date_input("New date", value=local.date(), key=f"ap_day_{pid}")
+            wall = st.time_input("New time", value=ws.preferred_time, step=300, key=f"ap_time_{pid}")
+            if st.button("Reschedule", key=f"ap_resched_{pid}", help="It waits for approval again"):
                 try:
-                    approvals.approve(db, ws.id, pid, actor=ctx.actor)
+                    result = Scheduler(db, actor=ctx.actor, refuse_past=True).reschedule(
+                        pid, Schedule.at_local(day, wall, ws.timezone_name))
                 except OutpostError as exc:
                     show_problems(exc)
                 else:
-                    _flash("success", f"Approved: it goes out {item.when}.")
+                    _flash("success", "Rescheduled for " + Schedule(result.scheduled_at, ws.timezone_name).describe()
+                           + ": it waits for approval again.")
                     st.rerun()
-        if may_approve:
-            with row.popover("Reject"):
-                reason = st.text_input("Why (its author reads this)", key=f"ap_reason_{pid}")
-                if st.button("Send back to its author", key=f"ap_reject_{pid}"):
-                    try:
-                        approvals.reject(db, ws.id, pid, reason, actor=ctx.actor)
-                    except OutpostError as exc:
-                        show_problems(exc)
-                    else:
-                        _flash("info", "Sent back to its author as a draft, with your reason.")
-                        st.rerun()
-        if row.button("Open", key=f"ap_open_{pid}", help="See its history, edit or reschedule it"):
-            st.session_state[post_dialog.OPEN] = pid
-
+        else:
+            st.caption("An owner or editor can give it a new time.")
+        return
+    if item.why_not and may_approve:
+        st.caption(item.why_not)
+    row = st.container(horizontal=True)
+    if may_approve and item.may_approve:
+        if row.button("Approve", key=f"ap_approve_{pid}", type="primary"):
+            try:
+                approvals.approve(db, ws.id, pid, actor=ctx.actor)
+            except OutpostError as exc:
+                show_problems(exc)
+            else:
+                _flash("success", f"Approved: it goes out {item.when}.")
+                st.rerun()
+    if may_approve:
+        with row.popover("Reject"):
+            reason = st.text_input("Why (its author reads this)", key=f"ap_reason_{pid}")
+            if st.button("Send back to its author", key=f"ap_reject_{pid}"):
+                try:
+                    approvals.reject(db, ws.id, pid, reason, actor=ctx.actor)
+                except OutpostError as exc:
+                    show_problems(exc)
+                else:
+                    _flash("info", "Sent back to its author as a draft, with your reason.")
+                    st.rerun()
+    if row.button("Open", key=f"ap_open_{pid}", help="See its history, edit or reschedule it"):
+        st.session_state[post_dialog.OPEN] = pid
 
 for group in queue.groups:
     gkey = _key(group.batch_id)

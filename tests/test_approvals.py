@@ -1,6 +1,6 @@
 """Approvals: the queue by batch, approving a batch in one go, rejecting back to the author, a second person where
 the workspace wants one, posts nobody approved by their time expiring (never claimed), and a new time putting
-them back; on every store, and the page (AppTest)."""
+them back; on every store. The page's own tests are in test_approvals_page.py."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -14,7 +14,6 @@ from core.domain.lifecycle import PostStatus
 from core.rules.permissions import Actor
 from core.services import approvals, housekeeping, notifications
 from core.services.scheduler import Scheduler
-from tests.page_harness import owner_world, page_opener
 
 BERLIN = "Europe/Berlin"
 
@@ -295,108 +294,3 @@ def test_an_expired_post_can_be_cancelled(w):
     approvals.expire_overdue(w.store, clock=w.clock)
     Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER]).cancel("p1")
     assert status(w, "p1") == PostStatus.CANCELLED
-
-
-# ---------------------------------------------------------------- the page (AppTest)
-
-@pytest.fixture
-def page(tmp_path, monkeypatch):
-    from dataclasses import replace
-    with owner_world(tmp_path, monkeypatch, timezone_name=BERLIN) as (db, owner, ws):
-        db.update_workspace(replace(ws, requires_approval=True))
-        yield db, owner, db.get_workspace(ws.id), page_opener(db, ws.id, "../pages/approvals.py")
-
-
-def _two_batches(db, ws):
-    """Two posts in a generated week, one in no batch, on LinkedIn and X, in the days ahead (Berlin)."""
-    from core.domain.timeutil import utcnow, zone
-    li = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li"))
-    x = db.save_account(Account(platform=Platform.X, handle="@brand", workspace_id=ws.id, id="a_x"))
-    db.save_batch(Batch(workspace_id=ws.id, week_start=date(2030, 3, 11), prompt="Spring launch", id="b1"))
-    today = utcnow().astimezone(zone(BERLIN)).date()
-    for pid, days, batch, accounts in (("p1", 3, "b1", (li, x)), ("p2", 4, "b1", (li,)), ("p3", 5, None, (x,))):
-        Scheduler(db).schedule_post(pid, Post(
-            caption=f"Spring is here ({pid})", hashtags=("#spring",), accounts=accounts, workspace_id=ws.id,
-            batch_id=batch, schedule=Schedule.at_local(today + timedelta(days=days), time(9), BERLIN)))
-    return today
-
-
-def test_an_empty_queue_says_what_to_do(page):
-    db, owner, ws, open_as = page
-    at = open_as(owner)
-    assert not at.exception
-    assert at.title[0].value == "Approvals"
-    assert any("Nothing is waiting for approval" in i.value for i in at.info)
-
-
-def test_the_owner_approves_a_batch_after_a_confirmation(page):
-    db, owner, ws, open_as = page
-    today = _two_batches(db, ws)
-    at = open_as(owner)
-    assert not at.exception and at.title[0].value == "Approvals (3)"
-    assert [s.value for s in at.subheader] == ["Week of 11 Mar 2030: Spring launch · 2 posts", "Not in a batch · 1 post"]
-    assert any("Spring is here" in m.value and "p1" in m.value and "spring" in m.value for m in at.markdown)
-    at.button(key="ap_all_b1").click().run()
-    first, last = today + timedelta(days=3), today + timedelta(days=4)
-    [confirm] = at.warning
-    assert confirm.value == (f"Approve 2 posts? They go out from {first:%a} {first.day} {first:%b} 09:00 to "
-                             f"{last:%a} {last.day} {last:%b} 09:00 (Europe/Berlin).")
-    assert db.get_post_status("p1") == PostStatus.PENDING_APPROVAL       # nothing yet
-    at.button(key="ap_yes_b1").click().run()
-    assert not at.exception
-    assert {db.get_post_status(p) for p in ("p1", "p2")} == {PostStatus.SCHEDULED}
-    assert db.get_post_status("p3") == PostStatus.PENDING_APPROVAL
-    assert any("Approved 2 posts" in s.value for s in at.success)
-    assert at.title[0].value == "Approvals (1)"
-
-
-def test_a_rejection_needs_a_reason_and_goes_back_to_the_author(page):
-    db, owner, ws, open_as = page
-    _two_batches(db, ws)
-    at = open_as(owner)
-    at.button(key="ap_reject_p3").click().run()
-    assert any("Say why" in e.value for e in at.error)
-    assert db.get_post_status("p3") == PostStatus.PENDING_APPROVAL
-    at.text_input(key="ap_reason_p3").input("Wrong date in the caption.")
-    at.button(key="ap_reject_p3").click().run()
-    assert not at.exception
-    assert db.get_post_status("p3") == PostStatus.REJECTED
-    assert db.get_post("p3").rejection_reason == "Wrong date in the caption."
-    assert any("Sent back to its author" in i.value for i in at.info)
-
-
-def test_a_viewer_sees_the_queue_but_no_buttons(page):
-    db, owner, ws, open_as = page
-    _two_batches(db, ws)
-    viewer = db.add_user(User(email="viewer@example.com"))
-    db.set_membership(Membership(user_id=viewer.id, workspace_id=ws.id, role=Role.VIEWER))
-    at = open_as(viewer)
-    assert not at.exception and at.title[0].value == "Approvals (3)"
-    keys = [b.key for b in at.button]
-    assert not [k for k in keys if k.startswith(("ap_all_", "ap_approve_", "ap_reject_", "ap_yes_"))]
-    assert any("owners and approvers approve it" in i.value for i in at.info)
-
-
-def test_an_expired_post_is_offered_a_new_time(page):
-    db, owner, ws, open_as = page
-    _two_batches(db, ws)
-    # Just after p1's time (09:00 Berlin in three days) and a day before p2's, whatever the time of day now.
-    p1_due = db.get_post("p1").due_at
-    approvals.expire_overdue(db, clock=lambda: p1_due + timedelta(hours=1))
-    at = open_as(owner)
-    assert any(s.value == "Expired · 1 not approved in time" for s in at.subheader)
-    at.button(key="ap_resched_p1").click().run()
-    assert not at.exception
-    assert db.get_post_status("p1") == PostStatus.PENDING_APPROVAL
-    assert any("waits for approval again" in s.value for s in at.success)
-
-
-def test_open_shows_the_post_dialog_to_edit_it(page):
-    db, owner, ws, open_as = page
-    _two_batches(db, ws)
-    at = open_as(owner)
-    at.button(key="ap_open_p3").click().run()
-    assert not at.exception
-    assert at.session_state["open_post"] == "p3"
-    assert any("Pending approval" in m.value for m in at.markdown)     # the dialog's status line
-    assert at.text_area(key="pd_caption_p3").value == "Spring is here (p3)"
