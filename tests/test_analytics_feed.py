@@ -475,3 +475,47 @@ def test_a_closed_engine_says_so():
     with pytest.raises(RuntimeError, match="closed"):
         engine.cursor()
     engine.close()
+
+
+def test_queries_after_a_refresh_read_figures_folded_in_its_transaction(store, engine, clock, sql, monkeypatch):
+    """A refresh folds each post's latest figures in its own transaction, so the queries after it answer without
+    checking or folding anything themselves (one statement each): new snapshots, a demo removal that rebuilt
+    everything with new keys, all show at once."""
+    from core.analytics import queries
+    from core.analytics.queries import QUERIES, Filters
+
+    w = Acme(store)
+    _, (d,) = w.post("p1", [w.ig])
+    d = w.publish(d)
+    store.add_metric_snapshots([w.snapshot(d, PUBLISHED + H(1), views=10, reach=5, likes=1)])
+    engine.refresh()
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a query checked or folded the figures after a refresh")
+    monkeypatch.setattr(queries, "fold_latest", refuse)
+    monkeypatch.setattr(queries, "_quick_fresh", refuse)
+    period = Filters("ws_acme", T0, T0 + timedelta(days=30), "Europe/Berlin")
+
+    def views() -> list:
+        with engine.cursor() as con:
+            answer = QUERIES["post_table"](con, period)["views"].tolist()
+        # read from the folded figures the refresh left, not from the snapshots
+        assert sorted(answer) == sorted(v for (v,) in rows(engine, "SELECT views FROM post_figures"))
+        return answer
+    assert views() == [10]
+    clock.advance(hours=3)
+    store.add_metric_snapshots([w.snapshot(d, PUBLISHED + H(2), views=25, reach=9, likes=2)])
+    engine.refresh()
+    assert views() == [25]
+    # A second post that is then deleted: the refresh rebuilds everything (keys given anew), figures follow.
+    _, (gone,) = w.post("p_gone", [w.ig])
+    gone = w.publish(gone, at=PUBLISHED + H(1))
+    store.add_metric_snapshots([w.snapshot(gone, PUBLISHED + H(2), views=99)])
+    engine.refresh()
+    assert views() == [99, 25]
+    with sql.begin() as conn:
+        conn.execute(post_metric_snapshots.delete().where(post_metric_snapshots.c.post_id == "p_gone"))
+        conn.execute(deliveries_t.delete().where(deliveries_t.c.post_id == "p_gone"))
+        conn.execute(posts_t.delete().where(posts_t.c.id == "p_gone"))
+    assert engine.refresh().rebuilt
+    assert views() == [25]

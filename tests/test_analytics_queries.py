@@ -557,3 +557,30 @@ def test_queries_work_beside_an_unread_result_and_leave_the_connection_as_it_was
     assert QUERIES["post_table"](con, MARCH)["views"].tolist() == [10]
     assert pending.fetchall() == [(1,), (2,), (3,), (4,)]    # still there, untouched
     assert con.sql("SELECT 1").fetchall() == [(1,)]
+
+
+def test_an_engine_told_of_its_writes_answers_without_checking_and_follows_each_write(engine, con, data,
+                                                                                      monkeypatch):
+    """A writer that says so (`tables_written`, what a refresh does itself) spares every query the freshness
+    check; each announced write shows in the next answers, a workspace that appeared included."""
+    data.published("d1", "ig", "w1", "instagram", t("2026-03-10 09:00"), views=10, reach=5, likes=1)
+    assert engine.tables_written() == "rebuilt"
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the query checked the folded figures although the engine was told of every write")
+    monkeypatch.setattr(queries, "fold_latest", refuse)
+    monkeypatch.setattr(queries, "_quick_fresh", refuse)
+    views = lambda f=MARCH: QUERIES["post_table"](con, f)["views"].tolist()
+    assert views() == [10]
+    late = Filters("w3", MARCH.start, MARCH.end)
+    assert views(late) == []                             # not there yet (and its key not kept as missing)
+    data.snap("d1", "ig", "w1", t("2026-03-10 12:00"), views=20, reach=8, likes=2)
+    data.workspace("w3")
+    data.account("acc3", "w3", "x")
+    data.published("d3", "acc3", "w3", "x", t("2026-03-12 09:00"), views=7)
+    monkeypatch.undo()
+    assert engine.tables_written() == "folded"
+    monkeypatch.setattr(queries, "fold_latest", refuse)
+    monkeypatch.setattr(queries, "_quick_fresh", refuse)
+    assert views() == [20] and views(late) == [7]
+    assert QUERIES["overview"](con, late).set_index("kpi").loc["posts_published", "value"] == 1

@@ -38,6 +38,7 @@ from typing import Any
 
 import duckdb
 
+from core.analytics.queries import Writes, fold_latest, register
 from core.analytics.schema import DDL
 
 log = logging.getLogger("outpost.analytics")
@@ -287,6 +288,7 @@ class AnalyticsEngine:
         self._con = con
         self._lock = threading.RLock()
         self._version = 0
+        self._writes = Writes()        # what the queries may take as known between two writes (refresh says)
         self._closed = False
         self._feed = None
         self._writer = None
@@ -321,7 +323,24 @@ class AnalyticsEngine:
         """A new connection on the shared DuckDB, for one thread (close it when done, or use it in `with`)."""
         if self._closed:
             raise RuntimeError("The analytics engine is closed.")
-        return self._con.cursor()
+        return register(self._con.cursor(), self._writes)
+
+    def tables_written(self) -> str:
+        """Say that the analytics tables were written directly, not by `refresh()` (a benchmark or a test filling
+        an in-memory engine): the derived tables are folded now, and the queries trust them (no freshness check
+        per query) until the next write, which the writer announces the same way. Returns what the fold did
+        ('fresh', 'folded', 'rebuilt')."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("The analytics engine is closed.")
+            cur = self._con.cursor()
+            try:
+                outcome = fold_latest(cur)
+            finally:
+                cur.close()
+            self._version += 1
+            self._writes.wrote(folded=True)
+            return outcome
 
     def refresh(self, full: bool = False) -> RefreshResult:
         """Copy what is new or changed in the SQL database; `full=True` drops everything and reads it all again.
@@ -345,6 +364,8 @@ class AnalyticsEngine:
                 self._remember(identity)
             if outcome.changed:
                 self._version += 1
+            if outcome.changed or not self._writes.trusted:
+                self._writes.wrote(folded=True)      # the feed folded in its own transaction
             return RefreshResult(outcome.rows, time.perf_counter() - started, self._version,
                                  outcome.rebuilt, other or outcome.reason)
 

@@ -51,7 +51,7 @@ import duckdb
 import pyarrow as pa
 
 from core.analytics.schema import METRICS
-from core.analytics.queries import post_attrs_stale, post_attrs_update
+from core.analytics.queries import fold_in, post_attrs_stale, post_attrs_update
 
 UTC = timezone.utc
 # Re-read posts and deliveries changed this long before the last change seen: a write stamps updated_at when it
@@ -578,6 +578,9 @@ class Feed:
             outcome.rows["post_snapshots"] = self._post_snapshots(cur)
             outcome.rows["account_snapshots"] = self._account_snapshots(cur)
             outcome.rows["decisions"] = self._decisions(cur)
+            # Each post's latest figures and what its post says, folded from what was just written in the same
+            # transaction: a query never sees new rows without them, so it need not check (core.analytics.queries).
+            fold_in(con.con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -26,10 +26,12 @@ connection.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -86,12 +88,83 @@ class Filters:
 def _params(con: duckdb.DuckDBPyConnection, f: Filters, lo: datetime | None = None,
             hi: datetime | None = None) -> dict:
     """The bound values every query uses ($wkey, $lo, $hi, $snap_from, $tz, the filters)."""
-    rows = con.execute("SELECT wkey FROM workspaces WHERE workspace_id = $w", {"w": f.workspace_id}).fetchall()
-    row = rows[0] if rows else None
     lo = f.start if lo is None else lo
     hi = f.end if hi is None else hi
-    return {"wkey": row[0] if row else -1, "lo": lo, "hi": hi, "snap_from": lo - SNAPSHOT_SLACK,
+    return {"wkey": _wkey(con, f.workspace_id), "lo": lo, "hi": hi, "snap_from": lo - SNAPSHOT_SLACK,
             "tz": f.tz_name, "platforms": list(f.platforms), "accounts": list(f.account_ids)}
+
+
+def _wkey(con: duckdb.DuckDBPyConnection, workspace_id: str) -> int:
+    """The workspace's integer key (-1 when the engine does not know it): from `Writes` while nothing was
+    written since it was read, else asked."""
+    writes = _writes.get()
+    if writes is not None:
+        hit = writes.wkey(workspace_id)
+        if hit is not None:
+            return hit
+        seen = writes.seen()
+    rows = con.execute("SELECT wkey FROM workspaces WHERE workspace_id = $w", {"w": workspace_id}).fetchall()
+    key = rows[0][0] if rows else -1
+    if writes is not None:
+        writes.keep_wkey(seen, workspace_id, key)
+    return key
+
+
+# ---------------------------------------------------------------- what the queries know without asking DuckDB
+class Writes:
+    """What the queries of one analytics database may take as known without asking DuckDB: every writer of it
+    says when it wrote (`wrote`), and leaves the derived tables (`post_figures`, `post_attrs`) consistent with
+    the rest in the same transaction (`fold_in`). The engine's refresh does both; a caller that writes the tables
+    itself (a benchmark, a test) calls `AnalyticsEngine.tables_written()`.
+
+    While `trusted`, a query neither checks that the folded figures are fresh (two statements) nor looks up the
+    workspace's key (one statement) more than once per write: one statement per query is left. Before the first
+    announced write (an engine read from a file, or filled by hand without saying so) it is not trusted: every
+    query checks in DuckDB and folds, as a query on any connection not handed out by an engine does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self.trusted = False
+        self._wkeys: dict[str, int] = {}
+
+    def seen(self) -> int:
+        return self._count
+
+    def wrote(self, *, folded: bool) -> None:
+        """Something was written and committed; `folded`: the derived tables were brought up to date with it
+        (in the same transaction), so the queries may trust them from now on."""
+        with self._lock:
+            self._count += 1
+            self._wkeys = {}
+            self.trusted = folded
+
+    def wkey(self, workspace_id: str) -> int | None:
+        return self._wkeys.get(workspace_id)
+
+    def keep_wkey(self, seen: int, workspace_id: str, key: int) -> None:
+        with self._lock:
+            if seen == self._count:          # nothing written since it was read
+                self._wkeys[workspace_id] = key
+
+
+_registry: "weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Writes]" = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+# The Writes of the connection the running named query was given (set by `_named`, per thread).
+_writes: contextvars.ContextVar[Writes | None] = contextvars.ContextVar("analytics_writes", default=None)
+
+
+def register(con: duckdb.DuckDBPyConnection, writes: Writes) -> duckdb.DuckDBPyConnection:
+    """Name the `Writes` of the database `con` is a connection to (the engine does it for the cursors it hands
+    out); returns `con`."""
+    with _registry_lock:
+        _registry[con] = writes
+    return con
+
+
+def _writes_of(con: duckdb.DuckDBPyConnection) -> Writes | None:
+    with _registry_lock:
+        return _registry.get(con)
 
 
 # The filters become SQL conditions only when set (DuckDB plans a shorter query faster); values stay bound.
@@ -185,6 +258,14 @@ def post_attrs_update(con: duckdb.DuckDBPyConnection, changed: str) -> None:
                           FROM {changed} p JOIN deliveries d ON d.post_id = p.post_id) x
                     WHERE post_attrs.dkey = x.dkey""")
 _fold_lock = threading.Lock()
+
+
+def fold_in(con: duckdb.DuckDBPyConnection) -> str:
+    """`fold_latest` inside the caller's open transaction (the feed's, after it wrote): readers see the new rows
+    and the figures folded from them together, or neither."""
+    with _fold_lock:
+        con.execute(LATEST_DDL)
+        return _fold(con)
 
 
 def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
@@ -328,7 +409,9 @@ def _figures(con: duckdb.DuckDBPyConnection, f: Filters, extra_cols: str = "", p
     figures = ", ".join(f"l.{c}" for c in FIGURES)
     if USE_FOLDED:
         try:
-            fold_latest(con)
+            writes = _writes.get()
+            if writes is None or not writes.trusted:
+                fold_latest(con)
             attrs = "".join(f", pa.{a}" for a in post)
             join = " LEFT JOIN post_attrs pa ON pa.dkey = d.dkey" if post else ""
             # The period's deliveries first (a few thousand): DuckDB then builds its hash table on them and
@@ -400,8 +483,12 @@ def _named(query: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     def run(con: duckdb.DuckDBPyConnection, f: Filters, **extra) -> pd.DataFrame:
         if not isinstance(f, Filters):
             raise TypeError(f"{query.__name__} needs Filters, not {type(f).__name__}")
-        with con.cursor() as cur:
-            return query(cur, f, **extra)
+        token = _writes.set(_writes_of(con))
+        try:
+            with con.cursor() as cur:
+                return query(cur, f, **extra)
+        finally:
+            _writes.reset(token)
     return run
 
 
