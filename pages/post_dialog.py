@@ -13,19 +13,28 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-from core.domain import Schedule
-from core.domain.errors import OutpostError, ValidationError
+import base64
+from urllib.parse import urlsplit
+
+from core.domain import Post, Schedule
+from core.domain.errors import OutpostError, Problem, ValidationError
 from core.domain.lifecycle import POST_MOVES, PostStatus
 from core.domain.timeutil import zone
+from core.media.formats import type_name
+from core.media.probe import inspect_media
 from core.platforms.links import viewable_link
 from core.rules.permissions import Action
+from core.rules.previews import preview
 from core.rules.timing import check_not_past
+from core.rules.validation import text_count, validate_post
+from core.services import hashtag_groups
 from core.services.calendar import duplicate_post, post_detail
 from core.rules.limits import limits_for
 from core.rules.recurrence_builder import describe
 from core.services.scheduler import Scheduler
-from pages.compose import open_variant, variant_editor, variant_from_fields
-from pages.shared import context, media_checker, settings, store
+from pages.compose import _converted, _uploads, open_variant, variant_editor, variant_from_fields
+from pages.preview_card import preview_html
+from pages.shared import context, media_checker, media_library, settings, store
 
 OPEN = "open_post"            # the post id the dialog shows
 FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
@@ -33,9 +42,17 @@ _ERROR = "post_dialog_error"
 LIVE = timedelta(seconds=10)  # how often an open dialog reads the post's status and history again
 
 
-def _words(exc: OutpostError) -> str:
+def _words(exc: OutpostError) -> list[str]:
+    """What went wrong, one message per problem (none repeated)."""
     problems = exc.problems if isinstance(exc, ValidationError) else []
-    return " ".join(p.message for p in problems) if problems else str(exc)
+    return list(dict.fromkeys(p.message for p in problems)) if problems else [str(exc)]
+
+
+def _say(messages: list[str]) -> None:
+    if len(messages) > 1:
+        st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {m}" for m in messages))
+    elif messages:
+        st.error(messages[0])
 
 
 def _act(post_id: str, what: str) -> None:
@@ -43,29 +60,17 @@ def _act(post_id: str, what: str) -> None:
     ctx = context()
     db = store()
     ws = ctx.workspace
-    # With the media checker: an upload a platform refuses (PNG for Instagram) is converted, as in the composer.
+    # With the media checker: an upload a platform refuses (PNG for Instagram) is converted, as in the composer,
+    # and every media link is fetched safely and checked against every platform of the post.
     sched = Scheduler(db, actor=ctx.actor, refuse_past=True, media_checker=media_checker())
     s = st.session_state
     try:
         if what == "save_caption":
             post = sched.get(post_id)
-            variants = dict(post.variants)
-            base = {"caption": s.get(f"pd_caption_{post_id}", ""), "hashtags": " ".join(post.hashtags),
-                    "link": post.link, "title": post.title}
-            for platform in post.platforms:   # what is unticked, emptied or left as the post's own falls back to it
-                keep = post.variants.get(platform)
-                if keep is not None and keep.thread:    # the thread's posts as edited here; all emptied: no thread
-                    parts = tuple(p for i in range(len(keep.thread))
-                                  if (p := (s.get(_thread_key(post_id, platform, i), keep.thread[i]) or "").strip()))
-                    keep = replace(keep, thread=parts or None)
-                variant = variant_from_fields(_prefix(post_id), platform, keep=keep, base=base)
-                if variant is None:
-                    variants.pop(platform, None)
-                else:
-                    variants[platform] = variant
-            changes = {"caption": s.get(f"pd_caption_{post_id}", ""), "variants": variants}
-            if f"pd_comment_{post_id}" in s:
-                changes["first_comment"] = s.get(f"pd_comment_{post_id}") or ""
+            changes, problems, _, _ = _typed(post_id, post)
+            if problems:     # a per-platform hashtag or an upload core could not read: with every other problem
+                rest = replace(post, **{k: v for k, v in changes.items() if k != "hashtags"})
+                raise ValidationError(problems + [p for p in validate_post(rest) if p.severity == "error"])
             sched.edit(post_id, **changes)
             done = "Changes saved."
         elif what == "reschedule":
@@ -93,9 +98,120 @@ def _act(post_id: str, what: str) -> None:
     except OutpostError as exc:
         s[_ERROR] = _words(exc)
         return
-    s.pop(_ERROR, None)
+    _forget(post_id)
     s.pop(OPEN, None)
     s[FLASH] = ("success", done)
+
+
+# ---------------------------------------------------------------- the post as typed in the dialog
+
+def _media_key(post_id: str) -> str:
+    return f"pd_media_{post_id}"
+
+
+def _upload_key(post_id: str) -> str:
+    return f"pd_uploads_{post_id}_{st.session_state.get(f'pd_upround_{post_id}', 0)}"
+
+
+def _forget(post_id: str) -> None:
+    """The dialog closed: what was typed and not saved is not kept for the next time it opens."""
+    s = st.session_state
+    s.pop(_ERROR, None)
+    s.pop(_media_key(post_id), None)
+    s[f"pd_upround_{post_id}"] = s.get(f"pd_upround_{post_id}", 0) + 1
+
+
+def _media(post_id: str, post: Post) -> list[str]:
+    """The post's media as kept in this dialog (items removed here are gone; the saved post is untouched until
+    'Save changes'). Read again from the post when it changed since the dialog kept them."""
+    s = st.session_state
+    kept = s.get(_media_key(post_id))
+    if kept is None or kept[0] != post.version:
+        kept = (post.version, list(post.media_urls))
+        s[_media_key(post_id)] = kept
+    return list(kept[1])
+
+
+def _links(post_id: str) -> list[str]:
+    """The media links typed to be added."""
+    text = st.session_state.get(f"pd_links_{post_id}") or ""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _drop_media(post_id: str, index: int) -> None:
+    version, urls = st.session_state[_media_key(post_id)]
+    if 0 <= index < len(urls):
+        urls = urls[:index] + urls[index + 1:]
+    st.session_state[_media_key(post_id)] = (version, urls)
+
+
+def _typed(post_id: str, post: Post):
+    """The changes typed in the dialog (caption, hashtags, call to action, link, media, first comment and each
+    platform's own text), the problems found while reading them (all of them), and what the preview loads for the
+    uploads (sources, sizes). Uploads are stored in the media library, as in the composer."""
+    s = st.session_state
+    problems: list[Problem] = []
+    try:
+        uploaded, sources, sizes = _uploads(_upload_key(post_id))
+    except OutpostError as exc:
+        uploaded, sources, sizes = [], {}, {}
+        problems.append(Problem("upload", str(exc), field="media"))
+    links = _links(post_id)
+    caption = s.get(f"pd_caption_{post_id}", post.caption) or ""
+    hashtags = s.get(f"pd_hashtags_{post_id}", " ".join(post.hashtags)) or ""
+    link = s.get(f"pd_link_{post_id}", post.link) or ""
+    base = {"caption": caption, "hashtags": hashtags, "link": link, "title": post.title}
+    variants = dict(post.variants)
+    for platform in post.platforms:   # what is unticked, emptied or left as the post's own falls back to it
+        keep = post.variants.get(platform)
+        if keep is not None and keep.thread:    # the thread's posts as edited here; all emptied: no thread
+            parts = tuple(p for i in range(len(keep.thread))
+                          if (p := (s.get(_thread_key(post_id, platform, i), keep.thread[i]) or "").strip()))
+            keep = replace(keep, thread=parts or None)
+        try:
+            variant = variant_from_fields(_prefix(post_id), platform, keep=keep, base=base)
+        except ValidationError as exc:
+            problems += exc.problems
+            variant = keep
+        if variant is None:
+            variants.pop(platform, None)
+        else:
+            variants[platform] = variant
+    changes = {"caption": caption, "hashtags": hashtags, "link": link,
+               "call_to_action": s.get(f"pd_cta_{post_id}", post.call_to_action) or "",
+               "media_urls": tuple(_media(post_id, post) + links + uploaded), "variants": variants}
+    if f"pd_comment_{post_id}" in s:
+        changes["first_comment"] = s.get(f"pd_comment_{post_id}") or ""
+    return changes, problems, sources, sizes
+
+
+def _looks(urls) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None]], dict[str, str]]:
+    """For the media kept in Outpost's library: what the browser loads for each (a data: link, so it shows without
+    the media server), its size, and its type in words ("PNG image"); links elsewhere are loaded by the browser."""
+    library = media_library()
+    sources, sizes, kinds = {}, {}, {}
+    for url in urls:
+        name = library.name_of(url)
+        if name is None:
+            kinds[url] = "video" if urlsplit(url).path.lower().endswith((".mp4", ".mov", ".webm", ".m4v")) else ""
+            if kinds[url]:
+                sources[url] = "video"
+            continue
+        try:
+            with library.open(name) as handle:
+                data = handle.read()
+            info = inspect_media(data, None, name=name)
+        except (OutpostError, OSError):
+            kinds[url] = "missing"
+            continue
+        kinds[url] = f"{type_name(info.mime)} {info.kind}"
+        if info.kind == "image":
+            sizes[url] = (info.width, info.height)
+            if len(data) <= 6_000_000:
+                sources[url] = f"data:{info.mime};base64,{base64.b64encode(data).decode()}"
+        else:
+            sources[url] = "video"
+    return sources, sizes, kinds
 
 
 def _prefix(post_id: str) -> str:
@@ -107,8 +223,10 @@ def _thread_key(post_id: str, platform, index: int) -> str:
 
 
 def _dismiss() -> None:
-    st.session_state.pop(OPEN, None)
+    post_id = st.session_state.pop(OPEN, None)
     st.session_state.pop(_ERROR, None)
+    if post_id:
+        _forget(post_id)
 
 
 @st.dialog("Post", width="large", on_dismiss=_dismiss)
@@ -120,39 +238,47 @@ def _dialog(post_id: str) -> None:
     try:
         detail = post_detail(store(), ws.id, post_id, tz_name=ws.timezone_name, actor=ctx.actor)
     except OutpostError as exc:
-        st.error(_words(exc))
+        _say(_words(exc))
         return
     post, status = detail.post, detail.status
     tz = zone(ws.timezone_name)
     _live(post_id)
-    if st.session_state.get(_ERROR):
-        st.error(st.session_state[_ERROR])
+    said = st.session_state.pop(_ERROR, None) or []    # said once, as in the composer; the checks below stay live
+    _say(said)
 
     if post.is_demo:    # core refuses acting on demo history; say so instead of offering buttons that fail
         st.info("Demo data from the sandbox: you can read it and duplicate it as a real post, not change it.")
     editable = status in POST_MOVES["edit"].sources and ctx.can(Action.EDIT_POSTS) and not post.is_demo
     if editable:
-        st.markdown("##### Edit")
-        st.text_area("Caption", value=post.caption, key=f"pd_caption_{post_id}", height=110)
-        if any(limits_for(p).supports_first_comment for p in post.platforms):
-            st.text_area("First comment", value=post.first_comment, key=f"pd_comment_{post_id}", height=68,
-                         help="Posted under the post where the platform allows it.")
-        # "Customise" starts from the caption as typed here, not as saved.
-        base = {"caption": st.session_state.get(f"pd_caption_{post_id}", post.caption),
-                "hashtags": " ".join(post.hashtags), "link": post.link, "title": post.title}
-        for platform in post.platforms:     # each platform's own text reopens as it was saved
-            thread = (post.variants.get(platform) or None) and post.variants[platform].thread
-            if thread:
-                # A thread is what goes out on that platform, whatever the caption says: its posts are edited here.
-                st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts (the caption above is "
-                           f"not used there). Empty every post to send {platform.label} the caption instead.")
-                for i, part in enumerate(thread):
-                    st.text_area(f"{platform.label} post {i + 1} of {len(thread)}", value=part, height=68,
-                                 key=_thread_key(post_id, platform, i))
-                continue
-            open_variant(_prefix(post_id), platform, post.variants.get(platform))
-            variant_editor(_prefix(post_id), platform, base)
-        st.button("Save changes", key=f"pd_save_{post_id}", on_click=_act, args=(post_id, "save_caption"))
+        left, right = st.columns([3, 2], gap="medium")
+        kept = _media(post_id, post)
+        sources, sizes, kinds = _looks(kept + _links(post_id))   # read once a run (library files from disk)
+        with left:
+            _editor(ctx, post_id, post, kept, sources, kinds)
+        changes, problems, up_sources, up_sizes = _typed(post_id, post)
+        sources, sizes = {**sources, **up_sources}, {**sizes, **up_sizes}
+        try:
+            draft = replace(post, **changes)
+        except ValidationError as exc:   # a half-typed hashtag: previewed without the tags, said below
+            problems += exc.problems
+            draft = replace(post, **{**changes, "hashtags": ()})
+        draft = _converted(draft, sources, sizes)
+        problems += validate_post(draft)
+        with right:
+            _previews(draft, sources, sizes)
+        with left:
+            # Just refused: what the save said above is the whole story (the live checks show again next time).
+            errors = [] if said else list(dict.fromkeys(p.message for p in problems if p.severity == "error"))
+            warnings = list(dict.fromkeys(p.message for p in problems if p.severity != "error"))
+            if errors:
+                st.error("Before this can be saved:\n\n" + "\n".join(f"- {m}" for m in errors))
+            if warnings:
+                st.warning("Worth a look:\n\n" + "\n".join(f"- {m}" for m in warnings))
+            st.button("Save changes", key=f"pd_save_{post_id}", type="primary", on_click=_act,
+                      args=(post_id, "save_caption"),
+                      help="Checks everything again first (media links are fetched and checked for every "
+                           "platform); nothing is changed if something is wrong.")
+        st.markdown("##### When")
         if post.recurrence:
             st.caption(f"Repeats {describe(post.recurrence)} from its first post.")
         local = post.due_at.astimezone(tz) if post.due_at else datetime.now(tz)
@@ -162,7 +288,9 @@ def _dialog(post_id: str) -> None:
                       key=f"pd_time_{post_id}")
         c3.button("Reschedule", key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"))
     else:
-        st.caption(f"{post.caption}")
+        sources, sizes, _ = _looks(post.media_urls)
+        with st.expander("Preview", expanded=True):
+            _previews(post, sources, sizes, columns=3)
 
     buttons = []   # (label, what) in one row, only those this person may use on a post in this state
     if status == PostStatus.PENDING_APPROVAL and ctx.can(Action.APPROVE) and not post.is_demo:
@@ -186,6 +314,123 @@ def _dialog(post_id: str) -> None:
     _history(post_id)
 
 
+def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kinds: dict) -> None:
+    """The post's text, media and each platform's own text, in tabs (the preview beside them follows them)."""
+    s = st.session_state
+    text_tab, media_tab, platform_tab = st.tabs(["Text", f"Media ({len(media)})", "Per platform"])
+    with text_tab:
+        st.text_area("Caption", value=post.caption, key=f"pd_caption_{post_id}", height=110)
+        c1, c2 = st.columns(2)
+        c1.text_input("Hashtags", value=" ".join(post.hashtags), key=f"pd_hashtags_{post_id}",
+                      placeholder="#launch #creator")
+        _groups(ctx, post_id, c2)
+        c1, c2 = st.columns(2)
+        c1.text_input("Call to action", value=post.call_to_action, key=f"pd_cta_{post_id}",
+                      placeholder="Link in bio")
+        c2.text_input("Link", value=post.link, key=f"pd_link_{post_id}", placeholder="https://…")
+        if any(limits_for(p).supports_first_comment for p in post.platforms):
+            st.text_area("First comment", value=post.first_comment, key=f"pd_comment_{post_id}", height=68,
+                         help="Posted under the post where the platform allows it.")
+    with media_tab:
+        _media_editor(post_id, media, sources, kinds)
+    with platform_tab:
+        # "Customise" starts from the text as typed here, not as saved.
+        base = {"caption": s.get(f"pd_caption_{post_id}", post.caption),
+                "hashtags": s.get(f"pd_hashtags_{post_id}", " ".join(post.hashtags)),
+                "link": s.get(f"pd_link_{post_id}", post.link), "title": post.title}
+        for platform in post.platforms:     # each platform's own text reopens as it was saved
+            thread = (post.variants.get(platform) or None) and post.variants[platform].thread
+            if thread:
+                # A thread is what goes out on that platform, whatever the caption says: its posts are edited here.
+                st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts (the caption is "
+                           f"not used there). Empty every post to send {platform.label} the caption instead.")
+                for i, part in enumerate(thread):
+                    st.text_area(f"{platform.label} post {i + 1} of {len(thread)}", value=part, height=68,
+                                 key=_thread_key(post_id, platform, i))
+                continue
+            open_variant(_prefix(post_id), platform, post.variants.get(platform))
+            variant_editor(_prefix(post_id), platform, base)
+
+
+def _media_editor(post_id: str, media: list[str], sources: dict, kinds: dict) -> None:
+    """The media kept (a thumbnail for photos, each removable), and more by link or upload."""
+    if not media:
+        st.caption("No photos or videos yet.")
+    for i, url in enumerate(media):
+        c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
+        src = sources.get(url, url)
+        if kinds.get(url) == "missing":
+            c1.markdown("⚠️")
+        elif src == "video":
+            c1.markdown("▶ video")
+        else:
+            c1.image(src, width=64)
+        kind = kinds.get(url)
+        what = ("No longer in the media library" if kind == "missing" else f"Uploaded {kind}" if kind
+                else "Link")
+        c2.caption(f"{i + 1}. {what}: {url}")
+        c3.button("Remove", key=f"pd_drop_{post_id}_{i}", on_click=_drop_media, args=(post_id, i))
+    c1, c2 = st.columns(2)
+    c1.text_area("Add image or video links (one per line)", key=f"pd_links_{post_id}", height=68,
+                 help="Public links to JPEG/PNG images or MP4 videos. When you save, Outpost downloads each one "
+                      "and checks its format, size and shape against every platform of this post.")
+    if settings().sandbox:
+        c1.caption(f"Sandbox sample: `{settings().sandbox_url}/_media/sample.jpg?w=1080&h=1350`")
+    c2.file_uploader("…or upload photos and videos", accept_multiple_files=True,
+                     type=["jpg", "jpeg", "png", "gif", "webp", "mp4", "mov", "webm"], key=_upload_key(post_id))
+
+
+def _add_group(post_id: str, groups: dict) -> None:
+    """A saved group picked: its tags after the ones typed, none twice (core.services.hashtag_groups)."""
+    s = st.session_state
+    group = groups.get(s.get(f"pd_group_{post_id}") or "")
+    s[f"pd_group_{post_id}"] = None
+    if group is None:
+        return
+    try:
+        s[f"pd_hashtags_{post_id}"] = hashtag_groups.add_group_tags(s.get(f"pd_hashtags_{post_id}") or "",
+                                                                    group.hashtags)
+    except ValidationError as exc:
+        s[_ERROR] = ["Fix the hashtags typed first: " + " ".join(p.message for p in exc.problems)]
+
+
+def _groups(ctx, post_id: str, where) -> None:
+    """The workspace's saved hashtag groups, to add to the post's hashtags (they are managed in the composer)."""
+    try:
+        groups = {g.id: g for g in hashtag_groups.list_groups(store(), ctx.actor, ctx.workspace.id)}
+    except OutpostError:
+        return
+    if not groups:
+        where.caption("Saved hashtag groups (made in the composer) can be added here.")
+        return
+    where.selectbox("Add a saved hashtag group", list(groups), index=None, key=f"pd_group_{post_id}",
+                    format_func=lambda i: f"{groups[i].name}: {' '.join(groups[i].hashtags)}",
+                    placeholder="Choose a group to add its hashtags", on_change=_add_group, args=(post_id, groups))
+
+
+def _previews(post: Post, sources: dict, sizes: dict, *, columns: int = 1) -> None:
+    """What the post looks like on each of its accounts, with each platform's counter (core.rules.previews)."""
+    if columns == 1:
+        st.markdown("##### Preview")
+    for platform in post.platforms:
+        rendered = post.render(platform)
+        if rendered.thread:
+            parts = (rendered.text, *rendered.thread)
+            over = any(text_count(platform, p).over for p in parts)
+            (st.error if over else st.caption)(f"{platform.label}: a thread of {len(parts)} posts")
+            continue
+        count = text_count(platform, rendered.text)
+        (st.error if count.over else st.caption)(f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}")
+    accounts = list(post.accounts)
+    for start in range(0, len(accounts), columns):
+        cols = st.columns(columns) if columns > 1 else [st.container()]
+        for col, account in zip(cols, accounts[start:start + columns]):
+            rendered = post.render(account.platform)
+            view = preview(post, account, media_sizes=sizes)
+            with col:
+                st.html(preview_html(view, sources, threaded=bool(rendered.thread), comment=view.first_comment))
+
+
 def _read(post_id: str):
     """The post as it is now, or None (said in words) when it cannot be shown; closes the dialog after an action."""
     if st.session_state.get(OPEN) != post_id:   # an action in a fragment closed it: refresh the whole page
@@ -194,7 +439,7 @@ def _read(post_id: str):
     try:
         return post_detail(store(), ctx.workspace.id, post_id, tz_name=ctx.workspace.timezone_name, actor=ctx.actor)
     except OutpostError as exc:
-        st.error(_words(exc))
+        _say(_words(exc))
         return None
 
 

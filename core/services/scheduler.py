@@ -194,13 +194,21 @@ class Scheduler:
     def edit(self, post_id: str, **changes) -> ScheduleResult:
         """Change a post's content (caption, hashtags, media, accounts...) before it is published."""
         post, deliveries, status = self._load(post_id, Action.EDIT_POSTS)
-        changed = post.edit(status, **changes)
+        unread: list[Problem] = []
+        try:
+            changed = post.edit(status, **changes)
+        except ValidationError as exc:
+            if "hashtags" not in changes:
+                raise
+            # Hashtags that are not hashtags: said with every other problem of the edit, not alone.
+            unread = list(exc.problems)
+            changed = post.edit(status, **{k: v for k, v in changes.items() if k != "hashtags"})
         if {"accounts", "account"} & set(changes):   # new targets: the actor's own workspace's accounts only
             self._check_target_access(changed)
             self._check_targets(changed)
         changed = self._prepare_media(changed)
         from core.rules.validation import validate_post
-        problems = validate_post(changed)
+        problems = unread + validate_post(changed)
         if self.media_checker is not None and changed.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(changed)
         if any(p.severity == "error" for p in problems):
