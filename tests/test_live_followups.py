@@ -1,14 +1,17 @@
 """A post already live on the platform while what follows it (its first comment) is still to come: it is never shown as
 Scheduled, never cancelled, edited or rescheduled as if nothing had gone out, and a comment refused for good is told
-even when the runner that saw the refusal lost the delivery before recording it. The real publisher and adapters
+even when the runner that saw the refusal lost the delivery before recording it; a thread's reply refused for good is
+saved as refused, so the runner that takes it over never sends it again. The real publisher and adapters
 over HTTP to the emulator, a controlled clock; no sleeps."""
 from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 
-from core.domain import post_status
+from core.domain import PostVariant, post_status
+from core.domain.catalog import Platform
 from core.domain.errors import IllegalTransitionError
 from core.domain.lifecycle import DeliveryState, PostStatus, started_status
 from core.domain.timeutil import utcnow
@@ -156,6 +159,54 @@ def test_a_comment_refused_for_good_is_told_after_a_takeover(world):
     assert comments(world, "instagram") == []
     assert done.progress.get("followup_error", "").startswith("The first comment on your Instagram post was not "
                                                               "posted:")
+    [note] = [n for n in world.store.list_notifications(workspace_id=world.workspace.id)
+              if n.kind == "followup_failed"]
+    assert note.subject_id == post.id and done.external_url in note.body
+
+
+def _delete_the_parent_first(world, adapter):
+    """Mastodon: the person deletes the thread's first post just before its reply goes out; Mastodon refuses the
+    reply for good (404, the post it answers is gone)."""
+    real_reply = adapter.post_reply
+
+    def reply(creds, request, parent_id, text, index):
+        st = world.emu.core.state
+        with st.lock:
+            st.find_post("mastodon", parent_id).deleted = True
+        return real_reply(creds, request, parent_id, text, index)
+    adapter.post_reply = reply
+
+
+@pytest.mark.parametrize("platform, thread, refusal", [
+    # X threads itself (tweet:i checkpoints): it refuses the second post, the same words as the first
+    ("x", ("Same words", "Same words"), "Your X thread was not posted in full: X refused post 2 of 2"),
+    # Mastodon threads through the base class (reply:i checkpoints): the first post was deleted in between
+    ("mastodon", ("Uno 1/2", "Dos 2/2"), "Your Mastodon thread was not posted in full: Mastodon refused post 2 of 2"),
+])
+def test_a_thread_reply_refused_for_good_is_saved_as_refused_and_never_sent_again_after_a_takeover(
+        world, platform, thread, refusal):
+    """Runner A sees the platform refuse a reply for good, then loses the delivery as it records that. The refusal
+    is saved with the delivery at once ("thread:failed"), so runner B, taking it over, sends nothing to the
+    platform: it records the post published with its link, and tells what did not go out."""
+    account = world.connect(platform)
+    clock = Clock(utcnow())
+    post = world.post(account, at=clock(), variants={Platform(platform): PostVariant(thread=thread)})
+    runner_a = publisher(world, clock, runner_id="runner-a")
+    if platform == "mastodon":
+        _delete_the_parent_first(world, runner_a.adapter_for("mastodon"))
+    runner_a.store = _TakenOverWhileFinishing(world, clock)
+    [claimed] = claim(world, clock, runner_id="runner-a")
+    assert runner_a.run(claimed) is None                          # A lost it after the refusal
+    [held] = world.store.deliveries_for([post.id])[post.id]
+    assert held.claimed_by == "runner-b" and held.progress.get("thread:failed", "").startswith(
+        refusal.split(": ", 1)[1])
+    sent_by_b = []
+    client = httpx.Client(timeout=world.settings.platform_timeout_s, trust_env=False,
+                          event_hooks={"request": [lambda r: sent_by_b.append(r.method) if r.method != "GET" else None]})
+    done = publisher(world, clock, runner_id="runner-b", client=client).run(held)
+    assert done.state == DeliveryState.PUBLISHED and done.external_url
+    assert sent_by_b == []                                        # nothing sent again: not the reply, not the post
+    assert done.progress.get("followup_error", "").startswith(refusal)
     [note] = [n for n in world.store.list_notifications(workspace_id=world.workspace.id)
               if n.kind == "followup_failed"]
     assert note.subject_id == post.id and done.external_url in note.body

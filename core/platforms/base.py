@@ -32,7 +32,7 @@ import hashlib
 import secrets
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 from urllib.parse import urlencode, urlsplit
@@ -459,7 +459,9 @@ class PlatformAdapter:
     #   listing lag have passed since it was sent; before that the attempt ends in doubt (OutcomeUnknown) and
     #   the publisher looks again later;
     # - a step refused for good does not undo the post: the result says why (extra["first_comment_error"]) and
-    #   the publisher records it and tells people.
+    #   the publisher records it and tells people. The refusal is checkpointed at once ("comment:failed",
+    #   "thread:failed": a thread stops at its first refused reply), so a runner that takes the delivery over
+    #   never sends that step again, and still tells why.
 
     def live_post(self, progress: Mapping[str, str]) -> PublishResult | None:
         """The post an earlier attempt of this delivery is known to have made (from its checkpoints), or None."""
@@ -491,14 +493,29 @@ class PlatformAdapter:
         """Whether something still has to follow the post (a comment, a thread's replies) for it to be complete."""
         progress = request.progress
         replies = self.thread_wanted(request)
-        if any(not progress.get(f"reply:{i}") for i in range(1, len(replies) + 1)):
+        if any(not progress.get(f"reply:{i}") for i in range(1, len(replies) + 1)) \
+                and not progress.get("thread:failed"):
             return True
         return bool(self.first_comment_wanted(request)) and not (progress.get("comment:id")
                                                                  or progress.get("comment:failed"))
 
     def publish_post(self, creds: Credentials, request: PublishRequest) -> PublishResult:
         """The post (made once: a live post from an earlier attempt is not made again), then the thread's replies,
-        then its first comment."""
+        then its first comment. A reply refused for good (the post is live: a Rejected can only be about what
+        follows it, here or in an adapter that threads itself) is checkpointed as "thread:failed" before the
+        refusal goes on to the publisher; an attempt that finds it sends nothing more and returns the post with
+        extra["thread_error"]."""
+        live, refused = self.live_post(request.progress), request.progress.get("thread:failed")
+        if live is not None and refused:
+            return replace(live, extra={**live.extra, "thread_error": refused})
+        try:
+            return self._post_and_followups(creds, request)
+        except Rejected as exc:
+            if self.live_post(request.progress) is not None:
+                request.save("thread:failed", str(exc)[:500])
+            raise
+
+    def _post_and_followups(self, creds: Credentials, request: PublishRequest) -> PublishResult:
         comment, replies = self.first_comment_wanted(request), self.thread_wanted(request)
         main = self.live_post(request.progress) if comment or replies else None
         if main is None:

@@ -230,7 +230,8 @@ class Publisher:
             if found is None:
                 return None
             comment_left = adapter.first_comment_wanted(request) and not request.progress.get("comment:id")
-            return replace(found, extra={**found.extra, "followup": "comment" if comment_left else "thread"})
+            thread = request.progress.get("thread:failed") or not comment_left   # the thread comes before the comment
+            return replace(found, extra={**found.extra, "followup": "thread" if thread else "comment"})
         while True:
             try:
                 result = adapter.publish_post(credentials(account), request)
@@ -277,19 +278,21 @@ class Publisher:
                     code="unverified"), "delivery.needs_review", post=post, notify=True)
             return self._finish(d.retry_later(at=at, error=f"Checking whether an earlier attempt posted this: {exc}",
                                               code="reconcile_retry"), "delivery.retry_wait")
-        if found is not None and adapter.followups_pending(request):
+        # What followed the post and was refused for good before the earlier runner could record it (it lost the
+        # delivery after saving "comment:failed" or "thread:failed"): still told, never silently dropped, and
+        # never sent again (the adapter's checkpoint says refused).
+        refused = {extra: request.progress[key] for key, extra in (("comment:failed", "first_comment_error"),
+                                                                   ("thread:failed", "thread_error"))
+                   if request.progress.get(key)}
+        if found is not None and adapter.followups_pending(request) and "thread_error" not in refused:
             # The post is there; what follows it is not finished: go on from where it stopped (the adapter looks
             # up a step whose answer was lost before sending it again), never making the post a second time.
             if adapter.live_post(request.progress) is None:
                 adapter.mark_live(request, found)
             return None
         if found is not None:
-            # A comment refused for good before the earlier runner could record it (it lost the delivery after
-            # saving "comment:failed"): still told, never silently dropped.
-            failed = request.progress.get("comment:failed")
             return self._published(d, post, found, reconciled=True, followup_error=_followup_error(
-                d.platform.label, None, replace(found, extra={**found.extra, "first_comment_error": failed})
-                if failed else found))
+                d.platform.label, None, replace(found, extra={**found.extra, **refused})))
         now = self.clock()
         label = d.platform.label
         # When the doubt arose: recorded with the outcome, or, when the attempt ended with nothing recorded (its
