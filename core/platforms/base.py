@@ -540,7 +540,7 @@ class PlatformAdapter:
         for i, text in enumerate(replies, start=1):
             key, sent_key = f"reply:{i}", f"reply_sent:{i}"
             if not progress.get(key):
-                sent = _when(progress.get(sent_key))
+                sent = checkpoint_time(progress.get(sent_key))
                 found = None
                 if sent is not None:
                     found = self.find_reply(creds, ids[-1], text, since=sent - timedelta(minutes=5))
@@ -588,7 +588,7 @@ class PlatformAdapter:
         if progress.get("comment:failed"):
             return {"first_comment_error": progress["comment:failed"]}
         label = self.platform.label
-        sent = _when(progress.get("comment:sent"))
+        sent = checkpoint_time(progress.get("comment:sent"))
         if sent is not None:
             # An earlier try's answer was lost: is the comment there?
             try:
@@ -656,14 +656,19 @@ class PlatformAdapter:
         raise NotImplementedError
 
 
-def _when(value: str | None) -> datetime | None:
-    """A checkpointed time (ISO text), or None when unset or empty."""
+def checkpoint_time(value: str | None) -> datetime | None:
+    """A time saved in a delivery's progress (ISO text, as `datetime.isoformat` wrote it), or None when unset,
+    emptied ("sending it again is safe") or unreadable. The one reader of checkpointed times: the adapters' and
+    the publisher's ("sent", "doubt_at", "absent_at")."""
     if not value:
         return None
     try:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+_when = checkpoint_time     # the name core/platforms/x.py imports it by
 
 
 def host_overrides_for_sandbox(sandbox_url: str, hosts: Sequence[str]) -> dict[str, str]:

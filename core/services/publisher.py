@@ -47,7 +47,8 @@ from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, ActivityEvent, De
 from core.domain.errors import NotFoundError, OutcomeUnknown, PlatformError, Rejected, TokenExpired
 from core.domain.lifecycle import DeliveryState, is_live, may_be_live
 from core.services.notifications import InAppNotifier, Notifier
-from core.platforms.base import MediaItem, PlatformAdapter, PublishRequest, PublishResult, media_kind
+from core.platforms.base import (MediaItem, PlatformAdapter, PublishRequest, PublishResult, checkpoint_time,
+                                 media_kind)
 from core.rules.limits import limits_for
 from core.rules.outcomes import DEFAULT_MAX_LATENESS, RECONCILE_AFTER, Decision, RetryPolicy, decide, lateness
 from core.infra.secrets import redact
@@ -263,7 +264,7 @@ class Publisher:
     def _reconcile(self, d: Delivery, post: Post, account: Account, adapter: PlatformAdapter,
                    request: PublishRequest) -> Delivery | None:
         """An earlier attempt may have posted: ask the platform. None means "not there, safe to publish"."""
-        sent_at = _parse(d.progress.get("sent")) or d.due_at
+        sent_at = checkpoint_time(d.progress.get("sent")) or d.due_at
         since = min(d.due_at, sent_at) - RECONCILE_SLACK
         try:
             found = adapter.live_post(request.progress) or adapter.find_published(credentials(account), request,
@@ -297,7 +298,7 @@ class Publisher:
         label = d.platform.label
         # When the doubt arose: recorded with the outcome, or, when the attempt ended with nothing recorded (its
         # runner died, an unexpected error), now: its request may have gone out any time until then.
-        doubt_at = _parse(d.progress.get("doubt_at"))
+        doubt_at = checkpoint_time(d.progress.get("doubt_at"))
         unrecorded = doubt_at is None or doubt_at < sent_at
         if unrecorded:
             doubt_at = now
@@ -316,7 +317,7 @@ class Publisher:
                 code="unverifiable"), "delivery.needs_review", post=post, notify=True)
         if now < settle_at:                # the platform may still apply the earlier request
             return self._wait_in_doubt(d, post, settle_at, f"{label} may still apply the earlier request", **mark)
-        absent = _parse(d.progress.get("absent_at"))
+        absent = checkpoint_time(d.progress.get("absent_at"))
         if absent is None or absent < settle_at:
             # Not there after the settle window: look once more after the listing's lag before sending again.
             return self._wait_in_doubt(d, post, now + lag, f"{label}'s listing may lag", absent_at=now)
@@ -559,15 +560,6 @@ def _local(when: datetime, post: Post, fmt: str = "%d %b %H:%M %Z") -> str:
     """A time as the post's author reads it: in the zone the post was scheduled in."""
     tz = ZoneInfo(post.schedule.timezone_name) if post.schedule else ZoneInfo("UTC")
     return when.astimezone(tz).strftime(fmt)
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _ago(delta: timedelta) -> str:
