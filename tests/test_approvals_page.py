@@ -10,7 +10,7 @@ from datetime import date, time, timedelta
 
 import pytest
 
-from core.domain import Account, Batch, Membership, Post, PostVariant, Role, Schedule, User
+from core.domain import Account, Batch, Membership, Post, PostVariant, Role, Schedule, User, Workspace
 from core.domain.catalog import Platform
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import utcnow, zone
@@ -266,3 +266,20 @@ def test_open_shows_the_post_dialog_to_edit_it(page):
     assert at.session_state["open_post"] == "p3"
     assert any("Pending approval" in m.value for m in at.markdown)     # the dialog's status line
     assert at.text_area(key="pd_caption_p3").value == "Spring is here (p3)"
+
+
+def test_a_member_of_another_workspace_never_sees_its_posts(page):
+    db, owner, ws, open_as = page
+    _two_batches(db, ws)
+    other = db.add_workspace(Workspace(name="Other", timezone_name=BERLIN, requires_approval=True))
+    stranger = db.add_user(User(email="stranger@example.com"))
+    db.set_membership(Membership(user_id=stranger.id, workspace_id=other.id, role=Role.OWNER))
+    ox = db.save_account(Account(platform=Platform.X, handle="@otherbrand", workspace_id=other.id, id="a_ox"))
+    Scheduler(db).schedule_post("q1", Post(caption="Their secret launch", accounts=(ox,), workspace_id=other.id,
+                                           schedule=Schedule.at_local(_in_days(2), time(9), BERLIN)))
+    at = page_opener(db, other.id, "../pages/approvals.py")(stranger)
+    assert not at.exception and at.title[0].value == "Approvals (1)"
+    html = _html(at)
+    assert "Their secret launch" in html and "Spring is here" not in html and "Brand Inc" not in html
+    at = open_as(owner)
+    assert "Their secret launch" not in _html(at) and "@otherbrand" not in _html(at)
