@@ -210,3 +210,4 @@ def test_a_thread_reply_refused_for_good_is_saved_as_refused_and_never_sent_agai
     [note] = [n for n in world.store.list_notifications(workspace_id=world.workspace.id)
               if n.kind == "followup_failed"]
     assert note.subject_id == post.id and done.external_url in note.body
+    assert f" on {account.handle} on {account.platform.label}: " in note.body    # which account, not only where

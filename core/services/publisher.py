@@ -374,8 +374,8 @@ class Publisher:
                 self.notifier.notify(Notification(
                     workspace_id=post.workspace_id, kind="followup_failed", subject_id=post.id,
                     title=followup_error.split(":", 1)[0] if ":" in followup_error else followup_error,
-                    body=f"{notifications.summary(post)}: {followup_error.rstrip('. ')}. The post itself is published"
-                         + (f" ({result.url})." if result.url else ".")))
+                    body=f"{notifications.summary(post)} on {_account_label(post, d)}: {followup_error.rstrip('. ')}. "
+                         "The post itself is published" + (f" ({result.url})." if result.url else ".")))
             except Exception:  # telling people must not undo a publish
                 log.exception("could not notify about delivery %s's comment or thread", d.id)
         if final is not None and self.on_published is not None:
@@ -554,6 +554,12 @@ def _followup_error(label: str, reason: str | None, result: PublishResult) -> st
     if extra.get("followup") == "comment":
         return f"The first comment on your {label} post was not posted: {reason}"
     return f"Your {label} thread was not posted in full: {reason}"
+
+
+def _account_label(post: Post, d: Delivery) -> str:
+    """Which account a delivery went to, as people know it ("@brand on Instagram"): a workspace may have two on
+    one platform."""
+    return next((a.label for a in post.accounts if a.id == d.account_id), d.platform.label)
 
 
 def _local(when: datetime, post: Post, fmt: str = "%d %b %H:%M %Z") -> str:
