@@ -237,14 +237,22 @@ def _sql_box() -> None:
         sql = st.text_area("SQL", value="SELECT platform, count(*) AS posts, sum(likes) AS likes\nFROM post_metrics "
                                         "GROUP BY platform ORDER BY posts DESC", key="an_sql", height=120)
         if st.button("Run", key="an_sql_run"):
+            # The first query on the metric history copies it into the box (seconds on millions of rows): the
+            # box says so before it starts, and the note stays up until the answer is there.
+            note = st.empty()
             try:
-                answer = analytics.run_sql(engine, ctx.actor, ws.id, sql)
+                with st.spinner("Running the query..."):
+                    answer = analytics.run_sql(engine, ctx.actor, ws.id, sql, on_copy=note.info)
             except OutpostError as exc:
+                note.empty()
                 show_problems(exc)
             else:
+                note.empty()
                 st.dataframe(answer.df, hide_index=True, key="an_sql_result")
+                copied = (f" (getting the box's copy of the data ready took {answer.copy_ms / 1000:.1f} s first)"
+                          if answer.copy_ms >= 1000 else "")
                 st.caption(f"{len(answer.df)} rows{' (cut at the limit)' if answer.truncated else ''} in "
-                           f"{answer.elapsed_ms:.0f} ms.")
+                           f"{answer.elapsed_ms:.0f} ms{copied}.")
 
 
 def _frame(name: str, **extra) -> pd.DataFrame:

@@ -325,11 +325,11 @@ def test_a_query_duckdb_cannot_stop_in_time_is_left_behind_counted_and_said(own_
     assert sqlbox.leftovers() == before + 1
     assert any("passed its 0.05 s time limit" in r.getMessage() and "SELECT 1 AS deaf" in r.getMessage()
                for r in caplog.records)
-    box = sqlbox._box_for(own_engine, "ws_a")
+    box, _ = sqlbox._box_for(own_engine, "ws_a")
     with pytest.raises(SqlBoxError) as caught:
         run_readonly(own_engine, "ws_a", "SELECT 1")
     assert caught.value.code == "sql_busy" and "still being stopped" in str(caught.value)
-    own_engine.refreshed()                       # a new copy: what the old one left behind still counts
+    own_engine.refreshed()                       # brought up to date: what it left behind still counts
     with pytest.raises(SqlBoxError) as caught:
         run_readonly(own_engine, "ws_a", "SELECT 1")
     assert caught.value.code == "sql_busy"
@@ -361,27 +361,117 @@ def test_bad_limits_are_programming_errors(engine):
 
 # ---------------------------------------------------------------- the copy and its cache
 
-def test_the_copy_is_cached_until_the_engine_version_changes(own_engine):
-    engine = own_engine
-    before = sqlbox.copies_made()
-    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100
-    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100
-    assert sqlbox.copies_made() == before + 1
+def add_snapshots(engine, *rows: tuple[int, str, int]) -> None:
+    """Snapshots of A's delivery as the feed appends them: (seq, taken_at, views)."""
     con = engine.cursor()
-    con.execute("INSERT INTO post_snapshots VALUES (500, 1, 1, 1, '2026-12-01 00:00:00+00', 1, 1, 1, 1, 1, 1, 1, 1,"
-                " false)")
+    for seq, taken_at, views in rows:
+        con.execute("INSERT INTO post_snapshots VALUES (?, 1, 1, 1, ?, ?, 1, 1, 1, 1, 1, 1, 1, false)",
+                    [seq, taken_at, views])
     con.close()
+
+
+LATEST = "SELECT views, taken_at FROM post_metrics"
+COUNT = "SELECT count(*) AS n, max(views) AS top FROM post_snapshots"
+
+
+def test_the_copy_is_cached_and_a_refresh_only_adds_what_is_new(own_engine):
+    engine = own_engine
+    made, caught_up = sqlbox.copies_made(), sqlbox.copies_brought_up_to_date()
+    assert ask(engine, COUNT).to_dict("records") == [{"n": 100, "top": 1000}]
+    assert ask(engine, LATEST)["views"].iloc[0] == 1000
+    assert sqlbox.copies_made() == made + 1
+    add_snapshots(engine, (500, "2026-12-01 00:00:00+00", 5000))
     # Same version: the cached copy answers (the feed only writes inside a refresh, which bumps the version).
-    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 100
+    assert ask(engine, COUNT)["n"].iloc[0] == 100
     engine.refreshed()
-    assert ask(engine, "SELECT count(*) AS n FROM post_snapshots")["n"].iloc[0] == 101
-    assert sqlbox.copies_made() == before + 2
+    assert ask(engine, COUNT).to_dict("records") == [{"n": 101, "top": 5000}]
+    row = ask(engine, LATEST).iloc[0]
+    assert (row["views"], row["taken_at"]) == (5000, pd.Timestamp("2026-12-01", tz="UTC"))
+    # Brought up to date, not copied again.
+    assert (sqlbox.copies_made(), sqlbox.copies_brought_up_to_date()) == (made + 1, caught_up + 1)
+    # A snapshot that arrives later but was taken earlier is not the latest.
+    add_snapshots(engine, (501, "2026-11-20 00:00:00+00", 7))
+    engine.refreshed()
+    assert ask(engine, COUNT)["n"].iloc[0] == 102
+    assert ask(engine, LATEST)["views"].iloc[0] == 5000
     # Another workspace is its own copy.
     assert ask(engine, "SELECT count(*) AS n FROM post_snapshots", "ws_b")["n"].iloc[0] == 50
-    assert sqlbox.copies_made() == before + 3
+    assert sqlbox.copies_made() == made + 2
 
 
-def test_the_cache_keeps_few_copies_and_never_an_outdated_one(own_engine, monkeypatch):
+def test_rows_gone_or_arriving_below_the_mark_copy_the_table_anew(own_engine):
+    engine = own_engine
+    assert ask(engine, COUNT)["n"].iloc[0] == 100 and ask(engine, LATEST)["views"].iloc[0] == 1000
+    add_snapshots(engine, (50_000, "2026-12-02 00:00:00+00", 9000))
+    engine.refreshed()
+    assert ask(engine, COUNT)["n"].iloc[0] == 101
+    # PostgreSQL commits a lower sequence number late: appending past the mark would miss it.
+    add_snapshots(engine, (40_000, "2026-12-03 00:00:00+00", 9999))
+    engine.refreshed()
+    assert ask(engine, COUNT).to_dict("records") == [{"n": 102, "top": 9999}]
+    assert ask(engine, LATEST)["views"].iloc[0] == 9999
+    # The feed read everything again after a deletion: fewer rows than the copy holds.
+    con = engine.cursor()
+    con.execute("DELETE FROM post_snapshots WHERE seq >= 40000 OR seq <= 10")
+    con.execute("UPDATE deliveries SET attempts = 3 WHERE dkey = 1")
+    con.close()
+    engine.refreshed()
+    assert ask(engine, COUNT).to_dict("records") == [{"n": 90, "top": 1000}]
+    assert ask(engine, LATEST)["views"].iloc[0] == 1000
+    assert ask(engine, "SELECT attempts FROM deliveries")["attempts"].iloc[0] == 3   # small tables: copied anew
+
+
+def test_only_the_tables_a_query_reads_are_copied_and_none_is_ever_an_empty_stand_in(own_engine):
+    engine = own_engine
+    assert ask(engine, "SELECT count(*) AS n FROM posts")["n"].iloc[0] == 1
+    box, _ = sqlbox._box_for(engine, "ws_a")
+    assert set(box.marks) == {"posts"}                          # the snapshots were not copied for it
+    # Every table is there to list and describe before it is copied...
+    assert sorted(ask(engine, "SHOW TABLES")["name"]) == sorted(BOX_TABLES)
+    assert "taken_at" in ask(engine, "DESCRIBE post_snapshots")["column_name"].tolist()
+    assert set(box.marks) == {"posts"}
+    # ...and a query that reaches one its text does not name gets the real rows, not an empty stand-in.
+    assert ask(engine, "SELECT count(*) AS n FROM query_table('post_' || 'snapshots')")["n"].iloc[0] == 100
+    assert ask(engine, "SELECT count(*) AS n FROM query('FROM foll' || 'owers')")["n"].iloc[0] == 2
+    assert {"posts", "post_snapshots", "followers"} <= set(box.marks)
+    # Our stand-ins' words written by hand are an ordinary error once the table is there.
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(engine, "ws_a", "SELECT error('outpost-sqlbox-not-copied-yet:decisions')")
+    assert caught.value.code == "sql_error"
+    assert "decisions" in box.marks
+
+
+def test_a_copy_with_many_rows_says_so_first(own_engine, monkeypatch):
+    engine = own_engine
+    told: list[str] = []
+    monkeypatch.setattr(sqlbox, "NOTICE_ROWS", 50)
+    res = run_readonly(engine, "ws_a", "SELECT count(*) AS n FROM posts", on_copy=told.append)
+    assert res.df["n"].iloc[0] == 1 and told == []              # nothing heavy to copy: nothing said
+    res = run_readonly(engine, "ws_a", COUNT, on_copy=told.append)
+    assert res.df["n"].iloc[0] == 100 and res.copy_ms >= 0
+    assert told == ["Copying this workspace's 100 metric snapshots into the SQL box first (the first query on them "
+                    "since the dashboard started; later ones only add what is new). This can take a few seconds."]
+    told.clear()
+    add_snapshots(engine, *[(2000 + i, "2026-12-01 00:00:00+00", i) for i in range(60)])
+    engine.refreshed()
+    assert ask(engine, COUNT, on_copy=told.append)["n"].iloc[0] == 160
+    assert told == ["Adding 60 new metric snapshots to the SQL box's copy first."]
+    told.clear()
+    assert ask(engine, COUNT, on_copy=told.append)["n"].iloc[0] == 160 and told == []   # ready: nothing said
+
+
+def test_a_copy_without_room_left_for_queries_is_made_anew(own_engine, monkeypatch):
+    engine = own_engine
+    assert ask(engine, COUNT)["n"].iloc[0] == 100
+    made = sqlbox.copies_made()
+    add_snapshots(engine, (600, "2026-12-01 00:00:00+00", 1))
+    engine.refreshed()
+    monkeypatch.setattr(sqlbox, "QUERY_MEMORY_BYTES", 10**12)    # the kept copy's ceiling leaves too little
+    assert ask(engine, COUNT)["n"].iloc[0] == 101
+    assert sqlbox.copies_made() == made + 1
+
+
+def test_the_cache_keeps_few_copies_and_never_answers_from_an_outdated_one(own_engine, monkeypatch):
     engine = own_engine
     count = "SELECT count(*) AS n FROM post_snapshots"
     assert ask(engine, count)["n"].iloc[0] == 100 and ask(engine, count, "ws_b")["n"].iloc[0] == 50
@@ -389,15 +479,23 @@ def test_the_cache_keeps_few_copies_and_never_an_outdated_one(own_engine, monkey
     assert set(held) == {"ws_a", "ws_b"} and all(size > 0 for size in held.values())
     ask(engine, count, "ws_nobody")                       # a third workspace: the least recently used goes
     assert set(sqlbox.copies_held(engine)) == {"ws_b", "ws_nobody"}
+    con = engine.cursor()
+    con.execute("INSERT INTO post_snapshots VALUES (700, 2, 2, 2, '2026-12-01 00:00:00+00', 1, 1, 1, 1, 1, 1, 1, 1,"
+                " false)")
+    con.close()
     engine.refreshed()
-    ask(engine, count)                                    # a refresh: outdated copies go before the new one is made
-    assert set(sqlbox.copies_held(engine)) == {"ws_a"}
+    made = sqlbox.copies_made()
+    assert ask(engine, count, "ws_b")["n"].iloc[0] == 51   # kept while outdated, brought up to date before use
+    assert sqlbox.copies_made() == made
+    ask(engine, count)
+    assert set(sqlbox.copies_held(engine)) == {"ws_b", "ws_a"}
     # Bounded by weight too: when two copies weigh more than the bound, only the latest is kept.
+    held = sqlbox.copies_held(engine)
     monkeypatch.setattr(sqlbox, "CACHE_BYTES", held["ws_a"] + held["ws_b"] - 1)
     ask(engine, count, "ws_b")
     assert set(sqlbox.copies_held(engine)) == {"ws_b"}
     made = sqlbox.copies_made()
-    assert ask(engine, count, "ws_b")["n"].iloc[0] == 50 and sqlbox.copies_made() == made      # still cached
+    assert ask(engine, count, "ws_b")["n"].iloc[0] == 51 and sqlbox.copies_made() == made      # still cached
 
 
 def test_a_plain_connection_is_copied_each_time_and_an_unknown_workspace_is_empty(own_engine):
