@@ -3,6 +3,7 @@
 moments, Settings' queue slots."""
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,8 @@ from core.domain import Account, Membership, Post, Role, Schedule, User, Workspa
 from core.domain.catalog import Platform
 from core.domain.errors import PermissionDenied, ValidationError
 from core.rules.permissions import Actor
-from core.services.best_time import (best_times, history, suggest_queue_slots, suggest_times, with_slots_added)
+import core.services.best_time as best_time_service
+from core.services.best_time import best_times, suggest_queue_slots, suggest_times, with_slots_added
 from core.services.scheduler import Scheduler
 from core.store import InMemoryPostStore
 
@@ -288,8 +290,24 @@ def test_posts_younger_than_two_days_and_older_than_16_weeks_are_not_read(world)
     world.published(1, "acc_ig", "instagram", NOW - timedelta(days=1), 5)                 # still settling
     world.published(1, "acc_ig", "instagram", NOW - timedelta(days=3), 5)                 # in
     world.published(1, "acc_ig", "instagram", NOW - timedelta(days=2, weeks=16, hours=1), 5)   # too old
-    df, _, _ = history(world.engine, world.ws, "Europe/Berlin", now=NOW)
-    assert list(df["published_at"]) == [pd.Timestamp(NOW - timedelta(days=3))]
+    times = best_times(world.engine, world.store, world.person(Role.VIEWER), world.ws, now=NOW)
+    assert times.posts == 1                  # only the one in the window counts
+    assert (times.start, times.end) == (datetime(2025, 11, 26, 12, tzinfo=UTC), datetime(2026, 3, 18, 12, tzinfo=UTC))
+
+
+def test_every_public_read_of_a_workspaces_history_asks_who_reads_it(world):
+    # The history read they share is internal: nobody can read a workspace's posts and figures through this
+    # service without its permission check (someone outside the workspace is refused before anything is read).
+    world.weekly_history()
+    readers = {name for name in best_time_service.__all__
+               if callable(fn := getattr(best_time_service, name)) and not isinstance(fn, type)
+               and "engine" in inspect.signature(fn).parameters}
+    assert readers == {"best_times", "suggest_times", "suggest_queue_slots"}
+    assert all("actor" in inspect.signature(getattr(best_time_service, name)).parameters for name in readers)
+    assert not hasattr(best_time_service, "history")
+    stranger = world.person(None)
+    with pytest.raises(PermissionDenied, match="You are not a member of this workspace."):
+        best_times(world.engine, world.store, stranger, world.ws, now=NOW)
 
 
 def test_the_composer_gets_the_next_free_moments_at_the_best_slots(world):

@@ -34,8 +34,7 @@ from core.rules.permissions import Action, Actor, check
 from core.rules.timing import LocalTimeResolution, next_free_slot
 from core.store import PostStore
 
-__all__ = ["HISTORY", "SETTLE", "LEAD", "BestTimes", "TimeSuggestion", "QueueSuggestion", "history",
-           "best_times", "suggest_times", "suggest_queue_slots", "with_slots_added"]
+__all__ = ["HISTORY", "SETTLE", "LEAD", "BestTimes", "TimeSuggestion", "QueueSuggestion", "best_times", "suggest_times", "suggest_queue_slots", "with_slots_added"]
 
 HISTORY = timedelta(weeks=16)
 SETTLE = timedelta(days=2)
@@ -103,9 +102,10 @@ def _may_read(actor: Actor, workspace_id: str) -> None:
     check(actor, Action.VIEW, workspace_id, subject="workspace")
 
 
-def history(engine, workspace_id: str, tz_name: str, *, now: datetime) -> tuple[pd.DataFrame, datetime, datetime]:
+def _history(engine, workspace_id: str, tz_name: str, *, now: datetime) -> tuple[pd.DataFrame, datetime, datetime]:
     """The workspace's published posts with their latest figures over [end - HISTORY, end), where `end` is
-    now - SETTLE rounded down to the hour."""
+    now - SETTLE rounded down to the hour. Reads the workspace's data without asking who wants it: only for the
+    operations below, after their own permission check."""
     end = (to_utc(now, "current time") - SETTLE).replace(minute=0, second=0, microsecond=0)
     start = end - HISTORY
 
@@ -145,7 +145,7 @@ def best_times(engine, store: PostStore, actor: Actor, workspace_id: str, *, now
     _may_read(actor, workspace_id)
     ws = store.get_workspace(workspace_id)
     accounts = store.list_accounts(workspace_id=workspace_id)
-    df, start, end = history(engine, workspace_id, ws.timezone_name, now=now or utcnow())
+    df, start, end = _history(engine, workspace_id, ws.timezone_name, now=now or utcnow())
     tz = ws.timezone_name
 
     def rec(**scope) -> Recommendation:
@@ -176,7 +176,7 @@ def suggest_times(engine, store: PostStore, actor: Actor, workspace_id: str, acc
                                       "them again.", field="accounts"))
     chosen = [known[i] for i in ids]
     ws = store.get_workspace(workspace_id)
-    df, _, end = history(engine, workspace_id, ws.timezone_name, now=now)
+    df, _, end = _history(engine, workspace_id, ws.timezone_name, now=now)
     rec = _recommend(engine, df, end, workspace_id, ws.timezone_name, account_ids=ids,
                      platforms=list(dict.fromkeys(a.platform.value for a in chosen)))
     after = now + LEAD
@@ -203,7 +203,7 @@ def suggest_queue_slots(engine, store: PostStore, actor: Actor, workspace_id: st
     if count < 1:
         raise ValidationError(Problem("count", "Ask for at least one suggested slot.", field="count"))
     ws = store.get_workspace(workspace_id)
-    df, _, end = history(engine, workspace_id, ws.timezone_name, now=now or utcnow())
+    df, _, end = _history(engine, workspace_id, ws.timezone_name, now=now or utcnow())
     rec = _whole(engine, df, end, workspace_id, ws.timezone_name,
                  _platforms(store.list_accounts(workspace_id=workspace_id), df), count)
     queued = {(day, t.hour, t.minute) for day, ts in ws.queue_slots.items() for t in ts}
