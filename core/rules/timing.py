@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from types import MappingProxyType
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrulestr
 
 from core.domain.errors import PastTimeError, Problem, ValidationError
 from core.domain.timeutil import UTC, require_aware, to_utc, zone
