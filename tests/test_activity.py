@@ -333,7 +333,7 @@ def test_the_page_with_data_and_the_settling_buttons(page_store, clock, monkeypa
     assert "Notifications (1 unread)" in text and "A post could not be published" in text
     assert "Not for Acme" not in text
     assert "delivery publishing" in at.dataframe[0].value["what"].tolist()
-    assert "“Caption of f” · @acme on X" in at.dataframe[0].value["about"].tolist()   # named, not "delivery dlv_…"
+    assert "@acme on X · “Caption of f”" in at.dataframe[0].value["about"].tolist()   # named, not "delivery dlv_…"
     # a viewer sees the problem but no buttons, and is told whom to ask
     viewer = _page(w.store, Role.VIEWER).run()
     assert not viewer.exception
@@ -475,7 +475,7 @@ def test_the_log_names_accounts_posts_and_people_not_ids(w):
     _event(w, "workspace.settings_changed", "workspace", w.ws.id)
     about = {(r["what"], r["about"]) for r in status.activity_log(w.store, w.ws.id).rows}
     assert ("post scheduled", "“Caption of p”") in about
-    assert ("delivery publishing", "“Caption of p” · @acme on X") in about
+    assert ("delivery publishing", "@acme on X · “Caption of p”") in about
     assert ("account connected", "Acme Inc on LinkedIn") in about
     assert ("account disconnected", "@old on X") in about   # removed since: named from the event
     assert ("member added", "Editor Person") in about
@@ -536,7 +536,7 @@ def test_two_accounts_on_one_platform_are_told_apart_in_the_log_and_the_attentio
     for _ in range(3):                                          # one delivery per account per claim
         run_at(w, w.clock() + timedelta(seconds=3), outcome="failed")
     about = {r["about"] for r in status.activity_log(w.store, w.ws.id).rows if r["subject"].startswith("delivery")}
-    assert about == {"“Caption of both” · @acme on X", "“Caption of both” · @acme_help on X",
-                     "“Caption of one” · Acme Inc on LinkedIn"}
+    assert about == {"@acme on X · “Caption of both”", "@acme_help on X · “Caption of both”",
+                     "Acme Inc on LinkedIn · “Caption of one”"}
     listed = {r["account"] for r in attention_rows(w.store, w.ws.id, tz_name=BERLIN)}
     assert listed == {"@acme on X", "@acme_help on X", "Acme Inc on LinkedIn"}

@@ -249,7 +249,7 @@ def is_demo_event(e) -> bool:
 
 def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[str, str]):
     """What each of `events` is about, in words, as a function of the event: a post's caption start (and for a
-    delivery, the account it went to: "“Sale…” · @brand on Instagram"), an account's handle and platform, a
+    delivery, the account it went to first: "@brand on Instagram · “Sale…”"), an account's handle and platform, a
     person's name; demo history starts "Demo · ". Read once for the whole page, not per row: the workspace's
     accounts in one query, its newest posts in one (only when a post is named), the deliveries of posts with two
     accounts on one platform in one, each person once (`names`, shared with `_who`)."""
@@ -275,7 +275,9 @@ def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[
             if kind == "delivery":     # which account, not only which platform: a workspace may have two there
                 account = sent_to.get(e.subject_id)
                 platform = details.get("platform")
-                text += f" · {account.label}" if account else (f" on {_platform_label(platform)}" if platform else "")
+                # the account first: a narrow column still shows it (the caption is the part cut short)
+                text = f"{account.label} · {text}" if account else (
+                    f"{text} on {_platform_label(platform)}" if platform else text)
         elif kind == "account":
             handle = details.get("handle")
             text = accounts.get(e.subject_id) or (
