@@ -170,3 +170,15 @@ def test_among_several_images_the_animated_one_is_named(library):
     [problem] = MediaChecker(library=library)(convert_for_platforms(post, library))
     assert problem.message.startswith("Instagram takes no animated GIFs: it would post the first frame of image 2 "
                                       "only.")
+
+
+def test_an_animated_gif_link_for_instagram_is_refused_and_told_to_upload_a_video(library):
+    """A link cannot be converted: refused as before, but the advice is a video, not a JPEG of its first frame."""
+    from core.media.probe import MediaInfo
+    checker = MediaChecker(library=library)
+    info = MediaInfo(kind="image", mime="image/gif", width=40, height=40, duration_s=None, size=900, frames=12)
+    checker._cache["https://cdn.example.com/dance.gif"] = info
+    [problem] = checker(Post(accounts=(IG,), caption="Launch", media_urls=("https://cdn.example.com/dance.gif",)))
+    assert problem.severity == "error" and problem.message == (
+        "Instagram accepts JPEG images only; image 1 is a GIF. Upload a video (MP4) to post the animation, or upload "
+        "the file to post its first frame as a JPEG.")

@@ -86,10 +86,12 @@ def check_media(info: MediaInfo, limits: PlatformLimits, *, label: str = "image 
     return problems
 
 
-def _convert_hint(platform) -> str:
+def _convert_hint(platform, *, animated: bool = False) -> str:
     limits = limits_for(platform)
     if "image/jpeg" not in {bare_type(t) for t in limits.image_types}:
         return ""
+    if animated:      # a JPEG of it would be its first frame only
+        return " Upload a video (MP4) to post the animation, or upload the file to post its first frame as a JPEG."
     return (f" Upload the file instead of linking to it, and Outpost will convert it to JPEG for "
             f"{limits.platform.label}.")
 
@@ -220,7 +222,7 @@ class MediaChecker:
                 found = check_media(info, limits_for(platform), label=label)
                 found += self._animation_lost(url, platform, label if len(media) > 1 else None)
                 if self.library is None or self.library.name_of(url) is None:   # a link: Outpost cannot convert it
-                    found = [replace(p, message=p.message + _convert_hint(platform)) if p.code == "media_type_not_allowed"
-                             and info.kind == "image" else p for p in found]
+                    found = [replace(p, message=p.message + _convert_hint(platform, animated=(info.frames or 1) > 1))
+                             if p.code == "media_type_not_allowed" and info.kind == "image" else p for p in found]
                 problems += found
         return problems
