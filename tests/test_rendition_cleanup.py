@@ -116,3 +116,16 @@ def test_a_rendition_used_again_is_kept_and_without_a_library_nothing_is_deleted
     assert hk.forget_unused_renditions(store, library, now=now + timedelta(minutes=1)) == []
     _age(library, made, now - timedelta(days=30))
     assert hk.forget_unused_renditions(store, library, now=now) == [made]
+
+
+def test_the_posts_are_not_read_while_no_rendition_is_old_enough(world, monkeypatch):
+    """Housekeeping runs every hour: with nothing old enough to delete, it reads no post at all."""
+    store, clock, library, *_ = world
+    now = datetime.now(timezone.utc)
+    made = jpeg_rendition(library, library.save(png(100), filename="a.png", content_type="image/png").name)
+    reads = []
+    real = store.list_posts
+    monkeypatch.setattr(store, "list_posts", lambda **kw: reads.append(kw) or real(**kw))
+    assert hk.forget_unused_renditions(store, library, now=now) == [] and reads == []
+    _age(library, made, now - timedelta(days=8))
+    assert hk.forget_unused_renditions(store, library, now=now) == [made] and reads

@@ -9,9 +9,9 @@ our uploads is never converted: validation refuses it and says to upload the fil
 `convert_for_platforms` is called by the composer before it validates and by the scheduler (through
 `MediaChecker.prepare`) before it saves, so nothing reaches the runner unconverted.
 
-`remove_renditions` deletes the rendition files nobody needs any more (which posts still need one is decided by
-`core.services.housekeeping`); a rendition made or used again recently is kept, since a post being written may
-hold it before it is saved.
+`unused_renditions` lists the renditions not made or used for a while and `remove_renditions` deletes those no
+post needs any more (which posts still need one is decided by `core.services.housekeeping`); a rendition made or
+used again recently is kept, since a post being written may hold it before it is saved.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from core.media.formats import bare_type
 from core.media.library import MediaLibrary
 from core.rules.limits import JPEG, limits_for
 
-__all__ = ["convert_for_platforms", "jpeg_rendition", "remove_renditions", "rendition_source"]
+__all__ = ["convert_for_platforms", "jpeg_rendition", "remove_renditions", "rendition_source", "unused_renditions"]
 
 JPEG_QUALITY = 90
 _DIR = ".renditions"   # source name -> rendition name, and back; a dot folder, never a library name
@@ -124,24 +124,39 @@ def convert_for_platforms(post: Post, library: MediaLibrary | None) -> Post:
     return post if variants == dict(post.variants) else replace(post, variants=variants)
 
 
-def remove_renditions(library: MediaLibrary, *, needed: Iterable[str], unused_since: datetime) -> list[str]:
-    """Delete the rendition files that are not `needed` (library names) and were last made or used before
-    `unused_since`; returns their names. Uploads are never deleted, only what this module made from them. The
-    notes of where each came from stay (a few bytes): a post that still names a deleted rendition (a duplicate of
-    an old post) is recognised and gets it made again from its upload (`convert_for_platforms`)."""
-    keep = set(needed)
+def unused_renditions(library: MediaLibrary, *, unused_since: datetime) -> list[str]:
+    """The renditions last made or used before `unused_since` (library names): the ones that may be deleted, once
+    no post needs them (`core.services.housekeeping` decides). Uploads are never among them."""
     cutoff = unused_since.timestamp()
-    removed = []
+    found = []
     for note in sorted((library.root / _DIR).glob("*.source")):
         name = note.name[: -len(".source")]
-        if name in keep or library.mime_of(name) is None:
+        if library.mime_of(name) is None:
+            continue
+        try:
+            if library.path_for(name).stat().st_mtime < cutoff:
+                found.append(name)
+        except FileNotFoundError:     # deleted before
+            continue
+    return found
+
+
+def remove_renditions(library: MediaLibrary, names: Iterable[str], *, unused_since: datetime) -> list[str]:
+    """Delete those of `names` that are renditions still unused since `unused_since` (one made or used again
+    meanwhile stays); returns the names deleted. The notes of where each came from stay (a few bytes): a post
+    that still names a deleted rendition (a duplicate of an old post) is recognised and gets it made again from its
+    upload (`convert_for_platforms`)."""
+    cutoff = unused_since.timestamp()
+    removed = []
+    for name in names:
+        if rendition_source(library, name) is None:
             continue
         path = library.path_for(name)
         try:
             if path.stat().st_mtime >= cutoff:
                 continue
             path.unlink()
-        except FileNotFoundError:     # removed before
+        except FileNotFoundError:
             continue
         removed.append(name)
     return removed
