@@ -1,9 +1,15 @@
 """Calendar: the month, week or list of posts in the workspace's timezone; drag to move, click to open.
 
-The component's traps (library-notes): it has a key, and the key changes after every handled callback
-(the old value would otherwise come back on every rerun, and a refused drop would stay where it was dropped
-instead of snapping back); each (key, id, start) is acted on once; it is not inside st.tabs; all times it sees
-and returns are wall times in the workspace's zone (core.services.calendar).
+The component's traps (library-notes): it has a key; the last callback value comes back on every rerun, so each
+callback is acted on once, told apart by a counter (`cal_rev`) that every event carries and that moves on after
+each handled callback (a second click on the same post is then a new value, and a refused drop snaps back: the
+events given to the component changed); it is not inside st.tabs; all times it sees and returns are wall times in
+the workspace's zone (core.services.calendar).
+
+One calendar, never remounted by what happens on the page: its key names only the view and the dates (a new key
+is a new iframe, drawn from nothing), and the elements above it are the same in number on every run (messages go
+into one container), so it keeps its place in the page. A publish, a click, a drag, the dialog's actions and the
+refresh redraw its events in the same iframe; only choosing another view or other dates mounts a new one.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from pages import post_dialog
 from pages.shared import context, show_problems, store
 
 REFRESH = timedelta(seconds=12)   # how often the visible dates are read again while the page is open
+HEIGHT = 720                      # the calendar's height in pixels, whatever the view
 CACHE_TTL = timedelta(seconds=30)  # the longest a cached answer is kept, whatever the version says
 
 ctx = context()
@@ -40,21 +47,25 @@ st.caption(f"Times are in {tz}. " + ("Drag a post to another day or time to move
              " previous one goes out.")
 
 # ---------------------------------------------------------------- messages from the last action
+# In one container, whatever they are: the page has as many elements above the calendar on every run, so a message
+# appearing or going never moves the calendar to another place in the page (Streamlit would mount it again there,
+# a second iframe beside the old one until the run ends).
+messages = st.container()
 flash = s.pop(post_dialog.FLASH, None)
 if flash:
     # The dialog acted after the last drag: Undo undoes the last action only, and that drag is no longer it (its
     # undo would put a post rescheduled in the dialog back where it was dragged from).
     s.pop("cal_moved", None)
-    getattr(st, flash[0])(flash[1])
+    getattr(messages, flash[0])(flash[1])
 note = s.pop("cal_note", None)
 if note:
-    st.info(note)
+    messages.info(note)
 refused = s.pop("cal_refused", None)
 if refused:
-    st.error(f"Not moved: {refused}")
+    messages.error(f"Not moved: {refused}")
 moved: cal.Moved | None = s.get("cal_moved")
 if moved is not None:
-    c1, c2 = st.columns([6, 1], vertical_alignment="center")
+    c1, c2 = messages.columns([6, 1], vertical_alignment="center")
     c1.success(f"Moved to {Schedule(moved.result.scheduled_at, tz).describe()}."
                + "".join(f" {w.message}" for w in moved.result.warnings))
     if c2.button("Undo", key="cal_undo"):
@@ -64,9 +75,12 @@ if moved is not None:
         except OutpostError as exc:
             show_problems(exc)
         else:
-            s["cal_rev"] = s.get("cal_rev", 0) + 1
             s[post_dialog.FLASH] = ("info", f"Moved back to {moved.previous.describe()}.")
             st.rerun()
+
+# Another view or other dates mount a new calendar (FullCalendar reads them only when it starts): its iframe is
+# 0 px high until it has drawn itself, so it keeps the calendar's height meanwhile instead of the page folding up.
+st.html(f"<style>.stElementContainer[class*='st-key-cal-'] iframe{{min-height:{HEIGHT}px}}</style>")
 
 # ---------------------------------------------------------------- legend
 st.markdown(" ".join(
@@ -111,8 +125,7 @@ with st.expander("Filters"):
                            key="cal_f_batch")
 
 # ---------------------------------------------------------------- the calendar
-rev = s.get("cal_rev", 0)
-key = f"cal-{view}-{anchor.isoformat()}-{rev}"
+key = f"cal-{view}-{anchor.isoformat()}"
 start, end = cal.visible_range(view, anchor, tz)
 filtered = bool(f_accounts or f_platforms or f_status or f_batch)
 options = {
@@ -124,7 +137,7 @@ options = {
     "eventDisplay": "block", "dayHeaderFormat": {"weekday": "short"},
     "views": {"timeGridWeek": {"dayHeaderFormat": {"weekday": "short", "day": "numeric", "month": "short"}},
               "timeGridDay": {"dayHeaderFormat": {"weekday": "long", "day": "numeric", "month": "long"}}},
-    "dayMaxEvents": cal.DAY_LIMIT, "height": 720, "nowIndicator": True, "scrollTime": "07:00:00",
+    "dayMaxEvents": cal.DAY_LIMIT, "height": HEIGHT, "nowIndicator": True, "scrollTime": "07:00:00",
     "eventOrder": "start,-duration,allDay,order,title",
 }
 
@@ -151,14 +164,19 @@ def _calendar() -> None:
     """The visible dates, read again every REFRESH so what the runner publishes shows up by itself. The key stays
     the same between these runs: the component keeps its state (a drag in progress included) and only redraws
     the events (streamlit-calendar >= 1.3.2)."""
+    rev = s.get("cal_rev", 0)
     version = data_version(db, ws.id, actor=ctx.actor)   # VIEW checked on every run, cached answer or not
     events = _events(ws.id, tz, view, start, end, tuple(f_accounts), tuple(f_platforms), tuple(f_status), f_batch,
                      can_edit, version, _ctx=ctx)
+    empty = st.empty()    # always there, so the calendar below keeps its place whether it says something or not
     if not accounts:
-        st.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts page.")
+        empty.info("Nothing to plan yet: connect an account on the Accounts page, then write a post on the Posts "
+                   "page.")
     elif not events:
-        st.info("No posts in these dates" + (" with these filters" if filtered else "")
-                + ". Write one on the Posts page, or look earlier or later.")
+        empty.info("No posts in these dates" + (" with these filters" if filtered else "")
+                   + ". Write one on the Posts page, or look earlier or later.")
+    # Every event carries the counter: the callback it sends back says which drawing it was made on.
+    events = [{**e, "extendedProps": {**e.get("extendedProps", {}), "rev": rev}} for e in events]
     value = calendar(events=events, options=options,
                      callbacks=["eventClick", "eventChange"], key=key,
                      # the time keeps its width in narrow month cells; the title is cut with an ellipsis instead
@@ -168,12 +186,13 @@ def _calendar() -> None:
                                 ".outpost-repeat{border-style:dashed!important;border-width:2px!important;"
                                 "opacity:.8}") or {}
 
-    # The last value comes back on every rerun: act on each once, then move to a fresh key.
+    # The last value comes back on every rerun: act on each once, then move the counter on (the events are drawn
+    # again with it, so the next click on the same post, or a drop back to the same place, is a new value).
     handled: set = s.setdefault("cal_handled", set())
     kind = value.get("callback")
     if kind in ("eventChange", "eventClick"):
         event = (value.get(kind) or {}).get("event") or {}
-        mark = (key, kind, str(event.get("id")), event.get("start"))
+        mark = (key, kind, str(event.get("id")), event.get("start"), (event.get("extendedProps") or {}).get("rev"))
         if event.get("id") and mark not in handled:
             handled.add(mark)
             s["cal_rev"] = rev + 1

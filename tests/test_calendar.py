@@ -389,9 +389,12 @@ def _planned(db, ws, days=10):
 
 
 def _drop(at, post_id, start, kind="eventChange"):
+    """What the component sends back when a post is dropped (or clicked): the event as it was given, at its new
+    start, with the counter of the drawing it was made on."""
     rev = at.session_state["cal_rev"] if "cal_rev" in at.session_state else 0
-    key = f"cal-Month-{at.session_state['cal_anchor'].isoformat()}-{rev}"   # the page's key for the component
-    at.session_state[key] = {"callback": kind, kind: {"event": {"id": post_id, "start": start}}}
+    key = f"cal-Month-{at.session_state['cal_anchor'].isoformat()}"   # the page's key for the component
+    at.session_state[key] = {"callback": kind, kind: {"event": {"id": post_id, "start": start,
+                                                                "extendedProps": {"rev": rev}}}}
     return at.run()
 
 
@@ -662,3 +665,47 @@ def test_a_weekly_post_shows_its_coming_dates_and_clicking_one_opens_the_series(
     assert not at.exception
     assert at.session_state["open_post"] == "p1"
     assert any("planned repeat" in i.value for i in at.info)
+
+
+def _calendar_at(at) -> tuple[tuple[int, ...], str]:
+    """Where the calendar sits in the page (its path of indices) and its key: Streamlit mounts a new iframe, drawn
+    from nothing, when either changes."""
+    def walk(node, path):
+        for i, child in sorted(getattr(node, "children", {}).items()):
+            if getattr(child, "type", None) == "component_instance":
+                return path + (i,), child.key
+            found = walk(child, path + (i,))
+            if found:
+                return found
+        return None
+    found = walk(at.main, ())
+    assert found, "no calendar on the page"
+    return found
+
+
+def test_one_calendar_stays_in_place_whatever_the_page_says_around_it(page):
+    # Seen in Chromium: after a click, a dialog's action or a drag, the page's messages above the calendar moved it
+    # down (and the key changed after every click): Streamlit mounted a second calendar beside the old one, drawn
+    # from nothing. Now clicks, the dialog, drags, a refusal and undo redraw the events of the same calendar.
+    db, owner, ws, open_as = page
+    day = _planned(db, ws)
+    at = open_as(owner, anchor=day)
+    where = _calendar_at(at)
+    at = _drop(at, "p1", f"{day.isoformat()}T09:00:00", kind="eventClick")   # the post's dialog opens
+    assert at.session_state["open_post"] == "p1" and _calendar_at(at) == where
+    at.button(key="pd_duplicate_p1").click().run()                          # its action: a message at the top
+    assert any("Copied as a new draft" in m.value for m in at.success) and "open_post" not in at.session_state
+    assert _calendar_at(at) == where
+    at = _drop(at, "p1", f"{day.isoformat()}T09:00:00", kind="eventClick")   # the same post again: it opens again
+    assert at.session_state["open_post"] == "p1" and _calendar_at(at) == where
+    at.session_state["open_post"] = None                                     # closed
+    target = day + timedelta(days=1)
+    at = _drop(at, "p1", f"{target.isoformat()}T09:00:00")                  # moved, with its undo beside the message
+    assert at.button(key="cal_undo") and _calendar_at(at) == where
+    at = _drop(at, "p1", "2020-01-01T09:00:00")                              # refused, in words
+    assert any("Not moved" in e.value for e in at.error) and _calendar_at(at) == where
+    at.run()                                                                 # the refusal is said once
+    assert not at.error and _calendar_at(at) == where
+    at = _drop(at, "p1", f"{day.isoformat()}T09:00:00")                      # and back: a drop like the first one
+    from core.domain.timeutil import zone
+    assert db.get_post("p1").due_at.astimezone(zone(BERLIN)).date() == day and _calendar_at(at) == where
