@@ -232,7 +232,8 @@ def _sql_box() -> None:
     """The read-only SQL box; running a query redraws only it."""
     with st.expander("SQL for power users (read-only)"):
         st.caption("One SELECT over this workspace's analytics tables; nothing can be changed, files and the network "
-                   "are out of reach, and answers stop at 1,000 rows or 5 seconds.")
+                   "are out of reach, and answers stop at 1,000 rows or 5 seconds. The first query on the metric "
+                   "history copies it into the box first, which can take longer on a large one (the box says so).")
         st.caption("Tables: " + "; ".join(f"`{name}` ({what})" for name, what in analytics.sql_tables().items()))
         sql = st.text_area("SQL", value="SELECT platform, count(*) AS posts, sum(likes) AS likes\nFROM post_metrics "
                                         "GROUP BY platform ORDER BY posts DESC", key="an_sql", height=120)
