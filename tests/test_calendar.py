@@ -256,6 +256,27 @@ def test_a_daily_post_a_year_out_expands_only_the_weeks_on_screen(w):
     assert got[-1].at == datetime(2031, 3, 30, 7, 0, tzinfo=UTC)   # DST began that morning: 09:00 CEST
 
 
+def test_an_overdue_series_shows_the_dates_it_will_go_on_with_however_late_it_is(w):
+    # Daily at 09:00 Berlin from Saturday 16 March; the runner stopped, and on Wednesday 20 March at 13:00 the post
+    # of the 16th is still waiting (four days overdue). When the runner is back the series goes on from now: the
+    # dates it missed are skipped (core.rules.timing.catch_up), the next is Thursday's.
+    plan_series(w, "p_daily", date(2030, 3, 16), time(9, 0), "FREQ=DAILY")
+    w.clock.now = datetime(2030, 3, 20, 12, 0, tzinfo=UTC)
+    berlin = zone(BERLIN)
+
+    def days(**view):
+        return [r.at.astimezone(berlin).date() for r in repeats(w, **view)]
+    # this week (the overdue post is in the week before), next month, and the month with the post on screen
+    assert days(view="Week", anchor=date(2030, 3, 20)) == [date(2030, 3, d) for d in range(21, 25)]
+    april = days(anchor=date(2030, 4, 15))                          # the grid: Mon 1 April .. Sun 12 May
+    assert april[0] == date(2030, 4, 1) and len(april) == 42
+    assert days() == [date(2030, 3, 21) + timedelta(days=i) for i in range(18)]   # 21 March .. 7 April, none missed
+    assert {r.at.astimezone(berlin).time() for r in repeats(w)} == {time(9, 0)}
+    # a few minutes overdue (a busy runner): today's date is not drawn, it is the post itself
+    w.clock.now = datetime(2030, 3, 16, 8, 5, tzinfo=UTC)
+    assert days(view="Week", anchor=date(2030, 3, 16)) == [date(2030, 3, 17)]
+
+
 def test_repeats_follow_the_filters_and_a_cancelled_series_has_none(w):
     plan_series(w, "p_weekly", date(2030, 3, 16), time(9, 0), "FREQ=WEEKLY;BYDAY=SA")
     assert repeats(w, account_ids=[w.x.id]) == [] and len(repeats(w, account_ids=[w.li.id])) == 3

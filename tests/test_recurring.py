@@ -86,3 +86,27 @@ def test_the_calendars_planned_repeats_are_the_dates_the_series_then_makes():
     assert nxt.due_at == planned[0]
     # the new occurrence is now the series' current post: one planned date left (COUNT=3), the made one a post
     assert [r.at for r in planned_repeats(store, ws.id, **window)] == planned[1:]
+
+
+def test_an_overdue_series_is_drawn_with_the_dates_it_then_makes():
+    # The runner was stopped four days: the post of Monday 09:00 still waits. The calendar's planned dates are the
+    # ones the series makes once the runner is back and settles that post (too late: a person reviews it).
+    from core.services.calendar import planned_repeats
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    now = at + timedelta(days=4, hours=3)                                   # Friday 12:00
+    store = InMemoryPostStore(clock=lambda: now)
+    ws = store.add_workspace(Workspace(name="Brand", timezone_name="UTC"))
+    acct = store.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    post = Post(caption="Good morning", accounts=(acct,), schedule=Schedule(scheduled_at=at, timezone_name="UTC"),
+                workspace_id=ws.id, state=PostState.APPROVED, recurrence="FREQ=DAILY", id="s", series_id="s")
+    store.add_post(post, [Delivery(post_id="s", account_id=acct.id, platform="x", due_at=at)])
+    week = dict(start=datetime(2027, 1, 4, tzinfo=UTC), end=datetime(2027, 1, 11, tzinfo=UTC), now=now)
+    planned = [r.at for r in planned_repeats(store, ws.id, **week)]
+    assert planned == [datetime(2027, 1, d, 9, 0, tzinfo=UTC) for d in (9, 10)]   # Saturday and Sunday
+    [d] = store.get_deliveries("s")
+    claimed = store.update_delivery(d.start_publishing(runner_id="r", lease_until=now + timedelta(minutes=2)),
+                                    expected_version=1)
+    store.update_delivery(claimed.needs_review(evidence="Due four days ago.", code="too_late"), expected_version=2)
+    nxt = continue_series(store, store.get_post("s"), clock=lambda: now)
+    assert nxt.due_at == planned[0]
+    assert [r.at for r in planned_repeats(store, ws.id, **week)] == planned[1:]

@@ -255,19 +255,25 @@ def planned_repeats(store: PostStore, workspace_id: str, *, start: datetime, end
     post (as `continue_series` does: DST-correct, UNTIL and COUNT counted from the first), strictly after the
     current post, lazily and only up to `end`. Filters as `calendar_entries`, applied to the current post.
 
-    A series' current post is still to go out, so it is due from about `now` on: it is among the visible range's
-    posts (pass `entries`, the calendar's own read, to read them only once) or between now and the range's start
-    (read only when the range lies ahead: the current month reads nothing more)."""
+    A series' current post is still to go out: it is among the visible range's posts (pass `entries`, the
+    calendar's own read, to read them only once), between now and the range's start (read only when the range lies
+    ahead: the current month reads nothing more), or overdue, before both (a runner stopped for days leaves it
+    behind: a range of the status index that holds only what the runner has not done). An overdue series continues
+    from now (core.rules.timing.catch_up: the dates it missed are skipped, never published), so its dates before
+    `now` less the catch-up grace are not drawn."""
     check(actor, Action.VIEW, workspace_id, subject="workspace")
     workspace = store.get_workspace(workspace_id)
     account_ids, platforms, categories = set(account_ids), set(platforms), set(categories)
-    since = (now or utcnow()) - timedelta(days=1)   # an overdue post still waiting for a busy runner included
+    now = now or utcnow()
+    since = now - timedelta(days=1)   # a post overdue by less, still waiting for a busy runner, is a recent one
     found: list[tuple[Post, PostStatus]] = []
-    windows = [(since, start)] if since < start else []
+    windows: list[tuple[datetime | None, datetime]] = [(None, min(since, start))]   # overdue, however long
     if entries is None:
-        windows = [(min(since, start), end)]
+        windows.append((min(since, start), end))
     else:
         found += [(e.post, e.status) for e in entries if e.status in _CURRENT]
+        if since < start:
+            windows.append((since, start))
     for lo, hi in windows:
         for status in _CURRENT:
             found += [(p, status) for p in store.list_posts(workspace_id=workspace_id, start=lo, end=hi, limit=limit,
@@ -292,7 +298,7 @@ def planned_repeats(store: PostStore, workspace_id: str, *, start: datetime, end
             else:
                 if first.schedule is not None:
                     anchor, tz_name = first.schedule.scheduled_at, first.schedule.timezone_name
-        after = max(post.due_at, start - timedelta(microseconds=1))
+        after = max(post.due_at, start - timedelta(microseconds=1), now - scheduling.DEFAULT_RECURRENCE_GRACE)
         try:
             for occurrence in scheduling.occurrences_after(post.recurrence, anchor, tz_name, after=after):
                 if occurrence.at >= end:
