@@ -204,7 +204,8 @@ def _looks(urls) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None
         except (OutpostError, OSError):
             kinds[url] = "missing"
             continue
-        kinds[url] = f"{type_name(info.mime)} {info.kind}"
+        kinds[url] = f"{type_name(info.mime)} {'photo' if info.kind == 'image' else 'video'}" + (
+            f", {info.width} × {info.height}" if info.width and info.height else "")
         if info.kind == "image":
             sizes[url] = (info.width, info.height)
             if len(data) <= 6_000_000:
@@ -244,7 +245,8 @@ def _dialog(post_id: str) -> None:
     tz = zone(ws.timezone_name)
     _live(post_id)
     said = st.session_state.pop(_ERROR, None) or []    # said once, as in the composer; the checks below stay live
-    _say(said)
+    with st.container():    # always there: a message appearing must not move the tabs below (they would reset)
+        _say(said)
 
     if post.is_demo:    # core refuses acting on demo history; say so instead of offering buttons that fail
         st.info("Demo data from the sandbox: you can read it and duplicate it as a real post, not change it.")
@@ -317,7 +319,8 @@ def _dialog(post_id: str) -> None:
 def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kinds: dict) -> None:
     """The post's text, media and each platform's own text, in tabs (the preview beside them follows them)."""
     s = st.session_state
-    text_tab, media_tab, platform_tab = st.tabs(["Text", f"Media ({len(media)})", "Per platform"])
+    # Fixed labels: a tab whose label changes (a count) sends the person back to the first tab on the next run.
+    text_tab, media_tab, platform_tab = st.tabs(["Text", "Media", "Per platform"])
     with text_tab:
         st.text_area("Caption", value=post.caption, key=f"pd_caption_{post_id}", height=110)
         c1, c2 = st.columns(2)
@@ -354,8 +357,12 @@ def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kind
 
 def _media_editor(post_id: str, media: list[str], sources: dict, kinds: dict) -> None:
     """The media kept (a thumbnail for photos, each removable), and more by link or upload."""
-    if not media:
-        st.caption("No photos or videos yet.")
+    typed = len(_links(post_id))
+    if media:
+        st.caption(f"{len(media)} photo(s) or video(s) on this post. Removing one takes effect when you save.")
+    else:
+        st.caption("No photos or videos on this post yet." + (" The links typed below are added when you save."
+                                                               if typed else ""))
     for i, url in enumerate(media):
         c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
         src = sources.get(url, url)
@@ -366,9 +373,12 @@ def _media_editor(post_id: str, media: list[str], sources: dict, kinds: dict) ->
         else:
             c1.image(src, width=64)
         kind = kinds.get(url)
-        what = ("No longer in the media library" if kind == "missing" else f"Uploaded {kind}" if kind
-                else "Link")
-        c2.caption(f"{i + 1}. {what}: {url}")
+        if kind == "missing":
+            c2.caption(f"{i + 1}. An upload no longer in the media library: remove it or upload it again.")
+        elif kind and kind != "video":
+            c2.caption(f"{i + 1}. Uploaded {kind}")
+        else:
+            c2.caption(f"{i + 1}. {'Video link' if kind else 'Link'}: `{url}`")   # as typed (no Markdown)
         c3.button("Remove", key=f"pd_drop_{post_id}_{i}", on_click=_drop_media, args=(post_id, i))
     c1, c2 = st.columns(2)
     c1.text_area("Add image or video links (one per line)", key=f"pd_links_{post_id}", height=68,
@@ -409,26 +419,31 @@ def _groups(ctx, post_id: str, where) -> None:
 
 
 def _previews(post: Post, sources: dict, sizes: dict, *, columns: int = 1) -> None:
-    """What the post looks like on each of its accounts, with each platform's counter (core.rules.previews)."""
+    """What the post looks like on each of its accounts, with each platform's counter (core.rules.previews). In the
+    editor's side column each account has its tab (five accounts stacked would make the dialog a wall)."""
+    accounts = list(post.accounts)
     if columns == 1:
         st.markdown("##### Preview")
-    for platform in post.platforms:
+        labels = [a.platform.label if sum(b.platform == a.platform for b in accounts) == 1 else a.label
+                  for a in accounts]
+        places = st.tabs(labels) if len(accounts) > 1 else [st.container()]
+    else:
+        places = [col for start in range(0, len(accounts), columns)
+                  for col in st.columns(columns)[:len(accounts[start:start + columns])]]
+    for place, account in zip(places, accounts):
+        platform = account.platform
         rendered = post.render(platform)
-        if rendered.thread:
-            parts = (rendered.text, *rendered.thread)
-            over = any(text_count(platform, p).over for p in parts)
-            (st.error if over else st.caption)(f"{platform.label}: a thread of {len(parts)} posts")
-            continue
-        count = text_count(platform, rendered.text)
-        (st.error if count.over else st.caption)(f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}")
-    accounts = list(post.accounts)
-    for start in range(0, len(accounts), columns):
-        cols = st.columns(columns) if columns > 1 else [st.container()]
-        for col, account in zip(cols, accounts[start:start + columns]):
-            rendered = post.render(account.platform)
+        with place:
+            if rendered.thread:
+                parts = (rendered.text, *rendered.thread)
+                over = any(text_count(platform, p).over for p in parts)
+                (st.error if over else st.caption)(f"{platform.label}: a thread of {len(parts)} posts")
+            else:
+                count = text_count(platform, rendered.text)
+                (st.error if count.over else st.caption)(
+                    f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}")
             view = preview(post, account, media_sizes=sizes)
-            with col:
-                st.html(preview_html(view, sources, threaded=bool(rendered.thread), comment=view.first_comment))
+            st.html(preview_html(view, sources, threaded=bool(rendered.thread), comment=view.first_comment))
 
 
 def _read(post_id: str):
