@@ -426,8 +426,10 @@ class Runner:
         return reminders.approval_reminders(self.store, clock=self.clock, notifier=self.notifier)
 
     def housekeeping(self) -> None:
-        """Old connect attempts, old heartbeats (never this runner's), series left behind (core.services)."""
-        housekeeping.housekeeping(self.store, clock=self.clock, actor=self.actor, keep_runner_id=self.claim_id)
+        """Old connect attempts, old heartbeats (never this runner's), series left behind, renditions no post needs
+        (core.services.housekeeping)."""
+        housekeeping.housekeeping(self.store, clock=self.clock, actor=self.actor, keep_runner_id=self.claim_id,
+                                  library=self.publisher.media_library)
 
     def _after_publish(self, post, delivery) -> None:
         if series.after_publish(self.store, post, clock=self.clock, actor=self.actor) is not None:

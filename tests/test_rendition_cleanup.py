@@ -129,3 +129,20 @@ def test_the_posts_are_not_read_while_no_rendition_is_old_enough(world, monkeypa
     assert hk.forget_unused_renditions(store, library, now=now) == [] and reads == []
     _age(library, made, now - timedelta(days=8))
     assert hk.forget_unused_renditions(store, library, now=now) == [made] and reads
+
+
+def test_the_runner_s_hourly_housekeeping_deletes_them_from_its_media_directory(store, tmp_path):
+    """The runner hands its media library to housekeeping: a JPEG nobody needs, unused for 8 days, is deleted by the
+    runner's own chore (without the library the chore would skip it and the files would pile up for ever)."""
+    from core.infra.settings import Settings
+    from jobs.runner import Runner, RunnerConfig
+
+    settings = Settings(data_dir=tmp_path / "data", sandbox=True)
+    library = MediaLibrary(settings.media_dir, settings.public_media_url)
+    upload = library.save(png(110), filename="a.png", content_type="image/png")
+    made = jpeg_rendition(library, upload.name)
+    _age(library, made, datetime.now(timezone.utc) - timedelta(days=8))
+    runner = Runner(store, settings, RunnerConfig(name="housekeeping-test"))
+    runner.housekeeping()
+    assert not library.path_for(made).exists()
+    assert library.path_for(upload.name).exists()
