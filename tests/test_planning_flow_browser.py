@@ -222,7 +222,7 @@ def test_a_newcomer_plans_approves_and_sees_the_post_published(outpost, context,
     page.get_by_role("heading", name=re.compile(r"Approvals \(1\)")).wait_for()
     page.get_by_text(re.compile("Not in a batch · 1 post")).wait_for()
     # the picture as X will show it, loaded from the media server the runner will fetch it from too
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stHtml] img')]"
                            ".some(i => i.complete && i.naturalWidth > 0)", timeout=15_000)
     shot(page, "09-approvals")
     page.get_by_role("button", name="Approve 1 post").click()
