@@ -21,7 +21,10 @@ A process killed while it held the file leaves DuckDB's write-ahead log beside i
 
 Threads: Streamlit runs each session in its own thread. Readers take `cursor()` (a new DuckDB connection on the
 same database, one per thread or per query); refreshes run one at a time under a lock and write in one DuckDB
-transaction, so a reader sees either the state before a refresh or the one after.
+transaction, so a reader sees either the state before a refresh or the one after. That transaction also folds
+each post's latest figures (`core.analytics.queries.fold_in`), and the refresh then tells the queries of the
+cursors this engine hands out (`Writes`): they trust the folded tables without checking them, and ask for a
+workspace's key once per refresh. A caller that writes the tables itself says so with `tables_written()`.
 """
 from __future__ import annotations
 

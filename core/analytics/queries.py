@@ -14,15 +14,17 @@ and computed here exactly so:
 
 Values are always bound as parameters, never formatted into the SQL; a filter that is not set adds no SQL.
 Speed: each post's latest figures are kept in `post_figures` (one row per delivery), folded in from new
-snapshots by the first query after a refresh (`fold_latest`), and what its post says (type, origin, hashtags,
-caption) in `post_attrs`, both in delivery-key order; so a question reads the few thousand deliveries of its
-period and joins their rows there by integer key (DuckDB skips the other row groups), not the ten million
+snapshots by the feed in the transaction that wrote them (`fold_in`), and what its post says (type, origin,
+hashtags, caption) in `post_attrs`, both in delivery-key order; so a question reads the few thousand deliveries
+of its period and joins their rows there by integer key (DuckDB skips the other row groups), not the ten million
 snapshots nor the posts by their text ids. Where those tables cannot be written, the snapshots are read, pruned
 by workspace key and by ``taken_at >= start - 1 day`` (the feed appends them in time order, so DuckDB's zone
 maps skip the older row groups), and the posts joined. What is left is DuckDB's fixed cost per statement
-(planning, a round trip, the DataFrame): the SQL is kept flat and each query makes few statements (the
-workspace's key, a two-statement freshness check, its SQL). Each query runs on its own cursor of the caller's
-connection.
+(planning, a round trip, the DataFrame): the SQL is kept flat, and on a connection of an engine that knows of
+every write (`Writes`: its refresh says when it wrote) a query makes one statement, its SQL (overview three,
+post_curve two): no freshness check, the workspace's key kept until the next write. On any other connection a
+query first checks in DuckDB that the folded figures are fresh and folds them when not (`fold_latest`). Each
+query runs on its own cursor of the caller's connection.
 """
 from __future__ import annotations
 
@@ -276,7 +278,8 @@ def fold_latest(con: duckdb.DuckDBPyConnection) -> str:
     else rebuilds it from every snapshot: the table shrank, or deliveries did, or the highest delivery key now
     names another delivery (the feed rebuilt everything after a deletion and may have given new keys); or rows
     arrived below the mark (PostgreSQL's late commits). Checking costs two row counts (DuckDB keeps them) and
-    one lookup by key, so every query calls it. Returns 'fresh', 'folded' or 'rebuilt'.
+    one lookup by key; a query calls it unless its engine said the tables are folded (`Writes`). Returns 'fresh',
+    'folded' or 'rebuilt'.
     """
     with con.cursor() as cur:             # its own connection: its own transaction, whatever the caller's state
         try:                              # the usual case, read only: nothing new since the last fold
