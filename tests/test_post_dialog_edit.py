@@ -202,3 +202,41 @@ def test_scheduler_edit_says_a_bad_hashtag_with_every_other_problem(world):
     messages = " ".join(p.message for p in refused.value.problems)
     assert "not a hashtag" in messages and "280" in messages
     assert db.get_post("p1").caption == "Spring is here."
+
+
+def test_an_upload_is_shown_as_what_it_is_and_a_png_goes_to_instagram_converted(world, monkeypatch):
+    """A photo uploaded in the dialog goes to the media library (as in the composer), is listed by its type and size
+    with a thumbnail, and on saving Instagram gets core's JPEG of it while X keeps the PNG."""
+    from core.domain.catalog import Platform
+    from pages import post_dialog, shared
+    db, owner, ws, open_as, server = world
+    ig = db.save_account(Account(platform="instagram", handle="brand.shop", workspace_id=ws.id))
+    Scheduler(db, actor=Actor.of(db, owner.id)).edit("p1", accounts=(*db.get_post("p1").accounts, ig))
+    out = io.BytesIO()
+    Image.new("RGB", (1080, 1350), (200, 40, 40)).save(out, "PNG")
+    png = out.getvalue()
+
+    def uploads(key):       # what Streamlit's uploader hands over, stored as the composer stores it
+        if not key.startswith("pd_uploads_p1_") or not uploaded:
+            return [], {}, {}
+        stored = shared.media_library().save(png, filename="red.png", content_type="image/png")
+        return [stored.public_url], {}, {stored.public_url: (1080, 1350)}
+    uploaded = []
+    monkeypatch.setattr(post_dialog, "_uploads", uploads)
+    at = open_as(owner)
+    uploaded.append(True)
+    at.run()
+    at.button(key="pd_save_p1").click().run()
+    assert not at.exception and not at.error
+    post = db.get_post("p1")
+    a, b, url = post.media_urls
+    assert url.endswith(".png") and post.render(Platform.X).media_urls == (a, b, url)
+    assert post.render(Platform.INSTAGRAM).media_urls[:2] == (a, b)
+    ig_media = post.render(Platform.INSTAGRAM).media_urls[2]
+    assert ig_media.endswith(".jpg") and shared.media_library().name_of(ig_media)
+
+    uploaded.clear()
+    at = open_as(owner)                                       # opened again: the upload is the post's own photo
+    assert "3. Uploaded PNG photo, 1080 × 1350" in [c.value for c in at.caption]
+    assert at.get("image")                                    # its thumbnail
+    assert "data:image/png;base64," in _cards(at)             # the preview shows it without the media server
