@@ -378,6 +378,11 @@ def test_follower_growth_last_count_per_local_day_and_change(con, data):
     got = [(r["day"], r["account_id"], r["followers"], None if nan(r["change"]) else r["change"]) for r in rows]
     assert got == [(date(2026, 3, 2), "ig", 960, 60), (date(2026, 3, 3), "ig", 970, 10),
                    (date(2026, 3, 4), "li", 100, None)]
+    # Narrowed to a platform or to accounts: only theirs, their changes the same.
+    narrowed = lambda **only: [(r["account_id"], r["followers"]) for r in QUERIES["follower_growth"](
+        con, Filters("w1", berlin.start, berlin.end, "Europe/Berlin", **only)).to_dict("records")]
+    assert narrowed(platforms=("linkedin",)) == [("li", 100)]
+    assert narrowed(account_ids=("ig", "other")) == [("ig", 960), ("ig", 970)]
 
 
 # ---------------------------------------------------------------- hashtags, content types, AI

@@ -595,7 +595,7 @@ WITH acc AS (SELECT a.akey, a.account_id, a.handle, a.platform FROM accounts a W
 u AS (  -- the last count of each local day, and (day NULL) the last one before the period: the first change's base
     SELECT akey, CASE WHEN taken_at >= $lo THEN CAST(timezone($tz, taken_at) AS DATE) END AS day,
            arg_max(followers, {_ORDER_KEY}) AS followers
-    FROM account_snapshots s SEMI JOIN acc ON acc.akey = s.akey
+    FROM account_snapshots s{" SEMI JOIN acc ON acc.akey = s.akey" if f.platforms or f.account_ids else ""}
     WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi{_demo(f, "s")} GROUP BY ALL),
 w AS (SELECT akey, day, followers,
              followers - lag(followers) OVER (PARTITION BY akey ORDER BY day NULLS FIRST) AS change FROM u)
