@@ -200,6 +200,7 @@ def test_upgrading_0001_with_data_keeps_it(empty_engine):
     assert store.find_account("ws_1", "instagram", "ig-1").id == "acct_ig"
     post = store.get_post("post_1")
     assert (post.caption, post.hashtags, [a.id for a in post.accounts]) == ("Hello", ("#hi",), ["acct_ig"])
+    assert (post.title, post.first_comment) == ("", "")     # columns added later read as "none" on old rows
     assert [(d.id, d.state.value) for d in store.get_deliveries("post_1")] == [("dlv_1", "queued")]
     assert [d.id for d in store.due_deliveries(T0 + timedelta(days=2))] == ["dlv_1"]
     # Old events keep their place: SQLite knew the order they were written in (rowid); PostgreSQL keeps the

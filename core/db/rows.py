@@ -192,6 +192,7 @@ def post_values(p: Post, status: PostStatus) -> dict[str, Any]:
     return {
         "id": p.id, "workspace_id": p.workspace_id, "caption": p.caption, "hashtags": list(p.hashtags),
         "call_to_action": p.call_to_action or "", "link": p.link or "", "first_comment": p.first_comment or "",
+        "title": p.title or "",
         "media_urls": list(p.media_urls),
         "variants": {Platform.parse(k).value: variant_values(v) for k, v in p.variants.items()},
         "due_at": s.scheduled_at if s else None, "timezone_name": s.timezone_name if s else None,
@@ -210,6 +211,7 @@ def post_from_row(row, targets: Sequence[Account]) -> Post:
     return Post(
         caption=row.caption, accounts=tuple(targets), hashtags=tuple(row.hashtags or ()),
         call_to_action=row.call_to_action, link=row.link, first_comment=getattr(row, "first_comment", "") or "",
+        title=row.title or "",
         media_urls=tuple(row.media_urls or ()),
         variants={k: variant_from_data(v) for k, v in (row.variants or {}).items()}, schedule=schedule,
         recurrence=row.recurrence, is_ai_generated=bool(row.is_ai_generated), batch_id=row.batch_id,

@@ -169,6 +169,8 @@ posts = sa.Table(
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),   # sandbox demo history (0007)
     # Posted as the first comment under the post where the platform allows it (0009).
     sa.Column("first_comment", sa.Text, nullable=False, server_default=""),
+    # The post's own title: YouTube video title, TikTok photo title; variants may override it (0010).
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
     # The month calendar and the approval queue.
     sa.Index("ix_posts_workspace_id_due_at", "workspace_id", "due_at"),
     sa.Index("ix_posts_workspace_id_status", "workspace_id", "status"),

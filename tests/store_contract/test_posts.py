@@ -1,7 +1,7 @@
 """The store contract for posts and deliveries (core.store.PostDeliveryStore), on every store."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
@@ -17,21 +17,40 @@ from tests.store_contract.world import T0, UTC, add, deliveries_for, event, make
 
 # ---------------------------------------------------------------- posts and deliveries
 
+def unset_fields(obj) -> list[str]:
+    """The fields of dataclass `obj` still at their default (a field added later and not filled in below)."""
+    out = []
+    for f in fields(obj):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            if getattr(obj, f.name) == default:
+                out.append(f.name)
+    return out
+
+
 def test_post_round_trip_of_every_field(world, clock):
     store = world.store
     batch = store.save_batch(Batch(workspace_id=world.ws.id, week_start=date(2030, 3, 11), id="batch_1"))
+    full_variant = PostVariant(caption="IG caption", hashtags=("#reels",), media_urls=("https://cdn.acme.test/ig.jpg",),
+                               title="IG title", link="https://acme.test/ig", thread=("First", "Second"),
+                               first_comment="IG first comment")
     post = Post(
         caption="Spring launch 🌱", accounts=(world.li, world.ig),  # target order is kept: LinkedIn first
         hashtags=("#Launch", "spring"), call_to_action="Shop now", link="https://acme.test/spring",
         media_urls=("https://cdn.acme.test/a.jpg", "https://cdn.acme.test/b.mp4"),
-        variants={Platform.INSTAGRAM: PostVariant(caption="IG caption", hashtags=(),
-                                                  media_urls=("https://cdn.acme.test/ig.jpg",)),
-                  "linkedin": PostVariant(title="Launch", link="https://acme.test/li")},
+        title="Our spring launch, in 60 seconds", first_comment="More at acme.test",
+        variants={Platform.INSTAGRAM: full_variant,
+                  "linkedin": PostVariant(title="Launch", link="https://acme.test/li", hashtags=(),
+                                          first_comment="")},
         schedule=Schedule.at_local(date(2030, 3, 31), time(2, 30), "Europe/Berlin"),  # in the DST gap: a notice
         recurrence="FREQ=WEEKLY;BYDAY=MO", is_ai_generated=True, batch_id=batch.id, workspace_id=world.ws.id,
         id="post_full", state=PostState.APPROVED, created_by=world.owner.id, rejection_reason="old reason",
-        series_id="series_1")
+        series_id="series_1", is_demo=True, created_at=T0 - timedelta(days=2), updated_at=T0 - timedelta(days=1),
+        version=7)
     assert post.schedule.notice  # the DST gap moved the wall time and said so
+    # Every field is filled in, so each one is checked below: a field added to Post or PostVariant later fails
+    # here until it is set (and then fails the round trip until the stores keep it).
+    assert unset_fields(post) == [] and unset_fields(full_variant) == []
     li_dlv, ig_dlv = deliveries_for(post)
     # One delivery with every field filled in (as after a failed attempt), so each one is checked.
     ig_dlv = replace(ig_dlv, state=DeliveryState.RETRY_WAIT, attempts=2, next_attempt_at=T0 + timedelta(minutes=15),
@@ -40,17 +59,21 @@ def test_post_round_trip_of_every_field(world, clock):
                      marker="outpost-7f3a", published_at=T0 - timedelta(seconds=1))
     dlv = [li_dlv, ig_dlv]
     saved = store.add_post(post, dlv)
-    assert saved.version == 1 and saved.created_at == clock.now and saved.updated_at == clock.now
+    # The store stamps these three; created_at is kept when given.
+    expected = replace(post, updated_at=clock.now, version=1)
+    assert (saved.created_at, saved.updated_at, saved.version) == (expected.created_at, clock.now, 1)
     got = store.get_post("post_full")
-    assert got == saved
-    # Field by field, so a failure says which one.
-    for name in ("caption", "hashtags", "call_to_action", "link", "media_urls", "variants", "schedule", "recurrence",
-                 "is_ai_generated", "batch_id", "workspace_id", "id", "state", "created_by", "rejection_reason",
-                 "series_id", "created_at", "updated_at", "version"):
-        assert getattr(got, name) == getattr(replace(post, created_at=clock.now, updated_at=clock.now, version=1),
-                                             name), name
+    # Field by field over every field of Post (and of each variant), so a failure says which one.
+    for f in fields(Post):
+        assert getattr(got, f.name) == getattr(expected, f.name), f.name
+    for platform, variant in expected.variants.items():
+        for f in fields(PostVariant):
+            assert getattr(got.variants[platform], f.name) == getattr(variant, f.name), f"{platform} {f.name}"
+    assert got == saved == expected
     assert got.schedule.timezone_name == "Europe/Berlin" and got.schedule.notice == post.schedule.notice
-    assert got.variants[Platform.INSTAGRAM].hashtags == () and got.variants[Platform.LINKEDIN].hashtags is None
+    # "Use the post's own" (None) and "none here" (empty) stay apart.
+    li_variant = got.variants[Platform.LINKEDIN]
+    assert (li_variant.hashtags, li_variant.first_comment, li_variant.caption, li_variant.thread) == ((), "", None, None)
     # Targets come back as the stored accounts, in target order, tokens and all.
     assert [a.id for a in got.accounts] == ["acct_li", "acct_ig"] and got.account == world.li
     assert got.accounts[1].oauth_token == "ig-token" and got.accounts[1].refresh_token == "ig-refresh"
