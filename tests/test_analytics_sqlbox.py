@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -563,3 +564,16 @@ def test_a_history_too_heavy_for_the_box_is_refused_in_words(own_engine, monkeyp
     assert caught.value.code == "sql_memory"
     assert "too large for the SQL box's memory" in str(caught.value) and "exports" in str(caught.value)
     assert sqlbox.copies_made() == made + 2                 # tried again once with more room
+
+
+def test_duckdb_failing_while_the_box_copies_is_said_in_words(own_engine, monkeypatch):
+    def conflict(self, source, name, wkey):
+        raise duckdb.TransactionException("Catalog write-write conflict on create with post_snapshots")
+
+    monkeypatch.setattr(sqlbox._Box, "_replace", conflict)
+    with pytest.raises(SqlBoxError) as caught:
+        run_readonly(own_engine, "ws_a", COUNT)
+    assert caught.value.code == "sql_copy"
+    assert str(caught.value).startswith("The SQL box could not copy this workspace's analytics tables (DuckDB said:")
+    monkeypatch.undo()
+    assert ask(own_engine, COUNT)["n"].iloc[0] == 100         # nothing half-copied stays behind: the next one works
