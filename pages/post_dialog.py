@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-import base64
+import functools
 from urllib.parse import urlsplit
 
 from core.domain import Post, Schedule
@@ -185,9 +185,19 @@ def _typed(post_id: str, post: Post):
     return changes, problems, sources, sizes
 
 
+@functools.lru_cache(maxsize=512)
+def _library_file(name: str) -> tuple[str, str, int | None, int | None]:
+    """(mime, kind, width, height) of a media library file, read once per process: its name is its content's hash,
+    so the answer never changes. Raises when it is missing or unreadable (not cached: tried again)."""
+    with media_library().open(name) as handle:
+        info = inspect_media(handle.read(), None, name=name)
+    return info.mime, info.kind, info.width, info.height
+
+
 def _looks(urls) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None]], dict[str, str]]:
-    """For the media kept in Outpost's library: what the browser loads for each (a data: link, so it shows without
-    the media server), its size, and its type in words ("PNG image"); links elsewhere are loaded by the browser."""
+    """For each media link: what the preview loads ("video" for a video tile; photos load from their link, uploads
+    from the media library's public address as the approval queue does), a photo's size where Outpost has the
+    file, and its type in words ("PNG photo, 1080 × 1350"; "missing" when the upload is gone)."""
     library = media_library()
     sources, sizes, kinds = {}, {}, {}
     for url in urls:
@@ -198,18 +208,14 @@ def _looks(urls) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None
                 sources[url] = "video"
             continue
         try:
-            with library.open(name) as handle:
-                data = handle.read()
-            info = inspect_media(data, None, name=name)
-        except (OutpostError, OSError):
+            mime, kind, width, height = _library_file(name)
+        except (OutpostError, OSError, ValueError):
             kinds[url] = "missing"
             continue
-        kinds[url] = f"{type_name(info.mime)} {'photo' if info.kind == 'image' else 'video'}" + (
-            f", {info.width} × {info.height}" if info.width and info.height else "")
-        if info.kind == "image":
-            sizes[url] = (info.width, info.height)
-            if len(data) <= 6_000_000:
-                sources[url] = f"data:{info.mime};base64,{base64.b64encode(data).decode()}"
+        kinds[url] = f"{type_name(mime)} {'photo' if kind == 'image' else 'video'}" + (
+            f", {width} × {height}" if width and height else "")
+        if kind == "image":
+            sizes[url] = (width, height)
         else:
             sources[url] = "video"
     return sources, sizes, kinds
