@@ -577,3 +577,28 @@ def test_duckdb_failing_while_the_box_copies_is_said_in_words(own_engine, monkey
     assert str(caught.value).startswith("The SQL box could not copy this workspace's analytics tables (DuckDB said:")
     monkeypatch.undo()
     assert ask(own_engine, COUNT)["n"].iloc[0] == 100         # nothing half-copied stays behind: the next one works
+
+
+def test_a_copy_brought_up_to_date_equals_a_fresh_copy(own_engine):
+    engine = own_engine
+    tables = ("post_snapshots", "post_metrics", "deliveries", "followers")
+    for name in tables:
+        ask(engine, f"SELECT count(*) FROM {name}")
+    for i, (seq, taken_at, views) in enumerate([(300, "2026-12-01 00:00:00+00", 1), (301, "2026-11-02 00:00:00+00", 2),
+                                                (302, "2026-12-01 00:00:00+00", 3)]):   # a tie on taken_at: by seq
+        add_snapshots(engine, (seq, taken_at, views))
+        con = engine.cursor()
+        con.execute("INSERT INTO post_snapshots VALUES (?, 2, 2, 2, '2026-12-05 00:00:00+00', 1, 1, 1, 1, 1, 1, 1, 1,"
+                    " false)", [900 + i])                                  # another workspace's: not A's
+        con.execute("INSERT INTO account_snapshots VALUES (?, 1, 1, '2026-12-01 00:00:00+00', ?, false)",
+                    [10 + i, 200 + i])
+        con.close()
+        engine.refreshed()
+        fresh = engine.cursor()
+        try:
+            for name in tables:
+                everything = f"SELECT * FROM {name} ORDER BY ALL"
+                pd.testing.assert_frame_equal(ask(engine, everything), ask(fresh, everything))
+        finally:
+            fresh.close()
+    assert ask(engine, "SELECT views FROM post_metrics")["views"].iloc[0] == 3
