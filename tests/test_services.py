@@ -117,28 +117,38 @@ def publish(store, d: Delivery, *, external_id: str, at: datetime, **changes) ->
 
 # ---------------------------------------------------------------- notifications: the texts people read
 
+# Two accounts on LinkedIn: a notification about one delivery names which of them it went to.
+_BRAND_LI = Account(platform=Platform.LINKEDIN, handle="Acme Inc", workspace_id="ws_brand", id="acct_a")
+_CAREERS_LI = Account(platform=Platform.LINKEDIN, handle="Acme Careers", workspace_id="ws_brand", id="acct_b")
+
+
 def _post() -> Post:
-    return Post(caption="Spring   sale\nstarts today", accounts=(), workspace_id="ws_brand", id="post_1",
-                schedule=Schedule(scheduled_at=T0))
+    return Post(caption="Spring   sale\nstarts today", accounts=(_CAREERS_LI, _BRAND_LI), workspace_id="ws_brand",
+                id="post_1", schedule=Schedule(scheduled_at=T0))
 
 
-def _delivery(state: DeliveryState, error: str) -> Delivery:
-    return replace(Delivery(post_id="post_1", account_id="acct_a", platform=Platform.LINKEDIN, due_at=T0),
+def _delivery(state: DeliveryState, error: str, account_id: str = "acct_a") -> Delivery:
+    return replace(Delivery(post_id="post_1", account_id=account_id, platform=Platform.LINKEDIN, due_at=T0),
                    state=state, last_error=error)
 
 
 @pytest.mark.parametrize("note,kind,title,body,subject", [
-    # a delivery failed for good: the platform's reason, where, and which post
+    # a delivery failed for good: the platform's reason, which account (handle and platform), and which post
     (lambda: notifications.delivery_outcome(_post(), _delivery(DeliveryState.FAILED, "Duplicate content.")),
      "delivery_failed", "A post could not be published",
-     "\u201cSpring sale starts today\u201d on LinkedIn: Duplicate content.", "post_1"),
-    # Outpost cannot tell whether it went out: a person decides
-    (lambda: notifications.delivery_outcome(_post(), _delivery(DeliveryState.NEEDS_REVIEW, "No answer.")),
-     "delivery_needs_review", "A post needs your review", "\u201cSpring sale starts today\u201d on LinkedIn: No answer.",
-     "post_1"),
+     "\u201cSpring sale starts today\u201d for Acme Inc on LinkedIn: Duplicate content.", "post_1"),
+    # Outpost cannot tell whether it went out: a person decides (the other LinkedIn account of the post)
+    (lambda: notifications.delivery_outcome(_post(), _delivery(DeliveryState.NEEDS_REVIEW, "No answer.", "acct_b")),
+     "delivery_needs_review", "A post needs your review",
+     "\u201cSpring sale starts today\u201d for Acme Careers on LinkedIn: No answer.", "post_1"),
     # any other settled state still says which post and why
     (lambda: notifications.delivery_outcome(_post(), _delivery(DeliveryState.QUEUED, "Waiting.")),
-     "delivery_queued", "Publishing update", "\u201cSpring sale starts today\u201d on LinkedIn: Waiting.", "post_1"),
+     "delivery_queued", "Publishing update", "\u201cSpring sale starts today\u201d for Acme Inc on LinkedIn: Waiting.",
+     "post_1"),
+    # an account no longer among the post's targets: the platform is still said
+    (lambda: notifications.delivery_outcome(_post(), _delivery(DeliveryState.FAILED, "Gone.", "acct_removed")),
+     "delivery_failed", "A post could not be published",
+     "\u201cSpring sale starts today\u201d on LinkedIn: Gone.", "post_1"),
     # an account to reconnect: the reason, then what waits for it
     (lambda: notifications.reconnect_needed(Account(platform=Platform.X, handle="@brand", workspace_id="ws_brand",
                                                     id="acct_x"), "X revoked Outpost's access.", at=T0),

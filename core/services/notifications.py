@@ -158,6 +158,10 @@ def post_expired(post: Post, tz_name: str, *, author_id: str | None, at: datetim
 
 
 def _delivery_note(post: Post, delivery: Delivery, title: str) -> Notification:
+    # Which account, not only which platform (a workspace may have two there), as the Activity page says it;
+    # the platform alone when the account is no longer among the post's targets.
+    account = next((a for a in post.accounts if a.id == delivery.account_id), None)
+    where = f"for {account.label}" if account else f"on {delivery.platform.label}"
     return Notification(
         workspace_id=post.workspace_id or "", kind=f"delivery_{delivery.state.value}", title=title,
-        body=f"{summary(post)} on {delivery.platform.label}: {delivery.last_error}", subject_id=post.id)
+        body=f"{summary(post)} {where}: {delivery.last_error}", subject_id=post.id)
