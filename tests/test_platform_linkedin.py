@@ -424,3 +424,7 @@ def test_a_lost_comment_linkedin_cannot_list_is_reported_not_sent_again():
     assert "cannot tell whether it went out" in result.extra["first_comment_error"]
     assert fake.made("POST", "/rest/socialActions/urn:li:share:7001/comments") == []
     assert saved["comment:failed"]
+    # A doubt, not a refusal; the listing's 403 is LinkedIn's rule for every app, not the account's permission.
+    assert result.extra["first_comment_unknown"] == "1" and saved["comment:unknown"] == "1"
+    assert result.extra["first_comment_error"].startswith("LinkedIn did not answer whether the first comment was posted")
+    assert "permission" not in result.extra["first_comment_error"].lower()

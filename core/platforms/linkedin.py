@@ -245,6 +245,19 @@ class LinkedInAdapter(PlatformAdapter):
     # Reading the comments back needs a read scope ordinary member apps do not get, and a miss is no proof:
     # a first comment whose answer was lost is never sent again (people are told to look).
     reliable_comment_listing: ClassVar[bool] = False
+    COMMENT_IN_DOUBT: ClassVar[str] = (
+        "LinkedIn did not answer whether the first comment was posted, and Outpost cannot tell whether it went out "
+        "because LinkedIn does not let apps read the comments back: look at the post and add it by hand if it is "
+        "missing.")
+
+    def _comment_unknown(self, request: PublishRequest, why: str) -> dict[str, str]:
+        """A lost answer LinkedIn never lets anyone check: said as a doubt ("may not have been posted"), never
+        as a refusal, and without the listing's 403 (that is LinkedIn's rule for every app, not the account's
+        permission). Checkpointed as refused ("comment:failed": never sent again) and as a doubt
+        ("comment:unknown", read by the publisher's wording)."""
+        request.save("comment:failed", self.COMMENT_IN_DOUBT)
+        request.save("comment:unknown", "1")
+        return {"first_comment_error": self.COMMENT_IN_DOUBT, "first_comment_unknown": "1"}
 
     def post_comment(self, creds: Credentials, post: PublishResult, text: str) -> str:
         author = self._author(creds)

@@ -283,6 +283,7 @@ class Publisher:
         # delivery after saving "comment:failed" or "thread:failed"): still told, never silently dropped, and
         # never sent again (the adapter's checkpoint says refused).
         refused = {extra: request.progress[key] for key, extra in (("comment:failed", "first_comment_error"),
+                                                                   ("comment:unknown", "first_comment_unknown"),
                                                                    ("thread:failed", "thread_error"))
                    if request.progress.get(key)}
         if found is not None and adapter.followups_pending(request) and "thread_error" not in refused:
@@ -545,6 +546,9 @@ class Publisher:
 def _followup_error(label: str, reason: str | None, result: PublishResult) -> str | None:
     """What did not follow a published post, in words (None: everything did)."""
     extra = result.extra or {}
+    if extra.get("first_comment_error") and extra.get("first_comment_unknown"):
+        # Its answer was lost and the platform cannot be asked: a doubt, said as one (the person looks).
+        return f"The first comment on your {label} post may not have been posted: {extra['first_comment_error']}"
     if extra.get("first_comment_error"):
         return f"The first comment on your {label} post was not posted: {extra['first_comment_error']}"
     if extra.get("thread_error"):
