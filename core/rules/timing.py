@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from types import MappingProxyType
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrulebase, rrulestr
 
 from core.domain.errors import PastTimeError, Problem, ValidationError
 from core.domain.timeutil import UTC, require_aware, to_utc, zone
@@ -499,7 +499,7 @@ class _Series:
     at `start_wall`, the anchor itself, and the UNTIL instant when UNTIL was given in UTC
     (checked after resolving, because wall times only approximate it)."""
 
-    rrule: rrule
+    rrule: rrulebase                 # what rrulestr gives (dateutil's base of rrule and rruleset)
     start_wall: datetime
     first: LocalTimeResolution
     until_at: datetime | None
