@@ -498,7 +498,7 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.status.__all__) == set(STATUS_TABLE)
     assert set(core.services.analytics.__all__) == set(ANALYTICS_TABLE)
     assert set(core.services.demo.__all__) - {"DemoStatus", "DEMO_META_KEY"} == set(DEMO_TABLE)
-    # best_time: every function told who acts is an operation (`history` is the engine read they share, after
+    # best_time: every function told who acts is an operation (`_history` is the engine read they share, after
     # their check; `with_slots_added` only merges slots)
     told = {name for name in core.services.best_time.__all__
             if inspect.isfunction(fn := getattr(core.services.best_time, name))
