@@ -668,9 +668,6 @@ def checkpoint_time(value: str | None) -> datetime | None:
         return None
 
 
-_when = checkpoint_time     # the name core/platforms/x.py imports it by
-
-
 def host_overrides_for_sandbox(sandbox_url: str, hosts: Sequence[str]) -> dict[str, str]:
     """Map each real https host to the emulator's mount of the same name (http://emu/graph.instagram.com)."""
     base = sandbox_url.rstrip("/")

@@ -39,8 +39,8 @@ from core.media.probe import UnsupportedMediaError, inspect_media
 from core.media.fetch import fetch_public
 from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter,
-                                 PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, json_object,
-                                 normalize_text)
+                                 PostMetrics, Profile, PublishRequest, PublishResult, TokenSet, checkpoint_time,
+                                 json_object, normalize_text)
 from core.domain.catalog import Platform
 from core.domain.timeutil import UTC
 
@@ -436,9 +436,8 @@ class BlueskyAdapter(PlatformAdapter):
         """A reply sent without a key of ours whose answer was lost: find it in the repo (saved as made), or raise
         OutcomeUnknown while the PDS may still apply it or its listing may not show it yet; after both it is
         not there and may be sent again."""
-        try:
-            sent = datetime.fromisoformat(progress.get(f"reply_sent:{i}") or "")
-        except ValueError:
+        sent = checkpoint_time(progress.get(f"reply_sent:{i}"))
+        if sent is None:
             return                           # never sent, or certainly not made
         found = self._find_reply(creds, text, parent["uri"], since=sent - timedelta(minutes=5))
         if found is not None:

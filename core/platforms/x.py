@@ -17,8 +17,8 @@ import httpx
 from core.domain.errors import OutcomeUnknown, PlatformError, Rejected, RetryLater, TokenExpired
 from core.platforms import metric_names
 from core.platforms.base import (AccountMetrics, Credentials, MediaItem, OAuthSpec, PlatformAdapter, PostMetrics,
-                                 Profile, PublishRequest, PublishResult, TokenSet, _when, json_object,
-                                 normalize_text)
+                                 Profile, PublishRequest, PublishResult, TokenSet, checkpoint_time,
+                                 json_object, normalize_text)
 from core.domain.catalog import Platform
 from core.domain.timeutil import UTC
 
@@ -140,7 +140,7 @@ class XAdapter(PlatformAdapter):
         """Post `i` of a thread (a reply to `parent`), made once: checkpointed before it is sent; an earlier send
         whose answer was lost is looked up among the account's replies before anything is sent again."""
         sent_key = f"tweet_sent:{i}"
-        sent = _when(progress.get(sent_key))
+        sent = checkpoint_time(progress.get(sent_key))
         if sent is not None:
             found = self._find_reply(creds, parent, text, since=sent - timedelta(minutes=5))
             if found:
