@@ -488,6 +488,10 @@ class Post:
         return self._move("cancel", current)
 
     def edit(self, current: PostStatus, **changes) -> "Post":
+        """The post with its content changed (`EDITABLE_POST_FIELDS` only: see `check_editable`)."""
+        check_editable(changes)
+        if "accounts" in changes and "account" not in changes:   # the new targets replace the old, first one too
+            changes["account"] = None
         return self._move("edit", current, **changes)
 
     def reschedule(self, current: PostStatus, schedule: Schedule) -> "Post":
@@ -498,6 +502,29 @@ class Post:
     def expire(self, current: PostStatus) -> "Post":
         """Nobody approved it by its time: it is not published (a new time puts it back in the queue)."""
         return self._move("expire", current)
+
+
+# What a person changes by editing a post: its content and where it goes. Everything else moves only through its
+# own operation, which checks its own rule: the time through `reschedule` (no past time from the dashboard), the
+# editorial state through submit/approve/reject/revise/cancel (a second person approves), and the workspace, id,
+# author, version, demo mark and series never (an edit cannot move a post to another workspace or hide it as demo).
+EDITABLE_POST_FIELDS = frozenset({"caption", "hashtags", "call_to_action", "link", "media_urls", "title",
+                                  "first_comment", "variants", "accounts", "account"})
+_FIELD_WORDS = {"schedule": "the date and time (reschedule the post instead)",
+                "state": "whether it is a draft, waiting, approved or cancelled (submit, approve, reject or cancel it "
+                         "instead)",
+                "rejection_reason": "the rejection reason (reject the post instead)"}
+
+
+def check_editable(changes: Mapping[str, Any]) -> None:
+    """Raise ValidationError naming every field of `changes` an edit may not change, with where it is changed."""
+    refused = sorted(set(changes) - EDITABLE_POST_FIELDS)
+    if refused:
+        said = [_FIELD_WORDS.get(name, name.replace("_", " ")) for name in refused]
+        raise ValidationError(Problem(
+            "not_editable", "Editing a post changes only its content (text, title, hashtags, call to action, link, "
+            "media, first comment, each platform's own version) and its accounts; it cannot change "
+            f"{', '.join(said)}.", field=refused[0]))
 
 
 def post_text_problems(post: Post) -> list[Problem]:

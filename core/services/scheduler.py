@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
 
-from core.domain import Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_text, post_status
+from core.domain import (Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_editable, check_text,
+                         post_status)
 from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, Problem, ValidationError
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.services import notifications
@@ -194,6 +195,7 @@ class Scheduler:
     def edit(self, post_id: str, **changes) -> ScheduleResult:
         """Change a post's content (caption, hashtags, media, accounts...) before it is published."""
         post, deliveries, status = self._load(post_id, Action.EDIT_POSTS)
+        check_editable(changes)     # content only: the time, state, workspace... change through their own rules
         unread: list[Problem] = []
         try:
             changed = post.edit(status, **changes)
