@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from html import escape
 
+import math
+
 from core.domain.catalog import Platform
-from core.rules.previews import PreviewData
+from core.rules.limits import limits_for
+from core.rules.previews import MediaFrame, PreviewData
 
 _COLOURS = {Platform.INSTAGRAM: "#d62976", Platform.FACEBOOK: "#1877f2", Platform.LINKEDIN: "#0a66c2",
             Platform.X: "#0f1419", Platform.TIKTOK: "#111111", Platform.YOUTUBE: "#ff0000",
             Platform.THREADS: "#000000", Platform.BLUESKY: "#1185fe", Platform.MASTODON: "#6364ff"}
+
+
+_ONE_LINE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 
 
 def _ratio_words(ratio: float) -> str:
@@ -19,6 +25,18 @@ def _ratio_words(ratio: float) -> str:
         if abs(ratio - value) < 0.005:
             return words
     return f"{ratio:.2f}:1"
+
+
+def _refusal(platform: Platform, frame: MediaFrame) -> str:
+    """Why `platform` will not take this photo, in words that stand alone (the card is also shown without the
+    composer's checks below it): too tall or too wide, and the shapes it does take."""
+    taken = limits_for(platform).image_aspect
+    if taken is None:
+        return f"{platform.label} does not take a photo of this shape."
+    # The frame is shown at the nearest edge of what the feed shows: that edge says which way the photo is off.
+    tall = abs(math.log(frame.ratio / taken.min)) <= abs(math.log(frame.ratio / taken.max))
+    shapes = taken.label or f"{_ratio_words(taken.min)} to {_ratio_words(taken.max)}"
+    return f"{platform.label} does not take a photo this {'tall' if tall else 'wide'}: use one from {shapes}."
 
 
 def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, threaded: bool = False,
@@ -30,12 +48,15 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, th
     colour = _COLOURS.get(view.platform, "#444")
     initial = escape((view.name or "?")[:1].upper())
     head = (f'<div style="display:flex;align-items:center;gap:8px;margin-bottom:8px">'
-            f'<div style="width:36px;height:36px;border-radius:50%;background:{colour};color:#fff;display:flex;'
-            f'align-items:center;justify-content:center;font-weight:700">{initial}</div>'
-            f'<div style="line-height:1.2"><div style="font-weight:700">{escape(view.name)}</div>'
-            f'<div style="color:#667;font-size:0.85em">{escape(view.handle)}</div></div>'
-            f'<div style="margin-left:auto;font-size:0.75em;color:#fff;background:{colour};border-radius:10px;'
-            f'padding:2px 8px">{escape(view.platform.label)}</div></div>')
+            # A narrow card squeezes the name, never the avatar or the platform's badge (flex-shrink:0).
+            f'<div style="width:36px;height:36px;flex-shrink:0;border-radius:50%;background:{colour};color:#fff;'
+            f'display:flex;align-items:center;justify-content:center;font-weight:700">{initial}</div>'
+            # ...the name and handle take one line each, cut with "…" as feeds do.
+            f'<div style="line-height:1.2;min-width:0">'
+            f'<div style="font-weight:700;{_ONE_LINE}" title="{escape(view.name)}">{escape(view.name)}</div>'
+            f'<div style="color:#667;font-size:0.85em;{_ONE_LINE}">{escape(view.handle)}</div></div>'
+            f'<div style="margin-left:auto;flex-shrink:0;white-space:nowrap;font-size:0.75em;color:#fff;'
+            f'background:{colour};border-radius:10px;padding:2px 8px">{escape(view.platform.label)}</div></div>')
     text_style = "white-space:pre-wrap;word-wrap:break-word;margin:0 0 8px 0"
     rest = ""
     if view.thread:
@@ -60,8 +81,7 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, th
         src = sources.get(frame.url, frame.url)
         note = ""
         if frame.refused:
-            note = (f'<div style="font-size:0.75em;color:#b91c1c">{escape(view.platform.label)} does not take a photo '
-                    f'of this shape: see below</div>')
+            note = f'<div style="font-size:0.75em;color:#b91c1c">{escape(_refusal(view.platform, frame))}</div>'
         elif frame.cropped:
             note = f'<div style="font-size:0.75em;color:#667">Cropped to {_ratio_words(frame.ratio)} in the feed</div>'
         if src.startswith(("http://", "https://", "data:image/")):

@@ -295,3 +295,36 @@ def test_the_fast_x_count_is_exactly_twitter_texts(text):
     from twitter_text import parse_tweet
     expected = parse_tweet(unicodedata.normalize("NFC", text)).weightedLength if text else 0
     assert count_text(text, "x_weighted") == expected
+
+
+# ---------------------------------------------------------------- the dashboard's card (pages/preview_card.py)
+
+@pytest.mark.parametrize("platform, size, words", [
+    ("instagram", (1080, 1920), "Instagram does not take a photo this tall: use one from 4:5 to 1.91:1."),
+    ("instagram", (2000, 500), "Instagram does not take a photo this wide: use one from 4:5 to 1.91:1."),
+])
+def test_the_card_says_on_its_own_why_a_photo_is_refused(platform, size, words):
+    # The card also stands alone (Approvals, the post dialog): it names the shapes taken, not "see below".
+    from pages.preview_card import preview_html
+    url = "https://cdn.example.com/a.jpg"
+    html = preview_html(preview(Post(caption="Look", media_urls=[url]), _account(platform), media_sizes={url: size}))
+    assert words in html and "see below" not in html
+
+
+def test_on_a_narrow_card_the_avatar_stays_round_and_the_platform_badge_whole(page):
+    # A long name beside them in a narrow column (cards side by side) squeezed the avatar to a sliver.
+    from pages.preview_card import preview_html
+    name = "Brand Studio International Workshop and Store Berlin"
+    view = preview(Post(caption="Hello"), _account("linkedin", "@brand", name=name))
+    page.set_content(f'<div style="width:220px">{preview_html(view)}</div>')
+    sizes = page.evaluate("""() => {
+        const leaf = text => [...document.querySelectorAll('div')]
+            .find(d => d.textContent === text && d.children.length === 0);
+        const size = d => ({w: d.getBoundingClientRect().width, h: d.getBoundingClientRect().height,
+                            scroll: d.scrollWidth, client: d.clientWidth});
+        return {avatar: size(leaf('B')), badge: size(leaf('LinkedIn')), card: size(document.body.firstChild)};
+    }""")
+    assert (round(sizes["avatar"]["w"]), round(sizes["avatar"]["h"])) == (36, 36)
+    assert sizes["badge"]["scroll"] <= sizes["badge"]["client"]      # the badge's word is not cut
+    assert sizes["card"]["w"] <= 220                                   # the long name did not widen the card
+    assert page.get_attribute(f'div[title="{name}"]', "title") == name   # the whole name on hover
