@@ -12,6 +12,7 @@ from core.domain.catalog import Platform
 from core.domain.errors import IllegalTransitionError, PermissionDenied, ValidationError
 from core.domain.lifecycle import PostStatus
 from core.rules.permissions import Actor
+from core.rules.previews import preview
 from core.services import approvals, housekeeping, notifications
 from core.services.scheduler import Scheduler
 
@@ -61,12 +62,18 @@ def status(w, pid):
 
 # ---------------------------------------------------------------- the queue
 
-def test_the_queue_groups_by_batch_with_previews_in_the_workspace_zone(w):
+def test_the_queue_groups_by_batch_with_previews_in_the_workspace_zone(w, monkeypatch):
     write(w, "p1", 30, batch="b1")
     write(w, "p2", 26, batch="b1")
     write(w, "p3", 5)
     write(w, "elsewhere", 5, ws=w.other, accounts=(w.x_other,))
+    # The queue renders nothing itself: the page previews each account of a post (core.rules.previews).
+    rendered = []
+    real_render = Post.render
+    monkeypatch.setattr(Post, "render", lambda post, platform: rendered.append(post.id) or real_render(post, platform))
     queue = approvals.approval_queue(w.store, w.ws.id, actor=w.people[Role.APPROVER], clock=w.clock)
+    assert rendered == []
+    monkeypatch.undo()
     assert queue.pending_count == 3 and not queue.expired
     loose, batch = sorted(queue.groups, key=lambda g: g.batch_id is not None)
     assert batch.title == "Week of 11 Mar 2030: Spring" and batch.post_ids == ("p2", "p1")   # earliest first
@@ -75,8 +82,10 @@ def test_the_queue_groups_by_batch_with_previews_in_the_workspace_zone(w):
     # T0 is 08:00 UTC on Mon 4 Mar 2030: 26 hours later is Tue 5 Mar 10:00 UTC = 11:00 in Berlin
     assert p2.when == "Tue 5 Mar 11:00"
     assert p2.author_id == "u_editor" and p2.author == "editor@acme.test" and not p2.own
-    assert {(v.platform, v.accounts) for v in p2.previews} == {("LinkedIn", ("Acme Inc",)), ("X", ("@acme",))}
-    assert all("Caption of p2" in v.text and "#spring" in v.text for v in p2.previews)
+    # Each account's preview, as the page shows it: the caption with its hashtags, on LinkedIn and on X.
+    views = [preview(p2.post, account) for account in p2.post.accounts]
+    assert {(v.platform.label, v.name) for v in views} == {("LinkedIn", "Acme Inc"), ("X", "acme")}
+    assert all("Caption of p2" in v.text and "#spring" in v.text for v in views)
     assert batch.confirmation() == ("Approve 2 posts? They go out from Tue 5 Mar 11:00 to Tue 5 Mar 15:00 "
                                     "(Europe/Berlin).")
 

@@ -44,24 +44,13 @@ NOT_IN_A_BATCH = "Not in a batch"
 
 
 @dataclass(frozen=True)
-class Preview:
-    """What the post will look like on one platform: the text it sends there and its media."""
-
-    platform: str
-    accounts: tuple[str, ...]
-    text: str
-    media_urls: tuple[str, ...]
-    title: str | None = None
-
-
-@dataclass(frozen=True)
 class Waiting:
-    """One post in the queue (pending approval, or expired), with its time in the workspace's zone."""
+    """One post in the queue (pending approval, or expired), with its time in the workspace's zone. How it looks
+    on each account is the page's to show, from `post` (core.rules.previews)."""
 
     post: Post
     status: PostStatus
     when: str
-    previews: tuple[Preview, ...]
     author_id: str | None
     own: bool            # the person looking wrote it
     may_approve: bool    # the person looking may approve it (role, second person, time not passed)
@@ -134,16 +123,6 @@ def _local(at: datetime, tz_name: str) -> str:
     return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
-def _previews(post: Post) -> tuple[Preview, ...]:
-    out = []
-    for platform in post.platforms:
-        content = post.render(platform)
-        out.append(Preview(platform=platform.label, accounts=tuple(a.handle for a in post.accounts
-                                                                   if a.platform == platform),
-                           text=content.text, media_urls=content.media_urls, title=content.title))
-    return tuple(out)
-
-
 def approval_queue(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT,
                    clock: Callable[[], datetime] = utcnow) -> ApprovalQueue:
     """The workspace's posts waiting for approval, grouped by batch (batches first, then "not in a batch"),
@@ -185,7 +164,7 @@ def approval_queue(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT
         elif post.due_at is not None and post.due_at <= now:
             why = "Its time has passed: give it a new time first."
         item = Waiting(post=post, status=status, when=_local(post.due_at, tz) if post.due_at else "no time yet",
-                       previews=_previews(post), author_id=author, own=own, may_approve=not why, why_not=why,
+                       author_id=author, own=own, may_approve=not why, why_not=why,
                        author=name(author))
         if status == PostStatus.EXPIRED:
             expired.append(item)
