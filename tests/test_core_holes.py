@@ -4,13 +4,14 @@ still sending or checking); disconnecting an account leaves what may already be 
 even while a runner claims; and a post id is checked before anything is written."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from core.domain import Account, Membership, Post, Role, Schedule, User, Workspace
 from core.domain.errors import PermissionDenied, ValidationError
-from core.domain.lifecycle import DeliveryState, PostState, PostStatus
+from core.domain.lifecycle import DeliveryState, PostState, PostStatus, SettleRefused
 from core.rules.permissions import Actor
 from core.services.scheduler import Scheduler
 
@@ -115,3 +116,110 @@ def test_new_accounts_replace_the_old_ones_including_the_first(w):
     assert [a.id for a in w.store.get_post("p1").accounts] == ["a_li"]
     states = {d.account_id: d.state for d in w.store.get_deliveries("p1")}
     assert states == {"a_x": DeliveryState.CANCELLED, "a_li": DeliveryState.QUEUED}
+
+
+# ---------------------------------------------------------------- 2. a person settles only what waits for them
+
+def planned(w, pid, *, minutes=10, account=None):
+    """An approved post (a script's) to one account, `minutes` from now; returns its delivery's id."""
+    post = Post(caption=f"Caption of {pid}", accounts=(account or w.x,), workspace_id=w.ws.id,
+                schedule=Schedule(scheduled_at=w.clock() + timedelta(minutes=minutes), timezone_name="UTC"))
+    Scheduler(w.store, clock=w.clock).schedule_post(pid, post, submit_for_approval=False)
+    [d] = w.store.get_deliveries(pid)
+    return d.id
+
+
+def claim(w, delivery_id, *, progress=()):
+    """The runner claims the delivery (its time has come) and records `progress` (key, value) pairs."""
+    w.clock.advance(minutes=15)
+    claimed = {d.id: d for d in w.store.claim_due(w.clock(), runner_id="r1", lease_until=w.clock() + timedelta(minutes=5))}
+    for key, value in progress:
+        assert w.store.save_progress(delivery_id, "r1", key, value)
+    return claimed[delivery_id]
+
+
+def in_doubt(w, pid):
+    """Sent, no answer: the runner waits for the platform's settle window, then looks (retry_wait, "sent" set)."""
+    did = planned(w, pid)
+    d = claim(w, did, progress=[("sent", w.clock().isoformat())])
+    w.store.finish_delivery(replace(d.retry_later(at=w.clock() + timedelta(minutes=2), error="No answer from X."),
+                                    progress={"sent": w.clock().isoformat()}), runner_id="r1")
+    return did
+
+
+def in_review(w, pid, *, progress, account=None):
+    did = planned(w, pid, account=account)
+    d = claim(w, did, progress=progress)
+    w.store.finish_delivery(replace(d.needs_review(evidence="Outpost could not tell."), progress=dict(progress)),
+                            runner_id="r1")
+    return did
+
+
+SETTLES = {"give_up": lambda s, did: s.give_up(did), "try_again": lambda s, did: s.try_again(did),
+           "confirm_published": lambda s, did: s.confirm_published(did, url="https://x.com/acme/status/1")}
+
+
+@pytest.mark.parametrize("action", sorted(SETTLES))
+def test_nothing_is_settled_by_hand_while_a_send_is_in_doubt(w, action):
+    did = in_doubt(w, "p1")
+    before = w.store.get_delivery(did)
+    assert before.state == DeliveryState.RETRY_WAIT and before.progress.get("sent")
+    with pytest.raises(SettleRefused, match="Outpost is still publishing this") as refused:
+        SETTLES[action](w.owner, did)
+    assert "dlv_" not in str(refused.value)          # words for a person, not the delivery's id
+    after = w.store.get_delivery(did)
+    assert (after.state, after.version, after.progress) == (before.state, before.version, before.progress)
+
+
+def test_giving_up_then_trying_again_cannot_post_an_in_doubt_delivery_twice(w):
+    """The attack: give up a delivery in doubt (it went to failed), then try again (which clears the doubt, so the
+    runner sent it again without looking): now both are refused and the runner still looks first."""
+    did = in_doubt(w, "p1")
+    for act in (w.owner.give_up, w.owner.try_again):
+        with pytest.raises(SettleRefused):
+            act(did)
+    d = w.store.get_delivery(did)
+    assert d.state == DeliveryState.RETRY_WAIT and d.progress.get("sent")
+    assert w.store.get_post_status("p1") == PostStatus.PUBLISHING
+
+
+@pytest.mark.parametrize("action", sorted(SETTLES))
+def test_nothing_is_settled_by_hand_while_the_runner_is_sending(w, action):
+    did = planned(w, "p1")
+    claim(w, did)
+    with pytest.raises(SettleRefused, match="Outpost is still publishing this"):
+        SETTLES[action](w.owner, did)
+    assert w.store.get_delivery(did).state == DeliveryState.PUBLISHING
+
+
+@pytest.mark.parametrize("action, said", [
+    ("give_up", "cancel the post"),               # the way to stop what has not gone out
+    ("try_again", "already waiting to go out"),
+    ("confirm_published", "has not gone out yet"),
+])
+def test_a_delivery_waiting_for_its_time_is_not_settled(w, action, said):
+    did = planned(w, "p1")
+    with pytest.raises(SettleRefused, match=said):
+        SETTLES[action](w.owner, did)
+    assert w.store.get_delivery(did).state == DeliveryState.QUEUED
+
+
+def test_a_live_post_in_review_is_never_marked_not_published(w):
+    """The thread's first post is live (its replies were not posted): "do not publish it" would be untrue."""
+    did = in_review(w, "p1", progress=[("tweet:0", "1850001")])
+    with pytest.raises(ValidationError, match="cannot be marked as not published. Mark it published"):
+        w.owner.give_up(did)
+    assert w.store.get_delivery(did).state == DeliveryState.NEEDS_REVIEW
+    assert w.owner.confirm_published(did).state == DeliveryState.PUBLISHED
+
+
+def test_a_send_in_doubt_in_review_is_the_person_s_to_settle(w):
+    """Needs review with a send in doubt: the person looked, so each of the three answers is theirs."""
+    did = in_review(w, "p1", progress=[("sent", "2030-03-04T08:15:00+00:00")])
+    assert w.owner.give_up(did).state == DeliveryState.FAILED
+    again = w.owner.try_again(did)
+    assert again.state == DeliveryState.QUEUED and again.attempts == 0 and not again.progress.get("sent")
+    did2 = in_review(w, "p2", progress=[("sent", "2030-03-04T08:15:00+00:00")], account=w.li)
+    assert w.owner.confirm_published(did2, url="https://www.linkedin.com/feed/update/1").state == DeliveryState.PUBLISHED
+    with pytest.raises(SettleRefused, match="already published: trying again would post it twice"):
+        w.owner.try_again(did2)

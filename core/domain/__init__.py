@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any, Mapping
 
 from core.domain.errors import Problem, ValidationError
-from core.domain.lifecycle import (DeliveryState, PostState, PostStatus, check_delivery_move, check_post_move,
-                            derive_post_status)
+from core.domain.lifecycle import (DeliveryState, PostState, PostStatus, check_delivery_move, check_person_settle,
+                                   check_post_move, derive_post_status)
 from core.domain.catalog import Platform
 from core.domain.timeutil import require_aware, to_utc, zone
 
@@ -621,6 +621,23 @@ class Delivery:
     def needs_review(self, *, evidence: str, code: str | None = None) -> "Delivery":
         return self._move("needs_review", last_error=evidence, last_error_code=code, claimed_by=None,
                           lease_expires_at=None, next_attempt_at=None)
+
+    # -- a person settles what waits for them (core.domain.lifecycle.PERSON_SETTLES), never what the runner has
+    def confirm_published(self, *, url: str | None, at: datetime) -> "Delivery":
+        """The person found it live on the platform (from needs review)."""
+        check_person_settle("confirm_published", self.state, self.progress, self.id)
+        return self.mark_published(external_id=self.external_id, external_url=url or self.external_url, at=at)
+
+    def give_up(self, *, error: str) -> "Delivery":
+        """The person decided it will not go out (from needs review; never once its post is made)."""
+        check_person_settle("give_up", self.state, self.progress, self.id)
+        return self.mark_failed(error=error, code="given_up")
+
+    def try_again(self, *, at: datetime) -> "Delivery":
+        """The person checked it is not on the platform: publish it again from `at`, with a fresh set of attempts
+        and no earlier send to look for (what an earlier attempt made, a thread's first post, is kept)."""
+        check_person_settle("try_again", self.state, self.progress, self.id)
+        return replace(self.requeue(at=at), attempts=0, progress={**self.progress, "sent": ""})
 
     def __hash__(self) -> int:  # the progress dict makes the generated hash fail; a delivery is its id and version
         return hash(("delivery", self.id, self.version))

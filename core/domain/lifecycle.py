@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable, Mapping
 
-from core.domain.errors import IllegalTransitionError
+from core.domain.errors import IllegalTransitionError, Problem, ValidationError
 
 
 class PostState(StrEnum):
@@ -142,6 +142,64 @@ def may_be_live(progress: Mapping[str, str]) -> bool:
     ("sent"). Such a delivery has started publishing, whatever its state: it never goes back to the queue, and its
     post can no longer be edited, rescheduled or cancelled (`started_status`)."""
     return bool(progress.get("sent")) or is_live(progress)
+
+
+# What a person may settle, and from where: only what waits for them. A delivery the runner still has (queued,
+# publishing, retry_wait) may be on the platform or about to be (a send in doubt is checked by the runner after the
+# platform's settle window); a person marking it failed and then trying again would post it twice, and marking it
+# published would stop the runner's own check. `give_up` is also refused for a delivery whose post Outpost made
+# (`is_live`): it is on the platform, so "not published" would be untrue (marking it published stops there).
+# In needs_review a send may be in doubt ("sent"): that is what the person was asked to look at, so their word
+# settles it.
+PERSON_SETTLES: dict[str, Move] = {
+    "confirm_published": _m({D.NEEDS_REVIEW}, D.PUBLISHED),
+    "give_up": _m({D.NEEDS_REVIEW}, D.FAILED),
+    "try_again": _m({D.FAILED, D.NEEDS_REVIEW}, D.QUEUED),
+}
+
+
+class SettleRefused(IllegalTransitionError):
+    """A person asked to settle a delivery that is not theirs to settle now; the message says why, in words."""
+
+    def __init__(self, message: str, *, action: str, current: DeliveryState, delivery_id: str | None):
+        super().__init__(entity="delivery", entity_id=delivery_id, action=action, current=current.value,
+                         allowed_from=tuple(sorted(s.value for s in PERSON_SETTLES[action].sources)))
+        self.args = (message,)
+
+
+_RUNNER_HAS_IT = ("Outpost is still publishing this (it may already be on the platform, or be about to be), so it "
+                  "cannot be settled by hand now. If Outpost cannot tell whether it went out, it will ask you to "
+                  "review it.")
+
+
+def check_person_settle(action: str, current: DeliveryState, progress: Mapping[str, str],
+                        delivery_id: str | None = None) -> None:
+    """Raise SettleRefused, in words, unless a person may `action` ("confirm_published", "give_up", "try_again")
+    a delivery in state `current` with `progress` (see PERSON_SETTLES); ValidationError for giving up a live post."""
+    move = PERSON_SETTLES[action]
+    if current in move.sources:
+        if action == "give_up" and is_live(progress):   # a rule, not a race: said as a problem, not as "stale"
+            raise ValidationError(Problem(
+                "post_is_live", "Outpost already made this post on the platform (only its thread replies or first "
+                "comment are missing), so it cannot be marked as not published. Mark it published to leave it as it "
+                "is, or try again to finish it."))
+        return
+    if current == D.PUBLISHED:
+        message = {"confirm_published": "This is already marked published.",
+                   "give_up": "This is already published, so it cannot be marked as not published.",
+                   "try_again": "This is already published: trying again would post it twice."}[action]
+    elif current == D.CANCELLED:
+        message = "This was cancelled and will not be published; duplicate the post to publish it again."
+    elif current == D.FAILED:
+        message = {"confirm_published": "This was marked as not published. If it should go out, try again.",
+                   "give_up": "This already failed; it will not be published."}[action]
+    elif current == D.QUEUED and not may_be_live(progress):
+        message = {"confirm_published": "This has not gone out yet: Outpost publishes it at its time.",
+                   "give_up": "This has not gone out yet: to stop it, cancel the post or remove this account from it.",
+                   "try_again": "This is already waiting to go out."}[action]
+    else:   # the runner has it: queued for its time or a retry, being sent, or waiting to check a send in doubt
+        message = _RUNNER_HAS_IT
+    raise SettleRefused(message, action=action, current=current, delivery_id=delivery_id)
 
 
 def started_status(status: PostStatus, deliveries: Iterable) -> PostStatus:

@@ -136,8 +136,10 @@ class Scheduler:
             post = replace(post, created_by=self.actor.user_id)
         self._check_targets(post)
         post = self._prepare_media(post)
-        from core.rules.validation import validate_post
+        from core.rules.validation import OVERSIZED_CODES, validate_post
         problems = [p for p in validate_post(post)]
+        if any(p.code in OVERSIZED_CODES for p in problems):   # far too long for any platform: nothing more to check
+            raise ValidationError([p for p in problems if p.severity == "error"])
         if self.media_checker is not None and post.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(post)
         warnings: list[Problem] = [p for p in problems if p.severity != "error"]
@@ -285,19 +287,19 @@ class Scheduler:
         return self._result(stored, warnings, [])
 
     # ------------------------------------------------------------ a person settles what the runner could not
+    # Each acts only on what waits for a person (core.domain.lifecycle.PERSON_SETTLES): never on a delivery the
+    # runner is still sending or checking, which may be live (refused with SettleRefused, in words).
     def confirm_published(self, delivery_id: str, *, url: str | None = None) -> Delivery:
         """The person looked: the post is live on the platform (from needs review)."""
         check_text(url, field="url", what="link")
         d, post = self._load_delivery(delivery_id)
         url = (url or "").strip() or None
-        return self._settle(d, post, d.mark_published(external_id=d.external_id, external_url=url or d.external_url,
-                                                at=self.clock()), "delivery.confirmed_published")
+        return self._settle(d, post, d.confirm_published(url=url, at=self.clock()), "delivery.confirmed_published")
 
     def give_up(self, delivery_id: str) -> Delivery:
         """The person decided this one will not go out (from needs review)."""
         d, post = self._load_delivery(delivery_id)
-        return self._settle(d, post, d.mark_failed(error=f"Not published: decided by {self.actor.label}.",
-                                                   code="given_up"),
+        return self._settle(d, post, d.give_up(error=f"Not published: decided by {self.actor.label}."),
                             "delivery.given_up")
 
     def try_again(self, delivery_id: str) -> Delivery:
@@ -307,8 +309,7 @@ class Scheduler:
         without first looking for an earlier attempt.
         """
         d, post = self._load_delivery(delivery_id)
-        again = replace(d.requeue(at=self.clock()), attempts=0, progress={**d.progress, "sent": ""})
-        return self._settle(d, post, again, "delivery.requeued")
+        return self._settle(d, post, d.try_again(at=self.clock()), "delivery.requeued")
 
     def _load_delivery(self, delivery_id: str) -> tuple[Delivery, Post]:
         d = self.store.get_delivery(delivery_id)
