@@ -8,8 +8,6 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from core.services.accounts import add_account
-from core.domain import Account
 from core.domain.errors import OutpostError
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import utcnow
@@ -58,18 +56,31 @@ if ctx.can(Action.EDIT_POSTS):
                 st.info("Connect an account first, on the Accounts page (it walks you through the platform's own "
                         "sign-in). In sandbox mode you can also add a practice account right here.")
             if settings().sandbox and ctx.can(Action.CONNECT_ACCOUNTS):
+                def _add_practice() -> None:
+                    """Connect the practice account through the emulator; on success the form is emptied and says so."""
+                    from core.services.connect import at_handle
+                    from sandbox.seed import connect_practice_account
+                    plat = s.get("new_acc_platform")
+                    try:
+                        added = connect_practice_account(db, settings(), actor=ctx.actor, workspace_id=ws.id,
+                                                         platform=plat, handle=s.get("new_acc_handle", ""))
+                    except OutpostError as exc:
+                        s["new_acc_error"] = exc
+                    else:
+                        s["new_acc_handle"] = ""
+                        s["new_acc_done"] = (f"Added {at_handle(added.handle)} on {added.platform.label}: connected "
+                                             "to the sandbox, so posts to it really go out there.")
+
                 with st.popover("Add a sandbox account"):
-                    plat = st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label,
-                                        key="new_acc_platform")
-                    handle = st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
-                    if st.button("Add account", key="new_acc_add"):
-                        try:
-                            add_account(db, ctx.actor, Account(platform=plat, handle=handle, display_name=handle,
-                                                               workspace_id=ws.id))
-                        except OutpostError as exc:
-                            show_problems(exc)
-                        else:
-                            st.rerun()
+                    st.caption("A practice account on Outpost's local emulator, connected like a real one.")
+                    st.selectbox("Platform", supported_platforms(), format_func=lambda p: p.label,
+                                 key="new_acc_platform")
+                    st.text_input("Handle", placeholder="@yourbrand", key="new_acc_handle")
+                    st.button("Add account", key="new_acc_add", on_click=_add_practice)
+                    if "new_acc_error" in s:
+                        show_problems(s.pop("new_acc_error"))
+                    if "new_acc_done" in s:
+                        st.success(s.pop("new_acc_done"))
             if accounts:
                 composer(ctx, accounts)
 

@@ -4,16 +4,23 @@ Each account goes through Outpost's real OAuth flow (`core.services.connect.Conn
 emulator's consent page answered over HTTP with "Allow", the redirect's code and state handed to
 `finish`. The account that lands in the store is exactly what the dashboard would have stored.
 Bluesky has no consent page: its accounts sign in with the emulator's app password (`sandbox-app-password`).
+
+`connect_practice_account` is the dashboard's "Add a sandbox account" (Posts -> New post): one account, connected
+the same way, so it publishes like any connected account; `prefill` puts an account's handle on a consent page
+(reconnecting it signs in as that account unless the person changes it).
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from core.services.connect import ConnectService
+from core.services.connect import ConnectError, ConnectService, at_handle, handle_taken
 from core.domain import Account
+from core.domain.errors import Problem
+from core.rules.permissions import Action, Actor, check
 from core.domain.catalog import Platform
 from core.platforms.registry import build_adapter
 from core.infra.settings import Settings
@@ -34,10 +41,65 @@ def consent(browser: httpx.Client, url: str, *, handle: str, decision: str = "al
     return _query(answer.headers["location"])
 
 
-def connect_accounts(store: PostStore, settings: Settings, *, user_id: str, workspace_id: str,
-                     platform: Platform | str, handles: Iterable[str], client: httpx.Client | None = None,
-                     **account_changes) -> list[Account]:
-    """Connect one sandbox account per handle; `account_changes` (daily_cap=..., min_gap_minutes=...) are saved on each."""
+def prefill(consent_url: str, handle: str) -> str:
+    """The emulator's consent page for `consent_url` with its handle box filled in with `handle`."""
+    return f"{consent_url}&{urlencode({'handle': handle.strip().lstrip('@')})}"
+
+
+# What the emulator keeps of a typed handle (sandbox.oauth.clean_handle): letters, digits, dot, dash, underscore.
+_NOT_IN_HANDLE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def practice_handle(platform: Platform | str, typed: str) -> str:
+    """The handle a practice account gets for what was typed ("" when nothing usable was): as the emulator keeps
+    it; on Bluesky a domain name ("acme" becomes "acme.bsky.social")."""
+    handle = _NOT_IN_HANDLE.sub("", (typed or "").strip().lstrip("@"))[:30]
+    if handle and Platform.parse(platform) == Platform.BLUESKY:
+        handle = handle.replace("_", "-").lower()
+        if "." not in handle:
+            handle += ".bsky.social"
+    return handle
+
+
+def connect_practice_account(store: PostStore, settings: Settings, *, actor: Actor, workspace_id: str,
+                             platform: Platform | str, handle: str, client: httpx.Client | None = None) -> Account:
+    """Add a practice account in sandbox mode, connected for real through the emulator (its consent page answered
+    "Allow" over HTTP; Bluesky with its app password), so it publishes like one connected from Accounts.
+
+    Refused in words (ConnectError), with nothing stored: not sandbox mode, no usable handle, the handle already
+    in the workspace on that platform, the emulator not answering."""
+    platform = Platform.parse(platform)
+    check(actor, Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
+    if not settings.sandbox:
+        raise ConnectError(Problem("not_sandbox", "Practice accounts exist only in sandbox mode. Connect a real "
+                                   f"account with Connect {platform.label} on Accounts."))
+    clean = practice_handle(platform, handle)
+    if not clean:
+        raise ConnectError(Problem("handle_missing", "Enter a handle for the practice account, such as @yourbrand "
+                                   "(letters, digits, dots, dashes and underscores).", field="handle"))
+    taken = handle_taken(store, workspace_id, platform, clean)
+    if taken is not None and taken.external_id is not None:
+        raise ConnectError(Problem("handle_taken", f"{at_handle(taken.handle)} on {platform.label} is already in "
+                                   "this workspace; nothing was added.", field="handle"))
+    before = {a.id for a in store.list_accounts(workspace_id=workspace_id) if a.external_id is not None}
+    try:
+        [account] = connect_accounts(store, settings, actor=actor, workspace_id=workspace_id, platform=platform,
+                                     handles=[clean], client=client)
+    except (httpx.HTTPError, RuntimeError) as exc:
+        raise ConnectError(Problem("sandbox_unreachable", "The sandbox emulator did not answer, so the practice "
+                                   f"account was not added ({type(exc).__name__}). Is it running? ./outpost start "
+                                   "starts it.")) from None
+    if account.id in before:    # the platform's account for that name was here already (under its own handle)
+        raise ConnectError(Problem("handle_taken", f"{at_handle(account.handle)} on {platform.label} is already in "
+                                   "this workspace; nothing was added.", field="handle"))
+    return account
+
+
+def connect_accounts(store: PostStore, settings: Settings, *, workspace_id: str, platform: Platform | str,
+                     handles: Iterable[str], user_id: str | None = None, actor: Actor | None = None,
+                     client: httpx.Client | None = None, **account_changes) -> list[Account]:
+    """Connect one sandbox account per handle, as `actor` (or the person `user_id`); `account_changes`
+    (daily_cap=..., min_gap_minutes=...) are saved on each."""
     from dataclasses import replace
     own = client is None
     client = client or httpx.Client(timeout=30, trust_env=False)
@@ -52,12 +114,12 @@ def connect_accounts(store: PostStore, settings: Settings, *, user_id: str, work
             if with_password:
                 # Bluesky handles are domain names: no underscores.
                 account = PasswordConnectService(store, adapter_for).connect(
-                    user_id=user_id, workspace_id=workspace_id, platform=platform,
+                    user_id=user_id, actor=actor, workspace_id=workspace_id, platform=platform,
                     identifier=handle.replace("_", "-"), password=SandboxConfig().bsky_app_password)
             else:
-                url = service.start(user_id=user_id, workspace_id=workspace_id, platform=platform)
+                url = service.start(user_id=user_id, actor=actor, workspace_id=workspace_id, platform=platform)
                 back = consent(client, url, handle=handle)
-                account = service.finish(user_id=user_id, state=back["state"], code=back["code"])
+                account = service.finish(user_id=user_id, actor=actor, state=back["state"], code=back["code"])
             if account_changes:
                 account = store.save_account(replace(account, **account_changes))
             out.append(account)

@@ -207,7 +207,7 @@ def test_the_dashboard_passes_the_person_as_an_actor(world):
 def test_declined_consent_is_explained(world):
     store, service, owner, ws, *_ = world
     back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.FACEBOOK), decision="deny")
-    with pytest.raises(ConnectError, match="you declined access"):
+    with pytest.raises(ConnectError, match="you chose not to allow access"):
         service.finish(user_id=owner.id, **_params(back))
 
 

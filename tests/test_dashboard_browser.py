@@ -57,7 +57,7 @@ def test_first_visit_to_a_scheduled_post(dashboard, sandbox_emulator, berlin_pag
     page.get_by_text("Post to").wait_for()
 
     page.get_by_label("Post to").click()
-    page.get_by_role("option", name=re.compile("@casey on Instagram")).click()
+    page.get_by_role("option", name=re.compile("casey on Instagram")).click()
     page.keyboard.press("Escape")
     fill(page, "Caption", "x" * 2300)
     page.get_by_text(re.compile(r"Instagram: 2,300 / 2,200")).wait_for()  # live counter turns red

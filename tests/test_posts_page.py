@@ -14,16 +14,7 @@ def page(tmp_path, monkeypatch):
         yield db, owner, ws, page_opener(db, ws.id, "../pages/posts.py")
 
 
-def test_an_owner_adds_a_sandbox_account_in_their_name(page):
-    db, owner, ws, open_as = page
-    at = open_as(owner)
-    at.text_input(key="new_acc_handle").input("@practice")
-    at.button(key="new_acc_add").click().run()
-    assert not at.exception and not at.error
-    [account] = db.list_accounts(workspace_id=ws.id)
-    assert account.handle == "@practice"
-    [event] = [e for e in db.list_events(workspace_id=ws.id) if e.action == "account.added"]
-    assert event.actor == f"user:{owner.id}" and event.subject_id == account.id
+# An owner adding a sandbox account (connected through the emulator): tests/test_practice_accounts.py.
 
 
 @pytest.mark.parametrize("role, composer, add_account", [

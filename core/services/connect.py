@@ -87,10 +87,15 @@ class ConnectService:
 
     def start(self, *, workspace_id: str, platform: Platform | str, actor: Actor | None = None,
               user_id: str | None = None, account_id: str | None = None) -> str:
-        """The consent URL to send the person to; only a role that may connect accounts gets one."""
+        """The consent URL to send the person to; only a role that may connect accounts gets one.
+
+        `account_id`: reconnecting that account of the workspace (Accounts -> Reconnect): the connection then
+        updates it, and signing in as another platform account is refused (`save_connected_account`)."""
         platform = Platform.parse(platform)
         actor = acting_person(self.store, actor, user_id)
         check(actor, Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
+        if account_id is not None:
+            _reconnect_target(self.store, account_id, workspace_id=workspace_id, platform=platform)
         adapter = self.adapter_for(platform)
         state = secrets.token_urlsafe(32)
         verifier, challenge = pkce_pair() if adapter.oauth.pkce else (None, None)
@@ -127,8 +132,7 @@ class ConnectService:
         check(actor, Action.CONNECT_ACCOUNTS, attempt.workspace_id, subject="workspace")
         platform = attempt.platform
         if error:
-            reason = "you declined access" if error == "access_denied" else (error_description or error)
-            raise ConnectError(Problem("consent_refused", f"{platform.label} was not connected: {reason}."))
+            raise ConnectError(Problem("consent_refused", _refusal(platform, error, error_description)))
         if not code:
             raise ConnectError(Problem("code_missing", f"{platform.label} did not send an authorization code."))
         adapter = self.adapter_for(platform)
@@ -142,7 +146,22 @@ class ConnectService:
                                        f"Outpost needs ({', '.join(missing)}). Connect again and allow them all."))
         profile = adapter.fetch_profile(token)
         return save_connected_account(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
-                                      platform=platform, token=token, profile=profile, now=now)
+                                      platform=platform, token=token, profile=profile, now=now,
+                                      account_id=attempt.account_id)
+
+
+# The error codes platforms send back when the person pressed "Deny" / "Cancel" on the consent page (OAuth 2's
+# access_denied; LinkedIn's own two).
+DECLINED = frozenset({"access_denied", "user_cancelled_authorize", "user_cancelled_login", "consent_required"})
+
+
+def _refusal(platform: Platform, error: str, description: str | None) -> str:
+    """Why nothing was connected, in Outpost's words (a platform's own wording is quoted once, never repeated)."""
+    again = f"Use Connect {platform.label} on Accounts to try again."
+    if error in DECLINED:
+        return f"{platform.label} was not connected: you chose not to allow access. {again}"
+    said = " ".join(str(description or error).split()).rstrip(". ")
+    return f"{platform.label} did not connect the account (it said: “{said}”). {again}"
 
 
 @dataclass(frozen=True)
@@ -188,14 +207,76 @@ def _connected_by(store: PostStore, attempt: OAuthState) -> Account | None:
     return None
 
 
+def at_handle(handle: str) -> str:
+    """A handle as people write it: "@acme" (a name with spaces, such as a LinkedIn page's, stays as it is)."""
+    handle = (handle or "").strip()
+    return handle if handle.startswith("@") or " " in handle else f"@{handle}"
+
+
+def same_handle(a: str, b: str) -> bool:
+    """Whether two handles name the same account on one platform ("@Acme" and "acme" do)."""
+    return (a or "").strip().lstrip("@").casefold() == (b or "").strip().lstrip("@").casefold()
+
+
+def handle_taken(store: PostStore, workspace_id: str, platform: Platform | str, handle: str, *,
+                 but: str | None = None) -> Account | None:
+    """The workspace's account with this handle on this platform (other than `but`), if there is one: a handle is
+    in a workspace once per platform, however the account was added."""
+    platform = Platform.parse(platform)
+    return next((a for a in store.list_accounts(workspace_id=workspace_id)
+                 if a.platform == platform and a.id != but and same_handle(a.handle, handle)), None)
+
+
+def _reconnect_target(store: PostStore, account_id: str, *, workspace_id: str, platform: Platform) -> Account:
+    """The account a reconnect is for, if it is still this workspace's account on this platform."""
+    try:
+        target = store.get_account(account_id)
+    except NotFoundError:
+        target = None
+    if target is None or target.workspace_id != workspace_id or target.platform != platform:
+        raise ConnectError(Problem("reconnect_gone", f"The {platform.label} account you were reconnecting is no "
+                                   "longer in this workspace, so nothing was changed. Start again from Accounts."))
+    return target
+
+
+def _account_to_update(store: PostStore, *, workspace_id: str, platform: Platform, profile: Profile, handle: str,
+                       account_id: str | None) -> Account | None:
+    """Which stored account a connection updates (None: a new one), or ConnectError when it must not be stored.
+
+    Reconnecting account A (`account_id`) updates A, adopting the platform's id when A has none yet (a practice
+    account); signing in as another platform account than A's is refused. Otherwise: the workspace's account with
+    the same platform id, else its account with the same handle and no platform id yet; the same handle with
+    another platform id is refused (one handle per platform in a workspace)."""
+    found = store.find_account(workspace_id, platform.value, profile.external_id)
+    if account_id is not None:
+        target = _reconnect_target(store, account_id, workspace_id=workspace_id, platform=platform)
+        other_id = target.external_id is not None and target.external_id != profile.external_id
+        if other_id or (found is not None and found.id != target.id):
+            raise ConnectError(Problem("other_account", f"You signed in as {at_handle(handle)} on {platform.label}; "
+                                       f"sign in as {at_handle(target.handle)} to reconnect it. Nothing was changed."))
+        return target
+    if found is not None:
+        return found
+    same = handle_taken(store, workspace_id, platform, handle)
+    if same is None:
+        return None
+    if same.external_id is None:
+        return same
+    raise ConnectError(Problem("handle_taken", f"{at_handle(same.handle)} on {platform.label} is already in this "
+                               "workspace as another account. Reconnect that one from Accounts, or disconnect it "
+                               "first. Nothing was changed."))
+
+
 def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str, platform: Platform, token: TokenSet,
                            profile: Profile, now: datetime, meta: dict | None = None,
-                           details: dict | None = None) -> Account:
+                           details: dict | None = None, account_id: str | None = None) -> Account:
     """Create the account, or update the workspace's existing one for the same platform account (reconnecting),
     and record it. The one rule for every way of connecting (a consent page, an app password): a refresh token
-    the platform did not send again is kept, secret profile extras go to the encrypted secrets."""
-    existing = store.find_account(workspace_id, platform.value, profile.external_id)
+    the platform did not send again is kept, secret profile extras go to the encrypted secrets. Which account is
+    updated, and what is refused, is `_account_to_update`'s: `account_id` is the account being reconnected."""
     handle, display_name = profile_names(profile)
+    existing = _account_to_update(store, workspace_id=workspace_id, platform=platform, profile=profile,
+                                  handle=handle, account_id=account_id)
     refresh_token = token.refresh_token or (existing.refresh_token if existing else None)
     fields = dict(oauth_token=token.access_token, refresh_token=refresh_token, token_expires_at=token.expires_at,
                   refresh_expires_at=token.refresh_expires_at or (existing.refresh_expires_at if existing else None),
@@ -206,7 +287,8 @@ def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str,
                   secrets={**(existing.secrets if existing else {}), **secret_meta(profile.meta)},
                   secrets_unreadable=None)   # new tokens replace any the store could not read
     if existing is not None:
-        account = replace(existing, **fields)
+        account = replace(existing, external_id=profile.external_id, connected_at=existing.connected_at or now,
+                          **fields)
         action = "account.reconnected"
     else:
         account = Account(platform=platform, external_id=profile.external_id, workspace_id=workspace_id,
