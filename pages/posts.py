@@ -163,10 +163,13 @@ def _section(section: str, filters: dict, empty: str) -> None:
     frame["link"] = frame["link"].map(lambda u: viewable_link(u, settings()))   # sandbox: the emulator's page
     rev = s.get("posts_rev", 0)
     key = f"posts_{section}_{rev}"
+    # the tags (Demo, AI) and problems only when a row has one: the caption keeps more room
+    shown_columns = [c for c in COLUMNS if c not in ("tags", "problem") or frame[c].any()]
+    frame["caption"] = frame["caption"].map(lambda text: cut(text, caption_width(shown_columns)))
+    frame["accounts"] = frame["accounts"].map(lambda text: cut_accounts(text, WIDTHS["accounts"]))
+    frame["problem"] = frame["problem"].map(lambda text: cut(text, WIDTHS["problem"]))
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                          key=key, column_config=COLUMN_CONFIG,
-                          # the tags (Demo, AI) and problems only when a row has one: the table fits the page
-                          column_order=[c for c in COLUMNS if c not in ("tags", "problem") or frame[c].any()])
+                          key=key, column_config=column_config(shown_columns), column_order=shown_columns)
     rows = picked.selection.rows if picked else []
     if rows:                                 # a row was clicked: open its post (once; a fresh key clears it)
         s["posts_rev"] = rev + 1
@@ -188,10 +191,55 @@ def _show_more(section: str, shown: int) -> None:
 
 
 COLUMNS = ["when", "status", "tags", "accounts", "caption", "problem", "link"]
-COLUMN_CONFIG = {"when": "When", "accounts": "Accounts", "status": "Status", "problem": "Last problem",
-                 "caption": st.column_config.TextColumn("Caption", width="large"),
-                 "tags": st.column_config.TextColumn("Tag", width="small"),
-                 "link": st.column_config.LinkColumn("Published post", display_text="Open ↗")}
+# Widths in pixels. At 1280 px with the sidebar open the table is ~820 px wide (~980 px at 1440), ROOM of it for the
+# columns (the rest is the row-selection column and borders): the caption gets what the others leave, so the whole
+# table fits, and Streamlit widens every column alike on a wider page. A long caption is cut; all of it is in the
+# post's dialog, a click on the row away. (Sized by their longest cell, the columns made the table scroll sideways,
+# its links out of sight.)
+WIDTHS = {"when": 150, "status": 100, "tags": 50, "accounts": 150, "problem": 100, "link": 60}
+ROOM, CAPTION_AT_LEAST = 780, 120
+LABELS = {
+    "when": ("When", None),
+    "status": ("Status", None),
+    "tags": ("Tag", "Demo: sample history from the sandbox. AI: written with the AI assistant."),
+    "accounts": ("Accounts", "Where it goes out. All of them are in the post's dialog."),
+    "caption": ("Caption", "The start of the text: click the row to read it all."),
+    "problem": ("Problem", "The last thing that went wrong. In full in the post's dialog."),
+}
+PX_PER_CHAR = 6.2   # the table's font, on average: how many characters a width holds
+
+
+def caption_width(shown: list[str]) -> int:
+    """What the other `shown` columns leave the caption at 1280 px (at least CAPTION_AT_LEAST)."""
+    return max(CAPTION_AT_LEAST, ROOM - sum(WIDTHS.get(c, 0) for c in shown if c != "caption"))
+
+
+def cut(text: str, width: int) -> str:
+    """The text as it fits `width` pixels, cut at a word with "…" (the table would clip it mid-letter)."""
+    room = int(width / PX_PER_CHAR)
+    if len(text) <= room:
+        return text
+    head = text[:room - 1]
+    return (head.rsplit(" ", 1)[0] if " " in head[room // 2:] else head).rstrip(" ,.;:-–") + "…"
+
+
+def cut_accounts(text: str, width: int) -> str:
+    """Like `cut`, but one account keeps its platform in sight: "Bakery Tabl… on LinkedIn"."""
+    handle, on, platform = text.rpartition(" on ")
+    room = int(width / PX_PER_CHAR)
+    if len(text) <= room or not on or ", " in text or room - len(on + platform) - 1 < 6:
+        return cut(text, width)
+    return handle[:room - len(on + platform) - 1].rstrip() + "…" + on + platform
+
+
+def column_config(shown: list[str]) -> dict:
+    """The table's columns for the ones `shown`: fixed widths, and the caption as wide as the page leaves."""
+    caption = caption_width(shown)
+    config = {c: st.column_config.TextColumn(label, width=WIDTHS.get(c, caption), help=help_)
+              for c, (label, help_) in LABELS.items()}
+    config["link"] = st.column_config.LinkColumn("Post", display_text="Open ↗", width=WIDTHS["link"],
+                                                 help="The published post on its platform.")
+    return config
 
 
 SECTIONS = {"Upcoming": UPCOMING, "Past": PAST}

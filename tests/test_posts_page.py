@@ -146,7 +146,7 @@ def test_a_preview_per_chosen_platform_with_the_feeds_cut_and_the_text_escaped(c
     at.text_area(key="compose_caption").input(caption).run()
     assert not at.exception
     html = _html(at)
-    assert html.count("Brand Studio") == 3
+    assert html.count(">Brand Studio<") == 3                                          # one card per platform
     assert "@brand.studio" in html and "… more" in html and "…see more" in html      # Instagram, LinkedIn cuts
     assert "this is 2 posts" in html and " 1/2" in html and " 2/2" in html           # X: a numbered thread
     assert "&lt;b&gt;Big&lt;/b&gt;" in html and "<b>Big</b>" not in html
@@ -364,3 +364,36 @@ def test_the_post_dialog_opens_a_published_post_on_the_emulator_in_sandbox_mode(
     [button] = at.get("link_button")
     assert button.proto.label == "Open the post"
     assert button.proto.url == "http://127.0.0.1:9/web/x.com/sandbox_creator/status/2128"
+
+
+def test_a_long_caption_is_cut_to_its_column_and_read_in_full_in_the_dialog(history):
+    # The table fits a 1280-px window: each column has a width, the caption gets what the others leave, and a
+    # caption longer than that ends in "…" at a word; the whole text is one click away, in the post's dialog.
+    import json
+    from datetime import timedelta
+
+    from core.domain import Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.domain.timeutil import utcnow
+    db, owner, ws, open_as, x, li = history
+    text = "Behind the scenes at 4 am: how our bakers shape three hundred croissants before sunrise, every day"
+    at_ = utcnow() - timedelta(hours=2)
+    db.add_post(Post(caption=text, accounts=(x, li), schedule=Schedule(scheduled_at=at_), workspace_id=ws.id,
+                     state=PostState.APPROVED, id="long"),
+                [Delivery(post_id="long", account_id=a.id, platform=a.platform, due_at=at_, id=f"d_long_{a.id}")
+                 for a in (x, li)])
+    at = open_as(owner, posts_section="Past")
+    assert not at.exception
+    frame = at.dataframe[0].value
+    [shown] = [c for c in frame["caption"] if c.startswith("Behind the scenes")]
+    assert shown.endswith("…") and len(shown) < 60 and text.startswith(shown[:-1])
+    assert shown[:-1] == text[:len(shown) - 1] and text[len(shown) - 1] == " "       # cut between words
+    assert "Upcoming" not in " ".join(frame["caption"]) and "Went out 1 days ago" in list(frame["caption"])
+    [accounts] = [a for a, c in zip(frame["accounts"], frame["caption"]) if c == shown]
+    assert accounts.endswith("…")                                                     # two accounts: cut too
+    widths = {c: cfg.get("width") for c, cfg in json.loads(at.dataframe[0].proto.columns).items()}
+    assert all(isinstance(widths[c], int) for c in ("when", "status", "accounts", "caption", "link"))
+    row = list(frame["caption"]).index(shown)
+    at.session_state["posts_past_0"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert at.session_state["open_post"] == "long" and at.text_area(key="pd_caption_long").value == text
