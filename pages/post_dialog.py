@@ -13,18 +13,14 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-import functools
-from urllib.parse import urlsplit
-
-from core.domain import Post, Schedule
+from core.domain import Post, PostVariant, Schedule
+from core.domain.catalog import Platform
 from core.domain.errors import OutpostError, Problem, ValidationError
 from core.domain.lifecycle import POST_MOVES, PostStatus
 from core.domain.timeutil import zone
-from core.media.formats import type_name
-from core.media.probe import inspect_media
 from core.platforms.links import viewable_link
 from core.rules.permissions import Action
-from core.rules.previews import preview
+from core.rules.previews import preview, split_thread
 from core.rules.timing import check_not_past
 from core.rules.validation import text_count, validate_post
 from core.services import hashtag_groups
@@ -33,12 +29,14 @@ from core.rules.limits import limits_for
 from core.rules.recurrence_builder import describe
 from core.services.scheduler import Scheduler
 from pages.compose import _converted, _uploads, open_variant, variant_editor, variant_from_fields
+from pages.media_view import looks, post_urls
 from pages.preview_card import preview_html
-from pages.shared import context, media_checker, media_library, settings, store
+from pages.shared import context, media_checker, settings, store
 
 OPEN = "open_post"            # the post id the dialog shows
 FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
 _ERROR = "post_dialog_error"
+_NOTE = "post_dialog_note"    # what an action that keeps the dialog open did (said once)
 LIVE = timedelta(seconds=10)  # how often an open dialog reads the post's status and history again
 
 
@@ -66,18 +64,27 @@ def _act(post_id: str, what: str) -> None:
     s = st.session_state
     try:
         if what == "save_caption":
-            post = sched.get(post_id)
-            changes, problems, _, _ = _typed(post_id, post)
-            if problems:     # a per-platform hashtag or an upload core could not read: with every other problem
-                rest = replace(post, **{k: v for k, v in changes.items() if k != "hashtags"})
-                raise ValidationError(problems + [p for p in validate_post(rest) if p.severity == "error"])
-            sched.edit(post_id, **changes)
+            _save_typed(sched, post_id, always=True)
             done = "Changes saved."
         elif what == "reschedule":
             when = Schedule.at_local(s[f"pd_date_{post_id}"], s[f"pd_time_{post_id}"], ws.timezone_name)
             check_not_past(when.local, sched.clock())
             result = sched.reschedule(post_id, when)
             done = f"Moved to {Schedule(result.scheduled_at, ws.timezone_name).describe()}."
+        elif what in ("schedule", "submit"):
+            # A draft goes out at the time chosen in the dialog, with what is typed in it (saved first, checked
+            # by core as 'Save changes' is): straight away, or once an approver says yes.
+            when = Schedule.at_local(s[f"pd_date_{post_id}"], s[f"pd_time_{post_id}"], ws.timezone_name)
+            check_not_past(when.local, sched.clock())
+            _save_typed(sched, post_id)
+            result = sched.reschedule(post_id, when)
+            at = Schedule(result.scheduled_at, ws.timezone_name).describe()
+            if what == "schedule":
+                sched.approve(post_id)
+                done = f"Scheduled: it goes out {at}."
+            else:
+                sched.submit(post_id)
+                done = f"Sent for approval: once approved it goes out {at}."
         elif what == "approve":
             sched.approve(post_id)
             done = "Approved."
@@ -89,7 +96,7 @@ def _act(post_id: str, what: str) -> None:
             done = "Cancelled: nothing more of it will be published."
         elif what == "duplicate":
             result = duplicate_post(db, ws.id, post_id, actor=ctx.actor)
-            done = f"Copied as a new draft ({result.post_id})."
+            done = "Copied as a new draft" + _where_copy_is(result.scheduled_at, sched.clock(), ws.timezone_name)
         elif what.startswith("retry:"):
             sched.try_again(what.split(":", 1)[1])
             done = "Sent to the runner again."
@@ -101,6 +108,30 @@ def _act(post_id: str, what: str) -> None:
     _forget(post_id)
     s.pop(OPEN, None)
     s[FLASH] = ("success", done)
+
+
+def _save_typed(sched: Scheduler, post_id: str, *, always: bool = False) -> None:
+    """Save what is typed in the dialog through core (every problem at once; nothing saved when one is found).
+    Unless `always`, only when something was changed: scheduling an untouched draft adds no 'edited' to its history."""
+    post = sched.get(post_id)
+    changes, problems, _, _ = _typed(post_id, post)
+    if problems:     # a per-platform hashtag or an upload core could not read: with every other problem
+        rest = replace(post, **{k: v for k, v in changes.items() if k != "hashtags"})
+        raise ValidationError(problems + [p for p in validate_post(rest) if p.severity == "error"])
+    if always or replace(post, **changes) != post:
+        sched.edit(post_id, **changes)
+
+
+def _where_copy_is(at: datetime | None, now: datetime, tz_name: str) -> str:
+    """Where the person finds the copy a Duplicate made (it keeps the original's time; nothing goes out)."""
+    if at is None:
+        return ": find it in Posts under Upcoming, after the dated posts, with the status Draft."
+    when = Schedule(at, tz_name).describe()
+    if at > now:
+        return (f" for the same time, {when}: find it on the Calendar that day, or in Posts under Upcoming with the "
+                "status Draft. Nothing goes out until it is scheduled.")
+    return (f" at the same time, {when}, which has passed: find it in Posts under Past with the status Draft, and "
+            "give it a new time there.")
 
 
 # ---------------------------------------------------------------- the post as typed in the dialog
@@ -185,42 +216,6 @@ def _typed(post_id: str, post: Post):
     return changes, problems, sources, sizes
 
 
-@functools.lru_cache(maxsize=512)
-def _library_file(name: str) -> tuple[str, str, int | None, int | None]:
-    """(mime, kind, width, height) of a media library file, read once per process: its name is its content's hash,
-    so the answer never changes. Raises when it is missing or unreadable (not cached: tried again)."""
-    with media_library().open(name) as handle:
-        info = inspect_media(handle.read(), None, name=name)
-    return info.mime, info.kind, info.width, info.height
-
-
-def _looks(urls) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None]], dict[str, str]]:
-    """For each media link: what the preview loads ("video" for a video tile; photos load from their link, uploads
-    from the media library's public address as the approval queue does), a photo's size where Outpost has the
-    file, and its type in words ("PNG photo, 1080 × 1350"; "missing" when the upload is gone)."""
-    library = media_library()
-    sources, sizes, kinds = {}, {}, {}
-    for url in urls:
-        name = library.name_of(url)
-        if name is None:
-            kinds[url] = "video" if urlsplit(url).path.lower().endswith((".mp4", ".mov", ".webm", ".m4v")) else ""
-            if kinds[url]:
-                sources[url] = "video"
-            continue
-        try:
-            mime, kind, width, height = _library_file(name)
-        except (OutpostError, OSError, ValueError):
-            kinds[url] = "missing"
-            continue
-        kinds[url] = f"{type_name(mime)} {'photo' if kind == 'image' else 'video'}" + (
-            f", {width} × {height}" if width and height else "")
-        if kind == "image":
-            sizes[url] = (width, height)
-        else:
-            sources[url] = "video"
-    return sources, sizes, kinds
-
-
 def _prefix(post_id: str) -> str:
     return f"pd_{post_id}"
 
@@ -251,8 +246,11 @@ def _dialog(post_id: str) -> None:
     tz = zone(ws.timezone_name)
     _live(post_id)
     said = st.session_state.pop(_ERROR, None) or []    # said once, as in the composer; the checks below stay live
+    note = st.session_state.pop(_NOTE, None)
     with st.container():    # always there: a message appearing must not move the tabs below (they would reset)
         _say(said)
+        if note:
+            st.success(note)
 
     if post.is_demo:    # core refuses acting on demo history; say so instead of offering buttons that fail
         st.info("Demo data from the sandbox: you can read it and duplicate it as a real post, not change it.")
@@ -260,7 +258,7 @@ def _dialog(post_id: str) -> None:
     if editable:
         left, right = st.columns([3, 2], gap="medium")
         kept = _media(post_id, post)
-        sources, sizes, kinds = _looks(kept + _links(post_id))   # read once a run (library files from disk)
+        sources, sizes, kinds = looks(kept + _links(post_id))   # read once a run (library files from disk)
         with left:
             _editor(ctx, post_id, post, kept, sources, kinds)
         changes, problems, up_sources, up_sizes = _typed(post_id, post)
@@ -273,7 +271,7 @@ def _dialog(post_id: str) -> None:
         draft = _converted(draft, sources, sizes)
         problems += validate_post(draft)
         with right:
-            _previews(draft, sources, sizes)
+            _previews(draft, sources, sizes, post_id=post_id)
         with left:
             # Just refused: what the save said above is the whole story (the live checks show again next time).
             errors = [] if said else list(dict.fromkeys(p.message for p in problems if p.severity == "error"))
@@ -294,9 +292,15 @@ def _dialog(post_id: str) -> None:
         c1.date_input("Date", value=local.date(), key=f"pd_date_{post_id}")
         c2.time_input("Time", value=local.time().replace(second=0, microsecond=0), step=300,
                       key=f"pd_time_{post_id}")
-        c3.button("Reschedule", key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"))
+        if status in POST_MOVES["submit"].sources:     # a draft (or one sent back): it can go out from here
+            c3.button("Save the time only" if status == PostStatus.DRAFT else "Change the time",
+                      key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"),
+                      help="Keeps it as it is: nothing goes out until it is scheduled.")
+            _go_buttons(ctx, post_id, status)
+        else:
+            c3.button("Reschedule", key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"))
     else:
-        sources, sizes, _ = _looks(post.media_urls)
+        sources, sizes, _ = looks(post_urls(post))
         with st.expander("Preview", expanded=True):
             _previews(post, sources, sizes, columns=3)
 
@@ -315,11 +319,31 @@ def _dialog(post_id: str) -> None:
                 with col.popover("Reject"):
                     st.text_input("Why (the author reads this)", key=f"pd_reason_{post_id}")
                     st.button("Reject", key=f"pd_reject_{post_id}", on_click=_act, args=(post_id, "reject"))
+            elif what == "cancel":      # cannot be undone: asked first
+                with col.popover("Cancel post"):
+                    st.markdown("**Cancel this post? It will not go out.**")
+                    st.caption("It stays in the history as cancelled; Duplicate makes a new draft of it.")
+                    st.button("Yes, cancel it", key=f"pd_cancel_{post_id}", type="primary", on_click=_act,
+                              args=(post_id, "cancel"))
             else:
                 col.button(label, key=f"pd_{what}_{post_id}", type="primary" if what == "approve" else "secondary",
                            on_click=_act, args=(post_id, what))
 
     _history(post_id)
+
+
+def _go_buttons(ctx, post_id: str, status: PostStatus) -> None:
+    """A draft's way out, at the date and time above: scheduled where the workspace needs no approval (and the
+    person may say yes to posts), otherwise sent to the approvers; a post sent back can only be sent again."""
+    may_schedule = not ctx.workspace.requires_approval and ctx.can(Action.APPROVE) and status == PostStatus.DRAFT
+    row = st.container(horizontal=True)
+    if may_schedule:
+        row.button("Schedule", key=f"pd_schedule_{post_id}", type="primary", on_click=_act,
+                   args=(post_id, "schedule"), help="Saves what is typed above and puts it in the queue at this time.")
+    elif ctx.can(Action.SUBMIT):
+        row.button("Send for approval", key=f"pd_submit_{post_id}", type="primary", on_click=_act,
+                   args=(post_id, "submit"), help="Saves what is typed above; it goes out at this time once an "
+                                                  "owner or approver says yes on the Approvals page.")
 
 
 def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kinds: dict) -> None:
@@ -351,8 +375,9 @@ def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kind
             thread = (post.variants.get(platform) or None) and post.variants[platform].thread
             if thread:
                 # A thread is what goes out on that platform, whatever the caption says: its posts are edited here.
+                undo = " (or untick 'Post as a thread on X' under its preview)" if platform == Platform.X else ""
                 st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts (the caption is "
-                           f"not used there). Empty every post to send {platform.label} the caption instead.")
+                           f"not used there). Empty every post{undo} to send {platform.label} the caption instead.")
                 for i, part in enumerate(thread):
                     st.text_area(f"{platform.label} post {i + 1} of {len(thread)}", value=part, height=68,
                                  key=_thread_key(post_id, platform, i))
@@ -424,9 +449,12 @@ def _groups(ctx, post_id: str, where) -> None:
                     placeholder="Choose a group to add its hashtags", on_change=_add_group, args=(post_id, groups))
 
 
-def _previews(post: Post, sources: dict, sizes: dict, *, columns: int = 1) -> None:
+def _previews(post: Post, sources: dict, sizes: dict, *, columns: int = 1, post_id: str | None = None) -> None:
     """What the post looks like on each of its accounts, with each platform's counter (core.rules.previews). In the
-    editor's side column each account has its tab (five accounts stacked would make the dialog a wall)."""
+    editor's side column each account has its tab (five accounts stacked would make the dialog a wall); there
+    (`post_id` given: the post can be edited) an X text over X's limit offers "Post as a thread on X" under its
+    card, the box the card's note asks to tick."""
+    offered = False
     accounts = list(post.accounts)
     if columns == 1:
         st.markdown("##### Preview")
@@ -450,6 +478,63 @@ def _previews(post: Post, sources: dict, sizes: dict, *, columns: int = 1) -> No
                     f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}")
             view = preview(post, account, media_sizes=sizes)
             st.html(preview_html(view, sources, threaded=bool(rendered.thread), comment=view.first_comment))
+            if post_id and platform == Platform.X and not offered and (rendered.thread or count.over):
+                offered = True
+                _thread_box(post_id, bool(rendered.thread))
+
+
+def _thread_on_key(post_id: str) -> str:
+    return f"pd_thread_on_{post_id}"
+
+
+def _thread_box(post_id: str, on: bool) -> None:
+    """'Post as a thread on X', ticked while X gets a thread: ticking splits the X text and saves it as the
+    thread (its posts are then edited under Per platform); unticking sends X the caption again."""
+    st.session_state[_thread_on_key(post_id)] = on      # as the post is (a thread emptied and saved is gone)
+    st.checkbox("Post as a thread on X", key=_thread_on_key(post_id), on_change=_toggle_thread, args=(post_id,),
+                help="X takes 280 characters a post: the text goes out as numbered posts, each replying to the one "
+                     "before. Split at sentence ends; change any post under Per platform.")
+
+
+def _toggle_thread(post_id: str) -> None:
+    """The thread box was ticked or unticked: what is typed is saved through core (Scheduler.edit checks it as
+    'Save changes' does) with the X text split into a thread, or with X back to one post; the dialog stays open."""
+    s = st.session_state
+    on = bool(s.get(_thread_on_key(post_id)))
+    ctx = context()
+    sched = Scheduler(store(), actor=ctx.actor, refuse_past=True, media_checker=media_checker())
+    try:
+        post = sched.get(post_id)
+        changes, problems, _, _ = _typed(post_id, post)
+        if problems:
+            raise ValidationError(problems)
+        variants = dict(changes["variants"])
+        keep = variants.get(Platform.X) or PostVariant()
+        if on:
+            limits = limits_for(Platform.X)
+            text = replace(post, **changes).render(Platform.X).text
+            parts = split_thread(text, limits.text_max)
+            if len(parts) > (limits.thread_max or len(parts)):
+                raise ValidationError(Problem("thread_too_long", f"This text would be {len(parts)} posts on X, which "
+                                              f"takes at most {limits.thread_max} in a thread. Shorten it first.",
+                                              field="thread"))
+            variants[Platform.X] = replace(keep, thread=tuple(parts))
+            done = (f"Split into {len(parts)} posts for X and saved with your changes: change any of them under "
+                    "Per platform. Untick the box to send X the caption instead.")
+        else:
+            plain = replace(keep, thread=None)
+            if plain == PostVariant():
+                variants.pop(Platform.X, None)
+            else:
+                variants[Platform.X] = plain
+            done = "X gets the caption as one post again (saved with your changes)."
+        sched.edit(post_id, **{**changes, "variants": variants})
+    except OutpostError as exc:
+        s[_ERROR] = _words(exc)
+        return
+    for key in [k for k in s if isinstance(k, str) and k.startswith(f"pd_{post_id}_thread_x_")]:
+        del s[key]          # the posts of an earlier thread must not fill the new one's boxes
+    s[_NOTE] = done
 
 
 def _read(post_id: str):
