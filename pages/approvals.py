@@ -17,15 +17,15 @@ from core.rules.previews import preview
 from core.services import approvals
 from core.services.scheduler import Scheduler
 from pages import post_dialog
+from pages.media_view import looks, post_urls
 from pages.preview_card import preview_html
-from pages.shared import context, media_library, show_problems, store
+from pages.shared import context, show_problems, store
 
 ctx = context()
 db = store()
 ws = ctx.workspace
 FLASH = "approvals_flash"     # [(kind, message)] to show after the rerun an action causes
 CONFIRM = "approvals_confirm"  # the group whose "approve all" waits for a yes
-_VIDEO = (".mp4", ".mov", ".webm", ".m4v")
 _MD = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$"})
 
 
@@ -73,53 +73,35 @@ def _approve_group(group: approvals.BatchGroup) -> None:
     st.session_state.pop(CONFIRM, None)
     if result.approved:
         n = len(result.approved)
-        _flash("success", f"Approved {n} post{'s' if n != 1 else ''} from {group.title}: "
-                          f"{'it goes' if n == 1 else 'they go'} out at {'its' if n == 1 else 'their'} time.")
+        what = (f"{n} single post{'s' if n != 1 else ''}" if group.batch_id is None
+                else f"{n} post{'s' if n != 1 else ''} from {group.title}")
+        _flash("success", f"Approved {what}: {'it goes' if n == 1 else 'they go'} out at "
+                          f"{'its' if n == 1 else 'their'} time.")
     for post_id, reason in result.refused:
         _flash("warning", f"Not approved ({post_id}): {reason}")
     st.rerun()
 
 
-@st.cache_data(max_entries=5000, show_spinner=False)
-def _library_shape(name: str) -> tuple[str, int | None, int | None]:
-    """(kind, width, height) of a file in the media library, read once per process: its name is its content's hash,
-    so the answer never changes. Raises when the file is missing or unreadable (not cached: tried again)."""
-    from core.media.probe import inspect_media
-    with media_library().open(name) as handle:
-        info = inspect_media(handle.read(), None, name=name)
-    return info.kind, info.width, info.height
+def _own_version(post, platform) -> bool:
+    """Whether `platform` gets words of its own (text, hashtags, link, title, thread or first comment) rather than
+    the post's: a photo converted for it (Instagram's JPEG of a PNG) is not a version of the post."""
+    if platform not in post.variants:
+        return False
+    own = post.render(platform)
+    plain = replace(post, variants={p: v for p, v in post.variants.items() if p != platform}).render(platform)
+    return (own.text, own.link, own.title, own.thread, own.first_comment) != \
+        (plain.text, plain.link, plain.title, plain.thread, plain.first_comment)
 
 
-def _media(post) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None]]]:
-    """What each preview loads for the post's media, and the photos' sizes (for the feed's crop). Stored uploads
-    load from the media library's public address as they are; a video shows as a video tile, not a broken image."""
-    library = media_library()
-    sources: dict[str, str] = {}
-    sizes: dict[str, tuple[int | None, int | None]] = {}
-    urls = dict.fromkeys(u for platform in post.platforms for u in post.render(platform).media_urls)
-    for url in urls:
-        name = library.name_of(url)
-        if name is None:
-            if url.lower().split("?")[0].endswith(_VIDEO):
-                sources[url] = "video"
-            continue
-        mime = library.mime_of(name) or ""
-        if not mime.startswith("image/"):
-            sources[url] = "video"
-            continue
-        try:
-            kind, width, height = _library_shape(name)
-        except (OutpostError, OSError, ValueError):
-            continue            # gone from the library: the card shows the platform's usual frame
-        if kind == "image":
-            sizes[url] = (width, height)
-    return sources, sizes
+def _title(group: approvals.BatchGroup) -> str:
+    """A group's heading: a generated week by its name; posts written one by one are "Single posts"."""
+    return "Single posts" if group.batch_id is None else group.title
 
 
 def _cards(item: approvals.Waiting) -> None:
     """The post as each target account's feed will show it: side by side, up to three to a row."""
     post = item.post
-    sources, sizes = _media(post)
+    sources, sizes, _ = looks(post_urls(post))
     accounts = post.accounts
     per_row = min(len(accounts), 3) or 1     # one or two cards get the room; a card is never wider than a phone
     for start in range(0, len(accounts), per_row):
@@ -139,7 +121,7 @@ def _cards(item: approvals.Waiting) -> None:
                     videos = [sources.get(f.url) == "video" for f in rest]
                     kind = "video" if all(videos) else "photo" if not any(videos) else "item"
                     notes.append(f"…and {len(rest)} more {kind}{'s' if len(rest) != 1 else ''} in this post")
-                if account.platform in post.variants:
+                if _own_version(post, account.platform):
                     notes.append(f"Its own version for {account.platform.label}")
                 if notes:
                     st.caption("  \n".join(notes))
@@ -215,7 +197,7 @@ def _actions(item: approvals.Waiting, *, expired: bool) -> None:
 for group in queue.groups:
     gkey = _key(group.batch_id)
     n = len(group.posts)
-    st.subheader(f"{group.title} · {n} post{'s' if n != 1 else ''}")
+    st.subheader(f"{_title(group)} · {n} post{'s' if n != 1 else ''}")
     ready = len(group.approvable)
     if may_approve and ready:
         if st.session_state.get(CONFIRM) == gkey:

@@ -129,6 +129,23 @@ def test_a_thread_and_a_per_platform_version_show_as_such(page):
     assert "Its own version for LinkedIn" in shown and "Its own version for X" in shown
 
 
+def test_a_photo_converted_for_instagram_is_not_called_its_own_version(page):
+    # Seen by a tester: "Its own version for Instagram" under a post nobody customised. Its PNG was converted to a
+    # JPEG for Instagram, kept as Instagram's media; only words of its own make a version.
+    db, owner, ws, open_as = page
+    ig, x = _ig_and_x(db, ws)
+    li = db.save_account(Account(platform=Platform.LINKEDIN, handle="Brand Inc", workspace_id=ws.id, id="a_li"))
+    png, jpeg = _photo(1080, 1080, "PNG"), _photo(1080, 1080)
+    _submit(db, ws, "p1", accounts=(ig, x, li), caption="Spring is here.", media_urls=(png,), variants={
+        Platform.INSTAGRAM: PostVariant(media_urls=(jpeg,)),
+        Platform.LINKEDIN: PostVariant(caption="Spring is here.")})         # "customised" to the same words
+    at = open_as(owner)
+    assert not at.exception
+    assert not [c.value for c in at.caption if "own version" in c.value]
+    ig_card = next(c for c in _cards(at) if ">Instagram<" in c)
+    assert f'src="{jpeg}"' in ig_card                                          # it does show the JPEG
+
+
 def test_a_hostile_caption_is_shown_as_text(page):
     db, owner, ws, open_as = page
     _, x = _ig_and_x(db, ws)
@@ -184,7 +201,7 @@ def test_the_owner_approves_a_batch_after_a_confirmation(page):
     today = _two_batches(db, ws)
     at = open_as(owner)
     assert not at.exception and at.title[0].value == "Approvals (3)"
-    assert [s.value for s in at.subheader] == ["Week of 11 Mar 2030: Spring launch · 2 posts", "Not in a batch · 1 post"]
+    assert [s.value for s in at.subheader] == ["Week of 11 Mar 2030: Spring launch · 2 posts", "Single posts · 1 post"]
     cards = _cards(at)
     assert len(cards) == 4                                   # p1 on LinkedIn and X, p2 on LinkedIn, p3 on X
     assert sum("Spring is here (p1)" in c and "#spring" in c for c in cards) == 2
@@ -201,6 +218,18 @@ def test_the_owner_approves_a_batch_after_a_confirmation(page):
     assert any("Approved 2 posts" in s.value for s in at.success)
     assert at.title[0].value == "Approvals (1)"
     assert len(_cards(at)) == 1
+
+
+def test_posts_in_no_batch_are_single_posts(page):
+    db, owner, ws, open_as = page
+    _two_batches(db, ws)
+    at = open_as(owner)
+    at.button(key="ap_all_none").click().run()
+    at.button(key="ap_yes_none").click().run()
+    assert not at.exception
+    assert db.get_post_status("p3") == PostStatus.SCHEDULED
+    assert [s.value for s in at.success] == ["Approved 1 single post: it goes out at its time."]
+    assert "batch" not in " ".join(s.value for s in at.subheader).lower()
 
 
 def test_one_post_is_approved_on_its_own(page):
