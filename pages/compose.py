@@ -23,7 +23,7 @@ from core.rules.limits import limits_for
 from core.rules.permissions import Action
 from core.rules.previews import preview, split_thread
 from core.rules.timing import check_not_past
-from core.rules.validation import text_count, validate_post
+from core.rules.validation import LINK_CEILING, TEXT_CEILING, TITLE_CEILING, text_count, validate_post
 from core.services import hashtag_groups
 from core.services.best_time import suggest_times
 from core.services.connect import account_health
@@ -123,13 +123,15 @@ def variant_editor(prefix: str, platform: Platform, base: dict[str, str]) -> Non
     if not on:
         return
     with st.container(border=True):
-        st.text_area(f"Caption on {platform.label}", key=variant_key(prefix, platform, "caption"), height=100)
+        st.text_area(f"Caption on {platform.label}", key=variant_key(prefix, platform, "caption"), height=100,
+                     max_chars=TEXT_CEILING)
         c1, c2 = st.columns(2)
-        c1.text_input(f"Hashtags on {platform.label}", key=variant_key(prefix, platform, "hashtags"))
-        c2.text_input(f"Link on {platform.label}", key=variant_key(prefix, platform, "link"))
+        c1.text_input(f"Hashtags on {platform.label}", key=variant_key(prefix, platform, "hashtags"),
+                      max_chars=TEXT_CEILING)
+        c2.text_input(f"Link on {platform.label}", key=variant_key(prefix, platform, "link"), max_chars=LINK_CEILING)
         if "title" in _fields_of(platform):
             st.text_input(f"Title on {platform.label}", key=variant_key(prefix, platform, "title"),
-                          help=f"At most {limits_for(platform).title_max} characters.")
+                          max_chars=TITLE_CEILING, help=f"At most {limits_for(platform).title_max} characters.")
         st.caption(f"An empty field uses the post's own. Untick to send {platform.label} the post's own text.")
 
 
@@ -212,7 +214,7 @@ def _thread_editor(x_text: str) -> None:
             st.caption("The caption changed since this thread was split: these posts are sent as they are. Untick "
                        "and tick 'Post as a thread on X' to split the new text.")
         for i in range(len(parts)):
-            st.text_area(f"X post {i + 1} of {len(parts)}", key=f"compose_thread_{i}", height=90)
+            st.text_area(f"X post {i + 1} of {len(parts)}", key=f"compose_thread_{i}", height=90, max_chars=TEXT_CEILING)
             count = text_count(Platform.X, st.session_state.get(f"compose_thread_{i}") or "")
             (st.error if count.over else st.caption)(f"{count.used:,} / {limit:,} {count.unit}")
         row = st.container(horizontal=True)
@@ -539,13 +541,14 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
                                 placeholder="Choose one or more accounts")
     chosen = [by_id[i] for i in chosen_ids]
     platforms = list(dict.fromkeys(a.platform for a in chosen))
-    st.text_area("Caption", height=140, key="compose_caption", placeholder="What do you want to say?")
+    st.text_area("Caption", height=140, key="compose_caption", placeholder="What do you want to say?",
+                 max_chars=TEXT_CEILING)   # a guard only: core.rules.validation refuses what is far too long
     c1, c2 = st.columns(2)
-    c1.text_input("Hashtags", placeholder="#launch #creator", key="compose_hashtags")
+    c1.text_input("Hashtags", placeholder="#launch #creator", key="compose_hashtags", max_chars=TEXT_CEILING)
     _hashtag_groups(ctx, c2)
     c1, c2 = st.columns(2)
-    c1.text_input("Call to action", placeholder="Link in bio", key="compose_cta")
-    c2.text_input("Link", placeholder="https://…", key="compose_link")
+    c1.text_input("Call to action", placeholder="Link in bio", key="compose_cta", max_chars=TEXT_CEILING)
+    c2.text_input("Link", placeholder="https://…", key="compose_link", max_chars=LINK_CEILING)
     c1, c2 = st.columns(2)
     c1.text_area("Image or video links (one per line)", height=68, key="compose_media",
                  help="Public links to JPEG/PNG images or MP4 videos. Outpost downloads each one "
@@ -558,7 +561,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
 
     commenting = [p for p in platforms if limits_for(p).supports_first_comment]
     if commenting:
-        st.text_area("First comment", height=68, key="compose_first_comment",
+        st.text_area("First comment", height=68, key="compose_first_comment", max_chars=TEXT_CEILING,
                      placeholder="Posted as the first comment under the post (more hashtags, a link, a question…)")
         silent = [p.label for p in platforms if p not in commenting]
         st.caption(f"Posted under the post on {', '.join(p.label for p in commenting)}."

@@ -25,7 +25,7 @@ from twitter_text.regexp.emoji import emoji as _EMOJI
 from core.domain import Post, RenderedContent, post_text_problems
 from core.domain.errors import Problem, ValidationError
 from core.domain.catalog import Platform
-from core.rules.limits import GIF, JPEG, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
+from core.rules.limits import GIF, JPEG, LIMITS, MOV, MP4, PNG, WEBM, WEBP, PlatformLimits, limits_for
 
 # ---------------------------------------------------------------- counting text
 
@@ -287,6 +287,82 @@ def _link_problem(link: str, platform: str | None) -> Problem:
     return Problem("bad_link", message, field="link", platform=platform)
 
 
+# ---------------------------------------------------------------- far too much
+
+# Far over what any platform takes: refused by their length alone, before counting (the platforms' own counts,
+# X's links, graphemes, run over megabytes of text for seconds of CPU). Every platform's real limit is well under
+# these, so a post refused here would be refused by every platform anyway.
+TEXT_CEILING = 100_000          # characters in any one text (caption, first comment, a thread's post, ...)
+LINK_CEILING = 8_000            # characters in a link (browsers and platforms stop far sooner)
+TITLE_CEILING = 1_000           # characters in a title (the longest any platform takes is 100)
+ITEMS_CEILING = 1_000           # hashtags, media items or a thread's posts
+
+
+# The codes of those refusals: a caller that finds one has nothing more worth working out about the post.
+OVERSIZED_CODES = frozenset({"far_too_long", "far_too_many", "link_far_too_long"})
+
+
+def _longest_text_allowed() -> tuple[int, str]:
+    most = max(LIMITS.values(), key=lambda lim: lim.text_max)
+    return most.text_max, most.platform.label
+
+
+def oversized_problems(post: Post) -> list[Problem]:
+    """Texts and lists far longer than any platform takes, found by their length alone (cheap on any size)."""
+    problems: list[Problem] = []
+    longest, where = _longest_text_allowed()
+
+    def said(what: str, label: str | None) -> str:
+        return f"On {label}, {what}" if label else what[0].upper() + what[1:]
+
+    def text(value: str | None, what: str, field: str, label: str | None) -> None:
+        if value and len(value) > TEXT_CEILING:
+            problems.append(Problem(
+                "far_too_long", f"{said(what, label)} has {len(value):,} characters, far more than any platform "
+                                f"takes (the most is {longest:,}, on {where}). Shorten it.", field=field))
+
+    def items(values, what: str, field: str, label: str | None) -> None:
+        if values and len(values) > ITEMS_CEILING:
+            on = f" for {label}" if label else ""
+            problems.append(Problem(
+                "far_too_many", f"This post has {len(values):,} {what}{on}; Outpost takes at most "
+                                f"{ITEMS_CEILING:,}, far more than any platform uses. Remove most of them.",
+                field=field))
+
+    for platform, content in [(None, post)] + list(post.variants.items()):
+        label = platform.label if platform is not None else None
+        text(content.caption, "the caption", "caption", label)
+        text(content.first_comment, "the first comment", "first_comment", label)
+        for n, part in enumerate(getattr(content, "thread", None) or (), start=1):
+            text(part, f"post {n} of the thread", "thread", label)
+        items(getattr(content, "thread", None), "posts in its thread", "thread", label)
+        tags = content.hashtags or ()
+        items(tags, "hashtags", "hashtags", label)
+        text(" ".join(tags) if len(tags) <= ITEMS_CEILING else "", "the list of hashtags", "hashtags", label)
+        media = content.media_urls or ()
+        items(media, "images and videos", "media", label)
+        links = [("the link", "link", content.link)] + [
+            (f"the link of media item {n}", "media", url) for n, url in enumerate(media, start=1)
+            if len(media) <= ITEMS_CEILING]
+        for what, field, link in links:
+            if link and len(link) > LINK_CEILING:
+                problems.append(Problem(
+                    "link_far_too_long", f"{said(what, label)} has {len(link):,} characters; no web address is that "
+                                         f"long (Outpost takes up to {LINK_CEILING:,}). Check that only the link was "
+                                         "pasted.", field=field))
+        if content.title and len(content.title) > TITLE_CEILING:
+            problems.append(Problem(
+                "far_too_long", f"{said('the title', label)} has {len(content.title):,} characters, far more than "
+                                f"any platform takes (the most is {_longest_title_allowed():,}). Shorten it.",
+                field="title"))
+    text(post.call_to_action, "the call to action", "call_to_action", None)
+    return problems
+
+
+def _longest_title_allowed() -> int:
+    return max(lim.title_max or 0 for lim in LIMITS.values())
+
+
 # ---------------------------------------------------------------- validating
 
 def validate_content(content: RenderedContent, limits: PlatformLimits) -> list[Problem]:
@@ -469,6 +545,9 @@ def validate_post(post: Post) -> list[Problem]:
     problems: list[Problem] = []
     if not post.accounts:
         problems.append(Problem("no_accounts", "Choose at least one account to post to.", field="accounts"))
+    if huge := oversized_problems(post):
+        # Nothing else is judged on text far longer than any platform takes (counting it would cost seconds).
+        return problems + huge
     if broken := post_text_problems(post):
         # Nothing else is judged on text that cannot be stored or sent (and no message repeats it).
         return problems + broken

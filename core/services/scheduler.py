@@ -136,8 +136,10 @@ class Scheduler:
             post = replace(post, created_by=self.actor.user_id)
         self._check_targets(post)
         post = self._prepare_media(post)
-        from core.rules.validation import validate_post
+        from core.rules.validation import OVERSIZED_CODES, validate_post
         problems = [p for p in validate_post(post)]
+        if any(p.code in OVERSIZED_CODES for p in problems):   # far too long for any platform: nothing more to check
+            raise ValidationError([p for p in problems if p.severity == "error"])
         if self.media_checker is not None and post.media_urls and _media_worth_checking(problems):
             problems += self.media_checker(post)
         warnings: list[Problem] = [p for p in problems if p.severity != "error"]
