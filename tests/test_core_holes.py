@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from core.domain import Account, Membership, Post, Role, Schedule, User, Workspace
+from core.domain import Account, AccountStatus, Membership, Post, Role, Schedule, User, Workspace
 from core.domain.errors import PermissionDenied, ValidationError
 from core.domain.lifecycle import DeliveryState, PostState, PostStatus, SettleRefused
 from core.rules.permissions import Actor
+from core.services import accounts
 from core.services.scheduler import Scheduler
 
 
@@ -138,12 +139,14 @@ def claim(w, delivery_id, *, progress=()):
     return claimed[delivery_id]
 
 
-def in_doubt(w, pid):
-    """Sent, no answer: the runner waits for the platform's settle window, then looks (retry_wait, "sent" set)."""
-    did = planned(w, pid)
-    d = claim(w, did, progress=[("sent", w.clock().isoformat())])
-    w.store.finish_delivery(replace(d.retry_later(at=w.clock() + timedelta(minutes=2), error="No answer from X."),
-                                    progress={"sent": w.clock().isoformat()}), runner_id="r1")
+def in_doubt(w, pid, *, account=None, progress=None):
+    """Sent, no answer: the runner waits for the platform's settle window, then looks (retry_wait, "sent" set); or
+    waiting with other `progress` (a thread's first post made)."""
+    did = planned(w, pid, account=account)
+    progress = progress or [("sent", w.clock().isoformat())]
+    d = claim(w, did, progress=progress)
+    w.store.finish_delivery(replace(d.retry_later(at=w.clock() + timedelta(hours=2), error="No answer yet."),
+                                    progress=dict(progress)), runner_id="r1")
     return did
 
 
@@ -223,3 +226,100 @@ def test_a_send_in_doubt_in_review_is_the_person_s_to_settle(w):
     assert w.owner.confirm_published(did2, url="https://www.linkedin.com/feed/update/1").state == DeliveryState.PUBLISHED
     with pytest.raises(SettleRefused, match="already published: trying again would post it twice"):
         w.owner.try_again(did2)
+
+
+# ---------------------------------------------------------------- 3. disconnecting leaves what may be live to a person
+
+def test_disconnecting_cancels_only_what_cannot_be_live_and_hands_the_rest_to_a_person(w):
+    doubt = in_doubt(w, "doubt")                                           # X: sent, the answer lost
+    live = in_doubt(w, "thread", account=w.li, progress=[("post:id", "urn:li:share:7")])   # made, comment left
+    later = planned(w, "later", minutes=600)                               # X: not sent yet
+    owner = Actor.of(w.store, "u_owner")
+    preview = accounts.disconnect_impact(w.store, owner, "a_x")
+    assert [p.id for p, _ in preview.planned] == ["later"] and [p.id for p, _ in preview.review] == ["doubt"]
+    assert "may already be on @acme on X" in preview.message and "not cancelled" in preview.message
+
+    done = accounts.disconnect_account(w.store, owner, "a_x", clock=w.clock)
+    assert [p.id for p, _ in done.planned] == ["later"] and [p.id for p, _ in done.review] == ["doubt"]
+    assert done.message.startswith("1 planned post to @acme on X will not go out there")
+    assert "1 post may already be on @acme on X" in done.message and "Needs attention" in done.message
+    d = w.store.get_delivery(doubt)
+    assert d.state == DeliveryState.NEEDS_REVIEW and d.progress.get("sent")      # the doubt is kept for the person
+    assert "disconnected while Outpost was checking whether this went out" in d.last_error
+    assert w.store.get_post_status("doubt") == PostStatus.NEEDS_REVIEW
+    assert w.store.get_delivery(later).state == DeliveryState.CANCELLED
+    assert w.store.get_delivery(live).state == DeliveryState.RETRY_WAIT          # another account: untouched
+
+    w.owner.give_up(doubt)      # the person looked: not there, and not wanted now
+    assert w.store.get_delivery(doubt).state == DeliveryState.FAILED
+
+
+def test_a_live_post_whose_account_is_disconnected_is_never_called_not_going_out(w):
+    live = in_doubt(w, "thread", progress=[("tweet:0", "1850001")])
+    done = accounts.disconnect_account(w.store, Actor.of(w.store, "u_owner"), "a_x", clock=w.clock)
+    assert done.planned == () and [p.id for p, _ in done.review] == ["thread"]
+    assert "will not go out" not in done.message
+    d = w.store.get_delivery(live)
+    assert d.state == DeliveryState.NEEDS_REVIEW and "the post is on X" in d.last_error
+    with pytest.raises(ValidationError, match="cannot be marked as not published"):
+        w.owner.give_up(live)
+    assert w.owner.confirm_published(live).state == DeliveryState.PUBLISHED
+
+
+# ---------------------------------------------------------------- 4. disconnecting finishes while a runner claims
+
+class ClaimingMeanwhile:
+    """The store as disconnect_account sees it while runners work: between its reading a delivery and its writing it,
+    a runner claims some (a claim statement that began before the account was revoked) and hands others back."""
+
+    def __init__(self, inner, *, claim: set, hand_back: set):
+        self._inner, self._claim, self._hand_back = inner, claim, hand_back
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def update_delivery(self, delivery, *, expected_version, events=()):
+        current = self._inner.get_delivery(delivery.id)
+        if delivery.id in self._claim:
+            self._claim.discard(delivery.id)
+            self._inner.update_delivery(current.start_publishing(runner_id="r9", lease_until=current.due_at
+                                                                 + timedelta(minutes=5)),
+                                        expected_version=current.version)
+        elif delivery.id in self._hand_back:   # claimed and handed back untouched (the runner saw it revoked)
+            self._hand_back.discard(delivery.id)
+            self._inner.update_delivery(current.reschedule(due_at=current.due_at), expected_version=current.version)
+        return self._inner.update_delivery(delivery, expected_version=expected_version, events=events)
+
+
+def test_disconnect_is_all_done_even_while_a_runner_claims(w):
+    ids = [planned(w, f"p{i}", minutes=30 + i) for i in range(6)]
+    racing = ClaimingMeanwhile(w.store, claim={ids[1]}, hand_back={ids[3]})
+    done = accounts.disconnect_account(racing, Actor.of(w.store, "u_owner"), "a_x", clock=w.clock)
+    acct = w.store.get_account("a_x")
+    assert acct.status == AccountStatus.REVOKED and acct.oauth_token is None
+    states = {did: w.store.get_delivery(did).state for did in ids}
+    assert states == {**{did: DeliveryState.CANCELLED for did in ids}, ids[1]: DeliveryState.PUBLISHING}
+    assert [d.id for _, d in done.sending] == [ids[1]] and len(done.planned) == 5
+    assert "1 post was being sent to @acme on X at that moment" in done.message
+    # and from now on no runner takes anything for it
+    w.clock.advance(hours=2)
+    assert w.store.claim_due(w.clock(), runner_id="r2", lease_until=w.clock() + timedelta(minutes=5)) == []
+
+
+def test_disconnect_picks_up_what_a_runner_hands_back_while_it_runs(w):
+    """A delivery being sent when the disconnect starts, handed back to the queue (not sent) before it ends."""
+    ids = [planned(w, f"p{i}", minutes=10 + i) for i in range(3)]
+    first = claim(w, ids[0])                                  # r1 holds it as the disconnect starts
+
+    class HandsBack(ClaimingMeanwhile):
+        def update_delivery(self, delivery, *, expected_version, events=()):
+            held = self._inner.get_delivery(ids[0])
+            if held.state == DeliveryState.PUBLISHING:       # r1 read the account: revoked, so it sends nothing
+                self._inner.finish_delivery(held.release(), runner_id="r1")
+            return self._inner.update_delivery(delivery, expected_version=expected_version, events=events)
+
+    done = accounts.disconnect_account(HandsBack(w.store, claim=set(), hand_back=set()), Actor.of(w.store, "u_owner"),
+                                       "a_x", clock=w.clock)
+    assert first.state == DeliveryState.PUBLISHING
+    assert {w.store.get_delivery(did).state for did in ids} == {DeliveryState.CANCELLED}
+    assert done.sending == () and len(done.planned) == 3

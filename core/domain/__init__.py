@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from core.domain.errors import Problem, ValidationError
 from core.domain.lifecycle import (DeliveryState, PostState, PostStatus, check_delivery_move, check_person_settle,
-                                   check_post_move, derive_post_status)
+                                   check_post_move, check_to_review, derive_post_status)
 from core.domain.catalog import Platform
 from core.domain.timeutil import require_aware, to_utc, zone
 
@@ -621,6 +621,13 @@ class Delivery:
     def needs_review(self, *, evidence: str, code: str | None = None) -> "Delivery":
         return self._move("needs_review", last_error=evidence, last_error_code=code, claimed_by=None,
                           lease_expires_at=None, next_attempt_at=None)
+
+    def hand_to_review(self, *, evidence: str, code: str) -> "Delivery":
+        """Waiting, may already be live, and no runner can check any more (its account was disconnected): a person
+        looks (core.domain.lifecycle.TO_REVIEW)."""
+        check_to_review(self.state, self.progress, self.id)
+        return replace(self, state=DeliveryState.NEEDS_REVIEW, last_error=evidence, last_error_code=code,
+                       claimed_by=None, lease_expires_at=None, next_attempt_at=None)
 
     # -- a person settles what waits for them (core.domain.lifecycle.PERSON_SETTLES), never what the runner has
     def confirm_published(self, *, url: str | None, at: datetime) -> "Delivery":

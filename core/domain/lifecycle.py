@@ -202,6 +202,21 @@ def check_person_settle(action: str, current: DeliveryState, progress: Mapping[s
     raise SettleRefused(message, action=action, current=current, delivery_id=delivery_id)
 
 
+# Its account is disconnected while a delivery waits that may already be live (a send in doubt, a post made with
+# its thread or comment left): no runner will publish or check for that account again, and cancelling would say it
+# "will not go out" when it may be out. A person looks instead (needs review). Kept apart from DELIVERY_MOVES (the
+# runner's own table): only `core.services.accounts.disconnect_account` does this.
+TO_REVIEW = _m({D.QUEUED, D.RETRY_WAIT}, D.NEEDS_REVIEW)
+
+
+def check_to_review(current: DeliveryState, progress: Mapping[str, str], delivery_id: str | None = None) -> None:
+    """Raise IllegalTransitionError unless a waiting delivery that may be live (`may_be_live`) is handed to review."""
+    if current not in TO_REVIEW.sources or not may_be_live(progress):
+        raise IllegalTransitionError(entity="delivery", entity_id=delivery_id, action="needs_review",
+                                     current=current.value,
+                                     reason="only a waiting delivery that may already be live is handed to a person")
+
+
 def started_status(status: PostStatus, deliveries: Iterable) -> PostStatus:
     """`status` (derived from the states), corrected for a queued delivery whose progress says it went out (one
     handed back to the queue before this rule, or released at a shutdown): publishing, not scheduled."""

@@ -5,9 +5,15 @@ other way an account is written from a page. Each function checks the actor (`Ac
 account's workspace, `core.rules.permissions`) before anything is written, then saves and records an activity event.
 
 Disconnecting forgets the account's tokens and marks it revoked (its row stays, so its published posts keep their
-history). Its part of every planned post is cancelled: a waiting delivery to it never goes out, even if the account
-is connected again later; the same post still goes out to its other accounts. `disconnect_impact` says exactly that
-before anything changes, from the same selection `disconnect_account` acts on.
+history), first: from then on no runner claims or sends for it (the claim query and the publisher take connected
+accounts only). Then its part of every planned post is cancelled: a waiting delivery to it never goes out, even if
+the account is connected again later; the same post still goes out to its other accounts. What may already be on the
+platform is never cancelled as "will not go out": a waiting delivery whose send is in doubt, or whose post is made
+with its thread or first comment left (`core.domain.lifecycle.may_be_live`), goes to needs review for a person to
+look, since no runner can check it any more. A delivery a runner is sending at that moment is left to finish (or to
+wait for the account to be connected again). A runner claiming while this runs does not leave it half done: a
+delivery that changed underneath is read again and decided again. `disconnect_impact` says all of that before
+anything changes, from the same selection `disconnect_account` acts on.
 """
 from __future__ import annotations
 
@@ -16,8 +22,8 @@ from datetime import datetime, time
 from typing import Callable
 
 from core.domain import Account, AccountStatus, ActivityEvent, Delivery, Post
-from core.domain.errors import DuplicateError, NotFoundError, ValidationError
-from core.domain.lifecycle import WAITING_DELIVERY_STATES, PostStatus
+from core.domain.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
+from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostStatus, is_live, may_be_live
 from core.services.connect import RECONNECT_REASON_KEY, account_health
 from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
@@ -68,63 +74,158 @@ def edit_account(store: PostStore, actor: Actor, account_id: str, *, clock: Call
 
 # Posts that may still have a delivery waiting for the runner.
 _OPEN = (PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.PUBLISHING)
+# How often one delivery is read and decided again when a runner changed it underneath, and how many times the
+# whole selection is gone through (a delivery a runner claimed and handed back meanwhile is found by the next).
+_TRIES = 5
+_PASSES = 3
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @dataclass(frozen=True)
 class DisconnectImpact:
     account: Account
-    # (post, its waiting delivery to this account), soonest first: what will not go out.
+    # (post, its waiting delivery to this account), soonest first: what will not go out (cancelled).
     planned: tuple[tuple[Post, Delivery], ...]
+    # Waiting deliveries that may already be on the platform (`may_be_live`): handed to a person, never cancelled.
+    review: tuple[tuple[Post, Delivery], ...] = ()
+    # Being sent by a runner at that moment: left to finish, or to wait for the account to be connected again.
+    sending: tuple[tuple[Post, Delivery], ...] = ()
 
     @property
     def message(self) -> str:
-        n = len(self.planned)
-        if n == 0:
-            return f"No planned posts go to {self.account.label}; nothing else changes."
-        posts = "1 planned post" if n == 1 else f"{n} planned posts"
-        return (f"{posts} to {self.account.label} will not go out there: that part of "
-                f"{'it' if n == 1 else 'each'} is cancelled, and connecting the account again does not bring "
-                f"{'it' if n == 1 else 'them'} back. Other accounts on the same posts still get them.")
+        n, label = len(self.planned), self.account.label
+        if n == 0 and not self.review and not self.sending:
+            return f"No planned posts go to {label}; nothing else changes."
+        parts = []
+        if n:
+            parts.append(f"{_plural(n, 'planned post', 'planned posts')} to {label} will not go out there: that part "
+                         f"of {'it' if n == 1 else 'each'} is cancelled, and connecting the account again does not "
+                         f"bring {'it' if n == 1 else 'them'} back. Other accounts on the same posts still get them.")
+        if self.review:
+            r = len(self.review)
+            parts.append(f"{_plural(r, 'post', 'posts')} may already be on {label} (Outpost sent "
+                         f"{'it' if r == 1 else 'them'} and has not confirmed it yet, or only a thread or first "
+                         f"comment is missing), so {'it is' if r == 1 else 'they are'} not cancelled: "
+                         f"{'it goes' if r == 1 else 'they go'} to Needs attention, for you to check "
+                         f"{self.account.platform.label} and mark {'it' if r == 1 else 'each'} published or not.")
+        if self.sending:
+            k = len(self.sending)
+            parts.append(f"{_plural(k, 'post was', 'posts were')} being sent to {label} at that moment: "
+                         f"{'it' if k == 1 else 'each'} either goes out or waits until the account is connected "
+                         "again.")
+        return " ".join(parts)
 
 
-def _waiting(store: PostStore, account: Account) -> list[tuple[Post, Delivery]]:
+def _open_deliveries(store: PostStore, account: Account) -> list[tuple[Post, Delivery]]:
+    """(post, delivery) for the account's deliveries still with the runner (waiting or being sent), soonest first."""
     posts = store.list_posts(workspace_id=account.workspace_id, account_id=account.id, statuses=_OPEN, limit=10_000)
     by_post = store.deliveries_for(p.id for p in posts)
     found = [(p, d) for p in posts for d in by_post[p.id]
-             if d.account_id == account.id and d.state in WAITING_DELIVERY_STATES]
+             if d.account_id == account.id and (d.state in WAITING_DELIVERY_STATES or d.state == DeliveryState.PUBLISHING)]
     found.sort(key=lambda pd: (pd[1].due_at, pd[1].id))
     return found
+
+
+def _sort(found) -> list[tuple[Post, Delivery]]:
+    """What `disconnect_impact` shows: what will not go out, what a person looks at, what is being sent."""
+    planned = [(p, d) for p, d in found if d.state in WAITING_DELIVERY_STATES and not may_be_live(d.progress)]
+    review = [(p, d) for p, d in found if d.state in WAITING_DELIVERY_STATES and may_be_live(d.progress)]
+    sending = [(p, d) for p, d in found if d.state == DeliveryState.PUBLISHING]
+    return planned, review, sending
 
 
 def disconnect_impact(store: PostStore, actor: Actor, account_id: str) -> DisconnectImpact:
     """What disconnecting the account would do to planned posts (nothing is changed)."""
     account = store.get_account(account_id)
     check(actor, Action.CONNECT_ACCOUNTS, account.workspace_id, subject="account")
-    return DisconnectImpact(account=account, planned=tuple(_waiting(store, account)))
+    planned, review, sending = _sort(_open_deliveries(store, account))
+    return DisconnectImpact(account=account, planned=tuple(planned), review=tuple(review), sending=tuple(sending))
+
+
+def _review_evidence(store: PostStore, account: Account, d: Delivery) -> str:
+    """Why a person looks at `d` (its account disconnected while it may be live), the send's time in the workspace's
+    zone."""
+    where = account.platform.label
+    if is_live(d.progress):
+        return (f"{account.label} was disconnected while this was being finished: the post is on {where}, but its "
+                "thread or first comment may not be. Mark it published to leave it as it is, or connect the account "
+                "again and try again to finish it.")
+    sent = ""
+    try:
+        at = datetime.fromisoformat(d.progress["sent"])
+        tz = zone(store.get_workspace(account.workspace_id).timezone_name) if account.workspace_id else zone("UTC")
+        sent = f" at {at.astimezone(tz):%H:%M %Z on %a %d %b}"
+    except (KeyError, ValueError, TypeError, NotFoundError):
+        pass
+    return (f"{account.label} was disconnected while Outpost was checking whether this went out (it was sent{sent} "
+            f"and {where}'s answer was lost). Look on {where} (a new post can take a few minutes to show), then mark "
+            "it published, or do not publish it.")
+
+
+def _settle_one(store: PostStore, actor: Actor, account: Account, post: Post, d: Delivery, now: datetime):
+    """Cancel `d`, or hand it to review when it may be live; read it again and decide again when a runner changed
+    it underneath. Returns ("planned" | "review" | "sending" | None, the delivery as it was decided on)."""
+    for _ in range(_TRIES):
+        if d.state == DeliveryState.PUBLISHING:
+            return "sending", d
+        if d.state not in WAITING_DELIVERY_STATES:
+            return None, d            # a runner finished it meanwhile (published, failed, in review)
+        if may_be_live(d.progress):
+            kind, after, action, reason = ("review", d.hand_to_review(evidence=_review_evidence(store, account, d),
+                                                                      code="disconnected"),
+                                           "delivery.needs_review", f"{account.label} was disconnected; it may "
+                                                                    "already be live, so a person looks.")
+        else:
+            kind, after, action, reason = ("planned", d.cancel(), "delivery.cancelled",
+                                           f"{account.label} was disconnected.")
+        event = ActivityEvent(action=action, subject_type="delivery", subject_id=d.id, at=now, actor=actor.label,
+                              workspace_id=post.workspace_id, from_state=d.state.value, to_state=after.state.value,
+                              reason=reason, details={"post_id": post.id})
+        try:
+            store.update_delivery(after, expected_version=d.version, events=[event])
+            return kind, d
+        except ConflictError:        # a runner claimed, deferred or finished it: look again
+            d = store.get_delivery(d.id)
+    return ("sending" if d.state == DeliveryState.PUBLISHING else None), d
 
 
 def disconnect_account(store: PostStore, actor: Actor, account_id: str, *,
                        clock: Callable[[], datetime] = utcnow) -> DisconnectImpact:
-    """Forget the account's tokens, mark it revoked and cancel its waiting deliveries; returns what was cancelled."""
+    """Forget the account's tokens and mark it revoked, then cancel its waiting deliveries (those that may be live go
+    to review); returns what was cancelled, handed to review, and left being sent. Safe to run again."""
     current = store.get_account(account_id)
     check(actor, Action.CONNECT_ACCOUNTS, current.workspace_id, subject="account")
     now = clock()
-    cancelled = []
-    for post, delivery in _waiting(store, current):
-        event = ActivityEvent(action="delivery.cancelled", subject_type="delivery", subject_id=delivery.id, at=now,
-                              actor=actor.label, workspace_id=post.workspace_id, from_state=delivery.state.value,
-                              to_state="cancelled", reason=f"{current.label} was disconnected.",
-                              details={"post_id": post.id})
-        store.update_delivery(delivery.cancel(), expected_version=delivery.version, events=[event])
-        cancelled.append((post, delivery))
+    # First: no runner claims or sends for it from here on, so what is cancelled below stays cancelled.
     reason = f"Disconnected on {now:%d %b %Y}; connect it again to post from it."
     saved = store.save_account(replace(current, status=AccountStatus.REVOKED, oauth_token=None, refresh_token=None,
                                        secrets={}, meta={**dict(current.meta or {}), RECONNECT_REASON_KEY: reason}))
+    done: dict[str, dict[str, tuple[Post, Delivery]]] = {"planned": {}, "review": {}, "sending": {}}
+    for _ in range(_PASSES):          # a delivery a runner claimed and handed back meanwhile is found again
+        changed = False
+        for post, delivery in _open_deliveries(store, saved):
+            kind, seen = _settle_one(store, actor, saved, post, delivery, now)
+            if kind in ("planned", "review"):
+                changed = True
+                done["sending"].pop(seen.id, None)
+            if kind is not None:
+                done[kind][seen.id] = (post, seen)
+        if not changed:
+            break
     store.record_event(ActivityEvent(action="account.disconnected", subject_type="account", subject_id=saved.id,
                                      at=now, actor=actor.label, workspace_id=saved.workspace_id,
                                      from_state=current.status.value, to_state=saved.status.value,
-                                     details={"cancelled_deliveries": len(cancelled)}))
-    return DisconnectImpact(account=saved, planned=tuple(cancelled))
+                                     details={"cancelled_deliveries": len(done["planned"]),
+                                              "deliveries_to_review": len(done["review"]),
+                                              "deliveries_being_sent": len(done["sending"])}))
+
+    def soonest(kind):
+        return tuple(sorted(done[kind].values(), key=lambda pd: (pd[1].due_at, pd[1].id)))
+    return DisconnectImpact(account=saved, planned=soonest("planned"), review=soonest("review"),
+                            sending=soonest("sending"))
 
 
 def lift_hold(store: PostStore, actor: Actor, account_id: str, *, clock: Callable[[], datetime] = utcnow) -> bool:
