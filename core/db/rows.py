@@ -20,7 +20,7 @@ from core.domain import (Account, ActivityEvent, Batch, Delivery, Membership, No
 from core.domain.lifecycle import PostStatus
 from core.domain.catalog import Platform
 from core.infra.secrets import TokenCipher, TokenDecryptError
-from core.store.people import Session, SignInFailures
+from core.store.people import Invitation, Session, SignInFailures
 from core.store.records import AccountSnapshot, MetricSnapshot
 from core.domain.timeutil import from_db
 
@@ -86,6 +86,19 @@ def session_from_row(row) -> Session:
 def failures_from_row(row) -> SignInFailures:
     return SignInFailures(email=row.email, failures=row.failures, first_failed_at=aware(row.first_failed_at),
                           last_failed_at=aware(row.last_failed_at), paused_until=aware(row.paused_until))
+
+
+def invitation_values(i: Invitation) -> dict[str, Any]:
+    return {"id": i.id, "token_hash": i.token_hash, "workspace_id": i.workspace_id, "email": i.email,
+            "role": i.role.value, "invited_by": i.invited_by, "created_at": i.created_at, "expires_at": i.expires_at,
+            "accepted_at": i.accepted_at, "accepted_by": i.accepted_by, "revoked_at": i.revoked_at}
+
+
+def invitation_from_row(row) -> Invitation:
+    return Invitation(id=row.id, token_hash=row.token_hash, workspace_id=row.workspace_id, email=row.email,
+                      role=row.role, invited_by=row.invited_by, created_at=aware(row.created_at),
+                      expires_at=aware(row.expires_at), accepted_at=aware(row.accepted_at),
+                      accepted_by=row.accepted_by, revoked_at=aware(row.revoked_at))
 
 
 def membership_from_row(row) -> Membership:

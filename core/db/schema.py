@@ -339,6 +339,23 @@ sessions = sa.Table(
     sa.Column("user_agent", sa.String(300)),
 )
 
+# An owner's invitation to join a workspace: the link holds a random token, only its SHA-256 is stored (0011).
+invitations = sa.Table(
+    "invitations", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("invited_by", ID, nullable=False),                    # the owner's user id
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("accepted_at", UtcDateTime),
+    sa.Column("accepted_by", ID),                                   # the user who joined with it
+    sa.Column("revoked_at", UtcDateTime),
+    sa.UniqueConstraint("token_hash"),
+)
+
 # Failed sign-ins per email (lower-cased), to slow down and then pause guessing.
 sign_in_failures = sa.Table(
     "sign_in_failures", metadata,

@@ -1,4 +1,5 @@
-"""`core.store.PeopleStore` in SQL: workspaces, users, memberships, dashboard sessions and failed sign-ins."""
+"""`core.store.PeopleStore` in SQL: workspaces, users, memberships, invitations, dashboard sessions and failed
+sign-ins."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,13 +8,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from core.db.rows import (failures_from_row, membership_from_row, session_from_row, session_values, user_from_row,
-                          user_values, workspace_from_row, workspace_values)
-from core.db.schema import memberships, sessions, sign_in_failures, users, workspaces
+from core.db.rows import (failures_from_row, invitation_from_row, invitation_values, membership_from_row,
+                          session_from_row, session_values, user_from_row, user_values, workspace_from_row,
+                          workspace_values)
+from core.db.schema import invitations, memberships, sessions, sign_in_failures, users, workspaces
 from core.db.sql_base import SqlBase, exists
 from core.domain import Membership, User, Workspace
 from core.domain.errors import DuplicateError, NotFoundError
-from core.store.people import Session, SignInFailures
+from core.store.people import Invitation, Session, SignInFailures
 
 
 class SqlPeopleStore(SqlBase):
@@ -126,6 +128,44 @@ class SqlPeopleStore(SqlBase):
             query = query.where(memberships.c.workspace_id == workspace_id)
         with self._read() as conn:
             return [membership_from_row(r) for r in conn.execute(query)]
+
+    def add_invitation(self, invitation: Invitation) -> Invitation:
+        duplicate = DuplicateError("That invitation already exists.")
+        with self._insert_race(duplicate, invitations, invitation.id), self._write() as conn:
+            if not exists(conn, workspaces, invitation.workspace_id):
+                raise NotFoundError(f"No workspace with id {invitation.workspace_id}.")
+            if conn.execute(sa.select(invitations.c.id).where(sa.or_(
+                    invitations.c.id == invitation.id, invitations.c.token_hash == invitation.token_hash))).first():
+                raise duplicate
+            conn.execute(invitations.insert().values(invitation_values(invitation)))
+            return invitation
+
+    def get_invitation(self, token_hash: str) -> Invitation | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(invitations).where(invitations.c.token_hash == token_hash)).first()
+        return None if row is None else invitation_from_row(row)
+
+    def list_invitations(self, workspace_id: str) -> list[Invitation]:
+        """A workspace's invitations (used, withdrawn and expired ones too), newest first."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(invitations).where(invitations.c.workspace_id == workspace_id)
+                                .order_by(invitations.c.created_at.desc(), invitations.c.id.desc())).all()
+        return [invitation_from_row(r) for r in rows]
+
+    def _settle_invitation(self, invitation_id: str, values: dict) -> bool:
+        """One conditional UPDATE: only a pending invitation changes, so of concurrent calls exactly one wins."""
+        with self._write() as conn:
+            return conn.execute(invitations.update().where(
+                invitations.c.id == invitation_id, invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None)).values(values)).rowcount > 0
+
+    def revoke_invitation(self, invitation_id: str, revoked_at: datetime) -> bool:
+        """Withdraw an invitation; False if there was none or it was already used or withdrawn."""
+        return self._settle_invitation(invitation_id, {"revoked_at": revoked_at})
+
+    def accept_invitation(self, invitation_id: str, user_id: str, accepted_at: datetime) -> bool:
+        """Mark an invitation used by `user_id`; of concurrent calls exactly one gets True."""
+        return self._settle_invitation(invitation_id, {"accepted_at": accepted_at, "accepted_by": user_id})
 
     def add_session(self, session: Session) -> Session:
         duplicate = DuplicateError("That session already exists.")

@@ -2,8 +2,8 @@
 
 Every member may see who else is in the workspace (a refusal says "ask an owner": people need to know who
 that is). Adding, changing and removing are for owners (`Action.MANAGE_MEMBERS`, `core.rules.permissions`), checked
-before anything is read or written. People are added by the email they signed up with; Outpost sends no
-invitations yet. A workspace always keeps at least one owner: the last one can be neither demoted nor removed.
+before anything is read or written. People who have an Outpost account can be added by its email; everyone
+else is invited (`core.services.invitations`: a link that creates their account). A workspace always keeps at least one owner: the last one can be neither demoted nor removed.
 Each change records an activity event (``member.added``, ``member.role_changed``, ``member.removed``) naming
 who acted and, in `details`, whose membership changed.
 """

@@ -1,11 +1,12 @@
-"""Workspaces, users, memberships, dashboard sessions and failed sign-ins: the protocol and its in-memory part."""
+"""Workspaces, users, memberships, invitations, dashboard sessions and failed sign-ins: the protocol and its
+in-memory part."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from core.domain import Membership, User, Workspace
+from core.domain import Membership, Role, User, Workspace, new_id
 from core.domain.errors import DuplicateError, NotFoundError
 from core.store.base import MemoryState
 
@@ -32,6 +33,32 @@ class SignInFailures:
     paused_until: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Invitation:
+    """An owner asked `email` to join a workspace as `role`. The link holds a random token; only its SHA-256 is
+    kept. It works once (`accepted_at`), until `expires_at`, unless withdrawn (`revoked_at`)."""
+    token_hash: str
+    workspace_id: str
+    email: str
+    role: Role
+    invited_by: str                   # the owner's user id
+    created_at: datetime
+    expires_at: datetime
+    id: str = field(default_factory=lambda: new_id("inv"))
+    accepted_at: datetime | None = None
+    accepted_by: str | None = None    # the user who joined with it
+    revoked_at: datetime | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "role", Role(self.role))
+        object.__setattr__(self, "email", (self.email or "").strip().lower())
+
+    @property
+    def pending(self) -> bool:
+        """Neither used nor withdrawn (it may still have expired: that depends on the time)."""
+        return self.accepted_at is None and self.revoked_at is None
+
+
 class PeopleStore(Protocol):
     """Who works where: workspaces, users and their memberships (one role per user and workspace)."""
 
@@ -47,6 +74,11 @@ class PeopleStore(Protocol):
     def get_membership(self, user_id: str, workspace_id: str) -> Membership | None: ...
     def remove_membership(self, user_id: str, workspace_id: str) -> bool: ...
     def list_memberships(self, *, user_id: str | None = None, workspace_id: str | None = None) -> list[Membership]: ...
+    def add_invitation(self, invitation: Invitation) -> Invitation: ...
+    def get_invitation(self, token_hash: str) -> Invitation | None: ...
+    def list_invitations(self, workspace_id: str) -> list[Invitation]: ...
+    def revoke_invitation(self, invitation_id: str, revoked_at: datetime) -> bool: ...
+    def accept_invitation(self, invitation_id: str, user_id: str, accepted_at: datetime) -> bool: ...
     def add_session(self, session: Session) -> Session: ...
     def get_session(self, id_hash: str) -> Session | None: ...
     def list_user_sessions(self, user_id: str) -> list[Session]: ...
@@ -137,7 +169,8 @@ class PeopleMemory(MemoryState):
         return [m for m in self._memberships.values()
                 if (user_id is None or m.user_id == user_id) and (workspace_id is None or m.workspace_id == workspace_id)]
 
-    # Sessions and failed sign-ins (kept here rather than in MemoryState: only this aggregate touches them).
+    # Invitations, sessions and failed sign-ins (kept here rather than in MemoryState: only this aggregate touches
+    # them).
 
     @property
     def _sessions(self) -> dict[str, Session]:
@@ -146,6 +179,48 @@ class PeopleMemory(MemoryState):
     @property
     def _failures(self) -> dict[str, SignInFailures]:
         return self.__dict__.setdefault("_sign_in_failures", {})
+
+    @property
+    def _invitations(self) -> dict[str, Invitation]:
+        return self.__dict__.setdefault("_invitations_by_id", {})
+
+    def add_invitation(self, invitation: Invitation) -> Invitation:
+        with self._lock:
+            self.get_workspace(invitation.workspace_id)
+            if invitation.id in self._invitations or any(i.token_hash == invitation.token_hash
+                                                         for i in self._invitations.values()):
+                raise DuplicateError("That invitation already exists.")
+            self._invitations[invitation.id] = invitation
+            return invitation
+
+    def get_invitation(self, token_hash: str) -> Invitation | None:
+        with self._lock:
+            return next((i for i in self._invitations.values() if i.token_hash == token_hash), None)
+
+    def list_invitations(self, workspace_id: str) -> list[Invitation]:
+        """A workspace's invitations (used, withdrawn and expired ones too), newest first."""
+        with self._lock:
+            return sorted((i for i in self._invitations.values() if i.workspace_id == workspace_id),
+                          key=lambda i: (i.created_at, i.id), reverse=True)
+
+    def revoke_invitation(self, invitation_id: str, revoked_at: datetime) -> bool:
+        """Withdraw an invitation; False if there was none or it was already used or withdrawn."""
+        with self._lock:
+            invitation = self._invitations.get(invitation_id)
+            if invitation is None or not invitation.pending:
+                return False
+            self._invitations[invitation_id] = replace(invitation, revoked_at=revoked_at)
+            return True
+
+    def accept_invitation(self, invitation_id: str, user_id: str, accepted_at: datetime) -> bool:
+        """Mark an invitation used by `user_id`; of any number of concurrent calls exactly one gets True, and
+        none does once it was used or withdrawn."""
+        with self._lock:
+            invitation = self._invitations.get(invitation_id)
+            if invitation is None or not invitation.pending:
+                return False
+            self._invitations[invitation_id] = replace(invitation, accepted_at=accepted_at, accepted_by=user_id)
+            return True
 
     def add_session(self, session: Session) -> Session:
         with self._lock:
