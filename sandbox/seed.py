@@ -12,6 +12,7 @@ the same way, so it publishes like any connected account; `prefill` puts an acco
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Iterable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -41,9 +42,30 @@ def consent(browser: httpx.Client, url: str, *, handle: str, decision: str = "al
     return _query(answer.headers["location"])
 
 
-def prefill(consent_url: str, handle: str) -> str:
-    """The emulator's consent page for `consent_url` with its handle box filled in with `handle`."""
-    return f"{consent_url}&{urlencode({'handle': handle.strip().lstrip('@')})}"
+# Where a practice account keeps the name it signs in with on the emulator's consent page (the platform may call it
+# otherwise: a Facebook Page "acme.page", a LinkedIn member "Acme Shop").
+SIGN_IN_KEY = "sandbox_sign_in"
+
+
+def sign_in_name(account: Account) -> str:
+    """The name `account` signs in with on the emulator's consent page."""
+    kept = (account.meta or {}).get(SIGN_IN_KEY)
+    if kept:
+        return str(kept)
+    name = account.handle.strip().lstrip("@")
+    if account.platform == Platform.FACEBOOK and name.endswith(".page"):
+        name = name[: -len(".page")]
+    elif account.platform == Platform.MASTODON:
+        name = name.split("@")[0]
+    elif account.platform == Platform.LINKEDIN:
+        name = name.lower().replace(" ", "_")
+    return name
+
+
+def prefill(consent_url: str, account: Account) -> str:
+    """The emulator's consent page for `consent_url` with its handle box filled in for `account` (reconnecting
+    it): Allow signs in as that account unless the person changes the name."""
+    return f"{consent_url}&{urlencode({'handle': sign_in_name(account)})}"
 
 
 # What the emulator keeps of a typed handle (sandbox.oauth.clean_handle): letters, digits, dot, dash, underscore.
@@ -92,7 +114,9 @@ def connect_practice_account(store: PostStore, settings: Settings, *, actor: Act
     if account.id in before:    # the platform's account for that name was here already (under its own handle)
         raise ConnectError(Problem("handle_taken", f"{at_handle(account.handle)} on {platform.label} is already in "
                                    "this workspace; nothing was added.", field="handle"))
-    return account
+    if platform == Platform.BLUESKY:
+        return account
+    return store.save_account(replace(account, meta={**dict(account.meta or {}), SIGN_IN_KEY: clean}))
 
 
 def connect_accounts(store: PostStore, settings: Settings, *, workspace_id: str, platform: Platform | str,
@@ -100,7 +124,6 @@ def connect_accounts(store: PostStore, settings: Settings, *, workspace_id: str,
                      client: httpx.Client | None = None, **account_changes) -> list[Account]:
     """Connect one sandbox account per handle, as `actor` (or the person `user_id`); `account_changes`
     (daily_cap=..., min_gap_minutes=...) are saved on each."""
-    from dataclasses import replace
     own = client is None
     client = client or httpx.Client(timeout=30, trust_env=False)
     try:

@@ -7,6 +7,8 @@ before adopts the platform's id), and signing in as someone else is refused in w
 """
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -107,10 +109,9 @@ def reconnect(w, account, *, as_handle=None):
     """Accounts -> Reconnect: the consent page opens filled in with the account's handle; Allow as `as_handle`
     (what the page says when not given)."""
     url = prefill(w.service.start(actor=w.actor, workspace_id=w.ws.id, platform=account.platform,
-                                  account_id=account.id), account.handle)
+                                  account_id=account.id), account)
     page = w.client.get(url)
-    shown = account.handle.lstrip("@")
-    assert f'value="{shown}"' in page.text           # the consent page is filled in with the account's handle
+    shown = re.search(r'name="handle" value="([^"]*)"', page.text).group(1)
     back = query_of(press_on_consent_page(url, handle=as_handle or shown))
     return w.service.finish(actor=w.actor, state=back["state"], code=back["code"])
 
@@ -134,6 +135,14 @@ def test_reconnecting_as_someone_else_is_refused_and_changes_nothing(w):
     after = w.store.get_account(mine.id)
     assert (after.handle, after.external_id, after.oauth_token) == (before.handle, before.external_id,
                                                                     before.oauth_token)
+
+
+@pytest.mark.parametrize("platform", [Platform.X, Platform.LINKEDIN, Platform.FACEBOOK, Platform.INSTAGRAM])
+def test_reconnect_opens_the_consent_page_as_the_account_and_updates_it(w, platform):
+    mine = add(w, platform, "acme_shop")
+    again = reconnect(w, mine)             # Allow as the page was filled in
+    assert again.id == mine.id and again.external_id == mine.external_id and len(accounts(w)) == 1
+    assert [e.action for e in w.store.list_events(subject_id=mine.id)][:1] == ["account.reconnected"]
 
 
 def test_connecting_a_handle_already_added_by_hand_adopts_that_account(w):
