@@ -110,3 +110,65 @@ def test_an_overdue_series_is_drawn_with_the_dates_it_then_makes():
     nxt = continue_series(store, store.get_post("s"), clock=lambda: now)
     assert nxt.due_at == planned[0]
     assert [r.at for r in planned_repeats(store, ws.id, **week)] == planned[1:]
+
+
+def test_a_series_left_behind_for_days_goes_on_once_its_late_post_is_settled():
+    # The runner was stopped four days; back, it finds Monday's post too late to publish (a person reviews it),
+    # which does not run the publish hook: housekeeping continues the series, from now (no burst).
+    from core.services.series import continue_settled_series
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    now = at + timedelta(days=4, hours=3)                                   # Friday 12:00
+    store = InMemoryPostStore(clock=lambda: now)
+    ws = store.add_workspace(Workspace(name="Brand", timezone_name="UTC"))
+    acct = store.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    post = Post(caption="Good morning", accounts=(acct,), schedule=Schedule(scheduled_at=at, timezone_name="UTC"),
+                workspace_id=ws.id, state=PostState.APPROVED, recurrence="FREQ=DAILY", id="s", series_id="s")
+    store.add_post(post, [Delivery(post_id="s", account_id=acct.id, platform="x", due_at=at)])
+    [d] = store.get_deliveries("s")
+    claimed = store.update_delivery(d.start_publishing(runner_id="r", lease_until=now + timedelta(minutes=2)),
+                                    expected_version=1)
+    store.update_delivery(claimed.needs_review(evidence="Due four days ago.", code="too_late"), expected_version=2)
+    assert continue_settled_series(store, clock=lambda: now) == 1
+    [nxt] = [p for p in store.list_posts() if p.id != "s"]
+    assert nxt.series_id == "s" and nxt.due_at == datetime(2027, 1, 9, 9, 0, tzinfo=UTC)     # Saturday's
+    assert continue_settled_series(store, clock=lambda: now) == 1 and len(store.list_posts()) == 2   # once
+
+
+def test_housekeeping_reads_every_settled_post_not_the_first_page_only():
+    # More settled posts than one read of the store returns (500; many workspaces share a database): the series
+    # among the last ones goes on too.
+    from core.services import series
+    last = 500
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    store = InMemoryPostStore()
+    ws = store.add_workspace(Workspace(name="Brand", timezone_name="UTC"))
+    acct = store.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
+    for n in range(last + 1):                            # one-off series that ended, then a daily one
+        due = at + timedelta(minutes=n)
+        store.add_post(Post(caption=f"Post {n}", accounts=(acct,), workspace_id=ws.id, state=PostState.APPROVED,
+                            schedule=Schedule(scheduled_at=due, timezone_name="UTC"), id=f"s{n}", series_id=f"s{n}",
+                            recurrence="FREQ=DAILY" if n == last else "FREQ=DAILY;COUNT=1"),
+                       [Delivery(post_id=f"s{n}", account_id=acct.id, platform="x", due_at=due, id=f"d{n}")])
+        claimed = store.update_delivery(store.get_delivery(f"d{n}").start_publishing(
+            runner_id="r", lease_until=due + timedelta(minutes=2)), expected_version=1)
+        store.update_delivery(claimed.mark_published(external_id=str(n), external_url=None, at=due),
+                              expected_version=2)
+    assert series.continue_settled_series(store, clock=lambda: at + timedelta(days=1)) == last + 1
+    [nxt] = [p for p in store.list_posts(limit=1000) if p.series_id == f"s{last}" and p.id != f"s{last}"]
+    assert nxt.due_at == at + timedelta(days=1, minutes=last)
+
+
+def test_a_series_stopped_on_purpose_days_ago_stays_stopped():
+    # Monday's post went out on time; its next one (Tuesday's) was cancelled to stop the series. On Friday
+    # housekeeping looks back over the week (for posts settled late) and leaves this one alone.
+    from core.services.scheduler import Scheduler
+    from core.services.series import continue_settled_series
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    clock = [at]
+    store = InMemoryPostStore(clock=lambda: clock[0])
+    post = _published_series(store, at=at, tz="UTC")
+    nxt = continue_series(store, post, clock=lambda: at + timedelta(minutes=1))
+    Scheduler(store, clock=lambda: clock[0]).cancel(nxt.id)
+    clock[0] = at + timedelta(days=4, hours=3)
+    assert continue_settled_series(store, clock=lambda: clock[0]) == 0
+    assert len(store.list_posts()) == 2
