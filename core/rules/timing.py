@@ -383,6 +383,7 @@ def _parse_rule(text: str) -> tuple[tuple[str, str], ...]:
         raise _invalid("rule_too_frequent", f"This rule would post {per_day} times a day; one repeat rule may post "
                        f"at most {_MAX_PER_DAY} times a day.", "recurrence")
     _check_possible(parts)
+    _check_setpos(parts)
     ordered = (("FREQ", freq),) + tuple((k, v) for k, v in parts.items() if k != "FREQ")
     # Whatever else dateutil objects to (and warns about) is refused too, in its words.
     with warnings.catch_warnings():
@@ -414,6 +415,51 @@ def _check_possible(parts: Mapping[str, str]) -> None:
     if not any(d <= _MONTH_DAYS[m - 1] for m in months for d in days):
         raise _invalid("rule_never", f"This repeat rule never happens: none of its months has day "
                        f"{', '.join(map(str, sorted(set(days))))}.", "recurrence")
+
+
+def _check_setpos(parts: Mapping[str, str]) -> None:
+    """Refuse a BYSETPOS past the most dates its period can hold (the 9th Monday-the-30th of April and June):
+    dateutil would search to the year 9999 for it, and the series would never repeat. The most is counted from
+    the rule's parts alone (an upper bound: a rule refused here can never happen)."""
+    if "BYSETPOS" not in parts:
+        return
+    freq = parts["FREQ"]
+
+    def values(name: str) -> list[str]:
+        return sorted(set(parts[name].split(","))) if name in parts else []
+    months, monthdays, yeardays, weeknos = (values(n) for n in ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO"))
+    days = [_BYDAY.match(d) for d in values("BYDAY")]
+    plain = {d.group(2) for d in days if not d.group(1)}
+    ordinal = len([d for d in days if d.group(1)])
+    n_months = len(months) or 12
+    if freq == "DAILY":
+        most = 1
+    elif freq == "WEEKLY":
+        most = min(7, len({d.group(2) for d in days}) or 7)
+    elif freq == "MONTHLY":
+        most = 31
+        if monthdays:
+            most = min(most, len(monthdays))
+        if days:
+            most = min(most, 5 * len(plain) + ordinal)
+    else:
+        most = sum(_MONTH_DAYS[int(m) - 1] for m in months) if months else 366
+        if monthdays:
+            most = min(most, len(monthdays) * n_months)
+        if days and not weeknos:
+            most = min(most, (5 * len(plain) + ordinal) * n_months if months else 53 * len(plain) + ordinal)
+        if weeknos:
+            most = min(most, 7 * len(weeknos))
+    if yeardays:
+        most = min(most, len(yeardays))
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        most *= len(values(name)) or 1
+    positions = [int(v) for v in values("BYSETPOS")]
+    if all(abs(v) > most for v in positions):
+        unit = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}[freq]
+        raise _invalid("rule_never", f"This repeat never happens: BYSETPOS={parts['BYSETPOS']} picks a date by its "
+                       f"place in each {unit}, but the rest of the rule gives at most {most} "
+                       f"date{'s' if most != 1 else ''} a {unit}.", "recurrence")
 
 
 def _until_value(value: str) -> date | datetime:
