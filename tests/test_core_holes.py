@@ -323,3 +323,33 @@ def test_disconnect_picks_up_what_a_runner_hands_back_while_it_runs(w):
     assert first.state == DeliveryState.PUBLISHING
     assert {w.store.get_delivery(did).state for did in ids} == {DeliveryState.CANCELLED}
     assert done.sending == () and len(done.planned) == 3
+
+
+# ---------------------------------------------------------------- 5. a post id is checked before anything is written
+
+@pytest.mark.parametrize("post_id, said", [
+    ("h8\x00id", "only visible characters"),       # SQLite kept it; PostgreSQL refuses a NUL
+    ("h8\udc00id", "only visible characters"),     # half an emoji: no driver can encode it
+    ("i" * 1_000_000, "at most 64 characters; this one has 1,000,000"),   # PostgreSQL: StringDataRightTruncation
+    ("i" * 65, "at most 64 characters"),
+    ("two\nlines", "only visible characters"),
+    (" padded", "no space at either end"),
+    ("", "needs an id"),
+    (None, "needs an id"),
+], ids=["nul", "surrogate", "1MB", "65", "line-break", "padded", "empty", "none"])
+def test_a_post_id_a_store_cannot_keep_is_refused_before_anything_is_written(w, post_id, said):
+    post = Post(caption="Hello", accounts=(w.x,), workspace_id=w.ws.id,
+                schedule=Schedule(scheduled_at=w.clock() + timedelta(days=1), timezone_name="UTC"))
+    with pytest.raises(ValidationError, match=said) as refused:
+        Scheduler(w.store, clock=w.clock).schedule_post(post_id, post)
+    assert refused.value.problems[0].code == "post_id" and "\x00" not in str(refused.value)
+    assert w.store.list_posts(workspace_id=w.ws.id) == []
+
+
+def test_an_id_of_64_visible_characters_is_kept_as_it_is(w):
+    post_id = "Spring-launch #1 / 2030 · é" + "x" * 37
+    assert len(post_id) == 64
+    post = Post(caption="Hello", accounts=(w.x,), workspace_id=w.ws.id,
+                schedule=Schedule(scheduled_at=w.clock() + timedelta(days=1), timezone_name="UTC"))
+    Scheduler(w.store, clock=w.clock).schedule_post(post_id, post)
+    assert w.store.get_post(post_id).caption == "Hello"

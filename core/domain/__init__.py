@@ -85,6 +85,25 @@ def check_text(value: str | None, *, field: str, what: str, multiline: bool = Fa
         raise ValidationError(problem)
 
 
+# The longest id the stores keep (core.db.schema ID: a 64-character column; PostgreSQL refuses longer).
+MAX_ID_LENGTH = 64
+
+
+def check_post_id(post_id: object) -> None:
+    """Raise ValidationError, in words, unless `post_id` is 1 to MAX_ID_LENGTH printable characters (no control
+    character, NUL or broken half of an emoji, which a store refuses or keeps as something no page can show)."""
+    if not isinstance(post_id, str) or not post_id.strip():
+        message = "A post needs an id, such as post-001."
+    elif len(post_id) > MAX_ID_LENGTH:
+        message = f"A post id is at most {MAX_ID_LENGTH} characters; this one has {len(post_id):,}."
+    elif not post_id.isprintable() or post_id != post_id.strip():
+        message = ("A post id may contain only visible characters and spaces inside it (no line break, tab, control "
+                   "or broken character, and no space at either end), such as post-001.")
+    else:
+        return
+    raise ValidationError(Problem("post_id", message, field="id"))
+
+
 class Role(StrEnum):
     OWNER = "owner"
     EDITOR = "editor"

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
 
-from core.domain import (Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_editable, check_text,
-                         post_status)
+from core.domain import (Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_editable, check_post_id,
+                         check_text, post_status)
 from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, Problem, ValidationError
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.services import notifications
@@ -83,6 +83,7 @@ class Scheduler:
         Raises ValidationError listing every problem (content limits, caps, gaps).
         """
         self._check(Action.EDIT_POSTS, post.workspace_id)
+        check_post_id(post_id)      # before anything is read or written: the stores' id column takes 64 characters
         if post.schedule is None:
             raise ValidationError(Problem("no_schedule", "This post has no date and time. Give it a Schedule, "
                                           "or use add_to_queue to take the next free slot.", field="schedule"))
