@@ -302,6 +302,19 @@ ITEMS_CEILING = 1_000           # hashtags, media items or a thread's posts
 OVERSIZED_CODES = frozenset({"far_too_long", "far_too_many", "link_far_too_long"})
 
 
+# A reason a person gives (why a post is cancelled or rejected) is kept in the activity log and sent to the author:
+# a few sentences, not a document.
+REASON_MAX = 1_000
+
+
+def check_reason(reason: str | None) -> None:
+    """Raise ValidationError, in words, when a cancel or reject reason is longer than REASON_MAX characters."""
+    if reason and len(reason) > REASON_MAX and len(reason.strip()) > REASON_MAX:
+        raise ValidationError(Problem(
+            "reason_too_long", f"Keep the reason to {REASON_MAX:,} characters or fewer (a few sentences); this one "
+                               f"has {len(reason.strip()):,}.", field="reason"))
+
+
 def _longest_text_allowed() -> tuple[int, str]:
     most = max(LIMITS.values(), key=lambda lim: lim.text_max)
     return most.text_max, most.platform.label

@@ -252,6 +252,8 @@ class Scheduler:
 
     def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
         """Send a post back to its author as a rejected draft; the reason is required and the author is told."""
+        from core.rules.validation import check_reason
+        check_reason(reason)
         check_text(reason, field="reason", what="reason", multiline=True)
         reason = (reason or "").strip()
         post = self.get(post_id)
@@ -270,6 +272,8 @@ class Scheduler:
         return self._editorial(post_id, Action.EDIT_POSTS, lambda p, s: p.revise(s), "post.returned_to_draft")
 
     def cancel(self, post_id: str, reason: str = "") -> ScheduleResult:
+        from core.rules.validation import check_reason
+        check_reason(reason)
         check_text(reason, field="reason", what="reason", multiline=True)
         return self._editorial(post_id, Action.CANCEL, lambda p, s: p.cancel(s), "post.cancelled", reason=reason)
 
