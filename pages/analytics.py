@@ -70,6 +70,12 @@ def _duration(seconds) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _plural(n, word: str, words: str | None = None) -> str:
+    """ "1 post", "2 posts", "0 posts" (a count with its noun, as people write it)."""
+    n = int(n)
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
 def _platform(slug) -> str:
     """A platform's name as people read it ("LinkedIn", not "linkedin")."""
     try:
@@ -104,6 +110,58 @@ def _lines(frame: pd.DataFrame, x: str, y: str, color: str, *, x_title: str = ""
                      for name in (order or groups) if name in groups])
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title)
     return fig
+
+
+DAY_MS = 24 * 3600 * 1000
+WEEK = 7        # the shortest span a day axis shows: one day of data is one day in a week, not a point in time
+
+
+def _day_axis(fig: go.Figure, days, until=None) -> None:
+    """An x axis of whole local days ("04 Dec"), at least the week up to `until` (the period's last day), one tick a
+    day while it is short: with one day of data plotly would otherwise stretch that day into milliseconds
+    ("23:59:59.9995")."""
+    days = pd.to_datetime(pd.Series(list(days))).dropna()
+    fig.update_xaxes(type="date", tickformat="%d %b", hoverformat="%a %d %b %Y")
+    if days.empty:
+        return
+    first, last = days.min().normalize(), days.max().normalize()
+    if until is not None:
+        last = max(last, pd.Timestamp(until).normalize())
+    if (last - first).days < WEEK:
+        first = min(first, last - pd.Timedelta(days=WEEK - 1))
+        fig.update_xaxes(range=[first - pd.Timedelta(hours=12), last + pd.Timedelta(hours=12)], dtick=DAY_MS)
+    elif (last - first).days <= 2 * WEEK:
+        fig.update_xaxes(dtick=DAY_MS)
+
+
+def _top(values) -> float:
+    top = pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce").max()
+    return 0.0 if pd.isna(top) else float(top)
+
+
+def _count_axis(fig: go.Figure, values, *, axis: str = "y", from_zero: bool = True) -> None:
+    """An axis of counts: from 0 (never below it), whole numbers only while the counts are small (no "0.5 posts",
+    no -1 when everything is 0). `from_zero=False` (followers) lets a count that moves read on its own scale; one
+    that stays put is drawn from 0 (around a single figure plotly would invent "3,199.5")."""
+    values = pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce").dropna()
+    top = _top(values)
+    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
+    if not from_zero and len(values) and values.max() - values.min() >= 6:
+        update(rangemode="nonnegative", tickformat=",d")
+        return
+    update(rangemode="tozero")
+    if top < 6:     # a whisker below 0 so that a dot at 0 is drawn whole; no tick there
+        update(dtick=1, tick0=0, range=[-0.03 * max(top, 1), max(top, 1) * 1.15], tickformat="d")
+    elif not from_zero:
+        update(range=[0, top * 1.15], tickformat=",d")
+
+
+def _rate_axis(fig: go.Figure, values) -> None:
+    """An axis of rates (fractions shown as "2.5%"), from 0."""
+    top = _top(values)
+    fig.update_yaxes(rangemode="tozero", tickformat=".1%")
+    if top <= 0:
+        fig.update_yaxes(range=[-0.0003, 0.01], tick0=0)
 
 
 def _chart(fig, key: str) -> None:
@@ -155,8 +213,13 @@ def _trends(trends: pd.DataFrame) -> None:
     group = "platform" if split == "platform" else "who"
     series = trends.groupby(["day", group], as_index=False)[measure].sum(min_count=1) if measure != "engagement_rate" \
         else trends[["day", group, measure]]
-    _chart(_lines(series.sort_values("day"), "day", measure, group,
-                  y_title=measure.replace("_", " ").capitalize()), "an_trends")
+    fig = _lines(series.sort_values("day"), "day", measure, group, y_title=measure.replace("_", " ").capitalize())
+    _day_axis(fig, series["day"], until=period.last)
+    if measure == "engagement_rate":
+        _rate_axis(fig, series[measure])
+    else:
+        _count_axis(fig, series[measure])
+    _chart(fig, "an_trends")
     if measure in ("views", "engagement_rate"):
         for note in analytics.series_notes(sorted(set(trends["platform"]))):
             st.caption(f"ℹ️ {note}")
@@ -196,9 +259,11 @@ def _ranked(posts: pd.DataFrame) -> None:
     st.dataframe(shown.loc[ranked.index[::-1][:5], brief], hide_index=True, column_config=config,
                  key="an_bottom", row_height=56, placeholder=NA)
     if len(ranked) < len(posts):
-        st.caption(f"{len(posts) - len(ranked)} post(s) left out: their platform did not report "
+        left = len(posts) - len(ranked)
+        st.caption(f"{_plural(left, 'post')} left out: {'its' if left == 1 else 'their'} platform did not report "
                    f"{rank_by.replace('_', ' ')}.")
-    with st.expander(f"All {len(posts)} published posts in this period"):
+    with st.expander("The one published post in this period" if len(posts) == 1 else
+                     f"All {len(posts)} published posts in this period"):
         st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts", placeholder=NA)
     _csv("post_table", f, label="Download posts (CSV)")
 
@@ -220,8 +285,11 @@ def _post_curve(posts: pd.DataFrame) -> None:
         long = curve.rename(columns=dict(METRICS)).melt(
             id_vars=["hours_since_publish"], value_vars=[dict(METRICS)[m] for m in reported], var_name="metric",
             value_name="value").dropna(subset=["value"])
-        _chart(_lines(long, "hours_since_publish", "value", "metric", x_title="Hours since publication",
-                      order=[label for m, label in METRICS if m in reported]), "an_curve")
+        fig = _lines(long, "hours_since_publish", "value", "metric", x_title="Hours since publication",
+                     order=[label for m, label in METRICS if m in reported])
+        _count_axis(fig, long["hours_since_publish"], axis="x")     # whole hours while it is young
+        _count_axis(fig, long["value"])
+        _chart(fig, "an_curve")
         if missing:
             st.caption(f"{', '.join(missing)}: {NA} for this post (its platform does not report them).")
         _csv("post_curve", f, label="Download this post's curve (CSV)", delivery_id=picked_post)
@@ -389,7 +457,10 @@ followers = _named(_frame("follower_growth"))
 if followers.empty or followers["followers"].isna().all():
     st.caption("No follower counts in this period yet (they are read once a day per account).")
 else:
-    _chart(_lines(followers.sort_values("day"), "day", "followers", "who", y_title="Followers"), "an_followers")
+    fig = _lines(followers.sort_values("day"), "day", "followers", "who", y_title="Followers")
+    _day_axis(fig, followers["day"], until=period.last)
+    _count_axis(fig, followers["followers"], from_zero=False)     # growth reads on its own scale, never below 0
+    _chart(fig, "an_followers")
     _csv("follower_growth", f)
 
 # ---------------------------------------------------------------- best time to post
@@ -404,10 +475,17 @@ else:
     rates = rates.reindex(index=range(7), columns=range(24))
     counts = counts.reindex(index=range(7), columns=range(24))
     text = counts.map(lambda n: "" if _missing(n) or n == 0 else f"{int(n)}")
+    words = counts.map(lambda n: "" if _missing(n) else _plural(n, "post"))
+    top = (rates * 100).max().max()
     heat = go.Figure(go.Heatmap(
         z=(rates * 100).values, x=[f"{h:02d}" for h in range(24)], y=list(WEEKDAYS), text=text.values,
-        texttemplate="%{text}", colorscale="Blues", colorbar=dict(title="Eng. rate %"), hoverongaps=False,
-        hovertemplate="%{y} %{x}:00 · %{text} posts · engagement rate %{z:.2f}%<extra></extra>"))
+        # From a light blue, not white: a cell at 0% still shows that a post went out then (empty cells stay blank).
+        customdata=words.values, texttemplate="%{text}", hoverongaps=False,
+        colorscale=[[0, "rgb(222,235,247)"], [0.5, "rgb(107,174,214)"], [1, "rgb(8,48,107)"]],
+        # A rate is never below 0: the scale starts there (one post at 0% would otherwise span -0.4 to 0.4).
+        zmin=0, zmax=float(top) if not _missing(top) and top > 0 else 1,
+        colorbar=dict(title="Eng. rate %", ticksuffix="%"),
+        hovertemplate="%{y} %{x}:00 · %{customdata} · engagement rate %{z:.2f}%<extra></extra>"))
     heat.update_yaxes(autorange="reversed")
     heat.update_xaxes(type="category")
     heat.update_layout(xaxis_title=f"Hour of the day ({ws.timezone_name})")
@@ -440,10 +518,12 @@ with c1:
         top_tags = tags.sort_values("avg_engagements", ascending=False).head(15)
         top_tags = top_tags.iloc[::-1]
         bars = go.Figure(go.Bar(x=top_tags["avg_engagements"], y=top_tags["hashtag"], orientation="h",
-                                customdata=top_tags[["posts", "avg_engagement_rate"]].values,
-                                hovertemplate="%{y}: %{x:.0f} engagements on average · %{customdata[0]} posts · "
+                                customdata=list(zip(top_tags["posts"].map(lambda n: _plural(n, "post")),
+                                                    top_tags["avg_engagement_rate"])),
+                                hovertemplate="%{y}: %{x:.0f} engagements on average · %{customdata[0]} · "
                                               "engagement rate %{customdata[1]:.1%}<extra></extra>"))
         bars.update_layout(xaxis_title="Average engagements")
+        _count_axis(bars, top_tags["avg_engagements"], axis="x")
         _chart(bars, "an_hashtags")
         _csv("hashtags", f)
 with c2:
@@ -453,10 +533,12 @@ with c2:
         st.caption("No published posts in this period yet.")
     else:
         bars = go.Figure(go.Bar(x=kinds["content_type"], y=kinds["avg_engagements"], text=kinds["posts"],
-                                customdata=kinds[["avg_engagement_rate"]].values,
-                                hovertemplate="%{x}: %{y:.0f} engagements on average · %{text} posts · engagement "
-                                              "rate %{customdata[0]:.1%}<extra></extra>"))
+                                customdata=list(zip(kinds["avg_engagement_rate"],
+                                                    kinds["posts"].map(lambda n: _plural(n, "post")))),
+                                hovertemplate="%{x}: %{y:.0f} engagements on average · %{customdata[1]} · "
+                                              "engagement rate %{customdata[0]:.1%}<extra></extra>"))
         bars.update_layout(yaxis_title="Average engagements")
+        _count_axis(bars, kinds["avg_engagements"])
         _chart(bars, "an_content")
         st.caption("The number on each bar is how many posts it rests on.")
         _csv("content_types", f)
@@ -468,7 +550,7 @@ with c1:
         st.caption("No published posts in this period yet.")
     else:
         for r in origin.itertuples(index=False):
-            st.markdown(f"- **{r.origin}**: {int(r.posts)} posts, {_count(r.avg_engagements)} engagements on "
+            st.markdown(f"- **{r.origin}**: {_plural(r.posts, 'post')}, {_count(r.avg_engagements)} engagements on "
                         f"average, engagement rate {_percent(r.avg_engagement_rate)}")
         _csv("ai_vs_human", f)
 with c2:
@@ -501,7 +583,8 @@ else:
                     help=analytics.definition("lateness"))
     cards[3].metric("Retries", _count(r.retries), border=True, help=analytics.definition("retries"))
     cards[4].metric("Failed / need review", f"{int(r.failed)} / {int(r.needs_review)}", border=True,
-                    help=f"Of {int(r.due)} posts due, {int(r.published)} were published.")
+                    help=f"Of {_plural(r.due, 'post')} due, {int(r.published)} "
+                         f"{'was' if int(r.published) == 1 else 'were'} published.")
     _csv("reliability", f, label="Download these figures (CSV)")
     by_platform = _named(_frame("reliability_by_platform"))
     c1, c2 = st.container(), st.container()
@@ -525,6 +608,7 @@ else:
             bars = go.Figure([go.Bar(x=part["failures"], y=part["reason"], name=name, orientation="h")
                               for name, part in fails.groupby("platform")])
             bars.update_layout(barmode="stack", xaxis_title="Failures")
+            _count_axis(bars, fails.groupby("reason")["failures"].sum(), axis="x")
             _chart(bars, "an_failures")
             _csv("failures", f)
 

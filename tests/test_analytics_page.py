@@ -6,7 +6,8 @@ with exact numbers. Dates are relative to now (the page's "last N days" are), fa
 """
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -341,3 +342,40 @@ def test_the_page_reads_new_figures_once_the_engine_refreshes(brand, monkeypatch
     monkeypatch.setattr(shared, "ANALYTICS_REFRESH_S", 0.0)
     shown = cards(_open(db, owner, fresh.id))
     assert shown["Posts published"][0] == "1" and shown["Engagements"][0] == "9" and shown["Views"][0] == "90"
+
+
+def test_one_published_post_reads_as_whole_days_and_counts_from_zero(tmp_path, monkeypatch, fresh_engine):
+    # Seen by a tester with one post: the time axes read "23:59:59.999 / 23:59:59.9995" (one day stretched to
+    # milliseconds), the engagements axis ran from -1 to 1, the heatmap's scale from -0.4, and "1 posts".
+    from core.domain import Account
+    from core.domain.timeutil import utcnow
+    from core.services.auth import create_owner
+    monkeypatch.setenv("OUTPOST_SANDBOX", "false")
+    with dashboard_store(tmp_path, monkeypatch, sandbox_url=None) as db:
+        owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="New",
+                                 timezone_name=BERLIN)
+        x = db.save_account(Account(platform="x", handle="@new", workspace_id=ws.id))
+        now = utcnow()
+        _published(db, ws.id, x, "p_one", now - timedelta(days=1), {"views": 24, "reach": 15, "likes": 0,
+                   "comments": 0, "shares": 0}, caption="Fresh croissants")
+        _followers(db, ws.id, x, now - timedelta(hours=2), 120)
+        at = _open(db, owner, ws.id)
+        assert not at.exception, at.exception
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        trends, followers, heatmap, curve = charts[:4]
+        for fig in (trends, followers):             # whole days, a week of them, one tick each
+            xaxis = fig["layout"]["xaxis"]
+            assert xaxis["type"] == "date" and xaxis["tickformat"] == "%d %b" and xaxis["dtick"] == 24 * 3600 * 1000
+            first, last = (datetime.fromisoformat(str(v)) for v in xaxis["range"])
+            assert last - first >= timedelta(days=7)
+        yaxis = trends["layout"]["yaxis"]                # 0 engagements: from 0 up, in whole numbers
+        assert yaxis["rangemode"] == "tozero" and -0.1 < yaxis["range"][0] <= 0 and yaxis["dtick"] == 1
+        assert yaxis["tick0"] == 0 and yaxis["tickformat"] == "d"
+        assert followers["layout"]["yaxis"]["range"][0] == 0            # one count, not 3,199.5 to 3,200.5
+        assert followers["layout"]["yaxis"]["tickformat"] == ",d"
+        assert heatmap["data"][0]["type"] == "heatmap" and heatmap["data"][0]["zmin"] == 0
+        assert curve["layout"]["yaxis"]["rangemode"] == "tozero"
+        said = " ".join(m.value for m in at.markdown) + " ".join(e.label for e in at.expander)
+        assert "1 posts" not in said
+        assert "**Hand-written**: 1 post," in said
+        assert "The one published post in this period" in said
