@@ -9,6 +9,11 @@ Signing in: the form checks the password through core (which also brakes guessin
 page it asked for. Every run reads the cookie (`st.context.cookies`) and asks core whose session it is, so a
 reload, a new tab or a platform's consent page keeps the person signed in, and a sign-out in one tab signs out
 the others on their next action. `POST /auth/sign-out` revokes the session and clears the cookie.
+
+Invitations: an owner's link, `/?invite=<token>` (`core.services.invitations`), opens the join page instead of the
+sign-in form: a new person creates their account there (the invited email, fixed), someone with an account signs
+in, someone already signed in with that email joins with one click; then the same hand-over as signing in, to
+`/?joined=<workspace>`, which opens the workspace they joined.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import streamlit as st
 
 from core.domain.errors import OutpostError, SchemaOutOfDateError
 from core.domain.timeutil import utcnow, zone
-from core.services import auth, views
+from core.services import auth, invitations, views
 from pages.shared import Context, settings, show_problems, store
 
 
@@ -104,6 +109,58 @@ def sign_in(db, url_path: str = "") -> None:
                 st.error(str(exc))
             else:
                 _hand_over(auth.start_handoff(db, user.id, now=utcnow()), _next_path(url_path))
+    st.caption("New here? Ask an owner of your team's workspace to invite you: their link creates your account.")
+
+
+def _join_page(db, token: str, user) -> None:
+    """What an invitation link opens: join the workspace (signed in or not), or why the link cannot be used."""
+    st.html(f"<style>{_NO_SIDEBAR}</style>")
+    st.title("Outpost")
+    look = invitations.look_up(db, token, now=utcnow())
+    if not look.open:
+        (st.info if look.state in (invitations.LinkState.USED, invitations.LinkState.ALREADY_MEMBER)
+         else st.error)(look.message)
+        st.markdown("[Go to Outpost](/)")
+        return
+    st.subheader(f"Join {look.workspace_name} as {look.role.value}")
+    st.write(look.message)
+    if user is not None:                    # already signed in (the invited person, or someone else)
+        if (wrong := look.not_for(user.email)) is not None:
+            st.warning(wrong)
+            _sign_out_button()
+            return
+        if st.button(f"Join {look.workspace_name}", key="join_signed_in", type="primary"):
+            try:
+                _, ws = invitations.join_signed_in(db, token, user.id, now=utcnow())
+            except OutpostError as exc:
+                show_problems(exc)
+            else:
+                st.query_params.clear()
+                st.session_state["workspace_id"] = ws.id
+                st.session_state.pop("workspace_picker", None)      # the picker starts again on it
+                st.session_state["flash"] = [f"You joined {ws.name} as {look.role.value}."]
+                st.rerun()
+        st.caption(f"Signed in as {user.email}.")
+        return
+    with st.form("join"):
+        st.text_input("Email", value=look.email, disabled=True, key="join_email",
+                      help="The invitation is for this address; it becomes your sign-in.")
+        if look.has_account:
+            st.caption("You already have an Outpost account with this email: sign in with its password to join.")
+            name = ""
+            password = st.text_input("Password", type="password", key="join_password")
+            label = "Sign in and join"
+        else:
+            name = st.text_input("Your name", key="join_name")
+            password = st.text_input("Password (at least 10 characters)", type="password", key="join_password")
+            label = "Create account and join"
+        if st.form_submit_button(label, type="primary"):
+            try:
+                joined, ws = invitations.join(db, token, display_name=name, password=password, now=utcnow())
+            except OutpostError as exc:
+                show_problems(exc)
+            else:
+                _hand_over(auth.start_handoff(db, joined.id, now=utcnow()), "/?" + urlencode({"joined": ws.id}))
 
 
 def _pages(connecting: bool) -> list:
@@ -148,6 +205,9 @@ def main() -> None:
         st.session_state["pending_connect"] = dict(st.query_params)
     user = auth.session_user(db, st.context.cookies.get(auth.COOKIE_NAME), now=utcnow(),
                              policy=auth.SessionPolicy.from_settings(settings()))
+    if (token := st.query_params.get(invitations.INVITE_PARAM)) is not None:
+        _join_page(db, token, user)
+        return
     if user is None:
         _signed_out(db)
         return
@@ -157,8 +217,15 @@ def main() -> None:
         st.error("You are not a member of any workspace yet. Ask a workspace owner to invite you.")
         _sign_out_button()
         st.stop()
+    names = {w.id: w.name for w in workspaces}
+    if (joined := st.query_params.get("joined")) is not None:     # just joined through an invitation: open it
+        del st.query_params["joined"]
+        if joined in names:
+            st.session_state["workspace_id"] = joined
+            st.session_state.pop("workspace_picker", None)
+            st.session_state["flash"] = [f"You joined {names[joined]} as {me.membership(joined).role.value}. "
+                                         "Welcome!"]
     with st.sidebar:
-        names = {w.id: w.name for w in workspaces}
         current = st.session_state.get("workspace_id") if st.session_state.get("workspace_id") in names else workspaces[0].id
         chosen = st.selectbox("Workspace", list(names), index=list(names).index(current), format_func=names.get,
                               key="workspace_picker")

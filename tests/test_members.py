@@ -15,6 +15,8 @@ from core.db.sql_store import SqlPostStore
 from core.db.testing import clear_tables, postgres_schema, sqlite_engine
 from core.domain import Membership, Role, User, Workspace
 from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, ValidationError
+from core.domain.timeutil import utcnow
+from core.services.invitations import invite_member
 from core.services.members import add_member, change_role, list_members, remove_member
 from core.rules.permissions import Actor
 from core.infra.secrets import TokenCipher
@@ -180,17 +182,11 @@ def page(tmp_path, monkeypatch):
         yield t, page_opener(db, t.ws, "../pages/members.py")
 
 
-def test_the_page_lets_an_owner_add_change_and_remove(page):
+def test_the_page_lets_an_owner_change_roles_and_remove(page):
     t, open_as = page
+    add_member(t.store, t.actor(t.olive), t.ws, "vera@acme.test", Role.APPROVER)
     at = open_as(t.olive)
-    assert list(at.dataframe[0].value["Email"]) == ["olive@acme.test", "eddie@acme.test"]
-    at.text_input(key="member_email").input("vera@acme.test")
-    at.selectbox(key="member_role").set_value(Role.APPROVER)
-    at.button(key="member_add").click().run()
-    assert not at.exception and not at.error
-    assert [s.value for s in at.success] == ["Added vera@acme.test as approver."]
-    assert t.roles()[t.vera.id] == Role.APPROVER
-
+    assert list(at.dataframe[0].value["Email"]) == ["olive@acme.test", "eddie@acme.test", "vera@acme.test"]
     at.selectbox(key=f"member_role_{t.eddie.id}").set_value(Role.VIEWER).run()     # Save is offered once changed
     at.button(key=f"member_save_{t.eddie.id}").click().run()
     assert [s.value for s in at.success] == ["Eddie is now viewer."] and t.roles()[t.eddie.id] == Role.VIEWER
@@ -198,6 +194,44 @@ def test_the_page_lets_an_owner_add_change_and_remove(page):
     at.button(key=f"member_remove_{t.vera.id}").click().run()
     assert t.vera.id not in t.roles()
     assert [e.actor for e in t.events()] == [f"user:{t.olive.id}"] * 3
+
+
+def test_an_owner_invites_someone_and_gets_the_link_to_send(page):
+    from core.services.invitations import LinkState, look_up
+    t, open_as = page
+    at = open_as(t.olive)
+    assert [c.value for c in at.caption if "No invitations" in c.value] == ["No invitations are waiting to be used."]
+    at.text_input(key="member_email").input("ana@example.com")
+    at.selectbox(key="member_role").set_value(Role.APPROVER)
+    at.button(key="member_invite").click().run()
+    assert not at.exception and not at.error
+    [link] = [c.value for c in at.code]
+    assert link.startswith("http://127.0.0.1:8501/?invite=")
+    look = look_up(t.store, link.split("invite=")[1], now=utcnow())
+    assert (look.state, look.email, look.role, look.workspace_name) == (LinkState.OPEN, "ana@example.com",
+                                                                        Role.APPROVER, "Acme")
+    assert any("Send this link to ana@example.com" in m.value for m in at.markdown)
+    # the pending list, with a Revoke button
+    assert any("**ana@example.com**" in m.value and "Approver" in m.value for m in at.markdown)
+    [revoke] = [b for b in at.button if b.key and b.key.startswith("invite_revoke_")]
+    revoke.click().run()
+    assert [s.value for s in at.success] == [
+        "The invitation for ana@example.com is withdrawn: its link no longer works."]
+    assert look_up(t.store, link.split("invite=")[1], now=utcnow()).state == LinkState.REVOKED
+    assert not at.code and not [b for b in at.button if b.key and b.key.startswith("invite_revoke_")]
+
+
+@pytest.mark.parametrize("email, words", [
+    ("", "Enter the email address to send the invitation to."),
+    ("eddie@acme.test", "Eddie is already in this workspace (as an editor); change their role instead."),
+])
+def test_an_invitation_the_page_cannot_make_is_explained(page, email, words):
+    t, open_as = page
+    at = open_as(t.olive)
+    at.text_input(key="member_email").input(email)
+    at.button(key="member_invite").click().run()
+    assert [e.value for e in at.error] == [words] and not at.code
+    assert t.store.list_invitations(t.ws) == []
 
 
 def test_the_page_says_why_the_last_owner_stays(page):
@@ -210,10 +244,13 @@ def test_the_page_says_why_the_last_owner_stays(page):
 
 def test_an_editor_sees_the_team_but_not_the_controls(page):
     t, open_as = page
+    invite_member(t.store, t.actor(t.olive), t.ws, "ana@example.com", Role.VIEWER, now=utcnow())
     at = open_as(t.eddie)
     assert not at.exception
     assert list(at.dataframe[0].value["Name"]) == ["Olive", "Eddie"]
-    assert not [b for b in at.button if b.key and b.key.startswith("member_")]
+    assert not [b for b in at.button if b.key and b.key.startswith(("member_", "invite_"))]
+    assert "Pending invitations" not in [h.value for h in at.subheader]          # nor who was invited
+    assert not [m for m in at.markdown if "ana@example.com" in m.value]
 
 
 @pytest.mark.parametrize("second", ["demote", "remove"])
