@@ -2,16 +2,19 @@
 
 Each platform's adapter says when its tokens are due (`refresh_due`). An account the platform refuses, or whose
 stored tokens cannot be read, is marked "reconnect needed" (core.services.connect.mark_reconnect_needed: its people are
-told once); a passing problem is logged and tried again next time.
+told once); a passing problem is logged and tried again next time. An account marked only because its stored tokens
+could not be read (a wrong or missing key) is put back once they can be read again (`lift_unreadable_hold`).
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
-from core.services.connect import StoredAccessUnreadable, credentials, mark_reconnect_needed, refresh_account
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account
+from core.services.connect import (RECONNECT_REASON_KEY, UNREADABLE_REASON, StoredAccessUnreadable, credentials,
+                                   mark_reconnect_needed, refresh_account)
+from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent
 from core.domain.errors import OutpostError, ReconnectNeeded
 from core.services.notifications import Notifier
 from core.platforms.base import PlatformAdapter
@@ -33,6 +36,7 @@ def refresh_tokens(store: PostStore, adapter_for: Callable[[object], PlatformAda
         if should_stop():
             break
         try:
+            account = lift_unreadable_hold(store, account, clock=clock, actor=actor) or account
             done += refresh_one(store, adapter_for, account, now=now, clock=clock, actor=actor, notifier=notifier)
         except Exception:
             log.exception("token refresh for account %s failed unexpectedly; going on with the others", account.id)
@@ -57,3 +61,34 @@ def refresh_one(store: PostStore, adapter_for: Callable[[object], PlatformAdapte
     except OutpostError as exc:                    # PlatformError included: a passing problem
         log.warning("token refresh for account %s failed, will try again: %s", account.id, exc)
     return 0
+
+
+READABLE_AGAIN = ("Outpost can read this account's stored access again (the right secret key is back), so it no "
+                  "longer needs reconnecting; its waiting posts go out.")
+
+
+def _held_for_unreadable(account: Account) -> bool:
+    return (account.status == AccountStatus.RECONNECT_NEEDED
+            and (account.meta or {}).get(RECONNECT_REASON_KEY) == UNREADABLE_REASON)
+
+
+def lift_unreadable_hold(store: PostStore, account: Account, *, clock: Callable[[], datetime] = utcnow,
+                         actor: str = "system") -> Account | None:
+    """Put back an account marked "reconnect needed" only because its stored tokens could not be read, now that
+    they can (the right key is back): the account as stored, or None when there was nothing to lift. Never an
+    account marked for anything else (access revoked or expired at the platform): only a person reconnects that.
+    Should the platform refuse the tokens after all, the next refresh or publish marks it again, with that reason."""
+    if not _held_for_unreadable(account) or account.secrets_unreadable is not None or not account.oauth_token:
+        return None
+    current = store.get_account(account.id)        # as stored now: a person may have reconnected it meanwhile
+    if not _held_for_unreadable(current) or current.secrets_unreadable is not None or not current.oauth_token:
+        return None
+    lifted = store.save_account(replace(current, status=AccountStatus.CONNECTED,
+                                        meta={k: v for k, v in dict(current.meta or {}).items()
+                                              if k != RECONNECT_REASON_KEY}))
+    store.record_event(ActivityEvent(action="account.readable_again", subject_type="account", subject_id=current.id,
+                                     at=clock(), actor=actor, workspace_id=current.workspace_id,
+                                     from_state=current.status.value, to_state=lifted.status.value,
+                                     reason=READABLE_AGAIN))
+    log.info("account %s: its stored access can be read again; no reconnect needed", current.id)
+    return lifted
