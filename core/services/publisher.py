@@ -396,8 +396,9 @@ class Publisher:
             if kind == "reconnect":            # the account's other posts need the reconnect too
                 mark_reconnect_needed(self.store, account, decision.reason, actor=f"runner:{self.runner_id}",
                                       clock=self.clock, notifier=self.notifier)
-            return self._published(d, post, live, reconciled=False,
-                                   followup_error=_followup_error(d.platform.label, decision.reason, live))
+            doubt = isinstance(error, OutcomeUnknown)     # its answer was lost for good: said as a doubt
+            return self._published(d, post, live, reconciled=False, followup_error=_followup_error(
+                d.platform.label, f"{error}" if doubt else decision.reason, live, doubt=doubt))
         if kind == "retry":
             details = {"retry_at": decision.at.isoformat()}
             reset = getattr(error, "retry_at", None) if getattr(error, "rate_limited", False) else None
@@ -543,8 +544,9 @@ class Publisher:
         return final
 
 
-def _followup_error(label: str, reason: str | None, result: PublishResult) -> str | None:
-    """What did not follow a published post, in words (None: everything did)."""
+def _followup_error(label: str, reason: str | None, result: PublishResult, *, doubt: bool = False) -> str | None:
+    """What did not follow a published post, in words (None: everything did). `doubt`: the platform never said
+    whether it did (an answer lost until the attempts ran out), so it is said as "may not have been posted"."""
     extra = result.extra or {}
     if extra.get("first_comment_error") and extra.get("first_comment_unknown"):
         # Its answer was lost and the platform cannot be asked: a doubt, said as one (the person looks).
@@ -555,6 +557,11 @@ def _followup_error(label: str, reason: str | None, result: PublishResult) -> st
         return f"Your {label} thread was not posted in full: {extra['thread_error']}"
     if reason is None:
         return None
+    if doubt:
+        look = f"{reason.rstrip('. ')}. Look at the post and add what is missing by hand."
+        if extra.get("followup") == "comment":
+            return f"The first comment on your {label} post may not have been posted: {look}"
+        return f"Your {label} thread may not have been posted in full: {look}"
     if extra.get("followup") == "comment":
         return f"The first comment on your {label} post was not posted: {reason}"
     return f"Your {label} thread was not posted in full: {reason}"
