@@ -288,15 +288,17 @@ def _dialog(post_id: str) -> None:
         if post.recurrence:
             st.caption(f"Repeats {describe(post.recurrence)} from its first post.")
         local = post.due_at.astimezone(tz) if post.due_at else datetime.now(tz)
-        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+        draft = status in POST_MOVES["submit"].sources      # a draft (or one sent back): it can go out from here
+        c1, c2, c3 = st.columns([2, 2, 3] if draft else [2, 2, 1], vertical_alignment="bottom")
         c1.date_input("Date", value=local.date(), key=f"pd_date_{post_id}")
         c2.time_input("Time", value=local.time().replace(second=0, microsecond=0), step=300,
                       key=f"pd_time_{post_id}")
-        if status in POST_MOVES["submit"].sources:     # a draft (or one sent back): it can go out from here
-            c3.button("Save the time only" if status == PostStatus.DRAFT else "Change the time",
-                      key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"),
-                      help="Keeps it as it is: nothing goes out until it is scheduled.")
-            _go_buttons(ctx, post_id, status)
+        if draft:
+            row = c3.container(horizontal=True)
+            _go_buttons(ctx, post_id, status, row)
+            row.button("Save the time only" if status == PostStatus.DRAFT else "Change the time",
+                       key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"),
+                       help="Keeps it as it is: nothing goes out until it is scheduled.")
         else:
             c3.button("Reschedule", key=f"pd_move_{post_id}", on_click=_act, args=(post_id, "reschedule"))
     else:
@@ -332,11 +334,10 @@ def _dialog(post_id: str) -> None:
     _history(post_id)
 
 
-def _go_buttons(ctx, post_id: str, status: PostStatus) -> None:
+def _go_buttons(ctx, post_id: str, status: PostStatus, row) -> None:
     """A draft's way out, at the date and time above: scheduled where the workspace needs no approval (and the
     person may say yes to posts), otherwise sent to the approvers; a post sent back can only be sent again."""
     may_schedule = not ctx.workspace.requires_approval and ctx.can(Action.APPROVE) and status == PostStatus.DRAFT
-    row = st.container(horizontal=True)
     if may_schedule:
         row.button("Schedule", key=f"pd_schedule_{post_id}", type="primary", on_click=_act,
                    args=(post_id, "schedule"), help="Saves what is typed above and puts it in the queue at this time.")
