@@ -116,7 +116,7 @@ def _join_page(db, token: str, user) -> None:
     """What an invitation link opens: join the workspace (signed in or not), or why the link cannot be used."""
     st.html(f"<style>{_NO_SIDEBAR}</style>")
     st.title("Outpost")
-    look = invitations.look_up(db, token, now=utcnow())
+    look = invitations.look_up(db, token, now=utcnow(), user_id=user.id if user is not None else None)
     if not look.open:
         (st.info if look.state in (invitations.LinkState.USED, invitations.LinkState.ALREADY_MEMBER)
          else st.error)(look.message)

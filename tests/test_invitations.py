@@ -74,6 +74,9 @@ def test_a_new_person_joins_with_the_link_and_can_sign_in(team):
     assert auth.sign_in(team.store, "ana@example.test", PASSWORD, now=team.clock.now) == user
     assert pending_invitations(team.store, team.owner, team.ws, now=team.clock.now) == []
     assert team.events() == [("member.invited", "ana@example.test"), ("member.joined", "ana@example.test")]
+    invited, joined = reversed(team.store.list_events(workspace_id=team.ws))
+    assert (invited.subject_type, invited.actor, joined.subject_type, joined.subject_id, joined.actor) == (
+        "invitation", f"user:{team.olive.id}", "membership", user.id, f"user:{user.id}")
 
 
 def test_someone_with_an_account_signs_in_to_join(team):
@@ -96,6 +99,9 @@ def test_a_person_signed_in_with_the_invited_email_joins_without_a_password(team
         join_signed_in(team.store, sent.token, team.eddie.id, now=team.clock.now)
     user, ws = join_signed_in(team.store, sent.token, team.vera.id, now=team.clock.now)
     assert (user, ws.name, team.roles()[team.vera.id]) == (team.vera, "Acme", Role.VIEWER)
+    # opening the link again, signed in: she is told she is in, not asked to sign in
+    look = look_up(team.store, sent.token, now=team.clock.now, user_id=team.vera.id)
+    assert (look.state, look.message) == (LinkState.ALREADY_MEMBER, "You are already a member of Acme.")
 
 
 def test_a_new_persons_form_is_told_every_problem_at_once_and_nothing_is_stored(team):

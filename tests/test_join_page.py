@@ -116,10 +116,17 @@ def test_someone_signed_in_with_the_invited_email_joins_in_one_click(site):
 
 
 def test_someone_signed_in_as_another_person_is_told_to_sign_out_first(site):
-    at = site.open(site.invite("ana@example.com").token, signed_in=site.owner)
+    vera = site.store.get_user_by_email("vera@example.com")
+    at = site.open(site.invite("ana@example.com").token, signed_in=vera)
     assert [w.value for w in at.warning] == ["This invitation is for ana@example.com, and you are signed in as "
-                                             "olive@example.com. Sign out, then open the link again."]
+                                             "vera@example.com. Sign out, then open the link again."]
     assert not at.button and any("/auth/sign-out" in h.proto.body for h in at.get("html"))
+    assert site.store.get_membership(vera.id, site.workspace.id) is None
+
+
+def test_a_member_opening_a_link_to_their_own_workspace_is_told_they_are_in(site):
+    at = site.open(site.invite("ana@example.com").token, signed_in=site.owner)
+    assert [i.value for i in at.info] == ["You are already a member of Brand."] and not at.button
 
 
 @pytest.mark.parametrize("spoil, shown, words", [

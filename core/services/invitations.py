@@ -161,8 +161,8 @@ def revoke_invitation(store: PostStore, actor: Actor, workspace_id: str, invitat
 
 # ---------------------------------------------------------------- the invited person's side
 
-def look_up(store: PostStore, token: str | None, *, now: datetime) -> InvitationLook:
-    """What the link is, for whoever opened it."""
+def look_up(store: PostStore, token: str | None, *, now: datetime, user_id: str | None = None) -> InvitationLook:
+    """What the link is, for whoever opened it (`user_id`: the person signed in in that browser, if any)."""
     invitation = store.get_invitation(_token_hash(token)) if isinstance(token, str) and token else None
     workspace = _workspace(store, invitation)
     if invitation is None or workspace is None:
@@ -171,6 +171,8 @@ def look_up(store: PostStore, token: str | None, *, now: datetime) -> Invitation
     inviter = _inviter(store, invitation)
     base = dict(email=invitation.email, role=invitation.role, workspace_id=workspace.id, workspace_name=workspace.name,
                 inviter=inviter)
+    if user_id is not None and store.get_membership(user_id, workspace.id) is not None:
+        return InvitationLook(LinkState.ALREADY_MEMBER, f"You are already a member of {workspace.name}.", **base)
     if invitation.accepted_at is not None:
         return InvitationLook(LinkState.USED, f"This invitation to {workspace.name} has already been used. If it "
                               "was you, sign in.", **base)
@@ -267,7 +269,8 @@ def _day(at: datetime, workspace: Workspace) -> str:
 
 def _record(store: PostStore, actor_label: str, now: datetime, action: str, invitation: Invitation, *,
             from_role: Role | None = None, to_role: Role | None = None, user: User | None = None) -> None:
-    store.record_event(ActivityEvent(action=action, subject_type="membership",
+    # Joining is about the member (as member.added is); inviting and withdrawing are about the invitation.
+    store.record_event(ActivityEvent(action=action, subject_type="membership" if user else "invitation",
                                      subject_id=user.id if user else invitation.id, at=now, actor=actor_label,
                                      workspace_id=invitation.workspace_id,
                                      from_state=from_role.value if from_role else None,
