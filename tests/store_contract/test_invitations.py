@@ -2,6 +2,7 @@
 listed per workspace newest first, withdrawn or used once, whichever comes first."""
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -68,3 +69,34 @@ def test_used_once_by_whoever_comes_first(world, clock):
     assert store.revoke_invitation("inv_1", at) is False                         # nor withdrawn afterwards
     assert store.get_invitation("h" * 64) == replace(sent, accepted_at=at, accepted_by=ana.id)
 
+
+
+def test_concurrent_uses_and_withdrawals_of_one_invitation_exactly_one_wins(world, clock):
+    """Two tabs joining with the same link while the owner withdraws it: one of them, and only one, gets it."""
+    store = world.store
+    store.add_user(User(email="ana@example.test", id="user_ana"))
+    for round_ in range(3):
+        store.add_invitation(invitation(world, clock, id=f"inv_{round_}", token_hash=f"{round_}" * 64))
+        barrier = threading.Barrier(8)
+        results: list = []
+        errors: list[BaseException] = []
+
+        def settle(i: int) -> None:
+            barrier.wait(timeout=30)
+            try:
+                if i % 4 == 3:
+                    results.append(("revoke", store.revoke_invitation(f"inv_{round_}", clock.now)))
+                else:
+                    results.append(("accept", store.accept_invitation(f"inv_{round_}", "user_ana", clock.now)))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=settle, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == [] and len(results) == 8
+        [(how, _)] = [r for r in results if r[1]]
+        stored = store.get_invitation(f"{round_}" * 64)
+        assert (stored.accepted_at is not None, stored.revoked_at is not None) == (how == "accept", how == "revoke")
