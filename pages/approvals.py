@@ -56,8 +56,8 @@ if not may_approve:
 
 if not queue.groups and not queue.expired:
     if ws.requires_approval:
-        st.info("Nothing is waiting for approval. Posts written in Posts or on the Calendar appear here, grouped by "
-                "batch, until an owner or approver says yes.")
+        st.info("Nothing is waiting for approval. Posts written in Posts or on the Calendar wait here until an owner "
+                "or approver says yes.")
     else:
         st.info("Nothing is waiting for approval. Posts in this workspace go out without one; an owner can ask for "
                 "approval in Settings, and posts submitted for approval appear here.")

@@ -391,7 +391,8 @@ def _media_editor(post_id: str, media: list[str], sources: dict, kinds: dict) ->
     """The media kept (a thumbnail for photos, each removable), and more by link or upload."""
     typed = len(_links(post_id))
     if media:
-        st.caption(f"{len(media)} photo(s) or video(s) on this post. Removing one takes effect when you save.")
+        st.caption(f"{len(media)} {'photo or video' if len(media) == 1 else 'photos or videos'} on this post. "
+                   "Removing one takes effect when you save.")
     else:
         st.caption("No photos or videos on this post yet." + (" The links typed below are added when you save."
                                                                if typed else ""))
@@ -571,7 +572,8 @@ def _live(post_id: str) -> None:
         cols = st.columns([3, 2, 3, 2])
         cols[0].markdown(f"**{d['account']}**")
         cols[1].markdown(d["status"])
-        cols[2].caption(f"{d['when']} · {d['attempts']} attempt(s)" + (f" · {d['problem']}" if d["problem"] else ""))
+        tries = f"{d['attempts']} attempt{'' if d['attempts'] == 1 else 's'}"
+        cols[2].caption(f"{d['when']} · {tries}" + (f" · {d['problem']}" if d["problem"] else ""))
         if d["url"] and post.is_demo:    # demo history was never on a platform: nothing to open
             cols[3].caption("Demo: not on any platform")
         elif d["url"]:

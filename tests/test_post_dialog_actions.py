@@ -191,3 +191,16 @@ def test_a_short_x_text_offers_no_thread_box(world):
     draft("p1")
     at = open_as(owner, "p1")
     assert "pd_thread_on_p1" not in {c.key for c in at.checkbox}
+
+
+def test_counts_are_said_in_words_not_with_an_s_in_brackets(world):
+    db, owner, ws, draft, open_as, _ = world
+    draft("p1", media_urls=("https://cdn.example/spring.jpg",))
+    at = open_as(owner, "p1")
+    at.button(key="pd_schedule_p1").click().run()
+    assert db.get_post("p1").state == PostState.APPROVED
+    at = open_as(owner, "p1")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("1 photo or video on this post.") for c in captions)
+    assert any(c.endswith("· 0 attempts") for c in captions)
+    assert not [c for c in captions if "(s)" in c]
