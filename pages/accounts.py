@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.services.connect import ConnectService, attempt_now
+from core.services.connect import ConnectService, account_health, attempt_now
 from core.services.connect_password import HINTS, SANDBOX_HINTS, PasswordConnectService, password_platforms
 from core.domain import AccountStatus
 from core.domain.errors import OutpostError
@@ -27,23 +27,29 @@ now = utcnow()
 health = account_health_list(db, ctx.actor, ws.id, now=now)
 owner = ctx.can(Action.CONNECT_ACCOUNTS)
 tz = zone(ws.timezone_name)
+# Widths in pixels: at 1280 px with the sidebar open the table has ~780 px, so all of it shows without scrolling
+# sideways; the long words (why an account needs reconnecting, the last error) are in each account's details below.
+WIDTHS = {"Account": 150, "Platform": 100, "Status": 140, "Posted today": 90, "Posting": 150, "Figures": 150}
 if health:
     # The accounts come from the permission-checked list above; their metric pauses are read in one go.
     pauses = pauses_for_accounts(db, [h.account for h in health], now)
+    states = {h.account.id: account_health(h.account, now) for h in health}
 
     def _figures(account_id: str) -> str:
         pause = pauses.get(account_id)
-        return f"Paused until {pause.until.astimezone(tz):%a %d %b %H:%M}" if pause else "Up to date"
+        return f"Paused until {pause.until.astimezone(tz):%a %H:%M}" if pause else "Up to date"
+
+    def _posting(h) -> str:
+        if not states[h.account.id].can_post:
+            return "Waits for a reconnect"
+        return f"Paused until {h.held_until.astimezone(tz):%a %H:%M}" if h.held_until else "Ready"
 
     st.dataframe(pd.DataFrame([{
-        "Account": h.account.handle, "Platform": h.account.platform.label, "Health": h.health,
-        "Reconnect within": f"{h.days_left} days" if h.days_left is not None else "—",
-        "Posted today": h.quota,
-        "Posting": f"Paused until {h.held_until.astimezone(tz):%a %d %b %H:%M}" if h.held_until else "Ready",
-        "Figures": _figures(h.account.id),
-        "Last error": h.last_error or "—",
-    } for h in health]), hide_index=True, width="stretch")
-    st.caption(f"Times in {ws.timezone_name}.")
+        "Account": h.account.handle, "Platform": h.account.platform.label, "Status": states[h.account.id].short,
+        "Posted today": h.quota, "Posting": _posting(h), "Figures": _figures(h.account.id),
+    } for h in health]), hide_index=True, width="stretch",
+        column_config={name: st.column_config.TextColumn(name, width=px) for name, px in WIDTHS.items()})
+    st.caption(f"Times in {ws.timezone_name}. Each account's details, and what you can do about it, are below.")
     if any(h.held_until for h in health):
         st.caption("A paused account's posts wait until the platform's limit resets, then go out in order.")
     if pauses:
@@ -82,6 +88,9 @@ def _reconnect(account) -> None:
     except OutpostError as exc:
         st.session_state["account_error"] = exc
     else:
+        if settings().sandbox:   # the emulator's consent page opens as this account
+            from sandbox.seed import prefill
+            url = prefill(url, account)
         st.session_state["connect_url"] = (account.platform.label, url)
 
 
@@ -92,25 +101,35 @@ problem = st.session_state.pop("account_error", None)
 if problem is not None:
     show_problems(problem)
 
-if health and owner:
-    st.subheader("Manage accounts")
+if health:
+    st.subheader("Details")
     for h in health:
-        acc = h.account
-        with st.container(border=True):
-            st.markdown(f"**{acc.label}** · {h.health}")
+        acc, state = h.account, states[h.account.id]
+        attention = not state.can_post or bool(h.held_until) or st.session_state.get("confirm_disconnect") == acc.id
+        with st.expander(f"{acc.label} · {state.short}", expanded=attention):
+            st.markdown(h.health)
+            if h.days_left is not None:
+                st.caption(f"Reconnect within {h.days_left} day{'s' if h.days_left != 1 else ''}.")
+            st.caption(f"Posted today: {h.quota} (its daily limit).")
             if h.last_error:
                 st.caption(f"Last error: {h.last_error}")
             if h.held_until:
-                st.caption(f"Posting paused until {h.held_until:%a %d %b %H:%M}: {h.hold_reason.rstrip('.')}. Lift the pause "
-                           "only if you know the limit no longer applies.")
-            cols = st.columns([1, 1, 1, 2])
-            if h.held_until:
-                cols[0].button("Lift the pause", key=f"lift_{acc.id}", on_click=_lift, args=(acc.id,))
+                st.caption(f"Posting paused until {h.held_until:%a %d %b %H:%M}: {h.hold_reason.rstrip('.')}. Lift "
+                           "the pause only if you know the limit no longer applies.")
+            pause = pauses.get(acc.id)
+            if pause:
+                st.caption(f"Figures paused until {pause.until.astimezone(tz):%a %d %b %H:%M}.")
+            if not owner:
+                continue
+            cols = iter(st.columns([1, 1, 1, 2]))      # the buttons it has, side by side from the left
             if acc.platform not in password_platforms():
-                cols[1].button("Reconnect", key=f"reconnect_{acc.id}", on_click=_reconnect, args=(acc,))
+                next(cols).button("Reconnect", key=f"reconnect_{acc.id}", on_click=_reconnect, args=(acc,),
+                                  type="primary" if not state.can_post else "secondary")
+            if h.held_until:
+                next(cols).button("Lift the pause", key=f"lift_{acc.id}", on_click=_lift, args=(acc.id,))
             if acc.status != AccountStatus.REVOKED:
-                cols[2].button("Disconnect…", key=f"disconnect_{acc.id}",
-                               on_click=lambda a=acc.id: st.session_state.update(confirm_disconnect=a))
+                next(cols).button("Disconnect…", key=f"disconnect_{acc.id}",
+                                  on_click=lambda a=acc.id: st.session_state.update(confirm_disconnect=a))
             if st.session_state.get("confirm_disconnect") == acc.id:
                 try:
                     impact = disconnect_impact(db, ctx.actor, acc.id)

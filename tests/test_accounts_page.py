@@ -48,7 +48,8 @@ def test_owner_is_told_then_disconnects(page):
     assert [d.state for p in ("p1", "p2") for d in db.get_deliveries(p)] == [DeliveryState.CANCELLED] * 2
     assert any("Disconnected @brand on X. 2 planned posts to it will not go out there." in s.value
                for s in at.success)
-    assert "Reconnect needed" in at.dataframe[0].value["Health"][0]
+    table = at.dataframe[0].value
+    assert list(table["Status"]) == ["Disconnected"] and list(table["Posting"]) == ["Waits for a reconnect"]
 
 
 def test_owner_keeps_it_connected(page):
@@ -182,6 +183,43 @@ def test_a_metric_pause_and_a_posting_hold_read_in_the_workspace_zone(page):
     assert not at.exception
     table = at.dataframe[0].value
     local = until.astimezone(zone(BERLIN))
-    assert table["Figures"][0] == f"Paused until {local:%a %d %b %H:%M}"
-    assert table["Posting"][0] == f"Paused until {local:%a %d %b %H:%M}"
-    assert "Times in Europe/Berlin." in [c.value for c in at.caption]
+    assert table["Figures"][0] == f"Paused until {local:%a %H:%M}"
+    assert table["Posting"][0] == f"Paused until {local:%a %H:%M}"
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Times in Europe/Berlin.") for c in captions)
+    assert any(c.startswith(f"Posting paused until {local:%a %d %b %H:%M}") for c in captions)     # the details
+    assert f"Figures paused until {local:%a %d %b %H:%M}." in captions
+
+
+def test_the_table_fits_1280_px_and_the_details_are_per_account(page):
+    # Sized by their longest cell the columns scrolled sideways at 1280 px (Posting, Figures, Last error out of
+    # sight): each has a width now, together what the page has there; the long words are in the account's details.
+    import json
+    db, owner, ws, x, open_as = page
+    at = open_as(owner)
+    widths = {c: cfg.get("width") for c, cfg in json.loads(at.dataframe[0].proto.columns).items() if c != "_index"}
+    assert set(widths) == {"Account", "Platform", "Status", "Posted today", "Posting", "Figures"}
+    assert all(isinstance(w, int) for w in widths.values()) and sum(widths.values()) <= 780
+    assert "Last error" not in at.dataframe[0].value.columns
+    [details] = [e for e in at.expander if e.label.startswith("@brand on X")]
+    assert details.label == "@brand on X · Connected"
+
+
+def test_a_practice_account_that_cannot_post_is_not_called_ready_and_reconnects_as_itself(page):
+    # A practice account added before practice accounts were connected: no token. It is not "Ready" (its posts
+    # wait), its details are open with Reconnect first, and Reconnect opens the emulator's page as that account.
+    from urllib.parse import parse_qs, urlsplit
+
+    from core.domain import Account
+    db, owner, ws, x, open_as = page
+    db.save_account(Account(platform="linkedin", handle="@casey", workspace_id=ws.id, id="a_practice"))
+    at = open_as(owner)
+    table = at.dataframe[0].value.set_index("Account")
+    assert table.loc["@casey", "Status"] == "Not connected" and table.loc["@casey", "Posting"] == "Waits for a reconnect"
+    assert table.loc["@brand", "Posting"] == "Ready"
+    [details] = [e for e in at.expander if e.label.startswith("@casey on LinkedIn")]
+    assert details.proto.expanded
+    at.button(key="reconnect_a_practice").click().run()
+    assert not at.exception
+    label, url = at.session_state["connect_url"]
+    assert label == "LinkedIn" and parse_qs(urlsplit(url).query)["handle"] == ["casey"]

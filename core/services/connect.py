@@ -395,6 +395,24 @@ class Health:
     message: str
     days_left: int | None = None
 
+    @property
+    def can_post(self) -> bool:
+        """Whether the runner can publish for the account now; if not, its posts wait for a person (`message`)."""
+        return self.status not in (AccountStatus.RECONNECT_NEEDED, AccountStatus.REVOKED, AccountStatus.EXPIRED)
+
+    @property
+    def short(self) -> str:
+        """The health in a few words, for a table column: "Connected", "Expiring in 5 days", "Not connected"..."""
+        if self.status == AccountStatus.EXPIRING:
+            return f"Expiring in {self.days_left} day{'s' if self.days_left != 1 else ''}"
+        if self.status == AccountStatus.EXPIRED:
+            return "Expired"
+        if self.status == AccountStatus.REVOKED:
+            return "Disconnected"
+        if self.status == AccountStatus.RECONNECT_NEEDED:
+            return "Not connected" if self.message.startswith("Not connected") else "Reconnect needed"
+        return "Connected"
+
 
 def account_health(account: Account, now: datetime) -> Health:
     """What the Accounts page says about a connection."""
