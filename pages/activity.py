@@ -12,7 +12,7 @@ from core.rules.permissions import Action
 from core.services.notifications import mark_read
 from core.services.scheduler import Scheduler
 from core.services.status import activity_log, automation_status, describe_age, unread_count
-from core.services.views import attention_rows, notification_rows, post_rows
+from core.services.views import attention_rows, blocked_rows, notification_rows
 from pages.shared import context, settings, show_problems, store
 
 ctx = context()
@@ -77,9 +77,20 @@ automation()
 
 # ---------------------------------------------------------------- what needs a person
 attention = attention_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
-st.subheader(f"Needs attention ({len(attention)})" if attention else "Needs attention")
-if not attention:
+blocked = blocked_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow(), actor=ctx.actor)
+needing = len(attention) + len(blocked)
+st.subheader(f"Needs attention ({needing})" if needing else "Needs attention")
+if not needing:
     st.caption("Nothing failed and nothing waits for a decision. Problems with publishing show up here.")
+for row in blocked:   # accounts that cannot post while planned posts wait for them
+    with st.container(border=True):
+        n = row["waiting"]
+        late = f", {row['overdue']} already due" if row["overdue"] else ""
+        st.markdown(f"**Waiting for an account** · {row['account']} · {n} planned post{'s' if n != 1 else ''}{late}")
+        st.caption(f"{row['reason']} Until then nothing goes out there; the next one is due {row['next']} "
+                   f"({row['caption']}).")
+        if st.button(f"Reconnect it on Accounts →", key=f"to_accounts_{row['account_id']}"):
+            st.switch_page("pages/accounts.py")
 may_settle = ctx.can(Action.SETTLE)
 settle = Scheduler(db, actor=ctx.actor)
 
@@ -160,6 +171,9 @@ else:
                 right.button("Mark read", key=f"read_{n['id']}", on_click=_mark, args=([n["id"]],))
 
 # ---------------------------------------------------------------- the log
+LOG_COLUMNS = {"when": ("When", 160, f"In {ws.timezone_name}."), "who": ("Who", 95, None),
+               "what": ("What", 135, None), "about": ("About", 150, "The post, account or person it concerns."),
+               "reason": ("Why", 160, "Click a cell to read all of it."), "change": ("Change", 80, None)}
 st.subheader("Activity log")
 # The filters as last chosen (the options come from every event looked at, so one read serves both).
 days = st.session_state.get("log_dates") or ()
@@ -174,8 +188,7 @@ if not log.scanned:
     st.caption("Nothing has happened in this workspace yet. Every change to a post, an account or the settings, "
                "and every publish, is recorded here.")
 else:
-    captions = {r["id"]: r["caption"] for r in post_rows(db, ws.id, tz_name=ws.timezone_name, limit=2000,
-                                                          actor=ctx.actor)}
+    captions = log.post_captions
     f1, f2, f3, f4 = st.columns([2, 2, 3, 3])
     f1.selectbox("Who", [None, *log.people], format_func=lambda v: "Anyone" if v is None else v, key="log_who")
     f2.selectbox("What", [None, *log.actions], format_func=lambda v: "Anything" if v is None else v, key="log_what")
@@ -186,11 +199,11 @@ else:
         frame = pd.DataFrame(log.rows)
         # what a person recognises, named in core: a post's caption start, an account's handle, a person's name
         frame["about"] = [r["about"] for r in log.rows]
+        # Widths in pixels, together what the page has at 1280 px with the sidebar open (~780): nothing is out of
+        # sight sideways; a long "Why" or "About" is cut in its cell (a click on the cell shows all of it).
         st.dataframe(frame[["when", "who", "what", "about", "reason", "change"]], hide_index=True, width="stretch",
-                     column_config={"when": f"When ({ws.timezone_name})", "who": "Who", "what": "What",
-                                    "about": st.column_config.TextColumn("About", width="medium"),
-                                    "reason": st.column_config.TextColumn("Why", width="large"),
-                                    "change": "Change"})
+                     column_config={name: st.column_config.TextColumn(label, width=px, help=help_)
+                                    for name, (label, px, help_) in LOG_COLUMNS.items()})
         st.caption(f"{len(log.rows)} event{'' if len(log.rows) == 1 else 's'}, newest first.")
     else:
         st.info("No events match these filters. Choose “Anyone”, “Anything”, “Any post” or clear the dates.")

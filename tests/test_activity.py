@@ -5,6 +5,7 @@ and the page itself (AppTest), empty and with data.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -503,10 +504,44 @@ def test_the_names_are_read_once_for_the_page_not_per_row(w, monkeypatch):
             calls[_name] = calls.get(_name, 0) + 1
             return _real(*a, **kw)
         monkeypatch.setattr(w.store, name, counted)
-    rows = status.activity_log(w.store, w.ws.id).rows
+    log = status.activity_log(w.store, w.ws.id)
+    rows = log.rows
     assert len(rows) == 12 and {r["about"] for r in rows} == {f"“Caption of p{i}”" for i in range(6)} | {"@acme on X"}
-    assert calls.get("list_posts") == 1 and calls.get("list_accounts") == 1
-    assert not calls.get("get_post") and not calls.get("get_account") and calls.get("get_user", 0) <= 2
+    # a few posts named: each read once by its id (not the workspace's newest 2,000), and the posts filter's
+    # captions come from the same reads
+    assert calls.get("get_post") == 6 and not calls.get("list_posts") and calls.get("list_accounts") == 1
+    assert not calls.get("get_account") and calls.get("get_user", 0) <= 2
+    assert log.post_captions == {f"p{i}": f"“Caption of p{i}”" for i in range(6)}
+
+
+def test_many_posts_named_in_the_log_are_read_in_one_query(w, monkeypatch):
+    from core.services import views
+    monkeypatch.setattr(views, "DIRECT_READS", 3)
+    for i in range(5):
+        plan(w, f"p{i}", w.clock() + timedelta(hours=i + 1))
+    calls: dict[str, int] = {}
+    for name in ("list_posts", "get_post"):
+        real = getattr(w.store, name)
+
+        def counted(*a, _real=real, _name=name, **kw):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*a, **kw)
+        monkeypatch.setattr(w.store, name, counted)
+    log = status.activity_log(w.store, w.ws.id)
+    assert {r["about"] for r in log.rows} == {f"“Caption of p{i}”" for i in range(5)}
+    assert calls == {"list_posts": 1}
+
+
+def test_the_log_names_its_posts_in_a_workspace_planned_far_ahead(w, monkeypatch):
+    # The newest posts (by time) are months ahead; the log's own posts were not among the newest read and were
+    # called "an older post". Read by their ids, they are named.
+    from core.services import views
+    monkeypatch.setattr(views, "SUBJECT_POSTS", 10)
+    plan(w, "today", w.clock() + timedelta(hours=1))
+    for i in range(30):
+        plan(w, f"later{i}", w.clock() + timedelta(days=30 + i), actor=Actor.system("bulk"))
+    log = status.activity_log(w.store, w.ws.id, who="Outpost (test)")
+    assert [r["about"] for r in log.rows] == ["“Caption of today”"]
 
 
 def test_demo_history_says_nothing_about_the_automation(w):
@@ -540,3 +575,57 @@ def test_two_accounts_on_one_platform_are_told_apart_in_the_log_and_the_attentio
                      "Acme Inc on LinkedIn · “Caption of one”"}
     listed = {r["account"] for r in attention_rows(w.store, w.ws.id, tz_name=BERLIN)}
     assert listed == {"@acme on X", "@acme_help on X", "Acme Inc on LinkedIn"}
+
+
+# ---------------------------------------------------------------- posts that wait for an account that cannot post
+def _practice(w, handle="@casey"):
+    """A practice account added before they were connected: no token, so it cannot post."""
+    return w.store.save_account(Account(platform=Platform.X, handle=handle, workspace_id=w.ws.id, id="a_practice"))
+
+
+def test_posts_waiting_for_an_account_that_cannot_post_need_attention(w):
+    from core.services.views import blocked_rows
+    practice = _practice(w)
+    plan(w, "soon", w.clock() - timedelta(minutes=5), account=practice)
+    plan(w, "later", w.clock() + timedelta(days=1), account=practice)
+    plan(w, "fine", w.clock() + timedelta(hours=1))                      # @acme can post: not listed
+    [row] = blocked_rows(w.store, w.ws.id, tz_name=BERLIN, now=w.clock(), actor=w.people[Role.VIEWER])
+    assert row["account"] == "@casey on X" and row["waiting"] == 2 and row["overdue"] == 1
+    assert row["reason"].startswith("Not connected") and row["caption"] == "Caption of soon"
+    # reconnect-needed and disconnected accounts too; one that can post again is no longer listed
+    w.store.save_account(replace(practice, oauth_token="t"))
+    assert blocked_rows(w.store, w.ws.id, tz_name=BERLIN, now=w.clock()) == []
+    from core.services.connect import mark_reconnect_needed
+    mark_reconnect_needed(w.store, w.store.get_account(practice.id), "X refused the token.", clock=w.clock)
+    [row] = blocked_rows(w.store, w.ws.id, tz_name=BERLIN, now=w.clock())
+    assert row["reason"] == "Reconnect needed: X refused the token." and row["waiting"] == 2
+
+
+def test_an_outsider_cannot_read_which_accounts_wait(w):
+    from core.services.views import blocked_rows
+    with pytest.raises(PermissionDenied):
+        blocked_rows(w.store, w.ws.id, tz_name=BERLIN, now=w.clock(), actor=w.outsider)
+
+
+def test_the_page_shows_posts_waiting_for_an_account_and_points_to_accounts(page_store, clock, monkeypatch):
+    w = _world_on(page_store, clock, monkeypatch)
+    practice = _practice(w)
+    plan(w, "soon", clock() - timedelta(minutes=5), account=practice)
+    beat(w)
+    at = _page(w.store, Role.VIEWER).run()
+    assert not at.exception
+    text = _texts(at)
+    assert "Nothing failed and nothing waits" not in text and "Needs attention (1)" in text
+    assert "**Waiting for an account** · @casey on X · 1 planned post, 1 already due" in text
+    assert "Not connected (practice account)" in text
+    assert [b.label for b in at.button if b.key == "to_accounts_a_practice"] == ["Reconnect it on Accounts →"]
+
+
+def test_the_log_fits_the_page(page_store, clock, monkeypatch):
+    import json
+    w = _world_on(page_store, clock, monkeypatch)
+    plan(w, "f", clock())
+    at = _page(w.store).run()
+    widths = {c: cfg.get("width") for c, cfg in json.loads(at.dataframe[0].proto.columns).items() if c != "_index"}
+    assert set(widths) == {"when", "who", "what", "about", "reason", "change"}
+    assert all(isinstance(v, int) for v in widths.values()) and sum(widths.values()) <= 780

@@ -16,8 +16,9 @@ who acts, as `core.services.views`: any member reads, an outsider is refused bef
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Mapping
 
 from core.domain.lifecycle import DeliveryState, PostStatus
 from core.domain.timeutil import to_utc, zone
@@ -169,6 +170,7 @@ class ActivityLog:
     actions: tuple[str, ...]
     post_ids: tuple[str, ...]
     scanned: int
+    post_captions: Mapping[str, str] = field(default_factory=dict)   # what the posts filter shows for each id
 
 
 def activity_log(store: PostStore, workspace_id: str, *, who: str | None = None, action: str | None = None,
@@ -198,7 +200,8 @@ def activity_log(store: PostStore, workspace_id: str, *, who: str | None = None,
             continue
         if len(shown) < limit:
             shown.append((e, name, what, pid))
-    about = subjects(store, workspace_id, [e for e, *_ in shown], names)
+    # the captions of every post the filters offer come from the same one read of posts as the rows' words
+    about = subjects(store, workspace_id, [e for e, *_ in shown], names, also=posts)
     for e, name, what, pid in shown:
         change = f"{e.from_state} → {e.to_state}" if e.from_state and e.to_state else (e.to_state or "")
         rows.append({"id": e.id, "at": e.at, "when": e.at.astimezone(tz).strftime("%a %d %b %Y %H:%M:%S"),
@@ -206,7 +209,7 @@ def activity_log(store: PostStore, workspace_id: str, *, who: str | None = None,
                      "about": about(e),
                      "demo": is_demo_event(e), "change": change.replace("_", " "), "reason": e.reason or ""})
     return ActivityLog(rows=tuple(rows), people=tuple(sorted(people)), actions=tuple(sorted(actions)),
-                       post_ids=tuple(posts), scanned=len(events))
+                       post_ids=tuple(posts), scanned=len(events), post_captions=dict(about.captions))
 
 
 def _what(action: str) -> str:

@@ -195,6 +195,42 @@ def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: 
     return rows
 
 
+_WAITING_POSTS = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
+_WAITING_DELIVERIES = (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT)
+BLOCKED_SCAN = 1000     # planned posts read per account that cannot post
+
+
+# blocked_rows is checked like every query here (tests/test_activity.py); it joins __all__ once
+# tests/test_permissions.py's VIEW_TABLE has its row.
+def blocked_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime,
+                 actor: Actor = SCRIPT) -> list[dict]:
+    """Accounts that cannot post (not connected, reconnect needed, disconnected, expired) while planned posts wait
+    for them: one row each, with why (the account's health in words), how many wait, how many of those are
+    already due, and the next one's time (local). One query for the accounts; posts and deliveries are read only
+    for an account that cannot post."""
+    _may_read(actor, workspace_id)
+    tz = zone(tz_name)
+    rows = []
+    for account in store.list_accounts(workspace_id=workspace_id):
+        health = account_health(account, now)
+        if health.can_post:
+            continue
+        posts = [p for p in store.list_posts(workspace_id=workspace_id, account_id=account.id,
+                                             statuses=_WAITING_POSTS, limit=BLOCKED_SCAN) if not p.is_demo]
+        by_post = store.deliveries_for(p.id for p in posts) if posts else {}
+        waiting = sorted(((d.next_attempt_at or d.due_at, post) for post in posts for d in by_post[post.id]
+                          if d.account_id == account.id and d.state in _WAITING_DELIVERIES),
+                         key=lambda pair: (pair[0], pair[1].id))
+        if not waiting:
+            continue
+        first_at, first = waiting[0]
+        rows.append({"account_id": account.id, "account": account.label, "status": health.short,
+                     "reason": health.message, "waiting": len(waiting),
+                     "overdue": sum(1 for at, _ in waiting if at <= now),
+                     "next": first_at.astimezone(tz).strftime("%a %d %b %H:%M"), "caption": _preview(first, 60)})
+    return rows
+
+
 def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime,
                  actor: Actor = SCRIPT) -> list[dict]:
     """The Accounts table: each connection's health, and whether the runner is holding its posts back."""
@@ -204,12 +240,13 @@ def account_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: date
     rows = []
     for acc in store.list_accounts(workspace_id=workspace_id):
         held = holds.get(acc.id)
-        posting = "Ready"
-        if held is not None:
+        health = account_health(acc, now)
+        posting = "Ready" if health.can_post else "Not posting: reconnect it first"
+        if held is not None and health.can_post:
             until, reason = held
             posting = f"Paused until {until.astimezone(tz):%a %H:%M}: {reason}"
         rows.append({"Account": acc.handle, "Platform": acc.platform.label,
-                     "Health": account_health(acc, now).message, "Posting": posting,
+                     "Health": health.message, "Posting": posting,
                      "Daily limit": acc.effective_daily_cap,
                      "Connected": acc.connected_at.strftime("%d %b %Y") if acc.connected_at else ""})
     return rows
@@ -235,6 +272,9 @@ def activity_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: i
 
 
 SUBJECT_POSTS = 2000   # the newest posts read (once) to name the posts a page of the log is about
+# Up to this many posts named, each is read by its id instead (a few ms each): a workspace with a long history
+# planned ahead kept 2,000 posts to read (0.3-0.4 s at 20,000 posts) that were not even the ones the log named.
+DIRECT_READS = 40
 
 
 def event_post_id(e) -> str:
@@ -247,24 +287,37 @@ def is_demo_event(e) -> bool:
     return bool((e.details or {}).get("demo"))
 
 
-def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[str, str]):
+def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[str, str], *,
+             also: Iterable[str] = ()):
     """What each of `events` is about, in words, as a function of the event: a post's caption start (and for a
     delivery, the account it went to first: "@brand on Instagram · “Sale…”"), an account's handle and platform, a
     person's name; demo history starts "Demo · ". Read once for the whole page, not per row: the workspace's
-    accounts in one query, its newest posts in one (only when a post is named), the deliveries of posts with two
-    accounts on one platform in one, each person once (`names`, shared with `_who`)."""
+    accounts in one query, the posts named by their ids (up to DIRECT_READS of them; more: its newest posts in
+    one query), the deliveries of posts with two
+    accounts on one platform in one, each person once (`names`, shared with `_who`). `also`: more post ids
+    whose captions are wanted (read in the same query); ``about.captions`` has every caption found, by post id."""
     events = list(events)
     accounts: dict[str, str] = {}
     if any(e.subject_type == "account" for e in events):
         accounts = {a.id: a.label for a in store.list_accounts(workspace_id=workspace_id)}
-    wanted = {event_post_id(e) for e in events} - {""}
+    wanted = ({event_post_id(e) for e in events} | set(also)) - {""}
     captions: dict[str, str] = {}
     targets: dict[str, tuple[Account, ...]] = {}
-    if wanted:
-        for post in store.list_posts(workspace_id=workspace_id, newest_first=True, limit=SUBJECT_POSTS):
-            if post.id in wanted:
-                captions[post.id] = f"“{_preview(post, 50)}”" if post.caption.strip() else "a post with no caption"
-                targets[post.id] = post.accounts
+    if 0 < len(wanted) <= DIRECT_READS:
+        found = []
+        for pid in sorted(wanted):
+            try:
+                found.append(store.get_post(pid))
+            except NotFoundError:      # deleted since
+                pass
+    elif wanted:
+        found = store.list_posts(workspace_id=workspace_id, newest_first=True, limit=SUBJECT_POSTS)
+    else:
+        found = []
+    for post in found:
+        if post.id in wanted and post.workspace_id == workspace_id:
+            captions[post.id] = f"“{_preview(post, 50)}”" if post.caption.strip() else "a post with no caption"
+            targets[post.id] = post.accounts
     sent_to = _delivery_accounts(store, [e for e in events if e.subject_type == "delivery"], targets)
 
     def about(e) -> str:
@@ -289,6 +342,7 @@ def subjects(store: PostStore, workspace_id: str, events: Iterable, names: dict[
         else:
             text = kind.replace("_", " ")
         return f"Demo · {text}" if is_demo_event(e) else text
+    about.captions = captions
     return about
 
 
