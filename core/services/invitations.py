@@ -137,10 +137,12 @@ def invite_member(store: PostStore, actor: Actor, workspace_id: str, email: str,
 def pending_invitations(store: PostStore, actor: Actor, workspace_id: str, *, now: datetime) -> list[PendingInvitation]:
     """The workspace's invitations that can still be used, newest first (owners only: they hold people's emails)."""
     check(actor, Action.MANAGE_MEMBERS, workspace_id, subject="workspace")
-    rows = []
+    rows, inviters = [], {}
     for i in store.list_invitations(workspace_id):
         if i.pending and now < i.expires_at:
-            rows.append(PendingInvitation(id=i.id, email=i.email, role=i.role, invited_by=_inviter(store, i),
+            if i.invited_by not in inviters:            # one read per inviter, not per row
+                inviters[i.invited_by] = _inviter(store, i)
+            rows.append(PendingInvitation(id=i.id, email=i.email, role=i.role, invited_by=inviters[i.invited_by],
                                           created_at=i.created_at, expires_at=i.expires_at))
     return rows
 
