@@ -26,6 +26,7 @@ import core.services.analytics
 import core.services.approvals
 import core.services.best_time
 import core.services.demo
+import core.services.invitations
 import core.services.members
 import core.services.notifications
 import core.services.status
@@ -334,6 +335,25 @@ MEMBER_TABLE: dict[str, Row] = {
     "remove_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.services.members.remove_member(
         w.store, actor, t.ws, t.extra["member"], clock=lambda: NOW)),
 }
+def invited(w: World, ws: str) -> Target:
+    """A pending invitation to the workspace, made by its owner."""
+    owner = Actor.for_user(f"inviter-{ws}", {ws: Role.OWNER})
+    made = core.services.invitations.invite_member(w.store, owner, ws, f"invitee-{ws}@example.com", Role.EDITOR,
+                                                   now=NOW)
+    return Target(ws, w.accounts[ws], extra={"invitation_id": made.invitation.id, "email": f"invitee-{ws}@example.com"})
+
+
+INVITATION_TABLE: dict[str, Row] = {
+    # owners invite, see the pending invitations (they hold people's emails) and withdraw them
+    "invite_member": Row(frozenset({OWNER}), team, lambda w, actor, t: core.services.invitations.invite_member(
+        w.store, actor, t.ws, f"someone-{t.ws}@example.com", Role.VIEWER, now=NOW)),
+    "pending_invitations": Row(frozenset({OWNER}), invited, lambda w, actor, t:
+                               core.services.invitations.pending_invitations(w.store, actor, t.ws, now=NOW),
+                               shows=lambda r, t: t.extra["invitation_id"] in {i.id for i in r}),
+    "revoke_invitation": Row(frozenset({OWNER}), invited, lambda w, actor, t:
+                             core.services.invitations.revoke_invitation(w.store, actor, t.ws,
+                                                                         t.extra["invitation_id"], now=NOW)),
+}
 NOTIFICATION_TABLE: dict[str, Row] = {
     # every member marks what is addressed to them or to everyone (a notification for someone else: below)
     "mark_read": Row(EVERYONE, noted, lambda w, actor, t: core.services.notifications.mark_read(
@@ -448,7 +468,8 @@ DEMO_TABLE: dict[str, Row] = {
     "remove_demo": Row(frozenset({OWNER}), with_demo, lambda w, actor, t: core.services.demo.remove_demo(
         w.store, actor=actor, workspace_id=t.ws, clock=lambda: NOW), shows=lambda r, t: r > 0),
 }
-TABLE = {**SCHEDULER_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **NOTIFICATION_TABLE,
+TABLE = {**SCHEDULER_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **INVITATION_TABLE,
+         **NOTIFICATION_TABLE,
          **WORKSPACE_TABLE, **APPROVAL_TABLE, **ANALYTICS_TABLE, **BEST_TIME_TABLE, **DEMO_TABLE}
 
 
@@ -493,6 +514,9 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.accounts.__all__) == set(ACCOUNT_TABLE)
     assert set(core.services.views.__all__) - NOT_A_WORKSPACE_READ == set(VIEW_TABLE)
     assert set(core.services.members.__all__) == set(MEMBER_TABLE)
+    # the link's holder (look_up, join, join_signed_in) is not a member yet: the token is their permission
+    assert {n for n in core.services.invitations.__all__ if n[0].islower()} - {"look_up", "join", "join_signed_in", "invite_link"} \
+        == set(INVITATION_TABLE)
     assert set(core.services.approvals.__all__) == {name.split("(")[0] for name in APPROVAL_TABLE}
     assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
     assert set(core.services.status.__all__) == set(STATUS_TABLE)
@@ -660,7 +684,7 @@ def test_marking_read_needs_the_notifications_own_workspace(world):
 ROOT = Path(__file__).resolve().parent.parent
 # What the pages call that acts on a workspace: each call must be told who acts (ctx.actor).
 SERVICES = {"approval_queue", "approve_batch",
-            *core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *NOTIFICATION_TABLE,
+            *core.services.views.__all__, *core.services.accounts.__all__, *core.services.members.__all__, *INVITATION_TABLE, *NOTIFICATION_TABLE,
             *core.services.workspaces.__all__, *core.services.status.__all__, *core.services.analytics.__all__,
             "Scheduler",
             "start", "finish", "connect"} - NOT_A_WORKSPACE_READ
