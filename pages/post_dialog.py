@@ -377,7 +377,8 @@ def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kind
             if thread:
                 # A thread is what goes out on that platform, whatever the caption says: its posts are edited here.
                 undo = " (or untick 'Post as a thread on X' under its preview)" if platform == Platform.X else ""
-                st.caption(f"Goes out on {platform.label} as a thread of {len(thread)} posts (the caption is "
+                size = "one post" if len(thread) == 1 else f"a thread of {len(thread)} posts"
+                st.caption(f"Goes out on {platform.label} as {size} (the caption is "
                            f"not used there). Empty every post{undo} to send {platform.label} the caption instead.")
                 for i, part in enumerate(thread):
                     st.text_area(f"{platform.label} post {i + 1} of {len(thread)}", value=part, height=68,
@@ -480,9 +481,10 @@ def _previews(post: Post, sources: dict, sizes: dict, *, columns: int = 1, post_
                     f"{platform.label}: {count.used:,} / {count.limit:,} {count.unit}")
             view = preview(post, account, media_sizes=sizes)
             st.html(preview_html(view, sources, threaded=bool(rendered.thread), comment=view.first_comment))
-            if post_id and platform == Platform.X and not offered and (rendered.thread or count.over):
+            threaded = bool((post.variants.get(platform) or PostVariant()).thread)
+            if post_id and platform == Platform.X and not offered and (threaded or count.over):
                 offered = True
-                _thread_box(post_id, bool(rendered.thread))
+                _thread_box(post_id, threaded)
 
 
 def _thread_on_key(post_id: str) -> str:
