@@ -35,7 +35,7 @@ import core.services.workspaces
 from core.services.accounts import add_account, edit_account
 from core.services.connect import ConnectService
 from core.services.connect_password import APP_PASSWORD, PasswordConnectService
-from core.domain import Account, Delivery, Membership, Notification, Post, Role, Schedule, User, Workspace
+from core.domain import Account, AccountStatus, Delivery, Membership, Notification, Post, Role, Schedule, User, Workspace
 from core.domain.errors import NotFoundError, PermissionDenied
 from core.domain.lifecycle import DeliveryState, PostState
 from core.rules.permissions import SCRIPT, Action, Actor, allows, check, roles_allowed
@@ -100,6 +100,13 @@ def fresh(w: World, ws: str) -> Target:
 def scheduled(w: World, ws: str) -> Target:
     w.scheduler().schedule_post(f"sched-{ws}", _post(w, ws))
     return Target(ws, w.accounts[ws], post_id=f"sched-{ws}")
+
+
+def blocked(w: World, ws: str) -> Target:
+    """A scheduled post whose account needs reconnecting (it cannot post)."""
+    target = scheduled(w, ws)
+    w.store.save_account(replace(w.store.get_account(target.account.id), status=AccountStatus.RECONNECT_NEEDED))
+    return target
 
 
 def draft(w: World, ws: str) -> Target:
@@ -300,6 +307,8 @@ VIEW_TABLE: dict[str, Row] = {
                      shows=lambda r, t: t.post_id in {row["id"] for row in r.rows}),
     "has_posts": Row(EVERYONE, scheduled, _v("has_posts"), shows=lambda r, t: r is True),
     "data_version": Row(EVERYONE, scheduled, _v("data_version"), shows=lambda r, t: r != "-"),
+    "blocked_rows": Row(EVERYONE, blocked, _v("blocked_rows", tz_name="UTC", now=NOW),
+                        shows=lambda r, t: t.account.id in {row["account_id"] for row in r}),
     "attention_rows": Row(EVERYONE, in_review, _v("attention_rows", tz_name="UTC"),
                           shows=lambda r, t: t.delivery_id in {row["delivery_id"] for row in r}),
     "account_rows": Row(EVERYONE, account_only, _v("account_rows", tz_name="UTC", now=NOW),

@@ -25,7 +25,7 @@ from core.domain.timeutil import zone
 
 __all__ = ["signed_in", "workspace_accounts", "post_rows", "has_posts", "data_version", "PostList", "post_list",
            "UPCOMING", "PAST",
-           "attention_rows", "account_rows", "activity_rows", "notification_rows"]
+           "attention_rows", "blocked_rows", "account_rows", "activity_rows", "notification_rows"]
 
 
 def _may_read(actor: Actor, workspace_id: str) -> None:
@@ -200,8 +200,6 @@ _WAITING_DELIVERIES = (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT)
 BLOCKED_SCAN = 1000     # planned posts read per account that cannot post
 
 
-# blocked_rows is checked like every query here (tests/test_activity.py); it joins __all__ once
-# tests/test_permissions.py's VIEW_TABLE has its row.
 def blocked_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: datetime,
                  actor: Actor = SCRIPT) -> list[dict]:
     """Accounts that cannot post (not connected, reconnect needed, disconnected, expired) while planned posts wait
