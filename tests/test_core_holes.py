@@ -337,11 +337,13 @@ def test_disconnect_picks_up_what_a_runner_hands_back_while_it_runs(w):
     ("", "needs an id"),
     (None, "needs an id"),
 ], ids=["nul", "surrogate", "1MB", "65", "line-break", "padded", "empty", "none"])
-def test_a_post_id_a_store_cannot_keep_is_refused_before_anything_is_written(w, post_id, said):
+@pytest.mark.parametrize("way", ["schedule_post", "save_draft", "add_to_queue"])
+def test_a_post_id_a_store_cannot_keep_is_refused_before_anything_is_written(w, post_id, said, way):
+    """Scheduled, kept as a draft or put in the queue: every way of creating a post checks its id first."""
     post = Post(caption="Hello", accounts=(w.x,), workspace_id=w.ws.id,
                 schedule=Schedule(scheduled_at=w.clock() + timedelta(days=1), timezone_name="UTC"))
     with pytest.raises(ValidationError, match=said) as refused:
-        Scheduler(w.store, clock=w.clock).schedule_post(post_id, post)
+        getattr(Scheduler(w.store, clock=w.clock), way)(post_id, post)
     assert refused.value.problems[0].code == "post_id" and "\x00" not in str(refused.value)
     assert w.store.list_posts(workspace_id=w.ws.id) == []
 

@@ -96,6 +96,7 @@ class Scheduler:
     def save_draft(self, post_id: str, post: Post) -> ScheduleResult:
         """Keep a post as a draft (a time is optional); nothing will be published."""
         self._check(Action.EDIT_POSTS, post.workspace_id)
+        check_post_id(post_id)      # before anything is read or written (as schedule_post)
         post = replace(post, id=post_id, state=PostState.DRAFT)
         return self._create(post, check_slots=False)
 
@@ -103,6 +104,7 @@ class Scheduler:
                      submit_for_approval: bool | None = None) -> ScheduleResult:
         """Schedule `post` in the next queue slot that is free on every target account."""
         self._check(Action.EDIT_POSTS, post.workspace_id)
+        check_post_id(post_id)      # before the queue is read for a free slot
         self._check_target_access(post)
         workspace = self._workspace(post.workspace_id)
         tz = workspace.timezone_name if workspace else (post.schedule.timezone_name if post.schedule else "UTC")
@@ -130,6 +132,7 @@ class Scheduler:
                                       field="schedule"))
 
     def _create(self, post: Post, *, check_slots: bool = True) -> ScheduleResult:
+        check_post_id(post.id)      # every way of creating a post: a store keeps no id it cannot show
         self._check_target_access(post)
         if post.is_demo:            # a copy of a demo post is a real post (only the sandbox demo writes demo rows)
             post = replace(post, is_demo=False)
