@@ -1,4 +1,6 @@
-"""Every legal and every illegal transition of posts and deliveries, as tables."""
+"""Every legal and every illegal transition of posts and deliveries, as tables: the editorial moves, the runner's
+delivery moves, what a person settles by hand, and the disconnect hand-over to review. Every move table in
+core.domain.lifecycle is one of these (test_every_move_of_the_lifecycle_is_checked_here)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -6,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core import Account, Delivery, IllegalTransitionError, Platform, Post, Schedule
-from core.domain.lifecycle import (DELIVERY_MOVES, POST_MOVES, DeliveryState as D, PostState, PostStatus as S,
-                            derive_post_status)
+from core.domain.errors import ValidationError
+from core.domain.lifecycle import (DELIVERY_MOVES, PERSON_SETTLES, POST_MOVES, TO_REVIEW, DeliveryState as D, Move,
+                                   PostState, PostStatus as S, SettleRefused, derive_post_status)
 
 T0 = datetime(2030, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -43,6 +46,14 @@ def test_legal_post_moves(action, status, target):
              "reject": lambda s: post.reject(s, "off-brand"), "expire": post.expire,
              "renew": lambda s: post.reschedule(s, Schedule(scheduled_at=T0 + timedelta(days=1)))}[action](status)
     assert moved.state == target
+
+
+def test_the_legal_post_moves_are_exactly_the_table():
+    """Each row above is a row of POST_MOVES with its target, and each row of POST_MOVES is above (edit and
+    reschedule keep the editorial state: test_every_other_post_move_is_refused_with_a_reason covers them)."""
+    table = {(a, s, m.target) for a, m in POST_MOVES.items() if m.target is not None for s in m.sources}
+    assert set(LEGAL_POST) == table and len(LEGAL_POST) == len(table)
+    assert {a for a, m in POST_MOVES.items() if m.target is None} == {"edit", "reschedule"}
 
 
 def test_every_other_post_move_is_refused_with_a_reason():
@@ -132,13 +143,99 @@ def test_legal_delivery_moves(action, source, target):
 
 def test_every_other_delivery_move_is_refused():
     legal = {(a, s) for a, s, _ in LEGAL_DELIVERY}
-    assert legal == {(a, s) for a, m in DELIVERY_MOVES.items() for s in m.sources}
+    assert set(LEGAL_DELIVERY) == {(a, s, m.target) for a, m in DELIVERY_MOVES.items() for s in m.sources}
     for action in DELIVERY_MOVES:
         for state in D:
             if (action, state) in legal:
                 continue
             with pytest.raises(IllegalTransitionError, match=f"it is {state.value.replace('_', ' ')}"):
                 _apply(_delivery(state), action)
+
+
+# ---------------------------------------------------------------- what a person settles (PERSON_SETTLES)
+
+# What a delivery's progress may say: nothing went out, a send's answer is in doubt, the post itself is live.
+PROGRESS = {"nothing": {}, "in_doubt": {"sent": "2030-03-01T09:00:00+00:00"}, "live": {"post:id": "178"}}
+
+# (action, from, progress, to): every settle a person may make.
+LEGAL_SETTLE = [
+    *[("confirm_published", D.NEEDS_REVIEW, p, D.PUBLISHED) for p in PROGRESS],   # they found it live
+    ("give_up", D.NEEDS_REVIEW, "nothing", D.FAILED),                              # they found it is not there
+    ("give_up", D.NEEDS_REVIEW, "in_doubt", D.FAILED),                             # the send in doubt did not land
+    *[("try_again", D.FAILED, p, D.QUEUED) for p in PROGRESS],                     # a live post: finish its thread
+    *[("try_again", D.NEEDS_REVIEW, p, D.QUEUED) for p in PROGRESS],
+]
+
+
+def _settle(d: Delivery, action: str) -> Delivery:
+    return {"confirm_published": lambda: d.confirm_published(url="https://x.com/a/status/1", at=T0),
+            "give_up": lambda: d.give_up(error="Not published: decided by a person."),
+            "try_again": lambda: d.try_again(at=T0)}[action]()
+
+
+@pytest.mark.parametrize("action,source,progress,target", LEGAL_SETTLE)
+def test_legal_person_settles(action, source, progress, target):
+    d = Delivery(post_id="p1", account_id="a1", platform=Platform.X, due_at=T0, state=source, id="d1",
+                 progress=PROGRESS[progress])
+    assert _settle(d, action).state == target
+
+
+def test_the_legal_settles_are_exactly_the_table_and_every_other_is_refused_in_words():
+    """Every (action, state, progress): a row above, or refused. Giving up a live post is refused as a rule (it is on
+    the platform), every other refusal as SettleRefused in words, never in the table's own names."""
+    table = {(a, s, m.target) for a, m in PERSON_SETTLES.items() for s in m.sources}
+    assert {(a, s, t) for a, s, _, t in LEGAL_SETTLE} == table
+    legal = {(a, s, p) for a, s, p, _ in LEGAL_SETTLE}
+    refused = 0
+    for action in PERSON_SETTLES:
+        for state in D:
+            for progress, values in PROGRESS.items():
+                if (action, state, progress) in legal:
+                    continue
+                d = Delivery(post_id="p1", account_id="a1", platform=Platform.X, due_at=T0, state=state, id="d1",
+                             progress=values)
+                if (action, state, progress) == ("give_up", D.NEEDS_REVIEW, "live"):
+                    with pytest.raises(ValidationError, match="already made this post on the platform"):
+                        _settle(d, action)
+                else:
+                    with pytest.raises(SettleRefused) as err:
+                        _settle(d, action)
+                    said = str(err.value)
+                    assert said.endswith(".") and "_" not in said and not said.startswith("Cannot")
+                    assert (err.value.action, err.value.current) == (action, state.value)
+                    assert err.value.allowed_from == tuple(sorted(s.value for s in PERSON_SETTLES[action].sources))
+                refused += 1
+    assert refused == len(PERSON_SETTLES) * len(D) * len(PROGRESS) - len(legal)
+
+
+# ---------------------------------------------------------------- the disconnect hand-over to review (TO_REVIEW)
+
+def test_only_a_waiting_delivery_that_may_be_live_is_handed_to_review():
+    """A disconnected account's waiting delivery that may be on the platform goes to a person; nothing else does."""
+    assert TO_REVIEW.target == D.NEEDS_REVIEW
+    handed = set()
+    for state in D:
+        for progress, values in PROGRESS.items():
+            d = Delivery(post_id="p1", account_id="a1", platform=Platform.X, due_at=T0, state=state, id="d1",
+                         progress=values)
+            if state in TO_REVIEW.sources and progress != "nothing":
+                after = d.hand_to_review(evidence="Its account was disconnected.", code="account_disconnected")
+                assert (after.state, after.last_error, after.next_attempt_at) == (
+                    D.NEEDS_REVIEW, "Its account was disconnected.", None)
+                handed.add((state, progress))
+            else:
+                with pytest.raises(IllegalTransitionError, match="may already be live"):
+                    d.hand_to_review(evidence="x", code="account_disconnected")
+    assert handed == {(s, p) for s in (D.QUEUED, D.RETRY_WAIT) for p in ("in_doubt", "live")}
+
+
+def test_every_move_of_the_lifecycle_is_checked_here():
+    """A table or move added to core.domain.lifecycle fails this until this file checks each of its rows."""
+    from core.domain import lifecycle
+    tables = {name for name, value in vars(lifecycle).items()
+              if isinstance(value, dict) and value and all(isinstance(m, Move) for m in value.values())}
+    moves = {name for name, value in vars(lifecycle).items() if isinstance(value, Move)}
+    assert tables == {"POST_MOVES", "DELIVERY_MOVES", "PERSON_SETTLES"} and moves == {"TO_REVIEW"}
 
 
 def test_publishing_counts_attempts_and_release_gives_it_back():
