@@ -47,6 +47,10 @@ def add_account(store: PostStore, actor: Actor, account: Account, *,
     else:
         # Never an overwrite (of another workspace's account, or of a connected one's tokens) by a chosen id.
         raise DuplicateError(f"An account with id {account.id} already exists.")
+    from core.services.connect import handle_taken
+    if account.handle and handle_taken(store, account.workspace_id, account.platform, account.handle):
+        raise DuplicateError(f"{account.handle} on {account.platform.label} is already in this workspace; nothing "
+                             f"was added.")
     now = clock()
     saved = store.save_account(account)
     store.record_event(ActivityEvent(action="account.added", subject_type="account", subject_id=saved.id, at=now,
