@@ -76,9 +76,8 @@ def _disconnect(account_id: str) -> None:
     except OutpostError as exc:
         st.session_state["account_error"] = exc
     else:
-        n = len(done.planned)
-        st.session_state["account_done"] = (f"Disconnected {done.account.label}." + (
-            f" {n} planned post{'s' if n != 1 else ''} to it will not go out there." if n else ""))
+        # core's words: what was cancelled, what may already be live (to review), what was being sent
+        st.session_state["account_done"] = f"Disconnected {done.account.label}. {done.message}"
 
 
 def _reconnect(account) -> None:

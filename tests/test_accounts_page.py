@@ -46,7 +46,7 @@ def test_owner_is_told_then_disconnects(page):
     assert not at.exception
     assert db.get_account("a_x").status == AccountStatus.REVOKED
     assert [d.state for p in ("p1", "p2") for d in db.get_deliveries(p)] == [DeliveryState.CANCELLED] * 2
-    assert any("Disconnected @brand on X. 2 planned posts to it will not go out there." in s.value
+    assert any("Disconnected @brand on X. 2 planned posts to @brand on X will not go out there" in s.value
                for s in at.success)
     table = at.dataframe[0].value
     assert list(table["Status"]) == ["Disconnected"] and list(table["Posting"]) == ["Waits for a reconnect"]
