@@ -381,6 +381,12 @@ def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account
                         refresh_expires_at=token.refresh_expires_at or account.refresh_expires_at,
                         status=AccountStatus.CONNECTED,
                         meta={**_without_reason(account.meta), "token_issued_at": (token.issued_at or now).isoformat()})
+    # A person may have disconnected the account while the platform answered: never bring it back with new tokens.
+    # (Read again just before the write: the window left is that of one read and one write, not of an HTTP call.)
+    latest = store.get_account(account.id)
+    if latest.status == AccountStatus.REVOKED or (account.oauth_token and not latest.oauth_token):
+        raise ReconnectNeeded(f"{account.label} was disconnected while its access was being renewed; the new access "
+                              f"was not kept. Connect it again to post from it.")
     saved = store.save_account(refreshed)
     store.record_event(ActivityEvent(action="account.token_refreshed", subject_type="account", subject_id=account.id,
                                      at=now, actor=actor, workspace_id=account.workspace_id,
