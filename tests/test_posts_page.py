@@ -397,3 +397,24 @@ def test_a_long_caption_is_cut_to_its_column_and_read_in_full_in_the_dialog(hist
     at.session_state["posts_past_0"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     at.run()
     assert at.session_state["open_post"] == "long" and at.text_area(key="pd_caption_long").value == text
+
+
+def test_an_account_that_cannot_post_is_named_above_the_list_with_the_way_to_fix_it(page):
+    """A practice account never connected: its planned post waits. The Posts page says so at the top, with the
+    reason and a button to Accounts, instead of the post just sitting there as 'Scheduled'."""
+    from datetime import timedelta
+
+    from core.domain import Account, Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.domain.timeutil import utcnow
+    db, owner, ws, open_as = page
+    later = utcnow() + timedelta(days=2)
+    acct = db.save_account(Account(platform="x", handle="@waiting_brand", workspace_id=ws.id))   # no tokens
+    db.add_post(Post(caption="Hello", accounts=(acct,), schedule=Schedule(scheduled_at=later), workspace_id=ws.id,
+                     state=PostState.APPROVED, id="p1"),
+                [Delivery(post_id="p1", account_id=acct.id, platform="x", due_at=later, id="d1")])
+    at = open_as(owner)
+    assert not at.exception
+    [warning] = [w.value for w in at.warning if "cannot post" in w.value]
+    assert "@waiting_brand on X** cannot post: 1 planned post waits for it" in warning and "Connect X" in warning
+    assert f"posts_blocked_{acct.id}" in {b.key for b in at.button}
