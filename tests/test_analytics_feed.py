@@ -519,3 +519,39 @@ def test_queries_after_a_refresh_read_figures_folded_in_its_transaction(store, e
         conn.execute(posts_t.delete().where(posts_t.c.id == "p_gone"))
     assert engine.refresh().rebuilt
     assert views() == [25]
+
+
+def test_follower_days_are_folded_at_refresh_and_follow_a_change_of_the_workspaces_zone(store, engine, clock,
+                                                                                        monkeypatch):
+    """Each account's last follower count per local day is folded in the refresh's transaction (the query then
+    checks nothing); when the workspace's zone changes, the next refresh folds its days again in the new zone, so
+    a count at 23:30 UTC moves from the next Berlin day to the same day in New York."""
+    from dataclasses import replace as replaced
+    from core.analytics import queries
+    from core.analytics.queries import QUERIES, Filters
+
+    w = Acme(store)
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    store.add_metric_snapshots([], [w.followers(w.ig, day - H(30), 900), w.followers(w.ig, day + H(8), 950),
+                                    w.followers(w.ig, day + H(23.5), 970)])
+    engine.refresh()
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a query checked or folded after a refresh")
+    monkeypatch.setattr(queries, "fold_latest", refuse)
+    monkeypatch.setattr(queries, "_quick_fresh", refuse)
+
+    def growth(tz: str) -> list:
+        with engine.cursor() as con:
+            df = QUERIES["follower_growth"](con, Filters("ws_acme", day - H(12), day + H(48), tz))
+        return [(str(r["day"]), r["followers"], r["change"]) for r in df.to_dict("records")]
+    assert growth("Europe/Berlin") == [("2026-03-02", 950, 50.0), ("2026-03-03", 970, 20.0)]
+    assert rows(engine, "SELECT DISTINCT tz FROM follower_zones JOIN workspaces USING (wkey) "
+                        "WHERE workspace_id = 'ws_acme'") == [("Europe/Berlin",)]
+
+    clock.advance(hours=1)
+    store.update_workspace(replaced(store.get_workspace("ws_acme"), timezone_name="America/New_York"))
+    engine.refresh()
+    assert rows(engine, "SELECT DISTINCT tz FROM follower_zones JOIN workspaces USING (wkey) "
+                        "WHERE workspace_id = 'ws_acme'") == [("America/New_York",)]
+    assert growth("America/New_York") == [("2026-03-02", 970, 70.0)]      # 03:00 and 18:30 on March 2 there

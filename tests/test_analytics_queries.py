@@ -589,3 +589,72 @@ def test_an_engine_told_of_its_writes_answers_without_checking_and_follows_each_
     monkeypatch.setattr(queries, "_quick_fresh", refuse)
     assert views() == [20] and views(late) == [7]
     assert QUERIES["overview"](con, late).set_index("kpi").loc["posts_published", "value"] == 1
+
+
+# ---------------------------------------------------------------- follower days folded at refresh
+def test_follower_growth_from_the_folded_days_equals_reading_every_count(engine, con, monkeypatch):
+    """The follower growth read from the days folded at refresh is the same, row for row, as reading every count
+    of the history: periods starting and ending at local midnight or at any other minute (days the period only
+    partly covers), across the October DST change, with demo counts left out or kept, counts missing, counts that
+    arrive late (a smaller time after a larger one), new counts folded in later, and after the workspace's zone
+    changed (its days are local to the new zone)."""
+    import random
+    from core.services.analytics import Period, filters_for
+    rng = random.Random(7)
+    d = Data(con)
+    d.workspace("w1", "Europe/Berlin")
+    d.workspace("w2", "America/New_York")
+    accounts = [("ig", "w1", "instagram"), ("li", "w1", "linkedin"), ("x", "w1", "x"), ("ny", "w2", "x")]
+    for aid, wid, platform in accounts:
+        d.account(aid, wid, platform)
+    base = t("2026-10-15 00:00")
+
+    def counts(n: int, days: int) -> None:
+        for _ in range(n):
+            aid, wid, _p = rng.choice(accounts)
+            at = base + timedelta(minutes=rng.randrange(days * 24 * 60))
+            d.followers(aid, wid, at, None if rng.random() < 0.05 else rng.randrange(1000, 1100),
+                        demo=rng.random() < 0.15)
+
+    used: list[bool] = []
+    real = queries._follower_days_sql
+    monkeypatch.setattr(queries, "_follower_days_sql",
+                        lambda c, f, p: used.append(real(c, f, p) is not None) or real(c, f, p))
+
+    def compare(tz: str, rounds: int) -> None:
+        for _ in range(rounds):
+            if rng.random() < 0.4:
+                first = date(2026, 10, 15) + timedelta(days=rng.randrange(20))
+                f = filters_for("w1", tz, Period(first, first + timedelta(days=rng.randrange(8))),
+                                include_demo=rng.random() < 0.5)
+            else:
+                start = base + timedelta(minutes=rng.randrange(25 * 24 * 60))
+                f = Filters("w1", start, start + timedelta(minutes=rng.randrange(1, 10 * 24 * 60)), tz,
+                            platforms=rng.choice([(), ("instagram", "x")]), include_demo=rng.random() < 0.5)
+            folded = QUERIES["follower_growth"](con, f)
+            monkeypatch.setattr(queries, "USE_FOLDED", False)
+            every = QUERIES["follower_growth"](con, f)
+            monkeypatch.setattr(queries, "USE_FOLDED", True)
+            pd.testing.assert_frame_equal(folded, every)
+            assert used.pop(0) is True          # the folded days answered, not the fallback
+            used.clear()
+
+    counts(400, 25)
+    compare("Europe/Berlin", 30)                # not told of the writes: the query folds first
+    assert engine.tables_written() == "fresh"   # the queries folded them already
+    compare("Europe/Berlin", 30)
+    counts(150, 30)                             # later counts, and late ones among the days already folded
+    assert engine.tables_written() == "folded"
+    compare("Europe/Berlin", 30)
+    con.execute("UPDATE workspaces SET timezone_name = 'Asia/Tokyo' WHERE workspace_id = 'w1'")
+    engine.tables_written()
+    compare("Asia/Tokyo", 30)
+    # Asked in another zone than the workspace's: every count is read, the answer the same.
+    f = Filters("w1", base, base + timedelta(days=9), "UTC")
+    assert QUERIES["follower_growth"](con, f).equals(QUERIES["follower_growth"](con, f)) and used == [False, False]
+    # A workspace whose zone DuckDB does not know (an older Outpost's name): nothing folded for it, no error.
+    d.workspace("w3", "Mars/Olympus_Mons")
+    d.account("m", "w3", "x")
+    d.followers("m", "w3", base, 10)
+    assert engine.tables_written() == "folded"
+    assert con.execute("SELECT count(*) FROM follower_days WHERE wkey = 3").fetchone()[0] == 0

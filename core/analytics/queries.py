@@ -17,7 +17,9 @@ Speed: each post's latest figures are kept in `post_figures` (one row per delive
 snapshots by the feed in the transaction that wrote them (`fold_in`), and what its post says (type, origin,
 hashtags, caption) in `post_attrs`, both in delivery-key order; so a question reads the few thousand deliveries
 of its period and joins their rows there by integer key (DuckDB skips the other row groups), not the ten million
-snapshots nor the posts by their text ids. Where those tables cannot be written, the snapshots are read, pruned
+snapshots nor the posts by their text ids. Each account's last follower count per local day is kept the same
+way (`follower_days`, folded at refresh in the workspace's zone), so the follower growth of a period of whole
+local days reads its few rows only. Where those tables cannot be written, the snapshots are read, pruned
 by workspace key and by ``taken_at >= start - 1 day`` (the feed appends them in time order, so DuckDB's zone
 maps skip the older row groups), and the posts joined. What is left is DuckDB's fixed cost per statement
 (planning, a round trip, the DataFrame): the SQL is kept flat, and on a connection of an engine that knows of
@@ -129,6 +131,7 @@ class Writes:
         self._count = 0
         self.trusted = False
         self._wkeys: dict[str, int] = {}
+        self._known: dict[tuple, object] = {}
 
     def seen(self) -> int:
         return self._count
@@ -139,6 +142,7 @@ class Writes:
         with self._lock:
             self._count += 1
             self._wkeys = {}
+            self._known = {}
             self.trusted = folded
 
     def wkey(self, workspace_id: str) -> int | None:
@@ -148,6 +152,15 @@ class Writes:
         with self._lock:
             if seen == self._count:          # nothing written since it was read
                 self._wkeys[workspace_id] = key
+
+    def known(self, key: tuple, default=None):
+        """Another fact read since the last write (the zone a workspace's follower days are folded in)."""
+        return self._known.get(key, default)
+
+    def keep(self, seen: int, key: tuple, value) -> None:
+        with self._lock:
+            if seen == self._count:
+                self._known[key] = value
 
 
 _registry: "weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Writes]" = weakref.WeakKeyDictionary()
@@ -229,7 +242,11 @@ CREATE TABLE IF NOT EXISTS post_figures_state (snapshots BIGINT, deliveries BIGI
     probe_dkey INTEGER, probe_id VARCHAR);
 CREATE TABLE IF NOT EXISTS post_attrs (dkey INTEGER, p_wkey INTEGER, content_type VARCHAR, is_ai_generated BOOLEAN,
     p_demo BOOLEAN, caption VARCHAR, media_url VARCHAR, hashtags VARCHAR, tags VARCHAR[]);
-CREATE TABLE IF NOT EXISTS post_attrs_state (deliveries BIGINT, posts BIGINT);"""
+CREATE TABLE IF NOT EXISTS post_attrs_state (deliveries BIGINT, posts BIGINT);
+CREATE TABLE IF NOT EXISTS follower_days (wkey INTEGER, akey INTEGER, real BOOLEAN, day DATE, k HUGEINT,
+    followers BIGINT, prev BIGINT);
+CREATE TABLE IF NOT EXISTS follower_days_state (snapshots BIGINT, max_seq BIGINT);
+CREATE TABLE IF NOT EXISTS follower_zones (wkey INTEGER, tz VARCHAR, known BOOLEAN);"""
 # What each delivery's post says (its row in `post_attrs`, by delivery key): the queries that group or list by
 # what was posted read it by integer key instead of joining ten thousands of posts by their text ids. Extended
 # when deliveries or posts were added (rows of new deliveries, and of deliveries whose post had not arrived);
@@ -248,6 +265,7 @@ def post_attrs_stale(con: duckdb.DuckDBPyConnection) -> None:
     """Say that posts changed in place in ways nobody told `post_attrs_update`: the next query rebuilds `post_attrs`."""
     con.execute(LATEST_DDL)
     con.execute("DELETE FROM post_attrs_state")
+    con.execute("DELETE FROM follower_days_state")      # account keys may be new too
 
 
 def post_attrs_update(con: duckdb.DuckDBPyConnection, changed: str) -> None:
@@ -319,12 +337,16 @@ def _quick_fresh(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether nothing changed since the last fold, in two statements (every query asks): the counts and the
     marks in one (a cross join of one-row tables plans faster than scalar subqueries; no row when either mark
     is missing), then the lookup of the probe's key."""
-    rows = con.execute("""SELECT * FROM (SELECT count(*) FROM post_snapshots), (SELECT count(*) FROM deliveries),
-        (SELECT count(*) FROM posts), post_figures_state s, post_attrs_state a""").fetchall()
+    rows = con.execute(f"""SELECT * FROM (SELECT count(*) FROM post_snapshots), (SELECT count(*) FROM deliveries),
+        (SELECT count(*) FROM posts), post_figures_state s, post_attrs_state a,
+        (SELECT count(*) FROM account_snapshots), follower_days_state fs, (SELECT count(*) FROM ({_ZONES_CHANGED}))
+        """).fetchall()
     if not rows:
         return False
-    n_snap, n_del, n_posts, snapshots, deliveries, max_seq, probe_dkey, probe_id, a_del, a_posts = rows[0]
-    if not (n_snap == snapshots and n_del >= deliveries and (a_del, a_posts) == (n_del, n_posts)):
+    (n_snap, n_del, n_posts, snapshots, deliveries, max_seq, probe_dkey, probe_id, a_del, a_posts,
+     n_fol, fol_snapshots, _fol_seq, zones_changed) = rows[0]
+    if not (n_snap == snapshots and n_del >= deliveries and (a_del, a_posts) == (n_del, n_posts)
+            and n_fol == fol_snapshots and not zones_changed):
         return False
     now = con.execute("SELECT delivery_id FROM deliveries WHERE dkey = $k", {"k": probe_dkey}).fetchall()
     return (now[0][0] if now else None) == probe_id
@@ -339,9 +361,10 @@ def _fresh(n_snap: int, n_del: int, mark: tuple | None, same_keys: bool, attrs=(
 
 
 def _fold(con: duckdb.DuckDBPyConnection) -> str:
+    followers = _fold_followers(con)
     n_snap, n_del, mark, same_keys, attrs = _state(con)
     if _fresh(n_snap, n_del, mark, same_keys, attrs):
-        return "fresh"
+        return "folded" if followers else "fresh"
     outcome = _fold_figures(con, n_snap, n_del, mark, same_keys)
     if outcome == "rebuilt" or attrs is None:       # rebuilt: the delivery keys may be new
         con.execute("DELETE FROM post_attrs")
@@ -393,6 +416,88 @@ def _fold_figures(con: duckdb.DuckDBPyConnection, n_snap: int, n_del: int, mark:
                     (SELECT delivery_id FROM deliveries WHERE dkey = {_PROBE}) FROM post_snapshots""",
                 {"s": n_snap, "d": n_del})
     return "rebuilt"
+
+
+# ---------------------------------------------------------------- each account's last follower count per local day
+# `follower_days`: per workspace, account and local day (in the workspace's zone, `follower_zones`) the day's last
+# follower count (by (taken_at, seq)) and the last one of the account's day before (`prev`): the follower growth
+# reads a period's few rows instead of every count of the history. Two variants: `real` false counts every row,
+# true leaves demo rows out (a period without demo data). Folded with the post figures (`_fold`): new counts
+# (seq past the mark) replace a day's figure when later and the accounts' `prev` are computed again; a workspace
+# whose zone changed (or a new one) is rebuilt; counts arriving below the mark, fewer counts than folded, or a
+# feed that read everything again (`post_attrs_stale`) rebuild it all.
+_ZONES_CHANGED = """SELECT w.wkey FROM workspaces w ANTI JOIN follower_zones z
+    ON z.wkey = w.wkey AND z.tz IS NOT DISTINCT FROM w.timezone_name"""
+
+
+def _follower_rows(where: str = "") -> str:
+    """Each (workspace, account, variant, local day)'s last count among the account_snapshots rows `where` keeps;
+    workspaces whose zone DuckDB does not know get none (their queries read the counts themselves)."""
+    return f"""SELECT s.wkey, s.akey, r.real, CAST(timezone(z.tz, s.taken_at) AS DATE) AS day,
+       max({_ORDER_KEY}) AS k, arg_max(s.followers, {_ORDER_KEY}) AS followers
+FROM account_snapshots s JOIN follower_zones z ON z.wkey = s.wkey AND z.known
+     CROSS JOIN (VALUES (false), (true)) r(real)
+WHERE s.followers IS NOT NULL AND (NOT r.real OR NOT coalesce(s.is_demo, false)){where}
+GROUP BY ALL"""
+
+
+_FOLLOWER_PREV = "lag(followers) OVER (PARTITION BY wkey, akey, real ORDER BY day)"
+
+
+def _rebuild_followers(con: duckdb.DuckDBPyConnection, wkeys: list[int] | None) -> None:
+    """Every follower day again, of the workspaces `wkeys` (None: all)."""
+    cond = "" if wkeys is None else " AND list_contains($w, s.wkey)"
+    params = {} if wkeys is None else {"w": wkeys}
+    con.execute("DELETE FROM follower_days" + ("" if wkeys is None else " WHERE list_contains($w, wkey)"), params)
+    con.execute(f"""INSERT INTO follower_days SELECT wkey, akey, real, day, k, followers, {_FOLLOWER_PREV}
+                    FROM ({_follower_rows(cond)}) ORDER BY wkey, day, akey, real""", params)
+
+
+def _fold_followers(con: duckdb.DuckDBPyConnection) -> bool:
+    """Bring `follower_days` up to date with account_snapshots and the workspaces' zones; whether it changed."""
+    n, = con.execute("SELECT count(*) FROM account_snapshots").fetchone()
+    state = con.execute("SELECT snapshots, max_seq FROM follower_days_state").fetchall()
+    zones = [r[0] for r in con.execute(_ZONES_CHANGED).fetchall()]
+    if state and n == state[0][0] and not zones:
+        return False
+    if zones:
+        con.execute("DELETE FROM follower_zones")
+        con.execute("INSERT INTO follower_zones SELECT wkey, timezone_name, "
+                    "timezone_name IN (SELECT name FROM pg_timezone_names()) FROM workspaces")
+    top = state[0][1] if state else 0
+    if not state or n < state[0][0]:
+        zones = None                              # all of it
+    elif n > state[0][0]:
+        new, new_top = con.execute("SELECT count(*), max(seq) FROM account_snapshots WHERE seq > $m",
+                                   {"m": top}).fetchone()
+        if new != n - state[0][0]:                # rows arrived below the mark (a late commit): all again
+            zones = None
+        else:
+            top = max(top, new_top)
+            con.execute("CREATE OR REPLACE TEMP TABLE follower_new AS " + _follower_rows(" AND s.seq > $m"),
+                        {"m": state[0][1]})
+            same = ("follower_days.wkey = n.wkey AND follower_days.akey = n.akey AND follower_days.real = n.real "
+                    "AND follower_days.day = n.day")
+            con.execute(f"UPDATE follower_days SET k = n.k, followers = n.followers FROM follower_new n "
+                        f"WHERE {same} AND n.k > follower_days.k")
+            con.execute(f"INSERT INTO follower_days SELECT n.wkey, n.akey, n.real, n.day, n.k, n.followers, NULL "
+                        f"FROM follower_new n WHERE NOT EXISTS (SELECT 1 FROM follower_days WHERE {same}) "
+                        f"ORDER BY n.wkey, n.day, n.akey, n.real")
+            # The day before may have changed for any later day of these accounts.
+            con.execute(f"""UPDATE follower_days SET prev = x.prev
+                FROM (SELECT wkey, akey, real, day, {_FOLLOWER_PREV} AS prev FROM follower_days
+                      WHERE akey IN (SELECT akey FROM follower_new)) x
+                WHERE follower_days.wkey = x.wkey AND follower_days.akey = x.akey AND follower_days.real = x.real
+                  AND follower_days.day = x.day AND follower_days.prev IS DISTINCT FROM x.prev""")
+            con.execute("DROP TABLE follower_new")
+    if zones is None:
+        top = con.execute("SELECT coalesce(max(seq), 0) FROM account_snapshots").fetchone()[0]
+        _rebuild_followers(con, None)
+    elif zones:
+        _rebuild_followers(con, zones)
+    con.execute("DELETE FROM follower_days_state")
+    con.execute("INSERT INTO follower_days_state VALUES ($n, $m)", {"n": n, "m": top})
+    return True
 
 
 # Set by the benchmark to time the queries without the folded table (the snapshots read every time).
@@ -587,9 +692,79 @@ GROUP BY ALL ORDER BY day, pf.platform, pf.account_id""", _params(con, f),
     return _local_date(df)
 
 
+def _folded_zone(con: duckdb.DuckDBPyConnection, wkey: int) -> str | None:
+    """The zone the workspace's follower days are folded in (None when they cannot be read: the query then reads
+    the counts themselves); kept until the next write on an engine's connection."""
+    writes = _writes.get()
+    if writes is not None and writes.trusted:
+        seen = writes.seen()
+        hit = writes.known(("zone", wkey), ())
+        if hit != ():
+            return hit
+    else:
+        seen = None
+        fold_latest(con)
+    rows = con.execute("SELECT tz FROM follower_zones WHERE wkey = $w AND known", {"w": wkey}).fetchall()
+    tz = rows[0][0] if rows else None
+    if seen is not None:
+        writes.keep(seen, ("zone", wkey), tz)
+    return tz
+
+
+def _follower_days_sql(con: duckdb.DuckDBPyConnection, f: Filters, p: dict) -> str | None:
+    """follower_growth from `follower_days` (None when they are not folded in the filters' zone): the period's
+    whole local days straight from it; a day the period only partly covers (it starts or ends at another hour
+    than local midnight) from its own counts, with the day before's last count from it."""
+    if not USE_FOLDED:
+        return None
+    try:
+        if _folded_zone(con, p["wkey"]) != f.tz_name:
+            return None
+    except duckdb.Error:
+        return None
+    tz = zone(f.tz_name)
+    lo, hi = f.start.astimezone(tz), (f.end - timedelta(microseconds=1)).astimezone(tz)
+    lo_whole, hi_whole = lo.time() == datetime.min.time(), f.end.astimezone(tz).time() == datetime.min.time()
+    first, last = lo.date(), hi.date()
+    edges = ([] if lo_whole else [first]) + ([] if hi_whole or (last == first and not lo_whole) else [last])
+    p.update(d_first=first, d_last=last, w_first=first + timedelta(days=0 if lo_whole else 1),
+             w_last=last - timedelta(days=0 if hi_whole else 1), edges=edges, real=not f.include_demo,
+             ea_from=f.start - timedelta(days=2), ea_to=f.start + timedelta(days=2), eb_from=f.end - timedelta(days=2))
+    if not edges:
+        return f"""
+SELECT fd.day, a.account_id, a.handle, a.platform, fd.followers, (fd.followers - fd.prev)::DOUBLE AS change
+FROM follower_days fd JOIN accounts a ON a.akey = fd.akey AND a.wkey = $wkey{_aw(f)}
+WHERE fd.wkey = $wkey AND fd.real = $real AND fd.day BETWEEN $w_first AND $w_last
+ORDER BY fd.day, a.account_id"""
+    # The days the period covers only in part, from their own counts: the last of those in the period (fin) and,
+    # on its first day, the last of those before it (fbase: the first change's base; without one, the last count
+    # of the days before, `prev`). One join and no CTE: DuckDB plans that faster than the same in CTEs.
+    windows = " OR ".join(w for w, on in (("(s.taken_at >= $ea_from AND s.taken_at < $ea_to)", not lo_whole),
+                                          ("s.taken_at >= $eb_from", not hi_whole)) if on)
+    last = "CASE WHEN r.day IS NULL THEN fd.followers ELSE r.fin END"
+    return f"""
+SELECT fd.day, a.account_id, a.handle, a.platform, {last} AS followers,
+       ({last} - coalesce(r.fbase, fd.prev))::DOUBLE AS change
+FROM follower_days fd
+LEFT JOIN (SELECT akey, CAST(timezone($tz, taken_at) AS DATE) AS day,
+                  arg_max(followers, {_ORDER_KEY}) FILTER (WHERE taken_at >= $lo) AS fin,
+                  arg_max(followers, {_ORDER_KEY}) FILTER (WHERE taken_at < $lo) AS fbase
+           FROM account_snapshots s
+           WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi AND ({windows}){_demo(f, "s")}
+           GROUP BY ALL) r ON r.akey = fd.akey AND r.day = fd.day AND list_contains($edges::DATE[], r.day)
+JOIN accounts a ON a.akey = fd.akey AND a.wkey = $wkey{_aw(f)}
+WHERE fd.wkey = $wkey AND fd.real = $real AND fd.day BETWEEN $d_first AND $d_last
+  AND (fd.day BETWEEN $w_first AND $w_last OR r.fin IS NOT NULL)
+ORDER BY fd.day, a.account_id"""
+
+
 @_named
 def follower_growth(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
     """Per account and local day with a count: the day's last follower count and its change since the one before."""
+    p = _params(con, f)
+    folded = _follower_days_sql(con, f, p)
+    if folded is not None:
+        return _local_date(_run(con, folded, p, ["day", "account_id", "handle", "platform", "followers", "change"]))
     df = _run(con, f"""
 WITH acc AS (SELECT a.akey, a.account_id, a.handle, a.platform FROM accounts a WHERE a.wkey = $wkey{_aw(f)}),
 u AS (  -- the last count of each local day, and (day NULL) the last one before the period: the first change's base
@@ -600,7 +775,7 @@ u AS (  -- the last count of each local day, and (day NULL) the last one before 
 w AS (SELECT akey, day, followers,
              followers - lag(followers) OVER (PARTITION BY akey ORDER BY day NULLS FIRST) AS change FROM u)
 SELECT w.day, acc.account_id, acc.handle, acc.platform, w.followers, w.change::DOUBLE AS change
-FROM w JOIN acc ON acc.akey = w.akey WHERE w.day IS NOT NULL ORDER BY w.day, acc.account_id""", _params(con, f),
+FROM w JOIN acc ON acc.akey = w.akey WHERE w.day IS NOT NULL ORDER BY w.day, acc.account_id""", p,
               ["day", "account_id", "handle", "platform", "followers", "change"])
     return _local_date(df)
 
