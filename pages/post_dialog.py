@@ -27,7 +27,7 @@ from core.services import hashtag_groups
 from core.services.calendar import duplicate_post, post_detail
 from core.rules.limits import limits_for
 from core.rules.recurrence_builder import describe
-from core.services.scheduler import Scheduler
+from core.services.scheduler import ScheduleResult, Scheduler
 from pages.compose import _converted, _uploads, open_variant, variant_editor, variant_from_fields
 from pages.media_view import looks, post_urls
 from pages.preview_card import preview_html
@@ -64,8 +64,9 @@ def _act(post_id: str, what: str) -> None:
     s = st.session_state
     try:
         if what == "save_caption":
-            _save_typed(sched, post_id, always=True)
-            done = "Changes saved."
+            saved = _save_typed(sched, post_id, always=True)
+            # core says when the change sends an approved post back to its approvers
+            done = " ".join(saved.notices) if saved is not None and saved.notices else "Changes saved."
         elif what == "reschedule":
             when = Schedule.at_local(s[f"pd_date_{post_id}"], s[f"pd_time_{post_id}"], ws.timezone_name)
             check_not_past(when.local, sched.clock())
@@ -110,7 +111,7 @@ def _act(post_id: str, what: str) -> None:
     s[FLASH] = ("success", done)
 
 
-def _save_typed(sched: Scheduler, post_id: str, *, always: bool = False) -> None:
+def _save_typed(sched: Scheduler, post_id: str, *, always: bool = False) -> ScheduleResult | None:
     """Save what is typed in the dialog through core (every problem at once; nothing saved when one is found).
     Unless `always`, only when something was changed: scheduling an untouched draft adds no 'edited' to its history."""
     post = sched.get(post_id)
@@ -119,7 +120,8 @@ def _save_typed(sched: Scheduler, post_id: str, *, always: bool = False) -> None
         rest = replace(post, **{k: v for k, v in changes.items() if k != "hashtags"})
         raise ValidationError(problems + [p for p in validate_post(rest) if p.severity == "error"])
     if always or replace(post, **changes) != post:
-        sched.edit(post_id, **changes)
+        return sched.edit(post_id, **changes)
+    return None
 
 
 def _where_copy_is(at: datetime | None, now: datetime, tz_name: str) -> str:
@@ -532,7 +534,8 @@ def _toggle_thread(post_id: str) -> None:
             else:
                 variants[Platform.X] = plain
             done = "X gets the caption as one post again (saved with your changes)."
-        sched.edit(post_id, **{**changes, "variants": variants})
+        saved = sched.edit(post_id, **{**changes, "variants": variants})
+        done = " ".join([done, *saved.notices])     # an approved post back with its approvers: said too
     except OutpostError as exc:
         s[_ERROR] = _words(exc)
         return

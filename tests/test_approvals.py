@@ -303,3 +303,97 @@ def test_an_expired_post_can_be_cancelled(w):
     approvals.expire_overdue(w.store, clock=w.clock)
     Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER]).cancel("p1")
     assert status(w, "p1") == PostStatus.CANCELLED
+
+
+# ---------------------------------------------------------------- changing an approved post
+
+def approved(w, pid, hours=24, **kwargs):
+    """A post an editor wrote and an approver approved: it is scheduled."""
+    write(w, pid, hours, **kwargs)
+    approvals.approve(w.store, w.ws.id, pid, actor=w.people[Role.APPROVER], clock=w.clock)
+    assert status(w, pid) == PostStatus.SCHEDULED
+    return pid
+
+
+def claimable(w, at):
+    return {d.post_id for d in w.store.claim_due(at, runner_id="r", lease_until=at + timedelta(minutes=5))}
+
+
+def test_an_editors_change_to_an_approved_post_waits_for_approval_again(w):
+    """Text nobody approved never goes out: the edit sends it back to the approvers, who are told, and it is not due
+    until one of them approves the new words."""
+    approved(w, "p1")
+    editor = Scheduler(w.store, clock=w.clock, actor=w.people[Role.EDITOR], refuse_past=True)
+    result = editor.edit("p1", caption="Prices from 9 EUR (not approved)")
+    assert result.status == PostStatus.PENDING_APPROVAL and status(w, "p1") == PostStatus.PENDING_APPROVAL
+    assert result.notices == ("Changes saved: it waits for approval again, and goes out only once it is approved.",)
+    [edited] = [e for e in w.store.list_events(subject_id="p1") if e.action == "post.edited"]
+    assert (edited.from_state, edited.to_state, edited.actor) == ("scheduled", "pending_approval", "user:u_editor")
+    assert edited.reason == "Its content changed after it was approved, so it waits for approval again."
+    [note] = w.store.list_notifications(workspace_id=w.ws.id)
+    assert note.kind == notifications.APPROVAL_NEEDED and note.subject_id == "p1" and note.user_id is None
+    assert "Prices from 9 EUR" in note.body and "until someone approves it" in note.body
+    # its deliveries wait: nothing is claimed at its time, and the approvers find it in their queue
+    due = w.store.get_post("p1").due_at
+    assert {d.state.value for d in w.store.get_deliveries("p1")} == {"queued"}
+    queue = approvals.approval_queue(w.store, w.ws.id, actor=w.people[Role.APPROVER], clock=w.clock)
+    assert [p.post.id for g in queue.groups for p in g.posts] == ["p1"]
+    w.clock.now = due - timedelta(minutes=1)
+    assert claimable(w, due + timedelta(seconds=1)) == set()
+    approvals.approve(w.store, w.ws.id, "p1", actor=w.people[Role.APPROVER], clock=w.clock)
+    assert claimable(w, due + timedelta(seconds=1)) == {"p1"}
+    assert w.store.get_post("p1").caption == "Prices from 9 EUR (not approved)"
+
+
+@pytest.mark.parametrize("change", ["hashtags", "media_urls", "link", "call_to_action", "first_comment", "title",
+                                    "variants", "new account"])
+def test_every_change_to_what_goes_out_needs_the_approval_again(w, change):
+    approved(w, "p1", accounts=(w.li,))
+    from core.domain import PostVariant
+    value = {"hashtags": ("#other",), "media_urls": ("https://cdn.example.com/a.jpg",),
+             "link": "https://acme.example/offer", "call_to_action": "Buy now", "first_comment": "Link below",
+             "title": "A title", "variants": {Platform.LINKEDIN: PostVariant(caption="Only on LinkedIn")},
+             "new account": (w.li, w.x)}[change]
+    editor = Scheduler(w.store, clock=w.clock, actor=w.people[Role.EDITOR])
+    editor.edit("p1", **{"accounts" if change == "new account" else change: value})
+    assert status(w, "p1") == PostStatus.PENDING_APPROVAL
+
+
+def test_a_new_time_a_save_without_changes_or_a_removed_account_keeps_the_approval(w):
+    approved(w, "p1")
+    editor = Scheduler(w.store, clock=w.clock, actor=w.people[Role.EDITOR], refuse_past=True)
+    post = w.store.get_post("p1")
+    assert editor.reschedule("p1", post.due_at + timedelta(hours=3)).status == PostStatus.SCHEDULED
+    # the dialog's "Save changes" with nothing changed sends every field as it is
+    result = editor.edit("p1", caption=post.caption, hashtags=post.hashtags, link=post.link, media_urls=post.media_urls,
+                         variants=post.variants, accounts=post.accounts)
+    assert result.status == PostStatus.SCHEDULED and result.notices == ()
+    assert editor.edit("p1", accounts=(w.li,)).status == PostStatus.SCHEDULED      # less goes out
+    assert status(w, "p1") == PostStatus.SCHEDULED and not w.store.list_notifications(workspace_id=w.ws.id)
+
+
+def test_an_approver_who_edits_approves_with_the_edit_unless_a_second_person_must(w):
+    """Like Buffer: someone who may approve it themselves keeps it approved, and the history says they did."""
+    approved(w, "p1")
+    owner = Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER], refuse_past=True)
+    result = owner.edit("p1", caption="Fixed by the owner")
+    assert result.status == PostStatus.SCHEDULED and result.notices == ()
+    [edited] = [e for e in w.store.list_events(subject_id="p1") if e.action == "post.edited"]
+    assert (edited.from_state, edited.to_state) == ("scheduled", "scheduled")
+    assert edited.reason == "Approved by owner@acme.test with the edit."
+    assert not w.store.list_notifications(workspace_id=w.ws.id)
+    # where a second person approves, nobody's own change is approved by themselves
+    from dataclasses import replace
+    w.store.update_workspace(replace(w.store.get_workspace(w.ws.id), approval_by_other=True))
+    assert owner.edit("p1", caption="Fixed again").status == PostStatus.PENDING_APPROVAL
+    assert status(w, "p1") == PostStatus.PENDING_APPROVAL
+
+
+def test_without_approvals_an_edit_keeps_the_post_scheduled(w):
+    from dataclasses import replace
+    w.store.update_workspace(replace(w.store.get_workspace(w.ws.id), requires_approval=False))
+    editor = Scheduler(w.store, clock=w.clock, actor=w.people[Role.EDITOR])
+    post = Post(caption="Hello", accounts=(w.li,), workspace_id=w.ws.id,
+                schedule=Schedule(scheduled_at=w.clock() + timedelta(hours=5), timezone_name=BERLIN))
+    assert editor.schedule_post("p1", post).status == PostStatus.SCHEDULED
+    assert editor.edit("p1", caption="Hello again").status == PostStatus.SCHEDULED

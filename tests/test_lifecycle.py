@@ -31,6 +31,7 @@ LEGAL_POST = [
     ("cancel", S.EXPIRED, PostState.CANCELLED),                 # nobody approved it in time: drop it
     ("expire", S.PENDING_APPROVAL, PostState.EXPIRED),          # nobody approved it by its time
     ("renew", S.EXPIRED, PostState.PENDING_APPROVAL),           # a new time (reschedule) puts it back in the queue
+    ("back_to_approval", S.SCHEDULED, PostState.PENDING_APPROVAL),  # its content changed after approval
 ]
 
 
@@ -44,6 +45,7 @@ def test_legal_post_moves(action, status, target):
     post = _post()
     moved = {"submit": post.submit, "approve": post.approve, "revise": post.revise, "cancel": post.cancel,
              "reject": lambda s: post.reject(s, "off-brand"), "expire": post.expire,
+             "back_to_approval": post.back_to_approval,
              "renew": lambda s: post.reschedule(s, Schedule(scheduled_at=T0 + timedelta(days=1)))}[action](status)
     assert moved.state == target
 

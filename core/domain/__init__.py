@@ -513,6 +513,10 @@ class Post:
             changes["account"] = None
         return self._move("edit", current, **changes)
 
+    def back_to_approval(self, current: PostStatus) -> "Post":
+        """Approved, then its content changed where posts need approval: it waits for an approver again."""
+        return self._move("back_to_approval", current)
+
     def reschedule(self, current: PostStatus, schedule: Schedule) -> "Post":
         if current == PostStatus.EXPIRED:   # a new time puts an expired post back in the approval queue
             return self._move("renew", current, schedule=schedule)

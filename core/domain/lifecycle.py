@@ -9,6 +9,7 @@ and never stored on its own authority::
     post:      draft -> pending_approval -> scheduled -> publishing -> published | partially_published | failed
                              \\-> rejected             \\-> cancelled              \\-> needs_review
                              \\-> expired (not approved by its time) -> pending_approval (a new time)
+               scheduled -> pending_approval (its content changed where posts need approval: approved again first)
     delivery:  queued -> publishing -> published
                              |-> retry_wait -> publishing ...   (transient: 5xx, timeout, 429, not ready)
                              |-> failed                         (rejected for good, or retries exhausted)
@@ -101,6 +102,9 @@ POST_MOVES: dict[str, Move] = {
     # Nobody approved it by its time (the runner's housekeeping); a new time puts it back in the queue.
     "expire": _m({S.PENDING_APPROVAL}, PostState.EXPIRED),
     "renew": _m({S.EXPIRED}, PostState.PENDING_APPROVAL),
+    # Where posts need approval, an approved post whose content changed (core.services.scheduler.Scheduler.edit)
+    # waits for an approver again: what goes out is always what someone approved.
+    "back_to_approval": _m({S.SCHEDULED}, PostState.PENDING_APPROVAL),
     # Content and time changes keep the editorial state but are only allowed before publishing starts.
     "edit": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, None),
     "reschedule": _m({S.DRAFT, S.PENDING_APPROVAL, S.REJECTED, S.SCHEDULED}, None),

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
 
-from core.domain import (Account, ActivityEvent, Delivery, Post, Schedule, Workspace, check_editable, check_post_id,
-                         check_text, post_status)
+from core.domain import (EDITABLE_POST_FIELDS, Account, ActivityEvent, Delivery, Post, Schedule, Workspace,
+                         check_editable, check_post_id, check_text, post_status)
 from core.domain.errors import DuplicateError, NotFoundError, PermissionDenied, Problem, ValidationError
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.services import notifications
@@ -221,10 +221,41 @@ class Scheduler:
             problems += self.media_checker(changed)
         if any(p.severity == "error" for p in problems):
             raise ValidationError([p for p in problems if p.severity == "error"])
+        reason, notices, again = None, [], False
+        if status == PostStatus.SCHEDULED and approved_content_changed(post, changed):
+            workspace = self._workspace(post.workspace_id)
+            if workspace is not None and workspace.requires_approval:
+                if self._approves_own_edit(workspace):
+                    reason = f"Approved by {self._name()} with the edit."
+                else:      # what goes out is what someone approved: its deliveries wait (only approved posts are due)
+                    changed, again = changed.back_to_approval(status), True
+                    reason = "Its content changed after it was approved, so it waits for approval again."
+                    notices.append(WAITS_FOR_APPROVAL_AGAIN)
         new_deliveries = self._deliveries_for(changed, deliveries)
-        event = self._event(changed, "post.edited", status, status, details={"fields": sorted(changes)})
+        new_status = post_status(changed, self._merge(deliveries, new_deliveries))
+        event = self._event(changed, "post.edited", status, new_status, reason=reason,
+                            details={"fields": sorted(changes)})
         stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
-        return self._result(stored, [p for p in problems if p.severity != "error"], [])
+        if again:          # its approvers are told, as of any post waiting for them
+            self.store.add_notification(replace(notifications.approval_reminder(stored), created_at=self.clock()))
+        return self._result(stored, [p for p in problems if p.severity != "error"], notices)
+
+    def _approves_own_edit(self, workspace: Workspace) -> bool:
+        """Whoever edits an approved post keeps it approved only if they may approve it themselves: their role
+        approves and the workspace does not want a second person (a script may do anything)."""
+        if self.actor.is_system:
+            return True
+        return self.actor.can(Action.APPROVE, workspace.id) and not workspace.approval_by_other
+
+    def _name(self) -> str:
+        """The actor as people read them: a person's name (or email), a script's label."""
+        if self.actor.user_id is None:
+            return self.actor.label
+        try:
+            user = self.store.get_user(self.actor.user_id)
+        except NotFoundError:
+            return self.actor.label
+        return user.display_name or user.email
 
     def _prepare_media(self, post: Post) -> Post:
         """Uploads a platform does not take in their type get a converted copy for it (MediaChecker.prepare)."""
@@ -526,6 +557,22 @@ def post_author(store: PostStore, post: Post) -> str | None:
         if event.action in ("post.created", "post.submitted", "post.scheduled") and event.actor.startswith("user:"):
             return event.actor.split(":", 1)[1]
     return None
+
+
+# Said when a change sends an approved post back to its approvers (the post dialog shows it).
+WAITS_FOR_APPROVAL_AGAIN = "Changes saved: it waits for approval again, and goes out only once it is approved."
+
+# What an approver approved: the content an edit changes (the words, media and links each platform gets). The time is
+# not in it (a reschedule needs no new approval), nor removing an account (less goes out); a new account is (it gets
+# something nobody approved there).
+_APPROVED_CONTENT = tuple(sorted(EDITABLE_POST_FIELDS - {"accounts", "account"}))
+
+
+def approved_content_changed(before: Post, after: Post) -> bool:
+    """Whether `after` (an edit of `before`) sends something its approver did not approve."""
+    if any(getattr(before, name) != getattr(after, name) for name in _APPROVED_CONTENT):
+        return True
+    return bool({a.id for a in after.accounts} - {a.id for a in before.accounts})
 
 
 def _media_worth_checking(problems: list[Problem]) -> bool:
