@@ -26,6 +26,9 @@ def test_analytics_bench_prints_every_figure_and_both_engines_agree():
     for name, figures in result["queries"].items():
         assert figures["duckdb_ms"] > 0 and figures["pandas_ms"] > 0 and figures["duckdb_unfolded_ms"] > 0, name
     assert result["queries"]["post_table"]["rows_out"] > 0 and result["queries"]["post_curve"]["rows_out"] > 0
+    # The follower growth over the page's whole local days too, answers compared above (mismatches).
+    page = result["page_period"]["follower_growth"]
+    assert page["duckdb_ms"] > 0 and page["duckdb_unfolded_ms"] > 0 and page["pandas_ms"] > 0
     assert result["max_duckdb_ms"] == max(q["duckdb_ms"] for q in result["queries"].values())
     for key in ("load_ms", "latest_build_ms", "fold_ms_per_100k_new_rows", "rss_mb", "duckdb_mb"):
         assert result[key] > 0, key
