@@ -144,6 +144,10 @@ class MediaChecker:
     Passed to ``Scheduler(media_checker=...)`` by the dashboard; scripts may leave it out.
     """
 
+    # Every link of every platform is read here (or refused, in words): core.rules.validation's guess of a link's type
+    # from its file name gives way to what the link holds (the Scheduler drops the guess when this is set).
+    reads_each_link = True
+
     def __init__(self, *, allow_hosts: Iterable[str] = (), client: httpx.Client | None = None,
                  max_bytes: int = 300 * MB, timeout_s: float = 20.0, library: MediaLibrary | None = None):
         self.allow_hosts = tuple(allow_hosts)

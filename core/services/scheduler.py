@@ -144,8 +144,7 @@ class Scheduler:
         problems = [p for p in validate_post(post)]
         if any(p.code in OVERSIZED_CODES for p in problems):   # far too long for any platform: nothing more to check
             raise ValidationError([p for p in problems if p.severity == "error"])
-        if self.media_checker is not None and post.media_urls and _media_worth_checking(problems):
-            problems += self.media_checker(post)
+        problems = self._with_media_checked(post, problems)
         warnings: list[Problem] = [p for p in problems if p.severity != "error"]
         errors = [p for p in problems if p.severity == "error"]
         notices: list[str] = []
@@ -217,8 +216,7 @@ class Scheduler:
         changed = self._prepare_media(changed)
         from core.rules.validation import validate_post
         problems = unread + validate_post(changed)
-        if self.media_checker is not None and changed.media_urls and _media_worth_checking(problems):
-            problems += self.media_checker(changed)
+        problems = self._with_media_checked(changed, problems)
         if any(p.severity == "error" for p in problems):
             raise ValidationError([p for p in problems if p.severity == "error"])
         reason, notices, again = None, [], False
@@ -256,6 +254,18 @@ class Scheduler:
         except NotFoundError:
             return self.actor.label
         return user.display_name or user.email
+
+    def _with_media_checked(self, post: Post, problems: list[Problem]) -> list[Problem]:
+        """`problems` (the post's validation) with what the media checker finds in each link, every problem at once:
+        a link refused or unreachable is said even when other media problems stand. Where the checker reads every
+        link itself (MediaChecker), validation's guess of a link's type from its name gives way to what the link holds
+        or to why it could not be read (a refused link's type is moot)."""
+        if self.media_checker is None or not post.media_urls or not _media_worth_checking(problems, post):
+            return problems
+        found = self.media_checker(post)
+        if getattr(self.media_checker, "reads_each_link", False):
+            problems = [p for p in problems if p.code != "media_type"]
+        return problems + found
 
     def _prepare_media(self, post: Post) -> Post:
         """Uploads a platform does not take in their type get a converted copy for it (MediaChecker.prepare)."""
@@ -575,9 +585,22 @@ def approved_content_changed(before: Post, after: Post) -> bool:
     return bool({a.id for a in after.accounts} - {a.id for a in before.accounts})
 
 
-def _media_worth_checking(problems: list[Problem]) -> bool:
-    """Fetch a post's media only when its links passed and none of its texts was refused."""
-    return not any(p.field == "media" or p.code == "bad_text" for p in problems)
+def _media_worth_checking(problems: list[Problem], post: Post) -> bool:
+    """Fetch a post's media unless a text was refused or is far too long, or it has more links than any platform
+    takes (said first): other media problems (a type, a count) do not stop it, since a refused link is said with them."""
+    from core.rules.validation import OVERSIZED_CODES
+    if any(p.code == "bad_text" or p.code in OVERSIZED_CODES for p in problems):
+        return False
+    links = {url for platform in post.platforms for url in post.render(platform).media_urls}
+    return len(links) <= _MOST_MEDIA
+
+
+def _most_media() -> int:
+    from core.rules.limits import LIMITS
+    return max(limits.media_max for limits in LIMITS.values())
+
+
+_MOST_MEDIA = _most_media()     # the most media items any platform takes in one post
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
