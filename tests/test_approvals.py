@@ -387,6 +387,14 @@ def test_an_approver_who_edits_approves_with_the_edit_unless_a_second_person_mus
     w.store.update_workspace(replace(w.store.get_workspace(w.ws.id), approval_by_other=True))
     assert owner.edit("p1", caption="Fixed again").status == PostStatus.PENDING_APPROVAL
     assert status(w, "p1") == PostStatus.PENDING_APPROVAL
+    # ... nor approves it themselves afterwards, though someone else wrote the post first
+    said = "You changed this post after it was approved, so someone else must approve it."
+    with pytest.raises(PermissionDenied, match=said):
+        approvals.approve(w.store, w.ws.id, "p1", actor=w.people[Role.OWNER], clock=w.clock)
+    result = approvals.approve_batch(w.store, w.ws.id, None, actor=w.people[Role.OWNER], clock=w.clock)
+    assert result.approved == () and result.refused == (("p1", said),)
+    approvals.approve(w.store, w.ws.id, "p1", actor=w.people[Role.APPROVER], clock=w.clock)
+    assert status(w, "p1") == PostStatus.SCHEDULED
 
 
 def test_without_approvals_an_edit_keeps_the_post_scheduled(w):

@@ -288,10 +288,13 @@ class Scheduler:
             raise ValidationError(Problem("time_passed", "This post's time has passed, so it can no longer be "
                                           "approved. Give it a new time first.", field="schedule"))
         workspace = self._workspace(post.workspace_id)
-        if workspace is not None and workspace.approval_by_other and not self.actor.is_system \
-                and post_author(self.store, post) == self.actor.user_id:
-            raise PermissionDenied("Someone other than the author must approve this post.", action=Action.APPROVE,
-                                   workspace_id=post.workspace_id, code="own_post")
+        if workspace is not None and workspace.approval_by_other and not self.actor.is_system:
+            if post_author(self.store, post) == self.actor.user_id:
+                raise PermissionDenied("Someone other than the author must approve this post.", action=Action.APPROVE,
+                                       workspace_id=post.workspace_id, code="own_post")
+            if self.actor.label in changed_after_approval(self.store, post):   # their words, not the author's
+                raise PermissionDenied("You changed this post after it was approved, so someone else must approve "
+                                       "it.", action=Action.APPROVE, workspace_id=post.workspace_id, code="own_post")
         return post
 
     def reject(self, post_id: str, reason: str = "") -> ScheduleResult:
@@ -567,6 +570,18 @@ def post_author(store: PostStore, post: Post) -> str | None:
         if event.action in ("post.created", "post.submitted", "post.scheduled") and event.actor.startswith("user:"):
             return event.actor.split(":", 1)[1]
     return None
+
+
+def changed_after_approval(store: PostStore, post: Post) -> set[str]:
+    """Who (actor labels) sent `post` back for approval by changing it since it was last approved."""
+    actors = set()
+    for event in store.list_events(subject_id=post.id, limit=1000):     # newest first
+        if event.action == "post.approved":
+            break
+        if event.action == "post.edited" and event.to_state == PostStatus.PENDING_APPROVAL.value \
+                and event.from_state == PostStatus.SCHEDULED.value:
+            actors.add(event.actor)
+    return actors
 
 
 # Said when a change sends an approved post back to its approvers (the post dialog shows it).
