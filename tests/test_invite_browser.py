@@ -59,7 +59,8 @@ def test_an_owner_invites_an_approver_who_joins_from_another_browser(dashboard, 
     ana_context, ana = berlin(browser)                                 # another browser: nobody signed in
     ana.goto(link)
     ana.get_by_role("heading", name="Join Acme as approver").wait_for()
-    assert ana.get_by_label("Email", exact=True).input_value() == "ana@example.com"
+    from playwright.sync_api import expect
+    expect(ana.get_by_label("Email", exact=True)).to_have_value("ana@example.com")   # waits for the drawn value
     assert ana.get_by_label("Email", exact=True).is_disabled()
     shot(ana, "invite-02-join-page")
     fill(ana, "Your name", "Ana")
