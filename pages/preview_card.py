@@ -19,6 +19,9 @@ _COLOURS = {Platform.INSTAGRAM: "#d62976", Platform.FACEBOOK: "#1877f2", Platfor
 _ONE_LINE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 
 
+MEDIA_FIRST = (Platform.INSTAGRAM, Platform.TIKTOK)
+
+
 def _ratio_words(ratio: float) -> str:
     for words, value in (("1:1", 1.0), ("4:5", 0.8), ("9:16", 9 / 16), ("16:9", 16 / 9), ("3:4", 0.75),
                          ("1.91:1", 1.91)):
@@ -101,5 +104,7 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, th
         rest += (f'<div style="border-top:1px solid #eef;margin-top:8px;padding-top:6px;font-size:0.9em">'
                  f'<span style="color:#667">First comment · {escape(view.name)}</span>'
                  f'<div style="{text_style}">{escape(comment)}</div></div>')
+    # Instagram and TikTok show the photo or video first and the caption under it; the others text first.
+    content = media + body if view.platform in MEDIA_FIRST and media else body + media
     return (f'<div style="border:1px solid #e1e4e8;border-radius:12px;padding:12px;background:#fff;color:#0f1419;'
-            f'font-family:system-ui,sans-serif;font-size:14px;max-width:420px">{head}{body}{media}{card}{rest}</div>')
+            f'font-family:system-ui,sans-serif;font-size:14px;max-width:420px">{head}{content}{card}{rest}</div>')

@@ -328,3 +328,14 @@ def test_on_a_narrow_card_the_avatar_stays_round_and_the_platform_badge_whole(pa
     assert sizes["badge"]["scroll"] <= sizes["badge"]["client"]      # the badge's word is not cut
     assert sizes["card"]["w"] <= 220                                   # the long name did not widen the card
     assert page.get_attribute(f'div[title="{name}"]', "title") == name   # the whole name on hover
+
+
+def test_instagram_cards_show_the_photo_above_the_caption_and_x_cards_below():
+    """As each feed does: Instagram (and TikTok) put the picture first and the caption under it; X, LinkedIn and
+    Facebook put the text first."""
+    from pages.preview_card import preview_html
+    photo = "https://media.example.com/m/bread.jpg"
+    for platform, photo_first in (("instagram", True), ("x", False), ("linkedin", False)):
+        post = Post(caption="Fresh bread today", accounts=(_account(platform, "brand"),), media_urls=(photo,))
+        html = preview_html(preview(post, _account(platform, "brand")))
+        assert (html.index(photo) < html.index("Fresh bread today")) == photo_first, platform
