@@ -238,3 +238,45 @@ def test_an_owner_withdraws_only_their_own_workspaces_invitations(team):
     with pytest.raises(NotFoundError, match="^This workspace has no such invitation.$"):
         revoke_invitation(team.store, team.owner, team.ws, row.id, now=team.clock.now)
     assert look_up(team.store, theirs.token, now=team.clock.now).open
+
+
+# ---------------------------------------------------------------- the inviter's authority, and nothing half-stored
+
+@pytest.mark.parametrize("then", ["removed", "made editor"])
+def test_an_owner_removed_or_demoted_no_longer_lets_anyone_in_with_the_links_they_sent(team, then):
+    """A second owner invites another address of theirs as owner and is then removed (or made editor): their link
+    must not make them owner again. It reads as withdrawn, joining is refused, and it leaves the pending list."""
+    from core.services.members import change_role, remove_member
+    sam = team.store.add_user(User(email="sam@acme.test", display_name="Sam", id="user_sam"))
+    team.store.set_membership(Membership(user_id=sam.id, workspace_id=team.ws, role=Role.OWNER))
+    sent = invite_member(team.store, Actor.of(team.store, sam.id), team.ws, "sam.private@example.test", Role.OWNER,
+                         now=team.clock.now)
+    if then == "removed":
+        remove_member(team.store, team.owner, team.ws, sam.id, clock=lambda: team.clock.now)
+    else:
+        change_role(team.store, team.owner, team.ws, sam.id, Role.EDITOR, clock=lambda: team.clock.now)
+    look = look_up(team.store, sent.token, now=team.clock.now)
+    assert look.state == LinkState.REVOKED and "no longer manages Acme" in look.message
+    with pytest.raises(InvitationRefused, match="no longer manages Acme"):
+        join(team.store, sent.token, display_name="Sam", password=PASSWORD, now=team.clock.now)
+    assert team.store.get_user_by_email("sam.private@example.test") is None
+    assert Role.OWNER not in {r for uid, r in team.roles().items() if uid != team.olive.id}
+    assert pending_invitations(team.store, team.owner, team.ws, now=team.clock.now) == []
+
+
+def test_a_link_withdrawn_while_a_new_person_joins_leaves_no_account_without_a_workspace(team, monkeypatch):
+    """The owner withdraws the link in the moment between the join page's check and the join: the newcomer is told
+    it was withdrawn, and no account is left behind that could sign in to no workspace."""
+    import core.services.invitations as invitations
+    sent = team.invite("ana@example.test")
+    real_open = invitations._open
+
+    def open_then_withdraw(store, token, now):
+        look = real_open(store, token, now)
+        revoke_invitation(team.store, team.owner, team.ws, sent.invitation.id, now=now)
+        return look
+
+    monkeypatch.setattr(invitations, "_open", open_then_withdraw)
+    with pytest.raises(InvitationRefused, match="withdrawn just now"):
+        join(team.store, sent.token, display_name="Ana", password=PASSWORD, now=team.clock.now)
+    assert team.store.get_user_by_email("ana@example.test") is None

@@ -139,7 +139,7 @@ def pending_invitations(store: PostStore, actor: Actor, workspace_id: str, *, no
     check(actor, Action.MANAGE_MEMBERS, workspace_id, subject="workspace")
     rows, inviters = [], {}
     for i in store.list_invitations(workspace_id):
-        if i.pending and now < i.expires_at:
+        if i.pending and now < i.expires_at and _inviter_still_owns(store, i):
             if i.invited_by not in inviters:            # one read per inviter, not per row
                 inviters[i.invited_by] = _inviter(store, i)
             rows.append(PendingInvitation(id=i.id, email=i.email, role=i.role, invited_by=inviters[i.invited_by],
@@ -185,6 +185,10 @@ def look_up(store: PostStore, token: str | None, *, now: datetime, user_id: str 
         return InvitationLook(LinkState.EXPIRED, f"This invitation to {workspace.name} expired on "
                               f"{_day(invitation.expires_at, workspace)}. Ask {inviter} or another owner of the "
                               "workspace to invite you again.", **base)
+    if not _inviter_still_owns(store, invitation):
+        # An owner removed or made editor since: what they sent no longer speaks for the workspace.
+        return InvitationLook(LinkState.REVOKED, f"The person who invited you no longer manages {workspace.name}, so "
+                              "this invitation was withdrawn. Ask an owner of the workspace for a new link.", **base)
     user = store.get_user_by_email(invitation.email)
     if user is not None and store.get_membership(user.id, workspace.id) is not None:
         return InvitationLook(LinkState.ALREADY_MEMBER, f"{invitation.email} is already a member of "
@@ -213,10 +217,10 @@ def join(store: PostStore, token: str | None, *, password: str, display_name: st
             problems.extend(exc.problems)
         if problems:
             raise ValidationError(problems)
-        try:
-            user = store.add_user(User(email=look.email, display_name=name, password_hash=auth.hash_password(password)))
-        except DuplicateError:     # the same link sent twice at once: the other request made the account
-            raise InvitationRefused("This invitation has just been used. If it was you, sign in.") from None
+        # The link is taken before the account is made: an owner withdrawing it meanwhile leaves no account without
+        # a workspace behind (the person is told it was withdrawn, and nothing was stored for them).
+        newcomer = User(email=look.email, display_name=name, password_hash=auth.hash_password(password))
+        return _become_member(store, token, newcomer, now, create=True)
     return _become_member(store, token, user, now)
 
 
@@ -238,15 +242,36 @@ def _open(store: PostStore, token: str | None, now: datetime) -> InvitationLook:
     return look
 
 
-def _become_member(store: PostStore, token: str, user: User, now: datetime) -> tuple[User, Workspace]:
+def _become_member(store: PostStore, token: str, user: User, now: datetime, *,
+                   create: bool = False) -> tuple[User, Workspace]:
     invitation = store.get_invitation(_token_hash(token))
-    if store.get_membership(user.id, invitation.workspace_id) is not None:
+    if not create and store.get_membership(user.id, invitation.workspace_id) is not None:
         raise InvitationRefused(f"{user.email} is already a member of this workspace: sign in to open it.")
+    if not _inviter_still_owns(store, invitation):
+        raise InvitationRefused(look_up(store, token, now=now).message)
     if not store.accept_invitation(invitation.id, user.id, now):          # once, whoever comes first
-        raise InvitationRefused("This invitation has just been used or withdrawn. If it was you, sign in.")
+        taken = store.get_invitation(invitation.token_hash) or invitation
+        if taken.revoked_at is not None:
+            raise InvitationRefused("This invitation was withdrawn just now: ask an owner of the workspace for a new "
+                                    "link. Nothing was stored for you.")
+        raise InvitationRefused("This invitation has just been used. If it was you, sign in.")
+    if create:
+        try:
+            user = store.add_user(user)
+        except DuplicateError:     # an account with this email appeared meanwhile: it signs in to join
+            raise InvitationRefused(f"An Outpost account with {user.email} was made just now: sign in with it, "
+                                    "then ask an owner for a new link.") from None
     store.set_membership(Membership(user_id=user.id, workspace_id=invitation.workspace_id, role=invitation.role))
     _record(store, f"user:{user.id}", now, "member.joined", invitation, to_role=invitation.role, user=user)
     return user, store.get_workspace(invitation.workspace_id)
+
+
+def _inviter_still_owns(store: PostStore, invitation: Invitation) -> bool:
+    """Whether who sent the invitation still owns its workspace (an invitation made by a script has no inviter)."""
+    if not invitation.invited_by:
+        return True
+    membership = store.get_membership(invitation.invited_by, invitation.workspace_id)
+    return membership is not None and membership.role == Role.OWNER
 
 
 def _workspace(store: PostStore, invitation: Invitation | None) -> Workspace | None:
