@@ -572,7 +572,7 @@ def _live(post_id: str) -> None:
         st.caption(f"Rejected because: {post.rejection_reason}")
     st.markdown("##### Where it goes")
     if not detail.deliveries:
-        st.caption("No deliveries yet: they are created when the post is scheduled.")
+        st.caption("Nothing goes out yet: once the post is scheduled, each of its accounts is listed here with how its post went.")
     for d in detail.deliveries:
         cols = st.columns([3, 2, 3, 2])
         cols[0].markdown(f"**{d['account']}**")
