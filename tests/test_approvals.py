@@ -397,6 +397,44 @@ def test_an_approver_who_edits_approves_with_the_edit_unless_a_second_person_mus
     assert status(w, "p1") == PostStatus.SCHEDULED
 
 
+def test_the_queue_does_not_offer_approve_to_whoever_changed_an_approved_post_where_a_second_person_must(w):
+    """The queue says why on the post (and the page hides its button) rather than offering Approve and then refusing
+    the click; only the last change counts: once someone else approves it, the next one to change it is the one who
+    may not."""
+    from dataclasses import replace
+    w.store.update_workspace(replace(w.store.get_workspace(w.ws.id), approval_by_other=True))
+    approved(w, "p1", batch="b1")
+    approved(w, "p2", hours=30, batch="b1")
+    Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER]).edit("p1", caption="The owner's new words")
+    Scheduler(w.store, clock=w.clock, actor=w.people[Role.EDITOR]).edit("p2", caption="The editor's new words")
+
+    def seen_by(role):
+        queue = approvals.approval_queue(w.store, w.ws.id, actor=w.people[role], clock=w.clock)
+        [group] = queue.groups
+        return group, {i.post_id: (i.may_approve, i.why_not) for i in group.posts}
+
+    group, items = seen_by(Role.OWNER)
+    assert items == {"p1": (False, "You changed this post after it was approved: someone else must approve it."),
+                     "p2": (True, "")}
+    assert [i.post_id for i in group.approvable] == ["p2"]
+    assert group.confirmation().endswith("1 other in this group stays waiting (see why on each post).")
+    assert seen_by(Role.APPROVER)[1] == {"p1": (True, ""), "p2": (True, "")}
+    # the approver approves the owner's change and an editor changes it again: the owner's change was approved, so
+    # now the owner may approve it (and does: the queue offered nothing core refuses)
+    approvals.approve(w.store, w.ws.id, "p1", actor=w.people[Role.APPROVER], clock=w.clock)
+    Scheduler(w.store, clock=w.clock, actor=w.people[Role.EDITOR]).edit("p1", caption="The editor's words")
+    assert seen_by(Role.OWNER)[1]["p1"] == (True, "")
+    approvals.approve(w.store, w.ws.id, "p1", actor=w.people[Role.OWNER], clock=w.clock)
+    assert status(w, "p1") == PostStatus.SCHEDULED
+    # and changes it after that: it waits for the approver
+    Scheduler(w.store, clock=w.clock, actor=w.people[Role.OWNER]).edit("p1", caption="The owner's last words")
+    assert seen_by(Role.OWNER)[1]["p1"] == (False, approvals.CHANGED_IT)
+    assert seen_by(Role.APPROVER)[1]["p1"] == (True, "")
+    # without a second person, whoever may approve approves what they changed (and their own edit keeps it approved)
+    w.store.update_workspace(replace(w.store.get_workspace(w.ws.id), approval_by_other=False))
+    assert seen_by(Role.OWNER)[1]["p1"] == (True, "")
+
+
 def test_without_approvals_an_edit_keeps_the_post_scheduled(w):
     from dataclasses import replace
     w.store.update_workspace(replace(w.store.get_workspace(w.ws.id), requires_approval=False))

@@ -243,6 +243,31 @@ def test_one_post_is_approved_on_its_own(page):
     assert any(s.value.startswith("Approved: it goes out") for s in at.success)
 
 
+def test_whoever_changed_an_approved_post_is_not_offered_approve_where_a_second_person_must(page):
+    """The owner changed p1 after it was approved: where a second person approves, its row says why instead of an
+    Approve button core would refuse, and the batch button counts only what they may approve; an approver approves it."""
+    from core.rules.permissions import Actor
+    db, owner, ws, open_as = page
+    db.update_workspace(replace(ws, approval_by_other=True))
+    _two_batches(db, ws)
+    Scheduler(db).approve("p1")
+    Scheduler(db, actor=Actor.of(db, owner.id)).edit("p1", caption="Spring is here, from 9 EUR (p1)")
+    assert db.get_post_status("p1") == PostStatus.PENDING_APPROVAL
+    at = open_as(owner)
+    assert not at.exception and at.title[0].value == "Approvals (3)"
+    keys = [b.key for b in at.button]
+    assert "ap_approve_p1" not in keys and {"ap_approve_p2", "ap_reject_p1", "ap_open_p1"} <= set(keys)
+    assert any(c.value == "You changed this post after it was approved: someone else must approve it."
+               for c in at.caption)
+    assert at.button(key="ap_all_b1").label == "Approve 1 of 2"
+    approver = db.add_user(User(email="approver@example.com"))
+    db.set_membership(Membership(user_id=approver.id, workspace_id=ws.id, role=Role.APPROVER))
+    at = open_as(approver)
+    assert not any("You changed this post" in c.value for c in at.caption)
+    at.button(key="ap_approve_p1").click().run()
+    assert not at.exception and db.get_post_status("p1") == PostStatus.SCHEDULED
+
+
 def test_a_rejection_needs_a_reason_and_goes_back_to_the_author(page):
     db, owner, ws, open_as = page
     _two_batches(db, ws)

@@ -6,8 +6,10 @@
 
 Who may: looking is for every member; approving and rejecting for owners and approvers
 (`core.rules.permissions`, Action.APPROVE), and where the workspace asks for a second person
-(``Workspace.approval_by_other``) nobody approves their own post: that rule is `Scheduler.approve`'s, so the post
-dialog and scripts obey it too. A post whose time has passed is not approved by a person: it expires.
+(``Workspace.approval_by_other``) nobody approves their own post, nor one they changed after it was approved (it
+went back for approval): that rule is `Scheduler.approve`'s, so the post dialog and scripts obey it too, and the
+queue says it on the post instead of offering Approve. A post whose time has passed is not approved by a person:
+it expires.
 
 A rejected post goes back to its author with the reason (state ``rejected``: a draft that carries the reason,
 which the author edits and submits again) and the author is notified. A post nobody approved by its time is
@@ -17,7 +19,8 @@ housekeeping, marks it ``expired`` with an event and tells its author, and a new
 
 Approving a batch is one store transaction per post (the Scheduler's), and the queue is read with one list of
 posts, their deliveries and the batches: no query per post, except for the author of a post stored before
-posts recorded one (read from its activity).
+posts recorded one (read from its activity), and where a second person approves, the history of each post the
+person looking could otherwise approve (did they change it after it was approved?).
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from core.domain.timeutil import utcnow, zone
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.services import notifications
 from core.services.notifications import InAppNotifier, Notifier
-from core.services.scheduler import Scheduler, ScheduleResult, post_author
+from core.services.scheduler import Scheduler, ScheduleResult, changed_after_approval, post_author
 from core.store import PostStore
 
 __all__ = ["approval_queue", "approve", "approve_batch", "reject"]
@@ -41,6 +44,7 @@ __all__ = ["approval_queue", "approve", "approve_batch", "reject"]
 log = logging.getLogger("outpost.approvals")
 _QUEUE_LIMIT = 5000
 NOT_IN_A_BATCH = "Not in a batch"
+CHANGED_IT = "You changed this post after it was approved: someone else must approve it."
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ def approval_queue(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT
     statuses = {p.id: post_status(p, by_post.get(p.id, [])) for p in posts}
     batches = {b.id: b for b in store.list_batches(workspace_id=workspace_id)}
     can_approve = actor.can(Action.APPROVE, workspace_id)
+    # Where a second person approves, whoever sent an approved post back by changing it does not approve it either
+    # (one read of its history per post, only for a person who could otherwise approve it).
+    second_person = workspace.approval_by_other and not actor.is_system
     names: dict[str, str] = {}   # one read per author, not per post
 
     def name(user_id: str | None) -> str:
@@ -163,6 +170,9 @@ def approval_queue(store: PostStore, workspace_id: str, *, actor: Actor = SCRIPT
             why = "You wrote this post: someone else must approve it."
         elif post.due_at is not None and post.due_at <= now:
             why = "Its time has passed: give it a new time first."
+        elif second_person and status == PostStatus.PENDING_APPROVAL \
+                and actor.label in changed_after_approval(store, post):   # Scheduler.approve would refuse them
+            why = CHANGED_IT
         item = Waiting(post=post, status=status, when=_local(post.due_at, tz) if post.due_at else "no time yet",
                        author_id=author, own=own, may_approve=not why, why_not=why,
                        author=name(author))
