@@ -156,7 +156,7 @@ def _delivery(state: DeliveryState, error: str, account_id: str = "acct_a") -> D
      "X revoked Outpost's access. Posts for @brand on X wait until you connect it again from Accounts.", "acct_x"),
     # a post due soon that nobody approved
     (lambda: notifications.approval_reminder(_post()), "approval_needed", "A post is waiting for approval",
-     "\u201cSpring sale starts today\u201d is due Mon 04 Mar 08:00 UTC and will not go out until someone approves it.",
+     "\u201cSpring sale starts today\u201d is due Mon 4 Mar 08:00 (UTC) and will not go out until someone approves it.",
      "post_1"),
 ])
 def test_each_kind_of_notification_says_who_what_and_links_to_its_subject(note, kind, title, body, subject):

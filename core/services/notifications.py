@@ -131,12 +131,23 @@ def reconnect_needed(account: Account, reason: str, *, at: datetime | None = Non
         created_at=at, subject_id=account.id)
 
 
-def approval_reminder(post: Post) -> Notification:
-    """A post due soon that nobody has approved yet (it does not go out without an approval)."""
+def approval_reminder(post: Post, tz_name: str | None = None, *, at: datetime | None = None) -> Notification:
+    """A post due soon that nobody has approved yet (it does not go out without an approval); its time in the
+    workspace's zone `tz_name` (the zone it was scheduled in when not given)."""
     return Notification(
         workspace_id=post.workspace_id or "", kind=APPROVAL_NEEDED, title="A post is waiting for approval",
-        body=f"{summary(post)} is due {post.due_at:%a %d %b %H:%M} UTC and will not go out until "
-             "someone approves it.", subject_id=post.id)
+        body=f"{summary(post)} is due {_due(post, tz_name)} and will not go out until someone approves it.",
+        created_at=at, subject_id=post.id)
+
+
+def approval_needed_again(post: Post, tz_name: str, *, at: datetime | None = None) -> Notification:
+    """Someone changed an approved post's content, so it went back to its approvers (what they approved is not what
+    would go out). Stored as an approval reminder, so the reminders do not tell them about it a second time."""
+    return Notification(
+        workspace_id=post.workspace_id or "", kind=APPROVAL_NEEDED, title="A changed post is waiting for approval",
+        body=f"{summary(post)} was changed after it was approved and waits for approval again: it is due "
+             f"{_due(post, tz_name)} and will not go out until someone approves it.",
+        created_at=at, subject_id=post.id)
 
 
 def post_rejected(post: Post, reason: str, *, author_id: str | None, at: datetime | None = None) -> Notification:
@@ -150,11 +161,20 @@ def post_rejected(post: Post, reason: str, *, author_id: str | None, at: datetim
 
 def post_expired(post: Post, tz_name: str, *, author_id: str | None, at: datetime | None = None) -> Notification:
     """Nobody approved a post by its time, so it was not published; the time is said in the workspace's zone."""
-    when = f"{post.due_at.astimezone(zone(tz_name)):%a %d %b %H:%M} ({tz_name})" if post.due_at else "its time"
     return Notification(
         workspace_id=post.workspace_id or "", kind=POST_EXPIRED, title="A post expired without approval",
-        body=f"{summary(post)} was due {when} and nobody approved it, so it was not published. "
+        body=f"{summary(post)} was due {_due(post, tz_name)} and nobody approved it, so it was not published. "
              "Give it a new time on the Approvals page.", created_at=at, user_id=author_id, subject_id=post.id)
+
+
+def _due(post: Post, tz_name: str | None) -> str:
+    """A post's time as its workspace's people read it: "Mon 4 Mar 09:00 (Europe/Berlin)", in the zone `tz_name`
+    (the workspace's; the zone the post was scheduled in when not given), as the pages show times."""
+    if post.schedule is None:
+        return "at its time"
+    tz_name = tz_name or post.schedule.timezone_name
+    local = post.schedule.scheduled_at.astimezone(zone(tz_name))
+    return f"{local:%a} {local.day} {local:%b %H:%M} ({tz_name})"
 
 
 def _delivery_note(post: Post, delivery: Delivery, title: str) -> Notification:

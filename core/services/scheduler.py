@@ -235,7 +235,7 @@ class Scheduler:
                             details={"fields": sorted(changes)})
         stored = self.store.update_post(changed, expected_version=post.version, deliveries=new_deliveries, events=[event])
         if again:          # its approvers are told, as of any post waiting for them
-            self.store.add_notification(replace(notifications.approval_reminder(stored), created_at=self.clock()))
+            self.store.add_notification(notifications.approval_needed_again(stored, workspace.timezone_name, at=self.clock()))
         return self._result(stored, [p for p in problems if p.severity != "error"], notices)
 
     def _approves_own_edit(self, workspace: Workspace) -> bool:
