@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,7 +19,7 @@ from core.db.sql_base import SqlBase, exists
 from core.domain import Account, OAuthState
 from core.domain.errors import DuplicateError, NotFoundError
 from core.domain.catalog import Platform
-from core.store.accounts import same_platform_account
+from core.store.accounts import conditional_changes, same_platform_account, still_matches
 from core.domain.timeutil import to_utc
 
 
@@ -55,6 +56,25 @@ class SqlAccountStore(SqlBase):
         return conn.execute(sa.select(accounts.c.id).where(
             accounts.c.workspace_id == account.workspace_id, accounts.c.platform == account.platform.value,
             accounts.c.external_id == account.external_id, accounts.c.id != account.id)).scalar()
+
+    def update_account_if(self, account_id: str, expected: Mapping[str, Any],
+                          changes: Mapping[str, Any]) -> Account | None:
+        """`core.store.AccountMemory.update_account_if` in SQL: tokens are encrypted with a fresh nonce each time,
+        so the row is compared as loaded (decrypted) rather than in the WHERE clause. It is read and written in
+        one write transaction holding the row: ``FOR UPDATE`` on PostgreSQL (a concurrent disconnect waits, or
+        is waited for and then seen), the write lock on SQLite (``BEGIN IMMEDIATE``)."""
+        expected, changes = conditional_changes(expected, changes)
+        with self._write() as conn:
+            row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id).with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"No connected account with id {account_id}.")
+            stored = account_from_row(row, self._cipher)
+            if not still_matches(stored, expected):
+                return None
+            updated = replace(stored, **changes)
+            conn.execute(accounts.update().where(accounts.c.id == account_id)
+                         .values(account_values(updated, self._cipher)))
+            return updated
 
     def get_account(self, account_id: str) -> Account:
         with self._read() as conn:

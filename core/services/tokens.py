@@ -8,7 +8,6 @@ could not be read (a wrong or missing key) is put back once they can be read aga
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
@@ -83,9 +82,13 @@ def lift_unreadable_hold(store: PostStore, account: Account, *, clock: Callable[
     current = store.get_account(account.id)        # as stored now: a person may have reconnected it meanwhile
     if not _held_for_unreadable(current) or current.secrets_unreadable is not None or not current.oauth_token:
         return None
-    lifted = store.save_account(replace(current, status=AccountStatus.CONNECTED,
-                                        meta={k: v for k, v in dict(current.meta or {}).items()
-                                              if k != RECONNECT_REASON_KEY}))
+    # Written only if it is still as just read: a person's Disconnect (or reconnect) made meanwhile is never undone.
+    lifted = store.update_account_if(
+        current.id, {"status": current.status, "oauth_token": current.oauth_token, "meta": current.meta},
+        {"status": AccountStatus.CONNECTED,
+         "meta": {k: v for k, v in dict(current.meta or {}).items() if k != RECONNECT_REASON_KEY}})
+    if lifted is None:      # changed since: the next token run looks again
+        return None
     store.record_event(ActivityEvent(action="account.readable_again", subject_type="account", subject_id=current.id,
                                      at=clock(), actor=actor, workspace_id=current.workspace_id,
                                      from_state=current.status.value, to_state=lifted.status.value,

@@ -1,11 +1,11 @@
 """Connected accounts (tokens and secrets) and "Connect account" attempts: the protocol and its in-memory part."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Mapping, Protocol
 
-from core.domain import Account, OAuthState
+from core.domain import Account, AccountStatus, OAuthState
 from core.domain.errors import DuplicateError, NotFoundError
 from core.domain.catalog import Platform
 from core.store.base import MemoryState
@@ -19,6 +19,8 @@ class AccountStore(Protocol):
     def get_account(self, account_id: str) -> Account: ...
     def list_accounts(self, *, workspace_id: str | None = None) -> list[Account]: ...
     def find_account(self, workspace_id: str, platform: str, external_id: str) -> Account | None: ...
+    def update_account_if(self, account_id: str, expected: Mapping[str, Any],
+                          changes: Mapping[str, Any]) -> Account | None: ...
 
     # "Connect account" attempts (single use)
     def add_oauth_state(self, state: OAuthState) -> None: ...
@@ -31,6 +33,34 @@ def same_platform_account(account: Account, other_id: str) -> str:
     """The DuplicateError message for a second row of one platform account in a workspace."""
     return (f"{account.platform.label} account {account.external_id} is already connected in workspace "
             f"{account.workspace_id} (as {other_id}); update that account instead.")
+
+
+_ACCOUNT_FIELDS = frozenset(f.name for f in fields(Account))
+# What a conditional update may not change: which account the row is (and so the one-per-platform-account check).
+_IDENTITY_FIELDS = frozenset({"id", "workspace_id", "platform", "external_id"})
+SECRET_FIELDS = frozenset({"oauth_token", "refresh_token", "secrets"})
+
+
+def conditional_changes(expected: Mapping[str, Any], changes: Mapping[str, Any]) -> tuple[dict, dict]:
+    """`update_account_if`'s arguments checked (a programming error raises ValueError) and normalised."""
+    unknown = (set(expected) | set(changes)) - _ACCOUNT_FIELDS
+    if unknown:
+        raise ValueError(f"Accounts have no field {', '.join(sorted(unknown))}.")
+    fixed = set(changes) & _IDENTITY_FIELDS
+    if fixed:
+        raise ValueError(f"update_account_if cannot change {', '.join(sorted(fixed))}; use save_account.")
+    expected, changes = dict(expected), dict(changes)
+    for given in (expected, changes):
+        if "status" in given:
+            given["status"] = AccountStatus(given["status"])
+    if set(changes) & SECRET_FIELDS and "secrets_unreadable" not in changes:
+        changes["secrets_unreadable"] = None     # new tokens are written, as when reconnecting
+    return expected, changes
+
+
+def still_matches(stored: Account, expected: Mapping[str, Any]) -> bool:
+    """Whether the stored account (tokens as loaded) still has every expected value."""
+    return all(getattr(stored, name) == value for name, value in expected.items())
 
 
 class AccountMemory(MemoryState):
@@ -48,6 +78,22 @@ class AccountMemory(MemoryState):
                 account = replace(account, connected_at=self._clock())
             self._accounts[account.id] = account
             return account
+
+    def update_account_if(self, account_id: str, expected: Mapping[str, Any],
+                          changes: Mapping[str, Any]) -> Account | None:
+        """Apply `changes` to the stored account only if it still has every `expected` value (compared as
+        loaded: tokens in plain text); the account as stored then, or None when it no longer matches (nothing
+        written). Fields not in `changes` stay as stored, whatever the caller read earlier. NotFoundError
+        when there is no such account. One check-and-write: a disconnect or a reconnect made after the caller
+        read the account is never undone by it."""
+        expected, changes = conditional_changes(expected, changes)
+        with self._lock:
+            stored = self.get_account(account_id)
+            if not still_matches(stored, expected):
+                return None
+            updated = replace(stored, **changes)
+            self._accounts[account_id] = updated
+            return updated
 
     def get_account(self, account_id: str) -> Account:
         try:

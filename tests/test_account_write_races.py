@@ -1,0 +1,119 @@
+"""A person's Disconnect (or reconnect) that lands while a background job is between reading an account and
+writing it back is never undone: lifting an "unreadable" hold, marking "reconnect needed" and saving a refreshed
+token all write conditionally (`update_account_if`). The person's action is run exactly between the job's last
+read and its write (the store's get_account is wrapped), on the memory store, SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from core.domain import Account, AccountStatus, Membership, Role, User, Workspace
+from core.domain.catalog import Platform
+from core.domain.errors import ReconnectNeeded
+from core.platforms.base import TokenSet
+from core.rules.permissions import Actor
+from core.services.accounts import disconnect_account
+from core.services.connect import RECONNECT_REASON_KEY, UNREADABLE_REASON, mark_reconnect_needed, refresh_account
+from core.services.tokens import lift_unreadable_hold
+
+
+@pytest.fixture
+def world(store):
+    ws = store.add_workspace(Workspace(name="Acme", id="ws")).id
+    owner = store.add_user(User(email="o@acme.test", display_name="Olive", id="u"))
+    store.set_membership(Membership(user_id=owner.id, workspace_id=ws, role=Role.OWNER))
+    return store, Actor.of(store, owner.id), ws
+
+
+def _after_reads(store, n: int, act) -> None:
+    """Run `act` right after the store's `n`-th get_account from now (then stop watching)."""
+    real, seen = store.get_account, []
+
+    def get_account(account_id):
+        account = real(account_id)
+        seen.append(account_id)
+        if len(seen) == n:
+            store.get_account = real
+            act(account_id)
+        return account
+    store.get_account = get_account
+
+
+def _disconnect(store, actor):
+    return lambda account_id: disconnect_account(store, actor, account_id)
+
+
+def _assert_disconnected(store, account_id):
+    final = store.get_account(account_id)
+    assert final.status is AccountStatus.REVOKED
+    assert (final.oauth_token, final.refresh_token) == (None, None)
+
+
+def test_lifting_an_unreadable_hold_never_undoes_a_disconnect(world):
+    store, actor, ws = world
+    held = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="old-token",
+                                      refresh_token="old-refresh", status=AccountStatus.RECONNECT_NEEDED,
+                                      meta={RECONNECT_REASON_KEY: UNREADABLE_REASON}))
+    _after_reads(store, 1, _disconnect(store, actor))        # lift has just read the account as stored
+    assert lift_unreadable_hold(store, held) is None
+    _assert_disconnected(store, held.id)
+    assert not [e for e in store.list_events(workspace_id=ws) if e.action == "account.readable_again"]
+
+
+def test_marking_reconnect_needed_never_undoes_a_disconnect(world):
+    store, actor, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     refresh_token="ref"))
+    _after_reads(store, 1, _disconnect(store, actor))
+    result = mark_reconnect_needed(store, acc, "X refused the token.")
+    assert result.status is AccountStatus.REVOKED
+    _assert_disconnected(store, acc.id)
+    assert "Disconnected on" in store.get_account(acc.id).meta[RECONNECT_REASON_KEY]   # the person's reason stays
+    assert not [e for e in store.list_events(workspace_id=ws) if e.action == "account.reconnect_needed"]
+
+
+def test_marking_reconnect_needed_leaves_a_fresh_reconnect_alone(world):
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok"))
+    _after_reads(store, 1, lambda aid: store.save_account(replace(store.get_account(aid), oauth_token="new-tok")))
+    result = mark_reconnect_needed(store, acc, "X refused the token.")
+    final = store.get_account(acc.id)
+    assert result == final and final.status is AccountStatus.CONNECTED and final.oauth_token == "new-tok"
+
+
+class _Refreshing:
+    def refresh(self, credentials):
+        return TokenSet(access_token="refreshed-token", refresh_token="refreshed-refresh")
+
+
+def test_a_refreshed_token_never_undoes_a_disconnect(world, clock):
+    store, actor, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     refresh_token="ref", token_expires_at=clock() + timedelta(minutes=5)))
+    _after_reads(store, 1, _disconnect(store, actor))     # refresh_account's read just before its write
+    with pytest.raises(ReconnectNeeded, match="disconnected while its access was being renewed"):
+        refresh_account(store, _Refreshing(), acc, clock=clock)
+    _assert_disconnected(store, acc.id)
+
+
+def test_a_refreshed_token_does_not_replace_a_persons_reconnect(world, clock):
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     refresh_token="ref"))
+    _after_reads(store, 1, lambda aid: store.save_account(replace(store.get_account(aid), oauth_token="person-tok",
+                                                                  refresh_token="person-ref")))
+    result = refresh_account(store, _Refreshing(), acc, clock=clock)
+    final = store.get_account(acc.id)
+    assert result == final and (final.oauth_token, final.refresh_token) == ("person-tok", "person-ref")
+
+
+def test_a_refresh_with_nothing_in_its_way_is_saved(world, clock):
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     refresh_token="ref", daily_cap=3))
+    saved = refresh_account(store, _Refreshing(), acc, clock=clock)
+    assert saved == store.get_account(acc.id)
+    assert (saved.oauth_token, saved.refresh_token, saved.daily_cap) == ("refreshed-token", "refreshed-refresh", 3)
+    assert saved.status is AccountStatus.CONNECTED
