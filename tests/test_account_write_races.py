@@ -4,11 +4,14 @@ token all write conditionally (`update_account_if`). The person's action is run 
 read and its write (the store's get_account is wrapped), on the memory store, SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from core.db.schema import accounts as accounts_table
 from core.domain import Account, AccountStatus, Membership, Role, User, Workspace
 from core.domain.catalog import Platform
 from core.domain.errors import ReconnectNeeded
@@ -117,3 +120,36 @@ def test_a_refresh_with_nothing_in_its_way_is_saved(world, clock):
     assert saved == store.get_account(acc.id)
     assert (saved.oauth_token, saved.refresh_token, saved.daily_cap) == ("refreshed-token", "refreshed-refresh", 3)
     assert saved.status is AccountStatus.CONNECTED
+
+
+def test_on_postgresql_a_disconnect_committed_while_the_write_waits_is_seen(world, kind):
+    """Two processes: the conditional write reads the row under its lock (FOR UPDATE), so a Disconnect committing
+    while it waits is what it compares against, not the version from before."""
+    if kind != "postgres":
+        pytest.skip("the row lock is PostgreSQL's (SQLite writers queue for the whole file; memory uses one lock)")
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok"))
+    done = {}
+
+    def lift():
+        done["result"] = store.update_account_if(acc.id, {"status": AccountStatus.CONNECTED, "oauth_token": "tok"},
+                                                 {"status": AccountStatus.RECONNECT_NEEDED})
+    with store.engine.connect() as person:
+        with person.begin():           # the person's Disconnect, not committed yet: it holds the row
+            person.execute(accounts_table.update().where(accounts_table.c.id == acc.id).values(
+                status="revoked", oauth_token_enc=None, refresh_token_enc=None))
+            writer = threading.Thread(target=lift)
+            writer.start()
+            with store.engine.connect() as watch:   # until the conditional write waits for that row
+                for _ in range(600):
+                    if watch.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                             "AND datname = current_database() AND query ILIKE '%accounts%' AND pid <> :me"),
+                                     {"me": person.connection.dbapi_connection.info.backend_pid}).scalar():
+                        break
+                    watch.rollback()
+                    threading.Event().wait(0.05)
+                else:
+                    pytest.fail("the conditional write never waited for the row")
+        writer.join(30)
+    assert done == {"result": None}
+    _assert_disconnected(store, acc.id)
