@@ -85,8 +85,10 @@ def test_an_owner_invites_an_approver_who_joins_from_another_browser(dashboard, 
     owner.get_by_role("heading", name="Members").wait_for()
     owner.get_by_text("No invitations are waiting to be used.").wait_for()
     owner.get_by_text("Ana", exact=True).wait_for()                        # a member now
-    roles = owner.locator('[data-testid="stSelectbox"] input').evaluate_all("boxes => boxes.map(b => b.value)")
-    assert roles[-1] == "Approver: approves or rejects posts"              # Ana's row, the last one
+    # Ana's row, the last one, with her role (waited for: the rows' role boxes are drawn after the names)
+    owner.wait_for_function("() => { const b = [...document.querySelectorAll('[data-testid=stSelectbox] input')];"
+                            " return b.length > 0 && b[b.length - 1].value === 'Approver: approves or rejects posts'; }",
+                            timeout=20_000)
     assert owner.get_by_role("button", name="Revoke").count() == 0
     shot(owner, "invite-05-owner-members")
     owner_context.close()

@@ -37,7 +37,7 @@ def approval_reminders(store: PostStore, *, clock: Callable[[], datetime] = utcn
             if post.id in told:
                 continue
             try:
-                notifier.notify(notifications.approval_reminder(post))
+                notifier.notify(notifications.approval_reminder(post, ws.timezone_name))
                 sent += 1
             except Exception:
                 log.exception("approval reminder for post %s failed unexpectedly; going on with the others", post.id)
