@@ -101,7 +101,9 @@ def _owner_template(path: Path) -> tuple[str, str]:
     return owner_id, ws_id
 
 
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
+def wait_for(predicate, timeout: float = 45.0, interval: float = 0.05):
+    """Poll until `predicate()` is truthy. The bound only matters when the awaited thing never happens: it is generous
+    because a runner thread on a loaded 2-core machine can take well over 15 s to get to a post (seen once)."""
     import time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
