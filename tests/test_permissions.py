@@ -346,7 +346,9 @@ MEMBER_TABLE: dict[str, Row] = {
 }
 def invited(w: World, ws: str) -> Target:
     """A pending invitation to the workspace, made by its owner."""
-    owner = Actor.for_user(f"inviter-{ws}", {ws: Role.OWNER})
+    inviter = w.store.add_user(User(email=f"inviter-{ws}@example.com", id=f"inviter-{ws}"))
+    w.store.set_membership(Membership(user_id=inviter.id, workspace_id=ws, role=Role.OWNER))
+    owner = Actor.for_user(inviter.id, {ws: Role.OWNER})
     made = core.services.invitations.invite_member(w.store, owner, ws, f"invitee-{ws}@example.com", Role.EDITOR,
                                                    now=NOW)
     return Target(ws, w.accounts[ws], extra={"invitation_id": made.invitation.id, "email": f"invitee-{ws}@example.com"})
