@@ -12,8 +12,8 @@ from core.rules.permissions import Action
 from core.services.notifications import mark_read
 from core.services.scheduler import Scheduler
 from core.services.status import activity_log, automation_status, describe_age, unread_count
-from core.services.views import attention_rows, blocked_rows, notification_rows
-from pages.shared import context, settings, show_problems, store
+from core.services.views import attention_rows, notification_rows
+from pages.shared import context, settings, show_problems, store, waiting_for_accounts
 
 ctx = context()
 db = store()
@@ -77,7 +77,7 @@ automation()
 
 # ---------------------------------------------------------------- what needs a person
 attention = attention_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
-blocked = blocked_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow(), actor=ctx.actor)
+blocked = waiting_for_accounts(ctx)
 needing = len(attention) + len(blocked)
 st.subheader(f"Needs attention ({needing})" if needing else "Needs attention")
 if not needing:

@@ -15,10 +15,10 @@ from core.rules.permissions import Action
 from core.platforms.links import viewable_link
 from core.platforms.registry import supported_platforms
 from core.services.scheduler import Scheduler
-from core.services.views import PAST, UPCOMING, attention_rows, blocked_rows, data_version, has_posts, post_list, workspace_accounts
+from core.services.views import PAST, UPCOMING, attention_rows, data_version, has_posts, post_list, workspace_accounts
 from pages import post_dialog
 from pages.compose import composer
-from pages.shared import context, settings, show_problems, store
+from pages.shared import context, settings, show_problems, store, waiting_for_accounts
 
 ctx = context()
 db = store()
@@ -86,7 +86,7 @@ if ctx.can(Action.EDIT_POSTS):
 
 # ---------------------------------------------------------------- what needs a person
 # accounts that cannot post while planned posts wait for them (the Activity page has the details)
-for row in blocked_rows(db, ws.id, tz_name=ws.timezone_name, now=utcnow(), actor=ctx.actor):
+for row in waiting_for_accounts(ctx):
     n = row["waiting"]
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.warning(f"**{row['account']}** cannot post: {n} planned post{'s wait' if n != 1 else ' waits'} for it (next "
