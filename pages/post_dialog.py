@@ -81,7 +81,7 @@ def _act(post_id: str, what: str) -> None:
             result = sched.reschedule(post_id, when)
             at = Schedule(result.scheduled_at, ws.timezone_name).describe()
             if what == "schedule":
-                sched.approve(post_id)
+                sched.schedule_draft(post_id)       # core: scheduled where no approval is needed, else sent for it
                 done = f"Scheduled: it goes out {at}."
             else:
                 sched.submit(post_id)
@@ -337,9 +337,9 @@ def _dialog(post_id: str) -> None:
 
 
 def _go_buttons(ctx, post_id: str, status: PostStatus, row) -> None:
-    """A draft's way out, at the date and time above: scheduled where the workspace needs no approval (and the
-    person may say yes to posts), otherwise sent to the approvers; a post sent back can only be sent again."""
-    may_schedule = not ctx.workspace.requires_approval and ctx.can(Action.APPROVE) and status == PostStatus.DRAFT
+    """A draft's way out, at the date and time above: scheduled where the workspace needs no approval (by anyone who
+    writes posts, as in the composer), otherwise sent to the approvers; a post sent back can only be sent again."""
+    may_schedule = not ctx.workspace.requires_approval and ctx.can(Action.EDIT_POSTS) and status == PostStatus.DRAFT
     if may_schedule:
         row.button("Schedule", key=f"pd_schedule_{post_id}", type="primary", on_click=_act,
                    args=(post_id, "schedule"), help="Saves what is typed above and puts it in the queue at this time.")

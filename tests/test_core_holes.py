@@ -355,3 +355,36 @@ def test_an_id_of_64_visible_characters_is_kept_as_it_is(w):
                 schedule=Schedule(scheduled_at=w.clock() + timedelta(days=1), timezone_name="UTC"))
     Scheduler(w.store, clock=w.clock).schedule_post(post_id, post)
     assert w.store.get_post(post_id).caption == "Hello"
+
+
+# ---------------------------------------------------------------- a draft goes out by the composer's rule
+
+def test_a_draft_is_scheduled_by_whoever_writes_posts_only_where_no_approval_is_needed(w):
+    """Scheduler.schedule_draft: in a workspace without approval the editor's draft is scheduled (as the composer
+    schedules their posts); with approval on it goes to the approvers; no time, a past time, or a viewer: refused
+    in words, and the draft stays a draft."""
+    from core.domain.errors import PastTimeError
+    free = w.store.update_workspace(replace(w.ws, requires_approval=False, approval_by_other=False))
+    soon = Schedule(scheduled_at=w.clock() + timedelta(hours=5), timezone_name="Europe/Berlin")
+    draft = Post(caption="A draft", accounts=(w.x,), workspace_id=free.id, schedule=soon)
+    w.editor.save_draft("d1", draft)
+    assert w.editor.schedule_draft("d1").status == PostStatus.SCHEDULED
+
+    w.editor.save_draft("d2", replace(draft, schedule=None))
+    with pytest.raises(ValidationError, match="Give the post a date and time first"):
+        w.editor.schedule_draft("d2")
+    w.editor.save_draft("d3", replace(draft, schedule=Schedule(scheduled_at=w.clock() + timedelta(hours=1),
+                                                               timezone_name="Europe/Berlin")))
+    w.clock.advance(hours=2)                                       # the draft's time has passed meanwhile
+    with pytest.raises(PastTimeError, match="has already passed"):
+        w.editor.schedule_draft("d3")
+    w.store.add_user(User(email="viewer@acme.test", id="u_viewer"))
+    w.store.set_membership(Membership(user_id="u_viewer", workspace_id=free.id, role=Role.VIEWER))
+    with pytest.raises(PermissionDenied):
+        Scheduler(w.store, clock=w.clock, actor=Actor.of(w.store, "u_viewer")).schedule_draft("d1")
+    assert [w.store.get_post(p).state for p in ("d2", "d3")] == [PostState.DRAFT, PostState.DRAFT]
+
+    w.store.update_workspace(replace(free, requires_approval=True))
+    w.editor.save_draft("d4", replace(draft, schedule=Schedule(scheduled_at=w.clock() + timedelta(hours=7),
+                                                               timezone_name="Europe/Berlin")))
+    assert w.editor.schedule_draft("d4").status == PostStatus.PENDING_APPROVAL

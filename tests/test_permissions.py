@@ -242,6 +242,7 @@ SCHEDULER_TABLE: dict[str, Row] = {
     "reschedule": Row(WRITERS, scheduled, _s(lambda s, t: s.reschedule(t.post_id, NOW + timedelta(days=2)))),
     "edit": Row(WRITERS, scheduled, _s(lambda s, t: s.edit(t.post_id, caption="Changed"))),
     "submit": Row(WRITERS, draft, _s(lambda s, t: s.submit(t.post_id))),
+    "schedule_draft": Row(WRITERS, draft, _s(lambda s, t: s.schedule_draft(t.post_id))),
     "revise": Row(WRITERS, pending, _s(lambda s, t: s.revise(t.post_id))),
     # approving: owners and approvers
     "approve": Row(APPROVERS, pending, _s(lambda s, t: s.approve(t.post_id))),

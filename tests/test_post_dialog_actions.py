@@ -104,15 +104,28 @@ def test_a_draft_is_sent_for_approval_where_the_workspace_wants_one(world):
     assert [s.value for s in at.success] == [f"Sent for approval: once approved it goes out {when}."]
 
 
-def test_an_editor_who_may_not_approve_sends_a_draft_for_approval(world):
+def test_an_editor_schedules_a_draft_where_no_approval_is_needed_and_sends_it_where_it_is(world):
+    """As in the composer: in a workspace without approval, whoever writes posts schedules them; with approval on,
+    the same editor's draft goes to the approvers (core.services.scheduler.Scheduler.schedule_draft decides)."""
+    from dataclasses import replace
     db, owner, ws, draft, open_as, _ = world
     editor = db.add_user(User(email="editor@example.com"))
     db.set_membership(Membership(user_id=editor.id, workspace_id=ws.id, role=Role.EDITOR))
     draft("p1")
     at = open_as(editor, "p1")
-    assert "pd_submit_p1" in _keys(at) and "pd_schedule_p1" not in _keys(at)   # "Schedule" would be refused
-    at.button(key="pd_submit_p1").click().run()
-    assert db.get_post("p1").state == PostState.PENDING_APPROVAL
+    assert "pd_schedule_p1" in _keys(at) and "pd_submit_p1" not in _keys(at)
+    at.button(key="pd_schedule_p1").click().run()
+    assert not at.exception and not at.error
+    assert db.get_post("p1").state == PostState.APPROVED
+
+    db.update_workspace(replace(db.get_workspace(ws.id), requires_approval=True))
+    draft("p2")
+    at = open_as(editor, "p2")
+    assert "pd_submit_p2" in _keys(at) and "pd_schedule_p2" not in _keys(at)
+    at.time_input(key="pd_time_p2").set_value(time(15, 0))      # p1 is planned at 9:00 on the same accounts
+    at.button(key="pd_submit_p2").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert db.get_post("p2").state == PostState.PENDING_APPROVAL
 
 
 def test_scheduling_a_draft_at_a_past_time_is_refused_and_nothing_changes(world):

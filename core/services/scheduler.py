@@ -272,6 +272,19 @@ class Scheduler:
         prepare = getattr(self.media_checker, "prepare", None)
         return prepare(post) if prepare is not None else post
 
+    def schedule_draft(self, post_id: str) -> ScheduleResult:
+        """A draft goes out at its time by the same rule as `schedule_post`: where the workspace needs no approval,
+        whoever may write posts schedules it (approved straight away, as the composer does); where it does, it is
+        sent to the approvers. A draft without a time, or with one already past, is refused in words."""
+        post, _, status = self._load(post_id, Action.EDIT_POSTS)
+        if post.schedule is None:
+            raise ValidationError(Problem("no_schedule", "Give the post a date and time first.", field="schedule"))
+        self._past_check(post.due_at, refuse=True, tz_name=post.schedule.timezone_name)
+        workspace = self._workspace(post.workspace_id)
+        if workspace is not None and workspace.requires_approval:
+            return self.submit(post_id)
+        return self._editorial(post_id, Action.EDIT_POSTS, lambda p, s: p.approve(s), "post.scheduled")
+
     def submit(self, post_id: str) -> ScheduleResult:
         return self._editorial(post_id, Action.SUBMIT, lambda p, s: p.submit(s), "post.submitted")
 
