@@ -9,6 +9,8 @@ import streamlit as st
 from core.domain import Membership, User, Workspace
 from core.domain.errors import OutpostError, Problem, ValidationError
 from core.rules.permissions import Action, Actor
+from core.domain import timeutil
+from core.services.views import blocked_rows, data_version
 from core.infra.settings import Settings
 
 
@@ -145,7 +147,6 @@ def show_problems(error: OutpostError) -> None:
 
 @st.cache_data(ttl=timedelta(seconds=30), max_entries=64, show_spinner=False)
 def _blocked(workspace_id: str, tz_name: str, minute, version: str, *, _ctx):
-    from core.services.views import blocked_rows
     return blocked_rows(store(), workspace_id, tz_name=tz_name, now=minute, actor=_ctx.actor)
 
 
@@ -153,9 +154,7 @@ def waiting_for_accounts(ctx) -> list[dict]:
     """core.services.views.blocked_rows for the current workspace, kept while its data version and the minute are
     the same (an account that cannot post can have thousands of planned posts: they are read once, not every run).
     The data version is read with the person's permission on every run, cached answer or not."""
-    from core.domain.timeutil import utcnow
-    from core.services.views import data_version
     ws = ctx.workspace
     version = data_version(store(), ws.id, actor=ctx.actor)
-    minute = utcnow().replace(second=0, microsecond=0)
+    minute = timeutil.utcnow().replace(second=0, microsecond=0)   # read at call time (tests set the clock)
     return _blocked(ws.id, ws.timezone_name, minute, version, _ctx=ctx)

@@ -24,7 +24,7 @@ from typing import Callable
 from core.domain import Account, AccountStatus, ActivityEvent, Delivery, Post
 from core.domain.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostStatus, is_live, may_be_live
-from core.services.connect import RECONNECT_REASON_KEY, account_health
+from core.services.connect import RECONNECT_REASON_KEY, account_health, handle_taken
 from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import utcnow, zone
@@ -47,7 +47,6 @@ def add_account(store: PostStore, actor: Actor, account: Account, *,
     else:
         # Never an overwrite (of another workspace's account, or of a connected one's tokens) by a chosen id.
         raise DuplicateError(f"An account with id {account.id} already exists.")
-    from core.services.connect import handle_taken
     if account.handle and handle_taken(store, account.workspace_id, account.platform, account.handle):
         raise DuplicateError(f"{account.handle} on {account.platform.label} is already in this workspace; nothing "
                              f"was added.")
