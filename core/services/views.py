@@ -18,7 +18,7 @@ from core.services.connect import account_health
 from core.domain import Account, Membership, Post, User, Workspace, post_status
 from core.domain.catalog import Platform
 from core.domain.errors import NotFoundError
-from core.domain.lifecycle import DeliveryState, PostStatus
+from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostStatus
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import zone
@@ -196,7 +196,6 @@ def attention_rows(store: PostStore, workspace_id: str, *, tz_name: str, limit: 
 
 
 _WAITING_POSTS = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
-_WAITING_DELIVERIES = (DeliveryState.QUEUED, DeliveryState.RETRY_WAIT)
 BLOCKED_SCAN = 1000     # planned posts read per account that cannot post
 
 
@@ -217,7 +216,7 @@ def blocked_rows(store: PostStore, workspace_id: str, *, tz_name: str, now: date
                                              statuses=_WAITING_POSTS, limit=BLOCKED_SCAN) if not p.is_demo]
         by_post = store.deliveries_for(p.id for p in posts) if posts else {}
         waiting = sorted(((d.next_attempt_at or d.due_at, post) for post in posts for d in by_post[post.id]
-                          if d.account_id == account.id and d.state in _WAITING_DELIVERIES),
+                          if d.account_id == account.id and d.state in WAITING_DELIVERY_STATES),
                          key=lambda pair: (pair[0], pair[1].id))
         if not waiting:
             continue
