@@ -25,6 +25,7 @@ from core.domain import Account, AccountStatus, ActivityEvent, Delivery, Post
 from core.domain.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from core.domain.lifecycle import WAITING_DELIVERY_STATES, DeliveryState, PostStatus, is_live, may_be_live
 from core.services.connect import RECONNECT_REASON_KEY, account_health, handle_taken
+from core.platforms.base import checkpoint_time
 from core.rules.permissions import Action, Actor, check
 from core.store import PostStore
 from core.domain.timeutil import utcnow, zone
@@ -122,7 +123,11 @@ class DisconnectImpact:
         return " ".join(parts)
 
 
-def _open_deliveries(store: PostStore, account: Account) -> list[tuple[Post, Delivery]]:
+# (post, delivery) pairs of one account still with the runner.
+_Open = list[tuple[Post, Delivery]]
+
+
+def _open_deliveries(store: PostStore, account: Account) -> _Open:
     """(post, delivery) for the account's deliveries still with the runner (waiting or being sent), soonest first."""
     posts = store.list_posts(workspace_id=account.workspace_id, account_id=account.id, statuses=_OPEN, limit=10_000)
     by_post = store.deliveries_for(p.id for p in posts)
@@ -132,8 +137,9 @@ def _open_deliveries(store: PostStore, account: Account) -> list[tuple[Post, Del
     return found
 
 
-def _sort(found) -> list[tuple[Post, Delivery]]:
-    """What `disconnect_impact` shows: what will not go out, what a person looks at, what is being sent."""
+def _by_outcome(found: _Open) -> tuple[_Open, _Open, _Open]:
+    """Split the account's open deliveries by what disconnecting does to each, as `disconnect_impact` shows them:
+    (will not go out, a person looks because it may be live, being sent now)."""
     planned = [(p, d) for p, d in found if d.state in WAITING_DELIVERY_STATES and not may_be_live(d.progress)]
     review = [(p, d) for p, d in found if d.state in WAITING_DELIVERY_STATES and may_be_live(d.progress)]
     sending = [(p, d) for p, d in found if d.state == DeliveryState.PUBLISHING]
@@ -144,7 +150,7 @@ def disconnect_impact(store: PostStore, actor: Actor, account_id: str) -> Discon
     """What disconnecting the account would do to planned posts (nothing is changed)."""
     account = store.get_account(account_id)
     check(actor, Action.CONNECT_ACCOUNTS, account.workspace_id, subject="account")
-    planned, review, sending = _sort(_open_deliveries(store, account))
+    planned, review, sending = _by_outcome(_open_deliveries(store, account))
     return DisconnectImpact(account=account, planned=tuple(planned), review=tuple(review), sending=tuple(sending))
 
 
@@ -157,12 +163,13 @@ def _review_evidence(store: PostStore, account: Account, d: Delivery) -> str:
                 "thread or first comment may not be. Mark it published to leave it as it is, or connect the account "
                 "again and try again to finish it.")
     sent = ""
-    try:
-        at = datetime.fromisoformat(d.progress["sent"])
-        tz = zone(store.get_workspace(account.workspace_id).timezone_name) if account.workspace_id else zone("UTC")
-        sent = f" at {at.astimezone(tz):%H:%M %Z on %a %d %b}"
-    except (KeyError, ValueError, TypeError, NotFoundError):
-        pass
+    at = checkpoint_time(d.progress.get("sent"))
+    if at is not None:
+        try:
+            tz = zone(store.get_workspace(account.workspace_id).timezone_name) if account.workspace_id else zone("UTC")
+            sent = f" at {at.astimezone(tz):%H:%M %Z on %a %d %b}"
+        except NotFoundError:
+            pass
     return (f"{account.label} was disconnected while Outpost was checking whether this went out (it was sent{sent} "
             f"and {where}'s answer was lost). Look on {where} (a new post can take a few minutes to show), then mark "
             "it published, or do not publish it.")
