@@ -96,8 +96,7 @@ class Scheduler:
     def save_draft(self, post_id: str, post: Post) -> ScheduleResult:
         """Keep a post as a draft (a time is optional); nothing will be published."""
         self._check(Action.EDIT_POSTS, post.workspace_id)
-        check_post_id(post_id)      # before anything is read or written (as schedule_post)
-        post = replace(post, id=post_id, state=PostState.DRAFT)
+        post = replace(post, id=post_id, state=PostState.DRAFT)     # _create checks the id before anything is read
         return self._create(post, check_slots=False)
 
     def add_to_queue(self, post_id: str, post: Post, *, after: datetime | None = None,
