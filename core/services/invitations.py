@@ -165,11 +165,29 @@ def revoke_invitation(store: PostStore, actor: Actor, workspace_id: str, invitat
 
 def look_up(store: PostStore, token: str | None, *, now: datetime, user_id: str | None = None) -> InvitationLook:
     """What the link is, for whoever opened it (`user_id`: the person signed in in that browser, if any)."""
+    return _look(store, token, now, user_id).look
+
+
+@dataclass(frozen=True)
+class _Read:
+    """`look_up`'s answer with the invitation and workspace it read (None for a link Outpost did not make), so
+    joining does not read them again."""
+    look: InvitationLook
+    invitation: Invitation | None = None
+    workspace: Workspace | None = None
+
+
+def _look(store: PostStore, token: str | None, now: datetime, user_id: str | None = None) -> _Read:
     invitation = store.get_invitation(_token_hash(token)) if isinstance(token, str) and token else None
     workspace = _workspace(store, invitation)
     if invitation is None or workspace is None:
-        return InvitationLook(LinkState.UNKNOWN, "This invitation link is not one Outpost made. Check that you "
-                              "copied all of it, or ask the person who invited you for a new one.")
+        return _Read(InvitationLook(LinkState.UNKNOWN, "This invitation link is not one Outpost made. Check that "
+                                    "you copied all of it, or ask the person who invited you for a new one."))
+    return _Read(_state(store, invitation, workspace, now, user_id), invitation, workspace)
+
+
+def _state(store: PostStore, invitation: Invitation, workspace: Workspace, now: datetime,
+           user_id: str | None) -> InvitationLook:
     inviter = _inviter(store, invitation)
     base = dict(email=invitation.email, role=invitation.role, workspace_id=workspace.id, workspace_name=workspace.name,
                 inviter=inviter)
@@ -201,9 +219,9 @@ def join(store: PostStore, token: str | None, *, password: str, display_name: st
          now: datetime) -> tuple[User, Workspace]:
     """Use the link: a new person gets an account with the invited email (`display_name`, `password`); a person who
     has one signs in with its password. Either way they become a member with the invited role."""
-    look = _open(store, token, now)
-    user = store.get_user_by_email(look.email)
-    if user is not None:
+    opened = _open(store, token, now)
+    look = opened.look
+    if look.has_account:
         user = auth.sign_in(store, look.email, password, now=now)          # SignInRefused, braked, in words
     else:
         problems: list[Problem] = []
@@ -220,31 +238,33 @@ def join(store: PostStore, token: str | None, *, password: str, display_name: st
         # The link is taken before the account is made: an owner withdrawing it meanwhile leaves no account without
         # a workspace behind (the person is told it was withdrawn, and nothing was stored for them).
         newcomer = User(email=look.email, display_name=name, password_hash=auth.hash_password(password))
-        return _become_member(store, token, newcomer, now, create=True)
-    return _become_member(store, token, user, now)
+        return _become_member(store, token, opened, newcomer, now, create=True)
+    return _become_member(store, token, opened, user, now)
 
 
 def join_signed_in(store: PostStore, token: str | None, user_id: str, *, now: datetime) -> tuple[User, Workspace]:
     """A person signed in with the invited email joins without typing their password again."""
-    look = _open(store, token, now)
+    opened = _open(store, token, now)
     user = store.get_user(user_id)
-    if (wrong := look.not_for(user.email)) is not None:
+    if (wrong := opened.look.not_for(user.email)) is not None:
         raise InvitationRefused(wrong)
-    return _become_member(store, token, user, now)
+    return _become_member(store, token, opened, user, now)
 
 
 # ---------------------------------------------------------------- helpers
 
-def _open(store: PostStore, token: str | None, now: datetime) -> InvitationLook:
-    look = look_up(store, token, now=now)
-    if not look.open:
-        raise InvitationRefused(look.message)
-    return look
+def _open(store: PostStore, token: str | None, now: datetime) -> _Read:
+    """The link's look with the invitation and workspace it read; InvitationRefused, in words, unless it is open."""
+    opened = _look(store, token, now)
+    if not opened.look.open:
+        raise InvitationRefused(opened.look.message)
+    return opened
 
 
-def _become_member(store: PostStore, token: str, user: User, now: datetime, *,
+def _become_member(store: PostStore, token: str, opened: _Read, user: User, now: datetime, *,
                    create: bool = False) -> tuple[User, Workspace]:
-    invitation = store.get_invitation(_token_hash(token))
+    # The invitation as `_open` read it: its used and withdrawn marks may be stale, which accept_invitation settles.
+    invitation = opened.invitation
     if not create and store.get_membership(user.id, invitation.workspace_id) is not None:
         raise InvitationRefused(f"{user.email} is already a member of this workspace: sign in to open it.")
     if not _inviter_still_owns(store, invitation):
@@ -263,7 +283,7 @@ def _become_member(store: PostStore, token: str, user: User, now: datetime, *,
                                     "then ask an owner for a new link.") from None
     store.set_membership(Membership(user_id=user.id, workspace_id=invitation.workspace_id, role=invitation.role))
     _record(store, f"user:{user.id}", now, "member.joined", invitation, to_role=invitation.role, user=user)
-    return user, store.get_workspace(invitation.workspace_id)
+    return user, opened.workspace
 
 
 def _inviter_still_owns(store: PostStore, invitation: Invitation) -> bool:
