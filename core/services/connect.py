@@ -26,6 +26,7 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from core.services import notifications
+from core.services.account_writes import write_if_unchanged
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState, clean_text
 from core.domain.errors import NotFoundError, PermissionDenied, Problem, ReconnectNeeded, ValidationError
 from core.services.notifications import InAppNotifier, Notifier
@@ -42,8 +43,6 @@ EXPIRING_SOON = timedelta(days=7)
 REFRESH_AHEAD = timedelta(minutes=30)
 # What people are told about an account whose stored tokens cannot be decrypted.
 UNREADABLE_REASON = "Outpost can no longer read this account's stored access: reconnect it."
-# How often an account write that found the account changed since it was read looks again (a conditional write).
-_CONDITIONAL_TRIES = 3
 # Where mark_reconnect_needed keeps its reason (in the account's meta, which is never secret).
 RECONNECT_REASON_KEY = "reconnect_reason"
 
@@ -353,28 +352,24 @@ def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, ac
     kept in the account's meta (the Accounts page shows it) and is redacted of the account's tokens and anything
     token-like. Returns the account as stored.
     """
-    seen = None
-    for _ in range(_CONDITIONAL_TRIES):
-        current = store.get_account(account.id)
+    def decide(current: Account) -> dict | None:
+        nonlocal reason           # redacted as decided, for the event and the notification
         if current.status not in PUBLISHABLE_ACCOUNT_STATUSES:
-            return current
-        if seen is not None and current.oauth_token != seen:
-            return current        # reconnected (or refreshed) meanwhile: the refusal was about the old access
-        seen = current.oauth_token
-        now = clock()
+            return None           # already waits for a person
         known = [t for a in (account, current)
                  for t in (a.oauth_token, a.refresh_token, *dict(a.secrets or {}).values()) if t]
         reason = redact(" ".join(str(reason or "").split()), known) or "The platform no longer accepts Outpost's access."
         if reason[-1] not in ".!?":
             reason += "."
-        # Written only if the account is still as just read: a Disconnect made meanwhile is never undone.
-        marked = store.update_account_if(
-            current.id, {"status": current.status, "oauth_token": current.oauth_token, "meta": current.meta},
-            {"status": AccountStatus.RECONNECT_NEEDED, "meta": {**dict(current.meta or {}), RECONNECT_REASON_KEY: reason}})
-        if marked is not None:
-            break
-    else:
-        return store.get_account(account.id)
+        return {"status": AccountStatus.RECONNECT_NEEDED,
+                "meta": {**dict(current.meta or {}), RECONNECT_REASON_KEY: reason}}
+
+    # Written only if the account is still as just read: a Disconnect made meanwhile is never undone, and one
+    # reconnected (or refreshed) meanwhile is left alone, as the refusal was about the old access.
+    current, marked = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token", "meta"))
+    if marked is None:
+        return current
+    now = clock()
     store.record_event(ActivityEvent(action="account.reconnect_needed", subject_type="account", subject_id=current.id,
                                      at=now, actor=actor, workspace_id=current.workspace_id,
                                      from_state=current.status.value, to_state=marked.status.value, reason=reason))
@@ -400,21 +395,16 @@ def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account
     # with new tokens. The write is conditional on the account being as read just before it.
     changes = {name: getattr(refreshed, name) for name in ("oauth_token", "refresh_token", "token_expires_at",
                                                            "refresh_expires_at", "status", "meta")}
-    first = None
-    for _ in range(_CONDITIONAL_TRIES):
-        latest = store.get_account(account.id)
+
+    def decide(latest: Account) -> dict:
         if latest.status == AccountStatus.REVOKED or (account.oauth_token and not latest.oauth_token):
             raise ReconnectNeeded(f"{account.label} was disconnected while its access was being renewed; the new "
                                   f"access was not kept. Connect it again to post from it.")
-        if first is not None and latest.oauth_token != first:
-            return latest        # a person reconnected it meanwhile: their access stands
-        first = latest.oauth_token
-        saved = store.update_account_if(account.id, {"status": latest.status, "oauth_token": latest.oauth_token},
-                                        changes)
-        if saved is not None:
-            break
-    else:
-        return store.get_account(account.id)
+        return changes
+
+    latest, saved = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token"))
+    if saved is None:
+        return latest            # a person reconnected it meanwhile: their access stands
     store.record_event(ActivityEvent(action="account.token_refreshed", subject_type="account", subject_id=account.id,
                                      at=now, actor=actor, workspace_id=account.workspace_id,
                                      details={"expires_at": saved.token_expires_at.isoformat()

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Callable
 
+from core.services.account_writes import write_if_unchanged
 from core.services.connect import (RECONNECT_REASON_KEY, UNREADABLE_REASON, StoredAccessUnreadable, credentials,
                                    mark_reconnect_needed, refresh_account)
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent
@@ -79,15 +80,17 @@ def lift_unreadable_hold(store: PostStore, account: Account, *, clock: Callable[
     Should the platform refuse the tokens after all, the next refresh or publish marks it again, with that reason."""
     if not _held_for_unreadable(account) or account.secrets_unreadable is not None or not account.oauth_token:
         return None
-    current = store.get_account(account.id)        # as stored now: a person may have reconnected it meanwhile
-    if not _held_for_unreadable(current) or current.secrets_unreadable is not None or not current.oauth_token:
-        return None
+
+    def decide(current: Account) -> dict | None:   # as stored now: a person may have reconnected it meanwhile
+        if not _held_for_unreadable(current) or current.secrets_unreadable is not None or not current.oauth_token:
+            return None
+        return {"status": AccountStatus.CONNECTED,
+                "meta": {k: v for k, v in dict(current.meta or {}).items() if k != RECONNECT_REASON_KEY}}
+
     # Written only if it is still as just read: a person's Disconnect (or reconnect) made meanwhile is never undone.
-    lifted = store.update_account_if(
-        current.id, {"status": current.status, "oauth_token": current.oauth_token, "meta": current.meta},
-        {"status": AccountStatus.CONNECTED,
-         "meta": {k: v for k, v in dict(current.meta or {}).items() if k != RECONNECT_REASON_KEY}})
-    if lifted is None:      # changed since: the next token run looks again
+    # One try: changed since, the next token run looks again.
+    current, lifted = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token", "meta"), tries=1)
+    if lifted is None:
         return None
     store.record_event(ActivityEvent(action="account.readable_again", subject_type="account", subject_id=current.id,
                                      at=clock(), actor=actor, workspace_id=current.workspace_id,
