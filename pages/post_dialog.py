@@ -31,26 +31,13 @@ from core.services.scheduler import ScheduleResult, Scheduler
 from pages.compose import _converted, _uploads, open_variant, variant_editor, variant_from_fields
 from pages.media_view import looks, post_urls
 from pages.preview_card import preview_html
-from pages.shared import context, media_checker, settings, store
+from pages.shared import context, media_checker, problem_words, settings, show_problems, store
 
 OPEN = "open_post"            # the post id the dialog shows
 FLASH = "post_dialog_flash"   # (kind, message) for the page after an action
-_ERROR = "post_dialog_error"
+_ERROR = "post_dialog_error"  # the OutpostError an action was refused with, shown once (shared.show_problems)
 _NOTE = "post_dialog_note"    # what an action that keeps the dialog open did (said once)
 LIVE = timedelta(seconds=10)  # how often an open dialog reads the post's status and history again
-
-
-def _words(exc: OutpostError) -> list[str]:
-    """What went wrong, one message per problem (none repeated)."""
-    problems = exc.problems if isinstance(exc, ValidationError) else []
-    return list(dict.fromkeys(p.message for p in problems)) if problems else [str(exc)]
-
-
-def _say(messages: list[str]) -> None:
-    if len(messages) > 1:
-        st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {m}" for m in messages))
-    elif messages:
-        st.error(messages[0])
 
 
 def _act(post_id: str, what: str) -> None:
@@ -104,7 +91,7 @@ def _act(post_id: str, what: str) -> None:
         else:
             return
     except OutpostError as exc:
-        s[_ERROR] = _words(exc)
+        s[_ERROR] = exc
         return
     _forget(post_id)
     s.pop(OPEN, None)
@@ -242,15 +229,16 @@ def _dialog(post_id: str) -> None:
     try:
         detail = post_detail(store(), ws.id, post_id, tz_name=ws.timezone_name, actor=ctx.actor)
     except OutpostError as exc:
-        _say(_words(exc))
+        show_problems(exc)
         return
     post, status = detail.post, detail.status
     tz = zone(ws.timezone_name)
     _live(post_id)
-    said = st.session_state.pop(_ERROR, None) or []    # said once, as in the composer; the checks below stay live
+    said = st.session_state.pop(_ERROR, None)     # said once, as in the composer; the checks below stay live
     note = st.session_state.pop(_NOTE, None)
     with st.container():    # always there: a message appearing must not move the tabs below (they would reset)
-        _say(said)
+        if said is not None:
+            show_problems(said)
         if note:
             st.success(note)
 
@@ -290,12 +278,12 @@ def _dialog(post_id: str) -> None:
         if post.recurrence:
             st.caption(f"Repeats {describe(post.recurrence)} from its first post.")
         local = post.due_at.astimezone(tz) if post.due_at else datetime.now(tz)
-        draft = status in POST_MOVES["submit"].sources      # a draft (or one sent back): it can go out from here
-        c1, c2, c3 = st.columns([2, 2, 3] if draft else [2, 2, 1], vertical_alignment="bottom")
+        is_draft = status in POST_MOVES["submit"].sources   # a draft (or one sent back): it can go out from here
+        c1, c2, c3 = st.columns([2, 2, 3] if is_draft else [2, 2, 1], vertical_alignment="bottom")
         c1.date_input("Date", value=local.date(), key=f"pd_date_{post_id}")
         c2.time_input("Time", value=local.time().replace(second=0, microsecond=0), step=300,
                       key=f"pd_time_{post_id}")
-        if draft:
+        if is_draft:
             row = c3.container(horizontal=True)
             _go_buttons(ctx, post_id, status, row)
             row.button("Save the time only" if status == PostStatus.DRAFT else "Change the time",
@@ -437,7 +425,7 @@ def _add_group(post_id: str, groups: dict) -> None:
         s[f"pd_hashtags_{post_id}"] = hashtag_groups.add_group_tags(s.get(f"pd_hashtags_{post_id}") or "",
                                                                     group.hashtags)
     except ValidationError as exc:
-        s[_ERROR] = ["Fix the hashtags typed first: " + " ".join(p.message for p in exc.problems)]
+        s[_ERROR] = ValidationError("Fix the hashtags typed first: " + " ".join(problem_words(exc)))
 
 
 def _groups(ctx, post_id: str, where) -> None:
@@ -537,7 +525,7 @@ def _toggle_thread(post_id: str) -> None:
         saved = sched.edit(post_id, **{**changes, "variants": variants})
         done = " ".join([done, *saved.notices])     # an approved post back with its approvers: said too
     except OutpostError as exc:
-        s[_ERROR] = _words(exc)
+        s[_ERROR] = exc
         return
     for key in [k for k in s if isinstance(k, str) and k.startswith(f"pd_{post_id}_thread_x_")]:
         del s[key]          # the posts of an earlier thread must not fill the new one's boxes
@@ -552,7 +540,7 @@ def _read(post_id: str):
     try:
         return post_detail(store(), ctx.workspace.id, post_id, tz_name=ctx.workspace.timezone_name, actor=ctx.actor)
     except OutpostError as exc:
-        _say(_words(exc))
+        show_problems(exc)
         return None
 
 

@@ -136,13 +136,19 @@ def context() -> Context:
     return ctx
 
 
+def problem_words(error: OutpostError) -> list[str]:
+    """What went wrong, one message per problem (none repeated)."""
+    problems: list[Problem] = error.problems if isinstance(error, ValidationError) else []
+    return list(dict.fromkeys(p.message for p in problems)) if problems else [str(error)]
+
+
 def show_problems(error: OutpostError) -> None:
     """Every problem with the input, in plain words."""
-    problems: list[Problem] = error.problems if isinstance(error, ValidationError) else []
-    if len(problems) > 1:
-        st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {p.message}" for p in problems))
+    messages = problem_words(error)
+    if len(messages) > 1:
+        st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {m}" for m in messages))
     else:
-        st.error(str(error))
+        st.error(messages[0])
 
 
 @st.cache_data(ttl=timedelta(seconds=30), max_entries=64, show_spinner=False)
