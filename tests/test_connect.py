@@ -228,3 +228,14 @@ def test_a_practice_account_without_a_token_is_not_called_connected():
     health = account_health(practice, utcnow())
     assert health.status == AccountStatus.RECONNECT_NEEDED
     assert health.message.startswith("Not connected") and "Connect Instagram" in health.message
+    assert health.practice and health.short == "Not connected"
+
+
+@pytest.mark.parametrize("message, practice, short", [
+    ("Not connected (practice account): use Connect X to publish.", True, "Not connected"),   # added by hand
+    ("Not connected, says the platform.", False, "Reconnect needed"),    # the flag decides, not the words
+    ("Reconnect needed: X refused the token.", False, "Reconnect needed"),
+])
+def test_the_short_status_says_not_connected_only_for_a_practice_account(message, practice, short):
+    from core.services.connect import Health
+    assert Health(AccountStatus.RECONNECT_NEEDED, message, practice=practice).short == short

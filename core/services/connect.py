@@ -414,9 +414,11 @@ def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account
 
 @dataclass(frozen=True)
 class Health:
+    """An account's connection as people are told it (`account_health`)."""
     status: AccountStatus
     message: str
     days_left: int | None = None
+    practice: bool = False        # never connected through the platform: a practice account added by hand
 
     @property
     def can_post(self) -> bool:
@@ -433,7 +435,7 @@ class Health:
         if self.status == AccountStatus.REVOKED:
             return "Disconnected"
         if self.status == AccountStatus.RECONNECT_NEEDED:
-            return "Not connected" if self.message.startswith("Not connected") else "Reconnect needed"
+            return "Not connected" if self.practice else "Reconnect needed"
         return "Connected"
 
 
@@ -448,7 +450,8 @@ def account_health(account: Account, now: datetime) -> Health:
     if not account.oauth_token:
         # A practice account added by hand (sandbox): it has never been through the platform's consent page.
         return Health(AccountStatus.RECONNECT_NEEDED,
-                      f"Not connected (practice account): use Connect {account.platform.label} to publish.")
+                      f"Not connected (practice account): use Connect {account.platform.label} to publish.",
+                      practice=True)
     # An access token that can be refreshed is fine; what matters is the last date we can still refresh.
     horizon = account.refresh_expires_at if account.refresh_token else account.token_expires_at
     if horizon is None:
