@@ -6,11 +6,9 @@ import functools
 from urllib.parse import urlsplit
 
 from core.domain.errors import OutpostError
-from core.media.formats import type_name
+from core.media.formats import VIDEO_SUFFIXES, type_name
 from core.media.probe import inspect_media
 from pages.shared import media_library
-
-VIDEO_ENDINGS = (".mp4", ".mov", ".webm", ".m4v")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -39,7 +37,7 @@ def looks(urls) -> tuple[dict[str, str], dict[str, tuple[int | None, int | None]
     for url in dict.fromkeys(urls):
         name = library.name_of(url)
         if name is None:
-            video = urlsplit(url).path.lower().endswith(VIDEO_ENDINGS)
+            video = urlsplit(url).path.lower().endswith(VIDEO_SUFFIXES)
             kinds[url] = "video" if video else ""
             if video:
                 sources[url] = "video"

@@ -1,14 +1,18 @@
-"""What media types are called: a Content-Type normalised, a type named in words, a size in megabytes.
+"""What media types are called: a Content-Type normalised, a type named in words, a size in megabytes, the file
+endings that name a video.
 
 Shared by the fetcher, the inspector, the checks and the library, so a JPEG is "a JPEG" and 8 MB is
 "8 MB" in every message Outpost shows.
 """
 from __future__ import annotations
 
-__all__ = ["MB", "bare_type", "describe", "megabytes", "type_name"]
+__all__ = ["MB", "VIDEO_SUFFIXES", "bare_type", "describe", "megabytes", "type_name"]
 
 # Decimal megabytes, as the platforms (and core/rules/limits.py) state their limits.
 MB = 1_000_000
+
+# A media link ending in one of these (lower-cased, query left out) is a video; any other is a photo.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
 
 _TYPE_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP",
                "image/bmp": "BMP", "image/tiff": "TIFF", "image/heic": "HEIC", "image/avif": "AVIF",

@@ -42,6 +42,7 @@ import httpx
 from core.domain import RenderedContent
 from core.domain.errors import (OutcomeUnknown, PlatformError, ReconnectNeeded, Rejected, RetryLater, TokenExpired)
 from core.media.fetch import MediaFetchError, default_resolver, fetch_media
+from core.media.formats import VIDEO_SUFFIXES
 from core.domain.catalog import Platform
 from core.domain.timeutil import UTC, utcnow
 
@@ -116,9 +117,6 @@ class Credentials:
     account_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)   # e.g. a Facebook Page's own token
-
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm")
 
 
 def media_kind(url: str) -> str:
