@@ -21,7 +21,7 @@ from core.domain.timeutil import zone
 from core.rules import recurrence_builder as repeat
 from core.rules.limits import limits_for
 from core.rules.permissions import Action
-from core.rules.previews import preview, split_thread
+from core.rules.previews import preview, x_thread
 from core.rules.timing import check_not_past
 from core.rules.validation import LINK_CEILING, TEXT_CEILING, TITLE_CEILING, text_count, validate_post
 from core.services import hashtag_groups
@@ -176,13 +176,11 @@ def _set_thread(parts: list[str]) -> None:
 def _start_thread(x_text: str) -> None:
     """'Post as a thread' ticked: the X text split at sentence boundaries into numbered posts, to edit."""
     if st.session_state.get("compose_thread"):
-        limits = limits_for(Platform.X)
-        parts = split_thread(x_text, limits.text_max) or [""]
-        if len(parts) > limits.thread_max:     # not 100+ boxes to edit: say so instead
+        try:
+            parts = x_thread(x_text) or [""]
+        except ValidationError as exc:         # not 100+ boxes to edit: say so instead
             st.session_state["compose_thread"] = False
-            st.session_state["compose_thread_refused"] = (
-                f"This text would be {len(parts)} posts on X, which takes at most {limits.thread_max} in a thread. "
-                f"Shorten it first.")
+            st.session_state["compose_thread_refused"] = str(exc)
             return
         _set_thread(parts)
         st.session_state["compose_thread_from"] = x_text

@@ -20,7 +20,7 @@ from core.domain.lifecycle import POST_MOVES, PostStatus
 from core.domain.timeutil import zone
 from core.platforms.links import viewable_link
 from core.rules.permissions import Action
-from core.rules.previews import preview, split_thread
+from core.rules.previews import preview, x_thread
 from core.rules.timing import check_not_past
 from core.rules.validation import text_count, validate_post
 from core.services import hashtag_groups
@@ -505,13 +505,7 @@ def _toggle_thread(post_id: str) -> None:
         variants = dict(changes["variants"])
         keep = variants.get(Platform.X) or PostVariant()
         if on:
-            limits = limits_for(Platform.X)
-            text = replace(post, **changes).render(Platform.X).text
-            parts = split_thread(text, limits.text_max)
-            if len(parts) > (limits.thread_max or len(parts)):
-                raise ValidationError(Problem("thread_too_long", f"This text would be {len(parts)} posts on X, which "
-                                              f"takes at most {limits.thread_max} in a thread. Shorten it first.",
-                                              field="thread"))
+            parts = x_thread(replace(post, **changes).render(Platform.X).text)
             variants[Platform.X] = replace(keep, thread=tuple(parts))
             done = (f"Split into {len(parts)} posts for X and saved with your changes: change any of them under "
                     "Per platform. Untick the box to send X the caption instead.")

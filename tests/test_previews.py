@@ -5,8 +5,9 @@ import pytest
 
 from core.domain import Account, Post, PostVariant
 from core.domain.catalog import Platform
+from core.domain.errors import ValidationError
 from core.rules.limits import AspectRange
-from core.rules.previews import FEED, crop_box, cut_text, preview, shown_ratio, split_thread
+from core.rules.previews import FEED, crop_box, cut_text, preview, shown_ratio, split_thread, x_thread
 from core.rules.validation import count_text
 
 
@@ -263,6 +264,18 @@ def test_a_thread_longer_than_the_platform_takes_previews_its_first_posts_and_ho
     fits = " ".join(["A sentence that is long enough to fill some of a post on X today."] * 40)
     assert len(preview(Post(caption=fits), _account("x")).thread) == len(split_thread(fits)) <= 25
     assert preview(Post(caption=fits), _account("x")).thread_more == 0
+
+
+def test_an_x_thread_is_split_as_previewed_or_refused_in_words_when_x_would_not_take_it():
+    fits = " ".join(["A sentence that is long enough to fill some of a post on X today."] * 40)
+    assert x_thread(fits) == split_thread(fits) and 1 < len(x_thread(fits)) <= 25
+    assert x_thread("Short.") == ["Short."] and x_thread("  ") == []
+    with pytest.raises(ValidationError) as refused:
+        x_thread(_thirty_thousand())
+    [problem] = refused.value.problems
+    assert (problem.code, problem.field) == ("thread_too_long", "thread")
+    assert problem.message == (f"This text would be {len(split_thread(_thirty_thousand()))} posts on X, which takes "
+                               "at most 25 in a thread. Shorten it first.")
 
 
 @pytest.mark.parametrize("counting, limit", [("x_weighted", 280), ("graphemes", 300), ("chars_emoji_bytes", 500)])

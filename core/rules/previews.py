@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 from core.domain import Account, Post
 from core.domain.catalog import Platform
+from core.domain.errors import Problem, ValidationError
 from core.rules.limits import AspectRange, limits_for
 from core.rules.validation import count_text
 
 __all__ = ["FeedLook", "FEED", "PreviewData", "MediaFrame", "LinkCard", "preview", "split_thread", "cut_text",
-           "cap_thread", "THREAD_SHOWN",
+           "x_thread", "cap_thread", "THREAD_SHOWN",
            "shown_ratio", "crop_box"]
 
 
@@ -259,6 +260,17 @@ def split_thread(text: str, limit: int = 280, *, counting: str = "x_weighted") -
         if len(str(len(posts))) <= len(str(total_guess)):
             return [f"{p} {i}/{len(posts)}" for i, p in enumerate(posts, 1)]
         total_guess = 10 ** len(str(len(posts))) - 1
+
+
+def x_thread(text: str) -> list[str]:
+    """`text` split into a thread for X ("Post as a thread on X", in the composer and the post dialog); refused in
+    words, before any box to edit is made, when X would need more posts than it takes in one thread."""
+    limits = limits_for(Platform.X)
+    parts = split_thread(text, limits.text_max)
+    if limits.thread_max is not None and len(parts) > limits.thread_max:
+        raise ValidationError(Problem("thread_too_long", f"This text would be {len(parts)} posts on X, which takes "
+                                      f"at most {limits.thread_max} in a thread. Shorten it first.", field="thread"))
+    return parts
 
 
 THREAD_SHOWN = 3     # posts a preview draws of a thread longer than the platform takes
