@@ -54,6 +54,8 @@ def scopes_of(value, sep: str) -> tuple[str, ...]:
 
 
 def clean_handle(value: str | None, default: str) -> str:
+    """What the emulator keeps of a typed handle (letters, digits, dot, dash, underscore; at most 30), or `default`
+    when nothing is left. Outpost's practice accounts take their handle by the same rule (sandbox.seed)."""
     handle = _HANDLE_OK.sub("", (value or "").strip().lstrip("@"))[:30]
     return handle or default
 

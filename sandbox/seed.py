@@ -11,7 +11,6 @@ the same way, so it publishes like any connected account; `prefill` puts an acco
 """
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Iterable
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -26,6 +25,7 @@ from core.domain.catalog import Platform
 from core.platforms.registry import build_adapter
 from core.infra.settings import Settings
 from core.store import PostStore
+from sandbox.oauth import clean_handle
 
 
 def _query(url: str) -> dict[str, str]:
@@ -68,19 +68,20 @@ def prefill(consent_url: str, account: Account) -> str:
     return f"{consent_url}&{urlencode({'handle': sign_in_name(account)})}"
 
 
-# What the emulator keeps of a typed handle (sandbox.oauth.clean_handle): letters, digits, dot, dash, underscore.
-_NOT_IN_HANDLE = re.compile(r"[^A-Za-z0-9._-]")
-
-
 def practice_handle(platform: Platform | str, typed: str) -> str:
     """The handle a practice account gets for what was typed ("" when nothing usable was): as the emulator keeps
     it; on Bluesky a domain name ("acme" becomes "acme.bsky.social")."""
-    handle = _NOT_IN_HANDLE.sub("", (typed or "").strip().lstrip("@"))[:30]
+    handle = clean_handle(typed, "")          # as the emulator's consent page keeps it
     if handle and Platform.parse(platform) == Platform.BLUESKY:
         handle = handle.replace("_", "-").lower()
         if "." not in handle:
             handle += ".bsky.social"
     return handle
+
+
+def _already_here(account: Account) -> ConnectError:
+    return ConnectError(Problem("handle_taken", f"{at_handle(account.handle)} on {account.platform.label} is already "
+                                "in this workspace; nothing was added.", field="handle"))
 
 
 def connect_practice_account(store: PostStore, settings: Settings, *, actor: Actor, workspace_id: str,
@@ -99,11 +100,11 @@ def connect_practice_account(store: PostStore, settings: Settings, *, actor: Act
     if not clean:
         raise ConnectError(Problem("handle_missing", "Enter a handle for the practice account, such as @yourbrand "
                                    "(letters, digits, dots, dashes and underscores).", field="handle"))
-    taken = handle_taken(store, workspace_id, platform, clean)
+    accounts = store.list_accounts(workspace_id=workspace_id)
+    taken = handle_taken(store, workspace_id, platform, clean, accounts=accounts)
     if taken is not None and taken.external_id is not None:
-        raise ConnectError(Problem("handle_taken", f"{at_handle(taken.handle)} on {platform.label} is already in "
-                                   "this workspace; nothing was added.", field="handle"))
-    before = {a.id for a in store.list_accounts(workspace_id=workspace_id) if a.external_id is not None}
+        raise _already_here(taken)
+    before = {a.id for a in accounts if a.external_id is not None}
     try:
         [account] = connect_accounts(store, settings, actor=actor, workspace_id=workspace_id, platform=platform,
                                      handles=[clean], client=client)
@@ -112,8 +113,7 @@ def connect_practice_account(store: PostStore, settings: Settings, *, actor: Act
                                    f"account was not added ({type(exc).__name__}). Is it running? ./outpost start "
                                    "starts it.")) from None
     if account.id in before:    # the platform's account for that name was here already (under its own handle)
-        raise ConnectError(Problem("handle_taken", f"{at_handle(account.handle)} on {platform.label} is already in "
-                                   "this workspace; nothing was added.", field="handle"))
+        raise _already_here(account)
     if platform == Platform.BLUESKY:
         return account
     return store.save_account(replace(account, meta={**dict(account.meta or {}), SIGN_IN_KEY: clean}))

@@ -98,6 +98,21 @@ def test_a_practice_account_needs_a_handle(w):
     assert accounts(w) == []
 
 
+@pytest.mark.parametrize("platform, typed, handle", [
+    (Platform.X, " @Acme Shop! ", "AcmeShop"),                  # letters, digits, dots, dashes and underscores
+    (Platform.X, "a" * 40, "a" * 30),                           # at most 30, as the consent page keeps it
+    (Platform.X, " @!! ", ""),                                  # nothing usable: refused in words
+    (Platform.BLUESKY, "Acme_Shop", "acme-shop.bsky.social"),   # Bluesky: a domain name
+    (Platform.BLUESKY, "acme.example", "acme.example"),
+])
+def test_a_typed_handle_is_kept_as_the_emulator_keeps_it(platform, typed, handle):
+    from sandbox.oauth import clean_handle
+    from sandbox.seed import practice_handle
+    assert practice_handle(platform, typed) == handle
+    if platform != Platform.BLUESKY:
+        assert handle == clean_handle(typed, "")               # one rule, the emulator's
+
+
 def test_practice_accounts_exist_only_in_sandbox_mode(w):
     w.settings = Settings(data_dir=w.settings.data_dir, sandbox=False)
     with pytest.raises(ConnectError, match="only in sandbox mode"):
