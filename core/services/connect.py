@@ -22,7 +22,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from core.services import notifications
@@ -220,12 +220,15 @@ def same_handle(a: str, b: str) -> bool:
 
 
 def handle_taken(store: PostStore, workspace_id: str, platform: Platform | str, handle: str, *,
-                 but: str | None = None) -> Account | None:
+                 but: str | None = None, accounts: Iterable[Account] | None = None) -> Account | None:
     """The workspace's account with this handle on this platform (other than `but`), if there is one: a handle is
-    in a workspace once per platform, however the account was added."""
+    in a workspace once per platform, however the account was added. `accounts`: the workspace's accounts, when
+    the caller has just listed them (else they are listed here)."""
     platform = Platform.parse(platform)
-    return next((a for a in store.list_accounts(workspace_id=workspace_id)
-                 if a.platform == platform and a.id != but and same_handle(a.handle, handle)), None)
+    if accounts is None:
+        accounts = store.list_accounts(workspace_id=workspace_id)
+    return next((a for a in accounts if a.platform == platform and a.id != but and same_handle(a.handle, handle)),
+                None)
 
 
 def _reconnect_target(store: PostStore, account_id: str, *, workspace_id: str, platform: Platform) -> Account:
