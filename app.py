@@ -112,6 +112,13 @@ def sign_in(db, url_path: str = "") -> None:
     st.caption("New here? Ask an owner of your team's workspace to invite you: their link creates your account.")
 
 
+def _open_workspace(workspace_id: str, message: str) -> None:
+    """Open `workspace_id` on this run (the sidebar's picker starts again on it) and say `message` there once."""
+    st.session_state["workspace_id"] = workspace_id
+    st.session_state.pop("workspace_picker", None)
+    st.session_state["flash"] = [message]
+
+
 def _join_page(db, token: str, user) -> None:
     """What an invitation link opens: join the workspace (signed in or not), or why the link cannot be used."""
     st.html(f"<style>{_NO_SIDEBAR}</style>")
@@ -136,9 +143,7 @@ def _join_page(db, token: str, user) -> None:
                 show_problems(exc)
             else:
                 st.query_params.clear()
-                st.session_state["workspace_id"] = ws.id
-                st.session_state.pop("workspace_picker", None)      # the picker starts again on it
-                st.session_state["flash"] = [f"You joined {ws.name} as {look.role.value}."]
+                _open_workspace(ws.id, f"You joined {ws.name} as {look.role.value}.")
                 st.rerun()
         st.caption(f"Signed in as {user.email}.")
         return
@@ -221,10 +226,7 @@ def main() -> None:
     if (joined := st.query_params.get("joined")) is not None:     # just joined through an invitation: open it
         del st.query_params["joined"]
         if joined in names:
-            st.session_state["workspace_id"] = joined
-            st.session_state.pop("workspace_picker", None)
-            st.session_state["flash"] = [f"You joined {names[joined]} as {me.membership(joined).role.value}. "
-                                         "Welcome!"]
+            _open_workspace(joined, f"You joined {names[joined]} as {me.membership(joined).role.value}. Welcome!")
     with st.sidebar:
         current = st.session_state.get("workspace_id") if st.session_state.get("workspace_id") in names else workspaces[0].id
         chosen = st.selectbox("Workspace", list(names), index=list(names).index(current), format_func=names.get,
