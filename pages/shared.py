@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import streamlit as st
 
@@ -151,7 +150,9 @@ def show_problems(error: OutpostError) -> None:
         st.error(messages[0])
 
 
-@st.cache_data(ttl=timedelta(seconds=30), max_entries=64, show_spinner=False)
+# No ttl: the minute in the key already ends an answer's use when the minute turns (a write whose event is dated in
+# the past, which data_version misses, shows within a minute), and max_entries bounds the memory.
+@st.cache_data(max_entries=64, show_spinner=False)
 def _blocked(workspace_id: str, tz_name: str, minute, version: str, *, _ctx):
     return blocked_rows(store(), workspace_id, tz_name=tz_name, now=minute, actor=_ctx.actor)
 
