@@ -93,11 +93,6 @@ def _own_version(post, platform) -> bool:
         (plain.text, plain.link, plain.title, plain.thread, plain.first_comment)
 
 
-def _title(group: approvals.BatchGroup) -> str:
-    """A group's heading: a generated week by its name; posts written one by one are "Single posts"."""
-    return "Single posts" if group.batch_id is None else group.title
-
-
 def _cards(item: approvals.Waiting) -> None:
     """The post as each target account's feed will show it: side by side, up to three to a row."""
     post = item.post
@@ -197,7 +192,7 @@ def _actions(item: approvals.Waiting, *, expired: bool) -> None:
 for group in queue.groups:
     gkey = _key(group.batch_id)
     n = len(group.posts)
-    st.subheader(f"{_title(group)} · {n} post{'s' if n != 1 else ''}")
+    st.subheader(f"{group.title} · {n} post{'s' if n != 1 else ''}")     # core's: a week by its name, or "Single posts"
     ready = len(group.approvable)
     if may_approve and ready:
         if st.session_state.get(CONFIRM) == gkey:

@@ -77,7 +77,7 @@ def test_the_queue_groups_by_batch_with_previews_in_the_workspace_zone(w, monkey
     assert queue.pending_count == 3 and not queue.expired
     loose, batch = sorted(queue.groups, key=lambda g: g.batch_id is not None)
     assert batch.title == "Week of 11 Mar 2030: Spring" and batch.post_ids == ("p2", "p1")   # earliest first
-    assert loose.title == "Not in a batch" and loose.post_ids == ("p3",)
+    assert loose.title == "Single posts" and loose.post_ids == ("p3",)
     p2 = batch.posts[0]
     # T0 is 08:00 UTC on Mon 4 Mar 2030: 26 hours later is Tue 5 Mar 10:00 UTC = 11:00 in Berlin
     assert p2.when == "Tue 5 Mar 11:00"

@@ -43,7 +43,7 @@ __all__ = ["approval_queue", "approve", "approve_batch", "reject"]
 
 log = logging.getLogger("outpost.approvals")
 _QUEUE_LIMIT = 5000
-NOT_IN_A_BATCH = "Not in a batch"
+NOT_IN_A_BATCH = "Single posts"    # the heading of the posts written one by one (not generated as a week's batch)
 CHANGED_IT = "You changed this post after it was approved: someone else must approve it."
 
 
