@@ -98,7 +98,7 @@ def preview_html(view: PreviewData, sources: dict[str, str] | None = None, *, th
     if view.card:
         card = (f'<div style="border:1px solid #dde;border-radius:8px;padding:8px;margin-top:4px">'
                 f'<div style="font-size:0.75em;color:#667">{escape(view.card.site)}</div>'
-                f'<div style="font-size:0.85em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
+                f'<div style="font-size:0.85em;{_ONE_LINE}">'
                 f'{escape(view.card.url)}</div></div>')
     if comment:
         rest += (f'<div style="border-top:1px solid #eef;margin-top:8px;padding-top:6px;font-size:0.9em">'
