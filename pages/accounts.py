@@ -22,7 +22,7 @@ ws = ctx.workspace
 st.title("Accounts")
 done = st.session_state.pop("password_connected", None)
 if done:
-    st.success(f"Connected {done}.")
+    st.success(f"{done}.")
 now = utcnow()
 health = account_health_list(db, ctx.actor, ws.id, now=now)
 owner = ctx.can(Action.CONNECT_ACCOUNTS)
@@ -149,13 +149,14 @@ def _connect_with_password(platform, round_: int) -> None:
     password = st.session_state.pop(f"app_password_{platform.value}_{round_}", "")
     st.session_state[f"password_round_{platform.value}"] = round_ + 1
     try:
-        account = PasswordConnectService(db, adapter_for).connect(
+        service = PasswordConnectService(db, adapter_for)
+        account = service.connect(
             actor=ctx.actor, workspace_id=ws.id, platform=platform, identifier=handle, password=password)
     except OutpostError as exc:
         st.session_state[f"password_error_{platform.value}"] = exc
         st.session_state[f"last_handle_{platform.value}"] = handle
     else:
-        st.session_state["password_connected"] = account.label
+        st.session_state["password_connected"] = f"{'Reconnected' if service.reconnected else 'Connected'} {account.label}"
         st.session_state.pop(f"last_handle_{platform.value}", None)
 
 

@@ -16,8 +16,9 @@ if not params.get("state") and not params.get("code"):
     st.page_link("pages/accounts.py", label="Go to Accounts")
     st.stop()
 
+service = ConnectService(store(), adapter_for)
 try:
-    account = ConnectService(store(), adapter_for).finish(
+    account = service.finish(
         actor=ctx.actor, state=params.get("state"), code=params.get("code"), error=params.get("error"),
         error_description=params.get("error_description"))
 except OutpostError as exc:
@@ -26,5 +27,5 @@ except OutpostError as exc:
     st.page_link("pages/accounts.py", label="Back to Accounts")
 else:
     st.query_params.clear()
-    st.session_state["flash"] = [f"Connected {account.label}."]
+    st.session_state["flash"] = [f"{'Reconnected' if service.reconnected else 'Connected'} {account.label}."]
     st.switch_page("pages/accounts.py")

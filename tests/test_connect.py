@@ -109,6 +109,35 @@ def test_reconnecting_updates_the_same_account_and_keeps_the_refresh_token(world
     assert store.get_account(first.id).refresh_token  # Google may omit it on reconnect; the stored one stays
 
 
+def test_reconnecting_says_so_and_settles_the_reconnect_notice(world, emu):
+    """An account the platform stopped accepting tells the workspace "Reconnect ..."; once someone reconnects it,
+    that notice asks for nothing any more (read), the page is told it was a reconnect, and a notice about another
+    account stays."""
+    from core.services.connect import mark_reconnect_needed
+    store, service, owner, ws, *_ = world
+    first = service.finish(user_id=owner.id, **_params(consent(service.start(
+        user_id=owner.id, workspace_id=ws.id, platform=Platform.LINKEDIN), handle="bakery")))
+    assert service.reconnected is False
+    other = service.finish(user_id=owner.id, **_params(consent(service.start(
+        user_id=owner.id, workspace_id=ws.id, platform=Platform.X), handle="bakery_x")))
+    for account in (first, other):
+        mark_reconnect_needed(store, store.get_account(account.id), "LinkedIn said the access was revoked.")
+    unread = {n.subject_id for n in store.list_notifications(workspace_id=ws.id, unread_only=True)
+              if n.kind == "reconnect_needed"}
+    assert unread == {first.id, other.id}
+
+    emu.advance(60)
+    again = service.finish(user_id=owner.id, **_params(consent(service.start(
+        user_id=owner.id, workspace_id=ws.id, platform=Platform.LINKEDIN, account_id=first.id), handle="bakery")))
+    assert again.id == first.id and again.status == AccountStatus.CONNECTED
+    assert service.reconnected is True
+    unread = {n.subject_id for n in store.list_notifications(workspace_id=ws.id, unread_only=True)
+              if n.kind == "reconnect_needed"}
+    assert unread == {other.id}
+    settled = [n for n in store.list_notifications(workspace_id=ws.id) if n.subject_id == first.id]
+    assert settled and all(n.read_at is not None for n in settled)
+
+
 def test_a_facebook_page_token_is_kept_encrypted_and_posts_without_a_lookup(world, emu):
     store, service, owner, ws, adapter_for, _ = world
     back = consent(service.start(user_id=owner.id, workspace_id=ws.id, platform=Platform.FACEBOOK))

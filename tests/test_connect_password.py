@@ -232,6 +232,12 @@ def test_the_accounts_page_connects_bluesky_and_forgets_the_password(emu, tmp_pa
         assert [s.value for s in at.success] == ["Connected @casey.bsky.social on Bluesky."]
         assert list(at.dataframe[0].value["Account"]) == ["@casey.bsky.social"]
         assert APP_PASSWORD not in repr(at._session_state.filtered_state)
+        # The same account again (a new app password): it is updated, and the page says it was reconnected.
+        at.text_input(key="handle_bluesky_2").input("casey.bsky.social")
+        at.text_input(key="app_password_bluesky_2").input(APP_PASSWORD)
+        at.button(key="connect_bluesky").click().run()
+        assert [s.value for s in at.success] == ["Reconnected @casey.bsky.social on Bluesky."]
+        assert list(at.dataframe[0].value["Account"]) == ["@casey.bsky.social"]
     finally:
         shared.store.clear()
         shared.settings.clear()

@@ -85,6 +85,7 @@ class ConnectService:
         self.store = store
         self.adapter_for = adapter_for
         self.clock = clock
+        self.reconnected = False       # what the last `finish` did: updated an account the workspace had
 
     def start(self, *, workspace_id: str, platform: Platform | str, actor: Actor | None = None,
               user_id: str | None = None, account_id: str | None = None) -> str:
@@ -146,9 +147,11 @@ class ConnectService:
             raise ConnectError(Problem("scopes_missing", f"{platform.label} was connected without the permissions "
                                        f"Outpost needs ({', '.join(missing)}). Connect again and allow them all."))
         profile = adapter.fetch_profile(token)
-        return save_connected_account(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
-                                      platform=platform, token=token, profile=profile, now=now,
-                                      account_id=attempt.account_id)
+        account = save_connected_account(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
+                                         platform=platform, token=token, profile=profile, now=now,
+                                         account_id=attempt.account_id)
+        self.reconnected = was_reconnect(account, now)
+        return account
 
 
 # The error codes platforms send back when the person pressed "Deny" / "Cancel" on the consent page (OAuth 2's
@@ -303,7 +306,26 @@ def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str,
                                      actor=f"user:{user_id}", workspace_id=workspace_id,
                                      to_state=AccountStatus.CONNECTED.value,
                                      details={"platform": platform.value, "handle": account.handle, **(details or {})}))
+    if existing is not None:
+        settle_reconnect_notices(store, account, now)
     return account
+
+
+def was_reconnect(account: Account, now: datetime) -> bool:
+    """Whether `save_connected_account` (called at `now`) updated an account the workspace already had: a new
+    one is connected at that instant, an updated one keeps the time it was first connected."""
+    return account.connected_at is not None and account.connected_at != now
+
+
+def settle_reconnect_notices(store: PostStore, account: Account, now: datetime) -> int:
+    """Mark the workspace's unread "Reconnect <account>" notifications read: the account was connected again, so
+    they ask for nothing any more. Returns how many."""
+    done = 0
+    for note in store.list_notifications(workspace_id=account.workspace_id or "", unread_only=True, limit=1000):
+        if note.kind == notifications.RECONNECT_NEEDED and note.subject_id == account.id:
+            store.mark_notification_read(note.id, now)
+            done += 1
+    return done
 
 
 def profile_names(profile: Profile) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from core.services.connect import ConnectError, acting_person, save_connected_account
+from core.services.connect import ConnectError, acting_person, save_connected_account, was_reconnect
 from core.domain import Account
 from core.domain.errors import PlatformError, Problem, ReconnectNeeded, RetryLater
 from core.rules.permissions import Action, Actor, check
@@ -60,6 +60,7 @@ class PasswordConnectService:
         self.store = store
         self.adapter_for = adapter_for
         self.clock = clock
+        self.reconnected = False       # what the last `connect` did: updated an account the workspace had
 
     def connect(self, *, workspace_id: str, platform: Platform | str, identifier: str, password: str,
                 actor: Actor | None = None, user_id: str | None = None) -> Account:
@@ -98,6 +99,9 @@ class PasswordConnectService:
             raise ConnectError(Problem("login_failed", f"{platform.label} was not connected: {exc}")) from None
         # The login took a while: a person demoted (or removed) meanwhile connects nothing.
         check(Actor.of(self.store, user_id), Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
-        return save_connected_account(self.store, user_id=user_id, workspace_id=workspace_id, platform=platform,
-                                      token=token, profile=profile, now=self.clock(),
-                                      meta={"connected_with": APP_PASSWORD}, details={"method": APP_PASSWORD})
+        now = self.clock()
+        account = save_connected_account(self.store, user_id=user_id, workspace_id=workspace_id, platform=platform,
+                                         token=token, profile=profile, now=now,
+                                         meta={"connected_with": APP_PASSWORD}, details={"method": APP_PASSWORD})
+        self.reconnected = was_reconnect(account, now)
+        return account
