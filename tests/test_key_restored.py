@@ -49,6 +49,10 @@ def test_the_right_key_back_lifts_the_hold_the_wrong_key_put_and_the_post_goes_o
     [event] = [e for e in world.store.list_events(subject_id=x.id) if e.action == "account.readable_again"]
     assert event.reason == READABLE_AGAIN and event.to_state == "connected"
     assert world.store.get_account(masto.id).status == AccountStatus.RECONNECT_NEEDED     # a real revoke stays
+    # The "Reconnect X" the wrong key made people read asks for nothing now; Mastodon's still does.
+    unread = {n.subject_id for n in world.store.list_notifications(workspace_id=x.workspace_id, unread_only=True)
+              if n.kind == "reconnect_needed"}
+    assert unread == {masto.id}
 
     clock.now = waiting.next_attempt_at
     [done] = run_due(world, clock, publisher(world, clock))

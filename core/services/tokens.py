@@ -13,7 +13,7 @@ from typing import Callable
 
 from core.services.account_writes import write_if_unchanged
 from core.services.connect import (RECONNECT_REASON_KEY, UNREADABLE_REASON, StoredAccessUnreadable, credentials,
-                                   mark_reconnect_needed, refresh_account)
+                                   mark_reconnect_needed, refresh_account, settle_reconnect_notices)
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent
 from core.domain.errors import OutpostError, ReconnectNeeded
 from core.services.notifications import Notifier
@@ -96,5 +96,6 @@ def lift_unreadable_hold(store: PostStore, account: Account, *, clock: Callable[
                                      at=clock(), actor=actor, workspace_id=current.workspace_id,
                                      from_state=current.status.value, to_state=lifted.status.value,
                                      reason=READABLE_AGAIN))
+    settle_reconnect_notices(store, lifted, clock())     # the "Reconnect ..." it sent asks for nothing now
     log.info("account %s: its stored access can be read again; no reconnect needed", current.id)
     return lifted
