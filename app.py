@@ -169,17 +169,17 @@ def _join_page(db, token: str, user) -> None:
 
 
 def _pages(connecting: bool) -> list:
-    pages = [st.Page("pages/posts.py", title="Posts", icon="📝", default=not connecting),
-             st.Page("pages/calendar.py", title="Calendar", icon="📅"),
-             st.Page("pages/approvals.py", title="Approvals", icon="✅"),
-             st.Page("pages/analytics.py", title="Analytics", icon="📊"),
-             st.Page("pages/accounts.py", title="Accounts", icon="🔗"),
-             st.Page("pages/activity.py", title="Activity", icon="📣"),
-             st.Page("pages/members.py", title="Members", icon="👥"),
-             st.Page("pages/settings.py", title="Settings", icon="⚙️"),
-             st.Page("pages/profile.py", title="Your account", icon="👤", url_path="account")]
+    pages = [st.Page("pages/posts.py", title="Posts", icon=":material/edit_note:", default=not connecting),
+             st.Page("pages/calendar.py", title="Calendar", icon=":material/calendar_month:"),
+             st.Page("pages/approvals.py", title="Approvals", icon=":material/task_alt:"),
+             st.Page("pages/analytics.py", title="Analytics", icon=":material/insights:"),
+             st.Page("pages/accounts.py", title="Accounts", icon=":material/link:"),
+             st.Page("pages/activity.py", title="Activity", icon=":material/notifications:"),
+             st.Page("pages/members.py", title="Members", icon=":material/group:"),
+             st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+             st.Page("pages/profile.py", title="Your account", icon=":material/person:", url_path="account")]
     if connecting:  # the OAuth callback page exists only while a platform is sending someone back
-        pages.append(st.Page("pages/connect.py", title="Connecting", icon="🔄", url_path="connect", default=True))
+        pages.append(st.Page("pages/connect.py", title="Connecting", icon=":material/sync:", url_path="connect", default=True))
     return pages
 
 
@@ -234,7 +234,7 @@ def main() -> None:
         st.session_state["workspace_id"] = chosen
         st.caption(f"Signed in as {user.email}")
         if settings().sandbox:
-            st.caption("🧪 Sandbox mode: platforms are emulated locally.")
+            st.caption(":material/science: Sandbox mode: platforms are emulated locally.")
         _sign_out_button()
     st.session_state["ctx"] = Context(user=user, workspace=next(w for w in workspaces if w.id == chosen),
                                       membership=me.membership(chosen), person=me.actor)

@@ -50,7 +50,7 @@ def automation() -> None:
     runner = status.runner
     st.subheader("Automation")
     say = st.success if runner.running else st.error
-    say(runner.describe(), icon="✅" if runner.running else "⚠️")
+    say(runner.describe(), icon=":material/check_circle:" if runner.running else ":material/warning:")
     cols = st.columns([1, 1, 1.3, 1.3, 1.3])
     cols[0].metric("Due now", status.due_now, help="Deliveries whose time has come and that wait for the runner.")
     cols[1].metric("Later today", status.later_today, help=f"Still to go out today ({ws.timezone_name}).")
@@ -163,7 +163,7 @@ else:
     for n in notes:
         with st.container(border=True):
             left, right = st.columns([5, 1])
-            dot = "🔵 " if n["unread"] else ""
+            dot = ":blue[●] " if n["unread"] else ""
             left.markdown(f"{dot}**{n['title']}** · {n['when']}")
             if n["body"]:
                 left.caption(n["body"])

@@ -99,7 +99,7 @@ def _csv(name: str, f, label: str = "Download CSV", **extra) -> None:
     st.download_button(label, data=lambda: analytics.export_csv(engine, ctx.actor, name, f, **extra),
                        file_name=analytics.export_filename(ws.name, name.replace("_", "-"), "csv", day=period.last),
                        mime="text/csv",
-                       key=f"an_csv_{name}", icon="⬇️", on_click="ignore")
+                       key=f"an_csv_{name}", icon=":material/download:", on_click="ignore")
 
 
 def _lines(frame: pd.DataFrame, x: str, y: str, color: str, *, x_title: str = "", y_title: str = "",
@@ -179,7 +179,7 @@ def _best_time_panel() -> None:
     rec = times.workspace
     slots = ", ".join(s.label for s in rec.slots[1:3])
     st.success(f"**Best time to post: {rec.summary}**" + (f" · next best: {slots}" if slots else "") +
-               f"  \n{rec.explanation}", icon="🕒")
+               f"  \n{rec.explanation}", icon=":material/schedule:")
     rows = [{"For": _platform(p), "Best times": ", ".join(s.label for s in r.slots[:3]), "Posts": r.posts_used,
              "Confidence": r.label, "Based on": r.basis} for p, r in times.by_platform.items()]
     rows += [{"For": names_by_id.get(a, a), "Best times": ", ".join(s.label for s in r.slots[:3]),
@@ -190,7 +190,7 @@ def _best_time_panel() -> None:
             st.dataframe(table, hide_index=True, key="an_best_times")
             st.download_button("Download CSV", data=lambda: analytics.table_csv(table), mime="text/csv",
                                file_name=analytics.export_filename(ws.name, "best-times", "csv", day=today),
-                               key="an_csv_best_times", icon="⬇️", on_click="ignore")
+                               key="an_csv_best_times", icon=":material/download:", on_click="ignore")
             st.caption(f"Learned from posts published {times.start.astimezone(tz):%d %b} – "
                        f"{times.end.astimezone(tz):%d %b %Y} (the last 16 weeks, leaving out the last two days while "
                        "their figures still grow). With too few posts an account borrows from the workspace, then "
@@ -370,7 +370,7 @@ if getattr(engine, "mode", "") == "memory" and getattr(engine, "note", ""):
 if demo_state == "present":
     with st.container(border=True):
         left, right = st.columns([5, 1], vertical_alignment="center")
-        left.markdown("**🧪 Demo data.** These figures are 90 days of made-up history for the sandbox accounts, so "
+        left.markdown(":material/science: **Demo data.** These figures are 90 days of made-up history for the sandbox accounts, so "
                       "you can see how Analytics reads; its best times are planted on "
                       f"{planted_words(ws.timezone_name)}. Your own posts' figures join them as they are published.")
         if ctx.can(Action.REMOVE_DEMO) and right.button("Remove demo data", key="an_remove_demo"):
@@ -619,6 +619,6 @@ st.download_button("Download the whole metric history (Parquet)",
                    data=lambda: analytics.export_parquet(engine, ctx.actor, ws.id),
                    file_name=analytics.export_filename(ws.name, "metric-history", "parquet", day=today),
                    mime="application/vnd.apache.parquet",
-                   key="an_parquet", icon="⬇️", on_click="ignore",
+                   key="an_parquet", icon=":material/download:", on_click="ignore",
                    help="Every metric snapshot of every post and every follower count, not only this period.")
 _sql_box()

@@ -483,7 +483,7 @@ def _best_time_hint(ctx: Context, chosen: list[Account]) -> None:
     _, res = hint.moments[0]
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.info(f"**{hint.headline}**  \nNext free on every chosen account: {res.local:%a %d %b %H:%M} "
-              f"({res.local.tzname()}).", icon="🕒")
+              f"({res.local.tzname()}).", icon=":material/schedule:")
     right.button("Use this time", key="compose_use_best_time", on_click=_use_time, args=(res.local,))
     st.caption(hint.recommendation.explanation)
 

@@ -391,7 +391,7 @@ def _media_editor(post_id: str, media: list[str], sources: dict, kinds: dict) ->
         c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
         src = sources.get(url, url)
         if kinds.get(url) == "missing":
-            c1.markdown("⚠️")
+            c1.markdown(":material/warning:")
         elif src == "video":
             c1.markdown("▶ video")
         else:

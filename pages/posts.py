@@ -47,9 +47,9 @@ if ctx.can(Action.EDIT_POSTS):
     if COMPOSING not in s:
         s[COMPOSING] = not has_posts(db, ws.id, actor=ctx.actor)
     if not s[COMPOSING]:
-        st.button("✍️ New post", key="posts_compose_open", type="primary", on_click=_composing, args=(True,))
+        st.button("New post", key="posts_compose_open", type="primary", icon=":material/edit_square:", on_click=_composing, args=(True,))
     else:
-        with st.expander("✍️ New post", expanded=True):
+        with st.expander("New post", expanded=True, icon=":material/edit_square:"):
             st.button("Close the composer", key="posts_compose_close", on_click=_composing, args=(False,),
                       type="tertiary")
             if not accounts:
@@ -90,7 +90,7 @@ for row in waiting_for_accounts(ctx):
     n = row["waiting"]
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.warning(f"**{row['account']}** cannot post: {n} planned post{'s wait' if n != 1 else ' waits'} for it (next "
-               f"{row['next']}). {row['reason']}", icon="⚠️")
+               f"{row['next']}). {row['reason']}", icon=":material/warning:")
     if c2.button("Reconnect on Accounts →", key=f"posts_blocked_{row['account_id']}"):
         st.switch_page("pages/accounts.py")
 attention = attention_rows(db, ws.id, tz_name=ws.timezone_name, actor=ctx.actor)
