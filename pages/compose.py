@@ -30,7 +30,7 @@ from core.services.connect import account_health
 from core.services.scheduler import Scheduler
 from core.media.renditions import convert_for_platforms, rendition_source
 from pages.preview_card import preview_html
-from pages.shared import Context, analytics_engine, media_checker, media_library, settings, store
+from pages.shared import Context, analytics_engine, media_checker, media_library, settings, show_messages, store
 
 log = logging.getLogger("outpost.compose")
 
@@ -448,10 +448,8 @@ def _outcome(already_said: set[str]) -> None:
         messages = [m for m in outcome[1] if m not in already_said]
         if not messages:
             st.error("Not saved yet: fix what is listed above first.")
-        elif len(messages) > 1:
-            st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {m}" for m in messages))
         else:
-            st.error(messages[0])
+            show_messages(messages)
         return
     _, saved, notices, warnings = outcome
     st.success(saved[0])

@@ -131,7 +131,9 @@ by_id = {a.id: a for a in accounts}
 platforms = sorted({a.platform for a in accounts}, key=lambda p: p.label)
 
 
-@st.cache_data(ttl=timedelta(seconds=30), max_entries=64, show_spinner=False)
+# No ttl: `now` in the key (the boundary: the minute, or the last change) already ends an answer's use, and
+# max_entries bounds the memory.
+@st.cache_data(max_entries=64, show_spinner=False)
 def _post_list(workspace_id: str, tz_name: str, section: str, now, limit: int, version: str, statuses: tuple,
                account_ids: tuple, platform_values: tuple, *, _ctx):
     """A page of the list, kept while the workspace's posts have not changed (`version`) and the minute is the

@@ -143,7 +143,11 @@ def problem_words(error: OutpostError) -> list[str]:
 
 def show_problems(error: OutpostError) -> None:
     """Every problem with the input, in plain words."""
-    messages = problem_words(error)
+    show_messages(problem_words(error))
+
+
+def show_messages(messages: list[str]) -> None:
+    """Problems already in words: one as it is, several as a list."""
     if len(messages) > 1:
         st.error("This needs fixing before it can be saved:\n\n" + "\n".join(f"- {m}" for m in messages))
     else:
