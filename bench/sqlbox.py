@@ -21,9 +21,8 @@ part of each figure the box spent copying (`SqlResult.copy_ms`). Last line: one 
 from __future__ import annotations
 
 import argparse
-import time
 
-from bench.analytics import generate, load
+from bench.analytics import generate, load, timed
 from bench.common import emit, say, stop_on_sigterm
 from core.analytics import sqlbox
 from core.analytics.engine import AnalyticsEngine
@@ -39,19 +38,6 @@ TRUTH = ("SELECT (SELECT count(*) FROM post_snapshots WHERE wkey = $w), "
          "GROUP BY dkey))")
 
 
-class _Refreshable(AnalyticsEngine):
-    """The in-memory engine; `refreshed()` stands for a refresh that changed something (its version moves on)."""
-
-    extra = 0
-
-    @property
-    def version(self) -> int:
-        return super().version + self.extra
-
-    def refreshed(self) -> None:
-        self.extra += 1
-
-
 def _by_size(con) -> list[tuple[str, int]]:
     """The workspaces with snapshots, (id, key), the biggest first."""
     return [(r[0], r[1]) for r in con.execute(
@@ -60,9 +46,7 @@ def _by_size(con) -> list[tuple[str, int]]:
 
 
 def _timed(engine, workspace_id: str) -> tuple[float, float, tuple[int, int]]:
-    started = time.perf_counter()
-    res = sqlbox.run_readonly(engine, workspace_id, QUERY, time_limit_s=60)
-    ms = (time.perf_counter() - started) * 1000.0
+    ms, _, res = timed(lambda: sqlbox.run_readonly(engine, workspace_id, QUERY, time_limit_s=60))
     row = res.df.iloc[0]
     return ms, res.copy_ms, (int(row["snapshots"]), int(row["latest_views"]))
 
@@ -70,7 +54,7 @@ def _timed(engine, workspace_id: str) -> tuple[float, float, tuple[int, int]]:
 def measure(rows: int, refresh_rows: int, seed: int) -> dict:
     say(f"generating {rows:,} snapshot rows")
     tables = generate(rows, seed)
-    engine = _Refreshable()
+    engine = AnalyticsEngine.in_memory()
     try:
         con = engine.cursor()
         load(con, tables)
@@ -90,15 +74,14 @@ def measure(rows: int, refresh_rows: int, seed: int) -> dict:
         con.execute(f"""INSERT INTO post_snapshots SELECT seq + $top, dkey, akey, wkey, taken_at + INTERVAL 1 DAY,
                         {", ".join(METRICS)}, is_demo FROM post_snapshots WHERE seq > $top - $n""",
                     {"top": top, "n": refresh_rows})
-        engine.refreshed()
+        engine.tables_written()          # as a refresh that changed something: the version moves on
         say(f"{refresh_rows:,} new rows; the query again")
         after_ms, after_copy, later = _timed(engine, workspace_id)
         ok = ok and later == truth()
         posts_ms = None
         if others:
-            started = time.perf_counter()
-            n = sqlbox.run_readonly(engine, others[0][0], POSTS, time_limit_s=60).df["n"].iloc[0]
-            posts_ms = (time.perf_counter() - started) * 1000.0
+            posts_ms, _, res = timed(lambda: sqlbox.run_readonly(engine, others[0][0], POSTS, time_limit_s=60))
+            n = res.df["n"].iloc[0]
             ok = ok and int(n) == con.execute("SELECT count(*) FROM posts WHERE wkey = $w",
                                               {"w": others[0][1]}).fetchall()[0][0]
         con.close()

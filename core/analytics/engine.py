@@ -336,11 +336,7 @@ class AnalyticsEngine:
         with self._lock:
             if self._closed:
                 raise RuntimeError("The analytics engine is closed.")
-            cur = self._con.cursor()
-            try:
-                outcome = fold_latest(cur)
-            finally:
-                cur.close()
+            outcome = fold_latest(self._con)       # on a cursor of its own
             self._version += 1
             self._writes.wrote(folded=True)
             return outcome

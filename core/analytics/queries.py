@@ -103,14 +103,14 @@ def _wkey(con: duckdb.DuckDBPyConnection, workspace_id: str) -> int:
     written since it was read, else asked."""
     writes = _writes.get()
     if writes is not None:
-        hit = writes.wkey(workspace_id)
+        hit = writes.known(("wkey", workspace_id))
         if hit is not None:
             return hit
         seen = writes.seen()
     rows = con.execute("SELECT wkey FROM workspaces WHERE workspace_id = $w", {"w": workspace_id}).fetchall()
     key = rows[0][0] if rows else -1
     if writes is not None:
-        writes.keep_wkey(seen, workspace_id, key)
+        writes.keep(seen, ("wkey", workspace_id), key)
     return key
 
 
@@ -130,7 +130,6 @@ class Writes:
         self._lock = threading.Lock()
         self._count = 0
         self.trusted = False
-        self._wkeys: dict[str, int] = {}
         self._known: dict[tuple, object] = {}
 
     def seen(self) -> int:
@@ -141,23 +140,15 @@ class Writes:
         (in the same transaction), so the queries may trust them from now on."""
         with self._lock:
             self._count += 1
-            self._wkeys = {}
             self._known = {}
             self.trusted = folded
 
-    def wkey(self, workspace_id: str) -> int | None:
-        return self._wkeys.get(workspace_id)
-
-    def keep_wkey(self, seen: int, workspace_id: str, key: int) -> None:
-        with self._lock:
-            if seen == self._count:          # nothing written since it was read
-                self._wkeys[workspace_id] = key
-
     def known(self, key: tuple, default=None):
-        """Another fact read since the last write (the zone a workspace's follower days are folded in)."""
+        """A fact read since the last write (a workspace's key, the zone its follower days are folded in)."""
         return self._known.get(key, default)
 
     def keep(self, seen: int, key: tuple, value) -> None:
+        """Keep `value` as known, unless something was written since it was read (`seen`)."""
         with self._lock:
             if seen == self._count:
                 self._known[key] = value

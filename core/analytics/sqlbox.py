@@ -457,6 +457,15 @@ class _Box:
             with _reading(open_source) as source:
                 wkey = _wkey(source, self.workspace_id)
                 rows_now, top_now = _snapshot_mark(source, wkey)
+                counted: dict[int, int] = {}      # rows past a mark, counted once for the tables sharing it
+
+                def past(top: int) -> int:
+                    if top not in counted:
+                        counted[top] = int(source.execute(
+                            "SELECT count(*) FROM post_snapshots WHERE wkey = $w AND seq > $m",
+                            {"w": wkey, "m": top}).fetchall()[0][0])
+                    return counted[top]
+
                 for name in [n for n in BOX_TABLES if n in self.marks]:
                     if name not in _FROM_SNAPSHOTS:
                         self._replace(source, name, wkey)
@@ -464,8 +473,7 @@ class _Box:
                     rows, top = self.marks[name]
                     if (rows_now, top_now) == (rows, top):
                         continue
-                    new = int(source.execute("SELECT count(*) FROM post_snapshots WHERE wkey = $w AND seq > $m",
-                                             {"w": wkey, "m": top}).fetchall()[0][0])
+                    new = past(top)
                     if wkey is None or rows_now != rows + new:
                         if _heavy(rows_now):
                             notify(f"The analytics data was read again, so the SQL box copies this workspace's "
