@@ -350,6 +350,22 @@ def test_an_answer_too_heavy_to_show_is_refused(engine, monkeypatch):
     assert len(ask(engine, "SELECT repeat('x', 100000) AS s FROM range(5)")) == 5
 
 
+def test_a_query_needing_more_memory_than_the_box_allows_is_stopped_and_leaves_no_files(own_engine, monkeypatch,
+                                                                                        tmp_path):
+    """The memory ceiling turns a huge aggregate into words; DuckDB writes nothing to disk meanwhile (it made a
+    `.tmp` directory in the dashboard's working directory, and offloaded to it, while only its size was capped)."""
+    import core.analytics.sqlbox as box_module
+    monkeypatch.setattr(box_module, "QUERY_MEMORY_BYTES", 48 * 1024 * 1024)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SqlBoxError) as caught:
+        ask(own_engine, "SELECT a.range % 1000000 AS k, count(*) AS n, max(md5(a.range::VARCHAR)) AS m "
+                        "FROM range(3000000) a GROUP BY ALL ORDER BY n DESC", time_limit_s=60)
+    assert caught.value.code == "sql_memory", caught.value
+    assert "more memory than the box allows" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+    assert ask(own_engine, "SELECT count(*) AS n FROM posts")["n"].iloc[0] >= 0      # the box still answers
+
+
 def test_bad_limits_are_programming_errors(engine):
     with pytest.raises(ValueError):
         run_readonly(engine, "ws_a", "SELECT 1", row_limit=0)

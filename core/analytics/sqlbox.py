@@ -123,6 +123,9 @@ _SAFE_CONFIG = {
     "allow_persistent_secrets": False,
     "python_enable_replacements": False,
     "max_temp_directory_size": "0B",
+    # No temporary files at all: with only the size capped, DuckDB still made a `.tmp` directory in the
+    # dashboard's working directory and offloaded blocks to it under memory pressure.
+    "temp_directory": "",
     "threads": 1,
 }
 
