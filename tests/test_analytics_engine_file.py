@@ -272,3 +272,25 @@ def test_postgres_another_database_behind_the_same_address_is_rebuilt(request, t
             engine.refresh()
             with engine.cursor() as con:
                 assert con.execute("SELECT workspace_id FROM workspaces").fetchall() == [("ws_second",)]
+
+
+def test_an_engine_in_memory_spills_outside_the_working_directory(tmp_path, monkeypatch):
+    """DuckDB's default for an in-memory database is `.tmp` in the working directory (the dashboard's is the
+    project's); a heavy statement under a small memory limit leaves nothing there, nor behind once closed."""
+    monkeypatch.chdir(tmp_path)
+    spill = tmp_path / "system-tmp"
+    spill.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spill))
+    engine = AnalyticsEngine.in_memory()
+    try:
+        cur = engine.cursor()
+        cur.execute("SET memory_limit = '60MB'")
+        rows = cur.execute("SELECT a.range, count(*) FROM range(2000000) a, range(3) b GROUP BY ALL "
+                           "ORDER BY 2 DESC LIMIT 1").fetchall()
+        assert rows[0][1] == 3
+        assert not (tmp_path / ".tmp").exists()
+        assert [p.name.startswith("outpost-duckdb-") for p in spill.iterdir()] == [True]    # it did spill, there
+        cur.close()
+    finally:
+        engine.close()
+    assert list(spill.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["system-tmp"]

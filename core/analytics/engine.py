@@ -29,9 +29,11 @@ workspace's key once per refresh. A caller that writes the tables itself says so
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -220,14 +222,25 @@ def open_file(path: Path, identity: dict[str, str] | None
     except _Locked as exc:
         log.warning("Analytics: %s is held by another process (%s); this dashboard keeps its analytics in memory "
                     "and reads the whole history at start.", path, _words(exc))
-        return duckdb.connect(":memory:"), "memory", (
+        return in_memory_duckdb(), "memory", (
             "Another dashboard process holds the analytics file, so this one keeps its analytics in memory "
             "(its first refresh reads the whole history)."), identity
     except Exception as exc:        # a directory we may not write, a file we may not move: memory still works
         log.warning("Analytics: %s cannot be used (%s); this dashboard keeps its analytics in memory.",
                     path, _words(exc))
-        return duckdb.connect(":memory:"), "memory", (
+        return in_memory_duckdb(), "memory", (
             f"The analytics file cannot be used ({_words(exc)}), so analytics is kept in memory."), identity
+
+
+_MEMORY_DBS = itertools.count(1)
+
+
+def in_memory_duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose spilled blocks go to a directory of its own under the system's temporary directory
+    (DuckDB makes it when it first spills and removes it on close), not to `.tmp` in the process's working
+    directory, DuckDB's default for an in-memory database (the dashboard's would be the project's)."""
+    spill = os.path.join(tempfile.gettempdir(), f"outpost-duckdb-{os.getpid()}-{next(_MEMORY_DBS)}")
+    return duckdb.connect(":memory:", config={"temp_directory": spill})
 
 
 def _words(exc: BaseException) -> str:
@@ -282,7 +295,7 @@ class AnalyticsEngine:
             if self.path is not None:
                 con, self.mode, self.note, self._identity = open_file(self.path, self._identity)
             else:
-                con, self.mode, self.note = duckdb.connect(":memory:"), "memory", ""
+                con, self.mode, self.note = in_memory_duckdb(), "memory", ""
         except BaseException:
             self._dispose_sql()
             raise
