@@ -122,6 +122,68 @@ def test_a_refresh_with_nothing_in_its_way_is_saved(world, clock):
     assert saved.status is AccountStatus.CONNECTED
 
 
+# ---------------------------------------------------------------- a reconnect while the platform answers
+# The job read the account, then talked to the platform with its token; the person reconnected during that call,
+# before the job's write reads the account again: the write must still see that the access is not the one used.
+
+def test_a_refusal_of_the_old_access_leaves_a_reconnect_made_during_the_call_alone(world):
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok"))
+    store.save_account(replace(store.get_account(acc.id), oauth_token="new-tok"))   # the person, during the call
+    result = mark_reconnect_needed(store, acc, "X refused the token.")                # the refusal of "tok"
+    final = store.get_account(acc.id)
+    assert result == final and final.status is AccountStatus.CONNECTED and final.oauth_token == "new-tok"
+    assert [n for n in store.list_notifications(workspace_id=ws) if n.kind == "reconnect_needed"] == []
+
+
+class _ReconnectedDuringTheCall:
+    """A platform that renews the old grant while the person reconnects the account."""
+
+    def __init__(self, store, account_id):
+        self.store, self.account_id = store, account_id
+
+    def refresh(self, credentials):
+        self.store.save_account(replace(self.store.get_account(self.account_id), oauth_token="person-tok",
+                                        refresh_token="person-ref"))
+        return TokenSet(access_token="refreshed-token", refresh_token="refreshed-refresh")
+
+
+def test_a_renewal_of_the_old_grant_does_not_replace_a_reconnect_made_during_the_call(world, clock):
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     refresh_token="ref"))
+    result = refresh_account(store, _ReconnectedDuringTheCall(store, acc.id), acc, clock=clock)
+    final = store.get_account(acc.id)
+    assert result == final and (final.oauth_token, final.refresh_token) == ("person-tok", "person-ref")
+    assert "account.token_refreshed" not in [e.action for e in store.list_events(subject_id=acc.id)]
+
+
+def test_a_reconnect_notice_sent_just_after_a_reconnect_stays_unread(world, clock):
+    """A runner refused even the new access marks the account again right after the reconnect was saved: the
+    reconnect settles the notices sent before it, never that new one."""
+    from core.platforms.base import Profile
+    from core.services.connect import save_connection
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     external_id="x1", connected_at=clock() - timedelta(days=3)))
+    mark_reconnect_needed(store, acc, "X refused the token.")
+    real = store.record_event
+
+    def record_event(event):
+        real(event)
+        if event.action == "account.reconnected":       # saved; a runner refused the new access marks it again
+            store.record_event = real
+            mark_reconnect_needed(store, store.get_account(acc.id), "X refused the new token too.")
+    store.record_event = record_event
+    saved, reconnected = save_connection(store, user_id="u", workspace_id=ws, platform=Platform.X,
+                                         token=TokenSet(access_token="new-tok"), now=clock(),
+                                         profile=Profile(external_id="x1", handle="brand", display_name="Brand"))
+    assert reconnected and store.get_account(acc.id).status is AccountStatus.RECONNECT_NEEDED
+    notes = [n for n in store.list_notifications(workspace_id=ws) if n.kind == "reconnect_needed"]
+    assert sorted((n.body.split(" Posts")[0], n.read_at is None) for n in notes) == [
+        ("X refused the new token too.", True), ("X refused the token.", False)]
+
+
 def test_on_postgresql_a_disconnect_committed_while_the_write_waits_is_seen(world, kind):
     """Two processes: the conditional write reads the row under its lock (FOR UPDATE), so a Disconnect committing
     while it waits is what it compares against, not the version from before."""

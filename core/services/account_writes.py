@@ -24,19 +24,27 @@ class Written(NamedTuple):
     stored: Account | None
 
 
+_NOT_GIVEN = object()
+
+
 def write_if_unchanged(store: PostStore, account_id: str, decide: Callable[[Account], Mapping[str, Any] | None], *,
-                       compare: tuple[str, ...], tries: int = CONDITIONAL_TRIES) -> Written:
+                       compare: tuple[str, ...], tries: int = CONDITIONAL_TRIES,
+                       acted_with: object = _NOT_GIVEN) -> Written:
     """Read the account, ask `decide` for the changes to make to it (None: nothing to write; it may raise), and
     write them only if the `compare` fields are still as read. On a refused write, read and decide again, up to
-    `tries` times, but stop (nothing written) if the access token changed between two reads: a person reconnected
-    the account (or something refreshed it) and what was decided was about the old access."""
-    seen = None
+    `tries` times, but stop (nothing written) if the access token changed: a person reconnected the account (or
+    something refreshed it) and what was decided was about the old access.
+
+    `acted_with`: the access token the job used when it talked to the platform (None included: an account without
+    one). The token as first read here must still be it: a person's reconnect that landed while the platform
+    answered, before this first read, is noticed too (their new access stands)."""
+    seen = acted_with
     for _ in range(tries):
         current = store.get_account(account_id)
         changes = decide(current)
         if changes is None:
             return Written(current, None)
-        if seen is not None and current.oauth_token != seen:
+        if seen is not _NOT_GIVEN and current.oauth_token != seen:
             return Written(current, None)
         seen = current.oauth_token
         stored = store.update_account_if(account_id, {name: getattr(current, name) for name in compare}, changes)

@@ -22,12 +22,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from core.services import notifications
 from core.services.account_writes import write_if_unchanged
-from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, OAuthState, clean_text
+from core.domain import (PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent, Notification, OAuthState,
+                         clean_text)
 from core.domain.errors import NotFoundError, PermissionDenied, Problem, ReconnectNeeded, ValidationError
 from core.services.notifications import InAppNotifier, Notifier
 from core.rules.permissions import Action, Actor, check
@@ -92,7 +93,7 @@ class ConnectService:
         """The consent URL to send the person to; only a role that may connect accounts gets one.
 
         `account_id`: reconnecting that account of the workspace (Accounts -> Reconnect): the connection then
-        updates it, and signing in as another platform account is refused (`save_connected_account`)."""
+        updates it, and signing in as another platform account is refused (`save_connection`)."""
         platform = Platform.parse(platform)
         actor = acting_person(self.store, actor, user_id)
         check(actor, Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
@@ -147,10 +148,9 @@ class ConnectService:
             raise ConnectError(Problem("scopes_missing", f"{platform.label} was connected without the permissions "
                                        f"Outpost needs ({', '.join(missing)}). Connect again and allow them all."))
         profile = adapter.fetch_profile(token)
-        account = save_connected_account(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
-                                         platform=platform, token=token, profile=profile, now=now,
-                                         account_id=attempt.account_id)
-        self.reconnected = was_reconnect(account, now)
+        account, self.reconnected = save_connection(self.store, user_id=user_id, workspace_id=attempt.workspace_id,
+                                                    platform=platform, token=token, profile=profile, now=now,
+                                                    account_id=attempt.account_id)
         return account
 
 
@@ -274,9 +274,9 @@ def _account_to_update(store: PostStore, *, workspace_id: str, platform: Platfor
                                "first. Nothing was changed."))
 
 
-def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str, platform: Platform, token: TokenSet,
-                           profile: Profile, now: datetime, meta: dict | None = None,
-                           details: dict | None = None, account_id: str | None = None) -> Account:
+def save_connection(store: PostStore, *, user_id: str, workspace_id: str, platform: Platform, token: TokenSet,
+                    profile: Profile, now: datetime, meta: dict | None = None,
+                    details: dict | None = None, account_id: str | None = None) -> "Connection":
     """Create the account, or update the workspace's existing one for the same platform account (reconnecting),
     and record it. The one rule for every way of connecting (a consent page, an app password): a refresh token
     the platform did not send again is kept, secret profile extras go to the encrypted secrets. Which account is
@@ -301,31 +301,37 @@ def save_connected_account(store: PostStore, *, user_id: str, workspace_id: str,
         account = Account(platform=platform, external_id=profile.external_id, workspace_id=workspace_id,
                           connected_at=now, **fields)
         action = "account.connected"
+    # The "Reconnect ..." notices this connection answers: those sent before it (one a runner sends after it, on
+    # being refused the new access, asks again and stays unread).
+    answered = reconnect_notices(store, existing) if existing is not None else []
     account = store.save_account(account)
     store.record_event(ActivityEvent(action=action, subject_type="account", subject_id=account.id, at=now,
                                      actor=f"user:{user_id}", workspace_id=workspace_id,
                                      to_state=AccountStatus.CONNECTED.value,
                                      details={"platform": platform.value, "handle": account.handle, **(details or {})}))
-    if existing is not None:
-        settle_reconnect_notices(store, account, now)
-    return account
+    for note in answered:
+        store.mark_notification_read(note.id, now)
+    # A reconnect: an account the workspace had connected before (a practice account added by hand, never
+    # connected, is connected for the first time).
+    return Connection(account, reconnected=existing is not None and existing.connected_at is not None)
 
 
-def was_reconnect(account: Account, now: datetime) -> bool:
-    """Whether `save_connected_account` (called at `now`) updated an account the workspace already had: a new
-    one is connected at that instant, an updated one keeps the time it was first connected."""
-    return account.connected_at is not None and account.connected_at != now
+class Connection(NamedTuple):
+    """What `save_connection` did: the account as stored, and whether it was connected before (a reconnect)."""
+    account: Account
+    reconnected: bool
 
 
-def settle_reconnect_notices(store: PostStore, account: Account, now: datetime) -> int:
-    """Mark the workspace's unread "Reconnect <account>" notifications read: the account was connected again, so
-    they ask for nothing any more. Returns how many."""
-    done = 0
-    for note in store.list_notifications(workspace_id=account.workspace_id or "", unread_only=True, limit=1000):
-        if note.kind == notifications.RECONNECT_NEEDED and note.subject_id == account.id:
-            store.mark_notification_read(note.id, now)
-            done += 1
-    return done
+def save_connected_account(store: PostStore, **kwargs) -> Account:
+    """`save_connection`'s account (for callers that do not say whether it was a reconnect)."""
+    return save_connection(store, **kwargs).account
+
+
+def reconnect_notices(store: PostStore, account: Account) -> list[Notification]:
+    """The workspace's unread "Reconnect <account>" notifications."""
+    return [n for n in store.list_notifications(workspace_id=account.workspace_id or "", unread_only=True,
+                                                limit=100_000)
+            if n.kind == notifications.RECONNECT_NEEDED and n.subject_id == account.id]
 
 
 def profile_names(profile: Profile) -> tuple[str, str]:
@@ -389,9 +395,11 @@ def mark_reconnect_needed(store: PostStore, account: Account, reason: str, *, ac
         return {"status": AccountStatus.RECONNECT_NEEDED,
                 "meta": {**dict(current.meta or {}), RECONNECT_REASON_KEY: reason}}
 
-    # Written only if the account is still as just read: a Disconnect made meanwhile is never undone, and one
-    # reconnected (or refreshed) meanwhile is left alone, as the refusal was about the old access.
-    current, marked = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token", "meta"))
+    # Written only if the account is still as just read and still has the access the refusal was about: a
+    # Disconnect made meanwhile is never undone, and one reconnected (or refreshed) meanwhile, even while the
+    # platform answered, is left alone.
+    current, marked = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token", "meta"),
+                                         acted_with=account.oauth_token)
     if marked is None:
         return current
     now = clock()
@@ -427,7 +435,8 @@ def refresh_account(store: PostStore, adapter: PlatformAdapter, account: Account
                                   f"access was not kept. Connect it again to post from it.")
         return changes
 
-    latest, saved = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token"))
+    latest, saved = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token"),
+                                       acted_with=account.oauth_token)
     if saved is None:
         return latest            # a person reconnected it meanwhile: their access stands
     store.record_event(ActivityEvent(action="account.token_refreshed", subject_type="account", subject_id=account.id,

@@ -3,7 +3,7 @@
 The person gives their handle and an app password they created on the platform; the adapter's
 `login` turns them into a session (an access token and a refresh token), `fetch_profile` says
 who the account is, and the account is created or updated exactly as an OAuth connect does it
-(`core.services.connect.save_connected_account`, shared with the consent-page flow): same fields, same
+(`core.services.connect.save_connection`, shared with the consent-page flow): same fields, same
 activity events, the tokens in the account's encrypted token fields. The password itself is never stored, logged or put in an
 error: once the session exists, the refresh token is all Outpost keeps.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from core.services.connect import ConnectError, acting_person, save_connected_account, was_reconnect
+from core.services.connect import ConnectError, acting_person, save_connection
 from core.domain import Account
 from core.domain.errors import PlatformError, Problem, ReconnectNeeded, RetryLater
 from core.rules.permissions import Action, Actor, check
@@ -99,9 +99,7 @@ class PasswordConnectService:
             raise ConnectError(Problem("login_failed", f"{platform.label} was not connected: {exc}")) from None
         # The login took a while: a person demoted (or removed) meanwhile connects nothing.
         check(Actor.of(self.store, user_id), Action.CONNECT_ACCOUNTS, workspace_id, subject="workspace")
-        now = self.clock()
-        account = save_connected_account(self.store, user_id=user_id, workspace_id=workspace_id, platform=platform,
-                                         token=token, profile=profile, now=now,
-                                         meta={"connected_with": APP_PASSWORD}, details={"method": APP_PASSWORD})
-        self.reconnected = was_reconnect(account, now)
+        account, self.reconnected = save_connection(
+            self.store, user_id=user_id, workspace_id=workspace_id, platform=platform, token=token, profile=profile,
+            now=self.clock(), meta={"connected_with": APP_PASSWORD}, details={"method": APP_PASSWORD})
         return account
