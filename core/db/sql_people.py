@@ -167,6 +167,14 @@ class SqlPeopleStore(SqlBase):
         """Mark an invitation used by `user_id`; of concurrent calls exactly one gets True."""
         return self._settle_invitation(invitation_id, {"accepted_at": accepted_at, "accepted_by": user_id})
 
+    def purge_invitations(self, before: datetime) -> int:
+        """Forget invitations settled before `before`: used or withdrawn then, or expired by then (their email
+        goes with them; their link then reads as unknown). Ones still usable stay. How many went."""
+        with self._write() as conn:
+            return conn.execute(invitations.delete().where(sa.or_(
+                invitations.c.expires_at < before, invitations.c.accepted_at < before,
+                invitations.c.revoked_at < before))).rowcount
+
     def add_session(self, session: Session) -> Session:
         duplicate = DuplicateError("That session already exists.")
         with self._insert_race(duplicate, sessions, session.id_hash, column="id_hash"), self._write() as conn:

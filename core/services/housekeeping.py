@@ -17,6 +17,7 @@ log = logging.getLogger("outpost.housekeeping")
 OAUTH_STATE_KEEP = timedelta(days=1)     # connect attempts older than this are long expired
 HEARTBEAT_KEEP = timedelta(days=1)
 SESSION_KEEP = timedelta(days=7)          # an ended session (or a failed sign-in) is kept this long, then forgotten
+INVITATION_KEEP = timedelta(days=30)       # a used, withdrawn or expired invitation (and its email) is kept this long
 # A JPEG made for a platform (core.media.renditions) is kept this long after its post was due once the post is
 # published or cancelled, and this long after it was last made or used when no post names it (deleted posts, a
 # composer draft never saved).
@@ -29,7 +30,7 @@ _SCAN = 200_000        # posts read at most; with more, renditions are left alon
 
 def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "system",
                  keep_runner_id: str | None = None, library: MediaLibrary | None = None) -> None:
-    """Old connect attempts, heartbeats of runners long gone (never `keep_runner_id`'s), posts nobody approved by
+    """Old connect attempts, invitations settled a month ago, heartbeats of runners long gone (never `keep_runner_id`'s), posts nobody approved by
     their time (expired), series left behind, and (given the media `library`) renditions no post needs."""
     now = clock()
     try:
@@ -44,6 +45,12 @@ def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, ac
             log.info("forgot %d dashboard sessions that ended over a week ago", gone)
     except Exception:
         log.exception("forgetting ended sessions failed; trying again next time")
+    try:
+        gone = store.purge_invitations(now - INVITATION_KEEP)
+        if gone:
+            log.info("forgot %d invitations used, withdrawn or expired over 30 days ago", gone)
+    except Exception:
+        log.exception("forgetting old invitations failed; trying again next time")
     try:
         forget_old_heartbeats(store, now=now, keep_runner_id=keep_runner_id)
     except Exception:

@@ -79,6 +79,7 @@ class PeopleStore(Protocol):
     def list_invitations(self, workspace_id: str) -> list[Invitation]: ...
     def revoke_invitation(self, invitation_id: str, revoked_at: datetime) -> bool: ...
     def accept_invitation(self, invitation_id: str, user_id: str, accepted_at: datetime) -> bool: ...
+    def purge_invitations(self, before: datetime) -> int: ...
     def add_session(self, session: Session) -> Session: ...
     def get_session(self, id_hash: str) -> Session | None: ...
     def list_user_sessions(self, user_id: str) -> list[Session]: ...
@@ -221,6 +222,17 @@ class PeopleMemory(MemoryState):
                 return False
             self._invitations[invitation_id] = replace(invitation, accepted_at=accepted_at, accepted_by=user_id)
             return True
+
+    def purge_invitations(self, before: datetime) -> int:
+        """Forget invitations settled before `before`: used or withdrawn then, or expired by then (their email
+        goes with them; their link then reads as unknown). Ones still usable stay. How many went."""
+        with self._lock:
+            gone = [k for k, i in self._invitations.items()
+                    if i.expires_at < before or (i.accepted_at is not None and i.accepted_at < before)
+                    or (i.revoked_at is not None and i.revoked_at < before)]
+            for k in gone:
+                del self._invitations[k]
+            return len(gone)
 
     def add_session(self, session: Session) -> Session:
         with self._lock:

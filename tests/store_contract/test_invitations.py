@@ -100,3 +100,27 @@ def test_concurrent_uses_and_withdrawals_of_one_invitation_exactly_one_wins(worl
         [(how, _)] = [r for r in results if r[1]]
         stored = store.get_invitation(f"{round_}" * 64)
         assert (stored.accepted_at is not None, stored.revoked_at is not None) == (how == "accept", how == "revoke")
+
+
+def test_settled_invitations_are_forgotten_a_while_later_and_usable_ones_never(world, clock):
+    """Housekeeping forgets invitations used, withdrawn or expired before a moment (their emails with them);
+    one that can still be used stays whatever its age."""
+    store = world.store
+    start = clock.now
+    store.add_invitation(invitation(world, clock, id="inv_used", token_hash="a" * 64))
+    store.add_invitation(invitation(world, clock, id="inv_withdrawn", token_hash="b" * 64, email="bo@example.test"))
+    store.add_invitation(invitation(world, clock, id="inv_expired", token_hash="c" * 64, email="cy@example.test",
+                                    expires_at=start + timedelta(days=1)))
+    store.add_invitation(invitation(world, clock, id="inv_open", token_hash="d" * 64, email="di@example.test",
+                                    expires_at=start + timedelta(days=90)))
+    joiner = store.add_user(User(email="ana@example.test", id="user_ana"))
+    assert store.accept_invitation("inv_used", joiner.id, start + timedelta(hours=1))
+    assert store.revoke_invitation("inv_withdrawn", start + timedelta(days=3))
+    # Nothing settled before the start; at day 2 the used and the expired one are; at day 40 the withdrawn too.
+    assert store.purge_invitations(start) == 0
+    assert store.purge_invitations(start + timedelta(days=2)) == 2
+    assert sorted(i.id for i in store.list_invitations(world.ws.id)) == ["inv_open", "inv_withdrawn"]
+    assert store.get_invitation("a" * 64) is None and store.get_invitation("c" * 64) is None
+    assert store.purge_invitations(start + timedelta(days=40)) == 1
+    assert [i.id for i in store.list_invitations(world.ws.id)] == ["inv_open"]
+    assert store.get_invitation("d" * 64).pending
