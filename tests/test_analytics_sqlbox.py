@@ -187,14 +187,14 @@ def test_the_box_runs_locked_down(engine):
     ("EXPORT DATABASE '/tmp/outpost-sqlbox-export'", "sql_not_select", "EXPORT reads or writes files"),
     ("ATTACH ':memory:' AS other", "sql_not_select", "ATTACH opens another database"),   # DuckDB would allow it
     ("ATTACH '/tmp/outpost-sqlbox.duckdb'", "sql_not_select", "ATTACH opens another database"),
-    ("INSTALL httpfs", "sql_not_select", "LOAD installs or loads extensions"),
+    ("INSTALL httpfs", "sql_not_select", "INSTALL installs or loads extensions"),
     ("LOAD json", "sql_not_select", "LOAD installs or loads extensions"),          # built in: DuckDB would load it
     ("PRAGMA version", "sql_not_select", "PRAGMA changes settings"),
     ("SET threads = 4", "sql_not_select", "SET changes settings"),
     ("SET VARIABLE x = 1", "sql_not_select", "SET changes settings"),
     ("CALL pragma_version()", "sql_not_select", "CALL changes settings"),
-    ("CHECKPOINT", "sql_not_select", "CALL changes settings"),
-    ("BEGIN", "sql_not_select", "TRANSACTION controls transactions"),
+    ("CHECKPOINT", "sql_not_select", "CHECKPOINT changes settings"),
+    ("BEGIN", "sql_not_select", "BEGIN controls transactions"),
     ("EXPLAIN SELECT 1", "sql_not_select", "EXPLAIN is not a plain query"),
     ("PIVOT posts ON state", "sql_not_select", "SELECT * FROM (PIVOT ...)"),
     # A write hidden in a SELECT: DuckDB 2.0 runs data-modifying CTEs.

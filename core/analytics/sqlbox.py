@@ -310,7 +310,9 @@ def _one_select(sql: str) -> duckdb.Statement:
         raise SqlBoxError("Refused: this statement expands into several (a top-level PIVOT does). Wrap it in a"
                           " query: SELECT * FROM (PIVOT ...). " + _SELECT_ONLY, code="sql_not_select")
     what = _REFUSED_BY_TYPE.get(kind, "is not a plain query")
-    label = kind.replace("_", " ")
+    # The statement as the person wrote it (INSTALL, not DuckDB's type LOAD), where its text starts with a word.
+    first = re.match(r"\s*([A-Za-z]+)", statement.query or "")
+    label = first.group(1).upper() if first and kind in _REFUSED_BY_TYPE else kind.replace("_", " ")
     raise SqlBoxError(f"Refused: {label} {what}. " + _SELECT_ONLY, code="sql_not_select")
 
 
