@@ -568,6 +568,10 @@ def _live(post_id: str) -> None:
         elif d["retryable"] and ctx.can(Action.SETTLE):
             cols[3].button("Try again", key=f"pd_retry_{d['delivery_id']}", on_click=_act,
                            args=(post_id, f"retry:{d['delivery_id']}"))
+        if d["figures"]:
+            st.caption(f":material/insights: {d['figures']}")
+    if any(d["figures"] for d in detail.deliveries):
+        st.caption("How its figures grew since publishing: Analytics, \"One post since publication\".")
 
 
 @st.fragment(run_every=LIVE)

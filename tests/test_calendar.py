@@ -339,6 +339,18 @@ def test_a_published_post_stays_where_it_went_out(w):
     assert [(d["account"], d["state"], d["url"]) for d in detail.deliveries] == [
         (w.li.label, "published", "https://x.test/1")]
     assert [h["what"] for h in detail.history][0] == "Scheduled"
+    assert detail.deliveries[0]["figures"] == "No figures yet: Outpost reads them within the hour after publishing."
+    # The runner reads its figures: the dialog shows the latest, in words, and leaves out what LinkedIn does not
+    # report (never a 0 for it).
+    from core.store.records import MetricSnapshot
+    for minutes, views in ((30, 120), (90, 1480)):
+        w.store.add_metric_snapshots([MetricSnapshot(
+            delivery_id=claimed.id, post_id="p1", account_id=w.li.id, workspace_id=w.ws.id, platform="linkedin",
+            external_id="1", taken_at=w.clock() + timedelta(minutes=minutes),
+            metrics={"views": views, "likes": 31, "comments": 4, "shares": None})])
+    detail = cal.post_detail(w.store, w.ws.id, "p1", tz_name=BERLIN, actor=w.as_viewer)
+    later = (w.clock() + timedelta(minutes=90)).astimezone(zone(BERLIN)).strftime("%a %d %b %Y %H:%M")
+    assert detail.deliveries[0]["figures"] == f"1,480 views · 31 likes · 4 comments (as of {later})"
 
 
 def test_the_history_says_what_happened_in_words_and_who_did_it(w, monkeypatch):

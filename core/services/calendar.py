@@ -23,6 +23,7 @@ from core.rules import timing as scheduling
 from core.rules.permissions import SCRIPT, Action, Actor, check
 from core.rules.timing import check_not_past
 from core.services.scheduler import Scheduler, ScheduleResult
+from core.analytics.schema import METRICS
 from core.store import PostStore
 
 __all__ = ["LEGEND", "VIEWS", "DAY_LIMIT", "WEEK_DAY_LIMIT", "DEMO", "summarise_over",
@@ -423,7 +424,8 @@ def post_detail(store: PostStore, workspace_id: str, post_id: str, *, tz_name: s
                      "state": d.state.value, "status": d.state.value.replace("_", " ").capitalize(),
                      "when": _local(d.published_at or d.due_at, tz), "attempts": d.attempts,
                      "problem": d.last_error or "", "url": d.external_url or "",
-                     "retryable": d.state in (DeliveryState.FAILED, DeliveryState.NEEDS_REVIEW)})
+                     "retryable": d.state in (DeliveryState.FAILED, DeliveryState.NEEDS_REVIEW),
+                     "figures": _latest_figures(store, d, tz) if d.state == DeliveryState.PUBLISHED else ""})
     # Each list is newest first (same instant: last written first); reversed, the stable sort keeps write order.
     events = list(reversed(store.list_events(subject_id=post_id, limit=200)))
     for d in deliveries:
@@ -436,6 +438,25 @@ def post_detail(store: PostStore, workspace_id: str, post_id: str, *, tz_name: s
                      "account": account_of.get(e.subject_id, "")}
                     for e in events)
     return PostDetail(post=post, status=post_status(post, deliveries), deliveries=tuple(rows), history=history)
+
+
+# A published post's figures as the platform last reported them, in the dialog's words (its own metric names are
+# normalised to these; a metric the platform does not report is left out, never shown as 0).
+_FIGURE_WORDS = {"views": "views", "reach": "reached", "likes": "likes", "comments": "comments", "shares": "shares",
+                 "saves": "saves", "clicks": "clicks", "video_views": "video views"}
+
+
+def _latest_figures(store: PostStore, delivery, tz) -> str:
+    """'1,234 views · 900 reached · 87 likes · 12 comments (Thu 04 Dec 14:05)', or why there are none yet."""
+    latest = store.list_metric_snapshots(delivery_id=delivery.id, limit=1)
+    if not latest:
+        return "No figures yet: Outpost reads them within the hour after publishing."
+    snap = latest[0]
+    parts = [f"{int(snap.metrics[m]):,} {_FIGURE_WORDS[m]}" for m in METRICS
+             if m in _FIGURE_WORDS and snap.metrics.get(m) is not None]
+    if not parts:
+        return f"{delivery.platform.label} reports no figures for this post yet ({_local(snap.taken_at, tz)})."
+    return " · ".join(parts) + f" (as of {_local(snap.taken_at, tz)})"
 
 
 # What happened to a post or one of its deliveries, as the dialog's history says it.
