@@ -30,51 +30,38 @@ _SCAN = 200_000        # posts read at most; with more, renditions are left alon
 
 def housekeeping(store: PostStore, *, clock: Callable[[], datetime] = utcnow, actor: str = "system",
                  keep_runner_id: str | None = None, library: MediaLibrary | None = None) -> None:
-    """Old connect attempts, invitations settled a month ago, heartbeats of runners long gone (never `keep_runner_id`'s), posts nobody approved by
-    their time (expired), series left behind, and (given the media `library`) renditions no post needs."""
+    """Old connect attempts, ended sessions, invitations settled a month ago, heartbeats of runners long gone
+    (never `keep_runner_id`'s), posts nobody approved by their time (expired), series left behind, and (given the
+    media `library`) renditions no post needs. Each job on its own: one failing is logged and tried next time."""
     now = clock()
-    try:
-        purged = store.purge_oauth_states(now - OAUTH_STATE_KEEP)
-        if purged:
-            log.info("removed %d old connect attempts", purged)
-    except Exception:
-        log.exception("removing old connect attempts failed; trying again next time")
-    try:
-        gone = store.purge_sessions(now - SESSION_KEEP)
-        if gone:
-            log.info("forgot %d dashboard sessions that ended over a week ago", gone)
-    except Exception:
-        log.exception("forgetting ended sessions failed; trying again next time")
-    try:
-        gone = store.purge_invitations(now - INVITATION_KEEP)
-        if gone:
-            log.info("forgot %d invitations used, withdrawn or expired over 30 days ago", gone)
-    except Exception:
-        log.exception("forgetting old invitations failed; trying again next time")
-    try:
-        forget_old_heartbeats(store, now=now, keep_runner_id=keep_runner_id)
-    except Exception:
-        log.exception("forgetting old heartbeats failed; trying again next time")
+    _job("removing old connect attempts", "removed %d old connect attempts",
+         lambda: store.purge_oauth_states(now - OAUTH_STATE_KEEP))
+    _job("forgetting ended sessions", "forgot %d dashboard sessions that ended over a week ago",
+         lambda: store.purge_sessions(now - SESSION_KEEP))
+    _job("forgetting old invitations", "forgot %d invitations used, withdrawn or expired over 30 days ago",
+         lambda: store.purge_invitations(now - INVITATION_KEEP))
+    _job("forgetting old heartbeats", None, lambda: forget_old_heartbeats(store, now=now, keep_runner_id=keep_runner_id))
     # Posts nobody approved by their time are never published: mark them expired and tell their authors.
-    try:
-        expired = expire_overdue(store, clock=clock, actor=actor if ":" in actor else f"system:{actor}")
-        if expired:
-            log.info("%d post(s) expired without approval", expired)
-    except Exception:
-        log.exception("expiring unapproved posts failed; trying again next time")
+    _job("expiring unapproved posts", "%d post(s) expired without approval",
+         lambda: expire_overdue(store, clock=clock, actor=actor if ":" in actor else f"system:{actor}"))
     # A series whose last occurrence settled while a runner was stopping: continue it (idempotent).
-    try:
-        continue_settled_series(store, clock=clock, actor=actor)
-    except Exception:
-        log.exception("continuing settled series failed; trying again next time")
+    _job("continuing settled series", None, lambda: continue_settled_series(store, clock=clock, actor=actor))
     # After the series: an occurrence it just made names the same renditions as the one before.
     if library is not None:
-        try:
-            removed = forget_unused_renditions(store, library, now=now)
-            if removed:
-                log.info("deleted %d converted media file(s) no post needs any more", len(removed))
-        except Exception:
-            log.exception("deleting unused converted media failed; trying again next time")
+        _job("deleting unused converted media", "deleted %d converted media file(s) no post needs any more",
+             lambda: len(forget_unused_renditions(store, library, now=now) or ()))
+
+
+def _job(what: str, done: str | None, run: Callable[[], object]) -> None:
+    """Run one housekeeping job; log how many things it did (`done`, with %d) or, should it fail, that it will be
+    tried again next time (the other jobs still run)."""
+    try:
+        count = run()
+    except Exception:
+        log.exception("%s failed; trying again next time", what)
+        return
+    if done and count:
+        log.info(done, count)
 
 
 def forget_unused_renditions(store: PostStore, library: MediaLibrary, *, now: datetime) -> list[str] | None:
