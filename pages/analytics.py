@@ -36,6 +36,15 @@ PRESETS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Custom dat
 METRICS = (("views", "Views"), ("reach", "Reach"), ("likes", "Likes"), ("comments", "Comments"), ("shares", "Shares"),
            ("saves", "Saves"), ("clicks", "Clicks"), ("video_views", "Video views"), ("engagements", "Engagements"))
 PERCENT_KPIS = {"engagement_rate", "success_rate"}
+# One colour per platform in every chart (Trends, Follower growth, Failures); accounts of one platform share it and
+# differ by dash and marker, so lines that lie on top of each other are still told apart.
+PLATFORM_COLOURS = {"instagram": "#d62976", "facebook": "#1877f2", "linkedin": "#0a66c2", "x": "#0f1419",
+                    "tiktok": "#00a8a8", "youtube": "#ff0000", "threads": "#8c8c8c", "bluesky": "#6cb4ff",
+                    "mastodon": "#6364ff"}
+PLATFORM_SYMBOLS = {"instagram": "circle", "facebook": "square", "linkedin": "diamond", "x": "triangle-up",
+                    "tiktok": "cross", "youtube": "x", "threads": "star", "bluesky": "hexagon",
+                    "mastodon": "pentagon"}
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 
 
 # ---------------------------------------------------------------- formatting (NaN is "not available", never 0)
@@ -88,7 +97,7 @@ def _named(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its platforms by name and, where it has accounts, `who`: "demo_brand · Instagram"."""
     if "platform" not in frame or not len(frame):
         return frame
-    frame = frame.assign(platform=frame["platform"].map(_platform))
+    frame = frame.assign(platform_slug=frame["platform"], platform=frame["platform"].map(_platform))
     if "handle" in frame:
         frame = frame.assign(who=frame["handle"].fillna("") + " · " + frame["platform"])
     return frame
@@ -102,11 +111,30 @@ def _csv(name: str, f, label: str = "Download CSV", **extra) -> None:
                        key=f"an_csv_{name}", icon=":material/download:", on_click="ignore")
 
 
+def _styles(frame: pd.DataFrame, group: str) -> dict:
+    """Each line's look when lines are platforms or accounts: its platform's colour (PLATFORM_COLOURS) and marker;
+    the second, third... account of a platform dashed differently."""
+    if "platform_slug" not in frame:
+        return {}
+    slugs = frame.groupby(group, sort=True)["platform_slug"].first()
+    seen: dict[str, int] = {}
+    styles = {}
+    for name, slug in slugs.items():
+        n = seen[slug] = seen.get(slug, -1) + 1
+        styles[name] = dict(line=dict(color=PLATFORM_COLOURS.get(slug), dash=DASHES[n % len(DASHES)]),
+                            marker=dict(color=PLATFORM_COLOURS.get(slug), symbol=PLATFORM_SYMBOLS.get(slug, "circle"),
+                                        size=7))
+    return styles
+
+
 def _lines(frame: pd.DataFrame, x: str, y: str, color: str, *, x_title: str = "", y_title: str = "",
            order: list | None = None) -> go.Figure:
-    """One line with markers per value of `color` (plotly.graph_objects: a fifth of plotly.express's time)."""
+    """One line with markers per value of `color` (plotly.graph_objects: a fifth of plotly.express's time); lines
+    of platforms or accounts in their platform's colour."""
     groups = dict(tuple(frame.groupby(color, sort=True)))
-    fig = go.Figure([go.Scatter(x=groups[name][x], y=groups[name][y], name=str(name), mode="lines+markers")
+    styles = _styles(frame, color)
+    fig = go.Figure([go.Scatter(x=groups[name][x], y=groups[name][y], name=str(name), mode="lines+markers",
+                                **styles.get(name, {}))
                      for name in (order or groups) if name in groups])
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title)
     return fig
@@ -116,10 +144,10 @@ DAY_MS = 24 * 3600 * 1000
 WEEK = 7        # the shortest span a day axis shows: one day of data is one day in a week, not a point in time
 
 
-def _day_axis(fig: go.Figure, days, until=None) -> None:
-    """An x axis of whole local days ("04 Dec"), at least the week up to `until` (the period's last day), one tick a
-    day while it is short: with one day of data plotly would otherwise stretch that day into milliseconds
-    ("23:59:59.9995")."""
+def _day_axis(fig: go.Figure, days, until=None, since=None) -> None:
+    """An x axis of whole local days ("04 Dec"): the period's, from `since` to `until` when given (not only the
+    days with data), at least a week, one tick a day while it is short: with one day of data plotly would otherwise
+    stretch that day into milliseconds ("23:59:59.9995")."""
     days = pd.to_datetime(pd.Series(list(days))).dropna()
     fig.update_xaxes(type="date", tickformat="%d %b", hoverformat="%a %d %b %Y")
     if days.empty:
@@ -127,6 +155,9 @@ def _day_axis(fig: go.Figure, days, until=None) -> None:
     first, last = days.min().normalize(), days.max().normalize()
     if until is not None:
         last = max(last, pd.Timestamp(until).normalize())
+    if since is not None:
+        first = min(first, pd.Timestamp(since).normalize())
+        fig.update_xaxes(range=[first - pd.Timedelta(hours=12), last + pd.Timedelta(hours=12)])
     if (last - first).days < WEEK:
         first = min(first, last - pd.Timedelta(days=WEEK - 1))
         fig.update_xaxes(range=[first - pd.Timedelta(hours=12), last + pd.Timedelta(hours=12)], dtick=DAY_MS)
@@ -211,10 +242,11 @@ def _trends(trends: pd.DataFrame) -> None:
         split = "account"           # a rate is per account; adding rates up across accounts would mislead
         st.caption("Engagement rate is shown per account.")
     group = "platform" if split == "platform" else "who"
-    series = trends.groupby(["day", group], as_index=False)[measure].sum(min_count=1) if measure != "engagement_rate" \
-        else trends[["day", group, measure]]
+    # (each platform or account keeps its platform: its colour)
+    series = trends.groupby(["day", group, "platform_slug"], as_index=False)[measure].sum(min_count=1) \
+        if measure != "engagement_rate" else trends[["day", group, "platform_slug", measure]]
     fig = _lines(series.sort_values("day"), "day", measure, group, y_title=measure.replace("_", " ").capitalize())
-    _day_axis(fig, series["day"], until=period.last)
+    _day_axis(fig, series["day"], until=period.last, since=period.first)
     if measure == "engagement_rate":
         _rate_axis(fig, series[measure])
     else:
@@ -232,7 +264,7 @@ def _ranked(posts: pd.DataFrame) -> None:
     rank_by = st.segmented_control("Rank by", ["engagement_rate", "engagements", "reach", "views"],
                                    default="engagement_rate", key="an_rank_by",
                                    format_func=lambda m: m.replace("_", " ").capitalize()) or "engagement_rate"
-    ranked = posts.dropna(subset=[rank_by]).sort_values(rank_by, ascending=False)
+    ranking = analytics.rank_posts(posts, rank_by, now)
     links = posts["link"].map(lambda u: viewable_link(u, settings()) if isinstance(u, str) else u)
     if "is_demo" in posts:     # demo history was never on a platform (nor in the emulator): nothing to open
         links = links.where(~posts["is_demo"].fillna(False).astype(bool), None)
@@ -244,24 +276,34 @@ def _ranked(posts: pd.DataFrame) -> None:
         link=links)
     columns = ["thumbnail", "published", "who", "caption", "views", "reach", "likes", "comments",
                "shares", "saves", "engagements", "engagement_rate", "origin", "link"]
-    brief = ["thumbnail", "published", "who", "caption", "reach", "views", "engagements", "engagement_rate", "link"]
-    config = {"thumbnail": st.column_config.ImageColumn("", width="small"),
-              "link": st.column_config.LinkColumn("Link", display_text="Open ↗", width=60),
+    # The ranking figure first, one other figure beside it: the lists fit 1280 px without scrolling sideways.
+    second = "engagements" if rank_by == "engagement_rate" else "engagement_rate"
+    brief = ["thumbnail", rank_by, second, "published", "who", "caption", "link"]
+    config = {"thumbnail": st.column_config.ImageColumn("", width=44),
+              "link": st.column_config.LinkColumn("Link", display_text="Open ↗", width=64),
               "caption": st.column_config.TextColumn("Caption", width=170),
-              "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%", width=75),
+              "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%", width=80),
               # wide enough for "not available" where a platform does not report the metric
               **{m: st.column_config.NumberColumn(label, format="localized", width=92) for m, label in METRICS},
-              "published": "Published", "who": "Account", "origin": "AI"}
-    st.markdown(f"**Top 5** by {rank_by.replace('_', ' ')}")
-    st.dataframe(shown.loc[ranked.index[:5], brief], hide_index=True, column_config=config, key="an_top",
-                 row_height=56, placeholder=NA)
-    st.markdown(f"**Bottom 5** by {rank_by.replace('_', ' ')}")
-    st.dataframe(shown.loc[ranked.index[::-1][:5], brief], hide_index=True, column_config=config,
-                 key="an_bottom", row_height=56, placeholder=NA)
-    if len(ranked) < len(posts):
-        left = len(posts) - len(ranked)
-        st.caption(f"{_plural(left, 'post')} left out: {'its' if left == 1 else 'their'} platform did not report "
-                   f"{rank_by.replace('_', ' ')}.")
+              "published": st.column_config.TextColumn("Published", width=118),
+              "who": st.column_config.TextColumn("Account", width=150), "origin": "AI"}
+    what = rank_by.replace("_", " ")
+    if not ranking.order:
+        st.caption(f"No post to rank by {what} yet.")
+    elif ranking.one_list:      # too few for a Top 5 and a Bottom 5 that do not repeat the same posts
+        st.markdown(f"**All {_plural(len(ranking.order), 'ranked post')}** by {what}, best first "
+                    f"(Top and Bottom 5 once there are {2 * analytics.RANK_SIZE})")
+        st.dataframe(shown.loc[list(ranking.order), brief], hide_index=True, column_config=config, key="an_ranked",
+                     row_height=56, placeholder=NA)
+    else:
+        st.markdown(f"**Top {analytics.RANK_SIZE}** by {what}")
+        st.dataframe(shown.loc[list(ranking.top), brief], hide_index=True, column_config=config, key="an_top",
+                     row_height=56, placeholder=NA)
+        st.markdown(f"**Bottom {analytics.RANK_SIZE}** by {what}")
+        st.dataframe(shown.loc[list(ranking.bottom), brief], hide_index=True, column_config=config,
+                     key="an_bottom", row_height=56, placeholder=NA)
+    for note in ranking.left_out():
+        st.caption(note)
     with st.expander("The one published post in this period" if len(posts) == 1 else
                      f"All {len(posts)} published posts in this period"):
         st.dataframe(shown[columns], hide_index=True, column_config=config, key="an_all_posts", placeholder=NA)
@@ -416,27 +458,26 @@ try:
 except OutpostError as exc:
     show_problems(exc)
     st.stop()
-st.caption(f"Each figure is compared with the {period.days} days before. Days and hours are in {ws.timezone_name}. "
-           f"A figure a platform does not report shows as “{NA}”.")
+st.caption(f"Each figure is compared with {analytics.comparison_words(f, now)}. Days and hours are in "
+           f"{ws.timezone_name}. A figure a platform does not report shows as “{NA}”.")
 
 # ---------------------------------------------------------------- overview
 
 st.subheader("Overview")
-overview = _frame("overview")
+to_date = analytics.overview_now(f, now)      # a running period: compared to date, not with whole days
+overview = _frame("overview", **to_date)
 cards = st.columns(4) + st.columns(4)
 for card, kpi in zip(cards, overview.itertuples(index=False)):
     as_text = _percent if kpi.kpi in PERCENT_KPIS else _count
-    delta = None if _missing(kpi.change_pct) else f"{kpi.change_pct:+.1f}%"
-    if delta in ("+0.0%", "-0.0%"):
-        delta = "0.0%"
+    delta = analytics.change_words(kpi.kpi, kpi.change_pct, kpi.change_pts)      # rates in points: "+2.0 pts"
     basis = f" ({kpi.basis})" if isinstance(kpi.basis, str) and kpi.basis else ""
     value = as_text(kpi.value)
     if value == NA:      # said under a dash: the words do not fit the card's large figure
         value, delta = "—", NA
-    card.metric(kpi.label, value, delta, border=True, delta_color="off" if delta in ("0.0%", NA) else "normal",
+    card.metric(kpi.label, value, delta, border=True, delta_color="off" if delta in ("0.0%", "0.0 pts", NA) else "normal",
                 delta_arrow="off" if delta == NA else "auto",
                 help=f"{kpi.definition}{basis}. Previous period: {as_text(kpi.previous)}.")
-_csv("overview", f, label="Download the overview (CSV)")
+_csv("overview", f, label="Download the overview (CSV)", **to_date)
 
 posts = _frame("post_table")
 if posts.empty:
@@ -458,9 +499,11 @@ if followers.empty or followers["followers"].isna().all():
     st.caption("No follower counts in this period yet (they are read once a day per account).")
 else:
     fig = _lines(followers.sort_values("day"), "day", "followers", "who", y_title="Followers")
-    _day_axis(fig, followers["day"], until=period.last)
+    _day_axis(fig, followers["day"], until=period.last, since=period.first)
     _count_axis(fig, followers["followers"], from_zero=False)     # growth reads on its own scale, never below 0
     _chart(fig, "an_followers")
+    for note in analytics.follower_notes(followers):
+        st.caption(f"ℹ️ {note}")
     _csv("follower_growth", f)
 
 # ---------------------------------------------------------------- best time to post
@@ -561,9 +604,10 @@ with c2:
     else:
         w = flow.iloc[0]
         st.markdown(f"- Generated with AI: **{_count(w.generated)}**\n- Approved: **{_count(w.approved)}**, rejected: "
-                    f"**{_count(w.rejected)}** (approval rate {_percent(w.approval_rate)})\n- Published: "
+                    f"**{_count(w.rejected)}** (approval rate {_percent(w.approval_rate)})\n- Posts published (on any account): "
                     f"**{_count(w.published)}**\n- Time to approve (median): "
                     f"**{NA if _missing(w.median_hours_to_approve) else f'{w.median_hours_to_approve:.1f} h'}**")
+        st.caption(analytics.definition("workflow_published"))
         _csv("workflow", f)
 
 # ---------------------------------------------------------------- publishing reliability
@@ -605,7 +649,8 @@ else:
             st.caption("No failures in this period.")
         else:
             fails["reason"] = fails["reason"].str.replace("_", " ").str.capitalize()
-            bars = go.Figure([go.Bar(x=part["failures"], y=part["reason"], name=name, orientation="h")
+            bars = go.Figure([go.Bar(x=part["failures"], y=part["reason"], name=name, orientation="h",
+                                     marker_color=PLATFORM_COLOURS.get(part["platform_slug"].iloc[0]))
                               for name, part in fails.groupby("platform")])
             bars.update_layout(barmode="stack", xaxis_title="Failures")
             _count_axis(bars, fails.groupby("reason")["failures"].sum(), axis="x")

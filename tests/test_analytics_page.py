@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -55,7 +56,7 @@ def _followers(db, ws_id, account, at, count):
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
     """Brand's owner and its history (not in sandbox mode, so no demo data is offered):
-    X, 2 days ago:   views 1000, reach 800, likes 40, comments 8, shares 2 (saves not reported): 50 engagements
+    X, 2 days 1 hour ago (settled):   views 1000, reach 800, likes 40, comments 8, shares 2 (saves not reported): 50 engagements
     LinkedIn, 10 days ago: views 500, reach 400, likes 10, comments 5, shares 5: 20 engagements
     X, 40 days ago (the previous 30 days): views 300, reach 200, likes 10: 10 engagements
     Followers: X 1000 35 days ago and 1200 yesterday, LinkedIn 300 yesterday."""
@@ -74,7 +75,7 @@ def brand(tmp_path_factory):
         x = db.save_account(Account(platform="x", handle="@brand", workspace_id=ws.id))
         li = db.save_account(Account(platform="linkedin", handle="brand-li", workspace_id=ws.id))
         now = utcnow()
-        _published(db, ws.id, x, "p_recent", now - timedelta(days=2), {"views": 1000, "reach": 800, "likes": 40,
+        _published(db, ws.id, x, "p_recent", now - timedelta(days=2, hours=1), {"views": 1000, "reach": 800, "likes": 40,
                    "comments": 8, "shares": 2}, caption="Spring is here #spring", hashtags=("spring",))
         _published(db, ws.id, li, "p_li", now - timedelta(days=10), {"views": 500, "reach": 400, "likes": 10,
                    "comments": 5, "shares": 5}, caption="Hiring now #jobs", hashtags=("jobs",), late_s=200)
@@ -98,7 +99,7 @@ def cards(at) -> dict[str, tuple[str, str | None]]:
 
 
 def post_tables(at):
-    """The posts' tables in page order: top 5, bottom 5, every post of the period."""
+    """The posts' tables in page order: top 5, bottom 5 (or the one ranked list), every post of the period."""
     return [d.value for d in at.dataframe if "caption" in d.value.columns]
 
 
@@ -111,7 +112,8 @@ def test_the_overview_shows_the_periods_figures_against_the_previous_period(bran
     assert shown["Engagements"] == ("70", "+600.0%")
     assert shown["Reach"] == ("1,200", "+500.0%")
     assert shown["Views"] == ("1,500", "+400.0%")
-    assert shown["Engagement rate"] == ("5.8%", "+16.7%")          # 70 / 1200 against 10 / 200
+    # a rate's change in percentage points: 70 / 1200 = 5.8% against 10 / 200 = 5.0% (not "+16.7%")
+    assert shown["Engagement rate"] == ("5.8%", "+0.8 pts")
     assert shown["Followers"] == ("1,500", "+50.0%")                # 1200 + 300 against 1000 (LinkedIn had none)
     assert shown["Publishing success rate"][0] == "100.0%"
     # each card says what the figure is
@@ -141,17 +143,22 @@ def test_filters_change_the_numbers(brand):
 def test_the_posts_table_ranks_the_periods_posts(brand):
     db, owner, ws, _ = brand
     at = _open(db, owner, ws.id)
-    top, bottom, every = post_tables(at)
-    assert list(top["caption"]) == ["Spring is here #spring", "Hiring now #jobs"]     # 6.25 % then 5 %
-    assert list(bottom["caption"]) == ["Hiring now #jobs", "Spring is here #spring"]
-    assert list(top["engagements"]) == [50, 20]
-    assert list(top["engagement_rate"]) == [6.25, 5.0]               # shown in percent
-    assert list(top["link"]) == ["https://x.example/p_recent", "https://linkedin.example/p_li"]
-    assert list(top["who"]) == ["@brand · X", "brand-li · LinkedIn"]
+    # Two posts: one ranked list, not the same two posts as a Top 5 and again as a Bottom 5.
+    ranked, every = post_tables(at)
+    said = " ".join(m.value for m in at.markdown)
+    assert "**All 2 ranked posts** by engagement rate, best first" in said and "**Bottom 5**" not in said
+    assert list(ranked["caption"]) == ["Spring is here #spring", "Hiring now #jobs"]     # 6.25 % then 5 %
+    assert list(ranked["engagements"]) == [50, 20]
+    assert list(ranked["engagement_rate"]) == [6.25, 5.0]               # shown in percent
+    # the ranking figure comes right after the thumbnail (it must never be off-screen)
+    assert list(ranked.columns)[:3] == ["thumbnail", "engagement_rate", "engagements"]
+    assert list(ranked["link"]) == ["https://x.example/p_recent", "https://linkedin.example/p_li"]
+    assert list(ranked["who"]) == ["@brand · X", "brand-li · LinkedIn"]
     assert every["saves"].isna().all()                                # not reported: not available, not 0
     at.segmented_control(key="an_rank_by").set_value("reach").run()
-    top, _, _ = post_tables(at)
-    assert list(top["reach"]) == [800, 400]
+    ranked, _ = post_tables(at)
+    assert list(ranked["reach"]) == [800, 400] and list(ranked.columns)[:3] == ["thumbnail", "reach",
+                                                                                "engagement_rate"]
 
 
 def test_a_viewer_reads_the_same_figures(brand):
@@ -363,11 +370,11 @@ def test_one_published_post_reads_as_whole_days_and_counts_from_zero(tmp_path, m
         assert not at.exception, at.exception
         charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
         trends, followers, heatmap, curve = charts[:4]
-        for fig in (trends, followers):             # whole days, a week of them, one tick each
+        for fig in (trends, followers):             # whole days: the period's 30 (not only the day with data)
             xaxis = fig["layout"]["xaxis"]
-            assert xaxis["type"] == "date" and xaxis["tickformat"] == "%d %b" and xaxis["dtick"] == 24 * 3600 * 1000
+            assert xaxis["type"] == "date" and xaxis["tickformat"] == "%d %b"
             first, last = (datetime.fromisoformat(str(v)) for v in xaxis["range"])
-            assert last - first >= timedelta(days=7)
+            assert last - first == timedelta(days=30)
         yaxis = trends["layout"]["yaxis"]                # 0 engagements: from 0 up, in whole numbers
         assert yaxis["rangemode"] == "tozero" and -0.1 < yaxis["range"][0] <= 0 and yaxis["dtick"] == 1
         assert yaxis["tick0"] == 0 and yaxis["tickformat"] == "d"
@@ -376,6 +383,74 @@ def test_one_published_post_reads_as_whole_days_and_counts_from_zero(tmp_path, m
         assert heatmap["data"][0]["type"] == "heatmap" and heatmap["data"][0]["zmin"] == 0
         assert curve["layout"]["yaxis"]["rangemode"] == "tozero"
         said = " ".join(m.value for m in at.markdown) + " ".join(e.label for e in at.expander)
+        # the follower chart's one dot is said in words
+        notes = " ".join(c.value for c in at.caption)
+        assert "Follower counts start when an account was connected" in notes
+        assert f"@new · X: first count on {(now - timedelta(hours=2)).astimezone(ZoneInfo(BERLIN)):%d %b %Y} (120 " \
+               "followers)" in notes
+        at.selectbox(key="an_period").set_value("Last 7 days").run()
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        for fig in charts[:2]:                      # a week: one tick a day
+            xaxis = fig["layout"]["xaxis"]
+            assert xaxis["dtick"] == 24 * 3600 * 1000
+            first, last = (datetime.fromisoformat(str(v)) for v in xaxis["range"])
+            assert last - first == timedelta(days=7)
         assert "1 posts" not in said
         assert "**Hand-written**: 1 post," in said
         assert "The one published post in this period" in said
+
+
+def test_fresh_posts_are_not_ranked_and_top_and_bottom_do_not_repeat(tmp_path, monkeypatch, fresh_engine):
+    # Seen by a tester: a post 15 minutes old (5 views, 0 engagements) topped the Bottom 5 above 90 days of posts.
+    from core.domain import Account
+    from core.domain.timeutil import utcnow
+    from core.services.auth import create_owner
+    monkeypatch.setenv("OUTPOST_SANDBOX", "false")
+    with dashboard_store(tmp_path, monkeypatch, sandbox_url=None) as db:
+        owner, ws = create_owner(db, email="owner@example.com", password="a long password", workspace_name="Ten",
+                                 timezone_name=BERLIN)
+        x = db.save_account(Account(platform="x", handle="@ten", workspace_id=ws.id))
+        ig = db.save_account(Account(platform="instagram", handle="ten.ig", workspace_id=ws.id))
+        now = utcnow()
+        for i in range(11):         # 11 settled posts, engagement rate 1% .. 11%
+            _published(db, ws.id, x if i % 2 else ig, f"p{i}", now - timedelta(days=3 + i),
+                       {"views": 200, "reach": 100, "likes": i + 1}, caption=f"Post {i}")
+        _published(db, ws.id, x, "fresh", now - timedelta(minutes=15), {"views": 5, "reach": 5, "likes": 0},
+                   caption="Just out", late_s=1)
+        _followers(db, ws.id, x, now - timedelta(days=5), 100)
+        _followers(db, ws.id, x, now - timedelta(days=1), 110)
+        _followers(db, ws.id, ig, now - timedelta(days=1), 50)
+        at = _open(db, owner, ws.id)
+        assert not at.exception, at.exception
+        top, bottom, every = post_tables(at)
+        assert list(top["caption"]) == ["Post 10", "Post 9", "Post 8", "Post 7", "Post 6"]
+        assert list(bottom["caption"]) == ["Post 0", "Post 1", "Post 2", "Post 3", "Post 4"]   # not "Just out"
+        assert "Just out" in list(every["caption"])                     # still listed with every post
+        notes = [c.value for c in at.caption]
+        assert ("1 post published less than 2 days ago is not ranked yet: its figures are still growing."
+                in notes)
+        # The overview: the period is still running, so it is compared to date, in words.
+        [compared] = [n for n in notes if n.startswith("Each figure is compared with")]
+        assert "the same stretch just before, as the period is not over" in compared and "(so far)" in compared
+        # Workflow counts posts, the card each account's copy: both say which.
+        said = " ".join(m.value for m in at.markdown)
+        assert "Posts published (on any account): **12**" in said
+        [card] = [m for m in at.metric if m.label == "Posts published"]
+        assert "each account's copy counted once" in card.help
+        # One colour per platform in every chart: X is the same in Trends and in Follower growth.
+        trends, followers = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][:2]
+        colour = {t["name"]: t["line"]["color"] for t in trends["data"]}
+        assert colour == {"X": "#0f1419", "Instagram": "#d62976"}
+        lines = {t["name"]: (t["line"]["color"], t["marker"]["symbol"]) for t in followers["data"]}
+        assert lines == {"@ten · X": ("#0f1419", "triangle-up"), "ten.ig · Instagram": ("#d62976", "circle")}
+        # Custom dates, today only: today so far against yesterday to the same time, and never "1 days".
+        at.selectbox(key="an_period").set_value("Custom dates").run()
+        today = now.astimezone(ZoneInfo(BERLIN)).date()
+        at.date_input(key="an_dates").set_value((today, today)).run()
+        [compared] = [c.value for c in at.caption if c.value.startswith("Each figure is compared with")]
+        assert "1 days" not in compared and f"{today:%d %b} 00:00 –" in compared
+        assert f"against {today - timedelta(days=1):%d %b} 00:00 –" in compared
+        yesterday = today - timedelta(days=1)
+        at.date_input(key="an_dates").set_value((yesterday, yesterday)).run()
+        [compared] = [c.value for c in at.caption if c.value.startswith("Each figure is compared with")]
+        assert compared.startswith("Each figure is compared with the day before.")

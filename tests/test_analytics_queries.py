@@ -15,7 +15,7 @@ from core.domain.errors import ValidationError
 
 UTC = timezone.utc
 COLUMNS = {
-    "overview": ["kpi", "label", "value", "previous", "change_pct", "definition", "basis"],
+    "overview": ["kpi", "label", "value", "previous", "change_pct", "change_pts", "definition", "basis"],
     "daily_trends": ["day", "platform", "account_id", "handle", "posts", "reach", "views", "engagements",
                      "engagement_rate"],
     "follower_growth": ["day", "account_id", "handle", "platform", "followers", "change"],
@@ -301,7 +301,10 @@ def test_overview_values_previous_period_and_change(con, data, mode):
     assert kpi["engagement_rate"]["basis"] == "reach (1 posts), views (1 posts)"
     assert (kpi["posts_published"]["value"], kpi["posts_published"]["previous"]) == (2, 1)
     assert kpi["success_rate"]["value"] == pytest.approx(0.5) and kpi["success_rate"]["previous"] == 1.0
-    assert kpi["success_rate"]["change_pct"] == pytest.approx(-50.0)
+    # Rates change in percentage points (100% -> 50% is -50 pts), never as a % of themselves.
+    assert kpi["success_rate"]["change_pts"] == pytest.approx(-50.0) and nan(kpi["success_rate"]["change_pct"])
+    assert kpi["engagement_rate"]["change_pts"] == pytest.approx((35 / 300 - 0.1) * 100)
+    assert nan(kpi["engagement_rate"]["change_pct"]) and nan(kpi["reach"]["change_pts"])
     assert kpi["engagement_rate"]["definition"] == DEFINITIONS["engagement_rate"].formula
 
 
@@ -311,6 +314,41 @@ def test_previous_period_is_same_length_just_before():
     assert (prev.start, prev.end) == (t("2026-03-03 00:00"), t("2026-03-10 00:00"))
     assert (prev.tz_name, prev.platforms, prev.account_ids, prev.include_demo) == ("Europe/Berlin", ("x",), ("a",),
                                                                                    False)
+
+
+@pytest.mark.parametrize("start, end, now, prev", [
+    # today so far (10:30) against yesterday to the same time, not the whole of yesterday
+    ("2026-03-10 00:00", "2026-03-11 00:00", "2026-03-10 10:30", ("2026-03-09 00:00", "2026-03-09 10:30")),
+    # the last 7 days, today included: 6 days and 10.5 hours against the same from 7 days earlier
+    ("2026-03-04 00:00", "2026-03-11 00:00", "2026-03-10 10:30", ("2026-02-25 00:00", "2026-03-03 10:30")),
+    # a period that is over: the whole period before, whatever now is
+    ("2026-03-04 00:00", "2026-03-11 00:00", "2026-03-12 10:30", ("2026-02-25 00:00", "2026-03-04 00:00")),
+])
+def test_a_running_period_is_compared_to_date(start, end, now, prev):
+    f = Filters("w1", t(start), t(end))
+    p = f.previous(t(now))
+    assert (p.start, p.end) == (t(prev[0]), t(prev[1]))
+    assert f.ends_after(t(now)) == (t(now) < t(end))
+
+
+def test_overview_of_today_so_far_compares_with_yesterday_to_the_same_time(con, data):
+    data.published("y1", "ig", "w1", "instagram", t("2026-03-09 08:00"), reach=100, likes=10)
+    data.published("y2", "ig", "w1", "instagram", t("2026-03-09 20:00"), reach=900, likes=90)    # after 10:30
+    data.published("n1", "ig", "w1", "instagram", t("2026-03-10 09:00"), reach=3, likes=0)
+    data.followers("ig", "w1", t("2026-03-09 06:00"), 100)
+    data.followers("ig", "w1", t("2026-03-09 22:00"), 200)
+    data.followers("ig", "w1", t("2026-03-10 08:00"), 210)
+    today = Filters("w1", t("2026-03-10 00:00"), t("2026-03-11 00:00"))
+    whole = by(QUERIES["overview"](con, today), "kpi")
+    assert whole["reach"]["previous"] == 1000 and whole["reach"]["change_pct"] == pytest.approx(-99.7)
+    so_far = by(QUERIES["overview"](con, today, now=t("2026-03-10 10:30")), "kpi")
+    assert (so_far["reach"]["value"], so_far["reach"]["previous"]) == (3, 100)
+    assert so_far["reach"]["change_pct"] == pytest.approx(-97.0)
+    assert (so_far["posts_published"]["value"], so_far["posts_published"]["previous"]) == (1, 1)
+    assert so_far["posts_published"]["change_pct"] == 0
+    assert (so_far["followers"]["value"], so_far["followers"]["previous"]) == (210, 100)
+    # 0 engagements of 3 reached against 10 of 100: -10 points
+    assert so_far["engagement_rate"]["change_pts"] == pytest.approx(-10.0)
 
 
 def test_change_is_not_available_when_previous_is_zero_or_missing(con, data):
@@ -542,9 +580,18 @@ def test_filters_are_normalised_to_utc():
 
 def test_every_overview_kpi_and_figure_has_a_definition_with_a_unit():
     for name in ("followers", "reach", "views", "engagements", "engagement_rate", "posts_published",
-                 "success_rate", "on_time_rate", "lateness", "retries", "avg_engagement_rate", "rate_basis"):
+                 "success_rate", "on_time_rate", "lateness", "retries", "avg_engagement_rate", "rate_basis",
+                 "change_pct", "change_pts", "workflow_published", "settling"):
         d = DEFINITIONS[name]
-        assert d.label and d.formula and d.unit in ("count", "ratio", "percent", "seconds", "hours", "text")
+        assert d.label and d.formula and d.unit in ("count", "ratio", "percent", "points", "seconds", "hours",
+                                                    "text")
+
+
+def test_the_two_published_counts_say_which_they_count():
+    # The overview counts each account's copy, Workflow each post once: both definitions say so.
+    assert "each account's copy counted once" in DEFINITIONS["posts_published"].formula
+    assert DEFINITIONS["workflow_published"].label == "Posts published (on any account)"
+    assert "each counted once however many accounts" in DEFINITIONS["workflow_published"].formula
 
 
 def test_series_notes_say_from_when_views_changed_meaning():

@@ -350,9 +350,37 @@ def test_settings_gets_queue_slots_it_does_not_have_yet(world):
 def test_an_empty_workspace_gets_the_generic_default(world):
     times = best_times(world.engine, world.store, world.person(Role.VIEWER), world.ws, now=NOW)
     assert times.posts == 0
-    assert times.workspace.basis == "default" and times.workspace.platforms == ("instagram",)
+    assert times.workspace.basis == "default" and times.workspace.platforms == ("instagram", "linkedin")
+    assert times.workspace.best.label == "Wed 11:00"                # the first platform's (Instagram's) default
+    # The workspace's note names its platforms, not only the first one.
+    assert ("Wednesday 11:00 is a generic starting point" in times.workspace.explanation
+            and "for Instagram, the first of your platforms (Instagram and LinkedIn;" in times.workspace.explanation)
+    assert times.workspace.explanation.startswith("There are not enough published posts with figures yet (0; "
+                                                  "Outpost needs 20) to learn from.")
     assert times.by_account["acc_li"].best.label == "Tue 09:00"     # LinkedIn's default
     assert times.by_account["acc_li"].summary == "Tue 09:00 (generic default: not enough posts yet)"
+    assert "for LinkedIn." in times.by_account["acc_li"].explanation and times.young == 0
+
+
+def test_posts_too_young_to_count_are_said_so_not_counted_as_missing(world):
+    # Three posts with figures, published in the last two days (the settling time): not learned from yet.
+    for hours in (1, 20, 40):
+        world.published(1, "acc_ig", "instagram", NOW - timedelta(hours=hours), likes=5)
+    viewer = world.person(Role.VIEWER)
+    times = best_times(world.engine, world.store, viewer, world.ws, now=NOW)
+    assert (times.posts, times.young) == (0, 3)
+    assert times.workspace.explanation.startswith(
+        "There are not enough published posts with figures yet (0 are old enough to count; Outpost needs 20) to "
+        "learn from. 3 posts are under 2 days old and not counted yet: their figures are still growing.")
+    assert "3 posts are under 2 days old" in times.by_platform["instagram"].explanation
+    assert "3 posts are under 2 days old" in times.by_account["acc_ig"].explanation
+    # LinkedIn has none of them: its note does not mention young posts.
+    assert "under 2 days old" not in times.by_account["acc_li"].explanation
+    # One settled post besides them (asked an hour later: a new history window, not the cached answer).
+    world.published(1, "acc_ig", "instagram", NOW - timedelta(days=5), likes=5)
+    times = best_times(world.engine, world.store, viewer, world.ws, now=NOW + timedelta(hours=1))
+    assert "(1 is old enough to count; Outpost needs 20)" in times.by_account["acc_ig"].explanation
+    assert "3 more posts are under 2 days old" in times.by_account["acc_ig"].explanation
 
 
 # ---------------------------------------------------------------- the pages (AppTest)

@@ -328,14 +328,24 @@ def _learned(data: pd.DataFrame, *, top: int, bootstraps: int) -> tuple[tuple[Sl
 # ---------------------------------------------------------------- the recommendation with its fallbacks
 
 def default_recommendation(platforms: Sequence[str], tz_name: str, *, own_posts: int = 0,
-                           account_ids: Sequence[str] = (), reason: str = "") -> Recommendation:
-    """The generic default for the first platform (its slots in the workspace's local time)."""
+                           account_ids: Sequence[str] = (), reason: str = "", young: int = 0,
+                           settle_words: str = "2 days") -> Recommendation:
+    """The generic default for the first platform (its slots in the workspace's local time). `young`: posts with
+    figures left out because they are younger than the settling time (`settle_words`), said so."""
     platform = platforms[0] if platforms else ""
     cells = DEFAULT_SLOTS.get(platform, _OVERALL)
     slots = tuple(Slot(d, h) for d, h in cells)
-    what = _platform_words(platforms) if platforms else "these accounts"
-    why = reason or (f"There are not enough published posts with figures yet ({own_posts}; Outpost needs "
-                     f"{MIN_POSTS}) to learn from.")
+    if len(platforms) > 1:      # the whole workspace: the first platform's default, and the others named
+        what = (f"{_platform_words(platforms[:1])}, the first of your platforms ({_platform_words(platforms)}; "
+                "each platform's own default is under 'Per platform and account')")
+    else:
+        what = _platform_words(platforms) if platforms else "these accounts"
+    counted = (f"{own_posts} {'is' if own_posts == 1 else 'are'} old enough to count; Outpost needs {MIN_POSTS}"
+               if young else f"{own_posts}; Outpost needs {MIN_POSTS}")
+    why = reason or (f"There are not enough published posts with figures yet ({counted}) to learn from.")
+    if young and not reason:
+        why += (f" {young}{' more' if own_posts else ''} {'post is' if young == 1 else 'posts are'} under {settle_words} old and not counted "
+                f"yet: {'its' if young == 1 else 'their'} figures are still growing.")
     text = (f"{why} Until then, {slots[0].long_label} is {DEFAULT_SOURCE} for {what}. "
             f"It will be replaced by your own best times once there is enough history.")
     return Recommendation(slots=slots, posts_used=0, confidence=0.0, label="not enough data", basis="default",

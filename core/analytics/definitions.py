@@ -2,12 +2,13 @@
 
 `core.analytics.queries` computes exactly what these say; a test keeps the two together. Units:
 ``count``; ``ratio`` (0 to 1, shown as a percentage); ``percent`` (already multiplied by 100);
-``seconds``; ``hours``. A figure that cannot be computed is "not available" (NULL / NaN), never 0.
+``points`` (percentage points: the difference of two rates × 100); ``seconds``; ``hours``. A figure that cannot
+be computed is "not available" (NULL / NaN), never 0.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from core.platforms import metric_names as _metric_names
 
@@ -31,6 +32,13 @@ class SeriesNote:
     since: date
     note: str
 
+
+# A post younger than this is still gathering engagements and would look worse than it is: the best-time model
+# learns only from older posts and the Top/Bottom ranking leaves younger ones out (one constant for both).
+SETTLE = timedelta(days=2)
+SETTLE_WORDS = "2 days"
+# KPIs that are rates: their change is the difference in percentage points ("+2.0 pts"), not a relative %.
+RATE_KPIS = frozenset({"engagement_rate", "success_rate"})
 
 # The tolerance for "on time": published at most this long after the due time (early counts as on time).
 ON_TIME_SECONDS = 60
@@ -70,13 +78,27 @@ _ITEMS = (
                "The sum of the latest views of the posts published in the period, over the posts that report it.",
                "count"),
     Definition("posts_published", "Posts published",
-               "Posts published in the period (one per account a post went to).", "count"),
+               "Posts published in the period, each account's copy counted once: a post sent to 3 accounts counts "
+               "3. (Workflow's 'Posts published (on any account)' counts that post once.)", "count"),
+    Definition("workflow_published", "Posts published (on any account)",
+               "Posts published in the period on at least one account, each counted once however many accounts it "
+               "went to (the overview's 'Posts published' counts each account's copy).", "count"),
     Definition("success_rate", "Publishing success rate",
                "Of the posts due in the period: published ÷ (published + failed + needs review). Posts still "
                "waiting and cancelled ones do not count.", "ratio"),
-    Definition("change_pct", "Change",
+    Definition("change_pct", "Change (%)",
                "(this period − previous period) ÷ previous period × 100, the previous period being the same "
-               "length just before. Not available when the previous figure is 0 or not available.", "percent"),
+               "length just before; when the period ends after now, the period so far against the same stretch "
+               "from the previous period's start (today 00:00 to now against yesterday 00:00 to the same time). "
+               "Not available when the previous figure is 0 or not available, and for rates (see change_pts).",
+               "percent"),
+    Definition("change_pts", "Change (percentage points)",
+               "For a rate (engagement rate, publishing success rate): this period's rate − the previous period's, "
+               "in percentage points (96.3% then 98.3% is +2.0 pts). Not available when either rate is not "
+               "available.", "points"),
+    Definition("settling", "Settling time",
+               f"A post published less than {SETTLE_WORDS} ago is still gathering engagements, so it is left out "
+               "of the Top and Bottom ranking and of the best time to post until then.", "text"),
     Definition("on_time_rate", "On-time rate",
                f"Of the posts due in the period: those published at most {ON_TIME_SECONDS} s after their due time "
                "÷ (published + failed + needs review).", "ratio"),

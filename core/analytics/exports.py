@@ -17,6 +17,9 @@ CSV, for spreadsheet users
   phone number ``"+33 6 12"`` in a caption column is neutralised, because a spreadsheet would evaluate it.
   Dates and times are written in ISO form (they start with a digit). Anything else (a list of hashtags, a
   duration) is written as text and neutralised like text. NULL/NaN ("not available") is an empty cell, never 0.
+* Times, as the screen shows them (`for_spreadsheet`): every moment column comes twice, ``published_at (UTC)``
+  and ``published_at (Europe/Berlin)`` in the workspace's zone (``2026-12-04 10:30:00``, no offset, which
+  spreadsheets read as a date and time); changes are rounded to one decimal (``change_pct``, ``change_pts``).
 
 Parquet, for analysts
 ---------------------
@@ -98,6 +101,29 @@ def _cell(value: object) -> object:
     return neutralise(str(value))
 
 
+#: Columns of changes, rounded to one decimal in a spreadsheet (4.2773740021446445 -> 4.3).
+ROUNDED = {"change_pct": 1, "change_pts": 1}
+
+
+def for_spreadsheet(df: pd.DataFrame, tz_name: str) -> pd.DataFrame:
+    """`df` as a spreadsheet user reads it: each UTC moment column as ``<name> (UTC)`` followed by
+    ``<name> (<zone>)`` in local time, the screen's; changes rounded (`ROUNDED`)."""
+    out = {}
+    for column in df.columns:
+        series = df[column]
+        if series.dtype.kind == "M" and getattr(series.dt, "tz", None) is not None:
+            out[f"{column} (UTC)"] = series.dt.tz_convert("UTC")
+            if zone_is_utc(tz_name):
+                continue
+            local = series.dt.tz_convert(tz_name).dt.strftime("%Y-%m-%d %H:%M:%S")
+            out[f"{column} ({tz_name})"] = local.where(series.notna(), None)
+        elif column in ROUNDED and series.dtype.kind == "f":
+            out[column] = series.round(ROUNDED[column])
+        else:
+            out[column] = series
+    return pd.DataFrame(out, index=df.index)
+
+
 def csv_bytes(df: pd.DataFrame) -> bytes:
     """`df` as a CSV file for spreadsheets: UTF-8 with BOM, CRLF, formula cells neutralised (module docstring)."""
     frame = df
@@ -126,6 +152,10 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     safe.columns = [neutralise(str(c)) for c in frame.columns]
     text = safe.to_csv(index=False, lineterminator="\r\n")
     return (BOM + text).encode("utf-8")
+
+
+def zone_is_utc(tz_name: str) -> bool:
+    return tz_name in _UTC_NAMES
 
 
 _UTC_NAMES = {"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu", "GMT", "Etc/GMT"}

@@ -43,7 +43,7 @@ from typing import Callable
 import duckdb
 import pandas as pd
 
-from core.analytics.definitions import DEFINITIONS, ON_TIME_SECONDS
+from core.analytics.definitions import DEFINITIONS, ON_TIME_SECONDS, RATE_KPIS
 from core.analytics.schema import METRICS
 from core.domain.errors import Problem, ValidationError
 from core.domain.timeutil import to_utc, zone
@@ -81,11 +81,20 @@ class Filters:
         object.__setattr__(self, "platforms", tuple(self.platforms or ()))
         object.__setattr__(self, "account_ids", tuple(self.account_ids or ()))
 
-    def previous(self) -> "Filters":
-        """The period of the same length just before this one, otherwise the same filters."""
+    def previous(self, now: datetime | None = None) -> "Filters":
+        """The period of the same length just before this one, otherwise the same filters. With `now` inside the
+        period (it ends after now), only the stretch as long as [start, now) from that period's start: today
+        00:00 to 10:30 is compared with yesterday 00:00 to 10:30, not with the whole of yesterday."""
         length = self.end - self.start
-        return Filters(self.workspace_id, self.start - length, self.start, self.tz_name, self.platforms,
+        end = self.start
+        if now is not None and self.start < to_utc(now, "current time") < self.end:
+            end = self.start - length + (to_utc(now, "current time") - self.start)
+        return Filters(self.workspace_id, self.start - length, end, self.tz_name, self.platforms,
                        self.account_ids, self.include_demo)
+
+    def ends_after(self, now: datetime) -> bool:
+        """Whether the period is still running at `now` (its figures are the period so far)."""
+        return self.start < to_utc(now, "current time") < self.end
 
 
 # ---------------------------------------------------------------- shared SQL
@@ -595,11 +604,14 @@ _KPIS = ("followers", "reach", "views", "engagements", "engagement_rate", "posts
 
 
 @_named
-def overview(con: duckdb.DuckDBPyConnection, f: Filters, **_) -> pd.DataFrame:
-    """One row per KPI: this period's value, the previous period's, the change in percent, its definition."""
-    prev = f.previous()
+def overview(con: duckdb.DuckDBPyConnection, f: Filters, now: datetime | None = None, **_) -> pd.DataFrame:
+    """One row per KPI: this period's value, the previous period's, the change (in percent; for a rate in
+    percentage points), its definition. With `now` inside the period, the previous figures are those of the
+    same stretch to date (`Filters.previous`)."""
+    prev = f.previous(now)
     p = _params(con, f, lo=prev.start, hi=f.end)
     p["mid"] = f.start
+    p["prev_end"] = prev.end
     posts = _records(con, f"""
 WITH {_figures(con, f)}
 SELECT (published_at >= $mid) AS cur, count(*) AS posts_published,
@@ -609,16 +621,17 @@ SELECT (published_at >= $mid) AS cur, count(*) AS posts_published,
        ({_POOLED_RATE})::DOUBLE AS engagement_rate,
        count(*) FILTER (WHERE rate_basis = 'reach') AS n_rate_reach,
        count(*) FILTER (WHERE rate_basis = 'views') AS n_rate_views
-FROM pf GROUP BY ALL""", p)
+FROM pf WHERE published_at >= $mid OR published_at < $prev_end GROUP BY ALL""", p)
     rel = _records(con, f"""
 SELECT (d.due_at >= $mid) AS cur,
        count(*) FILTER (WHERE d.state = 'published') AS published,
        count(*) FILTER (WHERE d.state IN ('published', 'failed', 'needs_review')) AS settled
-FROM deliveries d WHERE {_dw(f)} AND d.due_at >= $lo AND d.due_at < $hi GROUP BY ALL""", p)
+FROM deliveries d WHERE {_dw(f)} AND d.due_at >= $lo AND d.due_at < $hi
+  AND (d.due_at >= $mid OR d.due_at < $prev_end) GROUP BY ALL""", p)
     fol = _records(con, f"""
 WITH acc AS (SELECT a.akey FROM accounts a WHERE a.wkey = $wkey{_aw(f)}),
 l AS (SELECT akey, arg_max(followers, {_ORDER_KEY}) AS at_end,
-             arg_max(followers, {_ORDER_KEY}) FILTER (WHERE taken_at < $mid) AS at_start
+             arg_max(followers, {_ORDER_KEY}) FILTER (WHERE taken_at < $prev_end) AS at_start
       FROM account_snapshots s SEMI JOIN acc ON acc.akey = s.akey
       WHERE s.wkey = $wkey AND s.followers IS NOT NULL AND s.taken_at < $hi{_demo(f, "s")} GROUP BY akey)
 SELECT true AS cur, sum(at_end)::DOUBLE AS followers, count(at_end) AS n FROM l
@@ -661,11 +674,16 @@ SELECT false AS cur, sum(at_start)::DOUBLE AS followers, count(at_start) AS n FR
                     basis = (f"{int(pick('posts', True, n, 0))} of {int(pick('posts', True, 'posts_published', 0))}"
                              " posts report it")
         value, previous = values
-        change = (value - previous) / previous * 100 if previous and not math.isnan(previous) else math.nan
+        if kpi in RATE_KPIS:        # a rate's change is read in percentage points, not relative to itself
+            change, points = math.nan, (value - previous) * 100
+        else:
+            change = (value - previous) / previous * 100 if previous and not math.isnan(previous) else math.nan
+            points = math.nan
         d = DEFINITIONS[kpi]
         rows.append({"kpi": kpi, "label": d.label, "value": value, "previous": previous, "change_pct": change,
-                     "definition": d.formula, "basis": basis})
-    return pd.DataFrame(rows, columns=["kpi", "label", "value", "previous", "change_pct", "definition", "basis"])
+                     "change_pts": points, "definition": d.formula, "basis": basis})
+    return pd.DataFrame(rows, columns=["kpi", "label", "value", "previous", "change_pct", "change_pts", "definition",
+                                       "basis"])
 
 
 @_named

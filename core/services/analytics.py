@@ -87,6 +87,123 @@ def filters_for(workspace_id: str, tz_name: str, period: Period, *, platforms: I
                    include_demo=include_demo)
 
 
+def overview_now(f: Filters, now: datetime) -> dict[str, datetime]:
+    """The overview's extra argument: `now` to the minute while the period is still running (its figures are then
+    compared to date, `Filters.previous`), nothing for a period that is over (its answer stays cached)."""
+    if not f.ends_after(now):
+        return {}
+    return {"now": now.astimezone(timezone.utc).replace(second=0, microsecond=0)}
+
+
+def comparison_words(f: Filters, now: datetime) -> str:
+    """What the overview's changes compare, in words: 'the 7 days before', 'the day before', or, for a period
+    still running, the stretch so far against the same stretch just before, with both spans' local times."""
+    tz = zone(f.tz_name)
+    days = round((f.end - f.start) / timedelta(days=1))
+    if not f.ends_after(now):
+        return "the day before" if days == 1 else f"the {days} days before"
+    cut = overview_now(f, now)["now"]
+    prev = f.previous(cut)
+
+    def span(a: datetime, b: datetime) -> str:
+        a, b = a.astimezone(tz), b.astimezone(tz)
+        return f"{a:%d %b %H:%M} – {b:%H:%M}" if a.date() == b.date() else f"{a:%d %b %H:%M} – {b:%d %b %H:%M}"
+    return (f"the same stretch just before, as the period is not over: {span(f.start, cut)} (so far) against "
+            f"{span(prev.start, prev.end)}")
+
+
+def change_words(kpi: str, change_pct: float, change_pts: float) -> str | None:
+    """A KPI's change as the card shows it: '+2.0 pts' for a rate (percentage points), '+4.3%' otherwise; None
+    when not available; '0.0%' / '0.0 pts' without a sign."""
+    rate = kpi in definitions.RATE_KPIS
+    value = change_pts if rate else change_pct
+    if value is None or pd.isna(value):
+        return None
+    text = f"{value:+.1f}{' pts' if rate else '%'}"
+    return text[1:] if text.startswith(("+0.0", "-0.0")) else text
+
+
+# ---------------------------------------------------------------- top and bottom posts
+
+RANK_SIZE = 5       # posts in the Top and in the Bottom list
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The period's posts ranked by one figure: row labels of `posts`, best first, and what was left out."""
+
+    by: str
+    order: tuple
+    young: int = 0          # published less than definitions.SETTLE before now: still gathering figures
+    unreported: int = 0     # settled, but their platform did not report `by`
+
+    @property
+    def one_list(self) -> bool:
+        """Too few posts for a Top and a Bottom that do not share posts: one ranked list instead."""
+        return len(self.order) < 2 * RANK_SIZE
+
+    @property
+    def top(self) -> tuple:
+        return self.order[:RANK_SIZE]
+
+    @property
+    def bottom(self) -> tuple:
+        return tuple(reversed(self.order))[:RANK_SIZE]
+
+    def left_out(self) -> list[str]:
+        """Why posts are missing from the ranking, one sentence per reason."""
+        what = self.by.replace("_", " ")
+        notes = []
+        if self.young:
+            notes.append(f"{_posts(self.young)} published less than {definitions.SETTLE_WORDS} ago "
+                         f"{'is' if self.young == 1 else 'are'} not ranked yet: "
+                         f"{'its' if self.young == 1 else 'their'} figures are still growing.")
+        if self.unreported:
+            notes.append(f"{_posts(self.unreported)} left out: {'its' if self.unreported == 1 else 'their'} "
+                         f"platform did not report {what}.")
+        return notes
+
+
+def _posts(n: int) -> str:
+    return f"{n:,} post" if n == 1 else f"{n:,} posts"
+
+
+def rank_posts(posts: pd.DataFrame, by: str, now: datetime) -> Ranking:
+    """`posts` (post_table) ranked by `by`, best first, leaving out the posts younger than definitions.SETTLE (their
+    figures still grow: a 15-minute-old post is not a bottom post) and those without the figure."""
+    if posts.empty:
+        return Ranking(by, ())
+    young = posts["published_at"] > pd.Timestamp(now) - definitions.SETTLE
+    settled = posts[~young]
+    ranked = settled.dropna(subset=[by]).sort_values(by, ascending=False, kind="stable")
+    return Ranking(by, tuple(ranked.index), young=int(young.sum()), unreported=len(settled) - len(ranked))
+
+
+# ---------------------------------------------------------------- follower counts
+
+FOLLOWERS_START = ("Follower counts start when an account was connected to Outpost (read once a day from then on); "
+                   "the platforms do not give the history before that.")
+
+
+def follower_notes(followers: pd.DataFrame, label: str = "who") -> list[str]:
+    """What the follower chart needs said: where counts start, and, for each account with a single count in the
+    period (one dot), that it is its first count or its only one here. `label` names the column naming accounts."""
+    notes = [FOLLOWERS_START]
+    known = followers.dropna(subset=["followers"]) if "followers" in followers else followers.iloc[0:0]
+    for _, rows in known.groupby("account_id", sort=False):
+        if len(rows) != 1:
+            continue
+        row = rows.iloc[0]
+        who = row[label] if label in rows else row.get("handle", row["account_id"])
+        count = f"{int(row['followers']):,} followers"
+        day = pd.Timestamp(row["day"])
+        if "change" in rows and pd.isna(row["change"]):
+            notes.append(f"{who}: first count on {day:%d %b %Y} ({count}); the line starts there.")
+        else:
+            notes.append(f"{who}: one count in this period, on {day:%d %b %Y} ({count}).")
+    return notes
+
+
 # ---------------------------------------------------------------- the operations
 
 def _answer(engine, name: str, f: Filters, extra: dict[str, Any]) -> pd.DataFrame:
@@ -121,8 +238,10 @@ def run_query(engine, actor: Actor, name: str, filters: Filters, **extra) -> pd.
 
 
 def export_csv(engine, actor: Actor, name: str, filters: Filters, **extra) -> bytes:
-    """The named query's table as CSV for a spreadsheet (formula-like cells neutralised: core.analytics.exports)."""
-    return exports.csv_bytes(run_query(engine, actor, name, filters, **extra))
+    """The named query's table as CSV for a spreadsheet (formula-like cells neutralised, times in UTC and in the
+    workspace's zone, changes rounded: core.analytics.exports)."""
+    frame = run_query(engine, actor, name, filters, **extra)
+    return exports.csv_bytes(exports.for_spreadsheet(frame, filters.tz_name))
 
 
 def export_parquet(engine, actor: Actor, workspace_id: str) -> bytes:

@@ -8,7 +8,8 @@
 Every call checks `Action.VIEW` on the workspace first (any member reads, a viewer too; someone outside it is told
 "You are not a member of this workspace." before anything is read). The history is the analytics engine's
 `post_table` (core.analytics.queries) over the last `HISTORY` (16 weeks, as Sprout's Optimal Send Times), ending
-`SETTLE` (2 days) before now: a post younger than that is still gathering engagements and would look worse than
+`SETTLE` (2 days, core.analytics.definitions' one settling time, which the Top/Bottom ranking uses too) before
+now: a post younger than that is still gathering engagements and would look worse than
 it is. The model and its fallbacks are core.analytics.best_time's.
 
 Suggested moments go through core.rules.timing's `next_free_slot` for the chosen accounts together: the next
@@ -26,7 +27,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from core.analytics.best_time import TOP, Recommendation, Slot, recommend
+from core.analytics.best_time import TOP, Recommendation, Slot, default_recommendation, recommend
+from core.analytics.definitions import SETTLE, SETTLE_WORDS
 from core.analytics.queries import Filters, post_table
 from core.domain.errors import Problem, ValidationError
 from core.domain.timeutil import to_utc, utcnow
@@ -37,7 +39,6 @@ from core.store import PostStore
 __all__ = ["HISTORY", "SETTLE", "LEAD", "BestTimes", "TimeSuggestion", "QueueSuggestion", "best_times", "suggest_times", "suggest_queue_slots", "with_slots_added"]
 
 HISTORY = timedelta(weeks=16)
-SETTLE = timedelta(days=2)
 LEAD = timedelta(minutes=30)        # a suggested moment leaves at least this long to finish the post
 _HORIZON_DAYS = 28
 _CACHE_SIZE = 128
@@ -73,6 +74,7 @@ class BestTimes:
     start: datetime
     end: datetime
     tz_name: str
+    young: int = 0                   # published posts with figures after the window: under SETTLE old, not counted
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,33 @@ def _history(engine, workspace_id: str, tz_name: str, *, now: datetime) -> tuple
     return _cached(engine, ("history", workspace_id, tz_name, end), read), start, end
 
 
+def _young(engine, workspace_id: str, tz_name: str, end: datetime) -> pd.DataFrame:
+    """The published posts with figures from `end` (the history's end) on: too young to count yet."""
+    def read() -> pd.DataFrame:
+        con = engine.cursor()
+        try:
+            df = post_table(con, Filters(workspace_id, end, end + SETTLE + timedelta(hours=1), tz_name))
+        finally:
+            con.close()
+        return df[pd.to_numeric(df["engagements"], errors="coerce").notna()] if len(df) else df
+    return _cached(engine, ("young", workspace_id, tz_name, end), read)
+
+
+def _said_young(rec: Recommendation, young: pd.DataFrame) -> Recommendation:
+    """A default recommendation that says how many of its scope's posts are only too young to count yet."""
+    if rec.basis != "default" or young.empty:
+        return rec
+    scope = young
+    if rec.account_ids:
+        scope = young[young["account_id"].isin(rec.account_ids)]
+    elif rec.platforms and len(rec.platforms) == 1:
+        scope = young[young["platform"].isin(rec.platforms)]
+    if scope.empty:
+        return rec
+    return default_recommendation(rec.platforms, rec.tz_name, own_posts=rec.own_posts, account_ids=rec.account_ids,
+                                  young=len(scope), settle_words=SETTLE_WORDS)
+
+
 def _recommend(engine, df: pd.DataFrame, end: datetime, workspace_id: str, tz_name: str, *,
                account_ids: Sequence[str] = (), platforms: Sequence[str] = (), top: int = TOP) -> Recommendation:
     key = ("rec", workspace_id, tz_name, end, tuple(account_ids), tuple(platforms), top)
@@ -135,7 +164,9 @@ def _whole(engine, df: pd.DataFrame, end: datetime, workspace_id: str, tz: str, 
     """The whole workspace's recommendation; without enough history, the default of its first platform."""
     whole = _recommend(engine, df, end, workspace_id, tz, top=top)
     if whole.basis == "default" and platforms:
-        whole = _recommend(engine, df, end, workspace_id, tz, platforms=platforms[:1], top=top)
+        # Too little history for the whole workspace is too little for any of its platforms: the default of its
+        # first platform, with all of them named.
+        whole = default_recommendation(platforms, tz, own_posts=whole.own_posts)
     return whole
 
 
@@ -151,12 +182,13 @@ def best_times(engine, store: PostStore, actor: Actor, workspace_id: str, *, now
     def rec(**scope) -> Recommendation:
         return _recommend(engine, df, end, workspace_id, tz, top=top, **scope)
     platforms = _platforms(accounts, df)
-    whole = _whole(engine, df, end, workspace_id, tz, platforms, top)
-    by_platform = {p: rec(platforms=[p]) for p in platforms}
-    by_account = {a.id: rec(account_ids=[a.id], platforms=[a.platform.value]) for a in accounts}
+    young = _young(engine, workspace_id, tz, end)
+    whole = _said_young(_whole(engine, df, end, workspace_id, tz, platforms, top), young)
+    by_platform = {p: _said_young(rec(platforms=[p]), young) for p in platforms}
+    by_account = {a.id: _said_young(rec(account_ids=[a.id], platforms=[a.platform.value]), young) for a in accounts}
     usable = int(pd.to_numeric(df["engagements"], errors="coerce").notna().sum()) if len(df) else 0
     return BestTimes(workspace=whole, by_platform=by_platform, by_account=by_account, posts=usable, start=start,
-                     end=end, tz_name=tz)
+                     end=end, tz_name=tz, young=len(young))
 
 
 def suggest_times(engine, store: PostStore, actor: Actor, workspace_id: str, account_ids: Sequence[str], *,
