@@ -23,6 +23,7 @@ from core.rules.timing import (
     check_min_gap,
     check_not_past,
     catch_up,
+    default_post_time,
     next_free_slot,
     next_occurrence,
     preferred_time_on,
@@ -149,6 +150,48 @@ def test_preferred_time_on(kwargs, at, kind):
 def test_preferred_time_on_a_spring_forward_day_is_shifted():
     res = preferred_time_on(date(2026, 3, 8), NY, preferred=time(2, 30))
     assert (res.at, res.kind) == (utc(2026, 3, 8, 7, 30), "shifted_forward")
+
+
+# ---------------------------------------------------------------- default_post_time (the composer's first date and time)
+
+# Fri 4 Dec 2026; Berlin is CET (UTC+1), New York EST (UTC-5). The default queue: weekdays 09:00, 12:30, 17:00,
+# weekends 10:00.
+@pytest.mark.parametrize("now, kwargs, local_wall", [
+    # the tester's case: at 08:11 today's 09:00 is still ahead, not tomorrow's
+    (utc(2026, 12, 4, 7, 11), {}, datetime(2026, 12, 4, 9, 0)),
+    # exactly 15 minutes ahead is enough
+    (utc(2026, 12, 4, 7, 45), {}, datetime(2026, 12, 4, 9, 0)),
+    # 14 minutes is not: the next queue time today
+    (utc(2026, 12, 4, 7, 46), {}, datetime(2026, 12, 4, 12, 30)),
+    # after the last queue time: tomorrow's preferred time, not Saturday's 10:00 queue time
+    (utc(2026, 12, 4, 16, 0), {}, datetime(2026, 12, 5, 9, 0)),
+    # 23:50: nothing is left today
+    (utc(2026, 12, 4, 22, 50), {}, datetime(2026, 12, 5, 9, 0)),
+    # just after local midnight (still Friday in UTC): Saturday's 09:00, the same day
+    (utc(2026, 12, 4, 23, 30), {}, datetime(2026, 12, 5, 9, 0)),
+    # a later preferred time comes before the earlier queue times
+    (utc(2026, 12, 4, 7, 11), {"preferred": time(17, 0)}, datetime(2026, 12, 4, 17, 0)),
+    # no queue times: straight to tomorrow
+    (utc(2026, 12, 4, 9, 0), {"slots": {}}, datetime(2026, 12, 5, 9, 0)),
+    # a preferred time within the lead of midnight: the day after, not in 5 minutes
+    (utc(2026, 12, 4, 22, 50), {"preferred": time(23, 55), "slots": {}}, datetime(2026, 12, 5, 23, 55)),
+    # a longer lead
+    (utc(2026, 12, 4, 7, 11), {"lead": timedelta(hours=1)}, datetime(2026, 12, 4, 12, 30)),
+], ids=["08:11", "15-min", "14-min", "after-last-slot", "evening", "after-midnight", "preferred-later",
+        "no-slots", "preferred-near-midnight", "longer-lead"])
+def test_default_post_time_berlin(now, kwargs, local_wall):
+    kwargs = {"preferred": DEFAULT_PREFERRED_TIME, "slots": DEFAULT_QUEUE_SLOTS} | kwargs
+    res = default_post_time(now, BERLIN, kwargs.pop("preferred"), kwargs.pop("slots"), **kwargs)
+    assert res.local.replace(tzinfo=None) == local_wall and res.local.tzinfo.key == BERLIN
+    assert res.at - now >= timedelta(minutes=15)
+
+
+def test_default_post_time_is_in_the_workspaces_zone_and_across_dst():
+    # 08:11 in New York is 13:11 UTC: New York's 09:00 today, 14:00 UTC
+    assert default_post_time(utc(2026, 12, 4, 13, 11), NY).at == utc(2026, 12, 4, 14, 0)
+    # a 02:30 preferred time on the spring-forward night does not exist: 03:30 EDT
+    res = default_post_time(utc(2026, 3, 8, 4, 0), NY, time(2, 30), {})      # Sat 7 Mar 23:00 EST
+    assert (res.local.replace(tzinfo=None), res.kind) == (datetime(2026, 3, 8, 3, 30), "shifted_forward")
 
 
 # ---------------------------------------------------------------- check_not_past

@@ -7,7 +7,7 @@ from core.domain import Account, Post, PostVariant
 from core.domain.errors import ValidationError
 from core.domain.catalog import Platform
 from core.rules.limits import LIMITS
-from core.rules.validation import TextCount, count_text, ensure_valid, text_count, validate_content, validate_post
+from core.rules.validation import TextCount, comment_count, count_text, ensure_valid, text_count, validate_content, validate_post
 
 IG, FB, LI, X, TT, YT = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.LINKEDIN, Platform.X, Platform.TIKTOK,
                          Platform.YOUTUBE)
@@ -157,6 +157,34 @@ def test_bluesky_family_emoji_counts_one_but_bytes_are_capped_too():
 ])
 def test_text_count_for_the_composer(platform, text, expected):
     assert text_count(platform, text) == expected
+
+
+@pytest.mark.parametrize("platforms, text, expected", [
+    # Instagram alone: its 2,200, not the composer's 100,000 guard (a new user's finding)
+    (["instagram"], "c" * 53, ("instagram", 53, 2200)),
+    # the smallest of the chosen: LinkedIn's 1,250 under Instagram's 2,200 and Facebook's 8,000
+    (["instagram", "facebook", "linkedin"], "hi", ("linkedin", 2, 1250)),
+    # platforms that take no first comment do not count
+    (["x", "instagram", "tiktok"], "", ("instagram", 0, 2200)),
+    # counted as validate_post counts it: stripped
+    (["facebook"], "  more below \n", ("facebook", 10, 8000)),
+    # none of them takes one: no counter
+    (["x", "bluesky"], "hi", None),
+])
+def test_the_first_comments_counter_is_the_tightest_chosen_platform(platforms, text, expected):
+    found = comment_count(platforms, text)
+    assert (found and (found[0].value, found[1].used, found[1].limit)) == expected
+
+
+def test_the_first_comments_counter_goes_over_where_the_save_is_refused():
+    text = "c" * 1251
+    platform, count = comment_count(["instagram", "linkedin"], text)
+    assert (platform, count.over, count.remaining) == (Platform.LINKEDIN, True, -1)
+    post = Post(caption="Hi", accounts=(Account(platform="instagram", handle="@b"),
+                                        Account(platform="linkedin", handle="b")),
+                media_urls=("https://a.example/p.jpg",), first_comment=text)
+    assert [(p.code, p.platform) for p in validate_post(post)] == [("first_comment_too_long", "linkedin")]
+    assert not comment_count(["instagram", "linkedin"], "c" * 1250)[1].over
 
 
 def test_text_count_remaining_and_over():

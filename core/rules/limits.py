@@ -87,7 +87,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §1.4 (caption, hashtags, images, carousel, reels); daily cap is Outpost's default.
     Platform.INSTAGRAM: PlatformLimits(
         platform=Platform.INSTAGRAM,
-        # A first comment: POST /{ig-media-id}/comments (facts §1; the comment shares the caption's 2,200).
+        # A first comment: POST /{ig-media-id}/comments (facts §1). 2,200 characters, as the caption: Instagram's
+        # comment limit as commonly documented (the facts sheet has no comment figure; unverified against the API).
         supports_first_comment=True, comment_max=2200,
         text_max=2200,
         # Was 30 for years; Instagram announced 5 on Dec 19 2025 (rolling out). Whether the API
@@ -111,7 +112,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §2.3 (text per postiz, photos per the 1366046 error text).
     Platform.FACEBOOK: PlatformLimits(
         platform=Platform.FACEBOOK,
-        # A first comment: POST /{post-id}/comments (facts §2.2); about 8,000 characters per comment.
+        # A first comment: POST /{post-id}/comments (facts §2.2). 8,000 characters: the commonly cited figure for a
+        # Facebook comment (the facts sheet has none; unverified). The composer's counter shows the smallest chosen.
         supports_first_comment=True, comment_max=8000,
         text_max=63_206,
         media_max=10, images_max=10, videos_max=1,   # photos via attached_media, or one video
@@ -122,7 +124,8 @@ LIMITS: dict[Platform, PlatformLimits] = {
     # Facts §3.4 (all third-party figures; the official text limit is unverified).
     Platform.LINKEDIN: PlatformLimits(
         platform=Platform.LINKEDIN,
-        # A first comment: POST /v2/socialActions/{urn}/comments (facts §3.3); comments take 1,250 characters.
+        # A first comment: POST /v2/socialActions/{urn}/comments (facts §3.3). 1,250 characters: the commonly cited
+        # LinkedIn comment limit (the facts sheet has none; unverified), stricter than the post's 3,000.
         supports_first_comment=True, comment_max=1250,
         text_max=3000,
         media_max=20, images_max=20, videos_max=1,   # multiImage up to 20 (unverified), or one video

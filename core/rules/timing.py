@@ -31,7 +31,8 @@ from core.domain.timeutil import UTC, require_aware, to_utc, zone
 
 __all__ = [
     "DEFAULT_PREFERRED_TIME", "DEFAULT_MIN_GAP", "DEFAULT_RECURRENCE_GRACE", "DUPLICATE_CAPTION_WINDOW",
-    "LocalTimeResolution", "resolve_local_time", "preferred_time_on", "check_not_past",
+    "LocalTimeResolution", "resolve_local_time", "preferred_time_on", "DEFAULT_LEAD", "default_post_time",
+    "check_not_past",
     "QueueSlots", "DEFAULT_QUEUE_SLOTS", "validate_queue_slots", "next_free_slot",
     "validate_rule", "describe_rule", "next_occurrence", "occurrences_after", "RecurrenceStep", "catch_up",
     "ScheduledItem", "check_daily_cap", "check_min_gap", "scheduling_warnings", "check_account_slot",
@@ -39,6 +40,8 @@ __all__ = [
 
 DEFAULT_PREFERRED_TIME = time(9, 0)
 DEFAULT_MIN_GAP = timedelta(minutes=10)
+# The composer's default time is at least this far ahead: time to finish writing, and no "has already passed".
+DEFAULT_LEAD = timedelta(minutes=15)
 # A recurring post missed by less than this (the runner was down briefly) still goes out.
 DEFAULT_RECURRENCE_GRACE = timedelta(hours=1)
 DUPLICATE_CAPTION_WINDOW = timedelta(days=3)
@@ -194,6 +197,30 @@ def _overlap_notice(naive: datetime, local: datetime, change: datetime, tz: tzin
 def preferred_time_on(day: date, tz_name: str, preferred: time = DEFAULT_PREFERRED_TIME) -> LocalTimeResolution:
     """When a post has a day but no time: the workspace's preferred time on that day."""
     return resolve_local_time(day, preferred, tz_name)
+
+
+def default_post_time(now: datetime, tz_name: str, preferred: time = DEFAULT_PREFERRED_TIME,
+                      slots: QueueSlots | None = None, *, lead: timedelta = DEFAULT_LEAD) -> LocalTimeResolution:
+    """The composer's default date and time in `tz_name`: the next sensible moment at least `lead` after `now`.
+
+    Today's preferred time if it is still that far ahead (at 08:11, 09:00 today); else the next of today's queue
+    times (`slots`, the workspace's) that is; else the preferred time tomorrow. Wall times go through
+    `resolve_local_time`, so a preferred time inside a spring-forward gap lands after it.
+    """
+    tz = zone(tz_name)
+    earliest = to_utc(now, "current time") + lead
+    today = require_aware(now, "current time").astimezone(tz).date()
+    walls = [preferred] + sorted((slots or {}).get(today.weekday(), ()))
+    for wall in walls:
+        res = resolve_local_time(today, wall.replace(tzinfo=None), tz_name)
+        if res.at >= earliest:
+            return res
+    day = today + _DAY
+    while True:     # the preferred time tomorrow (the day after, should tomorrow's already be within `lead`)
+        res = resolve_local_time(day, preferred.replace(tzinfo=None), tz_name)
+        if res.at >= earliest:
+            return res
+        day += _DAY
 
 
 def check_not_past(when: datetime, now: datetime, what: str = "scheduled time") -> None:

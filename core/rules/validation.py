@@ -165,6 +165,19 @@ def text_count(platform: Platform | str, text: str) -> TextCount:
                      unit=_UNITS[limits.text_counting])
 
 
+def comment_count(platforms, text: str) -> tuple[Platform, TextCount] | None:
+    """The first comment's live counter against the tightest of `platforms` that take one (the least room left:
+    the smallest limit while nothing is typed), and that platform; None when none of them takes a first comment.
+    Counted as `validate_post` counts it (the text stripped, in the platform's unit), so the counter and the
+    refusal at save agree."""
+    text = (text or "").strip()
+    counts = [(Platform(p), TextCount(used=count_text(text, lim.text_counting), limit=lim.comment_max,
+                                      unit=_UNITS[lim.text_counting]))
+              for p in dict.fromkeys(platforms)
+              if (lim := limits_for(p)).supports_first_comment and lim.comment_max is not None]
+    return min(counts, key=lambda pc: (pc[1].remaining, pc[1].limit), default=None)
+
+
 def _grapheme_count(text: str) -> int:
     """User-perceived characters (extended grapheme clusters, UAX #29), as Bluesky's Intl.Segmenter counts them.
 
