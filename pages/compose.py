@@ -17,13 +17,14 @@ from core.domain import Account, Post, PostVariant, Schedule, new_id, normalize_
 from core.domain.catalog import Platform
 from core.domain.errors import OutpostError, PastTimeError, Problem, ValidationError
 from core.domain.lifecycle import PostStatus
+from core.domain import timeutil
 from core.domain.timeutil import zone
 from core.rules import recurrence_builder as repeat
 from core.rules.limits import limits_for
 from core.rules.permissions import Action
 from core.rules.previews import preview, x_thread
-from core.rules.timing import check_not_past
-from core.rules.validation import LINK_CEILING, TEXT_CEILING, TITLE_CEILING, text_count, validate_post
+from core.rules.timing import check_not_past, default_post_time
+from core.rules.validation import LINK_CEILING, TEXT_CEILING, TITLE_CEILING, comment_count, text_count, validate_post
 from core.services import hashtag_groups
 from core.services.best_time import suggest_times
 from core.services.connect import account_health
@@ -34,9 +35,10 @@ from pages.shared import Context, analytics_engine, media_checker, media_library
 
 log = logging.getLogger("outpost.compose")
 
-# What is emptied after a save; the chosen accounts and the "When" stay (the next post often goes to the same places).
-# Per-platform variants (compose_v_*) and the X thread (compose_thread*) are emptied too (`_empty`), and a repeat
-# rule is never carried into the next post.
+# What is emptied after a save: the text, media and first comment. The chosen accounts and the kind of "When" stay
+# (the next post often goes to the same places); the date and time go back to the next free default (`_default_when`:
+# the same moment twice would put two posts on top of each other). Per-platform variants (compose_v_*) and the X
+# thread (compose_thread*) are emptied too (`_empty`), and a repeat rule is never carried into the next post.
 FIELDS = ("compose_caption", "compose_hashtags", "compose_cta", "compose_link",
           "compose_media", "compose_first_comment")
 AT, REPEAT, QUEUE, DRAFT = "At a date and time", "Repeat on a schedule", "Next free queue slot", "Save as draft"
@@ -289,12 +291,19 @@ def _saved_message(result, mode: str, tz_name: str, labels: list[str], rule: str
     return f"{verb}: it goes out {when} on {where}."
 
 
-def _empty() -> None:
+def _default_when(ws) -> datetime:
+    """The date and time the composer starts from, in the workspace's zone (core.rules.timing decides: today's
+    preferred time while it is at least 15 minutes ahead, else the next queue time today, else tomorrow's)."""
+    return default_post_time(timeutil.utcnow(), ws.timezone_name, ws.preferred_time, ws.queue_slots).local
+
+
+def _empty(ws) -> None:
     """After a save: nothing of this post goes into the next one (text fields set, not removed: a removed key
-    leaves the old text in the browser)."""
+    leaves the old text in the browser); the date and time go back to the default."""
     s = st.session_state
     for key in FIELDS:
         s[key] = ""
+    _use_time(_default_when(ws))
     for platform in Platform:
         if variant_key(COMPOSE, platform) in s:
             s[variant_key(COMPOSE, platform)] = False
@@ -337,7 +346,7 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
                 except ValidationError as exc:
                     problems += exc.problems
             try:   # said in the workspace's zone, with every other problem, before the scheduler says it in UTC
-                check_not_past(sched.local, datetime.now(zone(ws.timezone_name)))
+                check_not_past(sched.local, timeutil.utcnow().astimezone(zone(ws.timezone_name)))
             except PastTimeError as exc:
                 problems += exc.problems
             if problems:
@@ -355,7 +364,7 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
         return
     s["compose_outcome"] = ("saved", [_saved_message(result, mode, ws.timezone_name, [a.label for a in chosen], rule)],
                             list(result.notices), [w.message for w in result.warnings])
-    _empty()
+    _empty(ws)
 
 
 # ---------------------------------------------------------------- saved hashtag groups
@@ -459,6 +468,23 @@ def _outcome(already_said: set[str]) -> None:
         st.warning(warning)
 
 
+def _comment_counter(platforms: list[Platform], text: str) -> None:
+    """Under the first comment: what it uses of the tightest chosen platform's limit, red when over (core counts)."""
+    if len(text) > TEXT_CEILING:      # far too long: validate_post says so, without counting it
+        return
+    found = comment_count(platforms, text)
+    if found is None:
+        return
+    platform, count = found
+    others = [p for p in platforms if p != platform and limits_for(p).supports_first_comment]
+    tightest = f"{platform.label}'s limit for a comment" + (", the smallest of the chosen platforms" if others else "")
+    said = f"First comment: {count.used:,} / {count.limit:,} {count.unit}"
+    if count.over:
+        st.error(f"{said}, {count.used - count.limit:,} over {tightest}. Shorten it.")
+    else:
+        st.caption(f"{said} ({tightest}).")
+
+
 def _use_time(local: datetime) -> None:
     """'Use this time': the suggested moment into the date and time fields (a callback: before they are drawn)."""
     st.session_state["compose_date"] = local.date()
@@ -557,8 +583,11 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
 
     commenting = [p for p in platforms if limits_for(p).supports_first_comment]
     if commenting:
-        st.text_area("First comment", height=68, key="compose_first_comment", max_chars=TEXT_CEILING,
+        # No max_chars: Streamlit's own counter would show its guard (100,000), and a paste past the platform's
+        # limit would be cut silently. The counter below says the chosen platforms' limit; saving refuses past it.
+        st.text_area("First comment", height=68, key="compose_first_comment",
                      placeholder="Posted as the first comment under the post (more hashtags, a link, a question…)")
+        _comment_counter(platforms, s.get("compose_first_comment") or "")
         silent = [p.label for p in platforms if p not in commenting]
         st.caption(f"Posted under the post on {', '.join(p.label for p in commenting)}."
                    + (f" {', '.join(silent)} {'does' if len(silent) == 1 else 'do'} not let Outpost add a first "
@@ -625,19 +654,19 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
             if media and not (s.get("compose_media") or "").strip() and not any(p.field == "media" for p in problems):
                 # uploads are read from disk, so their shapes and sizes are checked now; links when saving
                 problems += media_checker()(draft)
-        now = datetime.now(zone(ws.timezone_name))
+        now = timeutil.utcnow().astimezone(zone(ws.timezone_name))
         for account in chosen:
             health = account_health(by_id[account.id], now.astimezone(zone("UTC")))
             if health.status.value in ("reconnect_needed", "revoked", "expired"):
                 problems.append(Problem("reconnect", f"{account.label}: {health.message}", severity="warning"))
 
     mode = st.radio("When", MODES, horizontal=True, key="compose_mode")
-    local_now = datetime.now(zone(ws.timezone_name))
+    local_now = timeutil.utcnow().astimezone(zone(ws.timezone_name))
     if mode in (AT, REPEAT):
         d1, d2 = st.columns(2)
-        day = d1.date_input("Date" if mode == AT else "First post on", value=(local_now + timedelta(days=1)).date(),
-                            key="compose_date")
-        wall = d2.time_input("Time", value=ws.preferred_time, step=300, key="compose_time")
+        default = _default_when(ws)     # used until the person picks (the keys then hold their choice)
+        day = d1.date_input("Date" if mode == AT else "First post on", value=default.date(), key="compose_date")
+        wall = d2.time_input("Time", value=default.time().replace(tzinfo=None, fold=0), step=300, key="compose_time")
         st.caption(f"In {ws.timezone_name}. Your preferred posting time is {ws.preferred_time:%H:%M}.")
         if mode == REPEAT:
             problems += _repeat_builder(ws, day, wall)

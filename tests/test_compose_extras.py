@@ -323,3 +323,78 @@ def test_a_text_too_long_for_any_thread_is_not_split_into_boxes_and_says_why(wor
     assert at.checkbox(key="compose_thread").value is False
     assert not [t for t in at.text_area if (t.key or "").startswith("compose_thread_")]
     assert any("which takes at most 25 in a thread. Shorten it first." in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------- a new user's findings (the first comment's limit,
+# the default time, what stays after saving)
+
+def test_the_first_comments_counter_shows_the_chosen_platforms_limit_not_the_fields_guard(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[ig.id])
+    at.text_area(key="compose_first_comment").input("c" * 53).run()
+    assert at.text_area(key="compose_first_comment").proto.max_chars == 0        # no "53/100000" under the field
+    assert "First comment: 53 / 2,200 characters (Instagram's limit for a comment)." in [c.value for c in at.caption]
+    at.multiselect(key="compose_accounts").set_value([ig.id, li.id, x.id]).run()  # the smallest of the chosen
+    assert ("First comment: 53 / 1,250 characters (LinkedIn's limit for a comment, the smallest of the chosen "
+            "platforms).") in [c.value for c in at.caption]
+
+
+def test_a_first_comment_over_the_limit_is_said_in_red_and_refused_in_words_at_save(world):
+    db, owner, ws, open_as, (x, ig, li) = world
+    at = open_as(owner, compose_accounts=[li.id], compose_mode="Save as draft")
+    at.text_area(key="compose_caption").input("Our new season is here.")
+    at.text_area(key="compose_first_comment").input("c" * 1300).run()
+    assert ("First comment: 1,300 / 1,250 characters, 50 over LinkedIn's limit for a comment. Shorten it."
+            in [e.value for e in at.error])
+    at.button(key="compose_submit").click().run()
+    assert not at.exception and db.list_posts(workspace_id=ws.id) == []
+    assert any("LinkedIn allows 1,250 characters in a comment; the first comment has 1,300." in e.value
+               for e in at.error)
+    assert at.text_area(key="compose_first_comment").value == "c" * 1300              # kept, to be shortened
+
+
+def _berlin_clock(monkeypatch, days_ahead: int, hour: int, minute: int) -> dict:
+    """The clock the composer reads, set to `hour`:`minute` in Berlin `days_ahead` days from today (in the future,
+    so the Scheduler, on the real clock, takes what is saved); returns it, to be moved."""
+    day = datetime.now(zone("Europe/Berlin")).date() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:                      # a weekday: the default queue times are 09:00, 12:30, 17:00
+        day += timedelta(days=1)
+    clock = {"now": datetime.combine(day, time(hour, minute), zone("Europe/Berlin"))}
+    monkeypatch.setattr("core.domain.timeutil.utcnow", lambda: clock["now"].astimezone(zone("UTC")))
+    return clock
+
+
+@pytest.mark.parametrize("hour, minute, on_day, wall", [
+    (8, 11, 0, time(9, 0)),      # the tester's case: today's 09:00 is still ahead (it was tomorrow's)
+    (8, 50, 0, time(12, 30)),    # 10 minutes ahead is too close: the next queue time today
+    (17, 30, 1, time(9, 0)),     # the day is over: tomorrow's preferred time
+])
+def test_the_default_date_and_time_is_the_next_sensible_moment_in_the_workspaces_zone(world, monkeypatch, hour,
+                                                                                       minute, on_day, wall):
+    db, owner, ws, open_as, (x, ig, li) = world
+    clock = _berlin_clock(monkeypatch, 7, hour, minute)
+    at = open_as(owner, compose_accounts=[li.id])
+    assert at.date_input(key="compose_date").value == clock["now"].date() + timedelta(days=on_day)
+    assert at.time_input(key="compose_time").value == wall
+    assert "In Europe/Berlin. Your preferred posting time is 09:00." in [c.value for c in at.caption]
+
+
+def test_after_scheduling_the_post_is_emptied_the_accounts_stay_and_the_time_is_the_next_default(world, monkeypatch):
+    db, owner, ws, open_as, (x, ig, li) = world
+    clock = _berlin_clock(monkeypatch, 7, 8, 11)
+    at = open_as(owner, compose_accounts=[x.id, li.id])
+    at.text_area(key="compose_caption").input("Spring is here.")
+    at.text_input(key="compose_hashtags").input("#spring")
+    at.text_area(key="compose_first_comment").input("More at brand.example").run()
+    at.time_input(key="compose_time").set_value(time(18, 0)).run()
+    clock["now"] += timedelta(hours=9)                        # saved at 17:11: no queue time is left today
+    at.button(key="compose_submit").click().run()
+    assert not at.exception
+    [post] = db.list_posts(workspace_id=ws.id)
+    assert post.schedule.local.replace(tzinfo=None) == datetime.combine(clock["now"].date(), time(18, 0))
+    assert at.success[0].value.startswith("Scheduled: it goes out")
+    assert (at.text_area(key="compose_caption").value, at.text_input(key="compose_hashtags").value,
+            at.text_area(key="compose_first_comment").value) == ("", "", "")
+    assert at.multiselect(key="compose_accounts").value == [x.id, li.id]          # where it goes stays
+    assert at.date_input(key="compose_date").value == clock["now"].date() + timedelta(days=1)
+    assert at.time_input(key="compose_time").value == time(9, 0)                 # not 18:00 again
