@@ -3,11 +3,13 @@ past (the latest first), a page at a time, filtered by status, account and platf
 Sandbox demo posts are tagged "Demo" (read-only: the Scheduler refuses acting on them)."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
+from core.domain.catalog import Platform
 from core.domain.errors import OutpostError
 from core.domain.lifecycle import PostStatus
 from core.domain.timeutil import utcnow
@@ -50,8 +52,9 @@ if ctx.can(Action.EDIT_POSTS):
         st.button("New post", key="posts_compose_open", type="primary", icon=":material/edit_square:", on_click=_composing, args=(True,))
     else:
         with st.expander("New post", expanded=True, icon=":material/edit_square:"):
+            # A bordered button with a close icon (tertiary drew as plain text, not something to click).
             st.button("Close the composer", key="posts_compose_close", on_click=_composing, args=(False,),
-                      type="tertiary")
+                      icon=":material/close:")
             if not accounts:
                 st.info("Connect an account first, on the Accounts page (it walks you through the platform's own "
                         "sign-in). In sandbox mode you can also add a practice account right here.")
@@ -176,7 +179,7 @@ def _section(section: str, filters: dict, empty: str) -> None:
     # the tags (Demo, AI) and problems only when a row has one: the caption keeps more room
     shown_columns = [c for c in COLUMNS if c not in ("tags", "problem") or frame[c].any()]
     frame["caption"] = frame["caption"].map(lambda text: cut(text, caption_width(shown_columns)))
-    frame["accounts"] = frame["accounts"].map(lambda text: cut_accounts(text, WIDTHS["accounts"]))
+    frame["accounts"] = frame["accounts"].map(lambda text: accounts_cell(text, WIDTHS["accounts"]))
     frame["problem"] = frame["problem"].map(lambda text: cut(text, WIDTHS["problem"]))
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                           key=key, column_config=column_config(shown_columns), column_order=shown_columns)
@@ -206,17 +209,25 @@ COLUMNS = ["when", "status", "tags", "accounts", "caption", "problem", "link"]
 # table fits, and Streamlit widens every column alike on a wider page. A long caption is cut; all of it is in the
 # post's dialog, a click on the row away. (Sized by their longest cell, the columns made the table scroll sideways,
 # its links out of sight.)
-WIDTHS = {"when": 150, "status": 100, "tags": 50, "accounts": 150, "problem": 100, "link": 60}
+# The accounts column holds "2 accounts: LinkedIn, X" or "acmecoffee on IG, X" (`accounts_cell`).
+WIDTHS = {"when": 150, "status": 100, "tags": 50, "accounts": 170, "problem": 100, "link": 60}
 ROOM, CAPTION_AT_LEAST = 780, 120
 LABELS = {
     "when": ("When", None),
     "status": ("Status", None),
     "tags": ("Tag", "Demo: sample history from the sandbox. AI: written with the AI assistant."),
-    "accounts": ("Accounts", "Where it goes out. All of them are in the post's dialog."),
+    "accounts": ("Accounts", "Where it goes out (IG: Instagram, FB: Facebook Page, YT: YouTube). Every account "
+                             "is in the post's dialog."),
     "caption": ("Caption", "The start of the text: click the row to read it all."),
     "problem": ("Problem", "The last thing that went wrong. In full in the post's dialog."),
 }
 PX_PER_CHAR = 6.2   # the table's font, on average: how many characters a width holds
+CELL_PADDING = 16   # a cell's padding, left and right: its text has that much less room (a cut was clipped)
+
+
+def _room(width: int) -> int:
+    """How many characters a column `width` pixels wide shows."""
+    return int((width - CELL_PADDING) / PX_PER_CHAR)
 
 
 def caption_width(shown: list[str]) -> int:
@@ -226,7 +237,7 @@ def caption_width(shown: list[str]) -> int:
 
 def cut(text: str, width: int) -> str:
     """The text as it fits `width` pixels, cut at a word with "…" (the table would clip it mid-letter)."""
-    room = int(width / PX_PER_CHAR)
+    room = _room(width)
     if len(text) <= room:
         return text
     head = text[:room - 1]
@@ -236,10 +247,36 @@ def cut(text: str, width: int) -> str:
 def cut_accounts(text: str, width: int) -> str:
     """Like `cut`, but one account keeps its platform in sight: "Bakery Tabl… on LinkedIn"."""
     handle, on, platform = text.rpartition(" on ")
-    room = int(width / PX_PER_CHAR)
+    room = _room(width)
     if len(text) <= room or not on or ", " in text or room - len(on + platform) - 1 < 6:
         return cut(text, width)
     return handle[:room - len(on + platform) - 1].rstrip() + "…" + on + platform
+
+
+# "handle on Platform" (Account.label), as the list joins them with ", "; a handle may hold spaces and commas.
+_ACCOUNT = re.compile(r"(.+?) on (" + "|".join(re.escape(p.label) for p in Platform) + r")(?:, |$)")
+# How marketers shorten the long platform names, for a cell that has to hold several.
+SHORT = {Platform.INSTAGRAM.label: "IG", Platform.FACEBOOK.label: "FB", Platform.YOUTUBE.label: "YT"}
+
+
+def accounts_cell(text: str, width: int) -> str:
+    """Where a post goes, as it fits `width` pixels: one account as "brand on Instagram"; several grouped by
+    handle ("acmecoffee on Instagram, X"), the platforms shortened if need be ("acmecoffee on IG, X"), else
+    counted ("2 accounts: IG, X"). Every account is in the post's dialog."""
+    found = [(m.group(1), m.group(2)) for m in _ACCOUNT.finditer(text)]
+    if len(found) < 2 or "".join(f"{h} on {p}, " for h, p in found)[:-2] != text:
+        return cut_accounts(text, width)
+    room = _room(width)
+    handles: dict[str, list[str]] = {}
+    for handle, platform in found:
+        handles.setdefault(handle, []).append(platform)
+    platforms = list(dict.fromkeys(p for _, p in found))
+    tries = []
+    for name in (lambda p: p, lambda p: SHORT.get(p, p)):
+        tries.append("; ".join(f"{h} on {', '.join(map(name, ps))}" for h, ps in handles.items()))
+    for name in (lambda p: p, lambda p: SHORT.get(p, p)):
+        tries.append(f"{len(found)} accounts: {', '.join(map(name, platforms))}")
+    return next((t for t in tries if len(t) <= room), cut(tries[-1], width))
 
 
 def column_config(shown: list[str]) -> dict:

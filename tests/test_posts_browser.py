@@ -74,3 +74,49 @@ def test_the_posts_table_fits_the_page(dashboard, busy, browser, width):
             "When", "Status", "Tag", "Accounts", "Caption", "Problem", "Post"]
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_the_composer_open_above_the_table_at_marketers_widths(dashboard, busy, browser, width):
+    """A new user's findings, in the browser: "Close the composer" is a button (bordered, with an icon), the first
+    comment's counter shows the chosen platforms' comment limit, and the table still fits with the composer open."""
+    from playwright.sync_api import expect
+    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id=BERLIN)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(dashboard)
+        page.get_by_label("Email", exact=True).fill("table@example.com")
+        page.get_by_label("Password", exact=True).fill("correct horse battery")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="New post").click()
+        close = page.get_by_role("button", name="Close the composer")
+        close.wait_for()
+        border = close.evaluate("b => getComputedStyle(b).borderTopWidth + ' ' + getComputedStyle(b).borderTopStyle")
+        assert border.endswith("solid") and not border.startswith("0px"), f"no border: {border}"
+        if SHOTS:
+            os.makedirs(SHOTS, exist_ok=True)
+            page.screenshot(path=os.path.join(SHOTS, f"posts-composer-top-{width}.png"))
+        page.locator("[data-testid='stMultiSelect']").filter(has_text="Post to").locator("input").click()
+        page.get_by_role("option", name="Bakery Table Inc on LinkedIn").click()
+        page.keyboard.press("Escape")
+        comment = page.get_by_label("First comment")
+        comment.fill("Order yours at the shop")
+        comment.press("Control+Enter")
+        counter = page.get_by_text("First comment: 23 / 1,250 characters (LinkedIn's limit for a comment).")
+        expect(counter).to_be_visible()
+        if SHOTS:
+            page.screenshot(path=os.path.join(SHOTS, f"posts-composer-comment-{width}.png"))
+            page.get_by_test_id("stRadio").filter(has_text="When").scroll_into_view_if_needed()
+            page.screenshot(path=os.path.join(SHOTS, f"posts-composer-when-{width}.png"))
+        table = page.locator("[data-testid='stDataFrame']")
+        table.scroll_into_view_if_needed()
+        scroller = table.locator(".dvn-scroller")
+        scroller.wait_for()
+        sizes = scroller.evaluate("s => [s.scrollWidth, s.clientWidth]")
+        if SHOTS:
+            page.screenshot(path=os.path.join(SHOTS, f"posts-composer-{width}.png"))
+            table.screenshot(path=os.path.join(SHOTS, f"posts-composer-table-{width}.png"))
+        assert sizes[0] <= sizes[1] + 1, f"the table scrolls sideways at {width} px: {sizes[0]} px in {sizes[1]} px"
+    finally:
+        context.close()

@@ -263,7 +263,10 @@ def test_the_composer_waits_behind_new_post_once_the_workspace_has_posts(history
     assert "compose_caption" not in {a.key for a in at.text_area} and not at.expander
     at.button(key="posts_compose_open").click().run()
     assert "compose_caption" in {a.key for a in at.text_area}
-    at.button(key="posts_compose_close").click().run()
+    close = at.button(key="posts_compose_close")
+    # a button a marketer recognises (bordered, with a close icon), not tertiary's plain text
+    assert (close.label, close.proto.type, close.proto.icon) == ("Close the composer", "secondary", ":material/close:")
+    close.click().run()
     assert "compose_caption" not in {a.key for a in at.text_area}
 
 
@@ -390,13 +393,43 @@ def test_a_long_caption_is_cut_to_its_column_and_read_in_full_in_the_dialog(hist
     assert shown[:-1] == text[:len(shown) - 1] and text[len(shown) - 1] == " "       # cut between words
     assert "Upcoming" not in " ".join(frame["caption"]) and "Went out 1 days ago" in list(frame["caption"])
     [accounts] = [a for a, c in zip(frame["accounts"], frame["caption"]) if c == shown]
-    assert accounts.endswith("…")                                                     # two accounts: cut too
+    assert accounts == "2 accounts: X, LinkedIn"          # two accounts: counted, with their platforms, not cut
     widths = {c: cfg.get("width") for c, cfg in json.loads(at.dataframe[0].proto.columns).items()}
     assert all(isinstance(widths[c], int) for c in ("when", "status", "accounts", "caption", "link"))
     row = list(frame["caption"]).index(shown)
     at.session_state["posts_past_0"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     at.run()
     assert at.session_state["open_post"] == "long" and at.text_area(key="pd_caption_long").value == text
+
+
+@pytest.mark.parametrize("accounts, shown", [
+    # the tester's post: one brand on two platforms ("acmecoffee on…" before), the platforms shortened to fit
+    ([("instagram", "acmecoffee"), ("x", "acmecoffee")], "acmecoffee on IG, X"),
+    # two handles that fit: each with its platforms
+    ([("x", "@ac"), ("instagram", "ac.co")], "@ac on X; ac.co on IG"),
+    # longer handles: counted, with their platforms
+    ([("linkedin", "Acme Coffee Roasters"), ("x", "@acmecoffee")], "2 accounts: LinkedIn, X"),
+    # more than that fits: counted, the platforms cut at one (all of them in the post's dialog)
+    ([("linkedin", "Acme Coffee Roasters"), ("x", "@acmecoffee"), ("facebook", "Acme Coffee")],
+     "3 accounts: LinkedIn…"),
+    # one account: as before
+    ([("instagram", "acmecoffee")], "acmecoffee on Instagram"),
+])
+def test_a_posts_accounts_are_readable_in_the_lists_narrow_column(page, accounts, shown):
+    from datetime import timedelta
+
+    from core.domain import Account, Delivery, Post, Schedule
+    from core.domain.lifecycle import PostState
+    from core.domain.timeutil import utcnow
+    db, owner, ws, open_as = page
+    saved = [db.save_account(Account(platform=p, handle=h, workspace_id=ws.id)) for p, h in accounts]
+    due = utcnow() + timedelta(days=1)
+    db.add_post(Post(caption="Our winter blend", accounts=tuple(saved), schedule=Schedule(scheduled_at=due),
+                     workspace_id=ws.id, state=PostState.APPROVED, id="p1"),
+                [Delivery(post_id="p1", account_id=a.id, platform=a.platform, due_at=due, id=f"d_{a.id}")
+                 for a in saved])
+    at = open_as(owner)
+    assert not at.exception and list(at.dataframe[0].value["accounts"]) == [shown]
 
 
 def test_an_account_that_cannot_post_is_named_above_the_list_with_the_way_to_fix_it(page):
