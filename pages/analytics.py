@@ -280,13 +280,14 @@ def _ranked(posts: pd.DataFrame) -> None:
     second = "engagements" if rank_by == "engagement_rate" else "engagement_rate"
     brief = ["thumbnail", rank_by, second, "published", "who", "caption", "link"]
     config = {"thumbnail": st.column_config.ImageColumn("", width=44),
-              "link": st.column_config.LinkColumn("Link", display_text="Open ↗", width=64),
-              "caption": st.column_config.TextColumn("Caption", width=170),
+              # wide enough for "not available" (demo posts were never on a platform)
+              "link": st.column_config.LinkColumn("Link", display_text="Open ↗", width=96),
+              "caption": st.column_config.TextColumn("Caption", width=150),
               "engagement_rate": st.column_config.NumberColumn("Eng. rate", format="%.2f%%", width=80),
               # wide enough for "not available" where a platform does not report the metric
               **{m: st.column_config.NumberColumn(label, format="localized", width=92) for m, label in METRICS},
-              "published": st.column_config.TextColumn("Published", width=118),
-              "who": st.column_config.TextColumn("Account", width=150), "origin": "AI"}
+              "published": st.column_config.TextColumn("Published", width=112),
+              "who": st.column_config.TextColumn("Account", width=152), "origin": "AI"}
     what = rank_by.replace("_", " ")
     if not ranking.order:
         st.caption(f"No post to rank by {what} yet.")
