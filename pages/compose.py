@@ -468,7 +468,7 @@ def _outcome(already_said: set[str]) -> None:
         st.warning(warning)
 
 
-def _comment_counter(platforms: list[Platform], text: str) -> None:
+def comment_counter(platforms: list[Platform], text: str) -> None:
     """Under the first comment: what it uses of the tightest chosen platform's limit, red when over (core counts)."""
     if len(text) > TEXT_CEILING:      # far too long: validate_post says so, without counting it
         return
@@ -587,7 +587,7 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
         # limit would be cut silently. The counter below says the chosen platforms' limit; saving refuses past it.
         st.text_area("First comment", height=68, key="compose_first_comment",
                      placeholder="Posted as the first comment under the post (more hashtags, a link, a question…)")
-        _comment_counter(platforms, s.get("compose_first_comment") or "")
+        comment_counter(platforms, s.get("compose_first_comment") or "")
         silent = [p.label for p in platforms if p not in commenting]
         st.caption(f"Posted under the post on {', '.join(p.label for p in commenting)}."
                    + (f" {', '.join(silent)} {'does' if len(silent) == 1 else 'do'} not let Outpost add a first "

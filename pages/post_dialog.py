@@ -28,7 +28,7 @@ from core.services.calendar import duplicate_post, post_detail
 from core.rules.limits import limits_for
 from core.rules.recurrence_builder import describe
 from core.services.scheduler import ScheduleResult, Scheduler
-from pages.compose import _converted, _uploads, open_variant, variant_editor, variant_from_fields
+from pages.compose import _converted, _uploads, comment_counter, open_variant, variant_editor, variant_from_fields
 from pages.media_view import looks, post_urls
 from pages.preview_card import preview_html
 from pages.shared import context, media_checker, problem_words, settings, show_problems, store
@@ -355,6 +355,7 @@ def _editor(ctx, post_id: str, post: Post, media: list[str], sources: dict, kind
         if any(limits_for(p).supports_first_comment for p in post.platforms):
             st.text_area("First comment", value=post.first_comment, key=f"pd_comment_{post_id}", height=68,
                          help="Posted under the post where the platform allows it.")
+            comment_counter(list(post.platforms), s.get(f"pd_comment_{post_id}", post.first_comment) or "")
     with media_tab:
         _media_editor(post_id, media, sources, kinds)
     with platform_tab:

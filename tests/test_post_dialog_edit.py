@@ -240,3 +240,17 @@ def test_an_upload_is_shown_as_what_it_is_and_a_png_goes_to_instagram_converted(
     assert "3. Uploaded PNG photo, 1080 × 1350" in [c.value for c in at.caption]
     assert at.get("image")                                    # its thumbnail
     assert url in _cards(at)                                  # the preview loads it from the media library
+
+
+def test_the_first_comment_counts_against_the_platforms_limit_as_in_the_composer(world):
+    """LinkedIn (1,250 characters for a comment) takes a first comment, X does not: the dialog counts against
+    LinkedIn's limit, red past it, and saving is refused in words."""
+    db, owner, ws, open_as, _ = world
+    at = open_as(owner)
+    at.text_area(key="pd_comment_p1").input("Which one is your favourite?").run()
+    assert "First comment: 28 / 1,250 characters (LinkedIn's limit for a comment)." in [c.value for c in at.caption]
+    at.text_area(key="pd_comment_p1").input("x" * 1260).run()
+    assert any(e.value.startswith("First comment: 1,260 / 1,250 characters, 10 over LinkedIn's limit")
+               for e in at.error)
+    at.button(key="pd_save_p1").click().run()
+    assert db.get_post("p1").first_comment == ""
