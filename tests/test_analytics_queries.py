@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -329,6 +330,20 @@ def test_a_running_period_is_compared_to_date(start, end, now, prev):
     p = f.previous(t(now))
     assert (p.start, p.end) == (t(prev[0]), t(prev[1]))
     assert f.ends_after(t(now)) == (t(now) < t(end))
+
+
+def test_whole_local_days_are_compared_with_whole_local_days_across_a_dst_change():
+    # Berlin left summer time on 25 Oct 2026: 5 Nov - 4 Dec is compared with 6 Oct 00:00 - 5 Nov 00:00 local, not
+    # from 6 Oct 01:00 (the UTC length would say so); to date, with the same local time of day.
+    from core.services.analytics import Period, filters_for
+    f = filters_for("w1", "Europe/Berlin", Period(datetime(2026, 11, 5).date(), datetime(2026, 12, 4).date()))
+    berlin = ZoneInfo("Europe/Berlin")
+    p = f.previous()
+    assert (p.start.astimezone(berlin), p.end.astimezone(berlin)) == (
+        datetime(2026, 10, 6, tzinfo=berlin), datetime(2026, 11, 5, tzinfo=berlin))
+    p = f.previous(datetime(2026, 12, 4, 13, 46, tzinfo=UTC))          # 14:46 in Berlin
+    assert (p.start.astimezone(berlin), p.end.astimezone(berlin)) == (
+        datetime(2026, 10, 6, tzinfo=berlin), datetime(2026, 11, 4, 14, 46, tzinfo=berlin))
 
 
 def test_overview_of_today_so_far_compares_with_yesterday_to_the_same_time(con, data):

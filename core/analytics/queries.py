@@ -85,9 +85,21 @@ class Filters:
         """The period of the same length just before this one, otherwise the same filters. With `now` inside the
         period (it ends after now), only the stretch as long as [start, now) from that period's start: today
         00:00 to 10:30 is compared with yesterday 00:00 to 10:30, not with the whole of yesterday."""
+        tz = zone(self.tz_name)
+        first, after = self.start.astimezone(tz), self.end.astimezone(tz)
+        if first.time() == after.time() == datetime.min.time():
+            # Whole local days: the same number of days before, from local midnight (across a DST change the
+            # UTC length would start it at 01:00 or 23:00), and to date the same local time of day.
+            start = datetime.combine(first.date() - (after.date() - first.date()), first.time(), tz)
+            end = self.start
+            if now is not None and self.ends_after(now):
+                local = to_utc(now, "current time").astimezone(tz)
+                end = datetime.combine(start.date() + (local.date() - first.date()), local.time(), tz)
+            return Filters(self.workspace_id, start, end, self.tz_name, self.platforms, self.account_ids,
+                           self.include_demo)
         length = self.end - self.start
         end = self.start
-        if now is not None and self.start < to_utc(now, "current time") < self.end:
+        if now is not None and self.ends_after(now):
             end = self.start - length + (to_utc(now, "current time") - self.start)
         return Filters(self.workspace_id, self.start - length, end, self.tz_name, self.platforms,
                        self.account_ids, self.include_demo)
