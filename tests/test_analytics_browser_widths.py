@@ -48,3 +48,15 @@ def test_the_ranked_posts_fit_at_1440_and_1280_px(dashboard, page):
         for name, table in zip(("Top 5", "Bottom 5"), tables):
             wide, shown = table.locator(".dvn-scroller").first.evaluate("e => [e.scrollWidth, e.clientWidth]")
             assert wide <= shown + 1, f"{name} at {width} px: {wide} px of columns in {shown} px"
+
+    # After "Remove demo data": whatever follower counts the sandbox accounts have left are explained, and the
+    # best-time note names the workspace's platforms (screenshots to look at).
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.get_by_role("button", name="Remove demo data").click()
+    page.get_by_text("Demo data removed", exact=False).wait_for()
+    page.get_by_role("heading", name="Follower growth").scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=os.path.join(SHOTS, "outpost-analytics-width-removed-followers.png"))
+    page.get_by_text("Best time to post:", exact=False).first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=os.path.join(SHOTS, "outpost-analytics-width-removed-best-time.png"))

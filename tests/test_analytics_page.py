@@ -383,7 +383,10 @@ def test_one_published_post_reads_as_whole_days_and_counts_from_zero(tmp_path, m
         assert heatmap["data"][0]["type"] == "heatmap" and heatmap["data"][0]["zmin"] == 0
         assert curve["layout"]["yaxis"]["rangemode"] == "tozero"
         said = " ".join(m.value for m in at.markdown) + " ".join(e.label for e in at.expander)
-        # the follower chart's one dot is said in words
+        # the follower chart's one dot is said in words, beside it and under the chart
+        [dot] = followers["data"]
+        assert dot["mode"] == "markers+text" and dot["text"] == [
+            f"first count, {(now - timedelta(hours=2)).astimezone(ZoneInfo(BERLIN)):%d %b}"]
         notes = " ".join(c.value for c in at.caption)
         assert "Follower counts start when an account was connected" in notes
         assert f"@new · X: first count on {(now - timedelta(hours=2)).astimezone(ZoneInfo(BERLIN)):%d %b %Y} (120 " \
