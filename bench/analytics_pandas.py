@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from core.analytics.definitions import DEFINITIONS, ON_TIME_SECONDS
+from core.analytics.definitions import DEFINITIONS, ON_TIME_SECONDS, RATE_KPIS
 from core.analytics.queries import SNAPSHOT_SLACK, Filters
 from core.analytics.schema import METRICS
 
@@ -139,10 +139,14 @@ def overview(T: Tables, f: Filters, **_) -> pd.DataFrame:
                 if cur:
                     basis = f"{int(part[kpi].notna().sum())} of {len(part)} posts report it"
         value, previous = vals
-        change = (value - previous) / previous * 100 if previous and not math.isnan(previous) else math.nan
+        if kpi in RATE_KPIS:        # a rate's change in percentage points (core.analytics.queries.overview)
+            change, points = math.nan, (value - previous) * 100
+        else:
+            change = (value - previous) / previous * 100 if previous and not math.isnan(previous) else math.nan
+            points = math.nan
         d_ = DEFINITIONS[kpi]
         rows.append({"kpi": kpi, "label": d_.label, "value": float(value), "previous": float(previous),
-                     "change_pct": change, "definition": d_.formula, "basis": basis})
+                     "change_pct": change, "change_pts": points, "definition": d_.formula, "basis": basis})
     return pd.DataFrame(rows)
 
 
