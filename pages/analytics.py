@@ -363,7 +363,7 @@ def _sql_box() -> None:
                 st.dataframe(answer.df, hide_index=True, key="an_sql_result")
                 copied = (f" (getting the box's copy of the data ready took {answer.copy_ms / 1000:.1f} s first)"
                           if answer.copy_ms >= 1000 else "")
-                st.caption(f"{len(answer.df)} rows{' (cut at the limit)' if answer.truncated else ''} in "
+                st.caption(f"{len(answer.df):,} row{'' if len(answer.df) == 1 else 's'}{' (cut at the limit)' if answer.truncated else ''} in "
                            f"{answer.elapsed_ms:.0f} ms{copied}.")
 
 

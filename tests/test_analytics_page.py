@@ -218,6 +218,10 @@ def test_the_sql_box_answers_a_select_and_refuses_a_write(brand):
     at.button(key="an_sql_run").click().run()
     [answer] = [d.value for d in at.dataframe if "posts" in d.value.columns and "platform" in d.value.columns]
     assert answer.to_dict("list") == {"platform": ["linkedin", "x"], "posts": [1, 2]}
+    assert any(c.value.startswith("2 rows in ") for c in at.caption)
+    at.text_area(key="an_sql").set_value("SELECT count(*) AS n FROM posts")
+    at.button(key="an_sql_run").click().run()
+    assert any(c.value.startswith("1 row in ") for c in at.caption)
     at.text_area(key="an_sql").set_value("DELETE FROM posts")
     at.button(key="an_sql_run").click().run()
     assert [e.value for e in at.error] == ["Refused: DELETE changes data or tables. This box runs one read-only "
