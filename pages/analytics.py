@@ -643,7 +643,8 @@ else:
     c1, c2 = st.container(), st.container()
     with c1:
         st.markdown("**By platform**")
-        st.dataframe(by_platform.assign(on_time_rate=by_platform["on_time_rate"] * 100), hide_index=True,
+        st.dataframe(by_platform.assign(on_time_rate=by_platform["on_time_rate"] * 100)
+                     .drop(columns="platform_slug", errors="ignore"), hide_index=True,
                      key="an_rel_platform", placeholder=NA, column_config={
                          "platform": "Platform", "due": "Due", "published": "Published", "failed": "Failed",
                          "retries": "Retries",

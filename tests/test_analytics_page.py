@@ -122,6 +122,9 @@ def test_the_overview_shows_the_periods_figures_against_the_previous_period(bran
     # reliability: both due in the period went out, one 20 s and one 200 s after its time
     assert shown["On time"][0] == "50.0%"
     assert shown["Failed / need review"][0] == "0 / 0"
+    [by_platform] = [d.value for d in at.dataframe if "lateness_p50_s" in d.value.columns]
+    assert list(by_platform.columns) == ["platform", "due", "published", "failed", "on_time_rate", "lateness_p50_s",
+                                         "lateness_p95_s", "retries"]       # no internal column (platform_slug)
 
 
 def test_filters_change_the_numbers(brand):

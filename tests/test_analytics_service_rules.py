@@ -101,6 +101,14 @@ def test_only_a_running_period_is_compared_to_date_and_to_the_minute():
         "now": datetime(2026, 12, 4, 13, 45, tzinfo=UTC)}
 
 
+def test_in_a_running_periods_first_minute_today_is_not_compared_with_a_whole_day():
+    """Opened at 00:00:40, a 'today' period is compared with yesterday's first minute, not all of yesterday."""
+    today = berlin(date(2026, 12, 4), date(2026, 12, 4))
+    cut = analytics.overview_now(today, datetime(2026, 12, 3, 23, 0, 40, tzinfo=UTC))["now"]
+    before = today.previous(cut)
+    assert (before.start, before.end) == (datetime(2026, 12, 2, 23, 0, tzinfo=UTC), datetime(2026, 12, 2, 23, 1, tzinfo=UTC))
+
+
 @pytest.mark.parametrize("kpi, pct, pts, shown", [
     ("engagement_rate", float("nan"), 2.0, "+2.0 pts"),      # 96.3% -> 98.3% reads as points, not "+2.1%"
     ("success_rate", float("nan"), -0.04, "0.0 pts"),       # rounds to nothing: no sign

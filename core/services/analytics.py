@@ -92,7 +92,9 @@ def overview_now(f: Filters, now: datetime) -> dict[str, datetime]:
     compared to date, `Filters.previous`), nothing for a period that is over (its answer stays cached)."""
     if not f.ends_after(now):
         return {}
-    return {"now": now.astimezone(timezone.utc).replace(second=0, microsecond=0)}
+    # To the minute, but at least the period's first minute: in it, the stretch before is that one minute, never
+    # the whole period before.
+    return {"now": max(now.astimezone(timezone.utc).replace(second=0, microsecond=0), f.start + timedelta(minutes=1))}
 
 
 def comparison_words(f: Filters, now: datetime) -> str:
