@@ -184,6 +184,29 @@ def test_a_reconnect_notice_sent_just_after_a_reconnect_stays_unread(world, cloc
         ("X refused the new token too.", True), ("X refused the token.", False)]
 
 
+def test_a_refusal_of_the_old_access_just_before_the_reconnect_is_saved_leaves_no_notice_unread(world, clock):
+    """A runner refused the old access lands between the reconnect listing the notices and saving the account:
+    the account ends connected with the new access, and that notice (about the old access) is read too."""
+    from core.platforms.base import Profile
+    from core.services.connect import save_connection
+    store, _, ws = world
+    acc = store.save_account(Account(platform=Platform.X, handle="brand", workspace_id=ws, oauth_token="tok",
+                                     external_id="x1", connected_at=clock() - timedelta(days=3)))
+    real_save = store.save_account
+
+    def save_account(account):
+        store.save_account = real_save
+        mark_reconnect_needed(store, acc, "X refused the token.")          # the runner, with "tok"
+        return real_save(account)
+    store.save_account = save_account
+    save_connection(store, user_id="u", workspace_id=ws, platform=Platform.X, token=TokenSet(access_token="new-tok"),
+                    now=clock(), profile=Profile(external_id="x1", handle="brand", display_name="Brand"))
+    final = store.get_account(acc.id)
+    assert final.status is AccountStatus.CONNECTED and final.oauth_token == "new-tok"
+    assert [n.read_at is not None for n in store.list_notifications(workspace_id=ws)
+            if n.kind == "reconnect_needed"] == [True]
+
+
 def test_on_postgresql_a_disconnect_committed_while_the_write_waits_is_seen(world, kind):
     """Two processes: the conditional write reads the row under its lock (FOR UPDATE), so a Disconnect committing
     while it waits is what it compares against, not the version from before."""

@@ -301,16 +301,14 @@ def save_connection(store: PostStore, *, user_id: str, workspace_id: str, platfo
         account = Account(platform=platform, external_id=profile.external_id, workspace_id=workspace_id,
                           connected_at=now, **fields)
         action = "account.connected"
-    # The "Reconnect ..." notices this connection answers: those sent before it (one a runner sends after it, on
-    # being refused the new access, asks again and stays unread).
-    answered = reconnect_notices(store, existing) if existing is not None else []
+    before = reconnect_notices(store, existing) if existing is not None else []
     account = store.save_account(account)
     store.record_event(ActivityEvent(action=action, subject_type="account", subject_id=account.id, at=now,
                                      actor=f"user:{user_id}", workspace_id=workspace_id,
                                      to_state=AccountStatus.CONNECTED.value,
                                      details={"platform": platform.value, "handle": account.handle, **(details or {})}))
-    for note in answered:
-        store.mark_notification_read(note.id, now)
+    if existing is not None:
+        settle_reconnect_notices(store, account, before, now)
     # A reconnect: an account the workspace had connected before (a practice account added by hand, never
     # connected, is connected for the first time).
     return Connection(account, reconnected=existing is not None and existing.connected_at is not None)
@@ -325,6 +323,17 @@ class Connection(NamedTuple):
 def save_connected_account(store: PostStore, **kwargs) -> Account:
     """`save_connection`'s account (for callers that do not say whether it was a reconnect)."""
     return save_connection(store, **kwargs).account
+
+
+def settle_reconnect_notices(store: PostStore, account: Account, before: list[Notification], at: datetime) -> None:
+    """Mark read the "Reconnect ..." notices that `account` (just written with new access) answers. While the
+    account is still as written, all of its unread ones (also one a runner sent, refused the old access, between
+    `before` was listed and the write); once someone marked it again (refused the new access too), only `before`:
+    the new notice asks again and stays unread."""
+    now_stored = store.get_account(account.id)
+    still = (now_stored.status in PUBLISHABLE_ACCOUNT_STATUSES and now_stored.oauth_token == account.oauth_token)
+    for note in reconnect_notices(store, account) if still else before:
+        store.mark_notification_read(note.id, at)
 
 
 def reconnect_notices(store: PostStore, account: Account) -> list[Notification]:

@@ -13,7 +13,8 @@ from typing import Callable
 
 from core.services.account_writes import write_if_unchanged
 from core.services.connect import (RECONNECT_REASON_KEY, UNREADABLE_REASON, StoredAccessUnreadable, credentials,
-                                   mark_reconnect_needed, reconnect_notices, refresh_account)
+                                   mark_reconnect_needed, reconnect_notices, refresh_account,
+                                   settle_reconnect_notices)
 from core.domain import PUBLISHABLE_ACCOUNT_STATUSES, Account, AccountStatus, ActivityEvent
 from core.domain.errors import OutpostError, ReconnectNeeded
 from core.services.notifications import Notifier
@@ -87,9 +88,7 @@ def lift_unreadable_hold(store: PostStore, account: Account, *, clock: Callable[
         return {"status": AccountStatus.CONNECTED,
                 "meta": {k: v for k, v in dict(current.meta or {}).items() if k != RECONNECT_REASON_KEY}}
 
-    # The "Reconnect ..." notices the hold sent, listed before it is lifted (one sent after, by a runner refused
-    # the access all the same, asks again and stays unread).
-    answered = reconnect_notices(store, account)
+    before = reconnect_notices(store, account)     # the "Reconnect ..." the hold sent (settled once it is lifted)
     # Written only if it is still as just read: a person's Disconnect (or reconnect) made meanwhile is never undone.
     # One try: changed since, the next token run looks again.
     current, lifted = write_if_unchanged(store, account.id, decide, compare=("status", "oauth_token", "meta"), tries=1)
@@ -99,7 +98,6 @@ def lift_unreadable_hold(store: PostStore, account: Account, *, clock: Callable[
                                      at=clock(), actor=actor, workspace_id=current.workspace_id,
                                      from_state=current.status.value, to_state=lifted.status.value,
                                      reason=READABLE_AGAIN))
-    for note in answered:                      # they ask for nothing now
-        store.mark_notification_read(note.id, clock())
+    settle_reconnect_notices(store, lifted, before, clock())
     log.info("account %s: its stored access can be read again; no reconnect needed", current.id)
     return lifted
