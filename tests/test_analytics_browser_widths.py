@@ -36,27 +36,32 @@ def test_the_ranked_posts_fit_at_1440_and_1280_px(dashboard, page):
         heading = page.get_by_role("heading", name="Top and bottom posts")
         heading.scroll_into_view_if_needed()
         page.get_by_text("Top 5", exact=False).first.wait_for()
-        page.wait_for_timeout(1500)
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SHOTS, f"outpost-analytics-width-{width}.png"), full_page=False)
-        page.screenshot(path=os.path.join(SHOTS, f"outpost-analytics-width-{width}-full.png"), full_page=True)
         # The first two tables under the heading: the Top 5 and the Bottom 5.
         below = heading.bounding_box()["y"]
         tables = [t for t in page.get_by_test_id("stDataFrame").all()
                   if t.is_visible() and t.bounding_box()["y"] > below][:2]
         assert len(tables) == 2
         for name, table in zip(("Top 5", "Bottom 5"), tables):
-            wide, shown = table.locator(".dvn-scroller").first.evaluate("e => [e.scrollWidth, e.clientWidth]")
-            assert wide <= shown + 1, f"{name} at {width} px: {wide} px of columns in {shown} px"
+            # Waits until the table, laid out again for this width, has no sideways scroll (fails if it never does).
+            scroller = table.locator(".dvn-scroller").first.element_handle()
+            try:
+                page.wait_for_function("e => e.clientWidth > 0 && e.scrollWidth <= e.clientWidth + 1", arg=scroller,
+                                       timeout=15_000)
+            except Exception:
+                wide, shown = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
+                raise AssertionError(f"{name} at {width} px: {wide} px of columns in {shown} px") from None
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"outpost-analytics-width-{width}.png"), full_page=False)
+        page.screenshot(path=os.path.join(SHOTS, f"outpost-analytics-width-{width}-full.png"), full_page=True)
 
-    # After "Remove demo data": whatever follower counts the sandbox accounts have left are explained, and the
-    # best-time note names the workspace's platforms (screenshots to look at).
+    # After "Remove demo data": the best-time note is the generic default, and it names every platform of the
+    # workspace (not "for Instagram" alone); the follower section says why it is empty.
     page.set_viewport_size({"width": 1440, "height": 1000})
     page.get_by_role("button", name="Remove demo data").click()
     page.get_by_text("Demo data removed", exact=False).wait_for()
-    page.get_by_role("heading", name="Follower growth").scroll_into_view_if_needed()
-    page.wait_for_timeout(1500)
+    page.get_by_text("No follower counts in this period yet", exact=False).wait_for()
     page.screenshot(path=os.path.join(SHOTS, "outpost-analytics-width-removed-followers.png"))
-    page.get_by_text("Best time to post:", exact=False).first.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
+    note = page.get_by_text("the first of your platforms (Instagram, LinkedIn and X", exact=False)
+    note.wait_for()
+    note.scroll_into_view_if_needed()
     page.screenshot(path=os.path.join(SHOTS, "outpost-analytics-width-removed-best-time.png"))
