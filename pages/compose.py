@@ -25,7 +25,7 @@ from core.rules.permissions import Action
 from core.rules.previews import preview, x_thread
 from core.rules.timing import check_not_past, default_post_time
 from core.rules.validation import LINK_CEILING, TEXT_CEILING, TITLE_CEILING, comment_count, text_count, validate_post
-from core.services import hashtag_groups
+from core.services import composer_drafts, hashtag_groups
 from core.services.best_time import suggest_times
 from core.services.connect import account_health
 from core.services.scheduler import Scheduler
@@ -365,6 +365,7 @@ def _submit(ctx: Context, by_id: dict[str, Account], upload_key: str) -> None:
     s["compose_outcome"] = ("saved", [_saved_message(result, mode, ws.timezone_name, [a.label for a in chosen], rule)],
                             list(result.notices), [w.message for w in result.warnings])
     _empty(ws)
+    s.pop("compose_restored_at", None)     # saved: what was kept is forgotten on this run (_keep_typed)
 
 
 # ---------------------------------------------------------------- saved hashtag groups
@@ -554,11 +555,82 @@ def _repeat_builder(ws, day, wall) -> list[Problem]:
     return []
 
 
+# ---------------------------------------------------------------- kept as the person writes
+# What is kept (core.services.composer_drafts) while the text fields have something in them: they and the chosen
+# accounts. A new session (a reload, another tab, the next day) starts from it.
+KEPT = (*FIELDS, "compose_accounts")
+
+
+def _typed() -> dict[str, object]:
+    s = st.session_state
+    out: dict[str, object] = {k: str(s.get(k) or "") for k in FIELDS}
+    out["compose_accounts"] = [str(a) for a in s.get("compose_accounts") or ()]
+    return out
+
+
+def _restore_kept(ctx: Context, by_id: dict[str, Account]) -> None:
+    """Once per session, before the fields are drawn: what was kept, into an empty composer."""
+    s = st.session_state
+    if "compose_kept" in s:
+        return
+    s["compose_kept"] = _typed()
+    if any(s.get(k) for k in FIELDS):
+        return
+    try:
+        found = composer_drafts.kept(store(), ctx.actor, ctx.workspace.id)
+    except OutpostError:
+        return
+    if found is None:
+        return
+    for key in FIELDS:
+        value = found.fields.get(key)
+        if isinstance(value, str):
+            s[key] = value
+    s["compose_accounts"] = [a for a in found.fields.get("compose_accounts") or () if a in by_id]   # still there
+    s["compose_kept"] = _typed()
+    s["compose_restored_at"] = found.kept_at
+
+
+def _keep_typed(ctx: Context) -> None:
+    """After the fields are drawn: keep what changed since it was last kept (nothing typed: forget it)."""
+    s = st.session_state
+    now = _typed()
+    if now == s.get("compose_kept"):
+        return
+    try:
+        if any(now[k] for k in FIELDS):
+            composer_drafts.keep(store(), ctx.actor, ctx.workspace.id, now, now=timeutil.utcnow())
+        else:
+            composer_drafts.forget(store(), ctx.actor, ctx.workspace.id)
+    except OutpostError as exc:           # too long to keep, say: the composer still works, it just is not kept
+        log.info("not kept: %s", exc)
+        return
+    s["compose_kept"] = now
+
+
+def _discard(ctx: Context) -> None:
+    """'Discard': the restored text goes, here and where it was kept."""
+    s = st.session_state
+    for key in FIELDS:
+        s[key] = ""
+    s["compose_accounts"] = []
+    s.pop("compose_restored_at", None)
+    s["compose_kept"] = _typed()
+    composer_drafts.forget(store(), ctx.actor, ctx.workspace.id)
+
+
 def composer(ctx: Context, accounts: list[Account]) -> None:
     """The composer's fields, previews and checks, for someone who may write posts."""
     s = st.session_state
     ws = ctx.workspace
     by_id = {a.id: a for a in accounts}
+    _restore_kept(ctx, by_id)
+    if s.get("compose_restored_at"):
+        when = s["compose_restored_at"].astimezone(zone(ws.timezone_name))
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.info(f"Restored what you were writing (kept {when:%a %d %b %H:%M}). It is kept as you write until you "
+                 "save it.", icon=":material/restore:")
+        row.button("Discard it", key="compose_discard", on_click=_discard, args=(ctx,), icon=":material/delete:")
     chosen_ids = st.multiselect("Post to", list(by_id), format_func=lambda i: by_id[i].label, key="compose_accounts",
                                 placeholder="Choose one or more accounts")
     chosen = [by_id[i] for i in chosen_ids]
@@ -694,3 +766,4 @@ def composer(ctx: Context, accounts: list[Account]) -> None:
         label = "Send the series for approval" if mode == REPEAT else "Send for approval"
     st.button(label, type="primary", key="compose_submit", on_click=_submit, args=(ctx, by_id, upload_key))
     _outcome(said)
+    _keep_typed(ctx)

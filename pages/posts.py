@@ -16,6 +16,7 @@ from core.domain.timeutil import utcnow
 from core.rules.permissions import Action
 from core.platforms.links import viewable_link
 from core.platforms.registry import supported_platforms
+from core.services import composer_drafts
 from core.services.scheduler import Scheduler
 from core.services.views import PAST, UPCOMING, attention_rows, data_version, has_posts, post_list, workspace_accounts
 from pages import post_dialog
@@ -47,7 +48,9 @@ def _composing(on: bool) -> None:
 
 if ctx.can(Action.EDIT_POSTS):
     if COMPOSING not in s:
-        s[COMPOSING] = not has_posts(db, ws.id, actor=ctx.actor)
+        # Open on a first visit, or when something typed earlier was kept (a reload, another tab): it is restored.
+        s[COMPOSING] = (not has_posts(db, ws.id, actor=ctx.actor)
+                        or composer_drafts.kept(db, ctx.actor, ws.id) is not None)
     if not s[COMPOSING]:
         st.button("New post", key="posts_compose_open", type="primary", icon=":material/edit_square:", on_click=_composing, args=(True,))
     else:

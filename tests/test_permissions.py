@@ -24,6 +24,7 @@ import pytest
 import core.services.accounts
 import core.services.analytics
 import core.services.approvals
+import core.services.composer_drafts
 import core.services.best_time
 import core.services.demo
 import core.services.invitations
@@ -43,6 +44,7 @@ from core.platforms.base import Profile, TokenSet
 from core.domain.catalog import Platform
 from core.services.scheduler import Scheduler
 from core.store import InMemoryPostStore
+from core.store.people import KeptDraft
 
 NOW = datetime(2030, 3, 4, 8, 0, tzinfo=timezone.utc)  # a Monday
 OWNER, EDITOR, APPROVER, VIEWER = Role.OWNER, Role.EDITOR, Role.APPROVER, Role.VIEWER
@@ -480,7 +482,25 @@ DEMO_TABLE: dict[str, Row] = {
     "remove_demo": Row(frozenset({OWNER}), with_demo, lambda w, actor, t: core.services.demo.remove_demo(
         w.store, actor=actor, workspace_id=t.ws, clock=lambda: NOW), shows=lambda r, t: r > 0),
 }
-TABLE = {**SCHEDULER_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **INVITATION_TABLE,
+def drafting(w: World, ws: str) -> Target:
+    """The person's own kept composer draft in the workspace (kept as they wrote)."""
+    _person_owns(w, ws)
+    w.store.keep_draft(KeptDraft(user_id=PERSON, workspace_id=ws, fields={"compose_caption": f"Half a post in {ws}"},
+                                 kept_at=NOW))
+    return Target(ws, w.accounts[ws])
+
+
+COMPOSER_DRAFT_TABLE: dict[str, Row] = {
+    # whoever writes posts keeps what they type in the composer (only their own, only a person)
+    "keep": Row(WRITERS, drafting, lambda w, actor, t: core.services.composer_drafts.keep(
+        w.store, actor, t.ws, {"compose_caption": "More of the post"}, now=NOW), people_only=True),
+    "kept": Row(WRITERS, drafting, lambda w, actor, t: core.services.composer_drafts.kept(w.store, actor, t.ws),
+                shows=lambda r, t: r is not None and r.fields["compose_caption"] == f"Half a post in {t.ws}",
+                people_only=True),
+    "forget": Row(WRITERS, drafting, lambda w, actor, t: core.services.composer_drafts.forget(w.store, actor, t.ws),
+                  people_only=True),
+}
+TABLE = {**SCHEDULER_TABLE, **COMPOSER_DRAFT_TABLE, **STATUS_TABLE, **ACCOUNT_TABLE, **VIEW_TABLE, **CONNECT_TABLE, **MEMBER_TABLE, **INVITATION_TABLE,
          **NOTIFICATION_TABLE,
          **WORKSPACE_TABLE, **APPROVAL_TABLE, **ANALYTICS_TABLE, **BEST_TIME_TABLE, **DEMO_TABLE}
 
@@ -532,6 +552,7 @@ def test_every_public_operation_has_a_row():
     assert set(core.services.approvals.__all__) == {name.split("(")[0] for name in APPROVAL_TABLE}
     assert set(core.services.workspaces.__all__) == set(WORKSPACE_TABLE)
     assert set(core.services.status.__all__) == set(STATUS_TABLE)
+    assert set(core.services.composer_drafts.__all__) - {"MAX_BYTES"} == set(COMPOSER_DRAFT_TABLE)
     assert set(core.services.analytics.__all__) == set(ANALYTICS_TABLE)
     assert set(core.services.demo.__all__) - {"DemoStatus", "DEMO_META_KEY"} == set(DEMO_TABLE)
     # best_time: every function told who acts is an operation (`_history` is the engine read they share, after

@@ -268,6 +268,13 @@ def test_the_composer_waits_behind_new_post_once_the_workspace_has_posts(history
     assert (close.label, close.proto.type, close.proto.icon) == ("Close the composer", "secondary", ":material/close:")
     close.click().run()
     assert "compose_caption" not in {a.key for a in at.text_area}
+    # Something typed earlier was kept: the next visit (a reload) opens the composer with it.
+    from core.rules.permissions import Actor
+    from core.domain.timeutil import utcnow
+    from core.services import composer_drafts
+    composer_drafts.keep(db, Actor.of(db, owner.id), ws.id, {"compose_caption": "Half a post"}, now=utcnow())
+    again = open_as(owner)
+    assert again.text_area(key="compose_caption").value == "Half a post"
 
 
 def test_demo_posts_are_tagged_demo(history):

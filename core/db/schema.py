@@ -356,6 +356,15 @@ invitations = sa.Table(
     sa.UniqueConstraint("token_hash"),
 )
 
+# What a person was writing in a workspace's composer, kept as they write until it is saved or discarded (0012).
+composer_drafts = sa.Table(
+    "composer_drafts", metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("kept_at", UtcDateTime, nullable=False),
+)
+
 # Failed sign-ins per email (lower-cased), to slow down and then pause guessing.
 sign_in_failures = sa.Table(
     "sign_in_failures", metadata,

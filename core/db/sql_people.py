@@ -8,14 +8,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from core.db.rows import (failures_from_row, invitation_from_row, invitation_values, membership_from_row,
+from core.db.rows import (aware, failures_from_row, invitation_from_row, invitation_values, membership_from_row,
                           session_from_row, session_values, user_from_row, user_values, workspace_from_row,
                           workspace_values)
-from core.db.schema import invitations, memberships, sessions, sign_in_failures, users, workspaces
+from core.db.schema import composer_drafts, invitations, memberships, sessions, sign_in_failures, users, workspaces
 from core.db.sql_base import SqlBase, exists
 from core.domain import Membership, User, Workspace
 from core.domain.errors import DuplicateError, NotFoundError
-from core.store.people import Invitation, Session, SignInFailures
+from core.store.people import Invitation, KeptDraft, Session, SignInFailures
 
 
 class SqlPeopleStore(SqlBase):
@@ -174,6 +174,31 @@ class SqlPeopleStore(SqlBase):
             return conn.execute(invitations.delete().where(sa.or_(
                 invitations.c.expires_at < before, invitations.c.accepted_at < before,
                 invitations.c.revoked_at < before))).rowcount
+
+    def keep_draft(self, draft: KeptDraft) -> KeptDraft:
+        """Keep (or replace) what `draft.user_id` is writing in `draft.workspace_id`'s composer."""
+        with self._write() as conn:
+            if not exists(conn, workspaces, draft.workspace_id):
+                raise NotFoundError(f"No workspace with id {draft.workspace_id}.")
+            if not exists(conn, users, draft.user_id):
+                raise NotFoundError(f"No user with id {draft.user_id}.")
+            key = (composer_drafts.c.user_id == draft.user_id, composer_drafts.c.workspace_id == draft.workspace_id)
+            conn.execute(composer_drafts.delete().where(*key))
+            conn.execute(composer_drafts.insert().values(user_id=draft.user_id, workspace_id=draft.workspace_id,
+                                                         fields=dict(draft.fields), kept_at=draft.kept_at))
+            return draft
+
+    def get_kept_draft(self, user_id: str, workspace_id: str) -> KeptDraft | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(composer_drafts).where(
+                composer_drafts.c.user_id == user_id, composer_drafts.c.workspace_id == workspace_id)).first()
+        return None if row is None else KeptDraft(user_id=row.user_id, workspace_id=row.workspace_id,
+                                                  fields=dict(row.fields or {}), kept_at=aware(row.kept_at))
+
+    def forget_kept_draft(self, user_id: str, workspace_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(composer_drafts.delete().where(
+                composer_drafts.c.user_id == user_id, composer_drafts.c.workspace_id == workspace_id)).rowcount > 0
 
     def add_session(self, session: Session) -> Session:
         duplicate = DuplicateError("That session already exists.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Mapping, Protocol
 
 from core.domain import Membership, Role, User, Workspace, new_id
 from core.domain.errors import DuplicateError, NotFoundError
@@ -59,6 +59,17 @@ class Invitation:
         return self.accepted_at is None and self.revoked_at is None
 
 
+@dataclass(frozen=True)
+class KeptDraft:
+    """What a person was writing in a workspace's composer, kept as they write (a reload, a closed tab or a lost
+    connection loses nothing), until it is saved as a post or discarded. `fields`: the composer's fields by name
+    (text, or a list of ids), as core.services.composer_drafts accepts them."""
+    user_id: str
+    workspace_id: str
+    fields: Mapping[str, Any]
+    kept_at: datetime
+
+
 class PeopleStore(Protocol):
     """Who works where: workspaces, users and their memberships (one role per user and workspace)."""
 
@@ -80,6 +91,9 @@ class PeopleStore(Protocol):
     def revoke_invitation(self, invitation_id: str, revoked_at: datetime) -> bool: ...
     def accept_invitation(self, invitation_id: str, user_id: str, accepted_at: datetime) -> bool: ...
     def purge_invitations(self, before: datetime) -> int: ...
+    def keep_draft(self, draft: KeptDraft) -> KeptDraft: ...
+    def get_kept_draft(self, user_id: str, workspace_id: str) -> KeptDraft | None: ...
+    def forget_kept_draft(self, user_id: str, workspace_id: str) -> bool: ...
     def add_session(self, session: Session) -> Session: ...
     def get_session(self, id_hash: str) -> Session | None: ...
     def list_user_sessions(self, user_id: str) -> list[Session]: ...
@@ -233,6 +247,26 @@ class PeopleMemory(MemoryState):
             for k in gone:
                 del self._invitations[k]
             return len(gone)
+
+    @property
+    def _kept_drafts(self) -> dict[tuple[str, str], KeptDraft]:
+        return self.__dict__.setdefault("_kept_drafts_by_key", {})
+
+    def keep_draft(self, draft: KeptDraft) -> KeptDraft:
+        """Keep (or replace) what `draft.user_id` is writing in `draft.workspace_id`'s composer."""
+        with self._lock:
+            self.get_workspace(draft.workspace_id)
+            self.get_user(draft.user_id)
+            self._kept_drafts[(draft.user_id, draft.workspace_id)] = draft
+            return draft
+
+    def get_kept_draft(self, user_id: str, workspace_id: str) -> KeptDraft | None:
+        with self._lock:
+            return self._kept_drafts.get((user_id, workspace_id))
+
+    def forget_kept_draft(self, user_id: str, workspace_id: str) -> bool:
+        with self._lock:
+            return self._kept_drafts.pop((user_id, workspace_id), None) is not None
 
     def add_session(self, session: Session) -> Session:
         with self._lock:
