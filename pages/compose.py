@@ -569,10 +569,18 @@ def _typed() -> dict[str, object]:
 
 
 def _restore_kept(ctx: Context, by_id: dict[str, Account]) -> None:
-    """Once per session, before the fields are drawn: what was kept, into an empty composer."""
+    """Once per session and workspace, before the fields are drawn: what was kept, into an empty composer. On
+    switching workspace, what was typed for the other one (kept there) leaves the fields first."""
     s = st.session_state
-    if "compose_kept" in s:
+    ws_id = ctx.workspace.id
+    if s.get("compose_kept_ws") == ws_id:
         return
+    if s.get("compose_kept_ws") is not None:       # another workspace's post: kept with it, not carried over
+        for key in FIELDS:
+            s[key] = ""
+        s["compose_accounts"] = []
+        s.pop("compose_restored_at", None)
+    s["compose_kept_ws"] = ws_id
     s["compose_kept"] = _typed()
     if any(s.get(k) for k in FIELDS):
         return

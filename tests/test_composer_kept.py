@@ -53,3 +53,25 @@ def test_it_is_the_writers_own(world):
     theirs = open_as(editor)
     assert theirs.text_area(key="compose_caption").value == ""
     assert not any(i.startswith("Restored") for i in _infos(theirs))
+
+
+def test_switching_workspace_keeps_each_ones_post_apart(world):
+    """Typed for workspace A, then the picker goes to B: B's composer is empty (A's text is kept with A, not carried
+    over), and back on A it is restored."""
+    from core.domain import Membership, Workspace
+    from pages import shared
+    db, owner, ws, open_as, accounts = world
+    other = db.add_workspace(Workspace(name="Second brand", id="ws_second"))
+    db.set_membership(Membership(user_id=owner.id, workspace_id=other.id, role=Role.OWNER))
+    at = open_as(owner)
+    at.text_area(key="compose_caption").input("For the first brand only").run()
+
+    def go(workspace):
+        at.session_state["ctx"] = shared.Context(user=owner, workspace=db.get_workspace(workspace.id),
+                                                 membership=db.get_membership(owner.id, workspace.id))
+        at.run()
+    go(other)
+    assert not at.exception and at.text_area(key="compose_caption").value == ""
+    assert composer_drafts.kept(db, Actor.of(db, owner.id), other.id) is None
+    go(ws)
+    assert at.text_area(key="compose_caption").value == "For the first brand only"
