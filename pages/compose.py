@@ -569,31 +569,31 @@ def _typed() -> dict[str, object]:
 
 
 def _restore_kept(ctx: Context, by_id: dict[str, Account]) -> None:
-    """Once per session and workspace, before the fields are drawn: what was kept, into an empty composer. On
-    switching workspace, what was typed for the other one (kept there) leaves the fields first."""
+    """Before the fields are drawn, whenever they are not alive (a new session, back from another page, the
+    composer opened again: Streamlit forgets a field's value once a run does not draw it): what was kept, into the
+    empty composer. On switching workspace, what was typed for the other one (kept there) leaves the fields first."""
     s = st.session_state
     ws_id = ctx.workspace.id
-    if s.get("compose_kept_ws") == ws_id:
-        return
-    if s.get("compose_kept_ws") is not None:       # another workspace's post: kept with it, not carried over
+    fresh = not any(key in s for key in FIELDS)
+    if s.get("compose_kept_ws") not in (None, ws_id):  # another workspace's post: kept with it, not carried over
         for key in FIELDS:
             s[key] = ""
         s["compose_accounts"] = []
-        s.pop("compose_restored_at", None)
+        fresh = True
     s["compose_kept_ws"] = ws_id
-    s["compose_kept"] = _typed()
-    if any(s.get(k) for k in FIELDS):
+    if not fresh:
         return
+    s.pop("compose_restored_at", None)
+    s["compose_kept"] = _typed()
     try:
-        found = composer_drafts.kept(store(), ctx.actor, ctx.workspace.id)
+        found = composer_drafts.kept(store(), ctx.actor, ws_id)
     except OutpostError:
         return
     if found is None:
         return
     for key in FIELDS:
         value = found.fields.get(key)
-        if isinstance(value, str):
-            s[key] = value
+        s[key] = value if isinstance(value, str) else ""
     s["compose_accounts"] = [a for a in found.fields.get("compose_accounts") or () if a in by_id]   # still there
     s["compose_kept"] = _typed()
     s["compose_restored_at"] = found.kept_at

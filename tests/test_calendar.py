@@ -347,10 +347,10 @@ def test_a_published_post_stays_where_it_went_out(w):
         w.store.add_metric_snapshots([MetricSnapshot(
             delivery_id=claimed.id, post_id="p1", account_id=w.li.id, workspace_id=w.ws.id, platform="linkedin",
             external_id="1", taken_at=w.clock() + timedelta(minutes=minutes),
-            metrics={"views": views, "likes": 31, "comments": 4, "shares": None})])
+            metrics={"views": views, "likes": 31, "comments": 1, "shares": None})])
     detail = cal.post_detail(w.store, w.ws.id, "p1", tz_name=BERLIN, actor=w.as_viewer)
     later = (w.clock() + timedelta(minutes=90)).astimezone(zone(BERLIN)).strftime("%a %d %b %Y %H:%M")
-    assert detail.deliveries[0]["figures"] == f"1,480 views · 31 likes · 4 comments (as of {later})"
+    assert detail.deliveries[0]["figures"] == f"1,480 views · 31 likes · 1 comment (as of {later})"
 
 
 def test_the_history_says_what_happened_in_words_and_who_did_it(w, monkeypatch):

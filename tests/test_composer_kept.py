@@ -75,3 +75,43 @@ def test_switching_workspace_keeps_each_ones_post_apart(world):
     assert composer_drafts.kept(db, Actor.of(db, owner.id), other.id) is None
     go(ws)
     assert at.text_area(key="compose_caption").value == "For the first brand only"
+
+
+def _two_pages_app():
+    """The composer, or (session_state["elsewhere"]) another page that draws none of its fields."""
+    import streamlit as st
+
+    from core.services.views import workspace_accounts
+    from pages.compose import composer
+    from pages.shared import store
+
+    if st.session_state.get("elsewhere"):
+        st.write("The calendar")
+        return
+    ctx = st.session_state["ctx"]
+    composer(ctx, workspace_accounts(store(), ctx.workspace.id, actor=ctx.actor))
+
+
+def test_back_from_another_page_the_typed_post_is_there_and_still_kept(world):
+    """Streamlit forgets a field's value once a run does not draw it (another page, the composer closed): back on
+    Posts the kept text is put back, and it is never forgotten for looking empty (it was: the tester's trip to the
+    Calendar erased it)."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages import shared
+    db, owner, ws, _, accounts = world
+    at = AppTest.from_function(_two_pages_app, default_timeout=30)
+    at.session_state["ctx"] = shared.Context(user=owner, workspace=db.get_workspace(ws.id),
+                                             membership=db.get_membership(owner.id, ws.id))
+    at.run()
+    at.multiselect(key="compose_accounts").set_value([accounts[0].id]).run()
+    at.text_area(key="compose_caption").input("Half a post about croissants").run()
+    at.session_state["elsewhere"] = True
+    at.run()
+    at.session_state["elsewhere"] = False
+    at.run()
+    assert not at.exception
+    assert at.text_area(key="compose_caption").value == "Half a post about croissants"
+    assert at.multiselect(key="compose_accounts").value == [accounts[0].id]
+    found = composer_drafts.kept(db, Actor.of(db, owner.id), ws.id)
+    assert found is not None and found.fields["compose_caption"] == "Half a post about croissants"

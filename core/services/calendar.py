@@ -442,8 +442,9 @@ def post_detail(store: PostStore, workspace_id: str, post_id: str, *, tz_name: s
 
 # A published post's figures as the platform last reported them, in the dialog's words (its own metric names are
 # normalised to these; a metric the platform does not report is left out, never shown as 0).
-_FIGURE_WORDS = {"views": "views", "reach": "reached", "likes": "likes", "comments": "comments", "shares": "shares",
-                 "saves": "saves", "clicks": "clicks", "video_views": "video views"}
+_FIGURE_WORDS = {"views": ("view", "views"), "reach": ("reached", "reached"), "likes": ("like", "likes"),
+                 "comments": ("comment", "comments"), "shares": ("share", "shares"), "saves": ("save", "saves"),
+                 "clicks": ("click", "clicks"), "video_views": ("video view", "video views")}
 
 
 def _latest_figures(store: PostStore, delivery, tz) -> str:
@@ -452,7 +453,7 @@ def _latest_figures(store: PostStore, delivery, tz) -> str:
     if not latest:
         return "No figures yet: Outpost reads them within the hour after publishing."
     snap = latest[0]
-    parts = [f"{int(snap.metrics[m]):,} {_FIGURE_WORDS[m]}" for m in METRICS
+    parts = [f"{int(snap.metrics[m]):,} {_FIGURE_WORDS[m][int(snap.metrics[m]) != 1]}" for m in METRICS
              if m in _FIGURE_WORDS and snap.metrics.get(m) is not None]
     if not parts:
         return f"{delivery.platform.label} reports no figures for this post yet ({_local(snap.taken_at, tz)})."
