@@ -49,6 +49,11 @@ def test_a_reload_keeps_what_was_typed(dashboard, writer, browser):
         page.wait_for_timeout(100)                          # polls the store (the event), at most 30 s
     else:
         raise AssertionError("what was typed was not kept")
+    # To the calendar and back (Streamlit forgets the fields of a page not drawn): the post is there again.
+    page.get_by_role("link", name="Calendar").click()
+    page.get_by_role("heading", name="Calendar").wait_for()
+    page.get_by_role("link", name="Posts").click()
+    expect(page.get_by_label("Caption", exact=True)).to_have_value(CAPTION)
     page.reload()
     page.get_by_text("Restored what you were writing", exact=False).wait_for()
     expect(page.get_by_label("Caption", exact=True)).to_have_value(CAPTION)
