@@ -502,17 +502,16 @@ else:
     fig = _lines(followers.sort_values("day"), "day", "followers", "who", y_title="Followers")
     _day_axis(fig, followers["day"], until=period.last, since=period.first)
     _count_axis(fig, followers["followers"], from_zero=False)     # growth reads on its own scale, never below 0
-    counted = followers.dropna(subset=["followers"])
-    firsts = set(counted.loc[counted["change"].isna(), "who"])      # no count before it: the account's first
+    lone = {c.who: c for c in analytics.lone_counts(followers)}
     for trace in fig.data:      # a lone count is said beside its dot, not left as a dot without words
-        if sum(pd.notna(v) for v in trace.y) == 1:
-            day = pd.Timestamp(next(x for x, v in zip(trace.x, trace.y) if pd.notna(v)))
-            words = f"{'first count' if trace.name in firsts else 'one count here'}, {day:%d %b}"
+        if trace.name in lone:
+            c = lone[trace.name]
+            words = f"{'first count' if c.first else 'one count here'}, {c.day:%d %b}"
             trace.update(mode="markers+text", textposition="top center",
                          text=[words if pd.notna(v) else "" for v in trace.y])
     _chart(fig, "an_followers")
     for note in analytics.follower_notes(followers):
-        st.caption(f"ℹ️ {note}")
+        st.caption(f":material/info: {note}")
     _csv("follower_growth", f)
 
 # ---------------------------------------------------------------- best time to post

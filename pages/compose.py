@@ -568,6 +568,15 @@ def _typed() -> dict[str, object]:
     return out
 
 
+def _clear_typed() -> None:
+    """Empty what is kept: the text fields (set, not removed: a removed key leaves the old text in the browser) and
+    the chosen accounts."""
+    s = st.session_state
+    for key in FIELDS:
+        s[key] = ""
+    s["compose_accounts"] = []
+
+
 def _restore_kept(ctx: Context, by_id: dict[str, Account]) -> None:
     """Before the fields are drawn, whenever they are not alive (a new session, back from another page, the
     composer opened again: Streamlit forgets a field's value once a run does not draw it): what was kept, into the
@@ -576,9 +585,7 @@ def _restore_kept(ctx: Context, by_id: dict[str, Account]) -> None:
     ws_id = ctx.workspace.id
     fresh = not any(key in s for key in FIELDS)
     if s.get("compose_kept_ws") not in (None, ws_id):  # another workspace's post: kept with it, not carried over
-        for key in FIELDS:
-            s[key] = ""
-        s["compose_accounts"] = []
+        _clear_typed()
         fresh = True
     s["compose_kept_ws"] = ws_id
     if not fresh:
@@ -619,9 +626,7 @@ def _keep_typed(ctx: Context) -> None:
 def _discard(ctx: Context) -> None:
     """'Discard': the restored text goes, here and where it was kept."""
     s = st.session_state
-    for key in FIELDS:
-        s[key] = ""
-    s["compose_accounts"] = []
+    _clear_typed()
     s.pop("compose_restored_at", None)
     s["compose_kept"] = _typed()
     composer_drafts.forget(store(), ctx.actor, ctx.workspace.id)

@@ -28,8 +28,8 @@ def fill(page, label, value):
     box.press("Tab")
 
 
-def test_a_newcomer_reads_the_demo_history_on_analytics(dashboard, page):
-    page.set_default_timeout(45_000)
+def open_analytics_as_a_newcomer(page, dashboard: str) -> None:
+    """Sign up as the first person (Berlin workspace), then open Analytics until it says its data is demo data."""
     page.goto(dashboard)
     page.get_by_text("Create the owner account").wait_for()
     fill(page, "Your name", "Sam")
@@ -39,10 +39,14 @@ def test_a_newcomer_reads_the_demo_history_on_analytics(dashboard, page):
     fill(page, "Workspace timezone", "Europe/Berlin")
     page.get_by_role("button", name="Create account").click()
     page.get_by_role("heading", name="Posts").wait_for()
-
-    # First visit: the demo history is seeded and the page says it is demo data.
     page.get_by_role("link", name="Analytics").click()
     page.get_by_text("Demo data.", exact=False).first.wait_for()
+
+
+def test_a_newcomer_reads_the_demo_history_on_analytics(dashboard, page):
+    page.set_default_timeout(45_000)
+    # First visit: the demo history is seeded and the page says it is demo data.
+    open_analytics_as_a_newcomer(page, dashboard)
     page.get_by_text("planted on Tuesdays and Thursdays, 18:00–19:00 (Europe/Berlin)", exact=False).wait_for()
     # The overview: seven cards with figures from the last 30 days of demo history.
     page.get_by_test_id("stMetric").nth(6).wait_for()

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.test_analytics_browser import EMAIL, PASSWORD, SHOTS, fill
+from tests.test_analytics_browser import SHOTS, open_analytics_as_a_newcomer
 
 pytestmark = pytest.mark.browser
 
@@ -16,17 +16,7 @@ pytestmark = pytest.mark.browser
 def test_the_ranked_posts_fit_at_1440_and_1280_px(dashboard, page):
     page.set_default_timeout(45_000)
     page.set_viewport_size({"width": 1440, "height": 1000})
-    page.goto(dashboard)
-    page.get_by_text("Create the owner account").wait_for()
-    fill(page, "Your name", "Sam")
-    fill(page, "Email", EMAIL)
-    fill(page, "Password (at least 10 characters)", PASSWORD)
-    fill(page, "Workspace name", "Sam's Bakery")
-    fill(page, "Workspace timezone", "Europe/Berlin")
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_role("heading", name="Posts").wait_for()
-    page.get_by_role("link", name="Analytics").click()
-    page.get_by_text("Demo data.", exact=False).first.wait_for()
+    open_analytics_as_a_newcomer(page, dashboard)
     for name in ("Overview", "Trends", "Follower growth"):     # to look at: captions, colours, axes
         page.get_by_role("heading", name=name).scroll_into_view_if_needed()
         page.wait_for_timeout(800)

@@ -187,22 +187,41 @@ FOLLOWERS_START = ("Follower counts start when an account was connected to Outpo
                    "the platforms do not give the history before that.")
 
 
-def follower_notes(followers: pd.DataFrame, label: str = "who") -> list[str]:
-    """What the follower chart needs said: where counts start, and, for each account with a single count in the
-    period (one dot), that it is its first count or its only one here. `label` names the column naming accounts."""
-    notes = [FOLLOWERS_START]
+@dataclass(frozen=True)
+class LoneCount:
+    """An account with a single follower count in the period: one dot on the chart, said in words."""
+
+    who: str
+    day: pd.Timestamp
+    followers: int
+    first: bool             # no count before it: the account's first (its line starts there)
+
+
+def lone_counts(followers: pd.DataFrame, label: str = "who") -> list[LoneCount]:
+    """The accounts with a single follower count in the period (follower_growth rows); `label` names the column
+    naming accounts."""
     known = followers.dropna(subset=["followers"]) if "followers" in followers else followers.iloc[0:0]
+    out = []
     for _, rows in known.groupby("account_id", sort=False):
         if len(rows) != 1:
             continue
         row = rows.iloc[0]
-        who = row[label] if label in rows else row.get("handle", row["account_id"])
-        count = f"{int(row['followers']):,} followers"
-        day = pd.Timestamp(row["day"])
-        if "change" in rows and pd.isna(row["change"]):
-            notes.append(f"{who}: first count on {day:%d %b %Y} ({count}); the line starts there.")
+        out.append(LoneCount(who=row[label] if label in rows else row.get("handle", row["account_id"]),
+                             day=pd.Timestamp(row["day"]), followers=int(row["followers"]),
+                             first="change" in rows and pd.isna(row["change"])))
+    return out
+
+
+def follower_notes(followers: pd.DataFrame, label: str = "who") -> list[str]:
+    """What the follower chart needs said: where counts start, and, for each account with a single count in the
+    period (one dot), that it is its first count or its only one here."""
+    notes = [FOLLOWERS_START]
+    for lone in lone_counts(followers, label):
+        count = f"{lone.followers:,} followers"
+        if lone.first:
+            notes.append(f"{lone.who}: first count on {lone.day:%d %b %Y} ({count}); the line starts there.")
         else:
-            notes.append(f"{who}: one count in this period, on {day:%d %b %Y} ({count}).")
+            notes.append(f"{lone.who}: one count in this period, on {lone.day:%d %b %Y} ({count}).")
     return notes
 
 
